@@ -1,0 +1,269 @@
+//! IPv4 (RFC 791) and IPv6 (RFC 8200) headers, as far as TCP needs them.
+
+use super::checksum::Checksum;
+use super::tcp::TcpRepr;
+use super::WireError;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const IPPROTO_TCP: u8 = 6;
+const IPV4_HEADER_LEN: usize = 20;
+const IPV6_HEADER_LEN: usize = 40;
+
+/// The IP header fields the stack reads or writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpRepr {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// TOS (IPv4) or traffic class (IPv6): the Diffserv and ECN bits.
+    pub tos: u8,
+    /// IPv4 identification; ignored for IPv6.
+    pub ident: u16,
+    /// IPv6 flow label; ignored for IPv4.
+    pub flow_label: u32,
+}
+
+impl IpRepr {
+    pub fn new(src: IpAddr, dst: IpAddr) -> Self {
+        IpRepr { src, dst, ttl: 64, tos: 0, ident: 0, flow_label: 0 }
+    }
+    pub fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+    pub fn header_len(&self) -> usize {
+        if self.is_v6() {
+            IPV6_HEADER_LEN
+        } else {
+            IPV4_HEADER_LEN
+        }
+    }
+}
+
+/// A whole IP datagram carrying one TCP segment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IpPacket {
+    pub ip: IpRepr,
+    pub tcp: TcpRepr,
+}
+
+impl IpPacket {
+    /// Parses and verifies an IP datagram and the TCP segment inside it
+    /// (IPv4 header checksum, lengths, TCP checksum: MUST-3).
+    pub fn parse(bytes: &[u8]) -> Result<IpPacket, WireError> {
+        let Some(&first) = bytes.first() else {
+            return Err(WireError::Truncated { what: "IP header", need: 1, have: 0 });
+        };
+        match first >> 4 {
+            4 => parse_v4(bytes),
+            6 => parse_v6(bytes),
+            v => Err(WireError::BadIpVersion(v)),
+        }
+    }
+
+    /// Emits the datagram with correct lengths and checksums.
+    pub fn emit(&self) -> Result<Vec<u8>, WireError> {
+        let tcp = self.tcp.emit(self.ip.src, self.ip.dst)?;
+        match (self.ip.src, self.ip.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let total = IPV4_HEADER_LEN + tcp.len();
+                if total > usize::from(u16::MAX) {
+                    return Err(WireError::CannotEmit("IPv4 datagram longer than 65535 bytes"));
+                }
+                let mut out = Vec::with_capacity(total);
+                out.push(0x45);
+                out.push(self.ip.tos);
+                out.extend_from_slice(&(total as u16).to_be_bytes());
+                out.extend_from_slice(&self.ip.ident.to_be_bytes());
+                out.extend_from_slice(&0x4000u16.to_be_bytes()); // DF, offset 0
+                out.push(self.ip.ttl);
+                out.push(IPPROTO_TCP);
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(&s.octets());
+                out.extend_from_slice(&d.octets());
+                let mut c = Checksum::new();
+                c.add_bytes(&out);
+                let sum = c.finish();
+                out[10..12].copy_from_slice(&sum.to_be_bytes());
+                out.extend_from_slice(&tcp);
+                Ok(out)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                if tcp.len() > usize::from(u16::MAX) {
+                    return Err(WireError::CannotEmit("IPv6 payload longer than 65535 bytes"));
+                }
+                let mut out = Vec::with_capacity(IPV6_HEADER_LEN + tcp.len());
+                let word = (6u32 << 28) | (u32::from(self.ip.tos) << 20) | (self.ip.flow_label & 0xfffff);
+                out.extend_from_slice(&word.to_be_bytes());
+                out.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+                out.push(IPPROTO_TCP);
+                out.push(self.ip.ttl);
+                out.extend_from_slice(&s.octets());
+                out.extend_from_slice(&d.octets());
+                out.extend_from_slice(&tcp);
+                Ok(out)
+            }
+            _ => Err(WireError::CannotEmit("source and destination are of different IP versions")),
+        }
+    }
+}
+
+fn parse_v4(bytes: &[u8]) -> Result<IpPacket, WireError> {
+    if bytes.len() < IPV4_HEADER_LEN {
+        return Err(WireError::Truncated { what: "IPv4 header", need: IPV4_HEADER_LEN, have: bytes.len() });
+    }
+    let ihl = bytes[0] & 0x0f;
+    let hlen = usize::from(ihl) * 4;
+    if hlen < IPV4_HEADER_LEN || hlen > bytes.len() {
+        return Err(WireError::BadIpHeaderLength(ihl));
+    }
+    let total = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+    // A link layer may pad short frames, so the buffer may be longer than the datagram.
+    if total < hlen || total > bytes.len() {
+        return Err(WireError::BadIpLength { declared: total, actual: bytes.len() });
+    }
+    let mut c = Checksum::new();
+    c.add_bytes(&bytes[..hlen]);
+    if c.finish() != 0 {
+        return Err(WireError::BadIpChecksum);
+    }
+    let frag = u16::from_be_bytes([bytes[6], bytes[7]]);
+    if frag & 0x2000 != 0 || frag & 0x1fff != 0 {
+        return Err(WireError::Fragmented);
+    }
+    if bytes[9] != IPPROTO_TCP {
+        return Err(WireError::NotTcp(bytes[9]));
+    }
+    let src = IpAddr::V4(Ipv4Addr::new(bytes[12], bytes[13], bytes[14], bytes[15]));
+    let dst = IpAddr::V4(Ipv4Addr::new(bytes[16], bytes[17], bytes[18], bytes[19]));
+    let tcp = TcpRepr::parse(&bytes[hlen..total], Some((src, dst)))?;
+    Ok(IpPacket {
+        ip: IpRepr {
+            src,
+            dst,
+            ttl: bytes[8],
+            tos: bytes[1],
+            ident: u16::from_be_bytes([bytes[4], bytes[5]]),
+            flow_label: 0,
+        },
+        tcp,
+    })
+}
+
+fn parse_v6(bytes: &[u8]) -> Result<IpPacket, WireError> {
+    if bytes.len() < IPV6_HEADER_LEN {
+        return Err(WireError::Truncated { what: "IPv6 header", need: IPV6_HEADER_LEN, have: bytes.len() });
+    }
+    let word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let plen = usize::from(u16::from_be_bytes([bytes[4], bytes[5]]));
+    if IPV6_HEADER_LEN + plen > bytes.len() {
+        return Err(WireError::BadIpLength { declared: plen, actual: bytes.len() - IPV6_HEADER_LEN });
+    }
+    let end = IPV6_HEADER_LEN + plen;
+    let src = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[8..24]).expect("16 bytes")));
+    let dst = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[24..40]).expect("16 bytes")));
+    // Walk the extension headers that may precede TCP (RFC 8200 4).
+    let mut next = bytes[6];
+    let mut at = IPV6_HEADER_LEN;
+    loop {
+        match next {
+            IPPROTO_TCP => break,
+            // Hop-by-hop, routing, destination options: (next, len in 8-octet units - 1).
+            0 | 43 | 60 => {
+                if at + 2 > end {
+                    return Err(WireError::Truncated { what: "IPv6 extension header", need: at + 2, have: end });
+                }
+                let len = (usize::from(bytes[at + 1]) + 1) * 8;
+                if at + len > end {
+                    return Err(WireError::Truncated { what: "IPv6 extension header", need: at + len, have: end });
+                }
+                next = bytes[at];
+                at += len;
+            }
+            44 => return Err(WireError::Fragmented),
+            other => return Err(WireError::NotTcp(other)),
+        }
+    }
+    let tcp = TcpRepr::parse(&bytes[at..end], Some((src, dst)))?;
+    Ok(IpPacket {
+        ip: IpRepr {
+            src,
+            dst,
+            ttl: bytes[7],
+            tos: ((word >> 20) & 0xff) as u8,
+            ident: 0,
+            flow_label: word & 0xfffff,
+        },
+        tcp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq::SeqNumber;
+    use crate::wire::TcpFlags;
+
+    fn seg() -> TcpRepr {
+        TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: SeqNumber(5),
+            ack: SeqNumber(9),
+            flags: TcpFlags::ACK,
+            window: 100,
+            payload: vec![1, 2, 3],
+            ..TcpRepr::default()
+        }
+    }
+
+    #[test]
+    fn v4_round_trip_and_checks() {
+        let p = IpPacket {
+            ip: IpRepr { ident: 77, ..IpRepr::new("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap()) },
+            tcp: seg(),
+        };
+        let mut b = p.emit().unwrap();
+        assert_eq!(IpPacket::parse(&b).unwrap(), p);
+        // Trailing link-layer padding is tolerated.
+        b.extend_from_slice(&[0, 0]);
+        assert_eq!(IpPacket::parse(&b).unwrap(), p);
+        b.truncate(b.len() - 2);
+        let mut bad = b.clone();
+        bad[8] = 1; // TTL changed, header checksum stale
+        assert_eq!(IpPacket::parse(&bad), Err(WireError::BadIpChecksum));
+        let mut bad = b.clone();
+        bad[0] = 0x44;
+        assert_eq!(IpPacket::parse(&bad), Err(WireError::BadIpHeaderLength(4)));
+        assert!(matches!(IpPacket::parse(&b[..30]), Err(WireError::BadIpLength { .. })));
+        assert!(matches!(IpPacket::parse(&[0x75]), Err(WireError::BadIpVersion(7))));
+        assert!(matches!(IpPacket::parse(&[]), Err(WireError::Truncated { .. })));
+    }
+
+    #[test]
+    fn v6_round_trip_and_extension_headers() {
+        let p = IpPacket {
+            ip: IpRepr { tos: 2, flow_label: 0x12345, ..IpRepr::new("2001:db8:1::1".parse().unwrap(), "2001:db8::1".parse().unwrap()) },
+            tcp: seg(),
+        };
+        let b = p.emit().unwrap();
+        assert_eq!(IpPacket::parse(&b).unwrap(), p);
+        // Insert an 8-byte destination-options header.
+        let mut e = b[..40].to_vec();
+        e[6] = 60;
+        let plen = u16::from_be_bytes([e[4], e[5]]) + 8;
+        e[4..6].copy_from_slice(&plen.to_be_bytes());
+        e.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        e.extend_from_slice(&b[40..]);
+        assert_eq!(IpPacket::parse(&e).unwrap(), p);
+        let mut f = b.clone();
+        f[6] = 44;
+        assert_eq!(IpPacket::parse(&f), Err(WireError::Fragmented));
+    }
+
+    #[test]
+    fn mixed_versions_cannot_emit() {
+        let p = IpPacket { ip: IpRepr::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()), tcp: seg() };
+        assert!(p.emit().is_err());
+    }
+}

@@ -1,0 +1,581 @@
+//! The TCP header and its options (RFC 9293 3.1, 3.2; RFC 7323; RFC 2018).
+
+use super::checksum::pseudo_header_sum;
+use super::WireError;
+use crate::seq::SeqNumber;
+use core::fmt;
+use std::net::IpAddr;
+
+/// Length of a TCP header without options.
+pub const TCP_HEADER_LEN: usize = 20;
+/// A SACK option carries at most four blocks in 40 bytes of option space (RFC 2018 3).
+pub const MAX_SACK_BLOCKS: usize = 4;
+const MAX_OPTIONS_LEN: usize = 40;
+
+/// The eight control bits of RFC 9293 3.1 (CWR, ECE from RFC 3168), stored as
+/// they sit in byte 13 of the header.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: TcpFlags = TcpFlags(0x01);
+    pub const SYN: TcpFlags = TcpFlags(0x02);
+    pub const RST: TcpFlags = TcpFlags(0x04);
+    pub const PSH: TcpFlags = TcpFlags(0x08);
+    pub const ACK: TcpFlags = TcpFlags(0x10);
+    pub const URG: TcpFlags = TcpFlags(0x20);
+    pub const ECE: TcpFlags = TcpFlags(0x40);
+    pub const CWR: TcpFlags = TcpFlags(0x80);
+    pub const NONE: TcpFlags = TcpFlags(0);
+
+    pub fn contains(self, other: TcpFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn fin(self) -> bool {
+        self.contains(Self::FIN)
+    }
+    pub fn syn(self) -> bool {
+        self.contains(Self::SYN)
+    }
+    pub fn rst(self) -> bool {
+        self.contains(Self::RST)
+    }
+    pub fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub fn ack(self) -> bool {
+        self.contains(Self::ACK)
+    }
+    pub fn urg(self) -> bool {
+        self.contains(Self::URG)
+    }
+}
+
+impl core::ops::BitOr for TcpFlags {
+    type Output = TcpFlags;
+    fn bitor(self, o: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | o.0)
+    }
+}
+
+impl core::ops::BitOrAssign for TcpFlags {
+    fn bitor_assign(&mut self, o: TcpFlags) {
+        self.0 |= o.0;
+    }
+}
+
+impl fmt::Display for TcpFlags {
+    /// packetdrill / tcpdump style: `S`, `S.`, `F.`, `P.`, `R.`, `.` for a bare ACK.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        for (flag, c) in [
+            (Self::SYN, 'S'),
+            (Self::FIN, 'F'),
+            (Self::RST, 'R'),
+            (Self::PSH, 'P'),
+            (Self::URG, 'U'),
+            (Self::ECE, 'E'),
+            (Self::CWR, 'W'),
+        ] {
+            if self.contains(flag) {
+                s.push(c);
+            }
+        }
+        if self.ack() {
+            s.push('.');
+        }
+        if s.is_empty() {
+            s.push_str("[none]");
+        }
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// One TCP option. The list in a [`TcpRepr`] keeps the order (and the NOPs)
+/// of the wire, so parse then emit gives back the same bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TcpOption {
+    /// Kind 0, end of option list (MUST-4). Parsing stops here.
+    Eol,
+    /// Kind 1 (MUST-4).
+    Nop,
+    /// Kind 2, length 4 (MUST-4, MUST-14).
+    Mss(u16),
+    /// Kind 3, length 3 (RFC 7323 2.2).
+    WindowScale(u8),
+    /// Kind 4, length 2 (RFC 2018 2).
+    SackPermitted,
+    /// Kind 5, length 2 + 8n, n in 1..=4 (RFC 2018 3). (left, right) edges.
+    Sack(Vec<(SeqNumber, SeqNumber)>),
+    /// Kind 8, length 10 (RFC 7323 3).
+    Timestamps { tsval: u32, tsecr: u32 },
+    /// Any other kind, carried through unchanged (MUST-6: ignored by the stack).
+    Unknown { kind: u8, data: Vec<u8> },
+}
+
+impl TcpOption {
+    fn wire_len(&self) -> usize {
+        match self {
+            TcpOption::Eol | TcpOption::Nop => 1,
+            TcpOption::Mss(_) => 4,
+            TcpOption::WindowScale(_) => 3,
+            TcpOption::SackPermitted => 2,
+            TcpOption::Sack(blocks) => 2 + 8 * blocks.len(),
+            TcpOption::Timestamps { .. } => 10,
+            TcpOption::Unknown { data, .. } => 2 + data.len(),
+        }
+    }
+
+    fn emit(&self, out: &mut Vec<u8>) {
+        match self {
+            TcpOption::Eol => out.push(0),
+            TcpOption::Nop => out.push(1),
+            TcpOption::Mss(m) => {
+                out.extend_from_slice(&[2, 4]);
+                out.extend_from_slice(&m.to_be_bytes());
+            }
+            TcpOption::WindowScale(s) => out.extend_from_slice(&[3, 3, *s]),
+            TcpOption::SackPermitted => out.extend_from_slice(&[4, 2]),
+            TcpOption::Sack(blocks) => {
+                out.extend_from_slice(&[5, (2 + 8 * blocks.len()) as u8]);
+                for (l, r) in blocks {
+                    out.extend_from_slice(&l.0.to_be_bytes());
+                    out.extend_from_slice(&r.0.to_be_bytes());
+                }
+            }
+            TcpOption::Timestamps { tsval, tsecr } => {
+                out.extend_from_slice(&[8, 10]);
+                out.extend_from_slice(&tsval.to_be_bytes());
+                out.extend_from_slice(&tsecr.to_be_bytes());
+            }
+            TcpOption::Unknown { kind, data } => {
+                out.extend_from_slice(&[*kind, (2 + data.len()) as u8]);
+                out.extend_from_slice(data);
+            }
+        }
+    }
+}
+
+impl fmt::Display for TcpOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TcpOption::Eol => write!(f, "eol"),
+            TcpOption::Nop => write!(f, "nop"),
+            TcpOption::Mss(m) => write!(f, "mss {m}"),
+            TcpOption::WindowScale(s) => write!(f, "wscale {s}"),
+            TcpOption::SackPermitted => write!(f, "sackOK"),
+            TcpOption::Sack(blocks) => {
+                write!(f, "sack")?;
+                for (l, r) in blocks {
+                    write!(f, " {}:{}", l.0, r.0)?;
+                }
+                Ok(())
+            }
+            TcpOption::Timestamps { tsval, tsecr } => write!(f, "TS val {tsval} ecr {tsecr}"),
+            TcpOption::Unknown { kind, data } => {
+                write!(f, "opt{kind}")?;
+                if !data.is_empty() {
+                    write!(f, " ")?;
+                    for b in data {
+                        write!(f, "{b:02x}")?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An owned TCP segment: header fields, options and payload.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TcpRepr {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNumber,
+    /// The acknowledgment field as it is on the wire; meaningful only with ACK set.
+    pub ack: SeqNumber,
+    pub flags: TcpFlags,
+    /// The four reserved bits (RFC 9293 3.1): zero on send, ignored on receive,
+    /// but kept here so a crafted segment round-trips.
+    pub reserved: u8,
+    pub window: u16,
+    pub urgent: u16,
+    pub options: Vec<TcpOption>,
+    pub payload: Vec<u8>,
+}
+
+impl Default for TcpRepr {
+    fn default() -> Self {
+        TcpRepr {
+            src_port: 0,
+            dst_port: 0,
+            seq: SeqNumber(0),
+            ack: SeqNumber(0),
+            flags: TcpFlags::NONE,
+            reserved: 0,
+            window: 0,
+            urgent: 0,
+            options: Vec::new(),
+            payload: Vec::new(),
+        }
+    }
+}
+
+impl TcpRepr {
+    /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 3.4).
+    pub fn seg_len(&self) -> u32 {
+        self.payload.len() as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// Parses a TCP segment. With `addrs` the checksum is verified over the
+    /// pseudo-header (MUST-3); with `None` it is not checked (for captures
+    /// whose checksums were offloaded).
+    pub fn parse(bytes: &[u8], addrs: Option<(IpAddr, IpAddr)>) -> Result<TcpRepr, WireError> {
+        if bytes.len() < TCP_HEADER_LEN {
+            return Err(WireError::Truncated { what: "TCP header", need: TCP_HEADER_LEN, have: bytes.len() });
+        }
+        let offset_words = bytes[12] >> 4;
+        let header_len = usize::from(offset_words) * 4;
+        if header_len < TCP_HEADER_LEN || header_len > bytes.len() {
+            return Err(WireError::BadDataOffset { offset_words, segment_len: bytes.len() });
+        }
+        if let Some((src, dst)) = addrs {
+            let mut c = pseudo_header_sum(src, dst, bytes.len());
+            c.add_bytes(bytes);
+            if c.finish() != 0 {
+                let found = u16::from_be_bytes([bytes[16], bytes[17]]);
+                let mut zeroed = pseudo_header_sum(src, dst, bytes.len());
+                zeroed.add_bytes(&bytes[..16]);
+                zeroed.add_bytes(&bytes[18..]);
+                return Err(WireError::BadChecksum { found, expected: zeroed.finish() });
+            }
+        }
+        let options = parse_options(&bytes[TCP_HEADER_LEN..header_len])?;
+        Ok(TcpRepr {
+            src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
+            dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            seq: SeqNumber(u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])),
+            ack: SeqNumber(u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])),
+            reserved: bytes[12] & 0x0f,
+            flags: TcpFlags(bytes[13]),
+            window: u16::from_be_bytes([bytes[14], bytes[15]]),
+            urgent: u16::from_be_bytes([bytes[18], bytes[19]]),
+            options,
+            payload: bytes[header_len..].to_vec(),
+        })
+    }
+
+    /// Length of the options once padded to a 32-bit boundary.
+    pub fn options_len(&self) -> usize {
+        let raw: usize = self.options.iter().map(TcpOption::wire_len).sum();
+        raw.div_ceil(4) * 4
+    }
+
+    pub fn header_len(&self) -> usize {
+        TCP_HEADER_LEN + self.options_len()
+    }
+
+    /// Emits the segment with its checksum over the pseudo-header (MUST-2).
+    /// Options are padded with zero octets (MUST-69).
+    pub fn emit(&self, src: IpAddr, dst: IpAddr) -> Result<Vec<u8>, WireError> {
+        let opt_len = self.options_len();
+        if opt_len > MAX_OPTIONS_LEN {
+            return Err(WireError::CannotEmit("TCP options longer than 40 bytes"));
+        }
+        for o in &self.options {
+            match o {
+                TcpOption::Sack(b) if b.is_empty() || b.len() > MAX_SACK_BLOCKS => {
+                    return Err(WireError::CannotEmit("SACK option needs 1 to 4 blocks"))
+                }
+                TcpOption::Unknown { data, .. } if data.len() > 38 => {
+                    return Err(WireError::CannotEmit("unknown option data longer than 38 bytes"))
+                }
+                _ => {}
+            }
+        }
+        let header_len = TCP_HEADER_LEN + opt_len;
+        let mut out = Vec::with_capacity(header_len + self.payload.len());
+        out.extend_from_slice(&self.src_port.to_be_bytes());
+        out.extend_from_slice(&self.dst_port.to_be_bytes());
+        out.extend_from_slice(&self.seq.0.to_be_bytes());
+        out.extend_from_slice(&self.ack.0.to_be_bytes());
+        out.push(((header_len / 4) as u8) << 4 | (self.reserved & 0x0f));
+        out.push(self.flags.0);
+        out.extend_from_slice(&self.window.to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&self.urgent.to_be_bytes());
+        for o in &self.options {
+            o.emit(&mut out);
+        }
+        out.resize(header_len, 0);
+        out.extend_from_slice(&self.payload);
+        let mut c = pseudo_header_sum(src, dst, out.len());
+        c.add_bytes(&out);
+        let sum = c.finish();
+        out[16..18].copy_from_slice(&sum.to_be_bytes());
+        Ok(out)
+    }
+
+    pub fn mss(&self) -> Option<u16> {
+        self.options.iter().find_map(|o| match o {
+            TcpOption::Mss(m) => Some(*m),
+            _ => None,
+        })
+    }
+    pub fn window_scale(&self) -> Option<u8> {
+        self.options.iter().find_map(|o| match o {
+            TcpOption::WindowScale(s) => Some(*s),
+            _ => None,
+        })
+    }
+    pub fn sack_permitted(&self) -> bool {
+        self.options.contains(&TcpOption::SackPermitted)
+    }
+    pub fn timestamps(&self) -> Option<(u32, u32)> {
+        self.options.iter().find_map(|o| match o {
+            TcpOption::Timestamps { tsval, tsecr } => Some((*tsval, *tsecr)),
+            _ => None,
+        })
+    }
+    pub fn sack_blocks(&self) -> &[(SeqNumber, SeqNumber)] {
+        self.options
+            .iter()
+            .find_map(|o| match o {
+                TcpOption::Sack(b) => Some(b.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+}
+
+impl fmt::Display for TcpRepr {
+    /// packetdrill's compact notation with absolute numbers:
+    /// `S. 1000:1000(0) ack 2001 win 65535 <mss 1460,nop,wscale 7>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.payload.len() as u32;
+        write!(f, "{} {}:{}({})", self.flags, self.seq.0, self.seq.0.wrapping_add(len), len)?;
+        if self.flags.ack() {
+            write!(f, " ack {}", self.ack.0)?;
+        }
+        write!(f, " win {}", self.window)?;
+        if self.flags.urg() {
+            write!(f, " urg {}", self.urgent)?;
+        }
+        if !self.options.is_empty() {
+            write!(f, " <")?;
+            for (i, o) in self.options.iter().enumerate() {
+                if i > 0 {
+                    write!(f, ",")?;
+                }
+                write!(f, "{o}")?;
+            }
+            write!(f, ">")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the option bytes. Options may sit at any alignment (MUST-64); any
+/// option may appear in any segment (MUST-5); unknown kinds are carried through
+/// (MUST-6); an illegal length is a typed error, never a read past the end (MUST-7).
+fn parse_options(mut b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
+    let total = b.len();
+    let mut out = Vec::new();
+    while let Some(&kind) = b.first() {
+        let at = total - b.len();
+        match kind {
+            0 => {
+                // EOL: the rest is padding (MUST-69 says zero; we do not insist on it).
+                out.push(TcpOption::Eol);
+                break;
+            }
+            1 => {
+                out.push(TcpOption::Nop);
+                b = &b[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(1) else {
+            return Err(WireError::TruncatedOption { kind, at });
+        };
+        let l = usize::from(len);
+        if l < 2 || l > b.len() {
+            return Err(WireError::BadOptionLength { kind, len, at });
+        }
+        let body = &b[2..l];
+        let bad = || WireError::BadOptionLength { kind, len, at };
+        let opt = match kind {
+            2 => TcpOption::Mss(u16::from_be_bytes(body.try_into().map_err(|_| bad())?)),
+            3 => {
+                if body.len() != 1 {
+                    return Err(bad());
+                }
+                TcpOption::WindowScale(body[0])
+            }
+            4 => {
+                if !body.is_empty() {
+                    return Err(bad());
+                }
+                TcpOption::SackPermitted
+            }
+            5 => {
+                if body.is_empty() || body.len() % 8 != 0 || body.len() / 8 > MAX_SACK_BLOCKS {
+                    return Err(bad());
+                }
+                TcpOption::Sack(
+                    body.chunks_exact(8)
+                        .map(|c| {
+                            (
+                                SeqNumber(u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+                                SeqNumber(u32::from_be_bytes([c[4], c[5], c[6], c[7]])),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            8 => {
+                if body.len() != 8 {
+                    return Err(bad());
+                }
+                TcpOption::Timestamps {
+                    tsval: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    tsecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                }
+            }
+            _ => TcpOption::Unknown { kind, data: body.to_vec() },
+        };
+        out.push(opt);
+        b = &b[l..];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+
+    fn syn() -> TcpRepr {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 8080,
+            seq: SeqNumber(0xfffffff0),
+            flags: TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
+            window: 65535,
+            options: vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps { tsval: 7, tsecr: 0 },
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+                TcpOption::Unknown { kind: 254, data: vec![0xf9, 0x89] },
+            ],
+            ..TcpRepr::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_with_every_option() {
+        let s = syn();
+        let bytes = s.emit(A, B).unwrap();
+        assert_eq!(bytes.len() % 4, 0);
+        let p = TcpRepr::parse(&bytes, Some((A, B))).unwrap();
+        // Padding shows up as EOL on parse; compare the rest.
+        assert_eq!(&p.options[..s.options.len()], &s.options[..]);
+        assert_eq!(p.flags, s.flags);
+        assert_eq!(p.seq, s.seq);
+        let data = TcpRepr {
+            flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::URG,
+            urgent: 3,
+            options: vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(SeqNumber(10), SeqNumber(20))])],
+            payload: b"hello".to_vec(),
+            ..syn()
+        };
+        let bytes = data.emit(A, B).unwrap();
+        assert_eq!(TcpRepr::parse(&bytes, Some((A, B))).unwrap(), data);
+    }
+
+    #[test]
+    fn checksum_is_verified() {
+        let mut bytes = syn().emit(A, B).unwrap();
+        bytes[4] ^= 1;
+        assert!(matches!(TcpRepr::parse(&bytes, Some((A, B))), Err(WireError::BadChecksum { .. })));
+        // Without addresses the checksum is not checked.
+        assert!(TcpRepr::parse(&bytes, None).is_ok());
+        // Swapped addresses change the pseudo-header.
+        let bytes = syn().emit(A, B).unwrap();
+        assert!(TcpRepr::parse(&bytes, Some((B, B))).is_err());
+    }
+
+    #[test]
+    fn bad_data_offset() {
+        let mut bytes = syn().emit(A, B).unwrap();
+        bytes[12] = 4 << 4;
+        assert!(matches!(TcpRepr::parse(&bytes, None), Err(WireError::BadDataOffset { offset_words: 4, .. })));
+        bytes[12] = 15 << 4;
+        assert!(matches!(TcpRepr::parse(&bytes, None), Err(WireError::BadDataOffset { offset_words: 15, .. })));
+        assert!(matches!(TcpRepr::parse(&bytes[..19], None), Err(WireError::Truncated { .. })));
+    }
+
+    #[test]
+    fn illegal_option_lengths_are_errors() {
+        let mk = |opts: &[u8]| {
+            let mut b = vec![0u8; 20];
+            b.extend_from_slice(opts);
+            while b.len() % 4 != 0 {
+                b.push(0);
+            }
+            b[12] = ((b.len() / 4) as u8) << 4;
+            b
+        };
+        // Length 0 and 1 (would loop forever in a naive parser).
+        assert!(matches!(TcpRepr::parse(&mk(&[254, 0]), None), Err(WireError::BadOptionLength { len: 0, .. })));
+        assert!(matches!(TcpRepr::parse(&mk(&[254, 1]), None), Err(WireError::BadOptionLength { len: 1, .. })));
+        // Length past the header.
+        assert!(matches!(TcpRepr::parse(&mk(&[2, 40]), None), Err(WireError::BadOptionLength { kind: 2, .. })));
+        // Wrong length for the kind.
+        assert!(TcpRepr::parse(&mk(&[2, 3, 5, 1]), None).is_err());
+        assert!(TcpRepr::parse(&mk(&[3, 4, 1, 1]), None).is_err());
+        assert!(TcpRepr::parse(&mk(&[8, 6, 0, 0, 0, 0]), None).is_err());
+        assert!(TcpRepr::parse(&mk(&[5, 6, 0, 0, 0, 0]), None).is_err());
+        // Kind with no length byte at the very end of the options.
+        let mut b = mk(&[1, 1, 1]);
+        b[23] = 2;
+        assert!(matches!(TcpRepr::parse(&b, None), Err(WireError::TruncatedOption { kind: 2, at: 3 })));
+    }
+
+    #[test]
+    fn options_at_any_alignment() {
+        // MUST-64: an MSS at an odd offset.
+        let mut b = vec![0u8; 20];
+        b.extend_from_slice(&[1, 2, 4, 0x05, 0xb4, 1, 1, 0]);
+        b[12] = 7 << 4;
+        let p = TcpRepr::parse(&b, None).unwrap();
+        assert_eq!(p.mss(), Some(1460));
+    }
+
+    #[test]
+    fn display_is_packetdrill_like() {
+        let s = syn();
+        assert_eq!(
+            s.to_string(),
+            "SEW 4294967280:4294967280(0) win 65535 <mss 1460,sackOK,TS val 7 ecr 0,nop,wscale 7,opt254 f989>"
+        );
+    }
+
+    #[test]
+    fn emit_rejects_oversized_options() {
+        let s = TcpRepr { options: vec![TcpOption::Unknown { kind: 99, data: vec![0; 38] }, TcpOption::Nop], ..syn() };
+        assert!(s.emit(A, B).is_err());
+    }
+}
