@@ -1,0 +1,174 @@
+//! The event log: every state transition, with what caused it, and every
+//! segment the stack refused. The engine prints it; the fuzzer's oracles read it.
+
+use crate::seq::SeqNumber;
+use crate::state::State;
+use crate::time::Instant;
+use crate::wire::{TcpFlags, TcpRepr, WireError};
+use core::fmt;
+use std::net::SocketAddr;
+
+/// A connection's identity: (local, remote) socket addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FourTuple {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl fmt::Display for FourTuple {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} <-> {}", self.local, self.remote)
+    }
+}
+
+/// The timers of one connection (RFC 9293 3.8, 3.10.8; RFC 1122 4.2.3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    Retransmission,
+    Persist,
+    DelayedAck,
+    KeepAlive,
+    TimeWait,
+    FinWait2,
+    User,
+}
+
+impl TimerKind {
+    pub const ALL: [TimerKind; 7] = [
+        TimerKind::Retransmission,
+        TimerKind::Persist,
+        TimerKind::DelayedAck,
+        TimerKind::KeepAlive,
+        TimerKind::TimeWait,
+        TimerKind::FinWait2,
+        TimerKind::User,
+    ];
+}
+
+/// A socket call, as a cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Call {
+    Connect,
+    Listen,
+    Send,
+    Recv,
+    Close,
+    Shutdown,
+    Abort,
+}
+
+/// What a segment looked like, for the log (absolute sequence numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SegmentSummary {
+    pub flags: TcpFlags,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub len: u32,
+    pub window: u16,
+}
+
+impl SegmentSummary {
+    pub fn of(seg: &TcpRepr) -> Self {
+        SegmentSummary { flags: seg.flags, seq: seg.seq, ack: seg.ack, len: seg.payload.len() as u32, window: seg.window }
+    }
+}
+
+impl fmt::Display for SegmentSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}({})", self.flags, self.seq, self.seq + self.len, self.len)?;
+        if self.flags.ack() {
+            write!(f, " ack {}", self.ack)?;
+        }
+        write!(f, " win {}", self.window)
+    }
+}
+
+/// Why a state changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    Segment(SegmentSummary),
+    Call(Call),
+    Timer(TimerKind),
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Segment(s) => write!(f, "segment {s}"),
+            Cause::Call(c) => write!(f, "call {c:?}"),
+            Cause::Timer(t) => write!(f, "timer {t:?}"),
+        }
+    }
+}
+
+/// Why an arriving packet or segment was not processed further.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The bytes do not parse (MUST-3, MUST-7).
+    Malformed(WireError),
+    /// Not addressed to one of the stack's addresses, or from/to a broadcast,
+    /// multicast or unspecified address (MUST-57, MUST-63).
+    NotForUs,
+    /// RFC 9293 3.10.7.4 step 1: failed the acceptability test.
+    Unacceptable,
+    /// RFC 7323 5.3: PAWS rejected an old timestamp.
+    Paws,
+    /// RFC 7323 3.2: no timestamp on a connection that negotiated them.
+    MissingTimestamp,
+    /// RFC 5961 3.2: in-window RST that is not at RCV.NXT (challenge ACK sent).
+    RstChallenged,
+    /// RFC 5961 4.2: SYN in a synchronized state (challenge ACK sent).
+    SynChallenged,
+    /// RFC 5961 5.2: ACK outside [SND.UNA - MAX.SND.WND, SND.NXT].
+    AckOutOfRange,
+    /// A segment the state's rules say to drop (e.g. no ACK bit, RST to LISTEN).
+    Ignored,
+    /// The listen queue is full.
+    ListenQueueFull,
+    /// The out-of-order queue has too many holes.
+    ReassemblyFull,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(e) => write!(f, "malformed: {e}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Transition { from: State, to: State, cause: Cause },
+    Dropped { reason: DropReason, segment: Option<SegmentSummary> },
+}
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub at: Instant,
+    /// `None` for a packet that matched no connection or did not parse.
+    pub conn: Option<FourTuple>,
+    pub kind: EventKind,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.at)?;
+        if let Some(c) = &self.conn {
+            write!(f, "[{c}] ")?;
+        }
+        match &self.kind {
+            EventKind::Transition { from, to, cause } => write!(f, "{from} -> {to} on {cause}"),
+            EventKind::Dropped { reason, segment } => {
+                write!(f, "dropped ({reason})")?;
+                if let Some(s) = segment {
+                    write!(f, ": {s}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,927 @@
+//! The stack: sockets, listeners and connections, a BSD-like call surface,
+//! packets in through [`Stack::handle_packet`] and out through
+//! [`Stack::poll_transmit`], and virtual time through [`Stack::poll_timeout`].
+//!
+//! The stack never blocks: a call that would block returns `EAGAIN` (or
+//! `EINPROGRESS` for connect), and the caller, which owns time, retries when
+//! [`Stack::poll`] says the socket is ready. That is how the script engine
+//! models blocking calls.
+//!
+//! Determinism: all maps are ordered (`BTreeMap`), randomness comes from the
+//! seed, and timers fire in (deadline, connection) order, so the same inputs
+//! give the same outputs bit for bit.
+
+use crate::errno::Errno;
+use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, SegmentSummary};
+use crate::profile::Profile;
+use crate::rng::{siphash24, Rng};
+use crate::seq::SeqNumber;
+use crate::state::State;
+use crate::tcb::{Ctx, InvariantViolation, SockOpts, Tcb, TcbStatus};
+use crate::time::{Duration, Instant};
+use crate::wire::{IpPacket, IpRepr, TcpFlags, TcpRepr, WireError};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A socket descriptor. Like POSIX, the lowest free number from 3 up.
+pub type Fd = i32;
+
+/// Ephemeral ports, Linux's default `ip_local_port_range`.
+const EPHEMERAL: (u16, u16) = (32768, 60999);
+/// A bound on timer firings per call, so a bug cannot hang the caller.
+const MAX_TIMER_FIRINGS_PER_CALL: usize = 1_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Domain {
+    Inet,
+    Inet6,
+}
+
+impl Domain {
+    fn matches(self, a: IpAddr) -> bool {
+        matches!((self, a), (Domain::Inet, IpAddr::V4(_)) | (Domain::Inet6, IpAddr::V6(_)))
+    }
+    fn unspecified(self) -> IpAddr {
+        match self {
+            Domain::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Domain::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+/// A socket option with its value, for setsockopt and getsockopt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SockOpt {
+    /// TCP_NODELAY.
+    NoDelay(bool),
+    /// SO_KEEPALIVE.
+    KeepAlive(bool),
+    /// TCP_KEEPIDLE, seconds.
+    KeepIdle(u32),
+    /// TCP_KEEPINTVL, seconds.
+    KeepIntvl(u32),
+    /// TCP_KEEPCNT.
+    KeepCnt(u32),
+    /// TCP_MAXSEG, octets.
+    MaxSeg(u32),
+    /// SO_RCVBUF, octets.
+    RcvBuf(u32),
+    /// SO_SNDBUF, octets.
+    SndBuf(u32),
+    /// SO_LINGER: `None` off, `Some(secs)` on.
+    Linger(Option<u32>),
+    /// TCP_USER_TIMEOUT, milliseconds (0 = off).
+    UserTimeout(u32),
+    /// SO_REUSEADDR.
+    ReuseAddr(bool),
+    /// SO_ERROR (get only): the pending error, cleared by reading it.
+    Error(Option<Errno>),
+}
+
+/// Which option to read, for getsockopt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SockOptName {
+    NoDelay,
+    KeepAlive,
+    KeepIdle,
+    KeepIntvl,
+    KeepCnt,
+    MaxSeg,
+    RcvBuf,
+    SndBuf,
+    Linger,
+    UserTimeout,
+    ReuseAddr,
+    Error,
+}
+
+/// Readiness, as poll(2) would report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PollEvents {
+    pub readable: bool,
+    pub writable: bool,
+    pub error: bool,
+    pub hup: bool,
+    pub rdhup: bool,
+    /// Urgent data is pending (POLLPRI).
+    pub pri: bool,
+}
+
+/// Stack configuration.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// The addresses the stack owns; packets to others are dropped.
+    pub addrs: Vec<IpAddr>,
+    pub profile: Profile,
+    /// Seeds the ISN key, timestamp offsets and ephemeral port choice.
+    pub seed: u64,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            addrs: vec!["198.51.100.1".parse().expect("literal"), "2001:db8::1".parse().expect("literal")],
+            profile: Profile::rfc9293(),
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Listener {
+    backlog: usize,
+    half_open: Vec<u64>,
+    accept_queue: VecDeque<u64>,
+}
+
+#[derive(Clone, Debug)]
+enum SocketKind {
+    Idle,
+    Listening(Listener),
+    Conn(u64),
+}
+
+#[derive(Clone, Debug)]
+struct Socket {
+    domain: Domain,
+    opts: SockOpts,
+    nonblocking: bool,
+    local: Option<SocketAddr>,
+    kind: SocketKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Fd(Fd),
+    /// Spawned by the listener on this fd, not accepted yet.
+    Listener(Fd),
+    /// close() was called; the TCB finishes on its own.
+    Orphan,
+}
+
+#[derive(Clone, Debug)]
+struct Conn {
+    tcb: Tcb,
+    owner: Owner,
+}
+
+/// A whole TCP/IP stack on a virtual clock.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    profile: Profile,
+    addrs: Vec<IpAddr>,
+    now: Instant,
+    isn_key: (u64, u64),
+    ts_key: (u64, u64),
+    rng: Rng,
+    sockets: BTreeMap<Fd, Socket>,
+    conns: BTreeMap<u64, Conn>,
+    demux: BTreeMap<FourTuple, u64>,
+    next_conn: u64,
+    out: VecDeque<(FourTuple, TcpRepr)>,
+    events: Vec<Event>,
+    ip_ident: u16,
+}
+
+impl Stack {
+    pub fn new(config: StackConfig) -> Stack {
+        let mut rng = Rng::new(config.seed);
+        let isn_key = (rng.next_u64(), rng.next_u64());
+        let ts_key = (rng.next_u64(), rng.next_u64());
+        Stack {
+            profile: config.profile,
+            addrs: config.addrs,
+            now: Instant::ZERO,
+            isn_key,
+            ts_key,
+            rng,
+            sockets: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            demux: BTreeMap::new(),
+            next_conn: 1,
+            out: VecDeque::new(),
+            events: Vec::new(),
+            ip_ident: 0,
+        }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+    pub fn addrs(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    // ------------------------------------------------------------------
+    // Time
+    // ------------------------------------------------------------------
+
+    /// The next instant at which a timer fires, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.tcb.next_deadline()).min()
+    }
+
+    /// Fires every timer due at or before `now`, each at its own deadline and
+    /// in deadline order. Every other entry point does this first.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+    }
+
+    fn advance(&mut self, now: Instant) {
+        // Time never runs backwards; an earlier `now` is taken as the current time.
+        let now = now.max(self.now);
+        for _ in 0..MAX_TIMER_FIRINGS_PER_CALL {
+            let due = self
+                .conns
+                .iter()
+                .filter_map(|(k, c)| c.tcb.next_deadline().map(|d| (d, *k)))
+                .filter(|(d, _)| *d <= now)
+                .min();
+            let Some((deadline, key)) = due else { break };
+            self.now = self.now.max(deadline);
+            self.with_tcb(key, |tcb, ctx| tcb.on_timers(ctx));
+        }
+        self.now = now;
+    }
+
+    fn with_tcb<R>(&mut self, key: u64, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
+        let conn = self.conns.get_mut(&key)?;
+        let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
+        let r = f(&mut conn.tcb, &mut ctx);
+        self.after_tcb(key);
+        Some(r)
+    }
+
+    /// Bookkeeping after any TCB input: accept-queue moves and deletion.
+    fn after_tcb(&mut self, key: u64) {
+        let Some(conn) = self.conns.get(&key) else { return };
+        let state = conn.tcb.state();
+        let tuple = conn.tcb.tuple;
+        let owner = conn.owner;
+        if let Owner::Listener(lfd) = owner {
+            if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+                if state.is_synchronized() || state == State::Closed {
+                    if let Some(i) = l.half_open.iter().position(|k| *k == key) {
+                        l.half_open.remove(i);
+                        if state != State::Closed {
+                            l.accept_queue.push_back(key);
+                        }
+                    }
+                }
+            }
+        }
+        if self.conns[&key].tcb.is_finished() {
+            self.demux.remove(&tuple);
+            match owner {
+                Owner::Fd(_) => {} // the descriptor still refers to it
+                Owner::Orphan => {
+                    self.conns.remove(&key);
+                }
+                Owner::Listener(lfd) => {
+                    if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+                        l.half_open.retain(|k| *k != key);
+                        l.accept_queue.retain(|k| *k != key);
+                    }
+                    self.conns.remove(&key);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Packets
+    // ------------------------------------------------------------------
+
+    /// An IP datagram arrives. A packet that does not parse is dropped with a
+    /// logged event and returned as the error; nothing else is an error.
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) -> Result<(), WireError> {
+        self.advance(now);
+        match IpPacket::parse(bytes) {
+            Ok(p) => {
+                self.handle_segment(now, p.ip, &p.tcp);
+                Ok(())
+            }
+            Err(e) => {
+                self.events.push(Event {
+                    at: self.now,
+                    conn: None,
+                    kind: EventKind::Dropped { reason: DropReason::Malformed(e.clone()), segment: None },
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// A parsed segment arrives (checksum already verified or not wanted).
+    pub fn handle_segment(&mut self, now: Instant, ip: IpRepr, seg: &TcpRepr) {
+        self.advance(now);
+        let tuple = FourTuple { local: SocketAddr::new(ip.dst, seg.dst_port), remote: SocketAddr::new(ip.src, seg.src_port) };
+        // MUST-57, MUST-63: not ours, or to/from broadcast, multicast or unspecified.
+        if !self.addrs.contains(&ip.dst) || !is_unicast(ip.src) || !is_unicast(ip.dst) || seg.src_port == 0 || seg.dst_port == 0 {
+            self.drop_event(Some(tuple), DropReason::NotForUs, seg);
+            return;
+        }
+        if let Some(&key) = self.demux.get(&tuple) {
+            self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+            return;
+        }
+        if let Some(lfd) = self.find_listener(tuple.local) {
+            self.listen_segment(lfd, tuple, seg);
+            return;
+        }
+        self.closed_segment(tuple, seg);
+    }
+
+    fn drop_event(&mut self, conn: Option<FourTuple>, reason: DropReason, seg: &TcpRepr) {
+        self.events.push(Event { at: self.now, conn, kind: EventKind::Dropped { reason, segment: Some(SegmentSummary::of(seg)) } });
+    }
+
+    /// RFC 9293 3.10.7.1: no TCB. A RST is dropped; anything else is answered
+    /// with a RST that the sender will find acceptable.
+    fn closed_segment(&mut self, tuple: FourTuple, seg: &TcpRepr) {
+        if seg.flags.rst() {
+            self.drop_event(Some(tuple), DropReason::Ignored, seg);
+            return;
+        }
+        let rst = if seg.flags.ack() {
+            // <SEQ=SEG.ACK><CTL=RST>
+            TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) }
+        } else {
+            // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+            TcpRepr { seq: SeqNumber(0), ack: seg.seq + seg.seg_len(), flags: TcpFlags::RST | TcpFlags::ACK, ..reply_to(seg) }
+        };
+        self.out.push_back((tuple, rst));
+    }
+
+    /// RFC 9293 3.10.7.2.
+    fn listen_segment(&mut self, lfd: Fd, tuple: FourTuple, seg: &TcpRepr) {
+        // First, check for a RST: ignore it.
+        if seg.flags.rst() {
+            self.drop_event(Some(tuple), DropReason::Ignored, seg);
+            return;
+        }
+        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        if seg.flags.ack() {
+            let rst = TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) };
+            self.out.push_back((tuple, rst));
+            return;
+        }
+        // Third, check for a SYN. Fourth: anything else is dropped.
+        if !seg.flags.syn() {
+            self.drop_event(Some(tuple), DropReason::Ignored, seg);
+            return;
+        }
+        let (opts, full) = match self.sockets.get(&lfd) {
+            Some(Socket { opts, kind: SocketKind::Listening(l), .. }) => {
+                (opts.clone(), l.half_open.len() + l.accept_queue.len() >= l.backlog)
+            }
+            _ => return,
+        };
+        if full {
+            // Choice: a full queue drops the SYN silently, so the peer retries (as Linux).
+            self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+            return;
+        }
+        let iss = self.isn(&tuple);
+        let ts_offset = self.ts_offset(&tuple);
+        let key = self.next_conn;
+        self.next_conn += 1;
+        let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
+        let tcb = Tcb::accept_syn(&mut ctx, tuple, iss, ts_offset, opts, seg);
+        self.conns.insert(key, Conn { tcb, owner: Owner::Listener(lfd) });
+        self.demux.insert(tuple, key);
+        if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+            l.half_open.push(key);
+        }
+        self.after_tcb(key);
+    }
+
+    fn find_listener(&self, local: SocketAddr) -> Option<Fd> {
+        let mut wildcard = None;
+        for (fd, s) in &self.sockets {
+            if let (SocketKind::Listening(_), Some(addr)) = (&s.kind, s.local) {
+                if addr.port() != local.port() || !s.domain.matches(local.ip()) {
+                    continue;
+                }
+                if addr.ip() == local.ip() {
+                    return Some(*fd);
+                }
+                if addr.ip().is_unspecified() && wildcard.is_none() {
+                    wildcard = Some(*fd);
+                }
+            }
+        }
+        wildcard
+    }
+
+    /// RFC 9293 3.4.1 (MUST-8, MUST-9, SHLD-1): ISN = M + F(localip, localport,
+    /// remoteip, remoteport, secretkey), M a clock ticking every `isn_tick`.
+    fn isn(&self, t: &FourTuple) -> SeqNumber {
+        let m = (self.now.total_micros() / self.profile.isn_tick.total_micros().max(1)) as u32;
+        SeqNumber(m.wrapping_add(siphash24(self.isn_key, &tuple_bytes(t)) as u32))
+    }
+
+    /// A per-connection timestamp offset, so TSval does not reveal the clock.
+    fn ts_offset(&self, t: &FourTuple) -> u32 {
+        siphash24(self.ts_key, &tuple_bytes(t)) as u32
+    }
+
+    /// The next segment the stack wants to send, as a parsed packet.
+    pub fn poll_segment(&mut self, now: Instant) -> Option<IpPacket> {
+        self.advance(now);
+        let (tuple, tcp) = self.out.pop_front()?;
+        let ident = self.ip_ident;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        Some(IpPacket { ip: IpRepr { ident, ..IpRepr::new(tuple.local.ip(), tuple.remote.ip()) }, tcp })
+    }
+
+    /// The next datagram to put on the wire, as bytes.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let p = self.poll_segment(now)?;
+        // A segment the stack built always fits the format; if not, that is a bug
+        // the invariant checks and tests catch: report it through the event log.
+        match p.emit() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.events.push(Event {
+                    at: self.now,
+                    conn: None,
+                    kind: EventKind::Dropped { reason: DropReason::Malformed(e), segment: Some(SegmentSummary::of(&p.tcp)) },
+                });
+                None
+            }
+        }
+    }
+
+    /// The events since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    // ------------------------------------------------------------------
+    // Socket calls
+    // ------------------------------------------------------------------
+
+    fn socket_mut(&mut self, fd: Fd) -> Result<&mut Socket, Errno> {
+        self.sockets.get_mut(&fd).ok_or(Errno::EBADF)
+    }
+
+    fn conn_key(&self, fd: Fd) -> Result<u64, Errno> {
+        match &self.sockets.get(&fd).ok_or(Errno::EBADF)?.kind {
+            SocketKind::Conn(k) => Ok(*k),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    pub fn socket(&mut self, now: Instant, domain: Domain) -> Result<Fd, Errno> {
+        self.advance(now);
+        let fd = (3..).find(|f| !self.sockets.contains_key(f)).ok_or(Errno::EMFILE)?;
+        self.sockets.insert(
+            fd,
+            Socket { domain, opts: SockOpts::from_profile(&self.profile), nonblocking: false, local: None, kind: SocketKind::Idle },
+        );
+        Ok(fd)
+    }
+
+    pub fn bind(&mut self, now: Instant, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
+        self.advance(now);
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        if !s.domain.matches(addr.ip()) {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if s.local.is_some() || !matches!(s.kind, SocketKind::Idle) {
+            return Err(Errno::EINVAL);
+        }
+        if !addr.ip().is_unspecified() && !self.addrs.contains(&addr.ip()) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let reuse = s.opts.reuse_addr;
+        let port = if addr.port() == 0 { self.ephemeral_port(addr.ip(), None)? } else { addr.port() };
+        if self.port_in_use(fd, SocketAddr::new(addr.ip(), port), reuse) {
+            return Err(Errno::EADDRINUSE);
+        }
+        self.socket_mut(fd)?.local = Some(SocketAddr::new(addr.ip(), port));
+        Ok(())
+    }
+
+    fn port_in_use(&self, fd: Fd, addr: SocketAddr, reuse: bool) -> bool {
+        let overlaps = |a: IpAddr| a == addr.ip() || a.is_unspecified() || addr.ip().is_unspecified();
+        let by_socket = self.sockets.iter().any(|(f, s)| {
+            *f != fd
+                && s.local.is_some_and(|l| l.port() == addr.port() && overlaps(l.ip()))
+                && (!reuse || !s.opts.reuse_addr || matches!(s.kind, SocketKind::Listening(_)))
+        });
+        // Connections without a descriptor (TIME-WAIT, orphans) hold the port
+        // unless SO_REUSEADDR.
+        let by_conn = !reuse
+            && self.demux.keys().any(|t| t.local.port() == addr.port() && overlaps(t.local.ip()));
+        by_socket || by_conn
+    }
+
+    fn ephemeral_port(&mut self, ip: IpAddr, remote: Option<SocketAddr>) -> Result<u16, Errno> {
+        let span = u32::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
+        let start = self.rng.next_u32() % span;
+        for i in 0..span {
+            let port = EPHEMERAL.0 + ((start + i) % span) as u16;
+            let local = SocketAddr::new(ip, port);
+            let taken = match remote {
+                Some(r) => self.demux.contains_key(&FourTuple { local, remote: r }) || self.port_in_use(-1, local, false),
+                None => self.port_in_use(-1, local, false),
+            };
+            if !taken {
+                return Ok(port);
+            }
+        }
+        Err(Errno::EADDRNOTAVAIL)
+    }
+
+    pub fn listen(&mut self, now: Instant, fd: Fd, backlog: i32) -> Result<(), Errno> {
+        self.advance(now);
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        match &s.kind {
+            SocketKind::Conn(_) => return Err(Errno::EINVAL),
+            SocketKind::Listening(_) => {
+                if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&fd).map(|s| &mut s.kind) {
+                    l.backlog = backlog.max(1) as usize;
+                }
+                return Ok(());
+            }
+            SocketKind::Idle => {}
+        }
+        let domain = s.domain;
+        if s.local.is_none() {
+            // Linux binds an unbound socket to an ephemeral port on listen().
+            let unspec = domain.unspecified();
+            let port = self.ephemeral_port(unspec, None)?;
+            self.socket_mut(fd)?.local = Some(SocketAddr::new(unspec, port));
+        }
+        let s = self.socket_mut(fd)?;
+        s.kind = SocketKind::Listening(Listener { backlog: backlog.max(1) as usize, half_open: Vec::new(), accept_queue: VecDeque::new() });
+        let local = s.local.expect("bound above");
+        let tuple = FourTuple { local, remote: SocketAddr::new(domain.unspecified(), 0) };
+        self.events.push(Event {
+            at: self.now,
+            conn: Some(tuple),
+            kind: EventKind::Transition { from: State::Closed, to: State::Listen, cause: Cause::Call(Call::Listen) },
+        });
+        Ok(())
+    }
+
+    /// accept(): the next established connection, or EAGAIN.
+    pub fn accept(&mut self, now: Instant, fd: Fd) -> Result<(Fd, SocketAddr), Errno> {
+        self.advance(now);
+        let s = self.sockets.get_mut(&fd).ok_or(Errno::EBADF)?;
+        let SocketKind::Listening(l) = &mut s.kind else { return Err(Errno::EINVAL) };
+        let key = l.accept_queue.pop_front().ok_or(Errno::EAGAIN)?;
+        let domain = s.domain;
+        let new_fd = (3..).find(|f| !self.sockets.contains_key(f)).ok_or(Errno::EMFILE)?;
+        let conn = self.conns.get_mut(&key).expect("queued connection exists");
+        conn.owner = Owner::Fd(new_fd);
+        let tuple = conn.tcb.tuple;
+        let opts = conn.tcb.opts().clone();
+        self.sockets.insert(new_fd, Socket { domain, opts, nonblocking: false, local: Some(tuple.local), kind: SocketKind::Conn(key) });
+        Ok((new_fd, tuple.remote))
+    }
+
+    /// connect(): starts the handshake and returns `EINPROGRESS` (the stack
+    /// never blocks); completion shows in `poll` and `status`, failure in SO_ERROR.
+    pub fn connect(&mut self, now: Instant, fd: Fd, remote: SocketAddr) -> Result<(), Errno> {
+        self.advance(now);
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        match &s.kind {
+            SocketKind::Listening(_) => return Err(Errno::EISCONN),
+            SocketKind::Conn(k) => {
+                let tcb = &mut self.conns.get_mut(k).expect("socket's connection exists").tcb;
+                return match tcb.state() {
+                    State::SynSent | State::SynReceived => Err(Errno::EALREADY),
+                    State::Closed => Err(tcb.take_error().unwrap_or(Errno::EISCONN)),
+                    _ => Err(Errno::EISCONN),
+                };
+            }
+            SocketKind::Idle => {}
+        }
+        if !s.domain.matches(remote.ip()) {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        if remote.ip().is_unspecified() || remote.port() == 0 {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        // MUST-46: no OPEN to a broadcast or multicast address.
+        if !is_unicast(remote.ip()) {
+            return Err(Errno::ENETUNREACH);
+        }
+        let domain = s.domain;
+        let opts = s.opts.clone();
+        // MUST-44/45: the bound address, or one of ours of the right family.
+        let local_ip = match s.local {
+            Some(l) if !l.ip().is_unspecified() => l.ip(),
+            _ => *self.addrs.iter().find(|a| domain.matches(**a)).ok_or(Errno::EADDRNOTAVAIL)?,
+        };
+        let port = match s.local {
+            Some(l) => l.port(),
+            None => self.ephemeral_port(local_ip, Some(remote))?,
+        };
+        let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+        if self.demux.contains_key(&tuple) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let iss = self.isn(&tuple);
+        let ts_offset = self.ts_offset(&tuple);
+        let key = self.next_conn;
+        self.next_conn += 1;
+        let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
+        let tcb = Tcb::connect(&mut ctx, tuple, iss, ts_offset, opts);
+        self.conns.insert(key, Conn { tcb, owner: Owner::Fd(fd) });
+        self.demux.insert(tuple, key);
+        let s = self.socket_mut(fd)?;
+        s.local = Some(tuple.local);
+        s.kind = SocketKind::Conn(key);
+        Err(Errno::EINPROGRESS)
+    }
+
+    /// send(); `urgent` is MSG_OOB.
+    pub fn send(&mut self, now: Instant, fd: Fd, data: &[u8], urgent: bool) -> Result<usize, Errno> {
+        self.advance(now);
+        let key = self.conn_key(fd)?;
+        self.with_tcb(key, |tcb, ctx| tcb.send(ctx, data, urgent)).unwrap_or(Err(Errno::ENOTCONN))
+    }
+
+    /// recv() of at most `max` octets; `Ok(empty)` is end of stream.
+    pub fn recv(&mut self, now: Instant, fd: Fd, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        self.advance(now);
+        let key = self.conn_key(fd)?;
+        self.with_tcb(key, |tcb, ctx| tcb.recv(ctx, max, peek)).unwrap_or(Err(Errno::ENOTCONN))
+    }
+
+    pub fn shutdown(&mut self, now: Instant, fd: Fd, how: Shutdown) -> Result<(), Errno> {
+        self.advance(now);
+        let key = self.conn_key(fd)?;
+        self.with_tcb(key, |tcb, ctx| {
+            if tcb.state() == State::Closed || tcb.state() == State::Listen {
+                return Err(Errno::ENOTCONN);
+            }
+            if matches!(how, Shutdown::Read | Shutdown::Both) {
+                tcb.shutdown_read();
+            }
+            if matches!(how, Shutdown::Write | Shutdown::Both) {
+                tcb.shutdown_write(ctx, Call::Shutdown);
+            }
+            Ok(())
+        })
+        .unwrap_or(Err(Errno::ENOTCONN))
+    }
+
+    /// close(): releases the descriptor; the connection closes on its own
+    /// (or is aborted with SO_LINGER 0, or reset if unread data is lost).
+    pub fn close(&mut self, now: Instant, fd: Fd) -> Result<(), Errno> {
+        self.advance(now);
+        let s = self.sockets.remove(&fd).ok_or(Errno::EBADF)?;
+        match s.kind {
+            SocketKind::Idle => {}
+            SocketKind::Listening(l) => {
+                // Connections not yet accepted are aborted (RFC 9293 3.10.5 for each).
+                for key in l.half_open.iter().chain(l.accept_queue.iter()).copied().collect::<Vec<_>>() {
+                    if let Some(c) = self.conns.get_mut(&key) {
+                        c.owner = Owner::Orphan;
+                    }
+                    self.with_tcb(key, |tcb, ctx| tcb.abort(ctx));
+                }
+                let local = s.local.expect("listening sockets are bound");
+                self.events.push(Event {
+                    at: self.now,
+                    conn: Some(FourTuple { local, remote: SocketAddr::new(s.domain.unspecified(), 0) }),
+                    kind: EventKind::Transition { from: State::Listen, to: State::Closed, cause: Cause::Call(Call::Close) },
+                });
+            }
+            SocketKind::Conn(key) => {
+                if let Some(c) = self.conns.get_mut(&key) {
+                    c.owner = Owner::Orphan;
+                }
+                self.with_tcb(key, |tcb, ctx| {
+                    if !tcb.is_finished() {
+                        tcb.close(ctx);
+                    }
+                });
+                // A connection that was already closed is deleted with its descriptor.
+                if self.conns.get(&key).is_some_and(|c| c.tcb.is_finished()) {
+                    self.conns.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ABORT (RFC 9293 3.10.5), the same as SO_LINGER {on, 0} then close().
+    pub fn abort(&mut self, now: Instant, fd: Fd) -> Result<(), Errno> {
+        self.advance(now);
+        let key = self.conn_key(fd)?;
+        self.with_tcb(key, |tcb, ctx| tcb.abort(ctx));
+        self.sockets.remove(&fd);
+        self.conns.remove(&key);
+        Ok(())
+    }
+
+    pub fn set_nonblocking(&mut self, fd: Fd, on: bool) -> Result<(), Errno> {
+        self.socket_mut(fd)?.nonblocking = on;
+        Ok(())
+    }
+    pub fn is_nonblocking(&self, fd: Fd) -> Result<bool, Errno> {
+        Ok(self.sockets.get(&fd).ok_or(Errno::EBADF)?.nonblocking)
+    }
+
+    pub fn setsockopt(&mut self, now: Instant, fd: Fd, opt: SockOpt) -> Result<(), Errno> {
+        self.advance(now);
+        let s = self.socket_mut(fd)?;
+        let o = &mut s.opts;
+        let secs = |v: u32| -> Result<Option<Duration>, Errno> {
+            if v == 0 || v > 32767 {
+                Err(Errno::EINVAL)
+            } else {
+                Ok(Some(Duration::from_secs(u64::from(v))))
+            }
+        };
+        match opt {
+            SockOpt::NoDelay(v) => o.nodelay = v,
+            SockOpt::KeepAlive(v) => o.keepalive = v,
+            SockOpt::KeepIdle(v) => o.keep_idle = secs(v)?,
+            SockOpt::KeepIntvl(v) => o.keep_interval = secs(v)?,
+            SockOpt::KeepCnt(v) => {
+                if v == 0 || v > 127 {
+                    return Err(Errno::EINVAL);
+                }
+                o.keep_count = Some(v)
+            }
+            SockOpt::MaxSeg(v) => {
+                if !(88..=65535).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                o.max_seg = Some(v as u16)
+            }
+            SockOpt::RcvBuf(v) => o.rcv_buf = (v as usize).max(256),
+            SockOpt::SndBuf(v) => o.snd_buf = (v as usize).max(256),
+            SockOpt::Linger(v) => o.linger = v.map(|s| Duration::from_secs(u64::from(s))),
+            SockOpt::UserTimeout(ms) => o.user_timeout = (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
+            SockOpt::ReuseAddr(v) => o.reuse_addr = v,
+            SockOpt::Error(_) => return Err(Errno::ENOPROTOOPT),
+        }
+        let opts = o.clone();
+        if let SocketKind::Conn(key) = s.kind {
+            self.with_tcb(key, |tcb, ctx| {
+                // The receive buffer may grow but never below what is queued.
+                let queued = tcb.recv_queued();
+                *tcb.opts_mut() = SockOpts { rcv_buf: opts.rcv_buf.max(queued), ..opts };
+                tcb.options_changed(ctx);
+            });
+        }
+        Ok(())
+    }
+
+    pub fn getsockopt(&mut self, now: Instant, fd: Fd, name: SockOptName) -> Result<SockOpt, Errno> {
+        self.advance(now);
+        let key = self.conn_key(fd).ok();
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        let o = &s.opts;
+        let secs = |d: Option<Duration>, dflt: Duration| (d.unwrap_or(dflt).total_micros() / 1_000_000) as u32;
+        Ok(match name {
+            SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+            SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+            SockOptName::KeepIdle => SockOpt::KeepIdle(secs(o.keep_idle, self.profile.keepalive_idle)),
+            SockOptName::KeepIntvl => SockOpt::KeepIntvl(secs(o.keep_interval, self.profile.keepalive_interval)),
+            SockOptName::KeepCnt => SockOpt::KeepCnt(o.keep_count.unwrap_or(self.profile.keepalive_count)),
+            SockOptName::MaxSeg => {
+                let mss = key.and_then(|k| self.conns.get(&k)).map(|c| c.tcb.status().snd_mss);
+                SockOpt::MaxSeg(mss.unwrap_or(u32::from(o.max_seg.unwrap_or(536))))
+            }
+            SockOptName::RcvBuf => SockOpt::RcvBuf(o.rcv_buf as u32),
+            SockOptName::SndBuf => SockOpt::SndBuf(o.snd_buf as u32),
+            SockOptName::Linger => SockOpt::Linger(o.linger.map(|d| (d.total_micros() / 1_000_000) as u32)),
+            SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout.map_or(0, |d| d.total_millis() as u32)),
+            SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuse_addr),
+            SockOptName::Error => {
+                let err = key.and_then(|k| self.conns.get_mut(&k)).and_then(|c| c.tcb.take_error());
+                SockOpt::Error(err)
+            }
+        })
+    }
+
+    /// Readiness of a descriptor.
+    pub fn poll(&mut self, now: Instant, fd: Fd) -> Result<PollEvents, Errno> {
+        self.advance(now);
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        Ok(match &s.kind {
+            SocketKind::Idle => PollEvents { writable: true, hup: true, ..PollEvents::default() },
+            SocketKind::Listening(l) => PollEvents { readable: !l.accept_queue.is_empty(), ..PollEvents::default() },
+            SocketKind::Conn(k) => {
+                let t = &self.conns[k].tcb;
+                let st = t.state();
+                let closed = st == State::Closed;
+                let err = t.pending_error().is_some();
+                PollEvents {
+                    readable: t.recv_queued() > 0 || t.fin_received() || closed || err || t.read_shut(),
+                    writable: (matches!(st, State::Established | State::CloseWait) && t.send_space() > 0) || closed || err,
+                    error: err,
+                    hup: closed || (t.fin_received() && matches!(st, State::LastAck | State::TimeWait | State::Closing)),
+                    rdhup: t.fin_received() || closed,
+                    pri: t.urgent_pending().is_some(),
+                }
+            }
+        })
+    }
+
+    /// The local and remote address of a descriptor.
+    pub fn getsockname(&self, fd: Fd) -> Result<Option<SocketAddr>, Errno> {
+        Ok(self.sockets.get(&fd).ok_or(Errno::EBADF)?.local)
+    }
+    pub fn getpeername(&self, fd: Fd) -> Result<SocketAddr, Errno> {
+        let key = self.conn_key(fd)?;
+        Ok(self.conns[&key].tcb.tuple.remote)
+    }
+
+    /// STATUS (RFC 9293 3.10.6) of a descriptor's connection.
+    pub fn status(&self, fd: Fd) -> Result<TcbStatus, Errno> {
+        let key = self.conn_key(fd)?;
+        Ok(self.conns[&key].tcb.status())
+    }
+
+    /// The state of a descriptor: LISTEN, CLOSED, or its connection's.
+    pub fn state(&self, fd: Fd) -> Result<State, Errno> {
+        let s = self.sockets.get(&fd).ok_or(Errno::EBADF)?;
+        Ok(match &s.kind {
+            SocketKind::Idle => State::Closed,
+            SocketKind::Listening(_) => State::Listen,
+            SocketKind::Conn(k) => self.conns[k].tcb.state(),
+        })
+    }
+
+    /// Every live connection, with or without a descriptor (TIME-WAIT, orphans,
+    /// children not yet accepted), in 4-tuple order: the analogue of sock_diag.
+    pub fn connections(&self) -> Vec<TcbStatus> {
+        self.demux.values().map(|k| self.conns[k].tcb.status()).collect()
+    }
+
+    /// The connection with this 4-tuple, if it exists.
+    pub fn connection(&self, tuple: &FourTuple) -> Option<TcbStatus> {
+        self.demux.get(tuple).map(|k| self.conns[k].tcb.status())
+    }
+
+    /// Every connection's invariants plus the stack's own bookkeeping.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        for (tuple, key) in &self.demux {
+            let Some(c) = self.conns.get(key) else {
+                return Err(InvariantViolation { conn: *tuple, what: "demux entry without a connection".into() });
+            };
+            if c.tcb.tuple != *tuple {
+                return Err(InvariantViolation { conn: *tuple, what: "demux key differs from the TCB's 4-tuple".into() });
+            }
+            if c.tcb.is_finished() {
+                return Err(InvariantViolation { conn: *tuple, what: format!("{} connection still demultiplexed", c.tcb.state()) });
+            }
+        }
+        for c in self.conns.values() {
+            c.tcb.check_invariants()?;
+            if c.tcb.is_finished() && !matches!(c.owner, Owner::Fd(_)) {
+                return Err(InvariantViolation { conn: c.tcb.tuple, what: "finished connection kept without a descriptor".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a reply that mirror the segment it answers.
+fn reply_to(seg: &TcpRepr) -> TcpRepr {
+    TcpRepr { src_port: seg.dst_port, dst_port: seg.src_port, ..TcpRepr::default() }
+}
+
+fn is_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
+fn tuple_bytes(t: &FourTuple) -> Vec<u8> {
+    let mut b = Vec::with_capacity(36);
+    for a in [t.local, t.remote] {
+        match a.ip() {
+            IpAddr::V4(v4) => b.extend_from_slice(&v4.octets()),
+            IpAddr::V6(v6) => b.extend_from_slice(&v6.octets()),
+        }
+        b.extend_from_slice(&a.port().to_be_bytes());
+    }
+    b
+}
