@@ -1586,7 +1586,9 @@ impl Tcb {
             return;
         }
         let cap = self.opts.rcv_buf;
-        let free = cap.saturating_sub(self.rcv_buf.len()) as u32;
+        // Only what the window field can express counts (65535 << shift).
+        let max_wnd = 65535usize << self.rcv_wscale;
+        let free = cap.saturating_sub(self.rcv_buf.len()).min(max_wnd) as u32;
         let cur = self.rcv_wnd();
         let threshold = ((cap / 2) as u32).min(self.rcv_mss);
         if free >= cur + threshold && (cur as usize) < cap / 2 {
@@ -1709,7 +1711,10 @@ impl Tcb {
             }
             let mut prev_end: Option<SeqNumber> = None;
             for b in self.ooo.blocks() {
-                if b.start <= self.rcv_nxt || b.end() > self.rcv_adv {
+                // Text queued with a SYN waits at RCV.NXT until ESTABLISHED;
+                // anything else held must lie strictly above RCV.NXT.
+                let at_left_edge_ok = self.state == State::SynReceived && b.start == self.rcv_nxt;
+                if (b.start <= self.rcv_nxt && !at_left_edge_ok) || b.end() > self.rcv_adv {
                     return fail(format!(
                         "held block {}..{} outside (RCV.NXT {}, edge {}]",
                         b.start,

@@ -93,6 +93,14 @@ impl Sub<Instant> for Instant {
     }
 }
 
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at the epoch.
+    fn sub(self, d: Duration) -> Instant {
+        Instant::from_micros(self.micros.saturating_sub(d.micros))
+    }
+}
+
 impl Add for Duration {
     type Output = Duration;
     fn add(self, d: Duration) -> Duration {

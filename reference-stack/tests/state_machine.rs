@@ -1,0 +1,731 @@
+//! RFC 9293 3.10 event processing, state by state.
+mod support;
+
+use reference_stack::event::{Call, Cause, EventKind};
+use reference_stack::wire::{TcpOption, TcpRepr};
+use reference_stack::{Domain, Errno, Instant, Shutdown, SockOpt, State};
+use support::*;
+
+const P: u32 = PEER_ISS + 1;
+
+// ---------------------------------------------------------------- opening
+
+#[test]
+fn passive_open_walks_listen_synrcvd_established() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    assert_eq!(r.stack.state(lfd).unwrap(), State::Listen);
+    let mut syn = r.seg("S", PEER_ISS, 0);
+    syn.options = vec![TcpOption::Mss(1400), TcpOption::SackPermitted, TcpOption::Nop, TcpOption::WindowScale(7)];
+    r.inject(syn);
+    let iss = r.out_peek_seq();
+    let sa = r.expect("S.", iss, Some(P));
+    // mss, nop, nop, sackOK, nop, wscale: the peer offered SACK and WS, not TS.
+    assert_eq!(sa.mss(), Some(1460));
+    assert!(sa.sack_permitted());
+    // 131072-octet buffer: the smallest shift that fits it in 16 bits is 2.
+    assert_eq!(sa.window_scale(), Some(2));
+    assert!(sa.timestamps().is_none());
+    assert_eq!(r.conn_state(), State::SynReceived);
+    assert_eq!(r.stack.accept(r.now, lfd), Err(Errno::EAGAIN));
+    r.iss = sa.seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    r.expect_nothing();
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(fd, lfd + 1);
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!(st.state, State::Established);
+    assert_eq!(st.snd_wscale, 7);
+    assert!(st.sack);
+    // Window in the handshake ACK is scaled by the peer's shift.
+    assert_eq!(st.snd_wnd, 65535 << 7);
+    // MUST-16: 1400 + 20 - 20 (no TS).
+    assert_eq!(st.snd_mss, 1400);
+    assert_eq!(
+        r.transitions(),
+        vec![(State::Closed, State::Listen), (State::Listen, State::SynReceived), (State::SynReceived, State::Established)]
+    );
+}
+
+impl Rig {
+    fn out_peek_seq(&self) -> u32 {
+        // The SYN-ACK's seq is the stack's ISS: read it without consuming.
+        let t = reference_stack::FourTuple { local: self.local, remote: self.remote };
+        self.stack.connection(&t).map(|s| s.iss.0).unwrap()
+    }
+}
+
+#[test]
+fn active_open_walks_synsent_established() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    assert_eq!(r.stack.connect(r.now, fd, r.remote), Err(Errno::EINPROGRESS));
+    assert_eq!(r.stack.connect(r.now, fd, r.remote), Err(Errno::EALREADY));
+    let syn = r.out().unwrap();
+    assert_eq!(syn.flags, flags("S"));
+    // MAY-3 / SHLD-5: MSS always sent; MUST-67: MTU 1500 - 40.
+    assert_eq!(syn.mss(), Some(1460));
+    assert!(syn.timestamps().is_some() && syn.sack_permitted() && syn.window_scale().is_some());
+    assert!(!r.stack.poll(r.now, fd).unwrap().writable);
+    let mut sa = r.seg("S.", PEER_ISS, syn.seq.0 + 1);
+    sa.dst_port = syn.src_port;
+    sa.options = vec![TcpOption::Mss(1000)];
+    r.local.set_port(syn.src_port);
+    r.inject(sa);
+    r.expect(".", syn.seq.0 + 1, Some(P));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+    assert!(r.stack.poll(r.now, fd).unwrap().writable);
+    assert_eq!(r.stack.connect(r.now, fd, r.remote), Err(Errno::EISCONN));
+    let st = r.stack.status(fd).unwrap();
+    // Peer sent neither WS nor TS: neither is used (RFC 7323 2.2, 3.2).
+    assert_eq!((st.snd_wscale, st.rcv_wscale, st.timestamps), (0, 0, false));
+    assert_eq!(st.snd_mss, 1000);
+}
+
+#[test]
+fn syn_sent_rejects_bad_ack_with_rst_and_refuses_on_rst() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    // SEG.ACK =< ISS: <SEQ=SEG.ACK><CTL=RST>.
+    r.inject(r.seg("S.", PEER_ISS, r.iss));
+    r.expect("R", r.iss, None);
+    // A RST with an unacceptable ACK is dropped silently.
+    r.inject(r.seg("R.", 0, r.iss + 5));
+    r.expect_nothing();
+    // A RST without ACK is dropped.
+    r.inject(r.seg("R", 0, 0));
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::SynSent);
+    // A bare ACK (acceptable, no SYN) is dropped ("fifth").
+    r.inject(r.seg(".", P, r.iss + 1));
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::SynSent);
+    // RST with an acceptable ACK: connection refused.
+    r.inject(r.seg("R.", 0, r.iss + 1));
+    r.expect_nothing();
+    assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Err(Errno::ECONNREFUSED));
+    // Never connected: afterwards, "not connected".
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Err(Errno::ENOTCONN));
+}
+
+#[test]
+fn simultaneous_open_figure_7() {
+    // MUST-10, MUST-11: SYN-SENT -> SYN-RECEIVED (active) -> ESTABLISHED.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>
+    let sa = r.expect("S.", r.iss, Some(P));
+    assert!(sa.mss().is_some());
+    assert_eq!(r.conn_state(), State::SynReceived);
+    // The peer's SYN,ACK (line 5): repeats its SYN and acks ours.
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+    r.expect_nothing();
+    assert_eq!(
+        r.transitions(),
+        vec![(State::Closed, State::SynSent), (State::SynSent, State::SynReceived), (State::SynReceived, State::Established)]
+    );
+    // An active SYN-RECEIVED reset by the peer reports "connection refused", not LISTEN.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+    r.inject(r.seg("R", P, 0));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ECONNREFUSED));
+}
+
+#[test]
+fn syn_received_passive_rst_returns_to_listen_and_user_is_not_told() {
+    let mut r = Rig::new();
+    r.drive_to(State::SynReceived);
+    r.inject(r.seg("R", P, 0));
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::Closed);
+    assert!(r.transitions().contains(&(State::SynReceived, State::Listen)));
+    // The listener still works.
+    r.inject(r.seg("S", PEER_ISS + 7, 0));
+    let iss = r.out_peek_seq();
+    r.expect("S.", iss, Some(PEER_ISS + 8));
+}
+
+#[test]
+fn syn_received_bad_ack_gets_rst() {
+    let mut r = Rig::new();
+    r.drive_to(State::SynReceived);
+    // SEG.ACK not in (SND.UNA, SND.NXT]: <SEQ=SEG.ACK><CTL=RST>.
+    r.inject(r.seg(".", P, r.iss + 9));
+    r.expect("R", r.iss + 9, None);
+    assert_eq!(r.conn_state(), State::SynReceived);
+}
+
+#[test]
+fn syn_text_is_queued_until_established() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    let mut syn = r.seg("S", PEER_ISS, 0);
+    syn.payload = b"early".to_vec();
+    r.inject(syn);
+    // The SYN-ACK acknowledges the SYN only.
+    let sa = r.out().unwrap();
+    assert_eq!(sa.ack.0, P);
+    r.iss = sa.seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    // Entering ESTABLISHED processes the queued text and ACKs it.
+    r.expect(".", r.iss + 1, Some(P + 5));
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"early");
+}
+
+#[test]
+fn listen_answers_ack_with_rst_ignores_rst_and_drops_the_rest() {
+    let mut r = Rig::new();
+    r.listen();
+    r.inject(r.seg("R", 5, 0));
+    r.expect_nothing();
+    r.inject(r.seg(".", 5, 77));
+    r.expect("R", 77, None);
+    r.inject(r.seg("", 5, 0));
+    r.expect_nothing();
+    r.inject(r.seg("F", 5, 0));
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+#[test]
+fn listen_queue_limit_drops_syns() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    r.stack.listen(r.now, fd, 1).unwrap();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    assert!(r.out().is_some());
+    r.remote.set_port(40001);
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect_nothing();
+}
+
+#[test]
+fn closed_port_rst_forms_3_10_7_1() {
+    let mut r = Rig::new();
+    // ACK off: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, SYN and FIN counted.
+    let mut s = r.seg("S", 500, 0);
+    s.payload = vec![1, 2, 3];
+    r.inject(s);
+    r.expect("R.", 0, Some(504));
+    r.inject(r.seg("F", 500, 0));
+    r.expect("R.", 0, Some(501));
+    // ACK on: <SEQ=SEG.ACK><CTL=RST>.
+    r.inject(r.seg("P.", 500, 9999));
+    let rst = r.expect("R", 9999, None);
+    assert_eq!(rst.window, 0);
+    // A RST gets nothing.
+    r.inject(r.seg("R.", 500, 9999));
+    r.expect_nothing();
+}
+
+// ---------------------------------------------------------------- closing
+
+#[test]
+fn active_close_fin_wait_1_fin_wait_2_time_wait_closed() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.stack.close(r.now, fd).unwrap();
+    r.expect("F.", r.iss + 1, Some(P));
+    assert_eq!(r.conn_state(), State::FinWait1);
+    r.inject(r.seg(".", P, r.iss + 2));
+    assert_eq!(r.conn_state(), State::FinWait2);
+    r.advance_ms(1000);
+    r.inject(r.seg("F.", P, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert_eq!(r.conn_state(), State::TimeWait);
+    let entered = r.now;
+    // MUST-13: 2*MSL = 240 s under rfc9293.
+    r.now = entered + reference_stack::Duration::from_secs(240) - reference_stack::Duration::from_micros(1);
+    r.stack.handle_timeout(r.now);
+    assert_eq!(r.conn_state(), State::TimeWait);
+    r.now = entered + reference_stack::Duration::from_secs(240);
+    assert_eq!(r.stack.poll_timeout(), Some(r.now));
+    r.stack.handle_timeout(r.now);
+    assert_eq!(r.conn_state(), State::Closed);
+    let last = r.stack.events().last().unwrap().clone();
+    assert!(matches!(
+        last.kind,
+        EventKind::Transition { from: State::TimeWait, to: State::Closed, cause: Cause::Timer(reference_stack::TimerKind::TimeWait) }
+    ));
+    assert_eq!(last.at, r.now);
+}
+
+#[test]
+fn fin_wait_1_straight_to_time_wait_on_fin_ack_of_our_fin() {
+    let mut r = Rig::new();
+    r.drive_to(State::FinWait1);
+    r.inject(r.seg("F.", P, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert_eq!(r.conn_state(), State::TimeWait);
+}
+
+#[test]
+fn simultaneous_close_through_closing() {
+    let mut r = Rig::new();
+    r.drive_to(State::Closing);
+    // An ACK that does not cover our FIN changes nothing.
+    r.inject(r.seg(".", P + 1, r.iss + 1));
+    assert_eq!(r.conn_state(), State::Closing);
+    r.inject(r.seg(".", P + 1, r.iss + 2));
+    assert_eq!(r.conn_state(), State::TimeWait);
+    r.expect_nothing();
+    let tr = r.transitions();
+    assert!(tr.ends_with(&[(State::Established, State::FinWait1), (State::FinWait1, State::Closing), (State::Closing, State::TimeWait)]));
+}
+
+#[test]
+fn passive_close_close_wait_last_ack_closed() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::CloseWait).unwrap();
+    // RECEIVE in CLOSE-WAIT with nothing queued: end of stream.
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Ok(vec![]));
+    assert!(r.stack.poll(r.now, fd).unwrap().rdhup);
+    // Half-close (MAY-1): we can still send.
+    assert_eq!(r.stack.send(r.now, fd, b"bye", false), Ok(3));
+    let d = r.expect("P.", r.iss + 1, Some(P + 1));
+    assert_eq!(d.payload, b"bye");
+    r.stack.close(r.now, fd).unwrap();
+    r.expect("F.", r.iss + 4, Some(P + 1));
+    assert_eq!(r.conn_state(), State::LastAck);
+    r.inject(r.seg(".", P + 1, r.iss + 4)); // acks the data only
+    assert_eq!(r.conn_state(), State::LastAck);
+    r.inject(r.seg(".", P + 1, r.iss + 5));
+    assert_eq!(r.conn_state(), State::Closed);
+    r.expect_nothing();
+}
+
+#[test]
+fn close_in_syn_sent_deletes_the_tcb() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.stack.close(r.now, fd).unwrap();
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::Closed);
+    assert_eq!(r.stack.poll_timeout(), None);
+}
+
+#[test]
+fn close_in_syn_received_sends_fin_after_handshake() {
+    // Simultaneous open puts an fd on a SYN-RECEIVED connection.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+    r.stack.close(r.now, fd).unwrap();
+    assert_eq!(r.conn_state(), State::FinWait1);
+    // The FIN waits until our SYN is acknowledged.
+    r.expect_nothing();
+    r.inject(r.seg(".", P, r.iss + 1));
+    r.expect("F.", r.iss + 1, Some(P));
+}
+
+#[test]
+fn close_listener_aborts_unaccepted_connections() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    r.stack.close(r.now, lfd).unwrap();
+    r.expect("R", r.iss + 1, None);
+    assert_eq!(r.conn_state(), State::Closed);
+    assert!(r.transitions().contains(&(State::Listen, State::Closed)));
+    // The port is free again, and a SYN now gets RST,ACK.
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect("R.", 0, Some(P));
+}
+
+#[test]
+fn abort_sends_rst_in_synchronized_states() {
+    for st in [State::Established, State::FinWait1, State::FinWait2, State::CloseWait] {
+        let mut r = Rig::new();
+        let fd = r.drive_to(st).unwrap();
+        let nxt = r.snd_nxt();
+        r.stack.setsockopt(r.now, fd, SockOpt::Linger(Some(0))).unwrap();
+        r.stack.close(r.now, fd).unwrap();
+        // <SEQ=SND.NXT><CTL=RST>
+        r.expect("R", nxt, None);
+        assert_eq!(r.conn_state(), State::Closed, "{st}");
+    }
+    for st in [State::Closing, State::LastAck] {
+        let mut r = Rig::new();
+        let fd = r.drive_to(st).unwrap();
+        r.stack.abort(r.now, fd).unwrap();
+        r.expect_nothing();
+        assert_eq!(r.conn_state(), State::Closed);
+    }
+}
+
+#[test]
+fn close_with_unread_data_sends_rst_shld_3() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    let mut d = r.seg("P.", P, r.iss + 1);
+    d.payload = b"unread".to_vec();
+    r.inject(d);
+    r.stack.close(r.now, fd).unwrap();
+    let rst = r.out().unwrap();
+    assert!(rst.flags.rst(), "{rst}");
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+#[test]
+fn data_after_close_is_lost_and_reset_shld_3() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::FinWait2).unwrap();
+    r.stack.close(r.now, fd).unwrap();
+    let mut d = r.seg("P.", P, r.iss + 2);
+    d.payload = b"late".to_vec();
+    r.inject(d);
+    r.expect("R", r.iss + 2, None);
+    assert_eq!(r.conn_state(), State::Closed);
+    // After shutdown(SHUT_WR) instead, the data is still welcome.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::FinWait2).unwrap();
+    let mut d = r.seg("P.", P, r.iss + 2);
+    d.payload = b"late".to_vec();
+    r.inject(d);
+    assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"late");
+    assert_eq!(r.conn_state(), State::FinWait2);
+}
+
+#[test]
+fn time_wait_reacks_retransmitted_fin_and_restarts_timer() {
+    let mut r = Rig::new();
+    r.drive_to(State::TimeWait);
+    let t0 = r.now;
+    r.at_ms(100_000);
+    r.inject(r.seg("F.", P, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    // MUST-13: the 2 MSL timer restarts from the retransmitted FIN.
+    let _ = t0;
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_millis(100_000 + 240_000)));
+    r.stack.handle_timeout(Instant::from_millis(240_000));
+    assert_eq!(r.conn_state(), State::TimeWait);
+    r.stack.handle_timeout(Instant::from_millis(340_000));
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+#[test]
+fn send_and_close_calls_in_closing_states_report_connection_closing() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::FinWait2).unwrap();
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::EPIPE));
+    // A second CLOSE does not emit a second FIN.
+    r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();
+    r.expect_nothing();
+}
+
+// ---------------------------------------------------------------- RST
+
+fn rst_cases(st: State) -> (Rig, Option<i32>) {
+    let mut r = Rig::new();
+    let fd = r.drive_to(st);
+    (r, fd)
+}
+
+#[test]
+fn rst_outside_window_is_dropped_in_every_synchronized_state() {
+    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+        let (mut r, _) = rst_cases(st);
+        let nxt = r.peer_nxt;
+        for seq in [nxt.wrapping_sub(1), nxt.wrapping_sub(100_000), nxt + 200_000] {
+            r.inject(r.seg("R", seq, 0));
+            r.expect_nothing();
+            assert_eq!(r.conn_state(), st, "RST at {seq} in {st}");
+        }
+    }
+}
+
+#[test]
+fn rst_in_window_not_exact_gets_challenge_ack_in_every_synchronized_state() {
+    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+        let (mut r, _) = rst_cases(st);
+        let nxt = r.peer_nxt;
+        r.inject(r.seg("R", nxt + 1, 0));
+        // RFC 5961 3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+        let snd_nxt = r.snd_nxt();
+        r.expect(".", snd_nxt, Some(nxt));
+        assert_eq!(r.conn_state(), st, "in-window RST in {st}");
+    }
+}
+
+#[test]
+fn rst_exact_resets_in_every_synchronized_state() {
+    for (st, err) in [
+        (State::Established, Some(Errno::ECONNRESET)),
+        (State::FinWait1, Some(Errno::ECONNRESET)),
+        (State::FinWait2, Some(Errno::ECONNRESET)),
+        (State::CloseWait, Some(Errno::ECONNRESET)),
+        (State::Closing, None),
+        (State::LastAck, None),
+        (State::TimeWait, None),
+    ] {
+        let (mut r, fd) = rst_cases(st);
+        let nxt = r.peer_nxt;
+        r.inject(r.seg("R", nxt, 0));
+        r.expect_nothing();
+        assert_eq!(r.conn_state(), State::Closed, "exact RST in {st}");
+        let fd = fd.unwrap();
+        match err {
+            Some(e) => assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(e), "{st}"),
+            None => assert_eq!(r.stack.recv(r.now, fd, 1, false), Ok(vec![]), "{st}"),
+        }
+        assert_eq!(r.stack.poll_timeout(), None, "timers left after RST in {st}");
+    }
+}
+
+#[test]
+fn rst_in_time_wait_ignored_under_rfc1337_profile() {
+    let mut p = reference_stack::Profile::rfc9293();
+    p.rfc1337 = true;
+    let mut r = Rig::with_profile(p);
+    r.drive_to(State::TimeWait);
+    r.inject(r.seg("R", r.peer_nxt, 0));
+    assert_eq!(r.conn_state(), State::TimeWait);
+}
+
+#[test]
+fn without_rfc5961_any_in_window_rst_resets() {
+    let mut p = reference_stack::Profile::rfc9293();
+    p.rfc5961 = false;
+    let mut r = Rig::with_profile(p);
+    r.drive_to(State::Established);
+    r.inject(r.seg("R", P + 100, 0));
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+// ---------------------------------------------------------------- SYN
+
+#[test]
+fn syn_in_synchronized_states_gets_challenge_ack() {
+    for st in [State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+        for seq in [P - 1, r_in_window(), P + 1_000_000] {
+            let (mut r, _) = rst_cases(st);
+            let nxt = r.peer_nxt;
+            r.inject(r.seg("S", seq, 0));
+            let snd_nxt = r.snd_nxt();
+            r.expect(".", snd_nxt, Some(nxt));
+            assert_eq!(r.conn_state(), st, "SYN at {seq} in {st}");
+        }
+    }
+}
+
+fn r_in_window() -> u32 {
+    P + 10
+}
+
+#[test]
+fn syn_in_passive_syn_received_returns_to_listen() {
+    let mut r = Rig::new();
+    r.drive_to(State::SynReceived);
+    r.inject(r.seg("S", P + 5, 0));
+    assert!(r.transitions().contains(&(State::SynReceived, State::Listen)));
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+#[test]
+fn syn_without_rfc5961_resets() {
+    let mut p = reference_stack::Profile::rfc9293();
+    p.rfc5961 = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    r.inject(r.seg("S", P + 5, 0));
+    r.expect("R", r.iss + 1, None);
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ECONNRESET));
+}
+
+// ---------------------------------------------------------------- acceptability
+
+#[test]
+fn unacceptable_segments_get_an_ack_in_every_synchronized_state() {
+    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+        let (mut r, _) = rst_cases(st);
+        let nxt = r.peer_nxt;
+        let snd = r.snd_nxt();
+        // Old data, entirely below RCV.NXT.
+        let mut old = r.seg("P.", nxt - 10, snd);
+        old.payload = vec![0; 5];
+        r.inject(old);
+        r.expect(".", snd, Some(nxt));
+        // Beyond the right edge.
+        let mut far = r.seg("P.", nxt + 300_000, snd);
+        far.payload = vec![0; 5];
+        r.inject(far);
+        r.expect(".", snd, Some(nxt));
+        // A zero-length segment below the window.
+        r.inject(r.seg(".", nxt - 1, snd));
+        r.expect(".", snd, Some(nxt));
+        assert_eq!(r.conn_state(), st, "{st}");
+    }
+}
+
+#[test]
+fn ack_of_unsent_data_is_answered_and_dropped_rfc5961_5_2() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.inject(r.seg(".", P, r.iss + 1000));
+    r.expect(".", r.iss + 1, Some(P));
+    // Data on such a segment is not taken either.
+    let mut d = r.seg("P.", P, r.iss + 1000);
+    d.payload = b"inject".to_vec();
+    r.inject(d);
+    r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Err(Errno::EAGAIN));
+    // Too old: below SND.UNA - MAX.SND.WND.
+    let mut d = r.seg("P.", P, r.iss.wrapping_sub(70_000));
+    d.payload = b"inject".to_vec();
+    r.inject(d);
+    r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn segment_without_ack_bit_is_dropped_in_synchronized_states() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut d = r.seg("P", P, 0);
+    d.payload = b"noack".to_vec();
+    r.inject(d);
+    r.expect_nothing();
+    assert_eq!(r.stack.recv(r.now, fd, 10, false), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn segment_straddling_the_left_edge_keeps_only_new_octets() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut d = r.seg("P.", P, r.iss + 1);
+    d.payload = b"abcdef".to_vec();
+    r.inject(d);
+    let mut d = r.seg("P.", P + 3, r.iss + 1);
+    d.payload = b"XYZghi".to_vec();
+    r.inject(d);
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abcdefghi");
+}
+
+#[test]
+fn the_call_cause_is_recorded_for_user_transitions() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.stack.close(r.now, fd).unwrap();
+    let ev = r.stack.events().iter().rev().find(|e| matches!(e.kind, EventKind::Transition { .. })).unwrap();
+    assert!(matches!(ev.kind, EventKind::Transition { to: State::FinWait1, cause: Cause::Call(Call::Close), .. }));
+}
+
+#[test]
+fn urgent_pointer_in_and_out() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    // MUST-62: pointer = offset of the first non-urgent octet.
+    let mut d = r.seg("PU.", P, r.iss + 1);
+    d.payload = b"abcdef".to_vec();
+    d.urgent = 3;
+    r.inject(d);
+    assert_eq!(r.stack.status(fd).unwrap().urgent_pending, Some(3));
+    assert!(r.stack.poll(r.now, fd).unwrap().pri);
+    assert_eq!(r.stack.recv(r.now, fd, 2, false).unwrap(), b"ab");
+    assert_eq!(r.stack.status(fd).unwrap().urgent_pending, Some(1));
+    assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"cdef");
+    assert_eq!(r.stack.status(fd).unwrap().urgent_pending, None);
+    // Sending with MSG_OOB: URG set, pointer past the urgent octets.
+    r.stack.send(r.now, fd, b"xyz", true).unwrap();
+    let s = r.expect("PU.", r.iss + 1, Some(P + 6));
+    assert_eq!(s.urgent, 3);
+}
+
+#[test]
+fn zero_window_still_processes_ack_rst_and_fin_must_66() {
+    let mut p = reference_stack::Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(1000)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let ack = r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(ack.window, 1000);
+    let mut d = r.seg(".", P, r.iss + 1);
+    d.payload = vec![7; 1000];
+    r.inject(d);
+    // Not a full-sized segment: the ACK waits for the delayed-ACK timer (200 ms).
+    r.expect_nothing();
+    r.advance_ms(200);
+    let a = r.expect(".", r.iss + 1, Some(P + 1000));
+    assert_eq!(a.window, 0);
+    // More data with a zero window: dropped, ACK sent; its ACK field is used.
+    r.stack.send(r.now, fd, b"hi", false).unwrap();
+    r.expect("P.", r.iss + 1, Some(P + 1000));
+    let mut d = r.seg(".", P + 1000, r.iss + 3);
+    d.payload = vec![8; 10];
+    r.inject(d);
+    r.expect(".", r.iss + 3, Some(P + 1000));
+    assert_eq!(r.stack.status(fd).unwrap().snd_una.0, r.iss + 3);
+    // A FIN at RCV.NXT is taken.
+    r.inject(r.seg("F.", P + 1000, r.iss + 3));
+    r.expect(".", r.iss + 3, Some(P + 1001));
+    assert_eq!(r.conn_state(), State::CloseWait);
+    // A RST at RCV.NXT resets.
+    r.inject(r.seg("R", P + 1001, 0));
+    assert_eq!(r.conn_state(), State::Closed);
+}
+
+#[test]
+fn status_in_every_state_is_reported() {
+    for st in State::ALL {
+        if matches!(st, State::Closed | State::Listen) {
+            continue;
+        }
+        let mut r = Rig::new();
+        r.drive_to(st);
+        let t = reference_stack::FourTuple { local: r.local, remote: r.remote };
+        assert_eq!(r.stack.connection(&t).unwrap().state, st);
+        assert!(r.stack.connections().iter().any(|c| c.state == st));
+    }
+}
+
+#[test]
+fn recv_and_send_on_unconnected_sockets() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ENOTCONN));
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::ENOTCONN));
+    assert_eq!(r.stack.accept(r.now, fd), Err(Errno::EINVAL));
+    assert_eq!(r.stack.send(r.now, 99, b"x", false), Err(Errno::EBADF));
+    assert_eq!(r.stack.bind(r.now, fd, "203.0.113.9:1".parse().unwrap()), Err(Errno::EADDRNOTAVAIL));
+    assert_eq!(r.stack.bind(r.now, fd, "[2001:db8::1]:1".parse().unwrap()), Err(Errno::EAFNOSUPPORT));
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let fd2 = r.stack.socket(r.now, Domain::Inet).unwrap();
+    assert_eq!(r.stack.bind(r.now, fd2, r.local), Err(Errno::EADDRINUSE));
+    assert_eq!(r.stack.connect(r.now, fd2, "224.0.0.1:80".parse().unwrap()), Err(Errno::ENETUNREACH));
+}
+
+#[test]
+fn segment_to_another_address_or_from_broadcast_is_dropped() {
+    let mut r = Rig::new();
+    r.listen();
+    r.local = "198.51.100.2:8080".parse().unwrap();
+    // Not ours: handle_packet accepts the bytes but nothing answers.
+    let seg = r.seg("S", 1, 0);
+    let p = reference_stack::wire::IpPacket { ip: reference_stack::wire::IpRepr::new(r.remote.ip(), r.local.ip()), tcp: seg };
+    r.stack.handle_packet(r.now, &p.emit().unwrap()).unwrap();
+    assert!(r.stack.poll_transmit(r.now).is_none());
+    // MUST-63: a SYN from a broadcast source.
+    let seg = TcpRepr { dst_port: 8080, ..r.seg("S", 1, 0) };
+    let p = reference_stack::wire::IpPacket {
+        ip: reference_stack::wire::IpRepr::new("255.255.255.255".parse().unwrap(), "198.51.100.1".parse().unwrap()),
+        tcp: seg,
+    };
+    r.stack.handle_packet(r.now, &p.emit().unwrap()).unwrap();
+    assert!(r.stack.poll_transmit(r.now).is_none());
+}
