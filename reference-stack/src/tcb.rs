@@ -598,7 +598,8 @@ impl Tcb {
         let unit = 1u64 << self.rcv_wscale;
         let cand = (free.min(max_wnd) / unit) * unit;
         let cur = u64::from(self.rcv_wnd());
-        let threshold = ((cap / 2) as u64).min(u64::from(self.rcv_mss)).max(1);
+        // RFC 9293 3.8.6.2.2: min(Fr * RCV.BUFF, Eff.snd.MSS) with Fr = 1/2.
+        let threshold = ((cap / 2) as u64).min(u64::from(self.eff_snd_mss())).max(1);
         let wnd = if cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0) {
             cand
         } else {
@@ -893,6 +894,7 @@ impl Tcb {
         }
         self.last_recv = ctx.now;
         self.keepalive_probes = 0;
+        self.rearm_keepalive(ctx);
         // RFC 7323 4.3: TS.Recent <- SEG.TSval if SEG.SEQ =< Last.ACK.sent.
         if let (true, Some((tsval, _))) = (self.ts_ok, seg.timestamps()) {
             if seg.seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
@@ -1055,6 +1057,11 @@ impl Tcb {
                 self.rcv_buf.extend(t.data);
                 self.rcv_nxt += t.data.len() as u32;
                 self.deliver_queued();
+                if self.ooo_fin == Some(self.rcv_nxt) {
+                    // A FIN held beyond the gap is now in sequence.
+                    self.process_fin(ctx, cause);
+                    return;
+                }
                 // RFC 5681 4.2: a segment that fills a gap is ACKed at once;
                 // otherwise every second full-sized segment (SHLD-19), else delay.
                 if had_holes {
@@ -1227,6 +1234,9 @@ impl Tcb {
             self.disarm(TimerKind::Persist);
             self.persist_backoff = 0;
             if self.snd_nxt > self.snd_una {
+                // What is outstanding now are probe octets the closed window
+                // dropped: send them again at once, with what follows.
+                self.rtx_nxt = Some(self.snd_una);
                 self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(ctx.profile));
             }
         }
@@ -1590,7 +1600,7 @@ impl Tcb {
         let max_wnd = 65535usize << self.rcv_wscale;
         let free = cap.saturating_sub(self.rcv_buf.len()).min(max_wnd) as u32;
         let cur = self.rcv_wnd();
-        let threshold = ((cap / 2) as u32).min(self.rcv_mss);
+        let threshold = ((cap / 2) as u32).min(self.eff_snd_mss());
         if free >= cur + threshold && (cur as usize) < cap / 2 {
             self.send_ack(ctx);
         }

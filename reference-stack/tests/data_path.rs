@@ -1,0 +1,456 @@
+//! Receive and send paths: reassembly, SACK, timestamps and PAWS, windows,
+//! Nagle, retransmission, malformed packets, and two stacks talking.
+mod support;
+
+use reference_stack::event::{DropReason, EventKind};
+use reference_stack::wire::{IpPacket, IpRepr, TcpOption, TcpRepr, WireError};
+use reference_stack::{Domain, Duration, Errno, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State};
+use support::*;
+
+const P: u32 = PEER_ISS + 1;
+
+fn data(r: &Rig, seq: u32, bytes: &[u8]) -> TcpRepr {
+    let mut d = r.seg(".", seq, r.iss + 1);
+    d.payload = bytes.to_vec();
+    d
+}
+
+fn sack_of(s: &TcpRepr) -> Vec<(u32, u32)> {
+    s.sack_blocks().iter().map(|(l, r)| (l.0, r.0)).collect()
+}
+
+#[test]
+fn reassembly_with_holes_and_overlaps_and_sack_blocks() {
+    let mut r = Rig::new();
+    // The peer offers SACK; our SYN did too.
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1460), TcpOption::SackPermitted];
+    r.inject(sa);
+    r.expect(".", r.iss + 1, Some(P));
+
+    // Octets 0..10 = "0123456789". Send 4..6, then 8..10, then 2..5 (overlap).
+    r.inject(data(&r, P + 4, b"45"));
+    // SHLD-31 + RFC 5681 4.2: held, immediate duplicate ACK with SACK.
+    let a = r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(sack_of(&a), vec![(P + 4, P + 6)]);
+    r.inject(data(&r, P + 8, b"89"));
+    let a = r.expect(".", r.iss + 1, Some(P));
+    // RFC 2018 4: the first block is the most recent one.
+    assert_eq!(sack_of(&a), vec![(P + 8, P + 10), (P + 4, P + 6)]);
+    r.inject(data(&r, P + 2, b"23X"));
+    let a = r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(sack_of(&a), vec![(P + 2, P + 6), (P + 8, P + 10)]);
+    assert_eq!(r.stack.status(fd).unwrap().ooo_bytes, 6);
+    // Fill the first gap: ACK at once (gap filling), up to the next hole.
+    r.inject(data(&r, P, b"01"));
+    let a = r.expect(".", r.iss + 1, Some(P + 6));
+    assert_eq!(sack_of(&a), vec![(P + 8, P + 10)]);
+    r.inject(data(&r, P + 6, b"67"));
+    let a = r.expect(".", r.iss + 1, Some(P + 10));
+    assert!(a.sack_blocks().is_empty());
+    // The octet already held ("4") won over the overlapping "X".
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"0123456789");
+}
+
+#[test]
+fn out_of_order_fin_is_processed_when_the_gap_fills() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut f = data(&r, P + 3, b"def");
+    f.flags = flags("F.");
+    r.inject(f);
+    r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(r.conn_state(), State::Established);
+    r.inject(data(&r, P, b"abc"));
+    r.expect(".", r.iss + 1, Some(P + 7));
+    assert_eq!(r.conn_state(), State::CloseWait);
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abcdef");
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"");
+}
+
+#[test]
+fn reassembly_queue_is_bounded() {
+    let mut p = Profile::rfc9293();
+    p.max_ooo_blocks = 3;
+    let mut r = Rig::with_profile(p);
+    r.drive_to(State::Established);
+    for i in 0..5u32 {
+        r.inject(data(&r, P + 10 + 10 * i, b"x"));
+        let _ = r.out();
+    }
+    let t = reference_stack::FourTuple { local: r.local, remote: r.remote };
+    assert_eq!(r.stack.connection(&t).unwrap().ooo_bytes, 3);
+    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::ReassemblyFull, .. })));
+}
+
+/// A connection with timestamps negotiated; the peer's TSval starts at 100.
+fn ts_rig() -> (Rig, i32) {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    let syn = r.out().unwrap();
+    r.iss = syn.seq.0;
+    let (our_ts, _) = syn.timestamps().unwrap();
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1460), TcpOption::Timestamps { tsval: 100, tsecr: our_ts }];
+    r.inject(sa);
+    let a = r.expect(".", r.iss + 1, Some(P));
+    // RFC 7323 3.2: TSopt on every segment; TSecr echoes TS.Recent.
+    assert_eq!(a.timestamps().unwrap().1, 100);
+    (r, fd)
+}
+
+fn with_ts(mut s: TcpRepr, tsval: u32) -> TcpRepr {
+    s.options = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval, tsecr: 0 }];
+    s
+}
+
+#[test]
+fn paws_rejects_old_timestamps_and_updates_ts_recent() {
+    let (mut r, fd) = ts_rig();
+    let st = r.stack.status(fd).unwrap();
+    assert!(st.timestamps);
+    // MUST-16: 1460 + 20 - 20 - 12 (timestamps).
+    assert_eq!(st.snd_mss, 1448);
+    r.inject(with_ts(data(&r, P, b"new"), 200));
+    r.advance_ms(200);
+    let a = r.expect(".", r.iss + 1, Some(P + 3));
+    assert_eq!(a.timestamps().unwrap().1, 200, "TS.Recent updated");
+    // PAWS (RFC 7323 5.3): TSval 150 < TS.Recent 200: ACK and drop.
+    r.inject(with_ts(data(&r, P + 3, b"old"), 150));
+    let a = r.expect(".", r.iss + 1, Some(P + 3));
+    assert_eq!(a.timestamps().unwrap().1, 200);
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"new");
+    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::Paws, .. })));
+    // Wrap-around: 2^32 - 1 is older than 200, 200 + 2^31 - 1 is newer.
+    r.inject(with_ts(data(&r, P + 3, b"w"), u32::MAX));
+    r.expect(".", r.iss + 1, Some(P + 3));
+    r.inject(with_ts(data(&r, P + 3, b"n"), 200 + (1 << 31) - 1));
+    r.advance_ms(200);
+    r.expect(".", r.iss + 1, Some(P + 4));
+    // RFC 7323 3.2: a non-RST segment without TSopt is dropped silently.
+    r.inject(data(&r, P + 4, b"x"));
+    r.expect_nothing();
+    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::MissingTimestamp, .. })));
+    // A RST is exempt from PAWS and needs no TSopt.
+    r.inject(r.seg("R", P + 4, 0));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
+}
+
+#[test]
+fn malformed_packets_are_typed_errors_and_change_nothing() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let good = IpPacket { ip: IpRepr::new(r.remote.ip(), r.local.ip()), tcp: data(&r, P, b"abc") }.emit().unwrap();
+    let before = r.stack.status(fd).unwrap();
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut b = good.clone();
+    b[40] ^= 0xff; // payload byte: TCP checksum fails (MUST-3)
+    cases.push(("bad checksum", b));
+    let mut b = good.clone();
+    b[32] = 0x40; // data offset 4 words
+    cases.push(("data offset 4", b));
+    let mut b = good.clone();
+    b[32] = 0xf0; // data offset 15 words > segment
+    cases.push(("data offset 15", b));
+    // An option with length 1 (MUST-7).
+    let mut seg = data(&r, P, b"abc");
+    seg.options = vec![TcpOption::Unknown { kind: 99, data: vec![] }];
+    let mut b = IpPacket { ip: IpRepr::new(r.remote.ip(), r.local.ip()), tcp: seg }.emit().unwrap();
+    b[41] = 1;
+    cases.push(("option length 1", b));
+    cases.push(("truncated", good[..30].to_vec()));
+    cases.push(("empty", vec![]));
+    for (what, bytes) in cases {
+        let res = r.stack.handle_packet(r.now, &bytes);
+        assert!(res.is_err(), "{what} accepted");
+        r.expect_nothing();
+        r.check();
+    }
+    assert!(matches!(r.stack.handle_packet(r.now, &[0x45; 3]), Err(WireError::Truncated { .. })));
+    let after = r.stack.status(fd).unwrap();
+    assert_eq!(before.rcv_nxt, after.rcv_nxt);
+    let n = r.stack.events().iter().filter(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::Malformed(_), .. })).count();
+    assert_eq!(n, 7);
+    // The good one still works.
+    r.stack.handle_packet(r.now, &good).unwrap();
+    assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"abc");
+}
+
+#[test]
+fn unknown_options_are_ignored_and_options_parse_anywhere() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut d = data(&r, P, b"abc");
+    // MUST-5/6: an unknown option and an MSS on a non-SYN segment are ignored.
+    d.options = vec![TcpOption::Unknown { kind: 253, data: vec![1, 2, 3] }, TcpOption::Mss(100), TcpOption::Nop];
+    r.inject(d);
+    assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"abc");
+    assert_eq!(r.stack.status(fd).unwrap().snd_mss, 1460);
+}
+
+#[test]
+fn effective_mss_default_without_option_must_15() {
+    let mut r = Rig::new();
+    r.listen();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    let t = reference_stack::FourTuple { local: r.local, remote: r.remote };
+    assert_eq!(r.stack.connection(&t).unwrap().snd_mss, 536);
+}
+
+#[test]
+fn send_segments_by_mss_psh_on_last_and_nagle_holds_small_segments() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    // IW per RFC 5681 for SMSS 1460: 4380 octets. Two full segments go out;
+    // the 80-octet tail waits under Nagle (RFC 9293 3.7.4: buffer "until the
+    // outstanding data has been acknowledged").
+    let n = r.stack.send(r.now, fd, &[1u8; 3000], false).unwrap();
+    assert_eq!(n, 3000);
+    let a = r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(a.payload.len(), 1460);
+    let b = r.expect(".", r.iss + 1461, Some(P));
+    assert_eq!(b.payload.len(), 1460);
+    r.expect_nothing();
+    r.inject(r.seg(".", P, r.iss + 2921));
+    // MUST-61: PSH on the segment that empties the buffer.
+    let c = r.expect("P.", r.iss + 2921, Some(P));
+    assert_eq!(c.payload.len(), 80);
+    r.inject(r.seg(".", P, r.iss + 3001));
+    // Nagle (SHLD-7): a small write waits while data is unacknowledged.
+    r.stack.send(r.now, fd, b"small", false).unwrap();
+    r.stack.send(r.now, fd, b"!", false).unwrap();
+    let d = r.expect("P.", r.iss + 3001, Some(P));
+    assert_eq!(d.payload, b"small");
+    r.expect_nothing();
+    r.advance_ms(10);
+    r.inject(r.seg(".", P, r.iss + 3006));
+    let d = r.expect("P.", r.iss + 3006, Some(P));
+    assert_eq!(d.payload, b"!");
+    // TCP_NODELAY (MUST-17) sends at once, even with data outstanding.
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    r.stack.send(r.now, fd, b"more", false).unwrap();
+    r.expect("P.", r.iss + 3007, Some(P));
+}
+
+#[test]
+fn receiver_window_shrinks_with_data_and_reopens_by_sws_rule() {
+    let mut p = Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(4000)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1000)];
+    r.inject(sa);
+    assert_eq!(r.expect(".", r.iss + 1, Some(P)).window, 4000);
+    r.inject(data(&r, P, &[0; 1000]));
+    r.inject(data(&r, P + 1000, &[0; 1000]));
+    // Two full-sized segments: ACK now (SHLD-19).
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 2000)).window, 2000);
+    r.inject(data(&r, P + 2000, &[0; 1500]));
+    r.advance_ms(200);
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 3500)).window, 500);
+    // Reading 100 octets would open the window by less than min(BUF/2, Eff.snd.MSS)
+    // = min(2000, 1000): no update (MUST-39).
+    r.stack.recv(r.now, fd, 100, false).unwrap();
+    r.expect_nothing();
+    // Reading 1000 more opens it by 1100 >= 1000: a window update.
+    r.stack.recv(r.now, fd, 1000, false).unwrap();
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 3500)).window, 1600);
+}
+
+#[test]
+fn window_update_rule_ignores_old_segments() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.inject(data(&r, P, b"abc"));
+    let mut w = r.seg(".", P + 3, r.iss + 1);
+    w.window = 1000;
+    r.inject(w);
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 1000);
+    // An older segment (SEG.SEQ < SND.WL1) does not change SND.WND.
+    let mut old = r.seg(".", P, r.iss + 1);
+    old.window = 9;
+    r.inject(old);
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 1000);
+    assert_eq!(r.stack.status(fd).unwrap().max_snd_wnd, 65535);
+}
+
+#[test]
+fn retransmission_with_exponential_backoff_and_karn() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"hello", false).unwrap();
+    r.expect("P.", r.iss + 1, Some(P));
+    // Initial RTO 1 s (RFC 6298 2.1), then doubled (5.5).
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(1)));
+    r.at_ms(1000);
+    r.expect("P.", r.iss + 1, Some(P));
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(3)));
+    r.at_ms(3000);
+    r.expect("P.", r.iss + 1, Some(P));
+    assert_eq!(r.stack.status(fd).unwrap().total_retransmits, 2);
+    // The handshake at t=0 gave the first sample, R = 0.
+    // The ACK of a retransmitted segment gives no RTT sample (MUST-18).
+    r.at_ms(3100);
+    r.inject(r.seg(".", P, r.iss + 6));
+    assert_eq!(r.stack.status(fd).unwrap().srtt, Some(Duration::ZERO));
+    assert_eq!(r.stack.poll_timeout(), None);
+    // A fresh segment gives a sample: SRTT = 7/8*0 + 1/8*50 ms, RTTVAR = 3/4*0 + 1/4*50 ms.
+    r.stack.send(r.now, fd, b"x", false).unwrap();
+    r.expect("P.", r.iss + 6, Some(P));
+    r.at_ms(3150);
+    r.inject(r.seg(".", P, r.iss + 7));
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!(st.srtt, Some(Duration::from_micros(6_250)));
+    assert_eq!(st.rttvar, Some(Duration::from_micros(12_500)));
+    // RFC 6298 2.4: rounded up to the 1 s minimum.
+    assert_eq!(st.rto, Duration::from_secs(1));
+}
+
+#[test]
+fn syn_retransmission_and_give_up() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    let mut times = vec![];
+    while let Some(t) = r.stack.poll_timeout() {
+        r.now = t;
+        if let Some(s) = r.out() {
+            assert_eq!(s.flags, flags("S"));
+            times.push(t.total_millis() / 1000);
+        }
+    }
+    // 1, 2, 4, ... s backoff; 8 retransmissions; R2 for a SYN well over 3 min (MUST-23).
+    assert_eq!(times, vec![1, 3, 7, 15, 31, 63, 123, 183]);
+    assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
+    assert!(r.now >= Instant::from_secs(180));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn zero_window_probe_goes_out_and_window_may_stay_closed() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    r.expect_nothing();
+    // First probe after one RTO, one octet (MUST-36, SHLD-29).
+    r.at_ms(1000);
+    let p1 = r.expect(".", r.iss + 1, Some(P));
+    assert_eq!(p1.payload.len(), 1);
+    for _ in 0..20 {
+        let t = r.stack.poll_timeout().unwrap();
+        r.now = t;
+        let probe = r.out().unwrap_or_else(|| panic!("no probe at {t}"));
+        assert_eq!(probe.payload.len(), 1);
+        let mut z = r.seg(".", P, r.iss + 1);
+        z.window = 0;
+        r.inject(z);
+    }
+    // MUST-37: still open after many probes.
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+    let mut open = r.seg(".", P, r.iss + 1);
+    open.window = 1000;
+    r.inject(open);
+    let d = r.out().unwrap();
+    assert_eq!(d.payload, b"data");
+}
+
+#[test]
+fn keepalive_is_off_by_default_and_probes_when_enabled() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    assert_eq!(r.stack.poll_timeout(), None, "MUST-25: off by default");
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    // MUST-28: 2 hours.
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(7200)));
+    r.now = Instant::from_secs(7200);
+    // SHLD-12: <SEQ=SND.NXT-1>, no data.
+    let k = r.expect(".", r.iss, Some(P));
+    assert!(k.payload.is_empty());
+    r.inject(r.seg(".", P, r.iss + 1));
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(2 * 7200)));
+}
+
+/// Two stacks joined by a perfect link, in virtual time: 1 MB each way.
+#[test]
+fn two_stacks_transfer_a_megabyte_each_way_and_close() {
+    let a_addr: std::net::SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    let b_addr: std::net::SocketAddr = "198.51.100.1:80".parse().unwrap();
+    let mut a = Stack::new(StackConfig { addrs: vec![a_addr.ip()], profile: Profile::rfc9293(), seed: 1 });
+    let mut b = Stack::new(StackConfig { addrs: vec![b_addr.ip()], profile: Profile::rfc9293(), seed: 2 });
+    let mut now = Instant::ZERO;
+    let lfd = b.socket(now, Domain::Inet).unwrap();
+    b.bind(now, lfd, b_addr).unwrap();
+    b.listen(now, lfd, 4).unwrap();
+    let afd = a.socket(now, Domain::Inet).unwrap();
+    let _ = a.connect(now, afd, b_addr);
+    let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let (mut sent_a, mut sent_b, mut got_a, mut got_b) = (0usize, 0usize, Vec::new(), Vec::new());
+    let mut bfd = None;
+    let mut closed = false;
+    for _ in 0..200_000 {
+        // Deliver everything in flight after a 1 ms one-way delay.
+        let mut moved = false;
+        while let Some(p) = a.poll_transmit(now) {
+            b.handle_packet(now + Duration::from_millis(1), &p).unwrap();
+            moved = true;
+        }
+        while let Some(p) = b.poll_transmit(now) {
+            a.handle_packet(now + Duration::from_millis(1), &p).unwrap();
+            moved = true;
+        }
+        now = now.max(a.now()).max(b.now());
+        if bfd.is_none() {
+            bfd = b.accept(now, lfd).ok().map(|x| x.0);
+        }
+        if let Some(bfd) = bfd {
+            if sent_a < payload.len() {
+                sent_a += a.send(now, afd, &payload[sent_a..], false).unwrap_or(0);
+            }
+            if sent_b < payload.len() {
+                sent_b += b.send(now, bfd, &payload[sent_b..], false).unwrap_or(0);
+            }
+            if let Ok(d) = a.recv(now, afd, 1 << 20, false) {
+                got_a.extend(d);
+            }
+            if let Ok(d) = b.recv(now, bfd, 1 << 20, false) {
+                got_b.extend(d);
+            }
+            if got_a.len() == payload.len() && got_b.len() == payload.len() && !closed {
+                a.close(now, afd).unwrap();
+                b.close(now, bfd).unwrap();
+                closed = true;
+            }
+        }
+        a.check_invariants().unwrap();
+        b.check_invariants().unwrap();
+        if !moved {
+            // Jump to the next timer.
+            match [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min() {
+                Some(t) => now = now.max(t),
+                None => break,
+            }
+        }
+    }
+    assert_eq!(got_a, payload);
+    assert_eq!(got_b, payload);
+    assert!(closed);
+    // Simultaneous close: both through CLOSING or FIN-WAIT-2 to TIME-WAIT, then CLOSED.
+    assert!(a.connections().is_empty() && b.connections().is_empty());
+    assert!(now >= Instant::from_secs(240), "TIME-WAIT lasted 2 MSL");
+    let _ = SeqNumber(0);
+}
