@@ -1042,8 +1042,18 @@ impl Tcb {
         }
     }
 
-    fn process_text_and_fin(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, t: Trimmed<'_>) {
+    fn process_text_and_fin(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, mut t: Trimmed<'_>) {
         let cause = Cause::Segment(SegmentSummary::of(seg));
+        // Entering ESTABLISHED may have delivered text queued with the SYN and
+        // moved RCV.NXT past the start of this segment: only new octets count.
+        if t.seq < self.rcv_nxt {
+            let skip = (self.rcv_nxt.wrapping_since(t.seq) as usize).min(t.data.len());
+            t.data = &t.data[skip..];
+            t.seq += skip as u32;
+            if t.seq < self.rcv_nxt {
+                t.fin = false;
+            }
+        }
         let receiving = matches!(self.state, State::Established | State::FinWait1 | State::FinWait2);
         if receiving && !t.data.is_empty() {
             if self.app_closed {
