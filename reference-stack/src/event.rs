@@ -69,7 +69,13 @@ pub struct SegmentSummary {
 
 impl SegmentSummary {
     pub fn of(seg: &TcpRepr) -> Self {
-        SegmentSummary { flags: seg.flags, seq: seg.seq, ack: seg.ack, len: seg.payload.len() as u32, window: seg.window }
+        SegmentSummary {
+            flags: seg.flags,
+            seq: seg.seq,
+            ack: seg.ack,
+            len: seg.payload.len() as u32,
+            window: seg.window,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub use errno::Errno;
 pub use event::{Event, EventKind, FourTuple, TimerKind};
 pub use profile::Profile;
 pub use seq::SeqNumber;
-pub use stack::{Domain, Fd, PollEvents, Shutdown, SockOpt, SockOptName, Stack, StackConfig};
+pub use stack::{Domain, Fd, PollEvents, Shutdown, SockOpt, SockOptName, Stack, StackConfig, StackStats};
 pub use state::State;
 pub use tcb::TcbStatus;
 pub use time::{Duration, Instant};

@@ -116,6 +116,16 @@ pub struct PollEvents {
     pub pri: bool,
 }
 
+/// Counters over the stack's whole life (connections come and go; these stay).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackStats {
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    pub malformed_in: u64,
+    pub retransmitted_segments: u64,
+    pub connections_opened: u64,
+}
+
 /// Stack configuration.
 #[derive(Clone, Debug)]
 pub struct StackConfig {
@@ -190,6 +200,7 @@ pub struct Stack {
     out: VecDeque<(FourTuple, TcpRepr)>,
     events: Vec<Event>,
     ip_ident: u16,
+    stats: StackStats,
 }
 
 impl Stack {
@@ -211,6 +222,7 @@ impl Stack {
             out: VecDeque::new(),
             events: Vec::new(),
             ip_ident: 0,
+            stats: StackStats::default(),
         }
     }
 
@@ -223,13 +235,24 @@ impl Stack {
     pub fn addrs(&self) -> &[IpAddr] {
         &self.addrs
     }
+    pub fn stats(&self) -> StackStats {
+        self.stats
+    }
 
     // ------------------------------------------------------------------
     // Time
     // ------------------------------------------------------------------
 
-    /// The next instant at which a timer fires, if any.
+    /// When to call back: the next timer deadline, or the current time while
+    /// segments are waiting in [`Stack::poll_transmit`]; `None` when idle.
+    ///
+    /// Drain `poll_transmit` before moving time forward: a segment queued now
+    /// and polled after a later `now` would leave after timers that fired in
+    /// between (an RTO, say), which is not what a real stack would do.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.out.is_empty() {
+            return Some(self.now);
+        }
         self.conns.values().filter_map(|c| c.tcb.next_deadline()).min()
     }
 
@@ -258,8 +281,10 @@ impl Stack {
 
     fn with_tcb<R>(&mut self, key: u64, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let conn = self.conns.get_mut(&key)?;
+        let before = conn.tcb.retransmitted_segments();
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let r = f(&mut conn.tcb, &mut ctx);
+        self.stats.retransmitted_segments += conn.tcb.retransmitted_segments() - before;
         self.after_tcb(key);
         Some(r)
     }
@@ -308,12 +333,14 @@ impl Stack {
     /// logged event and returned as the error; nothing else is an error.
     pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) -> Result<(), WireError> {
         self.advance(now);
+        self.stats.datagrams_in += 1;
         match IpPacket::parse(bytes) {
             Ok(p) => {
                 self.handle_segment(now, p.ip, &p.tcp);
                 Ok(())
             }
             Err(e) => {
+                self.stats.malformed_in += 1;
                 self.events.push(Event {
                     at: self.now,
                     conn: None,
@@ -327,9 +354,15 @@ impl Stack {
     /// A parsed segment arrives (checksum already verified or not wanted).
     pub fn handle_segment(&mut self, now: Instant, ip: IpRepr, seg: &TcpRepr) {
         self.advance(now);
-        let tuple = FourTuple { local: SocketAddr::new(ip.dst, seg.dst_port), remote: SocketAddr::new(ip.src, seg.src_port) };
+        let tuple =
+            FourTuple { local: SocketAddr::new(ip.dst, seg.dst_port), remote: SocketAddr::new(ip.src, seg.src_port) };
         // MUST-57, MUST-63: not ours, or to/from broadcast, multicast or unspecified.
-        if !self.addrs.contains(&ip.dst) || !is_unicast(ip.src) || !is_unicast(ip.dst) || seg.src_port == 0 || seg.dst_port == 0 {
+        if !self.addrs.contains(&ip.dst)
+            || !is_unicast(ip.src)
+            || !is_unicast(ip.dst)
+            || seg.src_port == 0
+            || seg.dst_port == 0
+        {
             self.drop_event(Some(tuple), DropReason::NotForUs, seg);
             return;
         }
@@ -345,7 +378,11 @@ impl Stack {
     }
 
     fn drop_event(&mut self, conn: Option<FourTuple>, reason: DropReason, seg: &TcpRepr) {
-        self.events.push(Event { at: self.now, conn, kind: EventKind::Dropped { reason, segment: Some(SegmentSummary::of(seg)) } });
+        self.events.push(Event {
+            at: self.now,
+            conn,
+            kind: EventKind::Dropped { reason, segment: Some(SegmentSummary::of(seg)) },
+        });
     }
 
     /// RFC 9293 3.10.7.1: no TCB. A RST is dropped; anything else is answered
@@ -360,7 +397,12 @@ impl Stack {
             TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) }
         } else {
             // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
-            TcpRepr { seq: SeqNumber(0), ack: seg.seq + seg.seg_len(), flags: TcpFlags::RST | TcpFlags::ACK, ..reply_to(seg) }
+            TcpRepr {
+                seq: SeqNumber(0),
+                ack: seg.seq + seg.seg_len(),
+                flags: TcpFlags::RST | TcpFlags::ACK,
+                ..reply_to(seg)
+            }
         };
         self.out.push_back((tuple, rst));
     }
@@ -401,6 +443,7 @@ impl Stack {
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let tcb = Tcb::accept_syn(&mut ctx, tuple, iss, ts_offset, opts, seg);
         self.conns.insert(key, Conn { tcb, owner: Owner::Listener(lfd) });
+        self.stats.connections_opened += 1;
         self.demux.insert(tuple, key);
         if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
             l.half_open.push(key);
@@ -442,6 +485,7 @@ impl Stack {
     pub fn poll_segment(&mut self, now: Instant) -> Option<IpPacket> {
         self.advance(now);
         let (tuple, tcp) = self.out.pop_front()?;
+        self.stats.datagrams_out += 1;
         let ident = self.ip_ident;
         self.ip_ident = self.ip_ident.wrapping_add(1);
         Some(IpPacket { ip: IpRepr { ident, ..IpRepr::new(tuple.local.ip(), tuple.remote.ip()) }, tcp })
@@ -458,7 +502,10 @@ impl Stack {
                 self.events.push(Event {
                     at: self.now,
                     conn: None,
-                    kind: EventKind::Dropped { reason: DropReason::Malformed(e), segment: Some(SegmentSummary::of(&p.tcp)) },
+                    kind: EventKind::Dropped {
+                        reason: DropReason::Malformed(e),
+                        segment: Some(SegmentSummary::of(&p.tcp)),
+                    },
                 });
                 None
             }
@@ -493,7 +540,13 @@ impl Stack {
         let fd = (3..).find(|f| !self.sockets.contains_key(f)).ok_or(Errno::EMFILE)?;
         self.sockets.insert(
             fd,
-            Socket { domain, opts: SockOpts::from_profile(&self.profile), nonblocking: false, local: None, kind: SocketKind::Idle },
+            Socket {
+                domain,
+                opts: SockOpts::from_profile(&self.profile),
+                nonblocking: false,
+                local: None,
+                kind: SocketKind::Idle,
+            },
         );
         Ok(fd)
     }
@@ -528,8 +581,7 @@ impl Stack {
         });
         // Connections without a descriptor (TIME-WAIT, orphans) hold the port
         // unless SO_REUSEADDR.
-        let by_conn = !reuse
-            && self.demux.keys().any(|t| t.local.port() == addr.port() && overlaps(t.local.ip()));
+        let by_conn = !reuse && self.demux.keys().any(|t| t.local.port() == addr.port() && overlaps(t.local.ip()));
         by_socket || by_conn
     }
 
@@ -540,7 +592,9 @@ impl Stack {
             let port = EPHEMERAL.0 + ((start + i) % span) as u16;
             let local = SocketAddr::new(ip, port);
             let taken = match remote {
-                Some(r) => self.demux.contains_key(&FourTuple { local, remote: r }) || self.port_in_use(-1, local, false),
+                Some(r) => {
+                    self.demux.contains_key(&FourTuple { local, remote: r }) || self.port_in_use(-1, local, false)
+                }
                 None => self.port_in_use(-1, local, false),
             };
             if !taken {
@@ -571,7 +625,11 @@ impl Stack {
             self.socket_mut(fd)?.local = Some(SocketAddr::new(unspec, port));
         }
         let s = self.socket_mut(fd)?;
-        s.kind = SocketKind::Listening(Listener { backlog: backlog.max(1) as usize, half_open: Vec::new(), accept_queue: VecDeque::new() });
+        s.kind = SocketKind::Listening(Listener {
+            backlog: backlog.max(1) as usize,
+            half_open: Vec::new(),
+            accept_queue: VecDeque::new(),
+        });
         let local = s.local.expect("bound above");
         let tuple = FourTuple { local, remote: SocketAddr::new(domain.unspecified(), 0) };
         self.events.push(Event {
@@ -594,7 +652,10 @@ impl Stack {
         conn.owner = Owner::Fd(new_fd);
         let tuple = conn.tcb.tuple;
         let opts = conn.tcb.opts().clone();
-        self.sockets.insert(new_fd, Socket { domain, opts, nonblocking: false, local: Some(tuple.local), kind: SocketKind::Conn(key) });
+        self.sockets.insert(
+            new_fd,
+            Socket { domain, opts, nonblocking: false, local: Some(tuple.local), kind: SocketKind::Conn(key) },
+        );
         Ok((new_fd, tuple.remote))
     }
 
@@ -647,6 +708,7 @@ impl Stack {
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let tcb = Tcb::connect(&mut ctx, tuple, iss, ts_offset, opts);
         self.conns.insert(key, Conn { tcb, owner: Owner::Fd(fd) });
+        self.stats.connections_opened += 1;
         self.demux.insert(tuple, key);
         let s = self.socket_mut(fd)?;
         s.local = Some(tuple.local);
@@ -705,7 +767,11 @@ impl Stack {
                 self.events.push(Event {
                     at: self.now,
                     conn: Some(FourTuple { local, remote: SocketAddr::new(s.domain.unspecified(), 0) }),
-                    kind: EventKind::Transition { from: State::Listen, to: State::Closed, cause: Cause::Call(Call::Close) },
+                    kind: EventKind::Transition {
+                        from: State::Listen,
+                        to: State::Closed,
+                        cause: Cause::Call(Call::Close),
+                    },
                 });
             }
             SocketKind::Conn(key) => {
@@ -833,9 +899,12 @@ impl Stack {
                 let err = t.pending_error().is_some();
                 PollEvents {
                     readable: t.recv_queued() > 0 || t.fin_received() || closed || err || t.read_shut(),
-                    writable: (matches!(st, State::Established | State::CloseWait) && t.send_space() > 0) || closed || err,
+                    writable: (matches!(st, State::Established | State::CloseWait) && t.send_space() > 0)
+                        || closed
+                        || err,
                     error: err,
-                    hup: closed || (t.fin_received() && matches!(st, State::LastAck | State::TimeWait | State::Closing)),
+                    hup: closed
+                        || (t.fin_received() && matches!(st, State::LastAck | State::TimeWait | State::Closing)),
                     rdhup: t.fin_received() || closed,
                     pri: t.urgent_pending().is_some(),
                 }
@@ -886,16 +955,25 @@ impl Stack {
                 return Err(InvariantViolation { conn: *tuple, what: "demux entry without a connection".into() });
             };
             if c.tcb.tuple != *tuple {
-                return Err(InvariantViolation { conn: *tuple, what: "demux key differs from the TCB's 4-tuple".into() });
+                return Err(InvariantViolation {
+                    conn: *tuple,
+                    what: "demux key differs from the TCB's 4-tuple".into(),
+                });
             }
             if c.tcb.is_finished() {
-                return Err(InvariantViolation { conn: *tuple, what: format!("{} connection still demultiplexed", c.tcb.state()) });
+                return Err(InvariantViolation {
+                    conn: *tuple,
+                    what: format!("{} connection still demultiplexed", c.tcb.state()),
+                });
             }
         }
         for c in self.conns.values() {
             c.tcb.check_invariants()?;
             if c.tcb.is_finished() && !matches!(c.owner, Owner::Fd(_)) {
-                return Err(InvariantViolation { conn: c.tcb.tuple, what: "finished connection kept without a descriptor".into() });
+                return Err(InvariantViolation {
+                    conn: c.tcb.tuple,
+                    what: "finished connection kept without a descriptor".into(),
+                });
             }
         }
         Ok(())

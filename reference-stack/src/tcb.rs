@@ -401,6 +401,10 @@ impl Tcb {
     pub fn send_space(&self) -> usize {
         self.opts.snd_buf.saturating_sub(self.snd_buf.len())
     }
+    /// Segments sent again (RTO retransmissions, SYN and FIN included).
+    pub fn retransmitted_segments(&self) -> u64 {
+        self.total_retransmits
+    }
     pub fn read_shut(&self) -> bool {
         self.rd_shut
     }
@@ -447,10 +451,7 @@ impl Tcb {
             recv_queued: self.rcv_buf.len(),
             ooo_bytes: self.ooo.held(),
             urgent_pending: self.urgent_pending(),
-            timers: TimerKind::ALL
-                .iter()
-                .filter_map(|k| self.timers[timer_index(*k)].map(|t| (*k, t)))
-                .collect(),
+            timers: TimerKind::ALL.iter().filter_map(|k| self.timers[timer_index(*k)].map(|t| (*k, t))).collect(),
         }
     }
 
@@ -568,10 +569,8 @@ impl Tcb {
         } else {
             (p.sack, p.timestamps, self.offered_wscale)
         };
-        let tsopt = ts.then(|| TcpOption::Timestamps {
-            tsval: self.ts_now(ctx),
-            tsecr: if synack { self.ts_recent } else { 0 },
-        });
+        let tsopt = ts
+            .then(|| TcpOption::Timestamps { tsval: self.ts_now(ctx), tsecr: if synack { self.ts_recent } else { 0 } });
         match (sack, tsopt) {
             (true, Some(t)) => o.extend([TcpOption::SackPermitted, t]),
             (false, Some(t)) => o.extend([TcpOption::Nop, TcpOption::Nop, t]),
@@ -600,11 +599,8 @@ impl Tcb {
         let cur = u64::from(self.rcv_wnd());
         // RFC 9293 3.8.6.2.2: min(Fr * RCV.BUFF, Eff.snd.MSS) with Fr = 1/2.
         let threshold = ((cap / 2) as u64).min(u64::from(self.eff_snd_mss())).max(1);
-        let wnd = if cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0) {
-            cand
-        } else {
-            cur
-        };
+        let wnd =
+            if cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0) { cand } else { cur };
         // Round up so the edge the peer sees does not move left; that may
         // promise up to 2^shift - 1 octets of slack, which the buffer absorbs.
         let value = wnd.div_ceil(unit).min(65535);
@@ -848,11 +844,8 @@ impl Tcb {
         // Simultaneous open, Figure 7 line 5: in an active SYN-RECEIVED the peer's
         // SYN,ACK repeats the SYN we already took; the idealized segment is what
         // follows it. (Linux special-cases the same segment.)
-        let sim_open_synack = self.state == State::SynReceived
-            && !self.passive
-            && f.syn()
-            && f.ack()
-            && seg.seq == self.irs;
+        let sim_open_synack =
+            self.state == State::SynReceived && !self.passive && f.syn() && f.ack() && seg.seq == self.irs;
         // RFC 7323 5.3 R1, PAWS: before the sequence check. RSTs are exempt.
         if let (true, Some((tsval, _))) = (self.ts_ok, seg.timestamps()) {
             if !f.rst() && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
@@ -1012,13 +1005,9 @@ impl Tcb {
                 }
                 return;
             }
-            State::TimeWait => {
-                // Only a retransmitted FIN arrives here; the eighth step ACKs it
-                // and restarts the timer. Anything else is dropped.
-                if !trimmed.fin {
-                    return;
-                }
-            }
+            // Only a retransmitted FIN arrives in TIME-WAIT; the eighth step
+            // ACKs it and restarts the timer. Anything else is dropped.
+            State::TimeWait if !trimmed.fin => return,
             _ => {}
         }
 
@@ -1460,7 +1449,8 @@ impl Tcb {
                 } else {
                     // SWS override: send what the window allows.
                     self.persist_backoff = 0;
-                    let avail = self.snd_buf.len() - (self.snd_nxt.wrapping_since(self.snd_buf_seq) as usize).min(self.snd_buf.len());
+                    let avail = self.snd_buf.len()
+                        - (self.snd_nxt.wrapping_since(self.snd_buf_seq) as usize).min(self.snd_buf.len());
                     let room = self.snd_wnd.saturating_sub(self.snd_nxt.wrapping_since(self.snd_una)) as usize;
                     let len = avail.min(room).min(self.eff_snd_mss() as usize);
                     if len > 0 {
@@ -1574,11 +1564,8 @@ impl Tcb {
     pub fn recv(&mut self, ctx: &mut Ctx<'_>, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
         if !self.rcv_buf.is_empty() && !self.rd_shut {
             let n = max.min(self.rcv_buf.len());
-            let out: Vec<u8> = if peek {
-                self.rcv_buf.range(..n).copied().collect()
-            } else {
-                self.rcv_buf.drain(..n).collect()
-            };
+            let out: Vec<u8> =
+                if peek { self.rcv_buf.range(..n).copied().collect() } else { self.rcv_buf.drain(..n).collect() };
             if !peek {
                 self.maybe_window_update(ctx);
             }
@@ -1624,7 +1611,12 @@ impl Tcb {
             return;
         }
         // SHLD-3: closing with unread received data sends RST: data was lost.
-        if !self.rcv_buf.is_empty() && matches!(self.state, State::Established | State::CloseWait | State::FinWait1 | State::FinWait2 | State::SynReceived) {
+        if !self.rcv_buf.is_empty()
+            && matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::FinWait2 | State::SynReceived
+            )
+        {
             self.send_rst(ctx, self.snd_nxt);
             self.close_with(ctx, None, Cause::Call(Call::Close));
             return;
@@ -1700,7 +1692,10 @@ impl Tcb {
         }
         if let Some(r) = self.rtx_nxt {
             if r < self.snd_una || r > self.snd_nxt {
-                return fail(format!("retransmit pointer {r} outside [SND.UNA {}, SND.NXT {}]", self.snd_una, self.snd_nxt));
+                return fail(format!(
+                    "retransmit pointer {r} outside [SND.UNA {}, SND.NXT {}]",
+                    self.snd_una, self.snd_nxt
+                ));
             }
         }
         let data_end = self.snd_buf_seq + self.snd_buf.len() as u32 + u32::from(self.fin_queued);

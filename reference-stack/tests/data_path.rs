@@ -84,7 +84,11 @@ fn reassembly_queue_is_bounded() {
     }
     let t = reference_stack::FourTuple { local: r.local, remote: r.remote };
     assert_eq!(r.stack.connection(&t).unwrap().ooo_bytes, 3);
-    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::ReassemblyFull, .. })));
+    assert!(r
+        .stack
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::ReassemblyFull, .. })));
 }
 
 /// A connection with timestamps negotiated; the peer's TSval starts at 100.
@@ -136,7 +140,11 @@ fn paws_rejects_old_timestamps_and_updates_ts_recent() {
     // RFC 7323 3.2: a non-RST segment without TSopt is dropped silently.
     r.inject(data(&r, P + 4, b"x"));
     r.expect_nothing();
-    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::MissingTimestamp, .. })));
+    assert!(r
+        .stack
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::MissingTimestamp, .. })));
     // A RST is exempt from PAWS and needs no TSopt.
     r.inject(r.seg("R", P + 4, 0));
     assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
@@ -175,7 +183,12 @@ fn malformed_packets_are_typed_errors_and_change_nothing() {
     assert!(matches!(r.stack.handle_packet(r.now, &[0x45; 3]), Err(WireError::Truncated { .. })));
     let after = r.stack.status(fd).unwrap();
     assert_eq!(before.rcv_nxt, after.rcv_nxt);
-    let n = r.stack.events().iter().filter(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::Malformed(_), .. })).count();
+    let n = r
+        .stack
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Dropped { reason: DropReason::Malformed(_), .. }))
+        .count();
     assert_eq!(n, 7);
     // The good one still works.
     r.stack.handle_packet(r.now, &good).unwrap();

@@ -112,9 +112,11 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                     0 => 0,
                     1 => rng.next_u32() as u64 % 1_000,
                     2 => rng.next_u32() as u64 % 300_000,
-                    _ => stack.poll_timeout().map_or(1000, |t| t.total_micros().saturating_sub(now.total_micros()) / 1000),
+                    _ => stack
+                        .poll_timeout()
+                        .map_or(1000, |t| t.total_micros().saturating_sub(now.total_micros()) / 1000),
                 };
-                now = now + reference_stack::Duration::from_millis(adv);
+                now += reference_stack::Duration::from_millis(adv);
                 stack.handle_timeout(now);
                 lines.push(format!("{now} advance {adv}ms"));
             }
@@ -131,7 +133,9 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                         fds.push(f);
                         stack.connect(now, f, remote).map(|_| String::new())
                     }
-                    2 => stack.send(now, fd, &vec![step as u8; (rng.next_u32() % 5000) as usize], rng.next_u32() % 10 == 0).map(|n| n.to_string()),
+                    2 => stack
+                        .send(now, fd, &vec![step as u8; (rng.next_u32() % 5000) as usize], rng.next_u32() % 10 == 0)
+                        .map(|n| n.to_string()),
                     3 => stack.recv(now, fd, (rng.next_u32() % 5000) as usize, false).map(|d| d.len().to_string()),
                     4 if fd != lfd => {
                         fds.retain(|f| *f != fd);
@@ -141,7 +145,13 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                         fds.push(f);
                         f.to_string()
                     }),
-                    5 => stack.shutdown(now, fd, [Shutdown::Read, Shutdown::Write, Shutdown::Both][(rng.next_u32() % 3) as usize]).map(|_| String::new()),
+                    5 => stack
+                        .shutdown(
+                            now,
+                            fd,
+                            [Shutdown::Read, Shutdown::Write, Shutdown::Both][(rng.next_u32() % 3) as usize],
+                        )
+                        .map(|_| String::new()),
                     6 => stack.setsockopt(now, fd, SockOpt::NoDelay(rng.next_u32() % 2 == 0)).map(|_| String::new()),
                     7 => stack.setsockopt(now, fd, SockOpt::KeepAlive(true)).map(|_| String::new()),
                     _ => stack.poll(now, fd).map(|p| format!("{p:?}")),

@@ -43,7 +43,11 @@ fn passive_open_walks_listen_synrcvd_established() {
     assert_eq!(st.snd_mss, 1400);
     assert_eq!(
         r.transitions(),
-        vec![(State::Closed, State::Listen), (State::Listen, State::SynReceived), (State::SynReceived, State::Established)]
+        vec![
+            (State::Closed, State::Listen),
+            (State::Listen, State::SynReceived),
+            (State::SynReceived, State::Established)
+        ]
     );
 }
 
@@ -125,7 +129,11 @@ fn simultaneous_open_figure_7() {
     r.expect_nothing();
     assert_eq!(
         r.transitions(),
-        vec![(State::Closed, State::SynSent), (State::SynSent, State::SynReceived), (State::SynReceived, State::Established)]
+        vec![
+            (State::Closed, State::SynSent),
+            (State::SynSent, State::SynReceived),
+            (State::SynReceived, State::Established)
+        ]
     );
     // An active SYN-RECEIVED reset by the peer reports "connection refused", not LISTEN.
     let mut r = Rig::new();
@@ -253,7 +261,11 @@ fn active_close_fin_wait_1_fin_wait_2_time_wait_closed() {
     let last = r.stack.events().last().unwrap().clone();
     assert!(matches!(
         last.kind,
-        EventKind::Transition { from: State::TimeWait, to: State::Closed, cause: Cause::Timer(reference_stack::TimerKind::TimeWait) }
+        EventKind::Transition {
+            from: State::TimeWait,
+            to: State::Closed,
+            cause: Cause::Timer(reference_stack::TimerKind::TimeWait)
+        }
     ));
     assert_eq!(last.at, r.now);
 }
@@ -278,7 +290,11 @@ fn simultaneous_close_through_closing() {
     assert_eq!(r.conn_state(), State::TimeWait);
     r.expect_nothing();
     let tr = r.transitions();
-    assert!(tr.ends_with(&[(State::Established, State::FinWait1), (State::FinWait1, State::Closing), (State::Closing, State::TimeWait)]));
+    assert!(tr.ends_with(&[
+        (State::Established, State::FinWait1),
+        (State::FinWait1, State::Closing),
+        (State::Closing, State::TimeWait)
+    ]));
 }
 
 #[test]
@@ -434,7 +450,16 @@ fn rst_cases(st: State) -> (Rig, Option<i32>) {
 
 #[test]
 fn rst_outside_window_is_dropped_in_every_synchronized_state() {
-    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+    for st in [
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ] {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         for seq in [nxt.wrapping_sub(1), nxt.wrapping_sub(100_000), nxt + 200_000] {
@@ -447,7 +472,16 @@ fn rst_outside_window_is_dropped_in_every_synchronized_state() {
 
 #[test]
 fn rst_in_window_not_exact_gets_challenge_ack_in_every_synchronized_state() {
-    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+    for st in [
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ] {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         r.inject(r.seg("R", nxt + 1, 0));
@@ -507,7 +541,15 @@ fn without_rfc5961_any_in_window_rst_resets() {
 
 #[test]
 fn syn_in_synchronized_states_gets_challenge_ack() {
-    for st in [State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+    for st in [
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ] {
         for seq in [P - 1, r_in_window(), P + 1_000_000] {
             let (mut r, _) = rst_cases(st);
             let nxt = r.peer_nxt;
@@ -547,7 +589,16 @@ fn syn_without_rfc5961_resets() {
 
 #[test]
 fn unacceptable_segments_get_an_ack_in_every_synchronized_state() {
-    for st in [State::SynReceived, State::Established, State::FinWait1, State::FinWait2, State::CloseWait, State::Closing, State::LastAck, State::TimeWait] {
+    for st in [
+        State::SynReceived,
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+        State::Closing,
+        State::LastAck,
+        State::TimeWait,
+    ] {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         let snd = r.snd_nxt();
@@ -717,7 +768,10 @@ fn segment_to_another_address_or_from_broadcast_is_dropped() {
     r.local = "198.51.100.2:8080".parse().unwrap();
     // Not ours: handle_packet accepts the bytes but nothing answers.
     let seg = r.seg("S", 1, 0);
-    let p = reference_stack::wire::IpPacket { ip: reference_stack::wire::IpRepr::new(r.remote.ip(), r.local.ip()), tcp: seg };
+    let p = reference_stack::wire::IpPacket {
+        ip: reference_stack::wire::IpRepr::new(r.remote.ip(), r.local.ip()),
+        tcp: seg,
+    };
     r.stack.handle_packet(r.now, &p.emit().unwrap()).unwrap();
     assert!(r.stack.poll_transmit(r.now).is_none());
     // MUST-63: a SYN from a broadcast source.

@@ -186,14 +186,7 @@ fn parse_v6(bytes: &[u8]) -> Result<IpPacket, WireError> {
     }
     let tcp = TcpRepr::parse(&bytes[at..end], Some((src, dst)))?;
     Ok(IpPacket {
-        ip: IpRepr {
-            src,
-            dst,
-            ttl: bytes[7],
-            tos: ((word >> 20) & 0xff) as u8,
-            ident: 0,
-            flow_label: word & 0xfffff,
-        },
+        ip: IpRepr { src, dst, ttl: bytes[7], tos: ((word >> 20) & 0xff) as u8, ident: 0, flow_label: word & 0xfffff },
         tcp,
     })
 }
@@ -243,7 +236,11 @@ mod tests {
     #[test]
     fn v6_round_trip_and_extension_headers() {
         let p = IpPacket {
-            ip: IpRepr { tos: 2, flow_label: 0x12345, ..IpRepr::new("2001:db8:1::1".parse().unwrap(), "2001:db8::1".parse().unwrap()) },
+            ip: IpRepr {
+                tos: 2,
+                flow_label: 0x12345,
+                ..IpRepr::new("2001:db8:1::1".parse().unwrap(), "2001:db8::1".parse().unwrap())
+            },
             tcp: seg(),
         };
         let b = p.emit().unwrap();

@@ -57,10 +57,9 @@ impl fmt::Display for WireError {
             WireError::BadIpChecksum => write!(f, "IPv4 header checksum does not verify"),
             WireError::NotTcp(p) => write!(f, "IP payload is protocol {p}, not TCP (6)"),
             WireError::Fragmented => write!(f, "IP fragment: not reassembled by the stack"),
-            WireError::BadDataOffset { offset_words, segment_len } => write!(
-                f,
-                "TCP data offset {offset_words} words is illegal for a {segment_len}-byte segment"
-            ),
+            WireError::BadDataOffset { offset_words, segment_len } => {
+                write!(f, "TCP data offset {offset_words} words is illegal for a {segment_len}-byte segment")
+            }
             WireError::BadOptionLength { kind, len, at } => {
                 write!(f, "TCP option kind {kind} at options byte {at} has illegal length {len}")
             }

@@ -55,7 +55,7 @@ impl Rig {
         self.now = Instant::from_millis(ms);
     }
     pub fn advance_ms(&mut self, ms: u64) {
-        self.now = self.now + reference_stack::Duration::from_millis(ms);
+        self.now += reference_stack::Duration::from_millis(ms);
     }
 
     /// A segment from the peer with a 65535 window and no options.

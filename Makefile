@@ -1,0 +1,32 @@
+# The two commands a new user needs: `make run` and `make test`.
+CARGO ?= cargo
+HARNESS := target/release/harness
+
+.PHONY: run test lint ci setup
+
+## Build, then run the main job. Today that is the loopback scenario on the
+## reference stack (clean link, then 1 % loss); `harness run suites/` joins
+## it when the script engine lands.
+run: setup
+	$(CARGO) build --release -p harness
+	$(HARNESS) loopback
+	$(HARNESS) loopback --loss 1 --seed 7
+
+## All tests of the workspace.
+test: setup
+	$(CARGO) test --workspace
+
+## Formatting and lints, as CI runs them.
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## What CI runs.
+ci: lint test run
+
+## Checks the toolchain; installs the rustfmt and clippy components if missing.
+setup:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+	@for c in rustfmt clippy; do \
+	  rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; \
+	done
