@@ -965,7 +965,7 @@ impl Tcb {
             }
         }
         // RFC 5961 5.2: acceptable only if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
-        let too_old = p.rfc5961 && seg.ack < self.snd_una - self.max_snd_wnd.max(1);
+        let too_old = p.rfc5961 && seg.ack < self.snd_una - self.max_snd_wnd;
         if seg.ack > self.snd_nxt || too_old {
             self.send_ack(ctx);
             ctx.drop_event(self.tuple, DropReason::AckOutOfRange, seg);

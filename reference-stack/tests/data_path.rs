@@ -467,3 +467,41 @@ fn two_stacks_transfer_a_megabyte_each_way_and_close() {
     assert!(now >= Instant::from_secs(240), "TIME-WAIT lasted 2 MSL");
     let _ = SeqNumber(0);
 }
+
+#[test]
+fn ipv6_passive_open_uses_v6_mss_numbers() {
+    let local: std::net::SocketAddr = "[2001:db8::1]:8080".parse().unwrap();
+    let remote: std::net::SocketAddr = "[2001:db8:1::1]:40000".parse().unwrap();
+    let mut stack = Stack::new(StackConfig { addrs: vec![local.ip()], profile: Profile::rfc9293(), seed: 9 });
+    let now = Instant::ZERO;
+    let lfd = stack.socket(now, Domain::Inet6).unwrap();
+    assert_eq!(stack.bind(now, lfd, "192.0.2.1:1".parse().unwrap()), Err(Errno::EAFNOSUPPORT));
+    stack.bind(now, lfd, local).unwrap();
+    stack.listen(now, lfd, 4).unwrap();
+    let send = |stack: &mut Stack, tcp: TcpRepr| {
+        let b = IpPacket { ip: IpRepr::new(remote.ip(), local.ip()), tcp }.emit().unwrap();
+        stack.handle_packet(now, &b).unwrap();
+    };
+    let syn = TcpRepr {
+        src_port: 40000,
+        dst_port: 8080,
+        seq: SeqNumber(7),
+        flags: flags("S"),
+        window: 65535,
+        ..TcpRepr::default()
+    };
+    send(&mut stack, syn);
+    let out = IpPacket::parse(&stack.poll_transmit(now).unwrap()).unwrap();
+    assert_eq!((out.ip.src, out.ip.dst), (local.ip(), remote.ip()));
+    // MUST-67: MTU 1500 - 40 (IPv6) - 20.
+    assert_eq!(out.tcp.mss(), Some(1440));
+    let iss = out.tcp.seq.0;
+    let ack = TcpRepr { seq: SeqNumber(8), ack: SeqNumber(iss + 1), flags: flags("."), ..out.tcp.clone() };
+    let ack = TcpRepr { src_port: 40000, dst_port: 8080, options: vec![], window: 65535, ..ack };
+    send(&mut stack, ack);
+    let (fd, peer) = stack.accept(now, lfd).unwrap();
+    assert_eq!(peer, remote);
+    // MUST-15: no MSS option from the peer: 1220 for IPv6.
+    assert_eq!(stack.status(fd).unwrap().snd_mss, 1220);
+    stack.check_invariants().unwrap();
+}
