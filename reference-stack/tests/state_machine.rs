@@ -450,16 +450,7 @@ fn rst_cases(st: State) -> (Rig, Option<i32>) {
 
 #[test]
 fn rst_outside_window_is_dropped_in_every_synchronized_state() {
-    for st in [
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ] {
+    for st in AFTER_SYN {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         for seq in [nxt.wrapping_sub(1), nxt.wrapping_sub(100_000), nxt + 200_000] {
@@ -472,16 +463,7 @@ fn rst_outside_window_is_dropped_in_every_synchronized_state() {
 
 #[test]
 fn rst_in_window_not_exact_gets_challenge_ack_in_every_synchronized_state() {
-    for st in [
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ] {
+    for st in AFTER_SYN {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         r.inject(r.seg("R", nxt + 1, 0));
@@ -541,15 +523,7 @@ fn without_rfc5961_any_in_window_rst_resets() {
 
 #[test]
 fn syn_in_synchronized_states_gets_challenge_ack() {
-    for st in [
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ] {
+    for st in SYNCHRONIZED {
         for seq in [P - 1, r_in_window(), P + 1_000_000] {
             let (mut r, _) = rst_cases(st);
             let nxt = r.peer_nxt;
@@ -589,16 +563,7 @@ fn syn_without_rfc5961_resets() {
 
 #[test]
 fn unacceptable_segments_get_an_ack_in_every_synchronized_state() {
-    for st in [
-        State::SynReceived,
-        State::Established,
-        State::FinWait1,
-        State::FinWait2,
-        State::CloseWait,
-        State::Closing,
-        State::LastAck,
-        State::TimeWait,
-    ] {
+    for st in AFTER_SYN {
         let (mut r, _) = rst_cases(st);
         let nxt = r.peer_nxt;
         let snd = r.snd_nxt();

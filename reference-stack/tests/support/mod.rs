@@ -13,6 +13,29 @@ pub const REMOTE: &str = "192.0.2.1:40000";
 /// The remote peer's ISN in every test.
 pub const PEER_ISS: u32 = 1_000_000;
 
+/// The states after the peer's SYN was taken (RFC 9293 3.10.7.4 "Otherwise").
+pub const AFTER_SYN: [State; 8] = [
+    State::SynReceived,
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::CloseWait,
+    State::Closing,
+    State::LastAck,
+    State::TimeWait,
+];
+
+/// The synchronized states (RFC 9293 3.5.2): `AFTER_SYN` without SYN-RECEIVED.
+pub const SYNCHRONIZED: [State; 7] = [
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::CloseWait,
+    State::Closing,
+    State::LastAck,
+    State::TimeWait,
+];
+
 pub fn flags(s: &str) -> TcpFlags {
     let mut f = TcpFlags::NONE;
     for c in s.chars() {
