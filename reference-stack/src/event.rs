@@ -145,10 +145,24 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// Something the stack tells the application or the IP layer without a state change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Notice {
+    /// MUST-20 / SHLD-9: R1 retransmissions of the same data reached: negative
+    /// advice to IP, and the application is told the path may be failing.
+    R1Reached { retransmissions: u32 },
+    /// RFC 5681 3.2: fast retransmit after this many duplicate ACKs.
+    FastRetransmit { dup_acks: u32 },
+    /// RFC 6191 / MAY-2: a SYN reopened a connection in TIME-WAIT.
+    TimeWaitReopened,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
     Transition { from: State, to: State, cause: Cause },
     Dropped { reason: DropReason, segment: Option<SegmentSummary> },
+    Notice(Notice),
 }
 
 /// One entry of the log.
@@ -168,6 +182,7 @@ impl fmt::Display for Event {
         }
         match &self.kind {
             EventKind::Transition { from, to, cause } => write!(f, "{from} -> {to} on {cause}"),
+            EventKind::Notice(n) => write!(f, "notice {n:?}"),
             EventKind::Dropped { reason, segment } => {
                 write!(f, "dropped ({reason})")?;
                 if let Some(s) = segment {

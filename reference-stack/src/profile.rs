@@ -25,15 +25,27 @@ pub struct Profile {
     /// RFC 6298 5.7: RTO after a retransmitted SYN, once data starts: 3 s.
     pub rto_after_syn_retransmit: Duration,
     /// SYN retransmissions before giving up (MUST-22/23: R2 for a SYN at least
-    /// 3 minutes). With 1 s doubling, 8 retransmissions give up after 511 s.
+    /// 3 minutes). The give-up comes one more backed-off RTO after the last one.
     pub syn_retries: u32,
+    /// The first this-many SYN retransmissions use the initial RTO without
+    /// backoff (Linux 6.5+ `tcp_syn_linear_timeouts`); 0 is RFC 6298 5.5.
+    pub syn_linear_timeouts: u32,
     /// SYN-ACK retransmissions before the half-open connection is dropped (MUST-22).
     pub synack_retries: u32,
-    /// R2 for data (MUST-20, SHLD-11: at least 100 s). 15 retransmissions with
-    /// backoff capped at `rto_max` take well over 100 s.
-    pub data_retries: u32,
+    /// R2 for data (MUST-20, SHLD-11: at least 100 s).
+    pub data_give_up: GiveUp,
     /// R1: retransmissions after which IP gets negative advice (MUST-20, SHLD-10: 3).
     pub r1_retries: u32,
+    /// RTO = SRTT + max(K*RTTVAR, this) (RFC 6298 2.3 with G; Linux floors
+    /// RTTVAR at rto_min, so its RTO is at least SRTT + 200 ms).
+    pub rttvar_floor: Duration,
+    /// Duplicate ACKs that trigger fast retransmit (RFC 5681 3.2: 3).
+    pub dupthresh: u32,
+    /// RFC 5681 4.1: after an idle period longer than the RTO, cwnd = min(cwnd, IW).
+    pub slow_start_after_idle: bool,
+    /// ACK every data segment at once for the first this-many segments of a
+    /// connection (Linux quick-ACK mode, TCP_MAX_QUICKACKS); 0 for none.
+    pub quickacks: u32,
     /// Delayed-ACK timeout. RFC 9293 3.8.6.3 / MUST-40: under 0.5 s. RFC 1122
     /// 4.2.3.2 and common practice: 200 ms.
     pub delayed_ack: Duration,
@@ -44,6 +56,8 @@ pub struct Profile {
     pub keepalive_count: u32,
     /// Timer for orphaned FIN-WAIT-2 connections; RFC 9293 has none.
     pub fin_wait_2_timeout: Option<Duration>,
+    /// What a zero-window probe carries (RFC 9293 3.8.6.1).
+    pub zero_window_probe: ZeroWindowProbe,
     /// The ISN clock (RFC 9293 3.4.1: "a 4 microsecond timer").
     pub isn_tick: Duration,
     /// Timestamp clock tick (RFC 7323 5.4: between 1 ms and 1 s).
@@ -66,6 +80,12 @@ pub struct Profile {
     pub rfc5961: bool,
     /// RFC 1337: ignore RST in TIME-WAIT. RFC 9293 3.10.7.4 closes instead.
     pub rfc1337: bool,
+    /// MAY-2 / RFC 6191: a SYN with a higher sequence number (or newer
+    /// timestamp) reopens a connection in TIME-WAIT.
+    pub syn_reopens_time_wait: bool,
+    /// Answer a retransmitted SYN in SYN-RECEIVED with the SYN,ACK again.
+    /// RFC 9293's step 1 sends a bare ACK; Linux resends the SYN,ACK.
+    pub synack_on_duplicate_syn: bool,
     /// Reassembly queue: at most this many separate out-of-order blocks; a
     /// segment that would make more is dropped (resource bound, not an RFC number).
     pub max_ooo_blocks: usize,
@@ -78,6 +98,34 @@ pub struct Profile {
     pub mtu: usize,
     /// Initial congestion window.
     pub initial_window: InitialWindow,
+}
+
+/// When a connection with unacknowledged data gives up (R2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// After this many retransmissions of the same data.
+    Retries(u32),
+    /// Linux's `tcp_retries2` model: give up at the first RTO at least
+    /// sum(min(rto_min * 2^i, rto_max) for i in 0..=retries) after the oldest
+    /// unacknowledged segment was first sent (924.6 s for 15).
+    LinuxModel { retries: u32 },
+}
+
+impl GiveUp {
+    /// For `LinuxModel`, the time after which the connection gives up.
+    pub fn linux_boundary(retries: u32, rto_min: Duration, rto_max: Duration) -> Duration {
+        (0..=retries).fold(Duration::ZERO, |acc, i| acc + rto_min.saturating_mul(1u64 << i.min(40)).min(rto_max))
+    }
+}
+
+/// The form of a zero-window probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroWindowProbe {
+    /// One octet of new data beyond the window (RFC 9293 3.8.6.1, MUST-36).
+    NewOctet,
+    /// A segment with SEQ = SND.UNA - 1 and no data, which the peer must ACK
+    /// (what Linux sends).
+    OldSequence,
 }
 
 /// How the initial congestion window is chosen.
@@ -116,14 +164,20 @@ impl Profile {
             rto_max: Duration::from_secs(60),
             rto_after_syn_retransmit: Duration::from_secs(3),
             syn_retries: 8,
+            syn_linear_timeouts: 0,
             synack_retries: 8,
-            data_retries: 15,
+            data_give_up: GiveUp::Retries(15),
             r1_retries: 3,
+            rttvar_floor: Duration::from_micros(1),
+            dupthresh: 3,
+            slow_start_after_idle: true,
+            quickacks: 0,
             delayed_ack: Duration::from_millis(200),
             keepalive_idle: Duration::from_secs(2 * 3600),
             keepalive_interval: Duration::from_secs(75),
             keepalive_count: 9,
             fin_wait_2_timeout: None,
+            zero_window_probe: ZeroWindowProbe::NewOctet,
             isn_tick: Duration::from_micros(4),
             ts_tick: Duration::from_millis(1),
             window_scaling: true,
@@ -132,6 +186,8 @@ impl Profile {
             drop_segments_without_ts: true,
             rfc5961: true,
             rfc1337: false,
+            syn_reopens_time_wait: true,
+            synack_on_duplicate_syn: false,
             max_ooo_blocks: 32,
             rcv_buf: 131_072,
             snd_buf: 131_072,
@@ -140,13 +196,86 @@ impl Profile {
         }
     }
 
+    /// What Linux does by default. Sources: include/net/tcp.h constants and
+    /// this machine's sysctls, read in a fresh network namespace on kernel
+    /// 6.18 (`unshare -n cat /proc/sys/net/ipv4/...`); the SYN schedule was
+    /// also measured over TUN (see the interop tests).
+    pub fn linux() -> Profile {
+        Profile {
+            name: "linux",
+            // No MSL in Linux; TCP_TIMEWAIT_LEN is a fixed 60 s.
+            msl: Duration::from_secs(30),
+            time_wait: Duration::from_secs(60),
+            // TCP_TIMEOUT_INIT.
+            rto_initial: Duration::from_secs(1),
+            // tcp_rto_min_us = 200000 (TCP_RTO_MIN = HZ/5).
+            rto_min: Duration::from_millis(200),
+            // tcp_rto_max_ms = 120000 (TCP_RTO_MAX).
+            rto_max: Duration::from_secs(120),
+            // TCP_TIMEOUT_FALLBACK.
+            rto_after_syn_retransmit: Duration::from_secs(3),
+            // tcp_syn_retries = 6 plus tcp_syn_linear_timeouts = 4: SYNs at
+            // 0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s; connect fails at 131 s.
+            syn_retries: 10,
+            syn_linear_timeouts: 4,
+            // tcp_synack_retries = 5: SYN,ACKs at 0, 1, 3, 7, 15, 31 s.
+            synack_retries: 5,
+            // tcp_retries2 = 15: about 924.6 s.
+            data_give_up: GiveUp::LinuxModel { retries: 15 },
+            // tcp_retries1 = 3.
+            r1_retries: 3,
+            rttvar_floor: Duration::from_millis(200),
+            // TCP_FASTRETRANS_THRESH; tcp_reordering = 3.
+            dupthresh: 3,
+            // tcp_slow_start_after_idle = 1.
+            slow_start_after_idle: true,
+            // TCP_MAX_QUICKACKS.
+            quickacks: 16,
+            // TCP_DELACK_MIN = HZ/25.
+            delayed_ack: Duration::from_millis(40),
+            // tcp_keepalive_time / intvl / probes = 7200 / 75 / 9.
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_count: 9,
+            // tcp_fin_timeout = 60.
+            fin_wait_2_timeout: Some(Duration::from_secs(60)),
+            zero_window_probe: ZeroWindowProbe::OldSequence,
+            // Linux's ISN clock ticks every 64 ns; the virtual clock counts
+            // microseconds, so the profile keeps RFC 9293's 4 µs.
+            isn_tick: Duration::from_micros(4),
+            // TS clock: 1 ms (tcp_clock_ms).
+            ts_tick: Duration::from_millis(1),
+            // tcp_window_scaling = tcp_sack = tcp_timestamps = 1.
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            // Linux accepts segments without TSopt on a TS connection.
+            drop_segments_without_ts: false,
+            rfc5961: true,
+            // tcp_rfc1337 = 0: a RST kills a TIME-WAIT socket.
+            rfc1337: false,
+            syn_reopens_time_wait: true,
+            synack_on_duplicate_syn: true,
+            max_ooo_blocks: 64,
+            // tcp_rmem / tcp_wmem defaults: 131072 / 16384.
+            rcv_buf: 131_072,
+            snd_buf: 16_384,
+            mtu: 1500,
+            // TCP_INIT_CWND = 10 (RFC 6928).
+            initial_window: InitialWindow::Segments(10),
+        }
+    }
+
     /// A profile by name, for scripts and the command line.
     pub fn by_name(name: &str) -> Option<Profile> {
         match name {
             "rfc9293" => Some(Profile::rfc9293()),
+            "linux" => Some(Profile::linux()),
             _ => None,
         }
     }
+
+    pub const NAMES: &'static [&'static str] = &["rfc9293", "linux"];
 }
 
 impl Default for Profile {
@@ -169,5 +298,14 @@ mod tests {
         assert_eq!(rfc5681_initial_window(536), 2144);
         assert_eq!(rfc5681_initial_window(3000), 6000);
         assert_eq!(InitialWindow::Segments(10).bytes(1460), 14600);
+    }
+
+    #[test]
+    fn linux_give_up_boundary_is_924_6_seconds() {
+        let p = Profile::linux();
+        assert_eq!(GiveUp::linux_boundary(15, p.rto_min, p.rto_max), Duration::from_millis(924_600));
+        for n in Profile::NAMES {
+            assert_eq!(Profile::by_name(n).unwrap().name, *n);
+        }
     }
 }

@@ -367,11 +367,23 @@ impl Stack {
             return;
         }
         if let Some(&key) = self.demux.get(&tuple) {
-            self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+            let reopen = self.profile.syn_reopens_time_wait
+                && self.conns[&key].tcb.syn_may_reopen(seg)
+                && self.find_listener(tuple.local).is_some();
+            if !reopen {
+                self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+                return;
+            }
+            // MAY-2 / RFC 6191: the new incarnation's ISS lies beyond the old
+            // SND.NXT (by Linux's 65535 + 2), unless the ISN clock is already past it.
+            let old_nxt = self.conns[&key].tcb.snd_nxt();
+            self.with_tcb(key, |tcb, ctx| tcb.reopen_from_time_wait(ctx, seg));
+            let lfd = self.find_listener(tuple.local).expect("checked above");
+            self.listen_segment(lfd, tuple, seg, Some(old_nxt + 65537));
             return;
         }
         if let Some(lfd) = self.find_listener(tuple.local) {
-            self.listen_segment(lfd, tuple, seg);
+            self.listen_segment(lfd, tuple, seg, None);
             return;
         }
         self.closed_segment(tuple, seg);
@@ -408,7 +420,7 @@ impl Stack {
     }
 
     /// RFC 9293 3.10.7.2.
-    fn listen_segment(&mut self, lfd: Fd, tuple: FourTuple, seg: &TcpRepr) {
+    fn listen_segment(&mut self, lfd: Fd, tuple: FourTuple, seg: &TcpRepr, iss_floor: Option<SeqNumber>) {
         // First, check for a RST: ignore it.
         if seg.flags.rst() {
             self.drop_event(Some(tuple), DropReason::Ignored, seg);
@@ -436,7 +448,12 @@ impl Stack {
             self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
             return;
         }
-        let iss = self.isn(&tuple);
+        let mut iss = self.isn(&tuple);
+        if let Some(floor) = iss_floor {
+            if iss < floor {
+                iss = floor;
+            }
+        }
         let ts_offset = self.ts_offset(&tuple);
         let key = self.next_conn;
         self.next_conn += 1;

@@ -10,8 +10,8 @@
 
 use crate::assembler::Assembler;
 use crate::errno::Errno;
-use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, SegmentSummary, TimerKind};
-use crate::profile::Profile;
+use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, Notice, SegmentSummary, TimerKind};
+use crate::profile::{GiveUp, Profile, ZeroWindowProbe};
 use crate::seq::SeqNumber;
 use crate::state::State;
 use crate::time::{Duration, Instant};
@@ -30,6 +30,10 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn notice(&mut self, conn: FourTuple, n: Notice) {
+        self.events.push(Event { at: self.now, conn: Some(conn), kind: EventKind::Notice(n) });
+    }
+
     fn drop_event(&mut self, conn: FourTuple, reason: DropReason, seg: &TcpRepr) {
         self.events.push(Event {
             at: self.now,
@@ -219,8 +223,14 @@ pub struct Tcb {
     syn_retransmitted: bool,
     retries: u32,
     total_retransmits: u64,
-    /// When the oldest unacknowledged segment was first sent (for TCP_USER_TIMEOUT).
-    unacked_since: Option<Instant>,
+    /// (end sequence number, first sent) of each segment of new data in
+    /// flight: when the oldest unacknowledged octet was first sent, for R2
+    /// and TCP_USER_TIMEOUT.
+    sent_times: VecDeque<(SeqNumber, Instant)>,
+    /// When the SYN (or SYN,ACK) was first sent.
+    syn_sent_at: Instant,
+    /// When new data was last sent (RFC 5681 4.1 restart after idle).
+    last_data_sent: Option<Instant>,
     persist_backoff: u32,
     keepalive_probes: u32,
     last_recv: Instant,
@@ -229,6 +239,11 @@ pub struct Tcb {
     cwnd: u32,
     ssthresh: u32,
     dup_acks: u32,
+    /// RFC 6582: in fast recovery until SND.UNA passes `recover`.
+    in_recovery: bool,
+    recover: SeqNumber,
+    /// Quick-ACK mode: ACK the next this-many data segments at once.
+    quickacks_left: u32,
 
     // ACK generation (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2).
     ack_now: bool,
@@ -311,13 +326,18 @@ impl Tcb {
             syn_retransmitted: false,
             retries: 0,
             total_retransmits: 0,
-            unacked_since: None,
+            sent_times: VecDeque::new(),
+            syn_sent_at: ctx.now,
+            last_data_sent: None,
             persist_backoff: 0,
             keepalive_probes: 0,
             last_recv: ctx.now,
             cwnd: 0,
             ssthresh: u32::MAX,
             dup_acks: 0,
+            in_recovery: false,
+            recover: iss,
+            quickacks_left: 0,
             ack_now: false,
             unacked_full_segments: 0,
             opts,
@@ -329,7 +349,6 @@ impl Tcb {
         let mut t = Tcb::blank(ctx, tuple, iss, ts_offset, opts, State::Closed);
         t.set_state(ctx, State::SynSent, Cause::Call(Call::Connect));
         t.send_syn(ctx);
-        t.unacked_since = Some(ctx.now);
         t.rtt_probe = Some((iss + 1, ctx.now));
         t.arm(TimerKind::Retransmission, ctx.now + t.rto);
         t
@@ -362,7 +381,6 @@ impl Tcb {
         // "any other control or text should be queued for processing later".
         t.queue_syn_text(ctx, syn);
         t.send_syn(ctx);
-        t.unacked_since = Some(ctx.now);
         t.rtt_probe = Some((iss + 1, ctx.now));
         t.arm(TimerKind::Retransmission, ctx.now + t.rto);
         t
@@ -401,6 +419,30 @@ impl Tcb {
     pub fn send_space(&self) -> usize {
         self.opts.snd_buf.saturating_sub(self.snd_buf.len())
     }
+    /// MAY-2 / RFC 6191: may this SYN reopen the connection in TIME-WAIT?
+    /// With timestamps in use, its TSval must be newer than TS.Recent;
+    /// otherwise its sequence number must be above RCV.NXT.
+    pub fn syn_may_reopen(&self, seg: &TcpRepr) -> bool {
+        let f = seg.flags;
+        if self.state != State::TimeWait || !f.syn() || f.ack() || f.rst() || f.fin() {
+            return false;
+        }
+        match (self.ts_ok, seg.timestamps()) {
+            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            _ => seg.seq > self.rcv_nxt,
+        }
+    }
+
+    /// Ends TIME-WAIT because a SYN reopens the connection.
+    pub fn reopen_from_time_wait(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr) {
+        ctx.notice(self.tuple, Notice::TimeWaitReopened);
+        self.set_state(ctx, State::Closed, Cause::Segment(SegmentSummary::of(seg)));
+    }
+
+    pub fn snd_nxt(&self) -> SeqNumber {
+        self.snd_nxt
+    }
+
     /// Segments sent again (RTO retransmissions, SYN and FIN included).
     pub fn retransmitted_segments(&self) -> u64 {
         self.total_retransmits
@@ -874,6 +916,17 @@ impl Tcb {
         // buffer space (Linux does the same).
         let zero_window_allowance = !acceptable && rcv_wnd == 0 && seq0 == self.rcv_nxt;
         if !acceptable && !zero_window_allowance {
+            if p.synack_on_duplicate_syn
+                && self.state == State::SynReceived
+                && f.syn()
+                && !f.ack()
+                && seg.seq == self.irs
+            {
+                // Linux: a retransmitted SYN gets the SYN,ACK again.
+                self.send_syn(ctx);
+                ctx.drop_event(self.tuple, DropReason::Unacceptable, seg);
+                return;
+            }
             if !f.rst() {
                 // A retransmitted FIN in TIME-WAIT is old by now; it still restarts
                 // the 2 MSL timer (RFC 9293 3.10.7.4 fifth and eighth steps, MUST-13).
@@ -978,9 +1031,10 @@ impl Tcb {
             && !f.fin()
             && self.snd_nxt > self.snd_una
             && u32::from(seg.window) << self.snd_wscale == self.snd_wnd
+            // A closed window is the persist timer's business, not loss.
+            && self.snd_wnd > 0
         {
-            // RFC 5681 2: a duplicate ACK (counted; fast retransmit comes with the timer work).
-            self.dup_acks += 1;
+            self.on_duplicate_ack(ctx);
         }
         // Window update (SND.WL1/SND.WL2 rule).
         if self.snd_una <= seg.ack
@@ -1063,7 +1117,8 @@ impl Tcb {
                 }
                 // RFC 5681 4.2: a segment that fills a gap is ACKed at once;
                 // otherwise every second full-sized segment (SHLD-19), else delay.
-                if had_holes {
+                if had_holes || self.quickacks_left > 0 {
+                    self.quickacks_left = self.quickacks_left.saturating_sub(1);
                     self.ack_now = true;
                 } else {
                     if t.data.len() as u32 >= self.rcv_mss.min(self.eff_snd_mss()) {
@@ -1148,9 +1203,9 @@ impl Tcb {
         let smss = self.eff_snd_mss();
         self.cwnd = p.initial_window.bytes(smss);
         self.ssthresh = u32::MAX;
+        self.quickacks_left = p.quickacks;
         if self.snd_una == self.snd_nxt {
             self.disarm(TimerKind::Retransmission);
-            self.unacked_since = None;
         }
         // Text and FIN queued with the SYN are processed now.
         if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
@@ -1183,6 +1238,9 @@ impl Tcb {
             self.snd_buf_seq += n as u32;
         }
         self.snd_una = ack;
+        while self.sent_times.front().is_some_and(|(end, _)| *end <= ack) {
+            self.sent_times.pop_front();
+        }
         if let Some(up) = self.snd_up {
             if up <= ack {
                 self.snd_up = None;
@@ -1205,23 +1263,80 @@ impl Tcb {
         }
         self.retries = 0;
         self.dup_acks = 0;
-        // RFC 5681 3.1: slow start (+min(N, SMSS) per ACK) or congestion avoidance.
         if self.state.is_synchronized() {
             let smss = self.eff_snd_mss();
-            if self.cwnd < self.ssthresh {
+            if self.in_recovery {
+                if ack >= self.recover {
+                    // RFC 6582 3.2 step 3, full ACK: deflate to
+                    // min(ssthresh, max(FlightSize, SMSS) + SMSS) and leave recovery.
+                    let flight = self.snd_nxt.wrapping_since(self.snd_una);
+                    self.cwnd = self.ssthresh.min(flight.max(smss) + smss);
+                    self.in_recovery = false;
+                } else {
+                    // Step 3, partial ACK: retransmit the first unacknowledged
+                    // segment, deflate by the amount acked, add back one SMSS.
+                    self.retransmit_head(ctx);
+                    self.cwnd = self.cwnd.saturating_sub(acked);
+                    if acked >= smss {
+                        self.cwnd += smss;
+                    }
+                }
+            } else if self.cwnd < self.ssthresh {
+                // RFC 5681 3.1 slow start: cwnd += min(N, SMSS).
                 self.cwnd = self.cwnd.saturating_add(acked.min(smss));
             } else {
+                // Congestion avoidance: about one SMSS per RTT.
                 self.cwnd = self.cwnd.saturating_add((smss * smss / self.cwnd.max(1)).max(1));
             }
         }
         // RFC 6298 5.2 / 5.3: stop the timer when all is acked, else restart it.
         if self.snd_una == self.snd_nxt {
             self.disarm(TimerKind::Retransmission);
-            self.unacked_since = None;
-        } else {
-            self.unacked_since = Some(ctx.now);
+        } else if !self.armed(TimerKind::Persist) {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
         }
+    }
+
+    /// A duplicate ACK (RFC 5681 2): fast retransmit on the `dupthresh`-th
+    /// (3.2), window inflation after it (NewReno, RFC 6582).
+    fn on_duplicate_ack(&mut self, ctx: &mut Ctx<'_>) {
+        let p = ctx.profile;
+        self.dup_acks += 1;
+        let smss = self.eff_snd_mss();
+        if self.in_recovery {
+            // RFC 6582 3.2 step 4: inflate by one SMSS per further duplicate.
+            self.cwnd = self.cwnd.saturating_add(smss);
+        } else if self.dup_acks == p.dupthresh && self.snd_una.diff(self.recover) >= 0 {
+            // RFC 6582 3.2 step 1/2: only if the ACK covers more than `recover`
+            // (avoids multiple fast retransmits for one window).
+            ctx.notice(self.tuple, Notice::FastRetransmit { dup_acks: self.dup_acks });
+            let flight = self.snd_nxt.wrapping_since(self.snd_una);
+            self.ssthresh = (flight / 2).max(2 * smss);
+            self.recover = self.snd_nxt;
+            self.in_recovery = true;
+            self.retransmit_head(ctx);
+            self.cwnd = self.ssthresh + 3 * smss;
+        }
+    }
+
+    /// Sends the first unacknowledged segment again (fast retransmit, partial ACK).
+    fn retransmit_head(&mut self, ctx: &mut Ctx<'_>) {
+        let data_end = self.snd_buf_seq + self.snd_buf.len() as u32;
+        let offset = self.snd_una.wrapping_since(self.snd_buf_seq) as usize;
+        if self.snd_una < self.snd_buf_seq {
+            return;
+        }
+        let len = (self.snd_buf.len().saturating_sub(offset)).min(self.eff_snd_mss() as usize);
+        let fin = self.fin_queued && self.snd_una + len as u32 == data_end && self.snd_nxt > data_end;
+        if len == 0 && !fin {
+            return;
+        }
+        // Karn: no RTT sample from anything outstanding now.
+        self.rtt_probe = None;
+        let start = self.snd_una;
+        self.build_and_send(ctx, start, len, fin);
+        self.total_retransmits += 1;
+        self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(ctx.profile));
     }
 
     fn update_send_window(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr) {
@@ -1256,9 +1371,10 @@ impl Tcb {
                 self.srtt = Some(Duration::from_micros((7 * s + r) / 8));
             }
         }
-        // G, the clock granularity, is the virtual clock's 1 microsecond.
+        // RTO = SRTT + max(G, K*RTTVAR); G is the profile's floor (the virtual
+        // clock's 1 µs under rfc9293, rto_min under Linux).
         let srtt = self.srtt.unwrap_or_default();
-        let rto = srtt + self.rttvar.saturating_mul(4).max(Duration::from_micros(1));
+        let rto = srtt + self.rttvar.saturating_mul(4).max(p.rttvar_floor);
         self.rto = rto.max(p.rto_min).min(p.rto_max);
         self.backoff = 0;
     }
@@ -1342,7 +1458,8 @@ impl Tcb {
         self.send_segment(ctx, start, len, fin)
     }
 
-    fn send_segment(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) -> bool {
+    /// Builds the segment [start, start+len) (+FIN) from the send buffer and emits it.
+    fn build_and_send(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) {
         let offset = start.wrapping_since(self.snd_buf_seq) as usize;
         let payload: Vec<u8> = self.snd_buf.range(offset..offset + len).copied().collect();
         let mut flags = TcpFlags::ACK;
@@ -1355,7 +1472,21 @@ impl Tcb {
         }
         let seg = self.make_segment(ctx, flags, start, payload);
         self.emit(ctx, seg);
+    }
+
+    fn send_segment(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) -> bool {
+        let p = ctx.profile;
         let end = start + len as u32 + u32::from(fin);
+        if self.rtx_nxt.is_none() && end > self.snd_nxt {
+            // RFC 5681 4.1: restart after idle: nothing sent for more than an RTO.
+            let idle =
+                self.snd_una == self.snd_nxt && self.last_data_sent.is_some_and(|t| ctx.now - t > self.current_rto(p));
+            if p.slow_start_after_idle && idle {
+                self.cwnd = self.cwnd.min(p.initial_window.bytes(self.eff_snd_mss()));
+            }
+        }
+        self.build_and_send(ctx, start, len, fin);
+        self.last_data_sent = Some(ctx.now);
         match self.rtx_nxt {
             Some(_) => {
                 self.total_retransmits += 1;
@@ -1365,16 +1496,14 @@ impl Tcb {
                 if self.rtt_probe.is_none() {
                     self.rtt_probe = Some((end, ctx.now));
                 }
-                if self.snd_una == self.snd_nxt {
-                    self.unacked_since = Some(ctx.now);
-                }
                 if end > self.snd_nxt {
+                    self.sent_times.push_back((end, ctx.now));
                     self.snd_nxt = end;
                 }
             }
         }
         if !self.armed(TimerKind::Retransmission) && !self.armed(TimerKind::Persist) {
-            self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(ctx.profile));
+            self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
         }
         true
     }
@@ -1426,21 +1555,25 @@ impl Tcb {
             TimerKind::Retransmission => self.on_rto(ctx),
             TimerKind::Persist => {
                 if self.snd_wnd == 0 {
-                    // Zero-window probe with one octet (MUST-36): the first unsent
-                    // octet, or the one already beyond the window again.
-                    if self.snd_nxt == self.snd_una {
-                        if !self.snd_buf.is_empty() {
-                            self.send_segment(ctx, self.snd_nxt, 1, false);
-                            self.disarm(TimerKind::Retransmission);
+                    match p.zero_window_probe {
+                        // One octet (MUST-36): the first unsent octet, or the one
+                        // already beyond the window again.
+                        ZeroWindowProbe::NewOctet if self.snd_nxt == self.snd_una => {
+                            if !self.snd_buf.is_empty() {
+                                self.send_segment(ctx, self.snd_nxt, 1, false);
+                                self.disarm(TimerKind::Retransmission);
+                            }
                         }
-                    } else {
-                        let seg = self.make_segment(
-                            ctx,
-                            TcpFlags::ACK,
-                            self.snd_una,
-                            self.snd_buf.range(0..1).copied().collect(),
-                        );
-                        self.emit(ctx, seg);
+                        ZeroWindowProbe::NewOctet => {
+                            let octet = self.snd_buf.range(0..1).copied().collect();
+                            let seg = self.make_segment(ctx, TcpFlags::ACK, self.snd_una, octet);
+                            self.emit(ctx, seg);
+                        }
+                        // <SEQ=SND.UNA-1>, no data: old, so the peer must ACK it.
+                        ZeroWindowProbe::OldSequence => {
+                            let seg = self.make_segment(ctx, TcpFlags::ACK, self.snd_una - 1, Vec::new());
+                            self.emit(ctx, seg);
+                        }
                     }
                     // MUST-37: the window may stay closed indefinitely: no give-up.
                     self.persist_backoff += 1;
@@ -1489,29 +1622,39 @@ impl Tcb {
         if self.snd_una == self.snd_nxt {
             return;
         }
-        // TCP_USER_TIMEOUT (MUST-21) overrides the retry count.
-        if let (Some(ut), Some(since)) = (self.opts.user_timeout, self.unacked_since) {
-            if ctx.now - since >= ut {
-                self.close_with(ctx, Some(Errno::ETIMEDOUT), cause);
-                return;
-            }
-        }
-        let limit = match self.state {
-            State::SynSent => p.syn_retries,
-            State::SynReceived => p.synack_retries,
-            _ => p.data_retries,
+        let syn_phase = self.snd_una == self.iss;
+        let first_sent = if syn_phase { self.syn_sent_at } else { self.sent_times.front().map_or(ctx.now, |x| x.1) };
+        let elapsed = ctx.now - first_sent;
+        // TCP_USER_TIMEOUT (MUST-21) replaces R2 when set.
+        let give_up = match (self.opts.user_timeout, self.state) {
+            (Some(ut), _) => elapsed >= ut,
+            (None, State::SynSent) => self.retries >= p.syn_retries,
+            (None, State::SynReceived) => self.retries >= p.synack_retries,
+            (None, _) => match p.data_give_up {
+                GiveUp::Retries(n) => self.retries >= n,
+                GiveUp::LinuxModel { retries } => elapsed >= GiveUp::linux_boundary(retries, p.rto_min, p.rto_max),
+            },
         };
-        if self.opts.user_timeout.is_none() && self.retries >= limit {
-            // R2 reached (MUST-20); for SYNs, MUST-22/23.
+        if give_up {
+            // R2 reached (MUST-20); for SYNs, MUST-22/23. A passive half-open
+            // connection goes away silently.
             let err = if self.state == State::SynReceived && self.passive { None } else { Some(Errno::ETIMEDOUT) };
             self.close_with(ctx, err, cause);
             return;
         }
         self.retries += 1;
-        self.backoff += 1;
+        if self.retries == p.r1_retries && !syn_phase {
+            ctx.notice(self.tuple, Notice::R1Reached { retransmissions: self.retries });
+        }
+        // RFC 6298 5.5 backoff, except the first `syn_linear_timeouts` SYN
+        // retransmissions (Linux).
+        let linear = self.state == State::SynSent && self.retries <= p.syn_linear_timeouts;
+        if !linear {
+            self.backoff += 1;
+        }
         // Karn (MUST-18): no RTT sample from anything sent before this point.
         self.rtt_probe = None;
-        if self.snd_una == self.iss {
+        if syn_phase {
             // The SYN (or SYN,ACK) itself.
             self.syn_retransmitted = true;
             self.total_retransmits += 1;
@@ -1520,8 +1663,14 @@ impl Tcb {
             // RFC 5681 3.1: ssthresh = max(FlightSize/2, 2*SMSS); cwnd = LW = 1 SMSS.
             let smss = self.eff_snd_mss();
             let flight = self.snd_nxt.wrapping_since(self.snd_una);
-            self.ssthresh = (flight / 2).max(2 * smss);
+            if !self.in_recovery {
+                self.ssthresh = (flight / 2).max(2 * smss);
+            }
             self.cwnd = smss;
+            // RFC 6582 4: after an RTO, recover = the highest sequence number sent.
+            self.in_recovery = false;
+            self.recover = self.snd_nxt;
+            self.dup_acks = 0;
             // Go back to SND.UNA; send_segment counts each retransmitted segment.
             self.rtx_nxt = Some(self.snd_una);
             self.send_one(ctx);
