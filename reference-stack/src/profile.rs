@@ -198,8 +198,7 @@ impl Profile {
 
     /// What Linux does by default. Sources: include/net/tcp.h constants and
     /// this machine's sysctls, read in a fresh network namespace on kernel
-    /// 6.18 (`unshare -n cat /proc/sys/net/ipv4/...`); the SYN schedule was
-    /// also measured over TUN (see the interop tests).
+    /// 6.18 (`unshare -n cat /proc/sys/net/ipv4/...`).
     pub fn linux() -> Profile {
         Profile {
             name: "linux",

@@ -1755,6 +1755,10 @@ impl Tcb {
     /// CLOSE from close(2): the descriptor is gone.
     pub fn close(&mut self, ctx: &mut Ctx<'_>) {
         self.app_closed = true;
+        // An orphaned FIN-WAIT-2 gets the profile's timer (Linux tcp_fin_timeout).
+        if let (State::FinWait2, Some(d)) = (self.state, ctx.profile.fin_wait_2_timeout) {
+            self.arm(TimerKind::FinWait2, ctx.now + d);
+        }
         if self.opts.linger == Some(Duration::ZERO) {
             self.abort(ctx);
             return;

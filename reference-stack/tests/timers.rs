@@ -1,0 +1,443 @@
+//! Every timer, in virtual time, with its exact schedule under both profiles:
+//! retransmission and backoff, SYN and SYN,ACK give-up, TIME-WAIT, keep-alive,
+//! persist, delayed ACK, user timeout, plus slow start, fast retransmit and
+//! cwnd after an RTO.
+mod support;
+
+use reference_stack::event::{EventKind, Notice};
+use reference_stack::wire::{TcpOption, TcpRepr};
+use reference_stack::{Domain, Duration, Errno, Instant, Profile, SockOpt, State, TimerKind};
+use support::*;
+
+const P: u32 = PEER_ISS + 1;
+
+/// Runs the clock from timer to timer until nothing is armed (or `until`),
+/// collecting (time in ms, segment) for everything sent.
+fn run_timers(r: &mut Rig, until: Instant) -> Vec<(u64, TcpRepr)> {
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let Some(t) = r.stack.poll_timeout() else { break };
+        if t > until {
+            break;
+        }
+        r.now = t;
+        while let Some(s) = r.out() {
+            out.push((t.total_micros() / 1000, s));
+        }
+    }
+    out
+}
+
+fn times(v: &[(u64, TcpRepr)]) -> Vec<u64> {
+    v.iter().map(|x| x.0).collect()
+}
+
+fn secs(v: &[u64]) -> Vec<u64> {
+    v.iter().map(|ms| ms * 1000).collect()
+}
+
+// ----------------------------------------------------------- SYN and SYN,ACK
+
+#[test]
+fn syn_schedule_and_give_up_rfc9293() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    let sent = run_timers(&mut r, Instant::from_secs(3600));
+    // RFC 6298: 1 s, doubling (5.5), capped at rto_max = 60 s.
+    assert_eq!(times(&sent), secs(&[1, 3, 7, 15, 31, 63, 123, 183]));
+    assert!(sent.iter().all(|(_, s)| s.flags == flags("S") && s.seq.0 == r.iss));
+    // Give-up one backed-off RTO after the last: 243 s, at least 3 minutes (MUST-23).
+    assert_eq!(r.stack.state(fd).unwrap(), State::Closed);
+    assert_eq!(r.now, Instant::from_secs(243));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn syn_schedule_and_give_up_linux() {
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.drive_to(State::SynSent).unwrap();
+    let sent = run_timers(&mut r, Instant::from_secs(3600));
+    // tcp_syn_linear_timeouts = 4, then backoff.
+    assert_eq!(times(&sent), secs(&[1, 2, 3, 4, 5, 7, 11, 19, 35, 67]));
+    assert_eq!(r.now, Instant::from_secs(131));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn synack_schedule_and_give_up_both_profiles() {
+    for (p, expect, gone_at) in
+        [(Profile::rfc9293(), vec![1, 3, 7, 15, 31, 63, 123, 183], 243), (Profile::linux(), vec![1, 3, 7, 15, 31], 63)]
+    {
+        let name = p.name;
+        let mut r = Rig::with_profile(p);
+        r.drive_to(State::SynReceived);
+        let sent = run_timers(&mut r, Instant::from_secs(3600));
+        assert_eq!(times(&sent), secs(&expect), "{name}");
+        assert!(sent.iter().all(|(_, s)| s.flags == flags("S.")), "{name}");
+        assert_eq!(r.now, Instant::from_secs(gone_at), "{name}");
+        assert_eq!(r.conn_state(), State::Closed, "{name}");
+    }
+}
+
+#[test]
+fn duplicate_syn_in_syn_received_rfc_acks_linux_resends_synack() {
+    let mut r = Rig::new();
+    r.drive_to(State::SynReceived);
+    r.inject(r.seg("S", PEER_ISS, 0));
+    // RFC 9293 3.10.7.4 first step: not acceptable: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+    r.expect(".", r.iss + 1, Some(P));
+    let mut r = Rig::with_profile(Profile::linux());
+    r.drive_to(State::SynReceived);
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+}
+
+#[test]
+fn rto_is_three_seconds_after_a_retransmitted_syn_rfc6298_5_7() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.at_ms(1000);
+    r.expect("S", r.iss, None);
+    r.at_ms(1500);
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    r.expect(".", r.iss + 1, Some(P));
+    // Karn: no RTT sample from the retransmitted SYN.
+    assert_eq!(r.stack.status(fd).unwrap().srtt, None);
+    r.stack.send(r.now, fd, b"x", false).unwrap();
+    r.expect("P.", r.iss + 1, Some(P));
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_millis(1500 + 3000)));
+}
+
+// ----------------------------------------------------------- data retransmission
+
+fn established_with_data(p: Profile) -> (Rig, i32) {
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"hello", false).unwrap();
+    r.expect("P.", r.iss + 1, Some(P));
+    (r, fd)
+}
+
+#[test]
+fn data_retransmission_schedule_and_r2_rfc9293() {
+    let (mut r, fd) = established_with_data(Profile::rfc9293());
+    let sent = run_timers(&mut r, Instant::from_secs(10_000));
+    // 1, 2, 4, 8, 16, 32, then capped at 60 s: 15 retransmissions (R2).
+    let mut expect = vec![1, 3, 7, 15, 31, 63];
+    for _ in 0..9 {
+        expect.push(expect.last().unwrap() + 60);
+    }
+    assert_eq!(times(&sent), secs(&expect));
+    assert!(sent.iter().all(|(_, s)| s.payload == b"hello"));
+    assert_eq!(r.now, Instant::from_secs(expect.last().unwrap() + 60));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+    // MUST-20 / SHLD-9: R1 (3 retransmissions) was reported.
+    let r1 = r.stack.events().iter().find(|e| matches!(e.kind, EventKind::Notice(Notice::R1Reached { .. }))).unwrap();
+    assert_eq!(r1.at, Instant::from_secs(7));
+}
+
+#[test]
+fn data_retransmission_schedule_and_r2_linux() {
+    let (mut r, fd) = established_with_data(Profile::linux());
+    let sent = run_timers(&mut r, Instant::from_secs(10_000));
+    // SRTT 0 from the instant handshake: RTO = max(200 ms floor) = 200 ms,
+    // doubling to the 120 s cap.
+    let t = times(&sent);
+    assert_eq!(&t[..6], &[200, 600, 1400, 3000, 6200, 12600]);
+    // tcp_retries2 = 15 model: give up at the first RTO at or after 924.6 s.
+    assert!(r.now >= Instant::from_millis(924_600), "gave up at {}", r.now);
+    assert!(r.now < Instant::from_millis(924_600 + 120_000));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+    assert_eq!(t.len(), 15, "retransmissions: {t:?}");
+}
+
+#[test]
+fn user_timeout_overrides_r2_must_21() {
+    let (mut r, fd) = established_with_data(Profile::rfc9293());
+    r.stack.setsockopt(r.now, fd, SockOpt::UserTimeout(5000)).unwrap();
+    let sent = run_timers(&mut r, Instant::from_secs(10_000));
+    assert_eq!(times(&sent), secs(&[1, 3]));
+    // Given up at the first RTO at or after 5 s: 7 s.
+    assert_eq!(r.now, Instant::from_secs(7));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn cwnd_after_rto_is_one_smss_and_slow_start_follows() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let st = r.stack.status(fd).unwrap();
+    // RFC 5681 IW for SMSS 1460: 4380.
+    assert_eq!(st.cwnd, 4380);
+    r.stack.send(r.now, fd, &[0u8; 20_000], false).unwrap();
+    let mut n = 0;
+    while r.out().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 3, "IW: three 1460-octet segments");
+    r.at_ms(1000);
+    let rtx = r.out().unwrap();
+    assert_eq!(rtx.seq.0, r.iss + 1);
+    assert!(r.out().is_none(), "cwnd = 1 SMSS after the RTO: one segment");
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!(st.cwnd, 1460);
+    // ssthresh = max(FlightSize/2, 2*SMSS) = max(2190, 2920).
+    assert_eq!(st.ssthresh, 2920);
+    // Slow start: each ACK of a full segment adds one SMSS.
+    r.inject(r.seg(".", P, r.iss + 1461));
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 2920);
+    // The linux profile starts at IW10.
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.drive_to(State::Established).unwrap();
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 14600);
+}
+
+#[test]
+fn fast_retransmit_on_third_duplicate_ack_and_newreno_recovery() {
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 8 * 1460], false).unwrap();
+    let mut first = Vec::new();
+    while let Some(s) = r.out() {
+        first.push(s);
+    }
+    assert_eq!(first.len(), 8);
+    // Segment 1 lost; segments 2..4 produce three duplicate ACKs.
+    r.advance_ms(10);
+    for i in 0..2 {
+        r.inject(r.seg(".", P, r.iss + 1));
+        assert!(r.out().is_none(), "no retransmission after {} dup ACKs", i + 1);
+    }
+    r.inject(r.seg(".", P, r.iss + 1));
+    let fr = r.out().expect("fast retransmit");
+    assert_eq!(fr.seq.0, r.iss + 1);
+    assert_eq!(fr.payload.len(), 1460);
+    let st = r.stack.status(fd).unwrap();
+    // ssthresh = FlightSize/2 = 5840; cwnd = ssthresh + 3 SMSS.
+    assert_eq!((st.ssthresh, st.cwnd), (5840, 5840 + 3 * 1460));
+    assert!(r
+        .stack
+        .events()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Notice(Notice::FastRetransmit { dup_acks: 3 }))));
+    // A partial ACK (up to segment 3) retransmits the next hole at once (RFC 6582).
+    r.inject(r.seg(".", P, r.iss + 1 + 2 * 1460));
+    let pr = r.out().expect("partial-ACK retransmission");
+    assert_eq!(pr.seq.0, r.iss + 1 + 2 * 1460);
+    // The full ACK ends recovery with cwnd <= ssthresh.
+    r.inject(r.seg(".", P, r.iss + 1 + 8 * 1460));
+    assert!(r.stack.status(fd).unwrap().cwnd <= 5840);
+}
+
+#[test]
+fn restart_after_idle_resets_cwnd_to_iw() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[0u8; 4380], false).unwrap();
+    while r.out().is_some() {}
+    r.advance_ms(10);
+    r.inject(r.seg(".", P, r.iss + 1 + 4380));
+    let grown = r.stack.status(fd).unwrap().cwnd;
+    assert!(grown > 4380);
+    // Idle for longer than the RTO (1 s), then send: cwnd = min(cwnd, IW).
+    r.advance_ms(5000);
+    r.stack.send(r.now, fd, b"again", false).unwrap();
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 4380);
+}
+
+// ----------------------------------------------------------- TIME-WAIT
+
+#[test]
+fn time_wait_lasts_two_msl_rfc_and_sixty_seconds_linux() {
+    for (p, len) in [(Profile::rfc9293(), 240), (Profile::linux(), 60)] {
+        let name = p.name;
+        let mut r = Rig::with_profile(p);
+        r.drive_to(State::TimeWait);
+        let entered = r.now;
+        assert_eq!(r.stack.poll_timeout(), Some(entered + Duration::from_secs(len)), "{name}");
+        run_timers(&mut r, Instant::from_secs(10_000));
+        assert_eq!(r.now, entered + Duration::from_secs(len), "{name}");
+        assert_eq!(r.conn_state(), State::Closed, "{name}");
+    }
+}
+
+#[test]
+fn syn_reopens_time_wait_only_with_a_higher_sequence_number_may_2() {
+    // The server closes first, so its TIME-WAIT sits on the listener's port.
+    let mut r = Rig::new();
+    let (_lfd, fd) = r.passive_open();
+    r.stack.close(r.now, fd).unwrap();
+    r.expect("F.", r.iss + 1, Some(P));
+    r.inject(r.seg("F.", P, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert_eq!(r.conn_state(), State::TimeWait);
+    let old_nxt = r.snd_nxt();
+    // A SYN at or below RCV.NXT gets the challenge ACK; the connection stays.
+    r.inject(r.seg("S", P, 0));
+    r.expect(".", old_nxt, Some(P + 1));
+    assert_eq!(r.conn_state(), State::TimeWait);
+    // Above RCV.NXT: TIME-WAIT ends and the listener answers with a SYN,ACK
+    // whose ISS lies beyond the old SND.NXT (RFC 6191).
+    r.inject(r.seg("S", P + 100_000, 0));
+    let sa = r.out().unwrap();
+    assert_eq!(sa.flags, flags("S."));
+    assert_eq!(sa.ack.0, P + 100_001);
+    assert!(reference_stack::SeqNumber(sa.seq.0) > reference_stack::SeqNumber(old_nxt));
+    assert_eq!(r.conn_state(), State::SynReceived);
+    assert!(r.stack.events().iter().any(|e| matches!(e.kind, EventKind::Notice(Notice::TimeWaitReopened))));
+}
+
+#[test]
+fn orphaned_fin_wait_2_times_out_under_linux_only() {
+    for (p, gone) in [(Profile::rfc9293(), None), (Profile::linux(), Some(60))] {
+        let name = p.name;
+        let mut r = Rig::with_profile(p);
+        let fd = r.drive_to(State::FinWait2).unwrap();
+        let t0 = r.now;
+        r.stack.close(r.now, fd).unwrap();
+        run_timers(&mut r, Instant::from_secs(100_000));
+        match gone {
+            Some(s) => {
+                assert_eq!(r.conn_state(), State::Closed, "{name}");
+                assert_eq!(r.now, t0 + Duration::from_secs(s), "{name}");
+            }
+            None => assert_eq!(r.conn_state(), State::FinWait2, "{name}: RFC 9293 has no FIN-WAIT-2 timer"),
+        }
+    }
+}
+
+// ----------------------------------------------------------- keep-alive
+
+#[test]
+fn keepalive_probe_times_and_abort_must_24_to_29() {
+    for p in [Profile::rfc9293(), Profile::linux()] {
+        let name = p.name;
+        let mut r = Rig::with_profile(p);
+        let fd = r.drive_to(State::Established).unwrap();
+        r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+        let sent = run_timers(&mut r, Instant::from_secs(100_000));
+        // 7200 s idle, then 9 probes 75 s apart, then abort (MUST-28, MUST-29).
+        let expect: Vec<u64> = (0..9).map(|i| 7200 + 75 * i).collect();
+        assert_eq!(times(&sent), secs(&expect), "{name}");
+        // SHLD-12: <SEQ=SND.NXT-1>, no data.
+        assert!(sent.iter().all(|(_, s)| s.seq.0 == r.iss && s.payload.is_empty()), "{name}");
+        assert_eq!(r.now, Instant::from_secs(7200 + 75 * 9), "{name}");
+        assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT), "{name}");
+    }
+}
+
+#[test]
+fn keepalive_configurable_and_one_lost_probe_is_tolerated() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(10)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIntvl(2)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepCnt(3)).unwrap();
+    // MUST-27: the interval is the application's.
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(10)));
+    r.now = Instant::from_secs(10);
+    r.expect(".", r.iss, Some(P));
+    // First probe lost; the second is answered: still alive (MUST-29).
+    r.now = Instant::from_secs(12);
+    r.expect(".", r.iss, Some(P));
+    r.inject(r.seg(".", P, r.iss + 1));
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(22)));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+}
+
+// ----------------------------------------------------------- persist
+
+fn zero_window_rig(p: Profile) -> (Rig, i32) {
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    r.expect_nothing();
+    (r, fd)
+}
+
+#[test]
+fn persist_probe_backoff_rfc_new_octet() {
+    let (mut r, fd) = zero_window_rig(Profile::rfc9293());
+    let sent = run_timers(&mut r, Instant::from_secs(600));
+    // SHLD-29/30: first after one RTO (1 s), doubling, capped at 60 s; no give-up (MUST-37).
+    let mut expect = vec![1, 3, 7, 15, 31, 63];
+    while expect.last().unwrap() + 60 <= 600 {
+        expect.push(expect.last().unwrap() + 60);
+    }
+    assert_eq!(times(&sent), secs(&expect));
+    assert!(sent.iter().all(|(_, s)| s.payload.len() == 1 && s.seq.0 == r.iss + 1));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+    assert!(r.stack.status(fd).unwrap().timers.iter().any(|(k, _)| *k == TimerKind::Persist));
+}
+
+#[test]
+fn persist_probe_backoff_linux_old_sequence() {
+    let (mut r, fd) = zero_window_rig(Profile::linux());
+    let sent = run_timers(&mut r, Instant::from_secs(600));
+    let t = times(&sent);
+    // RTO 200 ms, doubling, capped at 120 s.
+    assert_eq!(&t[..5], &[200, 600, 1400, 3000, 6200]);
+    // Probe = <SEQ=SND.UNA-1>, no data.
+    assert!(sent.iter().all(|(_, s)| s.payload.is_empty() && s.seq.0 == r.iss));
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established);
+    // The window opens: the data goes at once.
+    let mut open = r.seg(".", P, r.iss + 1);
+    open.window = 1000;
+    r.inject(open);
+    assert_eq!(r.out().unwrap().payload, b"data");
+}
+
+// ----------------------------------------------------------- delayed ACK
+
+fn data_from_peer(r: &Rig, off: u32, len: usize) -> TcpRepr {
+    let mut d = r.seg(".", P + off, r.iss + 1);
+    d.payload = vec![0; len];
+    d
+}
+
+#[test]
+fn delayed_ack_bound_and_every_second_full_segment() {
+    for (p, delay) in [(Profile::rfc9293(), 200), (Profile::linux(), 40)] {
+        let name = p.name;
+        let quick = p.quickacks;
+        let mut r = Rig::with_profile(p);
+        r.drive_to(State::Established);
+        // Linux quick-ACK mode ACKs the first segments at once.
+        for i in 0..quick {
+            r.inject(data_from_peer(&r, i * 100, 100));
+            assert!(r.out().is_some(), "{name}: quick ACK {i}");
+        }
+        let base = quick * 100;
+        let t0 = r.now;
+        r.inject(data_from_peer(&r, base, 100));
+        r.expect_nothing();
+        // MUST-40: within the profile's delay (< 500 ms).
+        assert_eq!(r.stack.poll_timeout(), Some(t0 + Duration::from_millis(delay)), "{name}");
+        r.now = t0 + Duration::from_millis(delay);
+        r.expect(".", r.iss + 1, Some(P + base + 100));
+        // SHLD-19: two full-sized segments get an ACK at once.
+        r.inject(data_from_peer(&r, base + 100, 1460));
+        r.expect_nothing();
+        r.inject(data_from_peer(&r, base + 1560, 1460));
+        r.expect(".", r.iss + 1, Some(P + base + 3020));
+        // Out of order: an immediate duplicate ACK.
+        r.inject(data_from_peer(&r, base + 5000, 10));
+        r.expect(".", r.iss + 1, Some(P + base + 3020));
+    }
+}
+
+#[test]
+fn syn_options_follow_the_profile() {
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    let syn = r.out().unwrap();
+    assert_eq!(syn.mss(), Some(1460));
+    assert!(syn.sack_permitted() && syn.timestamps().is_some() && syn.window_scale().is_some());
+    assert!(matches!(syn.options[1], TcpOption::SackPermitted));
+}
