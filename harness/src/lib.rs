@@ -1,7 +1,12 @@
 //! The harness library. The `harness` binary is a thin command line over it.
 //!
-//! Today it holds [`loopback`]: two reference stacks joined by a simulated
-//! link in virtual time. The script engine, the Linux target and the fuzzer
-//! arrive as their own modules (see the project README).
+//! - [`loopback`]: two reference stacks over a simulated link, in virtual time.
+//! - [`netns`], [`tun`], [`tunpeer`]: private network namespaces, TUN devices,
+//!   and the reference stack running on one in real time.
+//! - [`interop`]: the reference stack against the Linux kernel over TUN.
 
+pub mod interop;
 pub mod loopback;
+pub mod netns;
+pub mod tun;
+pub mod tunpeer;
