@@ -190,6 +190,11 @@ impl TunPeer {
         }
     }
 
+    /// Hands a datagram straight to the kernel, bypassing the stack.
+    pub fn inject(&mut self, pkt: &[u8]) -> Result<(), TunPeerError> {
+        self.tun.send(pkt).map_err(|e| TunPeerError::Io("writing tun0", e))
+    }
+
     /// Reads datagrams from the kernel for `limit` without giving them to the
     /// stack, keeping those `keep` accepts, with their arrival times.
     pub fn capture(

@@ -441,3 +441,60 @@ fn syn_options_follow_the_profile() {
     assert!(syn.sack_permitted() && syn.timestamps().is_some() && syn.window_scale().is_some());
     assert!(matches!(syn.options[1], TcpOption::SackPermitted));
 }
+
+#[test]
+fn sender_sws_avoidance_must_38() {
+    let mut p = Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    // The peer has offered 65535 (MAX.SND.WND); now it offers only 1000.
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 1000;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[7u8; 10_000], false).unwrap();
+    // 1000 < Eff.snd.MSS and < MAX.SND.WND / 2, and more is queued: nothing
+    // goes out, even with Nagle off (RFC 9293 3.8.6.2.1).
+    r.expect_nothing();
+    // The override timer (here the persist timer, one RTO) sends what fits.
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(1)));
+    r.now = Instant::from_secs(1);
+    let s = r.out().expect("SWS override");
+    assert_eq!(s.payload.len(), 1000);
+    // A window of at least half the largest offered lets a short segment go at once.
+    let mut w = r.seg(".", P, r.iss + 1001);
+    w.window = 40_000;
+    r.inject(w);
+    let mut total = 0;
+    while let Some(s) = r.out() {
+        total += s.payload.len();
+    }
+    assert!(total > 0);
+}
+
+#[test]
+fn congestion_avoidance_grows_about_one_smss_per_rtt() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    r.stack.send(r.now, fd, &[0u8; 60_000], false).unwrap();
+    while r.out().is_some() {}
+    // Force ssthresh down with an RTO, then ACK our way back up.
+    r.at_ms(1000);
+    while r.out().is_some() {}
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!((st.cwnd, st.ssthresh), (1460, 2920));
+    let mut acked = r.iss + 1;
+    let mut cwnds = vec![];
+    for _ in 0..6 {
+        acked += 1460;
+        r.inject(r.seg(".", P, acked));
+        while r.out().is_some() {}
+        cwnds.push(r.stack.status(fd).unwrap().cwnd);
+    }
+    // Slow start to ssthresh (+SMSS per ACK), then + SMSS*SMSS/cwnd per ACK.
+    assert_eq!(cwnds[0], 2920);
+    assert_eq!(cwnds[1], 2920 + 1460 * 1460 / 2920);
+    assert!(cwnds.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 1460 / 2));
+}
