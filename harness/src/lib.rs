@@ -8,5 +8,6 @@
 pub mod interop;
 pub mod loopback;
 pub mod netns;
+pub mod script;
 pub mod tun;
 pub mod tunpeer;

@@ -1,0 +1,569 @@
+//! Socket calls: `name(args) = ret [ERRNO [(text)]]`.
+//!
+//! The compact forms (`bind(3, 8080)`, `write(4, 100)`, `setsockopt(3,
+//! TCP_NODELAY, 1)`) and packetdrill's (`bind(3, ..., ...)`, `setsockopt(3,
+//! SOL_SOCKET, SO_KEEPALIVE, [1], 4)`) both parse; `...` stands for an
+//! argument the engine fills in.
+
+use reference_stack::{Errno, Shutdown};
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Int(i64),
+    /// A name or names joined by `|` (SOCK_STREAM, O_RDWR|O_NONBLOCK).
+    Names(Vec<String>),
+    Addr(SocketAddr),
+    /// `[v]`: a value passed or returned by reference.
+    Ref(Box<Arg>),
+    Str(Vec<u8>),
+    /// `...`
+    Elided,
+}
+
+/// Socket options the engine knows, with their level implied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OptName {
+    NoDelay,
+    KeepAlive,
+    KeepIdle,
+    KeepIntvl,
+    KeepCnt,
+    MaxSeg,
+    RcvBuf,
+    SndBuf,
+    Linger,
+    UserTimeout,
+    ReuseAddr,
+    Error,
+}
+
+impl OptName {
+    pub fn from_name(s: &str) -> Option<OptName> {
+        Some(match s {
+            "TCP_NODELAY" => OptName::NoDelay,
+            "SO_KEEPALIVE" => OptName::KeepAlive,
+            "TCP_KEEPIDLE" => OptName::KeepIdle,
+            "TCP_KEEPINTVL" => OptName::KeepIntvl,
+            "TCP_KEEPCNT" => OptName::KeepCnt,
+            "TCP_MAXSEG" => OptName::MaxSeg,
+            "SO_RCVBUF" => OptName::RcvBuf,
+            "SO_SNDBUF" => OptName::SndBuf,
+            "SO_LINGER" => OptName::Linger,
+            "TCP_USER_TIMEOUT" => OptName::UserTimeout,
+            "SO_REUSEADDR" => OptName::ReuseAddr,
+            "SO_ERROR" => OptName::Error,
+            _ => return None,
+        })
+    }
+    pub const NAMES: &'static str = "TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, SO_RCVBUF, SO_SNDBUF, SO_LINGER, TCP_USER_TIMEOUT, SO_REUSEADDR, SO_ERROR";
+}
+
+/// poll(2) event bits, Linux's values.
+pub mod pollbits {
+    pub const POLLIN: u32 = 0x001;
+    pub const POLLPRI: u32 = 0x002;
+    pub const POLLOUT: u32 = 0x004;
+    pub const POLLERR: u32 = 0x008;
+    pub const POLLHUP: u32 = 0x010;
+    pub const POLLRDHUP: u32 = 0x2000;
+    pub fn from_name(s: &str) -> Option<u32> {
+        Some(match s {
+            "POLLIN" => POLLIN,
+            "POLLPRI" => POLLPRI,
+            "POLLOUT" => POLLOUT,
+            "POLLERR" => POLLERR,
+            "POLLHUP" => POLLHUP,
+            "POLLRDHUP" => POLLRDHUP,
+            _ => return None,
+        })
+    }
+    pub fn names(v: u32) -> String {
+        let all = [(POLLIN, "POLLIN"), (POLLPRI, "POLLPRI"), (POLLOUT, "POLLOUT"), (POLLERR, "POLLERR"), (POLLHUP, "POLLHUP"), (POLLRDHUP, "POLLRDHUP")];
+        let s: Vec<&str> = all.iter().filter(|(b, _)| v & b != 0).map(|x| x.1).collect();
+        if s.is_empty() {
+            "0".into()
+        } else {
+            s.join("|")
+        }
+    }
+}
+
+/// A call, resolved from its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    Socket { ipv6: bool },
+    /// `addr: None`: the script's local address; port 0 keeps the script's default.
+    Bind { fd: i32, addr: Option<SocketAddr>, port: Option<u16> },
+    Listen { fd: i32, backlog: i32 },
+    Accept { fd: i32 },
+    /// `addr: None`: the script's remote address and port.
+    Connect { fd: i32, addr: Option<SocketAddr> },
+    Write { fd: i32, len: usize, data: Option<Vec<u8>>, oob: bool },
+    Read { fd: i32, len: usize, peek: bool },
+    Shutdown { fd: i32, how: Shutdown },
+    Close { fd: i32 },
+    SetSockOpt { fd: i32, opt: OptName, value: i64 },
+    /// `expect`: the value the option must read back, if given.
+    GetSockOpt { fd: i32, opt: OptName, expect: Option<Expect> },
+    SetNonBlocking { fd: i32, on: bool },
+    GetFl { fd: i32 },
+    /// Returns the revents mask; blocks up to `timeout_ms` (-1: forever) if empty.
+    Poll { fd: i32, events: u32, timeout_ms: i64 },
+}
+
+impl Call {
+    pub fn fd(&self) -> Option<i32> {
+        match self {
+            Call::Socket { .. } => None,
+            Call::Bind { fd, .. }
+            | Call::Listen { fd, .. }
+            | Call::Accept { fd }
+            | Call::Connect { fd, .. }
+            | Call::Write { fd, .. }
+            | Call::Read { fd, .. }
+            | Call::Shutdown { fd, .. }
+            | Call::Close { fd }
+            | Call::SetSockOpt { fd, .. }
+            | Call::GetSockOpt { fd, .. }
+            | Call::SetNonBlocking { fd, .. }
+            | Call::GetFl { fd }
+            | Call::Poll { fd, .. } => Some(*fd),
+        }
+    }
+}
+
+/// What a call returns (or must return).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A non-negative return value.
+    Value(i64),
+    /// -1 with this errno.
+    Error(Errno),
+    /// poll revents.
+    Events(u32),
+    /// `*`: anything.
+    Any,
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Value(v) => write!(f, "{v}"),
+            Expect::Error(e) => write!(f, "-1 {}", e.name()),
+            Expect::Events(v) => write!(f, "{}", pollbits::names(*v)),
+            Expect::Any => write!(f, "*"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallSpec {
+    pub call: Call,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    pub message: String,
+    pub at: usize,
+    pub len: usize,
+    pub help: Option<String>,
+}
+
+fn cerr(message: impl Into<String>, at: usize, len: usize, help: Option<&str>) -> CallError {
+    CallError { message: message.into(), at, len: len.max(1), help: help.map(String::from) }
+}
+
+pub const CALLS: &str =
+    "socket, bind, listen, accept, connect, write, send, read, recv, shutdown, close, setsockopt, getsockopt, fcntl, poll";
+
+/// Splits `a, b, [c, d], "e,f"` on top-level commas, keeping offsets.
+fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, false, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '"' => quote = !quote,
+            '[' | '{' | '(' if !quote => depth += 1,
+            ']' | '}' | ')' if !quote => depth -= 1,
+            ',' if !quote && depth == 0 => {
+                out.push((start, &s[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quote {
+        return Err(cerr("unclosed string", base + start, 1, None));
+    }
+    if !s.trim().is_empty() {
+        out.push((start, &s[start..]));
+    }
+    Ok(out
+        .into_iter()
+        .map(|(o, a)| (base + o + (a.len() - a.trim_start().len()), a.trim()))
+        .collect())
+}
+
+fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
+    if a == "..." {
+        return Ok(Arg::Elided);
+    }
+    if let Some(inner) = a.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        return Ok(Arg::Ref(Box::new(parse_arg(inner.trim(), at + 1)?)));
+    }
+    if let Some(inner) = a.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        return Ok(Arg::Str(inner.as_bytes().to_vec()));
+    }
+    if let Ok(addr) = a.parse::<SocketAddr>() {
+        return Ok(Arg::Addr(addr));
+    }
+    if let Some(v) = parse_int(a) {
+        return Ok(Arg::Int(v));
+    }
+    let names: Vec<String> = a.split('|').map(|n| n.trim().to_string()).collect();
+    if names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+        return Ok(Arg::Names(names));
+    }
+    Err(cerr(format!("`{a}` is not an argument"), at, a.len(), Some("arguments are numbers, NAMES, ip:port, [value], \"text\" or ...")))
+}
+
+fn parse_int(a: &str) -> Option<i64> {
+    let (neg, d) = match a.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, a),
+    };
+    let v = if let Some(h) = d.strip_prefix("0x") { i64::from_str_radix(h, 16).ok()? } else { d.parse::<i64>().ok()? };
+    Some(if neg { -v } else { v })
+}
+
+impl CallSpec {
+    /// Parses `name(args) = ret`. Offsets in errors are byte offsets in `s`.
+    pub fn parse(s: &str) -> Result<CallSpec, CallError> {
+        let Some(open) = s.find('(') else {
+            return Err(cerr("a call looks like `name(args) = result`", 0, s.len(), Some("e.g. `listen(3, 1) = 0`")));
+        };
+        let name = s[..open].trim();
+        let name_at = s[..open].len() - s[..open].trim_start().len();
+        let close = matching_paren(s, open).ok_or_else(|| cerr("unclosed `(`", open, 1, None))?;
+        let args_text = &s[open + 1..close];
+        let args = split_args(args_text, open + 1)?;
+        let parsed: Vec<(usize, Arg)> =
+            args.iter().map(|(at, a)| parse_arg(a, *at).map(|x| (*at, x))).collect::<Result<_, _>>()?;
+        let rest = s[close + 1..].trim_start();
+        let rest_at = s.len() - rest.len();
+        let Some(ret) = rest.strip_prefix('=') else {
+            return Err(cerr(
+                "missing `= result` after the call",
+                close + 1,
+                1,
+                Some("every call states what it returns: `= 0`, `= 4`, `= -1 EAGAIN`, `= *`"),
+            ));
+        };
+        let ret_at = rest_at + 1 + (ret.len() - ret.trim_start().len());
+        let expect = parse_expect(ret.trim(), ret_at)?;
+        let call = resolve(name, name_at, &parsed, s.len())?;
+        if let (Call::Poll { .. }, Expect::Value(v)) = (&call, &expect) {
+            if *v != 0 {
+                return Err(cerr("poll returns its revents: names like POLLIN|POLLOUT, or 0", ret_at, ret.trim().len(), None));
+            }
+        }
+        Ok(CallSpec { call, expect })
+    }
+}
+
+fn matching_paren(s: &str, open: usize) -> Option<usize> {
+    let mut depth = 0;
+    let mut quote = false;
+    for (i, c) in s[open..].char_indices() {
+        match c {
+            '"' => quote = !quote,
+            '(' if !quote => depth += 1,
+            ')' if !quote => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_expect(r: &str, at: usize) -> Result<Expect, CallError> {
+    // Drop a trailing "(description)".
+    let r = match r.find('(') {
+        Some(i) if r.ends_with(')') => r[..i].trim(),
+        _ => r,
+    };
+    if r == "*" {
+        return Ok(Expect::Any);
+    }
+    let words: Vec<&str> = r.split_whitespace().collect();
+    match words.as_slice() {
+        ["-1", e] => Errno::from_name(e).map(Expect::Error).ok_or_else(|| {
+            cerr(format!("unknown errno `{e}`"), at + r.find(e).unwrap_or(0), e.len(), Some("e.g. EAGAIN, ECONNREFUSED, EINPROGRESS"))
+        }),
+        [v] => {
+            if let Some(n) = parse_int(v) {
+                if n < 0 {
+                    return Err(cerr("a failing call is written `-1 ERRNO`", at, v.len(), Some("e.g. `= -1 EAGAIN`")));
+                }
+                return Ok(Expect::Value(n));
+            }
+            if let Some(e) = Errno::from_name(v) {
+                return Ok(Expect::Error(e));
+            }
+            let mut mask = 0;
+            for n in v.split('|') {
+                mask |= pollbits::from_name(n.trim())
+                    .ok_or_else(|| cerr(format!("`{v}` is not a result"), at, v.len(), Some("results: N, -1 ERRNO, POLL flags, or *")))?;
+            }
+            Ok(Expect::Events(mask))
+        }
+        _ => Err(cerr(format!("`{r}` is not a result"), at, r.len(), Some("results: N, -1 ERRNO, POLL flags, or *"))),
+    }
+}
+
+/// Turns name + arguments into a typed call, or says precisely what is wrong.
+fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -> Result<Call, CallError> {
+    let end = text_len.saturating_sub(1);
+    let arg_at = |i: usize| args.get(i).map_or(end, |a| a.0);
+    let fd = |i: usize| -> Result<i32, CallError> {
+        match args.get(i) {
+            Some((_, Arg::Int(v))) if *v >= 0 && *v <= i64::from(i32::MAX) => Ok(*v as i32),
+            Some((at, _)) => Err(cerr("expected a file descriptor (a number)", *at, 1, None)),
+            None => Err(cerr(format!("`{name}` needs a file descriptor"), end, 1, None)),
+        }
+    };
+    let int_at = |i: usize, what: &str| -> Result<Option<i64>, CallError> {
+        match args.get(i) {
+            None | Some((_, Arg::Elided)) => Ok(None),
+            Some((_, Arg::Int(v))) => Ok(Some(*v)),
+            Some((_, Arg::Ref(b))) if matches!(**b, Arg::Int(_)) => match **b {
+                Arg::Int(v) => Ok(Some(v)),
+                _ => unreachable!(),
+            },
+            Some((at, _)) => Err(cerr(format!("expected {what} (a number)"), *at, 1, None)),
+        }
+    };
+    let names_in = |a: &Arg| -> Vec<String> {
+        match a {
+            Arg::Names(n) => n.clone(),
+            _ => Vec::new(),
+        }
+    };
+    Ok(match name {
+        "socket" => {
+            let ipv6 = args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "AF_INET6"));
+            Call::Socket { ipv6 }
+        }
+        "bind" => {
+            let fd = fd(0)?;
+            match args.get(1) {
+                None | Some((_, Arg::Elided)) => Call::Bind { fd, addr: None, port: None },
+                Some((_, Arg::Int(p))) => {
+                    let port = u16::try_from(*p).map_err(|_| cerr("a port is 0 to 65535", arg_at(1), 1, None))?;
+                    Call::Bind { fd, addr: None, port: Some(port) }
+                }
+                Some((_, Arg::Addr(a))) => Call::Bind { fd, addr: Some(*a), port: Some(a.port()) },
+                Some((at, _)) => return Err(cerr("bind takes a port, ip:port or ...", *at, 1, None)),
+            }
+        }
+        "listen" => Call::Listen { fd: fd(0)?, backlog: int_at(1, "a backlog")?.unwrap_or(1) as i32 },
+        "accept" => Call::Accept { fd: fd(0)? },
+        "connect" => {
+            let fd = fd(0)?;
+            match args.get(1) {
+                None | Some((_, Arg::Elided)) => Call::Connect { fd, addr: None },
+                Some((_, Arg::Addr(a))) => Call::Connect { fd, addr: Some(*a) },
+                Some((at, _)) => return Err(cerr("connect takes ip:port or ...", *at, 1, None)),
+            }
+        }
+        "write" | "send" => {
+            let fd = fd(0)?;
+            // write(fd, N) / write(fd, "text") / write(fd, ..., N) / send(fd, ..., N, flags)
+            let mut len = None;
+            let mut data = None;
+            let mut oob = false;
+            for (i, (at, a)) in args.iter().enumerate().skip(1) {
+                match a {
+                    Arg::Int(v) if len.is_none() && i <= 2 => len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?),
+                    Arg::Int(0) => {}
+                    Arg::Str(s) => {
+                        len = Some(s.len());
+                        data = Some(s.clone());
+                    }
+                    Arg::Names(n) if n.iter().any(|x| x == "MSG_OOB") => oob = true,
+                    Arg::Elided => {}
+                    _ => return Err(cerr(format!("unexpected argument to {name}"), *at, 1, Some("write(fd, N), write(fd, \"text\"), send(fd, ..., N, MSG_OOB)"))),
+                }
+            }
+            let len = len.ok_or_else(|| cerr(format!("`{name}` needs a length or a string"), end, 1, Some("e.g. write(4, 1000)")))?;
+            Call::Write { fd, len, data, oob }
+        }
+        "read" | "recv" => {
+            let fd = fd(0)?;
+            let mut len = None;
+            let mut peek = false;
+            for (i, (at, a)) in args.iter().enumerate().skip(1) {
+                match a {
+                    Arg::Int(v) if len.is_none() && i <= 2 => len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?),
+                    Arg::Int(0) | Arg::Elided => {}
+                    Arg::Names(n) if n.iter().any(|x| x == "MSG_PEEK") => peek = true,
+                    _ => return Err(cerr(format!("unexpected argument to {name}"), *at, 1, Some("read(fd, N), recv(fd, ..., N, MSG_PEEK)"))),
+                }
+            }
+            let len = len.ok_or_else(|| cerr(format!("`{name}` needs a length"), end, 1, Some("e.g. read(4, 1000)")))?;
+            Call::Read { fd, len, peek }
+        }
+        "shutdown" => {
+            let fd = fd(0)?;
+            let how = match args.get(1).map(|a| &a.1) {
+                Some(Arg::Names(n)) if n.len() == 1 => match n[0].as_str() {
+                    "SHUT_RD" => Shutdown::Read,
+                    "SHUT_WR" => Shutdown::Write,
+                    "SHUT_RDWR" => Shutdown::Both,
+                    _ => return Err(cerr("shutdown takes SHUT_RD, SHUT_WR or SHUT_RDWR", arg_at(1), 1, None)),
+                },
+                Some(Arg::Int(0)) => Shutdown::Read,
+                Some(Arg::Int(1)) => Shutdown::Write,
+                Some(Arg::Int(2)) => Shutdown::Both,
+                _ => return Err(cerr("shutdown takes SHUT_RD, SHUT_WR or SHUT_RDWR", arg_at(1), 1, None)),
+            };
+            Call::Shutdown { fd, how }
+        }
+        "close" => Call::Close { fd: fd(0)? },
+        "setsockopt" | "getsockopt" => {
+            let fd = fd(0)?;
+            // The option is the first name that is an option; levels are skipped.
+            let pos = args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
+            let Some(p) = pos.map(|p| p + 1) else {
+                let bad = args.iter().skip(1).find(|(_, a)| matches!(a, Arg::Names(n) if !n.iter().all(|x| x.starts_with("SOL_") || x == "IPPROTO_TCP")));
+                let at = bad.map_or(arg_at(1), |b| b.0);
+                return Err(cerr("unknown or missing socket option", at, 1, Some(&format!("known: {}", OptName::NAMES))));
+            };
+            let opt = OptName::from_name(&names_in(&args[p].1)[0]).expect("checked");
+            let value_arg = args.get(p + 1);
+            if name == "setsockopt" {
+                let value = match value_arg.map(|a| &a.1) {
+                    Some(Arg::Int(v)) => *v,
+                    Some(Arg::Ref(b)) => match **b {
+                        Arg::Int(v) => v,
+                        _ => return Err(cerr("expected a number or [number]", arg_at(p + 1), 1, None)),
+                    },
+                    _ => return Err(cerr("setsockopt needs a value", arg_at(p + 1), 1, Some("e.g. setsockopt(3, TCP_NODELAY, 1)"))),
+                };
+                Call::SetSockOpt { fd, opt, value }
+            } else {
+                // The expected value, bare or as [value].
+                let inner: Option<&Arg> = match value_arg.map(|a| &a.1) {
+                    None | Some(Arg::Elided) => None,
+                    Some(Arg::Ref(b)) => Some(&**b),
+                    Some(other) => Some(other),
+                };
+                let expect = match inner {
+                    None => None,
+                    Some(Arg::Int(v)) => Some(Expect::Value(*v)),
+                    Some(Arg::Names(n)) if n.len() == 1 => match Errno::from_name(&n[0]) {
+                        Some(e) => Some(Expect::Error(e)),
+                        None => return Err(cerr(format!("`{}` is not a value", n[0]), arg_at(p + 1), 1, None)),
+                    },
+                    Some(_) => return Err(cerr("expected [value]", arg_at(p + 1), 1, None)),
+                };
+                Call::GetSockOpt { fd, opt, expect }
+            }
+        }
+        "fcntl" => {
+            let fd = fd(0)?;
+            match args.get(1).map(|a| names_in(&a.1)) {
+                Some(n) if n == ["F_SETFL"] => {
+                    let flags = args.get(2).map(|a| names_in(&a.1)).unwrap_or_default();
+                    if flags.iter().any(|f| f != "O_NONBLOCK" && f != "O_RDWR" && f != "O_RDONLY" && f != "O_WRONLY") {
+                        return Err(cerr("fcntl F_SETFL supports O_NONBLOCK (and O_RDWR)", arg_at(2), 1, None));
+                    }
+                    Call::SetNonBlocking { fd, on: flags.iter().any(|f| f == "O_NONBLOCK") }
+                }
+                Some(n) if n == ["F_GETFL"] => Call::GetFl { fd },
+                _ => return Err(cerr("fcntl supports F_SETFL and F_GETFL", arg_at(1), 1, None)),
+            }
+        }
+        "poll" => {
+            let fd = fd(0)?;
+            let mut events = 0;
+            for n in args.get(1).map(|a| names_in(&a.1)).unwrap_or_default() {
+                events |= pollbits::from_name(&n).ok_or_else(|| cerr(format!("`{n}` is not a poll event"), arg_at(1), 1, None))?;
+            }
+            if events == 0 {
+                return Err(cerr("poll needs events, e.g. poll(4, POLLIN)", arg_at(1), 1, None));
+            }
+            Call::Poll { fd, events, timeout_ms: int_at(2, "a timeout in ms")?.unwrap_or(0) }
+        }
+        other => {
+            return Err(cerr(format!("unknown call `{other}`"), name_at, other.len().max(1), Some(&format!("calls: {CALLS}"))));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> CallSpec {
+        CallSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e:?}"))
+    }
+
+    #[test]
+    fn compact_and_packetdrill_forms() {
+        assert_eq!(p("socket() = 3").call, Call::Socket { ipv6: false });
+        assert_eq!(p("socket(..., SOCK_STREAM, IPPROTO_TCP) = 3").expect, Expect::Value(3));
+        assert_eq!(p("socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 3").call, Call::Socket { ipv6: true });
+        assert_eq!(p("bind(3, 8080) = 0").call, Call::Bind { fd: 3, addr: None, port: Some(8080) });
+        assert_eq!(p("bind(3, ..., ...) = 0").call, Call::Bind { fd: 3, addr: None, port: None });
+        assert_eq!(p("listen(3, 1) = 0").call, Call::Listen { fd: 3, backlog: 1 });
+        assert_eq!(p("accept(3, ..., ...) = 4").call, Call::Accept { fd: 3 });
+        assert_eq!(p("connect(3, 192.0.2.1:8080) = -1 EINPROGRESS (Operation now in progress)").expect, Expect::Error(Errno::EINPROGRESS));
+        assert_eq!(p("write(4, ..., 1000) = 1000").call, Call::Write { fd: 4, len: 1000, data: None, oob: false });
+        assert_eq!(p("write(4, \"hi, there\") = 9").call, Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false });
+        assert_eq!(p("send(4, ..., 1, MSG_OOB) = 1").call, Call::Write { fd: 4, len: 1, data: None, oob: true });
+        assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false });
+        assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true });
+        assert_eq!(p("shutdown(4, SHUT_WR) = 0").call, Call::Shutdown { fd: 4, how: Shutdown::Write });
+        assert_eq!(p("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0").call, Call::SetSockOpt { fd: 3, opt: OptName::KeepAlive, value: 1 });
+        assert_eq!(p("setsockopt(3, TCP_NODELAY, 1) = 0").call, Call::SetSockOpt { fd: 3, opt: OptName::NoDelay, value: 1 });
+        assert_eq!(
+            p("getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0").call,
+            Call::GetSockOpt { fd: 3, opt: OptName::Error, expect: Some(Expect::Error(Errno::ECONNREFUSED)) }
+        );
+        assert_eq!(p("getsockopt(3, TCP_MAXSEG, [1460]) = 0").call, Call::GetSockOpt { fd: 3, opt: OptName::MaxSeg, expect: Some(Expect::Value(1460)) });
+        assert_eq!(p("fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0").call, Call::SetNonBlocking { fd: 3, on: true });
+        assert_eq!(p("poll(4, POLLIN|POLLOUT, 100) = POLLOUT").expect, Expect::Events(pollbits::POLLOUT));
+        assert_eq!(p("read(4, 10) = *").expect, Expect::Any);
+        assert_eq!(p("read(4, 10) = EAGAIN").expect, Expect::Error(Errno::EAGAIN));
+    }
+
+    #[test]
+    fn errors_point_at_the_culprit() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("sockit() = 3", 0, "unknown call `sockit`"),
+            ("listen(3, 1)", 12, "missing `= result`"),
+            ("listen(3, 1 = 0", 6, "unclosed"),
+            ("close(x) = 0", 6, "file descriptor"),
+            ("connect(3, 192.0.2.1:8080) = -1 EWHAT", 32, "unknown errno"),
+            ("setsockopt(3, TCP_FOO, 1) = 0", 14, "unknown or missing socket option"),
+            ("shutdown(4, SHUT_UP) = 0", 12, "SHUT_RD"),
+            ("read(4) = 0", 10, "needs a length"),
+            ("write(4, 10) = -5", 15, "-1 ERRNO"),
+            ("poll(4, POLLIN) = 1", 18, "revents"),
+            ("bind(3, 70000) = 0", 8, "0 to 65535"),
+            ("fcntl(3, F_DUPFD) = 0", 9, "F_SETFL"),
+        ];
+        for (text, at, msg) in cases {
+            let e = CallSpec::parse(text).unwrap_err();
+            assert!(e.message.contains(msg), "{text}: {e:?}");
+            assert_eq!(e.at, *at, "{text}: {e:?}");
+        }
+    }
+}

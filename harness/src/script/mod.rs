@@ -1,0 +1,707 @@
+//! The script language: YAML with a header and a list of steps. This module
+//! turns text into a checked [`Script`] or a [`ScriptError`] that points at the
+//! file, line and column (down to a character inside a packet or call).
+//! The language is documented in `docs/script-language.md`.
+
+pub mod call;
+pub mod packet;
+pub mod time;
+
+use call::{CallError, CallSpec};
+use packet::{PacketError, PacketSpec};
+use reference_stack::{Profile, State};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use time::TimeSpec;
+
+/// The targets a script can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    Reference,
+    Linux,
+}
+
+impl TargetKind {
+    pub const ALL: [TargetKind; 2] = [TargetKind::Reference, TargetKind::Linux];
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Reference => "reference",
+            TargetKind::Linux => "linux",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<TargetKind> {
+        match s {
+            "reference" => Some(TargetKind::Reference),
+            "linux" => Some(TargetKind::Linux),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A position in the script text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Which connection a state assertion is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateOf {
+    /// The socket behind this descriptor (LISTEN for a listener).
+    Fd(i32),
+    /// The script's connection, with or without a descriptor (TIME-WAIT after close()).
+    Conn,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    /// A segment the script sends to the stack under test.
+    In(PacketSpec),
+    /// A segment the stack must send, per target where they differ.
+    Out(BTreeMap<TargetKind, PacketSpec>),
+    Call(CallSpec),
+    State { of: StateOf, is: State },
+    /// Nothing may be sent for this long.
+    Quiet(Duration),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub pos: Pos,
+    /// The step as written (for reports).
+    pub text: String,
+    pub time: TimeSpec,
+    pub only: Option<TargetKind>,
+    pub kind: StepKind,
+}
+
+/// A checked script (one matrix variant).
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub path: PathBuf,
+    pub source: Arc<str>,
+    pub name: String,
+    /// `var=value, ...` for a matrix variant.
+    pub variant: Option<String>,
+    pub rfc: Vec<String>,
+    pub targets: Vec<TargetKind>,
+    pub profile: Profile,
+    pub sysctl: BTreeMap<String, String>,
+    pub tolerance: Duration,
+    /// The address of the stack under test and of the script's peer.
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// The script's ISN: its sequence numbers are relative to this.
+    pub remote_isn: u32,
+    pub steps: Vec<Step>,
+}
+
+impl Script {
+    /// `path` plus the variant, for reports.
+    pub fn id(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{} [{v}]", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+    pub fn runs_on(&self, t: TargetKind) -> bool {
+        self.targets.contains(&t)
+    }
+}
+
+/// A script that cannot be used: where, what, and a hint.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub struct ScriptError {
+    pub message: String,
+    #[source_code]
+    pub src: miette::NamedSource<Arc<str>>,
+    #[label("{label}")]
+    pub span: miette::SourceSpan,
+    pub label: String,
+    #[help]
+    pub help: Option<String>,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl ScriptError {
+    fn at(path: &Path, source: &Arc<str>, offset: usize, len: usize, message: String, help: Option<String>) -> ScriptError {
+        let offset = offset.min(source.len());
+        let (line, column) = line_col(source, offset);
+        ScriptError {
+            label: short_label(&message),
+            message,
+            src: miette::NamedSource::new(path.display().to_string(), source.clone()),
+            span: (offset, len.min(source.len() - offset).max(usize::from(offset < source.len()))).into(),
+            help,
+            path: path.display().to_string(),
+            line,
+            column,
+        }
+    }
+
+    /// `file:line:column: message`, for one-line output.
+    pub fn one_line(&self) -> String {
+        format!("{}:{}:{}: {}", self.path, self.line, self.column, self.message)
+    }
+}
+
+fn short_label(m: &str) -> String {
+    let s = m.split(':').next().unwrap_or(m);
+    if s.len() > 60 {
+        "here".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The byte offset of a 1-based line and column (columns count characters).
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let rest = &text[start.min(text.len())..];
+    start + rest.char_indices().nth(column.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+    (line, col)
+}
+
+// ---------------------------------------------------------------- raw YAML
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScript {
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    rfc: Vec<Spanned<String>>,
+    targets: Option<Vec<Spanned<String>>>,
+    profile: Option<Spanned<String>>,
+    #[serde(default)]
+    sysctl: BTreeMap<String, Spanned<serde_json::Value>>,
+    tolerance: Option<Spanned<String>>,
+    addresses: Option<RawAddresses>,
+    local_port: Option<Spanned<u16>>,
+    remote_port: Option<Spanned<u16>>,
+    remote_isn: Option<Spanned<u32>>,
+    /// Free text on why the script exists.
+    #[allow(dead_code)]
+    description: Option<String>,
+    matrix: Option<Spanned<BTreeMap<String, Vec<serde_json::Value>>>>,
+    steps: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAddresses {
+    local: Option<Spanned<String>>,
+    remote: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    at: Option<Spanned<String>>,
+    #[serde(rename = "in")]
+    inbound: Option<Spanned<serde_json::Value>>,
+    out: Option<Spanned<serde_json::Value>>,
+    call: Option<Spanned<String>>,
+    state: Option<Spanned<serde_json::Value>>,
+    quiet: Option<Spanned<String>>,
+    only: Option<Spanned<String>>,
+    /// The RFC clause or the deviation a per-target step stands for.
+    #[allow(dead_code)]
+    why: Option<String>,
+}
+
+/// Where the text of a scalar starts (after an opening quote).
+fn scalar_pos(source: &str, loc: &serde_saphyr::Location) -> (usize, usize) {
+    let off = loc.span().byte_offset().unwrap_or(0) as usize;
+    let len = loc.span().byte_len().unwrap_or(1) as usize;
+    match source.as_bytes().get(off) {
+        Some(b'"') | Some(b'\'') => (off + 1, len.saturating_sub(2)),
+        _ => (off, len),
+    }
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    source: Arc<str>,
+}
+
+impl Ctx<'_> {
+    fn err_at(&self, loc: &serde_saphyr::Location, message: impl Into<String>, help: Option<String>) -> ScriptError {
+        let (off, len) = scalar_pos(&self.source, loc);
+        ScriptError::at(self.path, &self.source, off, len, message.into(), help)
+    }
+    /// An error inside a scalar: `at`/`len` are offsets in its text.
+    fn err_in(&self, loc: &serde_saphyr::Location, at: usize, len: usize, message: String, help: Option<String>) -> ScriptError {
+        let (off, slen) = scalar_pos(&self.source, loc);
+        let at = at.min(slen);
+        ScriptError::at(self.path, &self.source, off + at, len, message, help)
+    }
+    fn yaml_error(&self, e: &serde_saphyr::Error) -> ScriptError {
+        let msg = e.to_string();
+        // The position is shown by the report; drop it from the message.
+        let msg = match msg.rfind(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        let msg = msg.trim_start_matches("error: ").to_string();
+        let (off, len) = e
+            .location()
+            .map(|l| match l.span().byte_offset() {
+                Some(o) => (o as usize, l.span().byte_len().unwrap_or(1) as usize),
+                // Syntax errors carry a line and column but no byte offset.
+                None => (offset_of(&self.source, l.line() as usize, l.column() as usize), 1),
+            })
+            .unwrap_or((0, 1));
+        let help = if msg.contains("unknown field") {
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, addresses, local_port, remote_port, remote_isn, description, matrix, steps; step keys: at, in, out, call, state, quiet, only, why".into())
+        } else {
+            None
+        };
+        ScriptError::at(self.path, &self.source, off, len.max(1), msg, help)
+    }
+}
+
+// ---------------------------------------------------------------- loading
+
+/// Reads and checks a script file; a `matrix:` header gives one script per variant.
+pub fn load(path: &Path) -> Result<Vec<Script>, ScriptError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let source: Arc<str> = Arc::from("");
+        ScriptError::at(path, &source, 0, 0, format!("cannot read {}: {e}", path.display()), None)
+    })?;
+    parse(path, &text)
+}
+
+/// Checks script text; `path` is used for messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
+    let ctx = Ctx { path, source: Arc::from(text) };
+    let opts = serde_saphyr::options! { with_snippet: false };
+    let raw: RawScript = serde_saphyr::from_str_with_options(text, opts.clone()).map_err(|e| ctx.yaml_error(&e))?;
+    let Some(matrix) = &raw.matrix else {
+        if let Some(i) = text.find("${") {
+            let end = text[i..].find('}').map_or(2, |e| e + 1);
+            return Err(ScriptError::at(
+                path,
+                &ctx.source,
+                i,
+                end,
+                format!("`{}` refers to a matrix variable, but there is no `matrix:`", &text[i..i + end]),
+                Some("declare it in the header: matrix: {name: [value, ...]}".into()),
+            ));
+        }
+        return Ok(vec![build(&ctx, raw, None)?]);
+    };
+    // Every combination of the variables, in the order they are declared (sorted by name).
+    let vars: Vec<(&String, &Vec<serde_json::Value>)> = matrix.value.iter().collect();
+    for (k, v) in &vars {
+        if v.is_empty() {
+            return Err(ctx.err_at(&matrix.referenced, format!("matrix variable `{k}` has no values"), None));
+        }
+        if !text.contains(&format!("${{{k}}}")) {
+            return Err(ctx.err_at(&matrix.referenced, format!("matrix variable `{k}` is never used as ${{{k}}}"), None));
+        }
+    }
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (k, values) in &vars {
+        let mut next = Vec::new();
+        for c in &combos {
+            for v in values.iter() {
+                let s = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let mut c2 = c.clone();
+                c2.push(((*k).clone(), s));
+                next.push(c2);
+            }
+        }
+        combos = next;
+    }
+    if combos.len() > 100_000 {
+        return Err(ctx.err_at(&matrix.referenced, format!("the matrix expands to {} scripts (limit 100000)", combos.len()), None));
+    }
+    let mut out = Vec::with_capacity(combos.len());
+    for combo in combos {
+        // Substitute in the text and check it again: positions stay on the same lines.
+        let mut t = text.to_string();
+        for (k, v) in &combo {
+            t = t.replace(&format!("${{{k}}}"), v);
+        }
+        let vctx = Ctx { path, source: Arc::from(t.as_str()) };
+        let vraw: RawScript = serde_saphyr::from_str_with_options(&t, opts.clone()).map_err(|e| vctx.yaml_error(&e))?;
+        let label = combo.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        out.push(build(&vctx, vraw, Some(label))?);
+    }
+    Ok(out)
+}
+
+fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Script, ScriptError> {
+    let name = raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
+        ctx.path.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
+    });
+    for r in &raw.rfc {
+        check_requirement_id(&r.value).map_err(|m| ctx.err_at(&r.referenced, m, Some("IDs as in rfc9293-requirements.md (MUST-1..69, SHLD-1..31, MAY-1..18, REC-1), or a clause such as \"9293 3.6\"".into())))?;
+    }
+    let targets = match &raw.targets {
+        None => TargetKind::ALL.to_vec(),
+        Some(ts) => ts
+            .iter()
+            .map(|t| {
+                TargetKind::from_name(&t.value)
+                    .ok_or_else(|| ctx.err_at(&t.referenced, format!("unknown target `{}`", t.value), Some("targets: reference, linux".into())))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let profile = match &raw.profile {
+        None => Profile::rfc9293(),
+        Some(p) => Profile::by_name(&p.value).ok_or_else(|| {
+            ctx.err_at(&p.referenced, format!("unknown profile `{}`", p.value), Some(format!("profiles: {}", Profile::NAMES.join(", "))))
+        })?,
+    };
+    let mut sysctl = BTreeMap::new();
+    for (k, v) in &raw.sysctl {
+        if !k.starts_with("net.") || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
+            return Err(ctx.err_at(&v.referenced, format!("`{k}` is not a network sysctl"), Some("only net.* keys, applied inside the run's own namespace".into())));
+        }
+        let val = match &v.value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => u8::from(*b).to_string(),
+            _ => return Err(ctx.err_at(&v.referenced, format!("sysctl `{k}` needs a number or a string"), None)),
+        };
+        sysctl.insert(k.clone(), val);
+    }
+    let tolerance = match &raw.tolerance {
+        None => Duration::from_millis(10),
+        Some(t) => time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None))?,
+    };
+    let addr = |s: &Option<Spanned<String>>, dflt: &str| -> Result<IpAddr, ScriptError> {
+        match s {
+            None => Ok(dflt.parse().expect("literal")),
+            Some(a) => a.value.parse().map_err(|_| ctx.err_at(&a.referenced, format!("`{}` is not an IP address", a.value), None)),
+        }
+    };
+    let (local, remote) = match &raw.addresses {
+        None => (addr(&None, "198.51.100.1")?, addr(&None, "192.0.2.1")?),
+        Some(a) => {
+            let ipv6 = a.local.as_ref().is_some_and(|l| l.value.contains(':')) || a.remote.as_ref().is_some_and(|r| r.value.contains(':'));
+            let (dl, dr) = if ipv6 { ("2001:db8::1", "2001:db8:1::1") } else { ("198.51.100.1", "192.0.2.1") };
+            (addr(&a.local, dl)?, addr(&a.remote, dr)?)
+        }
+    };
+    if local.is_ipv6() != remote.is_ipv6() {
+        let loc = raw.addresses.as_ref().and_then(|a| a.local.as_ref().or(a.remote.as_ref())).map(|s| s.referenced);
+        return Err(match loc {
+            Some(l) => ctx.err_at(&l, "local and remote addresses are of different IP versions".to_string(), None),
+            None => ScriptError::at(ctx.path, &ctx.source, 0, 1, "addresses of different IP versions".into(), None),
+        });
+    }
+    let steps_loc = raw.steps.referenced;
+    let mut steps = Vec::new();
+    for s in &raw.steps.value {
+        steps.push(build_step(ctx, s)?);
+    }
+    if steps.is_empty() {
+        return Err(ctx.err_at(&steps_loc, "a script needs at least one step".to_string(), None));
+    }
+    Ok(Script {
+        path: ctx.path.to_path_buf(),
+        source: ctx.source.clone(),
+        name,
+        variant,
+        rfc: raw.rfc.iter().map(|r| r.value.clone()).collect(),
+        targets,
+        profile,
+        sysctl,
+        tolerance,
+        local,
+        remote,
+        local_port: raw.local_port.map_or(8080, |p| p.value),
+        remote_port: raw.remote_port.map_or(40000, |p| p.value),
+        remote_isn: raw.remote_isn.map_or(0, |p| p.value),
+        steps,
+    })
+}
+
+/// Checks an `rfc:` entry: a requirement ID from RFC 9293 Appendix B, or a clause.
+pub fn check_requirement_id(s: &str) -> Result<(), String> {
+    let ranges = [("MUST-", 69), ("SHLD-", 31), ("MAY-", 18), ("REC-", 1)];
+    for (prefix, max) in ranges {
+        if let Some(n) = s.strip_prefix(prefix) {
+            return match n.parse::<u32>() {
+                Ok(v) if (1..=max).contains(&v) => Ok(()),
+                _ => Err(format!("`{s}` is not a requirement ID of RFC 9293 ({prefix}1 to {prefix}{max})")),
+            };
+        }
+    }
+    if s.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(format!("`{s}` is neither a requirement ID nor an RFC clause"))
+}
+
+fn packet_error(ctx: &Ctx<'_>, loc: &serde_saphyr::Location, e: PacketError) -> ScriptError {
+    ctx.err_in(loc, e.at, e.len, e.message, e.help)
+}
+
+fn call_error(ctx: &Ctx<'_>, loc: &serde_saphyr::Location, e: CallError) -> ScriptError {
+    ctx.err_in(loc, e.at, e.len, e.message, e.help)
+}
+
+/// A packet from a string, or from the map form used by generated scripts.
+fn packet_from_value(ctx: &Ctx<'_>, v: &serde_json::Value, loc: &serde_saphyr::Location, inbound: bool) -> Result<PacketSpec, ScriptError> {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(m) => map_packet_text(m).map_err(|msg| ctx.err_at(loc, msg, Some("map keys: flags, seq, len, ack, win, urg, options, data".into())))?,
+        _ => return Err(ctx.err_at(loc, "a packet is a string like `S. 0:0(0) ack 1` or a map".to_string(), None)),
+    };
+    let p = PacketSpec::parse(&text).map_err(|e| packet_error(ctx, loc, e))?;
+    if inbound {
+        p.check_concrete(&text).map_err(|e| packet_error(ctx, loc, e))?;
+    }
+    Ok(p)
+}
+
+/// The map form, rendered to the compact notation.
+fn map_packet_text(m: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+    let get = |k: &str| -> Option<String> {
+        m.get(k).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    for k in m.keys() {
+        if !["flags", "seq", "len", "ack", "win", "urg", "options", "data"].contains(&k.as_str()) {
+            return Err(format!("unknown packet field `{k}`"));
+        }
+    }
+    let flags = get("flags").ok_or("a packet map needs `flags`")?;
+    let seq = get("seq").unwrap_or_else(|| "*".into());
+    let len = get("len").unwrap_or_else(|| "0".into());
+    let mut t = if seq == "*" {
+        format!("{flags} *")
+    } else {
+        let s: u64 = seq.parse().map_err(|_| format!("seq `{seq}` is not a number"))?;
+        let l: u64 = len.parse().map_err(|_| format!("len `{len}` is not a number"))?;
+        format!("{flags} {s}:{}({l})", (s + l) as u32)
+    };
+    for k in ["ack", "win", "urg"] {
+        if let Some(v) = get(k) {
+            t.push_str(&format!(" {k} {v}"));
+        }
+    }
+    if let Some(o) = get("options") {
+        t.push_str(&format!(" <{o}>"));
+    }
+    if let Some(d) = get("data") {
+        t.push_str(&format!(" data \"{d}\""));
+    }
+    Ok(t)
+}
+
+fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> {
+    let r = &s.value;
+    let (off, _) = scalar_pos(&ctx.source, &s.referenced);
+    let (line, column) = line_col(&ctx.source, off);
+    let line_text = ctx.source.lines().nth(line - 1).unwrap_or("").trim().trim_start_matches("- ").to_string();
+    let pos = Pos { line, column, offset: off, len: 1 };
+    let kinds = [r.inbound.is_some(), r.out.is_some(), r.call.is_some(), r.state.is_some(), r.quiet.is_some()];
+    let n = kinds.iter().filter(|k| **k).count();
+    if n != 1 {
+        return Err(ScriptError::at(
+            ctx.path,
+            &ctx.source,
+            off,
+            1,
+            if n == 0 { "a step needs one of `in`, `out`, `call`, `state`, `quiet`".into() } else { "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`".into() },
+            Some("split it into several steps".into()),
+        ));
+    }
+    let time = match &r.at {
+        None => TimeSpec::default(),
+        Some(a) => {
+            // A bare number is an absolute time, as in packetdrill.
+            let v = a.value.trim();
+            let t = if v.chars().next().is_some_and(|c| c.is_ascii_digit()) { format!("@{v}") } else { v.to_string() };
+            TimeSpec::parse(&t).map_err(|m| ctx.err_at(&a.referenced, m, Some("times: 1.5 or @1.5 (from the start), +0.2 or +200ms (after the previous step), +1~1.2 (a range), +0...0.5 (a blocking call's return), *".into())))?
+        }
+    };
+    let only = match &r.only {
+        None => None,
+        Some(o) => Some(TargetKind::from_name(&o.value).ok_or_else(|| ctx.err_at(&o.referenced, format!("unknown target `{}`", o.value), Some("targets: reference, linux".into())))?),
+    };
+    let kind = if let Some(p) = &r.inbound {
+        StepKind::In(packet_from_value(ctx, &p.value, &p.referenced, true)?)
+    } else if let Some(p) = &r.out {
+        let mut per = BTreeMap::new();
+        let split = match &p.value {
+            serde_json::Value::Object(m) if m.keys().all(|k| TargetKind::from_name(k).is_some()) && !m.is_empty() => Some(m),
+            _ => None,
+        };
+        match split {
+            Some(m) => {
+                for (k, v) in m {
+                    per.insert(TargetKind::from_name(k).expect("checked"), packet_from_value(ctx, v, &p.referenced, false)?);
+                }
+            }
+            None => {
+                let spec = packet_from_value(ctx, &p.value, &p.referenced, false)?;
+                for t in TargetKind::ALL {
+                    per.insert(t, spec.clone());
+                }
+            }
+        }
+        StepKind::Out(per)
+    } else if let Some(c) = &r.call {
+        StepKind::Call(CallSpec::parse(&c.value).map_err(|e| call_error(ctx, &c.referenced, e))?)
+    } else if let Some(st) = &r.state {
+        let (of, is) = parse_state(&st.value).map_err(|m| ctx.err_at(&st.referenced, m, Some("e.g. `state: {fd: 4, is: ESTABLISHED}`, `state: 4 ESTABLISHED`, `state: conn TIME_WAIT`".into())))?;
+        StepKind::State { of, is }
+    } else if let Some(q) = &r.quiet {
+        StepKind::Quiet(time::parse_duration(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)
+    } else {
+        unreachable!("one kind is present")
+    };
+    if time.returns.is_some() && !matches!(kind, StepKind::Call(_)) {
+        let a = r.at.as_ref().expect("a return time comes from `at`");
+        return Err(ctx.err_at(&a.referenced, "only a call can have a return time (`...`)".to_string(), None));
+    }
+    Ok(Step { pos, text: line_text, time, only, kind })
+}
+
+fn parse_state(v: &serde_json::Value) -> Result<(StateOf, State), String> {
+    let (who, is) = match v {
+        serde_json::Value::String(s) => {
+            let mut w = s.split_whitespace();
+            match (w.next(), w.next(), w.next()) {
+                (Some(a), Some(b), None) => (a.to_string(), b.to_string()),
+                _ => return Err(format!("`{s}` is not `FD STATE` or `conn STATE`")),
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for k in m.keys() {
+                if !["fd", "conn", "is"].contains(&k.as_str()) {
+                    return Err(format!("unknown key `{k}` in a state check (fd, conn, is)"));
+                }
+            }
+            let is = m.get("is").and_then(|x| x.as_str()).ok_or("a state check needs `is: STATE`")?.to_string();
+            let who = match (m.get("fd"), m.get("conn")) {
+                (Some(fd), None) => fd.to_string(),
+                (None, Some(_)) => "conn".into(),
+                _ => return Err("a state check names either `fd: N` or `conn: true`".into()),
+            };
+            (who, is)
+        }
+        _ => return Err("a state check is `FD STATE` or a map".into()),
+    };
+    let of = if who == "conn" {
+        StateOf::Conn
+    } else {
+        StateOf::Fd(who.parse().map_err(|_| format!("`{who}` is not a file descriptor or `conn`"))?)
+    };
+    let is: State = is.parse()?;
+    Ok((of, is))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Vec<Script>, ScriptError> {
+        parse(Path::new("t.yaml"), text)
+    }
+
+    #[test]
+    fn a_whole_script() {
+        let s = p(r#"
+name: active close
+rfc: [MUST-13, "9293 3.6"]
+targets: [reference]
+profile: rfc9293
+tolerance: 5ms
+sysctl: {net.ipv4.tcp_timestamps: 0}
+steps:
+  - call: socket() = 3
+  - call: bind(3, 8080) = 0
+  - call: listen(3, 1) = 0
+  - in: S 0:0(0) win 65535 <mss 1460>
+  - out: S. 0:0(0) ack 1 <mss 1460,...>
+  - in: . 1:1(0) ack 1 win 257
+  - {at: +0...0, call: "accept(3) = 4"}
+  - state: {fd: 4, is: ESTABLISHED}
+  - out: {reference: "F. 1:1(0) ack 1", linux: "F. 1:1(0) ack 1 win *"}
+    why: RFC 9293 3.6
+  - {at: +240s, state: conn CLOSED}
+  - quiet: 500ms
+  - {only: linux, in: "R 1:1(0) win 0"}
+"#)
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        let s = &s[0];
+        assert_eq!(s.tolerance, Duration::from_millis(5));
+        assert_eq!(s.steps.len(), 12);
+        assert_eq!(s.steps[3].pos.line, 12);
+        assert!(matches!(s.steps[9].kind, StepKind::State { of: StateOf::Conn, is: State::Closed }));
+        assert_eq!(s.steps[11].only, Some(TargetKind::Linux));
+        assert_eq!(s.sysctl.get("net.ipv4.tcp_timestamps").map(String::as_str), Some("0"));
+    }
+
+    #[test]
+    fn matrix_expands() {
+        let s = p("matrix: {f: [S, F.], w: [0, 100]}\nsteps:\n  - in: ${f} 0:0(0) ack 0 win ${w}\n").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0].variant.as_deref(), Some("f=S, w=0"));
+        assert!(p("steps:\n  - in: ${f} 0:0(0) win 1\n").unwrap_err().message.contains("no `matrix:`"));
+    }
+
+    /// Malformed scripts: the message and the exact position.
+    #[test]
+    fn errors_are_positioned() {
+        let cases: &[(&str, usize, usize, &str)] = &[
+            ("steps:\n  - inn: S 0:0(0)\n", 2, 5, "unknown field `inn`"),
+            ("steps:\n  - in: X 0:0(0) win 1\n", 2, 9, "unknown flag"),
+            ("steps:\n  - in: \"S 0:0(0) win 70000\"\n", 2, 23, "window"),
+            ("steps:\n  - call: listen(3, 1) = 0\n  - call: sockit() = 3\n", 3, 11, "unknown call"),
+            ("steps:\n  - {at: soon, call: close(3) = 0}\n", 2, 10, "must start with"),
+            ("profile: bsd\nsteps:\n  - quiet: 1s\n", 1, 10, "unknown profile"),
+            ("targets: [reference, windows]\nsteps:\n  - quiet: 1s\n", 1, 22, "unknown target"),
+            ("rfc: [MUST-70]\nsteps:\n  - quiet: 1s\n", 1, 7, "not a requirement ID"),
+            ("steps:\n  - {in: S 0:0(0) win 1, out: S. 0:0(0)}\n", 2, 5, "exactly one"),
+            ("steps:\n  - state: 4 EST\n", 2, 12, "unknown TCP state"),
+            ("steps:\n  - quiet: forever\n", 2, 12, "not a duration"),
+            ("steps: []\n", 1, 8, "at least one step"),
+            ("steps:\n  - in: S * win 1\n", 2, 11, "`*`"),
+            ("steps:\n  - in: [1\n", 2, 9, "unclosed bracket"),
+        ];
+        for (text, line, col, msg) in cases {
+            let e = p(text).unwrap_err();
+            assert!(e.message.contains(msg), "{text:?}: got {:?}", e.message);
+            assert_eq!((e.line, e.column), (*line, *col), "{text:?}: {}", e.message);
+        }
+    }
+}

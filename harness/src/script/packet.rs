@@ -1,0 +1,452 @@
+//! Packets in packetdrill's compact notation:
+//!
+//! ```text
+//! S  0:0(0) win 65535 <mss 1460,sackOK,nop,wscale 7>
+//! S. 0:0(0) ack 1 <mss 1460,...>
+//! P. 1:101(100) ack 1 win 257
+//! F. * ack * win *
+//! ```
+//!
+//! Flags (`S F R P U E W`, `.` for ACK), then `seq:end(len)`, then any of
+//! `ack N`, `win N`, `urg N`, `<options>`, `data "bytes"`. `*` matches any
+//! value in an `out` packet; `...` as the last option matches any further
+//! options. Sequence and ack numbers are relative to each side's ISN.
+
+use reference_stack::wire::TcpFlags;
+
+/// A value, or `*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field<T> {
+    Any,
+    Is(T),
+}
+
+impl<T: Copy + PartialEq> Field<T> {
+    pub fn matches(&self, v: T) -> bool {
+        match self {
+            Field::Any => true,
+            Field::Is(x) => *x == v,
+        }
+    }
+    pub fn value(&self) -> Option<T> {
+        match self {
+            Field::Any => None,
+            Field::Is(x) => Some(*x),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OptSpec {
+    Eol,
+    Nop,
+    Mss(Field<u16>),
+    WScale(Field<u8>),
+    SackOk,
+    /// Blocks relative to the ISN of the side whose data they cover.
+    Sack(Vec<(u32, u32)>),
+    /// TS val/ecr: absolute values; `ecr *` in an `in` packet echoes the
+    /// stack's last TSval.
+    Ts { val: Field<u32>, ecr: Field<u32> },
+    Unknown { kind: u8, data: Vec<u8> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketSpec {
+    pub flags: TcpFlags,
+    pub seq: Field<u32>,
+    pub len: Field<u32>,
+    pub ack: Option<Field<u32>>,
+    pub win: Option<Field<u16>>,
+    pub urg: Option<Field<u16>>,
+    /// `None`: no `<...>` given (an `out` must then carry no options).
+    pub options: Option<Vec<OptSpec>>,
+    /// `...` closed the option list: further options are allowed.
+    pub more_options: bool,
+    pub data: Option<Vec<u8>>,
+}
+
+/// A parse error: message and byte range inside the packet text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketError {
+    pub message: String,
+    pub at: usize,
+    pub len: usize,
+    pub help: Option<String>,
+}
+
+fn err(message: impl Into<String>, at: usize, len: usize) -> PacketError {
+    PacketError { message: message.into(), at, len: len.max(1), help: None }
+}
+
+/// Splits on whitespace outside `<...>` and quotes, keeping byte offsets.
+fn tokens(s: &str) -> Result<Vec<(usize, &str)>, PacketError> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        match b[i] {
+            b'<' => {
+                let Some(end) = s[i..].find('>') else { return Err(err("unclosed `<`: options end with `>`", i, 1)) };
+                i += end + 1;
+            }
+            b'"' => {
+                let Some(end) = s[i + 1..].find('"') else { return Err(err("unclosed string", i, 1)) };
+                i += end + 2;
+            }
+            _ => {
+                while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'<' {
+                    i += 1;
+                }
+            }
+        }
+        out.push((start, &s[start..i]));
+    }
+    Ok(out)
+}
+
+fn num<T: std::str::FromStr>(tok: &str, at: usize, what: &str) -> Result<T, PacketError> {
+    let t = tok.trim();
+    let parsed = if let Some(h) = t.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok().and_then(|v| v.to_string().parse().ok())
+    } else {
+        t.parse().ok()
+    };
+    parsed.ok_or_else(|| err(format!("`{t}` is not a valid {what}"), at, t.len()))
+}
+
+fn field<T: std::str::FromStr>(tok: &str, at: usize, what: &str) -> Result<Field<T>, PacketError> {
+    if tok.trim() == "*" {
+        Ok(Field::Any)
+    } else {
+        num(tok, at, what).map(Field::Is)
+    }
+}
+
+pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
+    let mut f = TcpFlags::NONE;
+    for (i, c) in tok.char_indices() {
+        f |= match c {
+            'S' => TcpFlags::SYN,
+            'F' => TcpFlags::FIN,
+            'R' => TcpFlags::RST,
+            'P' => TcpFlags::PSH,
+            'U' => TcpFlags::URG,
+            'E' => TcpFlags::ECE,
+            'W' => TcpFlags::CWR,
+            '.' => TcpFlags::ACK,
+            '-' if tok == "-" => TcpFlags::NONE,
+            _ => {
+                return Err(PacketError {
+                    message: format!("unknown flag `{c}`"),
+                    at: at + i,
+                    len: c.len_utf8(),
+                    help: Some("flags are S F R P U E W and `.` for ACK (`-` for none), as in `S.` or `P.`".into()),
+                })
+            }
+        };
+    }
+    Ok(f)
+}
+
+impl PacketSpec {
+    /// Parses a packet. Offsets in errors are byte offsets in `s`.
+    pub fn parse(s: &str) -> Result<PacketSpec, PacketError> {
+        let toks = tokens(s)?;
+        let Some(&(fat, ftok)) = toks.first() else {
+            return Err(PacketError {
+                message: "empty packet".into(),
+                at: 0,
+                len: 1,
+                help: Some("write flags then seq:end(len), e.g. `S 0:0(0) win 65535`".into()),
+            });
+        };
+        let flags = parse_flags(ftok, fat)?;
+        let Some(&(sat, stok)) = toks.get(1) else {
+            return Err(PacketError {
+                message: "missing sequence numbers after the flags".into(),
+                at: fat + ftok.len(),
+                len: 1,
+                help: Some("write seq:end(len), e.g. `1:101(100)`, or `*`".into()),
+            });
+        };
+        let (seq, len) = parse_seq(stok, sat)?;
+        let mut p = PacketSpec {
+            flags,
+            seq,
+            len,
+            ack: None,
+            win: None,
+            urg: None,
+            options: None,
+            more_options: false,
+            data: None,
+        };
+        let mut i = 2;
+        while i < toks.len() {
+            let (at, tok) = toks[i];
+            let arg = toks.get(i + 1).copied();
+            let need = |what: &str| {
+                arg.ok_or_else(|| err(format!("`{tok}` needs a {what} after it"), at + tok.len(), 1))
+            };
+            match tok {
+                "ack" => {
+                    let (a, v) = need("number")?;
+                    p.ack = Some(field(v, a, "ack number")?);
+                    i += 2;
+                }
+                "win" => {
+                    let (a, v) = need("number")?;
+                    p.win = Some(field(v, a, "window (0 to 65535)")?);
+                    i += 2;
+                }
+                "urg" => {
+                    let (a, v) = need("number")?;
+                    p.urg = Some(field(v, a, "urgent pointer")?);
+                    i += 2;
+                }
+                "data" => {
+                    let (a, v) = need("quoted string")?;
+                    let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+                        return Err(err("`data` takes a quoted string, e.g. data \"hello\"", a, v.len()));
+                    };
+                    p.data = Some(inner.as_bytes().to_vec());
+                    i += 2;
+                }
+                t if t.starts_with('<') => {
+                    let (opts, more) = parse_options(&t[1..t.len() - 1], at + 1)?;
+                    p.options = Some(opts);
+                    p.more_options = more;
+                    i += 1;
+                }
+                other => {
+                    return Err(PacketError {
+                        message: format!("unexpected `{other}`"),
+                        at,
+                        len: other.len(),
+                        help: Some("after seq:end(len) come `ack N`, `win N`, `urg N`, `<options>`, `data \"...\"`".into()),
+                    })
+                }
+            }
+        }
+        if let (Some(d), Field::Is(l)) = (&p.data, p.len) {
+            if d.len() as u32 != l {
+                return Err(err(format!("`data` has {} octets but the length says {l}", d.len()), sat, stok.len()));
+            }
+        }
+        Ok(p)
+    }
+
+    /// `in` packets are built, not matched: wildcards are not allowed, except
+    /// `TS ecr *` (echo the stack's last TSval).
+    pub fn check_concrete(&self, text: &str) -> Result<(), PacketError> {
+        let at = |needle: &str| text.find(needle).unwrap_or(0);
+        let wild = |w: bool, what: &str| {
+            if w {
+                Err(PacketError {
+                    message: format!("`*` for the {what} of a packet the script sends"),
+                    at: at("*"),
+                    len: 1,
+                    help: Some("an `in` packet is built from the script, so every field needs a value".into()),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        wild(self.seq == Field::Any || self.len == Field::Any, "sequence numbers")?;
+        wild(self.ack == Some(Field::Any), "ack number")?;
+        wild(self.win == Some(Field::Any), "window")?;
+        wild(self.urg == Some(Field::Any), "urgent pointer")?;
+        if self.more_options {
+            return Err(PacketError {
+                message: "`...` in the options of a packet the script sends".into(),
+                at: at("..."),
+                len: 3,
+                help: Some("list every option the packet carries".into()),
+            });
+        }
+        for o in self.options.iter().flatten() {
+            match o {
+                OptSpec::Mss(Field::Any) | OptSpec::WScale(Field::Any) | OptSpec::Ts { val: Field::Any, .. } => {
+                    wild(true, "option value")?
+                }
+                _ => {}
+            }
+        }
+        if self.flags.ack() && self.ack.is_none() {
+            return Err(PacketError {
+                message: "the ACK flag is set but no `ack N` is given".into(),
+                at: 0,
+                len: text.find(' ').unwrap_or(text.len()),
+                help: Some("add `ack N` (relative to the stack's ISN)".into()),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_seq(tok: &str, at: usize) -> Result<(Field<u32>, Field<u32>), PacketError> {
+    if tok == "*" {
+        return Ok((Field::Any, Field::Any));
+    }
+    let bad = || PacketError {
+        message: format!("`{tok}` is not seq:end(len)"),
+        at,
+        len: tok.len(),
+        help: Some("e.g. `0:0(0)` for a SYN, `1:101(100)` for 100 octets".into()),
+    };
+    let (se, rest) = tok.split_once('(').ok_or_else(bad)?;
+    let len_s = rest.strip_suffix(')').ok_or_else(bad)?;
+    let (s, e) = se.split_once(':').ok_or_else(bad)?;
+    let seq: Field<u32> = field(s, at, "sequence number")?;
+    let end: Field<u32> = field(e, at + s.len() + 1, "end sequence number")?;
+    let len: Field<u32> = field(len_s, at + se.len() + 1, "length")?;
+    if let (Field::Is(s), Field::Is(e), Field::Is(l)) = (seq, end, len) {
+        if e.wrapping_sub(s) != l {
+            return Err(PacketError {
+                message: format!("{s}:{e} spans {} octets but the length says {l}", e.wrapping_sub(s)),
+                at,
+                len: tok.len(),
+                help: Some("end = seq + len".into()),
+            });
+        }
+    }
+    Ok((seq, len))
+}
+
+fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketError> {
+    let mut out = Vec::new();
+    let mut more = false;
+    let mut off = 0;
+    for part in s.split(',') {
+        let at = base + off + (part.len() - part.trim_start().len());
+        off += part.len() + 1;
+        let p = part.trim();
+        if more {
+            return Err(err("`...` must be the last option", at, p.len()));
+        }
+        let words: Vec<&str> = p.split_whitespace().collect();
+        let arg = |i: usize| words.get(i).copied().ok_or_else(|| err(format!("`{p}` needs a value"), at, p.len()));
+        let o = match words.first().copied() {
+            None => return Err(err("empty option", at, 1)),
+            Some("...") => {
+                more = true;
+                continue;
+            }
+            Some("nop") => OptSpec::Nop,
+            Some("eol") => OptSpec::Eol,
+            Some("sackOK") => OptSpec::SackOk,
+            Some("mss") => OptSpec::Mss(field(arg(1)?, at, "MSS")?),
+            Some("wscale") => OptSpec::WScale(field(arg(1)?, at, "window scale")?),
+            Some("TS") => {
+                if words.get(1) != Some(&"val") || words.get(3) != Some(&"ecr") {
+                    return Err(PacketError {
+                        message: format!("`{p}` is not a timestamp option"),
+                        at,
+                        len: p.len(),
+                        help: Some("write `TS val N ecr M` (`*` for any value)".into()),
+                    });
+                }
+                OptSpec::Ts { val: field(arg(2)?, at, "TSval")?, ecr: field(arg(4)?, at, "TSecr")? }
+            }
+            Some("sack") => {
+                let mut blocks = Vec::new();
+                for w in &words[1..] {
+                    let (l, r) = w.split_once(':').ok_or_else(|| err(format!("SACK block `{w}` is not left:right"), at, p.len()))?;
+                    blocks.push((num(l, at, "SACK edge")?, num(r, at, "SACK edge")?));
+                }
+                if blocks.is_empty() || blocks.len() > 4 {
+                    return Err(err("a SACK option has 1 to 4 blocks", at, p.len()));
+                }
+                OptSpec::Sack(blocks)
+            }
+            Some(w) if w.starts_with("opt") => {
+                let kind: u8 = num(&w[3..], at, "option kind")?;
+                let data = match words.get(1) {
+                    Some(h) => hex(h).ok_or_else(|| err(format!("`{h}` is not hex octets"), at, p.len()))?,
+                    None => Vec::new(),
+                };
+                OptSpec::Unknown { kind, data }
+            }
+            Some(w) => {
+                return Err(PacketError {
+                    message: format!("unknown option `{w}`"),
+                    at,
+                    len: w.len(),
+                    help: Some("options: mss N, wscale N, sackOK, sack L:R..., TS val N ecr M, nop, eol, optK HEX, ...".into()),
+                })
+            }
+        };
+        out.push(o);
+    }
+    Ok((out, more))
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_construct() {
+        let p = PacketSpec::parse("S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>").unwrap();
+        assert_eq!(p.flags, TcpFlags::SYN);
+        assert_eq!((p.seq, p.len, p.win), (Field::Is(0), Field::Is(0), Some(Field::Is(65535))));
+        assert_eq!(p.options.as_ref().unwrap().len(), 5);
+        let p = PacketSpec::parse("S. 0:0(0) ack 1 <mss 1460,...>").unwrap();
+        assert!(p.more_options);
+        assert_eq!(p.ack, Some(Field::Is(1)));
+        let p = PacketSpec::parse("P. 1:101(100) ack * win * urg 3").unwrap();
+        assert_eq!((p.ack, p.win, p.urg), (Some(Field::Any), Some(Field::Any), Some(Field::Is(3))));
+        let p = PacketSpec::parse("F. * ack 1 <nop,nop,sack 1:11 21:31,opt254 f989,eol>").unwrap();
+        assert_eq!(p.seq, Field::Any);
+        let p = PacketSpec::parse("P. 1:6(5) ack 1 data \"hello\"").unwrap();
+        assert_eq!(p.data.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(PacketSpec::parse("- 0:0(0)").unwrap().flags, TcpFlags::NONE);
+        assert_eq!(PacketSpec::parse("SEW 0:0(0)").unwrap().flags, TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR);
+    }
+
+    #[test]
+    fn errors_point_at_the_culprit() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("X 0:0(0)", 0, "unknown flag"),
+            ("S. 0:0(0) ack", 13, "needs a number"),
+            ("S 0:1(0)", 2, "spans 1 octets"),
+            ("S 0:0", 2, "not seq:end(len)"),
+            ("S 0:0(0) wim 5", 9, "unexpected `wim`"),
+            ("S 0:0(0) <mss 1460,foo 3>", 19, "unknown option `foo`"),
+            ("S 0:0(0) <mss 1460", 9, "unclosed"),
+            ("S 0:0(0) win 70000", 13, "not a valid window"),
+            ("S 0:0(0) <..., nop>", 15, "must be the last"),
+            ("S 0:0(0) <TS val 1>", 10, "not a timestamp option"),
+            ("P. 1:3(2) ack 1 data \"abc\"", 3, "has 3 octets"),
+            ("", 0, "empty packet"),
+        ];
+        for (text, at, msg) in cases {
+            let e = PacketSpec::parse(text).unwrap_err();
+            assert!(e.message.contains(msg), "{text}: {e:?}");
+            assert_eq!(e.at, *at, "{text}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn in_packets_must_be_concrete() {
+        let t = "S * win 100";
+        assert!(PacketSpec::parse(t).unwrap().check_concrete(t).is_err());
+        let t = ". 1:1(0) win 100";
+        assert!(PacketSpec::parse(t).unwrap().check_concrete(t).unwrap_err().message.contains("no `ack N`"));
+        let t = ". 1:1(0) ack 1 <nop,nop,TS val 5 ecr *>";
+        assert!(PacketSpec::parse(t).unwrap().check_concrete(t).is_ok());
+    }
+}
