@@ -4,10 +4,15 @@
 //! - [`netns`], [`tun`], [`tunpeer`]: private network namespaces, TUN devices,
 //!   and the reference stack running on one in real time.
 //! - [`interop`]: the reference stack against the Linux kernel over TUN.
+//! - [`script`]: the script language; [`engine`]: running a script on a
+//!   target; [`runner`]: finding and running many; [`report`]: the reports.
 
+pub mod engine;
 pub mod interop;
 pub mod loopback;
 pub mod netns;
+pub mod report;
+pub mod runner;
 pub mod script;
 pub mod tun;
 pub mod tunpeer;

@@ -5,11 +5,34 @@
 use clap::{Parser, Subcommand};
 use harness::interop::{self, CloseOrder, InteropConfig};
 use harness::loopback::{self, LoopbackConfig};
+use harness::report;
+use harness::runner::{self, Partition, Status};
+use harness::script::TargetKind;
 use reference_stack::{Duration, EventKind, Profile};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Prints each error as a positioned diagnostic; returns how many there were.
+fn print_script_errors(errors: Vec<harness::script::ScriptError>) -> usize {
+    let n = errors.len();
+    for e in errors {
+        eprintln!("{:?}", miette::Report::new(e));
+    }
+    n
+}
+
+const EXIT_CODES: &str = "Exit codes:
+  0  everything passed
+  1  a script failed (or a run found a failure)
+  2  a script or the command line is invalid
+  3  a run could not be carried out (privileges, devices)";
+
 #[derive(Parser)]
-#[command(name = "harness", version, about = "TCP conformance and fuzz-testing harness", long_about = None)]
+#[command(name = "harness", version, about = "TCP conformance and fuzz-testing harness", long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +40,51 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs scripts (files, or directories searched for *.yaml) and reports.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        /// Script files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Target to run on: reference (default) or linux. Repeat for both.
+        #[arg(long = "target", default_value = "reference")]
+        targets: Vec<String>,
+        /// Scripts run at once.
+        #[arg(short = 'j', long, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Run only the K-th of N deterministic slices (e.g. 2/4), for CI matrices.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Write a JUnit XML report.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write one JSON record per script (JSON lines).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write a pcap per script into this directory.
+        #[arg(long)]
+        pcap_dir: Option<PathBuf>,
+        /// Print each script's normalised trace.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Checks scripts without running them; every error is positioned.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Runs scripts repeatedly on the reference target and prints scripts per
+    /// second and the ratio of script (virtual) time to wall time.
+    Bench {
+        #[arg(default_value = "suites")]
+        paths: Vec<PathBuf>,
+        /// Rounds over all the scripts.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        #[arg(short = 'j', long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// Two reference stacks over a simulated link in virtual time: connect,
     /// transfer each way, close, wait out TIME-WAIT; print what happened.
     Loopback {
@@ -81,6 +149,11 @@ fn loss_arg(loss: f64) -> Result<u32, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { paths, targets, jobs, partition, junit, json, pcap_dir, trace } => {
+            run_cmd(paths, targets, jobs, partition, junit, json, pcap_dir, trace)
+        }
+        Command::Check { paths } => check_cmd(paths),
+        Command::Bench { paths, rounds, jobs } => bench_cmd(paths, rounds, jobs),
         Command::Loopback { bytes, loss, delay_ms, seed, profile, events } => {
             let profile = match profile_arg(&profile) {
                 Ok(p) => p,
@@ -200,4 +273,186 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_cmd(
+    paths: Vec<PathBuf>,
+    targets: Vec<String>,
+    jobs: usize,
+    partition: Option<String>,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    pcap_dir: Option<PathBuf>,
+    trace: bool,
+) -> ExitCode {
+    let mut kinds = Vec::new();
+    for t in &targets {
+        match TargetKind::from_name(t) {
+            Some(k) if !kinds.contains(&k) => kinds.push(k),
+            Some(_) => {}
+            None => {
+                eprintln!("error: unknown target {t:?} (targets: reference, linux)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let partition = match partition.map(|p| p.parse::<Partition>()).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --partition {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = match runner::find_scripts(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (scripts, errors) = runner::load_all(&files);
+    let invalid = print_script_errors(errors);
+    let scripts = runner::partition(scripts, partition);
+    let progress = {
+        use std::io::IsTerminal;
+        let hidden = !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some();
+        let pb = if hidden {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new((scripts.len() * kinds.len()) as u64)
+        };
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    let mut results = Vec::new();
+    for kind in &kinds {
+        let on_done = |r: &runner::ScriptResult| {
+            progress.inc(1);
+            if let Status::Failed(_) | Status::Error(_) = r.status {
+                progress.set_message(format!("{} failed", r.id()));
+            }
+        };
+        results.extend(runner::run_all(&scripts, *kind, jobs, &on_done));
+    }
+    progress.finish_and_clear();
+    for r in &results {
+        match &r.status {
+            Status::Failed(_) => print!("{}", report::failure_text(r)),
+            Status::Error(e) => println!("ERROR {} on {}: {e}", r.id(), r.target),
+            _ => {}
+        }
+        if trace {
+            println!("--- {} on {}", r.id(), r.target);
+            print!("{}", report::trace_text(r));
+        }
+    }
+    let mut io_failed = false;
+    if let Some(p) = &json {
+        if let Err(e) = report::write_json(p, &results) {
+            eprintln!("error: writing {}: {e}", p.display());
+            io_failed = true;
+        }
+    }
+    if let Some(p) = &junit {
+        if let Err(e) = report::write_junit(p, &results) {
+            eprintln!("error: writing {}: {e}", p.display());
+            io_failed = true;
+        }
+    }
+    if let Some(dir) = &pcap_dir {
+        let res = std::fs::create_dir_all(dir).and_then(|_| {
+            results
+                .iter()
+                .filter(|r| !r.trace.is_empty())
+                .try_for_each(|r| report::write_pcap(&dir.join(report::artefact_name(r, "pcap")), &r.trace))
+        });
+        if let Err(e) = res {
+            eprintln!("error: writing pcaps into {}: {e}", dir.display());
+            io_failed = true;
+        }
+    }
+    let (passed, failed, skipped) = report::counts(&results);
+    if invalid > 0 {
+        println!("{invalid} invalid script file(s)");
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if invalid > 0 || io_failed {
+        ExitCode::from(2)
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn check_cmd(paths: Vec<PathBuf>) -> ExitCode {
+    let files = match runner::find_scripts(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (scripts, errors) = runner::load_all(&files);
+    let invalid = print_script_errors(errors);
+    println!("{} file(s) checked: {} script(s) valid, {invalid} file(s) invalid", files.len(), scripts.len());
+    if invalid == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn bench_cmd(paths: Vec<PathBuf>, rounds: usize, jobs: usize) -> ExitCode {
+    let files = match runner::find_scripts(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (scripts, errors) = runner::load_all(&files);
+    if print_script_errors(errors) > 0 {
+        return ExitCode::from(2);
+    }
+    let scripts: Vec<_> = scripts.into_iter().filter(|s| s.runs_on(TargetKind::Reference)).collect();
+    if scripts.is_empty() {
+        eprintln!("error: no script runs on the reference target");
+        return ExitCode::from(2);
+    }
+    let start = std::time::Instant::now();
+    let mut runs = 0usize;
+    let mut script_time = std::time::Duration::ZERO;
+    let mut failed = 0usize;
+    for _ in 0..rounds.max(1) {
+        for r in runner::run_all(&scripts, TargetKind::Reference, jobs, &|_| {}) {
+            runs += 1;
+            script_time += r.script_time;
+            if !matches!(r.status, Status::Passed) {
+                failed += 1;
+            }
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    println!(
+        "bench: {} scripts x {} rounds = {runs} runs on the reference target, -j {jobs}",
+        scripts.len(),
+        rounds.max(1)
+    );
+    println!("  wall time        {wall:.3} s");
+    println!("  scripts/second   {:.0}", runs as f64 / wall);
+    println!(
+        "  script time      {:.1} s covered ({:.0}x faster than real time)",
+        script_time.as_secs_f64(),
+        script_time.as_secs_f64() / wall
+    );
+    if failed > 0 {
+        println!("  {failed} runs did not pass");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

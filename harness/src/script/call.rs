@@ -79,7 +79,14 @@ pub mod pollbits {
         })
     }
     pub fn names(v: u32) -> String {
-        let all = [(POLLIN, "POLLIN"), (POLLPRI, "POLLPRI"), (POLLOUT, "POLLOUT"), (POLLERR, "POLLERR"), (POLLHUP, "POLLHUP"), (POLLRDHUP, "POLLRDHUP")];
+        let all = [
+            (POLLIN, "POLLIN"),
+            (POLLPRI, "POLLPRI"),
+            (POLLOUT, "POLLOUT"),
+            (POLLERR, "POLLERR"),
+            (POLLHUP, "POLLHUP"),
+            (POLLRDHUP, "POLLRDHUP"),
+        ];
         let s: Vec<&str> = all.iter().filter(|(b, _)| v & b != 0).map(|x| x.1).collect();
         if s.is_empty() {
             "0".into()
@@ -92,24 +99,69 @@ pub mod pollbits {
 /// A call, resolved from its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
-    Socket { ipv6: bool },
+    Socket {
+        ipv6: bool,
+    },
     /// `addr: None`: the script's local address; port 0 keeps the script's default.
-    Bind { fd: i32, addr: Option<SocketAddr>, port: Option<u16> },
-    Listen { fd: i32, backlog: i32 },
-    Accept { fd: i32 },
+    Bind {
+        fd: i32,
+        addr: Option<SocketAddr>,
+        port: Option<u16>,
+    },
+    Listen {
+        fd: i32,
+        backlog: i32,
+    },
+    Accept {
+        fd: i32,
+    },
     /// `addr: None`: the script's remote address and port.
-    Connect { fd: i32, addr: Option<SocketAddr> },
-    Write { fd: i32, len: usize, data: Option<Vec<u8>>, oob: bool },
-    Read { fd: i32, len: usize, peek: bool },
-    Shutdown { fd: i32, how: Shutdown },
-    Close { fd: i32 },
-    SetSockOpt { fd: i32, opt: OptName, value: i64 },
+    Connect {
+        fd: i32,
+        addr: Option<SocketAddr>,
+    },
+    Write {
+        fd: i32,
+        len: usize,
+        data: Option<Vec<u8>>,
+        oob: bool,
+    },
+    Read {
+        fd: i32,
+        len: usize,
+        peek: bool,
+    },
+    Shutdown {
+        fd: i32,
+        how: Shutdown,
+    },
+    Close {
+        fd: i32,
+    },
+    SetSockOpt {
+        fd: i32,
+        opt: OptName,
+        value: i64,
+    },
     /// `expect`: the value the option must read back, if given.
-    GetSockOpt { fd: i32, opt: OptName, expect: Option<Expect> },
-    SetNonBlocking { fd: i32, on: bool },
-    GetFl { fd: i32 },
+    GetSockOpt {
+        fd: i32,
+        opt: OptName,
+        expect: Option<Expect>,
+    },
+    SetNonBlocking {
+        fd: i32,
+        on: bool,
+    },
+    GetFl {
+        fd: i32,
+    },
     /// Returns the revents mask; blocks up to `timeout_ms` (-1: forever) if empty.
-    Poll { fd: i32, events: u32, timeout_ms: i64 },
+    Poll {
+        fd: i32,
+        events: u32,
+        timeout_ms: i64,
+    },
 }
 
 impl Call {
@@ -200,10 +252,7 @@ fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
     if !s.trim().is_empty() {
         out.push((start, &s[start..]));
     }
-    Ok(out
-        .into_iter()
-        .map(|(o, a)| (base + o + (a.len() - a.trim_start().len()), a.trim()))
-        .collect())
+    Ok(out.into_iter().map(|(o, a)| (base + o + (a.len() - a.trim_start().len()), a.trim())).collect())
 }
 
 fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
@@ -226,7 +275,12 @@ fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
     if names.iter().all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
         return Ok(Arg::Names(names));
     }
-    Err(cerr(format!("`{a}` is not an argument"), at, a.len(), Some("arguments are numbers, NAMES, ip:port, [value], \"text\" or ...")))
+    Err(cerr(
+        format!("`{a}` is not an argument"),
+        at,
+        a.len(),
+        Some("arguments are numbers, NAMES, ip:port, [value], \"text\" or ..."),
+    ))
 }
 
 fn parse_int(a: &str) -> Option<i64> {
@@ -234,7 +288,8 @@ fn parse_int(a: &str) -> Option<i64> {
         Some(d) => (true, d),
         None => (false, a),
     };
-    let v = if let Some(h) = d.strip_prefix("0x") { i64::from_str_radix(h, 16).ok()? } else { d.parse::<i64>().ok()? };
+    let v =
+        if let Some(h) = d.strip_prefix("0x") { i64::from_str_radix(h, 16).ok()? } else { d.parse::<i64>().ok()? };
     Some(if neg { -v } else { v })
 }
 
@@ -266,7 +321,12 @@ impl CallSpec {
         let call = resolve(name, name_at, &parsed, s.len())?;
         if let (Call::Poll { .. }, Expect::Value(v)) = (&call, &expect) {
             if *v != 0 {
-                return Err(cerr("poll returns its revents: names like POLLIN|POLLOUT, or 0", ret_at, ret.trim().len(), None));
+                return Err(cerr(
+                    "poll returns its revents: names like POLLIN|POLLOUT, or 0",
+                    ret_at,
+                    ret.trim().len(),
+                    None,
+                ));
             }
         }
         Ok(CallSpec { call, expect })
@@ -304,7 +364,12 @@ fn parse_expect(r: &str, at: usize) -> Result<Expect, CallError> {
     let words: Vec<&str> = r.split_whitespace().collect();
     match words.as_slice() {
         ["-1", e] => Errno::from_name(e).map(Expect::Error).ok_or_else(|| {
-            cerr(format!("unknown errno `{e}`"), at + r.find(e).unwrap_or(0), e.len(), Some("e.g. EAGAIN, ECONNREFUSED, EINPROGRESS"))
+            cerr(
+                format!("unknown errno `{e}`"),
+                at + r.find(e).unwrap_or(0),
+                e.len(),
+                Some("e.g. EAGAIN, ECONNREFUSED, EINPROGRESS"),
+            )
         }),
         [v] => {
             if let Some(n) = parse_int(v) {
@@ -318,8 +383,9 @@ fn parse_expect(r: &str, at: usize) -> Result<Expect, CallError> {
             }
             let mut mask = 0;
             for n in v.split('|') {
-                mask |= pollbits::from_name(n.trim())
-                    .ok_or_else(|| cerr(format!("`{v}` is not a result"), at, v.len(), Some("results: N, -1 ERRNO, POLL flags, or *")))?;
+                mask |= pollbits::from_name(n.trim()).ok_or_else(|| {
+                    cerr(format!("`{v}` is not a result"), at, v.len(), Some("results: N, -1 ERRNO, POLL flags, or *"))
+                })?;
             }
             Ok(Expect::Events(mask))
         }
@@ -390,7 +456,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let mut oob = false;
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
-                    Arg::Int(v) if len.is_none() && i <= 2 => len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?),
+                    Arg::Int(v) if len.is_none() && i <= 2 => {
+                        len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?)
+                    }
                     Arg::Int(0) => {}
                     Arg::Str(s) => {
                         len = Some(s.len());
@@ -398,10 +466,19 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     }
                     Arg::Names(n) if n.iter().any(|x| x == "MSG_OOB") => oob = true,
                     Arg::Elided => {}
-                    _ => return Err(cerr(format!("unexpected argument to {name}"), *at, 1, Some("write(fd, N), write(fd, \"text\"), send(fd, ..., N, MSG_OOB)"))),
+                    _ => {
+                        return Err(cerr(
+                            format!("unexpected argument to {name}"),
+                            *at,
+                            1,
+                            Some("write(fd, N), write(fd, \"text\"), send(fd, ..., N, MSG_OOB)"),
+                        ))
+                    }
                 }
             }
-            let len = len.ok_or_else(|| cerr(format!("`{name}` needs a length or a string"), end, 1, Some("e.g. write(4, 1000)")))?;
+            let len = len.ok_or_else(|| {
+                cerr(format!("`{name}` needs a length or a string"), end, 1, Some("e.g. write(4, 1000)"))
+            })?;
             Call::Write { fd, len, data, oob }
         }
         "read" | "recv" => {
@@ -410,13 +487,23 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let mut peek = false;
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
-                    Arg::Int(v) if len.is_none() && i <= 2 => len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?),
+                    Arg::Int(v) if len.is_none() && i <= 2 => {
+                        len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?)
+                    }
                     Arg::Int(0) | Arg::Elided => {}
                     Arg::Names(n) if n.iter().any(|x| x == "MSG_PEEK") => peek = true,
-                    _ => return Err(cerr(format!("unexpected argument to {name}"), *at, 1, Some("read(fd, N), recv(fd, ..., N, MSG_PEEK)"))),
+                    _ => {
+                        return Err(cerr(
+                            format!("unexpected argument to {name}"),
+                            *at,
+                            1,
+                            Some("read(fd, N), recv(fd, ..., N, MSG_PEEK)"),
+                        ))
+                    }
                 }
             }
-            let len = len.ok_or_else(|| cerr(format!("`{name}` needs a length"), end, 1, Some("e.g. read(4, 1000)")))?;
+            let len =
+                len.ok_or_else(|| cerr(format!("`{name}` needs a length"), end, 1, Some("e.g. read(4, 1000)")))?;
             Call::Read { fd, len, peek }
         }
         "shutdown" => {
@@ -439,11 +526,17 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         "setsockopt" | "getsockopt" => {
             let fd = fd(0)?;
             // The option is the first name that is an option; levels are skipped.
-            let pos = args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
+            let pos =
+                args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
             let Some(p) = pos.map(|p| p + 1) else {
                 let bad = args.iter().skip(1).find(|(_, a)| matches!(a, Arg::Names(n) if !n.iter().all(|x| x.starts_with("SOL_") || x == "IPPROTO_TCP")));
                 let at = bad.map_or(arg_at(1), |b| b.0);
-                return Err(cerr("unknown or missing socket option", at, 1, Some(&format!("known: {}", OptName::NAMES))));
+                return Err(cerr(
+                    "unknown or missing socket option",
+                    at,
+                    1,
+                    Some(&format!("known: {}", OptName::NAMES)),
+                ));
             };
             let opt = OptName::from_name(&names_in(&args[p].1)[0]).expect("checked");
             let value_arg = args.get(p + 1);
@@ -454,7 +547,14 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                         Arg::Int(v) => v,
                         _ => return Err(cerr("expected a number or [number]", arg_at(p + 1), 1, None)),
                     },
-                    _ => return Err(cerr("setsockopt needs a value", arg_at(p + 1), 1, Some("e.g. setsockopt(3, TCP_NODELAY, 1)"))),
+                    _ => {
+                        return Err(cerr(
+                            "setsockopt needs a value",
+                            arg_at(p + 1),
+                            1,
+                            Some("e.g. setsockopt(3, TCP_NODELAY, 1)"),
+                        ))
+                    }
                 };
                 Call::SetSockOpt { fd, opt, value }
             } else {
@@ -494,7 +594,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let fd = fd(0)?;
             let mut events = 0;
             for n in args.get(1).map(|a| names_in(&a.1)).unwrap_or_default() {
-                events |= pollbits::from_name(&n).ok_or_else(|| cerr(format!("`{n}` is not a poll event"), arg_at(1), 1, None))?;
+                events |= pollbits::from_name(&n)
+                    .ok_or_else(|| cerr(format!("`{n}` is not a poll event"), arg_at(1), 1, None))?;
             }
             if events == 0 {
                 return Err(cerr("poll needs events, e.g. poll(4, POLLIN)", arg_at(1), 1, None));
@@ -502,7 +603,12 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             Call::Poll { fd, events, timeout_ms: int_at(2, "a timeout in ms")?.unwrap_or(0) }
         }
         other => {
-            return Err(cerr(format!("unknown call `{other}`"), name_at, other.len().max(1), Some(&format!("calls: {CALLS}"))));
+            return Err(cerr(
+                format!("unknown call `{other}`"),
+                name_at,
+                other.len().max(1),
+                Some(&format!("calls: {CALLS}")),
+            ));
         }
     })
 }
@@ -524,20 +630,35 @@ mod tests {
         assert_eq!(p("bind(3, ..., ...) = 0").call, Call::Bind { fd: 3, addr: None, port: None });
         assert_eq!(p("listen(3, 1) = 0").call, Call::Listen { fd: 3, backlog: 1 });
         assert_eq!(p("accept(3, ..., ...) = 4").call, Call::Accept { fd: 3 });
-        assert_eq!(p("connect(3, 192.0.2.1:8080) = -1 EINPROGRESS (Operation now in progress)").expect, Expect::Error(Errno::EINPROGRESS));
+        assert_eq!(
+            p("connect(3, 192.0.2.1:8080) = -1 EINPROGRESS (Operation now in progress)").expect,
+            Expect::Error(Errno::EINPROGRESS)
+        );
         assert_eq!(p("write(4, ..., 1000) = 1000").call, Call::Write { fd: 4, len: 1000, data: None, oob: false });
-        assert_eq!(p("write(4, \"hi, there\") = 9").call, Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false });
+        assert_eq!(
+            p("write(4, \"hi, there\") = 9").call,
+            Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false }
+        );
         assert_eq!(p("send(4, ..., 1, MSG_OOB) = 1").call, Call::Write { fd: 4, len: 1, data: None, oob: true });
         assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false });
         assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true });
         assert_eq!(p("shutdown(4, SHUT_WR) = 0").call, Call::Shutdown { fd: 4, how: Shutdown::Write });
-        assert_eq!(p("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0").call, Call::SetSockOpt { fd: 3, opt: OptName::KeepAlive, value: 1 });
-        assert_eq!(p("setsockopt(3, TCP_NODELAY, 1) = 0").call, Call::SetSockOpt { fd: 3, opt: OptName::NoDelay, value: 1 });
+        assert_eq!(
+            p("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0").call,
+            Call::SetSockOpt { fd: 3, opt: OptName::KeepAlive, value: 1 }
+        );
+        assert_eq!(
+            p("setsockopt(3, TCP_NODELAY, 1) = 0").call,
+            Call::SetSockOpt { fd: 3, opt: OptName::NoDelay, value: 1 }
+        );
         assert_eq!(
             p("getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0").call,
             Call::GetSockOpt { fd: 3, opt: OptName::Error, expect: Some(Expect::Error(Errno::ECONNREFUSED)) }
         );
-        assert_eq!(p("getsockopt(3, TCP_MAXSEG, [1460]) = 0").call, Call::GetSockOpt { fd: 3, opt: OptName::MaxSeg, expect: Some(Expect::Value(1460)) });
+        assert_eq!(
+            p("getsockopt(3, TCP_MAXSEG, [1460]) = 0").call,
+            Call::GetSockOpt { fd: 3, opt: OptName::MaxSeg, expect: Some(Expect::Value(1460)) }
+        );
         assert_eq!(p("fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0").call, Call::SetNonBlocking { fd: 3, on: true });
         assert_eq!(p("poll(4, POLLIN|POLLOUT, 100) = POLLOUT").expect, Expect::Events(pollbits::POLLOUT));
         assert_eq!(p("read(4, 10) = *").expect, Expect::Any);

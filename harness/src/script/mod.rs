@@ -75,7 +75,10 @@ pub enum StepKind {
     /// A segment the stack must send, per target where they differ.
     Out(BTreeMap<TargetKind, PacketSpec>),
     Call(CallSpec),
-    State { of: StateOf, is: State },
+    State {
+        of: StateOf,
+        is: State,
+    },
     /// Nothing may be sent for this long.
     Quiet(Duration),
 }
@@ -144,7 +147,14 @@ pub struct ScriptError {
 }
 
 impl ScriptError {
-    fn at(path: &Path, source: &Arc<str>, offset: usize, len: usize, message: String, help: Option<String>) -> ScriptError {
+    fn at(
+        path: &Path,
+        source: &Arc<str>,
+        offset: usize,
+        len: usize,
+        message: String,
+        help: Option<String>,
+    ) -> ScriptError {
         let offset = offset.min(source.len());
         let (line, column) = line_col(source, offset);
         ScriptError {
@@ -256,7 +266,14 @@ impl Ctx<'_> {
         ScriptError::at(self.path, &self.source, off, len, message.into(), help)
     }
     /// An error inside a scalar: `at`/`len` are offsets in its text.
-    fn err_in(&self, loc: &serde_saphyr::Location, at: usize, len: usize, message: String, help: Option<String>) -> ScriptError {
+    fn err_in(
+        &self,
+        loc: &serde_saphyr::Location,
+        at: usize,
+        len: usize,
+        message: String,
+        help: Option<String>,
+    ) -> ScriptError {
         let (off, slen) = scalar_pos(&self.source, loc);
         let at = at.min(slen);
         ScriptError::at(self.path, &self.source, off + at, len, message, help)
@@ -323,7 +340,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
             return Err(ctx.err_at(&matrix.referenced, format!("matrix variable `{k}` has no values"), None));
         }
         if !text.contains(&format!("${{{k}}}")) {
-            return Err(ctx.err_at(&matrix.referenced, format!("matrix variable `{k}` is never used as ${{{k}}}"), None));
+            return Err(ctx.err_at(
+                &matrix.referenced,
+                format!("matrix variable `{k}` is never used as ${{{k}}}"),
+                None,
+            ));
         }
     }
     let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
@@ -343,7 +364,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
         combos = next;
     }
     if combos.len() > 100_000 {
-        return Err(ctx.err_at(&matrix.referenced, format!("the matrix expands to {} scripts (limit 100000)", combos.len()), None));
+        return Err(ctx.err_at(
+            &matrix.referenced,
+            format!("the matrix expands to {} scripts (limit 100000)", combos.len()),
+            None,
+        ));
     }
     let mut out = Vec::with_capacity(combos.len());
     for combo in combos {
@@ -361,9 +386,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
 }
 
 fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Script, ScriptError> {
-    let name = raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
-        ctx.path.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
-    });
+    let name =
+        raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
+            ctx.path.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
+        });
     for r in &raw.rfc {
         check_requirement_id(&r.value).map_err(|m| ctx.err_at(&r.referenced, m, Some("IDs as in rfc9293-requirements.md (MUST-1..69, SHLD-1..31, MAY-1..18, REC-1), or a clause such as \"9293 3.6\"".into())))?;
     }
@@ -372,21 +398,34 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         Some(ts) => ts
             .iter()
             .map(|t| {
-                TargetKind::from_name(&t.value)
-                    .ok_or_else(|| ctx.err_at(&t.referenced, format!("unknown target `{}`", t.value), Some("targets: reference, linux".into())))
+                TargetKind::from_name(&t.value).ok_or_else(|| {
+                    ctx.err_at(
+                        &t.referenced,
+                        format!("unknown target `{}`", t.value),
+                        Some("targets: reference, linux".into()),
+                    )
+                })
             })
             .collect::<Result<_, _>>()?,
     };
     let profile = match &raw.profile {
         None => Profile::rfc9293(),
         Some(p) => Profile::by_name(&p.value).ok_or_else(|| {
-            ctx.err_at(&p.referenced, format!("unknown profile `{}`", p.value), Some(format!("profiles: {}", Profile::NAMES.join(", "))))
+            ctx.err_at(
+                &p.referenced,
+                format!("unknown profile `{}`", p.value),
+                Some(format!("profiles: {}", Profile::NAMES.join(", "))),
+            )
         })?,
     };
     let mut sysctl = BTreeMap::new();
     for (k, v) in &raw.sysctl {
         if !k.starts_with("net.") || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
-            return Err(ctx.err_at(&v.referenced, format!("`{k}` is not a network sysctl"), Some("only net.* keys, applied inside the run's own namespace".into())));
+            return Err(ctx.err_at(
+                &v.referenced,
+                format!("`{k}` is not a network sysctl"),
+                Some("only net.* keys, applied inside the run's own namespace".into()),
+            ));
         }
         let val = match &v.value {
             serde_json::Value::String(s) => s.clone(),
@@ -403,13 +442,17 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     let addr = |s: &Option<Spanned<String>>, dflt: &str| -> Result<IpAddr, ScriptError> {
         match s {
             None => Ok(dflt.parse().expect("literal")),
-            Some(a) => a.value.parse().map_err(|_| ctx.err_at(&a.referenced, format!("`{}` is not an IP address", a.value), None)),
+            Some(a) => a
+                .value
+                .parse()
+                .map_err(|_| ctx.err_at(&a.referenced, format!("`{}` is not an IP address", a.value), None)),
         }
     };
     let (local, remote) = match &raw.addresses {
         None => (addr(&None, "198.51.100.1")?, addr(&None, "192.0.2.1")?),
         Some(a) => {
-            let ipv6 = a.local.as_ref().is_some_and(|l| l.value.contains(':')) || a.remote.as_ref().is_some_and(|r| r.value.contains(':'));
+            let ipv6 = a.local.as_ref().is_some_and(|l| l.value.contains(':'))
+                || a.remote.as_ref().is_some_and(|r| r.value.contains(':'));
             let (dl, dr) = if ipv6 { ("2001:db8::1", "2001:db8:1::1") } else { ("198.51.100.1", "192.0.2.1") };
             (addr(&a.local, dl)?, addr(&a.remote, dr)?)
         }
@@ -474,10 +517,17 @@ fn call_error(ctx: &Ctx<'_>, loc: &serde_saphyr::Location, e: CallError) -> Scri
 }
 
 /// A packet from a string, or from the map form used by generated scripts.
-fn packet_from_value(ctx: &Ctx<'_>, v: &serde_json::Value, loc: &serde_saphyr::Location, inbound: bool) -> Result<PacketSpec, ScriptError> {
+fn packet_from_value(
+    ctx: &Ctx<'_>,
+    v: &serde_json::Value,
+    loc: &serde_saphyr::Location,
+    inbound: bool,
+) -> Result<PacketSpec, ScriptError> {
     let text = match v {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(m) => map_packet_text(m).map_err(|msg| ctx.err_at(loc, msg, Some("map keys: flags, seq, len, ack, win, urg, options, data".into())))?,
+        serde_json::Value::Object(m) => map_packet_text(m).map_err(|msg| {
+            ctx.err_at(loc, msg, Some("map keys: flags, seq, len, ack, win, urg, options, data".into()))
+        })?,
         _ => return Err(ctx.err_at(loc, "a packet is a string like `S. 0:0(0) ack 1` or a map".to_string(), None)),
     };
     let p = PacketSpec::parse(&text).map_err(|e| packet_error(ctx, loc, e))?;
@@ -538,7 +588,11 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             &ctx.source,
             off,
             1,
-            if n == 0 { "a step needs one of `in`, `out`, `call`, `state`, `quiet`".into() } else { "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`".into() },
+            if n == 0 {
+                "a step needs one of `in`, `out`, `call`, `state`, `quiet`".into()
+            } else {
+                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`".into()
+            },
             Some("split it into several steps".into()),
         ));
     }
@@ -553,20 +607,27 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     };
     let only = match &r.only {
         None => None,
-        Some(o) => Some(TargetKind::from_name(&o.value).ok_or_else(|| ctx.err_at(&o.referenced, format!("unknown target `{}`", o.value), Some("targets: reference, linux".into())))?),
+        Some(o) => Some(TargetKind::from_name(&o.value).ok_or_else(|| {
+            ctx.err_at(&o.referenced, format!("unknown target `{}`", o.value), Some("targets: reference, linux".into()))
+        })?),
     };
     let kind = if let Some(p) = &r.inbound {
         StepKind::In(packet_from_value(ctx, &p.value, &p.referenced, true)?)
     } else if let Some(p) = &r.out {
         let mut per = BTreeMap::new();
         let split = match &p.value {
-            serde_json::Value::Object(m) if m.keys().all(|k| TargetKind::from_name(k).is_some()) && !m.is_empty() => Some(m),
+            serde_json::Value::Object(m) if m.keys().all(|k| TargetKind::from_name(k).is_some()) && !m.is_empty() => {
+                Some(m)
+            }
             _ => None,
         };
         match split {
             Some(m) => {
                 for (k, v) in m {
-                    per.insert(TargetKind::from_name(k).expect("checked"), packet_from_value(ctx, v, &p.referenced, false)?);
+                    per.insert(
+                        TargetKind::from_name(k).expect("checked"),
+                        packet_from_value(ctx, v, &p.referenced, false)?,
+                    );
                 }
             }
             None => {
@@ -580,7 +641,13 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     } else if let Some(c) = &r.call {
         StepKind::Call(CallSpec::parse(&c.value).map_err(|e| call_error(ctx, &c.referenced, e))?)
     } else if let Some(st) = &r.state {
-        let (of, is) = parse_state(&st.value).map_err(|m| ctx.err_at(&st.referenced, m, Some("e.g. `state: {fd: 4, is: ESTABLISHED}`, `state: 4 ESTABLISHED`, `state: conn TIME_WAIT`".into())))?;
+        let (of, is) = parse_state(&st.value).map_err(|m| {
+            ctx.err_at(
+                &st.referenced,
+                m,
+                Some("e.g. `state: {fd: 4, is: ESTABLISHED}`, `state: 4 ESTABLISHED`, `state: conn TIME_WAIT`".into()),
+            )
+        })?;
         StepKind::State { of, is }
     } else if let Some(q) = &r.quiet {
         StepKind::Quiet(time::parse_duration(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)

@@ -47,8 +47,14 @@ pub enum OptSpec {
     Sack(Vec<(u32, u32)>),
     /// TS val/ecr: absolute values; `ecr *` in an `in` packet echoes the
     /// stack's last TSval.
-    Ts { val: Field<u32>, ecr: Field<u32> },
-    Unknown { kind: u8, data: Vec<u8> },
+    Ts {
+        val: Field<u32>,
+        ecr: Field<u32>,
+    },
+    Unknown {
+        kind: u8,
+        data: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,9 +197,8 @@ impl PacketSpec {
         while i < toks.len() {
             let (at, tok) = toks[i];
             let arg = toks.get(i + 1).copied();
-            let need = |what: &str| {
-                arg.ok_or_else(|| err(format!("`{tok}` needs a {what} after it"), at + tok.len(), 1))
-            };
+            let need =
+                |what: &str| arg.ok_or_else(|| err(format!("`{tok}` needs a {what} after it"), at + tok.len(), 1));
             match tok {
                 "ack" => {
                     let (a, v) = need("number")?;
@@ -229,7 +234,9 @@ impl PacketSpec {
                         message: format!("unexpected `{other}`"),
                         at,
                         len: other.len(),
-                        help: Some("after seq:end(len) come `ack N`, `win N`, `urg N`, `<options>`, `data \"...\"`".into()),
+                        help: Some(
+                            "after seq:end(len) come `ack N`, `win N`, `urg N`, `<options>`, `data \"...\"`".into(),
+                        ),
                     })
                 }
             }
@@ -357,7 +364,9 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
             Some("sack") => {
                 let mut blocks = Vec::new();
                 for w in &words[1..] {
-                    let (l, r) = w.split_once(':').ok_or_else(|| err(format!("SACK block `{w}` is not left:right"), at, p.len()))?;
+                    let (l, r) = w
+                        .split_once(':')
+                        .ok_or_else(|| err(format!("SACK block `{w}` is not left:right"), at, p.len()))?;
                     blocks.push((num(l, at, "SACK edge")?, num(r, at, "SACK edge")?));
                 }
                 if blocks.is_empty() || blocks.len() > 4 {
@@ -378,7 +387,9 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
                     message: format!("unknown option `{w}`"),
                     at,
                     len: w.len(),
-                    help: Some("options: mss N, wscale N, sackOK, sack L:R..., TS val N ecr M, nop, eol, optK HEX, ...".into()),
+                    help: Some(
+                        "options: mss N, wscale N, sackOK, sack L:R..., TS val N ecr M, nop, eol, optK HEX, ...".into(),
+                    ),
                 })
             }
         };

@@ -73,7 +73,9 @@ impl TimeSpec {
         } else if let Some(r) = s.strip_prefix('@') {
             (Base::Absolute, r)
         } else {
-            return Err(format!("time `{s}` must start with `+` (after the previous step), `@` (from the start) or be `*`"));
+            return Err(format!(
+                "time `{s}` must start with `+` (after the previous step), `@` (from the start) or be `*`"
+            ));
         };
         let (window, returns) = match rest.split_once("...") {
             Some((w, r)) => (w, Some(parse_duration(r.trim_start_matches('+'))?)),

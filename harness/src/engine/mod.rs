@@ -1,0 +1,811 @@
+//! The engine: walks a script's steps against a [`Target`], checks every
+//! packet and call result, and records a trace. Targets differ only in how
+//! time passes and where packets go; the checking lives here, once.
+
+pub mod reference;
+
+use crate::script::call::{Call, CallSpec, Expect, OptName};
+use crate::script::packet::{Field, OptSpec, PacketSpec};
+use crate::script::time::Base;
+use crate::script::{Pos, Script, StateOf, Step, StepKind, TargetKind};
+use reference_stack::wire::{IpPacket, IpRepr, TcpOption, TcpRepr};
+use reference_stack::{Errno, FourTuple, SeqNumber, State};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A call with the script's defaults filled in (addresses, ports, data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetCall {
+    Socket { ipv6: bool },
+    Bind { fd: i32, addr: SocketAddr },
+    Listen { fd: i32, backlog: i32 },
+    Accept { fd: i32 },
+    Connect { fd: i32, addr: SocketAddr },
+    Write { fd: i32, data: Vec<u8>, oob: bool },
+    Read { fd: i32, len: usize, peek: bool },
+    Shutdown { fd: i32, how: reference_stack::Shutdown },
+    Close { fd: i32 },
+    SetSockOpt { fd: i32, opt: OptName, value: i64 },
+    GetSockOpt { fd: i32, opt: OptName },
+    SetNonBlocking { fd: i32, on: bool },
+    GetFl { fd: i32 },
+    Poll { fd: i32, events: u32, timeout_ms: i64 },
+}
+
+/// What a call returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallValue {
+    Value(i64),
+    Error(Errno),
+    Events(u32),
+}
+
+impl fmt::Display for CallValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallValue::Value(v) => write!(f, "{v}"),
+            CallValue::Error(e) => write!(f, "-1 {}", e.name()),
+            CallValue::Events(v) => write!(f, "{}", crate::script::call::pollbits::names(*v)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Returned; `out` is a value returned through a pointer (getsockopt).
+    Done { ret: CallValue, out: Option<CallValue> },
+    /// A blocking call that has not returned yet.
+    WouldBlock,
+}
+
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// The target could not be set up or used (privileges, devices).
+    Setup(String),
+    /// The script asks for something this target cannot do.
+    Unsupported(String),
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::Setup(m) => write!(f, "target setup: {m}"),
+            TargetError::Unsupported(m) => write!(f, "unsupported on this target: {m}"),
+        }
+    }
+}
+
+/// A stack under test. Times are script times (since the script started).
+pub trait Target {
+    fn kind(&self) -> TargetKind;
+    fn now(&self) -> Duration;
+    /// Lets the target run until `t`; what it sends meanwhile is kept, with times.
+    fn advance(&mut self, t: Duration) -> Result<(), TargetError>;
+    /// The next packet the target sent at or before `deadline`, running it as
+    /// far as needed; `None` if nothing by then (the target is then at `deadline`).
+    fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError>;
+    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError>;
+    fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
+    /// Tries a blocked call again.
+    fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
+    fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
+}
+
+/// One field that differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDiff {
+    pub field: &'static str,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub step: Option<usize>,
+    pub pos: Option<Pos>,
+    pub step_text: String,
+    pub message: String,
+    pub diffs: Vec<FieldDiff>,
+    /// The connection's state when it failed, if known.
+    pub state: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    In,
+    Out,
+}
+
+/// One line of the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEntry {
+    Packet { at: Duration, dir: Dir, text: String, bytes: Vec<u8> },
+    Call { at: Duration, text: String, ret: String },
+}
+
+impl TraceEntry {
+    pub fn at(&self) -> Duration {
+        match self {
+            TraceEntry::Packet { at, .. } | TraceEntry::Call { at, .. } => *at,
+        }
+    }
+}
+
+impl fmt::Display for TraceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceEntry::Packet { at, dir, text, .. } => {
+                let d = match dir {
+                    Dir::In => "in ",
+                    Dir::Out => "out",
+                };
+                write!(f, "{:>12.6} {d}  {text}", at.as_secs_f64())
+            }
+            TraceEntry::Call { at, text, ret } => write!(f, "{:>12.6} call {text} = {ret}", at.as_secs_f64()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Passed,
+    Failed(Failure),
+    /// The target could not run the script (not a verdict on the stack).
+    Error(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub trace: Vec<TraceEntry>,
+    /// Script time covered.
+    pub script_time: Duration,
+}
+
+struct Pending {
+    step: usize,
+    call: TargetCall,
+    spec: CallSpec,
+    text: String,
+    /// When it must return.
+    lo: Duration,
+    hi: Duration,
+}
+
+struct Run<'a> {
+    script: &'a Script,
+    target: &'a mut dyn Target,
+    kind: TargetKind,
+    stack_isn: Option<u32>,
+    local_port: u16,
+    remote_port: u16,
+    last_tsval: Option<u32>,
+    last: Duration,
+    trace: Vec<TraceEntry>,
+    pending: Option<Pending>,
+    /// The last fd the script used, for the state in failure reports.
+    last_fd: Option<i32>,
+}
+
+/// Runs `script` on `target` to the first failure or the end.
+pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
+    let kind = target.kind();
+    let mut r = Run {
+        script,
+        target,
+        kind,
+        stack_isn: None,
+        local_port: script.local_port,
+        remote_port: script.remote_port,
+        last_tsval: None,
+        last: Duration::ZERO,
+        trace: Vec::new(),
+        pending: None,
+        last_fd: None,
+    };
+    let outcome = match r.all_steps() {
+        Ok(()) => Outcome::Passed,
+        Err(Stop::Fail(mut f)) => {
+            f.state = r.describe_state();
+            Outcome::Failed(f)
+        }
+        Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
+    };
+    RunReport { outcome, script_time: r.target.now(), trace: r.trace }
+}
+
+enum Stop {
+    Fail(Failure),
+    Target(TargetError),
+}
+
+impl From<TargetError> for Stop {
+    fn from(e: TargetError) -> Self {
+        Stop::Target(e)
+    }
+}
+
+impl Run<'_> {
+    fn fail(&self, step: Option<(usize, &Step)>, message: String, diffs: Vec<FieldDiff>) -> Stop {
+        Stop::Fail(Failure {
+            step: step.map(|s| s.0),
+            pos: step.map(|s| s.1.pos),
+            step_text: step.map(|s| s.1.text.clone()).unwrap_or_default(),
+            message,
+            diffs,
+            state: None,
+        })
+    }
+
+    fn conn(&self) -> FourTuple {
+        FourTuple {
+            local: SocketAddr::new(self.script.local, self.local_port),
+            remote: SocketAddr::new(self.script.remote, self.remote_port),
+        }
+    }
+
+    fn describe_state(&mut self) -> Option<String> {
+        let conn = self.conn();
+        let c = self.target.state(None, conn).ok()?;
+        let fd = self.last_fd.and_then(|fd| self.target.state(Some(fd), conn).ok().map(|s| format!(", fd {fd}: {s}")));
+        Some(format!("{} {c}{}", conn, fd.unwrap_or_default()))
+    }
+
+    fn all_steps(&mut self) -> Result<(), Stop> {
+        let steps = &self.script.steps;
+        for (i, step) in steps.iter().enumerate() {
+            if step.only.is_some_and(|o| o != self.kind) {
+                continue;
+            }
+            self.step(i, step)?;
+            self.check_pending()?;
+        }
+        if let Some(p) = &self.pending {
+            let step = &steps[p.step];
+            return Err(self.fail(Some((p.step, step)), format!("`{}` never returned", p.text), vec![]));
+        }
+        Ok(())
+    }
+
+    /// Fails on any packet the target sent before `t` (nothing expected it).
+    fn no_packets_until(&mut self, i: usize, step: &Step, t: Duration) -> Result<(), Stop> {
+        if let Some((at, p)) = self.target.next_packet(t)? {
+            let text = self.render(&p.tcp, Dir::Out);
+            self.trace.push(TraceEntry::Packet {
+                at,
+                dir: Dir::Out,
+                text: text.clone(),
+                bytes: p.emit().unwrap_or_default(),
+            });
+            return Err(self.fail(
+                Some((i, step)),
+                format!(
+                    "unexpected packet at {:.6}: out {text} (the script expected nothing to be sent before this step)",
+                    at.as_secs_f64()
+                ),
+                vec![],
+            ));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, i: usize, step: &Step) -> Result<(), Stop> {
+        let tol = self.script.tolerance;
+        let base = match step.time.base {
+            Base::Absolute => Duration::ZERO,
+            Base::Relative => self.last,
+        };
+        let (lo, hi) = (base + step.time.lo, base + step.time.hi);
+        match &step.kind {
+            StepKind::In(spec) => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                let pkt = self.build_in(spec).map_err(|m| self.fail(Some((i, step)), m, vec![]))?;
+                self.trace.push(TraceEntry::Packet {
+                    at,
+                    dir: Dir::In,
+                    text: self.render(&pkt.tcp, Dir::In),
+                    bytes: pkt.emit().unwrap_or_default(),
+                });
+                self.target.inject(&pkt)?;
+                self.last = at;
+            }
+            StepKind::Out(per) => {
+                let Some(spec) = per.get(&self.kind) else { return Ok(()) };
+                let deadline = if step.time.any { self.last + Duration::from_secs(24 * 3600) } else { hi + tol };
+                let Some((at, p)) = self.target.next_packet(deadline)? else {
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!(
+                            "expected a packet by {:.6} ({}), nothing was sent",
+                            deadline.as_secs_f64(),
+                            window_text(lo, hi, step.time.any)
+                        ),
+                        vec![],
+                    ));
+                };
+                let text = self.render(&p.tcp, Dir::Out);
+                self.trace.push(TraceEntry::Packet {
+                    at,
+                    dir: Dir::Out,
+                    text: text.clone(),
+                    bytes: p.emit().unwrap_or_default(),
+                });
+                let diffs = self.match_out(spec, &p);
+                if !diffs.is_empty() {
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!("packet at {:.6} differs: out {text}", at.as_secs_f64()),
+                        diffs,
+                    ));
+                }
+                if !step.time.any && at + tol < lo {
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!(
+                            "packet sent too early at {:.6}, expected {}",
+                            at.as_secs_f64(),
+                            window_text(lo, hi, false)
+                        ),
+                        vec![FieldDiff {
+                            field: "time",
+                            expected: window_text(lo, hi, false),
+                            actual: format!("{:.6}", at.as_secs_f64()),
+                        }],
+                    ));
+                }
+                if let Some((v, _)) = p.tcp.timestamps() {
+                    self.last_tsval = Some(v);
+                }
+                self.last = at;
+            }
+            StepKind::Call(spec) => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                let call = self.resolve_call(&spec.call);
+                self.last_fd = spec.call.fd().or(self.last_fd);
+                let text = call_text(&step.text);
+                match self.target.call(&call)? {
+                    CallOutcome::Done { ret, out } => {
+                        self.finish_call(i, step, &text, spec, &call, ret, out, at)?;
+                    }
+                    CallOutcome::WouldBlock => {
+                        if self.pending.is_some() {
+                            return Err(self.fail(
+                                Some((i, step)),
+                                "a second blocking call while one is pending".into(),
+                                vec![],
+                            ));
+                        }
+                        let (rlo, rhi) = match step.time.returns {
+                            Some(r) => {
+                                let t = match step.time.base {
+                                    Base::Relative => at + r,
+                                    Base::Absolute => r,
+                                };
+                                (t, t)
+                            }
+                            None => (at, at),
+                        };
+                        self.pending = Some(Pending { step: i, call, spec: spec.clone(), text, lo: rlo, hi: rhi });
+                    }
+                }
+                self.last = at;
+            }
+            StepKind::State { of, is } => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                let fd = match of {
+                    StateOf::Fd(fd) => Some(*fd),
+                    StateOf::Conn => None,
+                };
+                let actual = self.target.state(fd, self.conn())?;
+                if actual != *is {
+                    let who = fd.map_or_else(|| format!("connection {}", self.conn()), |f| format!("fd {f}"));
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!("{who} is {actual}, expected {is}"),
+                        vec![FieldDiff { field: "state", expected: is.to_string(), actual: actual.to_string() }],
+                    ));
+                }
+                self.last = at;
+            }
+            StepKind::Quiet(d) => {
+                let start = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, start)?;
+                let end = start + *d;
+                if let Some((at, p)) = self.target.next_packet(end)? {
+                    let text = self.render(&p.tcp, Dir::Out);
+                    self.trace.push(TraceEntry::Packet {
+                        at,
+                        dir: Dir::Out,
+                        text: text.clone(),
+                        bytes: p.emit().unwrap_or_default(),
+                    });
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!(
+                            "expected nothing for {:.6} s, but at {:.6}: out {text}",
+                            d.as_secs_f64(),
+                            at.as_secs_f64()
+                        ),
+                        vec![],
+                    ));
+                }
+                self.target.advance(end)?;
+                self.last = end;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_call(
+        &mut self,
+        i: usize,
+        step: &Step,
+        text: &str,
+        spec: &CallSpec,
+        call: &TargetCall,
+        ret: CallValue,
+        out: Option<CallValue>,
+        at: Duration,
+    ) -> Result<(), Stop> {
+        self.trace.push(TraceEntry::Call { at, text: text.to_string(), ret: ret.to_string() });
+        // Learn the connection's ports from the calls that set them.
+        match call {
+            TargetCall::Bind { addr, .. } => self.local_port = addr.port(),
+            TargetCall::Connect { addr, .. } => self.remote_port = addr.port(),
+            _ => {}
+        }
+        let ok = match (&spec.expect, &ret) {
+            (Expect::Any, _) => true,
+            (Expect::Value(v), CallValue::Value(r)) => v == r,
+            (Expect::Error(e), CallValue::Error(r)) => e == r,
+            (Expect::Events(v), CallValue::Events(r)) => v == r,
+            (Expect::Value(0), CallValue::Events(0)) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(self.fail(
+                Some((i, step)),
+                format!("`{text}` returned {ret}, expected {}", spec.expect),
+                vec![FieldDiff { field: "return", expected: spec.expect.to_string(), actual: ret.to_string() }],
+            ));
+        }
+        if let Call::GetSockOpt { expect: Some(e), .. } = &spec.call {
+            let got = out.map_or_else(|| "nothing".to_string(), |o| o.to_string());
+            let okv = match (e, &got) {
+                (Expect::Error(x), g) => *g == format!("-1 {}", x.name()) || *g == x.name(),
+                (other, g) => other.to_string() == *g,
+            };
+            if !okv {
+                return Err(self.fail(
+                    Some((i, step)),
+                    format!("`{text}` gave the value {got}, expected {e}"),
+                    vec![FieldDiff { field: "value", expected: e.to_string(), actual: got }],
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_pending(&mut self) -> Result<(), Stop> {
+        let Some(p) = self.pending.take() else { return Ok(()) };
+        match self.target.retry(&p.call)? {
+            CallOutcome::WouldBlock => {
+                self.pending = Some(p);
+                Ok(())
+            }
+            CallOutcome::Done { ret, out } => {
+                let now = self.target.now();
+                let step = &self.script.steps[p.step];
+                let tol = self.script.tolerance;
+                if now + tol < p.lo || now > p.hi + tol {
+                    self.trace.push(TraceEntry::Call { at: now, text: p.text.clone(), ret: ret.to_string() });
+                    return Err(self.fail(
+                        Some((p.step, step)),
+                        format!(
+                            "`{}` returned at {:.6}, expected {}",
+                            p.text,
+                            now.as_secs_f64(),
+                            window_text(p.lo, p.hi, false)
+                        ),
+                        vec![FieldDiff {
+                            field: "return time",
+                            expected: window_text(p.lo, p.hi, false),
+                            actual: format!("{:.6}", now.as_secs_f64()),
+                        }],
+                    ));
+                }
+                self.finish_call(p.step, step, &p.text.clone(), &p.spec, &p.call, ret, out, now)
+            }
+        }
+    }
+
+    fn resolve_call(&self, c: &Call) -> TargetCall {
+        let s = self.script;
+        match c.clone() {
+            Call::Socket { ipv6 } => TargetCall::Socket { ipv6: ipv6 || s.local.is_ipv6() },
+            Call::Bind { fd, addr, port } => {
+                let addr = addr.unwrap_or_else(|| SocketAddr::new(s.local, port.unwrap_or(s.local_port)));
+                TargetCall::Bind { fd, addr }
+            }
+            Call::Listen { fd, backlog } => TargetCall::Listen { fd, backlog },
+            Call::Accept { fd } => TargetCall::Accept { fd },
+            Call::Connect { fd, addr } => {
+                TargetCall::Connect { fd, addr: addr.unwrap_or_else(|| SocketAddr::new(s.remote, s.remote_port)) }
+            }
+            Call::Write { fd, len, data, oob } => {
+                let data = data.unwrap_or_else(|| (0..len).map(|i| b'a' + (i % 26) as u8).collect());
+                TargetCall::Write { fd, data, oob }
+            }
+            Call::Read { fd, len, peek } => TargetCall::Read { fd, len, peek },
+            Call::Shutdown { fd, how } => TargetCall::Shutdown { fd, how },
+            Call::Close { fd } => TargetCall::Close { fd },
+            Call::SetSockOpt { fd, opt, value } => TargetCall::SetSockOpt { fd, opt, value },
+            Call::GetSockOpt { fd, opt, .. } => TargetCall::GetSockOpt { fd, opt },
+            Call::SetNonBlocking { fd, on } => TargetCall::SetNonBlocking { fd, on },
+            Call::GetFl { fd } => TargetCall::GetFl { fd },
+            Call::Poll { fd, events, timeout_ms } => TargetCall::Poll { fd, events, timeout_ms },
+        }
+    }
+
+    /// Builds the datagram for an `in` step; sequence numbers are relative to the
+    /// script's ISN, acks and SACK blocks to the stack's.
+    fn build_in(&self, spec: &PacketSpec) -> Result<IpPacket, String> {
+        let s = self.script;
+        let stack_rel = |v: u32, what: &str| -> Result<SeqNumber, String> {
+            match self.stack_isn {
+                Some(isn) => Ok(SeqNumber(isn.wrapping_add(v))),
+                None => {
+                    Err(format!("this packet's {what} is relative to the stack's ISN, which no packet has shown yet"))
+                }
+            }
+        };
+        let seq = SeqNumber(s.remote_isn.wrapping_add(spec.seq.value().unwrap_or(0)));
+        let ack = match spec.ack {
+            Some(Field::Is(a)) => stack_rel(a, "ack")?,
+            _ => SeqNumber(0),
+        };
+        let mut options = Vec::new();
+        for o in spec.options.iter().flatten() {
+            options.push(match o {
+                OptSpec::Eol => TcpOption::Eol,
+                OptSpec::Nop => TcpOption::Nop,
+                OptSpec::Mss(m) => TcpOption::Mss(m.value().unwrap_or(0)),
+                OptSpec::WScale(w) => TcpOption::WindowScale(w.value().unwrap_or(0)),
+                OptSpec::SackOk => TcpOption::SackPermitted,
+                OptSpec::Sack(blocks) => TcpOption::Sack(
+                    blocks
+                        .iter()
+                        .map(|(l, r)| Ok((stack_rel(*l, "SACK block")?, stack_rel(*r, "SACK block")?)))
+                        .collect::<Result<_, String>>()?,
+                ),
+                OptSpec::Ts { val, ecr } => TcpOption::Timestamps {
+                    tsval: val.value().unwrap_or(0),
+                    tsecr: match ecr {
+                        Field::Is(v) => *v,
+                        Field::Any => self.last_tsval.unwrap_or(0),
+                    },
+                },
+                OptSpec::Unknown { kind, data } => TcpOption::Unknown { kind: *kind, data: data.clone() },
+            });
+        }
+        let len = spec.len.value().unwrap_or(0) as usize;
+        let payload = spec.data.clone().unwrap_or_else(|| (0..len).map(|i| (i % 251) as u8).collect());
+        let tcp = TcpRepr {
+            src_port: self.remote_port,
+            dst_port: self.local_port,
+            seq,
+            ack,
+            flags: spec.flags,
+            window: spec.win.and_then(|w| w.value()).unwrap_or(65535),
+            urgent: spec.urg.and_then(|u| u.value()).unwrap_or(0),
+            options,
+            payload,
+            ..TcpRepr::default()
+        };
+        Ok(IpPacket { ip: IpRepr::new(s.remote, s.local), tcp })
+    }
+
+    /// Every field of `p` that `spec` does not allow.
+    fn match_out(&mut self, spec: &PacketSpec, p: &IpPacket) -> Vec<FieldDiff> {
+        let s = self.script;
+        let mut d = Vec::new();
+        let mut diff =
+            |field: &'static str, expected: String, actual: String| d.push(FieldDiff { field, expected, actual });
+        let t = &p.tcp;
+        if p.ip.src != s.local || p.ip.dst != s.remote {
+            diff("addresses", format!("{} > {}", s.local, s.remote), format!("{} > {}", p.ip.src, p.ip.dst));
+        }
+        // The stack's ephemeral port is learned from its first packet.
+        if self.stack_isn.is_none() && t.flags.syn() {
+            self.local_port = t.src_port;
+        }
+        if t.src_port != self.local_port || t.dst_port != self.remote_port {
+            diff(
+                "ports",
+                format!("{} > {}", self.local_port, self.remote_port),
+                format!("{} > {}", t.src_port, t.dst_port),
+            );
+        }
+        if t.flags != spec.flags {
+            diff("flags", spec.flags.to_string(), t.flags.to_string());
+        }
+        // The stack's ISN comes from its SYN.
+        if t.flags.syn() && self.stack_isn.is_none() {
+            self.stack_isn = Some(t.seq.0.wrapping_sub(spec.seq.value().unwrap_or(0)));
+        }
+        let isn = self.stack_isn.unwrap_or(t.seq.0);
+        let rel_seq = t.seq.0.wrapping_sub(isn);
+        if !spec.seq.matches(rel_seq) {
+            diff("seq", fmt_field(&spec.seq), rel_seq.to_string());
+        }
+        if !spec.len.matches(t.payload.len() as u32) {
+            diff("len", fmt_field(&spec.len), t.payload.len().to_string());
+        }
+        if let Some(a) = spec.ack {
+            let rel_ack = t.ack.0.wrapping_sub(s.remote_isn);
+            if !t.flags.ack() {
+                diff("ack", fmt_field(&a), "(no ACK flag)".into());
+            } else if !a.matches(rel_ack) {
+                diff("ack", fmt_field(&a), rel_ack.to_string());
+            }
+        }
+        if let Some(w) = spec.win {
+            if !w.matches(t.window) {
+                diff("win", fmt_field(&w), t.window.to_string());
+            }
+        }
+        if let Some(u) = spec.urg {
+            if !u.matches(t.urgent) {
+                diff("urg", fmt_field(&u), t.urgent.to_string());
+            }
+        }
+        if let Some(data) = &spec.data {
+            if *data != t.payload {
+                diff(
+                    "data",
+                    format!("{:?}", String::from_utf8_lossy(data)),
+                    format!("{:?}", String::from_utf8_lossy(&t.payload)),
+                );
+            }
+        }
+        let actual: Vec<&TcpOption> = {
+            let mut v: Vec<&TcpOption> = t.options.iter().collect();
+            // Zero padding after the last option reads back as EOL.
+            while v.last() == Some(&&TcpOption::Eol) {
+                v.pop();
+            }
+            v
+        };
+        let expected = spec.options.clone().unwrap_or_default();
+        let opts_ok = (if spec.more_options { actual.len() >= expected.len() } else { actual.len() == expected.len() })
+            && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, s.remote_isn));
+        if !opts_ok {
+            let exp = if spec.options.is_none() {
+                "(none)".to_string()
+            } else {
+                let mut x: Vec<String> = expected.iter().map(opt_spec_text).collect();
+                if spec.more_options {
+                    x.push("...".into());
+                }
+                format!("<{}>", x.join(","))
+            };
+            diff(
+                "options",
+                exp,
+                format!("<{}>", actual.iter().map(|o| self.opt_text(o, Dir::Out)).collect::<Vec<_>>().join(",")),
+            );
+        }
+        d
+    }
+
+    fn opt_text(&self, o: &TcpOption, dir: Dir) -> String {
+        match o {
+            TcpOption::Sack(blocks) => {
+                // SACK blocks cover the other side's data.
+                let base = match dir {
+                    Dir::Out => self.script.remote_isn,
+                    Dir::In => self.stack_isn.unwrap_or(0),
+                };
+                let b: Vec<String> = blocks
+                    .iter()
+                    .map(|(l, r)| format!("{}:{}", l.0.wrapping_sub(base), r.0.wrapping_sub(base)))
+                    .collect();
+                format!("sack {}", b.join(" "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// A packet in the script's notation, relative to each side's ISN.
+    fn render(&self, t: &TcpRepr, dir: Dir) -> String {
+        let (seq_base, ack_base) = match dir {
+            Dir::In => (self.script.remote_isn, self.stack_isn.unwrap_or(0)),
+            Dir::Out => (self.stack_isn.unwrap_or(t.seq.0), self.script.remote_isn),
+        };
+        let seq = t.seq.0.wrapping_sub(seq_base);
+        let len = t.payload.len() as u32;
+        let mut s = format!("{} {}:{}({})", t.flags, seq, seq.wrapping_add(len), len);
+        if t.flags.ack() {
+            s.push_str(&format!(" ack {}", t.ack.0.wrapping_sub(ack_base)));
+        }
+        s.push_str(&format!(" win {}", t.window));
+        if t.flags.urg() {
+            s.push_str(&format!(" urg {}", t.urgent));
+        }
+        let opts: Vec<String> =
+            t.options.iter().filter(|o| **o != TcpOption::Eol).map(|o| self.opt_text(o, dir)).collect();
+        if !opts.is_empty() {
+            s.push_str(&format!(" <{}>", opts.join(",")));
+        }
+        s
+    }
+}
+
+fn fmt_field<T: fmt::Display + Copy + PartialEq>(f: &Field<T>) -> String {
+    match f {
+        Field::Any => "*".into(),
+        Field::Is(v) => v.to_string(),
+    }
+}
+
+fn window_text(lo: Duration, hi: Duration, any: bool) -> String {
+    if any {
+        format!("any time after {:.6}", lo.as_secs_f64())
+    } else if lo == hi {
+        format!("at {:.6}", lo.as_secs_f64())
+    } else {
+        format!("between {:.6} and {:.6}", lo.as_secs_f64(), hi.as_secs_f64())
+    }
+}
+
+fn call_text(step_text: &str) -> String {
+    // "call: listen(3, 1) = 0" -> "listen(3, 1)"
+    let t =
+        step_text.split("call:").nth(1).unwrap_or(step_text).trim().trim_matches(|c| c == '"' || c == '\'' || c == '}');
+    t.split(" =").next().unwrap_or(t).trim().trim_matches('"').to_string()
+}
+
+fn opt_spec_text(o: &OptSpec) -> String {
+    match o {
+        OptSpec::Eol => "eol".into(),
+        OptSpec::Nop => "nop".into(),
+        OptSpec::Mss(m) => format!("mss {}", fmt_field(m)),
+        OptSpec::WScale(w) => format!("wscale {}", fmt_field(w)),
+        OptSpec::SackOk => "sackOK".into(),
+        OptSpec::Sack(b) => format!("sack {}", b.iter().map(|(l, r)| format!("{l}:{r}")).collect::<Vec<_>>().join(" ")),
+        OptSpec::Ts { val, ecr } => format!("TS val {} ecr {}", fmt_field(val), fmt_field(ecr)),
+        OptSpec::Unknown { kind, data } => {
+            format!("opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
+}
+
+fn opt_matches(e: &OptSpec, a: &TcpOption, remote_isn: u32) -> bool {
+    match (e, a) {
+        (OptSpec::Eol, TcpOption::Eol)
+        | (OptSpec::Nop, TcpOption::Nop)
+        | (OptSpec::SackOk, TcpOption::SackPermitted) => true,
+        (OptSpec::Mss(f), TcpOption::Mss(v)) => f.matches(*v),
+        (OptSpec::WScale(f), TcpOption::WindowScale(v)) => f.matches(*v),
+        (OptSpec::Ts { val, ecr }, TcpOption::Timestamps { tsval, tsecr }) => {
+            val.matches(*tsval) && ecr.matches(*tsecr)
+        }
+        (OptSpec::Sack(eb), TcpOption::Sack(ab)) => {
+            eb.len() == ab.len()
+                && eb.iter().zip(ab).all(|((el, er), (al, ar))| {
+                    *el == al.0.wrapping_sub(remote_isn) && *er == ar.0.wrapping_sub(remote_isn)
+                })
+        }
+        (OptSpec::Unknown { kind, data }, TcpOption::Unknown { kind: k, data: d }) => kind == k && data == d,
+        _ => false,
+    }
+}

@@ -1,0 +1,290 @@
+//! The reference target: the bundled stack in virtual time. Advancing time
+//! jumps from timer to timer, so a two-hour keep-alive costs microseconds.
+
+use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
+use crate::script::call::{pollbits, OptName};
+use crate::script::{Script, TargetKind};
+use reference_stack::wire::IpPacket;
+use reference_stack::{Domain, Errno, FourTuple, Instant, SockOpt, SockOptName, Stack, StackConfig, State};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Linux's O_RDWR and O_NONBLOCK, for F_GETFL.
+const O_RDWR: i64 = 0o2;
+const O_NONBLOCK: i64 = 0o4000;
+
+pub struct ReferenceTarget {
+    stack: Stack,
+    now: Duration,
+    sent: VecDeque<(Duration, IpPacket)>,
+    /// A blocking write: octets still to go and the total.
+    write_left: Option<(Vec<u8>, usize)>,
+    /// A blocking poll: when it gives up.
+    poll_until: Option<Duration>,
+}
+
+fn at(d: Duration) -> Instant {
+    Instant::from_micros(d.as_micros() as u64)
+}
+
+fn since_start(i: Instant) -> Duration {
+    Duration::from_micros(i.total_micros())
+}
+
+impl ReferenceTarget {
+    pub fn new(script: &Script) -> ReferenceTarget {
+        let stack = Stack::new(StackConfig { addrs: vec![script.local], profile: script.profile.clone(), seed: 1 });
+        ReferenceTarget { stack, now: Duration::ZERO, sent: VecDeque::new(), write_left: None, poll_until: None }
+    }
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    fn drain(&mut self) {
+        while let Some(p) = self.stack.poll_segment(at(self.now)) {
+            self.sent.push_back((self.now, p));
+        }
+    }
+
+    /// Runs timers up to `t`, collecting what is sent at each one's time.
+    fn run_until(&mut self, t: Duration, stop_at_first_packet: bool) {
+        self.drain();
+        for _ in 0..10_000_000 {
+            if stop_at_first_packet && !self.sent.is_empty() {
+                return;
+            }
+            match self.stack.poll_timeout() {
+                Some(d) if since_start(d) <= t => {
+                    self.now = self.now.max(since_start(d));
+                    self.stack.handle_timeout(at(self.now));
+                    self.drain();
+                }
+                _ => break,
+            }
+        }
+        if !(stop_at_first_packet && !self.sent.is_empty()) {
+            self.now = self.now.max(t);
+            self.stack.handle_timeout(at(self.now));
+            self.drain();
+        }
+    }
+
+    fn blocking(&self, fd: i32) -> bool {
+        !self.stack.is_nonblocking(fd).unwrap_or(true)
+    }
+
+    fn done(v: Result<i64, Errno>) -> CallOutcome {
+        CallOutcome::Done { ret: v.map_or_else(CallValue::Error, CallValue::Value), out: None }
+    }
+
+    fn revents(&mut self, fd: i32, events: u32) -> Result<u32, Errno> {
+        let p = self.stack.poll(at(self.now), fd)?;
+        let mut m = 0;
+        for (on, bit) in [
+            (p.readable, pollbits::POLLIN),
+            (p.writable, pollbits::POLLOUT),
+            (p.pri, pollbits::POLLPRI),
+            (p.rdhup, pollbits::POLLRDHUP),
+        ] {
+            if on && events & bit != 0 {
+                m |= bit;
+            }
+        }
+        // POLLERR and POLLHUP are reported whether asked for or not.
+        if p.error {
+            m |= pollbits::POLLERR;
+        }
+        if p.hup {
+            m |= pollbits::POLLHUP;
+        }
+        Ok(m)
+    }
+
+    fn sockopt(opt: OptName, v: i64) -> Result<SockOpt, Errno> {
+        let u = u32::try_from(v).map_err(|_| Errno::EINVAL)?;
+        Ok(match opt {
+            OptName::NoDelay => SockOpt::NoDelay(v != 0),
+            OptName::KeepAlive => SockOpt::KeepAlive(v != 0),
+            OptName::KeepIdle => SockOpt::KeepIdle(u),
+            OptName::KeepIntvl => SockOpt::KeepIntvl(u),
+            OptName::KeepCnt => SockOpt::KeepCnt(u),
+            OptName::MaxSeg => SockOpt::MaxSeg(u),
+            OptName::RcvBuf => SockOpt::RcvBuf(u),
+            OptName::SndBuf => SockOpt::SndBuf(u),
+            OptName::Linger => SockOpt::Linger(Some(u)),
+            OptName::UserTimeout => SockOpt::UserTimeout(u),
+            OptName::ReuseAddr => SockOpt::ReuseAddr(v != 0),
+            OptName::Error => return Err(Errno::ENOPROTOOPT),
+        })
+    }
+
+    fn getsockopt(&mut self, fd: i32, opt: OptName) -> Result<CallValue, Errno> {
+        let name = match opt {
+            OptName::NoDelay => SockOptName::NoDelay,
+            OptName::KeepAlive => SockOptName::KeepAlive,
+            OptName::KeepIdle => SockOptName::KeepIdle,
+            OptName::KeepIntvl => SockOptName::KeepIntvl,
+            OptName::KeepCnt => SockOptName::KeepCnt,
+            OptName::MaxSeg => SockOptName::MaxSeg,
+            OptName::RcvBuf => SockOptName::RcvBuf,
+            OptName::SndBuf => SockOptName::SndBuf,
+            OptName::Linger => SockOptName::Linger,
+            OptName::UserTimeout => SockOptName::UserTimeout,
+            OptName::ReuseAddr => SockOptName::ReuseAddr,
+            OptName::Error => SockOptName::Error,
+        };
+        Ok(match self.stack.getsockopt(at(self.now), fd, name)? {
+            SockOpt::NoDelay(b) | SockOpt::KeepAlive(b) | SockOpt::ReuseAddr(b) => CallValue::Value(i64::from(b)),
+            SockOpt::KeepIdle(v)
+            | SockOpt::KeepIntvl(v)
+            | SockOpt::KeepCnt(v)
+            | SockOpt::MaxSeg(v)
+            | SockOpt::RcvBuf(v)
+            | SockOpt::SndBuf(v)
+            | SockOpt::UserTimeout(v) => CallValue::Value(i64::from(v)),
+            SockOpt::Linger(v) => CallValue::Value(v.map_or(0, i64::from)),
+            SockOpt::Error(None) => CallValue::Value(0),
+            SockOpt::Error(Some(e)) => CallValue::Error(e),
+            _ => CallValue::Value(0),
+        })
+    }
+
+    fn write_more(&mut self, fd: i32) -> CallOutcome {
+        let Some((left, total)) = self.write_left.take() else { return Self::done(Ok(0)) };
+        match self.stack.send(at(self.now), fd, &left, false) {
+            Ok(n) if n == left.len() => Self::done(Ok(total as i64)),
+            Ok(n) => {
+                self.write_left = Some((left[n..].to_vec(), total));
+                CallOutcome::WouldBlock
+            }
+            Err(Errno::EAGAIN) => {
+                self.write_left = Some((left, total));
+                CallOutcome::WouldBlock
+            }
+            Err(e) => Self::done(Err(e)),
+        }
+    }
+}
+
+impl Target for ReferenceTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Reference
+    }
+
+    fn now(&self) -> Duration {
+        self.now
+    }
+
+    fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
+        self.run_until(t, false);
+        Ok(())
+    }
+
+    fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        if let Some(p) = self.sent.pop_front() {
+            return Ok(Some(p));
+        }
+        self.run_until(deadline, true);
+        Ok(self.sent.pop_front())
+    }
+
+    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError> {
+        let bytes = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+        // A malformed packet is the stack's business: it logs and drops it.
+        let _ = self.stack.handle_packet(at(self.now), &bytes);
+        self.drain();
+        Ok(())
+    }
+
+    fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        let now = at(self.now);
+        let s = &mut self.stack;
+        let out = match call {
+            TargetCall::Socket { ipv6 } => {
+                Self::done(s.socket(now, if *ipv6 { Domain::Inet6 } else { Domain::Inet }).map(i64::from))
+            }
+            TargetCall::Bind { fd, addr } => Self::done(s.bind(now, *fd, *addr).map(|_| 0)),
+            TargetCall::Listen { fd, backlog } => Self::done(s.listen(now, *fd, *backlog).map(|_| 0)),
+            TargetCall::Accept { fd } => match s.accept(now, *fd) {
+                Ok((nfd, _)) => Self::done(Ok(i64::from(nfd))),
+                Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
+                Err(e) => Self::done(Err(e)),
+            },
+            TargetCall::Connect { fd, addr } => match s.connect(now, *fd, *addr) {
+                Err(Errno::EINPROGRESS) if self.blocking(*fd) => CallOutcome::WouldBlock,
+                r => Self::done(r.map(|_| 0)),
+            },
+            TargetCall::Write { fd, data, oob } => {
+                if *oob || s.is_nonblocking(*fd).unwrap_or(true) {
+                    Self::done(s.send(now, *fd, data, *oob).map(|n| n as i64))
+                } else {
+                    self.write_left = Some((data.clone(), data.len()));
+                    self.write_more(*fd)
+                }
+            }
+            TargetCall::Read { fd, len, peek } => match s.recv(now, *fd, *len, *peek) {
+                Ok(d) => Self::done(Ok(d.len() as i64)),
+                Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
+                Err(e) => Self::done(Err(e)),
+            },
+            TargetCall::Shutdown { fd, how } => Self::done(s.shutdown(now, *fd, *how).map(|_| 0)),
+            TargetCall::Close { fd } => Self::done(s.close(now, *fd).map(|_| 0)),
+            TargetCall::SetSockOpt { fd, opt, value } => {
+                Self::done(Self::sockopt(*opt, *value).and_then(|o| s.setsockopt(now, *fd, o)).map(|_| 0))
+            }
+            TargetCall::GetSockOpt { fd, opt } => match self.getsockopt(*fd, *opt) {
+                Ok(v) => CallOutcome::Done { ret: CallValue::Value(0), out: Some(v) },
+                Err(e) => Self::done(Err(e)),
+            },
+            TargetCall::SetNonBlocking { fd, on } => Self::done(s.set_nonblocking(*fd, *on).map(|_| 0)),
+            TargetCall::GetFl { fd } => {
+                Self::done(s.is_nonblocking(*fd).map(|nb| O_RDWR | if nb { O_NONBLOCK } else { 0 }))
+            }
+            TargetCall::Poll { fd, events, timeout_ms } => match self.revents(*fd, *events) {
+                Ok(0) if *timeout_ms != 0 => {
+                    self.poll_until = (*timeout_ms > 0).then(|| self.now + Duration::from_millis(*timeout_ms as u64));
+                    CallOutcome::WouldBlock
+                }
+                Ok(m) => CallOutcome::Done { ret: CallValue::Events(m), out: None },
+                Err(e) => Self::done(Err(e)),
+            },
+        };
+        self.drain();
+        Ok(out)
+    }
+
+    fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        let now = at(self.now);
+        let out = match call {
+            TargetCall::Connect { fd, .. } => match self.stack.state(*fd) {
+                Ok(State::SynSent) | Ok(State::SynReceived) => CallOutcome::WouldBlock,
+                Ok(State::Closed) => {
+                    let e = match self.stack.getsockopt(now, *fd, SockOptName::Error) {
+                        Ok(SockOpt::Error(Some(e))) => e,
+                        _ => Errno::ECONNREFUSED,
+                    };
+                    Self::done(Err(e))
+                }
+                Ok(_) => Self::done(Ok(0)),
+                Err(e) => Self::done(Err(e)),
+            },
+            TargetCall::Write { fd, .. } => self.write_more(*fd),
+            TargetCall::Poll { fd, events, .. } => match self.revents(*fd, *events) {
+                Ok(0) if self.poll_until.is_none_or(|t| self.now < t) => CallOutcome::WouldBlock,
+                Ok(m) => CallOutcome::Done { ret: CallValue::Events(m), out: None },
+                Err(e) => Self::done(Err(e)),
+            },
+            other => self.call(other)?,
+        };
+        self.drain();
+        Ok(out)
+    }
+
+    fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError> {
+        Ok(match fd {
+            Some(fd) => self.stack.state(fd).unwrap_or(State::Closed),
+            None => self.stack.connection(&conn).map_or(State::Closed, |c| c.state),
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! Reporters, all fed from the same [`ScriptResult`]s: the human one, JSON
+//! lines, JUnit XML, classic pcap files and the normalised trace.
+
+use crate::engine::{Dir, TraceEntry};
+use crate::runner::{ScriptResult, Status};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
+
+/// The human report of one failure: where, what differs, the packets so far,
+/// the connection's state.
+pub fn failure_text(r: &ScriptResult) -> String {
+    let mut s = String::new();
+    let Status::Failed(f) = &r.status else { return s };
+    let loc = match f.pos {
+        Some(p) => format!("{}:{}:{}", r.script.path.display(), p.line, p.column),
+        None => r.script.path.display().to_string(),
+    };
+    let variant = r.script.variant.as_ref().map(|v| format!(" [{v}]")).unwrap_or_default();
+    let _ = writeln!(s, "FAIL {loc}{variant} on {}: {}", r.target, r.script.name);
+    if !f.step_text.is_empty() {
+        let _ = writeln!(s, "  step: {}", f.step_text);
+    }
+    let _ = writeln!(s, "  {}", f.message);
+    if !f.diffs.is_empty() {
+        let w = f.diffs.iter().map(|d| d.field.len()).max().unwrap_or(0);
+        let _ = writeln!(s, "  differences:");
+        for d in &f.diffs {
+            let _ = writeln!(s, "    {:w$}  expected {}", d.field, d.expected, w = w);
+            let _ = writeln!(s, "    {:w$}       got {}", "", d.actual, w = w);
+        }
+    }
+    if !r.trace.is_empty() {
+        let _ = writeln!(s, "  trace (seconds from the start; sequence numbers relative to each side's ISN):");
+        let skip = r.trace.len().saturating_sub(30);
+        if skip > 0 {
+            let _ = writeln!(s, "    ... {skip} earlier lines");
+        }
+        for e in &r.trace[skip..] {
+            let _ = writeln!(s, "    {e}");
+        }
+    }
+    if let Some(st) = &f.state {
+        let _ = writeln!(s, "  connection: {st}");
+    }
+    s
+}
+
+/// The normalised trace: what snapshots keep.
+pub fn trace_text(r: &ScriptResult) -> String {
+    let mut s = String::new();
+    for e in &r.trace {
+        let _ = writeln!(s, "{e}");
+    }
+    match &r.status {
+        Status::Passed => s.push_str("passed\n"),
+        Status::Failed(f) => {
+            let _ = writeln!(s, "failed: {}", f.message);
+        }
+        Status::Skipped(why) => {
+            let _ = writeln!(s, "skipped: {why}");
+        }
+        Status::Error(e) => {
+            let _ = writeln!(s, "error: {e}");
+        }
+    }
+    s
+}
+
+fn status_word(st: &Status) -> &'static str {
+    match st {
+        Status::Passed => "passed",
+        Status::Failed(_) => "failed",
+        Status::Skipped(_) => "skipped",
+        Status::Error(_) => "error",
+    }
+}
+
+/// One JSON object per script and target, one per line.
+pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in results {
+        let failure = match &r.status {
+            Status::Failed(fl) => serde_json::json!({
+                "line": fl.pos.map(|p| p.line),
+                "column": fl.pos.map(|p| p.column),
+                "step": fl.step_text,
+                "message": fl.message,
+                "differences": fl.diffs.iter().map(|d| serde_json::json!({"field": d.field, "expected": d.expected, "actual": d.actual})).collect::<Vec<_>>(),
+                "state": fl.state,
+            }),
+            Status::Skipped(why) | Status::Error(why) => serde_json::json!({ "message": why }),
+            Status::Passed => serde_json::Value::Null,
+        };
+        let rec = serde_json::json!({
+            "path": r.script.path.display().to_string(),
+            "name": r.script.name,
+            "variant": r.script.variant,
+            "target": r.target.name(),
+            "status": status_word(&r.status),
+            "rfc": r.script.rfc,
+            "wall_seconds": r.wall.as_secs_f64(),
+            "script_seconds": r.script_time.as_secs_f64(),
+            "failure": failure,
+        });
+        writeln!(f, "{rec}")?;
+    }
+    f.flush()
+}
+
+/// JUnit XML: one test suite per target, one test case per script.
+pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("harness");
+    for target in crate::script::TargetKind::ALL {
+        let rs: Vec<&ScriptResult> = results.iter().filter(|r| r.target == target).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        let mut suite = TestSuite::new(target.name());
+        for r in rs {
+            let status = match &r.status {
+                Status::Passed => TestCaseStatus::success(),
+                Status::Failed(f) => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    st.set_message(f.message.clone());
+                    st.set_description(failure_text(r));
+                    st
+                }
+                Status::Error(e) => {
+                    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    st.set_message(e.clone());
+                    st
+                }
+                Status::Skipped(why) => {
+                    let mut st = TestCaseStatus::skipped();
+                    st.set_message(why.clone());
+                    st
+                }
+            };
+            let mut case = TestCase::new(r.id(), status);
+            case.set_classname(r.script.path.display().to_string());
+            case.set_time(r.wall);
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    let f = std::fs::File::create(path)?;
+    report.serialize(f).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A classic pcap file (LINKTYPE_RAW: IP packets) with every packet of the
+/// run, stamped with its script time. Wireshark and tshark open it.
+pub fn write_pcap(path: &Path, trace: &[TraceEntry]) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    // Global header: magic, v2.4, thiszone, sigfigs, snaplen, LINKTYPE_RAW (101).
+    f.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
+    f.write_all(&2u16.to_le_bytes())?;
+    f.write_all(&4u16.to_le_bytes())?;
+    f.write_all(&0i32.to_le_bytes())?;
+    f.write_all(&0u32.to_le_bytes())?;
+    f.write_all(&65535u32.to_le_bytes())?;
+    f.write_all(&101u32.to_le_bytes())?;
+    for e in trace {
+        if let TraceEntry::Packet { at, bytes, .. } = e {
+            let len = bytes.len() as u32;
+            f.write_all(&(at.as_secs() as u32).to_le_bytes())?;
+            f.write_all(&at.subsec_micros().to_le_bytes())?;
+            f.write_all(&len.to_le_bytes())?;
+            f.write_all(&len.to_le_bytes())?;
+            f.write_all(bytes)?;
+        }
+    }
+    f.flush()
+}
+
+/// A file name for a script's per-run artefacts.
+pub fn artefact_name(r: &ScriptResult, ext: &str) -> String {
+    let mut s: String =
+        r.id().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    s = s.trim_matches('_').to_string();
+    format!("{s}.{}.{ext}", r.target)
+}
+
+/// Counts for the closing line.
+pub fn counts(results: &[ScriptResult]) -> (usize, usize, usize) {
+    let passed = results.iter().filter(|r| matches!(r.status, Status::Passed)).count();
+    let failed = results.iter().filter(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))).count();
+    let skipped = results.iter().filter(|r| matches!(r.status, Status::Skipped(_))).count();
+    (passed, failed, skipped)
+}
+
+/// Whether a trace entry is inbound, for filters.
+pub fn is_inbound(e: &TraceEntry) -> bool {
+    matches!(e, TraceEntry::Packet { dir: Dir::In, .. })
+}
