@@ -147,6 +147,14 @@ fn loss_arg(loss: f64) -> Result<u32, ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when stdout or stderr is a closed pipe (`harness ... | head`),
+    // as command-line tools do, instead of panicking in println!.
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is
+    // a valid disposition for SIGPIPE.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run { paths, targets, jobs, partition, junit, json, pcap_dir, trace } => {

@@ -1,0 +1,142 @@
+//! Scripts that must fail, and what their reports must say.
+
+use harness::engine::{self, reference::ReferenceTarget, Outcome};
+use harness::report;
+use harness::runner::{self, Status};
+use harness::script::{self, TargetKind};
+use std::path::Path;
+
+const HEAD: &str = "steps:
+  - call: socket() = 3
+  - call: bind(3, 8080) = 0
+  - call: listen(3, 1) = 0
+  - in:  S 0:0(0) win 65535 <mss 1460>
+  - out: S. 0:0(0) ack 1 <mss 1460>
+  - in:  . 1:1(0) ack 1 win 65535
+  - call: accept(3) = 4
+";
+
+/// Runs `HEAD + tail` on the reference target; returns the failure report text.
+fn fails(tail: &str) -> (engine::Failure, String) {
+    let text = format!("{HEAD}{tail}");
+    let scripts = script::parse(Path::new("broken.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.one_line()));
+    let r = runner::run_one(&scripts[0], TargetKind::Reference);
+    let text = report::failure_text(&r);
+    match r.status {
+        Status::Failed(f) => (f, text),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_passing_head_passes() {
+    let scripts = script::parse(Path::new("ok.yaml"), HEAD).unwrap();
+    let mut t = ReferenceTarget::new(&scripts[0]);
+    assert!(matches!(engine::run(&scripts[0], &mut t).outcome, Outcome::Passed));
+}
+
+#[test]
+fn wrong_flag() {
+    let (f, text) = fails("  - call: close(4) = 0\n  - out: R. 1:1(0) ack 1\n");
+    assert_eq!(f.pos.unwrap().line, 10);
+    assert!(f.diffs.iter().any(|d| d.field == "flags" && d.expected == "R." && d.actual == "F."), "{text}");
+    assert!(text.contains("broken.yaml:10:5"), "{text}");
+    assert!(text.contains("flags  expected R."), "{text}");
+    // The trace shows the packets so far, relative to each side's ISN.
+    assert!(text.contains("in   S 0:0(0) win 65535 <mss 1460>"), "{text}");
+    assert!(text.contains("out  F. 1:1(0) ack 1"), "{text}");
+    assert!(text.contains("connection: 198.51.100.1:8080 <-> 192.0.2.1:40000 FIN-WAIT-1"), "{text}");
+}
+
+#[test]
+fn wrong_ack_and_window_are_both_listed() {
+    let (f, text) = fails("  - call: close(4) = 0\n  - out: F. 1:1(0) ack 7 win 100\n");
+    let fields: Vec<&str> = f.diffs.iter().map(|d| d.field).collect();
+    assert_eq!(fields, vec!["ack", "win"], "{text}");
+    assert!(text.contains("ack  expected 7"), "{text}");
+    assert!(text.contains("got 1"), "{text}");
+}
+
+#[test]
+fn late_packet() {
+    // The FIN leaves at once; the script says 1 s later: the FIN is too early.
+    let (f, text) = fails("  - call: close(4) = 0\n  - {at: +1, out: F. 1:1(0) ack 1}\n");
+    assert!(f.message.contains("too early"), "{text}");
+    // A retransmission expected too soon: nothing by then.
+    let (f, text) =
+        fails("  - call: write(4, 10) = 10\n  - out: P. 1:11(10) ack 1\n  - {at: +0.5, out: P. 1:11(10) ack 1}\n");
+    assert!(f.message.contains("nothing was sent"), "{text}");
+}
+
+#[test]
+fn missing_packet() {
+    let (f, text) = fails("  - out: F. 1:1(0) ack 1\n");
+    assert!(f.message.contains("expected a packet by 0.010000"), "{text}");
+    assert_eq!(f.pos.unwrap().line, 9);
+}
+
+#[test]
+fn unexpected_packet() {
+    let (f, text) = fails("  - call: close(4) = 0\n  - in: . 1:1(0) ack 1 win 65535\n");
+    assert!(f.message.contains("unexpected packet"), "{text}");
+    assert!(f.message.contains("F. 1:1(0) ack 1"), "{text}");
+}
+
+#[test]
+fn wrong_state() {
+    let (f, text) = fails("  - state: {fd: 4, is: CLOSE_WAIT}\n");
+    assert_eq!(f.diffs[0].expected, "CLOSE-WAIT");
+    assert_eq!(f.diffs[0].actual, "ESTABLISHED");
+    assert!(text.contains("fd 4 is ESTABLISHED, expected CLOSE-WAIT"), "{text}");
+}
+
+#[test]
+fn wrong_return_value_and_errno() {
+    let (f, text) = fails("  - call: getsockopt(4, TCP_NODELAY, [1]) = 0\n");
+    assert!(f.message.contains("gave the value 0, expected 1"), "{text}");
+    let (f, _) = fails("  - call: fcntl(4, F_SETFL, O_NONBLOCK) = 0\n  - call: read(4, 10) = -1 ECONNRESET\n");
+    assert_eq!(f.diffs[0].actual, "-1 EAGAIN");
+}
+
+#[test]
+fn blocking_call_that_never_returns() {
+    let (f, text) = fails("  - call: read(4, 10) = 10\n");
+    assert!(f.message.contains("never returned"), "{text}");
+}
+
+#[test]
+fn a_quiet_period_that_is_not() {
+    let (f, text) = fails("  - call: write(4, 10) = 10\n  - quiet: 100ms\n");
+    assert!(f.message.contains("expected nothing"), "{text}");
+}
+
+#[test]
+fn reports_are_written() {
+    let dir = std::env::temp_dir().join(format!("harness-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scripts = script::parse(Path::new("ok.yaml"), HEAD).unwrap();
+    let results = runner::run_all(&scripts, TargetKind::Reference, 1, &|_| {});
+    report::write_json(&dir.join("r.json"), &results).unwrap();
+    report::write_junit(&dir.join("r.xml"), &results).unwrap();
+    report::write_pcap(&dir.join("r.pcap"), &results[0].trace).unwrap();
+    let json = std::fs::read_to_string(dir.join("r.json")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["status"], "passed");
+    assert_eq!(rec["target"], "reference");
+    let xml = std::fs::read_to_string(dir.join("r.xml")).unwrap();
+    assert!(xml.contains("<testsuite") && xml.contains("tests=\"1\""), "{xml}");
+    let pcap = std::fs::read(dir.join("r.pcap")).unwrap();
+    assert_eq!(&pcap[..4], &0xa1b2_c3d4u32.to_le_bytes());
+    assert_eq!(u32::from_le_bytes(pcap[20..24].try_into().unwrap()), 101);
+    // Three packets: SYN, SYN-ACK, ACK; each record parses back.
+    let mut off = 24;
+    let mut n = 0;
+    while off < pcap.len() {
+        let len = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        reference_stack::wire::IpPacket::parse(&pcap[off + 16..off + 16 + len]).unwrap();
+        off += 16 + len;
+        n += 1;
+    }
+    assert_eq!(n, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
