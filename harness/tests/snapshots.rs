@@ -1,0 +1,25 @@
+//! Every script under `suites/`, run on the reference target, keeps its
+//! normalised trace (relative sequence numbers, script times, calls, outcome)
+//! as an insta snapshot: a behaviour change in the reference stack shows up as
+//! a snapshot diff, accepted with `cargo insta review` (or INSTA_UPDATE=always).
+//! With CI set, a changed or missing snapshot fails the run.
+
+use harness::report;
+use harness::runner;
+use harness::script::{self, TargetKind};
+
+#[test]
+fn suites_on_the_reference_target() {
+    insta::glob!("../../suites", "**/*.yaml", |path| {
+        let scripts = script::load(path).unwrap_or_else(|e| panic!("{}", e.one_line()));
+        let mut text = String::new();
+        for s in scripts.iter().filter(|s| s.runs_on(TargetKind::Reference)) {
+            let r = runner::run_one(s, TargetKind::Reference);
+            if let Some(v) = &s.variant {
+                text.push_str(&format!("### {v}\n"));
+            }
+            text.push_str(&report::trace_text(&r));
+        }
+        insta::assert_snapshot!(text);
+    });
+}
