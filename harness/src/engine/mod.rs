@@ -209,7 +209,7 @@ pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
         Ok(()) => Outcome::Passed,
         Err(Stop::Fail(mut f)) => {
             f.state = r.describe_state();
-            Outcome::Failed(f)
+            Outcome::Failed(*f)
         }
         Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
     };
@@ -217,7 +217,7 @@ pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
 }
 
 enum Stop {
-    Fail(Failure),
+    Fail(Box<Failure>),
     Target(TargetError),
 }
 
@@ -229,14 +229,14 @@ impl From<TargetError> for Stop {
 
 impl Run<'_> {
     fn fail(&self, step: Option<(usize, &Step)>, message: String, diffs: Vec<FieldDiff>) -> Stop {
-        Stop::Fail(Failure {
+        Stop::Fail(Box::new(Failure {
             step: step.map(|s| s.0),
             pos: step.map(|s| s.1.pos),
             step_text: step.map(|s| s.1.text.clone()).unwrap_or_default(),
             message,
             diffs,
             state: None,
-        })
+        }))
     }
 
     fn conn(&self) -> FourTuple {
@@ -261,6 +261,20 @@ impl Run<'_> {
             }
             self.step(i, step)?;
             self.check_pending()?;
+        }
+        // A call still blocked at the end gets until its return time (as in
+        // packetdrill); nothing else may be sent meanwhile.
+        if let Some((step, lo, hi)) = self.pending.as_ref().map(|p| (p.step, p.lo, p.hi)) {
+            let s = &steps[step];
+            let tol = self.script.tolerance;
+            let mut t = self.target.now();
+            while self.pending.is_some() && t < hi + tol {
+                let next = (t + Duration::from_millis(100)).min(hi + tol).max(lo);
+                self.no_packets_until(step, s, next)?;
+                self.target.advance(next)?;
+                self.check_pending()?;
+                t = next;
+            }
         }
         if let Some(p) = &self.pending {
             let step = &steps[p.step];
@@ -560,17 +574,13 @@ impl Run<'_> {
     /// script's ISN, acks and SACK blocks to the stack's.
     fn build_in(&self, spec: &PacketSpec) -> Result<IpPacket, String> {
         let s = self.script;
-        let stack_rel = |v: u32, what: &str| -> Result<SeqNumber, String> {
-            match self.stack_isn {
-                Some(isn) => Ok(SeqNumber(isn.wrapping_add(v))),
-                None => {
-                    Err(format!("this packet's {what} is relative to the stack's ISN, which no packet has shown yet"))
-                }
-            }
-        };
+        // Until the stack has shown its ISN (in its SYN or SYN,ACK), numbers
+        // in its sequence space are absolute.
+        let stack_rel =
+            |v: u32| -> Result<SeqNumber, String> { Ok(SeqNumber(self.stack_isn.unwrap_or(0).wrapping_add(v))) };
         let seq = SeqNumber(s.remote_isn.wrapping_add(spec.seq.value().unwrap_or(0)));
         let ack = match spec.ack {
-            Some(Field::Is(a)) => stack_rel(a, "ack")?,
+            Some(Field::Is(a)) => stack_rel(a)?,
             _ => SeqNumber(0),
         };
         let mut options = Vec::new();
@@ -581,12 +591,13 @@ impl Run<'_> {
                 OptSpec::Mss(m) => TcpOption::Mss(m.value().unwrap_or(0)),
                 OptSpec::WScale(w) => TcpOption::WindowScale(w.value().unwrap_or(0)),
                 OptSpec::SackOk => TcpOption::SackPermitted,
-                OptSpec::Sack(blocks) => TcpOption::Sack(
-                    blocks
-                        .iter()
-                        .map(|(l, r)| Ok((stack_rel(*l, "SACK block")?, stack_rel(*r, "SACK block")?)))
-                        .collect::<Result<_, String>>()?,
-                ),
+                OptSpec::Sack(blocks) => {
+                    TcpOption::Sack(blocks.iter().map(|(l, r)| Ok((stack_rel(*l)?, stack_rel(*r)?))).collect::<Result<
+                        _,
+                        String,
+                    >>(
+                    )?)
+                }
                 OptSpec::Ts { val, ecr } => TcpOption::Timestamps {
                     tsval: val.value().unwrap_or(0),
                     tsecr: match ecr {
@@ -642,7 +653,7 @@ impl Run<'_> {
         if t.flags.syn() && self.stack_isn.is_none() {
             self.stack_isn = Some(t.seq.0.wrapping_sub(spec.seq.value().unwrap_or(0)));
         }
-        let isn = self.stack_isn.unwrap_or(t.seq.0);
+        let isn = self.stack_isn.unwrap_or(0);
         let rel_seq = t.seq.0.wrapping_sub(isn);
         if !spec.seq.matches(rel_seq) {
             diff("seq", fmt_field(&spec.seq), rel_seq.to_string());
@@ -729,7 +740,7 @@ impl Run<'_> {
     fn render(&self, t: &TcpRepr, dir: Dir) -> String {
         let (seq_base, ack_base) = match dir {
             Dir::In => (self.script.remote_isn, self.stack_isn.unwrap_or(0)),
-            Dir::Out => (self.stack_isn.unwrap_or(t.seq.0), self.script.remote_isn),
+            Dir::Out => (self.stack_isn.unwrap_or(0), self.script.remote_isn),
         };
         let seq = t.seq.0.wrapping_sub(seq_base);
         let len = t.payload.len() as u32;

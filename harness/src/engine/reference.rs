@@ -63,7 +63,7 @@ impl ReferenceTarget {
                 _ => break,
             }
         }
-        if !(stop_at_first_packet && !self.sent.is_empty()) {
+        if !stop_at_first_packet || self.sent.is_empty() {
             self.now = self.now.max(t);
             self.stack.handle_timeout(at(self.now));
             self.drain();

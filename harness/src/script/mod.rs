@@ -3,6 +3,10 @@
 //! file, line and column (down to a character inside a packet or call).
 //! The language is documented in `docs/script-language.md`.
 
+// A ScriptError carries the script's text for its diagnostic; it is returned
+// only when a script is rejected (the cold path), so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod call;
 pub mod packet;
 pub mod time;
@@ -218,7 +222,9 @@ struct RawScript {
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
-    matrix: Option<Spanned<BTreeMap<String, Vec<serde_json::Value>>>>,
+    /// A map of variables to value lists (every combination), or a list of
+    /// rows, each a map of the same variables (one script per row).
+    matrix: Option<Spanned<serde_json::Value>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
 
@@ -333,12 +339,66 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
         }
         return Ok(vec![build(&ctx, raw, None)?]);
     };
-    // Every combination of the variables, in the order they are declared (sorted by name).
-    let vars: Vec<(&String, &Vec<serde_json::Value>)> = matrix.value.iter().collect();
-    for (k, v) in &vars {
-        if v.is_empty() {
-            return Err(ctx.err_at(&matrix.referenced, format!("matrix variable `{k}` has no values"), None));
+    let scalar = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut combos: Vec<Vec<(String, String)>> = match &matrix.value {
+        // Every combination of the variables (sorted by name).
+        serde_json::Value::Object(vars) => {
+            let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+            for (k, values) in vars {
+                let Some(values) = values.as_array().filter(|v| !v.is_empty()) else {
+                    return Err(ctx.err_at(
+                        &matrix.referenced,
+                        format!("matrix variable `{k}` needs a non-empty list of values"),
+                        None,
+                    ));
+                };
+                combos = combos
+                    .iter()
+                    .flat_map(|c| values.iter().map(move |v| (c.clone(), v)))
+                    .map(|(mut c, v)| {
+                        c.push((k.clone(), scalar(v)));
+                        c
+                    })
+                    .collect();
+            }
+            combos
         }
+        // Rows: one script each.
+        serde_json::Value::Array(rows) if !rows.is_empty() => {
+            let mut out = Vec::new();
+            let mut keys: Option<Vec<String>> = None;
+            for (i, row) in rows.iter().enumerate() {
+                let Some(m) = row.as_object() else {
+                    return Err(ctx.err_at(
+                        &matrix.referenced,
+                        format!("matrix row {} is not a map of variables", i + 1),
+                        None,
+                    ));
+                };
+                let k: Vec<String> = m.keys().cloned().collect();
+                if keys.get_or_insert_with(|| k.clone()) != &k {
+                    return Err(ctx.err_at(
+                        &matrix.referenced,
+                        format!("matrix row {} does not have the same variables as row 1", i + 1),
+                        None,
+                    ));
+                }
+                out.push(m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect());
+            }
+            out
+        }
+        _ => {
+            return Err(ctx.err_at(
+                &matrix.referenced,
+                "`matrix:` is a map of variables to lists, or a list of rows".to_string(),
+                Some("matrix: {flag: [S, F]}  or  matrix: [{flag: S, ack: 1}, {flag: F, ack: 2}]".into()),
+            ))
+        }
+    };
+    for (k, _) in combos.first().cloned().unwrap_or_default() {
         if !text.contains(&format!("${{{k}}}")) {
             return Err(ctx.err_at(
                 &matrix.referenced,
@@ -347,22 +407,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
             ));
         }
     }
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (k, values) in &vars {
-        let mut next = Vec::new();
-        for c in &combos {
-            for v in values.iter() {
-                let s = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let mut c2 = c.clone();
-                c2.push(((*k).clone(), s));
-                next.push(c2);
-            }
-        }
-        combos = next;
-    }
+    combos.retain(|c| !c.is_empty());
     if combos.len() > 100_000 {
         return Err(ctx.err_at(
             &matrix.referenced,
@@ -744,6 +789,13 @@ steps:
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].variant.as_deref(), Some("f=S, w=0"));
         assert!(p("steps:\n  - in: ${f} 0:0(0) win 1\n").unwrap_err().message.contains("no `matrix:`"));
+        let rows = p("matrix: [{f: S, a: 1}, {f: F, a: 2}]\nsteps:\n  - in: ${f} 0:0(0) win ${a}\n").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].variant.as_deref(), Some("a=2, f=F"));
+        assert!(p("matrix: [{f: S}, {g: F}]\nsteps:\n  - in: ${f} 0:0(0) win 1\n")
+            .unwrap_err()
+            .message
+            .contains("same variables"));
     }
 
     /// Malformed scripts: the message and the exact position.
