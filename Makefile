@@ -2,15 +2,19 @@
 CARGO ?= cargo
 HARNESS := target/release/harness
 
-.PHONY: run test lint ci setup
+.PHONY: run test lint ci setup bench
 
-## Build, then run the main job. Today that is the loopback scenario on the
-## reference stack (clean link, then 1 % loss); `harness run suites/` joins
-## it when the script engine lands.
+## Build, then run the main job: every script under suites/ on the reference
+## target (the Linux target joins when it lands), then two stacks over a lossy link.
 run: setup
 	$(CARGO) build --release -p harness
-	$(HARNESS) loopback
+	$(HARNESS) run suites/
 	$(HARNESS) loopback --loss 1 --seed 7
+
+## Scripts per second on the reference target.
+bench: setup
+	$(CARGO) build --release -p harness
+	$(HARNESS) bench suites --rounds 200
 
 ## All tests of the workspace.
 test: setup

@@ -341,6 +341,8 @@ impl Run<'_> {
                         vec![],
                     ));
                 };
+                // Match first: a SYN teaches the stack's ISN, which the trace uses.
+                let diffs = self.match_out(spec, &p);
                 let text = self.render(&p.tcp, Dir::Out);
                 self.trace.push(TraceEntry::Packet {
                     at,
@@ -348,7 +350,6 @@ impl Run<'_> {
                     text: text.clone(),
                     bytes: p.emit().unwrap_or_default(),
                 });
-                let diffs = self.match_out(spec, &p);
                 if !diffs.is_empty() {
                     return Err(self.fail(
                         Some((i, step)),
