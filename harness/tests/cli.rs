@@ -1,0 +1,86 @@
+//! The `harness` binary: closing line, exit codes, partitions.
+
+use std::path::Path;
+use std::process::Command;
+
+fn harness(args: &[&str]) -> (Option<i32>, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_harness")).args(args).current_dir(root).env("NO_COLOR", "1").output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn counts(stdout: &str) -> (usize, usize, usize) {
+    let last = stdout.lines().last().unwrap_or_default();
+    let n: Vec<usize> =
+        last.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    assert_eq!(n.len(), 3, "closing line: {last:?}");
+    (n[0], n[1], n[2])
+}
+
+#[test]
+fn run_suites_passes_and_partitions_cover_it_once() {
+    let (code, out, err) = harness(&["run", "suites/"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (total, failed, _) = counts(&out);
+    assert!(total >= 20);
+    assert_eq!(failed, 0);
+    let mut sum = 0;
+    for k in 1..=3 {
+        let (code, out, _) = harness(&["run", "suites/", "--partition", &format!("{k}/3")]);
+        assert_eq!(code, Some(0));
+        sum += counts(&out).0;
+    }
+    assert_eq!(sum, total);
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    for args in [
+        vec!["run", "suites/", "--partition", "4/3"],
+        vec!["run", "suites/", "--target", "windows"],
+        vec!["run", "no/such/dir"],
+        vec!["run", "suites/", "--bogus"],
+        vec!["check"],
+    ] {
+        let (code, _, err) = harness(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(!err.is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn a_failing_script_exits_1_and_an_invalid_one_2() {
+    let dir = std::env::temp_dir().join(format!("harness-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("fails.yaml");
+    std::fs::write(&bad, "steps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n").unwrap();
+    let (code, out, _) = harness(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL") && out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    let invalid = dir.join("invalid.yaml");
+    std::fs::write(&invalid, "steps:\n  - inn: S\n").unwrap();
+    let (code, _, err) = harness(&["run", invalid.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("invalid.yaml:2:5"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn map_form_packets_run_like_the_compact_ones() {
+    let dir = std::env::temp_dir().join(format!("harness-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("map.yaml");
+    std::fs::write(
+        &f,
+        "steps:\n  - call: socket() = 3\n  - call: bind(3, 8080) = 0\n  - call: listen(3, 1) = 0\n  - in: {flags: S, seq: 0, win: 65535, options: mss 1460}\n  - out: {flags: S., seq: 0, ack: 1, options: \"mss 1460\"}\n",
+    )
+    .unwrap();
+    let (code, out, err) = harness(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
