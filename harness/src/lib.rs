@@ -10,9 +10,12 @@
 pub mod engine;
 pub mod interop;
 pub mod loopback;
+pub mod netlink;
 pub mod netns;
 pub mod report;
 pub mod runner;
 pub mod script;
+pub mod sys;
+pub mod transport;
 pub mod tun;
 pub mod tunpeer;

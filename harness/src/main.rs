@@ -46,9 +46,15 @@ enum Command {
         /// Script files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Target to run on: reference (default) or linux. Repeat for both.
+        /// Target to run on: reference (default), linux, or all. Repeatable.
         #[arg(long = "target", default_value = "reference")]
         targets: Vec<String>,
+        /// How the Linux target is reached: tun (default) or raw (veth + AF_PACKET).
+        #[arg(long, default_value = "tun")]
+        transport: String,
+        /// Multiplies every timing tolerance (slow or debug kernels).
+        #[arg(long, default_value_t = 1.0)]
+        tolerance_scale: f64,
         /// Scripts run at once.
         #[arg(short = 'j', long, default_value_t = default_jobs())]
         jobs: usize,
@@ -157,8 +163,19 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { paths, targets, jobs, partition, junit, json, pcap_dir, trace } => {
-            run_cmd(paths, targets, jobs, partition, junit, json, pcap_dir, trace)
+        Command::Run { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } => {
+            run_cmd(RunArgs {
+                paths,
+                targets,
+                transport,
+                tolerance_scale,
+                jobs,
+                partition,
+                junit,
+                json,
+                pcap_dir,
+                trace,
+            })
         }
         Command::Check { paths } => check_cmd(paths),
         Command::Bench { paths, rounds, jobs } => bench_cmd(paths, rounds, jobs),
@@ -283,26 +300,58 @@ fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_cmd(
+struct RunArgs {
     paths: Vec<PathBuf>,
     targets: Vec<String>,
+    transport: String,
+    tolerance_scale: f64,
     jobs: usize,
     partition: Option<String>,
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
     pcap_dir: Option<PathBuf>,
     trace: bool,
-) -> ExitCode {
+}
+
+fn run_cmd(a: RunArgs) -> ExitCode {
+    let RunArgs { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } = a;
     let mut kinds = Vec::new();
     for t in &targets {
-        match TargetKind::from_name(t) {
-            Some(k) if !kinds.contains(&k) => kinds.push(k),
-            Some(_) => {}
-            None => {
-                eprintln!("error: unknown target {t:?} (targets: reference, linux)");
-                return ExitCode::from(2);
+        let add: Vec<TargetKind> = if t == "all" {
+            TargetKind::ALL.to_vec()
+        } else {
+            match TargetKind::from_name(t) {
+                Some(k) => vec![k],
+                None => {
+                    eprintln!("error: unknown target {t:?} (targets: reference, linux, all)");
+                    return ExitCode::from(2);
+                }
             }
+        };
+        for k in add {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    let Some(transport) = harness::engine::linux::TransportKind::from_name(&transport) else {
+        eprintln!("error: unknown transport {transport:?} (tun, raw)");
+        return ExitCode::from(2);
+    };
+    if !(tolerance_scale.is_finite() && tolerance_scale > 0.0) {
+        eprintln!("error: --tolerance-scale must be a positive number");
+        return ExitCode::from(2);
+    }
+    let mut cfg = runner::RunConfig {
+        jobs,
+        transport,
+        options: harness::engine::RunOptions { tolerance_scale },
+        linux_unavailable: None,
+    };
+    if kinds.contains(&TargetKind::Linux) {
+        cfg.probe_linux();
+        if let Some(why) = &cfg.linux_unavailable {
+            eprintln!("warning: the Linux target cannot run here: {why}");
         }
     }
     let partition = match partition.map(|p| p.parse::<Partition>()).transpose() {
@@ -344,7 +393,7 @@ fn run_cmd(
                 progress.set_message(format!("{} failed", r.id()));
             }
         };
-        results.extend(runner::run_all(&scripts, *kind, jobs, &on_done));
+        results.extend(runner::run_all_with(&scripts, *kind, &cfg, &on_done));
     }
     progress.finish_and_clear();
     for r in &results {

@@ -63,6 +63,17 @@ pub fn unshare_netns() -> Result<(), NetnsError> {
     ip(&["link", "set", "lo", "up"])
 }
 
+/// Like [`unshare_netns`], without spawning `ip`: loopback comes up over netlink.
+pub fn unshare_private() -> Result<(), NetnsError> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|errno| NetnsError::Namespace { what: "unshare(CLONE_NEWNET)", errno })?;
+    if !isolated()? {
+        return Err(NetnsError::NotIsolated);
+    }
+    crate::netlink::link_up("lo")
+        .map_err(|e| NetnsError::Ip { args: "link set lo up (netlink)".into(), detail: e.to_string() })
+}
+
 /// A handle on the calling thread's namespace, for other threads to [`enter`].
 pub fn current() -> Result<File, NetnsError> {
     File::open("/proc/thread-self/ns/net").map_err(|error| NetnsError::Proc { path: "/proc/thread-self/ns/net", error })

@@ -102,6 +102,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
             "wall_seconds": r.wall.as_secs_f64(),
             "script_seconds": r.script_time.as_secs_f64(),
             "failure": failure,
+            "target_info": r.info.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         });
         writeln!(f, "{rec}")?;
     }

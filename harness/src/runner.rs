@@ -1,8 +1,9 @@
 //! Finding scripts, running them in parallel on a target, and collecting one
 //! result per (script, target): the single event stream every reporter reads.
 
+use crate::engine::linux::{self, LinuxTarget, TransportKind};
 use crate::engine::reference::ReferenceTarget;
-use crate::engine::{self, Outcome, Target, TraceEntry};
+use crate::engine::{self, Outcome, RunOptions, TraceEntry};
 use crate::script::{self, Script, ScriptError, TargetKind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,31 @@ pub struct ScriptResult {
     pub wall: Duration,
     pub script_time: Duration,
     pub trace: Vec<TraceEntry>,
+    /// Facts about the target for the report (kernel version, sysctls).
+    pub info: Vec<(String, String)>,
+}
+
+/// How scripts are run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub jobs: usize,
+    pub transport: TransportKind,
+    pub options: RunOptions,
+    /// Why the Linux target cannot run here (checked once), if it cannot.
+    pub linux_unavailable: Option<String>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { jobs: 1, transport: TransportKind::Tun, options: RunOptions::default(), linux_unavailable: None }
+    }
+}
+
+impl RunConfig {
+    /// Probes the Linux target once (only when it will be used).
+    pub fn probe_linux(&mut self) {
+        self.linux_unavailable = linux::available(self.transport).err();
+    }
 }
 
 impl ScriptResult {
@@ -107,40 +133,77 @@ pub fn partition(scripts: Vec<Script>, p: Option<Partition>) -> Vec<Script> {
     }
 }
 
-/// Makes a target for one script run.
-pub fn make_target(kind: TargetKind, script: &Script) -> Result<Box<dyn Target>, String> {
+/// Runs one script on one target.
+pub fn run_one(script: &Script, kind: TargetKind) -> ScriptResult {
+    run_one_with(script, kind, &RunConfig::default())
+}
+
+pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> ScriptResult {
+    let start = Instant::now();
+    let result = |status, script_time, trace, info| ScriptResult {
+        script: script.clone(),
+        target: kind,
+        status,
+        wall: start.elapsed(),
+        script_time,
+        trace,
+        info,
+    };
+    if !script.runs_on(kind) {
+        return result(
+            Status::Skipped(format!("the script's `targets:` does not list {kind}")),
+            Duration::ZERO,
+            Vec::new(),
+            Vec::new(),
+        );
+    }
     match kind {
-        TargetKind::Reference => Ok(Box::new(ReferenceTarget::new(script))),
-        TargetKind::Linux => Err("the Linux target is not available in this build yet".into()),
+        TargetKind::Reference => {
+            let mut t = ReferenceTarget::new(script);
+            let r = engine::run_with(script, &mut t, cfg.options);
+            result(status_of(r.outcome), r.script_time, r.trace, Vec::new())
+        }
+        TargetKind::Linux => {
+            if let Some(why) = &cfg.linux_unavailable {
+                // Outside CI a missing privilege skips; in CI it fails, so the
+                // scripts never silently disappear.
+                let st = if std::env::var_os("CI").is_some() {
+                    Status::Error(why.clone())
+                } else {
+                    Status::Skipped(why.clone())
+                };
+                return result(st, Duration::ZERO, Vec::new(), Vec::new());
+            }
+            // A thread of its own: it moves into the script's namespace, which
+            // goes away with the thread's descriptors when it ends.
+            let (transport, options) = (cfg.transport, cfg.options);
+            let s = script.clone();
+            let joined = std::thread::Builder::new()
+                .name("linux-target".into())
+                .spawn(move || match LinuxTarget::new(&s, transport) {
+                    Err(e) => (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
+                    Ok(mut t) => {
+                        let r = engine::run_with(&s, &mut t, options);
+                        let info = engine::Target::info(&t);
+                        (status_of(r.outcome), r.script_time, r.trace, info)
+                    }
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|h| h.join().map_err(|_| "the Linux target's thread panicked".to_string()));
+            match joined {
+                Ok((st, time, trace, info)) => result(st, time, trace, info),
+                Err(e) => result(Status::Error(e), Duration::ZERO, Vec::new(), Vec::new()),
+            }
+        }
     }
 }
 
-/// Runs one script on one target.
-pub fn run_one(script: &Script, kind: TargetKind) -> ScriptResult {
-    let start = Instant::now();
-    if !script.runs_on(kind) {
-        return ScriptResult {
-            script: script.clone(),
-            target: kind,
-            status: Status::Skipped(format!("the script's `targets:` does not list {kind}")),
-            wall: start.elapsed(),
-            script_time: Duration::ZERO,
-            trace: Vec::new(),
-        };
+fn status_of(o: Outcome) -> Status {
+    match o {
+        Outcome::Passed => Status::Passed,
+        Outcome::Failed(f) => Status::Failed(f),
+        Outcome::Error(e) => Status::Error(e),
     }
-    let (status, script_time, trace) = match make_target(kind, script) {
-        Err(e) => (Status::Error(e), Duration::ZERO, Vec::new()),
-        Ok(mut t) => {
-            let r = engine::run(script, t.as_mut());
-            let status = match r.outcome {
-                Outcome::Passed => Status::Passed,
-                Outcome::Failed(f) => Status::Failed(f),
-                Outcome::Error(e) => Status::Error(e),
-            };
-            (status, r.script_time, r.trace)
-        }
-    };
-    ScriptResult { script: script.clone(), target: kind, status, wall: start.elapsed(), script_time, trace }
 }
 
 /// Runs all scripts on `kind` with `jobs` threads; `on_done` sees each result
@@ -151,14 +214,23 @@ pub fn run_all(
     jobs: usize,
     on_done: &(dyn Fn(&ScriptResult) + Sync),
 ) -> Vec<ScriptResult> {
+    run_all_with(scripts, kind, &RunConfig { jobs, ..RunConfig::default() }, on_done)
+}
+
+pub fn run_all_with(
+    scripts: &[Script],
+    kind: TargetKind,
+    cfg: &RunConfig,
+    on_done: &(dyn Fn(&ScriptResult) + Sync),
+) -> Vec<ScriptResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<ScriptResult>>> = Mutex::new((0..scripts.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
-        for _ in 0..jobs.max(1).min(scripts.len().max(1)) {
+        for _ in 0..cfg.jobs.max(1).min(scripts.len().max(1)) {
             sc.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(s) = scripts.get(i) else { break };
-                let r = run_one(s, kind);
+                let r = run_one_with(s, kind, cfg);
                 on_done(&r);
                 results.lock().expect("no poisoned lock")[i] = Some(r);
             });

@@ -2,6 +2,7 @@
 //! packet and call result, and records a trace. Targets differ only in how
 //! time passes and where packets go; the checking lives here, once.
 
+pub mod linux;
 pub mod reference;
 
 use crate::script::call::{Call, CallSpec, Expect, OptName};
@@ -27,6 +28,7 @@ pub enum TargetCall {
     Shutdown { fd: i32, how: reference_stack::Shutdown },
     Close { fd: i32 },
     SetSockOpt { fd: i32, opt: OptName, value: i64 },
+    SetCongestion { fd: i32, algo: String },
     GetSockOpt { fd: i32, opt: OptName },
     SetNonBlocking { fd: i32, on: bool },
     GetFl { fd: i32 },
@@ -91,6 +93,29 @@ pub trait Target {
     /// Tries a blocked call again.
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
+    /// TCP_INFO fields by name (Linux's meaning and units).
+    fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError>;
+    /// How late (in percent of the gap) a timer may fire on this target.
+    fn timer_slack_percent(&self) -> f64 {
+        0.0
+    }
+    /// Facts about the target for the report (kernel version, sysctls).
+    fn info(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// How a run is judged, beyond the script.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Multiplies every tolerance (slow or debug kernels).
+    pub tolerance_scale: f64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { tolerance_scale: 1.0 }
+    }
 }
 
 /// One field that differs.
@@ -187,11 +212,19 @@ struct Run<'a> {
     pending: Option<Pending>,
     /// The last fd the script used, for the state in failure reports.
     last_fd: Option<i32>,
+    /// Timer slack in percent of the gap, and the tolerance multiplier.
+    pct: f64,
+    scale: f64,
 }
 
 /// Runs `script` on `target` to the first failure or the end.
 pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
+    run_with(script, target, RunOptions::default())
+}
+
+pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> RunReport {
     let kind = target.kind();
+    let pct = script.tolerance_percent.unwrap_or_else(|| target.timer_slack_percent());
     let mut r = Run {
         script,
         target,
@@ -204,6 +237,8 @@ pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
         trace: Vec::new(),
         pending: None,
         last_fd: None,
+        pct,
+        scale: opts.tolerance_scale,
     };
     let outcome = match r.all_steps() {
         Ok(()) => Outcome::Passed,
@@ -228,6 +263,14 @@ impl From<TargetError> for Stop {
 }
 
 impl Run<'_> {
+    /// The tolerance for an event `gap` after the previous one: the larger of
+    /// the script's fixed tolerance and the target's slack percentage.
+    fn tol(&self, gap: Duration) -> Duration {
+        let fixed = self.script.tolerance.as_secs_f64();
+        let pct = gap.as_secs_f64() * self.pct / 100.0;
+        Duration::from_secs_f64(fixed.max(pct) * self.scale)
+    }
+
     fn fail(&self, step: Option<(usize, &Step)>, message: String, diffs: Vec<FieldDiff>) -> Stop {
         Stop::Fail(Box::new(Failure {
             step: step.map(|s| s.0),
@@ -266,7 +309,7 @@ impl Run<'_> {
         // packetdrill); nothing else may be sent meanwhile.
         if let Some((step, lo, hi)) = self.pending.as_ref().map(|p| (p.step, p.lo, p.hi)) {
             let s = &steps[step];
-            let tol = self.script.tolerance;
+            let tol = self.tol(hi.saturating_sub(lo));
             let mut t = self.target.now();
             while self.pending.is_some() && t < hi + tol {
                 let next = (t + Duration::from_millis(100)).min(hi + tol).max(lo);
@@ -306,12 +349,12 @@ impl Run<'_> {
     }
 
     fn step(&mut self, i: usize, step: &Step) -> Result<(), Stop> {
-        let tol = self.script.tolerance;
         let base = match step.time.base {
             Base::Absolute => Duration::ZERO,
             Base::Relative => self.last,
         };
         let (lo, hi) = (base + step.time.lo, base + step.time.hi);
+        let tol = self.tol(hi.saturating_sub(self.last));
         match &step.kind {
             StepKind::In(spec) => {
                 let at = if step.time.any { self.last } else { lo.max(self.last) };
@@ -430,6 +473,30 @@ impl Run<'_> {
                 }
                 self.last = at;
             }
+            StepKind::TcpInfo { fd, fields } => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                let info = self.target.tcp_info(*fd)?;
+                let mut diffs = Vec::new();
+                for (name, lo_v, hi_v) in fields {
+                    let Some(&v) = info.get(name.as_str()) else {
+                        return Err(Stop::Target(TargetError::Unsupported(format!("TCP_INFO field `{name}`"))));
+                    };
+                    if v < *lo_v || v > *hi_v {
+                        let expected = if lo_v == hi_v { lo_v.to_string() } else { format!("{lo_v}~{hi_v}") };
+                        diffs.push(FieldDiff {
+                            field: "tcp_info",
+                            expected: format!("tcpi_{name} = {expected}"),
+                            actual: format!("tcpi_{name} = {v}"),
+                        });
+                    }
+                }
+                if !diffs.is_empty() {
+                    return Err(self.fail(Some((i, step)), format!("TCP_INFO of fd {fd} differs"), diffs));
+                }
+                self.last = at;
+            }
             StepKind::Quiet(d) => {
                 let start = if step.time.any { self.last } else { lo.max(self.last) };
                 self.no_packets_until(i, step, start)?;
@@ -520,7 +587,7 @@ impl Run<'_> {
             CallOutcome::Done { ret, out } => {
                 let now = self.target.now();
                 let step = &self.script.steps[p.step];
-                let tol = self.script.tolerance;
+                let tol = self.tol(p.hi.saturating_sub(p.lo));
                 if now + tol < p.lo || now > p.hi + tol {
                     self.trace.push(TraceEntry::Call { at: now, text: p.text.clone(), ret: ret.to_string() });
                     return Err(self.fail(
@@ -564,6 +631,7 @@ impl Run<'_> {
             Call::Shutdown { fd, how } => TargetCall::Shutdown { fd, how },
             Call::Close { fd } => TargetCall::Close { fd },
             Call::SetSockOpt { fd, opt, value } => TargetCall::SetSockOpt { fd, opt, value },
+            Call::SetCongestion { fd, algo } => TargetCall::SetCongestion { fd, algo },
             Call::GetSockOpt { fd, opt, .. } => TargetCall::GetSockOpt { fd, opt },
             Call::SetNonBlocking { fd, on } => TargetCall::SetNonBlocking { fd, on },
             Call::GetFl { fd } => TargetCall::GetFl { fd },

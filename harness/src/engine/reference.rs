@@ -233,6 +233,14 @@ impl Target for ReferenceTarget {
             TargetCall::SetSockOpt { fd, opt, value } => {
                 Self::done(Self::sockopt(*opt, *value).and_then(|o| s.setsockopt(now, *fd, o)).map(|_| 0))
             }
+            // The reference stack implements NewReno (RFC 5681/6582) only.
+            TargetCall::SetCongestion { fd, algo } => Self::done(if s.state(*fd).is_err() {
+                Err(Errno::EBADF)
+            } else if algo == "reno" || algo == "newreno" {
+                Ok(0)
+            } else {
+                Err(Errno::ENOENT)
+            }),
             TargetCall::GetSockOpt { fd, opt } => match self.getsockopt(*fd, *opt) {
                 Ok(v) => CallOutcome::Done { ret: CallValue::Value(0), out: Some(v) },
                 Err(e) => Self::done(Err(e)),
@@ -279,6 +287,44 @@ impl Target for ReferenceTarget {
         };
         self.drain();
         Ok(out)
+    }
+
+    /// TCP_INFO in Linux's units from the reference stack's STATUS: cwnd and
+    /// ssthresh in segments, times in microseconds.
+    fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError> {
+        let st = self.stack.status(fd).map_err(|e| TargetError::Unsupported(format!("tcp_info on fd {fd}: {e}")))?;
+        let mss = i64::from(st.snd_mss.max(1));
+        let linux_state = match st.state {
+            State::Established => 1,
+            State::SynSent => 2,
+            State::SynReceived => 3,
+            State::FinWait1 => 4,
+            State::FinWait2 => 5,
+            State::TimeWait => 6,
+            State::Closed => 7,
+            State::CloseWait => 8,
+            State::LastAck => 9,
+            State::Listen => 10,
+            State::Closing => 11,
+        };
+        let us = |d: reference_stack::Duration| d.total_micros() as i64;
+        Ok(std::collections::BTreeMap::from([
+            ("state", linux_state),
+            ("retransmits", i64::from(st.retransmits)),
+            ("backoff", i64::from(st.retransmits)),
+            ("snd_wscale", i64::from(st.snd_wscale)),
+            ("rcv_wscale", i64::from(st.rcv_wscale)),
+            ("rto", us(st.rto)),
+            ("snd_mss", i64::from(st.snd_mss)),
+            ("rcv_mss", i64::from(st.rcv_mss)),
+            ("unacked", i64::from(st.unacked).div_euclid(mss).max(i64::from(st.unacked > 0))),
+            ("rtt", st.srtt.map_or(0, us)),
+            ("rttvar", st.rttvar.map_or(0, us)),
+            ("snd_ssthresh", if st.ssthresh == u32::MAX { i64::from(i32::MAX) } else { i64::from(st.ssthresh) / mss }),
+            ("snd_cwnd", i64::from(st.cwnd) / mss),
+            ("advmss", i64::from(st.rcv_mss)),
+            ("total_retrans", st.total_retransmits as i64),
+        ]))
     }
 
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError> {

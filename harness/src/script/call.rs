@@ -143,6 +143,11 @@ pub enum Call {
         opt: OptName,
         value: i64,
     },
+    /// setsockopt(fd, TCP_CONGESTION, "name").
+    SetCongestion {
+        fd: i32,
+        algo: String,
+    },
     /// `expect`: the value the option must read back, if given.
     GetSockOpt {
         fd: i32,
@@ -177,6 +182,7 @@ impl Call {
             | Call::Shutdown { fd, .. }
             | Call::Close { fd }
             | Call::SetSockOpt { fd, .. }
+            | Call::SetCongestion { fd, .. }
             | Call::GetSockOpt { fd, .. }
             | Call::SetNonBlocking { fd, .. }
             | Call::GetFl { fd }
@@ -523,6 +529,26 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             Call::Shutdown { fd, how }
         }
         "close" => Call::Close { fd: fd(0)? },
+        "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "TCP_CONGESTION")) => {
+            let fd = fd(0)?;
+            let algo = args.iter().find_map(|(_, a)| match a {
+                Arg::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+                Arg::Ref(b) => match &**b {
+                    Arg::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let algo = algo.ok_or_else(|| {
+                cerr(
+                    "TCP_CONGESTION takes a name in quotes",
+                    end,
+                    1,
+                    Some("e.g. setsockopt(3, TCP_CONGESTION, \"reno\") = 0"),
+                )
+            })?;
+            Call::SetCongestion { fd, algo }
+        }
         "setsockopt" | "getsockopt" => {
             let fd = fd(0)?;
             // The option is the first name that is an option; levels are skipped.
@@ -662,6 +688,10 @@ mod tests {
         assert_eq!(p("fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0").call, Call::SetNonBlocking { fd: 3, on: true });
         assert_eq!(p("poll(4, POLLIN|POLLOUT, 100) = POLLOUT").expect, Expect::Events(pollbits::POLLOUT));
         assert_eq!(p("read(4, 10) = *").expect, Expect::Any);
+        assert_eq!(
+            p("setsockopt(3, IPPROTO_TCP, TCP_CONGESTION, \"reno\", 4) = 0").call,
+            Call::SetCongestion { fd: 3, algo: "reno".into() }
+        );
         assert_eq!(p("read(4, 10) = EAGAIN").expect, Expect::Error(Errno::EAGAIN));
     }
 

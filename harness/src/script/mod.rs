@@ -85,6 +85,11 @@ pub enum StepKind {
     },
     /// Nothing may be sent for this long.
     Quiet(Duration),
+    /// TCP_INFO fields of a socket (without the `tcpi_` prefix): exact, `*` or `lo~hi`.
+    TcpInfo {
+        fd: i32,
+        fields: Vec<(String, i64, i64)>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +115,9 @@ pub struct Script {
     pub profile: Profile,
     pub sysctl: BTreeMap<String, String>,
     pub tolerance: Duration,
+    /// Timers may also stray by this percentage of the gap since the previous
+    /// step; `None`: the target's own (0 on the reference, 12.5 on Linux).
+    pub tolerance_percent: Option<f64>,
     /// The address of the stack under test and of the script's peer.
     pub local: IpAddr,
     pub remote: IpAddr,
@@ -215,6 +223,7 @@ struct RawScript {
     #[serde(default)]
     sysctl: BTreeMap<String, Spanned<serde_json::Value>>,
     tolerance: Option<Spanned<String>>,
+    tolerance_percent: Option<Spanned<f64>>,
     addresses: Option<RawAddresses>,
     local_port: Option<Spanned<u16>>,
     remote_port: Option<Spanned<u16>>,
@@ -245,6 +254,7 @@ struct RawStep {
     call: Option<Spanned<String>>,
     state: Option<Spanned<serde_json::Value>>,
     quiet: Option<Spanned<String>>,
+    tcp_info: Option<Spanned<serde_json::Value>>,
     only: Option<Spanned<String>>,
     /// The RFC clause or the deviation a per-target step stands for.
     #[allow(dead_code)]
@@ -301,7 +311,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, addresses, local_port, remote_port, remote_isn, description, matrix, steps; step keys: at, in, out, call, state, quiet, only, why".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, only, why".into())
         } else {
             None
         };
@@ -527,6 +537,11 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         profile,
         sysctl,
         tolerance,
+        tolerance_percent: match &raw.tolerance_percent {
+            None => None,
+            Some(t) if (0.0..=100.0).contains(&t.value) => Some(t.value),
+            Some(t) => return Err(ctx.err_at(&t.referenced, "tolerance_percent is 0 to 100".to_string(), None)),
+        },
         local,
         remote,
         local_port: raw.local_port.map_or(8080, |p| p.value),
@@ -625,7 +640,14 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     let (line, column) = line_col(&ctx.source, off);
     let line_text = ctx.source.lines().nth(line - 1).unwrap_or("").trim().trim_start_matches("- ").to_string();
     let pos = Pos { line, column, offset: off, len: 1 };
-    let kinds = [r.inbound.is_some(), r.out.is_some(), r.call.is_some(), r.state.is_some(), r.quiet.is_some()];
+    let kinds = [
+        r.inbound.is_some(),
+        r.out.is_some(),
+        r.call.is_some(),
+        r.state.is_some(),
+        r.quiet.is_some(),
+        r.tcp_info.is_some(),
+    ];
     let n = kinds.iter().filter(|k| **k).count();
     if n != 1 {
         return Err(ScriptError::at(
@@ -696,6 +718,18 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         StepKind::State { of, is }
     } else if let Some(q) = &r.quiet {
         StepKind::Quiet(time::parse_duration(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)
+    } else if let Some(t) = &r.tcp_info {
+        let (fd, fields) = parse_tcp_info(&t.value).map_err(|m| {
+            ctx.err_at(
+                &t.referenced,
+                m,
+                Some(format!(
+                    "e.g. `tcp_info: {{fd: 4, snd_cwnd: 10, rto: 200000~220000, retransmits: 0}}`; fields: {}",
+                    TCP_INFO_FIELDS.join(", ")
+                )),
+            )
+        })?;
+        StepKind::TcpInfo { fd, fields }
     } else {
         unreachable!("one kind is present")
     };
@@ -704,6 +738,61 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         return Err(ctx.err_at(&a.referenced, "only a call can have a return time (`...`)".to_string(), None));
     }
     Ok(Step { pos, text: line_text, time, only, kind })
+}
+
+/// The TCP_INFO fields a script can assert (`tcpi_` prefix optional).
+pub const TCP_INFO_FIELDS: &[&str] = &[
+    "state",
+    "ca_state",
+    "retransmits",
+    "probes",
+    "backoff",
+    "snd_wscale",
+    "rcv_wscale",
+    "rto",
+    "snd_mss",
+    "rcv_mss",
+    "unacked",
+    "rtt",
+    "rttvar",
+    "snd_ssthresh",
+    "snd_cwnd",
+    "advmss",
+    "total_retrans",
+];
+
+fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<(String, i64, i64)>), String> {
+    let m = v.as_object().ok_or("tcp_info is a map: {fd: N, FIELD: VALUE, ...}")?;
+    let fd = m.get("fd").and_then(|f| f.as_i64()).ok_or("tcp_info needs `fd: N`")? as i32;
+    let mut fields = Vec::new();
+    for (k, val) in m {
+        if k == "fd" {
+            continue;
+        }
+        let name = k.strip_prefix("tcpi_").unwrap_or(k);
+        if !TCP_INFO_FIELDS.contains(&name) {
+            return Err(format!("unknown TCP_INFO field `{k}`"));
+        }
+        let (lo, hi) = match val {
+            serde_json::Value::Number(n) => {
+                let x = n.as_i64().ok_or(format!("`{k}` needs an integer"))?;
+                (x, x)
+            }
+            serde_json::Value::String(s) if s == "*" => (i64::MIN, i64::MAX),
+            serde_json::Value::String(s) => {
+                let (a, b) = s.split_once('~').ok_or(format!("`{k}: {s}` is not N, lo~hi or *"))?;
+                let a: i64 = a.trim().parse().map_err(|_| format!("`{a}` is not an integer"))?;
+                let b: i64 = b.trim().parse().map_err(|_| format!("`{b}` is not an integer"))?;
+                (a, b)
+            }
+            _ => return Err(format!("`{k}` needs N, lo~hi or *")),
+        };
+        fields.push((name.to_string(), lo, hi));
+    }
+    if fields.is_empty() {
+        return Err("tcp_info names no field".into());
+    }
+    Ok((fd, fields))
 }
 
 fn parse_state(v: &serde_json::Value) -> Result<(StateOf, State), String> {

@@ -1,0 +1,534 @@
+//! The Linux target: the running kernel, in a network namespace made for one
+//! script and gone with it. Segments travel through a TUN device or, with the
+//! raw transport, as frames on a veth pair whose other end sits in a second
+//! private namespace. Socket calls are made on real sockets in the namespace.
+//!
+//! Kernel sockets are always non-blocking underneath; a script's "blocking"
+//! socket is emulated exactly as on the reference target (the call is retried
+//! until it completes), so the engine's thread never sleeps in the kernel.
+
+use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
+use crate::netlink;
+use crate::netns;
+use crate::script::call::{pollbits, OptName};
+use crate::script::{Script, TargetKind};
+use crate::sys;
+use crate::transport::{RawLink, Transport};
+use crate::tun::Tun;
+use nix::poll::{PollFd, PollFlags};
+use reference_stack::wire::IpPacket;
+use reference_stack::{Errno, FourTuple, State};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::collections::{BTreeMap, VecDeque};
+use std::mem::MaybeUninit;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+/// How packets reach the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    Tun,
+    Raw,
+}
+
+impl TransportKind {
+    pub fn from_name(s: &str) -> Option<TransportKind> {
+        match s {
+            "tun" => Some(TransportKind::Tun),
+            "raw" => Some(TransportKind::Raw),
+            _ => None,
+        }
+    }
+}
+
+/// MAC addresses of the veth pair (locally administered).
+const MAC_KERNEL: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const MAC_HARNESS: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+const O_RDWR: i64 = 0o2;
+const O_NONBLOCK: i64 = 0o4000;
+
+struct Sock {
+    s: Socket,
+    blocking: bool,
+}
+
+pub struct LinuxTarget {
+    link: Box<dyn Transport>,
+    epoch: std::time::Instant,
+    sent: VecDeque<(Duration, IpPacket)>,
+    socks: BTreeMap<i32, Sock>,
+    write_left: Option<(Vec<u8>, usize)>,
+    poll_until: Option<Duration>,
+    remote: IpAddr,
+    info: Vec<(String, String)>,
+    buf: Vec<u8>,
+}
+
+/// Checks, without changing anything, whether this process can run the Linux
+/// target; the error says what is missing and how to run it.
+pub fn available(transport: TransportKind) -> Result<(), String> {
+    let probe = std::thread::spawn(move || -> Result<(), String> {
+        netns::unshare_private().map_err(|e| {
+            format!("cannot create a network namespace ({e}); run as root, or inside `unshare -rn` where /dev/net/tun is usable")
+        })?;
+        if transport == TransportKind::Tun {
+            Tun::create("tunprobe").map_err(|e| format!("{e}; run as root, or load the tun module"))?;
+        }
+        Ok(())
+    });
+    probe.join().unwrap_or_else(|_| Err("the privilege probe panicked".into()))
+}
+
+fn prefix_net(a: IpAddr) -> (IpAddr, u8) {
+    match a {
+        IpAddr::V4(v) => (IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v) & 0xffff_ff00)), 24),
+        IpAddr::V6(v) => (IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v) & !((1u128 << 64) - 1))), 64),
+    }
+}
+
+fn errno_of(e: &std::io::Error) -> Result<Errno, TargetError> {
+    let n = e.raw_os_error().unwrap_or(libc::EIO);
+    Errno::from_number(n).ok_or_else(|| {
+        TargetError::Unsupported(format!("the kernel returned errno {n} ({e}), which scripts cannot name yet"))
+    })
+}
+
+fn done(r: Result<i64, std::io::Error>) -> Result<CallOutcome, TargetError> {
+    Ok(CallOutcome::Done {
+        ret: match r {
+            Ok(v) => CallValue::Value(v),
+            Err(e) => CallValue::Error(errno_of(&e)?),
+        },
+        out: None,
+    })
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINPROGRESS))
+}
+
+/// linux/tcp_states.h to RFC 9293 names.
+pub fn state_from_linux(n: u8) -> State {
+    match n {
+        1 => State::Established,
+        2 => State::SynSent,
+        3 | 12 => State::SynReceived,
+        4 => State::FinWait1,
+        5 => State::FinWait2,
+        6 => State::TimeWait,
+        8 => State::CloseWait,
+        9 => State::LastAck,
+        10 => State::Listen,
+        11 => State::Closing,
+        _ => State::Closed,
+    }
+}
+
+impl LinuxTarget {
+    /// Builds the namespace(s), the transport and the addresses for `script`.
+    /// Call it on a thread made for this one script: the thread moves into the
+    /// new namespace, which disappears when the thread's fds are closed.
+    pub fn new(script: &Script, transport: TransportKind) -> Result<LinuxTarget, TargetError> {
+        let setup = |e: String| TargetError::Setup(e);
+        let (net, plen) = prefix_net(script.remote);
+        let local_prefix = if script.local.is_ipv6() { 64 } else { 24 };
+        let link: Box<dyn Transport> = match transport {
+            TransportKind::Tun => {
+                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
+                let tun = Tun::create("tun0").map_err(|e| setup(e.to_string()))?;
+                netlink::addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
+                netlink::link_up("tun0").map_err(|e| setup(e.to_string()))?;
+                netlink::route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
+                Box::new(tun)
+            }
+            TransportKind::Raw => {
+                // The harness's namespace first, then the kernel's.
+                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
+                let harness_ns = netns::current().map_err(|e| setup(e.to_string()))?;
+                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
+                let kernel_ns = netns::current().map_err(|e| setup(e.to_string()))?;
+                netlink::veth_add("veth0", MAC_KERNEL, "veth1", MAC_HARNESS, &harness_ns)
+                    .map_err(|e| setup(e.to_string()))?;
+                netlink::addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
+                netlink::link_up("veth0").map_err(|e| setup(e.to_string()))?;
+                netlink::route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
+                netlink::neigh_add("veth0", script.remote, MAC_HARNESS).map_err(|e| setup(e.to_string()))?;
+                netns::enter(&harness_ns).map_err(|e| setup(e.to_string()))?;
+                netlink::link_up("veth1").map_err(|e| setup(e.to_string()))?;
+                let idx = netlink::ifindex("veth1").map_err(|e| setup(e.to_string()))?;
+                let raw = RawLink::open(idx, MAC_KERNEL).map_err(|e| setup(format!("AF_PACKET socket: {e}")))?;
+                netns::enter(&kernel_ns).map_err(|e| setup(e.to_string()))?;
+                Box::new(raw)
+            }
+        };
+        for (k, v) in &script.sysctl {
+            netns::sysctl(&k.replace('.', "/"), v).map_err(|e| setup(format!("sysctl {k}={v}: {e}")))?;
+        }
+        let uname = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        let mut info = vec![("kernel".to_string(), uname), ("transport".to_string(), link.name().to_string())];
+        if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4") {
+            let mut names: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("tcp_"))
+                .collect();
+            names.sort();
+            for n in names {
+                if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{n}")) {
+                    info.push((format!("net.ipv4.{n}"), v.split_whitespace().collect::<Vec<_>>().join(" ")));
+                }
+            }
+        }
+        Ok(LinuxTarget {
+            link,
+            epoch: std::time::Instant::now(),
+            sent: VecDeque::new(),
+            socks: BTreeMap::new(),
+            write_left: None,
+            poll_until: None,
+            remote: script.remote,
+            info,
+            buf: vec![0u8; 65_536],
+        })
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Reads every datagram waiting on the transport; keeps the TCP ones for the script's peer.
+    fn drain(&mut self) -> Result<(), TargetError> {
+        loop {
+            match self.link.recv(&mut self.buf) {
+                Ok(Some(n)) => {
+                    let at = self.elapsed();
+                    if let Ok(p) = IpPacket::parse(&self.buf[..n]) {
+                        if p.ip.dst == self.remote {
+                            self.sent.push_back((at, p));
+                        }
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    return Err(TargetError::Setup(format!("reading from the {} transport: {e}", self.link.name())))
+                }
+            }
+        }
+    }
+
+    /// Waits for the transport to be readable, at most until `until`.
+    fn wait(&mut self, until: Duration) -> Result<(), TargetError> {
+        let now = self.elapsed();
+        if now >= until {
+            return Ok(());
+        }
+        let left = until - now;
+        let ts = nix::sys::time::TimeSpec::from_duration(left);
+        let mut fds = [PollFd::new(self.link.fd(), PollFlags::POLLIN)];
+        match nix::poll::ppoll(&mut fds, Some(ts), None) {
+            Ok(_) | Err(nix::Error::EINTR) => Ok(()),
+            Err(e) => Err(TargetError::Setup(format!("ppoll: {e}"))),
+        }
+    }
+
+    fn sock(&self, fd: i32) -> Result<&Sock, std::io::Error> {
+        self.socks.get(&fd).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))
+    }
+
+    fn add(&mut self, s: Socket) -> i64 {
+        let fd = (3..).find(|f| !self.socks.contains_key(f)).expect("a free number");
+        self.socks.insert(fd, Sock { s, blocking: true });
+        i64::from(fd)
+    }
+
+    fn revents(&self, fd: i32, events: u32) -> Result<u32, std::io::Error> {
+        let s = self.sock(fd)?;
+        let mut want = PollFlags::empty();
+        for (bit, f) in [
+            (pollbits::POLLIN, PollFlags::POLLIN),
+            (pollbits::POLLOUT, PollFlags::POLLOUT),
+            (pollbits::POLLPRI, PollFlags::POLLPRI),
+            (pollbits::POLLRDHUP, PollFlags::from_bits_retain(libc::POLLRDHUP)),
+        ] {
+            if events & bit != 0 {
+                want |= f;
+            }
+        }
+        let mut fds = [PollFd::new(s.s.as_fd(), want)];
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).map_err(std::io::Error::from)?;
+        let got = fds[0].revents().unwrap_or(PollFlags::empty());
+        let mut m = 0;
+        for (bit, f) in [
+            (pollbits::POLLIN, PollFlags::POLLIN),
+            (pollbits::POLLOUT, PollFlags::POLLOUT),
+            (pollbits::POLLPRI, PollFlags::POLLPRI),
+            (pollbits::POLLRDHUP, PollFlags::from_bits_retain(libc::POLLRDHUP)),
+            (pollbits::POLLERR, PollFlags::POLLERR),
+            (pollbits::POLLHUP, PollFlags::POLLHUP),
+        ] {
+            if got.contains(f) {
+                m |= bit;
+            }
+        }
+        Ok(m)
+    }
+
+    fn write_more(&mut self, fd: i32) -> Result<CallOutcome, TargetError> {
+        let Some((left, total)) = self.write_left.take() else { return done(Ok(0)) };
+        let r = self.sock(fd).and_then(|s| s.s.send(&left));
+        match r {
+            Ok(n) if n == left.len() => done(Ok(total as i64)),
+            Ok(n) => {
+                self.write_left = Some((left[n..].to_vec(), total));
+                Ok(CallOutcome::WouldBlock)
+            }
+            Err(e) if would_block(&e) => {
+                self.write_left = Some((left, total));
+                Ok(CallOutcome::WouldBlock)
+            }
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    fn opt_num(opt: OptName) -> Option<(i32, i32)> {
+        Some(match opt {
+            OptName::NoDelay => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            OptName::KeepAlive => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+            OptName::KeepIdle => (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+            OptName::KeepIntvl => (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+            OptName::KeepCnt => (libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+            OptName::MaxSeg => (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
+            OptName::RcvBuf => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+            OptName::SndBuf => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+            OptName::UserTimeout => (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT),
+            OptName::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            OptName::Linger | OptName::Error => return None,
+        })
+    }
+}
+
+impl Target for LinuxTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Linux
+    }
+
+    fn now(&self) -> Duration {
+        self.elapsed()
+    }
+
+    fn timer_slack_percent(&self) -> f64 {
+        // The kernel's timer wheel rounds a timer up by up to 1/8 of its length
+        // (measured on this machine: harness/tests/interop.rs).
+        12.5
+    }
+
+    fn info(&self) -> Vec<(String, String)> {
+        self.info.clone()
+    }
+
+    fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
+        loop {
+            self.drain()?;
+            if self.elapsed() >= t {
+                return Ok(());
+            }
+            self.wait(t)?;
+        }
+    }
+
+    fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        loop {
+            self.drain()?;
+            if let Some(p) = self.sent.pop_front() {
+                return Ok(Some(p));
+            }
+            if self.elapsed() >= deadline {
+                return Ok(None);
+            }
+            self.wait(deadline)?;
+        }
+    }
+
+    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError> {
+        let bytes = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+        self.link
+            .send(&bytes)
+            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+    }
+
+    fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        let out = match call {
+            TargetCall::Socket { ipv6 } => {
+                let d = if *ipv6 { Domain::IPV6 } else { Domain::IPV4 };
+                match Socket::new(d, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP)) {
+                    Ok(s) => done(Ok(self.add(s))),
+                    Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::Bind { fd, addr } => {
+                done(self.sock(*fd).and_then(|s| s.s.bind(&SockAddr::from(*addr))).map(|_| 0))
+            }
+            TargetCall::Listen { fd, backlog } => done(self.sock(*fd).and_then(|s| s.s.listen(*backlog)).map(|_| 0)),
+            TargetCall::Accept { fd } => match self.sock(*fd).map(|s| (s.s.accept(), s.blocking)) {
+                Ok((Ok((ns, _)), _)) => {
+                    let _ = ns.set_nonblocking(true);
+                    done(Ok(self.add(ns)))
+                }
+                Ok((Err(e), true)) if would_block(&e) => Ok(CallOutcome::WouldBlock),
+                Ok((Err(e), _)) | Err(e) => done(Err(e)),
+            },
+            TargetCall::Connect { fd, addr } => {
+                match self.sock(*fd).map(|s| (s.s.connect(&SockAddr::from(*addr)), s.blocking)) {
+                    Ok((Ok(()), _)) => done(Ok(0)),
+                    Ok((Err(e), true)) if would_block(&e) => Ok(CallOutcome::WouldBlock),
+                    Ok((Err(e), _)) | Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::Write { fd, data, oob } => {
+                let blocking = self.sock(*fd).map(|s| s.blocking).unwrap_or(false);
+                if *oob || !blocking {
+                    let flags = if *oob { libc::MSG_OOB } else { 0 };
+                    done(self.sock(*fd).and_then(|s| s.s.send_with_flags(data, flags)).map(|n| n as i64))
+                } else {
+                    self.write_left = Some((data.clone(), data.len()));
+                    self.write_more(*fd)
+                }
+            }
+            TargetCall::Read { fd, len, peek } => {
+                let mut buf = vec![MaybeUninit::<u8>::uninit(); (*len).max(1)];
+                let flags = if *peek { libc::MSG_PEEK } else { 0 };
+                match self.sock(*fd).map(|s| (s.s.recv_with_flags(&mut buf[..*len], flags), s.blocking)) {
+                    Ok((Ok(n), _)) => done(Ok(n as i64)),
+                    Ok((Err(e), true)) if would_block(&e) => Ok(CallOutcome::WouldBlock),
+                    Ok((Err(e), _)) | Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::Shutdown { fd, how } => {
+                let h = match how {
+                    reference_stack::Shutdown::Read => std::net::Shutdown::Read,
+                    reference_stack::Shutdown::Write => std::net::Shutdown::Write,
+                    reference_stack::Shutdown::Both => std::net::Shutdown::Both,
+                };
+                done(self.sock(*fd).and_then(|s| s.s.shutdown(h)).map(|_| 0))
+            }
+            TargetCall::Close { fd } => match self.socks.remove(fd) {
+                Some(_) => done(Ok(0)),
+                None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+            },
+            TargetCall::SetSockOpt { fd, opt, value } => {
+                let r = self.sock(*fd).and_then(|s| match (opt, Self::opt_num(*opt)) {
+                    (OptName::Linger, _) => s.s.set_linger(Some(Duration::from_secs(*value as u64))),
+                    (_, Some((level, name))) => sys::setsockopt_int(s.s.as_fd(), level, name, *value as i32),
+                    _ => Err(std::io::Error::from_raw_os_error(libc::ENOPROTOOPT)),
+                });
+                done(r.map(|_| 0))
+            }
+            TargetCall::SetCongestion { fd, algo } => done(
+                self.sock(*fd)
+                    .and_then(|s| {
+                        sys::setsockopt_bytes(s.s.as_fd(), libc::IPPROTO_TCP, libc::TCP_CONGESTION, algo.as_bytes())
+                    })
+                    .map(|_| 0),
+            ),
+            TargetCall::GetSockOpt { fd, opt } => {
+                let v = self.sock(*fd).and_then(|s| match (opt, Self::opt_num(*opt)) {
+                    (OptName::Error, _) => Ok(match s.s.take_error()? {
+                        Some(e) => CallValue::Error(errno_of(&e).unwrap_or(Errno::EINVAL)),
+                        None => CallValue::Value(0),
+                    }),
+                    (OptName::Linger, _) => Ok(CallValue::Value(s.s.linger()?.map_or(0, |d| d.as_secs() as i64))),
+                    (_, Some((level, name))) => {
+                        sys::getsockopt_int(s.s.as_fd(), level, name).map(|v| CallValue::Value(i64::from(v)))
+                    }
+                    _ => Err(std::io::Error::from_raw_os_error(libc::ENOPROTOOPT)),
+                });
+                match v {
+                    Ok(v) => Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(v) }),
+                    Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::SetNonBlocking { fd, on } => match self.socks.get_mut(fd) {
+                Some(s) => {
+                    s.blocking = !on;
+                    done(Ok(0))
+                }
+                None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+            },
+            TargetCall::GetFl { fd } => done(self.sock(*fd).map(|s| O_RDWR | if s.blocking { 0 } else { O_NONBLOCK })),
+            TargetCall::Poll { fd, events, timeout_ms } => match self.revents(*fd, *events) {
+                Ok(0) if *timeout_ms != 0 => {
+                    self.poll_until =
+                        (*timeout_ms > 0).then(|| self.elapsed() + Duration::from_millis(*timeout_ms as u64));
+                    Ok(CallOutcome::WouldBlock)
+                }
+                Ok(m) => Ok(CallOutcome::Done { ret: CallValue::Events(m), out: None }),
+                Err(e) => done(Err(e)),
+            },
+        };
+        self.drain()?;
+        out
+    }
+
+    fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        let out = match call {
+            TargetCall::Connect { fd, .. } => match self.revents(*fd, pollbits::POLLOUT) {
+                Ok(m) if m & (pollbits::POLLOUT | pollbits::POLLERR | pollbits::POLLHUP) != 0 => {
+                    match self.sock(*fd).and_then(|s| s.s.take_error()) {
+                        Ok(Some(e)) => done(Err(e)),
+                        Ok(None) => done(Ok(0)),
+                        Err(e) => done(Err(e)),
+                    }
+                }
+                Ok(_) => Ok(CallOutcome::WouldBlock),
+                Err(e) => done(Err(e)),
+            },
+            TargetCall::Write { fd, .. } => self.write_more(*fd),
+            TargetCall::Poll { fd, events, .. } => match self.revents(*fd, *events) {
+                Ok(0) if self.poll_until.is_none_or(|t| self.elapsed() < t) => Ok(CallOutcome::WouldBlock),
+                Ok(m) => Ok(CallOutcome::Done { ret: CallValue::Events(m), out: None }),
+                Err(e) => done(Err(e)),
+            },
+            other => self.call(other),
+        };
+        self.drain()?;
+        out
+    }
+
+    fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError> {
+        match fd {
+            Some(fd) => Ok(match self.socks.get(&fd) {
+                Some(s) => sys::tcp_info(s.s.as_fd()).map(|i| state_from_linux(i.tcpi_state)).unwrap_or(State::Closed),
+                None => State::Closed,
+            }),
+            None => netlink::tcp_socket_state(conn.local, conn.remote)
+                .map(|d| d.map_or(State::Closed, |d| state_from_linux(d.state)))
+                .map_err(|e| TargetError::Setup(format!("sock_diag: {e}"))),
+        }
+    }
+
+    fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {
+        let s = self.socks.get(&fd).ok_or_else(|| TargetError::Unsupported(format!("fd {fd} is not open")))?;
+        let i = sys::tcp_info(s.s.as_fd()).map_err(|e| TargetError::Setup(format!("TCP_INFO: {e}")))?;
+        Ok(BTreeMap::from([
+            ("state", i64::from(i.tcpi_state)),
+            ("ca_state", i64::from(i.tcpi_ca_state)),
+            ("retransmits", i64::from(i.tcpi_retransmits)),
+            ("probes", i64::from(i.tcpi_probes)),
+            ("backoff", i64::from(i.tcpi_backoff)),
+            ("snd_wscale", i64::from(i.tcpi_snd_rcv_wscale & 0x0f)),
+            ("rcv_wscale", i64::from(i.tcpi_snd_rcv_wscale >> 4)),
+            ("rto", i64::from(i.tcpi_rto)),
+            ("snd_mss", i64::from(i.tcpi_snd_mss)),
+            ("rcv_mss", i64::from(i.tcpi_rcv_mss)),
+            ("unacked", i64::from(i.tcpi_unacked)),
+            ("rtt", i64::from(i.tcpi_rtt)),
+            ("rttvar", i64::from(i.tcpi_rttvar)),
+            ("snd_ssthresh", i64::from(i.tcpi_snd_ssthresh)),
+            ("snd_cwnd", i64::from(i.tcpi_snd_cwnd)),
+            ("advmss", i64::from(i.tcpi_advmss)),
+            ("total_retrans", i64::from(i.tcpi_total_retrans)),
+        ]))
+    }
+}
