@@ -133,3 +133,34 @@ pub fn packet_send(fd: BorrowedFd<'_>, ifindex: u32, mac: [u8; 6], ethertype: u1
         Ok(())
     }
 }
+
+/// ethtool commands (linux/ethtool.h) that set a boolean feature.
+pub const ETHTOOL_STXCSUM: u32 = 0x17;
+pub const ETHTOOL_SSG: u32 = 0x19;
+pub const ETHTOOL_STSO: u32 = 0x1f;
+pub const ETHTOOL_SGSO: u32 = 0x24;
+
+/// `ethtool -K NAME ... on|off` for one feature, on an interface in the
+/// calling thread's namespace.
+pub fn ethtool_set(ifname: &str, cmd: u32, on: bool) -> io::Result<()> {
+    if ifname.is_empty() || ifname.len() > 15 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+    }
+    // struct ethtool_value { u32 cmd; u32 data; }
+    let mut val: [u32; 2] = [cmd, u32::from(on)];
+    // struct ifreq: name[16], then a pointer to the ethtool request.
+    let mut ifr = [0u8; 40];
+    ifr[..ifname.len()].copy_from_slice(ifname.as_bytes());
+    let ptr = val.as_mut_ptr() as usize;
+    ifr[16..16 + std::mem::size_of::<usize>()].copy_from_slice(&ptr.to_ne_bytes());
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+    // SAFETY: SIOCETHTOOL reads the ifreq (a live 40-byte buffer) and the
+    // ethtool_value it points to (live until the call returns); the fd is open.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL as _, ifr.as_mut_ptr()) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

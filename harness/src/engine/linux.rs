@@ -126,6 +126,37 @@ pub fn state_from_linux(n: u8) -> State {
     }
 }
 
+/// Proves the path works both ways before the script's clock starts: a SYN
+/// to a closed port must come back as a RST. (A fresh veth link drops what it
+/// is given until the kernel has brought its carrier and queue up.)
+fn wait_until_usable(link: &mut dyn Transport, script: &Script) -> Result<(), String> {
+    use reference_stack::wire::{IpRepr, TcpFlags, TcpRepr};
+    let probe = IpPacket {
+        ip: IpRepr::new(script.remote, script.local),
+        tcp: TcpRepr { src_port: 9, dst_port: 9, seq: reference_stack::SeqNumber(1), flags: TcpFlags::SYN, window: 1, ..TcpRepr::default() },
+    }
+    .emit()
+    .map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    let mut buf = vec![0u8; 65_536];
+    while start.elapsed() < Duration::from_secs(5) {
+        link.send(&probe).map_err(|e| format!("probing the {} transport: {e}", link.name()))?;
+        let until = std::time::Instant::now() + Duration::from_millis(2);
+        while std::time::Instant::now() < until {
+            if let Some(n) = link.recv(&mut buf).map_err(|e| e.to_string())? {
+                if let Ok(p) = IpPacket::parse(&buf[..n]) {
+                    if p.tcp.flags.rst() && p.tcp.dst_port == 9 {
+                        return Ok(());
+                    }
+                }
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
+    Err(format!("the {} transport did not carry a probe both ways within 5 s", link.name()))
+}
+
 impl LinuxTarget {
     /// Builds the namespace(s), the transport and the addresses for `script`.
     /// Call it on a thread made for this one script: the thread moves into the
@@ -151,6 +182,17 @@ impl LinuxTarget {
                 let kernel_ns = netns::current().map_err(|e| setup(e.to_string()))?;
                 netlink::veth_add("veth0", MAC_KERNEL, "veth1", MAC_HARNESS, &harness_ns)
                     .map_err(|e| setup(e.to_string()))?;
+                // Like a real NIC on the wire: full checksums and MTU-sized
+                // segments, not offloaded partial sums and 64 KB super-segments.
+                for (cmd, what) in [
+                    (sys::ETHTOOL_STXCSUM, "tx checksum"),
+                    (sys::ETHTOOL_STSO, "TSO"),
+                    (sys::ETHTOOL_SGSO, "GSO"),
+                    (sys::ETHTOOL_SSG, "scatter-gather"),
+                ] {
+                    sys::ethtool_set("veth0", cmd, false)
+                        .map_err(|e| setup(format!("turning {what} offload off on veth0: {e}")))?;
+                }
                 netlink::addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 netlink::link_up("veth0").map_err(|e| setup(e.to_string()))?;
                 netlink::route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
@@ -163,6 +205,8 @@ impl LinuxTarget {
                 Box::new(raw)
             }
         };
+        let mut link = link;
+        wait_until_usable(link.as_mut(), script).map_err(setup)?;
         for (k, v) in &script.sysctl {
             netns::sysctl(&k.replace('.', "/"), v).map_err(|e| setup(format!("sysctl {k}={v}: {e}")))?;
         }
