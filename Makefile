@@ -5,16 +5,19 @@ HARNESS := target/release/harness
 .PHONY: run test lint ci setup bench
 
 ## Build, then run the main job: every script under suites/ on the reference
-## target (the Linux target joins when it lands), then two stacks over a lossy link.
+## target and on the Linux kernel (where privileges allow; otherwise those are
+## skipped with the reason), then two stacks over a lossy link.
 run: setup
 	$(CARGO) build --release -p harness
-	$(HARNESS) run suites/
+	$(HARNESS) run suites/ --target all
 	$(HARNESS) loopback --loss 1 --seed 7
 
-## Scripts per second on the reference target.
+## Scripts per second on the reference target; fixed cost and suite time on Linux.
 bench: setup
 	$(CARGO) build --release -p harness
 	$(HARNESS) bench suites --rounds 200
+	$(HARNESS) bench suites --target linux --transport tun
+	$(HARNESS) bench suites --target linux --transport raw
 
 ## All tests of the workspace.
 test: setup

@@ -80,16 +80,24 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Runs scripts repeatedly on the reference target and prints scripts per
-    /// second and the ratio of script (virtual) time to wall time.
+    /// Reference target: runs scripts repeatedly and prints scripts per second
+    /// and the ratio of script (virtual) time to wall time. Linux target: prints
+    /// the fixed cost per script (namespace, device, teardown) and the suite's
+    /// wall time at -j 1, 2 and 16, three times at -j 16.
     Bench {
         #[arg(default_value = "suites")]
         paths: Vec<PathBuf>,
-        /// Rounds over all the scripts.
+        /// Rounds over all the scripts (reference target).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
         #[arg(short = 'j', long, default_value_t = 1)]
         jobs: usize,
+        /// reference or linux.
+        #[arg(long, default_value = "reference")]
+        target: String,
+        /// tun or raw (Linux target).
+        #[arg(long, default_value = "tun")]
+        transport: String,
     },
     /// Two reference stacks over a simulated link in virtual time: connect,
     /// transfer each way, close, wait out TIME-WAIT; print what happened.
@@ -178,7 +186,14 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
-        Command::Bench { paths, rounds, jobs } => bench_cmd(paths, rounds, jobs),
+        Command::Bench { paths, rounds, jobs, target, transport } => match target.as_str() {
+            "reference" => bench_cmd(paths, rounds, jobs),
+            "linux" => bench_linux(paths, &transport),
+            other => {
+                eprintln!("error: unknown target {other:?} (reference, linux)");
+                ExitCode::from(2)
+            }
+        },
         Command::Loopback { bytes, loss, delay_ms, seed, profile, events } => {
             let profile = match profile_arg(&profile) {
                 Ok(p) => p,
@@ -512,4 +527,93 @@ fn bench_cmd(paths: Vec<PathBuf>, rounds: usize, jobs: usize) -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
+    use harness::engine::linux::TransportKind;
+    let Some(transport) = TransportKind::from_name(transport) else {
+        eprintln!("error: unknown transport {transport:?} (tun, raw)");
+        return ExitCode::from(2);
+    };
+    let mut cfg = runner::RunConfig { transport, ..runner::RunConfig::default() };
+    cfg.probe_linux();
+    if let Some(why) = &cfg.linux_unavailable {
+        eprintln!("error: the Linux target cannot run here: {why}");
+        return ExitCode::from(3);
+    }
+    // The fixed cost: a script that only opens a socket.
+    let trivial = match harness::script::parse(
+        std::path::Path::new("trivial.yaml"),
+        "targets: [linux]\nsteps:\n  - call: socket() = 3\n",
+    ) {
+        Ok(mut s) => s.remove(0),
+        Err(e) => {
+            eprintln!("error: {}", e.one_line());
+            return ExitCode::from(2);
+        }
+    };
+    let n = 100;
+    let mut costs = Vec::with_capacity(n);
+    harness::engine::linux::reaped();
+    let all = std::time::Instant::now();
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        let r = runner::run_one_with(&trivial, TargetKind::Linux, &cfg);
+        costs.push(t.elapsed());
+        if !matches!(r.status, Status::Passed) {
+            eprintln!("error: the trivial script did not pass: {:?}", r.status);
+            return ExitCode::from(1);
+        }
+    }
+    let runs = all.elapsed();
+    harness::engine::linux::reaped();
+    let with_teardown = all.elapsed();
+    costs.sort();
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!("bench linux ({transport:?}): fixed cost per script over {n} runs of a trivial script");
+    println!(
+        "  per script: median {:.2} ms, p90 {:.2} ms, max {:.2} ms (thread, namespace, device, addresses, readiness probe, run)",
+        ms(costs[n / 2]),
+        ms(costs[n * 9 / 10]),
+        ms(costs[n - 1])
+    );
+    println!(
+        "  {n} runs back to back: {:.0} ms; with every namespace and device torn down: {:.0} ms ({:.2} ms per script)",
+        ms(runs),
+        ms(with_teardown),
+        ms(with_teardown) / n as f64
+    );
+    let files = match runner::find_scripts(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (scripts, errors) = runner::load_all(&files);
+    if print_script_errors(errors) > 0 {
+        return ExitCode::from(2);
+    }
+    let scripts: Vec<_> = scripts.into_iter().filter(|s| s.runs_on(TargetKind::Linux)).collect();
+    let mut any_failed = false;
+    for jobs in [1, 2, 16, 16, 16] {
+        cfg.jobs = jobs;
+        let t = std::time::Instant::now();
+        let results = runner::run_all_with(&scripts, TargetKind::Linux, &cfg, &|_| {});
+        let (passed, failed, skipped) = report::counts(&results);
+        println!(
+            "  suite: {} scripts at -j {jobs:<2} in {:.2} s: {passed} passed, {failed} failed, {skipped} skipped",
+            scripts.len(),
+            t.elapsed().as_secs_f64()
+        );
+        for r in results.iter().filter(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))) {
+            print!("{}", report::failure_text(r));
+            any_failed = true;
+        }
+    }
+    if any_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -740,6 +740,9 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     Ok(Step { pos, text: line_text, time, only, kind })
 }
 
+/// A TCP_INFO field and the range it must fall in: (name, lowest, highest).
+pub type InfoField = (String, i64, i64);
+
 /// The TCP_INFO fields a script can assert (`tcpi_` prefix optional).
 pub const TCP_INFO_FIELDS: &[&str] = &[
     "state",
@@ -761,7 +764,7 @@ pub const TCP_INFO_FIELDS: &[&str] = &[
     "total_retrans",
 ];
 
-fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<(String, i64, i64)>), String> {
+fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String> {
     let m = v.as_object().ok_or("tcp_info is a map: {fd: N, FIELD: VALUE, ...}")?;
     let fd = m.get("fd").and_then(|f| f.as_i64()).ok_or("tcp_info needs `fd: N`")? as i32;
     let mut fields = Vec::new();

@@ -1,0 +1,182 @@
+//! The Linux target against the running kernel, on both transports. Needs root
+//! (CI runs as root); without it these fail and say so, unless
+//! HARNESS_SKIP_PRIVILEGED=1 is set to skip them knowingly.
+
+use harness::engine::linux::TransportKind;
+use harness::report;
+use harness::runner::{self, RunConfig, Status};
+use harness::script::{self, TargetKind};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn privileged() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("HARNESS_SKIP_PRIVILEGED").is_some() {
+        eprintln!("SKIPPED: not root and HARNESS_SKIP_PRIVILEGED is set");
+        return false;
+    }
+    panic!(
+        "this test needs root (network namespaces, TUN, veth); run as root or set HARNESS_SKIP_PRIVILEGED=1 to skip it"
+    );
+}
+
+fn suite(path: &str) -> Vec<script::Script> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    script::load(&p).unwrap_or_else(|e| panic!("{}", e.one_line()))
+}
+
+fn cfg(transport: TransportKind) -> RunConfig {
+    RunConfig { transport, ..RunConfig::default() }
+}
+
+/// Runs the suite script on the kernel over both transports; all must pass.
+fn passes_on_linux(path: &str) {
+    for t in [TransportKind::Tun, TransportKind::Raw] {
+        for s in suite(path) {
+            let r = runner::run_one_with(&s, TargetKind::Linux, &cfg(t));
+            match &r.status {
+                Status::Passed => {}
+                Status::Failed(_) => panic!("{path} over {t:?}:\n{}", report::failure_text(&r)),
+                other => panic!("{path} over {t:?}: {other:?}"),
+            }
+            assert!(r.info.iter().any(|(k, v)| k == "kernel" && !v.is_empty()), "the report names the kernel");
+            assert!(
+                r.info.iter().any(|(k, _)| k == "net.ipv4.tcp_timestamps"),
+                "the report has the namespace's sysctls"
+            );
+        }
+    }
+}
+
+#[test]
+fn passive_open() {
+    if privileged() {
+        passes_on_linux("suites/handshake/passive-open.yaml");
+        passes_on_linux("suites/handshake/passive-open-ipv6.yaml");
+    }
+}
+
+#[test]
+fn active_open() {
+    if privileged() {
+        passes_on_linux("suites/handshake/active-open.yaml");
+    }
+}
+
+#[test]
+fn close_reaches_time_wait_seen_after_close() {
+    if privileged() {
+        // `state: conn TIME_WAIT` after close(): sock_diag, no descriptor.
+        passes_on_linux("suites/close/active-close-time-wait.yaml");
+        passes_on_linux("suites/close/passive-close.yaml");
+    }
+}
+
+#[test]
+fn retransmission_timed_in_real_time() {
+    if privileged() {
+        passes_on_linux("suites/timers/data-retransmission-linux-profile.yaml");
+    }
+}
+
+#[test]
+fn a_script_that_must_fail_reports_where_and_what() {
+    if !privileged() {
+        return;
+    }
+    let text = "targets: [linux]\nsteps:\n  - call: socket() = 3\n  - call: bind(3, 8080) = 0\n  - call: listen(3, 1) = 0\n  - in: S 0:0(0) win 65535 <mss 1460>\n  - out: S. 0:0(0) ack 1 win 1000 <mss 1460>\n";
+    let s = script::parse(Path::new("must-fail.yaml"), text).unwrap();
+    for t in [TransportKind::Tun, TransportKind::Raw] {
+        let r = runner::run_one_with(&s[0], TargetKind::Linux, &cfg(t));
+        let Status::Failed(f) = &r.status else { panic!("{t:?}: expected a failure, got {:?}", r.status) };
+        let text = report::failure_text(&r);
+        assert_eq!(f.pos.unwrap().line, 7, "{text}");
+        assert!(f.diffs.iter().any(|d| d.field == "win" && d.expected == "1000" && d.actual == "64240"), "{text}");
+        assert!(text.contains("must-fail.yaml:7:5 on linux"), "{text}");
+        assert!(text.contains("connection: 198.51.100.1:8080 <-> 192.0.2.1:40000 SYN-RECEIVED"), "{text}");
+    }
+}
+
+#[test]
+fn a_sysctl_applies_only_inside_the_namespace() {
+    if !privileged() {
+        return;
+    }
+    let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_timestamps").unwrap();
+    assert_eq!(host_before.trim(), "1", "this test expects timestamps on in the host's namespace");
+    // With timestamps off inside, the SYN,ACK carries no TSopt although the SYN offered one.
+    let text = "targets: [linux]\nsysctl: {net.ipv4.tcp_timestamps: 0}\nsteps:\n  - call: socket() = 3\n  - call: bind(3, 8080) = 0\n  - call: listen(3, 1) = 0\n  - in: S 0:0(0) win 65535 <mss 1460,TS val 1 ecr 0>\n  - out: S. 0:0(0) ack 1 <mss 1460>\n";
+    let s = script::parse(Path::new("sysctl.yaml"), text).unwrap();
+    let r = runner::run_one_with(&s[0], TargetKind::Linux, &cfg(TransportKind::Tun));
+    assert!(matches!(r.status, Status::Passed), "{}", report::failure_text(&r));
+    assert!(r.info.iter().any(|(k, v)| k == "net.ipv4.tcp_timestamps" && v == "0"), "{:?}", r.info);
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/tcp_timestamps").unwrap(), host_before);
+}
+
+/// Interfaces, addresses, routes, the host's TCP sockets and TCP sysctls.
+fn host_snapshot() -> String {
+    let mut s = String::new();
+    for args in [&["-o", "link"][..], &["-o", "addr"], &["route"], &["-6", "route"], &["rule"]] {
+        let out = Command::new("ip").args(args).output().unwrap();
+        // Counters and link-layer noise aside, the text is stable.
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            s.push_str(l.split(" link/").next().unwrap_or(l));
+            s.push('\n');
+        }
+    }
+    // No socket with the harness's documentation addresses in the host's namespace
+    // (198.51.100.1 and 192.0.2.1 as /proc/net/tcp prints them, and 2001:db8::).
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let ours = std::fs::read_to_string(f)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("016433C6") || l.contains("010200C0") || l.contains("B80D0120"))
+            .count();
+        s.push_str(&format!("{f}: {ours} harness sockets\n"));
+    }
+    let mut names: Vec<_> =
+        std::fs::read_dir("/proc/sys/net/ipv4").unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    names.sort();
+    for n in names {
+        let n = n.to_string_lossy();
+        if n.starts_with("tcp_") {
+            s.push_str(&format!(
+                "{n}={}",
+                std::fs::read_to_string(format!("/proc/sys/net/ipv4/{n}")).unwrap_or_default()
+            ));
+        }
+    }
+    s
+}
+
+#[test]
+fn the_host_is_unchanged_after_a_run_and_after_sigkill() {
+    if !privileged() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let before = host_snapshot();
+    for transport in ["tun", "raw"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["run", "suites/", "--target", "linux", "--transport", transport, "-j", "4"])
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(host_snapshot(), before, "after a {transport} run");
+        // Killed in the middle of a run (the slow timer scripts are still going).
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(["run", "suites/", "--target", "linux", "--transport", transport, "-j", "8"])
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(host_snapshot(), before, "after SIGKILL in a {transport} run");
+    }
+}
