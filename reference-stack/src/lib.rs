@@ -13,6 +13,7 @@
 pub mod assembler;
 pub mod errno;
 pub mod event;
+pub mod oracle;
 pub mod profile;
 pub mod rng;
 pub mod seq;

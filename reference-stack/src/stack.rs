@@ -198,6 +198,8 @@ pub struct Stack {
     demux: BTreeMap<FourTuple, u64>,
     next_conn: u64,
     out: VecDeque<(FourTuple, TcpRepr)>,
+    /// Which connection queued each entry of `out` (None: CLOSED or LISTEN replies).
+    out_origin: VecDeque<Option<u64>>,
     events: Vec<Event>,
     ip_ident: u16,
     stats: StackStats,
@@ -220,6 +222,7 @@ impl Stack {
             demux: BTreeMap::new(),
             next_conn: 1,
             out: VecDeque::new(),
+            out_origin: VecDeque::new(),
             events: Vec::new(),
             ip_ident: 0,
             stats: StackStats::default(),
@@ -280,13 +283,26 @@ impl Stack {
     }
 
     fn with_tcb<R>(&mut self, key: u64, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
+        let queued = self.out.len();
         let conn = self.conns.get_mut(&key)?;
         let before = conn.tcb.retransmitted_segments();
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let r = f(&mut conn.tcb, &mut ctx);
-        self.stats.retransmitted_segments += conn.tcb.retransmitted_segments() - before;
+        let retransmitted = conn.tcb.retransmitted_segments() - before;
+        self.stats.retransmitted_segments += retransmitted;
+        self.tag_output(queued, Some(key));
         self.after_tcb(key);
         Some(r)
+    }
+
+    /// Records who queued the entries of `out` from index `from` on.
+    fn tag_output(&mut self, from: usize, origin: Option<u64>) {
+        while self.out_origin.len() < from {
+            self.out_origin.push_back(None);
+        }
+        while self.out_origin.len() < self.out.len() {
+            self.out_origin.push_back(origin);
+        }
     }
 
     /// Bookkeeping after any TCB input: accept-queue moves and deletion.
@@ -457,8 +473,10 @@ impl Stack {
         let ts_offset = self.ts_offset(&tuple);
         let key = self.next_conn;
         self.next_conn += 1;
+        let queued = self.out.len();
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let tcb = Tcb::accept_syn(&mut ctx, tuple, iss, ts_offset, opts, seg);
+        self.tag_output(queued, Some(key));
         self.conns.insert(key, Conn { tcb, owner: Owner::Listener(lfd) });
         self.stats.connections_opened += 1;
         self.demux.insert(tuple, key);
@@ -498,10 +516,23 @@ impl Stack {
         siphash24(self.ts_key, &tuple_bytes(t)) as u32
     }
 
+    /// The next datagram to send, with the STATUS of the connection that
+    /// queued it if that connection still exists (for oracles: the same
+    /// 4-tuple may have had another incarnation since).
+    pub fn poll_transmit_from(&mut self, now: Instant) -> Option<(Vec<u8>, Option<TcbStatus>)> {
+        self.advance(now);
+        self.tag_output(self.out.len(), None);
+        let origin = self.out_origin.front().copied().flatten();
+        let status = origin.and_then(|k| self.conns.get(&k)).map(|c| c.tcb.status());
+        self.poll_transmit(now).map(|b| (b, status))
+    }
+
     /// The next segment the stack wants to send, as a parsed packet.
     pub fn poll_segment(&mut self, now: Instant) -> Option<IpPacket> {
         self.advance(now);
+        self.tag_output(self.out.len(), None);
         let (tuple, tcp) = self.out.pop_front()?;
+        self.out_origin.pop_front();
         self.stats.datagrams_out += 1;
         let ident = self.ip_ident;
         self.ip_ident = self.ip_ident.wrapping_add(1);
@@ -722,8 +753,10 @@ impl Stack {
         let ts_offset = self.ts_offset(&tuple);
         let key = self.next_conn;
         self.next_conn += 1;
+        let queued = self.out.len();
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
         let tcb = Tcb::connect(&mut ctx, tuple, iss, ts_offset, opts);
+        self.tag_output(queued, Some(key));
         self.conns.insert(key, Conn { tcb, owner: Owner::Fd(fd) });
         self.stats.connections_opened += 1;
         self.demux.insert(tuple, key);

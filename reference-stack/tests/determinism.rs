@@ -29,6 +29,7 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
     let mut fds: Vec<i32> = Vec::new();
     let mut states_seen = BTreeSet::new();
     let mut transitions_seen = BTreeSet::new();
+    let mut oracle = reference_stack::oracle::Oracle::new();
     let lfd = stack.socket(now, Domain::Inet).unwrap();
     stack.bind(now, lfd, local).unwrap();
     stack.listen(now, lfd, 16).unwrap();
@@ -104,6 +105,9 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                     let i = rng.next_u32() as usize % bytes.len();
                     bytes[i] ^= 1 << (rng.next_u32() % 8);
                 }
+                if let Ok(p) = IpPacket::parse(&bytes) {
+                    oracle.on_inject(p.ip.src, p.ip.dst, &p.tcp);
+                }
                 let r = stack.handle_packet(now, &bytes);
                 lines.push(format!("{now} in {} -> {:?}", bytes.len(), r.err().map(|e| e.to_string())));
             }
@@ -159,10 +163,20 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                 lines.push(format!("{now} call -> {r:?}"));
             }
         }
-        while let Some(out) = stack.poll_transmit(now) {
+        while let Some((out, origin)) = stack.poll_transmit_from(now) {
+            if let Err(v) = oracle.on_emit(&out, origin.as_ref()) {
+                panic!("step {step}: oracle: {v}");
+            }
             lines.push(format!("{now} out {}", out.iter().map(|b| format!("{b:02x}")).collect::<String>()));
         }
-        for e in stack.take_events() {
+        let events = stack.take_events();
+        if let Err(v) = oracle.on_events(&events) {
+            panic!("step {step}: oracle: {v}");
+        }
+        if let Err(v) = oracle.end_step(&stack) {
+            panic!("step {step}: oracle: {v}");
+        }
+        for e in events {
             if let EventKind::Transition { from, to, .. } = e.kind {
                 states_seen.insert(to);
                 transitions_seen.insert((from, to));

@@ -1,0 +1,243 @@
+//! Oracles: what must hold whatever the input. The fuzzer checks every case
+//! with them, and the harness's reference target checks every script step,
+//! so a finding replays as a failing script.
+//!
+//! - [`ALLOWED_TRANSITIONS`]: the state changes RFC 9293 allows (Figure 5 and
+//!   3.10), kept as data.
+//! - [`Oracle`]: invariants after each step, and rules on every emitted
+//!   segment: it parses back; it never acknowledges data the peer never sent;
+//!   it never answers a RST with a RST; the right edge of the advertised window
+//!   never moves left (SHLD-14); a step does not emit without bound (livelock).
+
+use crate::event::{EventKind, FourTuple};
+use crate::seq::SeqNumber;
+use crate::stack::Stack;
+use crate::state::State;
+use crate::wire::{IpPacket, TcpRepr};
+use crate::Event;
+#[allow(unused_imports)]
+use crate::TcbStatus;
+use std::collections::BTreeMap;
+
+use State::*;
+
+/// Every (from, to) the reference stack may take, with the RFC 9293 rule.
+pub const ALLOWED_TRANSITIONS: &[(State, State, &str)] = &[
+    (Closed, Listen, "3.10.1 passive OPEN"),
+    (Closed, SynSent, "3.10.1 active OPEN"),
+    (Listen, Closed, "3.10.4 CLOSE in LISTEN"),
+    (Listen, SynReceived, "3.10.7.2 SYN in LISTEN"),
+    (SynSent, SynReceived, "3.10.7.3 SYN without ACK (simultaneous open)"),
+    (SynSent, Established, "3.10.7.3 SYN,ACK acknowledging our SYN"),
+    (SynSent, Closed, "3.10.7.3 RST with acceptable ACK; 3.10.4 CLOSE; 3.10.8 timeout"),
+    (SynReceived, Established, "3.10.7.4 fifth: ACK of our SYN"),
+    (SynReceived, Listen, "3.10.7.4 second/fourth: RST or SYN, passive open"),
+    (SynReceived, Closed, "3.10.7.4 second: RST, active open; 3.10.5 ABORT; 3.10.8 timeout"),
+    (SynReceived, FinWait1, "3.10.4 CLOSE in SYN-RECEIVED"),
+    (SynReceived, CloseWait, "3.10.7.4 eighth: FIN"),
+    (Established, FinWait1, "3.10.4 CLOSE"),
+    (Established, CloseWait, "3.10.7.4 eighth: FIN"),
+    (Established, Closed, "3.10.7.4 second: RST; 3.10.5 ABORT; 3.10.8 timeout; SHLD-3"),
+    (FinWait1, FinWait2, "3.10.7.4 fifth: our FIN acknowledged"),
+    (FinWait1, Closing, "3.10.7.4 eighth: FIN, ours not acknowledged"),
+    (FinWait1, TimeWait, "3.10.7.4 eighth: FIN, ours acknowledged"),
+    (FinWait1, Closed, "RST; ABORT; timeout; SHLD-3"),
+    (FinWait2, TimeWait, "3.10.7.4 eighth: FIN"),
+    (FinWait2, Closed, "RST; ABORT; timeout; SHLD-3; orphan FIN-WAIT-2 timer (linux profile)"),
+    (CloseWait, LastAck, "3.10.4 CLOSE"),
+    (CloseWait, Closed, "RST; ABORT; timeout"),
+    (Closing, TimeWait, "3.10.7.4 fifth: our FIN acknowledged"),
+    (Closing, Closed, "RST; ABORT; timeout"),
+    (LastAck, Closed, "3.10.7.4 fifth: our FIN acknowledged; RST; timeout"),
+    (TimeWait, Closed, "3.10.8 time-wait timeout; RST (RFC 9293, not RFC 1337); MAY-2 reopen"),
+];
+
+pub fn transition_allowed(from: State, to: State) -> bool {
+    ALLOWED_TRANSITIONS.iter().any(|(f, t, _)| *f == from && *t == to)
+}
+
+/// More segments than this from one step is a livelock.
+pub const MAX_SEGMENTS_PER_STEP: usize = 20_000;
+
+/// What an oracle saw.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Violation {
+    Invariant(String),
+    Transition {
+        from: State,
+        to: State,
+    },
+    /// A segment the stack emitted breaks a rule: which one, and the segment.
+    Emitted {
+        rule: &'static str,
+        segment: String,
+    },
+    Livelock {
+        segments: usize,
+    },
+}
+
+impl Violation {
+    /// The kind of oracle, for grouping findings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Violation::Invariant(_) => "invariant",
+            Violation::Transition { .. } => "transition",
+            Violation::Emitted { .. } => "emitted-segment",
+            Violation::Livelock { .. } => "livelock",
+        }
+    }
+
+    /// What identifies the finding for deduplication (kind plus where).
+    pub fn location(&self) -> String {
+        match self {
+            Violation::Invariant(s) => {
+                s.split(':').nth(1).unwrap_or(s).split_whitespace().take(4).collect::<Vec<_>>().join(" ")
+            }
+            Violation::Transition { from, to } => format!("{from}->{to}"),
+            Violation::Emitted { rule, .. } => (*rule).to_string(),
+            Violation::Livelock { .. } => "livelock".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::Invariant(s) => write!(f, "{s}"),
+            Violation::Transition { from, to } => write!(f, "transition {from} -> {to} is not allowed by RFC 9293"),
+            Violation::Emitted { rule, segment } => write!(f, "emitted segment breaks \"{rule}\": {segment}"),
+            Violation::Livelock { segments } => write!(f, "livelock: {segments} segments from one step"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct PeerView {
+    /// SEG.SEQ + SEG.LEN of the segments the peer sent (the most recent ones).
+    ends: std::collections::VecDeque<SeqNumber>,
+    /// The right edge of the last window the stack advertised, and the IRS it
+    /// belongs to (a new incarnation starts over).
+    right_edge: Option<(SeqNumber, SeqNumber)>,
+}
+
+/// How many recent peer segment ends are remembered per connection.
+const ENDS_KEPT: usize = 100_000;
+
+/// Checks a running stack. Feed it every injected segment, every emitted
+/// datagram and every event, and call [`Oracle::end_step`] after each step.
+#[derive(Clone, Debug, Default)]
+pub struct Oracle {
+    peers: BTreeMap<FourTuple, PeerView>,
+    injected_rst: bool,
+    emitted_this_step: usize,
+}
+
+fn tuple_of_out(p: &IpPacket) -> FourTuple {
+    FourTuple {
+        local: std::net::SocketAddr::new(p.ip.src, p.tcp.src_port),
+        remote: std::net::SocketAddr::new(p.ip.dst, p.tcp.dst_port),
+    }
+}
+
+impl Oracle {
+    pub fn new() -> Oracle {
+        Oracle::default()
+    }
+
+    /// A segment the peer sent to the stack (parsed, addressed to it).
+    pub fn on_inject(&mut self, ip_src: std::net::IpAddr, ip_dst: std::net::IpAddr, seg: &TcpRepr) {
+        let t = FourTuple {
+            local: std::net::SocketAddr::new(ip_dst, seg.dst_port),
+            remote: std::net::SocketAddr::new(ip_src, seg.src_port),
+        };
+        let v = self.peers.entry(t).or_default();
+        if v.ends.len() == ENDS_KEPT {
+            v.ends.pop_front();
+        }
+        v.ends.push_back(seg.seq + seg.seg_len());
+        self.injected_rst |= seg.flags.rst();
+    }
+
+    /// A datagram the stack emitted, with the STATUS of the connection that
+    /// queued it (from [`Stack::poll_transmit_from`]).
+    pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::TcbStatus>) -> Result<(), Violation> {
+        self.emitted_this_step += 1;
+        if self.emitted_this_step > MAX_SEGMENTS_PER_STEP {
+            return Err(Violation::Livelock { segments: self.emitted_this_step });
+        }
+        let p = IpPacket::parse(bytes)
+            .map_err(|e| Violation::Emitted { rule: "emitted segments parse (MUST-2)", segment: e.to_string() })?;
+        let seg = &p.tcp;
+        if seg.flags.rst() && self.injected_rst {
+            return Err(Violation::Emitted { rule: "a RST is never answered with a RST", segment: seg.to_string() });
+        }
+        let t = tuple_of_out(&p);
+        let status = origin;
+        let v = self.peers.entry(t).or_default();
+        // Only for a connection that exists: its IRS is the stack's own.
+        if let (true, false, Some(st)) = (seg.flags.ack(), seg.flags.rst(), status) {
+            if st.state != State::SynSent {
+                // The ACK never goes past anything the peer has sent, counted
+                // in this connection's own sequence space.
+                let irs = st.irs;
+                let max = v.ends.iter().map(|e| e.wrapping_since(irs)).filter(|d| *d < (1 << 31)).max();
+                if max.is_none_or(|m| seg.ack.wrapping_since(irs) > m) {
+                    return Err(Violation::Emitted { rule: "no ACK of data never sent", segment: seg.to_string() });
+                }
+            }
+            // SHLD-14: the right edge never moves left (not for SYNs, whose window is unscaled).
+            if !seg.flags.syn() {
+                let edge = seg.ack + (u32::from(seg.window) << st.rcv_wscale);
+                if let Some((irs, prev)) = v.right_edge {
+                    if irs == st.irs && edge < prev {
+                        return Err(Violation::Emitted {
+                            rule: "the window never shrinks from the right (SHLD-14)",
+                            segment: seg.to_string(),
+                        });
+                    }
+                }
+                let keep = match v.right_edge {
+                    Some((irs, prev)) if irs == st.irs => prev.max(edge),
+                    _ => edge,
+                };
+                v.right_edge = Some((st.irs, keep));
+            }
+        }
+        Ok(())
+    }
+
+    /// Events the stack logged during the step.
+    pub fn on_events(&mut self, events: &[Event]) -> Result<(), Violation> {
+        for e in events {
+            if let EventKind::Transition { from, to, .. } = e.kind {
+                if !transition_allowed(from, to) {
+                    return Err(Violation::Transition { from, to });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a step: the stack's invariants must hold.
+    pub fn end_step(&mut self, stack: &Stack) -> Result<(), Violation> {
+        self.injected_rst = false;
+        self.emitted_this_step = 0;
+        stack.check_invariants().map_err(|v| Violation::Invariant(v.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_covers_every_state() {
+        for s in State::ALL {
+            assert!(ALLOWED_TRANSITIONS.iter().any(|(f, t, _)| *f == s || *t == s), "{s}");
+        }
+        assert!(transition_allowed(TimeWait, Closed));
+        assert!(!transition_allowed(TimeWait, Established));
+        assert!(!transition_allowed(Closed, Established));
+    }
+}
