@@ -8,6 +8,7 @@
 //!   target; [`runner`]: finding and running many; [`report`]: the reports.
 
 pub mod engine;
+pub mod fuzz;
 pub mod interop;
 pub mod loopback;
 pub mod netlink;

@@ -99,6 +99,24 @@ enum Command {
         #[arg(long, default_value = "tun")]
         transport: String,
     },
+    /// Fuzzes the reference stack with LibAFL (the `tcp-fuzz` binary, built by
+    /// `make fuzz`), then triages what it found: findings deduplicated by
+    /// oracle and location, minimised, written as case.bin and case.yaml.
+    Fuzz {
+        /// Seconds to fuzz (0: only triage what is already in --out).
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+        /// Cores for the clients: `0`, `0,1`, `0-3`, `all`.
+        #[arg(long, default_value = "0")]
+        cores: String,
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        #[arg(long, default_value = "fuzz-out")]
+        out: PathBuf,
+        /// The campaign binary (default: tcp-fuzz next to this one, then target/fuzz/).
+        #[arg(long)]
+        fuzzer: Option<PathBuf>,
+    },
     /// Two reference stacks over a simulated link in virtual time: connect,
     /// transfer each way, close, wait out TIME-WAIT; print what happened.
     Loopback {
@@ -186,6 +204,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
+        Command::Fuzz { time, cores, corpus, out, fuzzer } => fuzz_cmd(time, &cores, &corpus, &out, fuzzer),
         Command::Bench { paths, rounds, jobs, target, transport } => match target.as_str() {
             "reference" => bench_cmd(paths, rounds, jobs),
             "linux" => bench_linux(paths, &transport),
@@ -612,6 +631,91 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
         }
     }
     if any_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::Path, fuzzer: Option<PathBuf>) -> ExitCode {
+    use harness::fuzz::triage;
+    if time > 0 {
+        let bin = fuzzer.or_else(|| {
+            let here = std::env::current_exe().ok()?.with_file_name("tcp-fuzz");
+            [here, PathBuf::from("target/fuzz/tcp-fuzz")].into_iter().find(|p| p.is_file())
+        });
+        let Some(bin) = bin else {
+            eprintln!("error: the tcp-fuzz binary is not built: run `make fuzz` (cargo build --profile fuzz -p fuzzer)");
+            return ExitCode::from(3);
+        };
+        let status = std::process::Command::new(&bin)
+            .args(["--cores", cores, "--time", &time.to_string()])
+            .arg("--corpus")
+            .arg(corpus)
+            .arg("--out")
+            .arg(out)
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => {
+                eprintln!("error: {} exited with {s}", bin.display());
+                return ExitCode::from(3);
+            }
+            Err(e) => {
+                eprintln!("error: running {}: {e}", bin.display());
+                return ExitCode::from(3);
+            }
+        }
+    }
+    // Triage: classify every solution, keep one (the shortest) per oracle and location.
+    let crashes = out.join("crashes");
+    let mut groups: std::collections::BTreeMap<(String, String), (usize, Vec<u8>, triage::Triage)> = Default::default();
+    let mut files: Vec<_> = std::fs::read_dir(&crashes).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    files.sort();
+    let mut unreproduced = 0;
+    for f in files.iter().filter(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+        let Ok(bytes) = std::fs::read(f) else { continue };
+        match triage::classify(&bytes) {
+            Some(t) => {
+                let e = groups.entry(t.key()).or_insert((0, bytes.clone(), t));
+                e.0 += 1;
+                if bytes.len() < e.1.len() {
+                    e.1 = bytes;
+                }
+            }
+            None => unreproduced += 1,
+        }
+    }
+    let dir = out.join("findings");
+    let _ = std::fs::create_dir_all(&dir);
+    println!("{} solutions: {} distinct findings, {unreproduced} not reproduced outside the campaign", files.len(), groups.len());
+    let mut failed_to_replay = 0;
+    for ((kind, loc), (n, bytes, _)) in &groups {
+        let min = triage::minimise(bytes);
+        let Some(t) = triage::classify(&min) else { continue };
+        let slug: String = format!("{kind}-{loc}").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(60).collect();
+        let fdir = dir.join(slug.trim_matches('-'));
+        let _ = std::fs::create_dir_all(&fdir);
+        let yaml = triage::script(&min, &t);
+        let _ = std::fs::write(fdir.join("case.bin"), &min);
+        let _ = std::fs::write(fdir.join("case.yaml"), &yaml);
+        // The script must fail on the reference target where the fuzzer did.
+        let replay = match harness::script::load(&fdir.join("case.yaml")) {
+            Ok(s) => matches!(runner::run_one(&s[0], TargetKind::Reference).status, Status::Failed(_)),
+            Err(_) => false,
+        };
+        if !replay {
+            failed_to_replay += 1;
+        }
+        println!(
+            "  {n:>6} x {kind}: {loc}\n         {}\n         minimised to {} actions: {} ({})",
+            t.message,
+            (min.len().saturating_sub(2)) / 16,
+            fdir.join("case.yaml").display(),
+            if replay { "replays: harness run fails" } else { "DOES NOT REPLAY" }
+        );
+    }
+    if failed_to_replay > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

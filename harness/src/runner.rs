@@ -159,9 +159,30 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
     }
     match kind {
         TargetKind::Reference => {
-            let mut t = ReferenceTarget::new(script);
-            let r = engine::run_with(script, &mut t, cfg.options);
-            result(status_of(r.outcome), r.script_time, r.trace, Vec::new())
+            // A panic in the reference stack is a finding, not the end of the run.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut t = ReferenceTarget::new(script);
+                engine::run_with(script, &mut t, cfg.options)
+            }));
+            match run {
+                Ok(r) => result(status_of(r.outcome), r.script_time, r.trace, Vec::new()),
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    let f = engine::Failure {
+                        step: None,
+                        pos: None,
+                        step_text: String::new(),
+                        message: format!("the reference stack panicked: {msg}"),
+                        diffs: Vec::new(),
+                        state: None,
+                    };
+                    result(Status::Failed(f), Duration::ZERO, Vec::new(), Vec::new())
+                }
+            }
         }
         TargetKind::Linux => {
             if let Some(why) = &cfg.linux_unavailable {

@@ -116,9 +116,9 @@ impl std::fmt::Display for Violation {
 struct PeerView {
     /// SEG.SEQ + SEG.LEN of the segments the peer sent (the most recent ones).
     ends: std::collections::VecDeque<SeqNumber>,
-    /// The right edge of the last window the stack advertised, and the IRS it
-    /// belongs to (a new incarnation starts over).
-    right_edge: Option<(SeqNumber, SeqNumber)>,
+    /// The right edge of the last window the stack advertised, and the
+    /// connection (incarnation) it belongs to.
+    right_edge: Option<(u64, SeqNumber)>,
 }
 
 /// How many recent peer segment ends are remembered per connection.
@@ -131,6 +131,10 @@ pub struct Oracle {
     peers: BTreeMap<FourTuple, PeerView>,
     injected_rst: bool,
     emitted_this_step: usize,
+    /// RCV.NXT of the connection a segment was injected into, just before it.
+    rcv_nxt_before: BTreeMap<FourTuple, SeqNumber>,
+    /// Whether the stack applies RFC 5961 (exact-RST rule).
+    rfc5961: bool,
 }
 
 fn tuple_of_out(p: &IpPacket) -> FourTuple {
@@ -142,7 +146,20 @@ fn tuple_of_out(p: &IpPacket) -> FourTuple {
 
 impl Oracle {
     pub fn new() -> Oracle {
+        Oracle { rfc5961: true, ..Oracle::default() }
+    }
+
+    /// For a stack whose profile has `rfc5961` off.
+    pub fn without_rfc5961() -> Oracle {
         Oracle::default()
+    }
+
+    /// Call before injecting a segment: what the stack knew of the connection.
+    pub fn before_inject(&mut self, tuple: FourTuple, status: Option<&crate::TcbStatus>) {
+        match status {
+            Some(st) => self.rcv_nxt_before.insert(tuple, st.rcv_nxt),
+            None => self.rcv_nxt_before.remove(&tuple),
+        };
     }
 
     /// A segment the peer sent to the stack (parsed, addressed to it).
@@ -189,8 +206,8 @@ impl Oracle {
             // SHLD-14: the right edge never moves left (not for SYNs, whose window is unscaled).
             if !seg.flags.syn() {
                 let edge = seg.ack + (u32::from(seg.window) << st.rcv_wscale);
-                if let Some((irs, prev)) = v.right_edge {
-                    if irs == st.irs && edge < prev {
+                if let Some((id, prev)) = v.right_edge {
+                    if id == st.id && edge < prev {
                         return Err(Violation::Emitted {
                             rule: "the window never shrinks from the right (SHLD-14)",
                             segment: seg.to_string(),
@@ -198,10 +215,10 @@ impl Oracle {
                     }
                 }
                 let keep = match v.right_edge {
-                    Some((irs, prev)) if irs == st.irs => prev.max(edge),
+                    Some((id, prev)) if id == st.id => prev.max(edge),
                     _ => edge,
                 };
-                v.right_edge = Some((st.irs, keep));
+                v.right_edge = Some((st.id, keep));
             }
         }
         Ok(())
@@ -210,9 +227,22 @@ impl Oracle {
     /// Events the stack logged during the step.
     pub fn on_events(&mut self, events: &[Event]) -> Result<(), Violation> {
         for e in events {
-            if let EventKind::Transition { from, to, .. } = e.kind {
+            if let EventKind::Transition { from, to, cause } = e.kind {
                 if !transition_allowed(from, to) {
                     return Err(Violation::Transition { from, to });
+                }
+                // RFC 5961 3.2 (RFC 9293 3.10.7.4): only a RST exactly at RCV.NXT resets a
+                // synchronized connection (SYN-SENT checks the ACK instead).
+                if let (true, crate::event::Cause::Segment(seg), Some(conn)) = (self.rfc5961, cause, e.conn) {
+                    let reset = seg.flags.rst() && from != State::SynSent && matches!(to, State::Closed | State::Listen);
+                    if let (true, Some(nxt)) = (reset, self.rcv_nxt_before.get(&conn)) {
+                        if seg.seq != *nxt {
+                            return Err(Violation::Emitted {
+                                rule: "RFC 5961 3.2: only a RST at RCV.NXT resets",
+                                segment: format!("{seg} reset {from} with RCV.NXT {nxt}"),
+                            });
+                        }
+                    }
                 }
             }
         }

@@ -523,7 +523,7 @@ impl Stack {
         self.advance(now);
         self.tag_output(self.out.len(), None);
         let origin = self.out_origin.front().copied().flatten();
-        let status = origin.and_then(|k| self.conns.get(&k)).map(|c| c.tcb.status());
+        let status = origin.and_then(|k| self.conns.get(&k).map(|c| TcbStatus { id: k, ..c.tcb.status() }));
         self.poll_transmit(now).map(|b| (b, status))
     }
 
@@ -898,9 +898,11 @@ impl Stack {
         let opts = o.clone();
         if let SocketKind::Conn(key) = s.kind {
             self.with_tcb(key, |tcb, ctx| {
-                // The receive buffer may grow but never below what is queued.
-                let queued = tcb.recv_queued();
-                *tcb.opts_mut() = SockOpts { rcv_buf: opts.rcv_buf.max(queued), ..opts };
+                // The receive buffer may shrink, but never below what is already
+                // promised: queued data plus the advertised window (which cannot be
+                // taken back, SHLD-14).
+                let promised = tcb.recv_queued() + tcb.status().rcv_wnd as usize;
+                *tcb.opts_mut() = SockOpts { rcv_buf: opts.rcv_buf.max(promised), ..opts };
                 tcb.options_changed(ctx);
             });
         }
@@ -974,7 +976,7 @@ impl Stack {
     /// STATUS (RFC 9293 3.10.6) of a descriptor's connection.
     pub fn status(&self, fd: Fd) -> Result<TcbStatus, Errno> {
         let key = self.conn_key(fd)?;
-        Ok(self.conns[&key].tcb.status())
+        Ok(TcbStatus { id: key, ..self.conns[&key].tcb.status() })
     }
 
     /// The state of a descriptor: LISTEN, CLOSED, or its connection's.
@@ -990,12 +992,12 @@ impl Stack {
     /// Every live connection, with or without a descriptor (TIME-WAIT, orphans,
     /// children not yet accepted), in 4-tuple order: the analogue of sock_diag.
     pub fn connections(&self) -> Vec<TcbStatus> {
-        self.demux.values().map(|k| self.conns[k].tcb.status()).collect()
+        self.demux.values().map(|k| TcbStatus { id: *k, ..self.conns[k].tcb.status() }).collect()
     }
 
     /// The connection with this 4-tuple, if it exists.
     pub fn connection(&self, tuple: &FourTuple) -> Option<TcbStatus> {
-        self.demux.get(tuple).map(|k| self.conns[k].tcb.status())
+        self.demux.get(tuple).map(|k| TcbStatus { id: *k, ..self.conns[k].tcb.status() })
     }
 
     /// Every connection's invariants plus the stack's own bookkeeping.

@@ -89,6 +89,9 @@ impl SockOpts {
 /// reference stack's analogue of Linux's TCP_INFO.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcbStatus {
+    /// This connection's identity in its stack (unique over the stack's life,
+    /// unlike the 4-tuple, which a later incarnation may reuse).
+    pub id: u64,
     pub state: State,
     pub tuple: FourTuple,
     pub iss: SeqNumber,
@@ -465,6 +468,7 @@ impl Tcb {
 
     pub fn status(&self) -> TcbStatus {
         TcbStatus {
+            id: 0,
             state: self.state,
             tuple: self.tuple,
             iss: self.iss,
@@ -641,13 +645,14 @@ impl Tcb {
         let cur = u64::from(self.rcv_wnd());
         // RFC 9293 3.8.6.2.2: min(Fr * RCV.BUFF, Eff.snd.MSS) with Fr = 1/2.
         let threshold = ((cap / 2) as u64).min(u64::from(self.eff_snd_mss())).max(1);
-        let wnd =
-            if cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0) { cand } else { cur };
+        let grow = cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0);
+        // (planted-window-shrink: follows the free space down, as a buggy stack would.)
+        let wnd = if grow || cfg!(feature = "planted-window-shrink") { cand } else { cur };
         // Round up so the edge the peer sees does not move left; that may
         // promise up to 2^shift - 1 octets of slack, which the buffer absorbs.
         let value = wnd.div_ceil(unit).min(65535);
         let edge = self.rcv_nxt + (value * unit).min(u64::from(u32::MAX / 2)) as u32;
-        if edge > self.rcv_adv {
+        if edge > self.rcv_adv || cfg!(feature = "planted-window-shrink") {
             self.rcv_adv = edge;
         }
         value as u16
@@ -955,7 +960,7 @@ impl Tcb {
 
         // Second, check the RST bit.
         if f.rst() {
-            if p.rfc5961 && seg.seq != self.rcv_nxt {
+            if p.rfc5961 && seg.seq != self.rcv_nxt && !cfg!(feature = "planted-rst-any-in-window") {
                 // RFC 5961 3.2 case 3: in window but not exact: challenge ACK.
                 self.send_ack(ctx);
                 ctx.drop_event(self.tuple, DropReason::RstChallenged, seg);
@@ -1019,7 +1024,7 @@ impl Tcb {
         }
         // RFC 5961 5.2: acceptable only if SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
         let too_old = p.rfc5961 && seg.ack < self.snd_una - self.max_snd_wnd;
-        if seg.ack > self.snd_nxt || too_old {
+        if (seg.ack > self.snd_nxt && !cfg!(feature = "planted-ack-unsent")) || too_old {
             self.send_ack(ctx);
             ctx.drop_event(self.tuple, DropReason::AckOutOfRange, seg);
             return;
@@ -1044,7 +1049,7 @@ impl Tcb {
             self.update_send_window(ctx, seg);
         }
         match self.state {
-            State::FinWait1 if self.our_fin_acked() => {
+            State::FinWait1 if self.our_fin_acked() || cfg!(feature = "planted-fin-wait-1-skip") => {
                 self.set_state(ctx, State::FinWait2, cause);
             }
             State::Closing => {
@@ -1230,6 +1235,7 @@ impl Tcb {
     /// SND.UNA advances to `ack` (SND.UNA < ack =< SND.NXT).
     fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: SeqNumber) {
         let p = ctx.profile;
+        let syn_acked_now = self.snd_una == self.iss && ack > self.iss;
         let acked = ack.wrapping_since(self.snd_una);
         // Drop acknowledged octets from the send buffer (the SYN and FIN hold no octets).
         if ack > self.snd_buf_seq {
@@ -1294,6 +1300,15 @@ impl Tcb {
             self.disarm(TimerKind::Retransmission);
         } else if !self.armed(TimerKind::Persist) {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
+        }
+        // Text that came with the peer's SYN waits until our SYN is acknowledged.
+        // From SYN-RECEIVED that is on_established; a CLOSE in SYN-RECEIVED
+        // (FIN-WAIT-1) gets here instead, and the text must not be lost.
+        if syn_acked_now && matches!(self.state, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait) {
+            if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
+                self.deliver_queued();
+                self.ack_now = true;
+            }
         }
     }
 
@@ -1879,9 +1894,9 @@ impl Tcb {
             }
             let mut prev_end: Option<SeqNumber> = None;
             for b in self.ooo.blocks() {
-                // Text queued with a SYN waits at RCV.NXT until ESTABLISHED;
+                // Text queued with a SYN waits at RCV.NXT until our SYN is acknowledged;
                 // anything else held must lie strictly above RCV.NXT.
-                let at_left_edge_ok = self.state == State::SynReceived && b.start == self.rcv_nxt;
+                let at_left_edge_ok = self.snd_una == self.iss && b.start == self.rcv_nxt;
                 if (b.start <= self.rcv_nxt && !at_left_edge_ok) || b.end() > self.rcv_adv {
                     return fail(format!(
                         "held block {}..{} outside (RCV.NXT {}, edge {}]",

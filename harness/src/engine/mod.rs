@@ -68,6 +68,8 @@ pub enum TargetError {
     Setup(String),
     /// The script asks for something this target cannot do.
     Unsupported(String),
+    /// An oracle of the target failed (the reference stack broke a rule).
+    Violation(String),
 }
 
 impl fmt::Display for TargetError {
@@ -75,6 +77,7 @@ impl fmt::Display for TargetError {
         match self {
             TargetError::Setup(m) => write!(f, "target setup: {m}"),
             TargetError::Unsupported(m) => write!(f, "unsupported on this target: {m}"),
+            TargetError::Violation(m) => write!(f, "{m}"),
         }
     }
 }
@@ -302,8 +305,11 @@ impl Run<'_> {
             if step.only.is_some_and(|o| o != self.kind) {
                 continue;
             }
-            self.step(i, step)?;
-            self.check_pending()?;
+            let r = self.step(i, step).and_then(|_| self.check_pending());
+            if let Err(Stop::Target(TargetError::Violation(m))) = r {
+                return Err(self.fail(Some((i, step)), format!("the reference stack broke an oracle: {m}"), vec![]));
+            }
+            r?;
         }
         // A call still blocked at the end gets until its return time (as in
         // packetdrill); nothing else may be sent meanwhile.
@@ -326,8 +332,23 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Fails on any packet the target sent before `t` (nothing expected it).
+    /// Fails on any packet the target sent before `t` (nothing expected it);
+    /// with `outbound: ignore`, records them instead.
     fn no_packets_until(&mut self, i: usize, step: &Step, t: Duration) -> Result<(), Stop> {
+        if self.script.ignore_outbound {
+            while let Some((at, p)) = self.target.next_packet(t)? {
+                if p.tcp.flags.syn() && self.stack_isn.is_none() && p.ip.dst == self.script.remote {
+                    self.stack_isn = Some(p.tcp.seq.0);
+                    self.local_port = p.tcp.src_port;
+                }
+                if let Some((v, _)) = p.tcp.timestamps() {
+                    self.last_tsval = Some(v);
+                }
+                let text = self.render(&p.tcp, Dir::Out);
+                self.trace.push(TraceEntry::Packet { at, dir: Dir::Out, text, bytes: p.emit().unwrap_or_default() });
+            }
+            return Ok(());
+        }
         if let Some((at, p)) = self.target.next_packet(t)? {
             let text = self.render(&p.tcp, Dir::Out);
             self.trace.push(TraceEntry::Packet {

@@ -15,6 +15,9 @@ const O_NONBLOCK: i64 = 0o4000;
 
 pub struct ReferenceTarget {
     stack: Stack,
+    oracle: reference_stack::oracle::Oracle,
+    /// The first oracle that failed, reported at the next operation.
+    violation: Option<String>,
     now: Duration,
     sent: VecDeque<(Duration, IpPacket)>,
     /// A blocking write: octets still to go and the total.
@@ -34,16 +37,46 @@ fn since_start(i: Instant) -> Duration {
 impl ReferenceTarget {
     pub fn new(script: &Script) -> ReferenceTarget {
         let stack = Stack::new(StackConfig { addrs: vec![script.local], profile: script.profile.clone(), seed: 1 });
-        ReferenceTarget { stack, now: Duration::ZERO, sent: VecDeque::new(), write_left: None, poll_until: None }
+        let oracle = if script.profile.rfc5961 {
+            reference_stack::oracle::Oracle::new()
+        } else {
+            reference_stack::oracle::Oracle::without_rfc5961()
+        };
+        ReferenceTarget {
+            stack,
+            oracle,
+            violation: None,
+            now: Duration::ZERO,
+            sent: VecDeque::new(),
+            write_left: None,
+            poll_until: None,
+        }
     }
 
     pub fn stack(&self) -> &Stack {
         &self.stack
     }
 
+    /// Collects what the stack sent, through the oracles.
     fn drain(&mut self) {
-        while let Some(p) = self.stack.poll_segment(at(self.now)) {
-            self.sent.push_back((self.now, p));
+        while let Some((bytes, origin)) = self.stack.poll_transmit_from(at(self.now)) {
+            if let Err(v) = self.oracle.on_emit(&bytes, origin.as_ref()) {
+                self.violation.get_or_insert(v.to_string());
+            }
+            if let Ok(p) = IpPacket::parse(&bytes) {
+                self.sent.push_back((self.now, p));
+            }
+        }
+        let events = self.stack.take_events();
+        if let Err(v) = self.oracle.on_events(&events).and_then(|_| self.oracle.end_step(&self.stack)) {
+            self.violation.get_or_insert(v.to_string());
+        }
+    }
+
+    fn checked(&mut self) -> Result<(), TargetError> {
+        match self.violation.take() {
+            Some(v) => Err(TargetError::Violation(v)),
+            None => Ok(()),
         }
     }
 
@@ -178,7 +211,7 @@ impl Target for ReferenceTarget {
 
     fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
         self.run_until(t, false);
-        Ok(())
+        self.checked()
     }
 
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
@@ -186,15 +219,23 @@ impl Target for ReferenceTarget {
             return Ok(Some(p));
         }
         self.run_until(deadline, true);
+        self.checked()?;
         Ok(self.sent.pop_front())
     }
 
     fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError> {
         let bytes = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+        let tuple = FourTuple {
+            local: std::net::SocketAddr::new(pkt.ip.dst, pkt.tcp.dst_port),
+            remote: std::net::SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
+        };
+        let before = self.stack.connection(&tuple);
+        self.oracle.before_inject(tuple, before.as_ref());
+        self.oracle.on_inject(pkt.ip.src, pkt.ip.dst, &pkt.tcp);
         // A malformed packet is the stack's business: it logs and drops it.
         let _ = self.stack.handle_packet(at(self.now), &bytes);
         self.drain();
-        Ok(())
+        self.checked()
     }
 
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
@@ -259,6 +300,7 @@ impl Target for ReferenceTarget {
             },
         };
         self.drain();
+        self.checked()?;
         Ok(out)
     }
 

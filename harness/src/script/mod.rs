@@ -125,6 +125,9 @@ pub struct Script {
     pub remote_port: u16,
     /// The script's ISN: its sequence numbers are relative to this.
     pub remote_isn: u32,
+    /// `outbound: ignore`: packets no `out` step expects are recorded, not
+    /// failures (for generated scripts, whose oracles are the target's).
+    pub ignore_outbound: bool,
     pub steps: Vec<Step>,
 }
 
@@ -228,6 +231,7 @@ struct RawScript {
     local_port: Option<Spanned<u16>>,
     remote_port: Option<Spanned<u16>>,
     remote_isn: Option<Spanned<u32>>,
+    outbound: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -311,7 +315,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, only, why".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, only, why".into())
         } else {
             None
         };
@@ -547,6 +551,12 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         local_port: raw.local_port.map_or(8080, |p| p.value),
         remote_port: raw.remote_port.map_or(40000, |p| p.value),
         remote_isn: raw.remote_isn.map_or(0, |p| p.value),
+        ignore_outbound: match &raw.outbound {
+            None => false,
+            Some(o) if o.value == "check" => false,
+            Some(o) if o.value == "ignore" => true,
+            Some(o) => return Err(ctx.err_at(&o.referenced, format!("outbound is `check` or `ignore`, not `{}`", o.value), None)),
+        },
         steps,
     })
 }

@@ -1,0 +1,169 @@
+//! `tcp-fuzz`: a LibAFL campaign against the reference stack. Inputs are
+//! cases (`harness::fuzz::case`); feedback is the map of (state, segment kind,
+//! next state) transitions; every oracle failure or panic is a solution.
+//! The queue and the solutions live on disk, so a campaign killed at any
+//! moment continues from them when started again with the same `--out`.
+//!
+//! Built with the workspace's `fuzz` profile (panic = "abort", overflow and
+//! debug assertions on): `cargo build --profile fuzz -p fuzzer`.
+
+// The coverage map is a static shared with the observer, as in LibAFL's examples.
+#![allow(unsafe_code)]
+
+mod mutators;
+
+use clap::Parser;
+use harness::fuzz::exec::{run_case, MAP_SIZE};
+use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
+use libafl::events::{EventConfig, Launcher};
+use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
+use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
+use libafl::fuzzer::{Fuzzer, StdFuzzer};
+use libafl::generators::RandBytesGenerator;
+use libafl::inputs::{BytesInput, HasTargetBytes};
+use libafl::monitors::MultiMonitor;
+use libafl::mutators::{havoc_mutations::havoc_mutations, HavocScheduledMutator};
+use libafl::observers::{CanTrack, HitcountsMapObserver, StdMapObserver};
+use libafl::schedulers::{IndexesLenTimeMinimizerScheduler, QueueScheduler};
+use libafl::stages::StdMutationalStage;
+use libafl::state::{HasCorpus, StdState};
+use libafl::Error;
+use libafl_bolts::core_affinity::Cores;
+use libafl_bolts::rands::StdRand;
+use libafl_bolts::shmem::{ShMemProvider, StdShMemProvider};
+use libafl_bolts::tuples::{tuple_list, Merge};
+use std::path::PathBuf;
+
+/// The transitions map the harness writes and the observer reads.
+static mut MAP: [u8; MAP_SIZE] = [0; MAP_SIZE];
+
+#[derive(Parser, Debug)]
+#[command(name = "tcp-fuzz", about = "LibAFL campaign against the reference TCP stack")]
+struct Opt {
+    /// Cores to run clients on: `0`, `0,1`, `0-3`, `all`.
+    #[arg(long, default_value = "0", value_parser = Cores::from_cmdline)]
+    cores: Cores,
+    /// Seed cases (a directory of .case files); may be empty or absent.
+    #[arg(long, default_value = "corpus")]
+    corpus: PathBuf,
+    /// Where the queue and the solutions go.
+    #[arg(long, default_value = "fuzz-out")]
+    out: PathBuf,
+    /// Stop after this many seconds (0: run until interrupted).
+    #[arg(long, default_value_t = 0)]
+    time: u64,
+    /// LLMP broker port (clients on other machines connect to it).
+    #[arg(long, default_value_t = 1337)]
+    broker_port: u16,
+    /// Connect to a broker elsewhere (multi-machine, broker to broker).
+    #[arg(long)]
+    remote_broker: Option<std::net::SocketAddr>,
+    /// Ignore the seed corpus (to measure coverage from nothing).
+    #[arg(long)]
+    no_seeds: bool,
+}
+
+fn main() {
+    let opt = Opt::parse();
+    if opt.time > 0 {
+        // Stop the whole campaign (broker and clients share the process group).
+        let secs = opt.time;
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(secs));
+            let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::Signal::SIGINT);
+        });
+    }
+    let queue = opt.out.join("queue");
+    let solutions = opt.out.join("crashes");
+    let shmem_provider = StdShMemProvider::new().expect("shared memory");
+    let monitor = MultiMonitor::new(|s| println!("{s}"));
+
+    let mut run_client = |state: Option<_>, mut mgr, _client| {
+        // SAFETY: one harness per process writes MAP; the observer reads it
+        // between runs, never concurrently.
+        #[allow(static_mut_refs)]
+        let observer =
+            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("transitions", MAP.as_mut_ptr(), MAP_SIZE) })
+                .track_indices();
+        let mut feedback = MaxMapFeedback::new(&observer);
+        let mut objective = CrashFeedback::new();
+        let mut state = state.unwrap_or_else(|| {
+            StdState::new(
+                StdRand::new(),
+                InMemoryOnDiskCorpus::new(&queue).expect("queue directory"),
+                OnDiskCorpus::new(&solutions).expect("solutions directory"),
+                &mut feedback,
+                &mut objective,
+            )
+            .expect("state")
+        });
+        let mutator = HavocScheduledMutator::new(havoc_mutations().merge(tuple_list!(
+            mutators::InsertAction,
+            mutators::DeleteAction,
+            mutators::DuplicateAction,
+            mutators::SwapActions,
+            mutators::FlipFlag,
+            mutators::SeqToEdge,
+            mutators::ResizePayload
+        )));
+        let mut stages = tuple_list!(StdMutationalStage::new(mutator));
+        let scheduler = IndexesLenTimeMinimizerScheduler::new(&observer, QueueScheduler::new());
+        let mut fuzzer = StdFuzzer::new(scheduler, feedback, objective);
+        let mut harness = |input: &BytesInput| {
+            let bytes = input.target_bytes();
+            // SAFETY: see above; this is the only writer.
+            #[allow(static_mut_refs)]
+            let map = unsafe { &mut MAP };
+            match run_case(&bytes, map, None) {
+                Ok(()) => ExitKind::Ok,
+                // An oracle failed: a solution, like a crash.
+                Err(_) => ExitKind::Crash,
+            }
+        };
+        let mut executor = InProcessExecutor::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .harness(&mut harness)
+            .observers(tuple_list!(observer))
+            .fuzzer(&mut fuzzer)
+            .state(&mut state)
+            .event_mgr(&mut mgr)
+            .build()?;
+        if state.must_load_initial_inputs() {
+            let mut dirs: Vec<PathBuf> = Vec::new();
+            for d in [&opt.corpus, &queue] {
+                let has_files = std::fs::read_dir(d).is_ok_and(|mut r| r.any(|e| e.is_ok_and(|e| e.path().is_file())));
+                if has_files && !(opt.no_seeds && d == &opt.corpus) {
+                    dirs.push(d.clone());
+                }
+            }
+            if !dirs.is_empty() {
+                state.load_initial_inputs(&mut fuzzer, &mut executor, &mut mgr, &dirs)?;
+            }
+            if state.corpus().count() == 0 {
+                let mut generator = RandBytesGenerator::new(std::num::NonZeroUsize::new(2 + 16 * 12).expect("nonzero"));
+                state.generate_initial_inputs(&mut fuzzer, &mut executor, &mut generator, &mut mgr, 16)?;
+            }
+            println!("client: {} cases in the corpus to start from", state.corpus().count());
+        }
+        fuzzer.fuzz_loop(&mut stages, &mut executor, &mut state, &mut mgr)?;
+        Ok(())
+    };
+
+    let r = Launcher::builder()
+        .shmem_provider(shmem_provider)
+        .configuration(EventConfig::from_name("tcp-fuzz"))
+        .monitor(monitor)
+        .run_client(&mut run_client)
+        .cores(&opt.cores)
+        .broker_port(opt.broker_port)
+        .remote_broker_addr(opt.remote_broker)
+        .build()
+        .launch();
+    match r {
+        Ok(()) | Err(Error::ShuttingDown) => println!("tcp-fuzz: stopped; queue in {}, solutions in {}", queue.display(), solutions.display()),
+        Err(e) => {
+            eprintln!("tcp-fuzz: {e}");
+            std::process::exit(3);
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Running one case: a fresh reference stack in virtual time, the oracles
+//! after every action, and a coverage map of (state, segment kind, next
+//! state) transitions for the fuzzer's feedback.
+
+use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt};
+use reference_stack::event::{Cause, EventKind};
+use reference_stack::oracle::{Oracle, Violation};
+use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::{Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State};
+use std::net::SocketAddr;
+
+/// Size of the coverage map.
+pub const MAP_SIZE: usize = 8192;
+
+pub const LOCAL: &str = "198.51.100.1:8080";
+pub const REMOTE: &str = "192.0.2.1:40000";
+
+/// An oracle that failed, and after which action (0 = the setup).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub violation: Violation,
+    pub step: usize,
+}
+
+/// What the case did, in the script's terms (for writing a reproducer).
+#[derive(Clone, Debug)]
+pub enum Recorded {
+    /// A segment sent to the stack, with the stack's ISN as the engine will
+    /// know it at that point (from the stack's first SYN).
+    In { at: Instant, tcp: TcpRepr, stack_isn: Option<u32> },
+    Call { at: Instant, text: String },
+}
+
+fn state_index(s: State) -> usize {
+    State::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+fn flag_class(f: TcpFlags) -> usize {
+    // SYN, ACK, FIN, RST, PSH, URG: 64 combinations.
+    usize::from(f.0 & 0x3f)
+}
+
+fn hit(map: &mut [u8], i: usize) {
+    let slot = &mut map[i % map.len()];
+    *slot = slot.saturating_add(1);
+}
+
+struct Run<'m> {
+    stack: Stack,
+    oracle: Oracle,
+    now: Instant,
+    local: SocketAddr,
+    remote: SocketAddr,
+    lfd: Option<Fd>,
+    cfd: Option<Fd>,
+    stack_isn: Option<u32>,
+    last_tsval: u32,
+    ts_clock: u32,
+    map: &'m mut [u8],
+    rec: Option<&'m mut Vec<Recorded>>,
+}
+
+impl Run<'_> {
+    fn tuple(&self) -> FourTuple {
+        FourTuple { local: self.local, remote: self.remote }
+    }
+
+    fn call(&mut self, text: impl FnOnce() -> String) {
+        if let Some(r) = self.rec.as_deref_mut() {
+            r.push(Recorded::Call { at: self.now, text: text() });
+        }
+    }
+
+    /// Sends what the stack queued through the oracles; logs and checks events.
+    fn settle(&mut self, step: usize) -> Result<(), Finding> {
+        let fail = |violation| Finding { violation, step };
+        while let Some((bytes, origin)) = self.stack.poll_transmit_from(self.now) {
+            self.oracle.on_emit(&bytes, origin.as_ref()).map_err(fail)?;
+            if let Ok(p) = IpPacket::parse(&bytes) {
+                if p.ip.dst == self.remote.ip() && p.tcp.dst_port == self.remote.port() {
+                    if p.tcp.flags.syn() && self.stack_isn.is_none() {
+                        self.stack_isn = Some(p.tcp.seq.0);
+                        self.local = SocketAddr::new(self.local.ip(), p.tcp.src_port);
+                    }
+                    if let Some((v, _)) = p.tcp.timestamps() {
+                        self.last_tsval = v;
+                    }
+                }
+                hit(self.map, 7000 + flag_class(p.tcp.flags));
+            }
+        }
+        let events = self.stack.take_events();
+        self.oracle.on_events(&events).map_err(fail)?;
+        for e in &events {
+            match &e.kind {
+                EventKind::Transition { from, to, cause } => {
+                    let c = match cause {
+                        Cause::Segment(s) => flag_class(s.flags) % 40,
+                        Cause::Call(c) => 40 + (*c as usize % 4),
+                        Cause::Timer(t) => 44 + (*t as usize % 4),
+                    };
+                    hit(self.map, (state_index(*from) * 11 + state_index(*to)) * 48 + c);
+                }
+                EventKind::Dropped { reason, segment } => {
+                    let r = reason.to_string().len() % 16;
+                    let f = segment.map_or(0, |s| flag_class(s.flags) % 8);
+                    hit(self.map, 6000 + r * 8 + f);
+                }
+                EventKind::Notice(n) => hit(self.map, 6200 + (format!("{n:?}").len() % 32)),
+            }
+        }
+        self.oracle.end_step(&self.stack).map_err(fail)
+    }
+
+    fn segment(&mut self, s: &super::case::Segment) {
+        let st = self.stack.connection(&self.tuple());
+        let (rcv_nxt, rcv_wnd, snd_nxt, snd_una, max_wnd, state) = match &st {
+            Some(c) => (c.rcv_nxt.0, c.rcv_wnd, c.snd_nxt.0, c.snd_una.0, c.max_snd_wnd, c.state),
+            None => (0, 0, self.stack_isn.map_or(0, |i| i.wrapping_add(1)), self.stack_isn.unwrap_or(0), 0, State::Closed),
+        };
+        hit(self.map, 6300 + state_index(state) * 64 + flag_class(TcpFlags(s.flags)));
+        let seq = match s.seq {
+            SeqAt::Next(d) => rcv_nxt.wrapping_add(d),
+            SeqAt::Old(d) => rcv_nxt.wrapping_sub(1).wrapping_sub(d),
+            SeqAt::Beyond(d) => rcv_nxt.wrapping_add(rcv_wnd).wrapping_add(d),
+            SeqAt::InsideRight(d) => rcv_nxt.wrapping_add(rcv_wnd).wrapping_sub(1).wrapping_sub(d),
+            SeqAt::Raw(v) => v,
+        };
+        let ack = match s.ack {
+            AckAt::Next(d) => snd_nxt.wrapping_add(d),
+            AckAt::Una(d) => snd_una.wrapping_sub(d),
+            AckAt::BelowWindow(d) => snd_una.wrapping_sub(max_wnd).wrapping_sub(d),
+            AckAt::Raw(v) => v,
+        };
+        let mut flags = TcpFlags(s.flags);
+        let mut options = Vec::new();
+        let a = s.option_arg;
+        if s.options & 1 != 0 {
+            options.push(TcpOption::Mss(536 + u16::from(a) * 4));
+        }
+        if s.options & 2 != 0 {
+            options.extend([TcpOption::Nop, TcpOption::WindowScale(a % 16)]);
+        }
+        if s.options & 4 != 0 {
+            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+        }
+        if s.options & 8 != 0 {
+            self.ts_clock = self.ts_clock.wrapping_add(1 + u32::from(a % 4));
+            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval: self.ts_clock, tsecr: self.last_tsval }]);
+        }
+        if s.options & 16 != 0 {
+            let l = SeqNumber(snd_una.wrapping_add(u32::from(a) * 8));
+            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(l, l + 100)])]);
+        }
+        if s.options & 32 != 0 {
+            options.push(TcpOption::Unknown { kind: 254, data: vec![a] });
+        }
+        let mut urgent = 0;
+        if s.options & 64 != 0 {
+            flags |= TcpFlags::URG;
+            urgent = u16::from(a);
+        }
+        let tcp = TcpRepr {
+            src_port: self.remote.port(),
+            dst_port: self.local.port(),
+            seq: SeqNumber(seq),
+            ack: SeqNumber(ack),
+            flags,
+            window: s.window,
+            urgent,
+            options,
+            payload: (0..usize::from(s.payload_len)).map(|i| (i % 251) as u8).collect(),
+            ..TcpRepr::default()
+        };
+        let ip = IpRepr::new(self.remote.ip(), self.local.ip());
+        let Ok(bytes) = (IpPacket { ip, tcp: tcp.clone() }).emit() else { return };
+        self.oracle.before_inject(self.tuple(), st.as_ref());
+        self.oracle.on_inject(ip.src, ip.dst, &tcp);
+        if let Some(r) = self.rec.as_deref_mut() {
+            r.push(Recorded::In { at: self.now, tcp, stack_isn: self.stack_isn });
+        }
+        let _ = self.stack.handle_packet(self.now, &bytes);
+    }
+
+    fn act(&mut self, a: &Action) {
+        let now = self.now;
+        match a {
+            Action::Segment(s) => self.segment(s),
+            Action::Wait(d) => {
+                self.now = match d {
+                    Some(us) => now + Duration::from_micros(*us),
+                    None => self.stack.poll_timeout().filter(|t| *t > now).unwrap_or(now + Duration::from_millis(1)),
+                };
+                self.stack.handle_timeout(self.now);
+            }
+            Action::Call(c) => {
+                let Some(fd) = self.cfd else {
+                    if let (CallKind::Accept, Some(lfd)) = (c, self.lfd) {
+                        if let Ok((nfd, _)) = self.stack.accept(now, lfd) {
+                            let _ = self.stack.set_nonblocking(nfd, true);
+                            self.cfd = Some(nfd);
+                            self.call(|| format!("accept({lfd}) = *"));
+                            self.call(|| format!("fcntl({nfd}, F_SETFL, O_NONBLOCK) = *"));
+                        }
+                    }
+                    return;
+                };
+                match *c {
+                    CallKind::Accept => {}
+                    CallKind::Send(n) => {
+                        let n = usize::from(n) % 70_000;
+                        let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+                        let _ = self.stack.send(now, fd, &data, false);
+                        self.call(|| format!("write({fd}, {n}) = *"));
+                    }
+                    CallKind::Urgent(n) => {
+                        let n = usize::from(n).max(1);
+                        let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+                        let _ = self.stack.send(now, fd, &data, true);
+                        self.call(|| format!("send({fd}, ..., {n}, MSG_OOB) = *"));
+                    }
+                    CallKind::Recv(n) => {
+                        let _ = self.stack.recv(now, fd, usize::from(n), false);
+                        self.call(|| format!("read({fd}, {n}) = *"));
+                    }
+                    CallKind::Close => {
+                        let _ = self.stack.close(now, fd);
+                        self.cfd = None;
+                        self.call(|| format!("close({fd}) = *"));
+                    }
+                    CallKind::Abort => {
+                        let _ = self.stack.setsockopt(now, fd, SockOpt::Linger(Some(0)));
+                        let _ = self.stack.close(now, fd);
+                        self.cfd = None;
+                        self.call(|| format!("setsockopt({fd}, SO_LINGER, 0) = *"));
+                        self.call(|| format!("close({fd}) = *"));
+                    }
+                    CallKind::Shutdown(h) => {
+                        let (how, name) = match h {
+                            0 => (reference_stack::Shutdown::Read, "SHUT_RD"),
+                            1 => (reference_stack::Shutdown::Write, "SHUT_WR"),
+                            _ => (reference_stack::Shutdown::Both, "SHUT_RDWR"),
+                        };
+                        let _ = self.stack.shutdown(now, fd, how);
+                        self.call(|| format!("shutdown({fd}, {name}) = *"));
+                    }
+                    CallKind::NoDelay(on) => {
+                        let _ = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
+                        self.call(|| format!("setsockopt({fd}, TCP_NODELAY, {}) = *", u8::from(on)));
+                    }
+                    CallKind::KeepAlive(s) => {
+                        let idle = u32::from(s) + 1;
+                        let _ = self.stack.setsockopt(now, fd, SockOpt::KeepAlive(true));
+                        let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIdle(idle));
+                        self.call(|| format!("setsockopt({fd}, SO_KEEPALIVE, 1) = *"));
+                        self.call(|| format!("setsockopt({fd}, TCP_KEEPIDLE, {idle}) = *"));
+                    }
+                    CallKind::RcvBuf(n) => {
+                        let v = u32::from(n) * 4 + 256;
+                        let _ = self.stack.setsockopt(now, fd, SockOpt::RcvBuf(v));
+                        self.call(|| format!("setsockopt({fd}, SO_RCVBUF, {v}) = *"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a case. `map` (of [`MAP_SIZE`]) collects coverage; `rec`, if given,
+/// records what was done for a reproducing script. Panics propagate.
+pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -> Result<(), Finding> {
+    let case = Case::decode(bytes);
+    let profile = if case.linux { Profile::linux() } else { Profile::rfc9293() };
+    let oracle = if profile.rfc5961 { Oracle::new() } else { Oracle::without_rfc5961() };
+    let local: SocketAddr = LOCAL.parse().expect("literal");
+    let remote: SocketAddr = REMOTE.parse().expect("literal");
+    let mut r = Run {
+        stack: Stack::new(StackConfig { addrs: vec![local.ip()], profile, seed: 1 }),
+        oracle,
+        now: Instant::ZERO,
+        local,
+        remote,
+        lfd: None,
+        cfd: None,
+        stack_isn: None,
+        last_tsval: 0,
+        ts_clock: 100,
+        map,
+        rec,
+    };
+    let now = r.now;
+    match case.role {
+        Role::Listen => {
+            if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
+                let _ = r.stack.set_nonblocking(fd, true);
+                let _ = r.stack.bind(now, fd, local);
+                let _ = r.stack.listen(now, fd, 8);
+                r.lfd = Some(fd);
+                r.call(|| format!("socket() = {fd}"));
+                r.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
+                r.call(|| format!("bind({fd}, {}) = *", local.port()));
+                r.call(|| format!("listen({fd}, 8) = *"));
+            }
+        }
+        Role::Connect => {
+            if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
+                let _ = r.stack.set_nonblocking(fd, true);
+                let _ = r.stack.connect(now, fd, remote);
+                r.cfd = Some(fd);
+                r.call(|| format!("socket() = {fd}"));
+                r.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
+                r.call(|| format!("connect({fd}, {remote}) = *"));
+            }
+        }
+    }
+    r.settle(0)?;
+    for (i, a) in case.actions.iter().enumerate() {
+        r.act(a);
+        r.settle(i + 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! From a raw crashing input to a finding a person can read and replay:
+//! classify it (which oracle, where), minimise it, write it as a script.
+
+use super::case::{Case, HEADER, RECORD};
+use super::exec::{self, Recorded, MAP_SIZE, REMOTE};
+use reference_stack::wire::{TcpFlags, TcpOption, TcpRepr};
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+/// A classified finding: its kind and location identify it for deduplication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Triage {
+    pub kind: String,
+    pub location: String,
+    pub message: String,
+    pub step: usize,
+}
+
+impl Triage {
+    pub fn key(&self) -> (String, String) {
+        (self.kind.clone(), self.location.clone())
+    }
+}
+
+thread_local! {
+    static PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+    static QUIET: RefCell<bool> = const { RefCell::new(false) };
+}
+
+/// A panic hook that records where a panic happened and, while classifying,
+/// keeps quiet (other panics print as usual).
+fn install_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let loc = info.location().map_or_else(|| "unknown".to_string(), |l| format!("{}:{}", l.file(), l.line()));
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            PANIC.with(|p| *p.borrow_mut() = Some((loc, msg)));
+            if !QUIET.with(|q| *q.borrow()) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs a case and says what, if anything, it finds.
+pub fn classify(bytes: &[u8]) -> Option<Triage> {
+    install_hook();
+    QUIET.with(|q| *q.borrow_mut() = true);
+    let mut map = vec![0u8; MAP_SIZE];
+    let r = panic::catch_unwind(AssertUnwindSafe(|| exec::run_case(bytes, &mut map, None)));
+    QUIET.with(|q| *q.borrow_mut() = false);
+    match r {
+        Ok(Ok(())) => None,
+        Ok(Err(f)) => Some(Triage {
+            kind: f.violation.kind().to_string(),
+            location: f.violation.location(),
+            message: f.violation.to_string(),
+            step: f.step,
+        }),
+        Err(_) => {
+            let (loc, msg) = PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
+            Some(Triage { kind: "panic".into(), location: loc, message: msg, step: 0 })
+        }
+    }
+}
+
+/// Removes records and shrinks payloads while the same finding (kind and
+/// location) still shows. Deterministic; bounded.
+pub fn minimise(bytes: &[u8]) -> Vec<u8> {
+    let Some(want) = classify(bytes).map(|t| t.key()) else { return bytes.to_vec() };
+    let same = |b: &[u8]| classify(b).is_some_and(|t| t.key() == want);
+    let header = bytes[..HEADER.min(bytes.len())].to_vec();
+    let mut recs: Vec<[u8; RECORD]> = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).map(|c| c.try_into().expect("16")).collect();
+    let join = |h: &[u8], r: &[[u8; RECORD]]| {
+        let mut v = h.to_vec();
+        for x in r {
+            v.extend_from_slice(x);
+        }
+        v
+    };
+    for _round in 0..4 {
+        let mut changed = false;
+        // Drop records, last first (later records rarely matter to earlier ones).
+        let mut i = recs.len();
+        while i > 0 {
+            i -= 1;
+            let mut t = recs.clone();
+            t.remove(i);
+            if same(&join(&header, &t)) {
+                recs = t;
+                changed = true;
+            }
+        }
+        // Zero payloads and options where the finding survives.
+        for i in 0..recs.len() {
+            let is_segment = !matches!(recs[i][0] % 8, 4 | 5);
+            if !is_segment {
+                continue;
+            }
+            for (byte, mask) in [(2usize, 0x07u8), (7, 0x03), (14, 0x00)] {
+                if recs[i][byte] & !mask != 0 {
+                    let mut t = recs.clone();
+                    t[i][byte] &= mask;
+                    if same(&join(&header, &t)) {
+                        recs = t;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    join(&header, &recs)
+}
+
+fn flags_text(f: TcpFlags) -> String {
+    let mut s = String::new();
+    for (b, c) in [
+        (TcpFlags::SYN, 'S'),
+        (TcpFlags::FIN, 'F'),
+        (TcpFlags::RST, 'R'),
+        (TcpFlags::PSH, 'P'),
+        (TcpFlags::URG, 'U'),
+        (TcpFlags::ECE, 'E'),
+        (TcpFlags::CWR, 'W'),
+    ] {
+        if f.contains(b) {
+            s.push(c);
+        }
+    }
+    if f.ack() {
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// One `in` packet in script notation (the script's ISN is 0; numbers in the
+/// stack's sequence space are relative to its ISN once the engine knows it).
+fn packet_text(t: &TcpRepr, stack_isn: Option<u32>) -> String {
+    let rel = |v: u32| v.wrapping_sub(stack_isn.unwrap_or(0));
+    let len = t.payload.len() as u32;
+    let mut s = format!("{} {}:{}({}) ack {} win {}", flags_text(t.flags), t.seq.0, t.seq.0.wrapping_add(len), len, rel(t.ack.0), t.window);
+    if t.urgent != 0 {
+        s.push_str(&format!(" urg {}", t.urgent));
+    }
+    if !t.options.is_empty() {
+        let o: Vec<String> = t
+            .options
+            .iter()
+            .map(|o| match o {
+                TcpOption::Sack(b) => format!("sack {}", b.iter().map(|(l, r)| format!("{}:{}", rel(l.0), rel(r.0))).collect::<Vec<_>>().join(" ")),
+                TcpOption::Unknown { kind, data } => format!("opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                other => other.to_string(),
+            })
+            .collect();
+        s.push_str(&format!(" <{}>", o.join(",")));
+    }
+    s
+}
+
+/// The script that replays `bytes` on the reference target; the reference
+/// target's oracles make it fail where the fuzzer's did.
+pub fn script(bytes: &[u8], t: &Triage) -> String {
+    let case = Case::decode(bytes);
+    let mut rec = Vec::new();
+    let mut map = vec![0u8; MAP_SIZE];
+    install_hook();
+    QUIET.with(|q| *q.borrow_mut() = true);
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| exec::run_case(bytes, &mut map, Some(&mut rec))));
+    QUIET.with(|q| *q.borrow_mut() = false);
+    let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut y = String::new();
+    y.push_str(&format!("name: \"fuzz finding: {} ({})\"\n", q(&t.kind), q(&t.location)));
+    y.push_str(&format!("description: \"{}\"\n", q(&t.message)));
+    y.push_str("targets: [reference]\n");
+    y.push_str(&format!("profile: {}\n", if case.linux { "linux" } else { "rfc9293" }));
+    y.push_str(&format!("remote_port: {}\n", REMOTE.rsplit(':').next().unwrap_or("40000")));
+    y.push_str("outbound: ignore\n");
+    y.push_str("steps:\n");
+    let secs = |i: &reference_stack::Instant| format!("{:.6}", i.total_micros() as f64 / 1e6);
+    for r in &rec {
+        match r {
+            Recorded::Call { at, text } => {
+                y.push_str(&format!("  - {{at: {}, call: \"{}\"}}\n", secs(at), q(text)));
+            }
+            Recorded::In { at, tcp, stack_isn } => {
+                y.push_str(&format!("  - {{at: {}, in: \"{}\"}}\n", secs(at), q(&packet_text(tcp, *stack_isn))));
+            }
+        }
+    }
+    y
+}
