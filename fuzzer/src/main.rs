@@ -4,8 +4,12 @@
 //! The queue and the solutions live on disk, so a campaign killed at any
 //! moment continues from them when started again with the same `--out`.
 //!
+//! Feedback is two maps: the edges of the reference-stack crate
+//! (SanitizerCoverage 8-bit counters; only that crate is instrumented, see
+//! `fuzzer/sancov-rustc`) and the transitions map the harness fills.
+//!
 //! Built with the workspace's `fuzz` profile (panic = "abort", overflow and
-//! debug assertions on): `cargo build --profile fuzz -p fuzzer`.
+//! debug assertions on) through the wrapper: `make fuzz-build`.
 
 // The coverage map is a static shared with the observer, as in LibAFL's examples.
 #![allow(unsafe_code)]
@@ -17,6 +21,7 @@ use harness::fuzz::exec::{run_case, MAP_SIZE};
 use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
 use libafl::events::{EventConfig, Launcher};
 use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
+use libafl::feedback_or;
 use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
 use libafl::generators::RandBytesGenerator;
@@ -26,7 +31,7 @@ use libafl::mutators::{havoc_mutations::havoc_mutations, HavocScheduledMutator};
 use libafl::observers::{CanTrack, HitcountsMapObserver, StdMapObserver};
 use libafl::schedulers::{IndexesLenTimeMinimizerScheduler, QueueScheduler};
 use libafl::stages::StdMutationalStage;
-use libafl::state::{HasCorpus, StdState};
+use libafl::state::{HasCorpus, HasMaxSize, StdState};
 use libafl::Error;
 use libafl_bolts::core_affinity::Cores;
 use libafl_bolts::rands::StdRand;
@@ -34,8 +39,47 @@ use libafl_bolts::shmem::{ShMemProvider, StdShMemProvider};
 use libafl_bolts::tuples::{tuple_list, Merge};
 use std::path::PathBuf;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The transitions map the harness writes and the observer reads.
 static mut MAP: [u8; MAP_SIZE] = [0; MAP_SIZE];
+
+/// Stands in for the edge counters when the reference stack was built
+/// without the sancov wrapper (the campaign then runs on transitions only).
+static mut NO_EDGES: [u8; 1] = [0];
+
+/// Largest case: the header and 64 actions. Longer streams add cost per
+/// execution without reaching states a shorter one cannot.
+const MAX_CASE: usize = 2 + 16 * 64;
+
+/// The instrumented region of the reference stack: one contiguous range of
+/// counters (every module's counters share one linker section, so the
+/// runtime merges them), or the stand-in.
+fn edge_counters() -> (*mut u8, usize) {
+    // SAFETY: COUNTERS_MAPS is filled by module constructors before main and
+    // not changed afterwards; we only read its entries' pointers.
+    let maps = unsafe { &*libafl_targets::sancov_8bit::counters_maps_ptr() };
+    match maps.as_slice() {
+        [one] => (one.as_ptr().cast_mut(), one.len()),
+        [] => {
+            eprintln!(
+                "tcp-fuzz: the reference stack is not instrumented (build with `make fuzz-build`); \
+                 feedback is the transitions map only"
+            );
+            #[allow(static_mut_refs)]
+            // SAFETY: a static only the observer touches.
+            (unsafe { NO_EDGES.as_mut_ptr() }, 1)
+        }
+        many => {
+            // Separate regions (not expected for one statically linked crate):
+            // observe the span that covers them all.
+            let start = many.iter().map(|m| m.as_ptr() as usize).min().unwrap_or(0);
+            let end = many.iter().map(|m| m.as_ptr() as usize + m.len()).max().unwrap_or(0);
+            (start as *mut u8, end - start)
+        }
+    }
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "tcp-fuzz", about = "LibAFL campaign against the reference TCP stack")]
@@ -83,9 +127,13 @@ fn main() {
         // between runs, never concurrently.
         #[allow(static_mut_refs)]
         let observer =
-            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("transitions", MAP.as_mut_ptr(), MAP_SIZE) })
-                .track_indices();
-        let mut feedback = MaxMapFeedback::new(&observer);
+            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("transitions", MAP.as_mut_ptr(), MAP_SIZE) });
+        let (edges_ptr, edges_len) = edge_counters();
+        // SAFETY: the counters live for the whole process; only the
+        // instrumented code writes them, during a run.
+        let edges =
+            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("edges", edges_ptr, edges_len) }).track_indices();
+        let mut feedback = feedback_or!(MaxMapFeedback::new(&edges), MaxMapFeedback::new(&observer));
         let mut objective = CrashFeedback::new();
         let mut state = state.unwrap_or_else(|| {
             StdState::new(
@@ -97,6 +145,7 @@ fn main() {
             )
             .expect("state")
         });
+        state.set_max_size(MAX_CASE);
         let mutator = HavocScheduledMutator::new(havoc_mutations().merge(tuple_list!(
             mutators::InsertAction,
             mutators::DeleteAction,
@@ -107,7 +156,7 @@ fn main() {
             mutators::ResizePayload
         )));
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));
-        let scheduler = IndexesLenTimeMinimizerScheduler::new(&observer, QueueScheduler::new());
+        let scheduler = IndexesLenTimeMinimizerScheduler::new(&edges, QueueScheduler::new());
         let mut fuzzer = StdFuzzer::new(scheduler, feedback, objective);
         let mut harness = |input: &BytesInput| {
             let bytes = input.target_bytes();
@@ -123,7 +172,7 @@ fn main() {
         let mut executor = InProcessExecutor::builder()
             .timeout(std::time::Duration::from_secs(10))
             .harness(&mut harness)
-            .observers(tuple_list!(observer))
+            .observers(tuple_list!(edges, observer))
             .fuzzer(&mut fuzzer)
             .state(&mut state)
             .event_mgr(&mut mgr)

@@ -177,8 +177,9 @@ impl Oracle {
     }
 
     /// A datagram the stack emitted, with the STATUS of the connection that
-    /// queued it (from [`Stack::poll_transmit_from`]).
-    pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::TcbStatus>) -> Result<(), Violation> {
+    /// queued it (from [`Stack::poll_transmit_from`]). Returns the parsed
+    /// datagram so the caller need not parse it again.
+    pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::TcbStatus>) -> Result<IpPacket, Violation> {
         self.emitted_this_step += 1;
         if self.emitted_this_step > MAX_SEGMENTS_PER_STEP {
             return Err(Violation::Livelock { segments: self.emitted_this_step });
@@ -221,7 +222,7 @@ impl Oracle {
                 v.right_edge = Some((st.id, keep));
             }
         }
-        Ok(())
+        Ok(p)
     }
 
     /// Events the stack logged during the step.

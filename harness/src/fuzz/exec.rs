@@ -3,11 +3,23 @@
 //! state) transitions for the fuzzer's feedback.
 
 use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt};
-use reference_stack::event::{Cause, EventKind};
+use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, Violation};
 use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
 use reference_stack::{Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State};
 use std::net::SocketAddr;
+
+/// The bytes written by `Send` calls and carried by injected payloads: a
+/// fixed pattern, sliced rather than rebuilt per action.
+static PATTERN: [u8; 70_000] = {
+    let mut p = [0u8; 70_000];
+    let mut i = 0;
+    while i < p.len() {
+        p[i] = b'a' + (i % 26) as u8;
+        i += 1;
+    }
+    p
+};
 
 /// Size of the coverage map.
 pub const MAP_SIZE: usize = 8192;
@@ -38,6 +50,32 @@ fn state_index(s: State) -> usize {
 fn flag_class(f: TcpFlags) -> usize {
     // SYN, ACK, FIN, RST, PSH, URG: 64 combinations.
     usize::from(f.0 & 0x3f)
+}
+
+fn drop_index(r: &DropReason) -> usize {
+    match r {
+        DropReason::Malformed(_) => 0,
+        DropReason::NotForUs => 1,
+        DropReason::Unacceptable => 2,
+        DropReason::Paws => 3,
+        DropReason::MissingTimestamp => 4,
+        DropReason::RstChallenged => 5,
+        DropReason::SynChallenged => 6,
+        DropReason::AckOutOfRange => 7,
+        DropReason::Ignored => 8,
+        DropReason::ListenQueueFull => 9,
+        DropReason::ReassemblyFull => 10,
+        _ => 11,
+    }
+}
+
+fn notice_index(n: &Notice) -> usize {
+    match n {
+        Notice::R1Reached { .. } => 0,
+        Notice::FastRetransmit { .. } => 1,
+        Notice::TimeWaitReopened => 2,
+        _ => 3,
+    }
 }
 
 fn hit(map: &mut [u8], i: usize) {
@@ -75,8 +113,8 @@ impl Run<'_> {
     fn settle(&mut self, step: usize) -> Result<(), Finding> {
         let fail = |violation| Finding { violation, step };
         while let Some((bytes, origin)) = self.stack.poll_transmit_from(self.now) {
-            self.oracle.on_emit(&bytes, origin.as_ref()).map_err(fail)?;
-            if let Ok(p) = IpPacket::parse(&bytes) {
+            let p = self.oracle.on_emit(&bytes, origin.as_ref()).map_err(fail)?;
+            {
                 if p.ip.dst == self.remote.ip() && p.tcp.dst_port == self.remote.port() {
                     if p.tcp.flags.syn() && self.stack_isn.is_none() {
                         self.stack_isn = Some(p.tcp.seq.0);
@@ -102,11 +140,11 @@ impl Run<'_> {
                     hit(self.map, (state_index(*from) * 11 + state_index(*to)) * 48 + c);
                 }
                 EventKind::Dropped { reason, segment } => {
-                    let r = reason.to_string().len() % 16;
+                    let r = drop_index(reason);
                     let f = segment.map_or(0, |s| flag_class(s.flags) % 8);
                     hit(self.map, 6000 + r * 8 + f);
                 }
-                EventKind::Notice(n) => hit(self.map, 6200 + (format!("{n:?}").len() % 32)),
+                EventKind::Notice(n) => hit(self.map, 6200 + notice_index(n) % 32),
             }
         }
         self.oracle.end_step(&self.stack).map_err(fail)
@@ -169,7 +207,7 @@ impl Run<'_> {
             window: s.window,
             urgent,
             options,
-            payload: (0..usize::from(s.payload_len)).map(|i| (i % 251) as u8).collect(),
+            payload: PATTERN[..usize::from(s.payload_len)].to_vec(),
             ..TcpRepr::default()
         };
         let ip = IpRepr::new(self.remote.ip(), self.local.ip());
@@ -209,14 +247,12 @@ impl Run<'_> {
                     CallKind::Accept => {}
                     CallKind::Send(n) => {
                         let n = usize::from(n) % 70_000;
-                        let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
-                        let _ = self.stack.send(now, fd, &data, false);
+                        let _ = self.stack.send(now, fd, &PATTERN[..n], false);
                         self.call(|| format!("write({fd}, {n}) = *"));
                     }
                     CallKind::Urgent(n) => {
                         let n = usize::from(n).max(1);
-                        let data: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
-                        let _ = self.stack.send(now, fd, &data, true);
+                        let _ = self.stack.send(now, fd, &PATTERN[..n], true);
                         self.call(|| format!("send({fd}, ..., {n}, MSG_OOB) = *"));
                     }
                     CallKind::Recv(n) => {

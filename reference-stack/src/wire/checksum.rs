@@ -14,7 +14,15 @@ impl Checksum {
     }
     /// Adds bytes as big-endian 16-bit words; an odd tail is padded with zero.
     pub fn add_bytes(&mut self, data: &[u8]) {
-        let mut chunks = data.chunks_exact(2);
+        // Eight bytes at a time: a big-endian 32-bit word hi:lo is congruent
+        // to hi + lo modulo 0xffff, so summing 32-bit halves and folding at
+        // the end gives the same one's-complement sum as 16-bit words.
+        let mut wide = data.chunks_exact(8);
+        for c in &mut wide {
+            let v = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.sum += (v >> 32) + (v & 0xffff_ffff);
+        }
+        let mut chunks = wide.remainder().chunks_exact(2);
         for c in &mut chunks {
             self.sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
         }
@@ -85,5 +93,22 @@ mod tests {
         let mut b = Checksum::new();
         b.add_bytes(&[0x12, 0x34, 0x56, 0x00]);
         assert_eq!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn wide_sum_matches_word_by_word() {
+        let data: Vec<u8> = (0..1500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in (0..64).chain([1499, 1500]) {
+            let mut naive = 0u64;
+            for (i, b) in data[..len].iter().enumerate() {
+                naive += if i % 2 == 0 { u64::from(*b) << 8 } else { u64::from(*b) };
+            }
+            while naive > 0xffff {
+                naive = (naive & 0xffff) + (naive >> 16);
+            }
+            let mut c = Checksum::new();
+            c.add_bytes(&data[..len]);
+            assert_eq!(c.finish(), !(naive as u16), "length {len}");
+        }
     }
 }
