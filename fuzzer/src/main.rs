@@ -21,7 +21,7 @@ use harness::fuzz::exec::{run_case, MAP_SIZE};
 use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
 use libafl::events::{EventConfig, Launcher};
 use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
-use libafl::feedback_or;
+use libafl::{feedback_and_fast, feedback_or};
 use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
 use libafl::generators::RandBytesGenerator;
@@ -134,7 +134,10 @@ fn main() {
         let edges =
             HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("edges", edges_ptr, edges_len) }).track_indices();
         let mut feedback = feedback_or!(MaxMapFeedback::new(&edges), MaxMapFeedback::new(&observer));
-        let mut objective = CrashFeedback::new();
+        // A solution is kept only if, among solutions, it reaches an edge no
+        // earlier one did: the same bug found a thousand ways is stored a
+        // few times, not a thousand (triage then groups by oracle and location).
+        let mut objective = feedback_and_fast!(CrashFeedback::new(), MaxMapFeedback::with_name("solution-edges", &edges));
         let mut state = state.unwrap_or_else(|| {
             StdState::new(
                 StdRand::new(),

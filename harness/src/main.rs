@@ -117,6 +117,14 @@ enum Command {
         #[arg(long)]
         fuzzer: Option<PathBuf>,
     },
+    /// Writes one fuzzing seed per script (a `.case` file) from suite trees:
+    /// `harness seeds suites/ --out corpus/`.
+    Seeds {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value = "corpus")]
+        out: PathBuf,
+    },
     /// Two reference stacks over a simulated link in virtual time: connect,
     /// transfer each way, close, wait out TIME-WAIT; print what happened.
     Loopback {
@@ -204,6 +212,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
+        Command::Seeds { paths, out } => seeds_cmd(&paths, &out),
         Command::Fuzz { time, cores, corpus, out, fuzzer } => fuzz_cmd(time, &cores, &corpus, &out, fuzzer),
         Command::Bench { paths, rounds, jobs, target, transport } => match target.as_str() {
             "reference" => bench_cmd(paths, rounds, jobs),
@@ -635,6 +644,52 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn seeds_cmd(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let files = match harness::runner::find_scripts(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: {}: {e}", out.display());
+        return ExitCode::from(3);
+    }
+    let (mut written, mut empty) = (0, 0);
+    for f in &files {
+        let scripts = match harness::script::load(f) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                return ExitCode::from(2);
+            }
+        };
+        for s in &scripts {
+            let case = harness::fuzz::seeds::case_from_script(s);
+            if case.actions.is_empty() {
+                empty += 1;
+                continue;
+            }
+            let stem = f.strip_prefix(&paths[0]).unwrap_or(f).with_extension("");
+            let mut name: String =
+                stem.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+            if let Some(v) = &s.variant {
+                name.push('-');
+                name.extend(v.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }));
+            }
+            let path = out.join(format!("{}.case", name.trim_matches('-')));
+            if let Err(e) = std::fs::write(&path, case.encode()) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(3);
+            }
+            written += 1;
+        }
+    }
+    println!("{written} seeds written to {} ({empty} scripts without segments skipped)", out.display());
+    ExitCode::SUCCESS
 }
 
 fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::Path, fuzzer: Option<PathBuf>) -> ExitCode {

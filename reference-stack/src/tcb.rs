@@ -1030,7 +1030,12 @@ impl Tcb {
             return;
         }
         if self.snd_una < seg.ack {
-            self.ack_advances(ctx, seg.ack);
+            // A FIN that came with the peer's SYN is processed once the text
+            // queued with it is delivered (RFC 9293 3.10.7.3: "other controls
+            // or text ... queue them for processing").
+            if self.ack_advances(ctx, seg.ack) && self.ooo_fin == Some(self.rcv_nxt) {
+                self.process_fin(ctx, cause);
+            }
         } else if seg.ack == self.snd_una
             && seg.payload.is_empty()
             && !f.fin()
@@ -1233,7 +1238,9 @@ impl Tcb {
     }
 
     /// SND.UNA advances to `ack` (SND.UNA < ack =< SND.NXT).
-    fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: SeqNumber) {
+    /// Returns whether text queued with the peer's SYN was delivered now
+    /// (our SYN acknowledged after a CLOSE in SYN-RECEIVED).
+    fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: SeqNumber) -> bool {
         let p = ctx.profile;
         let syn_acked_now = self.snd_una == self.iss && ack > self.iss;
         let acked = ack.wrapping_since(self.snd_una);
@@ -1304,12 +1311,15 @@ impl Tcb {
         // Text that came with the peer's SYN waits until our SYN is acknowledged.
         // From SYN-RECEIVED that is on_established; a CLOSE in SYN-RECEIVED
         // (FIN-WAIT-1) gets here instead, and the text must not be lost.
-        if syn_acked_now && matches!(self.state, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait) {
+        let closing = matches!(self.state, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait);
+        if syn_acked_now && closing {
             if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
                 self.deliver_queued();
                 self.ack_now = true;
             }
+            return true;
         }
+        false
     }
 
     /// A duplicate ACK (RFC 5681 2): fast retransmit on the `dupthresh`-th

@@ -246,7 +246,7 @@ impl Run<'_> {
                 match *c {
                     CallKind::Accept => {}
                     CallKind::Send(n) => {
-                        let n = usize::from(n) % 70_000;
+                        let n = usize::from(n) % 16_384;
                         let _ = self.stack.send(now, fd, &PATTERN[..n], false);
                         self.call(|| format!("write({fd}, {n}) = *"));
                     }

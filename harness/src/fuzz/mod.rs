@@ -11,4 +11,5 @@
 
 pub mod case;
 pub mod exec;
+pub mod seeds;
 pub mod triage;

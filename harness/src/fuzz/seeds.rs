@@ -1,0 +1,222 @@
+//! Seeds from scripts: every script of a suite becomes a case, so a campaign
+//! starts from the handshakes, transfers, closes and timers the suites
+//! already walk through instead of from random bytes.
+//!
+//! The translation keeps what a case can say: the role (a script that
+//! calls `connect` makes the stack the client), the profile, every inbound
+//! segment (flags, window, options, payload length; its sequence number
+//! relative to what the peer has sent so far), the socket calls a case
+//! knows, and the time between steps. Acknowledgment numbers become
+//! "SND.NXT + d" where d is how far past the stack's data (as the script's
+//! `out` steps show it) the script acknowledges, or "SND.UNA" when it
+//! acknowledges less than all of it: a partial acknowledgment becomes a
+//! duplicate one, the closest a case can come without knowing the stack's
+//! state. Assertions (`out`, `state`, `quiet`, `tcp_info`) are not
+//! part of a case: the oracles take their place.
+
+use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt, Segment};
+use crate::script::call::{Call, OptName};
+use crate::script::packet::OptSpec;
+use crate::script::time::Base;
+use crate::script::{Script, StepKind};
+use reference_stack::wire::TcpFlags;
+use reference_stack::Shutdown;
+use std::time::Duration;
+
+/// The case for a script (see the module documentation for what is kept).
+pub fn case_from_script(s: &Script) -> Case {
+    let role = if s.steps.iter().any(|st| matches!(&st.kind, StepKind::Call(c) if matches!(c.call, Call::Connect { .. }))) {
+        Role::Connect
+    } else {
+        Role::Listen
+    };
+    let mut actions = Vec::new();
+    let mut now = Duration::ZERO;
+    // The peer's next sequence number (script-relative) once it sent a SYN,
+    // and the end of what the stack has sent, as the `out` steps show it.
+    let mut peer_next: Option<u32> = None;
+    let mut stack_next: u32 = 0;
+    for st in &s.steps {
+        let at = match st.time.base {
+            Base::Absolute => st.time.lo,
+            Base::Relative => now + st.time.lo,
+        };
+        if at > now && !st.time.any {
+            let mut left = (at - now).as_micros() as u64;
+            while left > 0 {
+                let step = left.min(9_999_999);
+                actions.push(Action::Wait(Some(step)));
+                left -= step;
+            }
+            now = at;
+        }
+        match &st.kind {
+            StepKind::In(p) => {
+                let seq = p.seq.value().unwrap_or(0);
+                let len = p.len.value().or(p.data.as_ref().map(|d| d.len() as u32)).unwrap_or(0);
+                let seq_at = match peer_next {
+                    None => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
+                    Some(n) if seq.wrapping_sub(n) < 65_536 => SeqAt::Next(seq.wrapping_sub(n)),
+                    Some(n) if n.wrapping_sub(1).wrapping_sub(seq) < 65_536 => SeqAt::Old(n.wrapping_sub(1).wrapping_sub(seq)),
+                    Some(_) => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
+                };
+                let end = seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
+                peer_next = Some(match peer_next {
+                    Some(n) if end.wrapping_sub(n) >= 1 << 31 => n,
+                    _ => end,
+                });
+                let ack = p.ack.as_ref().and_then(|a| a.value()).unwrap_or(0);
+                let ack_at = if ack.wrapping_sub(stack_next) < 65_536 {
+                    AckAt::Next(ack.wrapping_sub(stack_next))
+                } else {
+                    // Behind the stack's data: acknowledge no more than is
+                    // already acknowledged (a simultaneous close's FIN does
+                    // not cover ours).
+                    AckAt::Una(0)
+                };
+                let (mut options, mut arg) = (0u8, None);
+                for o in p.options.iter().flatten() {
+                    match o {
+                        OptSpec::Mss(m) => {
+                            options |= 1;
+                            arg = arg.or(m.value().map(|m| (m.saturating_sub(536) / 4).min(255) as u8));
+                        }
+                        OptSpec::WScale(w) => {
+                            options |= 2;
+                            arg = arg.or(w.value());
+                        }
+                        OptSpec::SackOk => options |= 4,
+                        OptSpec::Ts { .. } => options |= 8,
+                        OptSpec::Sack(_) => options |= 16,
+                        OptSpec::Unknown { .. } => options |= 32,
+                        OptSpec::Eol | OptSpec::Nop => {}
+                    }
+                }
+                let mut flags = p.flags;
+                if flags.urg() {
+                    options |= 64;
+                    flags = TcpFlags(flags.0 & !TcpFlags::URG.0);
+                }
+                actions.push(Action::Segment(Segment {
+                    flags: flags.0,
+                    seq: seq_at,
+                    ack: ack_at,
+                    window: p.win.as_ref().and_then(|w| w.value()).unwrap_or(65_535),
+                    options,
+                    option_arg: arg.unwrap_or(0),
+                    payload_len: len.min(2047) as u16,
+                }));
+            }
+            StepKind::Out(per_target) => {
+                if let Some(p) = per_target.values().next() {
+                    if let (Some(seq), Some(len)) = (p.seq.value(), p.len.value()) {
+                        let end = seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
+                        if end.wrapping_sub(stack_next) < 1 << 31 {
+                            stack_next = end;
+                        }
+                    }
+                }
+            }
+            StepKind::Call(c) => {
+                let kind = match &c.call {
+                    Call::Accept { .. } => Some(CallKind::Accept),
+                    Call::Write { len, oob: false, .. } => Some(CallKind::Send((*len).min(65_535) as u16)),
+                    Call::Write { len, oob: true, .. } => Some(CallKind::Urgent((*len).min(255) as u8)),
+                    Call::Read { len, .. } => Some(CallKind::Recv((*len).min(65_535) as u16)),
+                    Call::Close { .. } => Some(CallKind::Close),
+                    Call::Shutdown { how, .. } => Some(CallKind::Shutdown(match how {
+                        Shutdown::Read => 0,
+                        Shutdown::Write => 1,
+                        Shutdown::Both => 2,
+                    })),
+                    Call::SetSockOpt { opt: OptName::NoDelay, value, .. } => Some(CallKind::NoDelay(*value != 0)),
+                    Call::SetSockOpt { opt: OptName::KeepIdle, value, .. } => {
+                        Some(CallKind::KeepAlive((*value).clamp(1, 256) as u8 - 1))
+                    }
+                    Call::SetSockOpt { opt: OptName::RcvBuf, value, .. } => {
+                        Some(CallKind::RcvBuf(((*value).max(256) as u64 - 256).min(4 * 65_535) as u16 / 4))
+                    }
+                    Call::SetSockOpt { opt: OptName::Linger, value: 0, .. } => Some(CallKind::Abort),
+                    _ => None,
+                };
+                // An abortive close is SO_LINGER 0 then close(): one action.
+                let after_abort = matches!(actions.last(), Some(Action::Call(CallKind::Abort)));
+                match kind {
+                    Some(CallKind::Close) if after_abort => {}
+                    Some(k) => actions.push(Action::Call(k)),
+                    None => {}
+                }
+            }
+            StepKind::State { .. } | StepKind::Quiet(_) | StepKind::TcpInfo { .. } => {}
+        }
+    }
+    actions.truncate(super::case::MAX_RECORDS);
+    Case { role, linux: s.profile.name == "linux", actions }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::exec::{run_case, MAP_SIZE};
+    use std::path::Path;
+
+    fn suite_scripts() -> Vec<Script> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).expect("suites/") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    files.push(p);
+                }
+            }
+        }
+        files.iter().flat_map(|f| crate::script::load(f).expect("suite scripts parse")).collect()
+    }
+
+    #[test]
+    fn every_suite_script_becomes_a_case_the_oracles_accept() {
+        let scripts = suite_scripts();
+        assert!(scripts.len() >= 20, "found {} scripts", scripts.len());
+        let mut union = vec![0u8; MAP_SIZE];
+        for s in &scripts {
+            let case = case_from_script(s);
+            // Only a script without segments (socket options alone) has nothing to say.
+            let has_in = s.steps.iter().any(|st| matches!(st.kind, StepKind::In(_)));
+            assert!(!has_in || !case.actions.is_empty(), "{}: empty case", s.id());
+            // The bytes decode to the same case.
+            assert_eq!(Case::decode(&case.encode()), case, "{}", s.id());
+            let mut map = vec![0u8; MAP_SIZE];
+            // A seed may not trip an oracle: the suites pass on the reference stack.
+            if let Err(f) = run_case(&case.encode(), &mut map, None) {
+                panic!("{}: {:?}", s.id(), f);
+            }
+            for (u, m) in union.iter_mut().zip(&map) {
+                *u |= u8::from(*m > 0);
+            }
+        }
+        // Between them the seeds walk into every state of RFC 9293's diagram.
+        let mut into: Vec<reference_stack::State> = (0..11 * 11 * 48)
+            .filter(|i| union[*i] > 0)
+            .map(|i| reference_stack::State::ALL[(i / 48) % 11])
+            .collect();
+        into.dedup();
+        into.sort_by_key(|s| reference_stack::State::ALL.iter().position(|x| x == s));
+        into.dedup();
+        assert_eq!(into, reference_stack::State::ALL.to_vec(), "states the seeds reach");
+    }
+
+    #[test]
+    fn handshake_seed_gets_the_stack_to_established() {
+        let s = suite_scripts().into_iter().find(|s| s.name.starts_with("passive open answers")).expect("a passive-open script");
+        let case = case_from_script(&s);
+        assert_eq!(case.role, Role::Listen);
+        let Action::Segment(syn) = &case.actions[0] else { panic!("first action {:?}", case.actions[0]) };
+        assert_eq!(syn.flags & 0x3f, TcpFlags::SYN.0);
+        assert!(matches!(case.actions[1..].iter().find(|a| matches!(a, Action::Segment(_))),
+            Some(Action::Segment(Segment { seq: SeqAt::Next(0), ack: AckAt::Next(0), .. }))));
+    }
+}
