@@ -2,7 +2,13 @@
 CARGO ?= cargo
 HARNESS := target/release/harness
 
-.PHONY: run test lint ci setup bench
+FUZZ_TIME ?= 60
+FUZZ_CORES ?= 0
+# Fuzz builds instrument the reference-stack crate, and only it, with
+# SanitizerCoverage (see fuzzer/sancov-rustc).
+FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
+
+.PHONY: run test lint ci setup bench seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke
 
 ## Build, then run the main job: every script under suites/ on the reference
 ## target and on the Linux kernel (where privileges allow; otherwise those are
@@ -28,8 +34,35 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+## Regenerates the fuzzer's seeds (corpus/) from the suites.
+seeds: setup
+	$(CARGO) build --release -p harness
+	$(HARNESS) seeds suites/ --out corpus/
+
+## Builds tcp-fuzz (LibAFL; profile fuzz: panic=abort, overflow checks).
+fuzz-build: setup
+	$(FUZZ_ENV) $(CARGO) build --profile fuzz -p fuzzer
+
+## A campaign (FUZZ_TIME seconds on FUZZ_CORES), then triage: findings are
+## deduplicated, minimised and written as scripts under fuzz-out/findings/.
+fuzz: fuzz-build
+	$(CARGO) build --release -p harness
+	$(HARNESS) fuzz --time $(FUZZ_TIME) --cores $(FUZZ_CORES) --corpus corpus --out fuzz-out --fuzzer target/fuzz/tcp-fuzz
+
+## execs/s on one core and on two; transitions reached from seeds and from nothing.
+fuzz-bench: fuzz-build
+	fuzzer/bench.sh 60
+
+## Time to find each planted bug (limit 5 minutes each).
+fuzz-planted: setup
+	fuzzer/planted.sh 300
+
+## CI's smoke run: 30 seconds must find the planted in-window-RST bug.
+fuzz-smoke: setup
+	fuzzer/planted.sh 30 planted-rst-any-in-window
+
 ## What CI runs.
-ci: lint test run
+ci: lint test run fuzz-smoke
 
 ## Checks the toolchain; installs the rustfmt and clippy components if missing.
 setup:

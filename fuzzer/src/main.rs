@@ -21,7 +21,6 @@ use harness::fuzz::exec::{run_case, MAP_SIZE};
 use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
 use libafl::events::{EventConfig, Launcher};
 use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
-use libafl::{feedback_and_fast, feedback_or};
 use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
 use libafl::generators::RandBytesGenerator;
@@ -33,6 +32,7 @@ use libafl::schedulers::{IndexesLenTimeMinimizerScheduler, QueueScheduler};
 use libafl::stages::StdMutationalStage;
 use libafl::state::{HasCorpus, HasMaxSize, StdState};
 use libafl::Error;
+use libafl::{feedback_and_fast, feedback_or};
 use libafl_bolts::core_affinity::Cores;
 use libafl_bolts::rands::StdRand;
 use libafl_bolts::shmem::{ShMemProvider, StdShMemProvider};
@@ -126,18 +126,20 @@ fn main() {
         // SAFETY: one harness per process writes MAP; the observer reads it
         // between runs, never concurrently.
         #[allow(static_mut_refs)]
-        let observer =
-            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("transitions", MAP.as_mut_ptr(), MAP_SIZE) });
+        let observer = HitcountsMapObserver::new(unsafe {
+            StdMapObserver::from_mut_ptr("transitions", MAP.as_mut_ptr(), MAP_SIZE)
+        });
         let (edges_ptr, edges_len) = edge_counters();
         // SAFETY: the counters live for the whole process; only the
         // instrumented code writes them, during a run.
-        let edges =
-            HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("edges", edges_ptr, edges_len) }).track_indices();
+        let edges = HitcountsMapObserver::new(unsafe { StdMapObserver::from_mut_ptr("edges", edges_ptr, edges_len) })
+            .track_indices();
         let mut feedback = feedback_or!(MaxMapFeedback::new(&edges), MaxMapFeedback::new(&observer));
         // A solution is kept only if, among solutions, it reaches an edge no
         // earlier one did: the same bug found a thousand ways is stored a
         // few times, not a thousand (triage then groups by oracle and location).
-        let mut objective = feedback_and_fast!(CrashFeedback::new(), MaxMapFeedback::with_name("solution-edges", &edges));
+        let mut objective =
+            feedback_and_fast!(CrashFeedback::new(), MaxMapFeedback::with_name("solution-edges", &edges));
         let mut state = state.unwrap_or_else(|| {
             StdState::new(
                 StdRand::new(),
@@ -212,7 +214,9 @@ fn main() {
         .build()
         .launch();
     match r {
-        Ok(()) | Err(Error::ShuttingDown) => println!("tcp-fuzz: stopped; queue in {}, solutions in {}", queue.display(), solutions.display()),
+        Ok(()) | Err(Error::ShuttingDown) => {
+            println!("tcp-fuzz: stopped; queue in {}, solutions in {}", queue.display(), solutions.display())
+        }
         Err(e) => {
             eprintln!("tcp-fuzz: {e}");
             std::process::exit(3);

@@ -692,7 +692,13 @@ fn seeds_cmd(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::Path, fuzzer: Option<PathBuf>) -> ExitCode {
+fn fuzz_cmd(
+    time: u64,
+    cores: &str,
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+    fuzzer: Option<PathBuf>,
+) -> ExitCode {
     use harness::fuzz::triage;
     if time > 0 {
         let bin = fuzzer.or_else(|| {
@@ -700,7 +706,9 @@ fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::P
             [here, PathBuf::from("target/fuzz/tcp-fuzz")].into_iter().find(|p| p.is_file())
         });
         let Some(bin) = bin else {
-            eprintln!("error: the tcp-fuzz binary is not built: run `make fuzz` (cargo build --profile fuzz -p fuzzer)");
+            eprintln!(
+                "error: the tcp-fuzz binary is not built: run `make fuzz` (cargo build --profile fuzz -p fuzzer)"
+            );
             return ExitCode::from(3);
         };
         let status = std::process::Command::new(&bin)
@@ -725,10 +733,13 @@ fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::P
     // Triage: classify every solution, keep one (the shortest) per oracle and location.
     let crashes = out.join("crashes");
     let mut groups: std::collections::BTreeMap<(String, String), (usize, Vec<u8>, triage::Triage)> = Default::default();
-    let mut files: Vec<_> = std::fs::read_dir(&crashes).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&crashes).map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    // LibAFL keeps metadata and lock files next to each solution (dot files).
+    files.retain(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
     files.sort();
     let mut unreproduced = 0;
-    for f in files.iter().filter(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+    for f in &files {
         let Ok(bytes) = std::fs::read(f) else { continue };
         match triage::classify(&bytes) {
             Some(t) => {
@@ -743,12 +754,17 @@ fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::P
     }
     let dir = out.join("findings");
     let _ = std::fs::create_dir_all(&dir);
-    println!("{} solutions: {} distinct findings, {unreproduced} not reproduced outside the campaign", files.len(), groups.len());
+    println!(
+        "{} solutions: {} distinct findings, {unreproduced} not reproduced outside the campaign",
+        files.len(),
+        groups.len()
+    );
     let mut failed_to_replay = 0;
     for ((kind, loc), (n, bytes, _)) in &groups {
         let min = triage::minimise(bytes);
         let Some(t) = triage::classify(&min) else { continue };
-        let slug: String = format!("{kind}-{loc}").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(60).collect();
+        let slug: String =
+            format!("{kind}-{loc}").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(60).collect();
         let fdir = dir.join(slug.trim_matches('-'));
         let _ = std::fs::create_dir_all(&fdir);
         let yaml = triage::script(&min, &t);
@@ -771,8 +787,12 @@ fn fuzz_cmd(time: u64, cores: &str, corpus: &std::path::Path, out: &std::path::P
         );
     }
     if failed_to_replay > 0 {
-        ExitCode::from(1)
-    } else {
+        eprintln!("error: {failed_to_replay} finding(s) do not replay as scripts");
+    }
+    // A finding is a failure of the stack under test (exit 1), like a failed script.
+    if groups.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -235,7 +235,8 @@ impl Oracle {
                 // RFC 5961 3.2 (RFC 9293 3.10.7.4): only a RST exactly at RCV.NXT resets a
                 // synchronized connection (SYN-SENT checks the ACK instead).
                 if let (true, crate::event::Cause::Segment(seg), Some(conn)) = (self.rfc5961, cause, e.conn) {
-                    let reset = seg.flags.rst() && from != State::SynSent && matches!(to, State::Closed | State::Listen);
+                    let reset =
+                        seg.flags.rst() && from != State::SynSent && matches!(to, State::Closed | State::Listen);
                     if let (true, Some(nxt)) = (reset, self.rcv_nxt_before.get(&conn)) {
                         if seg.seq != *nxt {
                             return Err(Violation::Emitted {

@@ -1311,7 +1311,10 @@ impl Tcb {
         // Text that came with the peer's SYN waits until our SYN is acknowledged.
         // From SYN-RECEIVED that is on_established; a CLOSE in SYN-RECEIVED
         // (FIN-WAIT-1) gets here instead, and the text must not be lost.
-        let closing = matches!(self.state, State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait);
+        let closing = matches!(
+            self.state,
+            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait
+        );
         if syn_acked_now && closing {
             if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
                 self.deliver_queued();

@@ -169,6 +169,11 @@ impl Action {
                 r[0] = 5;
                 match d {
                     None => r[1] = 1,
+                    // Whole seconds up to 255 have their own code (long idle periods).
+                    Some(us) if *us % 1_000_000 == 0 && (1..=255).contains(&(*us / 1_000_000)) => {
+                        r[1] = 2;
+                        r[2] = (*us / 1_000_000) as u8;
+                    }
                     Some(us) => {
                         r[1] = 3;
                         r[2..6].copy_from_slice(&((*us % 10_000_000) as u32).to_le_bytes());

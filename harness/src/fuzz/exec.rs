@@ -6,7 +6,9 @@ use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, Violation};
 use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
-use reference_stack::{Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State};
+use reference_stack::{
+    Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State,
+};
 use std::net::SocketAddr;
 
 /// The bytes written by `Send` calls and carried by injected payloads: a
@@ -39,8 +41,15 @@ pub struct Finding {
 pub enum Recorded {
     /// A segment sent to the stack, with the stack's ISN as the engine will
     /// know it at that point (from the stack's first SYN).
-    In { at: Instant, tcp: TcpRepr, stack_isn: Option<u32> },
-    Call { at: Instant, text: String },
+    In {
+        at: Instant,
+        tcp: TcpRepr,
+        stack_isn: Option<u32>,
+    },
+    Call {
+        at: Instant,
+        text: String,
+    },
 }
 
 fn state_index(s: State) -> usize {
@@ -154,7 +163,9 @@ impl Run<'_> {
         let st = self.stack.connection(&self.tuple());
         let (rcv_nxt, rcv_wnd, snd_nxt, snd_una, max_wnd, state) = match &st {
             Some(c) => (c.rcv_nxt.0, c.rcv_wnd, c.snd_nxt.0, c.snd_una.0, c.max_snd_wnd, c.state),
-            None => (0, 0, self.stack_isn.map_or(0, |i| i.wrapping_add(1)), self.stack_isn.unwrap_or(0), 0, State::Closed),
+            None => {
+                (0, 0, self.stack_isn.map_or(0, |i| i.wrapping_add(1)), self.stack_isn.unwrap_or(0), 0, State::Closed)
+            }
         };
         hit(self.map, 6300 + state_index(state) * 64 + flag_class(TcpFlags(s.flags)));
         let seq = match s.seq {
@@ -184,7 +195,11 @@ impl Run<'_> {
         }
         if s.options & 8 != 0 {
             self.ts_clock = self.ts_clock.wrapping_add(1 + u32::from(a % 4));
-            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval: self.ts_clock, tsecr: self.last_tsval }]);
+            options.extend([
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Timestamps { tsval: self.ts_clock, tsecr: self.last_tsval },
+            ]);
         }
         if s.options & 16 != 0 {
             let l = SeqNumber(snd_una.wrapping_add(u32::from(a) * 8));

@@ -14,7 +14,7 @@
 //! state. Assertions (`out`, `state`, `quiet`, `tcp_info`) are not
 //! part of a case: the oracles take their place.
 
-use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt, Segment};
+use super::case::{AckAt, Action, CallKind, Case, Role, Segment, SeqAt};
 use crate::script::call::{Call, OptName};
 use crate::script::packet::OptSpec;
 use crate::script::time::Base;
@@ -25,11 +25,12 @@ use std::time::Duration;
 
 /// The case for a script (see the module documentation for what is kept).
 pub fn case_from_script(s: &Script) -> Case {
-    let role = if s.steps.iter().any(|st| matches!(&st.kind, StepKind::Call(c) if matches!(c.call, Call::Connect { .. }))) {
-        Role::Connect
-    } else {
-        Role::Listen
-    };
+    let role =
+        if s.steps.iter().any(|st| matches!(&st.kind, StepKind::Call(c) if matches!(c.call, Call::Connect { .. }))) {
+            Role::Connect
+        } else {
+            Role::Listen
+        };
     let mut actions = Vec::new();
     let mut now = Duration::ZERO;
     // The peer's next sequence number (script-relative) once it sent a SYN,
@@ -44,7 +45,8 @@ pub fn case_from_script(s: &Script) -> Case {
         if at > now && !st.time.any {
             let mut left = (at - now).as_micros() as u64;
             while left > 0 {
-                let step = left.min(9_999_999);
+                // Whole seconds in steps of up to 255 s, the rest in microseconds.
+                let step = if left >= 1_000_000 { (left / 1_000_000).min(255) * 1_000_000 } else { left };
                 actions.push(Action::Wait(Some(step)));
                 left -= step;
             }
@@ -57,7 +59,9 @@ pub fn case_from_script(s: &Script) -> Case {
                 let seq_at = match peer_next {
                     None => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
                     Some(n) if seq.wrapping_sub(n) < 65_536 => SeqAt::Next(seq.wrapping_sub(n)),
-                    Some(n) if n.wrapping_sub(1).wrapping_sub(seq) < 65_536 => SeqAt::Old(n.wrapping_sub(1).wrapping_sub(seq)),
+                    Some(n) if n.wrapping_sub(1).wrapping_sub(seq) < 65_536 => {
+                        SeqAt::Old(n.wrapping_sub(1).wrapping_sub(seq))
+                    }
                     Some(_) => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
                 };
                 let end = seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
@@ -110,7 +114,8 @@ pub fn case_from_script(s: &Script) -> Case {
             StepKind::Out(per_target) => {
                 if let Some(p) = per_target.values().next() {
                     if let (Some(seq), Some(len)) = (p.seq.value(), p.len.value()) {
-                        let end = seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
+                        let end =
+                            seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
                         if end.wrapping_sub(stack_next) < 1 << 31 {
                             stack_next = end;
                         }
@@ -199,10 +204,8 @@ mod tests {
             }
         }
         // Between them the seeds walk into every state of RFC 9293's diagram.
-        let mut into: Vec<reference_stack::State> = (0..11 * 11 * 48)
-            .filter(|i| union[*i] > 0)
-            .map(|i| reference_stack::State::ALL[(i / 48) % 11])
-            .collect();
+        let mut into: Vec<reference_stack::State> =
+            (0..11 * 11 * 48).filter(|i| union[*i] > 0).map(|i| reference_stack::State::ALL[(i / 48) % 11]).collect();
         into.dedup();
         into.sort_by_key(|s| reference_stack::State::ALL.iter().position(|x| x == s));
         into.dedup();
@@ -211,12 +214,17 @@ mod tests {
 
     #[test]
     fn handshake_seed_gets_the_stack_to_established() {
-        let s = suite_scripts().into_iter().find(|s| s.name.starts_with("passive open answers")).expect("a passive-open script");
+        let s = suite_scripts()
+            .into_iter()
+            .find(|s| s.name.starts_with("passive open answers"))
+            .expect("a passive-open script");
         let case = case_from_script(&s);
         assert_eq!(case.role, Role::Listen);
         let Action::Segment(syn) = &case.actions[0] else { panic!("first action {:?}", case.actions[0]) };
         assert_eq!(syn.flags & 0x3f, TcpFlags::SYN.0);
-        assert!(matches!(case.actions[1..].iter().find(|a| matches!(a, Action::Segment(_))),
-            Some(Action::Segment(Segment { seq: SeqAt::Next(0), ack: AckAt::Next(0), .. }))));
+        assert!(matches!(
+            case.actions[1..].iter().find(|a| matches!(a, Action::Segment(_))),
+            Some(Action::Segment(Segment { seq: SeqAt::Next(0), ack: AckAt::Next(0), .. }))
+        ));
     }
 }

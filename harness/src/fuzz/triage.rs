@@ -78,7 +78,8 @@ pub fn minimise(bytes: &[u8]) -> Vec<u8> {
     let Some(want) = classify(bytes).map(|t| t.key()) else { return bytes.to_vec() };
     let same = |b: &[u8]| classify(b).is_some_and(|t| t.key() == want);
     let header = bytes[..HEADER.min(bytes.len())].to_vec();
-    let mut recs: Vec<[u8; RECORD]> = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).map(|c| c.try_into().expect("16")).collect();
+    let mut recs: Vec<[u8; RECORD]> =
+        bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).map(|c| c.try_into().expect("16")).collect();
     let join = |h: &[u8], r: &[[u8; RECORD]]| {
         let mut v = h.to_vec();
         for x in r {
@@ -152,7 +153,15 @@ fn flags_text(f: TcpFlags) -> String {
 fn packet_text(t: &TcpRepr, stack_isn: Option<u32>) -> String {
     let rel = |v: u32| v.wrapping_sub(stack_isn.unwrap_or(0));
     let len = t.payload.len() as u32;
-    let mut s = format!("{} {}:{}({}) ack {} win {}", flags_text(t.flags), t.seq.0, t.seq.0.wrapping_add(len), len, rel(t.ack.0), t.window);
+    let mut s = format!(
+        "{} {}:{}({}) ack {} win {}",
+        flags_text(t.flags),
+        t.seq.0,
+        t.seq.0.wrapping_add(len),
+        len,
+        rel(t.ack.0),
+        t.window
+    );
     if t.urgent != 0 {
         s.push_str(&format!(" urg {}", t.urgent));
     }
@@ -161,8 +170,13 @@ fn packet_text(t: &TcpRepr, stack_isn: Option<u32>) -> String {
             .options
             .iter()
             .map(|o| match o {
-                TcpOption::Sack(b) => format!("sack {}", b.iter().map(|(l, r)| format!("{}:{}", rel(l.0), rel(r.0))).collect::<Vec<_>>().join(" ")),
-                TcpOption::Unknown { kind, data } => format!("opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                TcpOption::Sack(b) => format!(
+                    "sack {}",
+                    b.iter().map(|(l, r)| format!("{}:{}", rel(l.0), rel(r.0))).collect::<Vec<_>>().join(" ")
+                ),
+                TcpOption::Unknown { kind, data } => {
+                    format!("opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                }
                 other => other.to_string(),
             })
             .collect();

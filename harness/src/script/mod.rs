@@ -555,7 +555,13 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             None => false,
             Some(o) if o.value == "check" => false,
             Some(o) if o.value == "ignore" => true,
-            Some(o) => return Err(ctx.err_at(&o.referenced, format!("outbound is `check` or `ignore`, not `{}`", o.value), None)),
+            Some(o) => {
+                return Err(ctx.err_at(
+                    &o.referenced,
+                    format!("outbound is `check` or `ignore`, not `{}`", o.value),
+                    None,
+                ))
+            }
         },
         steps,
     })

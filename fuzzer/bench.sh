@@ -1,0 +1,34 @@
+#!/bin/sh
+# The fuzzer's benchmark (`make fuzz-bench`): three 60-second campaigns of the
+# instrumented tcp-fuzz, printing for each the executions per second, the
+# edges of the reference stack and the (state, cause, next state)
+# transitions reached:
+#   1. one core, from the seeds in corpus/
+#   2. two cores, from the seeds (scaling: the ratio to 1 is printed)
+#   3. one core, from an empty corpus (what the seeds are worth)
+# Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary]
+set -u
+secs=${1:-60}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${2:-$root/target/fuzz/tcp-fuzz}
+[ -x "$bin" ] || { echo "fuzzer/bench.sh: $bin not built: run make fuzz-build" >&2; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+run() { # name cores extra-args...
+    name=$1 cores=$2
+    shift 2
+    "$bin" --cores "$cores" --time "$secs" --corpus "$root/corpus" --out "$work/$name" --broker-port 13371 "$@" >"$work/$name.log" 2>&1
+    last=$(grep -a "(GLOBAL)" "$work/$name.log" | tail -1)
+    execs=$(echo "$last" | sed -n 's/.*executions: \([0-9]*\).*/\1/p')
+    edges=$(echo "$last" | sed -n 's/.*edges: \([0-9.]*\)%.*/\1/p')
+    trans=$(echo "$last" | sed -n 's/.*transitions: \([0-9.]*\)%.*/\1/p')
+    cells=$(grep -a "transitions: [0-9]*/" "$work/$name.log" | tail -1 | sed -n 's/.*transitions: \([0-9]*\)\/.*/\1/p')
+    rate=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
+    printf '%-22s %10s execs/s  %8s execs  edges %6s%%  transitions %6s%% (%s cells)\n' "$name" "$rate" "${execs:-0}" "${edges:-?}" "${trans:-?}" "${cells:-?}"
+    eval "rate_$(echo "$name" | tr -c 'a-z0-9\n' _)=$rate"
+}
+echo "tcp-fuzz benchmark: ${secs}s per campaign, $(nproc) cores, $(uname -r)"
+run one-core-seeds 0
+run two-cores-seeds 0,1
+run one-core-empty 0 --no-seeds
+awk -v a="$rate_one_core_seeds" -v b="$rate_two_cores_seeds" 'BEGIN { if (a > 0) printf "two cores / one core: %.2fx\n", b / a }'
