@@ -91,8 +91,15 @@ impl Violation {
     /// What identifies the finding for deduplication (kind plus where).
     pub fn location(&self) -> String {
         match self {
+            // The invariant's words without the connection and the numbers:
+            // "SND.UNA > SND.NXT" whichever ports or values showed it.
             Violation::Invariant(s) => {
-                s.split(':').nth(1).unwrap_or(s).split_whitespace().take(4).collect::<Vec<_>>().join(" ")
+                let what = s.split_once("violated: ").map_or(s.as_str(), |(_, w)| w);
+                what.split_whitespace()
+                    .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                    .take(6)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
             Violation::Transition { from, to } => format!("{from}->{to}"),
             Violation::Emitted { rule, .. } => (*rule).to_string(),
@@ -262,6 +269,19 @@ impl Oracle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invariant_findings_deduplicate_by_what_not_where() {
+        let a = Violation::Invariant(
+            "[198.51.100.1:47176 <-> 192.0.2.1:40000] invariant violated: SND.UNA 3149218286 > SND.NXT 3149218111"
+                .into(),
+        );
+        let b = Violation::Invariant(
+            "[198.51.100.1:8080 <-> 192.0.2.1:40000] invariant violated: SND.UNA 33816576 > SND.NXT 3204508487".into(),
+        );
+        assert_eq!(a.location(), "SND.UNA > SND.NXT");
+        assert_eq!(a.location(), b.location());
+    }
 
     #[test]
     fn the_table_covers_every_state() {
