@@ -2,7 +2,8 @@
 # Time to find each planted bug (`make fuzz-planted`). For every `planted-*`
 # feature (each a one-line change in reference-stack/src/tcb.rs that a real
 # stack could have) this builds tcp-fuzz and harness with it, runs a one-core
-# campaign from the seeds until the first solution or the limit, prints the
+# campaign from the seeds (from nothing with PLANTED_NO_SEEDS=1) until the
+# first solution or the limit, prints the
 # campaign time of the first solution, then triages the solutions with the
 # same build (`harness fuzz --time 0`) to show which oracle caught what.
 # Usage: fuzzer/planted.sh [seconds-limit] [features...]
@@ -22,7 +23,9 @@ for f in $features; do
     bin="$out/tcp-fuzz-$f"
     cp "$build/fuzz/tcp-fuzz" "$bin"
     rm -rf "$out/$f"
-    "$bin" --cores 0 --time "$limit" --corpus "$root/corpus" --out "$out/$f" --broker-port 13370 >"$out/$f.log" 2>&1 &
+    # shellcheck disable=SC2086
+    "$bin" --cores 0 --time "$limit" --corpus "$root/corpus" --out "$out/$f" --broker-port 13370 \
+        ${PLANTED_NO_SEEDS:+--no-seeds} >"$out/$f.log" 2>&1 &
     deadline=$(($(date +%s) + limit + 10))
     found=""
     while [ "$(date +%s)" -lt "$deadline" ] && pgrep -f "$bin" >/dev/null; do
