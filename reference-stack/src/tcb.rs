@@ -1879,6 +1879,15 @@ impl Tcb {
                 ));
             }
         }
+        // RFC 9293 3.3.2 and 3.10.7.4 (ESTABLISHED's fifth step): FIN-WAIT-2 and
+        // TIME-WAIT are entered only once our FIN is acknowledged, so nothing
+        // of ours is outstanding there.
+        if matches!(self.state, State::FinWait2 | State::TimeWait) && !self.our_fin_acked() {
+            return fail(format!(
+                "{} with our FIN not acknowledged (SND.UNA {}, SND.NXT {})",
+                self.state, self.snd_una, self.snd_nxt
+            ));
+        }
         let data_end = self.snd_buf_seq + self.snd_buf.len() as u32 + u32::from(self.fin_queued);
         if self.snd_nxt > data_end {
             return fail(format!("SND.NXT {} beyond queued data and FIN {}", self.snd_nxt, data_end));
