@@ -32,7 +32,7 @@ test: setup
 ## Formatting and lints, as CI runs them.
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Regenerates the fuzzer's seeds (corpus/) from the suites.
 seeds: setup

@@ -51,7 +51,7 @@ static mut NO_EDGES: [u8; 1] = [0];
 
 /// Largest case: the header and 64 actions. Longer streams add cost per
 /// execution without reaching states a shorter one cannot.
-const MAX_CASE: usize = 2 + 16 * 64;
+const MAX_CASE: usize = harness::fuzz::case::HEADER + harness::fuzz::case::RECORD * mutators::MAX_ACTIONS;
 
 /// The instrumented region of the reference stack: one contiguous range of
 /// counters (every module's counters share one linker section, so the

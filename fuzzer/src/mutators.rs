@@ -12,6 +12,10 @@ use libafl_bolts::Named;
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
 
+/// The most actions a mutator grows a case to (the campaign's maximum
+/// input size is the header plus this many records).
+pub const MAX_ACTIONS: usize = 64;
+
 fn below<S: HasRand>(state: &mut S, n: usize) -> usize {
     NonZeroUsize::new(n).map_or(0, |n| state.rand_mut().below(n))
 }
@@ -48,7 +52,7 @@ macro_rules! record_mutator {
 
 record_mutator!(InsertAction, "insert-action", |state, input| {
     let n = records(input);
-    if n >= harness::fuzz::case::MAX_RECORDS {
+    if n >= MAX_ACTIONS {
         return Ok(MutationResult::Skipped);
     }
     if input.mutator_bytes().len() < HEADER {
@@ -72,7 +76,7 @@ record_mutator!(DeleteAction, "delete-action", |state, input| {
 
 record_mutator!(DuplicateAction, "duplicate-action", |state, input| {
     let n = records(input);
-    if n == 0 || n >= harness::fuzz::case::MAX_RECORDS {
+    if n == 0 || n >= MAX_ACTIONS {
         return Ok(MutationResult::Skipped);
     }
     let at = HEADER + below(state, n) * RECORD;
@@ -135,3 +139,109 @@ record_mutator!(ResizePayload, "resize-payload", |state, input| {
     }
     Ok(MutationResult::Mutated)
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::fuzz::case::{Action, Case, SeqAt};
+    use libafl::state::NopState;
+
+    fn case_bytes() -> BytesInput {
+        // Listen role; a SYN, a wait, a data segment, a call.
+        let mut b = vec![0u8, 0u8];
+        let mut syn = [0u8; RECORD];
+        syn[1] = 0x02;
+        syn[2] = 4; // Raw sequence number
+        let mut wait = [0u8; RECORD];
+        wait[0] = 5;
+        wait[1] = 1;
+        let mut data = [0u8; RECORD];
+        data[1] = 0x18;
+        data[2] = 1 << 3; // 64 octets, RCV.NXT + 0
+        data[3] = 9;
+        let mut call = [0u8; RECORD];
+        call[0] = 4;
+        call[1] = 3; // close
+        for r in [syn, wait, data, call] {
+            b.extend_from_slice(&r);
+        }
+        BytesInput::new(b)
+    }
+
+    fn records_of(i: &BytesInput) -> Vec<Vec<u8>> {
+        i.mutator_bytes()[HEADER..].chunks(RECORD).map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn record_mutators_keep_cases_whole_and_do_what_they_say() {
+        let mut state: NopState<BytesInput> = NopState::new();
+        for _ in 0..200 {
+            let before = case_bytes();
+            let n = records(&before);
+
+            let mut i = before.clone();
+            assert_eq!(InsertAction.mutate(&mut state, &mut i).unwrap(), MutationResult::Mutated);
+            assert_eq!(records(&i), n + 1);
+            assert_eq!((i.mutator_bytes().len() - HEADER) % RECORD, 0);
+
+            let mut i = before.clone();
+            DeleteAction.mutate(&mut state, &mut i).unwrap();
+            assert_eq!(records(&i), n - 1);
+            assert!(records_of(&i).iter().all(|r| records_of(&before).contains(r)));
+
+            let mut i = before.clone();
+            DuplicateAction.mutate(&mut state, &mut i).unwrap();
+            assert_eq!(records(&i), n + 1);
+            assert!(records_of(&i).iter().all(|r| records_of(&before).contains(r)));
+
+            let mut i = before.clone();
+            if SwapActions.mutate(&mut state, &mut i).unwrap() == MutationResult::Mutated {
+                let (mut a, mut b) = (records_of(&i), records_of(&before));
+                assert_ne!(a, b);
+                a.sort();
+                b.sort();
+                assert_eq!(a, b, "a swap keeps the same actions");
+            }
+
+            // Flip one flag bit of a segment; nothing else changes.
+            let mut i = before.clone();
+            FlipFlag.mutate(&mut state, &mut i).unwrap();
+            let diff: Vec<usize> =
+                (0..i.mutator_bytes().len()).filter(|k| i.mutator_bytes()[*k] != before.mutator_bytes()[*k]).collect();
+            assert_eq!(diff.len(), 1);
+            assert_eq!((diff[0] - HEADER) % RECORD, 1, "the flags byte");
+            assert_eq!((i.mutator_bytes()[diff[0]] ^ before.mutator_bytes()[diff[0]]).count_ones(), 1);
+
+            // A segment's sequence number lands on a window edge.
+            let mut i = before.clone();
+            SeqToEdge.mutate(&mut state, &mut i).unwrap();
+            let c = Case::decode(i.mutator_bytes());
+            assert!(c.actions.iter().any(|a| matches!(a, Action::Segment(s)
+                if matches!(s.seq, SeqAt::Next(0) | SeqAt::Old(0) | SeqAt::Beyond(0) | SeqAt::InsideRight(0)))));
+
+            // Payload lengths change, and only payload lengths.
+            let mut i = before.clone();
+            ResizePayload.mutate(&mut state, &mut i).unwrap();
+            let (a, b) = (Case::decode(i.mutator_bytes()), Case::decode(before.mutator_bytes()));
+            let len = |c: &Case| -> Vec<u16> {
+                c.actions
+                    .iter()
+                    .filter_map(|a| if let Action::Segment(s) = a { Some(s.payload_len) } else { None })
+                    .collect()
+            };
+            assert_eq!(a.actions.len(), b.actions.len());
+            assert!(len(&a) != len(&b) || len(&b).contains(&2047) || len(&b).contains(&0));
+        }
+    }
+
+    #[test]
+    fn growing_mutators_stop_at_the_limit() {
+        let mut state: NopState<BytesInput> = NopState::new();
+        let mut i = BytesInput::new(vec![0u8; HEADER + MAX_ACTIONS * RECORD]);
+        assert_eq!(InsertAction.mutate(&mut state, &mut i).unwrap(), MutationResult::Skipped);
+        assert_eq!(DuplicateAction.mutate(&mut state, &mut i).unwrap(), MutationResult::Skipped);
+        let mut empty = BytesInput::new(vec![0u8; HEADER]);
+        assert_eq!(DeleteAction.mutate(&mut state, &mut empty).unwrap(), MutationResult::Skipped);
+        assert_eq!(FlipFlag.mutate(&mut state, &mut empty).unwrap(), MutationResult::Skipped);
+    }
+}
