@@ -96,7 +96,10 @@ impl Violation {
             Violation::Invariant(s) => {
                 let what = s.split_once("violated: ").map_or(s.as_str(), |(_, w)| w);
                 what.split_whitespace()
-                    .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                    .filter(|w| {
+                        let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+                        core.is_empty() || !core.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    })
                     .take(6)
                     .collect::<Vec<_>>()
                     .join(" ")
@@ -281,6 +284,11 @@ mod tests {
         );
         assert_eq!(a.location(), "SND.UNA > SND.NXT");
         assert_eq!(a.location(), b.location());
+        let c = Violation::Invariant(
+            "[x] invariant violated: FIN-WAIT-2 with our FIN not acknowledged (SND.UNA 3149218110, SND.NXT 3149218110)"
+                .into(),
+        );
+        assert_eq!(c.location(), "FIN-WAIT-2 with our FIN not acknowledged");
     }
 
     #[test]
