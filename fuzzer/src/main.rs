@@ -107,14 +107,33 @@ struct Opt {
     no_seeds: bool,
 }
 
+/// Sends SIGINT to every child process (the Launcher's clients), then to
+/// this process (the broker); LibAFL shuts down on it.
+fn stop_campaign() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::{getpid, Pid};
+    let me = getpid().as_raw();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // The parent pid is the second field after the parenthesised command name.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+        if ppid == Some(me) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+        }
+    }
+    let _ = kill(getpid(), Signal::SIGINT);
+}
+
 fn main() {
     let opt = Opt::parse();
     if opt.time > 0 {
-        // Stop the whole campaign (broker and clients share the process group).
+        // Stop the campaign: the clients (our children) and then ourselves.
+        // Not the process group: that holds whatever shell or script started us.
         let secs = opt.time;
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_secs(secs));
-            let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::Signal::SIGINT);
+            stop_campaign();
         });
     }
     let queue = opt.out.join("queue");
