@@ -27,7 +27,7 @@ fn print_script_errors(errors: Vec<harness::script::ScriptError>) -> usize {
 
 const EXIT_CODES: &str = "Exit codes:
   0  everything passed
-  1  a script failed (or a run found a failure)
+  1  a script failed, a run found a failure, or fuzzing has findings
   2  a script or the command line is invalid
   3  a run could not be carried out (privileges, devices)";
 
