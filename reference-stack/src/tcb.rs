@@ -1030,11 +1030,11 @@ impl Tcb {
             return;
         }
         if self.snd_una < seg.ack {
-            // A FIN that came with the peer's SYN is processed once the text
-            // queued with it is delivered (RFC 9293 3.10.7.3: "other controls
-            // or text ... queue them for processing").
-            if self.ack_advances(ctx, seg.ack) && self.ooo_fin == Some(self.rcv_nxt) {
-                self.process_fin(ctx, cause);
+            // Our SYN acknowledged after a CLOSE in SYN-RECEIVED: the connection
+            // never passes through ESTABLISHED, so what came with the peer's
+            // SYN is released here.
+            if self.ack_advances(ctx, seg.ack) {
+                self.release_syn_queue(ctx, cause);
             }
         } else if seg.ack == self.snd_una
             && seg.payload.is_empty()
@@ -1218,13 +1218,7 @@ impl Tcb {
             self.disarm(TimerKind::Retransmission);
         }
         // Text and FIN queued with the SYN are processed now.
-        if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
-            self.deliver_queued();
-            self.ack_now = true;
-        }
-        if self.ooo_fin == Some(self.rcv_nxt) {
-            self.process_fin(ctx, Cause::Call(Call::Connect));
-        }
+        self.release_syn_queue(ctx, Cause::Call(Call::Connect));
         // A CLOSE queued in SYN-RECEIVED takes effect now (RFC 9293 3.10.4).
         if self.fin_queued && self.state == State::Established {
             self.set_state(ctx, State::FinWait1, Cause::Call(Call::Close));
@@ -1238,8 +1232,8 @@ impl Tcb {
     }
 
     /// SND.UNA advances to `ack` (SND.UNA < ack =< SND.NXT).
-    /// Returns whether text queued with the peer's SYN was delivered now
-    /// (our SYN acknowledged after a CLOSE in SYN-RECEIVED).
+    /// Returns whether this ACK is the first to cover our SYN while the
+    /// connection is already closing (a CLOSE in SYN-RECEIVED).
     fn ack_advances(&mut self, ctx: &mut Ctx<'_>, ack: SeqNumber) -> bool {
         let p = ctx.profile;
         let syn_acked_now = self.snd_una == self.iss && ack > self.iss;
@@ -1309,20 +1303,26 @@ impl Tcb {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
         }
         // Text that came with the peer's SYN waits until our SYN is acknowledged.
-        // From SYN-RECEIVED that is on_established; a CLOSE in SYN-RECEIVED
-        // (FIN-WAIT-1) gets here instead, and the text must not be lost.
-        let closing = matches!(
-            self.state,
-            State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait
-        );
-        if syn_acked_now && closing {
-            if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
-                self.deliver_queued();
-                self.ack_now = true;
-            }
-            return true;
+        // From SYN-RECEIVED that is on_established; after a CLOSE in SYN-RECEIVED
+        // (FIN-WAIT-1) the caller releases it (release_syn_queue).
+        syn_acked_now
+            && matches!(
+                self.state,
+                State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::CloseWait
+            )
+    }
+
+    /// Text and a FIN that came with the peer's SYN (RFC 9293 3.10.7.2,
+    /// 3.10.7.3: "queue them for processing after the ESTABLISHED state has
+    /// been reached"), released once our SYN is acknowledged.
+    fn release_syn_queue(&mut self, ctx: &mut Ctx<'_>, cause: Cause) {
+        if self.ooo.blocks().first().is_some_and(|b| b.start == self.rcv_nxt) {
+            self.deliver_queued();
+            self.ack_now = true;
         }
-        false
+        if self.ooo_fin == Some(self.rcv_nxt) {
+            self.process_fin(ctx, cause);
+        }
     }
 
     /// A duplicate ACK (RFC 5681 2): fast retransmit on the `dupthresh`-th

@@ -226,7 +226,9 @@ impl Run<'_> {
             ..TcpRepr::default()
         };
         let ip = IpRepr::new(self.remote.ip(), self.local.ip());
-        let Ok(bytes) = (IpPacket { ip, tcp: tcp.clone() }).emit() else { return };
+        let pkt = IpPacket { ip, tcp };
+        let Ok(bytes) = pkt.emit() else { return };
+        let tcp = pkt.tcp;
         self.oracle.before_inject(self.tuple(), st.as_ref());
         self.oracle.on_inject(ip.src, ip.dst, &tcp);
         if let Some(r) = self.rec.as_deref_mut() {
