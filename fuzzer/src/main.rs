@@ -107,18 +107,36 @@ struct Opt {
     no_seeds: bool,
 }
 
-/// Sends SIGINT to every child process (the Launcher's clients), then to
-/// this process (the broker); LibAFL shuts down on it.
+/// Sends SIGINT to every process below this one (the Launcher's respawners
+/// and their clients), then to this one (the broker); LibAFL shuts down on
+/// it. Not the process group: that holds whatever shell started us.
 fn stop_campaign() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::{getpid, Pid};
-    let me = getpid().as_raw();
+    let mut parent_of = std::collections::HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         // The parent pid is the second field after the parenthesised command name.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
-        if ppid == Some(me) {
+        if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok()) {
+            parent_of.insert(pid, ppid);
+        }
+    }
+    let me = getpid().as_raw();
+    let below = |mut p: i32| {
+        while let Some(&pp) = parent_of.get(&p) {
+            if pp == me {
+                return true;
+            }
+            if pp <= 1 {
+                return false;
+            }
+            p = pp;
+        }
+        false
+    };
+    for &pid in parent_of.keys() {
+        if below(pid) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
         }
     }
