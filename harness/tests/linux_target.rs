@@ -161,7 +161,20 @@ fn the_host_is_unchanged_after_a_run_and_after_sigkill() {
     let before = host_snapshot();
     for transport in ["tun", "raw"] {
         let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(["run", "suites/", "--target", "linux", "--transport", transport, "-j", "4"])
+            // This test is about the host, not timing: it runs beside the other
+            // tests of this file on a 2-core machine, so timers get slack.
+            .args([
+                "run",
+                "suites/",
+                "--target",
+                "linux",
+                "--transport",
+                transport,
+                "-j",
+                "4",
+                "--tolerance-scale",
+                "5",
+            ])
             .current_dir(&root)
             .output()
             .unwrap();
