@@ -60,6 +60,10 @@ fn edge_counters() -> (*mut u8, usize) {
     // SAFETY: COUNTERS_MAPS is filled by module constructors before main and
     // not changed afterwards; we only read its entries' pointers.
     let maps = unsafe { &*libafl_targets::sancov_8bit::counters_maps_ptr() };
+    let total: usize = maps.iter().map(|m| m.len()).sum();
+    if !maps.is_empty() {
+        eprintln!("tcp-fuzz: reference stack instrumented: {total} edge counters in {} region(s)", maps.len());
+    }
     match maps.as_slice() {
         [one] => (one.as_ptr().cast_mut(), one.len()),
         [] => {

@@ -7,16 +7,8 @@ use harness::interop::{self, CloseOrder, InteropConfig};
 use reference_stack::{Domain, Duration as VDuration, Instant, Profile, Stack, StackConfig};
 use std::time::Duration;
 
-fn privileged() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("HARNESS_SKIP_PRIVILEGED").is_some() {
-        eprintln!("SKIPPED: not root and HARNESS_SKIP_PRIVILEGED is set");
-        return false;
-    }
-    panic!("this test needs root (network namespaces, TUN); run as root or set HARNESS_SKIP_PRIVILEGED=1 to skip it");
-}
+mod common;
+use common::privileged;
 
 fn check(cfg: InteropConfig) -> interop::InteropReport {
     let r = interop::run(&cfg).unwrap_or_else(|e| panic!("{cfg:?}: {e}"));

@@ -10,16 +10,8 @@ use reference_stack::{Profile, SeqNumber};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::Duration;
 
-fn privileged() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("HARNESS_SKIP_PRIVILEGED").is_some() {
-        eprintln!("SKIPPED: not root and HARNESS_SKIP_PRIVILEGED is set");
-        return false;
-    }
-    panic!("this test needs root (network namespaces, TUN); run as root or set HARNESS_SKIP_PRIVILEGED=1 to skip it");
-}
+mod common;
+use common::privileged;
 
 /// Runs `f` on a thread inside a fresh namespace with a TUN peer and a kernel
 /// listener on 198.51.100.1:8080.

@@ -10,18 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-fn privileged() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("HARNESS_SKIP_PRIVILEGED").is_some() {
-        eprintln!("SKIPPED: not root and HARNESS_SKIP_PRIVILEGED is set");
-        return false;
-    }
-    panic!(
-        "this test needs root (network namespaces, TUN, veth); run as root or set HARNESS_SKIP_PRIVILEGED=1 to skip it"
-    );
-}
+mod common;
+use common::privileged;
 
 fn suite(path: &str) -> Vec<script::Script> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);

@@ -86,9 +86,9 @@ pub enum SockOpt {
     Error(Option<Errno>),
 }
 
-/// Which option to read, for getsockopt.
+/// Which option to read, for getsockopt. Exhaustive on purpose: a new option
+/// must be handled by every target that matches on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum SockOptName {
     NoDelay,
     KeepAlive,
@@ -102,6 +102,29 @@ pub enum SockOptName {
     UserTimeout,
     ReuseAddr,
     Error,
+}
+
+impl SockOptName {
+    /// From the Linux constant's name (`TCP_NODELAY`, `SO_RCVBUF`, ...).
+    pub fn from_name(s: &str) -> Option<SockOptName> {
+        Some(match s {
+            "TCP_NODELAY" => SockOptName::NoDelay,
+            "SO_KEEPALIVE" => SockOptName::KeepAlive,
+            "TCP_KEEPIDLE" => SockOptName::KeepIdle,
+            "TCP_KEEPINTVL" => SockOptName::KeepIntvl,
+            "TCP_KEEPCNT" => SockOptName::KeepCnt,
+            "TCP_MAXSEG" => SockOptName::MaxSeg,
+            "SO_RCVBUF" => SockOptName::RcvBuf,
+            "SO_SNDBUF" => SockOptName::SndBuf,
+            "SO_LINGER" => SockOptName::Linger,
+            "TCP_USER_TIMEOUT" => SockOptName::UserTimeout,
+            "SO_REUSEADDR" => SockOptName::ReuseAddr,
+            "SO_ERROR" => SockOptName::Error,
+            _ => return None,
+        })
+    }
+    /// The names [`SockOptName::from_name`] knows, for error messages.
+    pub const NAMES: &'static str = "TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, SO_RCVBUF, SO_SNDBUF, SO_LINGER, TCP_USER_TIMEOUT, SO_REUSEADDR, SO_ERROR";
 }
 
 /// Readiness, as poll(2) would report it.

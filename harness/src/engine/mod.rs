@@ -344,19 +344,12 @@ impl Run<'_> {
                 if let Some((v, _)) = p.tcp.timestamps() {
                     self.last_tsval = Some(v);
                 }
-                let text = self.render(&p.tcp, Dir::Out);
-                self.trace.push(TraceEntry::Packet { at, dir: Dir::Out, text, bytes: p.emit().unwrap_or_default() });
+                self.trace_out(at, &p);
             }
             return Ok(());
         }
         if let Some((at, p)) = self.target.next_packet(t)? {
-            let text = self.render(&p.tcp, Dir::Out);
-            self.trace.push(TraceEntry::Packet {
-                at,
-                dir: Dir::Out,
-                text: text.clone(),
-                bytes: p.emit().unwrap_or_default(),
-            });
+            let text = self.trace_out(at, &p);
             return Err(self.fail(
                 Some((i, step)),
                 format!(
@@ -407,13 +400,7 @@ impl Run<'_> {
                 };
                 // Match first: a SYN teaches the stack's ISN, which the trace uses.
                 let diffs = self.match_out(spec, &p);
-                let text = self.render(&p.tcp, Dir::Out);
-                self.trace.push(TraceEntry::Packet {
-                    at,
-                    dir: Dir::Out,
-                    text: text.clone(),
-                    bytes: p.emit().unwrap_or_default(),
-                });
+                let text = self.trace_out(at, &p);
                 if !diffs.is_empty() {
                     return Err(self.fail(
                         Some((i, step)),
@@ -523,13 +510,7 @@ impl Run<'_> {
                 self.no_packets_until(i, step, start)?;
                 let end = start + *d;
                 if let Some((at, p)) = self.target.next_packet(end)? {
-                    let text = self.render(&p.tcp, Dir::Out);
-                    self.trace.push(TraceEntry::Packet {
-                        at,
-                        dir: Dir::Out,
-                        text: text.clone(),
-                        bytes: p.emit().unwrap_or_default(),
-                    });
+                    let text = self.trace_out(at, &p);
                     return Err(self.fail(
                         Some((i, step)),
                         format!(
@@ -827,6 +808,18 @@ impl Run<'_> {
     }
 
     /// A packet in the script's notation, relative to each side's ISN.
+    /// Puts a segment the stack sent into the trace; returns its rendering.
+    fn trace_out(&mut self, at: Duration, p: &IpPacket) -> String {
+        let text = self.render(&p.tcp, Dir::Out);
+        self.trace.push(TraceEntry::Packet {
+            at,
+            dir: Dir::Out,
+            text: text.clone(),
+            bytes: p.emit().unwrap_or_default(),
+        });
+        text
+    }
+
     fn render(&self, t: &TcpRepr, dir: Dir) -> String {
         let (seq_base, ack_base) = match dir {
             Dir::In => (self.script.remote_isn, self.stack_isn.unwrap_or(0)),

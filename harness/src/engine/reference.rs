@@ -60,10 +60,16 @@ impl ReferenceTarget {
     /// Collects what the stack sent, through the oracles.
     fn drain(&mut self) {
         while let Some((bytes, origin)) = self.stack.poll_transmit_from(at(self.now)) {
-            if let Err(v) = self.oracle.on_emit(&bytes, origin.as_ref()) {
-                self.violation.get_or_insert(v.to_string());
-            }
-            if let Ok(p) = IpPacket::parse(&bytes) {
+            // The oracle parses the datagram; only when it objects is it parsed
+            // again here, so the script still sees what was sent.
+            let parsed = match self.oracle.on_emit(&bytes, origin.as_ref()) {
+                Ok(p) => Some(p),
+                Err(v) => {
+                    self.violation.get_or_insert(v.to_string());
+                    IpPacket::parse(&bytes).ok()
+                }
+            };
+            if let Some(p) = parsed {
                 self.sent.push_back((self.now, p));
             }
         }
@@ -153,21 +159,7 @@ impl ReferenceTarget {
     }
 
     fn getsockopt(&mut self, fd: i32, opt: OptName) -> Result<CallValue, Errno> {
-        let name = match opt {
-            OptName::NoDelay => SockOptName::NoDelay,
-            OptName::KeepAlive => SockOptName::KeepAlive,
-            OptName::KeepIdle => SockOptName::KeepIdle,
-            OptName::KeepIntvl => SockOptName::KeepIntvl,
-            OptName::KeepCnt => SockOptName::KeepCnt,
-            OptName::MaxSeg => SockOptName::MaxSeg,
-            OptName::RcvBuf => SockOptName::RcvBuf,
-            OptName::SndBuf => SockOptName::SndBuf,
-            OptName::Linger => SockOptName::Linger,
-            OptName::UserTimeout => SockOptName::UserTimeout,
-            OptName::ReuseAddr => SockOptName::ReuseAddr,
-            OptName::Error => SockOptName::Error,
-        };
-        Ok(match self.stack.getsockopt(at(self.now), fd, name)? {
+        Ok(match self.stack.getsockopt(at(self.now), fd, opt)? {
             SockOpt::NoDelay(b) | SockOpt::KeepAlive(b) | SockOpt::ReuseAddr(b) => CallValue::Value(i64::from(b)),
             SockOpt::KeepIdle(v)
             | SockOpt::KeepIntvl(v)

@@ -21,43 +21,9 @@ pub enum Arg {
     Elided,
 }
 
-/// Socket options the engine knows, with their level implied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OptName {
-    NoDelay,
-    KeepAlive,
-    KeepIdle,
-    KeepIntvl,
-    KeepCnt,
-    MaxSeg,
-    RcvBuf,
-    SndBuf,
-    Linger,
-    UserTimeout,
-    ReuseAddr,
-    Error,
-}
-
-impl OptName {
-    pub fn from_name(s: &str) -> Option<OptName> {
-        Some(match s {
-            "TCP_NODELAY" => OptName::NoDelay,
-            "SO_KEEPALIVE" => OptName::KeepAlive,
-            "TCP_KEEPIDLE" => OptName::KeepIdle,
-            "TCP_KEEPINTVL" => OptName::KeepIntvl,
-            "TCP_KEEPCNT" => OptName::KeepCnt,
-            "TCP_MAXSEG" => OptName::MaxSeg,
-            "SO_RCVBUF" => OptName::RcvBuf,
-            "SO_SNDBUF" => OptName::SndBuf,
-            "SO_LINGER" => OptName::Linger,
-            "TCP_USER_TIMEOUT" => OptName::UserTimeout,
-            "SO_REUSEADDR" => OptName::ReuseAddr,
-            "SO_ERROR" => OptName::Error,
-            _ => return None,
-        })
-    }
-    pub const NAMES: &'static str = "TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, SO_RCVBUF, SO_SNDBUF, SO_LINGER, TCP_USER_TIMEOUT, SO_REUSEADDR, SO_ERROR";
-}
+/// Socket options the engine knows (the reference stack's list: one list for
+/// the language, the reference target and the Linux target).
+pub use reference_stack::SockOptName as OptName;
 
 /// poll(2) event bits, Linux's values.
 pub mod pollbits {
