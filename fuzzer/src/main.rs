@@ -19,7 +19,9 @@ mod mutators;
 use clap::Parser;
 use harness::fuzz::exec::{run_case, MAP_SIZE};
 use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
-use libafl::events::{EventConfig, Launcher};
+use libafl::events::{
+    setup_restarting_mgr_llmp, ClientDescription, EventConfig, Launcher, ManagerKind, ShouldSaveState, StdLlmpEventHook,
+};
 use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
 use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
@@ -34,6 +36,7 @@ use libafl::state::{HasCorpus, HasMaxSize, StdState};
 use libafl::Error;
 use libafl::{feedback_and_fast, feedback_or};
 use libafl_bolts::core_affinity::Cores;
+use libafl_bolts::llmp::{Broker, LlmpBroker};
 use libafl_bolts::rands::StdRand;
 use libafl_bolts::shmem::{ShMemProvider, StdShMemProvider};
 use libafl_bolts::tuples::{tuple_list, Merge};
@@ -151,6 +154,8 @@ fn stop_campaign() {
 
 fn main() {
     let opt = Opt::parse();
+    // LibAFL logs through `log`: RUST_LOG=info shows the broker links and launches.
+    env_logger::init();
     if opt.time > 0 {
         // Stop the campaign: the clients (our children) and then ourselves.
         // Not the process group: that holds whatever shell or script started us.
@@ -246,16 +251,72 @@ fn main() {
         Ok(())
     };
 
+    // `Launcher::launch` in LibAFL 0.16.1 never passes `remote_broker_addr`
+    // to the broker it starts (restarting.rs calls its broker loop with
+    // `None`), so the broker is set up here: the same hook and loop, plus the
+    // broker-to-broker link when `--remote-broker` is given.
+    let configuration = EventConfig::from_name("tcp-fuzz");
+    let launcher_provider = shmem_provider.clone();
+    let broker_port = opt.broker_port;
+    let remote_broker = opt.remote_broker;
+    let n_clients = std::num::NonZeroUsize::new(opt.cores.ids.len()).unwrap_or(std::num::NonZeroUsize::MIN);
+    let spawn_mgr = |_launcher: &Launcher<'_, _, _, _>, client: Option<ClientDescription>, monitor: Option<_>| {
+        let provider = launcher_provider.clone();
+        match client {
+            Some(client_description) => setup_restarting_mgr_llmp(
+                provider,
+                configuration,
+                None::<MultiMonitor<fn(&str)>>,
+                broker_port,
+                ManagerKind::Client { client_description },
+                None,
+                ShouldSaveState::OnRestart,
+                tuple_list!(),
+            ),
+            None => {
+                let monitor = monitor.ok_or_else(|| Error::illegal_state("the broker has no monitor"))?;
+                let mut broker = LlmpBroker::create_attach_to_tcp(
+                    provider,
+                    tuple_list!(StdLlmpEventHook::<BytesInput, _>::new(monitor)?),
+                    broker_port,
+                )?;
+                if let Some(addr) = remote_broker {
+                    // The link's proxy takes the broker's next client id, but
+                    // local clients get theirs from the TCP listener's own
+                    // counter: link before they have registered and the first
+                    // local client shares the proxy's id, and the proxy then
+                    // drops that client's messages as its own echo (LibAFL
+                    // 0.16.1). So let the local clients register first.
+                    let wanted = n_clients.get() + 1; // the listener is client 0
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    while (broker.inner().peek_next_client_id().0 as usize) < wanted
+                        && std::time::Instant::now() < deadline
+                    {
+                        broker.broker_once()?;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    let registered = broker.inner().peek_next_client_id().0 as usize - 1;
+                    println!("tcp-fuzz: {registered} local client(s) up; linking to the broker at {addr}");
+                    broker.inner_mut().connect_b2b(addr)?;
+                    println!("tcp-fuzz: broker link to {addr} up");
+                }
+                broker.set_exit_after(n_clients);
+                broker
+                    .loop_with_timeouts(std::time::Duration::from_secs(30), Some(std::time::Duration::from_millis(5)));
+                Err(Error::shutting_down())
+            }
+        }
+    };
     let r = Launcher::builder()
         .shmem_provider(shmem_provider)
-        .configuration(EventConfig::from_name("tcp-fuzz"))
+        .configuration(configuration)
         .monitor(monitor)
         .run_client(&mut run_client)
         .cores(&opt.cores)
         .broker_port(opt.broker_port)
         .remote_broker_addr(opt.remote_broker)
         .build()
-        .launch();
+        .launch_with_manager(spawn_mgr);
     match r {
         Ok(()) | Err(Error::ShuttingDown) => {
             println!("tcp-fuzz: stopped; queue in {}, solutions in {}", queue.display(), solutions.display())
