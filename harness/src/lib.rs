@@ -5,7 +5,8 @@
 //!   and the reference stack running on one in real time.
 //! - [`interop`]: the reference stack against the Linux kernel over TUN.
 //! - [`script`]: the script language; [`engine`]: running a script on a
-//!   target; [`runner`]: finding and running many; [`report`]: the reports.
+//!   target; [`runner`]: finding and running many; [`report`]: the reports;
+//!   [`suite`]: a suite's requirement catalogue and ledgers of known deviations.
 
 pub mod engine;
 pub mod fuzz;
@@ -16,6 +17,7 @@ pub mod netns;
 pub mod report;
 pub mod runner;
 pub mod script;
+pub mod suite;
 pub mod sys;
 pub mod transport;
 pub mod tun;

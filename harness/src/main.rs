@@ -414,6 +414,13 @@ fn run_cmd(a: RunArgs) -> ExitCode {
     let (scripts, errors) = runner::load_all(&files);
     let invalid = print_script_errors(errors);
     let scripts = runner::partition(scripts, partition);
+    let ledgers = match harness::suite::Ledgers::load(&paths, &kinds) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let progress = {
         use std::io::IsTerminal;
         let hidden = !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some();
@@ -439,6 +446,7 @@ fn run_cmd(a: RunArgs) -> ExitCode {
         results.extend(runner::run_all_with(&scripts, *kind, &cfg, &on_done));
     }
     progress.finish_and_clear();
+    ledgers.apply(&mut results);
     for r in &results {
         match &r.status {
             Status::Failed(_) => print!("{}", report::failure_text(r)),
@@ -475,14 +483,15 @@ fn run_cmd(a: RunArgs) -> ExitCode {
             io_failed = true;
         }
     }
-    let (passed, failed, skipped) = report::counts(&results);
+    print!("{}", report::deviations_text(&results));
+    let counts = report::counts(&results);
     if invalid > 0 {
         println!("{invalid} invalid script file(s)");
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    println!("{counts}");
     if invalid > 0 || io_failed {
         ExitCode::from(2)
-    } else if failed > 0 {
+    } else if counts.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -623,16 +632,24 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     let scripts: Vec<_> = scripts.into_iter().filter(|s| s.runs_on(TargetKind::Linux)).collect();
+    let ledgers = match harness::suite::Ledgers::load(&paths, &[TargetKind::Linux]) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut any_failed = false;
     for jobs in [1, 2, 16, 16, 16] {
         cfg.jobs = jobs;
         let t = std::time::Instant::now();
-        let results = runner::run_all_with(&scripts, TargetKind::Linux, &cfg, &|_| {});
-        let (passed, failed, skipped) = report::counts(&results);
+        let mut results = runner::run_all_with(&scripts, TargetKind::Linux, &cfg, &|_| {});
+        ledgers.apply(&mut results);
         println!(
-            "  suite: {} scripts at -j {jobs:<2} in {:.2} s: {passed} passed, {failed} failed, {skipped} skipped",
+            "  suite: {} scripts at -j {jobs:<2} in {:.2} s: {}",
             scripts.len(),
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            report::counts(&results)
         );
         for r in results.iter().filter(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))) {
             print!("{}", report::failure_text(r));

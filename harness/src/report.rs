@@ -63,6 +63,10 @@ pub fn trace_text(r: &ScriptResult) -> String {
         Status::Error(e) => {
             let _ = writeln!(s, "error: {e}");
         }
+        Status::Deviation { deviation, failure } => {
+            let _ =
+                writeln!(s, "known deviation: {} ({}); failed: {}", deviation.reason, deviation.rfc, failure.message);
+        }
     }
     s
 }
@@ -73,6 +77,7 @@ fn status_word(st: &Status) -> &'static str {
         Status::Failed(_) => "failed",
         Status::Skipped(_) => "skipped",
         Status::Error(_) => "error",
+        Status::Deviation { .. } => "known-deviation",
     }
 }
 
@@ -90,6 +95,11 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
                 "state": fl.state,
             }),
             Status::Skipped(why) | Status::Error(why) => serde_json::json!({ "message": why }),
+            Status::Deviation { deviation, failure } => serde_json::json!({
+                "message": failure.message,
+                "line": failure.pos.map(|p| p.line),
+                "deviation": {"reason": deviation.reason, "rfc": deviation.rfc, "kernel": deviation.kernel},
+            }),
             Status::Passed => serde_json::Value::Null,
         };
         let rec = serde_json::json!({
@@ -138,8 +148,16 @@ pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()>
                     st.set_message(why.clone());
                     st
                 }
+                // Expected: a success whose output says what the target does.
+                Status::Deviation { .. } => TestCaseStatus::success(),
             };
             let mut case = TestCase::new(r.id(), status);
+            if let Status::Deviation { deviation, failure } = &r.status {
+                case.set_system_out(format!(
+                    "known deviation: {} ({}; seen on {})\n{}",
+                    deviation.reason, deviation.rfc, deviation.kernel, failure.message
+                ));
+            }
             case.set_classname(r.script.path.display().to_string());
             case.set_time(r.wall);
             suite.add_test_case(case);
@@ -184,11 +202,56 @@ pub fn artefact_name(r: &ScriptResult, ext: &str) -> String {
 }
 
 /// Counts for the closing line.
-pub fn counts(results: &[ScriptResult]) -> (usize, usize, usize) {
-    let passed = results.iter().filter(|r| matches!(r.status, Status::Passed)).count();
-    let failed = results.iter().filter(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))).count();
-    let skipped = results.iter().filter(|r| matches!(r.status, Status::Skipped(_))).count();
-    (passed, failed, skipped)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    /// Failures the target's ledger lists: expected.
+    pub deviations: usize,
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} known deviations, {} skipped",
+            self.passed, self.failed, self.deviations, self.skipped
+        )
+    }
+}
+
+pub fn counts(results: &[ScriptResult]) -> Counts {
+    let mut c = Counts::default();
+    for r in results {
+        match r.status {
+            Status::Passed => c.passed += 1,
+            Status::Failed(_) | Status::Error(_) => c.failed += 1,
+            Status::Deviation { .. } => c.deviations += 1,
+            Status::Skipped(_) => c.skipped += 1,
+        }
+    }
+    c
+}
+
+/// One line per known deviation seen, for the end of a run.
+pub fn deviations_text(results: &[ScriptResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        if let Status::Deviation { deviation, failure } = &r.status {
+            let line = failure.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "DEVIATION {}{line} on {}: {} [{}; seen on {}]",
+                r.id(),
+                r.target,
+                deviation.reason,
+                deviation.rfc,
+                deviation.kernel
+            );
+        }
+    }
+    s
 }
 
 /// Whether a trace entry is inbound, for filters.

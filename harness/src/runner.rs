@@ -18,6 +18,11 @@ pub enum Status {
     Skipped(String),
     /// The target could not run it.
     Error(String),
+    /// Failed as the target's ledger of known deviations says it does.
+    Deviation {
+        deviation: crate::suite::Deviation,
+        failure: engine::Failure,
+    },
 }
 
 #[derive(Debug)]
@@ -84,7 +89,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in entries {
         let p = e.path();
         if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == crate::suite::EXPECTATIONS) {
+                continue; // ledgers, not scripts
+            }
             walk(&p, out)?;
+        } else if p.file_name().is_some_and(|n| n == crate::suite::CATALOGUE) {
+            // the requirement catalogue, not a script
         } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }

@@ -58,7 +58,17 @@ impl RawLink {
 impl Transport for RawLink {
     fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
         let ethertype = if pkt.first().is_some_and(|b| b >> 4 == 6) { 0x86dd } else { 0x0800 };
-        crate::sys::packet_send(self.sock.as_fd(), self.ifindex, self.peer_mac, ethertype, pkt)
+        crate::sys::packet_send(self.sock.as_fd(), self.ifindex, self.peer_mac, ethertype, pkt).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EMSGSIZE) {
+                io::Error::other(format!(
+                    "a {}-octet IP packet does not fit the veth link's MTU: the raw transport carries only what an \
+                     Ethernet link can (the tun transport has no such limit)",
+                    pkt.len()
+                ))
+            } else {
+                e
+            }
+        })
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let mut tmp = vec![MaybeUninit::<u8>::uninit(); buf.len()];

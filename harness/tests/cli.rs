@@ -18,8 +18,9 @@ fn counts(stdout: &str) -> (usize, usize, usize) {
     let last = stdout.lines().last().unwrap_or_default();
     let n: Vec<usize> =
         last.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    assert_eq!(n.len(), 3, "closing line: {last:?}");
-    (n[0], n[1], n[2])
+    // "P passed, F failed, D known deviations, S skipped"
+    assert_eq!(n.len(), 4, "closing line: {last:?}");
+    (n[0], n[1], n[3])
 }
 
 #[test]
@@ -61,7 +62,7 @@ fn a_failing_script_exits_1_and_an_invalid_one_2() {
     std::fs::write(&bad, "steps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n").unwrap();
     let (code, out, _) = harness(&["run", bad.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("FAIL") && out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    assert!(out.contains("FAIL") && out.ends_with("0 passed, 1 failed, 0 known deviations, 0 skipped\n"), "{out}");
     let invalid = dir.join("invalid.yaml");
     std::fs::write(&invalid, "steps:\n  - inn: S\n").unwrap();
     let (code, _, err) = harness(&["run", invalid.to_str().unwrap()]);
@@ -83,4 +84,44 @@ fn map_form_packets_run_like_the_compact_ones() {
     let (code, out, err) = harness(&["run", f.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A scratch suite: `requirements.yaml`-free, with an `expectations/` ledger.
+fn scratch_suite(name: &str, ledger: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("harness-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("expectations")).unwrap();
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    // Passes on the reference stack.
+    std::fs::write(dir.join("a/passes.yaml"), "steps:\n  - call: socket() = 3\n").unwrap();
+    // Fails on the reference stack: the first fd is 3.
+    std::fs::write(dir.join("a/fails.yaml"), "steps:\n  - call: socket() = 7\n").unwrap();
+    std::fs::write(dir.join("expectations/reference.yaml"), ledger).unwrap();
+    dir
+}
+
+#[test]
+fn a_listed_failure_is_a_known_deviation_and_a_listed_pass_fails() {
+    let entry = |glob: &str| {
+        format!(
+            "deviations:\n  - script: \"{glob}\"\n    reason: fds start at 7 there\n    rfc: none\n    kernel: test\n"
+        )
+    };
+    // The failing script listed: expected, exit 0, and reported as such.
+    let dir = scratch_suite("dev", &entry("a/fail*.yaml"));
+    let (code, out, err) = harness(&["run", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("DEVIATION") && out.contains("fds start at 7 there"), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 0 failed, 1 known deviations, 0 skipped"), "{out}");
+    // Every script listed: the one that passes is a stale entry, a failure.
+    let dir = scratch_suite("stale", &entry("**"));
+    let (code, out, _) = harness(&["run", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("remove the entry"), "{out}");
+    // The ledger is not a script, and a malformed one is an error that names it.
+    let dir = scratch_suite("bad", "deviations:\n  - script: a\n    reson: typo\n");
+    let (code, _, err) = harness(&["run", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("expectations/reference.yaml") && err.contains("reson"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -167,18 +167,7 @@ mod tests {
 
     fn suite_scripts() -> Vec<Script> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
-        let mut files = Vec::new();
-        let mut dirs = vec![root];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(d).expect("suites/") {
-                let p = e.expect("entry").path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "yaml") {
-                    files.push(p);
-                }
-            }
-        }
+        let files = crate::runner::find_scripts(&[root]).expect("suites/");
         files.iter().flat_map(|f| crate::script::load(f).expect("suite scripts parse")).collect()
     }
 

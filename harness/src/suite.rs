@@ -1,0 +1,265 @@
+//! What a suite directory holds besides scripts, kept as data: the catalogue
+//! of RFC 9293 requirement IDs (`requirements.yaml`) and, per target, the
+//! ledger of known deviations (`expectations/<target>.yaml`: script glob ->
+//! reason, RFC clause, kernel version seen), in the manner of rustls' BoGo
+//! configuration. Neither is a script: [`crate::runner::find_scripts`] skips
+//! both.
+
+use crate::engine::Failure;
+use crate::runner::{ScriptResult, Status};
+use crate::script::TargetKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The catalogue's file name, at a suite's root.
+pub const CATALOGUE: &str = "requirements.yaml";
+/// The ledgers' directory, at a suite's root.
+pub const EXPECTATIONS: &str = "expectations";
+
+/// One requirement of RFC 9293 Appendix B.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    pub id: String,
+    pub level: String,
+    pub text: String,
+    pub section: String,
+    #[serde(default = "yes")]
+    pub observable: bool,
+    /// Why it cannot be observed, when it cannot.
+    #[serde(default)]
+    pub why: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    requirements: Vec<Requirement>,
+}
+
+/// The requirement IDs, in the RFC's order.
+#[derive(Clone, Debug)]
+pub struct Catalogue {
+    pub requirements: Vec<Requirement>,
+}
+
+impl Catalogue {
+    pub fn load(path: &Path) -> Result<Catalogue, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f: CatalogueFile = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &f.requirements {
+            if !seen.insert(r.id.clone()) {
+                return Err(format!("{}: requirement {} is listed twice", path.display(), r.id));
+            }
+            if !r.observable && r.why.is_none() {
+                return Err(format!("{}: {} is not observable but says no `why`", path.display(), r.id));
+            }
+        }
+        Ok(Catalogue { requirements: f.requirements })
+    }
+
+    /// The level word used for grouping: MUST, SHOULD, MAY (REC-1 counts as
+    /// SHOULD, as Table 8 ticks it).
+    pub fn group(r: &Requirement) -> &'static str {
+        if r.id.starts_with("MUST") {
+            "MUST"
+        } else if r.id.starts_with("SHLD") || r.id.starts_with("REC") {
+            "SHOULD"
+        } else {
+            "MAY"
+        }
+    }
+}
+
+/// One known deviation of a target.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deviation {
+    /// A path glob relative to the suite root (`*` within a name, `**`
+    /// across directories).
+    pub script: String,
+    /// For `matrix:` scripts: a glob over the variant (`seg=SYN, pos=*`).
+    #[serde(default)]
+    pub variant: Option<String>,
+    /// What the target does instead, and why.
+    pub reason: String,
+    /// The clause or requirement it departs from.
+    pub rfc: String,
+    /// The kernel (or stack) version it was seen on.
+    pub kernel: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFile {
+    deviations: Vec<Deviation>,
+}
+
+/// A target's known deviations.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    pub root: PathBuf,
+    pub file: Option<PathBuf>,
+    pub deviations: Vec<Deviation>,
+}
+
+impl Ledger {
+    /// `<root>/expectations/<target>.yaml`, or an empty ledger if absent.
+    pub fn load(root: &Path, target: TargetKind) -> Result<Ledger, String> {
+        let path = root.join(EXPECTATIONS).join(format!("{target}.yaml"));
+        if !path.exists() {
+            return Ok(Ledger { root: root.to_path_buf(), file: None, deviations: Vec::new() });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Ledger { root: root.to_path_buf(), file: Some(path), deviations: f.deviations })
+    }
+
+    /// The entry covering a script (path as run, variant if any).
+    pub fn lookup(&self, script: &Path, variant: Option<&str>) -> Option<&Deviation> {
+        let rel = relative(script, &self.root)?;
+        self.deviations.iter().find(|d| {
+            glob(&d.script, &rel)
+                && match (&d.variant, variant) {
+                    (None, _) => true,
+                    (Some(g), Some(v)) => glob(g, v),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+}
+
+/// `script` relative to `root`, with `/` separators.
+fn relative(script: &Path, root: &Path) -> Option<String> {
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (s, r) = (abs(script), abs(root));
+    let rel = s.strip_prefix(&r).ok()?;
+    Some(rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/"))
+}
+
+/// `*` matches within a path segment, `**` across segments, `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                let rest = &p[2..];
+                (0..=t.len()).any(|i| go(rest, &t[i..]))
+            }
+            Some(b'*') => {
+                let rest = &p[1..];
+                let mut i = 0;
+                loop {
+                    if go(rest, &t[i..]) {
+                        return true;
+                    }
+                    if i == t.len() || t[i] == b'/' {
+                        return false;
+                    }
+                    i += 1;
+                }
+            }
+            Some(b'?') => !t.is_empty() && t[0] != b'/' && go(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// The suite root above a path: the nearest directory (the path itself or
+/// an ancestor) holding `requirements.yaml` or `expectations/`.
+pub fn root_of(path: &Path) -> Option<PathBuf> {
+    let start = std::fs::canonicalize(path).ok()?;
+    let mut dir = if start.is_dir() { Some(start.as_path()) } else { start.parent() };
+    while let Some(d) = dir {
+        if d.join(CATALOGUE).is_file() || d.join(EXPECTATIONS).is_dir() {
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// The ledgers for the given targets, per suite root, loaded once.
+#[derive(Debug, Default)]
+pub struct Ledgers {
+    by_root: BTreeMap<(PathBuf, String), Ledger>,
+}
+
+impl Ledgers {
+    /// Loads the ledgers of every suite root above `paths` for `targets`.
+    pub fn load(paths: &[PathBuf], targets: &[TargetKind]) -> Result<Ledgers, String> {
+        let mut by_root = BTreeMap::new();
+        for p in paths {
+            let Some(root) = root_of(p) else { continue };
+            for t in targets {
+                let key = (root.clone(), t.to_string());
+                if let std::collections::btree_map::Entry::Vacant(e) = by_root.entry(key) {
+                    e.insert(Ledger::load(&root, *t)?);
+                }
+            }
+        }
+        Ok(Ledgers { by_root })
+    }
+
+    /// How many entries, over every ledger loaded.
+    pub fn len(&self) -> usize {
+        self.by_root.values().map(|l| l.deviations.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Turns the failures the ledgers list into known deviations, and the
+    /// passes they list into failures (a stale entry hides nothing).
+    pub fn apply(&self, results: &mut [ScriptResult]) {
+        for r in results.iter_mut() {
+            let target = r.target.to_string();
+            let hit = self.by_root.iter().filter(|((_, t), _)| *t == target).find_map(|(_, l)| {
+                l.lookup(&r.script.path, r.script.variant.as_deref()).map(|d| (d.clone(), l.file.clone()))
+            });
+            let Some((d, file)) = hit else { continue };
+            let status = std::mem::replace(&mut r.status, Status::Passed);
+            r.status = match status {
+                Status::Failed(f) => Status::Deviation { deviation: d, failure: f },
+                Status::Passed => Status::Failed(Failure {
+                    step: None,
+                    pos: None,
+                    step_text: String::new(),
+                    message: format!(
+                        "passed, but {} lists it as a known deviation ({}): remove the entry",
+                        file.map(|f| f.display().to_string()).unwrap_or_default(),
+                        d.reason
+                    ),
+                    diffs: Vec::new(),
+                    state: None,
+                }),
+                other => other,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs() {
+        assert!(glob("timers/*.yaml", "timers/keepalive.yaml"));
+        assert!(!glob("timers/*.yaml", "timers/sub/keepalive.yaml"));
+        assert!(glob("**/keepalive.yaml", "timers/sub/keepalive.yaml"));
+        assert!(glob("grid/established.yaml", "grid/established.yaml"));
+        assert!(!glob("grid/established.yaml", "grid/established.yml"));
+        assert!(glob("seg=S*, pos=*", "seg=SYN, pos=left"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "a/c"));
+    }
+}
