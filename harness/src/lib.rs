@@ -6,8 +6,10 @@
 //! - [`interop`]: the reference stack against the Linux kernel over TUN.
 //! - [`script`]: the script language; [`engine`]: running a script on a
 //!   target; [`runner`]: finding and running many; [`report`]: the reports;
-//!   [`suite`]: a suite's requirement catalogue and ledgers of known deviations.
+//!   [`suite`]: a suite's requirement catalogue and ledgers of known deviations;
+//!   [`coverage`]: requirement IDs -> scripts -> verdicts.
 
+pub mod coverage;
 pub mod engine;
 pub mod fuzz;
 pub mod interop;

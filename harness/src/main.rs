@@ -74,6 +74,34 @@ enum Command {
         #[arg(long)]
         trace: bool,
     },
+    /// Runs the scripts and prints requirement IDs -> scripts -> verdict per
+    /// target (pass, FAIL, known deviation, not run, not observable,
+    /// UNCOVERED), with counts per level. Exit 1 when a run failed, an
+    /// observable MUST has no script, or a tag names an unknown ID.
+    #[command(after_help = EXIT_CODES)]
+    Coverage {
+        /// Script files or directories (a suite root holds requirements.yaml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Targets: reference, linux, or all (default). Repeatable.
+        #[arg(long = "target", default_value = "all")]
+        targets: Vec<String>,
+        /// text (default), markdown, or html.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Write the table here instead of standard output.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// The requirement catalogue (default: requirements.yaml at the suite root).
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// How the Linux target is reached: tun (default) or raw.
+        #[arg(long, default_value = "tun")]
+        transport: String,
+        /// Scripts run at once.
+        #[arg(short = 'j', long, default_value_t = default_jobs())]
+        jobs: usize,
+    },
     /// Checks scripts without running them; every error is positioned.
     #[command(after_help = EXIT_CODES)]
     Check {
@@ -212,6 +240,9 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
+        Command::Coverage { paths, targets, format, output, catalogue, transport, jobs } => {
+            coverage_cmd(&paths, &targets, &format, output, catalogue, &transport, jobs)
+        }
         Command::Seeds { paths, out } => seeds_cmd(&paths, &out),
         Command::Fuzz { time, cores, corpus, out, fuzzer } => fuzz_cmd(time, &cores, &corpus, &out, fuzzer),
         Command::Bench { paths, rounds, jobs, target, transport } => match target.as_str() {
@@ -356,10 +387,19 @@ struct RunArgs {
     trace: bool,
 }
 
-fn run_cmd(a: RunArgs) -> ExitCode {
-    let RunArgs { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } = a;
+/// Loads the scripts under `paths`, runs them on the targets, and applies the
+/// suites' ledgers: the one event stream every report reads. `Err` is the
+/// exit code of a command line or ledger that cannot be used.
+fn execute(
+    paths: &[PathBuf],
+    targets: &[String],
+    transport: &str,
+    tolerance_scale: f64,
+    jobs: usize,
+    partition: Option<String>,
+) -> Result<(Vec<runner::ScriptResult>, usize), ExitCode> {
     let mut kinds = Vec::new();
-    for t in &targets {
+    for t in targets {
         let add: Vec<TargetKind> = if t == "all" {
             TargetKind::ALL.to_vec()
         } else {
@@ -367,7 +407,7 @@ fn run_cmd(a: RunArgs) -> ExitCode {
                 Some(k) => vec![k],
                 None => {
                     eprintln!("error: unknown target {t:?} (targets: reference, linux, all)");
-                    return ExitCode::from(2);
+                    return Err(ExitCode::from(2));
                 }
             }
         };
@@ -377,13 +417,13 @@ fn run_cmd(a: RunArgs) -> ExitCode {
             }
         }
     }
-    let Some(transport) = harness::engine::linux::TransportKind::from_name(&transport) else {
+    let Some(transport) = harness::engine::linux::TransportKind::from_name(transport) else {
         eprintln!("error: unknown transport {transport:?} (tun, raw)");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     };
     if !(tolerance_scale.is_finite() && tolerance_scale > 0.0) {
         eprintln!("error: --tolerance-scale must be a positive number");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     let mut cfg = runner::RunConfig {
         jobs,
@@ -401,24 +441,24 @@ fn run_cmd(a: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: --partition {e}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
-    let files = match runner::find_scripts(&paths) {
+    let files = match runner::find_scripts(paths) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let (scripts, errors) = runner::load_all(&files);
     let invalid = print_script_errors(errors);
     let scripts = runner::partition(scripts, partition);
-    let ledgers = match harness::suite::Ledgers::load(&paths, &kinds) {
+    let ledgers = match harness::suite::Ledgers::load(paths, &kinds) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let progress = {
@@ -447,6 +487,15 @@ fn run_cmd(a: RunArgs) -> ExitCode {
     }
     progress.finish_and_clear();
     ledgers.apply(&mut results);
+    Ok((results, invalid))
+}
+
+fn run_cmd(a: RunArgs) -> ExitCode {
+    let RunArgs { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } = a;
+    let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, jobs, partition) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     for r in &results {
         match &r.status {
             Status::Failed(_) => print!("{}", report::failure_text(r)),
@@ -492,6 +541,91 @@ fn run_cmd(a: RunArgs) -> ExitCode {
     if invalid > 0 || io_failed {
         ExitCode::from(2)
     } else if counts.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn coverage_cmd(
+    paths: &[PathBuf],
+    targets: &[String],
+    format: &str,
+    output: Option<PathBuf>,
+    catalogue: Option<PathBuf>,
+    transport: &str,
+    jobs: usize,
+) -> ExitCode {
+    if !matches!(format, "text" | "markdown" | "html") {
+        eprintln!("error: unknown --format {format:?} (text, markdown, html)");
+        return ExitCode::from(2);
+    }
+    let catalogue_path = match catalogue {
+        Some(p) => p,
+        None => match paths.iter().find_map(|p| harness::suite::root_of(p)) {
+            Some(root) if root.join(harness::suite::CATALOGUE).is_file() => root.join(harness::suite::CATALOGUE),
+            _ => {
+                eprintln!(
+                    "error: no {} at or above {}; pass --catalogue FILE",
+                    harness::suite::CATALOGUE,
+                    paths[0].display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let catalogue = match harness::suite::Catalogue::load(&catalogue_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (results, invalid) = match execute(paths, targets, transport, 1.0, jobs, None) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut kinds: Vec<TargetKind> = Vec::new();
+    for k in TargetKind::ALL {
+        if results.iter().any(|r| r.target == k) {
+            kinds.push(k);
+        }
+    }
+    for r in &results {
+        if let Status::Failed(_) = r.status {
+            eprint!("{}", report::failure_text(r));
+        } else if let Status::Error(e) = &r.status {
+            eprintln!("ERROR {} on {}: {e}", r.id(), r.target);
+        }
+    }
+    let cov = harness::coverage::Coverage::build(&catalogue, &results, &kinds);
+    let table = match format {
+        "markdown" => cov.markdown(),
+        "html" => cov.html(),
+        _ => cov.text(),
+    };
+    match &output {
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, &table) {
+                eprintln!("error: writing {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+            println!("coverage table written to {}", p.display());
+            if format != "text" {
+                print!("{}", cov.text().rsplit_once("\n\n").map(|(_, tail)| tail).unwrap_or_default());
+            }
+        }
+        None => print!("{table}"),
+    }
+    let uncovered = cov.uncovered_musts();
+    if !uncovered.is_empty() {
+        println!("observable MUSTs without a script: {}", uncovered.join(", "));
+    }
+    if invalid > 0 {
+        println!("{invalid} invalid script file(s)");
+        return ExitCode::from(2);
+    }
+    if cov.failed() || !uncovered.is_empty() || !cov.unknown_tags.is_empty() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
