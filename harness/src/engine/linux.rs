@@ -463,10 +463,9 @@ impl Target for LinuxTarget {
         }
     }
 
-    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError> {
-        let bytes = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+    fn inject(&mut self, _pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
         self.link
-            .send(&bytes)
+            .send(bytes)
             .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
     }
 

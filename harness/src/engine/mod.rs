@@ -91,10 +91,19 @@ pub trait Target {
     /// The next packet the target sent at or before `deadline`, running it as
     /// far as needed; `None` if nothing by then (the target is then at `deadline`).
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError>;
-    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError>;
+    /// Sends `wire` (the emitted `pkt`, its checksum possibly broken on
+    /// purpose) to the stack.
+    fn inject(&mut self, pkt: &IpPacket, wire: &[u8]) -> Result<(), TargetError>;
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
     /// Tries a blocked call again.
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
+    /// When the target will next act on its own (a timer), if it knows: the
+    /// engine steps a blocked call's clock through these, so its return time
+    /// is measured, not rounded up to the next step. `None`: poll in small
+    /// real-time steps.
+    fn next_wakeup(&self) -> Option<Duration> {
+        None
+    }
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
     /// TCP_INFO fields by name (Linux's meaning and units).
     fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError>;
@@ -197,6 +206,8 @@ struct Pending {
     call: TargetCall,
     spec: CallSpec,
     text: String,
+    /// When it was made.
+    called: Duration,
     /// When it must return.
     lo: Duration,
     hi: Duration,
@@ -362,12 +373,36 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// With a call blocked, moves the clock towards `until` in the target's
+    /// own steps (its timers; 2 ms of real time on a kernel), retrying the
+    /// call after each, so it returns at the time it really did.
+    fn settle_pending(&mut self, until: Duration) -> Result<(), Stop> {
+        while self.pending.is_some() {
+            let now = self.target.now();
+            if now >= until {
+                break;
+            }
+            let next = match self.target.next_wakeup() {
+                Some(w) if w > now => w.min(until),
+                Some(_) => now + Duration::from_micros(1),
+                None if self.kind == TargetKind::Reference => until,
+                None => (now + Duration::from_millis(2)).min(until),
+            };
+            self.target.advance(next)?;
+            self.check_pending()?;
+        }
+        Ok(())
+    }
+
     fn step(&mut self, i: usize, step: &Step) -> Result<(), Stop> {
         let base = match step.time.base {
             Base::Absolute => Duration::ZERO,
             Base::Relative => self.last,
         };
         let (lo, hi) = (base + step.time.lo, base + step.time.hi);
+        if !step.time.any {
+            self.settle_pending(lo)?;
+        }
         let tol = self.tol(hi.saturating_sub(self.last));
         match &step.kind {
             StepKind::In(spec) => {
@@ -375,13 +410,15 @@ impl Run<'_> {
                 self.no_packets_until(i, step, at)?;
                 self.target.advance(at)?;
                 let pkt = self.build_in(spec).map_err(|m| self.fail(Some((i, step)), m, vec![]))?;
-                self.trace.push(TraceEntry::Packet {
-                    at,
-                    dir: Dir::In,
-                    text: self.render(&pkt.tcp, Dir::In),
-                    bytes: pkt.emit().unwrap_or_default(),
-                });
-                self.target.inject(&pkt)?;
+                let mut wire =
+                    pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+                let mut text = self.render(&pkt.tcp, Dir::In);
+                if spec.bad_checksum {
+                    break_tcp_checksum(&mut wire);
+                    text.push_str(" bad_checksum");
+                }
+                self.trace.push(TraceEntry::Packet { at, dir: Dir::In, text, bytes: wire.clone() });
+                self.target.inject(&pkt, &wire)?;
                 self.last = at;
             }
             StepKind::Out(per) => {
@@ -457,7 +494,8 @@ impl Run<'_> {
                             }
                             None => (at, at),
                         };
-                        self.pending = Some(Pending { step: i, call, spec: spec.clone(), text, lo: rlo, hi: rhi });
+                        self.pending =
+                            Some(Pending { step: i, call, spec: spec.clone(), text, called: at, lo: rlo, hi: rhi });
                     }
                 }
                 self.last = at;
@@ -589,7 +627,8 @@ impl Run<'_> {
             CallOutcome::Done { ret, out } => {
                 let now = self.target.now();
                 let step = &self.script.steps[p.step];
-                let tol = self.tol(p.hi.saturating_sub(p.lo));
+                // Timer slack grows with how long the call was blocked.
+                let tol = self.tol(p.hi.saturating_sub(p.called));
                 if now + tol < p.lo || now > p.hi + tol {
                     self.trace.push(TraceEntry::Call { at: now, text: p.text.clone(), ret: ret.to_string() });
                     return Err(self.fail(
@@ -848,6 +887,18 @@ fn fmt_field<T: fmt::Display + Copy + PartialEq>(f: &Field<T>) -> String {
     match f {
         Field::Any => "*".into(),
         Field::Is(v) => v.to_string(),
+    }
+}
+
+/// Breaks the TCP checksum of an emitted IPv4 or IPv6 datagram (the engine
+/// emits no IPv6 extension headers).
+fn break_tcp_checksum(wire: &mut [u8]) {
+    let ip_len = match wire.first().map(|b| b >> 4) {
+        Some(4) => usize::from(wire[0] & 0x0f) * 4,
+        _ => 40,
+    };
+    if let Some(b) = wire.get_mut(ip_len + 16) {
+        *b ^= 0xff;
     }
 }
 

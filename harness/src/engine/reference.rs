@@ -201,6 +201,10 @@ impl Target for ReferenceTarget {
         self.now
     }
 
+    fn next_wakeup(&self) -> Option<Duration> {
+        self.stack.poll_timeout().map(since_start)
+    }
+
     fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
         self.run_until(t, false);
         self.checked()
@@ -215,17 +219,20 @@ impl Target for ReferenceTarget {
         Ok(self.sent.pop_front())
     }
 
-    fn inject(&mut self, pkt: &IpPacket) -> Result<(), TargetError> {
-        let bytes = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+    fn inject(&mut self, pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
         let tuple = FourTuple {
             local: std::net::SocketAddr::new(pkt.ip.dst, pkt.tcp.dst_port),
             remote: std::net::SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
         };
-        let before = self.stack.connection(&tuple);
-        self.oracle.before_inject(tuple, before.as_ref());
-        self.oracle.on_inject(pkt.ip.src, pkt.ip.dst, &pkt.tcp);
+        // A datagram that does not parse (a checksum broken on purpose) never
+        // reaches the state machine, so the oracle does not see it either.
+        if IpPacket::parse(bytes).is_ok() {
+            let before = self.stack.connection(&tuple);
+            self.oracle.before_inject(tuple, before.as_ref());
+            self.oracle.on_inject(pkt.ip.src, pkt.ip.dst, &pkt.tcp);
+        }
         // A malformed packet is the stack's business: it logs and drops it.
-        let _ = self.stack.handle_packet(at(self.now), &bytes);
+        let _ = self.stack.handle_packet(at(self.now), bytes);
         self.drain();
         self.checked()
     }

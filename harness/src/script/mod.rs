@@ -609,6 +609,12 @@ fn packet_from_value(
     let p = PacketSpec::parse(&text).map_err(|e| packet_error(ctx, loc, e))?;
     if inbound {
         p.check_concrete(&text).map_err(|e| packet_error(ctx, loc, e))?;
+    } else if p.bad_checksum {
+        return Err(ctx.err_at(
+            loc,
+            "`bad_checksum` on an `out` packet: every packet the stack sends must have a good checksum".to_string(),
+            Some("`bad_checksum` breaks the checksum of a packet the script sends (`in`)".into()),
+        ));
     }
     Ok(p)
 }

@@ -70,6 +70,9 @@ pub struct PacketSpec {
     /// `...` closed the option list: further options are allowed.
     pub more_options: bool,
     pub data: Option<Vec<u8>>,
+    /// `bad_checksum`: an `in` packet sent with its TCP checksum broken
+    /// (MUST-3: the stack must drop it).
+    pub bad_checksum: bool,
 }
 
 /// A parse error: message and byte range inside the packet text.
@@ -192,6 +195,7 @@ impl PacketSpec {
             options: None,
             more_options: false,
             data: None,
+            bad_checksum: false,
         };
         let mut i = 2;
         while i < toks.len() {
@@ -215,6 +219,10 @@ impl PacketSpec {
                     p.urg = Some(field(v, a, "urgent pointer")?);
                     i += 2;
                 }
+                "bad_checksum" => {
+                    p.bad_checksum = true;
+                    i += 1;
+                }
                 "data" => {
                     let (a, v) = need("quoted string")?;
                     let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
@@ -235,7 +243,7 @@ impl PacketSpec {
                         at,
                         len: other.len(),
                         help: Some(
-                            "after seq:end(len) come `ack N`, `win N`, `urg N`, `<options>`, `data \"...\"`".into(),
+                            "after seq:end(len) come `ack N`, `win N`, `urg N`, `<options>`, `data \"...\"`, `bad_checksum`".into(),
                         ),
                     })
                 }
