@@ -1162,6 +1162,9 @@ impl Tcb {
             if receiving && fin_seq > self.rcv_nxt {
                 self.ooo_fin = Some(fin_seq);
                 self.ooo.truncate_at(fin_seq);
+                // Out of order like held text (MAY-13, RFC 5681 4.2): a
+                // duplicate ACK at once, a bare FIN included.
+                self.ack_now = true;
             }
             return;
         }

@@ -438,7 +438,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
         }
         let vctx = Ctx { path, source: Arc::from(t.as_str()) };
         let vraw: RawScript = serde_saphyr::from_str_with_options(&t, opts.clone()).map_err(|e| vctx.yaml_error(&e))?;
-        let label = combo.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        // Variables named `_...` carry a row's expectations, not its identity:
+        // they stay out of the variant's name.
+        let label =
+            combo.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
         out.push(build(&vctx, vraw, Some(label))?);
     }
     Ok(out)
@@ -702,6 +705,16 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     };
     let kind = if let Some(p) = &r.inbound {
         StepKind::In(packet_from_value(ctx, &p.value, &p.referenced, true)?)
+    } else if let Some(p) = r.out.as_ref().filter(|p| p.value.as_str() == Some("none")) {
+        // `out: none`: nothing may be sent within the step's time range.
+        if time.hi <= time.lo || time.any {
+            return Err(ctx.err_at(
+                &p.referenced,
+                "`out: none` needs a time range to be silent for".to_string(),
+                Some("e.g. `{at: +0~0.5, out: none}`: nothing sent in the next 0.5 s".into()),
+            ));
+        }
+        StepKind::Quiet(time.hi - time.lo)
     } else if let Some(p) = &r.out {
         let mut per = BTreeMap::new();
         let split = match &p.value {
