@@ -83,10 +83,17 @@ impl Catalogue {
 pub struct Deviation {
     /// A path glob relative to the suite root (`*` within a name, `**`
     /// across directories).
-    pub script: String,
-    /// For `matrix:` scripts: a glob over the variant (`seg=SYN, pos=*`).
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Several path globs; the entry covers a script any of them matches.
+    #[serde(default)]
+    pub scripts: Vec<String>,
+    /// For `matrix:` scripts: a glob over the variant (`kind=SYN, pos=*`).
     #[serde(default)]
     pub variant: Option<String>,
+    /// Several variant globs; the entry covers a variant any of them matches.
+    #[serde(default)]
+    pub variants: Vec<String>,
     /// What the target does instead, and why.
     pub reason: String,
     /// The clause or requirement it departs from.
@@ -118,6 +125,11 @@ impl Ledger {
         }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (i, d) in f.deviations.iter().enumerate() {
+            if d.script.is_none() && d.scripts.is_empty() {
+                return Err(format!("{}: deviation {} names no `script` or `scripts`", path.display(), i + 1));
+            }
+        }
         Ok(Ledger { root: root.to_path_buf(), file: Some(path), deviations: f.deviations })
     }
 
@@ -125,12 +137,10 @@ impl Ledger {
     pub fn lookup(&self, script: &Path, variant: Option<&str>) -> Option<&Deviation> {
         let rel = relative(script, &self.root)?;
         self.deviations.iter().find(|d| {
-            glob(&d.script, &rel)
-                && match (&d.variant, variant) {
-                    (None, _) => true,
-                    (Some(g), Some(v)) => glob(g, v),
-                    (Some(_), None) => false,
-                }
+            let script = d.script.iter().chain(&d.scripts).any(|g| glob(g, &rel));
+            let globs: Vec<&String> = d.variant.iter().chain(&d.variants).collect();
+            let variant = globs.is_empty() || variant.is_some_and(|v| globs.iter().any(|g| glob(g, v)));
+            script && variant
         })
     }
 }

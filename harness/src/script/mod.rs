@@ -440,8 +440,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
         let vraw: RawScript = serde_saphyr::from_str_with_options(&t, opts.clone()).map_err(|e| vctx.yaml_error(&e))?;
         // Variables named `_...` carry a row's expectations, not its identity:
         // they stay out of the variant's name.
-        let label =
-            combo.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+        let label = combo
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.push(build(&vctx, vraw, Some(label))?);
     }
     Ok(out)
