@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: run test lint ci setup bench seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke
+.PHONY: run test lint ci setup bench seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke mutants
 
 ## Build, then run the main job: every script under suites/ on the reference
 ## target and on the Linux kernel (where privileges allow; otherwise those are
@@ -70,3 +70,14 @@ setup:
 	@for c in rustfmt clippy; do \
 	  rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; \
 	done
+
+## Mutation check (issue 6): cargo-mutants on the reference stack's state
+## machine and timers (reference-stack/src/tcb.rs), killed when a suite script
+## fails on the reference target (harness/tests/suites.rs). About 900 mutants,
+## roughly 25 s each on 2 cores: run it in shards, MUTANTS_SHARD=k/n (e.g. 1/4
+## is about an hour). On demand, not in .ci/run. Results: target/mutants/.
+MUTANTS_SHARD ?= 1/4
+mutants: setup
+	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants --version 27.1.0
+	$(CARGO) mutants -f reference-stack/src/tcb.rs --test-package harness --shard $(MUTANTS_SHARD) -j 2 \
+		--output target/mutants -- --test suites
