@@ -9,7 +9,7 @@ use crate::script::call::{Call, CallSpec, Expect, OptName};
 use crate::script::packet::{Field, OptSpec, PacketSpec};
 use crate::script::time::Base;
 use crate::script::{Pos, Script, StateOf, Step, StepKind, TargetKind};
-use reference_stack::wire::{IpPacket, IpRepr, TcpOption, TcpRepr};
+use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
 use reference_stack::{Errno, FourTuple, SeqNumber, State};
 use std::fmt;
 use std::net::SocketAddr;
@@ -756,7 +756,8 @@ impl Run<'_> {
                 format!("{} > {}", t.src_port, t.dst_port),
             );
         }
-        if t.flags != spec.flags {
+        let got_flags = if spec.psh_any { TcpFlags(t.flags.0 & !TcpFlags::PSH.0) } else { t.flags };
+        if got_flags != spec.flags {
             diff("flags", spec.flags.to_string(), t.flags.to_string());
         }
         // The stack's ISN comes from its SYN.

@@ -70,6 +70,9 @@ pub struct PacketSpec {
     /// `...` closed the option list: further options are allowed.
     pub more_options: bool,
     pub data: Option<Vec<u8>>,
+    /// `p` among the flags of an `out` packet: PSH may be set or not (where
+    /// PSH goes is the sender's choice, MAY-16 / SHLD-27).
+    pub psh_any: bool,
     /// `bad_checksum`: an `in` packet sent with its TCP checksum broken
     /// (MUST-3: the stack must drop it).
     pub bad_checksum: bool,
@@ -155,7 +158,7 @@ pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
                     message: format!("unknown flag `{c}`"),
                     at: at + i,
                     len: c.len_utf8(),
-                    help: Some("flags are S F R P U E W and `.` for ACK (`-` for none), as in `S.` or `P.`".into()),
+                    help: Some("flags are S F R P U E W and `.` for ACK (`-` for none), as in `S.` or `P.`; `p` on an `out` packet: PSH either way".into()),
                 })
             }
         };
@@ -175,7 +178,15 @@ impl PacketSpec {
                 help: Some("write flags then seq:end(len), e.g. `S 0:0(0) win 65535`".into()),
             });
         };
-        let flags = parse_flags(ftok, fat)?;
+        let psh_any = ftok.contains('p');
+        let flags = if psh_any {
+            if ftok.contains('P') {
+                return Err(err("`P` and `p` together: `p` already allows PSH", fat, ftok.len()));
+            }
+            parse_flags(&ftok.replace('p', ""), fat)?
+        } else {
+            parse_flags(ftok, fat)?
+        };
         let Some(&(sat, stok)) = toks.get(1) else {
             return Err(PacketError {
                 message: "missing sequence numbers after the flags".into(),
@@ -195,6 +206,7 @@ impl PacketSpec {
             options: None,
             more_options: false,
             data: None,
+            psh_any,
             bad_checksum: false,
         };
         let mut i = 2;
