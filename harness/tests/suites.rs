@@ -11,7 +11,11 @@ fn every_suite_script_passes_on_the_reference_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
     let files = runner::find_scripts(&[root]).expect("suites/");
     let (scripts, errors) = runner::load_all(&files);
-    assert!(errors.is_empty(), "invalid scripts: {}", errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        errors.is_empty(),
+        "invalid scripts: {}",
+        errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")
+    );
     let results = runner::run_all(&scripts, TargetKind::Reference, 2, &|_| {});
     let failed: Vec<String> = results
         .iter()
