@@ -295,7 +295,7 @@ fn main() {
                         broker.broker_once()?;
                         std::thread::sleep(std::time::Duration::from_millis(5));
                     }
-                    let registered = broker.inner().peek_next_client_id().0 as usize - 1;
+                    let registered = (broker.inner().peek_next_client_id().0 as usize).saturating_sub(1);
                     println!("tcp-fuzz: {registered} local client(s) up; linking to the broker at {addr}");
                     broker.inner_mut().connect_b2b(addr)?;
                     println!("tcp-fuzz: broker link to {addr} up");

@@ -614,6 +614,13 @@ fn packet_from_value(
         _ => return Err(ctx.err_at(loc, "a packet is a string like `S. 0:0(0) ack 1` or a map".to_string(), None)),
     };
     let p = PacketSpec::parse(&text).map_err(|e| packet_error(ctx, loc, e))?;
+    if inbound && p.psh_any {
+        return Err(ctx.err_at(
+            loc,
+            "`p` (PSH either way) on an `in` packet: the script builds it, so say `P` or leave it out".to_string(),
+            None,
+        ));
+    }
     if inbound {
         p.check_concrete(&text).map_err(|e| packet_error(ctx, loc, e))?;
     } else if p.bad_checksum {

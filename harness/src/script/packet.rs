@@ -430,6 +430,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn psh_either_way_and_bad_checksum() {
+        let p = PacketSpec::parse("pF. 1:11(10) ack 1").unwrap();
+        assert!(p.psh_any);
+        assert_eq!(p.flags, TcpFlags::FIN | TcpFlags::ACK);
+        assert!(PacketSpec::parse("Pp. 1:1(0) ack 1").is_err());
+        let q = PacketSpec::parse("P. 1:101(100) ack 1 win 65535 bad_checksum").unwrap();
+        assert!(q.bad_checksum && !q.psh_any);
+    }
+
+    #[test]
     fn every_construct() {
         let p = PacketSpec::parse("S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>").unwrap();
         assert_eq!(p.flags, TcpFlags::SYN);
