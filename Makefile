@@ -73,9 +73,9 @@ setup:
 
 ## Mutation check (issue 6): cargo-mutants on the reference stack's state
 ## machine and timers (reference-stack/src/tcb.rs), killed when a suite script
-## fails on the reference target (harness/tests/suites.rs). About 900 mutants,
-## roughly 25 s each on 2 cores: run it in shards, MUTANTS_SHARD=k/n (e.g. 1/4
-## is about an hour). On demand, not in .ci/run. Results: target/mutants/.
+## fails on the reference target (harness/tests/suites.rs). About 900 mutants;
+## here shard 1/8 (112) took 18 min at -j 2, so run it in shards,
+## MUTANTS_SHARD=k/n. On demand, not in .ci/run. Results: target/mutants/.
 MUTANTS_SHARD ?= 1/4
 mutants: setup
 	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants --version 27.1.0

@@ -426,6 +426,11 @@ impl Target for LinuxTarget {
         TargetKind::Linux
     }
 
+    /// The kernel's timers are not visible: poll every 2 ms of real time.
+    fn next_wakeup(&self) -> Option<Duration> {
+        Some(self.elapsed() + Duration::from_millis(2))
+    }
+
     fn now(&self) -> Duration {
         self.elapsed()
     }

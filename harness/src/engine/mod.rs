@@ -97,13 +97,10 @@ pub trait Target {
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
     /// Tries a blocked call again.
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
-    /// When the target will next act on its own (a timer), if it knows: the
-    /// engine steps a blocked call's clock through these, so its return time
-    /// is measured, not rounded up to the next step. `None`: poll in small
-    /// real-time steps.
-    fn next_wakeup(&self) -> Option<Duration> {
-        None
-    }
+    /// When the target may next act on its own: the engine steps a blocked
+    /// call's clock through these, so its return time is measured, not
+    /// rounded up to the next step. `None`: nothing is scheduled.
+    fn next_wakeup(&self) -> Option<Duration>;
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
     /// TCP_INFO fields by name (Linux's meaning and units).
     fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError>;
@@ -324,17 +321,11 @@ impl Run<'_> {
         }
         // A call still blocked at the end gets until its return time (as in
         // packetdrill); nothing else may be sent meanwhile.
-        if let Some((step, lo, hi)) = self.pending.as_ref().map(|p| (p.step, p.lo, p.hi)) {
-            let s = &steps[step];
-            let tol = self.tol(hi.saturating_sub(lo));
-            let mut t = self.target.now();
-            while self.pending.is_some() && t < hi + tol {
-                let next = (t + Duration::from_millis(100)).min(hi + tol).max(lo);
-                self.no_packets_until(step, s, next)?;
-                self.target.advance(next)?;
-                self.check_pending()?;
-                t = next;
-            }
+        if let Some((step, called, hi)) = self.pending.as_ref().map(|p| (p.step, p.called, p.hi)) {
+            let until = hi + self.tol(hi.saturating_sub(called));
+            self.settle_pending(until)?;
+            let now = self.target.now();
+            self.no_packets_until(step, &steps[step], now)?;
         }
         if let Some(p) = &self.pending {
             let step = &steps[p.step];
@@ -374,8 +365,9 @@ impl Run<'_> {
     }
 
     /// With a call blocked, moves the clock towards `until` in the target's
-    /// own steps (its timers; 2 ms of real time on a kernel), retrying the
-    /// call after each, so it returns at the time it really did.
+    /// own steps ([`Target::next_wakeup`]), retrying the call after each, so
+    /// it returns at the time it really did. Packets sent meanwhile stay
+    /// queued for the steps that follow.
     fn settle_pending(&mut self, until: Duration) -> Result<(), Stop> {
         while self.pending.is_some() {
             let now = self.target.now();
@@ -385,8 +377,7 @@ impl Run<'_> {
             let next = match self.target.next_wakeup() {
                 Some(w) if w > now => w.min(until),
                 Some(_) => now + Duration::from_micros(1),
-                None if self.kind == TargetKind::Reference => until,
-                None => (now + Duration::from_millis(2)).min(until),
+                None => until,
             };
             self.target.advance(next)?;
             self.check_pending()?;
