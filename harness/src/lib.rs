@@ -8,10 +8,12 @@
 //!   target; [`runner`]: finding and running many; [`report`]: the reports;
 //!   [`suite`]: a suite's requirement catalogue and ledgers of known deviations;
 //!   [`coverage`]: requirement IDs -> scripts -> verdicts.
+//! - [`import`]: packetdrill scripts -> the YAML language.
 
 pub mod coverage;
 pub mod engine;
 pub mod fuzz;
+pub mod import;
 pub mod interop;
 pub mod loopback;
 pub mod netlink;

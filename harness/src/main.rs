@@ -73,6 +73,10 @@ enum Command {
         /// Print each script's normalised trace.
         #[arg(long)]
         trace: bool,
+        /// Let scripts' `shell:` steps run (in the run's own namespace on the
+        /// Linux target). Without it, such scripts are skipped.
+        #[arg(long)]
+        allow_shell: bool,
     },
     /// Runs the scripts and prints requirement IDs -> scripts -> verdict per
     /// target (pass, FAIL, known deviation, not run, not observable,
@@ -101,6 +105,30 @@ enum Command {
         /// Scripts run at once.
         #[arg(short = 'j', long, default_value_t = default_jobs())]
         jobs: usize,
+    },
+    /// Converts packetdrill scripts (.pkt files, or directories of them) to
+    /// the YAML language; each step keeps the .pkt line it came from. A file
+    /// the language cannot say is refused with file:line and the construct.
+    /// Exit 0 when every file was read (refused files included), 2 when a
+    /// file could not be read or written.
+    #[command(after_help = EXIT_CODES)]
+    Import {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write the scripts under this directory (mirroring the input tree).
+        /// Without it, nothing is written: a dry run that reports.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Keep shell commands the language has no equivalent for as
+        /// `shell:` steps (they run only under `harness run --allow-shell`).
+        #[arg(long)]
+        allow_shell: bool,
+        /// List every problem of every refused file, not just the first.
+        #[arg(short, long)]
+        verbose: bool,
+        /// packetdrill's -D NAME=VALUE: replace NAME (a whole word) by VALUE.
+        #[arg(short = 'D', long = "define", value_name = "NAME=VALUE")]
+        defines: Vec<String>,
     },
     /// Checks scripts without running them; every error is positioned.
     #[command(after_help = EXIT_CODES)]
@@ -225,12 +253,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } => {
+        Command::Run { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace, allow_shell } => {
             run_cmd(RunArgs {
                 paths,
                 targets,
                 transport,
                 tolerance_scale,
+                allow_shell,
                 jobs,
                 partition,
                 junit,
@@ -240,6 +269,9 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
+        Command::Import { paths, output, allow_shell, verbose, defines } => {
+            import_cmd(&paths, output.as_deref(), allow_shell, verbose, &defines)
+        }
         Command::Coverage { paths, targets, format, output, catalogue, transport, jobs } => {
             coverage_cmd(&paths, &targets, &format, output, catalogue, &transport, jobs)
         }
@@ -379,6 +411,7 @@ struct RunArgs {
     targets: Vec<String>,
     transport: String,
     tolerance_scale: f64,
+    allow_shell: bool,
     jobs: usize,
     partition: Option<String>,
     junit: Option<PathBuf>,
@@ -395,6 +428,7 @@ fn execute(
     targets: &[String],
     transport: &str,
     tolerance_scale: f64,
+    allow_shell: bool,
     jobs: usize,
     partition: Option<String>,
 ) -> Result<(Vec<runner::ScriptResult>, usize), ExitCode> {
@@ -428,7 +462,7 @@ fn execute(
     let mut cfg = runner::RunConfig {
         jobs,
         transport,
-        options: harness::engine::RunOptions { tolerance_scale },
+        options: harness::engine::RunOptions { tolerance_scale, allow_shell },
         linux_unavailable: None,
     };
     if kinds.contains(&TargetKind::Linux) {
@@ -491,8 +525,8 @@ fn execute(
 }
 
 fn run_cmd(a: RunArgs) -> ExitCode {
-    let RunArgs { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace } = a;
-    let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, jobs, partition) {
+    let RunArgs { paths, targets, transport, tolerance_scale, allow_shell, jobs, partition, junit, json, pcap_dir, trace } = a;
+    let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, allow_shell, jobs, partition) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -581,7 +615,7 @@ fn coverage_cmd(
             return ExitCode::from(2);
         }
     };
-    let (results, invalid) = match execute(paths, targets, transport, 1.0, jobs, None) {
+    let (results, invalid) = match execute(paths, targets, transport, 1.0, false, jobs, None) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -630,6 +664,78 @@ fn coverage_cmd(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn import_cmd(
+    paths: &[PathBuf],
+    output: Option<&std::path::Path>,
+    allow_shell: bool,
+    verbose: bool,
+    defines: &[String],
+) -> ExitCode {
+    use harness::import;
+    let mut defs = Vec::new();
+    for d in defines {
+        match d.split_once('=') {
+            Some((n, v)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                defs.push((n.to_string(), v.to_string()))
+            }
+            _ => {
+                eprintln!("error: -D {d:?}: expected NAME=VALUE (NAME of letters, digits and _)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let files = match import::find_pkt(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = import::convert::ImportOptions { allow_shell, defines: defs };
+    let results = match import::import(&files, output, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut converted = 0;
+    for r in &results {
+        match (&r.written, r.problems.first()) {
+            (Some(w), None) => {
+                converted += 1;
+                if verbose {
+                    println!("converted {} -> {} ({} steps)", r.source.display(), w.display(), r.steps);
+                }
+            }
+            _ => {
+                for p in if verbose { &r.problems[..] } else { &r.problems[..1] } {
+                    println!("refused   {}:{}: {}: {}", r.source.display(), p.line, p.construct, p.reason);
+                }
+                if !verbose && r.problems.len() > 1 {
+                    println!("          ({} more problem(s) in this file; -v lists them)", r.problems.len() - 1);
+                }
+            }
+        }
+    }
+    let groups = import::group_reasons(&results);
+    if !groups.is_empty() {
+        println!("\nrefused files by construct (a file counts once per construct):");
+        let mut g: Vec<_> = groups.iter().collect();
+        g.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        for (construct, files) in g {
+            println!("  {:4}  {construct}", files.len());
+        }
+    }
+    println!(
+        "\n{} file(s) read: {converted} converted, {} refused{}",
+        results.len(),
+        results.len() - converted,
+        output.map(|o| format!("; written under {}", o.display())).unwrap_or_else(|| " (dry run: -o DIR writes them)".into())
+    );
+    ExitCode::SUCCESS
 }
 
 fn check_cmd(paths: Vec<PathBuf>) -> ExitCode {

@@ -18,6 +18,9 @@ pub fn failure_text(r: &ScriptResult) -> String {
     };
     let variant = r.script.variant.as_ref().map(|v| format!(" [{v}]")).unwrap_or_default();
     let _ = writeln!(s, "FAIL {loc}{variant} on {}: {}", r.target, r.script.name);
+    if let Some(origin) = origin(r) {
+        let _ = writeln!(s, "  from: {origin}");
+    }
     if !f.step_text.is_empty() {
         let _ = writeln!(s, "  step: {}", f.step_text);
     }
@@ -44,6 +47,15 @@ pub fn failure_text(r: &ScriptResult) -> String {
         let _ = writeln!(s, "  connection: {st}");
     }
     s
+}
+
+/// For an imported script's failure, the line of the original it came from
+/// (`tcp/blocking/blocking-read.pkt:17`).
+pub fn origin(r: &ScriptResult) -> Option<String> {
+    let Status::Failed(f) = &r.status else { return None };
+    let file = r.script.from.as_ref()?;
+    let line = f.step.and_then(|i| r.script.steps.get(i)).and_then(|st| st.from)?;
+    Some(format!("{file}:{line}"))
 }
 
 /// The normalised trace: what snapshots keep.
@@ -90,6 +102,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
                 "line": fl.pos.map(|p| p.line),
                 "column": fl.pos.map(|p| p.column),
                 "step": fl.step_text,
+                "from": origin(r),
                 "message": fl.message,
                 "differences": fl.diffs.iter().map(|d| serde_json::json!({"field": d.field, "expected": d.expected, "actual": d.actual})).collect::<Vec<_>>(),
                 "state": fl.state,

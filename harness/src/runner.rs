@@ -167,6 +167,16 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
             Vec::new(),
         );
     }
+    if !cfg.options.allow_shell {
+        if let Some(st) = script.steps.iter().find(|s| matches!(s.kind, crate::script::StepKind::Shell(_))) {
+            return result(
+                Status::Skipped(format!("line {} runs a shell command; pass --allow-shell to run it", st.pos.line)),
+                Duration::ZERO,
+                Vec::new(),
+                Vec::new(),
+            );
+        }
+    }
     match kind {
         TargetKind::Reference => {
             // A panic in the reference stack is a finding, not the end of the run.

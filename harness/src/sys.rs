@@ -76,6 +76,105 @@ pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
     }
 }
 
+/// Linux's `struct tcp_info` (include/uapi/linux/tcp.h, through 6.x), in
+/// order: (name, size in bytes). Eight one-byte fields come first, two of
+/// them bit fields split below; then u32s and naturally aligned u64s.
+const TCP_INFO_LAYOUT: &[(&str, usize)] = &[
+    ("rto", 4),
+    ("ato", 4),
+    ("snd_mss", 4),
+    ("rcv_mss", 4),
+    ("unacked", 4),
+    ("sacked", 4),
+    ("lost", 4),
+    ("retrans", 4),
+    ("fackets", 4),
+    ("last_data_sent", 4),
+    ("last_ack_sent", 4),
+    ("last_data_recv", 4),
+    ("last_ack_recv", 4),
+    ("pmtu", 4),
+    ("rcv_ssthresh", 4),
+    ("rtt", 4),
+    ("rttvar", 4),
+    ("snd_ssthresh", 4),
+    ("snd_cwnd", 4),
+    ("advmss", 4),
+    ("reordering", 4),
+    ("rcv_rtt", 4),
+    ("rcv_space", 4),
+    ("total_retrans", 4),
+    ("pacing_rate", 8),
+    ("max_pacing_rate", 8),
+    ("bytes_acked", 8),
+    ("bytes_received", 8),
+    ("segs_out", 4),
+    ("segs_in", 4),
+    ("notsent_bytes", 4),
+    ("min_rtt", 4),
+    ("data_segs_in", 4),
+    ("data_segs_out", 4),
+    ("delivery_rate", 8),
+    ("busy_time", 8),
+    ("rwnd_limited", 8),
+    ("sndbuf_limited", 8),
+    ("delivered", 4),
+    ("delivered_ce", 4),
+    ("bytes_sent", 8),
+    ("bytes_retrans", 8),
+    ("dsack_dups", 4),
+    ("reord_seen", 4),
+    ("rcv_ooopack", 4),
+    ("snd_wnd", 4),
+    ("rcv_wnd", 4),
+    ("rehash", 4),
+    ("total_rto", 2),
+    ("total_rto_recoveries", 2),
+    ("total_rto_time", 4),
+];
+
+/// TCP_INFO as name -> value, for every field this kernel filled in (an
+/// older kernel returns a shorter struct; its missing fields are absent).
+pub fn tcp_info_fields(fd: BorrowedFd<'_>) -> io::Result<std::collections::BTreeMap<&'static str, i64>> {
+    let mut buf = [0u8; 512];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is live and `len` its size; the kernel writes at most `len` bytes.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, buf.as_mut_ptr().cast(), &mut len)
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let len = (len as usize).min(buf.len());
+    let mut m = std::collections::BTreeMap::new();
+    if len >= 8 {
+        for (i, n) in ["state", "ca_state", "retransmits", "probes", "backoff", "options"].iter().enumerate() {
+            m.insert(*n, i64::from(buf[i]));
+        }
+        m.insert("snd_wscale", i64::from(buf[6] & 0x0f));
+        m.insert("rcv_wscale", i64::from(buf[6] >> 4));
+        m.insert("delivery_rate_app_limited", i64::from(buf[7] & 1));
+        m.insert("fastopen_client_fail", i64::from((buf[7] >> 1) & 3));
+    }
+    let mut off: usize = 8;
+    for (name, size) in TCP_INFO_LAYOUT {
+        off = off.next_multiple_of(*size);
+        if off + size > len {
+            break;
+        }
+        let b = &buf[off..off + size];
+        let v = match size {
+            2 => i64::from(u16::from_ne_bytes([b[0], b[1]])),
+            4 => i64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+            _ => i64::try_from(u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).unwrap_or(i64::MAX),
+        };
+        m.insert(*name, v);
+        off += size;
+    }
+    Ok(m)
+}
+
 fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::sockaddr_ll {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     #[allow(unsafe_code)]

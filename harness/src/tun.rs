@@ -9,8 +9,18 @@ use std::os::unix::fs::OpenOptionsExt;
 /// linux/if_tun.h
 const IFF_TUN: i16 = 0x0001;
 const IFF_NO_PI: i16 = 0x1000;
+const IFF_VNET_HDR: i16 = 0x4000;
 /// _IOW('T', 202, int)
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+/// _IOW('T', 208, unsigned int)
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_ulong = 0x01;
+const TUN_F_TSO4: libc::c_ulong = 0x02;
+const TUN_F_TSO6: libc::c_ulong = 0x04;
+const TUN_F_TSO_ECN: libc::c_ulong = 0x08;
+/// struct virtio_net_hdr (linux/virtio_net.h), the default vnet header size.
+const VNET_HDR_LEN: usize = 10;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 
 #[derive(Debug)]
 #[non_exhaustive]
@@ -19,6 +29,8 @@ pub enum TunError {
     Open(std::io::Error),
     /// TUNSETIFF failed.
     SetIff(std::io::Error),
+    /// TUNSETOFFLOAD failed.
+    SetOffload(std::io::Error),
     BadName(String),
 }
 
@@ -27,6 +39,7 @@ impl fmt::Display for TunError {
         match self {
             TunError::Open(e) => write!(f, "opening /dev/net/tun: {e} (needs the tun module and root)"),
             TunError::SetIff(e) => write!(f, "TUNSETIFF: {e}"),
+            TunError::SetOffload(e) => write!(f, "TUNSETOFFLOAD: {e}"),
             TunError::BadName(n) => write!(f, "bad interface name {n:?}: 1 to 15 ASCII characters"),
         }
     }
@@ -37,12 +50,28 @@ impl std::error::Error for TunError {}
 pub struct Tun {
     file: File,
     name: String,
+    /// With a virtio-net header and TSO/checksum offload (see [`Tun::create_offload`]).
+    offload: bool,
+    scratch: Vec<u8>,
 }
 
 impl Tun {
     /// Creates TUN interface `name` (no packet-information header), non-blocking.
     /// Call it from a thread inside a private namespace: the interface lives there.
     pub fn create(name: &str) -> Result<Tun, TunError> {
+        Tun::open(name, false)
+    }
+
+    /// Like [`Tun::create`], but the device takes TSO and checksum offload,
+    /// like a typical Ethernet NIC (packetdrill's device): the kernel hands
+    /// over TCP super-segments of up to 64 KB with the checksum left to the
+    /// device. [`Tun::recv`] fills the checksum in and returns the datagram
+    /// as the kernel meant it; the virtio-net header never reaches callers.
+    pub fn create_offload(name: &str) -> Result<Tun, TunError> {
+        Tun::open(name, true)
+    }
+
+    fn open(name: &str, offload: bool) -> Result<Tun, TunError> {
         if name.is_empty() || name.len() > 15 || !name.is_ascii() {
             return Err(TunError::BadName(name.to_string()));
         }
@@ -55,7 +84,8 @@ impl Tun {
         // struct ifreq: char ifr_name[16]; union { short ifr_flags; ... } (40 bytes in all).
         let mut ifr = [0u8; 40];
         ifr[..name.len()].copy_from_slice(name.as_bytes());
-        ifr[16..18].copy_from_slice(&(IFF_TUN | IFF_NO_PI).to_ne_bytes());
+        let flags = IFF_TUN | IFF_NO_PI | if offload { IFF_VNET_HDR } else { 0 };
+        ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
         // SAFETY: TUNSETIFF reads and writes a struct ifreq; `ifr` is a live,
         // properly sized (40-byte) buffer for the duration of the call, and the
         // fd is open.
@@ -64,8 +94,17 @@ impl Tun {
         if rc < 0 {
             return Err(TunError::SetIff(std::io::Error::last_os_error()));
         }
+        if offload {
+            let features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            // SAFETY: TUNSETOFFLOAD takes its argument by value; the fd is open.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::ioctl(file.as_raw_fd(), TUNSETOFFLOAD, features) };
+            if rc < 0 {
+                return Err(TunError::SetOffload(std::io::Error::last_os_error()));
+            }
+        }
         let end = ifr[..16].iter().position(|b| *b == 0).unwrap_or(16);
-        Ok(Tun { file, name: String::from_utf8_lossy(&ifr[..end]).into_owned() })
+        Ok(Tun { file, name: String::from_utf8_lossy(&ifr[..end]).into_owned(), offload, scratch: Vec::new() })
     }
 
     pub fn name(&self) -> &str {
@@ -74,12 +113,47 @@ impl Tun {
 
     /// One datagram from the kernel; `WouldBlock` when none is waiting.
     pub fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.file.read(buf)
+        if !self.offload {
+            return self.file.read(buf);
+        }
+        self.scratch.resize(buf.len() + VNET_HDR_LEN, 0);
+        let n = self.file.read(&mut self.scratch)?;
+        if n < VNET_HDR_LEN {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "TUN read shorter than its virtio-net header"));
+        }
+        let (hdr, pkt) = self.scratch[..n].split_at(VNET_HDR_LEN);
+        let len = pkt.len();
+        buf[..len].copy_from_slice(pkt);
+        if hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
+            // The checksum field holds the pseudo-header sum; the device
+            // completes it over [csum_start, end).
+            let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+            let field = start + usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+            if field + 2 > len || start > len {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "virtio-net checksum offsets outside the packet"));
+            }
+            let mut sum: u32 = 0;
+            for c in buf[start..len].chunks(2) {
+                sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            }
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            buf[field..field + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        }
+        Ok(len)
     }
 
     /// One datagram to the kernel.
     pub fn send(&mut self, pkt: &[u8]) -> std::io::Result<()> {
-        let n = self.file.write(pkt)?;
+        let pkt: std::borrow::Cow<'_, [u8]> = if self.offload {
+            let mut v = vec![0u8; VNET_HDR_LEN];
+            v.extend_from_slice(pkt);
+            v.into()
+        } else {
+            pkt.into()
+        };
+        let n = self.file.write(&pkt)?;
         if n != pkt.len() {
             return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write to TUN"));
         }

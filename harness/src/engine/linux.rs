@@ -64,6 +64,8 @@ pub struct LinuxTarget {
     remote: IpAddr,
     info: Vec<(String, String)>,
     buf: Vec<u8>,
+    /// `congestion:`: set on every socket made.
+    congestion: Option<String>,
 }
 
 /// Closes what finished scripts leave behind, off their critical path.
@@ -236,7 +238,8 @@ impl LinuxTarget {
         let link: Box<dyn Transport> = match transport {
             TransportKind::Tun => {
                 netns::unshare_private().map_err(|e| setup(e.to_string()))?;
-                let tun = Tun::create("tun0").map_err(|e| setup(e.to_string()))?;
+                let tun = if script.offload_tso { Tun::create_offload("tun0") } else { Tun::create("tun0") }
+                    .map_err(|e| setup(e.to_string()))?;
                 netlink::addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 netlink::link_up("tun0").map_err(|e| setup(e.to_string()))?;
                 netlink::route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
@@ -303,6 +306,7 @@ impl LinuxTarget {
             remote: script.remote,
             info,
             buf: vec![0u8; 65_536],
+            congestion: script.congestion.clone(),
         })
     }
 
@@ -389,7 +393,7 @@ impl LinuxTarget {
 
     fn write_more(&mut self, fd: i32) -> Result<CallOutcome, TargetError> {
         let Some((left, total)) = self.write_left.take() else { return done(Ok(0)) };
-        let r = self.sock(fd).and_then(|s| s.s.send(&left));
+        let r = self.sock(fd).and_then(|s| s.s.send_with_flags(&left, libc::MSG_NOSIGNAL));
         match r {
             Ok(n) if n == left.len() => done(Ok(total as i64)),
             Ok(n) => {
@@ -479,7 +483,13 @@ impl Target for LinuxTarget {
             TargetCall::Socket { ipv6 } => {
                 let d = if *ipv6 { Domain::IPV6 } else { Domain::IPV4 };
                 match Socket::new(d, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP)) {
-                    Ok(s) => done(Ok(self.add(s))),
+                    Ok(s) => {
+                        if let Some(cc) = &self.congestion {
+                            sys::setsockopt_bytes(s.as_fd(), libc::IPPROTO_TCP, libc::TCP_CONGESTION, cc.as_bytes())
+                                .map_err(|e| TargetError::Setup(format!("congestion: {cc}: TCP_CONGESTION: {e}")))?;
+                        }
+                        done(Ok(self.add(s)))
+                    }
                     Err(e) => done(Err(e)),
                 }
             }
@@ -505,7 +515,9 @@ impl Target for LinuxTarget {
             TargetCall::Write { fd, data, oob } => {
                 let blocking = self.sock(*fd).map(|s| s.blocking).unwrap_or(false);
                 if *oob || !blocking {
-                    let flags = if *oob { libc::MSG_OOB } else { 0 };
+                    // MSG_NOSIGNAL: a write on a reset connection is EPIPE for
+                    // the script, not a SIGPIPE that kills the harness.
+                    let flags = libc::MSG_NOSIGNAL | if *oob { libc::MSG_OOB } else { 0 };
                     done(self.sock(*fd).and_then(|s| s.s.send_with_flags(data, flags)).map(|n| n as i64))
                 } else {
                     self.write_left = Some((data.clone(), data.len()));
@@ -624,27 +636,31 @@ impl Target for LinuxTarget {
         }
     }
 
+    fn shell(&mut self, cmd: &str) -> Result<(), TargetError> {
+        // The child inherits this thread's network namespace: the run's own.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| TargetError::Setup(format!("running sh: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(TargetError::Violation(format!(
+                "shell command failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {
+        netns::sysctl(&key.replace('.', "/"), value).map_err(|e| TargetError::Setup(format!("sysctl {key}={value}: {e}")))
+    }
+
     fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {
         let s = self.socks.get(&fd).ok_or_else(|| TargetError::Unsupported(format!("fd {fd} is not open")))?;
-        let i = sys::tcp_info(s.s.as_fd()).map_err(|e| TargetError::Setup(format!("TCP_INFO: {e}")))?;
-        Ok(BTreeMap::from([
-            ("state", i64::from(i.tcpi_state)),
-            ("ca_state", i64::from(i.tcpi_ca_state)),
-            ("retransmits", i64::from(i.tcpi_retransmits)),
-            ("probes", i64::from(i.tcpi_probes)),
-            ("backoff", i64::from(i.tcpi_backoff)),
-            ("snd_wscale", i64::from(i.tcpi_snd_rcv_wscale & 0x0f)),
-            ("rcv_wscale", i64::from(i.tcpi_snd_rcv_wscale >> 4)),
-            ("rto", i64::from(i.tcpi_rto)),
-            ("snd_mss", i64::from(i.tcpi_snd_mss)),
-            ("rcv_mss", i64::from(i.tcpi_rcv_mss)),
-            ("unacked", i64::from(i.tcpi_unacked)),
-            ("rtt", i64::from(i.tcpi_rtt)),
-            ("rttvar", i64::from(i.tcpi_rttvar)),
-            ("snd_ssthresh", i64::from(i.tcpi_snd_ssthresh)),
-            ("snd_cwnd", i64::from(i.tcpi_snd_cwnd)),
-            ("advmss", i64::from(i.tcpi_advmss)),
-            ("total_retrans", i64::from(i.tcpi_total_retrans)),
-        ]))
+        sys::tcp_info_fields(s.s.as_fd()).map_err(|e| TargetError::Setup(format!("TCP_INFO: {e}")))
     }
 }

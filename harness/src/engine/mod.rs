@@ -108,6 +108,15 @@ pub trait Target {
     fn timer_slack_percent(&self) -> f64 {
         0.0
     }
+    /// Runs a script's `shell:` command where the target lives (its network
+    /// namespace); an error when the command fails.
+    fn shell(&mut self, cmd: &str) -> Result<(), TargetError> {
+        Err(TargetError::Unsupported(format!("shell commands (`{cmd}`)")))
+    }
+    /// Sets a sysctl in the target's namespace (a `sysctl:` step).
+    fn sysctl(&mut self, key: &str, _value: &str) -> Result<(), TargetError> {
+        Err(TargetError::Unsupported(format!("sysctl {key}")))
+    }
     /// Facts about the target for the report (kernel version, sysctls).
     fn info(&self) -> Vec<(String, String)> {
         Vec::new()
@@ -119,11 +128,13 @@ pub trait Target {
 pub struct RunOptions {
     /// Multiplies every tolerance (slow or debug kernels).
     pub tolerance_scale: f64,
+    /// `shell:` steps may run (`harness run --allow-shell`).
+    pub allow_shell: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { tolerance_scale: 1.0 }
+        RunOptions { tolerance_scale: 1.0, allow_shell: false }
     }
 }
 
@@ -218,6 +229,10 @@ struct Run<'a> {
     local_port: u16,
     remote_port: u16,
     last_tsval: Option<u32>,
+    /// `timestamps: mapped`: the script's TS val -> the stack's, and the
+    /// first such pair (for values never seen).
+    ts_map: std::collections::BTreeMap<u32, u32>,
+    ts_first: Option<(u32, u32)>,
     last: Duration,
     trace: Vec<TraceEntry>,
     pending: Option<Pending>,
@@ -226,6 +241,7 @@ struct Run<'a> {
     /// Timer slack in percent of the gap, and the tolerance multiplier.
     pct: f64,
     scale: f64,
+    allow_shell: bool,
 }
 
 /// Runs `script` on `target` to the first failure or the end.
@@ -244,12 +260,15 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         local_port: script.local_port,
         remote_port: script.remote_port,
         last_tsval: None,
+        ts_map: std::collections::BTreeMap::new(),
+        ts_first: None,
         last: Duration::ZERO,
         trace: Vec::new(),
         pending: None,
         last_fd: None,
         pct,
         scale: opts.tolerance_scale,
+        allow_shell: opts.allow_shell,
     };
     let outcome = match r.all_steps() {
         Ok(()) => Outcome::Passed,
@@ -415,7 +434,7 @@ impl Run<'_> {
             StepKind::Out(per) => {
                 let Some(spec) = per.get(&self.kind) else { return Ok(()) };
                 let deadline = if step.time.any { self.last + Duration::from_secs(24 * 3600) } else { hi + tol };
-                let Some((at, p)) = self.target.next_packet(deadline)? else {
+                let Some((mut at, mut p)) = self.target.next_packet(deadline)? else {
                     return Err(self.fail(
                         Some((i, step)),
                         format!(
@@ -426,6 +445,37 @@ impl Run<'_> {
                         vec![],
                     ));
                 };
+                // `out_segments: merge`: consecutive segments that add up to
+                // the expected length stand for it (packetdrill without
+                // --strict_segments): headers of the last, sequence number
+                // and CWR of the first, payloads joined.
+                if let (true, Field::Is(want)) = (self.script.merge_out, spec.len) {
+                    while (p.tcp.payload.len() as u32) < want && !p.tcp.payload.is_empty() {
+                        let end = p.tcp.seq.0.wrapping_add(p.tcp.payload.len() as u32);
+                        let Some((at2, next)) = self.target.next_packet(deadline)? else { break };
+                        if next.tcp.seq.0 != end || next.tcp.payload.is_empty() || next.tcp.src_port != p.tcp.src_port {
+                            self.trace_out(at, &p);
+                            let text = self.trace_out(at2, &next);
+                            return Err(self.fail(
+                                Some((i, step)),
+                                format!(
+                                    "packet at {:.6} does not continue the {} octets before it: out {text}",
+                                    at2.as_secs_f64(),
+                                    p.tcp.payload.len()
+                                ),
+                                vec![],
+                            ));
+                        }
+                        let (seq, cwr) = (p.tcp.seq, p.tcp.flags.0 & TcpFlags::CWR.0);
+                        let mut payload = std::mem::take(&mut p.tcp.payload);
+                        p = next;
+                        payload.extend_from_slice(&p.tcp.payload);
+                        p.tcp.payload = payload;
+                        p.tcp.seq = seq;
+                        p.tcp.flags = TcpFlags((p.tcp.flags.0 & !TcpFlags::CWR.0) | cwr);
+                        at = at2;
+                    }
+                }
                 // Match first: a SYN teaches the stack's ISN, which the trace uses.
                 let diffs = self.match_out(spec, &p);
                 let text = self.trace_out(at, &p);
@@ -453,6 +503,43 @@ impl Run<'_> {
                 }
                 if let Some((v, _)) = p.tcp.timestamps() {
                     self.last_tsval = Some(v);
+                    if self.script.ts_mapped {
+                        let script_val = spec.options.iter().flatten().find_map(|o| match o {
+                            OptSpec::Ts { val: Field::Is(sv), .. } => Some(*sv),
+                            _ => None,
+                        });
+                        if let Some(sv) = script_val {
+                            self.ts_map.insert(sv, v);
+                            self.ts_first.get_or_insert((sv, v));
+                        }
+                    }
+                }
+                self.last = at;
+            }
+            StepKind::Shell(cmd) => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                if !self.allow_shell {
+                    return Err(Stop::Target(TargetError::Unsupported(
+                        "a `shell:` step without --allow-shell".into(),
+                    )));
+                }
+                self.trace.push(TraceEntry::Call { at, text: format!("shell {cmd:?}"), ret: String::new() });
+                if let Err(e) = self.target.shell(cmd) {
+                    return Err(match e {
+                        TargetError::Violation(m) => self.fail(Some((i, step)), m, vec![]),
+                        other => Stop::Target(other),
+                    });
+                }
+                self.last = at;
+            }
+            StepKind::Sysctl(kv) => {
+                let at = if step.time.any { self.last } else { lo.max(self.last) };
+                self.no_packets_until(i, step, at)?;
+                self.target.advance(at)?;
+                for (k, v) in kv {
+                    self.target.sysctl(k, v)?;
                 }
                 self.last = at;
             }
@@ -516,15 +603,14 @@ impl Run<'_> {
                 self.target.advance(at)?;
                 let info = self.target.tcp_info(*fd)?;
                 let mut diffs = Vec::new();
-                for (name, lo_v, hi_v) in fields {
+                for (name, check) in fields {
                     let Some(&v) = info.get(name.as_str()) else {
                         return Err(Stop::Target(TargetError::Unsupported(format!("TCP_INFO field `{name}`"))));
                     };
-                    if v < *lo_v || v > *hi_v {
-                        let expected = if lo_v == hi_v { lo_v.to_string() } else { format!("{lo_v}~{hi_v}") };
+                    if !check.holds(v) {
                         diffs.push(FieldDiff {
                             field: "tcp_info",
-                            expected: format!("tcpi_{name} = {expected}"),
+                            expected: format!("tcpi_{name} {}{check}", if matches!(check, crate::script::InfoCheck::Range(..)) { "= " } else { "" }),
                             actual: format!("tcpi_{name} = {v}"),
                         });
                     }
@@ -702,6 +788,14 @@ impl Run<'_> {
                 OptSpec::Ts { val, ecr } => TcpOption::Timestamps {
                     tsval: val.value().unwrap_or(0),
                     tsecr: match ecr {
+                        // packetdrill's reading: the script's name for a TSval the stack sent.
+                        Field::Is(v) if self.script.ts_mapped && spec.flags.ack() => match self.ts_map.get(v) {
+                            Some(live) => *live,
+                            None => match self.ts_first {
+                                Some((s0, l0)) => v.wrapping_sub(s0).wrapping_add(l0),
+                                None => *v,
+                            },
+                        },
                         Field::Is(v) => *v,
                         Field::Any => self.last_tsval.unwrap_or(0),
                     },
@@ -798,7 +892,16 @@ impl Run<'_> {
             }
             v
         };
-        let expected = spec.options.clone().unwrap_or_default();
+        let mut expected = spec.options.clone().unwrap_or_default();
+        if s.ts_mapped {
+            // packetdrill checks neither TS val (its name for the value is
+            // recorded instead) nor TS ecr on packets the stack sends.
+            for o in &mut expected {
+                if let OptSpec::Ts { val, ecr } = o {
+                    (*val, *ecr) = (Field::Any, Field::Any);
+                }
+            }
+        }
         let opts_ok = (if spec.more_options { actual.len() >= expected.len() } else { actual.len() == expected.len() })
             && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, s.remote_isn));
         if !opts_ok {

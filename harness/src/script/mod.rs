@@ -88,8 +88,13 @@ pub enum StepKind {
     /// TCP_INFO fields of a socket (without the `tcpi_` prefix): exact, `*` or `lo~hi`.
     TcpInfo {
         fd: i32,
-        fields: Vec<(String, i64, i64)>,
+        fields: Vec<InfoField>,
     },
+    /// A shell command, run in the target's namespace; only with
+    /// `harness run --allow-shell`, else the script is skipped.
+    Shell(String),
+    /// `sysctl: {net.X: V}` mid-script (the header's are set before it starts).
+    Sysctl(Vec<(String, String)>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +104,8 @@ pub struct Step {
     pub text: String,
     pub time: TimeSpec,
     pub only: Option<TargetKind>,
+    /// `from: LINE`: the line of the imported file (the header's `from`).
+    pub from: Option<usize>,
     pub kind: StepKind,
 }
 
@@ -128,6 +135,25 @@ pub struct Script {
     /// `outbound: ignore`: packets no `out` step expects are recorded, not
     /// failures (for generated scripts, whose oracles are the target's).
     pub ignore_outbound: bool,
+    /// `from:`: the file this script was imported from (a packetdrill .pkt);
+    /// steps' `from: LINE` are lines of it.
+    pub from: Option<String>,
+    /// `timestamps: mapped`: packetdrill's meaning of TS values. An `out`
+    /// packet's `TS val N` names the value the stack sent (not checked); an
+    /// `in` packet's `ecr N` echoes the value the stack sent for N (or, for
+    /// an N never seen, the first one's offset applied to N).
+    pub ts_mapped: bool,
+    /// `offload: tso`: the Linux target's TUN device takes TSO and checksum
+    /// offload, like a typical Ethernet NIC (packetdrill's setup): the kernel
+    /// hands over super-segments of up to 64 KB, matched as one packet.
+    pub offload_tso: bool,
+    /// `congestion: NAME`: set on every socket the script makes (Linux:
+    /// TCP_CONGESTION; a namespace cannot change the host's default).
+    pub congestion: Option<String>,
+    /// `out_segments: merge`: an `out` step of LEN octets may be met by
+    /// consecutive segments that add up to LEN (packetdrill's default; the
+    /// kernel's TSO sizing varies with pacing). `exact` (the default): one segment.
+    pub merge_out: bool,
     pub steps: Vec<Step>,
 }
 
@@ -232,6 +258,11 @@ struct RawScript {
     remote_port: Option<Spanned<u16>>,
     remote_isn: Option<Spanned<u32>>,
     outbound: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    timestamps: Option<Spanned<String>>,
+    offload: Option<Spanned<String>>,
+    congestion: Option<Spanned<String>>,
+    out_segments: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -259,7 +290,11 @@ struct RawStep {
     state: Option<Spanned<serde_json::Value>>,
     quiet: Option<Spanned<String>>,
     tcp_info: Option<Spanned<serde_json::Value>>,
+    shell: Option<Spanned<String>>,
+    sysctl: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
     only: Option<Spanned<String>>,
+    /// The line of the imported file this step came from.
+    from: Option<Spanned<usize>>,
     /// The RFC clause or the deviation a per-target step stands for.
     #[allow(dead_code)]
     why: Option<String>,
@@ -315,7 +350,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, only, why".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, only, why, from".into())
         } else {
             None
         };
@@ -486,13 +521,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     };
     let mut sysctl = BTreeMap::new();
     for (k, v) in &raw.sysctl {
-        if !k.starts_with("net.") || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
-            return Err(ctx.err_at(
-                &v.referenced,
-                format!("`{k}` is not a network sysctl"),
-                Some("only net.* keys, applied inside the run's own namespace".into()),
-            ));
-        }
+        check_sysctl_name(k).map_err(|m| {
+            ctx.err_at(&v.referenced, m, Some("only net.* keys, applied inside the run's own namespace".into()))
+        })?;
         let val = match &v.value {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
@@ -570,8 +601,51 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 ))
             }
         },
+        from: raw.from.as_ref().map(|f| f.value.clone()),
+        ts_mapped: match &raw.timestamps {
+            None => false,
+            Some(t) if t.value == "exact" => false,
+            Some(t) if t.value == "mapped" => true,
+            Some(t) => {
+                return Err(ctx.err_at(
+                    &t.referenced,
+                    format!("timestamps is `exact` or `mapped`, not `{}`", t.value),
+                    Some("mapped: TS values as packetdrill reads them (see docs/script-language.md)".into()),
+                ))
+            }
+        },
+        offload_tso: match &raw.offload {
+            None => false,
+            Some(o) if o.value == "none" => false,
+            Some(o) if o.value == "tso" => true,
+            Some(o) => return Err(ctx.err_at(&o.referenced, format!("offload is `none` or `tso`, not `{}`", o.value), None)),
+        },
+        congestion: match &raw.congestion {
+            None => None,
+            Some(c) if !c.value.is_empty() && c.value.len() < 16 && c.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Some(c.value.clone())
+            }
+            Some(c) => return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None)),
+        },
+        merge_out: match &raw.out_segments {
+            None => false,
+            Some(o) if o.value == "exact" => false,
+            Some(o) if o.value == "merge" => true,
+            Some(o) => {
+                return Err(ctx.err_at(&o.referenced, format!("out_segments is `exact` or `merge`, not `{}`", o.value), None))
+            }
+        },
         steps,
     })
+}
+
+/// A sysctl the Linux target may set: `net.*`, a plain dotted name.
+fn check_sysctl_name(k: &str) -> Result<(), String> {
+    if k.starts_with("net.") && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') && !k.contains("..") {
+        Ok(())
+    } else {
+        Err(format!("`{k}` is not a network sysctl (net.*)"))
+    }
 }
 
 /// Checks an `rfc:` entry: a requirement ID from RFC 9293 Appendix B, or a clause.
@@ -683,6 +757,8 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         r.state.is_some(),
         r.quiet.is_some(),
         r.tcp_info.is_some(),
+        r.shell.is_some(),
+        r.sysctl.is_some(),
     ];
     let n = kinds.iter().filter(|k| **k).count();
     if n != 1 {
@@ -692,9 +768,9 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             off,
             1,
             if n == 0 {
-                "a step needs one of `in`, `out`, `call`, `state`, `quiet`".into()
+                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `tcp_info`, `shell`".into()
             } else {
-                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`".into()
+                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `tcp_info`, `shell`".into()
             },
             Some("split it into several steps".into()),
         ));
@@ -776,6 +852,23 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             )
         })?;
         StepKind::TcpInfo { fd, fields }
+    } else if let Some(c) = &r.shell {
+        if c.value.trim().is_empty() {
+            return Err(ctx.err_at(&c.referenced, "an empty shell command".to_string(), None));
+        }
+        StepKind::Shell(c.value.clone())
+    } else if let Some(m) = &r.sysctl {
+        let mut kv = Vec::new();
+        for (k, v) in &m.value {
+            let val = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return Err(ctx.err_at(&m.referenced, format!("sysctl `{k}` needs a number or a string"), None)),
+            };
+            check_sysctl_name(k).map_err(|msg| ctx.err_at(&m.referenced, msg, None))?;
+            kv.push((k.clone(), val));
+        }
+        StepKind::Sysctl(kv)
     } else {
         unreachable!("one kind is present")
     };
@@ -783,36 +876,125 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         let a = r.at.as_ref().expect("a return time comes from `at`");
         return Err(ctx.err_at(&a.referenced, "only a call can have a return time (`...`)".to_string(), None));
     }
-    Ok(Step { pos, text: line_text, time, only, kind })
+    Ok(Step { pos, text: line_text, time, only, from: r.from.as_ref().map(|f| f.value), kind })
 }
 
-/// A TCP_INFO field and the range it must fall in: (name, lowest, highest).
-pub type InfoField = (String, i64, i64);
+/// What a TCP_INFO field must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoCheck {
+    /// `N`, `lo~hi` or `*`.
+    Range(i64, i64),
+    /// `&MASK`: every bit of MASK set.
+    BitsSet(i64),
+    /// `!&MASK`: no bit of MASK set.
+    BitsClear(i64),
+}
 
-/// The TCP_INFO fields a script can assert (`tcpi_` prefix optional).
+impl InfoCheck {
+    pub fn holds(self, v: i64) -> bool {
+        match self {
+            InfoCheck::Range(lo, hi) => lo <= v && v <= hi,
+            InfoCheck::BitsSet(m) => v & m == m,
+            InfoCheck::BitsClear(m) => v & m == 0,
+        }
+    }
+}
+
+impl fmt::Display for InfoCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            InfoCheck::Range(lo, hi) if lo == hi => write!(f, "{lo}"),
+            InfoCheck::Range(i64::MIN, i64::MAX) => write!(f, "*"),
+            InfoCheck::Range(i64::MIN, hi) => write!(f, "<= {hi}"),
+            InfoCheck::Range(lo, i64::MAX) => write!(f, ">= {lo}"),
+            InfoCheck::Range(lo, hi) => write!(f, "{lo}~{hi}"),
+            InfoCheck::BitsSet(m) => write!(f, "bits {m:#x} set"),
+            InfoCheck::BitsClear(m) => write!(f, "bits {m:#x} clear"),
+        }
+    }
+}
+
+/// A TCP_INFO field (without `tcpi_`) and what it must be.
+pub type InfoField = (String, InfoCheck);
+
+/// The TCP_INFO fields a script can assert (`tcpi_` prefix optional), as
+/// Linux's `struct tcp_info` names them. The reference target answers the
+/// ones its STATUS has.
 pub const TCP_INFO_FIELDS: &[&str] = &[
     "state",
     "ca_state",
     "retransmits",
     "probes",
     "backoff",
+    "options",
     "snd_wscale",
     "rcv_wscale",
+    "delivery_rate_app_limited",
+    "fastopen_client_fail",
     "rto",
+    "ato",
     "snd_mss",
     "rcv_mss",
     "unacked",
+    "sacked",
+    "lost",
+    "retrans",
+    "fackets",
+    "last_data_sent",
+    "last_ack_sent",
+    "last_data_recv",
+    "last_ack_recv",
+    "pmtu",
+    "rcv_ssthresh",
     "rtt",
     "rttvar",
     "snd_ssthresh",
     "snd_cwnd",
     "advmss",
+    "reordering",
+    "rcv_rtt",
+    "rcv_space",
     "total_retrans",
+    "pacing_rate",
+    "max_pacing_rate",
+    "bytes_acked",
+    "bytes_received",
+    "segs_out",
+    "segs_in",
+    "notsent_bytes",
+    "min_rtt",
+    "data_segs_in",
+    "data_segs_out",
+    "delivery_rate",
+    "busy_time",
+    "rwnd_limited",
+    "sndbuf_limited",
+    "delivered",
+    "delivered_ce",
+    "bytes_sent",
+    "bytes_retrans",
+    "dsack_dups",
+    "reord_seen",
+    "rcv_ooopack",
+    "snd_wnd",
+    "rcv_wnd",
+    "rehash",
+    "total_rto",
+    "total_rto_recoveries",
+    "total_rto_time",
 ];
 
 fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String> {
     let m = v.as_object().ok_or("tcp_info is a map: {fd: N, FIELD: VALUE, ...}")?;
     let fd = m.get("fd").and_then(|f| f.as_i64()).ok_or("tcp_info needs `fd: N`")? as i32;
+    let int = |s: &str| -> Result<i64, String> {
+        let s = s.trim();
+        match s.strip_prefix("0x") {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => s.parse(),
+        }
+        .map_err(|_| format!("`{s}` is not an integer"))
+    };
     let mut fields = Vec::new();
     for (k, val) in m {
         if k == "fd" {
@@ -822,21 +1004,24 @@ fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String
         if !TCP_INFO_FIELDS.contains(&name) {
             return Err(format!("unknown TCP_INFO field `{k}`"));
         }
-        let (lo, hi) = match val {
+        let check = match val {
             serde_json::Value::Number(n) => {
                 let x = n.as_i64().ok_or(format!("`{k}` needs an integer"))?;
-                (x, x)
+                InfoCheck::Range(x, x)
             }
-            serde_json::Value::String(s) if s == "*" => (i64::MIN, i64::MAX),
-            serde_json::Value::String(s) => {
-                let (a, b) = s.split_once('~').ok_or(format!("`{k}: {s}` is not N, lo~hi or *"))?;
-                let a: i64 = a.trim().parse().map_err(|_| format!("`{a}` is not an integer"))?;
-                let b: i64 = b.trim().parse().map_err(|_| format!("`{b}` is not an integer"))?;
-                (a, b)
-            }
-            _ => return Err(format!("`{k}` needs N, lo~hi or *")),
+            serde_json::Value::String(s) if s == "*" => InfoCheck::Range(i64::MIN, i64::MAX),
+            serde_json::Value::String(s) if s.starts_with("!&") => InfoCheck::BitsClear(int(&s[2..])?),
+            serde_json::Value::String(s) if s.starts_with('&') => InfoCheck::BitsSet(int(&s[1..])?),
+            serde_json::Value::String(s) => match s.split_once('~') {
+                Some((a, b)) => InfoCheck::Range(int(a)?, int(b)?),
+                None => {
+                    let x = int(s).map_err(|_| format!("`{k}: {s}` is not N, lo~hi, &MASK, !&MASK or *"))?;
+                    InfoCheck::Range(x, x)
+                }
+            },
+            _ => return Err(format!("`{k}` needs N, lo~hi, &MASK, !&MASK or *")),
         };
-        fields.push((name.to_string(), lo, hi));
+        fields.push((name.to_string(), check));
     }
     if fields.is_empty() {
         return Err("tcp_info names no field".into());

@@ -1,0 +1,844 @@
+//! packetdrill items -> a script in the YAML language.
+//!
+//! Every step keeps `from: LINE`, the .pkt line it came from; the script's
+//! header names the .pkt file, so a failing step is reported against it.
+//! What the language cannot say is not approximated: the script is refused
+//! with a [`Problem`] per construct (file:line, the construct, why).
+
+use super::pkt::{self, Item, ItemKind, PdTime};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What `defaults.sh` sets (`../shared/peers/packetdrill/HELPERS.md`), as
+/// (sysctl, value). `tcp_congestion_control = cubic` is not here: a namespace
+/// cannot change the default away from the host's allowed list, so it becomes
+/// the header's `congestion: cubic` (set on every socket the script makes).
+pub const DEFAULTS_SH: &[(&str, &str)] = &[
+    ("net.ipv4.tcp_rmem", "4096 540000 15728640"),
+    ("net.ipv4.tcp_wmem", "4096 262144 4194304"),
+    ("net.ipv4.tcp_timestamps", "1"),
+    ("net.ipv4.tcp_syn_retries", "5"),
+    ("net.ipv4.tcp_synack_retries", "5"),
+    ("net.ipv4.tcp_frto", "2"),
+    ("net.ipv4.tcp_sack", "1"),
+    ("net.ipv4.tcp_dsack", "1"),
+    ("net.ipv4.tcp_fack", "0"),
+    ("net.ipv4.tcp_reordering", "3"),
+    ("net.ipv4.tcp_slow_start_after_idle", "0"),
+    ("net.ipv4.tcp_early_retrans", "4"),
+    ("net.ipv4.tcp_recovery", "1"),
+    ("net.ipv4.tcp_tso_win_divisor", "3"),
+    ("net.ipv4.tcp_ecn", "0"),
+    ("net.ipv4.tcp_ecn_option", "2"),
+    ("net.ipv4.tcp_pacing_ss_ratio", "200"),
+    ("net.ipv4.tcp_pacing_ca_ratio", "120"),
+    ("net.ipv4.tcp_notsent_lowat", "4294967295"),
+    ("net.ipv4.tcp_fastopen", "0x70403"),
+    ("net.ipv4.tcp_fastopen_key", "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"),
+    ("net.ipv4.tcp_syncookies", "1"),
+];
+
+/// packetdrill's default `--tolerance_usecs`.
+const PD_TOLERANCE_US: u64 = 4000;
+
+/// Names the Python blocks use (packetdrill's `tcp_info` constants).
+const PY_CONSTANTS: &[(&str, i64)] = &[
+    ("TCP_CA_Open", 0),
+    ("TCP_CA_Disorder", 1),
+    ("TCP_CA_CWR", 2),
+    ("TCP_CA_Recovery", 3),
+    ("TCP_CA_Loss", 4),
+    ("TCP_ESTABLISHED", 1),
+    ("TCP_SYN_SENT", 2),
+    ("TCP_SYN_RECV", 3),
+    ("TCP_FIN_WAIT1", 4),
+    ("TCP_FIN_WAIT2", 5),
+    ("TCP_TIME_WAIT", 6),
+    ("TCP_CLOSE", 7),
+    ("TCP_CLOSE_WAIT", 8),
+    ("TCP_LAST_ACK", 9),
+    ("TCP_LISTEN", 10),
+    ("TCP_CLOSING", 11),
+    ("TCPI_OPT_TIMESTAMPS", 1),
+    ("TCPI_OPT_SACK", 2),
+    ("TCPI_OPT_WSCALE", 4),
+    ("TCPI_OPT_ECN", 8),
+    ("TCPI_OPT_ECN_SEEN", 16),
+    ("TCPI_OPT_SYN_DATA", 32),
+    ("TCP_INFINITE_SSTHRESH", 0x7fff_ffff),
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// packetdrill's `-D NAME=VALUE`: NAME is replaced by VALUE as a whole
+    /// word (run_all.py passes TFO_COOKIE, CMSG_LEVEL_IP, ...).
+    pub defines: Vec<(String, String)>,
+    /// Keep backtick commands the language has no equivalent for as `shell:`
+    /// steps (run only under `harness run --allow-shell`).
+    pub allow_shell: bool,
+}
+
+/// One construct the language cannot say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    /// A short, groupable name: "call sendto", "option --mss", "ICMP packet".
+    pub construct: String,
+    pub reason: String,
+}
+
+/// The outcome for one .pkt file.
+#[derive(Debug)]
+pub struct Converted {
+    /// The YAML script, when every construct converted.
+    pub yaml: Option<String>,
+    pub problems: Vec<Problem>,
+    /// Steps written (or that would have been).
+    pub steps: usize,
+}
+
+struct Out {
+    header: BTreeMap<&'static str, String>,
+    sysctl: Vec<(String, String)>,
+    body: String,
+    steps: usize,
+    problems: Vec<Problem>,
+    /// A dropped event's time, to add to the next relative one.
+    carry: Option<(bool, f64)>,
+    pending_comments: Vec<String>,
+    /// The socket the Python blocks read TCP_INFO of (packetdrill's "socket
+    /// under test": the last one made by socket() or accept()).
+    under_test: Option<i32>,
+    py_vars: BTreeMap<String, i64>,
+    /// `--strict_segments`: each `out` packet is one segment.
+    strict_segments: bool,
+}
+
+/// YAML double-quoted string.
+pub fn q(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\x{:02x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn secs(v: f64) -> String {
+    // Microsecond resolution, as packetdrill's.
+    let us = (v * 1e6).round() as i64;
+    let s = format!("{}.{:06}", us / 1_000_000, (us % 1_000_000).abs());
+    let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+impl Out {
+    fn problem(&mut self, line: usize, construct: impl Into<String>, reason: impl Into<String>) {
+        self.problems.push(Problem { line, construct: construct.into(), reason: reason.into() });
+    }
+
+    /// The step's `at:`, folding in the time of dropped events.
+    fn at(&mut self, line: usize, t: &PdTime) -> Option<String> {
+        let carry = self.carry.take();
+        if t.any {
+            return Some("*".into());
+        }
+        let (relative, start) = match (t.relative, carry) {
+            (true, Some((true, c))) => (true, t.start + c),
+            (true, Some((false, c))) => (false, t.start + c),
+            _ => (t.relative, t.start),
+        };
+        let base_shift = start - t.start;
+        let p = if relative { "+" } else { "@" };
+        let mut s = format!("{p}{}", secs(start));
+        if let Some(e) = t.range_end {
+            if e < t.start {
+                self.problem(line, "time range", format!("`{}` ends before it starts", t.text));
+                return None;
+            }
+            let _ = write!(s, "~{}", secs(e + base_shift));
+        }
+        if let Some(r) = t.returns {
+            if relative {
+                // packetdrill counts a relative END from the previous event;
+                // the language counts it from the call's start.
+                if r < t.start {
+                    self.problem(line, "blocking time", format!("`{}` returns before it starts", t.text));
+                    return None;
+                }
+                let _ = write!(s, "...{}", secs(r - t.start));
+            } else {
+                let _ = write!(s, "...{}", secs(r + base_shift));
+            }
+        }
+        Some(s)
+    }
+
+    /// Drops an event but keeps its time for the next step.
+    fn drop_time(&mut self, t: Option<&PdTime>) {
+        let Some(t) = t else { return };
+        if t.any {
+            return;
+        }
+        let prev = self.carry.take();
+        self.carry = Some(match (t.relative, prev) {
+            (true, Some((abs_or_rel, c))) => (abs_or_rel, c + t.start),
+            (true, None) => (true, t.start),
+            (false, _) => (false, t.start),
+        });
+    }
+
+    fn step(&mut self, line: usize, at: Option<String>, key: &str, value: &str) {
+        for c in std::mem::take(&mut self.pending_comments) {
+            for l in c.lines() {
+                let _ = writeln!(self.body, "  # {}", l.trim_start_matches(['/', '*', ' ']).trim_end());
+            }
+        }
+        let at = match at.as_deref() {
+            None | Some("+0") => String::new(),
+            Some(a) => format!("at: {}, ", q(a)),
+        };
+        let _ = writeln!(self.body, "  - {{{at}{key}: {value}, from: {line}}}");
+        self.steps += 1;
+    }
+}
+
+/// Converts one packetdrill script. `name` is how the header names the
+/// source (its path relative to the imported tree).
+pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
+    let text = &substitute(text, &opts.defines);
+    let items = match pkt::parse(text) {
+        Ok(i) => i,
+        Err(e) => {
+            return Converted {
+                yaml: None,
+                problems: vec![Problem {
+                    line: e.line,
+                    construct: "syntax".into(),
+                    reason: format!("column {}: {}", e.column, e.message),
+                }],
+                steps: 0,
+            }
+        }
+    };
+    let mut o = Out {
+        header: BTreeMap::new(),
+        sysctl: Vec::new(),
+        body: String::new(),
+        steps: 0,
+        problems: Vec::new(),
+        carry: None,
+        pending_comments: Vec::new(),
+        under_test: None,
+        py_vars: BTreeMap::new(),
+        strict_segments: false,
+    };
+    let mut tolerance_us = PD_TOLERANCE_US;
+    let mut first_comment: Option<String> = None;
+    let mut seen_event = false;
+    for it in &items {
+        let line = it.line;
+        match &it.kind {
+            ItemKind::Comment(c) => {
+                if first_comment.is_none() && !seen_event {
+                    first_comment = Some(c.lines().next().unwrap_or("").trim().to_string());
+                }
+                o.pending_comments.push(c.clone());
+            }
+            ItemKind::Flag { name, value } => flag(&mut o, line, name, value.as_deref(), &mut tolerance_us),
+            ItemKind::Shell(cmd) => {
+                seen_event = true;
+                shell(&mut o, it, cmd, opts);
+            }
+            ItemKind::Python(code) => {
+                seen_event = true;
+                python(&mut o, it, code);
+            }
+            ItemKind::Packet { inbound, text } => {
+                seen_event = true;
+                packet(&mut o, it, *inbound, text);
+            }
+            ItemKind::Call { name, args, result } => {
+                seen_event = true;
+                call(&mut o, it, name, args, result.as_deref());
+            }
+        }
+    }
+    let steps = o.steps;
+    if !o.problems.is_empty() {
+        return Converted { yaml: None, problems: o.problems, steps };
+    }
+    let mut y = String::new();
+    let _ = writeln!(y, "# Imported by `harness import` from packetdrill's {name}; re-import rather than edit.");
+    let title = first_comment.filter(|c| !c.is_empty()).unwrap_or_else(|| name.to_string());
+    let _ = writeln!(y, "name: {}", q(&title));
+    let _ = writeln!(y, "from: {}", q(name));
+    let _ = writeln!(y, "targets: [linux]");
+    let _ = writeln!(y, "tolerance: {}us", tolerance_us);
+    let _ = writeln!(y, "tolerance_percent: 12.5");
+    let _ = writeln!(y, "timestamps: mapped");
+    let _ = writeln!(y, "offload: tso");
+    if !o.strict_segments {
+        let _ = writeln!(y, "out_segments: merge");
+    }
+    for (k, v) in &o.header {
+        let _ = writeln!(y, "{k}: {v}");
+    }
+    if !o.sysctl.is_empty() {
+        let _ = writeln!(y, "sysctl:");
+        // Later settings win, as in the script.
+        let mut seen = BTreeMap::new();
+        for (k, v) in &o.sysctl {
+            seen.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &seen {
+            let _ = writeln!(y, "  {k}: {}", q(v));
+        }
+    }
+    let _ = writeln!(y, "steps:");
+    y.push_str(&o.body);
+    Converted { yaml: Some(y), problems: Vec::new(), steps }
+}
+
+/// Replaces each defined NAME, as a whole word, by its value.
+fn substitute(text: &str, defines: &[(String, String)]) -> String {
+    let mut t = text.to_string();
+    for (name, value) in defines {
+        let mut out = String::with_capacity(t.len());
+        let mut rest = t.as_str();
+        while let Some(i) = rest.find(name.as_str()) {
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            let before = rest[..i].chars().next_back();
+            let after = rest[i + name.len()..].chars().next();
+            out.push_str(&rest[..i]);
+            if word(before) || word(after) {
+                out.push_str(name);
+            } else {
+                out.push_str(value);
+            }
+            rest = &rest[i + name.len()..];
+        }
+        out.push_str(rest);
+        t = out;
+    }
+    t
+}
+
+fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us: &mut u64) {
+    let v = value.unwrap_or("");
+    match name {
+        "tolerance_usecs" => match v.parse::<u64>() {
+            Ok(n) => *tolerance_us = n,
+            Err(_) => o.problem(line, "option --tolerance_usecs", format!("`{v}` is not a number of microseconds")),
+        },
+        "ip_version" if v == "ipv4" => {}
+        "strict_segments" if value.is_none() => o.strict_segments = true,
+        "local_ip" | "remote_ip" => match v.parse::<std::net::IpAddr>() {
+            Ok(_) => {
+                let key = if name == "local_ip" { "local" } else { "remote" };
+                let prev = o.header.remove("addresses").unwrap_or_default();
+                let inner = prev.trim_start_matches('{').trim_end_matches('}');
+                let mut parts: Vec<String> =
+                    inner.split(", ").filter(|p| !p.is_empty() && !p.starts_with(key)).map(str::to_string).collect();
+                parts.push(format!("{key}: {}", q(v)));
+                o.header.insert("addresses", format!("{{{}}}", parts.join(", ")));
+            }
+            Err(_) => o.problem(line, format!("option --{name}"), format!("`{v}` is not an IP address")),
+        },
+        "tolerance_percent" => match v.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => {
+                o.header.insert("tolerance_percent", p.to_string());
+            }
+            _ => o.problem(line, "option --tolerance_percent", format!("`{v}` is not a percentage")),
+        },
+        _ => o.problem(
+            line,
+            format!("option --{name}"),
+            format!("packetdrill's `--{name}{}` has no equivalent in the language yet", value.map(|v| format!("={v}")).unwrap_or_default()),
+        ),
+    }
+}
+
+/// Backtick commands: packetdrill's helpers become header settings.
+fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
+    let line = it.line;
+    let mut dropped = true;
+    let mut mid_sysctl: Vec<(String, String)> = Vec::new();
+    // A trailing `\` continues the line (the line number stays the first one).
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    let mut cont = false;
+    for (i, raw) in cmd.lines().enumerate() {
+        let (body, more) = match raw.trim_end().strip_suffix('\\') {
+            Some(b) => (b, true),
+            None => (raw, false),
+        };
+        match lines.last_mut() {
+            Some((_, l)) if cont => {
+                l.push(' ');
+                l.push_str(body);
+            }
+            _ => lines.push((i, body.to_string())),
+        }
+        cont = more;
+    }
+    for (i, raw) in &lines {
+        let i = *i;
+        let l = raw.split('#').next().unwrap_or("").trim();
+        let l = l.trim_end_matches(';').trim();
+        if l.is_empty() {
+            continue;
+        }
+        let lno = line + i;
+        let words: Vec<&str> = l.split_whitespace().collect();
+        if words[0].ends_with("common/defaults.sh") && words.len() == 1 {
+            if seen_steps(o) {
+                o.problem(lno, "shell defaults.sh", "defaults.sh after the first step (the header sets sysctls before it)");
+            }
+            o.sysctl.extend(DEFAULTS_SH.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            o.header.insert("congestion", "cubic".into());
+        } else if words[0].ends_with("common/set_sysctls.py") {
+            for kv in &words[1..] {
+                match kv.split_once('=') {
+                    Some((k, v)) if k.starts_with("/proc/sys/net/") => {
+                        sysctl_at(o, lno, &k["/proc/sys/".len()..].replace('/', "."), v, &mut mid_sysctl)
+                    }
+                    _ => o.problem(lno, "shell set_sysctls.py", format!("`{kv}` is not /proc/sys/net/...=VALUE")),
+                }
+            }
+        } else if words[0] == "sysctl" {
+            let kvs: Vec<&&str> = words[1..].iter().filter(|w| !w.starts_with('-')).collect();
+            for kv in kvs {
+                match kv.split_once('=') {
+                    Some((k, v)) if k.starts_with("net.") => sysctl_at(o, lno, k, v, &mut mid_sysctl),
+                    _ => o.problem(lno, "shell sysctl", format!("`{kv}` is not net.NAME=VALUE")),
+                }
+            }
+        } else if words[0].starts_with("/tmp/sysctl_restore_") {
+            // Restores what set_sysctls.py changed: the namespace dies with
+            // the run, so there is nothing to restore.
+        } else if l == "ip tcp_metrics flush all > /dev/null 2>&1" || l == "ip tcp_metrics flush all" {
+            // A fresh namespace has no metrics to flush.
+        } else if opts.allow_shell {
+            dropped = false;
+        } else {
+            let cmd_name = words[0].rsplit('/').next().unwrap_or(words[0]);
+            o.problem(
+                lno,
+                format!("shell {cmd_name}"),
+                format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"),
+            );
+        }
+    }
+    if !mid_sysctl.is_empty() {
+        if !dropped {
+            o.problem(line, "shell", "a backtick block mixing sysctls set mid-script with other commands");
+            return;
+        }
+        let at = it.time.as_ref().and_then(|t| o.at(line, t));
+        let m: Vec<String> = mid_sysctl.iter().map(|(k, v)| format!("{k}: {}", q(v))).collect();
+        o.step(line, at, "sysctl", &format!("{{{}}}", m.join(", ")));
+    } else if dropped {
+        o.drop_time(it.time.as_ref());
+    } else {
+        let at = it.time.as_ref().and_then(|t| o.at(line, t));
+        o.step(line, at, "shell", &q(cmd.trim()));
+    }
+}
+
+fn seen_steps(o: &Out) -> bool {
+    o.steps > 0
+}
+
+/// Before the first step, a header setting; after it, a `sysctl:` step.
+fn sysctl_at(o: &mut Out, _line: usize, k: &str, v: &str, mid: &mut Vec<(String, String)>) {
+    if seen_steps(o) {
+        mid.push((k.to_string(), v.to_string()));
+    } else {
+        o.sysctl.push((k.to_string(), v.to_string()));
+    }
+}
+
+/// Packets: packetdrill's notation is the language's, except for the
+/// fast-open options (raw option kinds here) and ECN marks.
+fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
+    let line = it.line;
+    let mut t = text.trim().to_string();
+    if t.starts_with("icmp") || t.split_whitespace().nth(1) == Some("icmp") {
+        o.problem(line, "ICMP packet", "ICMP messages cannot be injected or expected yet");
+        return;
+    }
+    if let Some(rest) = t.strip_prefix('[') {
+        let (mark, after) = rest.split_once(']').unwrap_or((rest, ""));
+        match (mark.trim(), inbound) {
+            ("noecn", true) => t = after.trim().to_string(),
+            (m, _) => {
+                o.problem(line, "ECN mark", format!("`[{m}]`: the IP ECN field cannot be set or checked yet"));
+                return;
+            }
+        }
+    }
+    // Options: FO (RFC 7413, kind 34) and FOEXP (kind 254 with magic 0xF989).
+    if let (Some(a), Some(b)) = (t.find('<'), t.rfind('>')) {
+        if a < b {
+            let mut opts = Vec::new();
+            for opt in t[a + 1..b].split(',') {
+                let w: Vec<&str> = opt.split_whitespace().collect();
+                match w.first().copied() {
+                    Some("FO") => opts.push(format!("opt34 {}", w.get(1).copied().unwrap_or("")).trim().to_string()),
+                    Some("FOEXP") => opts.push(format!("opt254 f989{}", w.get(1).copied().unwrap_or(""))),
+                    Some("md5") => {
+                        o.problem(line, "option md5", "TCP MD5 signatures (RFC 2385) are not in the language yet");
+                        return;
+                    }
+                    _ => opts.push(opt.trim().to_string()),
+                }
+            }
+            t = format!("{}<{}>{}", &t[..a], opts.join(","), &t[b + 1..]);
+        }
+    }
+    // packetdrill's inbound `ack` defaults to 0 (the stack's ISN).
+    if inbound {
+        if let Ok(p) = crate::script::packet::PacketSpec::parse(&t) {
+            if p.flags.ack() && p.ack.is_none() {
+                let at = t.find(" win ").or_else(|| t.find(" <")).unwrap_or(t.len());
+                t.insert_str(at, " ack 0");
+            }
+        }
+    }
+    if let Err(e) = crate::script::packet::PacketSpec::parse(&t) {
+        o.problem(line, "packet", format!("`{t}`: {}", e.message));
+        return;
+    }
+    let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
+    o.step(line, at, if inbound { "in" } else { "out" }, &q(&t));
+}
+
+/// System calls: the language's call syntax is packetdrill's; what it does
+/// not know is refused with the checker's own message.
+fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
+    let line = it.line;
+    let Some(result) = result else {
+        o.problem(line, format!("call {name}"), "a system call without `= RESULT`");
+        return;
+    };
+    let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = format!("{name}({args1}) = {result}");
+    match crate::script::call::CallSpec::parse(&text) {
+        Ok(spec) => {
+            use crate::script::call::{Call, Expect};
+            if let (Call::Socket { .. } | Call::Accept { .. }, Expect::Value(fd)) = (&spec.call, &spec.expect) {
+                o.under_test = Some(*fd as i32);
+            }
+        }
+        Err(e) => {
+            o.problem(line, format!("call {name}"), format!("`{}`: {}", short(&text), e.message));
+            return;
+        }
+    }
+    let at = it.time.as_ref().and_then(|t| o.at(line, t));
+    o.step(line, at, "call", &q(&text));
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 90 {
+        format!("{}...", s.chars().take(87).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Python blocks: `assert` on `tcpi_*` fields (with integer variables and
+/// packetdrill's constants) become a `tcp_info:` step; `print` is dropped.
+fn python(o: &mut Out, it: &Item, code: &str) {
+    let line = it.line;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    // Statements: lines joined at a trailing `\`, split at `;`.
+    let joined = code.replace("\\\n", " ");
+    for (i, l) in joined.lines().enumerate() {
+        let l = l.split('#').next().unwrap_or("");
+        for stmt in split_top(l, ';') {
+            let stmt = stmt.trim();
+            if stmt.is_empty() || stmt.starts_with("print(") || stmt.starts_with("print ") {
+                continue;
+            }
+            match py_stmt(o, stmt) {
+                Ok(Some(f)) => fields.extend(f),
+                Ok(None) => {}
+                Err(why) => {
+                    o.problem(line + i, "python", format!("`{}`: {why}", short(stmt)));
+                    return;
+                }
+            }
+        }
+    }
+    if fields.is_empty() {
+        o.drop_time(it.time.as_ref());
+        return;
+    }
+    let Some(fd) = o.under_test else {
+        o.problem(line, "python", "TCP_INFO is asserted before any socket exists");
+        return;
+    };
+    let mut m = format!("{{fd: {fd}");
+    for (k, v) in &fields {
+        let _ = write!(m, ", {k}: {v}");
+    }
+    m.push('}');
+    let at = it.time.as_ref().and_then(|t| o.at(line, t));
+    o.step(line, at, "tcp_info", &m);
+}
+
+fn split_top(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' | '"' if quote == Some(c) => quote = None,
+            '\'' | '"' if quote.is_none() => quote = Some(c),
+            '(' | '[' if quote.is_none() => depth += 1,
+            ')' | ']' if quote.is_none() => depth -= 1,
+            c if c == sep && depth == 0 && quote.is_none() => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// One statement: `NAME = INT`, `NAME += INT`, or `assert COND[, MSG]`.
+fn py_stmt(o: &mut Out, s: &str) -> Result<Option<Vec<(String, String)>>, String> {
+    if let Some(rest) = s.strip_prefix("assert ") {
+        let cond = split_top(rest, ',')[0].trim();
+        return py_cond(o, cond).map(Some);
+    }
+    for op in ["+=", "-=", "="] {
+        if let Some((lhs, rhs)) = s.split_once(op) {
+            let name = lhs.trim();
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+                break;
+            }
+            let v = py_int(o, rhs.trim())?;
+            let cur = o.py_vars.get(name).copied();
+            let nv = match op {
+                "=" => v,
+                "+=" => cur.ok_or(format!("`{name}` is used before it is set"))? + v,
+                _ => cur.ok_or(format!("`{name}` is used before it is set"))? - v,
+            };
+            o.py_vars.insert(name.to_string(), nv);
+            return Ok(None);
+        }
+    }
+    Err("only `assert` on tcpi_* fields, integer variables and print() can be converted".into())
+}
+
+fn py_int(o: &Out, s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return i64::from_str_radix(h, 16).map_err(|_| format!("`{s}` is not an integer"));
+    }
+    if let Ok(v) = s.parse::<i64>() {
+        return Ok(v);
+    }
+    if let Some(&(_, v)) = PY_CONSTANTS.iter().find(|(n, _)| *n == s) {
+        return Ok(v);
+    }
+    if let Some(v) = o.py_vars.get(s) {
+        return Ok(*v);
+    }
+    // a * b, a + b with integers only.
+    for op in ['+', '*', '-'] {
+        if let Some((a, b)) = s.rsplit_once(op) {
+            if !a.trim().is_empty() {
+                let (a, b) = (py_int(o, a)?, py_int(o, b)?);
+                return Ok(match op {
+                    '+' => a + b,
+                    '-' => a - b,
+                    _ => a * b,
+                });
+            }
+        }
+    }
+    Err(format!("`{s}` is not an integer or a known name"))
+}
+
+/// `tcpi_x OP v`, `v OP tcpi_x`, `a <= tcpi_x <= b`, `(tcpi_x & M) ==/!= 0`.
+fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
+    let c = c.trim();
+    let c = if c.starts_with('(') && c.ends_with(')') && !c[1..].contains('(') {
+        c[1..c.len() - 1].trim()
+    } else {
+        c
+    };
+    if c.contains(" and ") {
+        let mut out = Vec::new();
+        for part in c.split(" and ") {
+            out.extend(py_cond(o, part)?);
+        }
+        return Ok(out);
+    }
+    // Tokens: operands and comparison operators.
+    let mut toks: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let b = c.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let two = c.get(i..i + 2).unwrap_or("");
+        if ["==", "!=", "<=", ">="].contains(&two) {
+            toks.push(std::mem::take(&mut cur).trim().to_string());
+            toks.push(two.to_string());
+            i += 2;
+        } else if b[i] == b'<' || b[i] == b'>' {
+            toks.push(std::mem::take(&mut cur).trim().to_string());
+            toks.push((b[i] as char).to_string());
+            i += 1;
+        } else {
+            cur.push(b[i] as char);
+            i += 1;
+        }
+    }
+    toks.push(cur.trim().to_string());
+    let field_of = |t: &str| -> Option<(String, Option<i64>)> {
+        let t = t.trim();
+        let t = t.strip_prefix('(').and_then(|x| x.strip_suffix(')')).unwrap_or(t).trim();
+        if let Some((f, m)) = t.split_once('&') {
+            let f = f.trim().strip_prefix("tcpi_")?;
+            return Some((f.to_string(), py_int(o, m).ok()));
+        }
+        t.strip_prefix("tcpi_").filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).map(|f| (f.to_string(), None))
+    };
+    let check_field = |f: &str| -> Result<(), String> {
+        if crate::script::TCP_INFO_FIELDS.contains(&f) {
+            Ok(())
+        } else {
+            Err(format!("TCP_INFO field `tcpi_{f}` is not one the language reads"))
+        }
+    };
+    match toks.len() {
+        3 => {
+            let (a, op, bb) = (&toks[0], toks[1].as_str(), &toks[2]);
+            let (field, mask, v, op) = match (field_of(a), field_of(bb)) {
+                (Some((f, m)), None) => (f, m, py_int(o, bb)?, op.to_string()),
+                (None, Some((f, m))) => {
+                    let flipped = match op {
+                        "<" => ">",
+                        ">" => "<",
+                        "<=" => ">=",
+                        ">=" => "<=",
+                        x => x,
+                    };
+                    (f, m, py_int(o, a)?, flipped.to_string())
+                }
+                _ => return Err("a condition compares one tcpi_* field with a value".into()),
+            };
+            check_field(&field)?;
+            if let Some(m) = mask {
+                return match (op.as_str(), v) {
+                    ("!=", 0) => Ok(vec![(field, q(&format!("&{m}")))]),
+                    ("==", 0) => Ok(vec![(field, q(&format!("!&{m}")))]),
+                    ("==", v) if v == m => Ok(vec![(field, q(&format!("&{m}")))]),
+                    _ => Err("a bit test is `(tcpi_x & MASK) == 0` or `!= 0`".into()),
+                };
+            }
+            let range = match op.as_str() {
+                "==" => v.to_string(),
+                "<=" => format!("{}~{v}", i64::MIN),
+                "<" => format!("{}~{}", i64::MIN, v - 1),
+                ">=" => format!("{v}~{}", i64::MAX),
+                ">" => format!("{}~{}", v + 1, i64::MAX),
+                _ => return Err(format!("`{op}` on a field cannot be converted")),
+            };
+            Ok(vec![(field, if range.contains('~') { q(&range) } else { range })])
+        }
+        5 => {
+            // lo OP field OP hi
+            let (f, m) = field_of(&toks[2]).ok_or("a chained comparison has the tcpi_* field in the middle")?;
+            if m.is_some() {
+                return Err("a chained comparison on a bit test".into());
+            }
+            check_field(&f)?;
+            let lo = py_int(o, &toks[0])? + i64::from(toks[1] == "<");
+            let hi = py_int(o, &toks[4])? - i64::from(toks[3] == "<");
+            if !matches!(toks[1].as_str(), "<" | "<=") || !matches!(toks[3].as_str(), "<" | "<=") {
+                return Err("a chained comparison must be lo <= field <= hi".into());
+            }
+            Ok(vec![(f, q(&format!("{lo}~{hi}")))])
+        }
+        _ => Err("the condition is not a comparison of a tcpi_* field".into()),
+    }
+}
+
+/// The path a script is imported under: `DIR/x.pkt` -> `OUT/DIR/x.yaml`.
+pub fn yaml_name(rel: &Path) -> std::path::PathBuf {
+    rel.with_extension("yaml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_a_server_script() {
+        let pkt = "// Test for blocking accept.\n--tolerance_usecs=10000\n`../common/defaults.sh`\n\
+                   0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                   +0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+                   +0...0.200 accept(3, ..., ...) = 4\n\
+                   +.1 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>\n\
+                   +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>\n\
+                   +.1 < . 1:1(0) ack 1 win 257\n\
+                   +0 %{ cwnd = 10; assert tcpi_snd_cwnd == cwnd, tcpi_snd_cwnd }%\n\
+                   +0 %{ assert (tcpi_options & TCPI_OPT_SYN_DATA) != 0; assert 100 <= tcpi_rtt < 200 }%\n\
+                   `/tmp/sysctl_restore_${PPID}.sh`\n";
+        let c = convert("blocking/x.pkt", pkt, &ImportOptions::default());
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let y = c.yaml.unwrap();
+        assert!(y.contains("tolerance: 10000us"), "{y}");
+        assert!(y.contains("congestion: cubic"), "{y}");
+        assert!(y.contains("net.ipv4.tcp_rmem: \"4096 540000 15728640\""), "{y}");
+        assert!(y.contains("{at: \"+0...0.2\", call: \"accept(3, ..., ...) = 4\", from: 7}"), "{y}");
+        assert!(y.contains("{fd: 4, snd_cwnd: 10}"), "{y}");
+        assert!(y.contains("{fd: 4, options: \"&32\", rtt: \"100~199\"}"), "{y}");
+        // The converted script is one the language accepts.
+        crate::script::parse(Path::new("x.yaml"), &y).unwrap();
+    }
+
+    #[test]
+    fn refuses_with_reasons() {
+        let pkt = "--mss=1000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                   +0 < [ect0] S 0:0(0) win 1000\n+0 < icmp unreachable\n+0 frob(3) = 0\n\
+                   +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root pfifo`\n";
+        let c = convert("x.pkt", pkt, &ImportOptions::default());
+        assert!(c.yaml.is_none());
+        let got: Vec<(usize, &str)> = c.problems.iter().map(|p| (p.line, p.construct.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![(1, "option --mss"), (3, "ECN mark"), (4, "ICMP packet"), (5, "call frob"), (6, "python"), (7, "shell tc")]
+        );
+    }
+
+    #[test]
+    fn times() {
+        let pkt = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+.1 `/tmp/sysctl_restore_1.sh`\n+.2 close(3) = 0\n\
+                   1.0~1.5 > . 1:1(0) ack 1\n";
+        let y = convert("x.pkt", pkt, &ImportOptions::default()).yaml.unwrap();
+        assert!(y.contains("{at: \"+0.3\", call: \"close(3) = 0\""), "{y}");
+        assert!(y.contains("{at: \"@1~1.5\", out:"), "{y}");
+    }
+}
