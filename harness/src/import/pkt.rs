@@ -302,22 +302,24 @@ mod tests {
                  * < . 1:1(0) ack 1 win 257\n\
                  +0 %{ assert tcpi_snd_cwnd == 10 }%\n\
                  +0 poll([{fd=4,\n events=POLLOUT}], 1, 0) = 1\n/* x\ny */\n";
-        let items = parse(s).unwrap();
-        let kinds: Vec<_> = items.iter().map(|i| (i.line, std::mem::discriminant(&i.kind))).collect();
-        assert_eq!(kinds.len(), 11);
-        assert_eq!(items[1].kind, ItemKind::Flag { name: "tolerance_usecs".into(), value: Some("10000".into()) });
-        assert!(matches!(&items[2].kind, ItemKind::Shell(c) if c.contains("sysctl -q")));
-        let t = items[4].time.as_ref().unwrap();
+        let all = parse(s).unwrap();
+        // Trailing `//` comments are items of their own (kept as comments).
+        assert_eq!(all.iter().filter(|i| matches!(i.kind, ItemKind::Comment(_))).count(), 4);
+        let items: Vec<&Item> = all.iter().filter(|i| !matches!(i.kind, ItemKind::Comment(_))).collect();
+        assert_eq!(items.len(), 9);
+        assert_eq!(items[0].kind, ItemKind::Flag { name: "tolerance_usecs".into(), value: Some("10000".into()) });
+        assert!(matches!(&items[1].kind, ItemKind::Shell(c) if c.contains("sysctl -q")));
+        let t = items[3].time.as_ref().unwrap();
         assert!(t.relative && (t.start - 0.1).abs() < 1e-9 && t.returns == Some(0.2));
-        assert!(matches!(&items[4].kind, ItemKind::Call { name, result: Some(r), .. } if name == "accept" && r == "4"));
-        assert_eq!(items[5].time.as_ref().unwrap().returns, Some(0.02));
-        assert_eq!(items[6].time.as_ref().unwrap().range_end, Some(0.2));
-        assert!(matches!(&items[6].kind, ItemKind::Packet { inbound: false, text } if text == "P. 1:2001(2000) ack 1"));
-        assert!(items[7].time.as_ref().unwrap().any);
-        assert!(matches!(&items[8].kind, ItemKind::Python(c) if c.contains("tcpi_snd_cwnd")));
-        assert!(matches!(&items[9].kind, ItemKind::Call { args, .. } if args.contains("events=POLLOUT")));
-        assert_eq!(items[9].line, 11);
-        assert_eq!(items[10].line, 13);
+        assert!(matches!(&items[3].kind, ItemKind::Call { name, result: Some(r), .. } if name == "accept" && r == "4"));
+        assert_eq!(items[4].time.as_ref().unwrap().returns, Some(0.02));
+        assert_eq!(items[5].time.as_ref().unwrap().range_end, Some(0.2));
+        assert!(matches!(&items[5].kind, ItemKind::Packet { inbound: false, text } if text == "P. 1:2001(2000) ack 1"));
+        assert!(items[6].time.as_ref().unwrap().any);
+        assert!(matches!(&items[7].kind, ItemKind::Python(c) if c.contains("tcpi_snd_cwnd")));
+        assert!(matches!(&items[8].kind, ItemKind::Call { args, .. } if args.contains("events=POLLOUT")));
+        assert_eq!(items[8].line, 11);
+        assert_eq!(all.last().unwrap().line, 13);
     }
 
     #[test]
