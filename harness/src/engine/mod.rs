@@ -356,6 +356,10 @@ impl Run<'_> {
     /// Fails on any packet the target sent before `t` (nothing expected it);
     /// with `outbound: ignore`, records them instead.
     fn no_packets_until(&mut self, i: usize, step: &Step, t: Duration) -> Result<(), Stop> {
+        if self.script.queue_outbound {
+            // They wait for the next `out` step.
+            return Ok(());
+        }
         if self.script.ignore_outbound {
             while let Some((at, p)) = self.target.next_packet(t)? {
                 if p.tcp.flags.syn() && self.stack_isn.is_none() && p.ip.dst == self.script.remote {

@@ -113,6 +113,10 @@ struct Out {
     py_vars: BTreeMap<String, i64>,
     /// `--strict_segments`: each `out` packet is one segment.
     strict_segments: bool,
+    /// The sequence number of the script's first SYN: packetdrill reads
+    /// sequence numbers of SYN packets (and acks of the stack's SYNs) as
+    /// absolute, the others relative to it, as tcpdump prints them.
+    remote_isn: Option<u32>,
 }
 
 /// YAML double-quoted string.
@@ -221,7 +225,11 @@ impl Out {
 /// Converts one packetdrill script. `name` is how the header names the
 /// source (its path relative to the imported tree).
 pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
-    let text = &substitute(text, &opts.defines);
+    let mut defines = opts.defines.clone();
+    if !defines.iter().any(|(n, _)| n == "TFO_COOKIE") {
+        defines.push(("TFO_COOKIE".into(), tfo_cookie_for(text)));
+    }
+    let text = &substitute(text, &defines);
     let items = match pkt::parse(text) {
         Ok(i) => i,
         Err(e) => {
@@ -247,6 +255,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         under_test: None,
         py_vars: BTreeMap::new(),
         strict_segments: false,
+        remote_isn: None,
     };
     let mut tolerance_us = PD_TOLERANCE_US;
     let mut first_comment: Option<String> = None;
@@ -292,7 +301,11 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     let _ = writeln!(y, "tolerance: {}us", tolerance_us);
     let _ = writeln!(y, "tolerance_percent: 12.5");
     let _ = writeln!(y, "timestamps: mapped");
+    let _ = writeln!(y, "outbound: queue");
     let _ = writeln!(y, "offload: tso");
+    if let Some(isn) = o.remote_isn.filter(|i| *i != 0) {
+        let _ = writeln!(y, "remote_isn: {isn}");
+    }
     if !o.strict_segments {
         let _ = writeln!(y, "out_segments: merge");
     }
@@ -313,6 +326,73 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     let _ = writeln!(y, "steps:");
     y.push_str(&o.body);
     Converted { yaml: Some(y), problems: Vec::new(), steps }
+}
+
+/// The fast-open cookie Linux gives the script's peer: SipHash-2-4, keyed by
+/// `tcp_fastopen_key` (defaults.sh's a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4),
+/// over the client's then the server's address, little-endian
+/// (net/ipv4/tcp_fastopen.c). run_all.py passes the value for its own
+/// addresses (3021b9d889017eeb for 192.0.2.1 -> 192.168.0.1); this is the
+/// value for the addresses the script will run with.
+fn tfo_cookie_for(text: &str) -> String {
+    let flag = |name: &str| -> Option<std::net::IpAddr> {
+        text.lines().find_map(|l| l.trim().strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
+    };
+    let local = flag("--local_ip").unwrap_or_else(|| "198.51.100.1".parse().expect("literal"));
+    let remote = flag("--remote_ip").unwrap_or_else(|| "192.0.2.1".parse().expect("literal"));
+    tfo_cookie(remote, local, [0xa1a1_a1a1, 0xb2b2_b2b2, 0xc3c3_c3c3, 0xd4d4_d4d4])
+}
+
+pub fn tfo_cookie(client: std::net::IpAddr, server: std::net::IpAddr, key: [u32; 4]) -> String {
+    let octets = |a: std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v) => v.octets().to_vec(),
+        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+    };
+    let mut msg = octets(client);
+    msg.extend(octets(server));
+    let mut k = [0u8; 16];
+    for (i, w) in key.iter().enumerate() {
+        k[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    siphash24(&k, &msg).to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SipHash-2-4 (Aumasson and Bernstein), as the kernel's siphash().
+fn siphash24(key: &[u8; 16], msg: &[u8]) -> u64 {
+    let k0 = u64::from_le_bytes(key[..8].try_into().expect("8 octets"));
+    let k1 = u64::from_le_bytes(key[8..].try_into().expect("8 octets"));
+    let mut v = [k0 ^ 0x736f_6d65_7073_6575, k1 ^ 0x646f_7261_6e64_6f6d, k0 ^ 0x6c79_6765_6e65_7261, k1 ^ 0x7465_6462_7974_6573];
+    let round = |v: &mut [u64; 4]| {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    };
+    let mut block = |v: &mut [u64; 4], m: u64| {
+        v[3] ^= m;
+        round(v);
+        round(v);
+        v[0] ^= m;
+    };
+    let chunks = msg.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        block(&mut v, u64::from_le_bytes(c.try_into().expect("8 octets")));
+    }
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    block(&mut v, u64::from_le_bytes(last) | ((msg.len() as u64) << 56));
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 /// Replaces each defined NAME, as a whole word, by its value.
@@ -511,6 +591,10 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
             t = format!("{}<{}>{}", &t[..a], opts.join(","), &t[b + 1..]);
         }
     }
+    if let Err(why) = absolute_to_relative(o, inbound, &mut t) {
+        o.problem(line, "packet", format!("`{t}`: {why}"));
+        return;
+    }
     // packetdrill's inbound `ack` defaults to 0 (the stack's ISN).
     if inbound {
         if let Ok(p) = crate::script::packet::PacketSpec::parse(&t) {
@@ -526,6 +610,36 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
     }
     let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
     o.step(line, at, if inbound { "in" } else { "out" }, &q(&t));
+}
+
+/// Rewrites packetdrill's absolute numbers on SYNs into the language's,
+/// which counts the script's side from `remote_isn`.
+fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<(), String> {
+    let mut words: Vec<String> = t.split(' ').map(str::to_string).collect();
+    let Some(fi) = words.iter().position(|w| !w.is_empty()) else { return Ok(()) };
+    if !words[fi].contains('S') {
+        return Ok(());
+    }
+    if inbound {
+        let Some(si) = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1) else {
+            return Ok(());
+        };
+        let w = words[si].clone();
+        let (a, rest) = w.split_once(':').ok_or("no START:END(LEN)")?;
+        let (b, len) = rest.split_once('(').ok_or("no START:END(LEN)")?;
+        let a: u32 = a.parse().map_err(|_| format!("`{a}` is not a sequence number"))?;
+        let b: u32 = b.parse().map_err(|_| format!("`{b}` is not a sequence number"))?;
+        let isn = *o.remote_isn.get_or_insert(a);
+        words[si] = format!("{}:{}({len}", a.wrapping_sub(isn), b.wrapping_sub(isn));
+    } else if let Some(isn) = o.remote_isn {
+        if let Some(ai) = words.iter().position(|w| w == "ack") {
+            if let Some(v) = words.get(ai + 1).and_then(|v| v.parse::<u32>().ok()) {
+                words[ai + 1] = v.wrapping_sub(isn).to_string();
+            }
+        }
+    }
+    *t = words.join(" ");
+    Ok(())
 }
 
 /// System calls: the language's call syntax is packetdrill's; what it does
@@ -831,6 +945,16 @@ mod tests {
             got,
             vec![(1, "option --mss"), (3, "ECN mark"), (4, "ICMP packet"), (5, "call frob"), (6, "python"), (7, "shell tc")]
         );
+    }
+
+    #[test]
+    fn fast_open_cookie_is_the_kernels() {
+        let key = [0xa1a1_a1a1, 0xb2b2_b2b2, 0xc3c3_c3c3, 0xd4d4_d4d4];
+        let ip = |s: &str| s.parse().unwrap();
+        // run_all.py's value for its addresses, and the kernel 6.18's answer
+        // for the language's default addresses (seen in a SYN-ACK).
+        assert_eq!(tfo_cookie(ip("192.0.2.1"), ip("192.168.0.1"), key), "3021b9d889017eeb");
+        assert_eq!(tfo_cookie(ip("192.0.2.1"), ip("198.51.100.1"), key), "1082c9244032bf10");
     }
 
     #[test]

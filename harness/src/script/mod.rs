@@ -135,6 +135,10 @@ pub struct Script {
     /// `outbound: ignore`: packets no `out` step expects are recorded, not
     /// failures (for generated scripts, whose oracles are the target's).
     pub ignore_outbound: bool,
+    /// `outbound: queue`: packetdrill's reading. What the stack sends waits,
+    /// in order, for the next `out` step (which matches it, time included);
+    /// packets no `out` step reaches are not failures.
+    pub queue_outbound: bool,
     /// `from:`: the file this script was imported from (a packetdrill .pkt);
     /// steps' `from: LINE` are lines of it.
     pub from: Option<String>,
@@ -589,14 +593,15 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         local_port: raw.local_port.map_or(8080, |p| p.value),
         remote_port: raw.remote_port.map_or(40000, |p| p.value),
         remote_isn: raw.remote_isn.map_or(0, |p| p.value),
+        queue_outbound: raw.outbound.as_ref().is_some_and(|o| o.value == "queue"),
         ignore_outbound: match &raw.outbound {
             None => false,
-            Some(o) if o.value == "check" => false,
+            Some(o) if o.value == "check" || o.value == "queue" => false,
             Some(o) if o.value == "ignore" => true,
             Some(o) => {
                 return Err(ctx.err_at(
                     &o.referenced,
-                    format!("outbound is `check` or `ignore`, not `{}`", o.value),
+                    format!("outbound is `check`, `queue` or `ignore`, not `{}`", o.value),
                     None,
                 ))
             }
