@@ -233,6 +233,8 @@ struct Run<'a> {
     /// first such pair (for values never seen).
     ts_map: std::collections::BTreeMap<u32, u32>,
     ts_first: Option<(u32, u32)>,
+    /// The script's ISN (the header's, until a `new_connection` step).
+    remote_isn: u32,
     last: Duration,
     trace: Vec<TraceEntry>,
     pending: Option<Pending>,
@@ -262,6 +264,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         last_tsval: None,
         ts_map: std::collections::BTreeMap::new(),
         ts_first: None,
+        remote_isn: script.remote_isn,
         last: Duration::ZERO,
         trace: Vec::new(),
         pending: None,
@@ -538,6 +541,15 @@ impl Run<'_> {
                 }
                 self.last = at;
             }
+            StepKind::NewConnection { remote_isn } => {
+                self.remote_isn = *remote_isn;
+                self.remote_port = self.remote_port.wrapping_add(1).max(1);
+                self.local_port = self.script.local_port;
+                self.stack_isn = None;
+                self.last_tsval = None;
+                self.ts_map.clear();
+                self.ts_first = None;
+            }
             StepKind::Sysctl(kv) => {
                 let at = if step.time.any { self.last } else { lo.max(self.last) };
                 self.no_packets_until(i, step, at)?;
@@ -769,7 +781,7 @@ impl Run<'_> {
         // in its sequence space are absolute.
         let stack_rel =
             |v: u32| -> Result<SeqNumber, String> { Ok(SeqNumber(self.stack_isn.unwrap_or(0).wrapping_add(v))) };
-        let seq = SeqNumber(s.remote_isn.wrapping_add(spec.seq.value().unwrap_or(0)));
+        let seq = SeqNumber(self.remote_isn.wrapping_add(spec.seq.value().unwrap_or(0)));
         let ack = match spec.ack {
             Some(Field::Is(a)) => stack_rel(a)?,
             _ => SeqNumber(0),
@@ -827,6 +839,7 @@ impl Run<'_> {
     /// Every field of `p` that `spec` does not allow.
     fn match_out(&mut self, spec: &PacketSpec, p: &IpPacket) -> Vec<FieldDiff> {
         let s = self.script;
+        let remote_isn = self.remote_isn;
         let mut d = Vec::new();
         let mut diff =
             |field: &'static str, expected: String, actual: String| d.push(FieldDiff { field, expected, actual });
@@ -862,7 +875,7 @@ impl Run<'_> {
             diff("len", fmt_field(&spec.len), t.payload.len().to_string());
         }
         if let Some(a) = spec.ack {
-            let rel_ack = t.ack.0.wrapping_sub(s.remote_isn);
+            let rel_ack = t.ack.0.wrapping_sub(remote_isn);
             if !t.flags.ack() {
                 diff("ack", fmt_field(&a), "(no ACK flag)".into());
             } else if !a.matches(rel_ack) {
@@ -907,7 +920,7 @@ impl Run<'_> {
             }
         }
         let opts_ok = (if spec.more_options { actual.len() >= expected.len() } else { actual.len() == expected.len() })
-            && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, s.remote_isn));
+            && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, remote_isn));
         if !opts_ok {
             let exp = if spec.options.is_none() {
                 "(none)".to_string()
@@ -932,7 +945,7 @@ impl Run<'_> {
             TcpOption::Sack(blocks) => {
                 // SACK blocks cover the other side's data.
                 let base = match dir {
-                    Dir::Out => self.script.remote_isn,
+                    Dir::Out => self.remote_isn,
                     Dir::In => self.stack_isn.unwrap_or(0),
                 };
                 let b: Vec<String> = blocks
@@ -960,8 +973,8 @@ impl Run<'_> {
 
     fn render(&self, t: &TcpRepr, dir: Dir) -> String {
         let (seq_base, ack_base) = match dir {
-            Dir::In => (self.script.remote_isn, self.stack_isn.unwrap_or(0)),
-            Dir::Out => (self.stack_isn.unwrap_or(0), self.script.remote_isn),
+            Dir::In => (self.remote_isn, self.stack_isn.unwrap_or(0)),
+            Dir::Out => (self.stack_isn.unwrap_or(0), self.remote_isn),
         };
         let seq = t.seq.0.wrapping_sub(seq_base);
         let len = t.payload.len() as u32;

@@ -152,7 +152,7 @@ pub fn case_from_script(s: &Script) -> Case {
                     None => {}
                 }
             }
-            StepKind::State { .. } | StepKind::Quiet(_) | StepKind::TcpInfo { .. } | StepKind::Shell(_) | StepKind::Sysctl(_) => {}
+            StepKind::State { .. } | StepKind::Quiet(_) | StepKind::TcpInfo { .. } | StepKind::Shell(_) | StepKind::Sysctl(_) | StepKind::NewConnection { .. } => {}
         }
     }
     actions.truncate(super::case::MAX_RECORDS);

@@ -117,6 +117,12 @@ struct Out {
     /// sequence numbers of SYN packets (and acks of the stack's SYNs) as
     /// absolute, the others relative to it, as tcpdump prints them.
     remote_isn: Option<u32>,
+    /// A SYN was seen: a later socket() starts a new connection.
+    had_connection: bool,
+    /// The first connection's ISN: the header's `remote_isn`.
+    header_isn: Option<u32>,
+    /// socket() was called after a connection: the next SYN opens a new one.
+    new_pending: bool,
 }
 
 /// YAML double-quoted string.
@@ -256,6 +262,9 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         py_vars: BTreeMap::new(),
         strict_segments: false,
         remote_isn: None,
+        had_connection: false,
+        header_isn: None,
+        new_pending: false,
     };
     let mut tolerance_us = PD_TOLERANCE_US;
     let mut first_comment: Option<String> = None;
@@ -303,7 +312,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     let _ = writeln!(y, "timestamps: mapped");
     let _ = writeln!(y, "outbound: queue");
     let _ = writeln!(y, "offload: tso");
-    if let Some(isn) = o.remote_isn.filter(|i| *i != 0) {
+    if let Some(isn) = o.header_isn.filter(|i| *i != 0) {
         let _ = writeln!(y, "remote_isn: {isn}");
     }
     if !o.strict_segments {
@@ -620,16 +629,36 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
     if !words[fi].contains('S') {
         return Ok(());
     }
+    let new = std::mem::take(&mut o.new_pending);
+    o.had_connection = true;
+    if new && !inbound {
+        // An active open: the peer's ISN comes with its SYN-ACK.
+        o.remote_isn = None;
+        o.step(0, None, "new_connection", "{}");
+    }
     if inbound {
         let Some(si) = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1) else {
             return Ok(());
         };
+        if new {
+            let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
+            o.remote_isn = Some(a);
+            o.step(0, None, "new_connection", &format!("{{remote_isn: {a}}}"));
+        } else if o.remote_isn.is_none() && o.header_isn.is_some() {
+            // The SYN-ACK of a new active open: its ISN would have to be 0.
+            let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
+            if a != 0 {
+                return Err("a second connection's peer ISN in an active open must be 0 here".into());
+            }
+            o.remote_isn = Some(0);
+        }
         let w = words[si].clone();
         let (a, rest) = w.split_once(':').ok_or("no START:END(LEN)")?;
         let (b, len) = rest.split_once('(').ok_or("no START:END(LEN)")?;
         let a: u32 = a.parse().map_err(|_| format!("`{a}` is not a sequence number"))?;
         let b: u32 = b.parse().map_err(|_| format!("`{b}` is not a sequence number"))?;
         let isn = *o.remote_isn.get_or_insert(a);
+        o.header_isn.get_or_insert(isn);
         words[si] = format!("{}:{}({len}", a.wrapping_sub(isn), b.wrapping_sub(isn));
     } else if let Some(isn) = o.remote_isn {
         if let Some(ai) = words.iter().position(|w| w == "ack") {
@@ -657,6 +686,9 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             use crate::script::call::{Call, Expect};
             if let (Call::Socket { .. } | Call::Accept { .. }, Expect::Value(fd)) = (&spec.call, &spec.expect) {
                 o.under_test = Some(*fd as i32);
+            }
+            if matches!(spec.call, Call::Socket { .. }) && o.had_connection {
+                o.new_pending = true;
             }
         }
         Err(e) => {

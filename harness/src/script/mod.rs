@@ -93,6 +93,11 @@ pub enum StepKind {
     /// A shell command, run in the target's namespace; only with
     /// `harness run --allow-shell`, else the script is skipped.
     Shell(String),
+    /// `new_connection: {remote_isn: N}`: what follows is a new connection
+    /// (packetdrill's second socket under test): the script's port moves on
+    /// by one, the stack's ISN, port and timestamps are learned again, and
+    /// the script's sequence numbers count from N.
+    NewConnection { remote_isn: u32 },
     /// `sysctl: {net.X: V}` mid-script (the header's are set before it starts).
     Sysctl(Vec<(String, String)>),
 }
@@ -296,6 +301,7 @@ struct RawStep {
     tcp_info: Option<Spanned<serde_json::Value>>,
     shell: Option<Spanned<String>>,
     sysctl: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
+    new_connection: Option<Spanned<BTreeMap<String, u32>>>,
     only: Option<Spanned<String>>,
     /// The line of the imported file this step came from.
     from: Option<Spanned<usize>>,
@@ -354,7 +360,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, only, why, from".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
         } else {
             None
         };
@@ -764,6 +770,7 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         r.tcp_info.is_some(),
         r.shell.is_some(),
         r.sysctl.is_some(),
+        r.new_connection.is_some(),
     ];
     let n = kinds.iter().filter(|k| **k).count();
     if n != 1 {
@@ -874,6 +881,11 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             kv.push((k.clone(), val));
         }
         StepKind::Sysctl(kv)
+    } else if let Some(m) = &r.new_connection {
+        if let Some(k) = m.value.keys().find(|k| *k != "remote_isn") {
+            return Err(ctx.err_at(&m.referenced, format!("unknown key `{k}` in new_connection (remote_isn)"), None));
+        }
+        StepKind::NewConnection { remote_isn: m.value.get("remote_isn").copied().unwrap_or(0) }
     } else {
         unreachable!("one kind is present")
     };
