@@ -119,6 +119,8 @@ struct Out {
     remote_isn: Option<u32>,
     /// A SYN was seen: a later socket() starts a new connection.
     had_connection: bool,
+    /// The stack's ISN as the script names it (its SYN's sequence number).
+    local_isn: u32,
     /// The first connection's ISN: the header's `remote_isn`.
     header_isn: Option<u32>,
     /// socket() was called after a connection: the next SYN opens a new one.
@@ -263,6 +265,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         strict_segments: false,
         remote_isn: None,
         had_connection: false,
+        local_isn: 0,
         header_isn: None,
         new_pending: false,
     };
@@ -635,6 +638,28 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
         // An active open: the peer's ISN comes with its SYN-ACK.
         o.remote_isn = None;
         o.step(0, None, "new_connection", "{}");
+    }
+    let seq_at = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1);
+    let span = |w: &str| -> Result<(u32, u32, String), String> {
+        let (a, rest) = w.split_once(':').ok_or("no START:END(LEN)")?;
+        let (b, len) = rest.split_once('(').ok_or("no START:END(LEN)")?;
+        let a: u32 = a.parse().map_err(|_| format!("`{a}` is not a sequence number"))?;
+        let b: u32 = b.parse().map_err(|_| format!("`{b}` is not a sequence number"))?;
+        Ok((a, b, len.to_string()))
+    };
+    if !inbound {
+        // The stack's SYN names its ISN: the language counts from it.
+        if let Some(si) = seq_at {
+            if let Ok((a, b, len)) = span(&words[si]) {
+                o.local_isn = a;
+                words[si] = format!("0:{}({len}", b.wrapping_sub(a));
+            }
+        }
+    } else if let Some(ai) = words.iter().position(|w| w == "ack") {
+        // An inbound SYN-ACK's ack is absolute, in the stack's numbering.
+        if let Some(v) = words.get(ai + 1).and_then(|v| v.parse::<u32>().ok()) {
+            words[ai + 1] = v.wrapping_sub(o.local_isn).to_string();
+        }
     }
     if inbound {
         let Some(si) = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1) else {
