@@ -73,6 +73,9 @@ enum Command {
         /// Print each script's normalised trace.
         #[arg(long)]
         trace: bool,
+        /// Print one line per script and target: its verdict and wall time.
+        #[arg(long)]
+        verdicts: bool,
         /// Let scripts' `shell:` steps run (in the run's own namespace on the
         /// Linux target). Without it, such scripts are skipped.
         #[arg(long)]
@@ -126,6 +129,11 @@ enum Command {
         /// List every problem of every refused file, not just the first.
         #[arg(short, long)]
         verbose: bool,
+        /// What defaults.sh's default congestion control (cubic) becomes: set
+        /// on every socket (`congestion: NAME`), or `host` to leave the
+        /// host's default, as packetdrill itself gets inside a namespace.
+        #[arg(long, default_value = "cubic")]
+        congestion: String,
         /// packetdrill's -D NAME=VALUE: replace NAME (a whole word) by VALUE.
         #[arg(short = 'D', long = "define", value_name = "NAME=VALUE")]
         defines: Vec<String>,
@@ -253,13 +261,27 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { paths, targets, transport, tolerance_scale, jobs, partition, junit, json, pcap_dir, trace, allow_shell } => {
+        Command::Run {
+            paths,
+            targets,
+            transport,
+            tolerance_scale,
+            jobs,
+            partition,
+            junit,
+            json,
+            pcap_dir,
+            trace,
+            allow_shell,
+            verdicts,
+        } => {
             run_cmd(RunArgs {
                 paths,
                 targets,
                 transport,
                 tolerance_scale,
                 allow_shell,
+                verdicts,
                 jobs,
                 partition,
                 junit,
@@ -269,8 +291,8 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { paths } => check_cmd(paths),
-        Command::Import { paths, output, allow_shell, verbose, defines } => {
-            import_cmd(&paths, output.as_deref(), allow_shell, verbose, &defines)
+        Command::Import { paths, output, allow_shell, verbose, defines, congestion } => {
+            import_cmd(&paths, output.as_deref(), allow_shell, verbose, &defines, &congestion)
         }
         Command::Coverage { paths, targets, format, output, catalogue, transport, jobs } => {
             coverage_cmd(&paths, &targets, &format, output, catalogue, &transport, jobs)
@@ -412,6 +434,7 @@ struct RunArgs {
     transport: String,
     tolerance_scale: f64,
     allow_shell: bool,
+    verdicts: bool,
     jobs: usize,
     partition: Option<String>,
     junit: Option<PathBuf>,
@@ -525,7 +548,9 @@ fn execute(
 }
 
 fn run_cmd(a: RunArgs) -> ExitCode {
-    let RunArgs { paths, targets, transport, tolerance_scale, allow_shell, jobs, partition, junit, json, pcap_dir, trace } = a;
+    let RunArgs { paths, targets, transport, tolerance_scale, allow_shell, verdicts, jobs, partition, junit, json, pcap_dir, trace } =
+        a;
+    let started = std::time::Instant::now();
     let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, allow_shell, jobs, partition) {
         Ok(r) => r,
         Err(code) => return code,
@@ -567,6 +592,20 @@ fn run_cmd(a: RunArgs) -> ExitCode {
         }
     }
     print!("{}", report::deviations_text(&results));
+    if verdicts {
+        for r in &results {
+            let v = match &r.status {
+                Status::Passed => "pass",
+                Status::Failed(_) => "FAIL",
+                Status::Deviation { .. } => "deviation",
+                Status::Skipped(_) => "skip",
+                Status::Error(_) => "ERROR",
+            };
+            let origin = report::origin(r).map(|o| format!("  (from {o})")).unwrap_or_default();
+            println!("{v:9} {:>8.3}s  {} on {}{origin}", r.wall.as_secs_f64(), r.id(), r.target);
+        }
+        println!("wall time {:.1} s at -j {jobs}", started.elapsed().as_secs_f64());
+    }
     let counts = report::counts(&results);
     if invalid > 0 {
         println!("{invalid} invalid script file(s)");
@@ -672,6 +711,7 @@ fn import_cmd(
     allow_shell: bool,
     verbose: bool,
     defines: &[String],
+    congestion: &str,
 ) -> ExitCode {
     use harness::import;
     let mut defs = Vec::new();
@@ -693,7 +733,15 @@ fn import_cmd(
             return ExitCode::from(2);
         }
     };
-    let opts = import::convert::ImportOptions { allow_shell, defines: defs };
+    let congestion = match congestion {
+        "host" => None,
+        c if !c.is_empty() && c.len() < 16 && c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_') => Some(c.to_string()),
+        c => {
+            eprintln!("error: --congestion {c:?}: a congestion control name (cubic, reno, bbr) or host");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = import::convert::ImportOptions { congestion, allow_shell, defines: defs };
     let results = match import::import(&files, output, &opts) {
         Ok(r) => r,
         Err(e) => {

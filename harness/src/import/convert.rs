@@ -39,6 +39,12 @@ pub const DEFAULTS_SH: &[(&str, &str)] = &[
     ("net.ipv4.tcp_syncookies", "1"),
 ];
 
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions { congestion: Some("cubic".into()), allow_shell: false, defines: Vec::new() }
+    }
+}
+
 /// packetdrill's default `--tolerance_usecs`.
 const PD_TOLERANCE_US: u64 = 4000;
 
@@ -69,8 +75,12 @@ const PY_CONSTANTS: &[(&str, i64)] = &[
     ("TCP_INFINITE_SSTHRESH", 0x7fff_ffff),
 ];
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ImportOptions {
+    /// What defaults.sh's `tcp_congestion_control=cubic` becomes: the
+    /// header's `congestion:` (set on every socket), or `None` to leave the
+    /// host's default (what packetdrill itself gets inside a namespace).
+    pub congestion: Option<String>,
     /// packetdrill's `-D NAME=VALUE`: NAME is replaced by VALUE as a whole
     /// word (run_all.py passes TFO_COOKIE, CMSG_LEVEL_IP, ...).
     pub defines: Vec<(String, String)>,
@@ -119,6 +129,8 @@ struct Out {
     remote_isn: Option<u32>,
     /// A SYN was seen: a later socket() starts a new connection.
     had_connection: bool,
+    /// Where a `new_connection: {}` waits for the peer's ISN.
+    isn_patch: Option<usize>,
     /// The stack's ISN as the script names it (its SYN's sequence number).
     local_isn: u32,
     /// The first connection's ISN: the header's `remote_isn`.
@@ -265,6 +277,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         strict_segments: false,
         remote_isn: None,
         had_connection: false,
+        isn_patch: None,
         local_isn: 0,
         header_isn: None,
         new_pending: false,
@@ -502,7 +515,9 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
                 o.problem(lno, "shell defaults.sh", "defaults.sh after the first step (the header sets sysctls before it)");
             }
             o.sysctl.extend(DEFAULTS_SH.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            o.header.insert("congestion", "cubic".into());
+            if let Some(cc) = &opts.congestion {
+                o.header.insert("congestion", cc.clone());
+            }
         } else if words[0].ends_with("common/set_sysctls.py") {
             for kv in &words[1..] {
                 match kv.split_once('=') {
@@ -638,6 +653,8 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
         // An active open: the peer's ISN comes with its SYN-ACK.
         o.remote_isn = None;
         o.step(0, None, "new_connection", "{}");
+        // Filled in when the peer's SYN-ACK names its ISN.
+        o.isn_patch = o.body.rfind("new_connection: {}").map(|i| i + "new_connection: ".len());
     }
     let seq_at = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1);
     let span = |w: &str| -> Result<(u32, u32, String), String> {
@@ -669,13 +686,11 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
             let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
             o.remote_isn = Some(a);
             o.step(0, None, "new_connection", &format!("{{remote_isn: {a}}}"));
-        } else if o.remote_isn.is_none() && o.header_isn.is_some() {
-            // The SYN-ACK of a new active open: its ISN would have to be 0.
+        } else if let (None, Some(at)) = (o.remote_isn, o.isn_patch.take()) {
+            // The SYN-ACK of a new active open names the peer's ISN.
             let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
-            if a != 0 {
-                return Err("a second connection's peer ISN in an active open must be 0 here".into());
-            }
-            o.remote_isn = Some(0);
+            o.body.replace_range(at..at + 2, &format!("{{remote_isn: {a}}}"));
+            o.remote_isn = Some(a);
         }
         let w = words[si].clone();
         let (a, rest) = w.split_once(':').ok_or("no START:END(LEN)")?;
