@@ -47,6 +47,7 @@ const MAC_KERNEL: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_HARNESS: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 const O_RDWR: i64 = 0o2;
+const MSG_FASTOPEN: i32 = 0x2000_0000;
 const O_NONBLOCK: i64 = 0o4000;
 
 struct Sock {
@@ -59,7 +60,8 @@ pub struct LinuxTarget {
     epoch: std::time::Instant,
     sent: VecDeque<(Duration, IpPacket)>,
     socks: BTreeMap<i32, Sock>,
-    write_left: Option<(Vec<u8>, usize)>,
+    /// A blocking write in progress: what is left, the total, the send flags.
+    write_left: Option<(Vec<u8>, usize, i32)>,
     poll_until: Option<Duration>,
     remote: IpAddr,
     info: Vec<(String, String)>,
@@ -392,16 +394,16 @@ impl LinuxTarget {
     }
 
     fn write_more(&mut self, fd: i32) -> Result<CallOutcome, TargetError> {
-        let Some((left, total)) = self.write_left.take() else { return done(Ok(0)) };
-        let r = self.sock(fd).and_then(|s| s.s.send_with_flags(&left, libc::MSG_NOSIGNAL));
+        let Some((left, total, extra)) = self.write_left.take() else { return done(Ok(0)) };
+        let r = self.sock(fd).and_then(|s| s.s.send_with_flags(&left, libc::MSG_NOSIGNAL | extra));
         match r {
             Ok(n) if n == left.len() => done(Ok(total as i64)),
             Ok(n) => {
-                self.write_left = Some((left[n..].to_vec(), total));
+                self.write_left = Some((left[n..].to_vec(), total, extra));
                 Ok(CallOutcome::WouldBlock)
             }
             Err(e) if would_block(&e) => {
-                self.write_left = Some((left, total));
+                self.write_left = Some((left, total, extra));
                 Ok(CallOutcome::WouldBlock)
             }
             Err(e) => done(Err(e)),
@@ -512,15 +514,29 @@ impl Target for LinuxTarget {
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }
             }
-            TargetCall::Write { fd, data, oob } => {
+            TargetCall::Write { fd, data, oob, flags: extra, to } => {
                 let blocking = self.sock(*fd).map(|s| s.blocking).unwrap_or(false);
-                if *oob || !blocking {
+                if blocking && (*extra & MSG_FASTOPEN != 0) {
+                    // The kernel's blocking fast-open connect cannot be
+                    // replayed from non-blocking calls.
+                    return Err(TargetError::Unsupported(
+                        "sendto(MSG_FASTOPEN) on a blocking socket (make it O_NONBLOCK)".into(),
+                    ));
+                }
+                if *oob || !blocking || to.is_some() {
                     // MSG_NOSIGNAL: a write on a reset connection is EPIPE for
                     // the script, not a SIGPIPE that kills the harness.
-                    let flags = libc::MSG_NOSIGNAL | if *oob { libc::MSG_OOB } else { 0 };
-                    done(self.sock(*fd).and_then(|s| s.s.send_with_flags(data, flags)).map(|n| n as i64))
+                    let flags = libc::MSG_NOSIGNAL | extra | if *oob { libc::MSG_OOB } else { 0 };
+                    done(
+                        self.sock(*fd)
+                            .and_then(|s| match to {
+                                Some(a) => s.s.send_to_with_flags(data, &SockAddr::from(*a), flags),
+                                None => s.s.send_with_flags(data, flags),
+                            })
+                            .map(|n| n as i64),
+                    )
                 } else {
-                    self.write_left = Some((data.clone(), data.len()));
+                    self.write_left = Some((data.clone(), data.len(), *extra));
                     self.write_more(*fd)
                 }
             }
@@ -574,6 +590,16 @@ impl Target for LinuxTarget {
                 });
                 match v {
                     Ok(v) => Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(v) }),
+                    Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::LinuxOpt { fd, get: false, level, name, value, .. } => done(
+                self.sock(*fd).and_then(|s| sys::setsockopt_int(s.s.as_fd(), *level, *name, *value as i32)).map(|_| 0),
+            ),
+            TargetCall::LinuxOpt { fd, get: true, level, name, .. } => {
+                match self.sock(*fd).and_then(|s| sys::getsockopt_int(s.s.as_fd(), *level, *name)) {
+                    // Linux's unsigned values (TCP_NOTSENT_LOWAT's 0xffffffff) read as written.
+                    Ok(v) => Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(CallValue::Value(i64::from(v as u32))) }),
                     Err(e) => done(Err(e)),
                 }
             }

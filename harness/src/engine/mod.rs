@@ -23,7 +23,8 @@ pub enum TargetCall {
     Listen { fd: i32, backlog: i32 },
     Accept { fd: i32 },
     Connect { fd: i32, addr: SocketAddr },
-    Write { fd: i32, data: Vec<u8>, oob: bool },
+    /// `flags`: Linux send flags beyond MSG_OOB; `to`: sendto the script's peer.
+    Write { fd: i32, data: Vec<u8>, oob: bool, flags: i32, to: Option<SocketAddr> },
     Read { fd: i32, len: usize, peek: bool },
     Shutdown { fd: i32, how: reference_stack::Shutdown },
     Close { fd: i32 },
@@ -33,6 +34,32 @@ pub enum TargetCall {
     SetNonBlocking { fd: i32, on: bool },
     GetFl { fd: i32 },
     Poll { fd: i32, events: u32, timeout_ms: i64 },
+    /// A Linux-only socket option: set `value`, or read it (returned as `out`).
+    LinuxOpt { fd: i32, get: bool, label: &'static str, level: i32, name: i32, value: i64 },
+}
+
+impl TargetCall {
+    /// The descriptor the call works on (none for socket()).
+    fn fd_mut(&mut self) -> Option<&mut i32> {
+        match self {
+            TargetCall::Socket { .. } => None,
+            TargetCall::Bind { fd, .. }
+            | TargetCall::Listen { fd, .. }
+            | TargetCall::Accept { fd }
+            | TargetCall::Connect { fd, .. }
+            | TargetCall::Write { fd, .. }
+            | TargetCall::Read { fd, .. }
+            | TargetCall::Shutdown { fd, .. }
+            | TargetCall::Close { fd }
+            | TargetCall::SetSockOpt { fd, .. }
+            | TargetCall::SetCongestion { fd, .. }
+            | TargetCall::GetSockOpt { fd, .. }
+            | TargetCall::SetNonBlocking { fd, .. }
+            | TargetCall::GetFl { fd }
+            | TargetCall::Poll { fd, .. }
+            | TargetCall::LinuxOpt { fd, .. } => Some(fd),
+        }
+    }
 }
 
 /// What a call returned.
@@ -235,6 +262,8 @@ struct Run<'a> {
     ts_first: Option<(u32, u32)>,
     /// The script's ISN (the header's, until a `new_connection` step).
     remote_isn: u32,
+    /// `fds: mapped`: the script's descriptor numbers -> the target's.
+    fd_map: std::collections::BTreeMap<i32, i32>,
     last: Duration,
     trace: Vec<TraceEntry>,
     pending: Option<Pending>,
@@ -265,6 +294,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         ts_map: std::collections::BTreeMap::new(),
         ts_first: None,
         remote_isn: script.remote_isn,
+        fd_map: std::collections::BTreeMap::new(),
         last: Duration::ZERO,
         trace: Vec::new(),
         pending: None,
@@ -599,7 +629,7 @@ impl Run<'_> {
                 self.no_packets_until(i, step, at)?;
                 self.target.advance(at)?;
                 let fd = match of {
-                    StateOf::Fd(fd) => Some(*fd),
+                    StateOf::Fd(fd) => Some(self.real_fd(*fd)),
                     StateOf::Conn => None,
                 };
                 let actual = self.target.state(fd, self.conn())?;
@@ -617,7 +647,7 @@ impl Run<'_> {
                 let at = if step.time.any { self.last } else { lo.max(self.last) };
                 self.no_packets_until(i, step, at)?;
                 self.target.advance(at)?;
-                let info = self.target.tcp_info(*fd)?;
+                let info = self.target.tcp_info(self.real_fd(*fd))?;
                 let mut diffs = Vec::new();
                 for (name, check) in fields {
                     let Some(&v) = info.get(name.as_str()) else {
@@ -678,6 +708,14 @@ impl Run<'_> {
             TargetCall::Connect { addr, .. } => self.remote_port = addr.port(),
             _ => {}
         }
+        // `fds: mapped`: a new descriptor takes the number the script gave it.
+        let mut ret = ret;
+        if let (true, TargetCall::Socket { .. } | TargetCall::Accept { .. }, Expect::Value(want), CallValue::Value(got)) =
+            (self.script.fds_mapped, call, &spec.expect, &ret)
+        {
+            self.fd_map.insert(*want as i32, *got as i32);
+            ret = CallValue::Value(*want);
+        }
         let ok = match (&spec.expect, &ret) {
             (Expect::Any, _) => true,
             (Expect::Value(v), CallValue::Value(r)) => v == r,
@@ -693,7 +731,7 @@ impl Run<'_> {
                 vec![FieldDiff { field: "return", expected: spec.expect.to_string(), actual: ret.to_string() }],
             ));
         }
-        if let Call::GetSockOpt { expect: Some(e), .. } = &spec.call {
+        if let Call::GetSockOpt { expect: Some(e), .. } | Call::LinuxOpt { get: true, expect: Some(e), .. } = &spec.call {
             let got = out.map_or_else(|| "nothing".to_string(), |o| o.to_string());
             let okv = match (e, &got) {
                 (Expect::Error(x), g) => *g == format!("-1 {}", x.name()) || *g == x.name(),
@@ -744,7 +782,20 @@ impl Run<'_> {
         }
     }
 
+    /// The target's descriptor for the script's `fd`.
+    fn real_fd(&self, fd: i32) -> i32 {
+        self.fd_map.get(&fd).copied().unwrap_or(fd)
+    }
+
     fn resolve_call(&self, c: &Call) -> TargetCall {
+        let mut t = self.resolve_call_unmapped(c);
+        if let Some(fd) = t.fd_mut() {
+            *fd = self.real_fd(*fd);
+        }
+        t
+    }
+
+    fn resolve_call_unmapped(&self, c: &Call) -> TargetCall {
         let s = self.script;
         match c.clone() {
             Call::Socket { ipv6 } => TargetCall::Socket { ipv6: ipv6 || s.local.is_ipv6() },
@@ -757,9 +808,10 @@ impl Run<'_> {
             Call::Connect { fd, addr } => {
                 TargetCall::Connect { fd, addr: addr.unwrap_or_else(|| SocketAddr::new(s.remote, s.remote_port)) }
             }
-            Call::Write { fd, len, data, oob } => {
+            Call::Write { fd, len, data, oob, flags, to } => {
                 let data = data.unwrap_or_else(|| (0..len).map(|i| b'a' + (i % 26) as u8).collect());
-                TargetCall::Write { fd, data, oob }
+                let to = to.then(|| SocketAddr::new(s.remote, self.remote_port));
+                TargetCall::Write { fd, data, oob, flags, to }
             }
             Call::Read { fd, len, peek } => TargetCall::Read { fd, len, peek },
             Call::Shutdown { fd, how } => TargetCall::Shutdown { fd, how },
@@ -770,6 +822,9 @@ impl Run<'_> {
             Call::SetNonBlocking { fd, on } => TargetCall::SetNonBlocking { fd, on },
             Call::GetFl { fd } => TargetCall::GetFl { fd },
             Call::Poll { fd, events, timeout_ms } => TargetCall::Poll { fd, events, timeout_ms },
+            Call::LinuxOpt { fd, get, label, level, name, value, .. } => {
+                TargetCall::LinuxOpt { fd, get, label, level, name, value }
+            }
         }
     }
 

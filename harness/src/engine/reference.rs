@@ -241,6 +241,9 @@ impl Target for ReferenceTarget {
         let now = at(self.now);
         let s = &mut self.stack;
         let out = match call {
+            TargetCall::LinuxOpt { label, .. } => {
+                return Err(TargetError::Unsupported(format!("{label} (a socket option only Linux has)")))
+            }
             TargetCall::Socket { ipv6 } => {
                 Self::done(s.socket(now, if *ipv6 { Domain::Inet6 } else { Domain::Inet }).map(i64::from))
             }
@@ -255,7 +258,10 @@ impl Target for ReferenceTarget {
                 Err(Errno::EINPROGRESS) if self.blocking(*fd) => CallOutcome::WouldBlock,
                 r => Self::done(r.map(|_| 0)),
             },
-            TargetCall::Write { fd, data, oob } => {
+            TargetCall::Write { flags, to, .. } if *flags != 0 || to.is_some() => {
+                return Err(TargetError::Unsupported("send flags only Linux has (MSG_EOR, MSG_FASTOPEN, ...) and sendto".into()))
+            }
+            TargetCall::Write { fd, data, oob, .. } => {
                 if *oob || s.is_nonblocking(*fd).unwrap_or(true) {
                     Self::done(s.send(now, *fd, data, *oob).map(|n| n as i64))
                 } else {

@@ -125,6 +125,7 @@ pub fn case_from_script(s: &Script) -> Case {
             StepKind::Call(c) => {
                 let kind = match &c.call {
                     Call::Accept { .. } => Some(CallKind::Accept),
+                    Call::Write { flags: 1.., .. } | Call::Write { to: true, .. } => None,
                     Call::Write { len, oob: false, .. } => Some(CallKind::Send((*len).min(65_535) as u16)),
                     Call::Write { len, oob: true, .. } => Some(CallKind::Urgent((*len).min(255) as u8)),
                     Call::Read { len, .. } => Some(CallKind::Recv((*len).min(65_535) as u16)),

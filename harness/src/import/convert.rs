@@ -129,6 +129,8 @@ struct Out {
     remote_isn: Option<u32>,
     /// A SYN was seen: a later socket() starts a new connection.
     had_connection: bool,
+    /// fd -> O_NONBLOCK, from fcntl calls.
+    nonblocking: BTreeMap<i32, bool>,
     /// Where a `new_connection: {}` waits for the peer's ISN.
     isn_patch: Option<usize>,
     /// The stack's ISN as the script names it (its SYN's sequence number).
@@ -277,6 +279,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         strict_segments: false,
         remote_isn: None,
         had_connection: false,
+        nonblocking: BTreeMap::new(),
         isn_patch: None,
         local_isn: 0,
         header_isn: None,
@@ -327,6 +330,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     let _ = writeln!(y, "tolerance_percent: 12.5");
     let _ = writeln!(y, "timestamps: mapped");
     let _ = writeln!(y, "outbound: queue");
+    let _ = writeln!(y, "fds: mapped");
     let _ = writeln!(y, "offload: tso");
     if let Some(isn) = o.header_isn.filter(|i| *i != 0) {
         let _ = writeln!(y, "remote_isn: {isn}");
@@ -399,7 +403,7 @@ fn siphash24(key: &[u8; 16], msg: &[u8]) -> u64 {
         v[1] = v[1].rotate_left(17) ^ v[2];
         v[2] = v[2].rotate_left(32);
     };
-    let mut block = |v: &mut [u64; 4], m: u64| {
+    let block = |v: &mut [u64; 4], m: u64| {
         v[3] ^= m;
         round(v);
         round(v);
@@ -729,6 +733,22 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             }
             if matches!(spec.call, Call::Socket { .. }) && o.had_connection {
                 o.new_pending = true;
+            }
+            match &spec.call {
+                Call::SetNonBlocking { fd, on } => {
+                    o.nonblocking.insert(*fd, *on);
+                }
+                Call::Write { fd, flags, .. }
+                    if flags & 0x2000_0000 != 0 && !o.nonblocking.get(fd).copied().unwrap_or(false) =>
+                {
+                    o.problem(
+                        line,
+                        format!("call {name}"),
+                        "MSG_FASTOPEN on a blocking socket: the kernel's blocking fast-open connect cannot be run yet (the Linux target drives sockets non-blocking)",
+                    );
+                    return;
+                }
+                _ => {}
             }
         }
         Err(e) => {

@@ -91,6 +91,12 @@ pub enum Call {
         len: usize,
         data: Option<Vec<u8>>,
         oob: bool,
+        /// Linux-only send flags (MSG_EOR, MSG_MORE, MSG_ZEROCOPY,
+        /// MSG_FASTOPEN, MSG_DONTWAIT), as Linux numbers; 0 for none.
+        flags: i32,
+        /// `sendto(fd, ..., N, FLAGS, ..., ...)`: addressed to the script's
+        /// peer (a fast-open connect with MSG_FASTOPEN).
+        to: bool,
     },
     Read {
         fd: i32,
@@ -127,6 +133,17 @@ pub enum Call {
     GetFl {
         fd: i32,
     },
+    /// A socket option only Linux has (TCP_FASTOPEN, SO_ZEROCOPY, ...), by
+    /// its Linux level and number; `get` reads it back and checks `expect`.
+    LinuxOpt {
+        fd: i32,
+        get: bool,
+        label: &'static str,
+        level: i32,
+        name: i32,
+        value: i64,
+        expect: Option<Expect>,
+    },
     /// Returns the revents mask; blocks up to `timeout_ms` (-1: forever) if empty.
     Poll {
         fd: i32,
@@ -152,6 +169,7 @@ impl Call {
             | Call::GetSockOpt { fd, .. }
             | Call::SetNonBlocking { fd, .. }
             | Call::GetFl { fd }
+            | Call::LinuxOpt { fd, .. }
             | Call::Poll { fd, .. } => Some(*fd),
         }
     }
@@ -198,6 +216,50 @@ pub struct CallError {
 fn cerr(message: impl Into<String>, at: usize, len: usize, help: Option<&str>) -> CallError {
     CallError { message: message.into(), at, len: len.max(1), help: help.map(String::from) }
 }
+
+/// Socket options only Linux has, run on the Linux target alone:
+/// (name, level, number) as in the kernel's uapi headers.
+pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
+    ("TCP_CORK", 6, 3),
+    ("TCP_SYNCNT", 6, 7),
+    ("TCP_LINGER2", 6, 8),
+    ("TCP_DEFER_ACCEPT", 6, 9),
+    ("TCP_WINDOW_CLAMP", 6, 10),
+    ("TCP_QUICKACK", 6, 12),
+    ("TCP_THIN_LINEAR_TIMEOUTS", 6, 16),
+    ("TCP_FASTOPEN", 6, 23),
+    ("TCP_NOTSENT_LOWAT", 6, 25),
+    ("TCP_SAVE_SYN", 6, 27),
+    ("TCP_FASTOPEN_CONNECT", 6, 30),
+    ("TCP_FASTOPEN_NO_COOKIE", 6, 34),
+    ("TCP_INQ", 6, 36),
+    ("TCP_TX_DELAY", 6, 37),
+    ("SO_PRIORITY", 1, 12),
+    ("SO_RCVLOWAT", 1, 18),
+    ("SO_SNDLOWAT", 1, 19),
+    ("SO_MARK", 1, 36),
+    ("SO_BUSY_POLL", 1, 46),
+    ("SO_MAX_PACING_RATE", 1, 47),
+    ("SO_ZEROCOPY", 1, 60),
+    ("IP_TOS", 0, 1),
+    ("IP_TTL", 0, 2),
+    ("IP_MTU_DISCOVER", 0, 10),
+    ("IP_FREEBIND", 0, 15),
+    ("IPV6_TCLASS", 41, 67),
+];
+
+/// Linux send flags beyond MSG_OOB (linux/socket.h).
+pub const MSG_FLAGS: &[(&str, i32)] = &[
+    ("MSG_DONTWAIT", 0x40),
+    ("MSG_EOR", 0x80),
+    ("MSG_MORE", 0x8000),
+    ("MSG_FASTOPEN", 0x2000_0000),
+    ("MSG_ZEROCOPY", 0x0400_0000),
+];
+
+/// Named values of those options.
+const LINUX_OPT_VALUES: &[(&str, i64)] =
+    &[("IP_PMTUDISC_DONT", 0), ("IP_PMTUDISC_WANT", 1), ("IP_PMTUDISC_DO", 2), ("IP_PMTUDISC_PROBE", 3)];
 
 pub const CALLS: &str =
     "socket, bind, listen, accept, connect, write, send, read, recv, shutdown, close, setsockopt, getsockopt, fcntl, poll";
@@ -420,12 +482,14 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some((at, _)) => return Err(cerr("connect takes ip:port or ...", *at, 1, None)),
             }
         }
-        "write" | "send" => {
+        "write" | "send" | "sendto" => {
             let fd = fd(0)?;
             // write(fd, N) / write(fd, "text") / write(fd, ..., N) / send(fd, ..., N, flags)
+            // / sendto(fd, ..., N, flags, ..., ...)
             let mut len = None;
             let mut data = None;
             let mut oob = false;
+            let mut flags = 0;
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
                     Arg::Int(v) if len.is_none() && i <= 2 => {
@@ -436,22 +500,30 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                         len = Some(s.len());
                         data = Some(s.clone());
                     }
-                    Arg::Names(n) if n.iter().any(|x| x == "MSG_OOB") => oob = true,
+                    Arg::Names(n) if n.iter().all(|x| x == "MSG_OOB" || MSG_FLAGS.iter().any(|f| f.0 == x)) => {
+                        for x in n {
+                            match MSG_FLAGS.iter().find(|f| f.0 == x) {
+                                Some(f) => flags |= f.1,
+                                None => oob = true,
+                            }
+                        }
+                    }
                     Arg::Elided => {}
                     _ => {
                         return Err(cerr(
                             format!("unexpected argument to {name}"),
                             *at,
                             1,
-                            Some("write(fd, N), write(fd, \"text\"), send(fd, ..., N, MSG_OOB)"),
+                            Some("write(fd, N), write(fd, \"text\"), send(fd, ..., N, MSG_OOB | MSG_EOR | MSG_MORE | MSG_ZEROCOPY), sendto(fd, ..., N, MSG_FASTOPEN, ..., ...)"),
                         ))
                     }
                 }
             }
+            let to = name == "sendto";
             let len = len.ok_or_else(|| {
                 cerr(format!("`{name}` needs a length or a string"), end, 1, Some("e.g. write(4, 1000)"))
             })?;
-            Call::Write { fd, len, data, oob }
+            Call::Write { fd, len, data, oob, flags, to }
         }
         "read" | "recv" => {
             let fd = fd(0)?;
@@ -520,6 +592,40 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             // The option is the first name that is an option; levels are skipped.
             let pos =
                 args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
+            let linux = args
+                .iter()
+                .enumerate()
+                .skip(1)
+                .find_map(|(i, (_, a))| names_in(a).first().and_then(|n| LINUX_OPTS.iter().find(|o| o.0 == n)).map(|o| (i, o)));
+            if let (None, Some((p, &(label, level, num)))) = (pos, linux) {
+                let value_arg = args.get(p + 1).map(|a| &a.1);
+                let inner = match value_arg {
+                    Some(Arg::Ref(b)) => Some(&**b),
+                    Some(Arg::Elided) | None => None,
+                    Some(other) => Some(other),
+                };
+                let int = match inner {
+                    Some(Arg::Int(v)) => Some(*v),
+                    Some(Arg::Names(n)) if n.len() == 1 => {
+                        LINUX_OPT_VALUES.iter().find(|(k, _)| *k == n[0]).map(|(_, v)| *v)
+                    }
+                    _ => None,
+                };
+                let get = name == "getsockopt";
+                let (value, expect) = match (get, int) {
+                    (false, Some(v)) => (v, None),
+                    (true, v) if inner.is_none() || v.is_some() => (0, v.map(Expect::Value)),
+                    _ => {
+                        return Err(cerr(
+                            format!("{label} takes an integer value, as [N] or N"),
+                            arg_at(p + 1),
+                            1,
+                            Some("e.g. setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0"),
+                        ))
+                    }
+                };
+                return Ok(Call::LinuxOpt { fd, get, label, level, name: num, value, expect });
+            }
             let Some(p) = pos.map(|p| p + 1) else {
                 let bad = args.iter().skip(1).find(|(_, a)| matches!(a, Arg::Names(n) if !n.iter().all(|x| x.starts_with("SOL_") || x == "IPPROTO_TCP")));
                 let at = bad.map_or(arg_at(1), |b| b.0);
@@ -527,7 +633,11 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     "unknown or missing socket option",
                     at,
                     1,
-                    Some(&format!("known: {}", OptName::NAMES)),
+                    Some(&format!(
+                        "known: {}; Linux only: {}",
+                        OptName::NAMES,
+                        LINUX_OPTS.iter().map(|o| o.0).collect::<Vec<_>>().join(", ")
+                    )),
                 ));
             };
             let opt = OptName::from_name(&names_in(&args[p].1)[0]).expect("checked");

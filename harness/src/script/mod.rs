@@ -163,6 +163,11 @@ pub struct Script {
     /// consecutive segments that add up to LEN (packetdrill's default; the
     /// kernel's TSO sizing varies with pacing). `exact` (the default): one segment.
     pub merge_out: bool,
+    /// `fds: mapped`: the script's descriptor numbers are names (packetdrill's
+    /// reading): socket() or accept() `= N` binds N to whatever the target
+    /// returned, and later calls on N use it. `exact` (the default): the
+    /// numbers must be the target's.
+    pub fds_mapped: bool,
     pub steps: Vec<Step>,
 }
 
@@ -272,6 +277,7 @@ struct RawScript {
     offload: Option<Spanned<String>>,
     congestion: Option<Spanned<String>>,
     out_segments: Option<Spanned<String>>,
+    fds: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -360,7 +366,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
         } else {
             None
         };
@@ -637,6 +643,12 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(c.value.clone())
             }
             Some(c) => return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None)),
+        },
+        fds_mapped: match &raw.fds {
+            None => false,
+            Some(o) if o.value == "exact" => false,
+            Some(o) if o.value == "mapped" => true,
+            Some(o) => return Err(ctx.err_at(&o.referenced, format!("fds is `exact` or `mapped`, not `{}`", o.value), None)),
         },
         merge_out: match &raw.out_segments {
             None => false,
