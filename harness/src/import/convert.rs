@@ -137,8 +137,6 @@ struct Out {
     local_isn: u32,
     /// The first connection's ISN: the header's `remote_isn`.
     header_isn: Option<u32>,
-    /// socket() was called after a connection: the next SYN opens a new one.
-    new_pending: bool,
 }
 
 /// YAML double-quoted string.
@@ -283,7 +281,6 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         isn_patch: None,
         local_isn: 0,
         header_isn: None,
-        new_pending: false,
     };
     let mut tolerance_us = PD_TOLERANCE_US;
     let mut first_comment: Option<String> = None;
@@ -651,15 +648,7 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
     if !words[fi].contains('S') {
         return Ok(());
     }
-    let new = std::mem::take(&mut o.new_pending);
     o.had_connection = true;
-    if new && !inbound {
-        // An active open: the peer's ISN comes with its SYN-ACK.
-        o.remote_isn = None;
-        o.step(0, None, "new_connection", "{}");
-        // Filled in when the peer's SYN-ACK names its ISN.
-        o.isn_patch = o.body.rfind("new_connection: {}").map(|i| i + "new_connection: ".len());
-    }
     let seq_at = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1);
     let span = |w: &str| -> Result<(u32, u32, String), String> {
         let (a, rest) = w.split_once(':').ok_or("no START:END(LEN)")?;
@@ -686,12 +675,8 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
         let Some(si) = words.iter().skip(fi + 1).position(|w| !w.is_empty()).map(|p| p + fi + 1) else {
             return Ok(());
         };
-        if new {
-            let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
-            o.remote_isn = Some(a);
-            o.step(0, None, "new_connection", &format!("{{remote_isn: {a}}}"));
-        } else if let (None, Some(at)) = (o.remote_isn, o.isn_patch.take()) {
-            // The SYN-ACK of a new active open names the peer's ISN.
+        if let (None, Some(at)) = (o.remote_isn, o.isn_patch.take()) {
+            // The first SYN or SYN-ACK of a new connection names the peer's ISN.
             let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
             o.body.replace_range(at..at + 2, &format!("{{remote_isn: {a}}}"));
             o.remote_isn = Some(a);
@@ -724,15 +709,21 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         return;
     };
     let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut new_connection = false;
     let text = format!("{name}({args1}) = {result}");
     match crate::script::call::CallSpec::parse(&text) {
         Ok(spec) => {
             use crate::script::call::{Call, Expect};
             if let (Call::Socket { .. } | Call::Accept { .. }, Expect::Value(fd)) = (&spec.call, &spec.expect) {
                 o.under_test = Some(*fd as i32);
+                o.nonblocking.insert(*fd as i32, false);
             }
             if matches!(spec.call, Call::Socket { .. }) && o.had_connection {
-                o.new_pending = true;
+                // packetdrill's next socket under test: a new connection,
+                // whose peer ISN its first SYN (or SYN-ACK) will name.
+                o.remote_isn = None;
+                o.had_connection = false;
+                new_connection = true;
             }
             match &spec.call {
                 Call::SetNonBlocking { fd, on } => {
@@ -755,6 +746,10 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             o.problem(line, format!("call {name}"), format!("`{}`: {}", short(&text), e.message));
             return;
         }
+    }
+    if new_connection {
+        o.step(line, None, "new_connection", "{}");
+        o.isn_patch = o.body.rfind("new_connection: {}").map(|i| i + "new_connection: ".len());
     }
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
     o.step(line, at, "call", &q(&text));
