@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: run test lint ci setup bench seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke mutants
+.PHONY: run test lint ci setup bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke mutants
 
 ## Build, then run the main job: every script under suites/ on the reference
 ## target and on the Linux kernel (where privileges allow; otherwise those are
@@ -24,6 +24,26 @@ bench: setup
 	$(HARNESS) bench suites --rounds 200
 	$(HARNESS) bench suites --target linux --transport tun
 	$(HARNESS) bench suites --target linux --transport raw
+
+## packetdrill's own Linux TCP scripts, read from PACKETDRILL_TCP (GPL data,
+## never copied into this repository): imported (IPv4; the two *-v6 scripts
+## are refused by their --ip_version), then run on the Linux target at -j 2
+## and -j 16, one verdict line per script, the totals and the wall time.
+PACKETDRILL_TCP ?= ../shared/peers/packetdrill/gtests/net/tcp
+PD_OUT := target/packetdrill
+bench-packetdrill: setup
+	$(CARGO) build --release -p harness
+	rm -rf $(PD_OUT) && mkdir -p $(PD_OUT)
+	$(HARNESS) import $(PACKETDRILL_TCP) -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt
+	for j in 2 16; do \
+	  $(HARNESS) run $(PD_OUT)/scripts --target linux -j $$j --verdicts > $(PD_OUT)/run-j$$j.txt; \
+	  grep -E '^(pass|FAIL|ERROR|skip) +[0-9.]+s ' $(PD_OUT)/run-j$$j.txt; \
+	  total=$$(find $(PACKETDRILL_TCP) -name '*.pkt' ! -name '*v6.pkt' | wc -l); \
+	  refused=$$(grep '^refused   ' $(PD_OUT)/import.txt | grep -vc 'v6\.pkt:'); \
+	  echo "-j $$j: $$(grep -cE '^pass +[0-9.]+s ' $(PD_OUT)/run-j$$j.txt) of $$total IPv4 scripts passed," \
+	    "$$(grep -cE '^(FAIL|ERROR) +[0-9.]+s ' $(PD_OUT)/run-j$$j.txt) failed, $$refused not imported;" \
+	    "$$(grep '^wall time' $(PD_OUT)/run-j$$j.txt)"; \
+	done
 
 ## All tests of the workspace.
 test: setup
