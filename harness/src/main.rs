@@ -274,22 +274,20 @@ fn main() -> ExitCode {
             trace,
             allow_shell,
             verdicts,
-        } => {
-            run_cmd(RunArgs {
-                paths,
-                targets,
-                transport,
-                tolerance_scale,
-                allow_shell,
-                verdicts,
-                jobs,
-                partition,
-                junit,
-                json,
-                pcap_dir,
-                trace,
-            })
-        }
+        } => run_cmd(RunArgs {
+            paths,
+            targets,
+            transport,
+            tolerance_scale,
+            allow_shell,
+            verdicts,
+            jobs,
+            partition,
+            junit,
+            json,
+            pcap_dir,
+            trace,
+        }),
         Command::Check { paths } => check_cmd(paths),
         Command::Import { paths, output, allow_shell, verbose, defines, congestion } => {
             import_cmd(&paths, output.as_deref(), allow_shell, verbose, &defines, &congestion)
@@ -548,10 +546,23 @@ fn execute(
 }
 
 fn run_cmd(a: RunArgs) -> ExitCode {
-    let RunArgs { paths, targets, transport, tolerance_scale, allow_shell, verdicts, jobs, partition, junit, json, pcap_dir, trace } =
-        a;
+    let RunArgs {
+        paths,
+        targets,
+        transport,
+        tolerance_scale,
+        allow_shell,
+        verdicts,
+        jobs,
+        partition,
+        junit,
+        json,
+        pcap_dir,
+        trace,
+    } = a;
     let started = std::time::Instant::now();
-    let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, allow_shell, jobs, partition) {
+    let (results, invalid) = match execute(&paths, &targets, &transport, tolerance_scale, allow_shell, jobs, partition)
+    {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -726,6 +737,17 @@ fn import_cmd(
             }
         }
     }
+    let congestion = match congestion {
+        "host" => None,
+        c if !c.is_empty() && c.len() < 16 && c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_') => {
+            Some(c.to_string())
+        }
+        c => {
+            eprintln!("error: --congestion {c:?}: a congestion control name (cubic, reno, bbr) or host");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = import::convert::ImportOptions { congestion, allow_shell, defines: defs };
     let files = match import::find_pkt(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -733,15 +755,6 @@ fn import_cmd(
             return ExitCode::from(2);
         }
     };
-    let congestion = match congestion {
-        "host" => None,
-        c if !c.is_empty() && c.len() < 16 && c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_') => Some(c.to_string()),
-        c => {
-            eprintln!("error: --congestion {c:?}: a congestion control name (cubic, reno, bbr) or host");
-            return ExitCode::from(2);
-        }
-    };
-    let opts = import::convert::ImportOptions { congestion, allow_shell, defines: defs };
     let results = match import::import(&files, output, &opts) {
         Ok(r) => r,
         Err(e) => {
@@ -781,7 +794,9 @@ fn import_cmd(
         "\n{} file(s) read: {converted} converted, {} refused{}",
         results.len(),
         results.len() - converted,
-        output.map(|o| format!("; written under {}", o.display())).unwrap_or_else(|| " (dry run: -o DIR writes them)".into())
+        output
+            .map(|o| format!("; written under {}", o.display()))
+            .unwrap_or_else(|| " (dry run: -o DIR writes them)".into())
     );
     ExitCode::SUCCESS
 }

@@ -167,7 +167,9 @@ pub fn tcp_info_fields(fd: BorrowedFd<'_>) -> io::Result<std::collections::BTree
         let v = match size {
             2 => i64::from(u16::from_ne_bytes([b[0], b[1]])),
             4 => i64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
-            _ => i64::try_from(u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).unwrap_or(i64::MAX),
+            _ => {
+                i64::try_from(u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).unwrap_or(i64::MAX)
+            }
         };
         m.insert(*name, v);
         off += size;

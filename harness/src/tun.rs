@@ -119,7 +119,10 @@ impl Tun {
         self.scratch.resize(buf.len() + VNET_HDR_LEN, 0);
         let n = self.file.read(&mut self.scratch)?;
         if n < VNET_HDR_LEN {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "TUN read shorter than its virtio-net header"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "TUN read shorter than its virtio-net header",
+            ));
         }
         let (hdr, pkt) = self.scratch[..n].split_at(VNET_HDR_LEN);
         let len = pkt.len();
@@ -130,7 +133,10 @@ impl Tun {
             let start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
             let field = start + usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
             if field + 2 > len || start > len {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "virtio-net checksum offsets outside the packet"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "virtio-net checksum offsets outside the packet",
+                ));
             }
             let mut sum: u32 = 0;
             for c in buf[start..len].chunks(2) {

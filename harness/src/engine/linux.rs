@@ -599,7 +599,10 @@ impl Target for LinuxTarget {
             TargetCall::LinuxOpt { fd, get: true, level, name, .. } => {
                 match self.sock(*fd).and_then(|s| sys::getsockopt_int(s.s.as_fd(), *level, *name)) {
                     // Linux's unsigned values (TCP_NOTSENT_LOWAT's 0xffffffff) read as written.
-                    Ok(v) => Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(CallValue::Value(i64::from(v as u32))) }),
+                    Ok(v) => Ok(CallOutcome::Done {
+                        ret: CallValue::Value(0),
+                        out: Some(CallValue::Value(i64::from(v as u32))),
+                    }),
                     Err(e) => done(Err(e)),
                 }
             }
@@ -682,7 +685,8 @@ impl Target for LinuxTarget {
     }
 
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {
-        netns::sysctl(&key.replace('.', "/"), value).map_err(|e| TargetError::Setup(format!("sysctl {key}={value}: {e}")))
+        netns::sysctl(&key.replace('.', "/"), value)
+            .map_err(|e| TargetError::Setup(format!("sysctl {key}={value}: {e}")))
     }
 
     fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {

@@ -18,24 +18,78 @@ use std::time::Duration;
 /// A call with the script's defaults filled in (addresses, ports, data).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetCall {
-    Socket { ipv6: bool },
-    Bind { fd: i32, addr: SocketAddr },
-    Listen { fd: i32, backlog: i32 },
-    Accept { fd: i32 },
-    Connect { fd: i32, addr: SocketAddr },
+    Socket {
+        ipv6: bool,
+    },
+    Bind {
+        fd: i32,
+        addr: SocketAddr,
+    },
+    Listen {
+        fd: i32,
+        backlog: i32,
+    },
+    Accept {
+        fd: i32,
+    },
+    Connect {
+        fd: i32,
+        addr: SocketAddr,
+    },
     /// `flags`: Linux send flags beyond MSG_OOB; `to`: sendto the script's peer.
-    Write { fd: i32, data: Vec<u8>, oob: bool, flags: i32, to: Option<SocketAddr> },
-    Read { fd: i32, len: usize, peek: bool },
-    Shutdown { fd: i32, how: reference_stack::Shutdown },
-    Close { fd: i32 },
-    SetSockOpt { fd: i32, opt: OptName, value: i64 },
-    SetCongestion { fd: i32, algo: String },
-    GetSockOpt { fd: i32, opt: OptName },
-    SetNonBlocking { fd: i32, on: bool },
-    GetFl { fd: i32 },
-    Poll { fd: i32, events: u32, timeout_ms: i64 },
+    Write {
+        fd: i32,
+        data: Vec<u8>,
+        oob: bool,
+        flags: i32,
+        to: Option<SocketAddr>,
+    },
+    Read {
+        fd: i32,
+        len: usize,
+        peek: bool,
+    },
+    Shutdown {
+        fd: i32,
+        how: reference_stack::Shutdown,
+    },
+    Close {
+        fd: i32,
+    },
+    SetSockOpt {
+        fd: i32,
+        opt: OptName,
+        value: i64,
+    },
+    SetCongestion {
+        fd: i32,
+        algo: String,
+    },
+    GetSockOpt {
+        fd: i32,
+        opt: OptName,
+    },
+    SetNonBlocking {
+        fd: i32,
+        on: bool,
+    },
+    GetFl {
+        fd: i32,
+    },
+    Poll {
+        fd: i32,
+        events: u32,
+        timeout_ms: i64,
+    },
     /// A Linux-only socket option: set `value`, or read it (returned as `out`).
-    LinuxOpt { fd: i32, get: bool, label: &'static str, level: i32, name: i32, value: i64 },
+    LinuxOpt {
+        fd: i32,
+        get: bool,
+        label: &'static str,
+        level: i32,
+        name: i32,
+        value: i64,
+    },
 }
 
 impl TargetCall {
@@ -558,9 +612,7 @@ impl Run<'_> {
                 self.no_packets_until(i, step, at)?;
                 self.target.advance(at)?;
                 if !self.allow_shell {
-                    return Err(Stop::Target(TargetError::Unsupported(
-                        "a `shell:` step without --allow-shell".into(),
-                    )));
+                    return Err(Stop::Target(TargetError::Unsupported("a `shell:` step without --allow-shell".into())));
                 }
                 self.trace.push(TraceEntry::Call { at, text: format!("shell {cmd:?}"), ret: String::new() });
                 if let Err(e) = self.target.shell(cmd) {
@@ -656,7 +708,10 @@ impl Run<'_> {
                     if !check.holds(v) {
                         diffs.push(FieldDiff {
                             field: "tcp_info",
-                            expected: format!("tcpi_{name} {}{check}", if matches!(check, crate::script::InfoCheck::Range(..)) { "= " } else { "" }),
+                            expected: format!(
+                                "tcpi_{name} {}{check}",
+                                if matches!(check, crate::script::InfoCheck::Range(..)) { "= " } else { "" }
+                            ),
                             actual: format!("tcpi_{name} = {v}"),
                         });
                     }
@@ -710,8 +765,12 @@ impl Run<'_> {
         }
         // `fds: mapped`: a new descriptor takes the number the script gave it.
         let mut ret = ret;
-        if let (true, TargetCall::Socket { .. } | TargetCall::Accept { .. }, Expect::Value(want), CallValue::Value(got)) =
-            (self.script.fds_mapped, call, &spec.expect, &ret)
+        if let (
+            true,
+            TargetCall::Socket { .. } | TargetCall::Accept { .. },
+            Expect::Value(want),
+            CallValue::Value(got),
+        ) = (self.script.fds_mapped, call, &spec.expect, &ret)
         {
             self.fd_map.insert(*want as i32, *got as i32);
             ret = CallValue::Value(*want);
@@ -731,7 +790,8 @@ impl Run<'_> {
                 vec![FieldDiff { field: "return", expected: spec.expect.to_string(), actual: ret.to_string() }],
             ));
         }
-        if let Call::GetSockOpt { expect: Some(e), .. } | Call::LinuxOpt { get: true, expect: Some(e), .. } = &spec.call {
+        if let Call::GetSockOpt { expect: Some(e), .. } | Call::LinuxOpt { get: true, expect: Some(e), .. } = &spec.call
+        {
             let got = out.map_or_else(|| "nothing".to_string(), |o| o.to_string());
             let okv = match (e, &got) {
                 (Expect::Error(x), g) => *g == format!("-1 {}", x.name()) || *g == x.name(),

@@ -259,7 +259,9 @@ impl Target for ReferenceTarget {
                 r => Self::done(r.map(|_| 0)),
             },
             TargetCall::Write { flags, to, .. } if *flags != 0 || to.is_some() => {
-                return Err(TargetError::Unsupported("send flags only Linux has (MSG_EOR, MSG_FASTOPEN, ...) and sendto".into()))
+                return Err(TargetError::Unsupported(
+                    "send flags only Linux has (MSG_EOR, MSG_FASTOPEN, ...) and sendto".into(),
+                ))
             }
             TargetCall::Write { fd, data, oob, .. } => {
                 if *oob || s.is_nonblocking(*fd).unwrap_or(true) {

@@ -153,7 +153,12 @@ pub fn case_from_script(s: &Script) -> Case {
                     None => {}
                 }
             }
-            StepKind::State { .. } | StepKind::Quiet(_) | StepKind::TcpInfo { .. } | StepKind::Shell(_) | StepKind::Sysctl(_) | StepKind::NewConnection { .. } => {}
+            StepKind::State { .. }
+            | StepKind::Quiet(_)
+            | StepKind::TcpInfo { .. }
+            | StepKind::Shell(_)
+            | StepKind::Sysctl(_)
+            | StepKind::NewConnection { .. } => {}
         }
     }
     actions.truncate(super::case::MAX_RECORDS);

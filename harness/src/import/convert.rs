@@ -387,7 +387,12 @@ pub fn tfo_cookie(client: std::net::IpAddr, server: std::net::IpAddr, key: [u32;
 fn siphash24(key: &[u8; 16], msg: &[u8]) -> u64 {
     let k0 = u64::from_le_bytes(key[..8].try_into().expect("8 octets"));
     let k1 = u64::from_le_bytes(key[8..].try_into().expect("8 octets"));
-    let mut v = [k0 ^ 0x736f_6d65_7073_6575, k1 ^ 0x646f_7261_6e64_6f6d, k0 ^ 0x6c79_6765_6e65_7261, k1 ^ 0x7465_6462_7974_6573];
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
     let round = |v: &mut [u64; 4]| {
         v[0] = v[0].wrapping_add(v[1]);
         v[1] = v[1].rotate_left(13) ^ v[0];
@@ -475,7 +480,10 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         _ => o.problem(
             line,
             format!("option --{name}"),
-            format!("packetdrill's `--{name}{}` has no equivalent in the language yet", value.map(|v| format!("={v}")).unwrap_or_default()),
+            format!(
+                "packetdrill's `--{name}{}` has no equivalent in the language yet",
+                value.map(|v| format!("={v}")).unwrap_or_default()
+            ),
         ),
     }
 }
@@ -513,7 +521,11 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         let words: Vec<&str> = l.split_whitespace().collect();
         if words[0].ends_with("common/defaults.sh") && words.len() == 1 {
             if seen_steps(o) {
-                o.problem(lno, "shell defaults.sh", "defaults.sh after the first step (the header sets sysctls before it)");
+                o.problem(
+                    lno,
+                    "shell defaults.sh",
+                    "defaults.sh after the first step (the header sets sysctls before it)",
+                );
             }
             o.sysctl.extend(DEFAULTS_SH.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             if let Some(cc) = &opts.congestion {
@@ -883,11 +895,7 @@ fn py_int(o: &Out, s: &str) -> Result<i64, String> {
 /// `tcpi_x OP v`, `v OP tcpi_x`, `a <= tcpi_x <= b`, `(tcpi_x & M) ==/!= 0`.
 fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
     let c = c.trim();
-    let c = if c.starts_with('(') && c.ends_with(')') && !c[1..].contains('(') {
-        c[1..c.len() - 1].trim()
-    } else {
-        c
-    };
+    let c = if c.starts_with('(') && c.ends_with(')') && !c[1..].contains('(') { c[1..c.len() - 1].trim() } else { c };
     if c.contains(" and ") {
         let mut out = Vec::new();
         for part in c.split(" and ") {
@@ -923,7 +931,9 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
             let f = f.trim().strip_prefix("tcpi_")?;
             return Some((f.to_string(), py_int(o, m).ok()));
         }
-        t.strip_prefix("tcpi_").filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).map(|f| (f.to_string(), None))
+        t.strip_prefix("tcpi_")
+            .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .map(|f| (f.to_string(), None))
     };
     let check_field = |f: &str| -> Result<(), String> {
         if crate::script::TCP_INFO_FIELDS.contains(&f) {
@@ -1030,7 +1040,14 @@ mod tests {
         let got: Vec<(usize, &str)> = c.problems.iter().map(|p| (p.line, p.construct.as_str())).collect();
         assert_eq!(
             got,
-            vec![(1, "option --mss"), (3, "ECN mark"), (4, "ICMP packet"), (5, "call frob"), (6, "python"), (7, "shell tc")]
+            vec![
+                (1, "option --mss"),
+                (3, "ECN mark"),
+                (4, "ICMP packet"),
+                (5, "call frob"),
+                (6, "python"),
+                (7, "shell tc")
+            ]
         );
     }
 

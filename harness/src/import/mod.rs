@@ -45,7 +45,7 @@ pub fn find_pkt(paths: &[PathBuf]) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
         if p.is_dir() {
             walk(p, p, &mut out)?;
         } else {
-            std::fs::metadata(p)?;
+            std::fs::metadata(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
             let rel = PathBuf::from(p.file_name().unwrap_or(p.as_os_str()));
             out.push((p.clone(), rel));
         }
@@ -61,7 +61,7 @@ pub fn import(
 ) -> std::io::Result<Vec<FileResult>> {
     let mut results = Vec::new();
     for (src, rel) in files {
-        let bytes = std::fs::read(src)?;
+        let bytes = std::fs::read(src).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
         let text = String::from_utf8_lossy(&bytes);
         let name = rel.display().to_string();
         let c = convert::convert(&name, &text, opts);

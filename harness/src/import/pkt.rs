@@ -124,7 +124,8 @@ impl<'a> Lexer<'a> {
     }
     fn time(&mut self) -> Result<PdTime, PktError> {
         let start = self.p;
-        let mut t = PdTime { any: false, relative: false, start: 0.0, range_end: None, returns: None, text: String::new() };
+        let mut t =
+            PdTime { any: false, relative: false, start: 0.0, range_end: None, returns: None, text: String::new() };
         if self.peek() == Some(b'*') {
             self.p += 1;
             t.any = true;
@@ -133,7 +134,8 @@ impl<'a> Lexer<'a> {
                 t.relative = true;
                 self.p += 1;
             }
-            t.start = self.number().ok_or_else(|| self.err(start, "expected a time (`0.1`, `+.1`, `*`) or `--option`"))?;
+            t.start =
+                self.number().ok_or_else(|| self.err(start, "expected a time (`0.1`, `+.1`, `*`) or `--option`"))?;
             let save = self.p;
             self.skip_blank();
             if self.peek() == Some(b'~') {
@@ -143,7 +145,8 @@ impl<'a> Lexer<'a> {
                     self.p += 1;
                 }
                 let at = self.p;
-                t.range_end = Some(self.number().ok_or_else(|| self.err(at, "expected the end of a time range after `~`"))?);
+                t.range_end =
+                    Some(self.number().ok_or_else(|| self.err(at, "expected the end of a time range after `~`"))?);
             } else if self.starts("...") {
                 self.p += 3;
                 self.skip_blank();
@@ -151,8 +154,10 @@ impl<'a> Lexer<'a> {
                     self.p += 1;
                 }
                 let at = self.p;
-                t.returns =
-                    Some(self.number().ok_or_else(|| self.err(at, "expected the time a blocking call returns after `...`"))?);
+                t.returns = Some(
+                    self.number()
+                        .ok_or_else(|| self.err(at, "expected the time a blocking call returns after `...`"))?,
+                );
             } else {
                 self.p = save;
             }
@@ -276,10 +281,8 @@ pub fn parse(text: &str) -> Result<Vec<Item>, PktError> {
                 ItemKind::Call { name, args, result }
             }
             Some(_) => {
-                return Err(lx.err(
-                    at,
-                    "expected a packet (`<`, `>`), a system call, a backtick command or `%{` after the time",
-                ))
+                return Err(lx
+                    .err(at, "expected a packet (`<`, `>`), a system call, a backtick command or `%{` after the time"))
             }
             None => return Err(lx.err(at, "the script ends after a time")),
         };

@@ -592,11 +592,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             // The option is the first name that is an option; levels are skipped.
             let pos =
                 args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
-            let linux = args
-                .iter()
-                .enumerate()
-                .skip(1)
-                .find_map(|(i, (_, a))| names_in(a).first().and_then(|n| LINUX_OPTS.iter().find(|o| o.0 == n)).map(|o| (i, o)));
+            let linux = args.iter().enumerate().skip(1).find_map(|(i, (_, a))| {
+                names_in(a).first().and_then(|n| LINUX_OPTS.iter().find(|o| o.0 == n)).map(|o| (i, o))
+            });
             if let (None, Some((p, &(label, level, num)))) = (pos, linux) {
                 let value_arg = args.get(p + 1).map(|a| &a.1);
                 let inner = match value_arg {
@@ -736,12 +734,42 @@ mod tests {
             p("connect(3, 192.0.2.1:8080) = -1 EINPROGRESS (Operation now in progress)").expect,
             Expect::Error(Errno::EINPROGRESS)
         );
-        assert_eq!(p("write(4, ..., 1000) = 1000").call, Call::Write { fd: 4, len: 1000, data: None, oob: false });
+        assert_eq!(
+            p("write(4, ..., 1000) = 1000").call,
+            Call::Write { fd: 4, len: 1000, data: None, oob: false, flags: 0, to: false }
+        );
         assert_eq!(
             p("write(4, \"hi, there\") = 9").call,
-            Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false }
+            Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false, flags: 0, to: false }
         );
-        assert_eq!(p("send(4, ..., 1, MSG_OOB) = 1").call, Call::Write { fd: 4, len: 1, data: None, oob: true });
+        assert_eq!(
+            p("send(4, ..., 1, MSG_OOB) = 1").call,
+            Call::Write { fd: 4, len: 1, data: None, oob: true, flags: 0, to: false }
+        );
+        assert_eq!(
+            p("sendto(4, ..., 100, MSG_FASTOPEN|MSG_EOR, ..., ...) = 100").call,
+            Call::Write { fd: 4, len: 100, data: None, oob: false, flags: 0x2000_0080, to: true }
+        );
+        assert_eq!(
+            p("setsockopt(3, SOL_TCP, TCP_FASTOPEN, [5], 4) = 0").call,
+            Call::LinuxOpt { fd: 3, get: false, label: "TCP_FASTOPEN", level: 6, name: 23, value: 5, expect: None }
+        );
+        assert_eq!(
+            p("getsockopt(4, SOL_TCP, TCP_NOTSENT_LOWAT, [0xffffffff], [4]) = 0").call,
+            Call::LinuxOpt {
+                fd: 4,
+                get: true,
+                label: "TCP_NOTSENT_LOWAT",
+                level: 6,
+                name: 25,
+                value: 0,
+                expect: Some(Expect::Value(0xffff_ffff))
+            }
+        );
+        assert_eq!(
+            p("setsockopt(3, SOL_IP, IP_MTU_DISCOVER, [IP_PMTUDISC_DONT], 4) = 0").call,
+            Call::LinuxOpt { fd: 3, get: false, label: "IP_MTU_DISCOVER", level: 0, name: 10, value: 0, expect: None }
+        );
         assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false });
         assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true });
         assert_eq!(p("shutdown(4, SHUT_WR) = 0").call, Call::Shutdown { fd: 4, how: Shutdown::Write });

@@ -97,7 +97,9 @@ pub enum StepKind {
     /// (packetdrill's second socket under test): the script's port moves on
     /// by one, the stack's ISN, port and timestamps are learned again, and
     /// the script's sequence numbers count from N.
-    NewConnection { remote_isn: u32 },
+    NewConnection {
+        remote_isn: u32,
+    },
     /// `sysctl: {net.X: V}` mid-script (the header's are set before it starts).
     Sysctl(Vec<(String, String)>),
 }
@@ -635,27 +637,41 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             None => false,
             Some(o) if o.value == "none" => false,
             Some(o) if o.value == "tso" => true,
-            Some(o) => return Err(ctx.err_at(&o.referenced, format!("offload is `none` or `tso`, not `{}`", o.value), None)),
+            Some(o) => {
+                return Err(ctx.err_at(&o.referenced, format!("offload is `none` or `tso`, not `{}`", o.value), None))
+            }
         },
         congestion: match &raw.congestion {
             None => None,
-            Some(c) if !c.value.is_empty() && c.value.len() < 16 && c.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some(c)
+                if !c.value.is_empty()
+                    && c.value.len() < 16
+                    && c.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 Some(c.value.clone())
             }
-            Some(c) => return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None)),
+            Some(c) => {
+                return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None))
+            }
         },
         fds_mapped: match &raw.fds {
             None => false,
             Some(o) if o.value == "exact" => false,
             Some(o) if o.value == "mapped" => true,
-            Some(o) => return Err(ctx.err_at(&o.referenced, format!("fds is `exact` or `mapped`, not `{}`", o.value), None)),
+            Some(o) => {
+                return Err(ctx.err_at(&o.referenced, format!("fds is `exact` or `mapped`, not `{}`", o.value), None))
+            }
         },
         merge_out: match &raw.out_segments {
             None => false,
             Some(o) if o.value == "exact" => false,
             Some(o) if o.value == "merge" => true,
             Some(o) => {
-                return Err(ctx.err_at(&o.referenced, format!("out_segments is `exact` or `merge`, not `{}`", o.value), None))
+                return Err(ctx.err_at(
+                    &o.referenced,
+                    format!("out_segments is `exact` or `merge`, not `{}`", o.value),
+                    None,
+                ))
             }
         },
         steps,
@@ -664,7 +680,10 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
 
 /// A sysctl the Linux target may set: `net.*`, a plain dotted name.
 fn check_sysctl_name(k: &str) -> Result<(), String> {
-    if k.starts_with("net.") && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') && !k.contains("..") {
+    if k.starts_with("net.")
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+        && !k.contains("..")
+    {
         Ok(())
     } else {
         Err(format!("`{k}` is not a network sysctl (net.*)"))
