@@ -523,7 +523,9 @@ impl Target for LinuxTarget {
                         "sendto(MSG_FASTOPEN) on a blocking socket (make it O_NONBLOCK)".into(),
                     ));
                 }
-                if *oob || !blocking || to.is_some() {
+                // A blocking sendto without MSG_FASTOPEN is a write: TCP
+                // ignores the address of a connected socket.
+                if *oob || !blocking || (to.is_some() && *extra & MSG_FASTOPEN != 0) {
                     // MSG_NOSIGNAL: a write on a reset connection is EPIPE for
                     // the script, not a SIGPIPE that kills the harness.
                     let flags = libc::MSG_NOSIGNAL | extra | if *oob { libc::MSG_OOB } else { 0 };

@@ -316,6 +316,8 @@ struct Run<'a> {
     ts_first: Option<(u32, u32)>,
     /// The script's ISN (the header's, until a `new_connection` step).
     remote_isn: u32,
+    /// (stack port, script port) of connections before a `new_connection`.
+    old_conns: Vec<(u16, u16)>,
     /// `fds: mapped`: the script's descriptor numbers -> the target's.
     fd_map: std::collections::BTreeMap<i32, i32>,
     last: Duration,
@@ -349,6 +351,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         ts_first: None,
         remote_isn: script.remote_isn,
         fd_map: std::collections::BTreeMap::new(),
+        old_conns: Vec::new(),
         last: Duration::ZERO,
         trace: Vec::new(),
         pending: None,
@@ -525,7 +528,7 @@ impl Run<'_> {
             StepKind::Out(per) => {
                 let Some(spec) = per.get(&self.kind) else { return Ok(()) };
                 let deadline = if step.time.any { self.last + Duration::from_secs(24 * 3600) } else { hi + tol };
-                let Some((mut at, mut p)) = self.target.next_packet(deadline)? else {
+                let Some((mut at, mut p)) = self.next_out(deadline)? else {
                     return Err(self.fail(
                         Some((i, step)),
                         format!(
@@ -543,7 +546,7 @@ impl Run<'_> {
                 if let (true, Field::Is(want)) = (self.script.merge_out, spec.len) {
                     while (p.tcp.payload.len() as u32) < want && !p.tcp.payload.is_empty() {
                         let end = p.tcp.seq.0.wrapping_add(p.tcp.payload.len() as u32);
-                        let Some((at2, next)) = self.target.next_packet(deadline)? else { break };
+                        let Some((at2, next)) = self.next_out(deadline)? else { break };
                         if next.tcp.seq.0 != end || next.tcp.payload.is_empty() || next.tcp.src_port != p.tcp.src_port {
                             self.trace_out(at, &p);
                             let text = self.trace_out(at2, &next);
@@ -624,6 +627,7 @@ impl Run<'_> {
                 self.last = at;
             }
             StepKind::NewConnection { remote_isn } => {
+                self.old_conns.push((self.local_port, self.remote_port));
                 self.remote_isn = *remote_isn;
                 self.remote_port = self.remote_port.wrapping_add(1).max(1);
                 self.local_port = self.script.local_port;
@@ -839,6 +843,21 @@ impl Run<'_> {
                 }
                 self.finish_call(p.step, step, &p.text.clone(), &p.spec, &p.call, ret, out, now)
             }
+        }
+    }
+
+    /// The next packet for an `out` step. With `outbound: queue`, packets of
+    /// the script's earlier connections are passed over (packetdrill ignores
+    /// packets that are not the socket under test's); they stay in the trace.
+    fn next_out(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        loop {
+            let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
+            let old = self.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
+            if self.script.queue_outbound && old {
+                self.trace_out(at, &p);
+                continue;
+            }
+            return Ok(Some((at, p)));
         }
     }
 
