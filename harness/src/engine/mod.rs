@@ -781,6 +781,7 @@ impl Run<'_> {
         }
         let ok = match (&spec.expect, &ret) {
             (Expect::Any, _) => true,
+            (Expect::Failed, r) => matches!(r, CallValue::Error(_)),
             (Expect::Value(v), CallValue::Value(r)) => v == r,
             (Expect::Error(e), CallValue::Error(r)) => e == r,
             (Expect::Events(v), CallValue::Events(r)) => v == r,

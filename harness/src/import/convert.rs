@@ -518,7 +518,13 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             continue;
         }
         let lno = line + i;
-        let words: Vec<&str> = l.split_whitespace().collect();
+        // A plain command (no pipes, redirections or lists) is read word by
+        // word; anything else is a shell command as a whole.
+        let plain = shell_words(l);
+        let words: Vec<&str> = match &plain {
+            Some(w) if !w.is_empty() => w.iter().map(String::as_str).collect(),
+            _ => vec![""],
+        };
         if words[0].ends_with("common/defaults.sh") && words.len() == 1 {
             if seen_steps(o) {
                 o.problem(
@@ -544,11 +550,13 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             let kvs: Vec<&&str> = words[1..].iter().filter(|w| !w.starts_with('-')).collect();
             for kv in kvs {
                 match kv.split_once('=') {
-                    Some((k, v)) if k.starts_with("net.") => sysctl_at(o, lno, k, v, &mut mid_sysctl),
+                    Some((k, v)) if k.starts_with("net.") || k.starts_with("net/") => {
+                        sysctl_at(o, lno, &k.replace('/', "."), v, &mut mid_sysctl)
+                    }
                     _ => o.problem(lno, "shell sysctl", format!("`{kv}` is not net.NAME=VALUE")),
                 }
             }
-        } else if words[0].starts_with("/tmp/sysctl_restore_") {
+        } else if l.starts_with("/tmp/sysctl_restore_") && l.ends_with(".sh") && !l.contains(' ') {
             // Restores what set_sysctls.py changed: the namespace dies with
             // the run, so there is nothing to restore.
         } else if l == "ip tcp_metrics flush all > /dev/null 2>&1" || l == "ip tcp_metrics flush all" {
@@ -556,7 +564,8 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         } else if opts.allow_shell {
             dropped = false;
         } else {
-            let cmd_name = words[0].rsplit('/').next().unwrap_or(words[0]);
+            let first = l.split_whitespace().next().unwrap_or("");
+            let cmd_name = first.rsplit('/').next().unwrap_or(first);
             o.problem(
                 lno,
                 format!("shell {cmd_name}"),
@@ -578,6 +587,58 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
         o.step(line, at, "shell", &q(cmd.trim()));
     }
+}
+
+/// The words of a plain shell command (quotes and backslashes undone), or
+/// `None` when it uses pipes, redirections, lists, substitutions or globs.
+fn shell_words(l: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = l.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    cur.push(c);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => cur.extend(chars.next()),
+                        '$' | '`' => return None,
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.extend(chars.next());
+            }
+            '|' | '&' | ';' | '<' | '>' | '$' | '`' | '*' | '?' | '(' | ')' => return None,
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Some(words)
 }
 
 fn seen_steps(o: &Out) -> bool {
@@ -722,7 +783,14 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     };
     let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut new_connection = false;
-    let text = format!("{name}({args1}) = {result}");
+    let text = match (name, poll_struct(&args1, result)) {
+        ("poll", Some(Ok(t))) => t,
+        ("poll", Some(Err(why))) => {
+            o.problem(line, "call poll", format!("`poll({})`: {why}", short(&args1)));
+            return;
+        }
+        _ => format!("{name}({args1}) = {result}"),
+    };
     match crate::script::call::CallSpec::parse(&text) {
         Ok(spec) => {
             use crate::script::call::{Call, Expect};
@@ -765,6 +833,38 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     }
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
     o.step(line, at, "call", &q(&text));
+}
+
+/// packetdrill's `poll([{fd=N, events=E, revents=R}], 1, T) = 1` as the
+/// language's `poll(N, E, T) = R` (`= 0` when nothing is ready).
+fn poll_struct(args: &str, result: &str) -> Option<Result<String, String>> {
+    let rest = args.trim().strip_prefix("[{")?;
+    let (inner, after) = rest.split_once("}]")?;
+    let after = after.trim().strip_prefix(',')?;
+    let mut parts = after.split(',').map(str::trim);
+    let (n, timeout) = (parts.next()?, parts.next()?);
+    if n != "1" || parts.next().is_some() {
+        return Some(Err("only one pollfd is supported".into()));
+    }
+    let mut fd = None;
+    let mut events = None;
+    let mut revents = None;
+    for kv in inner.split(',') {
+        match kv.split_once('=').map(|(k, v)| (k.trim(), v.trim().to_string())) {
+            Some(("fd", v)) => fd = Some(v),
+            Some(("events", v)) => events = Some(v),
+            Some(("revents", v)) => revents = Some(v),
+            _ => return Some(Err(format!("`{kv}` in a pollfd"))),
+        }
+    }
+    let (Some(fd), Some(events)) = (fd, events) else { return Some(Err("a pollfd needs fd= and events=".into())) };
+    let result = result.split("//").next().unwrap_or("").trim();
+    let ret = match result {
+        "0" => "0".to_string(),
+        "1" => revents.unwrap_or_else(|| "0".into()),
+        r => return Some(Err(format!("poll returning `{r}`"))),
+    };
+    Some(Ok(format!("poll({fd}, {events}, {timeout}) = {ret}")))
 }
 
 fn short(s: &str) -> String {

@@ -186,6 +186,8 @@ pub enum Expect {
     Events(u32),
     /// `*`: anything.
     Any,
+    /// `-1` alone: fails, with any errno (packetdrill's reading).
+    Failed,
 }
 
 impl std::fmt::Display for Expect {
@@ -195,6 +197,7 @@ impl std::fmt::Display for Expect {
             Expect::Error(e) => write!(f, "-1 {}", e.name()),
             Expect::Events(v) => write!(f, "{}", pollbits::names(*v)),
             Expect::Any => write!(f, "*"),
+            Expect::Failed => write!(f, "-1"),
         }
     }
 }
@@ -405,6 +408,7 @@ fn parse_expect(r: &str, at: usize) -> Result<Expect, CallError> {
                 Some("e.g. EAGAIN, ECONNREFUSED, EINPROGRESS"),
             )
         }),
+        ["-1"] => Ok(Expect::Failed),
         [v] => {
             if let Some(n) = parse_int(v) {
                 if n < 0 {
@@ -509,6 +513,16 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                         }
                     }
                     Arg::Elided => {}
+                    // sendto's flags as a number (0x20000000 is MSG_FASTOPEN).
+                    Arg::Int(v) if name == "sendto" && i == 3 && len.is_some() => {
+                        let v = i32::try_from(*v).map_err(|_| cerr("flags out of range", *at, 1, None))?;
+                        let known = MSG_FLAGS.iter().fold(0x1, |m, f| m | f.1);
+                        if v & !known != 0 {
+                            return Err(cerr(format!("unknown send flags {v:#x}"), *at, 1, None));
+                        }
+                        oob |= v & 1 != 0;
+                        flags |= v & !1;
+                    }
                     _ => {
                         return Err(cerr(
                             format!("unexpected argument to {name}"),
