@@ -7,6 +7,7 @@
 //! socket is emulated exactly as on the reference target (the call is retried
 //! until it completes), so the engine's thread never sleeps in the kernel.
 
+use super::syscall_thread::{Job, SyscallThread};
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
 use crate::netlink;
 use crate::netns;
@@ -60,8 +61,8 @@ pub struct LinuxTarget {
     epoch: std::time::Instant,
     sent: VecDeque<(Duration, IpPacket)>,
     socks: BTreeMap<i32, Sock>,
-    /// A blocking write in progress: what is left, the total, the send flags.
-    write_left: Option<(Vec<u8>, usize, i32)>,
+    /// Blocking calls, made for real (started lazily).
+    syscalls: Option<SyscallThread>,
     poll_until: Option<Duration>,
     remote: IpAddr,
     info: Vec<(String, String)>,
@@ -107,6 +108,12 @@ pub fn reaped() {
 
 impl Drop for LinuxTarget {
     fn drop(&mut self) {
+        // A call still asleep in the kernel wakes when its socket shuts down.
+        if self.syscalls.as_ref().is_some_and(SyscallThread::busy) {
+            for s in self.socks.values() {
+                let _ = s.s.shutdown(std::net::Shutdown::Both);
+            }
+        }
         let socks = std::mem::take(&mut self.socks);
         let link: Box<dyn Transport> = std::mem::replace(&mut self.link, Box::new(Closed));
         reap(Box::new((socks, link)));
@@ -303,7 +310,7 @@ impl LinuxTarget {
             epoch: std::time::Instant::now(),
             sent: VecDeque::new(),
             socks: BTreeMap::new(),
-            write_left: None,
+            syscalls: None,
             poll_until: None,
             remote: script.remote,
             info,
@@ -355,6 +362,19 @@ impl LinuxTarget {
         self.socks.get(&fd).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))
     }
 
+    /// A socket the script left blocking (its calls are made for real).
+    fn is_blocking(&self, fd: i32) -> bool {
+        self.socks.get(&fd).is_some_and(|s| s.blocking)
+    }
+
+    fn raw(&self, fd: i32) -> Result<std::os::fd::RawFd, TargetError> {
+        use std::os::fd::AsRawFd;
+        self.socks
+            .get(&fd)
+            .map(|s| s.s.as_raw_fd())
+            .ok_or_else(|| TargetError::Unsupported(format!("fd {fd} is not open")))
+    }
+
     fn add(&mut self, s: Socket) -> i64 {
         let fd = (3..).find(|f| !self.socks.contains_key(f)).expect("a free number");
         self.socks.insert(fd, Sock { s, blocking: true });
@@ -393,20 +413,32 @@ impl LinuxTarget {
         Ok(m)
     }
 
-    fn write_more(&mut self, fd: i32) -> Result<CallOutcome, TargetError> {
-        let Some((left, total, extra)) = self.write_left.take() else { return done(Ok(0)) };
-        let r = self.sock(fd).and_then(|s| s.s.send_with_flags(&left, libc::MSG_NOSIGNAL | extra));
-        match r {
-            Ok(n) if n == left.len() => done(Ok(total as i64)),
-            Ok(n) => {
-                self.write_left = Some((left[n..].to_vec(), total, extra));
-                Ok(CallOutcome::WouldBlock)
-            }
-            Err(e) if would_block(&e) => {
-                self.write_left = Some((left, total, extra));
-                Ok(CallOutcome::WouldBlock)
-            }
+    /// Starts a call on a blocking socket for real; `WouldBlock` while it
+    /// sleeps in the kernel.
+    fn start_blocking(&mut self, job: Job, accept: bool) -> Result<CallOutcome, TargetError> {
+        if self.syscalls.is_none() {
+            self.syscalls = Some(
+                SyscallThread::spawn().map_err(|e| TargetError::Setup(format!("starting the syscall thread: {e}")))?,
+            );
+        }
+        let t = self.syscalls.as_mut().expect("just made");
+        match t.start(job) {
+            Ok(Some(r)) => self.blocking_done(r, accept),
+            Ok(None) => Ok(CallOutcome::WouldBlock),
             Err(e) => done(Err(e)),
+        }
+    }
+
+    /// A blocking call's result (an accepted descriptor becomes a socket).
+    fn blocking_done(&mut self, r: std::io::Result<i64>, accept: bool) -> Result<CallOutcome, TargetError> {
+        match r {
+            Ok(nfd) if accept => {
+                // SAFETY: accept4 returned this descriptor, owned by nobody else.
+                #[allow(unsafe_code)]
+                let ns = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(nfd as i32) };
+                done(Ok(self.add(ns)))
+            }
+            other => done(other),
         }
     }
 
@@ -499,6 +531,26 @@ impl Target for LinuxTarget {
                 done(self.sock(*fd).and_then(|s| s.s.bind(&SockAddr::from(*addr))).map(|_| 0))
             }
             TargetCall::Listen { fd, backlog } => done(self.sock(*fd).and_then(|s| s.s.listen(*backlog)).map(|_| 0)),
+            TargetCall::Accept { fd } if self.is_blocking(*fd) => {
+                let raw = self.raw(*fd)?;
+                self.start_blocking(Job::Accept { fd: raw }, true)
+            }
+            TargetCall::Connect { fd, addr } if self.is_blocking(*fd) => {
+                let raw = self.raw(*fd)?;
+                self.start_blocking(Job::Connect { fd: raw, addr: SockAddr::from(*addr) }, false)
+            }
+            TargetCall::Write { fd, data, oob: false, flags: extra, to } if self.is_blocking(*fd) => {
+                let raw = self.raw(*fd)?;
+                // TCP ignores the address of a connected socket; it is a
+                // fast-open connect's destination.
+                let to = to.filter(|_| *extra & MSG_FASTOPEN != 0).map(SockAddr::from);
+                self.start_blocking(Job::Send { fd: raw, data: data.clone(), flags: *extra, to }, false)
+            }
+            TargetCall::Read { fd, len, peek } if self.is_blocking(*fd) => {
+                let raw = self.raw(*fd)?;
+                let flags = if *peek { libc::MSG_PEEK } else { 0 };
+                self.start_blocking(Job::Recv { fd: raw, len: *len, flags }, false)
+            }
             TargetCall::Accept { fd } => match self.sock(*fd).map(|s| (s.s.accept(), s.blocking)) {
                 Ok((Ok((ns, _)), _)) => {
                     let _ = ns.set_nonblocking(true);
@@ -515,32 +567,18 @@ impl Target for LinuxTarget {
                 }
             }
             TargetCall::Write { fd, data, oob, flags: extra, to } => {
-                let blocking = self.sock(*fd).map(|s| s.blocking).unwrap_or(false);
-                if blocking && (*extra & MSG_FASTOPEN != 0) {
-                    // The kernel's blocking fast-open connect cannot be
-                    // replayed from non-blocking calls.
-                    return Err(TargetError::Unsupported(
-                        "sendto(MSG_FASTOPEN) on a blocking socket (make it O_NONBLOCK)".into(),
-                    ));
-                }
-                // A blocking sendto without MSG_FASTOPEN is a write: TCP
-                // ignores the address of a connected socket.
-                if *oob || !blocking || (to.is_some() && *extra & MSG_FASTOPEN != 0) {
-                    // MSG_NOSIGNAL: a write on a reset connection is EPIPE for
-                    // the script, not a SIGPIPE that kills the harness.
-                    let flags = libc::MSG_NOSIGNAL | extra | if *oob { libc::MSG_OOB } else { 0 };
-                    done(
-                        self.sock(*fd)
-                            .and_then(|s| match to {
-                                Some(a) => s.s.send_to_with_flags(data, &SockAddr::from(*a), flags),
-                                None => s.s.send_with_flags(data, flags),
-                            })
-                            .map(|n| n as i64),
-                    )
-                } else {
-                    self.write_left = Some((data.clone(), data.len(), *extra));
-                    self.write_more(*fd)
-                }
+                // MSG_NOSIGNAL: a write on a reset connection is EPIPE for
+                // the script, not a SIGPIPE that kills the harness.
+                let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | extra | if *oob { libc::MSG_OOB } else { 0 };
+                let to = to.filter(|_| *extra & MSG_FASTOPEN != 0);
+                done(
+                    self.sock(*fd)
+                        .and_then(|s| match to {
+                            Some(a) => s.s.send_to_with_flags(data, &SockAddr::from(a), flags),
+                            None => s.s.send_with_flags(data, flags),
+                        })
+                        .map(|n| n as i64),
+                )
             }
             TargetCall::Read { fd, len, peek } => {
                 let mut buf = vec![MaybeUninit::<u8>::uninit(); (*len).max(1)];
@@ -632,6 +670,18 @@ impl Target for LinuxTarget {
 
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
         let out = match call {
+            TargetCall::Accept { .. }
+            | TargetCall::Connect { .. }
+            | TargetCall::Write { .. }
+            | TargetCall::Read { .. }
+                if self.syscalls.as_ref().is_some_and(SyscallThread::busy) =>
+            {
+                let accept = matches!(call, TargetCall::Accept { .. });
+                match self.syscalls.as_mut().and_then(SyscallThread::settle) {
+                    Some(r) => self.blocking_done(r, accept),
+                    None => Ok(CallOutcome::WouldBlock),
+                }
+            }
             TargetCall::Connect { fd, .. } => match self.revents(*fd, pollbits::POLLOUT) {
                 Ok(m) if m & (pollbits::POLLOUT | pollbits::POLLERR | pollbits::POLLHUP) != 0 => {
                     match self.sock(*fd).and_then(|s| s.s.take_error()) {
@@ -643,7 +693,6 @@ impl Target for LinuxTarget {
                 Ok(_) => Ok(CallOutcome::WouldBlock),
                 Err(e) => done(Err(e)),
             },
-            TargetCall::Write { fd, .. } => self.write_more(*fd),
             TargetCall::Poll { fd, events, .. } => match self.revents(*fd, *events) {
                 Ok(0) if self.poll_until.is_none_or(|t| self.elapsed() < t) => Ok(CallOutcome::WouldBlock),
                 Ok(m) => Ok(CallOutcome::Done { ret: CallValue::Events(m), out: None }),

@@ -4,6 +4,7 @@
 
 pub mod linux;
 pub mod reference;
+mod syscall_thread;
 
 use crate::script::call::{Call, CallSpec, Expect, OptName};
 use crate::script::packet::{Field, OptSpec, PacketSpec};
