@@ -129,8 +129,6 @@ struct Out {
     remote_isn: Option<u32>,
     /// A SYN was seen: a later socket() starts a new connection.
     had_connection: bool,
-    /// fd -> O_NONBLOCK, from fcntl calls.
-    nonblocking: BTreeMap<i32, bool>,
     /// Where a `new_connection: {}` waits for the peer's ISN.
     isn_patch: Option<usize>,
     /// The stack's ISN as the script names it (its SYN's sequence number).
@@ -277,7 +275,6 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         strict_segments: false,
         remote_isn: None,
         had_connection: false,
-        nonblocking: BTreeMap::new(),
         isn_patch: None,
         local_isn: 0,
         header_isn: None,
@@ -796,7 +793,6 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             use crate::script::call::{Call, Expect};
             if let (Call::Socket { .. } | Call::Accept { .. }, Expect::Value(fd)) = (&spec.call, &spec.expect) {
                 o.under_test = Some(*fd as i32);
-                o.nonblocking.insert(*fd as i32, false);
             }
             if matches!(spec.call, Call::Socket { .. }) && o.had_connection {
                 // packetdrill's next socket under test: a new connection,
@@ -804,12 +800,6 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
                 o.remote_isn = None;
                 o.had_connection = false;
                 new_connection = true;
-            }
-            match &spec.call {
-                Call::SetNonBlocking { fd, on } => {
-                    o.nonblocking.insert(*fd, *on);
-                }
-                _ => {}
             }
         }
         Err(e) => {
