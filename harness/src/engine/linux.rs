@@ -7,7 +7,7 @@
 //! socket is emulated exactly as on the reference target (the call is retried
 //! until it completes), so the engine's thread never sleeps in the kernel.
 
-use super::syscall_thread::{Job, SyscallThread};
+use super::syscall_thread::{Job, Outcome, SyscallThread};
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
 use crate::netlink;
 use crate::netns;
@@ -63,6 +63,8 @@ pub struct LinuxTarget {
     socks: BTreeMap<i32, Sock>,
     /// Blocking calls, made for real (started lazily).
     syscalls: Option<SyscallThread>,
+    /// When the last blocking call returned (taken by the engine).
+    returned_at: Option<Duration>,
     poll_until: Option<Duration>,
     remote: IpAddr,
     info: Vec<(String, String)>,
@@ -311,6 +313,7 @@ impl LinuxTarget {
             sent: VecDeque::new(),
             socks: BTreeMap::new(),
             syscalls: None,
+            returned_at: None,
             poll_until: None,
             remote: script.remote,
             info,
@@ -421,16 +424,42 @@ impl LinuxTarget {
                 SyscallThread::spawn().map_err(|e| TargetError::Setup(format!("starting the syscall thread: {e}")))?,
             );
         }
-        let t = self.syscalls.as_mut().expect("just made");
-        match t.start(job) {
+        let mut t = self.syscalls.take().expect("just made");
+        let mut drained = Ok(());
+        let r = t.start(job, &mut || {
+            if drained.is_ok() {
+                drained = self.drain();
+            }
+        });
+        self.syscalls = Some(t);
+        drained?;
+        match r {
             Ok(Some(r)) => self.blocking_done(r, accept),
             Ok(None) => Ok(CallOutcome::WouldBlock),
             Err(e) => done(Err(e)),
         }
     }
 
+    /// Collects a blocking call's result if it has returned.
+    fn blocking_settle(&mut self, accept: bool) -> Result<CallOutcome, TargetError> {
+        let Some(mut t) = self.syscalls.take() else { return Ok(CallOutcome::WouldBlock) };
+        let mut drained = Ok(());
+        let r = t.settle(&mut || {
+            if drained.is_ok() {
+                drained = self.drain();
+            }
+        });
+        self.syscalls = Some(t);
+        drained?;
+        match r {
+            Some(r) => self.blocking_done(r, accept),
+            None => Ok(CallOutcome::WouldBlock),
+        }
+    }
+
     /// A blocking call's result (an accepted descriptor becomes a socket).
-    fn blocking_done(&mut self, r: std::io::Result<i64>, accept: bool) -> Result<CallOutcome, TargetError> {
+    fn blocking_done(&mut self, (at, r): Outcome, accept: bool) -> Result<CallOutcome, TargetError> {
+        self.returned_at = Some(at.saturating_duration_since(self.epoch));
         match r {
             Ok(nfd) if accept => {
                 // SAFETY: accept4 returned this descriptor, owned by nobody else.
@@ -513,6 +542,7 @@ impl Target for LinuxTarget {
     }
 
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        self.returned_at = None;
         let out = match call {
             TargetCall::Socket { ipv6 } => {
                 let d = if *ipv6 { Domain::IPV6 } else { Domain::IPV4 };
@@ -669,6 +699,7 @@ impl Target for LinuxTarget {
     }
 
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {
+        self.returned_at = None;
         let out = match call {
             TargetCall::Accept { .. }
             | TargetCall::Connect { .. }
@@ -676,11 +707,7 @@ impl Target for LinuxTarget {
             | TargetCall::Read { .. }
                 if self.syscalls.as_ref().is_some_and(SyscallThread::busy) =>
             {
-                let accept = matches!(call, TargetCall::Accept { .. });
-                match self.syscalls.as_mut().and_then(SyscallThread::settle) {
-                    Some(r) => self.blocking_done(r, accept),
-                    None => Ok(CallOutcome::WouldBlock),
-                }
+                self.blocking_settle(matches!(call, TargetCall::Accept { .. }))
             }
             TargetCall::Connect { fd, .. } => match self.revents(*fd, pollbits::POLLOUT) {
                 Ok(m) if m & (pollbits::POLLOUT | pollbits::POLLERR | pollbits::POLLHUP) != 0 => {
@@ -733,6 +760,10 @@ impl Target for LinuxTarget {
                 String::from_utf8_lossy(&out.stderr).trim()
             )))
         }
+    }
+
+    fn returned_at(&mut self) -> Option<Duration> {
+        self.returned_at.take()
     }
 
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {

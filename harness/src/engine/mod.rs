@@ -195,6 +195,11 @@ pub trait Target {
     fn shell(&mut self, cmd: &str) -> Result<(), TargetError> {
         Err(TargetError::Unsupported(format!("shell commands (`{cmd}`)")))
     }
+    /// When the blocking call just collected by [`Target::retry`] really
+    /// returned, if the target knows better than "now".
+    fn returned_at(&mut self) -> Option<Duration> {
+        None
+    }
     /// Sets a sysctl in the target's namespace (a `sysctl:` step).
     fn sysctl(&mut self, key: &str, _value: &str) -> Result<(), TargetError> {
         Err(TargetError::Unsupported(format!("sysctl {key}")))
@@ -822,7 +827,7 @@ impl Run<'_> {
                 Ok(())
             }
             CallOutcome::Done { ret, out } => {
-                let now = self.target.now();
+                let now = self.target.returned_at().unwrap_or_else(|| self.target.now());
                 let step = &self.script.steps[p.step];
                 // Timer slack grows with how long the call was blocked.
                 let tol = self.tol(p.hi.saturating_sub(p.called));

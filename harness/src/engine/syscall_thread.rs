@@ -42,9 +42,12 @@ pub enum Job {
     },
 }
 
+/// When a call returned, and what.
+pub type Outcome = (Instant, io::Result<i64>);
+
 pub struct SyscallThread {
     jobs: Option<Sender<Job>>,
-    results: Receiver<io::Result<i64>>,
+    results: Receiver<(Instant, io::Result<i64>)>,
     tid: Arc<AtomicI32>,
     in_call: Arc<AtomicBool>,
     /// A call started and not yet collected.
@@ -65,8 +68,9 @@ impl SyscallThread {
             for job in jrx {
                 c2.store(true, Ordering::SeqCst);
                 let r = run(job);
+                let at = Instant::now();
                 c2.store(false, Ordering::SeqCst);
-                if rtx.send(r).is_err() {
+                if rtx.send((at, r)).is_err() {
                     break;
                 }
             }
@@ -78,8 +82,10 @@ impl SyscallThread {
         self.pending
     }
 
-    /// Starts `job`; `Some` if it returned at once, `None` if it blocks.
-    pub fn start(&mut self, job: Job) -> io::Result<Option<io::Result<i64>>> {
+    /// Starts `job`; `Some` (when it returned, what) if it returned at once,
+    /// `None` if it blocks. `between` runs while it waits (the target keeps
+    /// reading what the stack sends meanwhile, so it is timed when sent).
+    pub fn start(&mut self, job: Job, between: &mut dyn FnMut()) -> io::Result<Option<Outcome>> {
         if self.pending {
             return Err(io::Error::other("a blocking call is already under way"));
         }
@@ -89,15 +95,16 @@ impl SyscallThread {
             .send(job)
             .map_err(|_| io::Error::other("the syscall thread is gone"))?;
         self.pending = true;
-        Ok(self.settle())
+        Ok(self.settle(between))
     }
 
     /// Waits until the call under way has returned (its result) or is
     /// asleep in the kernel (`None`): a call the kernel has just woken is
     /// given the moment it needs to come back.
-    pub fn settle(&mut self) -> Option<io::Result<i64>> {
+    pub fn settle(&mut self, between: &mut dyn FnMut()) -> Option<Outcome> {
         let start = Instant::now();
         loop {
+            between();
             if let Some(r) = self.poll() {
                 return Some(r);
             }
@@ -115,7 +122,7 @@ impl SyscallThread {
     }
 
     /// The result of the call under way, once it has returned.
-    pub fn poll(&mut self) -> Option<io::Result<i64>> {
+    pub fn poll(&mut self) -> Option<Outcome> {
         if !self.pending {
             return None;
         }
@@ -127,7 +134,7 @@ impl SyscallThread {
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
                 self.pending = false;
-                Some(Err(io::Error::other("the syscall thread is gone")))
+                Some((Instant::now(), Err(io::Error::other("the syscall thread is gone"))))
             }
         }
     }
