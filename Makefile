@@ -29,14 +29,18 @@ bench: setup
 ## never copied into this repository): imported (IPv4; the two *-v6 scripts
 ## are refused by their --ip_version), then run on the Linux target at -j 2
 ## and -j 16, one verdict line per script, the totals and the wall time.
+## Their shell commands are kept (--allow-shell) where they act on the run's
+## own namespace only (tc, ip, ethtool, nstat, sysctl); the importer refuses
+## the others (writes under /sys/module, files in /tmp).
 PACKETDRILL_TCP ?= ../shared/peers/packetdrill/gtests/net/tcp
 PD_OUT := target/packetdrill
 bench-packetdrill: setup
+	command -v ethtool >/dev/null || apt-get install -y --no-install-recommends ethtool
 	$(CARGO) build --release -p harness
 	rm -rf $(PD_OUT) && mkdir -p $(PD_OUT)
-	$(HARNESS) import $(PACKETDRILL_TCP) -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt
+	$(HARNESS) import $(PACKETDRILL_TCP) --allow-shell -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt
 	for j in 2 16; do \
-	  $(HARNESS) run $(PD_OUT)/scripts --target linux -j $$j --verdicts > $(PD_OUT)/run-j$$j.txt; \
+	  $(HARNESS) run $(PD_OUT)/scripts --target linux --allow-shell -j $$j --verdicts > $(PD_OUT)/run-j$$j.txt; \
 	  grep -E '^(pass|FAIL|ERROR|skip) +[0-9.]+s ' $(PD_OUT)/run-j$$j.txt; \
 	  total=$$(find $(PACKETDRILL_TCP) -name '*.pkt' ! -name '*v6.pkt' | wc -l); \
 	  refused=$$(grep '^refused   ' $(PD_OUT)/import.txt | grep -vc 'v6\.pkt:'); \

@@ -489,6 +489,7 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
 fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let line = it.line;
     let mut dropped = true;
+    let mut kept: Vec<String> = Vec::new();
     let mut mid_sysctl: Vec<(String, String)> = Vec::new();
     // A trailing `\` continues the line (the line number stays the first one).
     let mut lines: Vec<(usize, String)> = Vec::new();
@@ -556,10 +557,17 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         } else if l.starts_with("/tmp/sysctl_restore_") && l.ends_with(".sh") && !l.contains(' ') {
             // Restores what set_sysctls.py changed: the namespace dies with
             // the run, so there is nothing to restore.
-        } else if l == "ip tcp_metrics flush all > /dev/null 2>&1" || l == "ip tcp_metrics flush all" {
-            // A fresh namespace has no metrics to flush.
+        } else if (l == "ip tcp_metrics flush all > /dev/null 2>&1" || l == "ip tcp_metrics flush all")
+            && !seen_steps(o)
+        {
+            // A fresh namespace has no metrics to flush (later in the script,
+            // it forgets fast-open cookies: a shell step).
+        } else if let (true, Err(why)) = (opts.allow_shell, namespace_local(l)) {
+            let first = l.split_whitespace().next().unwrap_or("");
+            o.problem(lno, format!("shell {}", first.rsplit('/').next().unwrap_or(first)), why);
         } else if opts.allow_shell {
             dropped = false;
+            kept.push(l.to_string());
         } else {
             let first = l.split_whitespace().next().unwrap_or("");
             let cmd_name = first.rsplit('/').next().unwrap_or(first);
@@ -582,8 +590,37 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         o.drop_time(it.time.as_ref());
     } else {
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
-        o.step(line, at, "shell", &q(cmd.trim()));
+        o.step(line, at, "shell", &q(&kept.join("\n")));
     }
+}
+
+/// Commands that act on the run's own network namespace only (its devices,
+/// routes, qdiscs, sysctls, counters). Even with --allow-shell the importer
+/// keeps nothing else: packetdrill's scripts also write module parameters
+/// under /sys and files under /tmp, which would change the host.
+const NAMESPACE_LOCAL: &[&str] = &["tc", "ip", "ethtool", "nstat", "sysctl", "ss"];
+
+fn namespace_local(l: &str) -> Result<(), String> {
+    // Redirections to /dev/null and between descriptors change nothing.
+    let mut t = l.to_string();
+    for r in ["2>&1", "&> /dev/null", "&>/dev/null", "2> /dev/null", "2>/dev/null", "> /dev/null", ">/dev/null"] {
+        t = t.replace(r, " ");
+    }
+    if let Some(i) = t.find('>') {
+        let target = t[i + 1..].split_whitespace().next().unwrap_or("");
+        return Err(format!("`{l}` writes to `{target}`, outside the run's namespace"));
+    }
+    // Each command of a list or pipeline.
+    for part in t.split(['|', ';', '&']).map(str::trim).filter(|p| !p.is_empty()) {
+        let cmd = part.split_whitespace().next().unwrap_or("");
+        if !NAMESPACE_LOCAL.contains(&cmd) && cmd != "grep" && cmd != "true" {
+            return Err(format!(
+                "`{l}`: `{cmd}` is not known to stay inside the run's namespace (kept: {}, grep)",
+                NAMESPACE_LOCAL.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The words of a plain shell command (quotes and backslashes undone), or
@@ -643,7 +680,21 @@ fn seen_steps(o: &Out) -> bool {
 }
 
 /// Before the first step, a header setting; after it, a `sysctl:` step.
-fn sysctl_at(o: &mut Out, _line: usize, k: &str, v: &str, mid: &mut Vec<(String, String)>) {
+fn sysctl_at(o: &mut Out, line: usize, k: &str, v: &str, mid: &mut Vec<(String, String)>) {
+    if k == "net.ipv4.tcp_congestion_control" {
+        // A namespace cannot change the default away from the host's
+        // allowed list: the algorithm is set on every socket instead.
+        if seen_steps(o) {
+            o.problem(
+                line,
+                "sysctl mid-script",
+                format!("`{k}={v}` after the first step (set per socket from the start)"),
+            );
+        } else {
+            o.header.insert("congestion", v.to_string());
+        }
+        return;
+    }
     if seen_steps(o) {
         mid.push((k.to_string(), v.to_string()));
     } else {
