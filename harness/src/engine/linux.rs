@@ -312,7 +312,9 @@ impl LinuxTarget {
             epoch: std::time::Instant::now(),
             sent: VecDeque::new(),
             socks: BTreeMap::new(),
-            syscalls: None,
+            // Made before the script's clock starts: a thread's start-up is
+            // not something the first blocking call should wait for.
+            syscalls: Some(SyscallThread::spawn().map_err(|e| setup(format!("starting the syscall thread: {e}")))?),
             returned_at: None,
             poll_until: None,
             remote: script.remote,

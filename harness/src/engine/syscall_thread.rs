@@ -117,7 +117,9 @@ impl SyscallThread {
             if !self.pending || start.elapsed() > Duration::from_millis(200) {
                 return None;
             }
-            std::thread::yield_now();
+            // Sleep, not spin: on a small machine the call's thread needs
+            // this CPU to get on with it.
+            std::thread::sleep(Duration::from_micros(20));
         }
     }
 

@@ -590,7 +590,15 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         o.drop_time(it.time.as_ref());
     } else {
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
-        o.step(line, at, "shell", &q(&kept.join("\n")));
+        // packetdrill runs the block as one command: its status is the last
+        // line's. When that line became a setting, the kept ones may fail.
+        let last_kept = lines.iter().rev().map(|(_, l)| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty())
+            == kept.last().map(String::as_str);
+        let mut text = kept.join("\n");
+        if !last_kept {
+            text.push_str("\ntrue");
+        }
+        o.step(line, at, "shell", &q(&text));
     }
 }
 
