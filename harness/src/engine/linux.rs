@@ -678,6 +678,25 @@ impl Target for LinuxTarget {
                     Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::Ioctl { fd, request, .. } => {
+                let r = self.raw(*fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF)).and_then(|raw| {
+                    let mut v: libc::c_int = 0;
+                    // SAFETY: these ioctls write one int through the pointer, which is live.
+                    #[allow(unsafe_code)]
+                    let rc = unsafe { libc::ioctl(raw, *request as libc::Ioctl, &mut v as *mut libc::c_int) };
+                    if rc < 0 {
+                        Err(std::io::Error::last_os_error())
+                    } else {
+                        Ok(v)
+                    }
+                });
+                match r {
+                    Ok(v) => {
+                        Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(CallValue::Value(i64::from(v))) })
+                    }
+                    Err(e) => done(Err(e)),
+                }
+            }
             TargetCall::SetNonBlocking { fd, on } => match self.socks.get_mut(fd) {
                 Some(s) => {
                     s.blocking = !on;

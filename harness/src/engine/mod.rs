@@ -91,6 +91,12 @@ pub enum TargetCall {
         name: i32,
         value: i64,
     },
+    /// A counting ioctl (SIOCINQ, ...); the count is returned as `out`.
+    Ioctl {
+        fd: i32,
+        label: &'static str,
+        request: u64,
+    },
 }
 
 impl TargetCall {
@@ -112,7 +118,8 @@ impl TargetCall {
             | TargetCall::SetNonBlocking { fd, .. }
             | TargetCall::GetFl { fd }
             | TargetCall::Poll { fd, .. }
-            | TargetCall::LinuxOpt { fd, .. } => Some(fd),
+            | TargetCall::LinuxOpt { fd, .. }
+            | TargetCall::Ioctl { fd, .. } => Some(fd),
         }
     }
 }
@@ -609,6 +616,31 @@ impl Run<'_> {
                             _ => None,
                         });
                         if let Some(sv) = script_val {
+                            // `ts_tick`: the value must also have advanced with
+                            // the clock since the first one (packetdrill's
+                            // --tcp_ts_tick_usecs), within the step's slack.
+                            if let (Some(tick), Some((s0, l0))) = (self.script.ts_tick, self.ts_first) {
+                                let mapped = s0.wrapping_add(v.wrapping_sub(l0));
+                                let off = i64::from(mapped.wrapping_sub(sv) as i32).unsigned_abs();
+                                let dev = tick.saturating_mul(off as u32);
+                                let slack = self.script.tolerance.max(at.mul_f64(self.pct / 100.0));
+                                if dev > slack {
+                                    return Err(self.fail(
+                                        Some((i, step)),
+                                        format!(
+                                            "TS val is {} ticks of {} us away from the script's, more than {:.3} ms",
+                                            off,
+                                            tick.as_micros(),
+                                            slack.as_secs_f64() * 1e3
+                                        ),
+                                        vec![FieldDiff {
+                                            field: "TS val",
+                                            expected: sv.to_string(),
+                                            actual: mapped.to_string(),
+                                        }],
+                                    ));
+                                }
+                            }
                             self.ts_map.insert(sv, v);
                             self.ts_first.get_or_insert((sv, v));
                         }
@@ -801,7 +833,9 @@ impl Run<'_> {
                 vec![FieldDiff { field: "return", expected: spec.expect.to_string(), actual: ret.to_string() }],
             ));
         }
-        if let Call::GetSockOpt { expect: Some(e), .. } | Call::LinuxOpt { get: true, expect: Some(e), .. } = &spec.call
+        if let Call::GetSockOpt { expect: Some(e), .. }
+        | Call::LinuxOpt { get: true, expect: Some(e), .. }
+        | Call::Ioctl { expect: Some(e), .. } = &spec.call
         {
             let got = out.map_or_else(|| "nothing".to_string(), |o| o.to_string());
             let okv = match (e, &got) {
@@ -911,6 +945,7 @@ impl Run<'_> {
             Call::LinuxOpt { fd, get, label, level, name, value, .. } => {
                 TargetCall::LinuxOpt { fd, get, label, level, name, value }
             }
+            Call::Ioctl { fd, label, request, .. } => TargetCall::Ioctl { fd, label, request },
         }
     }
 

@@ -241,7 +241,7 @@ impl Target for ReferenceTarget {
         let now = at(self.now);
         let s = &mut self.stack;
         let out = match call {
-            TargetCall::LinuxOpt { label, .. } => {
+            TargetCall::LinuxOpt { label, .. } | TargetCall::Ioctl { label, .. } => {
                 return Err(TargetError::Unsupported(format!("{label} (a socket option only Linux has)")))
             }
             TargetCall::Socket { ipv6 } => {

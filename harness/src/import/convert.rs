@@ -456,6 +456,13 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         },
         "ip_version" if v == "ipv4" => {}
         "strict_segments" if value.is_none() => o.strict_segments = true,
+        "tcp_ts_tick_usecs" => match v.parse::<u64>() {
+            Ok(0) => {}
+            Ok(n) => {
+                o.header.insert("ts_tick", format!("{n}us"));
+            }
+            Err(_) => o.problem(line, "option --tcp_ts_tick_usecs", format!("`{v}` is not a number of microseconds")),
+        },
         "local_ip" | "remote_ip" => match v.parse::<std::net::IpAddr>() {
             Ok(_) => {
                 let key = if name == "local_ip" { "local" } else { "remote" };
@@ -592,8 +599,9 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
         // packetdrill runs the block as one command: its status is the last
         // line's. When that line became a setting, the kept ones may fail.
-        let last_kept = lines.iter().rev().map(|(_, l)| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty())
-            == kept.last().map(String::as_str);
+        let last_kept =
+            lines.iter().rev().map(|(_, l)| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty())
+                == kept.last().map(String::as_str);
         let mut text = kept.join("\n");
         if !last_kept {
             text.push_str("\ntrue");
@@ -839,12 +847,13 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     };
     let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut new_connection = false;
-    let text = match (name, poll_struct(&args1, result)) {
-        ("poll", Some(Ok(t))) => t,
-        ("poll", Some(Err(why))) => {
-            o.problem(line, "call poll", format!("`poll({})`: {why}", short(&args1)));
+    let text = match (name, poll_struct(&args1, result), sendmsg_struct(&args1, result)) {
+        ("poll", Some(Ok(t)), _) => t,
+        ("poll", Some(Err(why)), _) | ("sendmsg", _, Some(Err(why))) => {
+            o.problem(line, format!("call {name}"), format!("`{name}({})`: {why}", short(&args1)));
             return;
         }
+        ("sendmsg", _, Some(Ok(t))) => t,
         _ => format!("{name}({args1}) = {result}"),
     };
     match crate::script::call::CallSpec::parse(&text) {
@@ -872,6 +881,36 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     }
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
     o.step(line, at, "call", &q(&text));
+}
+
+/// packetdrill's `sendmsg(fd, {msg_name(...)=..., msg_iov(N)=[{..., L}, ...],
+/// msg_flags=0}, FLAGS) = R` as `sendto(fd, ..., SUM, FLAGS, ..., ...) = R`:
+/// TCP copies an iovec's buffers one after the other, so on the wire it is
+/// one buffer of their total length. With MSG_ZEROCOPY the buffers become
+/// the packets' fragments, so that form is refused.
+fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {
+    let (fd, rest) = args.split_once(',')?;
+    let rest = rest.trim().strip_prefix('{')?;
+    let close = rest.rfind('}')?;
+    let (body, flags) = (&rest[..close], rest[close + 1..].trim().trim_start_matches(',').trim());
+    if flags.contains("MSG_ZEROCOPY") {
+        return Some(Err("MSG_ZEROCOPY sends the iovec's buffers as fragments: not in the language yet".into()));
+    }
+    let iov = body.split_once("msg_iov(")?.1;
+    let list = iov.split_once("=[")?.1.split_once(']')?.0;
+    let mut total = 0u64;
+    for entry in list.split('}') {
+        let Some((_, len)) = entry.rsplit_once(',') else { continue };
+        match len.trim().parse::<u64>() {
+            Ok(n) => total += n,
+            Err(_) => return Some(Err(format!("iovec length `{}`", len.trim()))),
+        }
+    }
+    if !body.contains("msg_flags=0") && body.contains("msg_flags") {
+        return Some(Err("msg_flags other than 0".into()));
+    }
+    let flags = if flags.is_empty() { "0" } else { flags };
+    Some(Ok(format!("sendto({}, ..., {total}, {flags}, ..., ...) = {result}", fd.trim())))
 }
 
 /// packetdrill's `poll([{fd=N, events=E, revents=R}], 1, T) = 1` as the

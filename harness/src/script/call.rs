@@ -133,6 +133,14 @@ pub enum Call {
     GetFl {
         fd: i32,
     },
+    /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD): the
+    /// count must read back as N. Linux only.
+    Ioctl {
+        fd: i32,
+        label: &'static str,
+        request: u64,
+        expect: Option<Expect>,
+    },
     /// A socket option only Linux has (TCP_FASTOPEN, SO_ZEROCOPY, ...), by
     /// its Linux level and number; `get` reads it back and checks `expect`.
     LinuxOpt {
@@ -170,6 +178,7 @@ impl Call {
             | Call::SetNonBlocking { fd, .. }
             | Call::GetFl { fd }
             | Call::LinuxOpt { fd, .. }
+            | Call::Ioctl { fd, .. }
             | Call::Poll { fd, .. } => Some(*fd),
         }
     }
@@ -254,11 +263,15 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
 /// Linux send flags beyond MSG_OOB (linux/socket.h).
 pub const MSG_FLAGS: &[(&str, i32)] = &[
     ("MSG_DONTWAIT", 0x40),
+    ("MSG_NOSIGNAL", 0x4000),
     ("MSG_EOR", 0x80),
     ("MSG_MORE", 0x8000),
     ("MSG_FASTOPEN", 0x2000_0000),
     ("MSG_ZEROCOPY", 0x0400_0000),
 ];
+
+/// Socket ioctls (asm-generic/ioctls.h, linux/sockios.h).
+const IOCTLS: &[(&str, u64)] = &[("SIOCINQ", 0x541B), ("SIOCOUTQ", 0x5411), ("SIOCOUTQNSD", 0x894B)];
 
 /// Named values of those options.
 const LINUX_OPT_VALUES: &[(&str, i64)] =
@@ -689,6 +702,27 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 };
                 Call::GetSockOpt { fd, opt, expect }
             }
+        }
+        "ioctl" => {
+            let fd = fd(0)?;
+            let name = args.get(1).map(|a| names_in(&a.1)).unwrap_or_default();
+            let Some(&(label, request)) = name.first().and_then(|n| IOCTLS.iter().find(|i| i.0 == n)) else {
+                return Err(cerr(
+                    "ioctl supports SIOCINQ, SIOCOUTQ and SIOCOUTQNSD",
+                    arg_at(1),
+                    1,
+                    Some("e.g. ioctl(4, SIOCINQ, [1000]) = 0"),
+                ));
+            };
+            let expect = match args.get(2).map(|a| &a.1) {
+                None | Some(Arg::Elided) => None,
+                Some(Arg::Ref(b)) if matches!(**b, Arg::Int(_)) => match **b {
+                    Arg::Int(v) => Some(Expect::Value(v)),
+                    _ => None,
+                },
+                Some(_) => return Err(cerr("expected [N], the count it must read back", arg_at(2), 1, None)),
+            };
+            Call::Ioctl { fd, label, request, expect }
         }
         "fcntl" => {
             let fd = fd(0)?;

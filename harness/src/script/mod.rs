@@ -170,6 +170,10 @@ pub struct Script {
     /// returned, and later calls on N use it. `exact` (the default): the
     /// numbers must be the target's.
     pub fds_mapped: bool,
+    /// `ts_tick: 1ms` (with `timestamps: mapped`): the stack's TS val must
+    /// advance by one per tick of script time since its first, within the
+    /// tolerance (packetdrill's --tcp_ts_tick_usecs).
+    pub ts_tick: Option<Duration>,
     pub steps: Vec<Step>,
 }
 
@@ -280,6 +284,7 @@ struct RawScript {
     congestion: Option<Spanned<String>>,
     out_segments: Option<Spanned<String>>,
     fds: Option<Spanned<String>>,
+    ts_tick: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -368,7 +373,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
         } else {
             None
         };
@@ -652,6 +657,20 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             }
             Some(c) => {
                 return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None))
+            }
+        },
+        ts_tick: match &raw.ts_tick {
+            None => None,
+            Some(t) => {
+                let d = time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None))?;
+                if d.is_zero() || raw.timestamps.as_ref().is_none_or(|m| m.value != "mapped") {
+                    return Err(ctx.err_at(
+                        &t.referenced,
+                        "ts_tick is a positive duration, with `timestamps: mapped`".to_string(),
+                        None,
+                    ));
+                }
+                Some(d)
             }
         },
         fds_mapped: match &raw.fds {
