@@ -65,6 +65,10 @@ pub struct LinuxTarget {
     syscalls: Option<SyscallThread>,
     /// When the last blocking call returned (taken by the engine).
     returned_at: Option<Duration>,
+    /// epoll instances, numbered with the sockets.
+    epolls: BTreeMap<i32, std::os::fd::OwnedFd>,
+    /// A blocked epoll_wait gives up at this time.
+    epoll_until: Option<Duration>,
     poll_until: Option<Duration>,
     remote: IpAddr,
     info: Vec<(String, String)>,
@@ -316,6 +320,8 @@ impl LinuxTarget {
             // not something the first blocking call should wait for.
             syscalls: Some(SyscallThread::spawn().map_err(|e| setup(format!("starting the syscall thread: {e}")))?),
             returned_at: None,
+            epolls: BTreeMap::new(),
+            epoll_until: None,
             poll_until: None,
             remote: script.remote,
             info,
@@ -381,7 +387,7 @@ impl LinuxTarget {
     }
 
     fn add(&mut self, s: Socket) -> i64 {
-        let fd = (3..).find(|f| !self.socks.contains_key(f)).expect("a free number");
+        let fd = (3..).find(|f| !self.socks.contains_key(f) && !self.epolls.contains_key(f)).expect("a free number");
         self.socks.insert(fd, Sock { s, blocking: true });
         i64::from(fd)
     }
@@ -629,10 +635,72 @@ impl Target for LinuxTarget {
                 };
                 done(self.sock(*fd).and_then(|s| s.s.shutdown(h)).map(|_| 0))
             }
-            TargetCall::Close { fd } => match self.socks.remove(fd) {
-                Some(_) => done(Ok(0)),
-                None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+            TargetCall::Close { fd } => match (self.socks.remove(fd), self.epolls.remove(fd)) {
+                (None, None) => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+                _ => done(Ok(0)),
             },
+            TargetCall::EpollCreate => {
+                // SAFETY: epoll_create1 has no memory arguments; the result is a new descriptor we own.
+                #[allow(unsafe_code)]
+                let r = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+                if r < 0 {
+                    done(Err(std::io::Error::last_os_error()))
+                } else {
+                    // SAFETY: r is a fresh descriptor owned by nobody else.
+                    #[allow(unsafe_code)]
+                    let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) };
+                    let n = (3..)
+                        .find(|f| !self.socks.contains_key(f) && !self.epolls.contains_key(f))
+                        .expect("a free number");
+                    self.epolls.insert(n, owned);
+                    done(Ok(i64::from(n)))
+                }
+            }
+            TargetCall::EpollCtl { epfd, op, fd, events } => {
+                use std::os::fd::AsRawFd;
+                match (self.epolls.get(epfd).map(|e| e.as_raw_fd()), self.socks.get(fd).map(|s| s.s.as_raw_fd())) {
+                    (Some(ep), Some(raw)) => {
+                        let mut ev = libc::epoll_event { events: *events, u64: *fd as u64 };
+                        // SAFETY: `ev` is live for the call; both descriptors are open.
+                        #[allow(unsafe_code)]
+                        let r = unsafe { libc::epoll_ctl(ep, *op, raw, &mut ev) };
+                        done(if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(0) })
+                    }
+                    _ => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+                }
+            }
+            TargetCall::EpollWait { epfd, max, timeout_ms } => {
+                use std::os::fd::AsRawFd;
+                match self.epolls.get(epfd).map(|e| e.as_raw_fd()) {
+                    None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+                    Some(ep) => {
+                        let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; (*max).clamp(1, 64) as usize];
+                        // SAFETY: `evs` holds as many events as passed; timeout 0 never sleeps.
+                        #[allow(unsafe_code)]
+                        let n = unsafe { libc::epoll_wait(ep, evs.as_mut_ptr(), evs.len() as i32, 0) };
+                        if n < 0 {
+                            done(Err(std::io::Error::last_os_error()))
+                        } else if n == 0 && *timeout_ms != 0 && {
+                            let now = self.elapsed();
+                            let until = *self.epoll_until.get_or_insert(if *timeout_ms > 0 {
+                                now + Duration::from_millis(*timeout_ms as u64)
+                            } else {
+                                Duration::MAX
+                            });
+                            until > now
+                        } {
+                            Ok(CallOutcome::WouldBlock)
+                        } else {
+                            self.epoll_until = None;
+                            let out = (n > 0).then(|| {
+                                let (events, data) = (evs[0].events, evs[0].u64);
+                                CallValue::Event { events, fd: data as i32 }
+                            });
+                            Ok(CallOutcome::Done { ret: CallValue::Value(i64::from(n)), out })
+                        }
+                    }
+                }
+            }
             TargetCall::SetSockOpt { fd, opt, value } => {
                 let r = self.sock(*fd).and_then(|s| match (opt, Self::opt_num(*opt)) {
                     (OptName::Linger, _) => s.s.set_linger(Some(Duration::from_secs(*value as u64))),

@@ -91,6 +91,19 @@ pub enum TargetCall {
         name: i32,
         value: i64,
     },
+    EpollCreate,
+    EpollCtl {
+        epfd: i32,
+        op: i32,
+        fd: i32,
+        events: u32,
+    },
+    /// Returns the count; the first event as `out` (`CallValue::Event`).
+    EpollWait {
+        epfd: i32,
+        max: i32,
+        timeout_ms: i64,
+    },
     /// A counting ioctl (SIOCINQ, ...); the count is returned as `out`.
     Ioctl {
         fd: i32,
@@ -103,7 +116,8 @@ impl TargetCall {
     /// The descriptor the call works on (none for socket()).
     fn fd_mut(&mut self) -> Option<&mut i32> {
         match self {
-            TargetCall::Socket { .. } => None,
+            TargetCall::Socket { .. } | TargetCall::EpollCreate => None,
+            TargetCall::EpollCtl { epfd, .. } | TargetCall::EpollWait { epfd, .. } => Some(epfd),
             TargetCall::Bind { fd, .. }
             | TargetCall::Listen { fd, .. }
             | TargetCall::Accept { fd }
@@ -130,6 +144,11 @@ pub enum CallValue {
     Value(i64),
     Error(Errno),
     Events(u32),
+    /// An epoll event: its bits and the descriptor it is for.
+    Event {
+        events: u32,
+        fd: i32,
+    },
 }
 
 impl fmt::Display for CallValue {
@@ -138,6 +157,9 @@ impl fmt::Display for CallValue {
             CallValue::Value(v) => write!(f, "{v}"),
             CallValue::Error(e) => write!(f, "-1 {}", e.name()),
             CallValue::Events(v) => write!(f, "{}", crate::script::call::pollbits::names(*v)),
+            CallValue::Event { events, fd } => {
+                write!(f, "{{events={}, fd={fd}}}", crate::script::call::epoll_names(*events))
+            }
         }
     }
 }
@@ -809,7 +831,7 @@ impl Run<'_> {
         let mut ret = ret;
         if let (
             true,
-            TargetCall::Socket { .. } | TargetCall::Accept { .. },
+            TargetCall::Socket { .. } | TargetCall::Accept { .. } | TargetCall::EpollCreate,
             Expect::Value(want),
             CallValue::Value(got),
         ) = (self.script.fds_mapped, call, &spec.expect, &ret)
@@ -832,6 +854,24 @@ impl Run<'_> {
                 format!("`{text}` returned {ret}, expected {}", spec.expect),
                 vec![FieldDiff { field: "return", expected: spec.expect.to_string(), actual: ret.to_string() }],
             ));
+        }
+        if let Call::EpollWait { want, .. } = &spec.call {
+            let got = match out {
+                Some(CallValue::Event { events, fd }) => Some((events, fd)),
+                _ => None,
+            };
+            let want_real = want.map(|(e, fd)| (e, self.real_fd(fd)));
+            if got != want_real {
+                let show = |w: Option<(u32, i32)>| match w {
+                    None => "no event".to_string(),
+                    Some((e, fd)) => format!("{{events={}, fd={fd}}}", crate::script::call::epoll_names(e)),
+                };
+                return Err(self.fail(
+                    Some((i, step)),
+                    format!("`{text}` reported {}, expected {}", show(got), show(want_real)),
+                    vec![FieldDiff { field: "event", expected: show(want_real), actual: show(got) }],
+                ));
+            }
         }
         if let Call::GetSockOpt { expect: Some(e), .. }
         | Call::LinuxOpt { get: true, expect: Some(e), .. }
@@ -946,6 +986,9 @@ impl Run<'_> {
                 TargetCall::LinuxOpt { fd, get, label, level, name, value }
             }
             Call::Ioctl { fd, label, request, .. } => TargetCall::Ioctl { fd, label, request },
+            Call::EpollCreate => TargetCall::EpollCreate,
+            Call::EpollCtl { epfd, op, fd, events } => TargetCall::EpollCtl { epfd, op, fd: self.real_fd(fd), events },
+            Call::EpollWait { epfd, max, timeout_ms, .. } => TargetCall::EpollWait { epfd, max, timeout_ms },
         }
     }
 

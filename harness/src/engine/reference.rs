@@ -241,6 +241,9 @@ impl Target for ReferenceTarget {
         let now = at(self.now);
         let s = &mut self.stack;
         let out = match call {
+            TargetCall::EpollCreate | TargetCall::EpollCtl { .. } | TargetCall::EpollWait { .. } => {
+                return Err(TargetError::Unsupported("epoll (Linux only)".into()))
+            }
             TargetCall::LinuxOpt { label, .. } | TargetCall::Ioctl { label, .. } => {
                 return Err(TargetError::Unsupported(format!("{label} (a socket option only Linux has)")))
             }

@@ -19,6 +19,8 @@ pub enum Arg {
     Str(Vec<u8>),
     /// `...`
     Elided,
+    /// `{key=value, ...}` (epoll_event).
+    Struct(Vec<(String, String)>),
 }
 
 /// Socket options the engine knows (the reference stack's list: one list for
@@ -133,6 +135,23 @@ pub enum Call {
     GetFl {
         fd: i32,
     },
+    /// `epoll_create(N) = fd` (Linux).
+    EpollCreate,
+    /// `epoll_ctl(epfd, EPOLL_CTL_ADD|MOD|DEL, fd, {events=E, fd=N}) = 0`.
+    EpollCtl {
+        epfd: i32,
+        op: i32,
+        fd: i32,
+        events: u32,
+    },
+    /// `epoll_wait(epfd, {events=E, fd=N}, MAX, TIMEOUT_MS) = COUNT`; the
+    /// event must be E for fd N (`{events=0, ptr=0}`: none).
+    EpollWait {
+        epfd: i32,
+        want: Option<(u32, i32)>,
+        max: i32,
+        timeout_ms: i64,
+    },
     /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD): the
     /// count must read back as N. Linux only.
     Ioctl {
@@ -163,7 +182,8 @@ pub enum Call {
 impl Call {
     pub fn fd(&self) -> Option<i32> {
         match self {
-            Call::Socket { .. } => None,
+            Call::Socket { .. } | Call::EpollCreate => None,
+            Call::EpollCtl { epfd, .. } | Call::EpollWait { epfd, .. } => Some(*epfd),
             Call::Bind { fd, .. }
             | Call::Listen { fd, .. }
             | Call::Accept { fd }
@@ -270,6 +290,56 @@ pub const MSG_FLAGS: &[(&str, i32)] = &[
     ("MSG_ZEROCOPY", 0x0400_0000),
 ];
 
+/// epoll event bits (linux/eventpoll.h).
+pub const EPOLL_EVENTS: &[(&str, u32)] = &[
+    ("EPOLLIN", 0x1),
+    ("EPOLLPRI", 0x2),
+    ("EPOLLOUT", 0x4),
+    ("EPOLLERR", 0x8),
+    ("EPOLLHUP", 0x10),
+    ("EPOLLRDHUP", 0x2000),
+    ("EPOLLEXCLUSIVE", 1 << 28),
+    ("EPOLLWAKEUP", 1 << 29),
+    ("EPOLLONESHOT", 1 << 30),
+    ("EPOLLET", 1 << 31),
+];
+
+/// Names of epoll event bits.
+pub fn epoll_names(v: u32) -> String {
+    if v == 0 {
+        return "0".into();
+    }
+    EPOLL_EVENTS.iter().filter(|(_, b)| v & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join("|")
+}
+
+/// `{events=E, fd=N}` or `{events=0, ptr=0}`: the bits and the descriptor.
+fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String> {
+    let mut events = None;
+    let mut fd = None;
+    for (k, v) in fields {
+        match k.as_str() {
+            "events" => {
+                let mut m = 0;
+                for n in v.split('|').map(str::trim) {
+                    m |= match parse_int(n) {
+                        Some(x) => x as u32,
+                        None => EPOLL_EVENTS
+                            .iter()
+                            .find(|e| e.0 == n)
+                            .map(|e| e.1)
+                            .ok_or(format!("`{n}` is not an epoll event"))?,
+                    };
+                }
+                events = Some(m);
+            }
+            "fd" => fd = Some(parse_int(v).ok_or(format!("`{v}` is not a descriptor"))? as i32),
+            "ptr" | "u32" | "u64" if v == "0" => {}
+            other => return Err(format!("`{other}` in an epoll_event (events=, fd=)")),
+        }
+    }
+    Ok((events.ok_or("an epoll_event needs events=")?, fd))
+}
+
 /// Socket ioctls (asm-generic/ioctls.h, linux/sockios.h).
 const IOCTLS: &[(&str, u64)] = &[("SIOCINQ", 0x541B), ("SIOCOUTQ", 0x5411), ("SIOCOUTQNSD", 0x894B)];
 
@@ -278,7 +348,7 @@ const LINUX_OPT_VALUES: &[(&str, i64)] =
     &[("IP_PMTUDISC_DONT", 0), ("IP_PMTUDISC_WANT", 1), ("IP_PMTUDISC_DO", 2), ("IP_PMTUDISC_PROBE", 3)];
 
 pub const CALLS: &str =
-    "socket, bind, listen, accept, connect, write, send, read, recv, shutdown, close, setsockopt, getsockopt, fcntl, poll";
+    "socket, bind, listen, accept, connect, write, send, sendto, read, recv, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
 
 /// Splits `a, b, [c, d], "e,f"` on top-level commas, keeping offsets.
 fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
@@ -311,6 +381,15 @@ fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
     }
     if let Some(inner) = a.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
         return Ok(Arg::Ref(Box::new(parse_arg(inner.trim(), at + 1)?)));
+    }
+    if let Some(inner) = a.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+        let mut fields = Vec::new();
+        for kv in inner.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let (k, v) =
+                kv.split_once('=').ok_or_else(|| cerr(format!("`{kv}` is not key=value"), at, a.len(), None))?;
+            fields.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        return Ok(Arg::Struct(fields));
     }
     if let Some(inner) = a.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
         return Ok(Arg::Str(inner.as_bytes().to_vec()));
@@ -701,6 +780,43 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     Some(_) => return Err(cerr("expected [value]", arg_at(p + 1), 1, None)),
                 };
                 Call::GetSockOpt { fd, opt, expect }
+            }
+        }
+        "epoll_create" | "epoll_create1" => Call::EpollCreate,
+        "epoll_ctl" => {
+            let epfd = fd(0)?;
+            let op = match args.get(1).map(|a| names_in(&a.1)).as_deref() {
+                Some([n]) if n == "EPOLL_CTL_ADD" => 1,
+                Some([n]) if n == "EPOLL_CTL_DEL" => 2,
+                Some([n]) if n == "EPOLL_CTL_MOD" => 3,
+                _ => return Err(cerr("expected EPOLL_CTL_ADD, EPOLL_CTL_MOD or EPOLL_CTL_DEL", arg_at(1), 1, None)),
+            };
+            let target = match args.get(2) {
+                Some((_, Arg::Int(v))) => *v as i32,
+                _ => return Err(cerr("expected the descriptor to watch", arg_at(2), 1, None)),
+            };
+            let events = match args.get(3).map(|a| &a.1) {
+                Some(Arg::Struct(f)) => epoll_event(f).map_err(|m| cerr(m, arg_at(3), 1, None))?.0,
+                None | Some(Arg::Elided) if op == 2 => 0,
+                _ => return Err(cerr("expected {events=EPOLLIN|..., fd=N}", arg_at(3), 1, None)),
+            };
+            Call::EpollCtl { epfd, op, fd: target, events }
+        }
+        "epoll_wait" => {
+            let epfd = fd(0)?;
+            let want = match args.get(1).map(|a| &a.1) {
+                Some(Arg::Struct(f)) => {
+                    let (ev, fd) = epoll_event(f).map_err(|m| cerr(m, arg_at(1), 1, None))?;
+                    fd.map(|fd| (ev, fd))
+                }
+                None | Some(Arg::Elided) => None,
+                _ => return Err(cerr("expected {events=EPOLLIN|..., fd=N}", arg_at(1), 1, None)),
+            };
+            Call::EpollWait {
+                epfd,
+                want,
+                max: int_at(2, "the number of events")?.unwrap_or(1) as i32,
+                timeout_ms: int_at(3, "a timeout in ms")?.unwrap_or(0),
             }
         }
         "ioctl" => {
