@@ -558,7 +558,11 @@ impl Run<'_> {
                 }
                 self.trace.push(TraceEntry::Packet { at, dir: Dir::In, text, bytes: wire.clone() });
                 self.target.inject(&pkt, &wire)?;
-                self.last = at;
+                // What follows counts from when the segment really went in:
+                // on a loaded machine that can be after its script time, and
+                // the stack's answer can only come after it (virtual time:
+                // the same instant).
+                self.last = self.target.now().max(at);
             }
             StepKind::Out(per) => {
                 let Some(spec) = per.get(&self.kind) else { return Ok(()) };
