@@ -373,54 +373,14 @@ pub fn tfo_cookie(client: std::net::IpAddr, server: std::net::IpAddr, key: [u32;
     };
     let mut msg = octets(client);
     msg.extend(octets(server));
+    // The kernel's siphash_key_t: the 16 octets of the four words, little-endian.
     let mut k = [0u8; 16];
     for (i, w) in key.iter().enumerate() {
         k[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
     }
-    siphash24(&k, &msg).to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SipHash-2-4 (Aumasson and Bernstein), as the kernel's siphash().
-fn siphash24(key: &[u8; 16], msg: &[u8]) -> u64 {
-    let k0 = u64::from_le_bytes(key[..8].try_into().expect("8 octets"));
-    let k1 = u64::from_le_bytes(key[8..].try_into().expect("8 octets"));
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    let round = |v: &mut [u64; 4]| {
-        v[0] = v[0].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(13) ^ v[0];
-        v[0] = v[0].rotate_left(32);
-        v[2] = v[2].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(16) ^ v[2];
-        v[0] = v[0].wrapping_add(v[3]);
-        v[3] = v[3].rotate_left(21) ^ v[0];
-        v[2] = v[2].wrapping_add(v[1]);
-        v[1] = v[1].rotate_left(17) ^ v[2];
-        v[2] = v[2].rotate_left(32);
-    };
-    let block = |v: &mut [u64; 4], m: u64| {
-        v[3] ^= m;
-        round(v);
-        round(v);
-        v[0] ^= m;
-    };
-    let chunks = msg.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        block(&mut v, u64::from_le_bytes(c.try_into().expect("8 octets")));
-    }
-    let mut last = [0u8; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    block(&mut v, u64::from_le_bytes(last) | ((msg.len() as u64) << 56));
-    v[2] ^= 0xff;
-    for _ in 0..4 {
-        round(&mut v);
-    }
-    v[0] ^ v[1] ^ v[2] ^ v[3]
+    let k0 = u64::from_le_bytes(k[..8].try_into().expect("8 octets"));
+    let k1 = u64::from_le_bytes(k[8..].try_into().expect("8 octets"));
+    reference_stack::rng::siphash24((k0, k1), &msg).to_le_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Replaces each defined NAME, as a whole word, by its value.
