@@ -626,26 +626,8 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             }
         },
         from: raw.from.as_ref().map(|f| f.value.clone()),
-        ts_mapped: match &raw.timestamps {
-            None => false,
-            Some(t) if t.value == "exact" => false,
-            Some(t) if t.value == "mapped" => true,
-            Some(t) => {
-                return Err(ctx.err_at(
-                    &t.referenced,
-                    format!("timestamps is `exact` or `mapped`, not `{}`", t.value),
-                    Some("mapped: TS values as packetdrill reads them (see docs/script-language.md)".into()),
-                ))
-            }
-        },
-        offload_tso: match &raw.offload {
-            None => false,
-            Some(o) if o.value == "none" => false,
-            Some(o) if o.value == "tso" => true,
-            Some(o) => {
-                return Err(ctx.err_at(&o.referenced, format!("offload is `none` or `tso`, not `{}`", o.value), None))
-            }
-        },
+        ts_mapped: switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped")?,
+        offload_tso: switch(ctx, &raw.offload, "offload", "none", "tso")?,
         congestion: match &raw.congestion {
             None => None,
             Some(c)
@@ -673,28 +655,24 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(d)
             }
         },
-        fds_mapped: match &raw.fds {
-            None => false,
-            Some(o) if o.value == "exact" => false,
-            Some(o) if o.value == "mapped" => true,
-            Some(o) => {
-                return Err(ctx.err_at(&o.referenced, format!("fds is `exact` or `mapped`, not `{}`", o.value), None))
-            }
-        },
-        merge_out: match &raw.out_segments {
-            None => false,
-            Some(o) if o.value == "exact" => false,
-            Some(o) if o.value == "merge" => true,
-            Some(o) => {
-                return Err(ctx.err_at(
-                    &o.referenced,
-                    format!("out_segments is `exact` or `merge`, not `{}`", o.value),
-                    None,
-                ))
-            }
-        },
+        fds_mapped: switch(ctx, &raw.fds, "fds", "exact", "mapped")?,
+        merge_out: switch(ctx, &raw.out_segments, "out_segments", "exact", "merge")?,
         steps,
     })
+}
+
+/// A header key with two spellings: `off` (also the default) or `on`.
+fn switch(ctx: &Ctx<'_>, v: &Option<Spanned<String>>, key: &str, off: &str, on: &str) -> Result<bool, ScriptError> {
+    match v {
+        None => Ok(false),
+        Some(x) if x.value == off => Ok(false),
+        Some(x) if x.value == on => Ok(true),
+        Some(x) => Err(ctx.err_at(
+            &x.referenced,
+            format!("{key} is `{off}` or `{on}`, not `{}`", x.value),
+            Some("see the header keys in docs/script-language.md".into()),
+        )),
+    }
 }
 
 /// A sysctl the Linux target may set: `net.*`, a plain dotted name.
@@ -1171,6 +1149,34 @@ steps:
         assert!(matches!(s.steps[9].kind, StepKind::State { of: StateOf::Conn, is: State::Closed }));
         assert_eq!(s.steps[11].only, Some(TargetKind::Linux));
         assert_eq!(s.sysctl.get("net.ipv4.tcp_timestamps").map(String::as_str), Some("0"));
+    }
+
+    #[test]
+    fn packetdrill_readings_in_the_header() {
+        let text = "from: \"x.pkt\"\ntimestamps: mapped\nts_tick: 1ms\noutbound: queue\nfds: mapped\noffload: tso\n\
+                    out_segments: merge\ncongestion: cubic\nsteps:\n  - {call: \"socket() = 3\", from: 7}\n  \
+                    - {sysctl: {net.ipv4.tcp_fastopen: \"0x402\"}}\n  - new_connection: {remote_isn: 5}\n  \
+                    - {tcp_info: {fd: 3, options: \"&32\", snd_cwnd: \"10~12\"}}\n";
+        let s = &p(text).unwrap()[0];
+        assert!(s.ts_mapped && s.queue_outbound && s.fds_mapped && s.offload_tso && s.merge_out);
+        assert_eq!((s.from.as_deref(), s.steps[0].from), (Some("x.pkt"), Some(7)));
+        assert_eq!(s.ts_tick, Some(Duration::from_millis(1)));
+        assert_eq!(s.congestion.as_deref(), Some("cubic"));
+        assert!(matches!(&s.steps[1].kind, StepKind::Sysctl(kv) if kv[0].1 == "0x402"));
+        assert_eq!(s.steps[2].kind, StepKind::NewConnection { remote_isn: 5 });
+        let StepKind::TcpInfo { fields, .. } = &s.steps[3].kind else { panic!() };
+        assert_eq!(fields[0], ("options".to_string(), InfoCheck::BitsSet(32)));
+        assert!(InfoCheck::BitsSet(32).holds(0x21) && !InfoCheck::BitsSet(32).holds(1));
+        assert!(InfoCheck::BitsClear(32).holds(1));
+        for (bad, msg) in [
+            ("fds: maybe\nsteps:\n  - call: socket() = 3\n", "fds is `exact` or `mapped`, not `maybe`"),
+            ("ts_tick: 1ms\nsteps:\n  - call: socket() = 3\n", "with `timestamps: mapped`"),
+            ("congestion: \"cu bic\"\nsteps:\n  - call: socket() = 3\n", "not a congestion control name"),
+            ("steps:\n  - sysctl: {kernel.panic: 1}\n", "not a network sysctl"),
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(e.message.contains(msg), "{bad}: {}", e.message);
+        }
     }
 
     #[test]
