@@ -225,12 +225,17 @@ impl Out {
         });
     }
 
-    fn step(&mut self, line: usize, at: Option<String>, key: &str, value: &str) {
+    /// Writes the comments read since the last step, as YAML comments.
+    fn flush_comments(&mut self) {
         for c in std::mem::take(&mut self.pending_comments) {
             for l in c.lines() {
                 let _ = writeln!(self.body, "  # {}", l.trim_start_matches(['/', '*', ' ']).trim_end());
             }
         }
+    }
+
+    fn step(&mut self, line: usize, at: Option<String>, key: &str, value: &str) {
+        self.flush_comments();
         let at = match at.as_deref() {
             None | Some("+0") => String::new(),
             Some(a) => format!("at: {}, ", q(a)),
@@ -310,6 +315,8 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
             }
         }
     }
+    // Comments after the last step are kept too.
+    o.flush_comments();
     let steps = o.steps;
     if !o.problems.is_empty() {
         return Converted { yaml: None, problems: o.problems, steps };
@@ -1202,8 +1209,9 @@ mod tests {
     #[test]
     fn times() {
         let pkt = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+.1 `/tmp/sysctl_restore_1.sh`\n+.2 close(3) = 0\n\
-                   1.0~1.5 > . 1:1(0) ack 1\n";
+                   1.0~1.5 > . 1:1(0) ack 1\n// the end\n";
         let y = convert("x.pkt", pkt, &ImportOptions::default()).yaml.unwrap();
+        assert!(y.ends_with("  # the end\n"), "{y}");
         assert!(y.contains("{at: \"+0.3\", call: \"close(3) = 0\""), "{y}");
         assert!(y.contains("{at: \"@1~1.5\", out:"), "{y}");
     }
