@@ -52,30 +52,6 @@ pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i
     }
 }
 
-/// TCP_INFO.
-pub fn tcp_info(fd: BorrowedFd<'_>) -> io::Result<libc::tcp_info> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    #[allow(unsafe_code)]
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` is a live tcp_info and `len` its size; the kernel writes at most `len` bytes.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(info)
-    }
-}
-
 /// Linux's `struct tcp_info` (include/uapi/linux/tcp.h, through 6.x), in
 /// order: (name, size in bytes). Eight one-byte fields come first, two of
 /// them bit fields split below; then u32s and naturally aligned u64s.

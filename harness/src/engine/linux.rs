@@ -823,7 +823,10 @@ impl Target for LinuxTarget {
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError> {
         match fd {
             Some(fd) => Ok(match self.socks.get(&fd) {
-                Some(s) => sys::tcp_info(s.s.as_fd()).map(|i| state_from_linux(i.tcpi_state)).unwrap_or(State::Closed),
+                Some(s) => sys::tcp_info_fields(s.s.as_fd())
+                    .ok()
+                    .and_then(|i| i.get("state").copied())
+                    .map_or(State::Closed, |st| state_from_linux(st as u8)),
                 None => State::Closed,
             }),
             None => netlink::tcp_socket_state(conn.local, conn.remote)

@@ -545,9 +545,7 @@ impl Run<'_> {
         let tol = self.tol(hi.saturating_sub(self.last));
         match &step.kind {
             StepKind::In(spec) => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 let pkt = self.build_in(spec).map_err(|m| self.fail(Some((i, step)), m, vec![]))?;
                 let mut wire =
                     pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
@@ -675,9 +673,7 @@ impl Run<'_> {
                 self.last = at;
             }
             StepKind::Shell(cmd) => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 if !self.allow_shell {
                     return Err(Stop::Target(TargetError::Unsupported("a `shell:` step without --allow-shell".into())));
                 }
@@ -701,18 +697,14 @@ impl Run<'_> {
                 self.ts_first = None;
             }
             StepKind::Sysctl(kv) => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 for (k, v) in kv {
                     self.target.sysctl(k, v)?;
                 }
                 self.last = at;
             }
             StepKind::Call(spec) => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 let call = self.resolve_call(&spec.call);
                 self.last_fd = spec.call.fd().or(self.last_fd);
                 let text = call_text(&step.text);
@@ -745,9 +737,7 @@ impl Run<'_> {
                 self.last = at;
             }
             StepKind::State { of, is } => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 let fd = match of {
                     StateOf::Fd(fd) => Some(self.real_fd(*fd)),
                     StateOf::Conn => None,
@@ -764,9 +754,7 @@ impl Run<'_> {
                 self.last = at;
             }
             StepKind::TcpInfo { fd, fields } => {
-                let at = if step.time.any { self.last } else { lo.max(self.last) };
-                self.no_packets_until(i, step, at)?;
-                self.target.advance(at)?;
+                let at = self.reach(i, step, lo)?;
                 let info = self.target.tcp_info(self.real_fd(*fd))?;
                 let mut diffs = Vec::new();
                 for (name, check) in fields {
@@ -944,6 +932,15 @@ impl Run<'_> {
             }
             return Ok(Some((at, p)));
         }
+    }
+
+    /// Brings the target to a step's time (`lo`, or now for `*`), failing
+    /// on anything sent before it that no step expected.
+    fn reach(&mut self, i: usize, step: &Step, lo: Duration) -> Result<Duration, Stop> {
+        let at = if step.time.any { self.last } else { lo.max(self.last) };
+        self.no_packets_until(i, step, at)?;
+        self.target.advance(at)?;
+        Ok(at)
     }
 
     /// The target's descriptor for the script's `fd`.
