@@ -241,3 +241,99 @@ pub fn ethtool_set(ifname: &str, cmd: u32, on: bool) -> io::Result<()> {
         Ok(())
     }
 }
+
+/// A control message as recvmsg(2) returned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCmsg {
+    pub level: i32,
+    pub kind: i32,
+    pub data: Vec<u8>,
+}
+
+/// sendmsg(2) of an iovec of `bufs`; returns the bytes sent.
+pub fn sendmsg_iov(fd: BorrowedFd<'_>, bufs: &[&[u8]], flags: i32) -> io::Result<usize> {
+    let mut iov: Vec<libc::iovec> =
+        bufs.iter().map(|b| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() }).collect();
+    // SAFETY: zeroed msghdr is valid (no name, no control); iov points at
+    // live buffers of the given lengths, which the kernel only reads.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len();
+        libc::sendmsg(fd.as_raw_fd(), &msg, flags)
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// recvmsg(2) into a buffer of `len` bytes and 512 bytes of control space:
+/// the bytes read, the msghdr's flags and its control messages.
+pub fn recvmsg_cmsg(fd: BorrowedFd<'_>, len: usize, flags: i32) -> io::Result<(usize, i32, Vec<RawCmsg>)> {
+    let mut buf = vec![0u8; len];
+    // u64s keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; 64];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: len };
+    let mut out = Vec::new();
+    // SAFETY: the msghdr points at live buffers whose lengths it states; the
+    // CMSG_* walk stays within msg_controllen as the kernel set it.
+    #[allow(unsafe_code)]
+    let (rc, msg_flags) = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len() * 8;
+        let rc = libc::recvmsg(fd.as_raw_fd(), &mut msg, flags);
+        if rc >= 0 {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let hdr = &*c;
+                let data_len = hdr.cmsg_len.saturating_sub(libc::CMSG_LEN(0) as usize);
+                let data = std::slice::from_raw_parts(libc::CMSG_DATA(c), data_len).to_vec();
+                out.push(RawCmsg { level: hdr.cmsg_level, kind: hdr.cmsg_type, data });
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        (rc, msg.msg_flags)
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok((rc as usize, msg_flags, out))
+    }
+}
+
+/// send/sendto (or recv) with a NULL buffer of `len` bytes: the kernel's
+/// EFAULT paths (and, with MSG_FASTOPEN, its fast-open connect).
+pub fn null_buffer_call(
+    fd: BorrowedFd<'_>,
+    write: bool,
+    len: usize,
+    flags: i32,
+    to: Option<&socket2::SockAddr>,
+) -> io::Result<usize> {
+    // SAFETY: a NULL buffer is what is being tested: the kernel checks the
+    // pointer and fails with EFAULT rather than touching our memory; the
+    // address, when given, is a live sockaddr of the stated length.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let null = std::ptr::null_mut::<libc::c_void>();
+        if write {
+            match to {
+                Some(a) => libc::sendto(fd.as_raw_fd(), null, len, flags, a.as_ptr().cast(), a.len()),
+                None => libc::send(fd.as_raw_fd(), null, len, flags),
+            }
+        } else {
+            libc::recv(fd.as_raw_fd(), null, len, flags)
+        }
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}

@@ -11,7 +11,7 @@ use super::syscall_thread::{Job, Outcome, SyscallThread};
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
 use crate::netlink;
 use crate::netns;
-use crate::script::call::{pollbits, OptName};
+use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
 use crate::script::{Script, TargetKind};
 use crate::sys;
 use crate::transport::{RawLink, Transport};
@@ -59,6 +59,9 @@ struct Sock {
 pub struct LinuxTarget {
     link: Box<dyn Transport>,
     epoch: std::time::Instant,
+    /// The wall clock at `epoch`: SCM_TIMESTAMPING's software timestamps
+    /// are CLOCK_REALTIME, read back as script time.
+    epoch_real: std::time::SystemTime,
     sent: VecDeque<(Duration, IpPacket)>,
     socks: BTreeMap<i32, Sock>,
     /// Blocking calls, made for real (started lazily).
@@ -314,6 +317,7 @@ impl LinuxTarget {
         Ok(LinuxTarget {
             link,
             epoch: std::time::Instant::now(),
+            epoch_real: std::time::SystemTime::now(),
             sent: VecDeque::new(),
             socks: BTreeMap::new(),
             // Made before the script's clock starts: a thread's start-up is
@@ -332,6 +336,45 @@ impl LinuxTarget {
 
     fn elapsed(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// recvmsg's control messages in the language's terms.
+    fn cmsgs(&self, raw: &[sys::RawCmsg]) -> Vec<Cmsg> {
+        let int = |d: &[u8], at: usize| -> u32 {
+            d.get(at..at + 4).map_or(0, |b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
+        };
+        let i64_at = |d: &[u8], at: usize| -> i64 {
+            d.get(at..at + 8).map_or(0, |b| i64::from_ne_bytes(b.try_into().expect("8 bytes")))
+        };
+        raw.iter()
+            .map(|c| match (c.level, c.kind) {
+                // linux/tcp.h: TCP_CM_INQ is TCP_INQ (36).
+                (libc::SOL_TCP, 36) => Cmsg::Inq(i64::from(int(&c.data, 0) as i32)),
+                (libc::SOL_SOCKET, libc::SO_TIMESTAMPING) => {
+                    // struct scm_timestamping: ts[0] is the software stamp.
+                    let (sec, nsec) = (i64_at(&c.data, 0), i64_at(&c.data, 8));
+                    let real_us = sec * 1_000_000 + nsec / 1000;
+                    let base = self
+                        .epoch_real
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as i64);
+                    Cmsg::Timestamping(Some(real_us - base))
+                }
+                (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR) => {
+                    let d = &c.data;
+                    let b = |i: usize| d.get(i).copied().unwrap_or(0);
+                    Cmsg::RecvErr(ExtErr {
+                        errno: int(d, 0),
+                        origin: b(4),
+                        kind: b(5),
+                        code: b(6),
+                        info: int(d, 8),
+                        data: int(d, 12),
+                    })
+                }
+                (level, kind) => Cmsg::Other { level, kind, len: c.data.len() },
+            })
+            .collect()
     }
 
     /// Reads every datagram waiting on the transport; keeps the TCP ones for the script's peer.
@@ -773,6 +816,42 @@ impl Target for LinuxTarget {
                 None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
             },
             TargetCall::GetFl { fd } => done(self.sock(*fd).map(|s| O_RDWR | if s.blocking { 0 } else { O_NONBLOCK })),
+            TargetCall::SendMsg { fd, iov, flags } => {
+                let total: usize = iov.iter().sum();
+                let data: Vec<u8> = (0..total).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut bufs = Vec::with_capacity(iov.len());
+                let mut at = 0;
+                for l in iov {
+                    bufs.push(&data[at..at + l]);
+                    at += l;
+                }
+                let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
+                done(self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64))
+            }
+            TargetCall::RecvMsg { fd, len, flags } => {
+                match self.sock(*fd).map(|s| {
+                    (sys::recvmsg_cmsg(s.s.as_fd(), *len, flags | libc::MSG_DONTWAIT), s.blocking)
+                }) {
+                    Ok((Ok((n, msg_flags, raw)), _)) => Ok(CallOutcome::Done {
+                        ret: CallValue::Value(n as i64),
+                        out: Some(CallValue::Msg { flags: msg_flags, cmsgs: self.cmsgs(&raw) }),
+                    }),
+                    // MSG_ERRQUEUE never blocks.
+                    Ok((Err(e), true)) if would_block(&e) && flags & libc::MSG_ERRQUEUE == 0 => {
+                        Ok(CallOutcome::WouldBlock)
+                    }
+                    Ok((Err(e), _)) | Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::NullBuffer { fd, write, len, flags, to } => {
+                let to = to.map(SockAddr::from);
+                let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
+                done(
+                    self.sock(*fd)
+                        .and_then(|s| sys::null_buffer_call(s.s.as_fd(), *write, *len, flags, to.as_ref()))
+                        .map(|n| n as i64),
+                )
+            }
             TargetCall::Poll { fd, events, timeout_ms } => match self.revents(*fd, *events) {
                 Ok(0) if *timeout_ms != 0 => {
                     self.poll_until =

@@ -6,7 +6,7 @@ pub mod linux;
 pub mod reference;
 mod syscall_thread;
 
-use crate::script::call::{Call, CallSpec, Expect, OptName};
+use crate::script::call::{Call, CallSpec, Cmsg, Expect, OptName};
 use crate::script::packet::{Field, OptSpec, PacketSpec};
 use crate::script::time::Base;
 use crate::script::{Pos, Script, StateOf, Step, StepKind, TargetKind};
@@ -110,6 +110,27 @@ pub enum TargetCall {
         label: &'static str,
         request: u64,
     },
+    /// sendmsg(2) with an iovec of buffers of these lengths.
+    SendMsg {
+        fd: i32,
+        iov: Vec<usize>,
+        flags: i32,
+    },
+    /// recvmsg(2); the msghdr's flags and control messages come back as
+    /// `out` (`CallValue::Msg`).
+    RecvMsg {
+        fd: i32,
+        len: usize,
+        flags: i32,
+    },
+    /// A send or receive call with a NULL buffer.
+    NullBuffer {
+        fd: i32,
+        write: bool,
+        len: usize,
+        flags: i32,
+        to: Option<SocketAddr>,
+    },
 }
 
 impl TargetCall {
@@ -133,7 +154,10 @@ impl TargetCall {
             | TargetCall::GetFl { fd }
             | TargetCall::Poll { fd, .. }
             | TargetCall::LinuxOpt { fd, .. }
-            | TargetCall::Ioctl { fd, .. } => Some(fd),
+            | TargetCall::Ioctl { fd, .. }
+            | TargetCall::SendMsg { fd, .. }
+            | TargetCall::RecvMsg { fd, .. }
+            | TargetCall::NullBuffer { fd, .. } => Some(fd),
         }
     }
 }
@@ -149,6 +173,11 @@ pub enum CallValue {
         events: u32,
         fd: i32,
     },
+    /// What recvmsg(2) returned in its msghdr.
+    Msg {
+        flags: i32,
+        cmsgs: Vec<crate::script::call::Cmsg>,
+    },
 }
 
 impl fmt::Display for CallValue {
@@ -160,6 +189,12 @@ impl fmt::Display for CallValue {
             CallValue::Event { events, fd } => {
                 write!(f, "{{events={}, fd={fd}}}", crate::script::call::epoll_names(*events))
             }
+            CallValue::Msg { flags, cmsgs } => write!(
+                f,
+                "{{msg_flags: {}, cmsg: {}}}",
+                crate::script::call::recv_flag_names(*flags),
+                crate::script::call::cmsgs_text(cmsgs)
+            ),
         }
     }
 }
@@ -865,6 +900,44 @@ impl Run<'_> {
                 ));
             }
         }
+        // A failed recvmsg leaves the msghdr as it was: nothing to check.
+        if let (Call::RecvMsg { msg_flags, cmsgs, .. }, CallValue::Value(_)) = (&spec.call, &ret) {
+            let (got_flags, got_cmsgs) = match &out {
+                Some(CallValue::Msg { flags, cmsgs }) => (*flags, cmsgs.clone()),
+                _ => (0, Vec::new()),
+            };
+            let mut diffs = Vec::new();
+            if let Some(want) = msg_flags {
+                if *want != got_flags {
+                    diffs.push(FieldDiff {
+                        field: "msg_flags",
+                        expected: crate::script::call::recv_flag_names(*want),
+                        actual: crate::script::call::recv_flag_names(got_flags),
+                    });
+                }
+            }
+            if let Some(want) = cmsgs {
+                // packetdrill's rule for SCM_TIMESTAMPING: within the
+                // script's tolerance of the expected script time.
+                let tol = self.script.tolerance.as_micros() as i64;
+                let same = want.len() == got_cmsgs.len()
+                    && want.iter().zip(&got_cmsgs).all(|(w, g)| match (w, g) {
+                        (Cmsg::Timestamping(None), Cmsg::Timestamping(_)) => true,
+                        (Cmsg::Timestamping(Some(a)), Cmsg::Timestamping(Some(b))) => (a - b).abs() <= tol,
+                        (w, g) => w == g,
+                    });
+                if !same {
+                    diffs.push(FieldDiff {
+                        field: "cmsg",
+                        expected: crate::script::call::cmsgs_text(want),
+                        actual: crate::script::call::cmsgs_text(&got_cmsgs),
+                    });
+                }
+            }
+            if !diffs.is_empty() {
+                return Err(self.fail(Some((i, step)), format!("`{text}` returned a different msghdr"), diffs));
+            }
+        }
         if let Call::GetSockOpt { expect: Some(e), .. }
         | Call::LinuxOpt { get: true, expect: Some(e), .. }
         | Call::Ioctl { expect: Some(e), .. } = &spec.call
@@ -990,6 +1063,15 @@ impl Run<'_> {
             Call::EpollCreate => TargetCall::EpollCreate,
             Call::EpollCtl { epfd, op, fd, events } => TargetCall::EpollCtl { epfd, op, fd: self.real_fd(fd), events },
             Call::EpollWait { epfd, max, timeout_ms, .. } => TargetCall::EpollWait { epfd, max, timeout_ms },
+            Call::SendMsg { fd, iov, flags } => TargetCall::SendMsg { fd, iov, flags },
+            Call::RecvMsg { fd, len, flags, .. } => TargetCall::RecvMsg { fd, len, flags },
+            Call::NullBuffer { fd, write, len, flags, to } => TargetCall::NullBuffer {
+                fd,
+                write,
+                len,
+                flags,
+                to: to.then(|| SocketAddr::new(s.remote, self.remote_port)),
+            },
         }
     }
 

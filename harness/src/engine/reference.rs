@@ -274,6 +274,30 @@ impl Target for ReferenceTarget {
                     self.write_more(*fd)
                 }
             }
+            // A plain recvmsg is a read with an empty msghdr: the reference
+            // stack has no error queue, timestamps or TCP_INQ.
+            TargetCall::RecvMsg { fd, len, flags: 0 } => match s.recv(now, *fd, *len, false) {
+                Ok(d) => CallOutcome::Done {
+                    ret: CallValue::Value(d.len() as i64),
+                    out: Some(CallValue::Msg { flags: 0, cmsgs: Vec::new() }),
+                },
+                Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
+                Err(e) => Self::done(Err(e)),
+            },
+            TargetCall::RecvMsg { .. } => {
+                return Err(TargetError::Unsupported(
+                    "recvmsg flags (MSG_ERRQUEUE, ...) are Linux's; the reference stack has no error queue".into(),
+                ))
+            }
+            TargetCall::SendMsg { .. } => {
+                return Err(TargetError::Unsupported("sendmsg with an iovec (zerocopy fragments) is Linux's".into()))
+            }
+            TargetCall::NullBuffer { .. } => {
+                return Err(TargetError::Unsupported(
+                    "NULL buffers (EFAULT) are a property of the system call layer, which the reference stack has not"
+                        .into(),
+                ))
+            }
             TargetCall::Read { fd, len, peek } => match s.recv(now, *fd, *len, *peek) {
                 Ok(d) => Self::done(Ok(d.len() as i64)),
                 Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,

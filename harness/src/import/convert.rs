@@ -814,14 +814,23 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     };
     let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut new_connection = false;
-    let text = match (name, poll_struct(&args1, result), sendmsg_struct(&args1, result)) {
-        ("poll", Some(Ok(t)), _) => t,
-        ("poll", Some(Err(why)), _) | ("sendmsg", _, Some(Err(why))) => {
+    let mut extra = String::new();
+    let structured = match name {
+        "poll" => poll_struct(&args1, result),
+        "sendmsg" => sendmsg_struct(&args1, result),
+        "recvmsg" => Some(recvmsg_struct(&args1, result).map(|(t, e)| {
+            extra = e;
+            t
+        })),
+        _ => None,
+    };
+    let text = match structured {
+        Some(Ok(t)) => t,
+        Some(Err(why)) => {
             o.problem(line, format!("call {name}"), format!("`{name}({})`: {why}", short(&args1)));
             return;
         }
-        ("sendmsg", _, Some(Ok(t))) => t,
-        _ => format!("{name}({args1}) = {result}"),
+        None => format!("{name}({args1}) = {result}"),
     };
     match crate::script::call::CallSpec::parse(&text) {
         Ok(spec) => {
@@ -847,7 +856,165 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         o.isn_patch = o.body.rfind("new_connection: {}").map(|i| i + "new_connection: ".len());
     }
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
-    o.step(line, at, "call", &q(&text));
+    o.step(line, at, "call", &format!("{}{extra}", q(&text)));
+}
+
+/// A packetdrill expression: `{k=v, ...}` (entries may be bare), `[a, b]`, or an atom.
+#[derive(Debug)]
+enum PdExpr {
+    Struct(Vec<(Option<String>, PdExpr)>),
+    List(Vec<PdExpr>),
+    Atom(String),
+}
+
+impl PdExpr {
+    fn parse(s: &str) -> Result<PdExpr, String> {
+        let s = s.trim();
+        if let Some(inner) = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            let mut out = Vec::new();
+            for item in split_top_nested(inner) {
+                match top_eq(item) {
+                    Some(i) => out.push((Some(item[..i].trim().to_string()), PdExpr::parse(&item[i + 1..])?)),
+                    None => out.push((None, PdExpr::parse(item)?)),
+                }
+            }
+            return Ok(PdExpr::Struct(out));
+        }
+        if let Some(inner) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            return Ok(PdExpr::List(split_top_nested(inner).into_iter().map(PdExpr::parse).collect::<Result<_, _>>()?));
+        }
+        if s.contains(['{', '}', '[', ']']) {
+            return Err(format!("`{}` is not an expression", short(s)));
+        }
+        Ok(PdExpr::Atom(s.to_string()))
+    }
+
+    fn field(&self, key: &str) -> Option<&PdExpr> {
+        match self {
+            PdExpr::Struct(f) => f.iter().find(|(k, _)| k.as_deref() == Some(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A field whose key starts with `prefix` (`msg_iov(1)`).
+    fn field_prefix(&self, prefix: &str) -> Option<&PdExpr> {
+        match self {
+            PdExpr::Struct(f) => {
+                f.iter().find(|(k, _)| k.as_deref().is_some_and(|k| k.starts_with(prefix))).map(|(_, v)| v)
+            }
+            _ => None,
+        }
+    }
+
+    fn atom(&self) -> Option<&str> {
+        match self {
+            PdExpr::Atom(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Splits on commas outside brackets, braces and parentheses; empty items dropped.
+fn split_top_nested(s: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].trim());
+    out.into_iter().filter(|x| !x.is_empty()).collect()
+}
+
+/// The first `=` outside brackets (a struct entry's key), if any.
+fn top_eq(s: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            '=' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// packetdrill's `recvmsg(fd, {msg_name(...)=..., msg_iov(N)=[{..., L}],
+/// msg_flags=F, msg_control=[{cmsg_level=.., cmsg_type=.., cmsg_data=..}]},
+/// FLAGS) = R` as the language's `recvmsg(fd, SUM, FLAGS) = R` with the
+/// step keys `msg_flags:` and `cmsg:` (returned as the text after the call).
+fn recvmsg_struct(args: &str, result: &str) -> Result<(String, String), String> {
+    let parts = split_top_nested(args);
+    let [fd, msg, flags] = parts.as_slice() else { return Err("recvmsg takes (fd, msghdr, flags)".into()) };
+    let msg = PdExpr::parse(msg)?;
+    let mut len = 0u64;
+    match msg.field_prefix("msg_iov") {
+        Some(PdExpr::List(items)) => {
+            for it in items {
+                let l = match it {
+                    PdExpr::Struct(f) => f.last().and_then(|(_, v)| v.atom()).and_then(|a| a.parse::<u64>().ok()),
+                    _ => None,
+                };
+                len += l.ok_or("an iovec entry is {..., LENGTH}")?;
+            }
+        }
+        _ => return Err("a msghdr needs msg_iov(N)=[{..., LENGTH}]".into()),
+    }
+    let mut extra = String::new();
+    if let Some(f) = msg.field("msg_flags") {
+        let f = f.atom().ok_or("msg_flags is a number or MSG_ names")?;
+        crate::script::call::parse_recv_flags(f)?;
+        extra.push_str(&format!(", msg_flags: {}", q(f)));
+    }
+    if let Some(c) = msg.field("msg_control") {
+        let PdExpr::List(items) = c else { return Err("msg_control is a list of cmsgs".into()) };
+        let mut list = Vec::new();
+        for cm in items {
+            let ty = cm.field("cmsg_type").and_then(PdExpr::atom).ok_or("a cmsg needs cmsg_type")?;
+            let data = cm.field("cmsg_data").ok_or("a cmsg needs cmsg_data")?;
+            let num = |e: &PdExpr, k: &str| -> Result<String, String> {
+                let a = e.field(k).and_then(PdExpr::atom).ok_or(format!("`{k}` missing"))?;
+                if a.parse::<i64>().is_ok()
+                    || crate::script::call::EXT_ERR_NAMES.iter().any(|(n, _)| *n == a)
+                {
+                    Ok(a.to_string())
+                } else {
+                    Err(format!("`{k}={a}`: not a known value"))
+                }
+            };
+            list.push(match ty {
+                "TCP_CM_INQ" => {
+                    let v = data.atom().and_then(|a| a.parse::<i64>().ok()).ok_or("TCP_CM_INQ's data is a number")?;
+                    format!("{{inq: {v}}}")
+                }
+                "SCM_TIMESTAMPING" => {
+                    let sec: i64 = num(data, "scm_sec")?.parse().map_err(|_| "scm_sec is a number")?;
+                    let nsec: i64 = num(data, "scm_nsec")?.parse().map_err(|_| "scm_nsec is a number")?;
+                    format!("{{timestamping: {}}}", secs(sec as f64 + nsec as f64 / 1e9))
+                }
+                "CMSG_TYPE_RECVERR" | "IP_RECVERR" | "IPV6_RECVERR" => format!(
+                    "{{recverr: {{errno: {}, origin: {}, type: {}, code: {}, info: {}, data: {}}}}}",
+                    num(data, "ee_errno")?,
+                    num(data, "ee_origin")?,
+                    num(data, "ee_type")?,
+                    num(data, "ee_code")?,
+                    num(data, "ee_info")?,
+                    num(data, "ee_data")?
+                ),
+                other => return Err(format!("control message `{other}` is not in the language yet")),
+            });
+        }
+        extra.push_str(&format!(", cmsg: [{}]", list.join(", ")));
+    }
+    let flags = if flags.trim().is_empty() { "0" } else { flags.trim() };
+    Ok((format!("recvmsg({}, {len}, {flags}) = {result}", fd.trim()), extra))
 }
 
 /// packetdrill's `sendmsg(fd, {msg_name(...)=..., msg_iov(N)=[{..., L}, ...],
@@ -860,23 +1027,26 @@ fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {
     let rest = rest.trim().strip_prefix('{')?;
     let close = rest.rfind('}')?;
     let (body, flags) = (&rest[..close], rest[close + 1..].trim().trim_start_matches(',').trim());
-    if flags.contains("MSG_ZEROCOPY") {
-        return Some(Err("MSG_ZEROCOPY sends the iovec's buffers as fragments: not in the language yet".into()));
-    }
     let iov = body.split_once("msg_iov(")?.1;
     let list = iov.split_once("=[")?.1.split_once(']')?.0;
-    let mut total = 0u64;
+    let mut lens = Vec::new();
     for entry in list.split('}') {
         let Some((_, len)) = entry.rsplit_once(',') else { continue };
         match len.trim().parse::<u64>() {
-            Ok(n) => total += n,
+            Ok(n) => lens.push(n),
             Err(_) => return Some(Err(format!("iovec length `{}`", len.trim()))),
         }
     }
+    let total: u64 = lens.iter().sum();
     if !body.contains("msg_flags=0") && body.contains("msg_flags") {
         return Some(Err("msg_flags other than 0".into()));
     }
     let flags = if flags.is_empty() { "0" } else { flags };
+    if flags.contains("MSG_ZEROCOPY") {
+        // The buffers become the packet's fragments: the split is kept.
+        let l = lens.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        return Some(Ok(format!("sendmsg({}, [{l}], {flags}) = {result}", fd.trim())));
+    }
     Some(Ok(format!("sendto({}, ..., {total}, {flags}, ..., ...) = {result}", fd.trim())))
 }
 

@@ -21,6 +21,8 @@ pub enum Arg {
     Elided,
     /// `{key=value, ...}` (epoll_event).
     Struct(Vec<(String, String)>),
+    /// `[a, b, ...]`: a list (sendmsg's iovec lengths).
+    List(Vec<Arg>),
 }
 
 /// Socket options the engine knows (the reference stack's list: one list for
@@ -177,6 +179,147 @@ pub enum Call {
         events: u32,
         timeout_ms: i64,
     },
+    /// `sendmsg(fd, [L1, L2, ...], FLAGS) = N`: one send of an iovec of
+    /// buffers of these lengths (with MSG_ZEROCOPY each becomes a fragment
+    /// of the packet, so the split matters). Linux only.
+    SendMsg {
+        fd: i32,
+        iov: Vec<usize>,
+        flags: i32,
+    },
+    /// `recvmsg(fd, LEN, FLAGS) = N`, with the step's `msg_flags:` and
+    /// `cmsg:` saying what the returned msghdr must hold (unchecked when
+    /// absent). Linux only, except a plain recvmsg(fd, LEN, 0) without
+    /// control messages, which is a read.
+    RecvMsg {
+        fd: i32,
+        len: usize,
+        flags: i32,
+        msg_flags: Option<i32>,
+        cmsgs: Option<Vec<Cmsg>>,
+    },
+    /// `write(fd, NULL, N)`, `send`, `sendto`, `read`, `recv`, `recvfrom`
+    /// with a NULL buffer: the kernel's EFAULT paths. Linux only.
+    NullBuffer {
+        fd: i32,
+        write: bool,
+        len: usize,
+        flags: i32,
+        to: bool,
+    },
+}
+
+/// recvmsg(2) flags, Linux's values (in and out).
+pub const RECV_FLAGS: &[(&str, i32)] = &[
+    ("MSG_OOB", 0x1),
+    ("MSG_PEEK", 0x2),
+    ("MSG_CTRUNC", 0x8),
+    ("MSG_TRUNC", 0x20),
+    ("MSG_DONTWAIT", 0x40),
+    ("MSG_EOR", 0x80),
+    ("MSG_WAITALL", 0x100),
+    ("MSG_ERRQUEUE", 0x2000),
+];
+
+/// Names of recvmsg flag bits.
+pub fn recv_flag_names(v: i32) -> String {
+    if v == 0 {
+        return "0".into();
+    }
+    let mut parts: Vec<String> =
+        RECV_FLAGS.iter().filter(|(_, b)| v & b != 0).map(|(n, _)| (*n).to_string()).collect();
+    let rest = v & !RECV_FLAGS.iter().fold(0, |m, f| m | f.1);
+    if rest != 0 {
+        parts.push(format!("{rest:#x}"));
+    }
+    parts.join("|")
+}
+
+/// Parses `MSG_ERRQUEUE|MSG_TRUNC`, `0` or a number.
+pub fn parse_recv_flags(s: &str) -> Result<i32, String> {
+    let mut m = 0;
+    for n in s.split('|').map(str::trim) {
+        m |= match parse_int(n) {
+            Some(v) => i32::try_from(v).map_err(|_| format!("`{n}` is out of range"))?,
+            None => RECV_FLAGS.iter().find(|f| f.0 == n).map(|f| f.1).ok_or_else(|| {
+                format!(
+                    "`{n}` is not a recvmsg flag ({})",
+                    RECV_FLAGS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        };
+    }
+    Ok(m)
+}
+
+/// A control message of recvmsg(2), as the script expects it or as the
+/// target returned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmsg {
+    /// SOL_TCP / TCP_CM_INQ: bytes left to read (needs TCP_INQ set).
+    Inq(i64),
+    /// SOL_SOCKET / SCM_TIMESTAMPING: the software timestamp (ts[0]) in
+    /// microseconds of script time; as expected, `None` is not checked
+    /// (packetdrill's zero).
+    Timestamping(Option<i64>),
+    /// SOL_IP / IP_RECVERR (or SOL_IPV6 / IPV6_RECVERR): a sock_extended_err.
+    RecvErr(ExtErr),
+    /// Any other control message, by level and type (never expected).
+    Other { level: i32, kind: i32, len: usize },
+}
+
+/// struct sock_extended_err (linux/errqueue.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ExtErr {
+    pub errno: u32,
+    pub origin: u8,
+    pub kind: u8,
+    pub code: u8,
+    pub info: u32,
+    pub data: u32,
+}
+
+/// Named values of sock_extended_err's fields (linux/errqueue.h,
+/// asm-generic/errno.h); packetdrill's names.
+pub const EXT_ERR_NAMES: &[(&str, i64)] = &[
+    ("ENOMSG", 42),
+    ("EMSGSIZE", 90),
+    ("ECONNREFUSED", 111),
+    ("EHOSTUNREACH", 113),
+    ("ETIMEDOUT", 110),
+    ("SO_EE_ORIGIN_NONE", 0),
+    ("SO_EE_ORIGIN_LOCAL", 1),
+    ("SO_EE_ORIGIN_ICMP", 2),
+    ("SO_EE_ORIGIN_ICMP6", 3),
+    ("SO_EE_ORIGIN_TIMESTAMPING", 4),
+    ("SO_EE_ORIGIN_TXSTATUS", 4),
+    ("SO_EE_ORIGIN_ZEROCOPY", 5),
+    ("SO_EE_ORIGIN_TXTIME", 6),
+    ("SO_EE_CODE_ZEROCOPY_COPIED", 1),
+    ("SCM_TSTAMP_SND", 0),
+    ("SCM_TSTAMP_SCHED", 1),
+    ("SCM_TSTAMP_ACK", 2),
+];
+
+impl std::fmt::Display for Cmsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cmsg::Inq(v) => write!(f, "{{inq: {v}}}"),
+            Cmsg::Timestamping(None) => write!(f, "{{timestamping: *}}"),
+            Cmsg::Timestamping(Some(us)) => write!(f, "{{timestamping: {:.6}}}", *us as f64 / 1e6),
+            Cmsg::RecvErr(e) => write!(
+                f,
+                "{{recverr: {{errno: {}, origin: {}, type: {}, code: {}, info: {}, data: {}}}}}",
+                e.errno, e.origin, e.kind, e.code, e.info, e.data
+            ),
+            Cmsg::Other { level, kind, len } => write!(f, "{{level: {level}, type: {kind}, len: {len}}}"),
+        }
+    }
+}
+
+/// Shows a list of control messages.
+pub fn cmsgs_text(c: &[Cmsg]) -> String {
+    format!("[{}]", c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
 }
 
 impl Call {
@@ -199,7 +342,10 @@ impl Call {
             | Call::GetFl { fd }
             | Call::LinuxOpt { fd, .. }
             | Call::Ioctl { fd, .. }
-            | Call::Poll { fd, .. } => Some(*fd),
+            | Call::Poll { fd, .. }
+            | Call::SendMsg { fd, .. }
+            | Call::RecvMsg { fd, .. }
+            | Call::NullBuffer { fd, .. } => Some(*fd),
         }
     }
 }
@@ -273,6 +419,7 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
     ("SO_BUSY_POLL", 1, 46),
     ("SO_MAX_PACING_RATE", 1, 47),
     ("SO_ZEROCOPY", 1, 60),
+    ("SO_TIMESTAMPING", 1, 37),
     ("IP_TOS", 0, 1),
     ("IP_TTL", 0, 2),
     ("IP_MTU_DISCOVER", 0, 10),
@@ -344,11 +491,31 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String
 const IOCTLS: &[(&str, u64)] = &[("SIOCINQ", 0x541B), ("SIOCOUTQ", 0x5411), ("SIOCOUTQNSD", 0x894B)];
 
 /// Named values of those options.
-const LINUX_OPT_VALUES: &[(&str, i64)] =
-    &[("IP_PMTUDISC_DONT", 0), ("IP_PMTUDISC_WANT", 1), ("IP_PMTUDISC_DO", 2), ("IP_PMTUDISC_PROBE", 3)];
+const LINUX_OPT_VALUES: &[(&str, i64)] = &[
+    ("IP_PMTUDISC_DONT", 0),
+    ("IP_PMTUDISC_WANT", 1),
+    ("IP_PMTUDISC_DO", 2),
+    ("IP_PMTUDISC_PROBE", 3),
+    // SO_TIMESTAMPING's bits (linux/net_tstamp.h).
+    ("SOF_TIMESTAMPING_TX_HARDWARE", 1),
+    ("SOF_TIMESTAMPING_TX_SOFTWARE", 1 << 1),
+    ("SOF_TIMESTAMPING_RX_HARDWARE", 1 << 2),
+    ("SOF_TIMESTAMPING_RX_SOFTWARE", 1 << 3),
+    ("SOF_TIMESTAMPING_SOFTWARE", 1 << 4),
+    ("SOF_TIMESTAMPING_SYS_HARDWARE", 1 << 5),
+    ("SOF_TIMESTAMPING_RAW_HARDWARE", 1 << 6),
+    ("SOF_TIMESTAMPING_OPT_ID", 1 << 7),
+    ("SOF_TIMESTAMPING_TX_SCHED", 1 << 8),
+    ("SOF_TIMESTAMPING_TX_ACK", 1 << 9),
+    ("SOF_TIMESTAMPING_OPT_CMSG", 1 << 10),
+    ("SOF_TIMESTAMPING_OPT_TSONLY", 1 << 11),
+    ("SOF_TIMESTAMPING_OPT_STATS", 1 << 12),
+    ("SOF_TIMESTAMPING_OPT_PKTINFO", 1 << 13),
+    ("SOF_TIMESTAMPING_OPT_TX_SWHW", 1 << 14),
+];
 
 pub const CALLS: &str =
-    "socket, bind, listen, accept, connect, write, send, sendto, read, recv, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
+    "socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, recvfrom, recvmsg, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
 
 /// Splits `a, b, [c, d], "e,f"` on top-level commas, keeping offsets.
 fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
@@ -380,6 +547,10 @@ fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
         return Ok(Arg::Elided);
     }
     if let Some(inner) = a.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        let items = split_args(inner, at + 1)?;
+        if items.len() > 1 || inner.trim().is_empty() {
+            return Ok(Arg::List(items.iter().map(|(o, x)| parse_arg(x, *o)).collect::<Result<_, _>>()?));
+        }
         return Ok(Arg::Ref(Box::new(parse_arg(inner.trim(), at + 1)?)));
     }
     if let Some(inner) = a.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
@@ -578,6 +749,97 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some((at, _)) => return Err(cerr("connect takes ip:port or ...", *at, 1, None)),
             }
         }
+        "write" | "send" | "sendto" | "read" | "recv" | "recvfrom"
+            if matches!(args.get(1), Some((_, Arg::Names(n))) if n == &["NULL"]) =>
+        {
+            // The kernel's EFAULT paths: (fd, NULL, N[, flags[, ..., ...]]).
+            let fd = fd(0)?;
+            let len = match args.get(2) {
+                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                _ => return Err(cerr(format!("`{name}(fd, NULL, N, ...)` needs a length N"), arg_at(2), 1, None)),
+            };
+            let mut flags = 0;
+            match args.get(3).map(|a| &a.1) {
+                None | Some(Arg::Elided) => {}
+                Some(Arg::Int(v)) => flags = *v as i32,
+                Some(Arg::Names(n)) => {
+                    for x in n {
+                        flags |= MSG_FLAGS
+                            .iter()
+                            .chain(RECV_FLAGS)
+                            .find(|f| f.0 == x)
+                            .map(|f| f.1)
+                            .ok_or_else(|| cerr(format!("`{x}` is not a MSG_ flag"), arg_at(3), 1, None))?;
+                    }
+                }
+                Some(_) => return Err(cerr("expected flags", arg_at(3), 1, None)),
+            }
+            let write = matches!(name, "write" | "send" | "sendto");
+            Call::NullBuffer { fd, write, len, flags, to: name == "sendto" }
+        }
+        "sendmsg" => {
+            // sendmsg(fd, [L1, L2, ...], FLAGS): an iovec of these lengths.
+            let fd = fd(0)?;
+            let iov = match args.get(1).map(|a| &a.1) {
+                Some(Arg::List(items)) => items
+                    .iter()
+                    .map(|x| match x {
+                        Arg::Int(v) if *v >= 0 => Ok(*v as usize),
+                        _ => Err(cerr("an iovec is a list of lengths, e.g. [1000, 0, 500]", arg_at(1), 1, None)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(Arg::Ref(b)) => match **b {
+                    Arg::Int(v) if v >= 0 => vec![v as usize],
+                    _ => return Err(cerr("an iovec is a list of lengths, e.g. [1000, 0, 500]", arg_at(1), 1, None)),
+                },
+                _ => {
+                    return Err(cerr(
+                        "sendmsg takes an iovec as a list of lengths",
+                        arg_at(1),
+                        1,
+                        Some("e.g. sendmsg(4, [1000, 0, 500], MSG_ZEROCOPY) = 1500"),
+                    ))
+                }
+            };
+            let mut flags = 0;
+            match args.get(2).map(|a| &a.1) {
+                None | Some(Arg::Int(0)) => {}
+                Some(Arg::Names(n)) => {
+                    for x in n {
+                        flags |= match MSG_FLAGS.iter().find(|f| f.0 == x) {
+                            Some(f) => f.1,
+                            None if x == "MSG_OOB" => 1,
+                            None => return Err(cerr(format!("`{x}` is not a send flag"), arg_at(2), 1, None)),
+                        };
+                    }
+                }
+                Some(_) => return Err(cerr("expected send flags", arg_at(2), 1, None)),
+            }
+            Call::SendMsg { fd, iov, flags }
+        }
+        "recvmsg" => {
+            // recvmsg(fd, LEN, FLAGS); what the msghdr must hold is said by
+            // the step's `msg_flags:` and `cmsg:`.
+            let fd = fd(0)?;
+            let len = match args.get(1) {
+                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                _ => {
+                    return Err(cerr(
+                        "recvmsg takes the buffer's length",
+                        arg_at(1),
+                        1,
+                        Some("e.g. recvmsg(4, 1000, 0) = 1000, recvmsg(4, 0, MSG_ERRQUEUE) = 0"),
+                    ))
+                }
+            };
+            let flags = match args.get(2).map(|a| &a.1) {
+                None | Some(Arg::Int(0)) => 0,
+                Some(Arg::Names(n)) => parse_recv_flags(&n.join("|")).map_err(|m| cerr(m, arg_at(2), 1, None))?,
+                Some(Arg::Int(v)) => *v as i32,
+                Some(_) => return Err(cerr("expected recvmsg flags", arg_at(2), 1, None)),
+            };
+            Call::RecvMsg { fd, len, flags, msg_flags: None, cmsgs: None }
+        }
         "write" | "send" | "sendto" => {
             let fd = fd(0)?;
             // write(fd, N) / write(fd, "text") / write(fd, ..., N) / send(fd, ..., N, flags)
@@ -631,7 +893,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             })?;
             Call::Write { fd, len, data, oob, flags, to }
         }
-        "read" | "recv" => {
+        "read" | "recv" | "recvfrom" => {
             let fd = fd(0)?;
             let mut len = None;
             let mut peek = false;
@@ -710,9 +972,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 };
                 let int = match inner {
                     Some(Arg::Int(v)) => Some(*v),
-                    Some(Arg::Names(n)) if n.len() == 1 => {
-                        LINUX_OPT_VALUES.iter().find(|(k, _)| *k == n[0]).map(|(_, v)| *v)
-                    }
+                    Some(Arg::Names(n)) => n.iter().try_fold(0, |m, x| {
+                        LINUX_OPT_VALUES.iter().find(|(k, _)| *k == x).map(|(_, v)| m | *v)
+                    }),
                     _ => None,
                 };
                 let get = name == "getsockopt";

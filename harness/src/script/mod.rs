@@ -316,6 +316,10 @@ struct RawStep {
     sysctl: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
     new_connection: Option<Spanned<BTreeMap<String, u32>>>,
     only: Option<Spanned<String>>,
+    /// With a `recvmsg` call: the msghdr's flags it must return.
+    msg_flags: Option<Spanned<serde_json::Value>>,
+    /// With a `recvmsg` call: the control messages it must return, in order.
+    cmsg: Option<Spanned<serde_json::Value>>,
     /// The line of the imported file this step came from.
     from: Option<Spanned<usize>>,
     /// The RFC clause or the deviation a per-target step stands for.
@@ -373,7 +377,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
         } else {
             None
         };
@@ -868,7 +872,29 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         }
         StepKind::Out(per)
     } else if let Some(c) = &r.call {
-        StepKind::Call(CallSpec::parse(&c.value).map_err(|e| call_error(ctx, &c.referenced, e))?)
+        let mut spec = CallSpec::parse(&c.value).map_err(|e| call_error(ctx, &c.referenced, e))?;
+        if let call::Call::RecvMsg { msg_flags, cmsgs, .. } = &mut spec.call {
+            if let Some(f) = &r.msg_flags {
+                let text = match &f.value {
+                    serde_json::Value::String(t) => t.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => String::new(),
+                };
+                *msg_flags = Some(call::parse_recv_flags(&text).map_err(|m| {
+                    ctx.err_at(&f.referenced, m, Some("e.g. `msg_flags: MSG_ERRQUEUE|MSG_TRUNC` or 0".into()))
+                })?);
+            }
+            if let Some(c) = &r.cmsg {
+                *cmsgs = Some(parse_cmsgs(&c.value).map_err(|m| {
+                    ctx.err_at(
+                        &c.referenced,
+                        m,
+                        Some("e.g. `cmsg: [{inq: 9000}]`, `[{timestamping: 0.010}, {recverr: {errno: ENOMSG, origin: SO_EE_ORIGIN_TIMESTAMPING, info: SCM_TSTAMP_SND, data: 1999}}]`, `[]`".into()),
+                    )
+                })?);
+            }
+        }
+        StepKind::Call(spec)
     } else if let Some(st) = &r.state {
         let (of, is) = parse_state(&st.value).map_err(|m| {
             ctx.err_at(
@@ -917,11 +943,79 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     } else {
         unreachable!("one kind is present")
     };
+    for (key, v) in [("msg_flags", r.msg_flags.as_ref()), ("cmsg", r.cmsg.as_ref())] {
+        if let Some(v) = v {
+            if !matches!(&kind, StepKind::Call(c) if matches!(c.call, call::Call::RecvMsg { .. })) {
+                return Err(ctx.err_at(&v.referenced, format!("`{key}` goes with a recvmsg call"), None));
+            }
+        }
+    }
     if time.returns.is_some() && !matches!(kind, StepKind::Call(_)) {
         let a = r.at.as_ref().expect("a return time comes from `at`");
         return Err(ctx.err_at(&a.referenced, "only a call can have a return time (`...`)".to_string(), None));
     }
     Ok(Step { pos, text: line_text, time, only, from: r.from.as_ref().map(|f| f.value), kind })
+}
+
+/// `cmsg: [{inq: N}, {timestamping: SECS}, {recverr: {errno, origin, type, code, info, data}}]`.
+fn parse_cmsgs(v: &serde_json::Value) -> Result<Vec<call::Cmsg>, String> {
+    use call::{Cmsg, ExtErr, EXT_ERR_NAMES};
+    let list = v.as_array().ok_or("`cmsg` is a list of control messages")?;
+    let num = |x: &serde_json::Value, what: &str| -> Result<i64, String> {
+        match x {
+            serde_json::Value::Number(n) => n.as_i64().ok_or(format!("{what}: `{n}` is not an integer")),
+            serde_json::Value::String(t) => EXT_ERR_NAMES
+                .iter()
+                .find(|(k, _)| k == t)
+                .map(|(_, v)| *v)
+                .or_else(|| t.parse().ok())
+                .ok_or(format!("{what}: `{t}` is not a known name")),
+            other => Err(format!("{what}: `{other}` is not a number")),
+        }
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let m = item.as_object().filter(|m| m.len() == 1).ok_or(format!(
+            "`{item}`: a control message is one of {{inq: N}}, {{timestamping: SECS}}, {{recverr: {{...}}}}"
+        ))?;
+        let (k, x) = m.iter().next().expect("one entry");
+        out.push(match k.as_str() {
+            "inq" => Cmsg::Inq(num(x, "inq")?),
+            "timestamping" => Cmsg::Timestamping(match x {
+                serde_json::Value::String(t) if t == "*" => None,
+                serde_json::Value::Number(n) => {
+                    let secs = n.as_f64().ok_or("timestamping: not a number")?;
+                    // packetdrill's zero: not checked.
+                    (secs != 0.0).then_some((secs * 1e6).round() as i64)
+                }
+                serde_json::Value::String(t) => Some(time::parse_duration(t)?.as_micros() as i64),
+                other => return Err(format!("timestamping: `{other}` is not a time")),
+            }),
+            "recverr" => {
+                let f = x.as_object().ok_or("recverr: a map of errno, origin, type, code, info, data")?;
+                let mut e = ExtErr::default();
+                for (fk, fv) in f {
+                    let n = num(fv, fk)?;
+                    match fk.as_str() {
+                        "errno" => e.errno = n as u32,
+                        "origin" => e.origin = n as u8,
+                        "type" => e.kind = n as u8,
+                        "code" => e.code = n as u8,
+                        "info" => e.info = n as u32,
+                        "data" => e.data = n as u32,
+                        other => {
+                            return Err(format!(
+                                "recverr: unknown field `{other}` (errno, origin, type, code, info, data)"
+                            ))
+                        }
+                    }
+                }
+                Cmsg::RecvErr(e)
+            }
+            other => return Err(format!("unknown control message `{other}` (inq, timestamping, recverr)")),
+        });
+    }
+    Ok(out)
 }
 
 /// What a TCP_INFO field must be.
