@@ -817,13 +817,16 @@ impl Target for LinuxTarget {
             },
             TargetCall::GetFl { fd } => done(self.sock(*fd).map(|s| O_RDWR | if s.blocking { 0 } else { O_NONBLOCK })),
             TargetCall::SendMsg { fd, iov, flags } => {
-                let total: usize = iov.iter().sum();
+                // Each buffer apart from the next (as separately allocated
+                // buffers are): with MSG_ZEROCOPY the kernel merges
+                // contiguous buffers into one fragment.
+                let total: usize = iov.iter().map(|l| l + 8).sum();
                 let data: Vec<u8> = (0..total).map(|i| b'a' + (i % 26) as u8).collect();
                 let mut bufs = Vec::with_capacity(iov.len());
                 let mut at = 0;
                 for l in iov {
                     bufs.push(&data[at..at + l]);
-                    at += l;
+                    at += l + 8;
                 }
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
                 done(self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64))
