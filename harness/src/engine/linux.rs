@@ -354,10 +354,8 @@ impl LinuxTarget {
                     // struct scm_timestamping: ts[0] is the software stamp.
                     let (sec, nsec) = (i64_at(&c.data, 0), i64_at(&c.data, 8));
                     let real_us = sec * 1_000_000 + nsec / 1000;
-                    let base = self
-                        .epoch_real
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as i64);
+                    let base =
+                        self.epoch_real.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
                     Cmsg::Timestamping(Some(real_us - base))
                 }
                 (libc::SOL_IP, libc::IP_RECVERR) | (libc::SOL_IPV6, libc::IPV6_RECVERR) => {
@@ -584,6 +582,12 @@ impl Target for LinuxTarget {
             }
             self.wait(deadline)?;
         }
+    }
+
+    fn inject_icmp(&mut self, wire: &[u8]) -> Result<(), TargetError> {
+        self.link
+            .send(wire)
+            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
     }
 
     fn inject(&mut self, _pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
@@ -832,9 +836,10 @@ impl Target for LinuxTarget {
                 done(self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64))
             }
             TargetCall::RecvMsg { fd, len, flags } => {
-                match self.sock(*fd).map(|s| {
-                    (sys::recvmsg_cmsg(s.s.as_fd(), *len, flags | libc::MSG_DONTWAIT), s.blocking)
-                }) {
+                match self
+                    .sock(*fd)
+                    .map(|s| (sys::recvmsg_cmsg(s.s.as_fd(), *len, flags | libc::MSG_DONTWAIT), s.blocking))
+                {
                     Ok((Ok((n, msg_flags, raw)), _)) => Ok(CallOutcome::Done {
                         ret: CallValue::Value(n as i64),
                         out: Some(CallValue::Msg { flags: msg_flags, cmsgs: self.cmsgs(&raw) }),

@@ -240,6 +240,10 @@ pub trait Target {
     /// Sends `wire` (the emitted `pkt`, its checksum possibly broken on
     /// purpose) to the stack.
     fn inject(&mut self, pkt: &IpPacket, wire: &[u8]) -> Result<(), TargetError>;
+    /// Sends an ICMP error datagram (`wire`) to the stack.
+    fn inject_icmp(&mut self, _wire: &[u8]) -> Result<(), TargetError> {
+        Err(TargetError::Unsupported("ICMP messages (the reference stack has no ICMP input)".into()))
+    }
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
     /// Tries a blocked call again.
     fn retry(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError>;
@@ -595,6 +599,36 @@ impl Run<'_> {
                 // on a loaded machine that can be after its script time, and
                 // the stack's answer can only come after it (virtual time:
                 // the same instant).
+                self.last = self.target.now().max(at);
+            }
+            StepKind::Icmp(spec) => {
+                let at = self.reach(i, step, lo)?;
+                let s = self.script;
+                let repr = reference_stack::wire::IcmpErrorRepr {
+                    src: s.remote,
+                    dst: s.local,
+                    kind: spec.kind,
+                    code: spec.code,
+                    mtu: spec.mtu,
+                    quoted: reference_stack::wire::QuotedTcp {
+                        src: s.local,
+                        src_port: self.local_port,
+                        dst: s.remote,
+                        dst_port: self.remote_port,
+                        seq: self.stack_isn.unwrap_or(0).wrapping_add(spec.seq),
+                        payload_len: spec.len,
+                    },
+                };
+                if s.local.is_ipv6() {
+                    return Err(Stop::Target(TargetError::Unsupported(
+                        "ICMPv6 (the language's ICMP types are ICMPv4's)".into(),
+                    )));
+                }
+                let wire = repr
+                    .emit()
+                    .map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;
+                self.trace.push(TraceEntry::Packet { at, dir: Dir::In, text: spec.to_string(), bytes: wire.clone() });
+                self.target.inject_icmp(&wire)?;
                 self.last = self.target.now().max(at);
             }
             StepKind::Out(per) => {

@@ -158,6 +158,7 @@ pub fn case_from_script(s: &Script) -> Case {
             | StepKind::TcpInfo { .. }
             | StepKind::Shell(_)
             | StepKind::Sysctl(_)
+            | StepKind::Icmp(_)
             | StepKind::NewConnection { .. } => {}
         }
     }

@@ -252,6 +252,12 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     if !defines.iter().any(|(n, _)| n == "TFO_COOKIE") {
         defines.push(("TFO_COOKIE".into(), tfo_cookie_for(text)));
     }
+    // run_all.py's other IPv4 definitions.
+    for (n, v) in [("CODE", "host_unreachable"), ("CMSG_LEVEL_IP", "SOL_IP"), ("CMSG_TYPE_RECVERR", "IP_RECVERR")] {
+        if !defines.iter().any(|(d, _)| d == n) {
+            defines.push((n.into(), v.into()));
+        }
+    }
     let text = &substitute(text, &defines);
     let items = match pkt::parse(text) {
         Ok(i) => i,
@@ -691,7 +697,20 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
     let line = it.line;
     let mut t = text.trim().to_string();
     if t.starts_with("icmp") || t.split_whitespace().nth(1) == Some("icmp") {
-        o.problem(line, "ICMP packet", "ICMP messages cannot be injected or expected yet");
+        if !inbound {
+            o.problem(line, "ICMP packet", "an ICMP message the stack must send cannot be expected yet");
+            return;
+        }
+        if !t.starts_with("icmp") {
+            o.problem(line, "ICMP packet", format!("`{t}`: IP-level marks on an ICMP message"));
+            return;
+        }
+        if let Err(why) = crate::script::packet::IcmpSpec::parse(&t) {
+            o.problem(line, "ICMP packet", format!("`{t}`: {why}"));
+            return;
+        }
+        let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
+        o.step(line, at, "in", &q(&t));
         return;
     }
     if let Some(rest) = t.strip_prefix('[') {
@@ -981,9 +1000,7 @@ fn recvmsg_struct(args: &str, result: &str) -> Result<(String, String), String> 
             let data = cm.field("cmsg_data").ok_or("a cmsg needs cmsg_data")?;
             let num = |e: &PdExpr, k: &str| -> Result<String, String> {
                 let a = e.field(k).and_then(PdExpr::atom).ok_or(format!("`{k}` missing"))?;
-                if a.parse::<i64>().is_ok()
-                    || crate::script::call::EXT_ERR_NAMES.iter().any(|(n, _)| *n == a)
-                {
+                if a.parse::<i64>().is_ok() || crate::script::call::EXT_ERR_NAMES.iter().any(|(n, _)| *n == a) {
                     Ok(a.to_string())
                 } else {
                     Err(format!("`{k}={a}`: not a known value"))
@@ -1348,7 +1365,7 @@ mod tests {
     #[test]
     fn refuses_with_reasons() {
         let pkt = "--mss=1000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-                   +0 < [ect0] S 0:0(0) win 1000\n+0 < icmp unreachable\n+0 frob(3) = 0\n\
+                   +0 < [ect0] S 0:0(0) win 1000\n+0 > icmp unreachable\n+0 frob(3) = 0\n\
                    +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root pfifo`\n";
         let c = convert("x.pkt", pkt, &ImportOptions::default());
         assert!(c.yaml.is_none());

@@ -226,8 +226,7 @@ pub fn recv_flag_names(v: i32) -> String {
     if v == 0 {
         return "0".into();
     }
-    let mut parts: Vec<String> =
-        RECV_FLAGS.iter().filter(|(_, b)| v & b != 0).map(|(n, _)| (*n).to_string()).collect();
+    let mut parts: Vec<String> = RECV_FLAGS.iter().filter(|(_, b)| v & b != 0).map(|(n, _)| (*n).to_string()).collect();
     let rest = v & !RECV_FLAGS.iter().fold(0, |m, f| m | f.1);
     if rest != 0 {
         parts.push(format!("{rest:#x}"));
@@ -749,8 +748,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some((at, _)) => return Err(cerr("connect takes ip:port or ...", *at, 1, None)),
             }
         }
-        "write" | "send" | "sendto" | "read" | "recv" | "recvfrom"
-            if matches!(args.get(1), Some((_, Arg::Names(n))) if n == &["NULL"]) =>
+        "write" | "send" | "sendto" | "read" | "recv" | "recvfrom" if matches!(args.get(1), Some((_, Arg::Names(n))) if n == &["NULL"]) =>
         {
             // The kernel's EFAULT paths: (fd, NULL, N[, flags[, ..., ...]]).
             let fd = fd(0)?;
@@ -972,9 +970,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 };
                 let int = match inner {
                     Some(Arg::Int(v)) => Some(*v),
-                    Some(Arg::Names(n)) => n.iter().try_fold(0, |m, x| {
-                        LINUX_OPT_VALUES.iter().find(|(k, _)| *k == x).map(|(_, v)| m | *v)
-                    }),
+                    Some(Arg::Names(n)) => {
+                        n.iter().try_fold(0, |m, x| LINUX_OPT_VALUES.iter().find(|(k, _)| *k == x).map(|(_, v)| m | *v))
+                    }
                     _ => None,
                 };
                 let get = name == "getsockopt";
@@ -1223,6 +1221,49 @@ mod tests {
             Call::SetCongestion { fd: 3, algo: "reno".into() }
         );
         assert_eq!(p("read(4, 10) = EAGAIN").expect, Expect::Error(Errno::EAGAIN));
+    }
+
+    #[test]
+    fn msghdr_calls_and_null_buffers() {
+        assert_eq!(
+            p("sendmsg(4, [0, 40, 0, 20], MSG_ZEROCOPY) = 60").call,
+            Call::SendMsg { fd: 4, iov: vec![0, 40, 0, 20], flags: 0x0400_0000 }
+        );
+        assert_eq!(p("sendmsg(4, [7], 0) = 7").call, Call::SendMsg { fd: 4, iov: vec![7], flags: 0 });
+        assert_eq!(
+            p("recvmsg(4, 0, MSG_ERRQUEUE) = 0").call,
+            Call::RecvMsg { fd: 4, len: 0, flags: 0x2000, msg_flags: None, cmsgs: None }
+        );
+        assert_eq!(
+            p("write(4, NULL, 1000) = -1 EFAULT").call,
+            Call::NullBuffer { fd: 4, write: true, len: 1000, flags: 0, to: false }
+        );
+        assert_eq!(
+            p("sendto(4, NULL, 1, MSG_FASTOPEN, ..., ...) = -1").call,
+            Call::NullBuffer { fd: 4, write: true, len: 1, flags: 0x2000_0000, to: true }
+        );
+        assert_eq!(
+            p("recvfrom(4, NULL, 1000, 0, ..., ...) = -1 EFAULT").call,
+            Call::NullBuffer { fd: 4, write: false, len: 1000, flags: 0, to: false }
+        );
+        assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
+        assert_eq!(
+            p("setsockopt(3, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_OPT_ID], 4) = 0")
+                .call,
+            Call::LinuxOpt { fd: 3, get: false, label: "SO_TIMESTAMPING", level: 1, name: 37, value: 384, expect: None }
+        );
+        assert_eq!(parse_recv_flags("MSG_ERRQUEUE|MSG_TRUNC"), Ok(0x2020));
+        assert!(parse_recv_flags("MSG_BOGUS").unwrap_err().contains("not a recvmsg flag"));
+        assert_eq!(recv_flag_names(0x2020), "MSG_TRUNC|MSG_ERRQUEUE");
+        for (bad, msg) in [
+            ("sendmsg(4, 100, 0) = 100", "list of lengths"),
+            ("sendmsg(4, [1, x], 0) = 1", "list of lengths"),
+            ("recvmsg(4, ..., 0) = 0", "buffer's length"),
+            ("write(4, NULL) = -1", "needs a length"),
+        ] {
+            let e = CallSpec::parse(bad).unwrap_err();
+            assert!(e.message.contains(msg), "{bad}: {e:?}");
+        }
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub enum StateOf {
 pub enum StepKind {
     /// A segment the script sends to the stack under test.
     In(PacketSpec),
+    /// `in: "icmp ..."`: an ICMP error about one of the stack's segments.
+    Icmp(packet::IcmpSpec),
     /// A segment the stack must send, per target where they differ.
     Out(BTreeMap<TargetKind, PacketSpec>),
     Call(CallSpec),
@@ -834,7 +836,18 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             ctx.err_at(&o.referenced, format!("unknown target `{}`", o.value), Some("targets: reference, linux".into()))
         })?),
     };
-    let kind = if let Some(p) = &r.inbound {
+    let kind = if let Some(p) =
+        r.inbound.as_ref().filter(|p| p.value.as_str().is_some_and(|t| t.trim().starts_with("icmp")))
+    {
+        let text = p.value.as_str().unwrap_or_default();
+        StepKind::Icmp(packet::IcmpSpec::parse(text).map_err(|m| {
+            ctx.err_at(
+                &p.referenced,
+                m,
+                Some("e.g. `in: icmp unreachable host_unreachable [0:10(10)]`, `in: icmp unreachable frag_needed mtu 800`".into()),
+            )
+        })?)
+    } else if let Some(p) = &r.inbound {
         StepKind::In(packet_from_value(ctx, &p.value, &p.referenced, true)?)
     } else if let Some(p) = r.out.as_ref().filter(|p| p.value.as_str() == Some("none")) {
         // `out: none`: nothing may be sent within the step's time range.
@@ -1267,6 +1280,36 @@ steps:
             ("ts_tick: 1ms\nsteps:\n  - call: socket() = 3\n", "with `timestamps: mapped`"),
             ("congestion: \"cu bic\"\nsteps:\n  - call: socket() = 3\n", "not a congestion control name"),
             ("steps:\n  - sysctl: {kernel.panic: 1}\n", "not a network sysctl"),
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(e.message.contains(msg), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn recvmsg_keys_and_icmp_steps() {
+        let text = "steps:\n  - {call: \"recvmsg(4, 0, MSG_ERRQUEUE) = 0\", msg_flags: \"MSG_ERRQUEUE|MSG_TRUNC\", \
+                    cmsg: [{timestamping: 0.01}, {recverr: {errno: ENOMSG, origin: SO_EE_ORIGIN_TIMESTAMPING, \
+                    type: 0, code: 0, info: SCM_TSTAMP_SND, data: 1999}}, {inq: 7}]}\n  \
+                    - in: icmp unreachable frag_needed mtu 800 [0:10(10)]\n";
+        let s = &p(text).unwrap()[0];
+        let StepKind::Call(c) = &s.steps[0].kind else { panic!() };
+        let call::Call::RecvMsg { msg_flags, cmsgs, .. } = &c.call else { panic!() };
+        assert_eq!(*msg_flags, Some(0x2020));
+        let cm = cmsgs.as_ref().unwrap();
+        assert_eq!(cm[0], call::Cmsg::Timestamping(Some(10_000)));
+        assert_eq!(
+            cm[1],
+            call::Cmsg::RecvErr(call::ExtErr { errno: 42, origin: 4, kind: 0, code: 0, info: 0, data: 1999 })
+        );
+        assert_eq!(cm[2], call::Cmsg::Inq(7));
+        assert!(matches!(&s.steps[1].kind, StepKind::Icmp(i) if i.mtu == Some(800) && i.len == 10));
+        for (bad, msg) in [
+            ("steps:\n  - {call: \"read(4, 1) = 1\", cmsg: []}\n", "goes with a recvmsg call"),
+            ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", msg_flags: MSG_NOPE}\n", "not a recvmsg flag"),
+            ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{frob: 1}]}\n", "unknown control message"),
+            ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{recverr: {colour: 1}}]}\n", "unknown field"),
+            ("steps:\n  - in: icmp unreachable bogus_code\n", "unknown code"),
         ] {
             let e = p(bad).unwrap_err();
             assert!(e.message.contains(msg), "{bad}: {}", e.message);

@@ -430,6 +430,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn icmp_forms_and_their_errors() {
+        let i = IcmpSpec::parse("icmp unreachable frag_needed mtu 840 [0:1000(1000)]").unwrap();
+        assert_eq!((i.kind, i.code, i.mtu, i.seq, i.len), (3, 4, Some(840), 0, 1000));
+        let i = IcmpSpec::parse("icmp unreachable").unwrap();
+        assert_eq!((i.kind, i.code, i.mtu, i.len), (3, 0, None, 0));
+        let i = IcmpSpec::parse("icmp type_11 code_1 [5000:6000(1000)]").unwrap();
+        assert_eq!((i.kind, i.code, i.seq), (11, 1, 5000));
+        for (bad, why) in [
+            ("icmp", "needs a type"),
+            ("icmp unreachabel", "unknown ICMP type"),
+            ("icmp unreachable CODE", "unknown code `CODE`"),
+            ("icmp unreachable host_unreachable mtu 800", "frag_needed"),
+            ("icmp unreachable [0:10(20)]", "is 10 bytes, not 20"),
+            ("icmp unreachable host_unreachable extra", "unexpected `extra`"),
+        ] {
+            let e = IcmpSpec::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn psh_either_way_and_bad_checksum() {
         let p = PacketSpec::parse("pF. 1:11(10) ack 1").unwrap();
         assert!(p.psh_any);
@@ -489,5 +510,128 @@ mod tests {
         assert!(PacketSpec::parse(t).unwrap().check_concrete(t).unwrap_err().message.contains("no `ack N`"));
         let t = ". 1:1(0) ack 1 <nop,nop,TS val 5 ecr *>";
         assert!(PacketSpec::parse(t).unwrap().check_concrete(t).is_ok());
+    }
+}
+
+/// An ICMP error the script sends about a segment of the stack's:
+/// `icmp TYPE [CODE] [mtu N] [[SEQ:END(LEN)]]` (packetdrill's form). The
+/// quoted segment's ports are the connection's; SEQ counts from the stack's
+/// ISN, as the stack's own packets do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IcmpSpec {
+    /// `unreachable`, `packet_too_big`, ... as written.
+    pub type_name: String,
+    pub kind: u8,
+    pub code: u8,
+    pub mtu: Option<u32>,
+    pub seq: u32,
+    pub len: u16,
+}
+
+/// ICMPv4 types and, for `unreachable`, codes (RFC 792, RFC 1812 5.2.7.1);
+/// packetdrill's names.
+const ICMPV4_TYPES: &[(&str, u8)] = &[
+    ("echo_reply", 0),
+    ("unreachable", 3),
+    ("source_quench", 4),
+    ("redirect", 5),
+    ("echo_request", 8),
+    ("time_exceeded", 11),
+    ("parameter_problem", 12),
+];
+const ICMPV4_UNREACH_CODES: &[(&str, u8)] = &[
+    ("net_unreachable", 0),
+    ("host_unreachable", 1),
+    ("protocol_unreachable", 2),
+    ("port_unreachable", 3),
+    ("frag_needed", 4),
+    ("source_route_failed", 5),
+    ("net_unknown", 6),
+    ("host_unknown", 7),
+    ("source_host_isolated", 8),
+    ("net_prohibited", 9),
+    ("host_prohibited", 10),
+    ("net_unreachable_for_tos", 11),
+    ("host_unreachable_for_tos", 12),
+    ("packet_filtered", 13),
+    ("precedence_violation", 14),
+    ("precedence_cutoff", 15),
+];
+
+impl IcmpSpec {
+    /// Parses the text after `icmp`. Errors say which word and why.
+    pub fn parse(text: &str) -> Result<IcmpSpec, String> {
+        let rest = text.trim().strip_prefix("icmp").ok_or("an ICMP packet starts with `icmp`")?;
+        let (words, quoted) = match rest.find('[') {
+            Some(i) => (&rest[..i], Some(rest[i..].trim())),
+            None => (rest, None),
+        };
+        let mut w = words.split_whitespace().peekable();
+        let type_name = w.next().ok_or("`icmp` needs a type, e.g. `icmp unreachable host_unreachable`")?;
+        let kind = match type_name.strip_prefix("type_").and_then(|n| n.parse::<u8>().ok()) {
+            Some(k) => k,
+            None => ICMPV4_TYPES.iter().find(|t| t.0 == type_name).map(|t| t.1).ok_or_else(|| {
+                format!(
+                    "unknown ICMP type `{type_name}` ({}, or type_N)",
+                    ICMPV4_TYPES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+                )
+            })?,
+        };
+        let mut code = 0;
+        if let Some(c) = w.peek().copied().filter(|c| *c != "mtu") {
+            w.next();
+            code = match c.strip_prefix("code_").and_then(|n| n.parse::<u8>().ok()) {
+                Some(v) => v,
+                None if kind == 3 => ICMPV4_UNREACH_CODES.iter().find(|t| t.0 == c).map(|t| t.1).ok_or_else(|| {
+                    format!(
+                        "unknown code `{c}` for unreachable ({}, or code_N)",
+                        ICMPV4_UNREACH_CODES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+                    )
+                })?,
+                None => return Err(format!("unknown code `{c}` (code_N)")),
+            };
+        }
+        let mut mtu = None;
+        if let Some(m) = w.next() {
+            if m != "mtu" {
+                return Err(format!("unexpected `{m}` (after type and code: `mtu N`, then `[SEQ:END(LEN)]`)"));
+            }
+            let n = w.next().ok_or("`mtu` needs a number")?;
+            mtu = Some(n.parse::<u32>().map_err(|_| format!("`{n}` is not an MTU"))?);
+            if kind != 3 || code != 4 {
+                return Err("an MTU goes with `unreachable frag_needed`".into());
+            }
+        }
+        if let Some(x) = w.next() {
+            return Err(format!("unexpected `{x}`"));
+        }
+        let (mut seq, mut len) = (0, 0);
+        if let Some(q) = quoted {
+            let inner = q
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .ok_or("the quoted segment is `[SEQ:END(LEN)]`")?;
+            let (s, rest) = inner.split_once(':').ok_or("the quoted segment is `[SEQ:END(LEN)]`")?;
+            let (e, l) = rest.split_once('(').ok_or("the quoted segment is `[SEQ:END(LEN)]`")?;
+            let l = l.strip_suffix(')').ok_or("the quoted segment is `[SEQ:END(LEN)]`")?;
+            let num = |x: &str| x.trim().parse::<u32>().map_err(|_| format!("`{x}` is not a sequence number"));
+            seq = num(s)?;
+            let end = num(e)?;
+            len = u16::try_from(num(l)?).map_err(|_| "the quoted length is at most 65535")?;
+            if end.wrapping_sub(seq) != u32::from(len) {
+                return Err(format!("{seq}:{end} is {} bytes, not {len}", end.wrapping_sub(seq)));
+            }
+        }
+        Ok(IcmpSpec { type_name: type_name.to_string(), kind, code, mtu, seq, len })
+    }
+}
+
+impl std::fmt::Display for IcmpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "icmp {} code {}", self.type_name, self.code)?;
+        if let Some(m) = self.mtu {
+            write!(f, " mtu {m}")?;
+        }
+        write!(f, " [{}:{}({})]", self.seq, self.seq.wrapping_add(u32::from(self.len)), self.len)
     }
 }

@@ -1,12 +1,16 @@
-//! The wire format, in one place: IPv4, IPv6 and TCP headers, TCP options and
-//! checksums. Each header has an owned `Repr` with `parse` (which checks
+//! The wire format, in one place: IPv4, IPv6 and TCP headers, TCP options,
+//! checksums, and the ICMP errors a peer may send about a segment. Each header has an owned `Repr` with `parse` (which checks
 //! everything and returns a typed [`WireError`], never panics) and `emit`.
 
 mod checksum;
+mod icmp;
 mod ip;
 mod tcp;
 
 pub use checksum::{pseudo_header_sum, Checksum};
+pub use icmp::{
+    IcmpErrorRepr, QuotedTcp, ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IPPROTO_ICMP, IPPROTO_ICMPV6,
+};
 pub use ip::{IpPacket, IpRepr, IPPROTO_TCP};
 pub use tcp::{TcpFlags, TcpOption, TcpRepr, MAX_SACK_BLOCKS, TCP_HEADER_LEN};
 
