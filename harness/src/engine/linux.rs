@@ -382,7 +382,11 @@ impl LinuxTarget {
                 Ok(Some(n)) => {
                     let at = self.elapsed();
                     if let Ok(p) = IpPacket::parse(&self.buf[..n]) {
-                        if p.ip.dst == self.remote {
+                        // On a loaded machine the answer to an earlier
+                        // probe of `wait_until_usable` can come after the
+                        // script started: it is not the script's.
+                        let probe_answer = p.tcp.flags.rst() && p.tcp.src_port == 9 && p.tcp.dst_port == 9;
+                        if p.ip.dst == self.remote && !probe_answer {
                             self.sent.push_back((at, p));
                         }
                     }
