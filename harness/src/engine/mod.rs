@@ -593,13 +593,14 @@ impl Run<'_> {
                     break_tcp_checksum(&mut wire);
                     text.push_str(" bad_checksum");
                 }
-                self.trace.push(TraceEntry::Packet { at, dir: Dir::In, text, bytes: wire.clone() });
+                let sent = self.target.now().max(at);
+                self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text, bytes: wire.clone() });
                 self.target.inject(&pkt, &wire)?;
                 // What follows counts from when the segment really went in:
                 // on a loaded machine that can be after its script time, and
                 // the stack's answer can only come after it (virtual time:
-                // the same instant).
-                self.last = self.target.now().max(at);
+                // the same instant). `clock: script`: from its script time.
+                self.last = if self.script.script_clock { at } else { sent };
             }
             StepKind::Icmp(spec) => {
                 let at = self.reach(i, step, lo)?;
@@ -627,9 +628,10 @@ impl Run<'_> {
                 let wire = repr
                     .emit()
                     .map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;
-                self.trace.push(TraceEntry::Packet { at, dir: Dir::In, text: spec.to_string(), bytes: wire.clone() });
+                let sent = self.target.now().max(at);
+                self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: spec.to_string(), bytes: wire.clone() });
                 self.target.inject_icmp(&wire)?;
-                self.last = self.target.now().max(at);
+                self.last = if self.script.script_clock { at } else { sent };
             }
             StepKind::Out(per) => {
                 let Some(spec) = per.get(&self.kind) else { return Ok(()) };
@@ -739,7 +741,10 @@ impl Run<'_> {
                         }
                     }
                 }
-                self.last = at;
+                // `clock: script`: an exactly timed packet counts as sent at
+                // its script time (it was within the tolerance of it).
+                let exact = !step.time.any && step.time.lo == step.time.hi;
+                self.last = if self.script.script_clock && exact { lo.max(self.last) } else { at };
             }
             StepKind::Shell(cmd) => {
                 let at = self.reach(i, step, lo)?;

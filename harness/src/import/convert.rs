@@ -344,6 +344,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     }
     if !o.strict_segments {
         let _ = writeln!(y, "out_segments: merge");
+        let _ = writeln!(y, "clock: script");
     }
     for (k, v) in &o.header {
         let _ = writeln!(y, "{k}: {v}");

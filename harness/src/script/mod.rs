@@ -167,6 +167,13 @@ pub struct Script {
     /// consecutive segments that add up to LEN (packetdrill's default; the
     /// kernel's TSO sizing varies with pacing). `exact` (the default): one segment.
     pub merge_out: bool,
+    /// `clock: script` (packetdrill's reading): a relative time counts from
+    /// the previous step's script time, so lateness does not add up over a
+    /// script; only a step with a time range (or `*`) counts from when it
+    /// really happened. `observed` (the default): every relative time counts
+    /// from when the previous step really happened (a segment injected, a
+    /// packet seen).
+    pub script_clock: bool,
     /// `fds: mapped`: the script's descriptor numbers are names (packetdrill's
     /// reading): socket() or accept() `= N` binds N to whatever the target
     /// returned, and later calls on N use it. `exact` (the default): the
@@ -285,6 +292,7 @@ struct RawScript {
     offload: Option<Spanned<String>>,
     congestion: Option<Spanned<String>>,
     out_segments: Option<Spanned<String>>,
+    clock: Option<Spanned<String>>,
     fds: Option<Spanned<String>>,
     ts_tick: Option<Spanned<String>>,
     /// Free text on why the script exists.
@@ -379,7 +387,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
         } else {
             None
         };
@@ -663,6 +671,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         },
         fds_mapped: switch(ctx, &raw.fds, "fds", "exact", "mapped")?,
         merge_out: switch(ctx, &raw.out_segments, "out_segments", "exact", "merge")?,
+        script_clock: switch(ctx, &raw.clock, "clock", "observed", "script")?,
         steps,
     })
 }
@@ -1261,11 +1270,11 @@ steps:
     #[test]
     fn packetdrill_readings_in_the_header() {
         let text = "from: \"x.pkt\"\ntimestamps: mapped\nts_tick: 1ms\noutbound: queue\nfds: mapped\noffload: tso\n\
-                    out_segments: merge\ncongestion: cubic\nsteps:\n  - {call: \"socket() = 3\", from: 7}\n  \
+                    out_segments: merge\nclock: script\ncongestion: cubic\nsteps:\n  - {call: \"socket() = 3\", from: 7}\n  \
                     - {sysctl: {net.ipv4.tcp_fastopen: \"0x402\"}}\n  - new_connection: {remote_isn: 5}\n  \
                     - {tcp_info: {fd: 3, options: \"&32\", snd_cwnd: \"10~12\"}}\n";
         let s = &p(text).unwrap()[0];
-        assert!(s.ts_mapped && s.queue_outbound && s.fds_mapped && s.offload_tso && s.merge_out);
+        assert!(s.ts_mapped && s.queue_outbound && s.fds_mapped && s.offload_tso && s.merge_out && s.script_clock);
         assert_eq!((s.from.as_deref(), s.steps[0].from), (Some("x.pkt"), Some(7)));
         assert_eq!(s.ts_tick, Some(Duration::from_millis(1)));
         assert_eq!(s.congestion.as_deref(), Some("cubic"));
