@@ -450,9 +450,16 @@ impl LinuxTarget {
                 want |= f;
             }
         }
-        let mut fds = [PollFd::new(s.s.as_fd(), want)];
-        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).map_err(std::io::Error::from)?;
-        let got = fds[0].revents().unwrap_or(PollFlags::empty());
+        // libc's poll, not nix's: nix's `revents()` gives None for a bit it
+        // does not name (POLLRDHUP), which would read as "nothing ready".
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&s.s), events: want.bits(), revents: 0 };
+        // SAFETY: one live pollfd, count 1, timeout 0 (never sleeps).
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let got = PollFlags::from_bits_retain(pfd.revents);
         let mut m = 0;
         for (bit, f) in [
             (pollbits::POLLIN, PollFlags::POLLIN),

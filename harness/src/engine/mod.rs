@@ -556,6 +556,11 @@ impl Run<'_> {
     /// it returns at the time it really did. Packets sent meanwhile stay
     /// queued for the steps that follow.
     fn settle_pending(&mut self, until: Duration) -> Result<(), Stop> {
+        // What the previous step did (a segment injected) may have let the
+        // call return already, even with no time to pass before this step.
+        if self.pending.is_some() {
+            self.check_pending()?;
+        }
         while self.pending.is_some() {
             let now = self.target.now();
             if now >= until {
@@ -580,6 +585,11 @@ impl Run<'_> {
         let (lo, hi) = (base + step.time.lo, base + step.time.hi);
         if !step.time.any {
             self.settle_pending(lo)?;
+        }
+        if self.script.script_clock
+            && matches!(step.kind, StepKind::Call(_) | StepKind::TcpInfo { .. } | StepKind::State { .. })
+        {
+            self.await_pending()?;
         }
         let tol = self.tol(hi.saturating_sub(self.last));
         match &step.kind {
@@ -629,7 +639,12 @@ impl Run<'_> {
                     .emit()
                     .map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;
                 let sent = self.target.now().max(at);
-                self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: spec.to_string(), bytes: wire.clone() });
+                self.trace.push(TraceEntry::Packet {
+                    at: sent,
+                    dir: Dir::In,
+                    text: spec.to_string(),
+                    bytes: wire.clone(),
+                });
                 self.target.inject_icmp(&wire)?;
                 self.last = if self.script.script_clock { at } else { sent };
             }
@@ -997,6 +1012,28 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// `clock: script` (packetdrill's model: one thread makes the calls): a
+    /// call, TCP_INFO or state read waits for a blocked call to return, at
+    /// most until that call's return window has closed.
+    fn await_pending(&mut self) -> Result<(), Stop> {
+        while let Some(p) = &self.pending {
+            let limit = p.hi + self.tol(p.hi.saturating_sub(p.called));
+            self.check_pending()?;
+            let now = self.target.now();
+            if self.pending.is_none() || now > limit {
+                break;
+            }
+            // A kernel's socket wakes nobody here: look again soon. The
+            // reference stack's clock jumps to its next timer.
+            let next = match (self.kind, self.target.next_wakeup()) {
+                (TargetKind::Reference, Some(w)) if w > now => w.min(limit),
+                _ => (now + Duration::from_micros(100)).min(limit),
+            };
+            self.target.advance(next.max(now + Duration::from_micros(1)))?;
+        }
+        Ok(())
+    }
+
     fn check_pending(&mut self) -> Result<(), Stop> {
         let Some(p) = self.pending.take() else { return Ok(()) };
         match self.target.retry(&p.call)? {
@@ -1174,7 +1211,9 @@ impl Run<'_> {
             payload,
             ..TcpRepr::default()
         };
-        Ok(IpPacket { ip: IpRepr::new(s.remote, s.local), tcp })
+        let mut ip = IpRepr::new(s.remote, s.local);
+        ip.tos = spec.ecn.map_or(0, |e| e.bits());
+        Ok(IpPacket { ip, tcp })
     }
 
     /// Every field of `p` that `spec` does not allow.
@@ -1198,6 +1237,11 @@ impl Run<'_> {
                 format!("{} > {}", self.local_port, self.remote_port),
                 format!("{} > {}", t.src_port, t.dst_port),
             );
+        }
+        if let Some(e) = spec.ecn {
+            if !e.allows(p.ip.tos) {
+                diff("ECN", e.to_string(), format!("[{}]", crate::script::packet::Ecn::name_of(p.ip.tos)));
+            }
         }
         let got_flags = if spec.psh_any { TcpFlags(t.flags.0 & !TcpFlags::PSH.0) } else { t.flags };
         if got_flags != spec.flags {

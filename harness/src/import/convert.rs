@@ -430,6 +430,10 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         },
         "ip_version" if v == "ipv4" => {}
         "strict_segments" if value.is_none() => o.strict_segments = true,
+        // `timestamps: mapped` already reads an inbound ecr that names no TS
+        // val the stack sent as offset from the first pair, which is what
+        // this option asks for (packetdrill refuses such an ecr without it).
+        "tcp_ts_ecr_scaled" if value.is_none() => {}
         "tcp_ts_tick_usecs" => match v.parse::<u64>() {
             Ok(0) => {}
             Ok(n) => {
@@ -714,15 +718,10 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
         o.step(line, at, "in", &q(&t));
         return;
     }
+    // ECN marks are the language's: `[ect0] P. ...`.
     if let Some(rest) = t.strip_prefix('[') {
         let (mark, after) = rest.split_once(']').unwrap_or((rest, ""));
-        match (mark.trim(), inbound) {
-            ("noecn", true) => t = after.trim().to_string(),
-            (m, _) => {
-                o.problem(line, "ECN mark", format!("`[{m}]`: the IP ECN field cannot be set or checked yet"));
-                return;
-            }
-        }
+        t = format!("[{}] {}", mark.trim(), after.trim());
     }
     // Options: FO (RFC 7413, kind 34) and FOEXP (kind 254 with magic 0xF989).
     if let (Some(a), Some(b)) = (t.find('<'), t.rfind('>')) {
@@ -733,10 +732,21 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
                 match w.first().copied() {
                     Some("FO") => opts.push(format!("opt34 {}", w.get(1).copied().unwrap_or("")).trim().to_string()),
                     Some("FOEXP") => opts.push(format!("opt254 f989{}", w.get(1).copied().unwrap_or(""))),
-                    Some("md5") => {
-                        o.problem(line, "option md5", "TCP MD5 signatures (RFC 2385) are not in the language yet");
-                        return;
-                    }
+                    // TCP MD5 (RFC 2385, kind 19): the digest as written;
+                    // it is not computed (packetdrill does not either).
+                    Some("md5") => match w.get(1) {
+                        Some(h) if h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                            opts.push(format!("opt19 {h}"))
+                        }
+                        _ => {
+                            o.problem(
+                                line,
+                                "option md5",
+                                format!("`{}`: md5 takes a 16-byte digest in hex", opt.trim()),
+                            );
+                            return;
+                        }
+                    },
                     _ => opts.push(opt.trim().to_string()),
                 }
             }
@@ -768,7 +778,8 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
 /// which counts the script's side from `remote_isn`.
 fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<(), String> {
     let mut words: Vec<String> = t.split(' ').map(str::to_string).collect();
-    let Some(fi) = words.iter().position(|w| !w.is_empty()) else { return Ok(()) };
+    // The flags: the first word after an ECN mark.
+    let Some(fi) = words.iter().position(|w| !w.is_empty() && !w.starts_with('[')) else { return Ok(()) };
     if !words[fi].contains('S') {
         return Ok(());
     }

@@ -749,6 +749,13 @@ fn packet_from_value(
             None,
         ));
     }
+    if inbound && p.ecn == Some(packet::Ecn::EctAny) {
+        return Err(ctx.err_at(
+            loc,
+            "`[ect01]` on an `in` packet: the script sends one codepoint, say `[ect0]` or `[ect1]`".to_string(),
+            None,
+        ));
+    }
     if inbound {
         p.check_concrete(&text).map_err(|e| packet_error(ctx, loc, e))?;
     } else if p.bad_checksum {

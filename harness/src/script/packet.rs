@@ -76,6 +76,54 @@ pub struct PacketSpec {
     /// `bad_checksum`: an `in` packet sent with its TCP checksum broken
     /// (MUST-3: the stack must drop it).
     pub bad_checksum: bool,
+    /// `[noecn]`, `[ect0]`, `[ect1]`, `[ce]` before the flags: the IP ECN
+    /// field (RFC 3168 5) an `in` packet carries or an `out` packet must
+    /// carry; `[ect01]` (out only): either ECT codepoint. `None`: an `in`
+    /// packet is Not-ECT and an `out` packet's field is not checked.
+    pub ecn: Option<Ecn>,
+}
+
+/// The IP header's ECN codepoints (RFC 3168 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ecn {
+    NotEct,
+    Ect1,
+    Ect0,
+    Ce,
+    /// ECT(0) or ECT(1).
+    EctAny,
+}
+
+impl Ecn {
+    const NAMES: &'static [(&'static str, Ecn)] =
+        &[("noecn", Ecn::NotEct), ("ect1", Ecn::Ect1), ("ect0", Ecn::Ect0), ("ce", Ecn::Ce), ("ect01", Ecn::EctAny)];
+    /// The two ECN bits of an `in` packet.
+    pub fn bits(self) -> u8 {
+        match self {
+            Ecn::NotEct => 0,
+            Ecn::Ect1 => 1,
+            Ecn::Ect0 | Ecn::EctAny => 2,
+            Ecn::Ce => 3,
+        }
+    }
+    /// Whether an `out` packet's two ECN bits fit.
+    pub fn allows(self, bits: u8) -> bool {
+        match self {
+            Ecn::EctAny => bits == 1 || bits == 2,
+            e => e.bits() == bits & 3,
+        }
+    }
+    /// The mark's name for two ECN bits.
+    pub fn name_of(bits: u8) -> &'static str {
+        ["noecn", "ect1", "ect0", "ce"][usize::from(bits & 3)]
+    }
+}
+
+impl std::fmt::Display for Ecn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = Ecn::NAMES.iter().find(|(_, e)| e == self).map_or("?", |(n, _)| n);
+        write!(f, "[{n}]")
+    }
 }
 
 /// A parse error: message and byte range inside the packet text.
@@ -169,7 +217,19 @@ pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
 impl PacketSpec {
     /// Parses a packet. Offsets in errors are byte offsets in `s`.
     pub fn parse(s: &str) -> Result<PacketSpec, PacketError> {
-        let toks = tokens(s)?;
+        let mut toks = tokens(s)?;
+        // `[ect0] S 0:0(0) ...`: the ECN mark comes first.
+        let mut ecn = None;
+        if let Some(&(at, t)) = toks.first().filter(|(_, t)| t.starts_with('[')) {
+            let name = t.trim_start_matches('[').trim_end_matches(']');
+            ecn = Some(Ecn::NAMES.iter().find(|(n, _)| *n == name).map(|(_, e)| *e).ok_or_else(|| PacketError {
+                message: format!("unknown ECN mark `{t}`"),
+                at,
+                len: t.len(),
+                help: Some("marks: [noecn], [ect0], [ect1], [ce], [ect01] (an `out` packet's ECT either way)".into()),
+            })?);
+            toks.remove(0);
+        }
         let Some(&(fat, ftok)) = toks.first() else {
             return Err(PacketError {
                 message: "empty packet".into(),
@@ -208,6 +268,7 @@ impl PacketSpec {
             data: None,
             psh_any,
             bad_checksum: false,
+            ecn,
         };
         let mut i = 2;
         while i < toks.len() {
