@@ -470,6 +470,29 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
     }
 }
 
+/// packetdrill's namespace reaches the remote address through a gateway,
+/// 192.168.0.2 (run_all.py's `--gateway_ip`); the run's namespace reaches it
+/// on the TUN device directly. So `ip route change REMOTE via 192.168.0.2
+/// dev tun0 OPTS` becomes `ip route replace REMOTE dev tun0 OPTS` (a /32
+/// route next to the namespace's /24, with the script's advmss, mtu, ...).
+fn route_in_our_namespace(l: &str) -> String {
+    let w: Vec<&str> = l.split_whitespace().collect();
+    if w.len() > 3 && w[0] == "ip" && w[1] == "route" && matches!(w[2], "change" | "add" | "replace") {
+        let mut out = vec!["ip", "route", "replace"];
+        let mut i = 3;
+        while i < w.len() {
+            if w[i] == "via" && w.get(i + 1) == Some(&"192.168.0.2") {
+                i += 2;
+                continue;
+            }
+            out.push(w[i]);
+            i += 1;
+        }
+        return out.join(" ");
+    }
+    l.to_string()
+}
+
 /// Backtick commands: packetdrill's helpers become header settings.
 fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let line = it.line;
@@ -552,7 +575,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             o.problem(lno, format!("shell {}", first.rsplit('/').next().unwrap_or(first)), why);
         } else if opts.allow_shell {
             dropped = false;
-            kept.push(l.to_string());
+            kept.push(route_in_our_namespace(l));
         } else {
             let first = l.split_whitespace().next().unwrap_or("");
             let cmd_name = first.rsplit('/').next().unwrap_or(first);
