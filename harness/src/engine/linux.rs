@@ -245,6 +245,24 @@ fn wait_until_usable(link: &mut dyn Transport, script: &Script) -> Result<(), St
     Err(format!("the {} transport did not carry a probe both ways within 5 s", link.name()))
 }
 
+/// packetdrill's start (`schedule_start_time_usecs`): the script's clock
+/// starts 250 us after the kernel's clock tick has moved on, so that script
+/// times fall at the same place within the kernel's jiffies on every run;
+/// without it a delayed ACK or an RTT sample can come out one jiffy apart
+/// from run to run. times(2) counts jiffies in clock ticks (10 ms), so its
+/// change marks a jiffy edge. Waits at most about 10 ms, looking every 50 us.
+fn start_into_a_tick() {
+    // SAFETY: times(NULL) only returns the clock; no memory is passed.
+    #[allow(unsafe_code)]
+    let ticks = || unsafe { libc::times(std::ptr::null_mut()) };
+    let first = ticks();
+    let give_up = std::time::Instant::now() + Duration::from_millis(30);
+    while ticks() == first && std::time::Instant::now() < give_up {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    std::thread::sleep(Duration::from_micros(250));
+}
+
 impl LinuxTarget {
     /// Builds the namespace(s), the transport and the addresses for `script`.
     /// Call it on a thread made for this one script: the thread moves into the
@@ -314,6 +332,10 @@ impl LinuxTarget {
                 }
             }
         }
+        let syscalls = SyscallThread::spawn().map_err(|e| setup(format!("starting the syscall thread: {e}")))?;
+        if script.script_clock {
+            start_into_a_tick();
+        }
         Ok(LinuxTarget {
             link,
             epoch: std::time::Instant::now(),
@@ -322,7 +344,7 @@ impl LinuxTarget {
             socks: BTreeMap::new(),
             // Made before the script's clock starts: a thread's start-up is
             // not something the first blocking call should wait for.
-            syscalls: Some(SyscallThread::spawn().map_err(|e| setup(format!("starting the syscall thread: {e}")))?),
+            syscalls: Some(syscalls),
             returned_at: None,
             epolls: BTreeMap::new(),
             epoll_until: None,
