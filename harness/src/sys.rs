@@ -337,3 +337,27 @@ pub fn null_buffer_call(
         Ok(rc as usize)
     }
 }
+
+/// sendto(2) of `len` pattern bytes to an address of family AF_UNSPEC.
+pub fn sendto_unspec(fd: BorrowedFd<'_>, len: usize, flags: i32) -> io::Result<usize> {
+    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+    // SAFETY: a zeroed sockaddr_storage is a valid AF_UNSPEC (0) address;
+    // its size and the live buffer's are passed.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let addr: libc::sockaddr_storage = std::mem::zeroed();
+        libc::sendto(
+            fd.as_raw_fd(),
+            data.as_ptr().cast(),
+            len,
+            flags,
+            (&addr as *const libc::sockaddr_storage).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}

@@ -884,6 +884,10 @@ impl Target for LinuxTarget {
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::SendToUnspec { fd, len, flags } => {
+                let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
+                done(self.sock(*fd).and_then(|s| sys::sendto_unspec(s.s.as_fd(), *len, flags)).map(|n| n as i64))
+            }
             TargetCall::NullBuffer { fd, write, len, flags, to } => {
                 let to = to.map(SockAddr::from);
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;

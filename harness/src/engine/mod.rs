@@ -123,6 +123,12 @@ pub enum TargetCall {
         len: usize,
         flags: i32,
     },
+    /// sendto(2) with an address of family AF_UNSPEC.
+    SendToUnspec {
+        fd: i32,
+        len: usize,
+        flags: i32,
+    },
     /// A send or receive call with a NULL buffer.
     NullBuffer {
         fd: i32,
@@ -157,7 +163,8 @@ impl TargetCall {
             | TargetCall::Ioctl { fd, .. }
             | TargetCall::SendMsg { fd, .. }
             | TargetCall::RecvMsg { fd, .. }
-            | TargetCall::NullBuffer { fd, .. } => Some(fd),
+            | TargetCall::NullBuffer { fd, .. }
+            | TargetCall::SendToUnspec { fd, .. } => Some(fd),
         }
     }
 }
@@ -1140,6 +1147,7 @@ impl Run<'_> {
             Call::EpollCtl { epfd, op, fd, events } => TargetCall::EpollCtl { epfd, op, fd: self.real_fd(fd), events },
             Call::EpollWait { epfd, max, timeout_ms, .. } => TargetCall::EpollWait { epfd, max, timeout_ms },
             Call::SendMsg { fd, iov, flags } => TargetCall::SendMsg { fd, iov, flags },
+            Call::SendToUnspec { fd, len, flags } => TargetCall::SendToUnspec { fd, len, flags },
             Call::RecvMsg { fd, len, flags, .. } => TargetCall::RecvMsg { fd, len, flags },
             Call::NullBuffer { fd, write, len, flags, to } => TargetCall::NullBuffer {
                 fd,

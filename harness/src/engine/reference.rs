@@ -292,6 +292,9 @@ impl Target for ReferenceTarget {
             TargetCall::SendMsg { .. } => {
                 return Err(TargetError::Unsupported("sendmsg with an iovec (zerocopy fragments) is Linux's".into()))
             }
+            TargetCall::SendToUnspec { .. } => {
+                return Err(TargetError::Unsupported("sendto with an AF_UNSPEC address is Linux's".into()))
+            }
             TargetCall::NullBuffer { .. } => {
                 return Err(TargetError::Unsupported(
                     "NULL buffers (EFAULT) are a property of the system call layer, which the reference stack has not"

@@ -198,6 +198,13 @@ pub enum Call {
         msg_flags: Option<i32>,
         cmsgs: Option<Vec<Cmsg>>,
     },
+    /// `sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)`: an address of family
+    /// AF_UNSPEC (with MSG_FASTOPEN Linux refuses it, EOPNOTSUPP). Linux only.
+    SendToUnspec {
+        fd: i32,
+        len: usize,
+        flags: i32,
+    },
     /// `write(fd, NULL, N)`, `send`, `sendto`, `read`, `recv`, `recvfrom`
     /// with a NULL buffer: the kernel's EFAULT paths. Linux only.
     NullBuffer {
@@ -344,7 +351,8 @@ impl Call {
             | Call::Poll { fd, .. }
             | Call::SendMsg { fd, .. }
             | Call::RecvMsg { fd, .. }
-            | Call::NullBuffer { fd, .. } => Some(*fd),
+            | Call::NullBuffer { fd, .. }
+            | Call::SendToUnspec { fd, .. } => Some(*fd),
         }
     }
 }
@@ -774,6 +782,28 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             }
             let write = matches!(name, "write" | "send" | "sendto");
             Call::NullBuffer { fd, write, len, flags, to: name == "sendto" }
+        }
+        "sendto" if matches!(args.get(4), Some((_, Arg::Names(n))) if n == &["AF_UNSPEC"]) => {
+            let fd = fd(0)?;
+            let len = match args.get(2) {
+                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                _ => return Err(cerr("`sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)` needs a length N", arg_at(2), 1, None)),
+            };
+            let mut flags = 0;
+            match args.get(3).map(|a| &a.1) {
+                None | Some(Arg::Int(0)) => {}
+                Some(Arg::Names(n)) => {
+                    for x in n {
+                        flags |= MSG_FLAGS
+                            .iter()
+                            .find(|f| f.0 == x)
+                            .map(|f| f.1)
+                            .ok_or_else(|| cerr(format!("`{x}` is not a send flag"), arg_at(3), 1, None))?;
+                    }
+                }
+                Some(_) => return Err(cerr("expected send flags", arg_at(3), 1, None)),
+            }
+            Call::SendToUnspec { fd, len, flags }
         }
         "sendmsg" => {
             // sendmsg(fd, [L1, L2, ...], FLAGS): an iovec of these lengths.
@@ -1247,6 +1277,10 @@ mod tests {
             Call::NullBuffer { fd: 4, write: false, len: 1000, flags: 0, to: false }
         );
         assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
+        assert_eq!(
+            p("sendto(3, ..., 0, MSG_FASTOPEN, AF_UNSPEC, ...) = -1 EOPNOTSUPP").call,
+            Call::SendToUnspec { fd: 3, len: 0, flags: 0x2000_0000 }
+        );
         assert_eq!(
             p("setsockopt(3, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_OPT_ID], 4) = 0")
                 .call,
