@@ -361,3 +361,33 @@ pub fn sendto_unspec(fd: BorrowedFd<'_>, len: usize, flags: i32) -> io::Result<u
         Ok(rc as usize)
     }
 }
+
+/// pipe2(2), close-on-exec: the read end and the write end.
+pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    #[allow(unsafe_code)]
+    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// splice(2) of up to `len` bytes with no offsets, never sleeping
+/// (SPLICE_F_NONBLOCK; on a blocking socket the syscall thread splices).
+pub fn splice(fd_in: std::os::fd::RawFd, fd_out: std::os::fd::RawFd, len: usize, flags: u32) -> io::Result<usize> {
+    // SAFETY: no offsets are passed (NULL); the descriptors are open.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::splice(fd_in, std::ptr::null_mut(), fd_out, std::ptr::null_mut(), len, flags | libc::SPLICE_F_NONBLOCK)
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}

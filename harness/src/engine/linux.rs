@@ -70,6 +70,8 @@ pub struct LinuxTarget {
     returned_at: Option<Duration>,
     /// epoll instances, numbered with the sockets.
     epolls: BTreeMap<i32, std::os::fd::OwnedFd>,
+    /// Pipe ends (`pipe`, for `splice`), numbered with the sockets.
+    pipes: BTreeMap<i32, std::os::fd::OwnedFd>,
     /// A blocked epoll_wait gives up at this time.
     epoll_until: Option<Duration>,
     poll_until: Option<Duration>,
@@ -347,6 +349,7 @@ impl LinuxTarget {
             syscalls: Some(syscalls),
             returned_at: None,
             epolls: BTreeMap::new(),
+            pipes: BTreeMap::new(),
             epoll_until: None,
             poll_until: None,
             remote: script.remote,
@@ -445,6 +448,23 @@ impl LinuxTarget {
         self.socks.get(&fd).is_some_and(|s| s.blocking)
     }
 
+    /// The lowest number no socket, epoll instance or pipe end has.
+    fn free_number(&self) -> i32 {
+        (3..)
+            .find(|f| !self.socks.contains_key(f) && !self.epolls.contains_key(f) && !self.pipes.contains_key(f))
+            .expect("a free number")
+    }
+
+    /// A socket's or pipe end's descriptor.
+    fn raw_any(&self, fd: i32) -> Result<std::os::fd::RawFd, std::io::Error> {
+        use std::os::fd::AsRawFd;
+        match (self.socks.get(&fd), self.pipes.get(&fd)) {
+            (Some(s), _) => Ok(s.s.as_raw_fd()),
+            (None, Some(p)) => Ok(p.as_raw_fd()),
+            _ => Err(std::io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
     fn raw(&self, fd: i32) -> Result<std::os::fd::RawFd, TargetError> {
         use std::os::fd::AsRawFd;
         self.socks
@@ -454,7 +474,7 @@ impl LinuxTarget {
     }
 
     fn add(&mut self, s: Socket) -> i64 {
-        let fd = (3..).find(|f| !self.socks.contains_key(f) && !self.epolls.contains_key(f)).expect("a free number");
+        let fd = self.free_number();
         self.socks.insert(fd, Sock { s, blocking: true });
         i64::from(fd)
     }
@@ -715,8 +735,8 @@ impl Target for LinuxTarget {
                 };
                 done(self.sock(*fd).and_then(|s| s.s.shutdown(h)).map(|_| 0))
             }
-            TargetCall::Close { fd } => match (self.socks.remove(fd), self.epolls.remove(fd)) {
-                (None, None) => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
+            TargetCall::Close { fd } => match (self.socks.remove(fd), self.epolls.remove(fd), self.pipes.remove(fd)) {
+                (None, None, None) => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
                 _ => done(Ok(0)),
             },
             TargetCall::EpollCreate => {
@@ -729,9 +749,7 @@ impl Target for LinuxTarget {
                     // SAFETY: r is a fresh descriptor owned by nobody else.
                     #[allow(unsafe_code)]
                     let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) };
-                    let n = (3..)
-                        .find(|f| !self.socks.contains_key(f) && !self.epolls.contains_key(f))
-                        .expect("a free number");
+                    let n = self.free_number();
                     self.epolls.insert(n, owned);
                     done(Ok(i64::from(n)))
                 }
@@ -884,6 +902,31 @@ impl Target for LinuxTarget {
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::Pipe => match sys::pipe() {
+                Ok((r, w)) => {
+                    let a = self.free_number();
+                    self.pipes.insert(a, r);
+                    let b = self.free_number();
+                    self.pipes.insert(b, w);
+                    Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(CallValue::Pair(a, b)) })
+                }
+                Err(e) => done(Err(e)),
+            },
+            TargetCall::Splice { fd_in, fd_out, len, flags } if self.is_blocking(*fd_in) => {
+                match self.raw_any(*fd_out) {
+                    Ok(out) => {
+                        let raw = self.raw(*fd_in)?;
+                        self.start_blocking(Job::Splice { fd: raw, out, len: *len, flags: *flags }, false)
+                    }
+                    Err(e) => done(Err(e)),
+                }
+            }
+            TargetCall::Splice { fd_in, fd_out, len, flags } => done(
+                self.raw_any(*fd_in)
+                    .and_then(|i| self.raw_any(*fd_out).map(|o| (i, o)))
+                    .and_then(|(i, o)| sys::splice(i, o, *len, *flags))
+                    .map(|n| n as i64),
+            ),
             TargetCall::SendToUnspec { fd, len, flags } => {
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
                 done(self.sock(*fd).and_then(|s| sys::sendto_unspec(s.s.as_fd(), *len, flags)).map(|n| n as i64))
@@ -918,6 +961,7 @@ impl Target for LinuxTarget {
             | TargetCall::Connect { .. }
             | TargetCall::Write { .. }
             | TargetCall::Read { .. }
+            | TargetCall::Splice { .. }
                 if self.syscalls.as_ref().is_some_and(SyscallThread::busy) =>
             {
                 self.blocking_settle(matches!(call, TargetCall::Accept { .. }))

@@ -123,6 +123,15 @@ pub enum TargetCall {
         len: usize,
         flags: i32,
     },
+    /// pipe(2): the two ends' numbers come back as `out` (`CallValue::Pair`).
+    Pipe,
+    /// splice(2) between two descriptors, no offsets.
+    Splice {
+        fd_in: i32,
+        fd_out: i32,
+        len: usize,
+        flags: u32,
+    },
     /// sendto(2) with an address of family AF_UNSPEC.
     SendToUnspec {
         fd: i32,
@@ -143,7 +152,8 @@ impl TargetCall {
     /// The descriptor the call works on (none for socket()).
     fn fd_mut(&mut self) -> Option<&mut i32> {
         match self {
-            TargetCall::Socket { .. } | TargetCall::EpollCreate => None,
+            TargetCall::Socket { .. } | TargetCall::EpollCreate | TargetCall::Pipe => None,
+            TargetCall::Splice { fd_in, .. } => Some(fd_in),
             TargetCall::EpollCtl { epfd, .. } | TargetCall::EpollWait { epfd, .. } => Some(epfd),
             TargetCall::Bind { fd, .. }
             | TargetCall::Listen { fd, .. }
@@ -180,6 +190,8 @@ pub enum CallValue {
         events: u32,
         fd: i32,
     },
+    /// Two descriptors (pipe's ends).
+    Pair(i32, i32),
     /// What recvmsg(2) returned in its msghdr.
     Msg {
         flags: i32,
@@ -196,6 +208,7 @@ impl fmt::Display for CallValue {
             CallValue::Event { events, fd } => {
                 write!(f, "{{events={}, fd={fd}}}", crate::script::call::epoll_names(*events))
             }
+            CallValue::Pair(a, b) => write!(f, "[{a}, {b}]"),
             CallValue::Msg { flags, cmsgs } => write!(
                 f,
                 "{{msg_flags: {}, cmsg: {}}}",
@@ -927,6 +940,21 @@ impl Run<'_> {
             self.fd_map.insert(*want as i32, *got as i32);
             ret = CallValue::Value(*want);
         }
+        // pipe([R, W]) = 0: the ends are the script's names (`fds: mapped`)
+        // or must be the numbers the target gave.
+        if let (Call::Pipe { fds }, Some(CallValue::Pair(a, b))) = (&spec.call, &out) {
+            if self.script.fds_mapped {
+                self.fd_map.insert(fds[0], *a);
+                self.fd_map.insert(fds[1], *b);
+            } else if [*a, *b] != *fds {
+                let want = format!("[{}, {}]", fds[0], fds[1]);
+                return Err(self.fail(
+                    Some((i, step)),
+                    format!("`{text}` gave the ends [{a}, {b}], expected {want}"),
+                    vec![FieldDiff { field: "fds", expected: want, actual: format!("[{a}, {b}]") }],
+                ));
+            }
+        }
         let ok = match (&spec.expect, &ret) {
             (Expect::Any, _) => true,
             (Expect::Failed, r) => matches!(r, CallValue::Error(_)),
@@ -1148,6 +1176,10 @@ impl Run<'_> {
             Call::EpollWait { epfd, max, timeout_ms, .. } => TargetCall::EpollWait { epfd, max, timeout_ms },
             Call::SendMsg { fd, iov, flags } => TargetCall::SendMsg { fd, iov, flags },
             Call::SendToUnspec { fd, len, flags } => TargetCall::SendToUnspec { fd, len, flags },
+            Call::Pipe { .. } => TargetCall::Pipe,
+            Call::Splice { fd_in, fd_out, len, flags } => {
+                TargetCall::Splice { fd_in, fd_out: self.real_fd(fd_out), len, flags }
+            }
             Call::RecvMsg { fd, len, flags, .. } => TargetCall::RecvMsg { fd, len, flags },
             Call::NullBuffer { fd, write, len, flags, to } => TargetCall::NullBuffer {
                 fd,

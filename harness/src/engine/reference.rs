@@ -292,6 +292,11 @@ impl Target for ReferenceTarget {
             TargetCall::SendMsg { .. } => {
                 return Err(TargetError::Unsupported("sendmsg with an iovec (zerocopy fragments) is Linux's".into()))
             }
+            TargetCall::Pipe | TargetCall::Splice { .. } => {
+                return Err(TargetError::Unsupported(
+                    "pipes and splice are the kernel's, not the reference stack's".into(),
+                ))
+            }
             TargetCall::SendToUnspec { .. } => {
                 return Err(TargetError::Unsupported("sendto with an AF_UNSPEC address is Linux's".into()))
             }

@@ -40,6 +40,13 @@ pub enum Job {
         len: usize,
         flags: i32,
     },
+    /// splice() from the socket `fd` to `out` (a pipe end), no offsets.
+    Splice {
+        fd: RawFd,
+        out: RawFd,
+        len: usize,
+        flags: u32,
+    },
 }
 
 /// When a call returned, and what.
@@ -173,7 +180,11 @@ fn cvt(r: isize) -> io::Result<i64> {
 #[allow(unsafe_code)]
 fn run(job: Job) -> io::Result<i64> {
     let fd = match &job {
-        Job::Accept { fd } | Job::Connect { fd, .. } | Job::Send { fd, .. } | Job::Recv { fd, .. } => *fd,
+        Job::Accept { fd }
+        | Job::Connect { fd, .. }
+        | Job::Send { fd, .. }
+        | Job::Recv { fd, .. }
+        | Job::Splice { fd, .. } => *fd,
     };
     // SAFETY: dup, fcntl and close on descriptors this thread owns or that
     // the target keeps open while the call is under way; buffers are live
@@ -205,6 +216,9 @@ fn run(job: Job) -> io::Result<i64> {
             Job::Recv { len, flags, .. } => {
                 let mut buf = vec![0u8; (*len).max(1)];
                 cvt(libc::recv(d, buf.as_mut_ptr().cast(), *len, *flags))
+            }
+            Job::Splice { out, len, flags, .. } => {
+                cvt(libc::splice(d, std::ptr::null_mut(), *out, std::ptr::null_mut(), *len, *flags) as _)
             }
         };
         libc::fcntl(d, libc::F_SETFL, fl);

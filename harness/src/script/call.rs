@@ -198,6 +198,19 @@ pub enum Call {
         msg_flags: Option<i32>,
         cmsgs: Option<Vec<Cmsg>>,
     },
+    /// `pipe([R, W]) = 0`: a pipe, whose ends the script calls R and W.
+    /// Linux only.
+    Pipe {
+        fds: [i32; 2],
+    },
+    /// `splice(IN, NULL, OUT, NULL, LEN, FLAGS) = N`: moves up to LEN bytes
+    /// from a socket to a pipe or back. Linux only.
+    Splice {
+        fd_in: i32,
+        fd_out: i32,
+        len: usize,
+        flags: u32,
+    },
     /// `sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)`: an address of family
     /// AF_UNSPEC (with MSG_FASTOPEN Linux refuses it, EOPNOTSUPP). Linux only.
     SendToUnspec {
@@ -331,7 +344,8 @@ pub fn cmsgs_text(c: &[Cmsg]) -> String {
 impl Call {
     pub fn fd(&self) -> Option<i32> {
         match self {
-            Call::Socket { .. } | Call::EpollCreate => None,
+            Call::Socket { .. } | Call::EpollCreate | Call::Pipe { .. } => None,
+            Call::Splice { fd_in, .. } => Some(*fd_in),
             Call::EpollCtl { epfd, .. } | Call::EpollWait { epfd, .. } => Some(*epfd),
             Call::Bind { fd, .. }
             | Call::Listen { fd, .. }
@@ -522,7 +536,7 @@ const LINUX_OPT_VALUES: &[(&str, i64)] = &[
 ];
 
 pub const CALLS: &str =
-    "socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, recvfrom, recvmsg, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
+    "socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, recvfrom, recvmsg, pipe, splice, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
 
 /// Splits `a, b, [c, d], "e,f"` on top-level commas, keeping offsets.
 fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
@@ -783,11 +797,56 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let write = matches!(name, "write" | "send" | "sendto");
             Call::NullBuffer { fd, write, len, flags, to: name == "sendto" }
         }
+        "pipe" => match args.first().map(|a| &a.1) {
+            Some(Arg::List(v)) => match v.as_slice() {
+                [Arg::Int(r), Arg::Int(w)] if *r >= 0 && *w >= 0 => Call::Pipe { fds: [*r as i32, *w as i32] },
+                _ => return Err(cerr("pipe takes [READ_FD, WRITE_FD]", arg_at(0), 1, Some("e.g. pipe([5, 6]) = 0"))),
+            },
+            _ => return Err(cerr("pipe takes [READ_FD, WRITE_FD]", arg_at(0), 1, Some("e.g. pipe([5, 6]) = 0"))),
+        },
+        "splice" => {
+            // splice(IN, NULL, OUT, NULL, LEN, FLAGS): no offsets.
+            let fd_in = fd(0)?;
+            let fd_out = fd(2)?;
+            for i in [1, 3] {
+                if !matches!(args.get(i), Some((_, Arg::Names(n))) if n == &["NULL"]) {
+                    return Err(cerr("splice's offsets are NULL here", arg_at(i), 1, None));
+                }
+            }
+            let len = match args.get(4) {
+                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                _ => return Err(cerr("splice needs a length", arg_at(4), 1, None)),
+            };
+            let flags = match args.get(5).map(|a| &a.1) {
+                None | Some(Arg::Int(0)) => 0,
+                Some(Arg::Names(n)) => {
+                    let mut m = 0u32;
+                    for x in n {
+                        m |= match x.as_str() {
+                            "SPLICE_F_MOVE" => 1,
+                            "SPLICE_F_NONBLOCK" => 2,
+                            "SPLICE_F_MORE" => 4,
+                            _ => return Err(cerr(format!("`{x}` is not a splice flag"), arg_at(5), 1, None)),
+                        };
+                    }
+                    m
+                }
+                Some(_) => return Err(cerr("expected splice flags", arg_at(5), 1, None)),
+            };
+            Call::Splice { fd_in, fd_out, len, flags }
+        }
         "sendto" if matches!(args.get(4), Some((_, Arg::Names(n))) if n == &["AF_UNSPEC"]) => {
             let fd = fd(0)?;
             let len = match args.get(2) {
                 Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
-                _ => return Err(cerr("`sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)` needs a length N", arg_at(2), 1, None)),
+                _ => {
+                    return Err(cerr(
+                        "`sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)` needs a length N",
+                        arg_at(2),
+                        1,
+                        None,
+                    ))
+                }
             };
             let mut flags = 0;
             match args.get(3).map(|a| &a.1) {
@@ -1277,6 +1336,11 @@ mod tests {
             Call::NullBuffer { fd: 4, write: false, len: 1000, flags: 0, to: false }
         );
         assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
+        assert_eq!(p("pipe([5, 6]) = 0").call, Call::Pipe { fds: [5, 6] });
+        assert_eq!(
+            p("splice(4, NULL, 6, NULL, 99, 0) = 99").call,
+            Call::Splice { fd_in: 4, fd_out: 6, len: 99, flags: 0 }
+        );
         assert_eq!(
             p("sendto(3, ..., 0, MSG_FASTOPEN, AF_UNSPEC, ...) = -1 EOPNOTSUPP").call,
             Call::SendToUnspec { fd: 3, len: 0, flags: 0x2000_0000 }
