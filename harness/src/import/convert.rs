@@ -1400,7 +1400,7 @@ mod tests {
     #[test]
     fn refuses_with_reasons() {
         let pkt = "--mss=1000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-                   +0 < [ect0] S 0:0(0) win 1000\n+0 > icmp unreachable\n+0 frob(3) = 0\n\
+                   +0 < [ect9] S 0:0(0) win 1000\n+0 > icmp unreachable\n+0 frob(3) = 0\n\
                    +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root pfifo`\n";
         let c = convert("x.pkt", pkt, &ImportOptions::default());
         assert!(c.yaml.is_none());
@@ -1409,7 +1409,7 @@ mod tests {
             got,
             vec![
                 (1, "option --mss"),
-                (3, "ECN mark"),
+                (3, "packet"),
                 (4, "ICMP packet"),
                 (5, "call frob"),
                 (6, "python"),
