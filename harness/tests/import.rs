@@ -55,7 +55,7 @@ fn converts_and_keeps_pkt_lines() {
     let dir = temp_dir("convert");
     std::fs::create_dir_all(dir.join("in/sub")).unwrap();
     std::fs::write(dir.join("in/sub/server.pkt"), server_pkt(101)).unwrap();
-    std::fs::write(dir.join("in/icmp.pkt"), "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < icmp unreachable\n")
+    std::fs::write(dir.join("in/icmp.pkt"), "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 > icmp unreachable\n")
         .unwrap();
     std::fs::write(dir.join("in/broken.pkt"), "0 socket(..., SOCK_STREAM\n").unwrap();
     let out = dir.join("out");
