@@ -635,11 +635,24 @@ impl Run<'_> {
             StepKind::Icmp(spec) => {
                 let at = self.reach(i, step, lo)?;
                 let s = self.script;
+                let (v6, pair) = (s.local.is_ipv6(), if s.local.is_ipv6() { spec.v6 } else { spec.v4 });
+                let Some((kind, code)) = pair else {
+                    return Err(self.fail(
+                        Some((i, step)),
+                        format!(
+                            "`icmp {}` is not an ICMPv{} message (the script's addresses are IPv{})",
+                            spec.type_name,
+                            if v6 { 6 } else { 4 },
+                            if v6 { 6 } else { 4 }
+                        ),
+                        vec![],
+                    ));
+                };
                 let repr = reference_stack::wire::IcmpErrorRepr {
                     src: s.remote,
                     dst: s.local,
-                    kind: spec.kind,
-                    code: spec.code,
+                    kind,
+                    code,
                     mtu: spec.mtu,
                     quoted: reference_stack::wire::QuotedTcp {
                         src: s.local,
@@ -650,11 +663,6 @@ impl Run<'_> {
                         payload_len: spec.len,
                     },
                 };
-                if s.local.is_ipv6() {
-                    return Err(Stop::Target(TargetError::Unsupported(
-                        "ICMPv6 (the language's ICMP types are ICMPv4's)".into(),
-                    )));
-                }
                 let wire = repr
                     .emit()
                     .map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;

@@ -123,6 +123,8 @@ struct Out {
     py_vars: BTreeMap<String, i64>,
     /// `--strict_segments`: each `out` packet is one segment.
     strict_segments: bool,
+    /// `--ip_version=ipv6`: the run's addresses are IPv6 ones.
+    ipv6: bool,
     /// The sequence number of the script's first SYN: packetdrill reads
     /// sequence numbers of SYN packets (and acks of the stack's SYNs) as
     /// absolute, the others relative to it, as tcpdump prints them.
@@ -250,7 +252,7 @@ impl Out {
 pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     let mut defines = opts.defines.clone();
     if !defines.iter().any(|(n, _)| n == "TFO_COOKIE") {
-        defines.push(("TFO_COOKIE".into(), tfo_cookie_for(text)));
+        defines.push(("TFO_COOKIE".into(), tfo_cookie_for(name, text)));
     }
     // run_all.py's other IPv4 definitions.
     for (n, v) in [("CODE", "host_unreachable"), ("CMSG_LEVEL_IP", "SOL_IP"), ("CMSG_TYPE_RECVERR", "IP_RECVERR")] {
@@ -284,6 +286,9 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         under_test: None,
         py_vars: BTreeMap::new(),
         strict_segments: false,
+        // run_all.py runs a `*v6.pkt` file over IPv6 only; the script's own
+        // --ip_version, read below, has the last word.
+        ipv6: name.ends_with("v6.pkt"),
         remote_isn: None,
         had_connection: false,
         isn_patch: None,
@@ -344,7 +349,13 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     }
     if !o.strict_segments {
         let _ = writeln!(y, "out_segments: merge");
-        let _ = writeln!(y, "clock: script");
+    }
+    let _ = writeln!(y, "clock: script");
+    if o.ipv6 {
+        let prev = o.header.remove("addresses").unwrap_or_default();
+        let local = addr_in(&prev, "local").unwrap_or_else(|| V6_LOCAL.to_string());
+        let remote = addr_in(&prev, "remote").unwrap_or_else(|| V6_REMOTE.to_string());
+        o.header.insert("addresses", format!("{{local: {}, remote: {}}}", q(&local), q(&remote)));
     }
     for (k, v) in &o.header {
         let _ = writeln!(y, "{k}: {v}");
@@ -365,18 +376,31 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     Converted { yaml: Some(y), problems: Vec::new(), steps }
 }
 
+/// `--ip_version=ipv6`'s addresses unless the script names its own.
+const V6_LOCAL: &str = "2001:db8:1::1";
+const V6_REMOTE: &str = "2001:db8::1";
+
+/// `local` or `remote` out of a header's `{local: "A", remote: "B"}`.
+fn addr_in(header: &str, key: &str) -> Option<String> {
+    let at = header.find(&format!("{key}: \""))? + key.len() + 3;
+    Some(header[at..].split('"').next()?.to_string())
+}
+
 /// The fast-open cookie Linux gives the script's peer: SipHash-2-4, keyed by
 /// `tcp_fastopen_key` (defaults.sh's a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4),
 /// over the client's then the server's address, little-endian
 /// (net/ipv4/tcp_fastopen.c). run_all.py passes the value for its own
 /// addresses (3021b9d889017eeb for 192.0.2.1 -> 192.168.0.1); this is the
 /// value for the addresses the script will run with.
-fn tfo_cookie_for(text: &str) -> String {
+fn tfo_cookie_for(name: &str, text: &str) -> String {
     let flag = |name: &str| -> Option<std::net::IpAddr> {
         text.lines().find_map(|l| l.trim().strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
     };
-    let local = flag("--local_ip").unwrap_or_else(|| "198.51.100.1".parse().expect("literal"));
-    let remote = flag("--remote_ip").unwrap_or_else(|| "192.0.2.1".parse().expect("literal"));
+    let v6 = text.lines().any(|l| l.trim().starts_with("--ip_version=ipv6"))
+        || (name.ends_with("v6.pkt") && !text.lines().any(|l| l.trim().starts_with("--ip_version=ipv4")));
+    let (dl, dr) = if v6 { (V6_LOCAL, V6_REMOTE) } else { ("198.51.100.1", "192.0.2.1") };
+    let local = flag("--local_ip").unwrap_or_else(|| dl.parse().expect("literal"));
+    let remote = flag("--remote_ip").unwrap_or_else(|| dr.parse().expect("literal"));
     tfo_cookie(remote, local, [0xa1a1_a1a1, 0xb2b2_b2b2, 0xc3c3_c3c3, 0xd4d4_d4d4])
 }
 
@@ -428,7 +452,10 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
             Ok(n) => *tolerance_us = n,
             Err(_) => o.problem(line, "option --tolerance_usecs", format!("`{v}` is not a number of microseconds")),
         },
-        "ip_version" if v == "ipv4" => {}
+        "ip_version" if v == "ipv4" => o.ipv6 = false,
+        // The language's documentation addresses unless --local_ip /
+        // --remote_ip say otherwise (packetdrill's remote is 2001:db8::1 too).
+        "ip_version" if v == "ipv6" => o.ipv6 = true,
         "strict_segments" if value.is_none() => o.strict_segments = true,
         // `timestamps: mapped` already reads an inbound ecr that names no TS
         // val the stack sent as offset from the first pair, which is what
@@ -470,18 +497,22 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
     }
 }
 
-/// packetdrill's namespace reaches the remote address through a gateway,
-/// 192.168.0.2 (run_all.py's `--gateway_ip`); the run's namespace reaches it
-/// on the TUN device directly. So `ip route change REMOTE via 192.168.0.2
-/// dev tun0 OPTS` becomes `ip route replace REMOTE dev tun0 OPTS` (a /32
-/// route next to the namespace's /24, with the script's advmss, mtu, ...).
+/// packetdrill's namespace reaches the remote address through a gateway on
+/// tun0; the run's namespace reaches it on the TUN device directly. So
+/// `ip [-6] route change REMOTE via GATEWAY dev tun0 OPTS` becomes
+/// `ip [-6] route replace REMOTE dev tun0 OPTS` (a host route next to the
+/// namespace's prefix route, with the script's advmss, mtu, ...).
 fn route_in_our_namespace(l: &str) -> String {
     let w: Vec<&str> = l.split_whitespace().collect();
+    let v6 = w.get(1) == Some(&"-6");
+    let w: Vec<&str> = if v6 { [&w[..1], &w[2..]].concat() } else { w };
     if w.len() > 3 && w[0] == "ip" && w[1] == "route" && matches!(w[2], "change" | "add" | "replace") {
-        let mut out = vec!["ip", "route", "replace"];
+        let mut out = if v6 { vec!["ip", "-6", "route", "replace"] } else { vec!["ip", "route", "replace"] };
         let mut i = 3;
         while i < w.len() {
-            if w[i] == "via" && w.get(i + 1) == Some(&"192.168.0.2") {
+            // packetdrill's gateway (192.168.0.2 with run_all.py's IPv4
+            // arguments, fd3d:fa7b:d17d:8888::0 for IPv6): on-link here.
+            if w[i] == "via" && i + 1 < w.len() && w.contains(&"tun0") {
                 i += 2;
                 continue;
             }

@@ -493,16 +493,19 @@ mod tests {
     #[test]
     fn icmp_forms_and_their_errors() {
         let i = IcmpSpec::parse("icmp unreachable frag_needed mtu 840 [0:1000(1000)]").unwrap();
-        assert_eq!((i.kind, i.code, i.mtu, i.seq, i.len), (3, 4, Some(840), 0, 1000));
+        assert_eq!((i.v4, i.v6, i.mtu, i.seq, i.len), (Some((3, 4)), None, Some(840), 0, 1000));
         let i = IcmpSpec::parse("icmp unreachable").unwrap();
-        assert_eq!((i.kind, i.code, i.mtu, i.len), (3, 0, None, 0));
+        assert_eq!((i.v4, i.v6, i.mtu, i.len), (Some((3, 0)), Some((1, 0)), None, 0));
         let i = IcmpSpec::parse("icmp type_11 code_1 [5000:6000(1000)]").unwrap();
-        assert_eq!((i.kind, i.code, i.seq), (11, 1, 5000));
+        assert_eq!((i.v4, i.seq), (Some((11, 1)), 5000));
+        let i = IcmpSpec::parse("icmp packet_too_big mtu 1400 [0:1440(1440)]").unwrap();
+        assert_eq!((i.v4, i.v6, i.mtu), (None, Some((2, 0)), Some(1400)));
         for (bad, why) in [
             ("icmp", "needs a type"),
             ("icmp unreachabel", "unknown ICMP type"),
             ("icmp unreachable CODE", "unknown code `CODE`"),
             ("icmp unreachable host_unreachable mtu 800", "frag_needed"),
+            ("icmp packet_too_big bogus", "unknown code `bogus`"),
             ("icmp unreachable [0:10(20)]", "is 10 bytes, not 20"),
             ("icmp unreachable host_unreachable extra", "unexpected `extra`"),
         ] {
@@ -577,50 +580,95 @@ mod tests {
 /// An ICMP error the script sends about a segment of the stack's:
 /// `icmp TYPE [CODE] [mtu N] [[SEQ:END(LEN)]]` (packetdrill's form). The
 /// quoted segment's ports are the connection's; SEQ counts from the stack's
-/// ISN, as the stack's own packets do.
+/// ISN, as the stack's own packets do. Names are ICMPv4's or ICMPv6's (RFC
+/// 4443); which one is sent follows the script's addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IcmpSpec {
     /// `unreachable`, `packet_too_big`, ... as written.
     pub type_name: String,
-    pub kind: u8,
-    pub code: u8,
+    /// Type and code as ICMPv4 (None: the names are ICMPv6's only).
+    pub v4: Option<(u8, u8)>,
+    /// Type and code as ICMPv6 (None: the names are ICMPv4's only).
+    pub v6: Option<(u8, u8)>,
     pub mtu: Option<u32>,
     pub seq: u32,
     pub len: u16,
 }
 
-/// ICMPv4 types and, for `unreachable`, codes (RFC 792, RFC 1812 5.2.7.1);
-/// packetdrill's names.
-const ICMPV4_TYPES: &[(&str, u8)] = &[
-    ("echo_reply", 0),
-    ("unreachable", 3),
-    ("source_quench", 4),
-    ("redirect", 5),
-    ("echo_request", 8),
-    ("time_exceeded", 11),
-    ("parameter_problem", 12),
-];
-const ICMPV4_UNREACH_CODES: &[(&str, u8)] = &[
-    ("net_unreachable", 0),
-    ("host_unreachable", 1),
-    ("protocol_unreachable", 2),
-    ("port_unreachable", 3),
-    ("frag_needed", 4),
-    ("source_route_failed", 5),
-    ("net_unknown", 6),
-    ("host_unknown", 7),
-    ("source_host_isolated", 8),
-    ("net_prohibited", 9),
-    ("host_prohibited", 10),
-    ("net_unreachable_for_tos", 11),
-    ("host_unreachable_for_tos", 12),
-    ("packet_filtered", 13),
-    ("precedence_violation", 14),
-    ("precedence_cutoff", 15),
+type Names = &'static [(&'static str, u8)];
+
+/// ICMPv4 types and their codes (RFC 792, RFC 1812 5.2.7.1); packetdrill's names.
+const ICMPV4: &[(&str, u8, Names)] = &[
+    ("echo_reply", 0, &[]),
+    (
+        "unreachable",
+        3,
+        &[
+            ("net_unreachable", 0),
+            ("host_unreachable", 1),
+            ("protocol_unreachable", 2),
+            ("port_unreachable", 3),
+            ("frag_needed", 4),
+            ("source_route_failed", 5),
+            ("net_unknown", 6),
+            ("host_unknown", 7),
+            ("source_host_isolated", 8),
+            ("net_prohibited", 9),
+            ("host_prohibited", 10),
+            ("net_unreachable_for_tos", 11),
+            ("host_unreachable_for_tos", 12),
+            ("packet_filtered", 13),
+            ("precedence_violation", 14),
+            ("precedence_cutoff", 15),
+        ],
+    ),
+    ("source_quench", 4, &[]),
+    ("redirect", 5, &[]),
+    ("echo_request", 8, &[]),
+    ("time_exceeded", 11, &[]),
+    ("parameter_problem", 12, &[]),
 ];
 
+/// ICMPv6 types and their codes (RFC 4443 3); packetdrill's names.
+const ICMPV6: &[(&str, u8, Names)] = &[
+    (
+        "unreachable",
+        1,
+        &[
+            ("net_unreachable", 0),
+            ("no_route", 0),
+            ("admin_prohibited", 1),
+            ("not_neighbour", 2),
+            ("address_unreachable", 3),
+            ("port_unreachable", 4),
+        ],
+    ),
+    ("packet_too_big", 2, &[]),
+    ("time_exceeded", 3, &[("exceeded_hop_limit", 0), ("exceeded_frag_time", 1)]),
+    ("parameter_problem", 4, &[("header_field", 0), ("unknown_next_header", 1), ("unknown_option", 2)]),
+    ("echo_request", 128, &[]),
+    ("echo_reply", 129, &[]),
+];
+
+/// Type and code in one version's table; None if the type is not in it or
+/// the code is not one of the type's.
+fn icmp_lookup(table: &[(&str, u8, Names)], t: &str, c: Option<&str>) -> Option<(u8, u8)> {
+    let kind = match t.strip_prefix("type_").and_then(|n| n.parse::<u8>().ok()) {
+        Some(k) => k,
+        None => table.iter().find(|x| x.0 == t)?.1,
+    };
+    let code = match c {
+        None => 0,
+        Some(c) => match c.strip_prefix("code_").and_then(|n| n.parse::<u8>().ok()) {
+            Some(v) => v,
+            None => table.iter().find(|x| x.1 == kind)?.2.iter().find(|x| x.0 == c)?.1,
+        },
+    };
+    Some((kind, code))
+}
+
 impl IcmpSpec {
-    /// Parses the text after `icmp`. Errors say which word and why.
+    /// Parses `icmp ...`. Errors say which word and why.
     pub fn parse(text: &str) -> Result<IcmpSpec, String> {
         let rest = text.trim().strip_prefix("icmp").ok_or("an ICMP packet starts with `icmp`")?;
         let (words, quoted) = match rest.find('[') {
@@ -629,28 +677,27 @@ impl IcmpSpec {
         };
         let mut w = words.split_whitespace().peekable();
         let type_name = w.next().ok_or("`icmp` needs a type, e.g. `icmp unreachable host_unreachable`")?;
-        let kind = match type_name.strip_prefix("type_").and_then(|n| n.parse::<u8>().ok()) {
-            Some(k) => k,
-            None => ICMPV4_TYPES.iter().find(|t| t.0 == type_name).map(|t| t.1).ok_or_else(|| {
-                format!(
-                    "unknown ICMP type `{type_name}` ({}, or type_N)",
-                    ICMPV4_TYPES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
-                )
-            })?,
-        };
-        let mut code = 0;
-        if let Some(c) = w.peek().copied().filter(|c| *c != "mtu") {
-            w.next();
-            code = match c.strip_prefix("code_").and_then(|n| n.parse::<u8>().ok()) {
-                Some(v) => v,
-                None if kind == 3 => ICMPV4_UNREACH_CODES.iter().find(|t| t.0 == c).map(|t| t.1).ok_or_else(|| {
-                    format!(
-                        "unknown code `{c}` for unreachable ({}, or code_N)",
-                        ICMPV4_UNREACH_CODES.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
-                    )
-                })?,
-                None => return Err(format!("unknown code `{c}` (code_N)")),
-            };
+        let known = |t: &[(&str, u8, Names)]| t.iter().any(|x| x.0 == type_name);
+        if !type_name.starts_with("type_") && !known(ICMPV4) && !known(ICMPV6) {
+            let mut names: Vec<&str> = ICMPV4.iter().chain(ICMPV6).map(|x| x.0).collect();
+            names.sort_unstable();
+            names.dedup();
+            return Err(format!("unknown ICMP type `{type_name}` ({}, or type_N)", names.join(", ")));
+        }
+        let code_name = w.next_if(|c| *c != "mtu");
+        let (v4, v6) = (icmp_lookup(ICMPV4, type_name, code_name), icmp_lookup(ICMPV6, type_name, code_name));
+        if let (None, None, Some(c)) = (v4, v6, code_name) {
+            let codes: Vec<&str> = ICMPV4
+                .iter()
+                .chain(ICMPV6)
+                .filter(|x| x.0 == type_name)
+                .flat_map(|x| x.2.iter().map(|c| c.0))
+                .collect();
+            return Err(if codes.is_empty() {
+                format!("unknown code `{c}` (code_N)")
+            } else {
+                format!("unknown code `{c}` for {type_name} ({}, or code_N)", codes.join(", "))
+            });
         }
         let mut mtu = None;
         if let Some(m) = w.next() {
@@ -659,8 +706,8 @@ impl IcmpSpec {
             }
             let n = w.next().ok_or("`mtu` needs a number")?;
             mtu = Some(n.parse::<u32>().map_err(|_| format!("`{n}` is not an MTU"))?);
-            if kind != 3 || code != 4 {
-                return Err("an MTU goes with `unreachable frag_needed`".into());
+            if v4 != Some((3, 4)) && v6 != Some((2, 0)) {
+                return Err("an MTU goes with `unreachable frag_needed` (ICMPv4) or `packet_too_big` (ICMPv6)".into());
             }
         }
         if let Some(x) = w.next() {
@@ -683,13 +730,14 @@ impl IcmpSpec {
                 return Err(format!("{seq}:{end} is {} bytes, not {len}", end.wrapping_sub(seq)));
             }
         }
-        Ok(IcmpSpec { type_name: type_name.to_string(), kind, code, mtu, seq, len })
+        Ok(IcmpSpec { type_name: type_name.to_string(), v4, v6, mtu, seq, len })
     }
 }
 
 impl std::fmt::Display for IcmpSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "icmp {} code {}", self.type_name, self.code)?;
+        let (t, c) = self.v4.or(self.v6).unwrap_or_default();
+        write!(f, "icmp {} (type {t} code {c})", self.type_name)?;
         if let Some(m) = self.mtu {
             write!(f, " mtu {m}")?;
         }
