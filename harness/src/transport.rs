@@ -11,6 +11,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 pub trait Transport: Send {
     /// Sends one IP datagram to the stack under test.
     fn send(&mut self, pkt: &[u8]) -> io::Result<()>;
+    /// Sends one TCP datagram as a GSO packet of segment size `size`
+    /// (`v6`: TCPv6). Only a TUN device with offload can.
+    fn send_gso(&mut self, _pkt: &[u8], _size: u16, _v6: bool) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "GSO packets need the TUN transport with `offload: tso`"))
+    }
     /// One IP datagram from the stack, if one is waiting.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
     /// For poll(2).
@@ -21,6 +26,9 @@ pub trait Transport: Send {
 impl Transport for Tun {
     fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
         Tun::send(self, pkt)
+    }
+    fn send_gso(&mut self, pkt: &[u8], size: u16, v6: bool) -> io::Result<()> {
+        Tun::send_gso(self, pkt, Some((if v6 { 4 } else { 1 }, size)))
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match Tun::recv(self, buf) {

@@ -152,8 +152,23 @@ impl Tun {
 
     /// One datagram to the kernel.
     pub fn send(&mut self, pkt: &[u8]) -> std::io::Result<()> {
+        self.send_gso(pkt, None)
+    }
+
+    /// One datagram to the kernel; with `gso: Some((type, size))` (needs the
+    /// offload device) the virtio-net header marks it a GSO packet of that
+    /// type (VIRTIO_NET_HDR_GSO_TCPV4 = 1, TCPV6 = 4) and segment size.
+    pub fn send_gso(&mut self, pkt: &[u8], gso: Option<(u8, u16)>) -> std::io::Result<()> {
+        if gso.is_some() && !self.offload {
+            return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "GSO needs the TUN's virtio-net header"));
+        }
         let pkt: std::borrow::Cow<'_, [u8]> = if self.offload {
             let mut v = vec![0u8; VNET_HDR_LEN];
+            if let Some((kind, size)) = gso {
+                // struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, ...
+                v[1] = kind;
+                v[4..6].copy_from_slice(&size.to_le_bytes());
+            }
             v.extend_from_slice(pkt);
             v.into()
         } else {

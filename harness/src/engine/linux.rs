@@ -80,6 +80,8 @@ pub struct LinuxTarget {
     buf: Vec<u8>,
     /// `congestion:`: set on every socket made.
     congestion: Option<String>,
+    /// `in_gso:`: segments go in as GSO packets of this size.
+    in_gso: Option<u16>,
 }
 
 /// Closes what finished scripts leave behind, off their critical path.
@@ -356,6 +358,7 @@ impl LinuxTarget {
             info,
             buf: vec![0u8; 65_536],
             congestion: script.congestion.clone(),
+            in_gso: script.in_gso,
         })
     }
 
@@ -643,10 +646,12 @@ impl Target for LinuxTarget {
             .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
     }
 
-    fn inject(&mut self, _pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
-        self.link
-            .send(bytes)
-            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+    fn inject(&mut self, pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
+        let sent = match self.in_gso {
+            Some(size) => self.link.send_gso(bytes, size, pkt.ip.is_v6()),
+            None => self.link.send(bytes),
+        };
+        sent.map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
     }
 
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {

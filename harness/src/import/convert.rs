@@ -480,6 +480,14 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
             }
             Err(_) => o.problem(line, format!("option --{name}"), format!("`{v}` is not an IP address")),
         },
+        // Inbound segments as GSO packets of this size (packetdrill writes
+        // every TCP packet with this gso_size in its virtio-net header).
+        "mss" => match v.parse::<u16>() {
+            Ok(n) if n > 0 => {
+                o.header.insert("in_gso", n.to_string());
+            }
+            _ => o.problem(line, "option --mss", format!("`{v}` is not a segment size")),
+        },
         "tolerance_percent" => match v.parse::<f64>() {
             Ok(p) if (0.0..=100.0).contains(&p) => {
                 o.header.insert("tolerance_percent", p.to_string());
@@ -1430,7 +1438,7 @@ mod tests {
 
     #[test]
     fn refuses_with_reasons() {
-        let pkt = "--mss=1000\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+        let pkt = "--mss=x\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
                    +0 < [ect9] S 0:0(0) win 1000\n+0 > icmp unreachable\n+0 frob(3) = 0\n\
                    +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root pfifo`\n";
         let c = convert("x.pkt", pkt, &ImportOptions::default());

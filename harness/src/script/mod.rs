@@ -183,6 +183,10 @@ pub struct Script {
     /// advance by one per tick of script time since its first, within the
     /// tolerance (packetdrill's --tcp_ts_tick_usecs).
     pub ts_tick: Option<Duration>,
+    /// `in_gso: N` (with `offload: tso`): every `in` TCP segment goes to the
+    /// kernel as a GSO packet of segment size N, as a NIC's GRO hands it
+    /// over (packetdrill's --mss): one longer than N is a super-segment.
+    pub in_gso: Option<u16>,
     pub steps: Vec<Step>,
 }
 
@@ -295,6 +299,7 @@ struct RawScript {
     clock: Option<Spanned<String>>,
     fds: Option<Spanned<String>>,
     ts_tick: Option<Spanned<String>>,
+    in_gso: Option<Spanned<u32>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -387,7 +392,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, in_gso, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
         } else {
             None
         };
@@ -667,6 +672,20 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                     ));
                 }
                 Some(d)
+            }
+        },
+        in_gso: match &raw.in_gso {
+            None => None,
+            Some(g) => {
+                let ok = (1..=65_535).contains(&g.value) && raw.offload.as_ref().is_some_and(|o| o.value == "tso");
+                if !ok {
+                    return Err(ctx.err_at(
+                        &g.referenced,
+                        "in_gso is a segment size from 1 to 65535, with `offload: tso`".to_string(),
+                        None,
+                    ));
+                }
+                Some(g.value as u16)
             }
         },
         fds_mapped: switch(ctx, &raw.fds, "fds", "exact", "mapped")?,
@@ -1294,6 +1313,7 @@ steps:
         for (bad, msg) in [
             ("fds: maybe\nsteps:\n  - call: socket() = 3\n", "fds is `exact` or `mapped`, not `maybe`"),
             ("ts_tick: 1ms\nsteps:\n  - call: socket() = 3\n", "with `timestamps: mapped`"),
+            ("in_gso: 1000\nsteps:\n  - call: socket() = 3\n", "with `offload: tso`"),
             ("congestion: \"cu bic\"\nsteps:\n  - call: socket() = 3\n", "not a congestion control name"),
             ("steps:\n  - sysctl: {kernel.panic: 1}\n", "not a network sysctl"),
         ] {
