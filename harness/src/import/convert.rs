@@ -555,8 +555,11 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         }
         cont = more;
     }
+    // Where the mid-script sysctls and the kept commands sit in the block.
+    let (mut last_sysctl, mut first_kept) = (None, None);
     for (i, raw) in &lines {
         let i = *i;
+        let (n_sysctl, n_kept) = (mid_sysctl.len(), kept.len());
         let l = raw.split('#').next().unwrap_or("").trim();
         let l = l.trim_end_matches(';').trim();
         if l.is_empty() {
@@ -624,15 +627,30 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
                 format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"),
             );
         }
+        if mid_sysctl.len() > n_sysctl {
+            last_sysctl = Some(i);
+        }
+        if kept.len() > n_kept {
+            first_kept.get_or_insert(i);
+        }
     }
     if !mid_sysctl.is_empty() {
-        if !dropped {
-            o.problem(line, "shell", "a backtick block mixing sysctls set mid-script with other commands");
-            return;
+        // Sysctls first, then the other commands: a `sysctl:` step and a
+        // `shell:` step at the same time, in that order.
+        if let (false, Some(s), Some(k)) = (dropped, last_sysctl, first_kept) {
+            if s > k {
+                o.problem(line, "shell", "a backtick block that runs commands before its mid-script sysctls");
+                return;
+            }
         }
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
         let m: Vec<String> = mid_sysctl.iter().map(|(k, v)| format!("{k}: {}", q(v))).collect();
         o.step(line, at, "sysctl", &format!("{{{}}}", m.join(", ")));
+        if !dropped {
+            // The block's status is its last line's (a kept command's here,
+            // since the sysctls come first).
+            o.step(line, None, "shell", &q(&kept.join("\n")));
+        }
     } else if dropped {
         o.drop_time(it.time.as_ref());
     } else {
