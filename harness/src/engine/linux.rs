@@ -907,6 +907,11 @@ impl Target for LinuxTarget {
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::LinuxOptBytes { fd, level, name, value, len, .. } => {
+                let mut v = value.clone();
+                v.resize(*len, 0);
+                done(self.sock(*fd).and_then(|s| sys::setsockopt_bytes(s.s.as_fd(), *level, *name, &v)).map(|_| 0))
+            }
             TargetCall::Pipe => match sys::pipe() {
                 Ok((r, w)) => {
                     let a = self.free_number();

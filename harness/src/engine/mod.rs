@@ -123,6 +123,15 @@ pub enum TargetCall {
         len: usize,
         flags: i32,
     },
+    /// setsockopt(2) with a byte-string value of length `len`.
+    LinuxOptBytes {
+        fd: i32,
+        label: &'static str,
+        level: i32,
+        name: i32,
+        value: Vec<u8>,
+        len: usize,
+    },
     /// pipe(2): the two ends' numbers come back as `out` (`CallValue::Pair`).
     Pipe,
     /// splice(2) between two descriptors, no offsets.
@@ -174,7 +183,8 @@ impl TargetCall {
             | TargetCall::SendMsg { fd, .. }
             | TargetCall::RecvMsg { fd, .. }
             | TargetCall::NullBuffer { fd, .. }
-            | TargetCall::SendToUnspec { fd, .. } => Some(fd),
+            | TargetCall::SendToUnspec { fd, .. }
+            | TargetCall::LinuxOptBytes { fd, .. } => Some(fd),
         }
     }
 }
@@ -1185,6 +1195,9 @@ impl Run<'_> {
             Call::SendMsg { fd, iov, flags } => TargetCall::SendMsg { fd, iov, flags },
             Call::SendToUnspec { fd, len, flags } => TargetCall::SendToUnspec { fd, len, flags },
             Call::Pipe { .. } => TargetCall::Pipe,
+            Call::LinuxOptBytes { fd, label, level, name, value, len } => {
+                TargetCall::LinuxOptBytes { fd, label, level, name, value, len }
+            }
             Call::Splice { fd_in, fd_out, len, flags } => {
                 TargetCall::Splice { fd_in, fd_out: self.real_fd(fd_out), len, flags }
             }

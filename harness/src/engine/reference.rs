@@ -292,6 +292,9 @@ impl Target for ReferenceTarget {
             TargetCall::SendMsg { .. } => {
                 return Err(TargetError::Unsupported("sendmsg with an iovec (zerocopy fragments) is Linux's".into()))
             }
+            TargetCall::LinuxOptBytes { label, .. } => {
+                return Err(TargetError::Unsupported(format!("{label} is a Linux socket option")))
+            }
             TargetCall::Pipe | TargetCall::Splice { .. } => {
                 return Err(TargetError::Unsupported(
                     "pipes and splice are the kernel's, not the reference stack's".into(),

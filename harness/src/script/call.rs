@@ -198,6 +198,17 @@ pub enum Call {
         msg_flags: Option<i32>,
         cmsgs: Option<Vec<Cmsg>>,
     },
+    /// A Linux-only socket option whose value is bytes (TCP_FASTOPEN_KEY):
+    /// `setsockopt(fd, SOL_TCP, TCP_FASTOPEN_KEY, "\x..", LEN)`; the value
+    /// is passed with length LEN (zero-padded or cut).
+    LinuxOptBytes {
+        fd: i32,
+        label: &'static str,
+        level: i32,
+        name: i32,
+        value: Vec<u8>,
+        len: usize,
+    },
     /// `pipe([R, W]) = 0`: a pipe, whose ends the script calls R and W.
     /// Linux only.
     Pipe {
@@ -366,7 +377,8 @@ impl Call {
             | Call::SendMsg { fd, .. }
             | Call::RecvMsg { fd, .. }
             | Call::NullBuffer { fd, .. }
-            | Call::SendToUnspec { fd, .. } => Some(*fd),
+            | Call::SendToUnspec { fd, .. }
+            | Call::LinuxOptBytes { fd, .. } => Some(*fd),
         }
     }
 }
@@ -584,7 +596,7 @@ fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
         return Ok(Arg::Struct(fields));
     }
     if let Some(inner) = a.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
-        return Ok(Arg::Str(inner.as_bytes().to_vec()));
+        return unescape(inner).map(Arg::Str).map_err(|m| cerr(m, at, a.len(), None));
     }
     if let Ok(addr) = a.parse::<SocketAddr>() {
         return Ok(Arg::Addr(addr));
@@ -602,6 +614,40 @@ fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
         a.len(),
         Some("arguments are numbers, NAMES, ip:port, [value], \"text\" or ..."),
     ))
+}
+
+/// A string's bytes with C's escapes read: `\xNN`, `\n`, `\t`, `\0`, `\\`, `\"`.
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'x') => {
+                let hex = s.get(i + 2..i + 4).ok_or("`\\x` needs two hex digits")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("`\\x{hex}` is not a hex byte"))?);
+                i += 4;
+            }
+            Some(c) => {
+                out.push(match c {
+                    b'n' => b'\n',
+                    b't' => b'\t',
+                    b'0' => 0,
+                    b'\\' => b'\\',
+                    b'"' => b'"',
+                    other => return Err(format!("unknown escape `\\{}`", *other as char)),
+                });
+                i += 2;
+            }
+            None => return Err("a string ends with `\\`".into()),
+        }
+    }
+    Ok(out)
 }
 
 fn parse_int(a: &str) -> Option<i64> {
@@ -1022,6 +1068,28 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             Call::Shutdown { fd, how }
         }
         "close" => Call::Close { fd: fd(0)? },
+        "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "TCP_FASTOPEN_KEY")) => {
+            // setsockopt(fd, SOL_TCP, TCP_FASTOPEN_KEY, "BYTES", LEN)
+            let fd = fd(0)?;
+            let p = args.iter().position(|(_, a)| names_in(a).iter().any(|n| n == "TCP_FASTOPEN_KEY")).expect("found");
+            let value = match args.get(p + 1).map(|a| &a.1) {
+                Some(Arg::Str(b)) => b.clone(),
+                _ => {
+                    return Err(cerr(
+                        "TCP_FASTOPEN_KEY takes its key as a string",
+                        arg_at(p + 1),
+                        1,
+                        Some("e.g. setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\\xf7\\x63...\", 16) = 0"),
+                    ))
+                }
+            };
+            let len = match args.get(p + 2) {
+                None => value.len(),
+                Some((_, Arg::Int(n))) if *n >= 0 => *n as usize,
+                Some((at, _)) => return Err(cerr("expected the value's length", *at, 1, None)),
+            };
+            Call::LinuxOptBytes { fd, label: "TCP_FASTOPEN_KEY", level: 6, name: 33, value, len }
+        }
         "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "TCP_CONGESTION")) => {
             let fd = fd(0)?;
             let algo = args.iter().find_map(|(_, a)| match a {
@@ -1337,6 +1405,18 @@ mod tests {
         );
         assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
         assert_eq!(p("pipe([5, 6]) = 0").call, Call::Pipe { fds: [5, 6] });
+        assert_eq!(
+            p("setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\\xf7\\x63a\\\\\", 16) = 0").call,
+            Call::LinuxOptBytes {
+                fd: 3,
+                label: "TCP_FASTOPEN_KEY",
+                level: 6,
+                name: 33,
+                value: vec![0xf7, 0x63, b'a', b'\\'],
+                len: 16
+            }
+        );
+        assert!(CallSpec::parse("write(4, \"\\xZZ\") = 1").unwrap_err().message.contains("not a hex byte"));
         assert_eq!(
             p("splice(4, NULL, 6, NULL, 99, 0) = 99").call,
             Call::Splice { fd_in: 4, fd_out: 6, len: 99, flags: 0 }
