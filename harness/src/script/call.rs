@@ -460,6 +460,26 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
     ("IPV6_TCLASS", 41, 67),
 ];
 
+/// A flags argument: absent, `...`, a number, or names from `table` (and
+/// MSG_OOB) joined by `|`.
+fn msg_flags(a: Option<&(usize, Arg)>, at: usize, table: &[(&str, i32)]) -> Result<i32, CallError> {
+    match a.map(|a| &a.1) {
+        None | Some(Arg::Elided) => Ok(0),
+        Some(Arg::Int(v)) => i32::try_from(*v).map_err(|_| cerr("flags out of range", at, 1, None)),
+        Some(Arg::Names(n)) => n.iter().try_fold(0, |m, x| match table.iter().find(|f| f.0 == x) {
+            Some(f) => Ok(m | f.1),
+            None if x == "MSG_OOB" => Ok(m | 1),
+            None => Err(cerr(
+                format!("`{x}` is not a flag here ({})", table.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")),
+                at,
+                1,
+                None,
+            )),
+        }),
+        Some(_) => Err(cerr("expected flags: MSG_ names joined by `|`, or a number", at, 1, None)),
+    }
+}
+
 /// Linux send flags beyond MSG_OOB (linux/socket.h).
 pub const MSG_FLAGS: &[(&str, i32)] = &[
     ("MSG_DONTWAIT", 0x40),
@@ -824,23 +844,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
                 _ => return Err(cerr(format!("`{name}(fd, NULL, N, ...)` needs a length N"), arg_at(2), 1, None)),
             };
-            let mut flags = 0;
-            match args.get(3).map(|a| &a.1) {
-                None | Some(Arg::Elided) => {}
-                Some(Arg::Int(v)) => flags = *v as i32,
-                Some(Arg::Names(n)) => {
-                    for x in n {
-                        flags |= MSG_FLAGS
-                            .iter()
-                            .chain(RECV_FLAGS)
-                            .find(|f| f.0 == x)
-                            .map(|f| f.1)
-                            .ok_or_else(|| cerr(format!("`{x}` is not a MSG_ flag"), arg_at(3), 1, None))?;
-                    }
-                }
-                Some(_) => return Err(cerr("expected flags", arg_at(3), 1, None)),
-            }
             let write = matches!(name, "write" | "send" | "sendto");
+            let flags = msg_flags(args.get(3), arg_at(3), if write { MSG_FLAGS } else { RECV_FLAGS })?;
             Call::NullBuffer { fd, write, len, flags, to: name == "sendto" }
         }
         "pipe" => match args.first().map(|a| &a.1) {
@@ -894,21 +899,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     ))
                 }
             };
-            let mut flags = 0;
-            match args.get(3).map(|a| &a.1) {
-                None | Some(Arg::Int(0)) => {}
-                Some(Arg::Names(n)) => {
-                    for x in n {
-                        flags |= MSG_FLAGS
-                            .iter()
-                            .find(|f| f.0 == x)
-                            .map(|f| f.1)
-                            .ok_or_else(|| cerr(format!("`{x}` is not a send flag"), arg_at(3), 1, None))?;
-                    }
-                }
-                Some(_) => return Err(cerr("expected send flags", arg_at(3), 1, None)),
-            }
-            Call::SendToUnspec { fd, len, flags }
+            Call::SendToUnspec { fd, len, flags: msg_flags(args.get(3), arg_at(3), MSG_FLAGS)? }
         }
         "sendmsg" => {
             // sendmsg(fd, [L1, L2, ...], FLAGS): an iovec of these lengths.
@@ -934,21 +925,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     ))
                 }
             };
-            let mut flags = 0;
-            match args.get(2).map(|a| &a.1) {
-                None | Some(Arg::Int(0)) => {}
-                Some(Arg::Names(n)) => {
-                    for x in n {
-                        flags |= match MSG_FLAGS.iter().find(|f| f.0 == x) {
-                            Some(f) => f.1,
-                            None if x == "MSG_OOB" => 1,
-                            None => return Err(cerr(format!("`{x}` is not a send flag"), arg_at(2), 1, None)),
-                        };
-                    }
-                }
-                Some(_) => return Err(cerr("expected send flags", arg_at(2), 1, None)),
-            }
-            Call::SendMsg { fd, iov, flags }
+            Call::SendMsg { fd, iov, flags: msg_flags(args.get(2), arg_at(2), MSG_FLAGS)? }
         }
         "recvmsg" => {
             // recvmsg(fd, LEN, FLAGS); what the msghdr must hold is said by
