@@ -97,7 +97,7 @@ impl Coverage {
                     .map(|t| {
                         let on: Vec<&&ScriptResult> = rs.iter().filter(|r| r.target == *t).collect();
                         if on.is_empty() {
-                            if req.observable {
+                            if req.observable && !req.not_on.iter().any(|n| n == t.name()) {
                                 Verdict::Uncovered
                             } else {
                                 Verdict::NotObservable
@@ -108,6 +108,9 @@ impl Coverage {
                             Verdict::Deviation
                         } else if on.iter().any(|r| matches!(r.status, Status::Passed)) {
                             Verdict::Pass
+                        } else if req.not_on.iter().any(|n| n == t.name()) {
+                            // Skipped where it cannot be observed.
+                            Verdict::NotObservable
                         } else {
                             Verdict::NotRun
                         }
@@ -204,7 +207,16 @@ impl Coverage {
                 let _ = write!(s, "{:<tw$} ", v.word());
             }
             if r.req.observable {
-                let _ = writeln!(s, "{}", r.scripts.join(", "));
+                let _ = write!(s, "{}", r.scripts.join(", "));
+                if !r.req.not_on.is_empty() {
+                    let _ = write!(
+                        s,
+                        " (not observable on {}: {})",
+                        r.req.not_on.join(", "),
+                        r.req.why.as_deref().unwrap_or_default()
+                    );
+                }
+                let _ = writeln!(s);
             } else {
                 let _ = writeln!(s, "({})", r.req.why.as_deref().unwrap_or_default());
             }

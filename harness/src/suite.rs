@@ -27,9 +27,14 @@ pub struct Requirement {
     pub section: String,
     #[serde(default = "yes")]
     pub observable: bool,
-    /// Why it cannot be observed, when it cannot.
+    /// Why it cannot be observed, when it cannot (anywhere, or on the
+    /// targets `not_on` names).
     #[serde(default)]
     pub why: Option<String>,
+    /// Targets on which it cannot be observed though it can elsewhere (the
+    /// reference stack has no ICMP input, say); `why` says why.
+    #[serde(default)]
+    pub not_on: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -457,6 +457,7 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
     ("IP_TTL", 0, 2),
     ("IP_MTU_DISCOVER", 0, 10),
     ("IP_FREEBIND", 0, 15),
+    ("IP_RECVERR", 0, 11),
     ("IPV6_TCLASS", 41, 67),
 ];
 
