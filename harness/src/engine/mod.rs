@@ -940,10 +940,12 @@ impl Run<'_> {
         at: Duration,
     ) -> Result<(), Stop> {
         self.trace.push(TraceEntry::Call { at, text: text.to_string(), ret: ret.to_string() });
-        // Learn the connection's ports from the calls that set them.
+        // Learn the connection's ports from the calls that set them, until
+        // it is under way: a listener bound later on another port is not
+        // the script's connection (a `new_connection` learns them again).
         match call {
-            TargetCall::Bind { addr, .. } => self.local_port = addr.port(),
-            TargetCall::Connect { addr, .. } => self.remote_port = addr.port(),
+            TargetCall::Bind { addr, .. } if self.stack_isn.is_none() => self.local_port = addr.port(),
+            TargetCall::Connect { addr, .. } if self.stack_isn.is_none() => self.remote_port = addr.port(),
             _ => {}
         }
         // `fds: mapped`: a new descriptor takes the number the script gave it.
