@@ -338,9 +338,8 @@ pub fn null_buffer_call(
     }
 }
 
-/// sendto(2) of `len` pattern bytes to an address of family AF_UNSPEC.
-pub fn sendto_unspec(fd: BorrowedFd<'_>, len: usize, flags: i32) -> io::Result<usize> {
-    let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+/// sendto(2) of `data` to an address of family AF_UNSPEC.
+pub fn sendto_unspec(fd: BorrowedFd<'_>, data: &[u8], flags: i32) -> io::Result<usize> {
     // SAFETY: a zeroed sockaddr_storage is a valid AF_UNSPEC (0) address;
     // its size and the live buffer's are passed.
     #[allow(unsafe_code)]
@@ -349,7 +348,7 @@ pub fn sendto_unspec(fd: BorrowedFd<'_>, len: usize, flags: i32) -> io::Result<u
         libc::sendto(
             fd.as_raw_fd(),
             data.as_ptr().cast(),
-            len,
+            data.len(),
             flags,
             (&addr as *const libc::sockaddr_storage).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,

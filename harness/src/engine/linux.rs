@@ -881,7 +881,7 @@ impl Target for LinuxTarget {
                 // buffers are): with MSG_ZEROCOPY the kernel merges
                 // contiguous buffers into one fragment.
                 let total: usize = iov.iter().map(|l| l + 8).sum();
-                let data: Vec<u8> = (0..total).map(|i| b'a' + (i % 26) as u8).collect();
+                let data = super::pattern(total);
                 let mut bufs = Vec::with_capacity(iov.len());
                 let mut at = 0;
                 for l in iov {
@@ -937,9 +937,9 @@ impl Target for LinuxTarget {
                     .and_then(|(i, o)| sys::splice(i, o, *len, *flags))
                     .map(|n| n as i64),
             ),
-            TargetCall::SendToUnspec { fd, len, flags } => {
+            TargetCall::SendToUnspec { fd, data, flags } => {
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
-                done(self.sock(*fd).and_then(|s| sys::sendto_unspec(s.s.as_fd(), *len, flags)).map(|n| n as i64))
+                done(self.sock(*fd).and_then(|s| sys::sendto_unspec(s.s.as_fd(), data, flags)).map(|n| n as i64))
             }
             TargetCall::NullBuffer { fd, write, len, flags, to } => {
                 let to = to.map(SockAddr::from);

@@ -141,10 +141,10 @@ pub enum TargetCall {
         len: usize,
         flags: u32,
     },
-    /// sendto(2) with an address of family AF_UNSPEC.
+    /// sendto(2) of `data` with an address of family AF_UNSPEC.
     SendToUnspec {
         fd: i32,
-        len: usize,
+        data: Vec<u8>,
         flags: i32,
     },
     /// A send or receive call with a NULL buffer.
@@ -155,6 +155,12 @@ pub enum TargetCall {
         flags: i32,
         to: Option<SocketAddr>,
     },
+}
+
+/// The octets a call sends when the script gives only a length: one
+/// pattern for every target and call, so traces show the same payload.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
 impl TargetCall {
@@ -1174,7 +1180,7 @@ impl Run<'_> {
                 TargetCall::Connect { fd, addr: addr.unwrap_or_else(|| SocketAddr::new(s.remote, s.remote_port)) }
             }
             Call::Write { fd, len, data, oob, flags, to } => {
-                let data = data.unwrap_or_else(|| (0..len).map(|i| b'a' + (i % 26) as u8).collect());
+                let data = data.unwrap_or_else(|| pattern(len));
                 let to = to.then(|| SocketAddr::new(s.remote, self.remote_port));
                 TargetCall::Write { fd, data, oob, flags, to }
             }
@@ -1195,7 +1201,7 @@ impl Run<'_> {
             Call::EpollCtl { epfd, op, fd, events } => TargetCall::EpollCtl { epfd, op, fd: self.real_fd(fd), events },
             Call::EpollWait { epfd, max, timeout_ms, .. } => TargetCall::EpollWait { epfd, max, timeout_ms },
             Call::SendMsg { fd, iov, flags } => TargetCall::SendMsg { fd, iov, flags },
-            Call::SendToUnspec { fd, len, flags } => TargetCall::SendToUnspec { fd, len, flags },
+            Call::SendToUnspec { fd, len, flags } => TargetCall::SendToUnspec { fd, data: pattern(len), flags },
             Call::Pipe { .. } => TargetCall::Pipe,
             Call::LinuxOptBytes { fd, label, level, name, value, len } => {
                 TargetCall::LinuxOptBytes { fd, label, level, name, value, len }
