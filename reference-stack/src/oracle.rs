@@ -194,8 +194,10 @@ impl Oracle {
         if self.emitted_this_step > MAX_SEGMENTS_PER_STEP {
             return Err(Violation::Livelock { segments: self.emitted_this_step });
         }
-        let p = IpPacket::parse(bytes)
-            .map_err(|e| Violation::Emitted { rule: "emitted segments parse (MUST-2)", segment: e.to_string() })?;
+        let p = IpPacket::parse_sent(bytes).map_err(|e| Violation::Emitted {
+            rule: "emitted segments parse, their header padding zero (MUST-2, MUST-69)",
+            segment: e.to_string(),
+        })?;
         let seg = &p.tcp;
         if seg.flags.rst() && self.injected_rst {
             return Err(Violation::Emitted { rule: "a RST is never answered with a RST", segment: seg.to_string() });

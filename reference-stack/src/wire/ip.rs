@@ -4,6 +4,7 @@ use super::checksum::Checksum;
 use super::tcp::TcpRepr;
 use super::WireError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 
 pub const IPPROTO_TCP: u8 = 6;
 const IPV4_HEADER_LEN: usize = 20;
@@ -49,16 +50,22 @@ pub struct IpPacket {
 
 impl IpPacket {
     /// Parses and verifies an IP datagram and the TCP segment inside it
-    /// (IPv4 header checksum, lengths, TCP checksum: MUST-3).
+    /// (IPv4 header checksum, lengths, TCP checksum: MUST-3). Liberal about
+    /// what follows an EOL option (MUST-69 binds the sender, not us).
     pub fn parse(bytes: &[u8]) -> Result<IpPacket, WireError> {
-        let Some(&first) = bytes.first() else {
-            return Err(WireError::Truncated { what: "IP header", need: 1, have: 0 });
-        };
-        match first >> 4 {
-            4 => parse_v4(bytes),
-            6 => parse_v6(bytes),
-            v => Err(WireError::BadIpVersion(v)),
-        }
+        let (ip, tcp) = locate(bytes)?;
+        let tcp = TcpRepr::parse(&bytes[tcp], Some((ip.src, ip.dst)))?;
+        Ok(IpPacket { ip, tcp })
+    }
+
+    /// [`IpPacket::parse`] for a datagram a stack under test sent, which is
+    /// also held to what a sender must do: the header's padding after an EOL
+    /// option is zero (RFC 9293 3.1, MUST-69).
+    pub fn parse_sent(bytes: &[u8]) -> Result<IpPacket, WireError> {
+        let (ip, range) = locate(bytes)?;
+        let tcp = TcpRepr::parse(&bytes[range.clone()], Some((ip.src, ip.dst)))?;
+        super::tcp::check_padding(&bytes[range])?;
+        Ok(IpPacket { ip, tcp })
     }
 
     /// Emits the datagram with correct lengths and checksums.
@@ -108,7 +115,19 @@ impl IpPacket {
     }
 }
 
-fn parse_v4(bytes: &[u8]) -> Result<IpPacket, WireError> {
+/// The IP header and where the TCP segment lies in `bytes`.
+fn locate(bytes: &[u8]) -> Result<(IpRepr, Range<usize>), WireError> {
+    let Some(&first) = bytes.first() else {
+        return Err(WireError::Truncated { what: "IP header", need: 1, have: 0 });
+    };
+    match first >> 4 {
+        4 => locate_v4(bytes),
+        6 => locate_v6(bytes),
+        v => Err(WireError::BadIpVersion(v)),
+    }
+}
+
+fn locate_v4(bytes: &[u8]) -> Result<(IpRepr, Range<usize>), WireError> {
     if bytes.len() < IPV4_HEADER_LEN {
         return Err(WireError::Truncated { what: "IPv4 header", need: IPV4_HEADER_LEN, have: bytes.len() });
     }
@@ -136,21 +155,18 @@ fn parse_v4(bytes: &[u8]) -> Result<IpPacket, WireError> {
     }
     let src = IpAddr::V4(Ipv4Addr::new(bytes[12], bytes[13], bytes[14], bytes[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(bytes[16], bytes[17], bytes[18], bytes[19]));
-    let tcp = TcpRepr::parse(&bytes[hlen..total], Some((src, dst)))?;
-    Ok(IpPacket {
-        ip: IpRepr {
-            src,
-            dst,
-            ttl: bytes[8],
-            tos: bytes[1],
-            ident: u16::from_be_bytes([bytes[4], bytes[5]]),
-            flow_label: 0,
-        },
-        tcp,
-    })
+    let ip = IpRepr {
+        src,
+        dst,
+        ttl: bytes[8],
+        tos: bytes[1],
+        ident: u16::from_be_bytes([bytes[4], bytes[5]]),
+        flow_label: 0,
+    };
+    Ok((ip, hlen..total))
 }
 
-fn parse_v6(bytes: &[u8]) -> Result<IpPacket, WireError> {
+fn locate_v6(bytes: &[u8]) -> Result<(IpRepr, Range<usize>), WireError> {
     if bytes.len() < IPV6_HEADER_LEN {
         return Err(WireError::Truncated { what: "IPv6 header", need: IPV6_HEADER_LEN, have: bytes.len() });
     }
@@ -184,11 +200,8 @@ fn parse_v6(bytes: &[u8]) -> Result<IpPacket, WireError> {
             other => return Err(WireError::NotTcp(other)),
         }
     }
-    let tcp = TcpRepr::parse(&bytes[at..end], Some((src, dst)))?;
-    Ok(IpPacket {
-        ip: IpRepr { src, dst, ttl: bytes[7], tos: ((word >> 20) & 0xff) as u8, ident: 0, flow_label: word & 0xfffff },
-        tcp,
-    })
+    let ip = IpRepr { src, dst, ttl: bytes[7], tos: ((word >> 20) & 0xff) as u8, ident: 0, flow_label: word & 0xfffff };
+    Ok((ip, at..end))
 }
 
 #[cfg(test)]
@@ -262,5 +275,26 @@ mod tests {
     fn mixed_versions_cannot_emit() {
         let p = IpPacket { ip: IpRepr::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()), tcp: seg() };
         assert!(p.emit().is_err());
+    }
+
+    #[test]
+    fn padding_after_eol_must_be_zero_from_a_sender() {
+        use crate::wire::TcpOption;
+        let addrs = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let with = |options: Vec<TcpOption>| {
+            IpPacket { ip: IpRepr::new(addrs.0, addrs.1), tcp: TcpRepr { options, ..seg() } }.emit().unwrap()
+        };
+        // MSS, EOL, then zeros (the emitter pads with zeros): fine both ways.
+        let ok = with(vec![TcpOption::Mss(1460), TcpOption::Eol]);
+        assert_eq!(IpPacket::parse_sent(&ok), IpPacket::parse(&ok));
+        assert_eq!(IpPacket::parse(&ok).unwrap().tcp.options, vec![TcpOption::Mss(1460), TcpOption::Eol]);
+        // NOPs written after the EOL are padding that is not zero: a receiver
+        // takes the segment (options end at EOL), a sender is held to MUST-69.
+        let bad = with(vec![TcpOption::Mss(1460), TcpOption::Eol, TcpOption::Nop, TcpOption::Nop, TcpOption::Nop]);
+        assert_eq!(IpPacket::parse(&bad).unwrap().tcp.options, vec![TcpOption::Mss(1460), TcpOption::Eol]);
+        assert_eq!(IpPacket::parse_sent(&bad), Err(WireError::NonzeroPadding { at: 5, value: 1 }));
+        // No EOL: nothing to check (NOP alignment is not padding).
+        let nops = with(vec![TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+        assert!(IpPacket::parse_sent(&nops).is_ok());
     }
 }

@@ -41,6 +41,10 @@ pub enum WireError {
     BadOptionLength { kind: u8, len: u8, at: usize },
     /// An option kind byte with no room for its length byte (MUST-7).
     TruncatedOption { kind: u8, at: usize },
+    /// A byte of the header's padding after an EOL option is not zero
+    /// (MUST-69); `at` is its offset within the options. Only
+    /// [`IpPacket::parse_sent`] reports this.
+    NonzeroPadding { at: usize, value: u8 },
     /// The TCP checksum over the pseudo-header does not verify (MUST-3).
     BadChecksum { found: u16, expected: u16 },
     /// `emit` was asked for something the format cannot carry.
@@ -69,6 +73,9 @@ impl fmt::Display for WireError {
             }
             WireError::TruncatedOption { kind, at } => {
                 write!(f, "TCP option kind {kind} at options byte {at} has no length byte")
+            }
+            WireError::NonzeroPadding { at, value } => {
+                write!(f, "TCP header padding byte at options byte {at} is {value:#04x}, not zero (MUST-69)")
             }
             WireError::BadChecksum { found, expected } => {
                 write!(f, "TCP checksum {found:#06x} does not verify (expected {expected:#06x})")

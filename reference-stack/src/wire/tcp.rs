@@ -381,6 +381,29 @@ impl fmt::Display for TcpRepr {
     }
 }
 
+/// Checks a sender's header padding: every byte after an EOL option up to
+/// the data offset is zero (RFC 9293 3.1, MUST-69: "The padding is composed
+/// of zeros"). `segment` is a TCP segment that [`TcpRepr::parse`] accepted.
+pub fn check_padding(segment: &[u8]) -> Result<(), WireError> {
+    let header_len = (usize::from(segment.get(12).copied().unwrap_or(0) >> 4) * 4).min(segment.len());
+    let options = segment.get(TCP_HEADER_LEN..header_len).unwrap_or(&[]);
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        match kind {
+            0 => {
+                let pad = &options[at + 1..];
+                return match pad.iter().position(|&b| b != 0) {
+                    Some(i) => Err(WireError::NonzeroPadding { at: at + 1 + i, value: pad[i] }),
+                    None => Ok(()),
+                };
+            }
+            1 => at += 1,
+            _ => at += usize::from(options.get(at + 1).copied().unwrap_or(0)).max(2),
+        }
+    }
+    Ok(())
+}
+
 /// Parses the option bytes. Options may sit at any alignment (MUST-64); any
 /// option may appear in any segment (MUST-5); unknown kinds are carried through
 /// (MUST-6); an illegal length is a typed error, never a read past the end (MUST-7).
@@ -391,7 +414,8 @@ fn parse_options(mut b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
         let at = total - b.len();
         match kind {
             0 => {
-                // EOL: the rest is padding (MUST-69 says zero; we do not insist on it).
+                // EOL: the rest is padding (MUST-69 says zero; a receiver does
+                // not insist on it, `check_padding` holds a sender to it).
                 out.push(TcpOption::Eol);
                 break;
             }
