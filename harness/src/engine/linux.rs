@@ -17,7 +17,7 @@ use crate::sys;
 use crate::transport::{RawLink, Transport};
 use crate::tun::Tun;
 use nix::poll::{PollFd, PollFlags};
-use reference_stack::wire::IpPacket;
+use reference_stack::wire::{IpPacket, WireError};
 use reference_stack::{Errno, FourTuple, State};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::{BTreeMap, VecDeque};
@@ -409,7 +409,14 @@ impl LinuxTarget {
             match self.link.recv(&mut self.buf) {
                 Ok(Some(n)) => {
                     let at = self.elapsed();
-                    if let Ok(p) = IpPacket::parse(&self.buf[..n]) {
+                    let parsed = match IpPacket::parse_sent(&self.buf[..n]) {
+                        Err(e @ WireError::NonzeroPadding { .. }) => {
+                            let seg = IpPacket::parse(&self.buf[..n]).map(|p| p.tcp.to_string()).unwrap_or_default();
+                            return Err(TargetError::Violation(format!("the kernel sent {seg}: {e}")));
+                        }
+                        parsed => parsed,
+                    };
+                    if let Ok(p) = parsed {
                         // On a loaded machine the answer to an earlier
                         // probe of `wait_until_usable` can come after the
                         // script started: it is not the script's.
@@ -630,8 +637,10 @@ impl Target for LinuxTarget {
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
         loop {
             self.drain()?;
-            if let Some(p) = self.sent.pop_front() {
-                return Ok(Some(p));
+            // Times are when the packet was read; one read after `deadline`
+            // stays queued for a later step.
+            if self.sent.front().is_some_and(|(at, _)| *at <= deadline) {
+                return Ok(self.sent.pop_front());
             }
             if self.elapsed() >= deadline {
                 return Ok(None);
@@ -640,10 +649,15 @@ impl Target for LinuxTarget {
         }
     }
 
+    // inject, inject_icmp and call read what the kernel sent in answer
+    // before they return, so those packets carry the step's time, not the
+    // time the engine next looked (see `Run::step_end` in the engine).
+
     fn inject_icmp(&mut self, wire: &[u8]) -> Result<(), TargetError> {
         self.link
             .send(wire)
-            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))?;
+        self.drain()
     }
 
     fn inject(&mut self, pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
@@ -651,7 +665,8 @@ impl Target for LinuxTarget {
             Some(size) => self.link.send_gso(bytes, size, pkt.ip.is_v6()),
             None => self.link.send(bytes),
         };
-        sent.map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+        sent.map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))?;
+        self.drain()
     }
 
     fn call(&mut self, call: &TargetCall) -> Result<CallOutcome, TargetError> {

@@ -431,6 +431,11 @@ struct Run<'a> {
     /// `fds: mapped`: the script's descriptor numbers -> the target's.
     fd_map: std::collections::BTreeMap<i32, i32>,
     last: Duration,
+    /// The target's clock when the previous step was done. A packet the
+    /// target had sent by then, or by the current step's script time,
+    /// came before the current step; one read later came after it, even
+    /// when the engine reaches the step late on a loaded machine.
+    step_end: Duration,
     trace: Vec<TraceEntry>,
     pending: Option<Pending>,
     /// The last fd the script used, for the state in failure reports.
@@ -463,6 +468,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         fd_map: std::collections::BTreeMap::new(),
         old_conns: Vec::new(),
         last: Duration::ZERO,
+        step_end: Duration::ZERO,
         trace: Vec::new(),
         pending: None,
         last_fd: None,
@@ -533,6 +539,7 @@ impl Run<'_> {
                 continue;
             }
             let r = self.step(i, step).and_then(|_| self.check_pending());
+            self.step_end = self.target.now();
             if let Err(Stop::Target(TargetError::Violation(m))) = r {
                 return Err(self.fail(Some((i, step)), format!("the reference stack broke an oracle: {m}"), vec![]));
             }
@@ -554,8 +561,12 @@ impl Run<'_> {
     }
 
     /// Fails on any packet the target sent before `t` (nothing expected it);
-    /// with `outbound: ignore`, records them instead.
+    /// with `outbound: ignore`, records them instead. "Before" includes
+    /// everything sent by the time the previous step was done
+    /// ([`Run::step_end`]): an answer to that step's segment is never late
+    /// enough to belong to this one.
     fn no_packets_until(&mut self, i: usize, step: &Step, t: Duration) -> Result<(), Stop> {
+        let t = t.max(self.step_end);
         if self.script.queue_outbound {
             // They wait for the next `out` step.
             return Ok(());
@@ -1134,6 +1145,9 @@ impl Run<'_> {
     /// packets that are not the socket under test's); they stay in the trace.
     fn next_out(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
         loop {
+            // A packet already read is this step's to judge, however late
+            // the engine got here; the step's time check says if it was late.
+            let deadline = deadline.max(self.target.now());
             let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
             let old = self.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
             if self.script.queue_outbound && old {
@@ -1518,5 +1532,166 @@ fn opt_matches(e: &OptSpec, a: &TcpOption, remote_isn: u32) -> bool {
         }
         (OptSpec::Unknown { kind, data }, TcpOption::Unknown { kind: k, data: d }) => kind == k && data == d,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine's judgement of "before this step" when it reaches a step
+    //! late, against a fake target whose clock runs on while the engine is
+    //! away (as the kernel's does on a loaded machine).
+    use super::*;
+    use std::collections::VecDeque;
+    use std::path::Path;
+
+    struct Late {
+        now: Duration,
+        /// How far past the asked time `advance` comes back, from 0.1 s on
+        /// (the engine was away when the step at 0.1 s was due).
+        lag: Duration,
+        /// Packets the target will send, with their times.
+        plan: VecDeque<(Duration, IpPacket)>,
+        /// Read, not yet taken.
+        sent: VecDeque<(Duration, IpPacket)>,
+        /// Answer a SYN with a SYN-ACK, and this ACK with an ACK, at once.
+        ack_the_ack: bool,
+        script: Script,
+    }
+
+    impl Late {
+        fn packet(&self, flags: TcpFlags, seq: u32, ack: u32) -> IpPacket {
+            let s = &self.script;
+            IpPacket {
+                ip: IpRepr::new(s.local, s.remote),
+                tcp: TcpRepr {
+                    src_port: s.local_port,
+                    dst_port: s.remote_port,
+                    seq: SeqNumber(seq),
+                    ack: SeqNumber(ack),
+                    flags,
+                    window: 1000,
+                    ..TcpRepr::default()
+                },
+            }
+        }
+        /// Like the Linux target: what was sent by now is read, stamped now.
+        fn read(&mut self) {
+            while self.plan.front().is_some_and(|(at, _)| *at <= self.now) {
+                let (_, p) = self.plan.pop_front().expect("front");
+                self.sent.push_back((self.now, p));
+            }
+        }
+    }
+
+    impl Target for Late {
+        fn kind(&self) -> TargetKind {
+            TargetKind::Linux
+        }
+        fn now(&self) -> Duration {
+            self.now
+        }
+        fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
+            let lag = if t >= Duration::from_millis(100) { self.lag } else { Duration::ZERO };
+            self.now = self.now.max(t + lag);
+            self.read();
+            Ok(())
+        }
+        fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+            loop {
+                self.read();
+                if self.sent.front().is_some_and(|(at, _)| *at <= deadline) {
+                    return Ok(self.sent.pop_front());
+                }
+                if self.now >= deadline {
+                    return Ok(None);
+                }
+                self.now = self.plan.front().map_or(deadline, |(at, _)| (*at).min(deadline));
+            }
+        }
+        fn inject(&mut self, pkt: &IpPacket, _wire: &[u8]) -> Result<(), TargetError> {
+            let ack = pkt.tcp.seq.0.wrapping_add(1);
+            let reply = if pkt.tcp.flags.syn() {
+                Some(self.packet(TcpFlags::SYN | TcpFlags::ACK, 1000, ack))
+            } else if self.ack_the_ack {
+                Some(self.packet(TcpFlags::ACK, 1001, pkt.tcp.seq.0))
+            } else {
+                None
+            };
+            // Read just after the write returned, as the Linux target's
+            // inject does.
+            self.now += Duration::from_micros(1);
+            self.sent.extend(reply.map(|p| (self.now, p)));
+            Ok(())
+        }
+        fn call(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
+            Err(TargetError::Unsupported("calls".into()))
+        }
+        fn retry(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
+            Err(TargetError::Unsupported("calls".into()))
+        }
+        fn next_wakeup(&self) -> Option<Duration> {
+            None
+        }
+        fn state(&mut self, _: Option<i32>, _: FourTuple) -> Result<State, TargetError> {
+            Err(TargetError::Unsupported("state".into()))
+        }
+        fn tcp_info(&mut self, _: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError> {
+            Err(TargetError::Unsupported("tcp_info".into()))
+        }
+    }
+
+    const SCRIPT: &str = r#"
+name: late engine
+steps:
+  - in:  S 0:0(0) win 65535
+  - out: S. 0:0(0) ack 1
+  - in:  . 1:1(0) ack 1 win 65535
+  - {at: +0.1, in: ". 1:1(0) ack 1 win 65535"}
+  - {at: +0~0.05, out: "F. 1:1(0) ack 1"}
+"#;
+
+    /// Runs `text` on the fake, whose stack sends a FIN at 0.110 s.
+    fn run_late(text: &str, lag_ms: u64, ack_the_ack: bool) -> Outcome {
+        let script = crate::script::parse(Path::new("late.yaml"), text).expect("valid").remove(0);
+        let mut t = Late {
+            now: Duration::ZERO,
+            lag: Duration::from_millis(lag_ms),
+            plan: VecDeque::new(),
+            sent: VecDeque::new(),
+            ack_the_ack,
+            script: script.clone(),
+        };
+        let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
+        t.plan.push_back((Duration::from_millis(110), fin));
+        run(&script, &mut t).outcome
+    }
+
+    #[test]
+    fn a_packet_sent_after_a_late_steps_time_belongs_to_the_steps_after_it() {
+        // On time: the FIN comes after the `in` at 0.1, for the `out`.
+        let on_time = run_late(SCRIPT, 0, false);
+        assert!(matches!(on_time, Outcome::Passed), "{on_time:?}");
+        // 12 ms late: the FIN was sent (at 0.110) before the engine reached
+        // the `in` due at 0.100, but after that step's time: it is the
+        // `out`'s, not "unexpected before this step".
+        let late = run_late(SCRIPT, 12, false);
+        assert!(matches!(late, Outcome::Passed), "{late:?}");
+    }
+
+    #[test]
+    fn an_answer_read_as_the_previous_step_ended_comes_before_the_next_one() {
+        // The stack answers the handshake's ACK at once (as Linux does in
+        // simultaneous open); it is read a microsecond after the step's
+        // time, as the step ends, so the next step (+0) fails on it rather
+        // than leaving it queued past the end of the script.
+        let text = "name: answer\nsteps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                    - in: . 1:1(0) ack 1 win 65535\n  - in: . 1:1(0) ack 1 win 65535\n";
+        match run_late(text, 0, true) {
+            Outcome::Failed(f) => {
+                assert_eq!(f.step, Some(3), "{f:?}");
+                assert!(f.message.contains("unexpected packet"), "{}", f.message);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
