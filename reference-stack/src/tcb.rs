@@ -111,7 +111,11 @@ pub struct TcbStatus {
     pub rcv_mss: u32,
     pub cwnd: u32,
     pub ssthresh: u32,
+    /// The RTO from the estimator, before backoff.
     pub rto: Duration,
+    /// RFC 6298 5.5 doublings in force (the timer runs for rto << backoff,
+    /// capped at the profile's maximum).
+    pub backoff: u32,
     pub srtt: Option<Duration>,
     pub rttvar: Option<Duration>,
     pub retransmits: u32,
@@ -488,6 +492,7 @@ impl Tcb {
             cwnd: self.cwnd,
             ssthresh: self.ssthresh,
             rto: self.current_rto_base(),
+            backoff: self.backoff,
             srtt: self.srtt,
             rttvar: self.srtt.map(|_| self.rttvar),
             retransmits: self.retries,

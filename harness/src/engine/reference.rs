@@ -398,10 +398,11 @@ impl Target for ReferenceTarget {
         Ok(std::collections::BTreeMap::from([
             ("state", linux_state),
             ("retransmits", i64::from(st.retransmits)),
-            ("backoff", i64::from(st.retransmits)),
+            ("backoff", i64::from(st.backoff)),
             ("snd_wscale", i64::from(st.snd_wscale)),
             ("rcv_wscale", i64::from(st.rcv_wscale)),
-            ("rto", us(st.rto)),
+            // Linux's tcpi_rto is the timer's current length, backoff included.
+            ("rto", us(st.rto.saturating_mul(1u64 << st.backoff.min(30)).min(self.stack.profile().rto_max))),
             ("snd_mss", i64::from(st.snd_mss)),
             ("rcv_mss", i64::from(st.rcv_mss)),
             ("unacked", i64::from(st.unacked).div_euclid(mss).max(i64::from(st.unacked > 0))),
