@@ -650,7 +650,9 @@ impl Tcb {
         let cur = u64::from(self.rcv_wnd());
         // RFC 9293 3.8.6.2.2: min(Fr * RCV.BUFF, Eff.snd.MSS) with Fr = 1/2.
         let threshold = ((cap / 2) as u64).min(u64::from(self.eff_snd_mss())).max(1);
-        let grow = cand > cur && (cand - cur >= threshold || cand == free.min(max_wnd) && cur == 0);
+        // A closed window stays closed until it can open by the threshold too
+        // (it used to reopen to any free space, 100 octets say: silly).
+        let grow = cand > cur && cand - cur >= threshold;
         // (planted-window-shrink: follows the free space down, as a buggy stack would.)
         let wnd = if grow || cfg!(feature = "planted-window-shrink") { cand } else { cur };
         // Round up so the edge the peer sees does not move left; that may
