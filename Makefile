@@ -115,9 +115,12 @@ mutants: setup
 	@# there is no `suites` test: check the baseline here, then skip its own.
 	$(CARGO) test -p harness --test suites
 	@# --test=suites for every cargo call: each mutant builds that test alone.
+	@# The first build in each of the two scratch trees compiles every
+	@# dependency (about 10 minutes on 2 cores): a shorter build timeout
+	@# would count those two mutants as timeouts, that is as killed.
 	@# (Exit 2 from cargo-mutants means some were missed: the report still runs.)
 	SUITES_FAIL_FAST=1 $(CARGO) mutants -f reference-stack/src/tcb.rs --test-package=harness --baseline=skip \
-		--cargo-arg=--test=suites --timeout 120 --build-timeout 600 \
+		--cargo-arg=--test=suites --timeout 120 --build-timeout 1800 \
 		--shard $(MUTANTS_SHARD) --sharding round-robin -j 2 \
 		--output target/mutants/$(subst /,-of-,$(MUTANTS_SHARD)) $(MUTANTS_ARGS); \
 	  rc=$$?; $(MAKE) --no-print-directory mutants-report; exit $$rc
