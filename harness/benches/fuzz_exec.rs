@@ -1,0 +1,80 @@
+//! The fuzzer's execution cost without LibAFL: every case of a directory
+//! (the seeds in `corpus/` by default, or a campaign's queue) run through
+//! `harness::fuzz::exec::run_case` on one thread, round after round, for a
+//! fixed wall time. Prints executions per second, microseconds per
+//! execution and per action, so a change to the reference stack or to the
+//! oracles shows its price apart from the fuzzer's own overhead.
+//!
+//!     cargo bench -p harness --bench fuzz_exec                 # corpus/, 5 s
+//!     cargo bench -p harness --bench fuzz_exec -- DIR SECONDS  # a queue, say
+//!
+//! `make fuzz-bench` measures the whole campaign (LibAFL included).
+
+use harness::fuzz::case::Case;
+use harness::fuzz::exec::{run_case, MAP_SIZE};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn main() {
+    // `cargo bench` passes `--bench`; positional arguments are ours.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = args.first().map_or_else(|| root.join("corpus"), PathBuf::from);
+    let secs: f64 = match args.get(1).map(|s| s.parse()) {
+        None => 5.0,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            eprintln!("fuzz_exec: seconds {:?}: {e}", args[1]);
+            std::process::exit(2);
+        }
+    };
+    let mut cases: Vec<Vec<u8>> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter_map(|p| std::fs::read(p).ok())
+            .collect(),
+        Err(e) => {
+            eprintln!("fuzz_exec: {}: {e}", dir.display());
+            std::process::exit(2);
+        }
+    };
+    cases.sort();
+    if cases.is_empty() {
+        eprintln!("fuzz_exec: no cases in {}", dir.display());
+        std::process::exit(2);
+    }
+    let actions: usize = cases.iter().map(|c| Case::decode(c).actions.len()).sum();
+    let mut map = vec![0u8; MAP_SIZE];
+    let mut failed = 0usize;
+    let mut execs = 0usize;
+    let mut rounds = 0usize;
+    let budget = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    while start.elapsed() < budget {
+        for c in &cases {
+            map.fill(0);
+            if run_case(std::hint::black_box(c), &mut map, None).is_err() {
+                failed += 1;
+            }
+        }
+        execs += cases.len();
+        rounds += 1;
+    }
+    let t = start.elapsed().as_secs_f64();
+    let per_exec = t * 1e6 / execs as f64;
+    println!(
+        "fuzz_exec: {} cases ({} actions, {:.1} a case) from {}, {rounds} rounds in {t:.2} s",
+        cases.len(),
+        actions,
+        actions as f64 / cases.len() as f64,
+        dir.display()
+    );
+    println!(
+        "fuzz_exec: {:.0} execs/s, {per_exec:.2} us an execution, {:.3} us an action; {} oracle failures a round",
+        execs as f64 / t,
+        per_exec * cases.len() as f64 / actions.max(1) as f64,
+        failed / rounds.max(1)
+    );
+}
