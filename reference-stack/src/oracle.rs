@@ -13,7 +13,7 @@ use crate::event::{EventKind, FourTuple};
 use crate::seq::SeqNumber;
 use crate::stack::Stack;
 use crate::state::State;
-use crate::wire::{IpPacket, TcpRepr};
+use crate::wire::{IpPacket, IpRepr, TcpHeader, TcpRepr};
 use crate::Event;
 #[allow(unused_imports)]
 use crate::TcbStatus;
@@ -147,11 +147,16 @@ pub struct Oracle {
     rfc5961: bool,
 }
 
-fn tuple_of_out(p: &IpPacket) -> FourTuple {
-    FourTuple {
-        local: std::net::SocketAddr::new(p.ip.src, p.tcp.src_port),
-        remote: std::net::SocketAddr::new(p.ip.dst, p.tcp.dst_port),
+fn unparsable(e: crate::wire::WireError) -> Violation {
+    Violation::Emitted {
+        rule: "emitted segments parse, their header padding zero (MUST-2, MUST-69)",
+        segment: e.to_string(),
     }
+}
+
+/// An emitted datagram that parsed, as a finding shows it.
+fn describe(bytes: &[u8]) -> String {
+    IpPacket::parse_sent(bytes).map_or_else(|e| e.to_string(), |p| p.tcp.to_string())
 }
 
 impl Oracle {
@@ -190,19 +195,51 @@ impl Oracle {
     /// queued it (from [`Stack::poll_transmit_from`]). Returns the parsed
     /// datagram so the caller need not parse it again.
     pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::TcbStatus>) -> Result<IpPacket, Violation> {
+        self.count_emitted()?;
+        let p = IpPacket::parse_sent(bytes).map_err(unparsable)?;
+        self.check_emitted(bytes, p.ip, &TcpHeader::of(&p.tcp), origin)?;
+        Ok(p)
+    }
+
+    /// [`Oracle::on_emit`] for a caller that needs only the header (the
+    /// fuzzer): the same checks on the same bytes, nothing allocated unless
+    /// a rule is broken.
+    pub fn on_emit_header(
+        &mut self,
+        bytes: &[u8],
+        origin: Option<&crate::TcbStatus>,
+    ) -> Result<(IpRepr, TcpHeader), Violation> {
+        self.count_emitted()?;
+        let (ip, tcp) = IpPacket::parse_sent_header(bytes).map_err(unparsable)?;
+        self.check_emitted(bytes, ip, &tcp, origin)?;
+        Ok((ip, tcp))
+    }
+
+    fn count_emitted(&mut self) -> Result<(), Violation> {
         self.emitted_this_step += 1;
         if self.emitted_this_step > MAX_SEGMENTS_PER_STEP {
             return Err(Violation::Livelock { segments: self.emitted_this_step });
         }
-        let p = IpPacket::parse_sent(bytes).map_err(|e| Violation::Emitted {
-            rule: "emitted segments parse, their header padding zero (MUST-2, MUST-69)",
-            segment: e.to_string(),
-        })?;
-        let seg = &p.tcp;
+        Ok(())
+    }
+
+    /// The rules on an emitted segment that parsed. `bytes` is only read
+    /// again to describe a segment that breaks one.
+    fn check_emitted(
+        &mut self,
+        bytes: &[u8],
+        ip: IpRepr,
+        seg: &TcpHeader,
+        origin: Option<&crate::TcbStatus>,
+    ) -> Result<(), Violation> {
+        let broken = |rule: &'static str| Violation::Emitted { rule, segment: describe(bytes) };
         if seg.flags.rst() && self.injected_rst {
-            return Err(Violation::Emitted { rule: "a RST is never answered with a RST", segment: seg.to_string() });
+            return Err(broken("a RST is never answered with a RST"));
         }
-        let t = tuple_of_out(&p);
+        let t = FourTuple {
+            local: std::net::SocketAddr::new(ip.src, seg.src_port),
+            remote: std::net::SocketAddr::new(ip.dst, seg.dst_port),
+        };
         let status = origin;
         let v = self.peers.entry(t).or_default();
         // Only for a connection that exists: its IRS is the stack's own.
@@ -213,7 +250,7 @@ impl Oracle {
                 let irs = st.irs;
                 let max = v.ends.iter().map(|e| e.wrapping_since(irs)).filter(|d| *d < (1 << 31)).max();
                 if max.is_none_or(|m| seg.ack.wrapping_since(irs) > m) {
-                    return Err(Violation::Emitted { rule: "no ACK of data never sent", segment: seg.to_string() });
+                    return Err(broken("no ACK of data never sent"));
                 }
             }
             // SHLD-14: the right edge never moves left (not for SYNs, whose window is unscaled).
@@ -221,10 +258,7 @@ impl Oracle {
                 let edge = seg.ack + (u32::from(seg.window) << st.rcv_wscale);
                 if let Some((id, prev)) = v.right_edge {
                     if id == st.id && edge < prev {
-                        return Err(Violation::Emitted {
-                            rule: "the window never shrinks from the right (SHLD-14)",
-                            segment: seg.to_string(),
-                        });
+                        return Err(broken("the window never shrinks from the right (SHLD-14)"));
                     }
                 }
                 let keep = match v.right_edge {
@@ -234,7 +268,7 @@ impl Oracle {
                 v.right_edge = Some((st.id, keep));
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     /// Events the stack logged during the step.

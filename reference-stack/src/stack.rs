@@ -543,11 +543,8 @@ impl Stack {
     /// queued it if that connection still exists (for oracles: the same
     /// 4-tuple may have had another incarnation since).
     pub fn poll_transmit_from(&mut self, now: Instant) -> Option<(Vec<u8>, Option<TcbStatus>)> {
-        self.advance(now);
-        self.tag_output(self.out.len(), None);
-        let origin = self.out_origin.front().copied().flatten();
-        let status = origin.and_then(|k| self.conns.get(&k).map(|c| TcbStatus { id: k, ..c.tcb.status() }));
-        self.poll_transmit(now).map(|b| (b, status))
+        let mut out = Vec::new();
+        self.poll_transmit_into(now, &mut out).map(|status| (out, status))
     }
 
     /// The next segment the stack wants to send, as a parsed packet.
@@ -564,11 +561,28 @@ impl Stack {
 
     /// The next datagram to put on the wire, as bytes.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let p = self.poll_segment(now)?;
+        let mut out = Vec::new();
+        self.transmit_next(now, &mut out).then_some(out)
+    }
+
+    /// [`Stack::poll_transmit_from`] into a buffer the caller keeps (cleared
+    /// first), so a caller that looks at every datagram allocates none:
+    /// `Some(origin)` when a datagram was written.
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Option<TcbStatus>> {
+        self.advance(now);
+        self.tag_output(self.out.len(), None);
+        let origin = self.out_origin.front().copied().flatten();
+        let status = origin.and_then(|k| self.conns.get(&k).map(|c| TcbStatus { id: k, ..c.tcb.status() }));
+        self.transmit_next(now, out).then_some(status)
+    }
+
+    /// Emits the next queued segment into `out`; `false` when there is none.
+    fn transmit_next(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        let Some(p) = self.poll_segment(now) else { return false };
         // A segment the stack built always fits the format; if not, that is a bug
         // the invariant checks and tests catch: report it through the event log.
-        match p.emit() {
-            Ok(b) => Some(b),
+        match p.emit_into(out) {
+            Ok(()) => true,
             Err(e) => {
                 self.events.push(Event {
                     at: self.now,
@@ -578,7 +592,7 @@ impl Stack {
                         segment: Some(SegmentSummary::of(&p.tcp)),
                     },
                 });
-                None
+                false
             }
         }
     }
@@ -586,6 +600,12 @@ impl Stack {
     /// The events since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+    /// [`Stack::take_events`] into a vector the caller keeps: `out` is
+    /// cleared and swapped with the log, so neither allocates again.
+    pub fn take_events_into(&mut self, out: &mut Vec<Event>) {
+        out.clear();
+        std::mem::swap(out, &mut self.events);
     }
     pub fn events(&self) -> &[Event] {
         &self.events

@@ -5,7 +5,7 @@
 use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, Violation};
-use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::wire::{IpRepr, TcpFlags, TcpOption, TcpRepr};
 use reference_stack::{
     Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State,
 };
@@ -87,9 +87,18 @@ fn notice_index(n: &Notice) -> usize {
     }
 }
 
-fn hit(map: &mut [u8], i: usize) {
-    let slot = &mut map[i % map.len()];
-    *slot = slot.saturating_add(1);
+/// AFL's hit-count classes (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+), so the
+/// map the fuzzer reads is already bucketed and needs no pass over all of it.
+fn bucket(n: u8) -> u8 {
+    match n {
+        0..=2 => n,
+        3 => 4,
+        4..=7 => 8,
+        8..=15 => 16,
+        16..=31 => 32,
+        32..=127 => 64,
+        _ => 128,
+    }
 }
 
 struct Run<'m> {
@@ -104,10 +113,33 @@ struct Run<'m> {
     last_tsval: u32,
     ts_clock: u32,
     map: &'m mut [u8],
+    /// The map slots hit so far (each once), for bucketing at the end.
+    touched: Vec<u16>,
+    /// Buffers reused for every emitted datagram and every step's events.
+    wire: Vec<u8>,
+    events: Vec<reference_stack::Event>,
     rec: Option<&'m mut Vec<Recorded>>,
 }
 
 impl Run<'_> {
+    /// Counts a hit of slot `i` (raw counts; [`Run::bucket_map`] classifies).
+    fn hit(&mut self, i: usize) {
+        let i = i % self.map.len();
+        let slot = &mut self.map[i];
+        if *slot == 0 {
+            self.touched.push(i as u16);
+        }
+        *slot = slot.saturating_add(1);
+    }
+
+    /// Turns the raw counts of the slots hit into AFL's classes.
+    fn bucket_map(&mut self) {
+        for &i in &self.touched {
+            let slot = &mut self.map[usize::from(i)];
+            *slot = bucket(*slot);
+        }
+    }
+
     fn tuple(&self) -> FourTuple {
         FourTuple { local: self.local, remote: self.remote }
     }
@@ -121,23 +153,22 @@ impl Run<'_> {
     /// Sends what the stack queued through the oracles; logs and checks events.
     fn settle(&mut self, step: usize) -> Result<(), Finding> {
         let fail = |violation| Finding { violation, step };
-        while let Some((bytes, origin)) = self.stack.poll_transmit_from(self.now) {
-            let p = self.oracle.on_emit(&bytes, origin.as_ref()).map_err(fail)?;
-            {
-                if p.ip.dst == self.remote.ip() && p.tcp.dst_port == self.remote.port() {
-                    if p.tcp.flags.syn() && self.stack_isn.is_none() {
-                        self.stack_isn = Some(p.tcp.seq.0);
-                        self.local = SocketAddr::new(self.local.ip(), p.tcp.src_port);
-                    }
-                    if let Some((v, _)) = p.tcp.timestamps() {
-                        self.last_tsval = v;
-                    }
+        while let Some(origin) = self.stack.poll_transmit_into(self.now, &mut self.wire) {
+            let (ip, tcp) = self.oracle.on_emit_header(&self.wire, origin.as_ref()).map_err(fail)?;
+            if ip.dst == self.remote.ip() && tcp.dst_port == self.remote.port() {
+                if tcp.flags.syn() && self.stack_isn.is_none() {
+                    self.stack_isn = Some(tcp.seq.0);
+                    self.local = SocketAddr::new(self.local.ip(), tcp.src_port);
                 }
-                hit(self.map, 7000 + flag_class(p.tcp.flags));
+                if let Some((v, _)) = tcp.timestamps {
+                    self.last_tsval = v;
+                }
             }
+            self.hit(7000 + flag_class(tcp.flags));
         }
-        let events = self.stack.take_events();
-        self.oracle.on_events(&events).map_err(fail)?;
+        self.stack.take_events_into(&mut self.events);
+        let events = std::mem::take(&mut self.events);
+        let checked = self.oracle.on_events(&events);
         for e in &events {
             match &e.kind {
                 EventKind::Transition { from, to, cause } => {
@@ -146,16 +177,18 @@ impl Run<'_> {
                         Cause::Call(c) => 40 + (*c as usize % 4),
                         Cause::Timer(t) => 44 + (*t as usize % 4),
                     };
-                    hit(self.map, (state_index(*from) * 11 + state_index(*to)) * 48 + c);
+                    self.hit((state_index(*from) * 11 + state_index(*to)) * 48 + c);
                 }
                 EventKind::Dropped { reason, segment } => {
                     let r = drop_index(reason);
                     let f = segment.map_or(0, |s| flag_class(s.flags) % 8);
-                    hit(self.map, 6000 + r * 8 + f);
+                    self.hit(6000 + r * 8 + f);
                 }
-                EventKind::Notice(n) => hit(self.map, 6200 + notice_index(n) % 32),
+                EventKind::Notice(n) => self.hit(6200 + notice_index(n) % 32),
             }
         }
+        self.events = events;
+        checked.map_err(fail)?;
         self.oracle.end_step(&self.stack).map_err(fail)
     }
 
@@ -167,7 +200,7 @@ impl Run<'_> {
                 (0, 0, self.stack_isn.map_or(0, |i| i.wrapping_add(1)), self.stack_isn.unwrap_or(0), 0, State::Closed)
             }
         };
-        hit(self.map, 6300 + state_index(state) * 64 + flag_class(TcpFlags(s.flags)));
+        self.hit(6300 + state_index(state) * 64 + flag_class(TcpFlags(s.flags)));
         let seq = match s.seq {
             SeqAt::Next(d) => rcv_nxt.wrapping_add(d),
             SeqAt::Old(d) => rcv_nxt.wrapping_sub(1).wrapping_sub(d),
@@ -182,36 +215,12 @@ impl Run<'_> {
             AckAt::Raw(v) => v,
         };
         let mut flags = TcpFlags(s.flags);
-        let mut options = Vec::new();
-        let a = s.option_arg;
-        if s.options & 1 != 0 {
-            options.push(TcpOption::Mss(536 + u16::from(a) * 4));
-        }
-        if s.options & 2 != 0 {
-            options.extend([TcpOption::Nop, TcpOption::WindowScale(a % 16)]);
-        }
-        if s.options & 4 != 0 {
-            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
-        }
         if s.options & 8 != 0 {
-            self.ts_clock = self.ts_clock.wrapping_add(1 + u32::from(a % 4));
-            options.extend([
-                TcpOption::Nop,
-                TcpOption::Nop,
-                TcpOption::Timestamps { tsval: self.ts_clock, tsecr: self.last_tsval },
-            ]);
+            self.ts_clock = self.ts_clock.wrapping_add(1 + u32::from(s.option_arg % 4));
         }
-        if s.options & 16 != 0 {
-            let l = SeqNumber(snd_una.wrapping_add(u32::from(a) * 8));
-            options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(l, l + 100)])]);
-        }
-        if s.options & 32 != 0 {
-            options.push(TcpOption::Unknown { kind: 254, data: vec![a] });
-        }
-        let mut urgent = 0;
+        let (options, urgent) = options_for(s, self.ts_clock, self.last_tsval, snd_una);
         if s.options & 64 != 0 {
             flags |= TcpFlags::URG;
-            urgent = u16::from(a);
         }
         let tcp = TcpRepr {
             src_port: self.remote.port(),
@@ -226,15 +235,21 @@ impl Run<'_> {
             ..TcpRepr::default()
         };
         let ip = IpRepr::new(self.remote.ip(), self.local.ip());
-        let pkt = IpPacket { ip, tcp };
-        let Ok(bytes) = pkt.emit() else { return };
-        let tcp = pkt.tcp;
+        // What cannot be put on the wire is not sent (options over 40 bytes).
+        if tcp.check_emit().is_err() {
+            return;
+        }
         self.oracle.before_inject(self.tuple(), st.as_ref());
         self.oracle.on_inject(ip.src, ip.dst, &tcp);
+        // The segment as the stack's parser would hand it over, without the
+        // round trip through bytes (a replayed script takes that trip:
+        // `injected_segments_are_what_the_wire_gives` holds the two equal).
+        // Like `handle_packet`, but for the datagram counter, which no
+        // oracle reads.
+        self.stack.handle_segment(self.now, ip, &as_parsed(&tcp));
         if let Some(r) = self.rec.as_deref_mut() {
             r.push(Recorded::In { at: self.now, tcp, stack_isn: self.stack_isn });
         }
-        let _ = self.stack.handle_packet(self.now, &bytes);
     }
 
     fn act(&mut self, a: &Action) {
@@ -319,8 +334,50 @@ impl Run<'_> {
     }
 }
 
-/// Runs a case. `map` (of [`MAP_SIZE`]) collects coverage; `rec`, if given,
-/// records what was done for a reproducing script. Panics propagate.
+/// The options a segment record asks for (bits of `s.options`, see
+/// [`super::case::Segment`]) and its urgent pointer.
+fn options_for(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32) -> (Vec<TcpOption>, u16) {
+    let mut options = Vec::new();
+    let a = s.option_arg;
+    if s.options & 1 != 0 {
+        options.push(TcpOption::Mss(536 + u16::from(a) * 4));
+    }
+    if s.options & 2 != 0 {
+        options.extend([TcpOption::Nop, TcpOption::WindowScale(a % 16)]);
+    }
+    if s.options & 4 != 0 {
+        options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::SackPermitted]);
+    }
+    if s.options & 8 != 0 {
+        options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval, tsecr }]);
+    }
+    if s.options & 16 != 0 {
+        let l = SeqNumber(snd_una.wrapping_add(u32::from(a) * 8));
+        options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(l, l + 100)])]);
+    }
+    if s.options & 32 != 0 {
+        options.push(TcpOption::Unknown { kind: 254, data: vec![a] });
+    }
+    let urgent = if s.options & 64 != 0 { u16::from(a) } else { 0 };
+    (options, urgent)
+}
+
+/// A segment as `TcpRepr::parse` gives it back after `emit`: option bytes
+/// that do not fill the last 32-bit word are padded with zeros, which parse
+/// as an EOL option.
+fn as_parsed(tcp: &TcpRepr) -> std::borrow::Cow<'_, TcpRepr> {
+    let raw: usize = tcp.options.iter().map(TcpOption::wire_len).sum();
+    if raw % 4 == 0 {
+        return std::borrow::Cow::Borrowed(tcp);
+    }
+    let mut t = tcp.clone();
+    t.options.push(TcpOption::Eol);
+    std::borrow::Cow::Owned(t)
+}
+
+/// Runs a case. `map` (of [`MAP_SIZE`], zeroed) collects coverage, as AFL's
+/// hit-count classes; `rec`, if given, records what was done for a
+/// reproducing script. Panics propagate.
 pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -> Result<(), Finding> {
     let case = Case::decode(bytes);
     let profile = if case.linux { Profile::linux() } else { Profile::rfc9293() };
@@ -339,6 +396,9 @@ pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -
         last_tsval: 0,
         ts_clock: 100,
         map,
+        touched: Vec::with_capacity(64),
+        wire: Vec::with_capacity(2048),
+        events: Vec::new(),
         rec,
     };
     let now = r.now;
@@ -366,10 +426,97 @@ pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -
             }
         }
     }
-    r.settle(0)?;
-    for (i, a) in case.actions.iter().enumerate() {
-        r.act(a);
-        r.settle(i + 1)?;
+    let result = r.settle(0).and_then(|()| {
+        for (i, a) in case.actions.iter().enumerate() {
+            r.act(a);
+            r.settle(i + 1)?;
+        }
+        Ok(())
+    });
+    r.bucket_map();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::case::{AckAt, Segment, SeqAt};
+    use reference_stack::wire::IpPacket;
+
+    /// The fuzzer hands injected segments to `Stack::handle_segment`; a
+    /// replayed script sends bytes through `handle_packet`. For every
+    /// option combination a record can ask for, the two must see the same
+    /// segment.
+    #[test]
+    fn injected_segments_are_what_the_wire_gives() {
+        let (src, dst) = (REMOTE.parse::<SocketAddr>().unwrap(), LOCAL.parse::<SocketAddr>().unwrap());
+        let mut checked = 0;
+        for options in 0..=255u8 {
+            for option_arg in [0u8, 1, 3, 7, 200, 255] {
+                for payload_len in [0u16, 1, 1460] {
+                    let s = Segment {
+                        flags: 0x18 | (options & 3),
+                        seq: SeqAt::Next(0),
+                        ack: AckAt::Next(0),
+                        window: 1000,
+                        options,
+                        option_arg,
+                        payload_len,
+                    };
+                    let (opts, urgent) = options_for(&s, 7, 9, 1000);
+                    let tcp = TcpRepr {
+                        src_port: src.port(),
+                        dst_port: dst.port(),
+                        seq: SeqNumber(5),
+                        ack: SeqNumber(6),
+                        flags: TcpFlags(s.flags),
+                        window: s.window,
+                        urgent,
+                        options: opts,
+                        payload: PATTERN[..usize::from(payload_len)].to_vec(),
+                        ..TcpRepr::default()
+                    };
+                    if tcp.check_emit().is_err() {
+                        continue;
+                    }
+                    let pkt = IpPacket { ip: IpRepr::new(src.ip(), dst.ip()), tcp };
+                    let back = IpPacket::parse(&pkt.emit().unwrap()).unwrap();
+                    assert_eq!(back.ip, pkt.ip);
+                    assert_eq!(back.tcp, *as_parsed(&pkt.tcp), "options {options:#x} arg {option_arg}");
+                    checked += 1;
+                }
+            }
+        }
+        // Most combinations fit in 40 bytes of options.
+        assert!(checked > 1000, "{checked}");
     }
-    Ok(())
+
+    #[test]
+    fn the_map_holds_hit_count_classes() {
+        assert_eq!(
+            [0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 127, 128, 255].map(bucket),
+            [0, 1, 2, 4, 8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
+        );
+        // Twenty segments without flags to a listener: each is dropped, so
+        // the (LISTEN, no flags) slot and the drop slot are hit 20 times,
+        // which is class 32; every slot holds a class, not a raw count.
+        let mut map = vec![0u8; MAP_SIZE];
+        let bare = Segment {
+            flags: 0,
+            seq: SeqAt::Next(0),
+            ack: AckAt::Next(0),
+            window: 1000,
+            options: 0,
+            option_arg: 0,
+            payload_len: 0,
+        };
+        let case = crate::fuzz::case::Case {
+            role: crate::fuzz::case::Role::Listen,
+            linux: false,
+            actions: vec![crate::fuzz::case::Action::Segment(bare); 20],
+        };
+        run_case(&case.encode(), &mut map, None).unwrap();
+        assert_eq!(map.iter().filter(|&&v| v == 32).count(), 2);
+        assert!(map.iter().all(|&v| [0, 1, 2, 4, 8, 16, 32, 64, 128].contains(&v)));
+    }
 }

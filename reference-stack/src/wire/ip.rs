@@ -1,7 +1,7 @@
 //! IPv4 (RFC 791) and IPv6 (RFC 8200) headers, as far as TCP needs them.
 
 use super::checksum::Checksum;
-use super::tcp::TcpRepr;
+use super::tcp::{TcpHeader, TcpRepr};
 use super::WireError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
@@ -68,16 +68,35 @@ impl IpPacket {
         Ok(IpPacket { ip, tcp })
     }
 
+    /// [`IpPacket::parse_sent`] without copies: the same checks (IP header,
+    /// lengths, TCP checksum, every option's length, zero padding after EOL)
+    /// and the header fields the oracles read. Nothing is allocated.
+    pub fn parse_sent_header(bytes: &[u8]) -> Result<(IpRepr, TcpHeader), WireError> {
+        let (ip, range) = locate(bytes)?;
+        let tcp = TcpHeader::parse(&bytes[range.clone()], Some((ip.src, ip.dst)))?;
+        super::tcp::check_padding(&bytes[range])?;
+        Ok((ip, tcp))
+    }
+
     /// Emits the datagram with correct lengths and checksums.
     pub fn emit(&self) -> Result<Vec<u8>, WireError> {
-        let tcp = self.tcp.emit(self.ip.src, self.ip.dst)?;
+        let mut out = Vec::with_capacity(self.ip.header_len() + self.tcp.wire_len());
+        self.emit_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`IpPacket::emit`] into `out`, which is cleared first (so one buffer
+    /// serves every datagram of a run).
+    pub fn emit_into(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        out.clear();
+        self.tcp.check_emit()?;
+        let tcp_len = self.tcp.wire_len();
         match (self.ip.src, self.ip.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let total = IPV4_HEADER_LEN + tcp.len();
+                let total = IPV4_HEADER_LEN + tcp_len;
                 if total > usize::from(u16::MAX) {
                     return Err(WireError::CannotEmit("IPv4 datagram longer than 65535 bytes"));
                 }
-                let mut out = Vec::with_capacity(total);
                 out.push(0x45);
                 out.push(self.ip.tos);
                 out.extend_from_slice(&(total as u16).to_be_bytes());
@@ -89,29 +108,29 @@ impl IpPacket {
                 out.extend_from_slice(&s.octets());
                 out.extend_from_slice(&d.octets());
                 let mut c = Checksum::new();
-                c.add_bytes(&out);
+                c.add_bytes(out);
                 let sum = c.finish();
                 out[10..12].copy_from_slice(&sum.to_be_bytes());
-                out.extend_from_slice(&tcp);
-                Ok(out)
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => {
-                if tcp.len() > usize::from(u16::MAX) {
+                if tcp_len > usize::from(u16::MAX) {
                     return Err(WireError::CannotEmit("IPv6 payload longer than 65535 bytes"));
                 }
-                let mut out = Vec::with_capacity(IPV6_HEADER_LEN + tcp.len());
                 let word = (6u32 << 28) | (u32::from(self.ip.tos) << 20) | (self.ip.flow_label & 0xfffff);
                 out.extend_from_slice(&word.to_be_bytes());
-                out.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+                out.extend_from_slice(&(tcp_len as u16).to_be_bytes());
                 out.push(IPPROTO_TCP);
                 out.push(self.ip.ttl);
                 out.extend_from_slice(&s.octets());
                 out.extend_from_slice(&d.octets());
-                out.extend_from_slice(&tcp);
-                Ok(out)
             }
-            _ => Err(WireError::CannotEmit("source and destination are of different IP versions")),
+            _ => return Err(WireError::CannotEmit("source and destination are of different IP versions")),
         }
+        if let Err(e) = self.tcp.emit_into(self.ip.src, self.ip.dst, out) {
+            out.clear();
+            return Err(e);
+        }
+        Ok(())
     }
 }
 

@@ -120,7 +120,7 @@ pub enum TcpOption {
 }
 
 impl TcpOption {
-    fn wire_len(&self) -> usize {
+    pub fn wire_len(&self) -> usize {
         match self {
             TcpOption::Eol | TcpOption::Nop => 1,
             TcpOption::Mss(_) => 4,
@@ -237,37 +237,19 @@ impl TcpRepr {
     /// pseudo-header (MUST-3); with `None` it is not checked (for captures
     /// whose checksums were offloaded).
     pub fn parse(bytes: &[u8], addrs: Option<(IpAddr, IpAddr)>) -> Result<TcpRepr, WireError> {
-        if bytes.len() < TCP_HEADER_LEN {
-            return Err(WireError::Truncated { what: "TCP header", need: TCP_HEADER_LEN, have: bytes.len() });
-        }
-        let offset_words = bytes[12] >> 4;
-        let header_len = usize::from(offset_words) * 4;
-        if header_len < TCP_HEADER_LEN || header_len > bytes.len() {
-            return Err(WireError::BadDataOffset { offset_words, segment_len: bytes.len() });
-        }
-        if let Some((src, dst)) = addrs {
-            let mut c = pseudo_header_sum(src, dst, bytes.len());
-            c.add_bytes(bytes);
-            if c.finish() != 0 {
-                let found = u16::from_be_bytes([bytes[16], bytes[17]]);
-                let mut zeroed = pseudo_header_sum(src, dst, bytes.len());
-                zeroed.add_bytes(&bytes[..16]);
-                zeroed.add_bytes(&bytes[18..]);
-                return Err(WireError::BadChecksum { found, expected: zeroed.finish() });
-            }
-        }
-        let options = parse_options(&bytes[TCP_HEADER_LEN..header_len])?;
+        let h = TcpHeader::parse(bytes, addrs)?;
+        let options = parse_options(&bytes[TCP_HEADER_LEN..h.header_len])?;
         Ok(TcpRepr {
-            src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
-            dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
-            seq: SeqNumber(u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])),
-            ack: SeqNumber(u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])),
-            reserved: bytes[12] & 0x0f,
-            flags: TcpFlags(bytes[13]),
-            window: u16::from_be_bytes([bytes[14], bytes[15]]),
-            urgent: u16::from_be_bytes([bytes[18], bytes[19]]),
+            src_port: h.src_port,
+            dst_port: h.dst_port,
+            seq: h.seq,
+            ack: h.ack,
+            reserved: h.reserved,
+            flags: h.flags,
+            window: h.window,
+            urgent: h.urgent,
             options,
-            payload: bytes[header_len..].to_vec(),
+            payload: bytes[h.header_len..].to_vec(),
         })
     }
 
@@ -281,11 +263,11 @@ impl TcpRepr {
         TCP_HEADER_LEN + self.options_len()
     }
 
-    /// Emits the segment with its checksum over the pseudo-header (MUST-2).
-    /// Options are padded with zero octets (MUST-69).
-    pub fn emit(&self, src: IpAddr, dst: IpAddr) -> Result<Vec<u8>, WireError> {
-        let opt_len = self.options_len();
-        if opt_len > MAX_OPTIONS_LEN {
+    /// Whether [`TcpRepr::emit`] can carry this segment: the options fit in
+    /// 40 bytes, a SACK option has 1 to 4 blocks, an unknown option at most
+    /// 38 bytes of data.
+    pub fn check_emit(&self) -> Result<(), WireError> {
+        if self.options_len() > MAX_OPTIONS_LEN {
             return Err(WireError::CannotEmit("TCP options longer than 40 bytes"));
         }
         for o in &self.options {
@@ -299,8 +281,28 @@ impl TcpRepr {
                 _ => {}
             }
         }
-        let header_len = TCP_HEADER_LEN + opt_len;
-        let mut out = Vec::with_capacity(header_len + self.payload.len());
+        Ok(())
+    }
+
+    /// Length of the emitted segment: header, options, padding, payload.
+    pub fn wire_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Emits the segment with its checksum over the pseudo-header (MUST-2).
+    /// Options are padded with zero octets (MUST-69).
+    pub fn emit(&self, src: IpAddr, dst: IpAddr) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(self.wire_len());
+        self.emit_into(src, dst, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`TcpRepr::emit`], appended to `out` (nothing is appended on error).
+    pub fn emit_into(&self, src: IpAddr, dst: IpAddr, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.check_emit()?;
+        let header_len = self.header_len();
+        let start = out.len();
+        out.reserve(header_len + self.payload.len());
         out.extend_from_slice(&self.src_port.to_be_bytes());
         out.extend_from_slice(&self.dst_port.to_be_bytes());
         out.extend_from_slice(&self.seq.0.to_be_bytes());
@@ -311,15 +313,15 @@ impl TcpRepr {
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&self.urgent.to_be_bytes());
         for o in &self.options {
-            o.emit(&mut out);
+            o.emit(out);
         }
-        out.resize(header_len, 0);
+        out.resize(start + header_len, 0);
         out.extend_from_slice(&self.payload);
-        let mut c = pseudo_header_sum(src, dst, out.len());
-        c.add_bytes(&out);
+        let mut c = pseudo_header_sum(src, dst, out.len() - start);
+        c.add_bytes(&out[start..]);
         let sum = c.finish();
-        out[16..18].copy_from_slice(&sum.to_be_bytes());
-        Ok(out)
+        out[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
+        Ok(())
     }
 
     pub fn mss(&self) -> Option<u16> {
@@ -381,6 +383,97 @@ impl fmt::Display for TcpRepr {
     }
 }
 
+/// The fixed header of a TCP segment and what the oracles read of its
+/// options, checked like [`TcpRepr::parse`] (lengths, checksum, every
+/// option's length) but without taking copies: nothing is allocated. For
+/// paths that look at every segment (the fuzzer's oracles); `TcpRepr` is
+/// the owned form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TcpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNumber,
+    pub ack: SeqNumber,
+    pub flags: TcpFlags,
+    pub reserved: u8,
+    pub window: u16,
+    pub urgent: u16,
+    /// Header length in bytes, options and padding included.
+    pub header_len: usize,
+    pub payload_len: usize,
+    /// The first timestamps option, as (TSval, TSecr).
+    pub timestamps: Option<(u32, u32)>,
+}
+
+impl TcpHeader {
+    /// Checks a TCP segment as [`TcpRepr::parse`] does and reads its header.
+    pub fn parse(bytes: &[u8], addrs: Option<(IpAddr, IpAddr)>) -> Result<TcpHeader, WireError> {
+        if bytes.len() < TCP_HEADER_LEN {
+            return Err(WireError::Truncated { what: "TCP header", need: TCP_HEADER_LEN, have: bytes.len() });
+        }
+        let offset_words = bytes[12] >> 4;
+        let header_len = usize::from(offset_words) * 4;
+        if header_len < TCP_HEADER_LEN || header_len > bytes.len() {
+            return Err(WireError::BadDataOffset { offset_words, segment_len: bytes.len() });
+        }
+        if let Some((src, dst)) = addrs {
+            let mut c = pseudo_header_sum(src, dst, bytes.len());
+            c.add_bytes(bytes);
+            if c.finish() != 0 {
+                let found = u16::from_be_bytes([bytes[16], bytes[17]]);
+                let mut zeroed = pseudo_header_sum(src, dst, bytes.len());
+                zeroed.add_bytes(&bytes[..16]);
+                zeroed.add_bytes(&bytes[18..]);
+                return Err(WireError::BadChecksum { found, expected: zeroed.finish() });
+            }
+        }
+        let mut timestamps = None;
+        walk_options(&bytes[TCP_HEADER_LEN..header_len], |kind, body| {
+            if kind == 8 && timestamps.is_none() {
+                timestamps = Some((
+                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                ));
+            }
+        })?;
+        Ok(TcpHeader {
+            src_port: u16::from_be_bytes([bytes[0], bytes[1]]),
+            dst_port: u16::from_be_bytes([bytes[2], bytes[3]]),
+            seq: SeqNumber(u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])),
+            ack: SeqNumber(u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]])),
+            reserved: bytes[12] & 0x0f,
+            flags: TcpFlags(bytes[13]),
+            window: u16::from_be_bytes([bytes[14], bytes[15]]),
+            urgent: u16::from_be_bytes([bytes[18], bytes[19]]),
+            header_len,
+            payload_len: bytes.len() - header_len,
+            timestamps,
+        })
+    }
+
+    /// The header of an owned segment (what parsing its emitted bytes gives).
+    pub fn of(seg: &TcpRepr) -> TcpHeader {
+        TcpHeader {
+            src_port: seg.src_port,
+            dst_port: seg.dst_port,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            reserved: seg.reserved,
+            window: seg.window,
+            urgent: seg.urgent,
+            header_len: seg.header_len(),
+            payload_len: seg.payload.len(),
+            timestamps: seg.timestamps(),
+        }
+    }
+
+    /// SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 3.4).
+    pub fn seg_len(&self) -> u32 {
+        self.payload_len as u32 + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}
+
 /// Checks a sender's header padding: every byte after an EOL option up to
 /// the data offset is zero (RFC 9293 3.1, MUST-69: "The padding is composed
 /// of zeros"). `segment` is a TCP segment that [`TcpRepr::parse`] accepted.
@@ -404,23 +497,26 @@ pub fn check_padding(segment: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
-/// Parses the option bytes. Options may sit at any alignment (MUST-64); any
-/// option may appear in any segment (MUST-5); unknown kinds are carried through
-/// (MUST-6); an illegal length is a typed error, never a read past the end (MUST-7).
-fn parse_options(mut b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
+/// Walks the option bytes, checking each option's length for its kind, and
+/// calls `f(kind, body)` for each (EOL and NOP with an empty body; the walk
+/// stops at EOL). Options may sit at any alignment (MUST-64); any option may
+/// appear in any segment (MUST-5); unknown kinds are carried through
+/// (MUST-6); an illegal length is a typed error, never a read past the end
+/// (MUST-7). The one place option lengths are judged: [`TcpRepr::parse`] and
+/// [`TcpHeader::parse`] both come here.
+fn walk_options(mut b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Result<(), WireError> {
     let total = b.len();
-    let mut out = Vec::new();
     while let Some(&kind) = b.first() {
         let at = total - b.len();
         match kind {
             0 => {
                 // EOL: the rest is padding (MUST-69 says zero; a receiver does
                 // not insist on it, `check_padding` holds a sender to it).
-                out.push(TcpOption::Eol);
+                f(0, &[]);
                 break;
             }
             1 => {
-                out.push(TcpOption::Nop);
+                f(1, &[]);
                 b = &b[1..];
                 continue;
             }
@@ -434,50 +530,50 @@ fn parse_options(mut b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
             return Err(WireError::BadOptionLength { kind, len, at });
         }
         let body = &b[2..l];
-        let bad = || WireError::BadOptionLength { kind, len, at };
-        let opt = match kind {
-            2 => TcpOption::Mss(u16::from_be_bytes(body.try_into().map_err(|_| bad())?)),
-            3 => {
-                if body.len() != 1 {
-                    return Err(bad());
-                }
-                TcpOption::WindowScale(body[0])
-            }
-            4 => {
-                if !body.is_empty() {
-                    return Err(bad());
-                }
-                TcpOption::SackPermitted
-            }
-            5 => {
-                if body.is_empty() || body.len() % 8 != 0 || body.len() / 8 > MAX_SACK_BLOCKS {
-                    return Err(bad());
-                }
-                TcpOption::Sack(
-                    body.chunks_exact(8)
-                        .map(|c| {
-                            (
-                                SeqNumber(u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
-                                SeqNumber(u32::from_be_bytes([c[4], c[5], c[6], c[7]])),
-                            )
-                        })
-                        .collect(),
-                )
-            }
-            8 => {
-                if body.len() != 8 {
-                    return Err(bad());
-                }
-                TcpOption::Timestamps {
-                    tsval: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
-                    tsecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
-                }
-            }
-            _ => TcpOption::Unknown { kind, data: body.to_vec() },
+        let legal = match kind {
+            2 => body.len() == 2,
+            3 => body.len() == 1,
+            4 => body.is_empty(),
+            5 => !body.is_empty() && body.len() % 8 == 0 && body.len() / 8 <= MAX_SACK_BLOCKS,
+            8 => body.len() == 8,
+            _ => true,
         };
-        out.push(opt);
+        if !legal {
+            return Err(WireError::BadOptionLength { kind, len, at });
+        }
+        f(kind, body);
         b = &b[l..];
     }
+    Ok(())
+}
+
+/// Parses the option bytes into owned options (see [`walk_options`]).
+fn parse_options(b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
+    let mut out = Vec::new();
+    walk_options(b, |kind, body| {
+        out.push(match kind {
+            0 => TcpOption::Eol,
+            1 => TcpOption::Nop,
+            2 => TcpOption::Mss(u16::from_be_bytes([body[0], body[1]])),
+            3 => TcpOption::WindowScale(body[0]),
+            4 => TcpOption::SackPermitted,
+            5 => TcpOption::Sack(
+                body.chunks_exact(8)
+                    .map(|c| {
+                        (
+                            SeqNumber(u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+                            SeqNumber(u32::from_be_bytes([c[4], c[5], c[6], c[7]])),
+                        )
+                    })
+                    .collect(),
+            ),
+            8 => TcpOption::Timestamps {
+                tsval: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                tsecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+            },
+            _ => TcpOption::Unknown { kind, data: body.to_vec() },
+        })
+    })?;
     Ok(out)
 }
 
