@@ -23,7 +23,9 @@ use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
 use libafl::events::{
     setup_restarting_mgr_llmp, ClientDescription, EventConfig, Launcher, ManagerKind, ShouldSaveState, StdLlmpEventHook,
 };
-use libafl::executors::{inprocess::InProcessExecutor, ExitKind};
+use libafl::executors::hooks::timer::TimerStruct;
+use libafl::executors::inprocess::{HasInProcessHooks, InProcessExecutor};
+use libafl::executors::ExitKind;
 use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
 use libafl::generators::RandBytesGenerator;
@@ -238,6 +240,11 @@ fn main() {
             .state(&mut state)
             .event_mgr(&mut mgr)
             .build()?;
+        // The timeout in batch mode: the timer is armed once and re-armed
+        // only when it is close to firing, instead of two timer_settime
+        // calls around every execution (about 6 % of a campaign's CPU in
+        // the kernel). A hang is still caught, within 10 to 20 seconds.
+        executor.inprocess_hooks_mut().timer = TimerStruct::batch_mode(std::time::Duration::from_secs(10));
         if state.must_load_initial_inputs() {
             let mut dirs: Vec<PathBuf> = Vec::new();
             for d in [&opt.corpus, &queue] {
