@@ -7,6 +7,7 @@
 //!
 //!     cargo bench -p harness --bench fuzz_exec                 # corpus/, 5 s
 //!     cargo bench -p harness --bench fuzz_exec -- DIR SECONDS  # a queue, say
+//!     FUZZ_EXEC_ROUNDS=2 valgrind --tool=callgrind target/release/deps/fuzz_exec-* DIR
 //!
 //! `make fuzz-bench` measures the whole campaign (LibAFL included).
 
@@ -52,7 +53,11 @@ fn main() {
     let mut rounds = 0usize;
     let budget = Duration::from_secs_f64(secs);
     let start = Instant::now();
-    while start.elapsed() < budget {
+    // FUZZ_EXEC_ROUNDS=N: exactly N rounds whatever the time (for counting
+    // instructions under `valgrind --tool=callgrind`, which a shared,
+    // noisy machine does not disturb).
+    let fixed: Option<usize> = std::env::var("FUZZ_EXEC_ROUNDS").ok().and_then(|v| v.parse().ok());
+    while fixed.map_or(start.elapsed() < budget, |n| rounds < n) {
         for c in &cases {
             map.fill(0);
             if run_case(std::hint::black_box(c), &mut map, None).is_err() {

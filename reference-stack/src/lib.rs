@@ -29,5 +29,5 @@ pub use profile::Profile;
 pub use seq::SeqNumber;
 pub use stack::{Domain, Fd, PollEvents, Shutdown, SockOpt, SockOptName, Stack, StackConfig, StackStats};
 pub use state::State;
-pub use tcb::TcbStatus;
+pub use tcb::{TcbStatus, Timers};
 pub use time::{Duration, Instant};

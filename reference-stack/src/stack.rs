@@ -551,6 +551,11 @@ impl Stack {
     pub fn poll_segment(&mut self, now: Instant) -> Option<IpPacket> {
         self.advance(now);
         self.tag_output(self.out.len(), None);
+        self.pop_segment()
+    }
+
+    /// The head of the output queue as a datagram (time already advanced).
+    fn pop_segment(&mut self) -> Option<IpPacket> {
         let (tuple, tcp) = self.out.pop_front()?;
         self.out_origin.pop_front();
         self.stats.datagrams_out += 1;
@@ -561,8 +566,10 @@ impl Stack {
 
     /// The next datagram to put on the wire, as bytes.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.advance(now);
+        self.tag_output(self.out.len(), None);
         let mut out = Vec::new();
-        self.transmit_next(now, &mut out).then_some(out)
+        self.transmit_next(&mut out).then_some(out)
     }
 
     /// [`Stack::poll_transmit_from`] into a buffer the caller keeps (cleared
@@ -573,12 +580,13 @@ impl Stack {
         self.tag_output(self.out.len(), None);
         let origin = self.out_origin.front().copied().flatten();
         let status = origin.and_then(|k| self.conns.get(&k).map(|c| TcbStatus { id: k, ..c.tcb.status() }));
-        self.transmit_next(now, out).then_some(status)
+        self.transmit_next(out).then_some(status)
     }
 
-    /// Emits the next queued segment into `out`; `false` when there is none.
-    fn transmit_next(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        let Some(p) = self.poll_segment(now) else { return false };
+    /// Emits the next queued segment into `out` (time already advanced);
+    /// `false` when there is none.
+    fn transmit_next(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some(p) = self.pop_segment() else { return false };
         // A segment the stack built always fits the format; if not, that is a bug
         // the invariant checks and tests catch: report it through the event log.
         match p.emit_into(out) {

@@ -126,7 +126,32 @@ pub struct TcbStatus {
     pub ooo_bytes: usize,
     /// Octets of urgent data still ahead of the reader (MUST-32/33).
     pub urgent_pending: Option<u32>,
-    pub timers: Vec<(TimerKind, Instant)>,
+    pub timers: Timers,
+}
+
+/// The timers running on a connection, in [`TimerKind::ALL`] order: a copy
+/// of the TCB's own array, so taking a [`TcbStatus`] allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Timers([Option<Instant>; 7]);
+
+impl Timers {
+    /// Each running timer and its deadline.
+    pub fn iter(&self) -> impl Iterator<Item = (TimerKind, Instant)> + '_ {
+        TimerKind::ALL.iter().filter_map(|k| self.0[timer_index(*k)].map(|t| (*k, t)))
+    }
+    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+        self.0[timer_index(kind)]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+/// Printed as the list of running timers, as before.
+impl std::fmt::Debug for Timers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// A violated invariant: what it is and the values that violate it.
@@ -502,7 +527,7 @@ impl Tcb {
             recv_queued: self.rcv_buf.len(),
             ooo_bytes: self.ooo.held(),
             urgent_pending: self.urgent_pending(),
-            timers: TimerKind::ALL.iter().filter_map(|k| self.timers[timer_index(*k)].map(|t| (*k, t))).collect(),
+            timers: Timers(self.timers),
         }
     }
 

@@ -372,7 +372,7 @@ fn persist_probe_backoff_rfc_new_octet() {
     assert_eq!(times(&sent), secs(&expect));
     assert!(sent.iter().all(|(_, s)| s.payload.len() == 1 && s.seq.0 == r.iss + 1));
     assert_eq!(r.stack.state(fd).unwrap(), State::Established);
-    assert!(r.stack.status(fd).unwrap().timers.iter().any(|(k, _)| *k == TimerKind::Persist));
+    assert!(r.stack.status(fd).unwrap().timers.iter().any(|(k, _)| k == TimerKind::Persist));
 }
 
 #[test]

@@ -215,13 +215,9 @@ impl Case {
     pub fn decode(bytes: &[u8]) -> Case {
         let role = if bytes.first().is_some_and(|b| b & 1 == 1) { Role::Connect } else { Role::Listen };
         let linux = bytes.get(1).is_some_and(|b| b & 1 == 1);
-        let actions = bytes
-            .get(HEADER..)
-            .unwrap_or(&[])
-            .chunks_exact(RECORD)
-            .take(MAX_RECORDS)
-            .map(|c| Action::from_record(c.try_into().expect("16 bytes")))
-            .collect();
+        let records = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).take(MAX_RECORDS);
+        let mut actions = Vec::with_capacity(records.len());
+        actions.extend(records.map(|c| Action::from_record(c.try_into().expect("16 bytes"))));
         Case { role, linux, actions }
     }
 
