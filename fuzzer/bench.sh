@@ -6,6 +6,7 @@
 #   1. one core, from the seeds in corpus/
 #   2. two cores, from the seeds (scaling: the ratio to 1 is printed)
 #   3. one core, from an empty corpus (what the seeds are worth)
+#   4. the first campaign's queue without LibAFL (the target's own cost)
 # Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary]
 set -u
 secs=${1:-60}
@@ -32,3 +33,7 @@ run one-core-seeds 0
 run two-cores-seeds 0,1
 run one-core-empty 0 --no-seeds
 awk -v a="$rate_one_core_seeds" -v b="$rate_two_cores_seeds" 'BEGIN { if (a > 0) printf "two cores / one core: %.2fx\n", b / a }'
+# 4. The same cases without LibAFL: the one-core campaign's queue run
+#    through run_case alone (harness/benches/fuzz_exec.rs), what an
+#    execution of the reference stack and its oracles costs by itself.
+(cd "$root" && cargo bench --quiet -p harness --bench fuzz_exec -- "$work/one-core-seeds/queue" 10 2>/dev/null) | grep '^fuzz_exec'
