@@ -126,10 +126,8 @@ impl IpPacket {
             }
             _ => return Err(WireError::CannotEmit("source and destination are of different IP versions")),
         }
-        if let Err(e) = self.tcp.emit_into(self.ip.src, self.ip.dst, out) {
-            out.clear();
-            return Err(e);
-        }
+        // Checked at the top: the options fit.
+        self.tcp.write_into(self.ip.src, self.ip.dst, out);
         Ok(())
     }
 }

@@ -300,6 +300,12 @@ impl TcpRepr {
     /// [`TcpRepr::emit`], appended to `out` (nothing is appended on error).
     pub fn emit_into(&self, src: IpAddr, dst: IpAddr, out: &mut Vec<u8>) -> Result<(), WireError> {
         self.check_emit()?;
+        self.write_into(src, dst, out);
+        Ok(())
+    }
+
+    /// [`TcpRepr::emit_into`] for a segment [`TcpRepr::check_emit`] accepted.
+    pub(crate) fn write_into(&self, src: IpAddr, dst: IpAddr, out: &mut Vec<u8>) {
         let header_len = self.header_len();
         let start = out.len();
         out.reserve(header_len + self.payload.len());
@@ -321,7 +327,6 @@ impl TcpRepr {
         c.add_bytes(&out[start..]);
         let sum = c.finish();
         out[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
-        Ok(())
     }
 
     pub fn mss(&self) -> Option<u16> {
