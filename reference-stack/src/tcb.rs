@@ -139,12 +139,6 @@ impl Timers {
     pub fn iter(&self) -> impl Iterator<Item = (TimerKind, Instant)> + '_ {
         TimerKind::ALL.iter().filter_map(|k| self.0[timer_index(*k)].map(|t| (*k, t)))
     }
-    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.0[timer_index(kind)]
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
-    }
 }
 
 /// Printed as the list of running timers, as before.
