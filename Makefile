@@ -119,6 +119,7 @@ mutants: setup
 	@# dependency (about 10 minutes on 2 cores): a shorter build timeout
 	@# would count those two mutants as timeouts, that is as killed.
 	@# (Exit 2 from cargo-mutants means some were missed: the report still runs.)
+	mkdir -p target/mutants/$(subst /,-of-,$(MUTANTS_SHARD))
 	SUITES_FAIL_FAST=1 $(CARGO) mutants -f reference-stack/src/tcb.rs --test-package=harness --baseline=skip \
 		--cargo-arg=--test=suites --timeout 120 --build-timeout 1800 \
 		--shard $(MUTANTS_SHARD) --sharding round-robin -j 2 \

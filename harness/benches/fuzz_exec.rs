@@ -68,6 +68,20 @@ fn main() {
         rounds += 1;
     }
     let t = start.elapsed().as_secs_f64();
+    // What the cases did, as one number: every map and verdict of one more
+    // round folded together. A change that should only make executions
+    // cheaper must leave it as it was.
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
+    for c in &cases {
+        map.fill(0);
+        let verdict = match run_case(c, &mut map, None) {
+            Ok(()) => String::new(),
+            Err(f) => format!("{:?}@{}", f.violation, f.step),
+        };
+        for b in map.iter().copied().chain(verdict.bytes()) {
+            digest = (digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
     let per_exec = t * 1e6 / execs as f64;
     println!(
         "fuzz_exec: {} cases ({} actions, {:.1} a case) from {}, {rounds} rounds in {t:.2} s",
@@ -82,4 +96,5 @@ fn main() {
         per_exec * cases.len() as f64 / actions.max(1) as f64,
         failed / rounds.max(1)
     );
+    println!("fuzz_exec: digest of the maps and verdicts {digest:016x}");
 }

@@ -9,10 +9,37 @@ use core::fmt;
 use std::net::SocketAddr;
 
 /// A connection's identity: (local, remote) socket addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Ordered as the derived order of `(local, remote)` would be (IPv4 before
+/// IPv6, then address, then port), but by integer keys: maps keyed by
+/// 4-tuple are looked up on every segment, and `SocketAddr`'s own `cmp`
+/// compares addresses octet by octet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FourTuple {
     pub local: SocketAddr,
     pub remote: SocketAddr,
+}
+
+/// `SocketAddr`'s order as integers: (family, address, port).
+fn addr_key(a: &SocketAddr) -> (bool, u128, u16) {
+    match a {
+        SocketAddr::V4(v4) => (false, u128::from(u32::from(*v4.ip())), v4.port()),
+        SocketAddr::V6(v6) => (true, u128::from(*v6.ip()), v6.port()),
+    }
+}
+
+impl Ord for FourTuple {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        addr_key(&self.local)
+            .cmp(&addr_key(&other.local))
+            .then_with(|| addr_key(&self.remote).cmp(&addr_key(&other.remote)))
+    }
+}
+
+impl PartialOrd for FourTuple {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl fmt::Display for FourTuple {
@@ -189,6 +216,43 @@ impl fmt::Display for Event {
                     write!(f, ": {s}")?;
                 }
                 Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FourTuple;
+    use std::net::SocketAddr;
+
+    /// The hand-written order is the one `(local, remote)` derives.
+    #[test]
+    fn four_tuples_order_as_socket_address_pairs() {
+        let addrs: Vec<SocketAddr> = [
+            "192.0.2.1:40000",
+            "192.0.2.1:1",
+            "192.0.2.2:1",
+            "198.51.100.1:8080",
+            "10.0.0.1:65535",
+            "255.255.255.255:0",
+            "[2001:db8::1]:80",
+            "[2001:db8::1]:79",
+            "[2001:db8:1::1]:80",
+            "[::1]:1",
+            "[ffff::]:2",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for a in &addrs {
+            for b in &addrs {
+                for c in &addrs {
+                    for d in &addrs {
+                        let (x, y) = (FourTuple { local: *a, remote: *b }, FourTuple { local: *c, remote: *d });
+                        assert_eq!(x.cmp(&y), (a, b).cmp(&(c, d)), "{x} vs {y}");
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! after every action, and a coverage map of (state, segment kind, next
 //! state) transitions for the fuzzer's feedback.
 
-use super::case::{AckAt, Action, CallKind, Case, Role, SeqAt};
+use super::case::{AckAt, Action, CallKind, Role, SeqAt, HEADER, MAX_RECORDS, RECORD};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, Violation};
 use reference_stack::wire::{IpRepr, TcpFlags, TcpOption, TcpRepr};
@@ -115,10 +115,27 @@ struct Run<'m> {
     map: &'m mut [u8],
     /// The map slots hit so far (each once), for bucketing at the end.
     touched: Vec<u16>,
-    /// Buffers reused for every emitted datagram and every step's events.
+    /// Buffers reused for every emitted datagram, every step's events and
+    /// every injected segment (kept from one case to the next: see [`Scratch`]).
     wire: Vec<u8>,
     events: Vec<reference_stack::Event>,
+    tcp: TcpRepr,
     rec: Option<&'m mut Vec<Recorded>>,
+}
+
+/// The buffers a run needs, kept between runs on the same thread so that
+/// an execution allocates none of them again. Each run empties what it
+/// takes, so nothing of one case reaches the next but capacity.
+#[derive(Default)]
+struct Scratch {
+    touched: Vec<u16>,
+    wire: Vec<u8>,
+    events: Vec<reference_stack::Event>,
+    tcp: TcpRepr,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 impl Run<'_> {
@@ -218,38 +235,39 @@ impl Run<'_> {
         if s.options & 8 != 0 {
             self.ts_clock = self.ts_clock.wrapping_add(1 + u32::from(s.option_arg % 4));
         }
-        let (options, urgent) = options_for(s, self.ts_clock, self.last_tsval, snd_una);
         if s.options & 64 != 0 {
             flags |= TcpFlags::URG;
         }
-        let tcp = TcpRepr {
-            src_port: self.remote.port(),
-            dst_port: self.local.port(),
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            flags,
-            window: s.window,
-            urgent,
-            options,
-            payload: PATTERN[..usize::from(s.payload_len)].to_vec(),
-            ..TcpRepr::default()
-        };
+        // The segment is built in the run's reused buffers.
+        let mut tcp = std::mem::take(&mut self.tcp);
+        let urgent = options_into(s, self.ts_clock, self.last_tsval, snd_una, &mut tcp.options);
+        tcp.payload.clear();
+        tcp.payload.extend_from_slice(&PATTERN[..usize::from(s.payload_len)]);
+        tcp.src_port = self.remote.port();
+        tcp.dst_port = self.local.port();
+        tcp.seq = SeqNumber(seq);
+        tcp.ack = SeqNumber(ack);
+        tcp.flags = flags;
+        tcp.reserved = 0;
+        tcp.window = s.window;
+        tcp.urgent = urgent;
         let ip = IpRepr::new(self.remote.ip(), self.local.ip());
         // What cannot be put on the wire is not sent (options over 40 bytes).
-        if tcp.check_emit().is_err() {
-            return;
+        if tcp.check_emit().is_ok() {
+            self.oracle.before_inject(self.tuple(), st.as_ref());
+            self.oracle.on_inject(ip.src, ip.dst, &tcp);
+            if let Some(r) = self.rec.as_deref_mut() {
+                r.push(Recorded::In { at: self.now, tcp: tcp.clone(), stack_isn: self.stack_isn });
+            }
+            // The segment as the stack's parser would hand it over, without
+            // the round trip through bytes (a replayed script takes that
+            // trip: `injected_segments_are_what_the_wire_gives` holds the
+            // two equal). Like `handle_packet`, but for the datagram
+            // counter, which no oracle reads.
+            pad_as_parsed(&mut tcp);
+            self.stack.handle_segment(self.now, ip, &tcp);
         }
-        self.oracle.before_inject(self.tuple(), st.as_ref());
-        self.oracle.on_inject(ip.src, ip.dst, &tcp);
-        // The segment as the stack's parser would hand it over, without the
-        // round trip through bytes (a replayed script takes that trip:
-        // `injected_segments_are_what_the_wire_gives` holds the two equal).
-        // Like `handle_packet`, but for the datagram counter, which no
-        // oracle reads.
-        self.stack.handle_segment(self.now, ip, &as_parsed(&tcp));
-        if let Some(r) = self.rec.as_deref_mut() {
-            r.push(Recorded::In { at: self.now, tcp, stack_isn: self.stack_isn });
-        }
+        self.tcp = tcp;
     }
 
     fn act(&mut self, a: &Action) {
@@ -335,9 +353,10 @@ impl Run<'_> {
 }
 
 /// The options a segment record asks for (bits of `s.options`, see
-/// [`super::case::Segment`]) and its urgent pointer.
-fn options_for(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32) -> (Vec<TcpOption>, u16) {
-    let mut options = Vec::new();
+/// [`super::case::Segment`]), written into `options` (cleared first), and
+/// its urgent pointer.
+fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, options: &mut Vec<TcpOption>) -> u16 {
+    options.clear();
     let a = s.option_arg;
     if s.options & 1 != 0 {
         options.push(TcpOption::Mss(536 + u16::from(a) * 4));
@@ -358,32 +377,50 @@ fn options_for(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32) -
     if s.options & 32 != 0 {
         options.push(TcpOption::Unknown { kind: 254, data: vec![a] });
     }
-    let urgent = if s.options & 64 != 0 { u16::from(a) } else { 0 };
-    (options, urgent)
+    if s.options & 64 != 0 {
+        u16::from(a)
+    } else {
+        0
+    }
 }
 
-/// A segment as `TcpRepr::parse` gives it back after `emit`: option bytes
-/// that do not fill the last 32-bit word are padded with zeros, which parse
-/// as an EOL option.
-fn as_parsed(tcp: &TcpRepr) -> std::borrow::Cow<'_, TcpRepr> {
+/// Makes a segment what `TcpRepr::parse` gives back after `emit`: option
+/// bytes that do not fill the last 32-bit word are padded with zeros, which
+/// parse as an EOL option.
+fn pad_as_parsed(tcp: &mut TcpRepr) {
     let raw: usize = tcp.options.iter().map(TcpOption::wire_len).sum();
-    if raw % 4 == 0 {
-        return std::borrow::Cow::Borrowed(tcp);
+    if raw % 4 != 0 {
+        tcp.options.push(TcpOption::Eol);
     }
-    let mut t = tcp.clone();
-    t.options.push(TcpOption::Eol);
-    std::borrow::Cow::Owned(t)
 }
 
 /// Runs a case. `map` (of [`MAP_SIZE`], zeroed) collects coverage, as AFL's
 /// hit-count classes; `rec`, if given, records what was done for a
 /// reproducing script. Panics propagate.
 pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -> Result<(), Finding> {
-    let case = Case::decode(bytes);
-    let profile = if case.linux { Profile::linux() } else { Profile::rfc9293() };
+    // Taken for the run and put back after (a panic loses only capacity).
+    let mut scratch = SCRATCH.take();
+    let result = run_case_with(bytes, map, rec, &mut scratch);
+    SCRATCH.set(scratch);
+    result
+}
+
+fn run_case_with(
+    bytes: &[u8],
+    map: &mut [u8],
+    rec: Option<&mut Vec<Recorded>>,
+    scratch: &mut Scratch,
+) -> Result<(), Finding> {
+    let role = if bytes.first().is_some_and(|b| b & 1 == 1) { Role::Connect } else { Role::Listen };
+    let linux = bytes.get(1).is_some_and(|b| b & 1 == 1);
+    let profile = if linux { Profile::linux() } else { Profile::rfc9293() };
     let oracle = if profile.rfc5961 { Oracle::new() } else { Oracle::without_rfc5961() };
-    let local: SocketAddr = LOCAL.parse().expect("literal");
-    let remote: SocketAddr = REMOTE.parse().expect("literal");
+    let local: SocketAddr = SocketAddr::new(std::net::Ipv4Addr::new(198, 51, 100, 1).into(), 8080);
+    let remote: SocketAddr = SocketAddr::new(std::net::Ipv4Addr::new(192, 0, 2, 1).into(), 40000);
+    debug_assert_eq!((local.to_string(), remote.to_string()), (LOCAL.to_string(), REMOTE.to_string()));
+    scratch.touched.clear();
+    scratch.wire.clear();
+    scratch.events.clear();
     let mut r = Run {
         stack: Stack::new(StackConfig { addrs: vec![local.ip()], profile, seed: 1 }),
         oracle,
@@ -396,13 +433,14 @@ pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -
         last_tsval: 0,
         ts_clock: 100,
         map,
-        touched: Vec::with_capacity(64),
-        wire: Vec::with_capacity(2048),
-        events: Vec::new(),
+        touched: std::mem::take(&mut scratch.touched),
+        wire: std::mem::take(&mut scratch.wire),
+        events: std::mem::take(&mut scratch.events),
+        tcp: std::mem::take(&mut scratch.tcp),
         rec,
     };
     let now = r.now;
-    match case.role {
+    match role {
         Role::Listen => {
             if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
                 let _ = r.stack.set_nonblocking(fd, true);
@@ -426,14 +464,22 @@ pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -
             }
         }
     }
+    // The actions, decoded as they are run (as `Case::decode` would).
+    let records = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).take(MAX_RECORDS);
     let result = r.settle(0).and_then(|()| {
-        for (i, a) in case.actions.iter().enumerate() {
-            r.act(a);
+        for (i, rec) in records.enumerate() {
+            let a = Action::from_record(rec.try_into().expect("RECORD bytes"));
+            r.act(&a);
             r.settle(i + 1)?;
         }
         Ok(())
     });
     r.bucket_map();
+    scratch.touched = std::mem::take(&mut r.touched);
+    scratch.wire = std::mem::take(&mut r.wire);
+    scratch.events = std::mem::take(&mut r.events);
+    scratch.events.clear();
+    scratch.tcp = std::mem::take(&mut r.tcp);
     result
 }
 
@@ -463,7 +509,8 @@ mod tests {
                         option_arg,
                         payload_len,
                     };
-                    let (opts, urgent) = options_for(&s, 7, 9, 1000);
+                    let mut opts = Vec::new();
+                    let urgent = options_into(&s, 7, 9, 1000, &mut opts);
                     let tcp = TcpRepr {
                         src_port: src.port(),
                         dst_port: dst.port(),
@@ -482,7 +529,9 @@ mod tests {
                     let pkt = IpPacket { ip: IpRepr::new(src.ip(), dst.ip()), tcp };
                     let back = IpPacket::parse(&pkt.emit().unwrap()).unwrap();
                     assert_eq!(back.ip, pkt.ip);
-                    assert_eq!(back.tcp, *as_parsed(&pkt.tcp), "options {options:#x} arg {option_arg}");
+                    let mut padded = pkt.tcp.clone();
+                    pad_as_parsed(&mut padded);
+                    assert_eq!(back.tcp, padded, "options {options:#x} arg {option_arg}");
                     checked += 1;
                 }
             }
