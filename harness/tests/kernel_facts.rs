@@ -41,7 +41,7 @@ impl Wire {
             ack: SeqNumber(ack),
             flags,
             window: 65535,
-            options,
+            options: options.into(),
             payload: payload.to_vec(),
             ..TcpRepr::default()
         };

@@ -11,13 +11,11 @@
 
 use crate::event::{EventKind, FourTuple};
 use crate::seq::SeqNumber;
+use crate::sorted_map::SortedMap;
 use crate::stack::Stack;
 use crate::state::State;
 use crate::wire::{IpPacket, IpRepr, TcpHeader, TcpRepr};
 use crate::Event;
-#[allow(unused_imports)]
-use crate::TcbStatus;
-use std::collections::BTreeMap;
 
 use State::*;
 
@@ -138,11 +136,11 @@ const ENDS_KEPT: usize = 100_000;
 /// datagram and every event, and call [`Oracle::end_step`] after each step.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
-    peers: BTreeMap<FourTuple, PeerView>,
+    peers: SortedMap<FourTuple, PeerView>,
     injected_rst: bool,
     emitted_this_step: usize,
     /// RCV.NXT of the connection a segment was injected into, just before it.
-    rcv_nxt_before: BTreeMap<FourTuple, SeqNumber>,
+    rcv_nxt_before: SortedMap<FourTuple, SeqNumber>,
     /// Whether the stack applies RFC 5961 (exact-RST rule).
     rfc5961: bool,
 }
@@ -170,7 +168,7 @@ impl Oracle {
     }
 
     /// Call before injecting a segment: what the stack knew of the connection.
-    pub fn before_inject(&mut self, tuple: FourTuple, status: Option<&crate::TcbStatus>) {
+    pub fn before_inject(&mut self, tuple: FourTuple, status: Option<&crate::ConnView>) {
         match status {
             Some(st) => self.rcv_nxt_before.insert(tuple, st.rcv_nxt),
             None => self.rcv_nxt_before.remove(&tuple),
@@ -183,7 +181,7 @@ impl Oracle {
             local: std::net::SocketAddr::new(ip_dst, seg.dst_port),
             remote: std::net::SocketAddr::new(ip_src, seg.src_port),
         };
-        let v = self.peers.entry(t).or_default();
+        let v = self.peers.get_or_insert_default(t);
         if v.ends.len() == ENDS_KEPT {
             v.ends.pop_front();
         }
@@ -194,7 +192,7 @@ impl Oracle {
     /// A datagram the stack emitted, with the STATUS of the connection that
     /// queued it (from [`Stack::poll_transmit_from`]). Returns the parsed
     /// datagram so the caller need not parse it again.
-    pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::TcbStatus>) -> Result<IpPacket, Violation> {
+    pub fn on_emit(&mut self, bytes: &[u8], origin: Option<&crate::ConnView>) -> Result<IpPacket, Violation> {
         self.count_emitted()?;
         let p = IpPacket::parse_sent(bytes).map_err(unparsable)?;
         self.check_emitted(bytes, p.ip, &TcpHeader::of(&p.tcp), origin)?;
@@ -207,7 +205,7 @@ impl Oracle {
     pub fn on_emit_header(
         &mut self,
         bytes: &[u8],
-        origin: Option<&crate::TcbStatus>,
+        origin: Option<&crate::ConnView>,
     ) -> Result<(IpRepr, TcpHeader), Violation> {
         self.count_emitted()?;
         let (ip, tcp) = IpPacket::parse_sent_header(bytes).map_err(unparsable)?;
@@ -230,7 +228,7 @@ impl Oracle {
         bytes: &[u8],
         ip: IpRepr,
         seg: &TcpHeader,
-        origin: Option<&crate::TcbStatus>,
+        origin: Option<&crate::ConnView>,
     ) -> Result<(), Violation> {
         let broken = |rule: &'static str| Violation::Emitted { rule, segment: describe(bytes) };
         if seg.flags.rst() && self.injected_rst {
@@ -241,7 +239,7 @@ impl Oracle {
             remote: std::net::SocketAddr::new(ip.dst, seg.dst_port),
         };
         let status = origin;
-        let v = self.peers.entry(t).or_default();
+        let v = self.peers.get_or_insert_default(t);
         // Only for a connection that exists: its IRS is the stack's own.
         if let (true, false, Some(st)) = (seg.flags.ack(), seg.flags.rst(), status) {
             if st.state != State::SynSent {

@@ -7,7 +7,7 @@
 //! [`Stack::poll`] says the socket is ready. That is how the script engine
 //! models blocking calls.
 //!
-//! Determinism: all maps are ordered (`BTreeMap`), randomness comes from the
+//! Determinism: all maps are ordered (`SortedMap`), randomness comes from the
 //! seed, and timers fire in (deadline, connection) order, so the same inputs
 //! give the same outputs bit for bit.
 
@@ -16,11 +16,12 @@ use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, Segment
 use crate::profile::Profile;
 use crate::rng::{siphash24, Rng};
 use crate::seq::SeqNumber;
+use crate::sorted_map::SortedMap;
 use crate::state::State;
-use crate::tcb::{Ctx, InvariantViolation, SockOpts, Tcb, TcbStatus};
+use crate::tcb::{ConnView, Ctx, InvariantViolation, SockOpts, Tcb, TcbStatus};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpPacket, IpRepr, TcpFlags, TcpRepr, WireError};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A socket descriptor. Like POSIX, the lowest free number from 3 up.
@@ -216,9 +217,9 @@ pub struct Stack {
     isn_key: (u64, u64),
     ts_key: (u64, u64),
     rng: Rng,
-    sockets: BTreeMap<Fd, Socket>,
-    conns: BTreeMap<u64, Conn>,
-    demux: BTreeMap<FourTuple, u64>,
+    sockets: SortedMap<Fd, Socket>,
+    conns: SortedMap<u64, Conn>,
+    demux: SortedMap<FourTuple, u64>,
     next_conn: u64,
     out: VecDeque<(FourTuple, TcpRepr)>,
     /// Which connection queued each entry of `out` (None: CLOSED or LISTEN replies).
@@ -240,9 +241,9 @@ impl Stack {
             isn_key,
             ts_key,
             rng,
-            sockets: BTreeMap::new(),
-            conns: BTreeMap::new(),
-            demux: BTreeMap::new(),
+            sockets: SortedMap::new(),
+            conns: SortedMap::new(),
+            demux: SortedMap::new(),
             next_conn: 1,
             out: VecDeque::new(),
             out_origin: VecDeque::new(),
@@ -511,7 +512,7 @@ impl Stack {
 
     fn find_listener(&self, local: SocketAddr) -> Option<Fd> {
         let mut wildcard = None;
-        for (fd, s) in &self.sockets {
+        for (fd, s) in self.sockets.iter() {
             if let (SocketKind::Listening(_), Some(addr)) = (&s.kind, s.local) {
                 if addr.port() != local.port() || !s.domain.matches(local.ip()) {
                     continue;
@@ -542,7 +543,7 @@ impl Stack {
     /// The next datagram to send, with the STATUS of the connection that
     /// queued it if that connection still exists (for oracles: the same
     /// 4-tuple may have had another incarnation since).
-    pub fn poll_transmit_from(&mut self, now: Instant) -> Option<(Vec<u8>, Option<TcbStatus>)> {
+    pub fn poll_transmit_from(&mut self, now: Instant) -> Option<(Vec<u8>, Option<ConnView>)> {
         let mut out = Vec::new();
         self.poll_transmit_into(now, &mut out).map(|status| (out, status))
     }
@@ -575,11 +576,11 @@ impl Stack {
     /// [`Stack::poll_transmit_from`] into a buffer the caller keeps (cleared
     /// first), so a caller that looks at every datagram allocates none:
     /// `Some(origin)` when a datagram was written.
-    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Option<TcbStatus>> {
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Option<ConnView>> {
         self.advance(now);
         self.tag_output(self.out.len(), None);
         let origin = self.out_origin.front().copied().flatten();
-        let status = origin.and_then(|k| self.conns.get(&k).map(|c| TcbStatus { id: k, ..c.tcb.status() }));
+        let status = origin.and_then(|k| self.conns.get(&k).map(|c| ConnView { id: k, ..c.tcb.view() }));
         self.transmit_next(out).then_some(status)
     }
 
@@ -1051,9 +1052,16 @@ impl Stack {
         self.demux.get(tuple).map(|k| TcbStatus { id: *k, ..self.conns[k].tcb.status() })
     }
 
+    /// [`Stack::connection`]'s sequence variables alone (what the oracles
+    /// read before every injected segment).
+    pub fn connection_view(&self, tuple: &FourTuple) -> Option<ConnView> {
+        let k = self.demux.get(tuple)?;
+        self.conns.get(k).map(|c| ConnView { id: *k, ..c.tcb.view() })
+    }
+
     /// Every connection's invariants plus the stack's own bookkeeping.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
-        for (tuple, key) in &self.demux {
+        for (tuple, key) in self.demux.iter() {
             let Some(c) = self.conns.get(key) else {
                 return Err(InvariantViolation { conn: *tuple, what: "demux entry without a connection".into() });
             };

@@ -15,7 +15,7 @@ use crate::profile::{GiveUp, Profile, ZeroWindowProbe};
 use crate::seq::SeqNumber;
 use crate::state::State;
 use crate::time::{Duration, Instant};
-use crate::wire::{TcpFlags, TcpOption, TcpRepr, MAX_SACK_BLOCKS, TCP_HEADER_LEN};
+use crate::wire::{SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr, MAX_SACK_BLOCKS, TCP_HEADER_LEN};
 use std::collections::VecDeque;
 
 /// RFC 7323 2.3: a shift above 14 is treated as 14.
@@ -127,6 +127,39 @@ pub struct TcbStatus {
     /// Octets of urgent data still ahead of the reader (MUST-32/33).
     pub urgent_pending: Option<u32>,
     pub timers: Timers,
+}
+
+/// The sequence variables of a connection: the part of its [`TcbStatus`]
+/// that the oracles and the fuzzer read for every segment, taken without
+/// building the whole status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnView {
+    /// As [`TcbStatus::id`].
+    pub id: u64,
+    pub state: State,
+    pub irs: SeqNumber,
+    pub snd_una: SeqNumber,
+    pub snd_nxt: SeqNumber,
+    pub max_snd_wnd: u32,
+    pub rcv_nxt: SeqNumber,
+    pub rcv_wnd: u32,
+    pub rcv_wscale: u8,
+}
+
+impl From<&TcbStatus> for ConnView {
+    fn from(s: &TcbStatus) -> ConnView {
+        ConnView {
+            id: s.id,
+            state: s.state,
+            irs: s.irs,
+            snd_una: s.snd_una,
+            snd_nxt: s.snd_nxt,
+            max_snd_wnd: s.max_snd_wnd,
+            rcv_nxt: s.rcv_nxt,
+            rcv_wnd: s.rcv_wnd,
+            rcv_wscale: s.rcv_wscale,
+        }
+    }
 }
 
 /// The timers running on a connection, in [`TimerKind::ALL`] order: a copy
@@ -489,6 +522,21 @@ impl Tcb {
         self.timers.iter().flatten().copied().min()
     }
 
+    /// The sequence variables (`id` left 0 for the stack to fill in).
+    pub fn view(&self) -> ConnView {
+        ConnView {
+            id: 0,
+            state: self.state,
+            irs: self.irs,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            max_snd_wnd: self.max_snd_wnd,
+            rcv_nxt: self.rcv_nxt,
+            rcv_wnd: self.rcv_wnd(),
+            rcv_wscale: self.rcv_wscale,
+        }
+    }
+
     pub fn status(&self) -> TcbStatus {
         TcbStatus {
             id: 0,
@@ -631,9 +679,9 @@ impl Tcb {
 
     /// Options carried by a SYN or SYN-ACK. The layout is Linux's, so a diff
     /// against the kernel shows only real differences: `mss, sackOK, TS, nop, wscale`.
-    fn syn_options(&self, ctx: &Ctx<'_>, synack: bool) -> Vec<TcpOption> {
+    fn syn_options(&self, ctx: &Ctx<'_>, synack: bool) -> TcpOptions {
         let p = ctx.profile;
-        let mut o = vec![TcpOption::Mss(self.rcv_mss.min(65535) as u16)];
+        let mut o = TcpOptions::from([TcpOption::Mss(self.rcv_mss.min(65535) as u16)]);
         let (sack, ts, ws) = if synack {
             (self.sack_ok, self.ts_ok, self.ws_in_use.then_some(self.rcv_wscale))
         } else {
@@ -713,8 +761,8 @@ impl Tcb {
             }
             if self.sack_ok && flags.ack() && !self.ooo.is_empty() {
                 let room = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
-                let blocks: Vec<_> = self.sack_recent.iter().copied().take(room).collect();
-                if !blocks.is_empty() {
+                let recent = &self.sack_recent[..self.sack_recent.len().min(room)];
+                if let Some(blocks) = SackBlocks::new(recent).filter(|b| !b.is_empty()) {
                     seg.options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(blocks)]);
                 }
             }

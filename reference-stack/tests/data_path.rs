@@ -28,7 +28,7 @@ fn reassembly_with_holes_and_overlaps_and_sack_blocks() {
     let _ = r.stack.connect(r.now, fd, r.remote);
     r.iss = r.out().unwrap().seq.0;
     let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
-    sa.options = vec![TcpOption::Mss(1460), TcpOption::SackPermitted];
+    sa.options = vec![TcpOption::Mss(1460), TcpOption::SackPermitted].into();
     r.inject(sa);
     r.expect(".", r.iss + 1, Some(P));
 
@@ -101,7 +101,7 @@ fn ts_rig() -> (Rig, i32) {
     r.iss = syn.seq.0;
     let (our_ts, _) = syn.timestamps().unwrap();
     let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
-    sa.options = vec![TcpOption::Mss(1460), TcpOption::Timestamps { tsval: 100, tsecr: our_ts }];
+    sa.options = vec![TcpOption::Mss(1460), TcpOption::Timestamps { tsval: 100, tsecr: our_ts }].into();
     r.inject(sa);
     let a = r.expect(".", r.iss + 1, Some(P));
     // RFC 7323 3.2: TSopt on every segment; TSecr echoes TS.Recent.
@@ -110,7 +110,7 @@ fn ts_rig() -> (Rig, i32) {
 }
 
 fn with_ts(mut s: TcpRepr, tsval: u32) -> TcpRepr {
-    s.options = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval, tsecr: 0 }];
+    s.options = vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Timestamps { tsval, tsecr: 0 }].into();
     s
 }
 
@@ -168,7 +168,8 @@ fn malformed_packets_are_typed_errors_and_change_nothing() {
     cases.push(("data offset 15", b));
     // An option with length 1 (MUST-7).
     let mut seg = data(&r, P, b"abc");
-    seg.options = vec![TcpOption::Unknown { kind: 99, data: vec![] }];
+    seg.options =
+        vec![TcpOption::Unknown { kind: 99, data: reference_stack::wire::OptionData::new(&[]).unwrap() }].into();
     let mut b = IpPacket { ip: IpRepr::new(r.remote.ip(), r.local.ip()), tcp: seg }.emit().unwrap();
     b[41] = 1;
     cases.push(("option length 1", b));
@@ -201,7 +202,12 @@ fn unknown_options_are_ignored_and_options_parse_anywhere() {
     let fd = r.drive_to(State::Established).unwrap();
     let mut d = data(&r, P, b"abc");
     // MUST-5/6: an unknown option and an MSS on a non-SYN segment are ignored.
-    d.options = vec![TcpOption::Unknown { kind: 253, data: vec![1, 2, 3] }, TcpOption::Mss(100), TcpOption::Nop];
+    d.options = vec![
+        TcpOption::Unknown { kind: 253, data: reference_stack::wire::OptionData::new(&[1, 2, 3]).unwrap() },
+        TcpOption::Mss(100),
+        TcpOption::Nop,
+    ]
+    .into();
     r.inject(d);
     assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"abc");
     assert_eq!(r.stack.status(fd).unwrap().snd_mss, 1460);
@@ -264,7 +270,7 @@ fn receiver_window_shrinks_with_data_and_reopens_by_sws_rule() {
     let _ = r.stack.connect(r.now, fd, r.remote);
     r.iss = r.out().unwrap().seq.0;
     let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
-    sa.options = vec![TcpOption::Mss(1000)];
+    sa.options = vec![TcpOption::Mss(1000)].into();
     r.inject(sa);
     assert_eq!(r.expect(".", r.iss + 1, Some(P)).window, 4000);
     r.inject(data(&r, P, &[0; 1000]));
@@ -497,7 +503,7 @@ fn ipv6_passive_open_uses_v6_mss_numbers() {
     assert_eq!(out.tcp.mss(), Some(1440));
     let iss = out.tcp.seq.0;
     let ack = TcpRepr { seq: SeqNumber(8), ack: SeqNumber(iss + 1), flags: flags("."), ..out.tcp.clone() };
-    let ack = TcpRepr { src_port: 40000, dst_port: 8080, options: vec![], window: 65535, ..ack };
+    let ack = TcpRepr { src_port: 40000, dst_port: 8080, options: Default::default(), window: 65535, ..ack };
     send(&mut stack, ack);
     let (fd, peer) = stack.accept(now, lfd).unwrap();
     assert_eq!(peer, remote);

@@ -95,7 +95,7 @@ fn run(stack_seed: u64, stream_seed: u64) -> Trace {
                     flags,
                     window: (rng.next_u32() % 65536) as u16,
                     urgent: (rng.next_u32() % 100) as u16,
-                    options,
+                    options: options.into(),
                     payload: (0..len).map(|i| (i as u32 ^ step as u32) as u8).collect(),
                     ..TcpRepr::default()
                 };

@@ -16,7 +16,8 @@ fn passive_open_walks_listen_synrcvd_established() {
     let lfd = r.listen();
     assert_eq!(r.stack.state(lfd).unwrap(), State::Listen);
     let mut syn = r.seg("S", PEER_ISS, 0);
-    syn.options = vec![TcpOption::Mss(1400), TcpOption::SackPermitted, TcpOption::Nop, TcpOption::WindowScale(7)];
+    syn.options =
+        vec![TcpOption::Mss(1400), TcpOption::SackPermitted, TcpOption::Nop, TcpOption::WindowScale(7)].into();
     r.inject(syn);
     let iss = r.out_peek_seq();
     let sa = r.expect("S.", iss, Some(P));
@@ -73,7 +74,7 @@ fn active_open_walks_synsent_established() {
     assert!(!r.stack.poll(r.now, fd).unwrap().writable);
     let mut sa = r.seg("S.", PEER_ISS, syn.seq.0 + 1);
     sa.dst_port = syn.src_port;
-    sa.options = vec![TcpOption::Mss(1000)];
+    sa.options = vec![TcpOption::Mss(1000)].into();
     r.local.set_port(syn.src_port);
     r.inject(sa);
     r.expect(".", syn.seq.0 + 1, Some(P));
@@ -707,6 +708,9 @@ fn status_in_every_state_is_reported() {
         let t = reference_stack::FourTuple { local: r.local, remote: r.remote };
         assert_eq!(r.stack.connection(&t).unwrap().state, st);
         assert!(r.stack.connections().iter().any(|c| c.state == st));
+        // The cheap view agrees with the full status, state by state.
+        let status = r.stack.connection(&t).unwrap();
+        assert_eq!(r.stack.connection_view(&t), Some(reference_stack::ConnView::from(&status)));
     }
 }
 

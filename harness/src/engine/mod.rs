@@ -10,7 +10,7 @@ use crate::script::call::{Call, CallSpec, Cmsg, Expect, OptName};
 use crate::script::packet::{Field, OptSpec, PacketSpec};
 use crate::script::time::Base;
 use crate::script::{Pos, Script, StateOf, Step, StepKind, TargetKind};
-use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::wire::{IpPacket, IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{Errno, FourTuple, SeqNumber, State};
 use std::fmt;
 use std::net::SocketAddr;
@@ -1247,7 +1247,7 @@ impl Run<'_> {
             Some(Field::Is(a)) => stack_rel(a)?,
             _ => SeqNumber(0),
         };
-        let mut options = Vec::new();
+        let mut options = TcpOptions::new();
         for o in spec.options.iter().flatten() {
             options.push(match o {
                 OptSpec::Eol => TcpOption::Eol,
@@ -1256,11 +1256,13 @@ impl Run<'_> {
                 OptSpec::WScale(w) => TcpOption::WindowScale(w.value().unwrap_or(0)),
                 OptSpec::SackOk => TcpOption::SackPermitted,
                 OptSpec::Sack(blocks) => {
-                    TcpOption::Sack(blocks.iter().map(|(l, r)| Ok((stack_rel(*l)?, stack_rel(*r)?))).collect::<Result<
-                        _,
+                    let edges = blocks.iter().map(|(l, r)| Ok((stack_rel(*l)?, stack_rel(*r)?))).collect::<Result<
+                        Vec<_>,
                         String,
                     >>(
-                    )?)
+                    )?;
+                    // The script's parser allows 1 to 4 blocks.
+                    TcpOption::Sack(SackBlocks::new(&edges).ok_or("a SACK option has 1 to 4 blocks")?)
                 }
                 OptSpec::Ts { val, ecr } => TcpOption::Timestamps {
                     tsval: val.value().unwrap_or(0),
@@ -1277,7 +1279,11 @@ impl Run<'_> {
                         Field::Any => self.last_tsval.unwrap_or(0),
                     },
                 },
-                OptSpec::Unknown { kind, data } => TcpOption::Unknown { kind: *kind, data: data.clone() },
+                OptSpec::Unknown { kind, data } => TcpOption::Unknown {
+                    kind: *kind,
+                    // The script's parser allows at most 38 octets.
+                    data: OptionData::new(data).ok_or("an option carries at most 38 octets of data")?,
+                },
             });
         }
         let len = spec.len.value().unwrap_or(0) as usize;
@@ -1526,11 +1532,11 @@ fn opt_matches(e: &OptSpec, a: &TcpOption, remote_isn: u32) -> bool {
         }
         (OptSpec::Sack(eb), TcpOption::Sack(ab)) => {
             eb.len() == ab.len()
-                && eb.iter().zip(ab).all(|((el, er), (al, ar))| {
+                && eb.iter().zip(ab.iter()).all(|((el, er), (al, ar))| {
                     *el == al.0.wrapping_sub(remote_isn) && *er == ar.0.wrapping_sub(remote_isn)
                 })
         }
-        (OptSpec::Unknown { kind, data }, TcpOption::Unknown { kind: k, data: d }) => kind == k && data == d,
+        (OptSpec::Unknown { kind, data }, TcpOption::Unknown { kind: k, data: d }) => kind == k && data[..] == d[..],
         _ => false,
     }
 }

@@ -227,7 +227,7 @@ impl Target for ReferenceTarget {
         // A datagram that does not parse (a checksum broken on purpose) never
         // reaches the state machine, so the oracle does not see it either.
         if IpPacket::parse(bytes).is_ok() {
-            let before = self.stack.connection(&tuple);
+            let before = self.stack.connection_view(&tuple);
             self.oracle.before_inject(tuple, before.as_ref());
             self.oracle.on_inject(pkt.ip.src, pkt.ip.dst, &pkt.tcp);
         }

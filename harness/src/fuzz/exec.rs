@@ -5,7 +5,7 @@
 use super::case::{AckAt, Action, CallKind, Role, SeqAt, HEADER, MAX_RECORDS, RECORD};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, Violation};
-use reference_stack::wire::{IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::wire::{IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{
     Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State,
 };
@@ -43,7 +43,7 @@ pub enum Recorded {
     /// know it at that point (from the stack's first SYN).
     In {
         at: Instant,
-        tcp: TcpRepr,
+        tcp: Box<TcpRepr>,
         stack_isn: Option<u32>,
     },
     Call {
@@ -210,7 +210,7 @@ impl Run<'_> {
     }
 
     fn segment(&mut self, s: &super::case::Segment) {
-        let st = self.stack.connection(&self.tuple());
+        let st = self.stack.connection_view(&self.tuple());
         let (rcv_nxt, rcv_wnd, snd_nxt, snd_una, max_wnd, state) = match &st {
             Some(c) => (c.rcv_nxt.0, c.rcv_wnd, c.snd_nxt.0, c.snd_una.0, c.max_snd_wnd, c.state),
             None => {
@@ -239,7 +239,8 @@ impl Run<'_> {
             flags |= TcpFlags::URG;
         }
         // The segment is built in the run's reused buffers.
-        let mut tcp = std::mem::take(&mut self.tcp);
+        let tuple = self.tuple();
+        let tcp = &mut self.tcp;
         let urgent = options_into(s, self.ts_clock, self.last_tsval, snd_una, &mut tcp.options);
         tcp.payload.clear();
         tcp.payload.extend_from_slice(&PATTERN[..usize::from(s.payload_len)]);
@@ -253,21 +254,21 @@ impl Run<'_> {
         tcp.urgent = urgent;
         let ip = IpRepr::new(self.remote.ip(), self.local.ip());
         // What cannot be put on the wire is not sent (options over 40 bytes).
-        if tcp.check_emit().is_ok() {
-            self.oracle.before_inject(self.tuple(), st.as_ref());
-            self.oracle.on_inject(ip.src, ip.dst, &tcp);
-            if let Some(r) = self.rec.as_deref_mut() {
-                r.push(Recorded::In { at: self.now, tcp: tcp.clone(), stack_isn: self.stack_isn });
-            }
-            // The segment as the stack's parser would hand it over, without
-            // the round trip through bytes (a replayed script takes that
-            // trip: `injected_segments_are_what_the_wire_gives` holds the
-            // two equal). Like `handle_packet`, but for the datagram
-            // counter, which no oracle reads.
-            pad_as_parsed(&mut tcp);
-            self.stack.handle_segment(self.now, ip, &tcp);
+        if tcp.check_emit().is_err() {
+            return;
         }
-        self.tcp = tcp;
+        self.oracle.before_inject(tuple, st.as_ref());
+        self.oracle.on_inject(ip.src, ip.dst, tcp);
+        if let Some(r) = self.rec.as_deref_mut() {
+            r.push(Recorded::In { at: self.now, tcp: Box::new(tcp.clone()), stack_isn: self.stack_isn });
+        }
+        // The segment as the stack's parser would hand it over, without the
+        // round trip through bytes (a replayed script takes that trip:
+        // `injected_segments_are_what_the_wire_gives` holds the two equal).
+        // Like `handle_packet`, but for the datagram counter, which no
+        // oracle reads.
+        pad_as_parsed(tcp);
+        self.stack.handle_segment(self.now, ip, tcp);
     }
 
     fn act(&mut self, a: &Action) {
@@ -355,7 +356,7 @@ impl Run<'_> {
 /// The options a segment record asks for (bits of `s.options`, see
 /// [`super::case::Segment`]), written into `options` (cleared first), and
 /// its urgent pointer.
-fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, options: &mut Vec<TcpOption>) -> u16 {
+fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, options: &mut TcpOptions) -> u16 {
     options.clear();
     let a = s.option_arg;
     if s.options & 1 != 0 {
@@ -372,10 +373,11 @@ fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, 
     }
     if s.options & 16 != 0 {
         let l = SeqNumber(snd_una.wrapping_add(u32::from(a) * 8));
-        options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(l, l + 100)])]);
+        let block = SackBlocks::new(&[(l, l + 100)]).unwrap_or_default();
+        options.extend([TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(block)]);
     }
     if s.options & 32 != 0 {
-        options.push(TcpOption::Unknown { kind: 254, data: vec![a] });
+        options.push(TcpOption::Unknown { kind: 254, data: OptionData::new(&[a]).unwrap_or_default() });
     }
     if s.options & 64 != 0 {
         u16::from(a)
@@ -509,7 +511,7 @@ mod tests {
                         option_arg,
                         payload_len,
                     };
-                    let mut opts = Vec::new();
+                    let mut opts = TcpOptions::new();
                     let urgent = options_into(&s, 7, 9, 1000, &mut opts);
                     let tcp = TcpRepr {
                         src_port: src.port(),

@@ -461,6 +461,13 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
                     Some(h) => hex(h).ok_or_else(|| err(format!("`{h}` is not hex octets"), at, p.len()))?,
                     None => Vec::new(),
                 };
+                if data.len() > reference_stack::wire::MAX_OPTION_DATA {
+                    return Err(err(
+                        format!("option data of {} octets: an option carries at most 38", data.len()),
+                        at,
+                        p.len(),
+                    ));
+                }
                 OptSpec::Unknown { kind, data }
             }
             Some(w) => {

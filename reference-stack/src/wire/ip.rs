@@ -299,7 +299,9 @@ mod tests {
         use crate::wire::TcpOption;
         let addrs = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
         let with = |options: Vec<TcpOption>| {
-            IpPacket { ip: IpRepr::new(addrs.0, addrs.1), tcp: TcpRepr { options, ..seg() } }.emit().unwrap()
+            IpPacket { ip: IpRepr::new(addrs.0, addrs.1), tcp: TcpRepr { options: options.into(), ..seg() } }
+                .emit()
+                .unwrap()
         };
         // MSS, EOL, then zeros (the emitter pads with zeros): fine both ways.
         let ok = with(vec![TcpOption::Mss(1460), TcpOption::Eol]);

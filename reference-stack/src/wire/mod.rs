@@ -12,7 +12,10 @@ pub use icmp::{
     IcmpErrorRepr, QuotedTcp, ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, IPPROTO_ICMP, IPPROTO_ICMPV6,
 };
 pub use ip::{IpPacket, IpRepr, IPPROTO_TCP};
-pub use tcp::{TcpFlags, TcpHeader, TcpOption, TcpRepr, MAX_SACK_BLOCKS, TCP_HEADER_LEN};
+pub use tcp::{
+    OptionData, SackBlocks, TcpFlags, TcpHeader, TcpOption, TcpOptions, TcpRepr, MAX_OPTION_DATA, MAX_SACK_BLOCKS,
+    TCP_HEADER_LEN,
+};
 
 use core::fmt;
 

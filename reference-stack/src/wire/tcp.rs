@@ -97,9 +97,106 @@ impl fmt::Debug for TcpFlags {
     }
 }
 
+/// Most option data an option of an unknown kind can carry: the 40 octets
+/// of option space less its kind and length octets.
+pub const MAX_OPTION_DATA: usize = MAX_OPTIONS_LEN - 2;
+
+/// The blocks of a SACK option, (left, right) edges, at most
+/// [`MAX_SACK_BLOCKS`] (RFC 2018 3), held inline: a segment with SACK
+/// blocks allocates nothing for them.
+#[derive(Clone, Copy, Default)]
+pub struct SackBlocks {
+    len: u8,
+    blocks: [(SeqNumber, SeqNumber); MAX_SACK_BLOCKS],
+}
+
+impl SackBlocks {
+    /// `None` if there are more blocks than an option can carry.
+    pub fn new(blocks: &[(SeqNumber, SeqNumber)]) -> Option<SackBlocks> {
+        let mut s = SackBlocks::default();
+        s.blocks.get_mut(..blocks.len())?.copy_from_slice(blocks);
+        s.len = blocks.len() as u8;
+        Some(s)
+    }
+}
+
+impl core::ops::Deref for SackBlocks {
+    type Target = [(SeqNumber, SeqNumber)];
+    fn deref(&self) -> &Self::Target {
+        &self.blocks[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for SackBlocks {
+    fn eq(&self, o: &Self) -> bool {
+        **self == **o
+    }
+}
+impl Eq for SackBlocks {}
+impl core::hash::Hash for SackBlocks {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
+    }
+}
+impl fmt::Debug for SackBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The data octets of an option of an unknown kind, at most
+/// [`MAX_OPTION_DATA`], held inline.
+#[derive(Clone, Copy)]
+pub struct OptionData {
+    len: u8,
+    bytes: [u8; MAX_OPTION_DATA],
+}
+
+impl OptionData {
+    /// `None` if the data would not fit in the option space.
+    pub fn new(data: &[u8]) -> Option<OptionData> {
+        let mut d = OptionData::default();
+        d.bytes.get_mut(..data.len())?.copy_from_slice(data);
+        d.len = data.len() as u8;
+        Some(d)
+    }
+}
+
+impl Default for OptionData {
+    fn default() -> Self {
+        OptionData { len: 0, bytes: [0; MAX_OPTION_DATA] }
+    }
+}
+
+impl core::ops::Deref for OptionData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for OptionData {
+    fn eq(&self, o: &Self) -> bool {
+        **self == **o
+    }
+}
+impl Eq for OptionData {}
+impl core::hash::Hash for OptionData {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
+    }
+}
+impl fmt::Debug for OptionData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// One TCP option. The list in a [`TcpRepr`] keeps the order (and the NOPs)
-/// of the wire, so parse then emit gives back the same bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// of the wire, so parse then emit gives back the same bytes. Every variant
+/// is held inline (no heap), since the stack builds options for most
+/// segments it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TcpOption {
     /// Kind 0, end of option list (MUST-4). Parsing stops here.
     Eol,
@@ -112,11 +209,152 @@ pub enum TcpOption {
     /// Kind 4, length 2 (RFC 2018 2).
     SackPermitted,
     /// Kind 5, length 2 + 8n, n in 1..=4 (RFC 2018 3). (left, right) edges.
-    Sack(Vec<(SeqNumber, SeqNumber)>),
+    Sack(SackBlocks),
     /// Kind 8, length 10 (RFC 7323 3).
     Timestamps { tsval: u32, tsecr: u32 },
     /// Any other kind, carried through unchanged (MUST-6: ignored by the stack).
-    Unknown { kind: u8, data: Vec<u8> },
+    Unknown { kind: u8, data: OptionData },
+}
+
+/// How many options a [`TcpOptions`] holds before it moves them to the
+/// heap: a SYN's five (`mss, sackOK, TS, nop, wscale`) and a data segment's
+/// `nop, nop, TS, nop, nop, SACK` fit.
+const INLINE_OPTIONS: usize = 6;
+
+/// The options of a segment, in wire order. Up to six are held inline, so
+/// the segments a stack sends carry their options without an allocation;
+/// a longer list (a crafted segment of many NOPs, say) moves to the heap.
+/// Reads as a slice of [`TcpOption`].
+#[derive(Clone)]
+pub struct TcpOptions(OptionList);
+
+// The inline variant is the large one on purpose: boxing it would bring
+// back the allocation it exists to avoid.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum OptionList {
+    Inline { len: u8, items: [TcpOption; INLINE_OPTIONS] },
+    Heap(Vec<TcpOption>),
+}
+
+impl TcpOptions {
+    pub const fn new() -> TcpOptions {
+        TcpOptions(OptionList::Inline { len: 0, items: [TcpOption::Eol; INLINE_OPTIONS] })
+    }
+
+    pub fn push(&mut self, o: TcpOption) {
+        match &mut self.0 {
+            OptionList::Inline { len, items } => match items.get_mut(usize::from(*len)) {
+                Some(slot) => {
+                    *slot = o;
+                    *len += 1;
+                }
+                None => {
+                    let mut v = Vec::with_capacity(2 * INLINE_OPTIONS);
+                    v.extend_from_slice(&items[..]);
+                    v.push(o);
+                    self.0 = OptionList::Heap(v);
+                }
+            },
+            OptionList::Heap(v) => v.push(o),
+        }
+    }
+
+    /// Empties the list (a heap list keeps its capacity).
+    pub fn clear(&mut self) {
+        match &mut self.0 {
+            OptionList::Inline { len, .. } => *len = 0,
+            OptionList::Heap(v) => v.clear(),
+        }
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions::new()
+    }
+}
+
+impl core::ops::Deref for TcpOptions {
+    type Target = [TcpOption];
+    fn deref(&self) -> &[TcpOption] {
+        match &self.0 {
+            OptionList::Inline { len, items } => &items[..usize::from(*len)],
+            OptionList::Heap(v) => v,
+        }
+    }
+}
+
+impl core::ops::DerefMut for TcpOptions {
+    fn deref_mut(&mut self) -> &mut [TcpOption] {
+        match &mut self.0 {
+            OptionList::Inline { len, items } => &mut items[..usize::from(*len)],
+            OptionList::Heap(v) => v,
+        }
+    }
+}
+
+impl Extend<TcpOption> for TcpOptions {
+    fn extend<I: IntoIterator<Item = TcpOption>>(&mut self, iter: I) {
+        for o in iter {
+            self.push(o);
+        }
+    }
+}
+
+impl FromIterator<TcpOption> for TcpOptions {
+    fn from_iter<I: IntoIterator<Item = TcpOption>>(iter: I) -> Self {
+        let mut o = TcpOptions::new();
+        o.extend(iter);
+        o
+    }
+}
+
+impl From<Vec<TcpOption>> for TcpOptions {
+    fn from(v: Vec<TcpOption>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl<const N: usize> From<[TcpOption; N]> for TcpOptions {
+    fn from(a: [TcpOption; N]) -> Self {
+        a.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a TcpOptions {
+    type Item = &'a TcpOption;
+    type IntoIter = core::slice::Iter<'a, TcpOption>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for TcpOptions {
+    fn eq(&self, o: &Self) -> bool {
+        **self == **o
+    }
+}
+impl Eq for TcpOptions {}
+impl PartialEq<Vec<TcpOption>> for TcpOptions {
+    fn eq(&self, o: &Vec<TcpOption>) -> bool {
+        **self == **o
+    }
+}
+impl<const N: usize> PartialEq<[TcpOption; N]> for TcpOptions {
+    fn eq(&self, o: &[TcpOption; N]) -> bool {
+        **self == o[..]
+    }
+}
+impl core::hash::Hash for TcpOptions {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
+    }
+}
+impl fmt::Debug for TcpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl TcpOption {
@@ -144,7 +382,7 @@ impl TcpOption {
             TcpOption::SackPermitted => out.extend_from_slice(&[4, 2]),
             TcpOption::Sack(blocks) => {
                 out.extend_from_slice(&[5, (2 + 8 * blocks.len()) as u8]);
-                for (l, r) in blocks {
+                for (l, r) in blocks.iter() {
                     out.extend_from_slice(&l.0.to_be_bytes());
                     out.extend_from_slice(&r.0.to_be_bytes());
                 }
@@ -156,7 +394,7 @@ impl TcpOption {
             }
             TcpOption::Unknown { kind, data } => {
                 out.extend_from_slice(&[*kind, (2 + data.len()) as u8]);
-                out.extend_from_slice(data);
+                out.extend_from_slice(&data[..]);
             }
         }
     }
@@ -172,7 +410,7 @@ impl fmt::Display for TcpOption {
             TcpOption::SackPermitted => write!(f, "sackOK"),
             TcpOption::Sack(blocks) => {
                 write!(f, "sack")?;
-                for (l, r) in blocks {
+                for (l, r) in blocks.iter() {
                     write!(f, " {}:{}", l.0, r.0)?;
                 }
                 Ok(())
@@ -182,7 +420,7 @@ impl fmt::Display for TcpOption {
                 write!(f, "opt{kind}")?;
                 if !data.is_empty() {
                     write!(f, " ")?;
-                    for b in data {
+                    for b in data.iter() {
                         write!(f, "{b:02x}")?;
                     }
                 }
@@ -206,7 +444,7 @@ pub struct TcpRepr {
     pub reserved: u8,
     pub window: u16,
     pub urgent: u16,
-    pub options: Vec<TcpOption>,
+    pub options: TcpOptions,
     pub payload: Vec<u8>,
 }
 
@@ -221,7 +459,7 @@ impl Default for TcpRepr {
             reserved: 0,
             window: 0,
             urgent: 0,
-            options: Vec::new(),
+            options: TcpOptions::new(),
             payload: Vec::new(),
         }
     }
@@ -264,19 +502,16 @@ impl TcpRepr {
     }
 
     /// Whether [`TcpRepr::emit`] can carry this segment: the options fit in
-    /// 40 bytes, a SACK option has 1 to 4 blocks, an unknown option at most
-    /// 38 bytes of data.
+    /// 40 bytes and a SACK option has at least one block (the types hold at
+    /// most 4 blocks and 38 octets of unknown option data).
     pub fn check_emit(&self) -> Result<(), WireError> {
         if self.options_len() > MAX_OPTIONS_LEN {
             return Err(WireError::CannotEmit("TCP options longer than 40 bytes"));
         }
         for o in &self.options {
             match o {
-                TcpOption::Sack(b) if b.is_empty() || b.len() > MAX_SACK_BLOCKS => {
+                TcpOption::Sack(b) if b.is_empty() => {
                     return Err(WireError::CannotEmit("SACK option needs 1 to 4 blocks"))
-                }
-                TcpOption::Unknown { data, .. } if data.len() > 38 => {
-                    return Err(WireError::CannotEmit("unknown option data longer than 38 bytes"))
                 }
                 _ => {}
             }
@@ -354,7 +589,7 @@ impl TcpRepr {
         self.options
             .iter()
             .find_map(|o| match o {
-                TcpOption::Sack(b) => Some(b.as_slice()),
+                TcpOption::Sack(b) => Some(&b[..]),
                 _ => None,
             })
             .unwrap_or(&[])
@@ -553,8 +788,16 @@ fn walk_options(mut b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Result<(), WireEr
 }
 
 /// Parses the option bytes into owned options (see [`walk_options`]).
-fn parse_options(b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
-    let mut out = Vec::new();
+fn parse_options(b: &[u8]) -> Result<TcpOptions, WireError> {
+    let mut out = TcpOptions::new();
+    // The header holds at most 40 octets of options, so an option's data
+    // always fits in 38; a longer region is refused, not truncated.
+    if b.len() > MAX_OPTIONS_LEN {
+        return Err(WireError::BadDataOffset {
+            offset_words: ((TCP_HEADER_LEN + b.len()) / 4) as u8,
+            segment_len: b.len(),
+        });
+    }
     walk_options(b, |kind, body| {
         out.push(match kind {
             0 => TcpOption::Eol,
@@ -562,21 +805,24 @@ fn parse_options(b: &[u8]) -> Result<Vec<TcpOption>, WireError> {
             2 => TcpOption::Mss(u16::from_be_bytes([body[0], body[1]])),
             3 => TcpOption::WindowScale(body[0]),
             4 => TcpOption::SackPermitted,
-            5 => TcpOption::Sack(
-                body.chunks_exact(8)
-                    .map(|c| {
-                        (
-                            SeqNumber(u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
-                            SeqNumber(u32::from_be_bytes([c[4], c[5], c[6], c[7]])),
-                        )
-                    })
-                    .collect(),
-            ),
+            5 => {
+                // walk_options admits 1 to MAX_SACK_BLOCKS blocks.
+                let mut blocks = SackBlocks::default();
+                for (slot, c) in blocks.blocks.iter_mut().zip(body.chunks_exact(8)) {
+                    *slot = (
+                        SeqNumber(u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+                        SeqNumber(u32::from_be_bytes([c[4], c[5], c[6], c[7]])),
+                    );
+                }
+                blocks.len = (body.len() / 8) as u8;
+                TcpOption::Sack(blocks)
+            }
             8 => TcpOption::Timestamps {
                 tsval: u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
                 tsecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
             },
-            _ => TcpOption::Unknown { kind, data: body.to_vec() },
+            // At most 38 octets: the region is 40 at most (checked above).
+            _ => TcpOption::Unknown { kind, data: OptionData::new(body).unwrap_or_default() },
         })
     })?;
     Ok(out)
@@ -597,14 +843,14 @@ mod tests {
             seq: SeqNumber(0xfffffff0),
             flags: TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
             window: 65535,
-            options: vec![
+            options: TcpOptions::from([
                 TcpOption::Mss(1460),
                 TcpOption::SackPermitted,
                 TcpOption::Timestamps { tsval: 7, tsecr: 0 },
                 TcpOption::Nop,
                 TcpOption::WindowScale(7),
-                TcpOption::Unknown { kind: 254, data: vec![0xf9, 0x89] },
-            ],
+                TcpOption::Unknown { kind: 254, data: OptionData::new(&[0xf9, 0x89]).unwrap() },
+            ]),
             ..TcpRepr::default()
         }
     }
@@ -622,7 +868,11 @@ mod tests {
         let data = TcpRepr {
             flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::URG,
             urgent: 3,
-            options: vec![TcpOption::Nop, TcpOption::Nop, TcpOption::Sack(vec![(SeqNumber(10), SeqNumber(20))])],
+            options: TcpOptions::from([
+                TcpOption::Nop,
+                TcpOption::Nop,
+                TcpOption::Sack(SackBlocks::new(&[(SeqNumber(10), SeqNumber(20))]).unwrap()),
+            ]),
             payload: b"hello".to_vec(),
             ..syn()
         };
@@ -700,7 +950,38 @@ mod tests {
 
     #[test]
     fn emit_rejects_oversized_options() {
-        let s = TcpRepr { options: vec![TcpOption::Unknown { kind: 99, data: vec![0; 38] }, TcpOption::Nop], ..syn() };
+        let s = TcpRepr {
+            options: TcpOptions::from([
+                TcpOption::Unknown { kind: 99, data: OptionData::new(&[0; 38]).unwrap() },
+                TcpOption::Nop,
+            ]),
+            ..syn()
+        };
         assert!(s.emit(A, B).is_err());
+        assert!(s.check_emit().is_err());
+        // More than the option space can hold cannot even be built.
+        assert!(OptionData::new(&[0; 39]).is_none());
+        assert!(SackBlocks::new(&[(SeqNumber(1), SeqNumber(2)); 5]).is_none());
+        assert!(SackBlocks::new(&[]).is_some_and(|b| b.is_empty()));
+    }
+
+    #[test]
+    fn option_lists_spill_past_six_and_compare_by_content() {
+        let mut long = TcpOptions::new();
+        for _ in 0..40 {
+            long.push(TcpOption::Nop);
+        }
+        assert_eq!(long.len(), 40);
+        assert_eq!(TcpRepr { options: long.clone(), ..TcpRepr::default() }.options_len(), 40);
+        let short: TcpOptions = vec![TcpOption::Nop; 40].into();
+        assert_eq!(long, short);
+        long.clear();
+        assert!(long.is_empty());
+        assert_eq!(long, TcpOptions::new());
+        // Parsing a header of 40 NOPs gives them all back.
+        let mut b = vec![0u8; 20];
+        b.extend_from_slice(&[1; 40]);
+        b[12] = 15 << 4;
+        assert_eq!(TcpRepr::parse(&b, None).unwrap().options, short);
     }
 }

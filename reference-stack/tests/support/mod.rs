@@ -148,7 +148,7 @@ impl Rig {
     pub fn passive_open(&mut self) -> (Fd, Fd) {
         let lfd = self.listen();
         let mut syn = self.seg("S", PEER_ISS, 0);
-        syn.options = vec![TcpOption::Mss(1460)];
+        syn.options = vec![TcpOption::Mss(1460)].into();
         self.inject(syn);
         let sa = self.out().expect("SYN-ACK");
         assert_eq!(sa.flags, flags("S."));
@@ -171,7 +171,7 @@ impl Rig {
         assert_eq!(syn.flags, flags("S"));
         self.iss = syn.seq.0;
         let mut sa = self.seg("S.", PEER_ISS, self.iss + 1);
-        sa.options = vec![TcpOption::Mss(1460)];
+        sa.options = vec![TcpOption::Mss(1460)].into();
         self.inject(sa);
         self.expect(".", self.iss + 1, Some(PEER_ISS + 1));
         assert_eq!(self.stack.state(fd).unwrap(), State::Established);
