@@ -997,19 +997,25 @@ impl Stack {
             SocketKind::Idle => PollEvents { writable: true, hup: true, ..PollEvents::default() },
             SocketKind::Listening(l) => PollEvents { readable: !l.accept_queue.is_empty(), ..PollEvents::default() },
             SocketKind::Conn(k) => {
+                // As Linux's tcp_poll: the receive side is shut by the peer's
+                // FIN or by shutdown(SHUT_RD), the send side by
+                // shutdown(SHUT_WR); both shut (or CLOSED) is a hang-up. A
+                // shut side never blocks: reads return 0, writes fail at once.
                 let t = &self.conns[k].tcb;
                 let st = t.state();
                 let closed = st == State::Closed;
                 let err = t.pending_error().is_some();
+                let rcv_shut = t.fin_received() || t.read_shut();
+                let snd_shut = t.write_shut();
                 PollEvents {
-                    readable: t.recv_queued() > 0 || t.fin_received() || closed || err || t.read_shut(),
+                    readable: t.recv_queued() > 0 || rcv_shut || closed || err,
                     writable: (matches!(st, State::Established | State::CloseWait) && t.send_space() > 0)
+                        || snd_shut
                         || closed
                         || err,
                     error: err,
-                    hup: closed
-                        || (t.fin_received() && matches!(st, State::LastAck | State::TimeWait | State::Closing)),
-                    rdhup: t.fin_received() || closed,
+                    hup: closed || (rcv_shut && snd_shut),
+                    rdhup: rcv_shut || closed,
                     pri: t.urgent_pending().is_some(),
                 }
             }

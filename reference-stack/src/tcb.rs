@@ -452,9 +452,6 @@ impl Tcb {
     pub fn state(&self) -> State {
         self.state
     }
-    pub fn is_passive(&self) -> bool {
-        self.passive
-    }
     /// The TCB can be deleted: it is CLOSED, or a passive SYN-RECEIVED went
     /// back to LISTEN (the listener lives on; this child does not).
     pub fn is_finished(&self) -> bool {
@@ -508,6 +505,10 @@ impl Tcb {
     }
     pub fn read_shut(&self) -> bool {
         self.rd_shut
+    }
+    /// shutdown(SHUT_WR) or CLOSE was called: nothing more may be sent.
+    pub fn write_shut(&self) -> bool {
+        self.wr_shut || self.fin_queued
     }
     pub fn fin_received(&self) -> bool {
         matches!(self.state, State::CloseWait | State::Closing | State::LastAck | State::TimeWait)
