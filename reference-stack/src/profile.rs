@@ -83,6 +83,12 @@ pub struct Profile {
     /// MAY-2 / RFC 6191: a SYN with a higher sequence number (or newer
     /// timestamp) reopens a connection in TIME-WAIT.
     pub syn_reopens_time_wait: bool,
+    /// The ISS of a connection reopened from TIME-WAIT. `false`: the ISN
+    /// clock's value, raised to the old SND.NXT + 65537 if it is not beyond
+    /// that (RFC 6191 2 asks only that the new ISS be beyond the old
+    /// sequence space). `true`: exactly the old SND.NXT + 65535 + 2, as
+    /// Linux's tcp_timewait_state_process sets it.
+    pub reopen_iss_after_old: bool,
     /// Answer a retransmitted SYN in SYN-RECEIVED with the SYN,ACK again.
     /// RFC 9293's step 1 sends a bare ACK; Linux resends the SYN,ACK.
     pub synack_on_duplicate_syn: bool,
@@ -187,6 +193,7 @@ impl Profile {
             rfc5961: true,
             rfc1337: false,
             syn_reopens_time_wait: true,
+            reopen_iss_after_old: false,
             synack_on_duplicate_syn: false,
             max_ooo_blocks: 32,
             rcv_buf: 131_072,
@@ -258,6 +265,8 @@ impl Profile {
             // tcp_rfc1337 = 0: a RST kills a TIME-WAIT socket.
             rfc1337: false,
             syn_reopens_time_wait: true,
+            // tw_snd_nxt + 65535 + 2 (seen on 6.18: suites/close/time-wait-reopen-new-incarnation).
+            reopen_iss_after_old: true,
             // Verified on 6.18 over TUN: harness/tests/kernel_facts.rs.
             synack_on_duplicate_syn: true,
             max_ooo_blocks: 64,

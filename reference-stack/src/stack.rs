@@ -415,7 +415,8 @@ impl Stack {
                 return;
             }
             // MAY-2 / RFC 6191: the new incarnation's ISS lies beyond the old
-            // SND.NXT (by Linux's 65535 + 2), unless the ISN clock is already past it.
+            // SND.NXT (by Linux's 65535 + 2); the rfc9293 profile keeps the ISN
+            // clock's value when that is already past it.
             let old_nxt = self.conns[&key].tcb.snd_nxt();
             self.with_tcb(key, |tcb, ctx| tcb.reopen_from_time_wait(ctx, seg));
             let lfd = self.find_listener(tuple.local).expect("checked above");
@@ -490,7 +491,7 @@ impl Stack {
         }
         let mut iss = self.isn(&tuple);
         if let Some(floor) = iss_floor {
-            if iss < floor {
+            if iss < floor || self.profile.reopen_iss_after_old {
                 iss = floor;
             }
         }
