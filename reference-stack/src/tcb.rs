@@ -1567,7 +1567,7 @@ impl Tcb {
     /// Builds the segment [start, start+len) (+FIN) from the send buffer and emits it.
     fn build_and_send(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) {
         let offset = start.wrapping_since(self.snd_buf_seq) as usize;
-        let payload: Vec<u8> = self.snd_buf.range(offset..offset + len).copied().collect();
+        let payload = copy_out(&self.snd_buf, offset, len);
         let mut flags = TcpFlags::ACK;
         // MUST-61: PSH on the last segment of what the application handed over.
         if len > 0 && offset + len == self.snd_buf.len() {
@@ -1819,9 +1819,9 @@ impl Tcb {
     pub fn recv(&mut self, ctx: &mut Ctx<'_>, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
         if !self.rcv_buf.is_empty() && !self.rd_shut {
             let n = max.min(self.rcv_buf.len());
-            let out: Vec<u8> =
-                if peek { self.rcv_buf.range(..n).copied().collect() } else { self.rcv_buf.drain(..n).collect() };
+            let out = copy_out(&self.rcv_buf, 0, n);
             if !peek {
+                self.rcv_buf.drain(..n);
                 self.maybe_window_update(ctx);
             }
             return Ok(out);
@@ -2047,6 +2047,21 @@ impl Tcb {
     }
 }
 
+/// `len` octets of `buf` from `start`, copied slice by slice (the queue's
+/// two halves) rather than octet by octet.
+fn copy_out(buf: &VecDeque<u8>, start: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let (front, back) = buf.as_slices();
+    let end = start + len;
+    if start < front.len() {
+        out.extend_from_slice(&front[start..end.min(front.len())]);
+    }
+    if end > front.len() {
+        out.extend_from_slice(&back[start.saturating_sub(front.len())..end - front.len()]);
+    }
+    out
+}
+
 /// MUST-15: the send MSS without an MSS option: 536 (IPv4), 1220 (IPv6).
 fn default_send_mss(tuple: &FourTuple) -> u32 {
     if tuple.local.is_ipv6() {
@@ -2063,4 +2078,31 @@ pub fn window_shift_for(buf: usize) -> u8 {
         s += 1;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_out;
+    use std::collections::VecDeque;
+
+    /// Whatever way the queue has wrapped, the copy is the range's octets.
+    #[test]
+    fn copy_out_reads_across_the_wrap() {
+        for shift in 0..12usize {
+            let mut q: VecDeque<u8> = VecDeque::with_capacity(8);
+            for i in 0..8u8 {
+                q.push_back(i);
+            }
+            for _ in 0..shift {
+                let x = q.pop_front().unwrap();
+                q.push_back(x.wrapping_add(8));
+            }
+            let all: Vec<u8> = q.iter().copied().collect();
+            for start in 0..=q.len() {
+                for len in 0..=q.len() - start {
+                    assert_eq!(copy_out(&q, start, len), all[start..start + len], "shift {shift} {start}+{len}");
+                }
+            }
+        }
+    }
 }
