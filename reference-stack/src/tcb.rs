@@ -273,6 +273,8 @@ pub struct Tcb {
 
     // Timers and their bookkeeping.
     timers: [Option<Instant>; 7],
+    /// The earliest of `timers`.
+    deadline: Option<Instant>,
     rto: Duration,
     backoff: u32,
     srtt: Option<Duration>,
@@ -377,6 +379,7 @@ impl Tcb {
             so_error: None,
             was_connected: false,
             timers: [None; 7],
+            deadline: None,
             rto: p.rto_initial,
             backoff: 0,
             srtt: None,
@@ -519,8 +522,10 @@ impl Tcb {
         (up > read_to).then(|| up.wrapping_since(read_to))
     }
 
+    /// The earliest running timer (kept as timers are armed and disarmed:
+    /// the stack asks on every call).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.iter().flatten().copied().min()
+        self.deadline
     }
 
     /// The sequence variables (`id` left 0 for the stack to fill in).
@@ -593,11 +598,13 @@ impl Tcb {
                 // RFC 9293 3.10.7.4 eighth step: "start the time-wait timer,
                 // turn off the other timers".
                 self.timers = [None; 7];
+                self.deadline = None;
                 self.arm(TimerKind::TimeWait, ctx.now + ctx.profile.time_wait);
                 self.rtx_nxt = None;
             }
             State::Closed | State::Listen => {
                 self.timers = [None; 7];
+                self.deadline = None;
                 self.rtx_nxt = None;
                 self.snd_buf.clear();
                 self.ooo.clear();
@@ -623,10 +630,17 @@ impl Tcb {
     }
 
     fn arm(&mut self, k: TimerKind, at: Instant) {
-        self.timers[timer_index(k)] = Some(at);
+        if self.timers[timer_index(k)].replace(at).is_some() {
+            // Re-armed: it may have been the earliest.
+            self.deadline = self.timers.iter().flatten().copied().min();
+        } else {
+            self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+        }
     }
     fn disarm(&mut self, k: TimerKind) {
-        self.timers[timer_index(k)] = None;
+        if self.timers[timer_index(k)].take().is_some() {
+            self.deadline = self.timers.iter().flatten().copied().min();
+        }
     }
     fn armed(&self, k: TimerKind) -> bool {
         self.timers[timer_index(k)].is_some()
@@ -1946,6 +1960,13 @@ impl Tcb {
     /// Sequence-space and queue invariants that hold between any two inputs.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let fail = |what: String| Err(InvariantViolation { conn: self.tuple, what });
+        if self.deadline != self.timers.iter().flatten().copied().min() {
+            return fail(format!(
+                "next deadline {:?} is not the earliest timer {:?}",
+                self.deadline,
+                Timers(self.timers)
+            ));
+        }
         if self.snd_una > self.snd_nxt {
             return fail(format!("SND.UNA {} > SND.NXT {}", self.snd_una, self.snd_nxt));
         }

@@ -436,8 +436,7 @@ fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, 
 /// bytes that do not fill the last 32-bit word are padded with zeros, which
 /// parse as an EOL option.
 fn pad_as_parsed(tcp: &mut TcpRepr) {
-    let raw: usize = tcp.options.iter().map(TcpOption::wire_len).sum();
-    if raw % 4 != 0 {
+    if tcp.options.wire_len() % 4 != 0 {
         tcp.options.push(TcpOption::Eol);
     }
 }

@@ -226,7 +226,11 @@ const INLINE_OPTIONS: usize = 6;
 /// a longer list (a crafted segment of many NOPs, say) moves to the heap.
 /// Reads as a slice of [`TcpOption`].
 #[derive(Clone)]
-pub struct TcpOptions(OptionList);
+pub struct TcpOptions {
+    list: OptionList,
+    /// The options' length on the wire, unpadded (kept as they are pushed).
+    wire_len: usize,
+}
 
 // The inline variant is the large one on purpose: boxing it would bring
 // back the allocation it exists to avoid.
@@ -239,11 +243,17 @@ enum OptionList {
 
 impl TcpOptions {
     pub const fn new() -> TcpOptions {
-        TcpOptions(OptionList::Inline { len: 0, items: [TcpOption::Eol; INLINE_OPTIONS] })
+        TcpOptions { list: OptionList::Inline { len: 0, items: [TcpOption::Eol; INLINE_OPTIONS] }, wire_len: 0 }
+    }
+
+    /// Length of the options on the wire before padding.
+    pub fn wire_len(&self) -> usize {
+        self.wire_len
     }
 
     pub fn push(&mut self, o: TcpOption) {
-        match &mut self.0 {
+        self.wire_len += o.wire_len();
+        match &mut self.list {
             OptionList::Inline { len, items } => match items.get_mut(usize::from(*len)) {
                 Some(slot) => {
                     *slot = o;
@@ -253,7 +263,7 @@ impl TcpOptions {
                     let mut v = Vec::with_capacity(2 * INLINE_OPTIONS);
                     v.extend_from_slice(&items[..]);
                     v.push(o);
-                    self.0 = OptionList::Heap(v);
+                    self.list = OptionList::Heap(v);
                 }
             },
             OptionList::Heap(v) => v.push(o),
@@ -262,7 +272,8 @@ impl TcpOptions {
 
     /// Empties the list (a heap list keeps its capacity).
     pub fn clear(&mut self) {
-        match &mut self.0 {
+        self.wire_len = 0;
+        match &mut self.list {
             OptionList::Inline { len, .. } => *len = 0,
             OptionList::Heap(v) => v.clear(),
         }
@@ -275,20 +286,13 @@ impl Default for TcpOptions {
     }
 }
 
+/// Read-only: options change only through `push` and `clear`, which keep
+/// the wire length.
 impl core::ops::Deref for TcpOptions {
     type Target = [TcpOption];
     fn deref(&self) -> &[TcpOption] {
-        match &self.0 {
+        match &self.list {
             OptionList::Inline { len, items } => &items[..usize::from(*len)],
-            OptionList::Heap(v) => v,
-        }
-    }
-}
-
-impl core::ops::DerefMut for TcpOptions {
-    fn deref_mut(&mut self) -> &mut [TcpOption] {
-        match &mut self.0 {
-            OptionList::Inline { len, items } => &mut items[..usize::from(*len)],
             OptionList::Heap(v) => v,
         }
     }
@@ -493,8 +497,7 @@ impl TcpRepr {
 
     /// Length of the options once padded to a 32-bit boundary.
     pub fn options_len(&self) -> usize {
-        let raw: usize = self.options.iter().map(TcpOption::wire_len).sum();
-        raw.div_ceil(4) * 4
+        self.options.wire_len().div_ceil(4) * 4
     }
 
     pub fn header_len(&self) -> usize {
@@ -975,6 +978,8 @@ mod tests {
         assert_eq!(TcpRepr { options: long.clone(), ..TcpRepr::default() }.options_len(), 40);
         let short: TcpOptions = vec![TcpOption::Nop; 40].into();
         assert_eq!(long, short);
+        let s = syn();
+        assert_eq!(s.options.wire_len(), s.options.iter().map(TcpOption::wire_len).sum::<usize>());
         long.clear();
         assert!(long.is_empty());
         assert_eq!(long, TcpOptions::new());
