@@ -47,9 +47,14 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Havoc's default stack (LibAFL's: up to 2^7 = 128 mutations on one case,
-/// 36 on average).
-const HAVOC_STACK_POW: u8 = 7;
+/// Havoc stacks up to 2^4 = 16 mutations on one case (7.5 on average).
+/// LibAFL's default is 2^7 (36 on average): on cases of 16-byte records
+/// that deep a stack mostly scrambles, and it cost a fifth of a campaign's
+/// CPU. Three 30-second one-core campaigns from the seeds each way
+/// (2026-12-02): 2^7 gave 81k to 98k execs/s, edges 41.3 to 41.6 %,
+/// transitions 14.1 to 14.2 %; 2^4 gave 97k to 105k execs/s with the same
+/// coverage (41.2 to 41.7 %, 14.1 to 14.2 %).
+const HAVOC_STACK_POW: u8 = 4;
 
 /// The transitions map the harness writes and the observer reads.
 static mut MAP: [u8; MAP_SIZE] = [0; MAP_SIZE];

@@ -28,8 +28,23 @@ fn addr_key(a: &SocketAddr) -> (bool, u128, u16) {
     }
 }
 
+/// An IPv4 address and port as one integer in `SocketAddr`'s order.
+fn v4_key(a: &SocketAddr) -> Option<u64> {
+    match a {
+        SocketAddr::V4(v4) => Some(u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port())),
+        SocketAddr::V6(_) => None,
+    }
+}
+
 impl Ord for FourTuple {
+    #[inline]
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        // IPv4 on both sides of both tuples (the common case): two integers.
+        if let (Some(a), Some(b), Some(c), Some(d)) =
+            (v4_key(&self.local), v4_key(&self.remote), v4_key(&other.local), v4_key(&other.remote))
+        {
+            return (a, b).cmp(&(c, d));
+        }
         addr_key(&self.local)
             .cmp(&addr_key(&other.local))
             .then_with(|| addr_key(&self.remote).cmp(&addr_key(&other.remote)))

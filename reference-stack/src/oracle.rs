@@ -120,10 +120,43 @@ impl std::fmt::Display for Violation {
     }
 }
 
+impl PeerView {
+    fn push_end(&mut self, end: SeqNumber) {
+        if self.ends.len() == ENDS_KEPT {
+            self.ends.pop_front();
+            self.furthest = None;
+        }
+        self.ends.push_back(end);
+        if let Some((irs, max)) = &mut self.furthest {
+            let d = end.wrapping_since(*irs);
+            if d < (1 << 31) {
+                *max = Some(max.map_or(d, |m| m.max(d)));
+            }
+        }
+    }
+
+    /// The largest distance from `irs` to an end the peer sent, among those
+    /// within 2^31 of it.
+    fn furthest_from(&mut self, irs: SeqNumber) -> Option<u32> {
+        match self.furthest {
+            Some((i, max)) if i == irs => max,
+            _ => {
+                let max = self.ends.iter().map(|e| e.wrapping_since(irs)).filter(|d| *d < (1 << 31)).max();
+                self.furthest = Some((irs, max));
+                max
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct PeerView {
     /// SEG.SEQ + SEG.LEN of the segments the peer sent (the most recent ones).
     ends: std::collections::VecDeque<SeqNumber>,
+    /// The furthest of `ends` counted from an IRS, as (IRS, distance),
+    /// brought up to date as ends are added: the ACK rule reads it for every
+    /// segment the stack sends, which would otherwise walk all the ends.
+    furthest: Option<(SeqNumber, Option<u32>)>,
     /// The right edge of the last window the stack advertised, and the
     /// connection (incarnation) it belongs to.
     right_edge: Option<(u64, SeqNumber)>,
@@ -182,10 +215,7 @@ impl Oracle {
             remote: std::net::SocketAddr::new(ip_src, seg.src_port),
         };
         let v = self.peers.get_or_insert_default(t);
-        if v.ends.len() == ENDS_KEPT {
-            v.ends.pop_front();
-        }
-        v.ends.push_back(seg.seq + seg.seg_len());
+        v.push_end(seg.seq + seg.seg_len());
         self.injected_rst |= seg.flags.rst();
     }
 
@@ -246,7 +276,7 @@ impl Oracle {
                 // The ACK never goes past anything the peer has sent, counted
                 // in this connection's own sequence space.
                 let irs = st.irs;
-                let max = v.ends.iter().map(|e| e.wrapping_since(irs)).filter(|d| *d < (1 << 31)).max();
+                let max = v.furthest_from(irs);
                 if max.is_none_or(|m| seg.ack.wrapping_since(irs) > m) {
                     return Err(broken("no ACK of data never sent"));
                 }
@@ -323,6 +353,24 @@ mod tests {
                 .into(),
         );
         assert_eq!(c.location(), "FIN-WAIT-2 with our FIN not acknowledged");
+    }
+
+    /// The kept maximum is the walk's answer, whatever the order of ends
+    /// and IRSs asked for.
+    #[test]
+    fn the_furthest_end_is_kept_as_ends_arrive() {
+        let mut v = PeerView::default();
+        let mut x = 7u32;
+        for i in 0..2000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            if x % 3 == 0 {
+                v.push_end(SeqNumber(x.wrapping_mul(7)));
+            } else {
+                let irs = SeqNumber([0, 1 << 31, x, 5][(i % 4) as usize]);
+                let walk = v.ends.iter().map(|e| e.wrapping_since(irs)).filter(|d| *d < (1 << 31)).max();
+                assert_eq!(v.furthest_from(irs), walk);
+            }
+        }
     }
 
     #[test]

@@ -251,6 +251,7 @@ impl TcpOptions {
         self.wire_len
     }
 
+    #[inline]
     pub fn push(&mut self, o: TcpOption) {
         self.wire_len += o.wire_len();
         match &mut self.list {
