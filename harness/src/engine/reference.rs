@@ -412,6 +412,8 @@ impl Target for ReferenceTarget {
             ("snd_cwnd", i64::from(st.cwnd) / mss),
             ("advmss", i64::from(st.rcv_mss)),
             ("total_retrans", st.total_retransmits as i64),
+            // The peer's window in octets, scaled, as Linux's tcpi_snd_wnd.
+            ("snd_wnd", i64::from(st.snd_wnd)),
         ]))
     }
 
