@@ -181,7 +181,10 @@ enum Command {
         #[arg(long)]
         fuzzer: Option<PathBuf>,
     },
-    /// Writes one fuzzing seed per script (a `.case` file) from suite trees:
+    /// Writes fuzzing seeds (`.case` files) from suite trees: every script
+    /// (and matrix variant) becomes a case, and a case is kept when it
+    /// reaches a transition-map slot the cases kept before it did not, so
+    /// the corpus stays small. `.case` files already in OUT are replaced:
     /// `harness seeds suites/ --out corpus/`.
     Seeds {
         #[arg(required = true)]
@@ -978,7 +981,19 @@ fn seeds_cmd(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
         eprintln!("error: {}: {e}", out.display());
         return ExitCode::from(3);
     }
-    let (mut written, mut empty) = (0, 0);
+    // The corpus is what this run writes: earlier seeds go.
+    if let Ok(rd) = std::fs::read_dir(out) {
+        for e in rd.flatten() {
+            if e.path().extension().is_some_and(|x| x == "case") {
+                if let Err(err) = std::fs::remove_file(e.path()) {
+                    eprintln!("error: {}: {err}", e.path().display());
+                    return ExitCode::from(3);
+                }
+            }
+        }
+    }
+    let (mut written, mut empty, mut redundant) = (0, 0, 0);
+    let mut covered = vec![false; harness::fuzz::exec::MAP_SIZE];
     for f in &files {
         let scripts = match harness::script::load(f) {
             Ok(s) => s,
@@ -991,6 +1006,20 @@ fn seeds_cmd(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
             let case = harness::fuzz::seeds::case_from_script(s);
             if case.actions.is_empty() {
                 empty += 1;
+                continue;
+            }
+            // Kept only if it reaches something the kept ones do not.
+            let mut map = vec![0u8; harness::fuzz::exec::MAP_SIZE];
+            let _ = harness::fuzz::exec::run_case(&case.encode(), &mut map, None);
+            let mut new = false;
+            for (c, m) in covered.iter_mut().zip(&map) {
+                if *m > 0 && !*c {
+                    *c = true;
+                    new = true;
+                }
+            }
+            if !new {
+                redundant += 1;
                 continue;
             }
             let stem = f.strip_prefix(&paths[0]).unwrap_or(f).with_extension("");
@@ -1008,7 +1037,11 @@ fn seeds_cmd(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
             written += 1;
         }
     }
-    println!("{written} seeds written to {} ({empty} scripts without segments skipped)", out.display());
+    println!(
+        "{written} seeds written to {} ({redundant} reaching nothing new and {empty} without segments left out; {} map slots reached)",
+        out.display(),
+        covered.iter().filter(|c| **c).count()
+    );
     ExitCode::SUCCESS
 }
 
