@@ -6,7 +6,7 @@
 //!   3.10), kept as data.
 //! - [`Oracle`]: invariants after each step, and rules on every emitted
 //!   segment: it parses back; it never acknowledges data the peer never sent;
-//!   it never answers a RST with a RST; the right edge of the advertised window
+//!   it never answers a RST with a RST; it lies below SND.NXT; the right edge of the advertised window
 //!   never moves left (SHLD-14); a step does not emit without bound (livelock).
 
 use crate::event::{EventKind, FourTuple};
@@ -269,6 +269,15 @@ impl Oracle {
             remote: std::net::SocketAddr::new(ip.dst, seg.dst_port),
         };
         let status = origin;
+        // Everything sent lies below SND.NXT (RFC 9293 3.3.1: SND.NXT is the
+        // next sequence number to be sent): otherwise the peer's ACK of it
+        // would be "an ACK of something not yet sent" and dropped. Not for a
+        // RST, whose sequence number may be the peer's SEG.ACK (3.10.7).
+        if let (false, Some(st)) = (seg.flags.rst(), status) {
+            if seg.seq + seg.seg_len() > st.snd_nxt {
+                return Err(broken("nothing is sent beyond SND.NXT"));
+            }
+        }
         let v = self.peers.get_or_insert_default(t);
         // Only for a connection that exists: its IRS is the stack's own.
         if let (true, false, Some(st)) = (seg.flags.ack(), seg.flags.rst(), status) {

@@ -1616,11 +1616,15 @@ impl Tcb {
                 if self.rtt_probe.is_none() {
                     self.rtt_probe = Some((end, ctx.now));
                 }
-                if end > self.snd_nxt {
-                    self.sent_times.push_back((end, ctx.now));
-                    self.snd_nxt = end;
-                }
             }
+        }
+        // A segment sent again may also carry octets never sent before (the
+        // queue grew behind a zero-window probe's octet, say): SND.NXT
+        // moves past them, or the peer's ACK of them would be refused as an
+        // ACK of data not yet sent.
+        if end > self.snd_nxt {
+            self.sent_times.push_back((end, ctx.now));
+            self.snd_nxt = end;
         }
         if !self.armed(TimerKind::Retransmission) && !self.armed(TimerKind::Persist) {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
