@@ -140,3 +140,19 @@ fn reports_are_written() {
     assert_eq!(n, 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `wait` lets the clock run with nothing to do: timers fire, and a
+/// segment sent meanwhile is unexpected (under `outbound: check`) at the
+/// wait itself.
+#[test]
+fn a_retransmission_during_a_wait_is_unexpected() {
+    let (f, text) = fails("  - call: write(4, 10) = 10\n  - out: P. 1:11(10) ack 1\n  - wait: 5s\n");
+    assert_eq!(f.pos.unwrap().line, 11, "{text}");
+    assert!(text.contains("unexpected packet at 1."), "{text}");
+    // Acknowledged in time, the same wait passes, and it moves the clock.
+    let text = format!("{HEAD}  - call: write(4, 10) = 10\n  - out: P. 1:11(10) ack 1\n  - in: . 1:1(0) ack 11 win 65535\n  - wait: 5s\n");
+    let scripts = script::parse(Path::new("ok.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.one_line()));
+    let r = runner::run_one(&scripts[0], TargetKind::Reference);
+    assert!(matches!(r.status, Status::Passed), "{:?}", r.status);
+    assert_eq!(r.script_time.as_secs(), 5, "{:?}", r.script_time);
+}

@@ -57,6 +57,10 @@ pub fn transition_allowed(from: State, to: State) -> bool {
 /// More segments than this from one step is a livelock.
 pub const MAX_SEGMENTS_PER_STEP: usize = 20_000;
 
+/// More timer firings than this without the clock moving (each deadline
+/// handled is still due, or due again, at the same instant) is a livelock.
+pub const MAX_TIMERS_AT_ONE_INSTANT: usize = 10_000;
+
 /// What an oracle saw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Violation {
@@ -73,6 +77,12 @@ pub enum Violation {
     Livelock {
         segments: usize,
     },
+    /// `Stack::poll_timeout` kept giving a deadline that had passed:
+    /// handling it did not move it (see [`MAX_TIMERS_AT_ONE_INSTANT`]).
+    TimerLivelock {
+        fired: usize,
+        at_micros: u64,
+    },
 }
 
 impl Violation {
@@ -82,7 +92,7 @@ impl Violation {
             Violation::Invariant(_) => "invariant",
             Violation::Transition { .. } => "transition",
             Violation::Emitted { .. } => "emitted-segment",
-            Violation::Livelock { .. } => "livelock",
+            Violation::Livelock { .. } | Violation::TimerLivelock { .. } => "livelock",
         }
     }
 
@@ -105,6 +115,7 @@ impl Violation {
             Violation::Transition { from, to } => format!("{from}->{to}"),
             Violation::Emitted { rule, .. } => (*rule).to_string(),
             Violation::Livelock { .. } => "livelock".into(),
+            Violation::TimerLivelock { .. } => "timer".into(),
         }
     }
 }
@@ -116,6 +127,9 @@ impl std::fmt::Display for Violation {
             Violation::Transition { from, to } => write!(f, "transition {from} -> {to} is not allowed by RFC 9293"),
             Violation::Emitted { rule, segment } => write!(f, "emitted segment breaks \"{rule}\": {segment}"),
             Violation::Livelock { segments } => write!(f, "livelock: {segments} segments from one step"),
+            Violation::TimerLivelock { fired, at_micros } => {
+                write!(f, "livelock: a timer fired {fired} times at {at_micros} µs without its deadline moving")
+            }
         }
     }
 }

@@ -557,6 +557,19 @@ impl Run<'_> {
             let step = &steps[p.step];
             return Err(self.fail(Some((p.step, step)), format!("`{}` never returned", p.text), vec![]));
         }
+        // What the last step made the stack send: recorded (`outbound:
+        // ignore`), and on the reference target put through the oracles
+        // like everything before it (a violation there is the last step's).
+        let last = steps.iter().enumerate().rev().find(|(_, s)| s.only.is_none_or(|o| o == self.kind));
+        if let Some((i, step)) = last {
+            let now = self.target.now();
+            let r = if self.script.ignore_outbound { self.no_packets_until(i, step, now) } else { Ok(()) }
+                .and_then(|()| self.target.advance(now).map_err(Stop::Target));
+            if let Err(Stop::Target(TargetError::Violation(m))) = r {
+                return Err(self.fail(Some((i, step)), format!("the reference stack broke an oracle: {m}"), vec![]));
+            }
+            r?;
+        }
         Ok(())
     }
 
@@ -937,6 +950,15 @@ impl Run<'_> {
                         vec![],
                     ));
                 }
+                self.target.advance(end)?;
+                self.last = end;
+            }
+            StepKind::Wait(d) => {
+                let start = if step.time.any { self.last } else { lo.max(self.last) };
+                let end = start + *d;
+                // What is sent meanwhile is for the next step (as between
+                // any two steps): unexpected, recorded or queued.
+                self.no_packets_until(i, step, end)?;
                 self.target.advance(end)?;
                 self.last = end;
             }

@@ -4,7 +4,7 @@
 
 use super::case::{AckAt, Action, CallKind, Role, SeqAt, HEADER, MAX_RECORDS, RECORD};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
-use reference_stack::oracle::{Oracle, Violation};
+use reference_stack::oracle::{Oracle, Violation, MAX_TIMERS_AT_ONE_INSTANT};
 use reference_stack::wire::{IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{
     Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State,
@@ -62,6 +62,17 @@ pub enum Recorded {
     Call {
         at: Instant,
         text: String,
+    },
+    /// The clock ran on from `at` to `until` (a `wait` step).
+    Wait {
+        at: Instant,
+        until: Instant,
+    },
+    /// A datagram the stack sent (not part of the script: what its replay
+    /// must send again, for checking that it does).
+    Out {
+        at: Instant,
+        bytes: Vec<u8>,
     },
 }
 
@@ -217,6 +228,9 @@ impl Run<'_> {
     fn settle(&mut self, step: usize) -> Result<(), Finding> {
         let fail = |violation| Finding { violation, step };
         while let Some(origin) = self.stack.poll_transmit_into(self.now, &mut self.wire) {
+            if let Some(r) = self.rec.as_deref_mut() {
+                r.push(Recorded::Out { at: self.now, bytes: self.wire.clone() });
+            }
             let (ip, tcp) = self.oracle.on_emit_header(&self.wire, origin.as_ref()).map_err(fail)?;
             if ip.dst == self.remote.ip() && tcp.dst_port == self.remote.port() {
                 if tcp.flags.syn() && self.stack_isn.is_none() {
@@ -317,16 +331,44 @@ impl Run<'_> {
         self.stack.handle_segment(self.now, ip, tcp);
     }
 
-    fn act(&mut self, a: &Action) {
+    /// Moves the clock to `until`, firing each timer due before it at its
+    /// own deadline and settling after each, as a replay does (the
+    /// engine's `run_until`): a timer is never handled late.
+    fn wait_until(&mut self, until: Instant, step: usize) -> Result<(), Finding> {
+        let mut stuck = 0;
+        while let Some(t) = self.stack.poll_timeout().filter(|t| *t <= until) {
+            if t <= self.now {
+                stuck += 1;
+                if stuck > MAX_TIMERS_AT_ONE_INSTANT {
+                    let violation = Violation::TimerLivelock { fired: stuck, at_micros: self.now.total_micros() };
+                    return Err(Finding { violation, step });
+                }
+            } else {
+                stuck = 0;
+                self.now = t;
+            }
+            self.stack.handle_timeout(self.now);
+            self.settle(step)?;
+        }
+        self.now = until;
+        self.stack.handle_timeout(self.now);
+        Ok(())
+    }
+
+    /// Does action number `step` (from 1); the caller settles after it.
+    fn act(&mut self, a: &Action, step: usize) -> Result<(), Finding> {
         let now = self.now;
         match a {
             Action::Segment(s) => self.segment(s),
             Action::Wait(d) => {
-                self.now = match d {
+                let until = match d {
                     Some(us) => now + Duration::from_micros(*us),
                     None => self.stack.poll_timeout().filter(|t| *t > now).unwrap_or(now + Duration::from_millis(1)),
                 };
-                self.stack.handle_timeout(self.now);
+                if let Some(r) = self.rec.as_deref_mut() {
+                    r.push(Recorded::Wait { at: now, until });
+                }
+                return self.wait_until(until, step);
             }
             Action::Call(c) => {
                 let Some(fd) = self.cfd else {
@@ -338,7 +380,7 @@ impl Run<'_> {
                             self.call(|| format!("fcntl({nfd}, F_SETFL, O_NONBLOCK) = *"));
                         }
                     }
-                    return;
+                    return Ok(());
                 };
                 match *c {
                     CallKind::Accept => {}
@@ -396,6 +438,7 @@ impl Run<'_> {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -516,7 +559,7 @@ fn run_case_with(
     let result = r.settle(0).and_then(|()| {
         for (i, rec) in records.enumerate() {
             let a = Action::from_record(rec.try_into().expect("RECORD bytes"));
-            r.act(&a);
+            r.act(&a, i + 1)?;
             r.settle(i + 1)?;
         }
         Ok(())

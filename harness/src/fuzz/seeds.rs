@@ -43,13 +43,7 @@ pub fn case_from_script(s: &Script) -> Case {
             Base::Relative => now + st.time.lo,
         };
         if at > now && !st.time.any {
-            let mut left = (at - now).as_micros() as u64;
-            while left > 0 {
-                // Whole seconds in steps of up to 255 s, the rest in microseconds.
-                let step = if left >= 1_000_000 { (left / 1_000_000).min(255) * 1_000_000 } else { left };
-                actions.push(Action::Wait(Some(step)));
-                left -= step;
-            }
+            push_wait(&mut actions, at - now);
             now = at;
         }
         match &st.kind {
@@ -153,8 +147,11 @@ pub fn case_from_script(s: &Script) -> Case {
                     None => {}
                 }
             }
+            StepKind::Quiet(d) | StepKind::Wait(d) => {
+                push_wait(&mut actions, *d);
+                now += *d;
+            }
             StepKind::State { .. }
-            | StepKind::Quiet(_)
             | StepKind::TcpInfo { .. }
             | StepKind::Shell(_)
             | StepKind::Sysctl(_)
@@ -164,6 +161,17 @@ pub fn case_from_script(s: &Script) -> Case {
     }
     actions.truncate(super::case::MAX_RECORDS);
     Case { role, linux: s.profile.name == "linux", actions }
+}
+
+/// Wait actions for `d`: whole seconds in steps of up to 255 s, the rest
+/// in microseconds.
+fn push_wait(actions: &mut Vec<Action>, d: Duration) {
+    let mut left = d.as_micros() as u64;
+    while left > 0 {
+        let step = if left >= 1_000_000 { (left / 1_000_000).min(255) * 1_000_000 } else { left };
+        actions.push(Action::Wait(Some(step)));
+        left -= step;
+    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,112 @@ pub fn script(bytes: &[u8], t: &Triage) -> String {
             Recorded::In { at, tcp, stack_isn } => {
                 y.push_str(&format!("  - {{at: {}, in: \"{}\"}}\n", secs(at), q(&packet_text(tcp, *stack_isn))));
             }
+            Recorded::Wait { at, until } => {
+                let d = until.total_micros() - at.total_micros();
+                y.push_str(&format!("  - {{at: {}, wait: {d}us}}\n", secs(at)));
+            }
+            Recorded::Out { .. } => {}
         }
     }
     y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Dir, TraceEntry};
+    use crate::runner::{self, Status};
+    use crate::script::TargetKind;
+
+    /// Cases to check: every seed in `corpus/`, each also with a few bytes
+    /// changed (the kind of case a campaign runs), and cases of random bytes.
+    fn cases() -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .expect("corpus/")
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .collect();
+        seeds.sort();
+        assert!(seeds.len() >= 20, "corpus/ has {} seeds", seeds.len());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut out = seeds.clone();
+        for s in &seeds {
+            for _ in 0..8 {
+                let mut m = s.clone();
+                for _ in 0..1 + next() % 6 {
+                    if m.len() > 2 {
+                        let i = 2 + (next() as usize) % (m.len() - 2);
+                        m[i] = next() as u8;
+                    }
+                }
+                out.push(m);
+            }
+        }
+        for _ in 0..300 {
+            let len = 2 + (next() as usize) % (16 * 40);
+            out.push((0..len).map(|_| next() as u8).collect());
+        }
+        out
+    }
+
+    /// The script written for a case does on the reference target what the
+    /// case did in the fuzzer: the same datagrams at the same times, and it
+    /// fails exactly when an oracle failed. (A case whose timers the fuzzer
+    /// ran late, or whose last wait the script left out, differs here.)
+    #[test]
+    fn a_case_and_its_script_send_the_same_datagrams() {
+        let t = Triage { kind: "check".into(), location: "replay".into(), message: "fidelity".into(), step: 0 };
+        let (mut checked, mut failing) = (0, 0);
+        for bytes in cases() {
+            let mut rec = Vec::new();
+            let mut map = vec![0u8; exec::MAP_SIZE];
+            let found = exec::run_case(&bytes, &mut map, Some(&mut rec));
+            let sent: Vec<(u64, Vec<u8>)> = rec
+                .iter()
+                .filter_map(|r| match r {
+                    Recorded::Out { at, bytes } => Some((at.total_micros(), bytes.clone())),
+                    _ => None,
+                })
+                .collect();
+            let yaml = script(&bytes, &t);
+            let s = crate::script::parse(std::path::Path::new("case.yaml"), &yaml)
+                .unwrap_or_else(|e| panic!("the script of a case does not parse: {e:?}\n{yaml}"));
+            let r = runner::run_one(&s[0], TargetKind::Reference);
+            let replayed: Vec<(u64, Vec<u8>)> = r
+                .trace
+                .iter()
+                .filter_map(|e| match e {
+                    TraceEntry::Packet { at, dir: Dir::Out, bytes, .. } => Some((at.as_micros() as u64, bytes.clone())),
+                    _ => None,
+                })
+                .collect();
+            let failed = matches!(r.status, Status::Failed(_));
+            assert_eq!(found.is_err(), failed, "oracle verdicts differ ({found:?}, {:?}) for\n{yaml}", r.status);
+            if !failed {
+                assert!(matches!(r.status, Status::Passed), "{:?}\n{yaml}", r.status);
+            }
+            if sent != replayed {
+                let i = sent.iter().zip(&replayed).position(|(a, b)| a != b).unwrap_or(sent.len().min(replayed.len()));
+                panic!(
+                    "datagram {i} differs: the case sent {} datagrams, its script {}; at {:?} vs {:?}\n{yaml}",
+                    sent.len(),
+                    replayed.len(),
+                    sent.get(i).map(|s| s.0),
+                    replayed.get(i).map(|s| s.0)
+                );
+            }
+            checked += 1;
+            failing += usize::from(failed);
+        }
+        assert!(checked > 1000, "{checked} cases");
+        eprintln!("{checked} cases replayed alike ({failing} failing)");
+    }
 }

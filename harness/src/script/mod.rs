@@ -87,6 +87,11 @@ pub enum StepKind {
     },
     /// Nothing may be sent for this long.
     Quiet(Duration),
+    /// The clock runs on this long with nothing to do: timers fire, and
+    /// what the stack sends meanwhile is handled as between any two steps
+    /// (an `out` step must expect it, unless `outbound` is `ignore` or
+    /// `queue`). Scripts written by `harness fuzz` end with one.
+    Wait(Duration),
     /// TCP_INFO fields of a socket (without the `tcpi_` prefix): exact, `*` or `lo~hi`.
     TcpInfo {
         fd: i32,
@@ -326,6 +331,7 @@ struct RawStep {
     call: Option<Spanned<String>>,
     state: Option<Spanned<serde_json::Value>>,
     quiet: Option<Spanned<String>>,
+    wait: Option<Spanned<String>>,
     tcp_info: Option<Spanned<serde_json::Value>>,
     shell: Option<Spanned<String>>,
     sysctl: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
@@ -392,7 +398,7 @@ impl Ctx<'_> {
             })
             .unwrap_or((0, 1));
         let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, in_gso, description, matrix, steps; step keys: at, in, out, call, state, quiet, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
+            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, in_gso, description, matrix, steps; step keys: at, in, out, call, state, quiet, wait, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
         } else {
             None
         };
@@ -836,6 +842,7 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         r.call.is_some(),
         r.state.is_some(),
         r.quiet.is_some(),
+        r.wait.is_some(),
         r.tcp_info.is_some(),
         r.shell.is_some(),
         r.sysctl.is_some(),
@@ -849,9 +856,9 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             off,
             1,
             if n == 0 {
-                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `tcp_info`, `shell`".into()
+                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `new_connection`".into()
             } else {
-                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `tcp_info`, `shell`".into()
+                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `new_connection`".into()
             },
             Some("split it into several steps".into()),
         ));
@@ -954,6 +961,8 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         StepKind::State { of, is }
     } else if let Some(q) = &r.quiet {
         StepKind::Quiet(time::parse_duration(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)
+    } else if let Some(w) = &r.wait {
+        StepKind::Wait(time::parse_duration(&w.value).map_err(|m| ctx.err_at(&w.referenced, m, None))?)
     } else if let Some(t) = &r.tcp_info {
         let (fd, fields) = parse_tcp_info(&t.value).map_err(|m| {
             ctx.err_at(
