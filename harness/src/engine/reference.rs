@@ -35,9 +35,20 @@ fn since_start(i: Instant) -> Duration {
     Duration::from_micros(i.total_micros())
 }
 
+/// The script's profile with the header's sysctls that have a profile
+/// field applied (the Linux target sets them in its namespace): only
+/// `net.ipv4.tcp_rfc1337` today; the others are Linux's alone.
+fn profile_for(script: &Script) -> reference_stack::Profile {
+    let mut p = script.profile.clone();
+    if let Some(v) = script.sysctl.get("net.ipv4.tcp_rfc1337") {
+        p.rfc1337 = v.trim() != "0";
+    }
+    p
+}
+
 impl ReferenceTarget {
     pub fn new(script: &Script) -> ReferenceTarget {
-        let stack = Stack::new(StackConfig { addrs: vec![script.local], profile: script.profile.clone(), seed: 1 });
+        let stack = Stack::new(StackConfig { addrs: vec![script.local], profile: profile_for(script), seed: 1 });
         let oracle = if script.profile.rfc5961 {
             reference_stack::oracle::Oracle::new()
         } else {
