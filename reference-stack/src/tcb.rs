@@ -511,7 +511,7 @@ impl Tcb {
     }
     /// shutdown(SHUT_WR) or CLOSE was called: nothing more may be sent.
     pub fn write_shut(&self) -> bool {
-        self.wr_shut || self.fin_queued
+        self.wr_shut // (FIN is only ever queued after it is set)
     }
     pub fn fin_received(&self) -> bool {
         matches!(self.state, State::CloseWait | State::Closing | State::LastAck | State::TimeWait)
@@ -1811,7 +1811,7 @@ impl Tcb {
         if let Some(e) = self.so_error.take() {
             return Err(e);
         }
-        if self.wr_shut || self.fin_queued {
+        if self.wr_shut {
             return Err(Errno::EPIPE);
         }
         match self.state {
