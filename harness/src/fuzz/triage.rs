@@ -237,7 +237,7 @@ mod tests {
         let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
             .expect("corpus/")
             .filter_map(|e| e.ok())
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| e.path().extension().is_some_and(|x| x == "case"))
             .filter_map(|e| std::fs::read(e.path()).ok())
             .collect();
         seeds.sort();
