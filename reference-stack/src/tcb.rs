@@ -737,9 +737,9 @@ impl Tcb {
         let grow = cand > cur && cand - cur >= threshold;
         // (planted-window-shrink: follows the free space down, as a buggy stack would.)
         let wnd = if grow || cfg!(feature = "planted-window-shrink") { cand } else { cur };
-        // Round up so the edge the peer sees does not move left; that may
-        // promise up to 2^shift - 1 octets of slack, which the buffer absorbs.
-        let value = wnd.div_ceil(unit).min(65535);
+        // Rounded down: the edge may move left by under 2^shift (RFC 7323 2.4, App. F). Rounding up moved it right at every
+        // advertisement with no buffer behind it (small segments kept the window open: regressions/scaled-window-closes).
+        let value = (wnd / unit).min(65535);
         let edge = self.rcv_nxt + (value * unit).min(u64::from(u32::MAX / 2)) as u32;
         if edge > self.rcv_adv || cfg!(feature = "planted-window-shrink") {
             self.rcv_adv = edge;
