@@ -21,7 +21,7 @@ run() { # name cores extra-args...
     "$bin" --cores "$cores" --time "$secs" --corpus "$root/corpus" --out "$work/$name" --broker-port 13371 "$@" >"$work/$name.log" 2>&1
     last=$(grep -a "(GLOBAL)" "$work/$name.log" | tail -1)
     execs=$(echo "$last" | sed -n 's/.*executions: \([0-9]*\).*/\1/p')
-    edges=$(echo "$last" | sed -n 's/.*edges: \([0-9.]*\)%.*/\1/p')
+    edges=$(echo "$last" | sed -n 's/.* edges: \([0-9.]*\)%.*/\1/p')
     trans=$(echo "$last" | sed -n 's/.*transitions: \([0-9.]*\)%.*/\1/p')
     cells=$(grep -a "transitions: [0-9]*/" "$work/$name.log" | tail -1 | sed -n 's/.*transitions: \([0-9]*\)\/.*/\1/p')
     rate=$(awk -v e="${execs:-0}" -v s="$secs" 'BEGIN { printf "%.0f", e / s }')
