@@ -102,12 +102,12 @@ setup:
 ## Mutation check (issue 6): cargo-mutants on the reference stack's state
 ## machine and timers (reference-stack/src/tcb.rs), killed when a suite script
 ## fails on the reference target (harness/tests/suites.rs, stopping at the
-## first failing run). 810 mutants (.cargo/mutants.toml leaves out 84, with
-## reasons), so it runs in shards, MUTANTS_SHARD=k/n with k from 0 to n-1,
-## dealt round-robin: each shard is a sample of the whole file, and
-## `make mutants-report` totals the shards run so far. About 20 minutes a
-## shard of eight on 2 cores. On demand, not in .ci/run. Results:
-## target/mutants/K-of-N/.
+## first failing run). 817 mutants (.cargo/mutants.toml leaves some out, with
+## reasons). MUTANTS_SHARD=0/1 runs them all, about 70 minutes on 2 cores;
+## MUTANTS_SHARD=k/n a round-robin slice (a sample of the whole file), and
+## `make mutants-report` totals the shards run so far. MUTANTS_ARGS=--iterate
+## retests only what the last run in that directory did not catch. On demand,
+## not in .ci/run. Results: target/mutants/K-of-N/.
 MUTANTS_SHARD ?= 0/8
 mutants: setup
 	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants --version 27.1.0
@@ -136,4 +136,6 @@ mutants-report:
 	  c=$$((c+dc)); m=$$((m+dm)); t=$$((t+dt)); u=$$((u+du)); \
 	done; \
 	v=$$((c+m+t)); [ $$v -gt 0 ] || { echo "no mutants run yet: make mutants MUTANTS_SHARD=1/8"; exit 0; }; \
-	echo "total: $$((c+t)) of $$v viable mutants killed ($$((100*(c+t)/v)) %; $$u unviable); missed: target/mutants/*/mutants.out/missed.txt"
+	echo "total: $$((c+t)) of $$v viable mutants killed ($$((100*(c+t)/v)) %; $$u unviable); missed: target/mutants/*/mutants.out/missed.txt"; \
+	for d in target/mutants/*/mutants.out; do [ -s "$$d/previously_caught.txt" ] && \
+	  echo "$$d was an --iterate run: $$(wc -l < $$d/previously_caught.txt) mutants caught or unviable before were not retested (add the earlier run's caught to the figures above)"; done; true
