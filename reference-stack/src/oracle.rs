@@ -61,6 +61,38 @@ pub const MAX_SEGMENTS_PER_STEP: usize = 20_000;
 /// handled is still due, or due again, at the same instant) is a livelock.
 pub const MAX_TIMERS_AT_ONE_INSTANT: usize = 10_000;
 
+/// Fires timers the way a replay must: each due timer at its own deadline,
+/// never late, up to `until`. The fuzzer's time steps and the engine's
+/// reference target both drive the clock with it, so a case and its script
+/// see the same timers; a deadline still due after
+/// [`MAX_TIMERS_AT_ONE_INSTANT`] firings without the clock moving is a
+/// [`Violation::TimerLivelock`].
+pub struct TimerSteps {
+    until: crate::Instant,
+    stuck: usize,
+}
+
+impl TimerSteps {
+    pub fn new(until: crate::Instant) -> TimerSteps {
+        TimerSteps { until, stuck: 0 }
+    }
+
+    /// When to call `Stack::handle_timeout` next (the earliest deadline, or
+    /// `now` for one already due), or `None` when nothing is due by `until`.
+    pub fn next(&mut self, stack: &Stack, now: crate::Instant) -> Result<Option<crate::Instant>, Violation> {
+        let Some(t) = stack.poll_timeout().filter(|t| *t <= self.until) else { return Ok(None) };
+        if t > now {
+            self.stuck = 0;
+            return Ok(Some(t));
+        }
+        self.stuck += 1;
+        if self.stuck > MAX_TIMERS_AT_ONE_INSTANT {
+            return Err(Violation::TimerLivelock { fired: self.stuck, at_micros: now.total_micros() });
+        }
+        Ok(Some(now))
+    }
+}
+
 /// What an oracle saw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Violation {

@@ -4,7 +4,7 @@
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
 use crate::script::call::{pollbits, OptName};
 use crate::script::{Script, TargetKind};
-use reference_stack::oracle::{Violation, MAX_TIMERS_AT_ONE_INSTANT};
+use reference_stack::oracle::TimerSteps;
 use reference_stack::wire::IpPacket;
 use reference_stack::{Domain, Errno, FourTuple, Instant, SockOpt, SockOptName, Stack, StackConfig, State};
 use std::collections::VecDeque;
@@ -101,30 +101,23 @@ impl ReferenceTarget {
     /// Runs timers up to `t`, collecting what is sent at each one's time.
     fn run_until(&mut self, t: Duration, stop_at_first_packet: bool) {
         self.drain();
-        // Each timer fires at its own deadline. One that stays due however
-        // often it is handled is a livelock (an oracle, as in the fuzzer).
-        let mut stuck = 0;
+        // Each timer fires at its own deadline, as in the fuzzer's cases.
+        let mut timers = TimerSteps::new(at(t));
         loop {
             if stop_at_first_packet && !self.sent.is_empty() {
                 return;
             }
-            match self.stack.poll_timeout() {
-                Some(d) if since_start(d) <= t => {
-                    if since_start(d) <= self.now {
-                        stuck += 1;
-                        if stuck > MAX_TIMERS_AT_ONE_INSTANT {
-                            let v = Violation::TimerLivelock { fired: stuck, at_micros: at(self.now).total_micros() };
-                            self.violation.get_or_insert(v.to_string());
-                            break;
-                        }
-                    } else {
-                        stuck = 0;
-                        self.now = since_start(d);
-                    }
+            match timers.next(&self.stack, at(self.now)) {
+                Ok(Some(d)) => {
+                    self.now = self.now.max(since_start(d));
                     self.stack.handle_timeout(at(self.now));
                     self.drain();
                 }
-                _ => break,
+                Ok(None) => break,
+                Err(v) => {
+                    self.violation.get_or_insert(v.to_string());
+                    break;
+                }
             }
         }
         if !stop_at_first_packet || self.sent.is_empty() {

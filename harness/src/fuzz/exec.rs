@@ -4,7 +4,7 @@
 
 use super::case::{AckAt, Action, CallKind, Role, SeqAt, HEADER, MAX_RECORDS, RECORD};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
-use reference_stack::oracle::{Oracle, Violation, MAX_TIMERS_AT_ONE_INSTANT};
+use reference_stack::oracle::{Oracle, TimerSteps, Violation};
 use reference_stack::wire::{IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{
     Domain, Duration, Fd, FourTuple, Instant, Profile, SeqNumber, SockOpt, Stack, StackConfig, State,
@@ -335,18 +335,9 @@ impl Run<'_> {
     /// own deadline and settling after each, as a replay does (the
     /// engine's `run_until`): a timer is never handled late.
     fn wait_until(&mut self, until: Instant, step: usize) -> Result<(), Finding> {
-        let mut stuck = 0;
-        while let Some(t) = self.stack.poll_timeout().filter(|t| *t <= until) {
-            if t <= self.now {
-                stuck += 1;
-                if stuck > MAX_TIMERS_AT_ONE_INSTANT {
-                    let violation = Violation::TimerLivelock { fired: stuck, at_micros: self.now.total_micros() };
-                    return Err(Finding { violation, step });
-                }
-            } else {
-                stuck = 0;
-                self.now = t;
-            }
+        let mut timers = TimerSteps::new(until);
+        while let Some(t) = timers.next(&self.stack, self.now).map_err(|violation| Finding { violation, step })? {
+            self.now = t;
             self.stack.handle_timeout(self.now);
             self.settle(step)?;
         }
