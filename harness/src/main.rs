@@ -475,7 +475,7 @@ fn execute(
             }
         }
     }
-    let Some(transport) = harness::engine::linux::TransportKind::from_name(transport) else {
+    let Some(transport) = harness::target::linux::TransportKind::from_name(transport) else {
         eprintln!("error: unknown transport {transport:?} (tun, raw)");
         return Err(ExitCode::from(2));
     };
@@ -873,7 +873,7 @@ fn bench_cmd(paths: Vec<PathBuf>, rounds: usize, jobs: usize) -> ExitCode {
 }
 
 fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
-    use harness::engine::linux::TransportKind;
+    use harness::target::linux::TransportKind;
     let Some(transport) = TransportKind::from_name(transport) else {
         eprintln!("error: unknown transport {transport:?} (tun, raw)");
         return ExitCode::from(2);
@@ -897,7 +897,7 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
     };
     let n = 100;
     let mut costs = Vec::with_capacity(n);
-    harness::engine::linux::reaped();
+    harness::target::linux::reaped();
     let all = std::time::Instant::now();
     for _ in 0..n {
         let t = std::time::Instant::now();
@@ -909,7 +909,7 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
         }
     }
     let runs = all.elapsed();
-    harness::engine::linux::reaped();
+    harness::target::linux::reaped();
     let with_teardown = all.elapsed();
     costs.sort();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;

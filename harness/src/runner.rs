@@ -1,10 +1,10 @@
 //! Finding scripts, running them in parallel on a target, and collecting one
 //! result per (script, target): the single event stream every reporter reads.
 
-use crate::engine::linux::{self, LinuxTarget, TransportKind};
-use crate::engine::reference::ReferenceTarget;
 use crate::engine::{self, Outcome, RunOptions, TraceEntry};
 use crate::script::{self, Script, ScriptError, TargetKind};
+use crate::target::linux::{self, LinuxTarget, TransportKind};
+use crate::target::reference::ReferenceTarget;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -225,7 +225,7 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
                     Err(e) => (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
                     Ok(mut t) => {
                         let r = engine::run_with(&s, &mut t, options);
-                        let info = engine::Target::info(&t);
+                        let info = crate::target::Target::info(&t);
                         (status_of(r.outcome), r.script_time, r.trace, info)
                     }
                 })

@@ -1,9 +1,10 @@
 //! Scripts that must fail, and what their reports must say.
 
-use harness::engine::{self, reference::ReferenceTarget, Outcome};
+use harness::engine::{self, Outcome};
 use harness::report;
 use harness::runner::{self, Status};
 use harness::script::{self, TargetKind};
+use harness::target::reference::ReferenceTarget;
 use std::path::Path;
 
 const HEAD: &str = "steps:

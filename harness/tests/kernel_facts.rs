@@ -3,8 +3,8 @@
 //! private namespace and its replies are read back. Needs root, like the
 //! interop tests (HARNESS_SKIP_PRIVILEGED=1 skips them knowingly).
 
-use harness::netns;
-use harness::tunpeer::{TunAddrs, TunPeer};
+use harness::interop::tunpeer::{TunAddrs, TunPeer};
+use harness::os::netns;
 use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
 use reference_stack::{Profile, SeqNumber};
 use std::net::{IpAddr, SocketAddr, TcpListener};

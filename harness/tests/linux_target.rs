@@ -2,10 +2,10 @@
 //! (CI runs as root); without it these fail and say so, unless
 //! HARNESS_SKIP_PRIVILEGED=1 is set to skip them knowingly.
 
-use harness::engine::linux::TransportKind;
 use harness::report;
 use harness::runner::{self, RunConfig, Status};
 use harness::script::{self, TargetKind};
+use harness::target::linux::TransportKind;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

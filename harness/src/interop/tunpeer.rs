@@ -2,8 +2,8 @@
 //! another, and real kernel sockets talk to it. Virtual time follows the wall
 //! clock here (microseconds since the peer started).
 
-use crate::netns::{self, NetnsError};
-use crate::tun::{Tun, TunError};
+use crate::os::netns::{self, NetnsError};
+use crate::os::tun::{Tun, TunError};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use reference_stack::rng::Rng;
 use reference_stack::wire::WireError;

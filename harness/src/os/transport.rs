@@ -2,7 +2,7 @@
 //! frames on a veth pair from another namespace (the path that reaches stacks
 //! other than the local kernel later). Both behind one small trait.
 
-use crate::tun::Tun;
+use crate::os::tun::Tun;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
@@ -58,7 +58,7 @@ impl RawLink {
     pub fn open(ifindex: u32, peer_mac: [u8; 6]) -> io::Result<RawLink> {
         let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
         let sock = Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::from(proto)))?;
-        crate::sys::packet_bind(sock.as_fd(), ifindex)?;
+        crate::os::sys::packet_bind(sock.as_fd(), ifindex)?;
         Ok(RawLink { sock, ifindex, peer_mac })
     }
 }
@@ -66,7 +66,7 @@ impl RawLink {
 impl Transport for RawLink {
     fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
         let ethertype = if pkt.first().is_some_and(|b| b >> 4 == 6) { 0x86dd } else { 0x0800 };
-        crate::sys::packet_send(self.sock.as_fd(), self.ifindex, self.peer_mac, ethertype, pkt).map_err(|e| {
+        crate::os::sys::packet_send(self.sock.as_fd(), self.ifindex, self.peer_mac, ethertype, pkt).map_err(|e| {
             if e.raw_os_error() == Some(libc::EMSGSIZE) {
                 io::Error::other(format!(
                     "a {}-octet IP packet does not fit the veth link's MTU: the raw transport carries only what an \

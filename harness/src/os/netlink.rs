@@ -4,9 +4,9 @@
 //! linux/netlink.h, rtnetlink.h, if_addr.h, neighbour.h and inet_diag.h.
 //!
 //! Every function acts on the calling thread's network namespace, and refuses
-//! to change anything unless that namespace is private ([`crate::netns::isolated`]).
+//! to change anything unless that namespace is private ([`crate::os::netns::isolated`]).
 
-use crate::netns::{self, NetnsError};
+use crate::os::netns::{self, NetnsError};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;

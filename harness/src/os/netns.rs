@@ -70,7 +70,7 @@ pub fn unshare_private() -> Result<(), NetnsError> {
     if !isolated()? {
         return Err(NetnsError::NotIsolated);
     }
-    crate::netlink::link_up("lo")
+    crate::os::netlink::link_up("lo")
         .map_err(|e| NetnsError::Ip { args: "link set lo up (netlink)".into(), detail: e.to_string() })
 }
 

@@ -5,14 +5,16 @@
 //! other in CLOSED). Optional seeded drops at the TUN boundary exercise
 //! retransmission for real.
 
-use crate::netns;
-use crate::tunpeer::{App, TunAddrs, TunPeer, TunPeerError, TunStats};
+pub mod tunpeer;
+
+use crate::os::netns;
 use reference_stack::{Domain, Errno, Fd, FourTuple, Instant, Profile, Stack, State};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use tunpeer::{App, TunAddrs, TunPeer, TunPeerError, TunStats};
 
 const PORT: u16 = 8080;
 

@@ -7,15 +7,16 @@
 //! socket is emulated exactly as on the reference target (the call is retried
 //! until it completes), so the engine's thread never sleeps in the kernel.
 
-use super::syscall_thread::{Job, Outcome, SyscallThread};
+mod syscall_thread;
+
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
-use crate::netlink;
-use crate::netns;
+use crate::os::netlink;
+use crate::os::netns;
+use crate::os::sys;
+use crate::os::transport::{RawLink, Transport};
+use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
 use crate::script::{Script, TargetKind};
-use crate::sys;
-use crate::transport::{RawLink, Transport};
-use crate::tun::Tun;
 use nix::poll::{PollFd, PollFlags};
 use reference_stack::wire::{IpPacket, WireError};
 use reference_stack::{Errno, FourTuple, State};
@@ -25,6 +26,7 @@ use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::time::Duration;
+use syscall_thread::{Job, Outcome, SyscallThread};
 
 /// How packets reach the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -896,7 +898,7 @@ impl Target for LinuxTarget {
                 // buffers are): with MSG_ZEROCOPY the kernel merges
                 // contiguous buffers into one fragment.
                 let total: usize = iov.iter().map(|l| l + 8).sum();
-                let data = super::pattern(total);
+                let data = crate::target::pattern(total);
                 let mut bufs = Vec::with_capacity(iov.len());
                 let mut at = 0;
                 for l in iov {
