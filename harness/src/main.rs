@@ -544,7 +544,7 @@ fn execute(
         results.extend(runner::run_all_with(&scripts, *kind, &cfg, &on_done));
     }
     progress.finish_and_clear();
-    ledgers.apply(&mut results);
+    runner::apply_ledgers(&ledgers, &mut results);
     Ok((results, invalid))
 }
 
@@ -950,7 +950,7 @@ fn bench_linux(paths: Vec<PathBuf>, transport: &str) -> ExitCode {
         cfg.jobs = jobs;
         let t = std::time::Instant::now();
         let mut results = runner::run_all_with(&scripts, TargetKind::Linux, &cfg, &|_| {});
-        ledgers.apply(&mut results);
+        runner::apply_ledgers(&ledgers, &mut results);
         println!(
             "  suite: {} scripts at -j {jobs:<2} in {:.2} s: {}",
             scripts.len(),

@@ -3,6 +3,7 @@
 
 use crate::engine::{self, Outcome, RunOptions, TraceEntry};
 use crate::script::{self, Script, ScriptError, TargetKind};
+use crate::suite::Ledgers;
 use crate::target::linux::{self, LinuxTarget, TransportKind};
 use crate::target::reference::ReferenceTarget;
 use std::path::{Path, PathBuf};
@@ -278,4 +279,32 @@ pub fn run_all_with(
         }
     });
     results.into_inner().expect("no poisoned lock").into_iter().map(|r| r.expect("every script ran")).collect()
+}
+
+/// Turns the failures the ledgers list into known deviations, and the
+/// passes they list into failures (a stale entry hides nothing).
+pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {
+    for r in results.iter_mut() {
+        let Some((d, ledger)) = ledgers.lookup(r.target, &r.script.path, r.script.variant.as_deref()) else {
+            continue;
+        };
+        let (d, file) = (d.clone(), ledger.file.clone());
+        let status = std::mem::replace(&mut r.status, Status::Passed);
+        r.status = match status {
+            Status::Failed(f) => Status::Deviation { deviation: d, failure: f },
+            Status::Passed => Status::Failed(engine::Failure {
+                step: None,
+                pos: None,
+                step_text: String::new(),
+                message: format!(
+                    "passed, but {} lists it as a known deviation ({}): remove the entry",
+                    file.map(|f| f.display().to_string()).unwrap_or_default(),
+                    d.reason
+                ),
+                diffs: Vec::new(),
+                state: None,
+            }),
+            other => other,
+        };
+    }
 }

@@ -5,8 +5,6 @@
 //! configuration. Neither is a script: [`crate::runner::find_scripts`] skips
 //! both.
 
-use crate::engine::Failure;
-use crate::runner::{ScriptResult, Status};
 use crate::script::TargetKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -232,33 +230,14 @@ impl Ledgers {
         self.len() == 0
     }
 
-    /// Turns the failures the ledgers list into known deviations, and the
-    /// passes they list into failures (a stale entry hides nothing).
-    pub fn apply(&self, results: &mut [ScriptResult]) {
-        for r in results.iter_mut() {
-            let target = r.target.to_string();
-            let hit = self.by_root.iter().filter(|((_, t), _)| *t == target).find_map(|(_, l)| {
-                l.lookup(&r.script.path, r.script.variant.as_deref()).map(|d| (d.clone(), l.file.clone()))
-            });
-            let Some((d, file)) = hit else { continue };
-            let status = std::mem::replace(&mut r.status, Status::Passed);
-            r.status = match status {
-                Status::Failed(f) => Status::Deviation { deviation: d, failure: f },
-                Status::Passed => Status::Failed(Failure {
-                    step: None,
-                    pos: None,
-                    step_text: String::new(),
-                    message: format!(
-                        "passed, but {} lists it as a known deviation ({}): remove the entry",
-                        file.map(|f| f.display().to_string()).unwrap_or_default(),
-                        d.reason
-                    ),
-                    diffs: Vec::new(),
-                    state: None,
-                }),
-                other => other,
-            };
-        }
+    /// The entry covering a script on `target` (its path as run, its
+    /// variant if any), with the ledger file it is in.
+    pub fn lookup(&self, target: TargetKind, script: &Path, variant: Option<&str>) -> Option<(&Deviation, &Ledger)> {
+        let target = target.to_string();
+        self.by_root
+            .iter()
+            .filter(|((_, t), _)| *t == target)
+            .find_map(|(_, l)| l.lookup(script, variant).map(|d| (d, l)))
     }
 }
 
