@@ -31,12 +31,14 @@ bench: setup
 ## at -j 2 and -j 16, one verdict line per script, the totals for the 160
 ## IPv4 runs (and the IPv6 ones apart) and the wall time.
 ## Their shell commands are kept (--allow-shell) where they act on the run's
-## own namespace only (tc, ip, ethtool, nstat, sysctl); the importer refuses
+## own namespace only (tc, ip, ethtool, nstat, sysctl: iproute2 and ethtool
+## are installed for them, the harness itself needs neither); the importer refuses
 ## the others (writes under /sys/module, files in /tmp).
 PACKETDRILL_TCP ?= ../shared/peers/packetdrill/gtests/net/tcp
 PD_OUT := target/packetdrill
 bench-packetdrill: setup
 	command -v ethtool >/dev/null || apt-get install -y --no-install-recommends ethtool
+	command -v tc >/dev/null || apt-get install -y --no-install-recommends iproute2
 	$(CARGO) build --release -p harness
 	rm -rf $(PD_OUT) && mkdir -p $(PD_OUT)
 	$(HARNESS) import $(PACKETDRILL_TCP) --allow-shell -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt

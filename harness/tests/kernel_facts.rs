@@ -4,7 +4,7 @@
 //! interop tests (HARNESS_SKIP_PRIVILEGED=1 skips them knowingly).
 
 use harness::interop::tunpeer::{TunAddrs, TunPeer};
-use harness::os::netns;
+use harness::os::netns::Private;
 use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
 use reference_stack::{Profile, SeqNumber};
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -17,9 +17,9 @@ use common::privileged;
 /// listener on 198.51.100.1:8080.
 fn with_kernel_listener<T: Send + 'static>(f: impl FnOnce(&mut TunPeer, &Wire) -> T + Send + 'static) -> T {
     std::thread::spawn(move || {
-        netns::unshare_netns().unwrap();
+        let ns = Private::unshare().unwrap();
         let addrs = TunAddrs::default();
-        let mut tp = TunPeer::setup(addrs.clone(), Profile::linux(), 1, 0).unwrap();
+        let mut tp = TunPeer::setup(&ns, addrs.clone(), Profile::linux(), 1, 0).unwrap();
         let _l = TcpListener::bind(SocketAddr::new(IpAddr::V4(addrs.kernel_v4), 8080)).unwrap();
         let wire = Wire { ip: IpRepr::new(IpAddr::V4(addrs.stack_v4), IpAddr::V4(addrs.kernel_v4)) };
         f(&mut tp, &wire)

@@ -108,15 +108,8 @@ fn a_sysctl_applies_only_inside_the_namespace() {
 
 /// Interfaces, addresses, routes, the host's TCP sockets and TCP sysctls.
 fn host_snapshot() -> String {
-    let mut s = String::new();
-    for args in [&["-o", "link"][..], &["-o", "addr"], &["route"], &["-6", "route"], &["rule"]] {
-        let out = Command::new("ip").args(args).output().unwrap();
-        // Counters and link-layer noise aside, the text is stable.
-        for l in String::from_utf8_lossy(&out.stdout).lines() {
-            s.push_str(l.split(" link/").next().unwrap_or(l));
-            s.push('\n');
-        }
-    }
+    // Over netlink, read only: what `ip` would list, without counters.
+    let mut s = harness::os::netlink::snapshot().unwrap();
     // No socket with the harness's documentation addresses in the host's namespace
     // (198.51.100.1 and 192.0.2.1 as /proc/net/tcp prints them, and 2001:db8::).
     for f in ["/proc/net/tcp", "/proc/net/tcp6"] {

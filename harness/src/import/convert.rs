@@ -48,24 +48,14 @@ impl Default for ImportOptions {
 /// packetdrill's default `--tolerance_usecs`.
 const PD_TOLERANCE_US: u64 = 4000;
 
-/// Names the Python blocks use (packetdrill's `tcp_info` constants).
+/// Names the Python blocks use (packetdrill's `tcp_info` constants); the
+/// TCP_* state names are [`crate::os::tcp_states::TCP_STATES`]'.
 const PY_CONSTANTS: &[(&str, i64)] = &[
     ("TCP_CA_Open", 0),
     ("TCP_CA_Disorder", 1),
     ("TCP_CA_CWR", 2),
     ("TCP_CA_Recovery", 3),
     ("TCP_CA_Loss", 4),
-    ("TCP_ESTABLISHED", 1),
-    ("TCP_SYN_SENT", 2),
-    ("TCP_SYN_RECV", 3),
-    ("TCP_FIN_WAIT1", 4),
-    ("TCP_FIN_WAIT2", 5),
-    ("TCP_TIME_WAIT", 6),
-    ("TCP_CLOSE", 7),
-    ("TCP_CLOSE_WAIT", 8),
-    ("TCP_LAST_ACK", 9),
-    ("TCP_LISTEN", 10),
-    ("TCP_CLOSING", 11),
     ("TCPI_OPT_TIMESTAMPS", 1),
     ("TCPI_OPT_SACK", 2),
     ("TCPI_OPT_WSCALE", 4),
@@ -1296,6 +1286,9 @@ fn py_int(o: &Out, s: &str) -> Result<i64, String> {
     }
     if let Some(&(_, v)) = PY_CONSTANTS.iter().find(|(n, _)| *n == s) {
         return Ok(v);
+    }
+    if let Some(&(v, _, _)) = crate::os::tcp_states::TCP_STATES.iter().find(|(_, n, _)| *n == s) {
+        return Ok(i64::from(v));
     }
     if let Some(v) = o.py_vars.get(s) {
         return Ok(*v);

@@ -7,7 +7,8 @@
 
 pub mod tunpeer;
 
-use crate::os::netns;
+use crate::os::netns::{self, Handle, Private};
+use crate::os::{netlink, tcp_states};
 use reference_stack::{Domain, Errno, Fd, FourTuple, Instant, Profile, Stack, State};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -179,8 +180,8 @@ struct KernelSide {
     retransmits: u64,
 }
 
-fn kernel_side(ns: std::fs::File, cfg: &InteropConfig, server: SocketAddr) -> Result<KernelSide, String> {
-    netns::enter(&ns).map_err(|e| e.to_string())?;
+fn kernel_side(ns: Handle, cfg: &InteropConfig, server: SocketAddr) -> Result<KernelSide, String> {
+    let _ns = Private::enter(&ns).map_err(|e| e.to_string())?;
     let data = payload(cfg.bytes);
     let started = std::time::Instant::now();
     let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(20))
@@ -218,11 +219,10 @@ fn kernel_side(ns: std::fs::File, cfg: &InteropConfig, server: SocketAddr) -> Re
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let final_state = loop {
-        let state = netns::kernel_tcp_sockets()
+        let state = netlink::tcp_socket_state(local, server)
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|(l, r, _)| *l == local && *r == server)
-            .map_or("CLOSED".to_string(), |x| x.2.to_string());
+            .map_or(reference_stack::State::Closed, |d| tcp_states::from_linux(d.state))
+            .to_string();
         if state == want || std::time::Instant::now() > deadline {
             break state;
         }
@@ -263,17 +263,20 @@ pub fn run(cfg: &InteropConfig) -> Result<InteropReport, InteropError> {
     let peer_done = kernel_done.clone();
     let peer = std::thread::spawn(move || -> Result<(u64, State, TunStats, u64), TunPeerError> {
         // This thread, and only it, moves into the new namespace.
-        let setup = netns::unshare_netns()
-            .map_err(TunPeerError::from)
-            .and_then(|_| TunPeer::setup(addrs, peer_cfg.profile.clone(), peer_cfg.seed, peer_cfg.loss_ppm));
+        let setup = Private::unshare().map_err(TunPeerError::from).and_then(|ns| {
+            let tp = TunPeer::setup(&ns, addrs, peer_cfg.profile.clone(), peer_cfg.seed, peer_cfg.loss_ppm)?;
+            Ok((tp, ns.handle().ok()))
+        });
         let mut tp = match setup {
-            Ok(tp) => tp,
+            Ok((tp, handle)) => {
+                let _ = ns_tx.send(handle);
+                tp
+            }
             Err(e) => {
                 let _ = ns_tx.send(None);
                 return Err(e);
             }
         };
-        let _ = ns_tx.send(netns::current().ok());
         let mut app = Server {
             close: peer_cfg.close,
             payload: payload(peer_cfg.bytes),
@@ -325,11 +328,11 @@ pub fn run(cfg: &InteropConfig) -> Result<InteropReport, InteropError> {
 /// connecting socket lives in a private namespace and is closed afterwards.
 pub fn kernel_syn_schedule(watch: Duration) -> Result<Vec<Duration>, InteropError> {
     let h = std::thread::spawn(move || -> Result<Vec<Duration>, TunPeerError> {
-        netns::unshare_netns()?;
+        let ns = Private::unshare()?;
         let addrs = TunAddrs::default();
         // An address routed into tun0 that the reference stack does not own.
         let silent = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 99)), 9);
-        let mut tp = TunPeer::setup(addrs, Profile::linux(), 1, 0)?;
+        let mut tp = TunPeer::setup(&ns, addrs, Profile::linux(), 1, 0)?;
         let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .map_err(|e| TunPeerError::Io("socket", e))?;
         sock.set_nonblocking(true).map_err(|e| TunPeerError::Io("O_NONBLOCK", e))?;

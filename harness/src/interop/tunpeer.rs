@@ -2,7 +2,7 @@
 //! another, and real kernel sockets talk to it. Virtual time follows the wall
 //! clock here (microseconds since the peer started).
 
-use crate::os::netns::{self, NetnsError};
+use crate::os::netns::{NetnsError, Private};
 use crate::os::tun::{Tun, TunError};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use reference_stack::rng::Rng;
@@ -99,23 +99,22 @@ pub struct TunPeer {
 }
 
 impl TunPeer {
-    /// Creates `tun0` and gives the kernel its addresses and routes towards the
-    /// stack. The calling thread must already be in a private namespace
-    /// ([`netns::unshare_netns`]); this refuses otherwise.
-    pub fn setup(addrs: TunAddrs, profile: Profile, seed: u64, loss_ppm: u32) -> Result<TunPeer, TunPeerError> {
-        if !netns::isolated()? {
-            return Err(NetnsError::NotIsolated.into());
-        }
+    /// Creates `tun0` and gives the kernel its addresses and routes towards
+    /// the stack, in the private namespace the calling thread is in.
+    pub fn setup(
+        ns: &Private,
+        addrs: TunAddrs,
+        profile: Profile,
+        seed: u64,
+        loss_ppm: u32,
+    ) -> Result<TunPeer, TunPeerError> {
         let tun = Tun::create("tun0").map_err(TunPeerError::Tun)?;
-        let k4 = format!("{}/24", addrs.kernel_v4);
-        let k6 = format!("{}/64", addrs.kernel_v6);
-        let s4 = format!("{}/24", mask_v4(addrs.stack_v4));
-        let s6 = format!("{}/64", mask_v6(addrs.stack_v6));
-        netns::ip(&["addr", "add", &k4, "dev", tun.name()])?;
-        netns::ip(&["-6", "addr", "add", &k6, "dev", tun.name(), "nodad"])?;
-        netns::ip(&["link", "set", tun.name(), "up"])?;
-        netns::ip(&["route", "add", &s4, "dev", tun.name()])?;
-        netns::ip(&["-6", "route", "add", &s6, "dev", tun.name()])?;
+        let name = tun.name().to_string();
+        ns.addr_add(&name, IpAddr::V4(addrs.kernel_v4), 24)?;
+        ns.addr_add(&name, IpAddr::V6(addrs.kernel_v6), 64)?;
+        ns.link_up(&name)?;
+        ns.route_add(&name, IpAddr::V4(mask_v4(addrs.stack_v4)), 24)?;
+        ns.route_add(&name, IpAddr::V6(mask_v6(addrs.stack_v6)), 64)?;
         let stack = Stack::new(StackConfig {
             addrs: vec![IpAddr::V4(addrs.stack_v4), IpAddr::V6(addrs.stack_v6)],
             profile,

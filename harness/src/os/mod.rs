@@ -5,5 +5,6 @@
 pub mod netlink;
 pub mod netns;
 pub mod sys;
+pub mod tcp_states;
 pub mod transport;
 pub mod tun;

@@ -3,10 +3,11 @@
 //! socket that has no descriptor any more. Messages are built by hand from
 //! linux/netlink.h, rtnetlink.h, if_addr.h, neighbour.h and inet_diag.h.
 //!
-//! Every function acts on the calling thread's network namespace, and refuses
-//! to change anything unless that namespace is private ([`crate::os::netns::isolated`]).
+//! Every function acts on the calling thread's network namespace. Those that
+//! change something are visible only inside `os`: the rest of the harness
+//! reaches them through [`super::netns::Private`], the proof that the thread
+//! is in a private namespace. Reading (sock_diag, dumps) needs no proof.
 
-use crate::os::netns::{self, NetnsError};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::mem::MaybeUninit;
@@ -42,35 +43,14 @@ const NDA_DST: u16 = 1;
 const NDA_LLADDR: u16 = 2;
 const NUD_PERMANENT: u16 = 0x80;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetlinkError {
-    Netns(NetnsError),
+    #[error("netlink {0}: {1}")]
     Io(&'static str, io::Error),
     /// The kernel refused a request: what it was and the errno.
-    Refused {
-        what: String,
-        errno: i32,
-    },
-}
-
-impl std::fmt::Display for NetlinkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NetlinkError::Netns(e) => write!(f, "{e}"),
-            NetlinkError::Io(what, e) => write!(f, "netlink {what}: {e}"),
-            NetlinkError::Refused { what, errno } => {
-                write!(f, "netlink {what}: {}", io::Error::from_raw_os_error(*errno))
-            }
-        }
-    }
-}
-
-impl std::error::Error for NetlinkError {}
-
-impl From<NetnsError> for NetlinkError {
-    fn from(e: NetnsError) -> Self {
-        NetlinkError::Netns(e)
-    }
+    #[error("netlink {what}: {}", io::Error::from_raw_os_error(*errno))]
+    Refused { what: String, errno: i32 },
 }
 
 /// A netlink message under construction: header, fixed part, attributes.
@@ -143,9 +123,6 @@ fn recv_all(s: &Socket) -> Result<Vec<u8>, NetlinkError> {
 
 /// Sends one request and waits for the kernel's acknowledgement.
 fn request(what: String, msg: Vec<u8>) -> Result<(), NetlinkError> {
-    if !netns::isolated()? {
-        return Err(NetnsError::NotIsolated.into());
-    }
     let s = open(NETLINK_ROUTE)?;
     s.send(&msg).map_err(|e| NetlinkError::Io("send", e))?;
     let reply = recv_all(&s)?;
@@ -171,7 +148,7 @@ fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; 16] {
 }
 
 /// `ip link set NAME up`.
-pub fn link_up(name: &str) -> Result<(), NetlinkError> {
+pub(super) fn link_up(name: &str) -> Result<(), NetlinkError> {
     let idx = ifindex(name)?;
     let msg = Msg::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK).bytes(&ifinfomsg(idx, IFF_UP, IFF_UP)).finish();
     request(format!("set {name} up"), msg)
@@ -185,7 +162,7 @@ fn ip_bytes(a: IpAddr) -> (u8, Vec<u8>) {
 }
 
 /// `ip addr add ADDR/PREFIX dev NAME` (IPv6 without duplicate address detection).
-pub fn addr_add(name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
+pub(super) fn addr_add(name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
     let idx = ifindex(name)?;
     let (family, octets) = ip_bytes(addr);
     let flags = if addr.is_ipv6() { IFA_F_NODAD } else { 0 };
@@ -203,7 +180,7 @@ pub fn addr_add(name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetlinkError
 }
 
 /// `ip route add DST/PREFIX dev NAME`.
-pub fn route_add(name: &str, dst: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
+pub(super) fn route_add(name: &str, dst: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
     let idx = ifindex(name)?;
     let (family, octets) = ip_bytes(dst);
     // rtmsg: family, dst_len, src_len, tos, table MAIN, protocol BOOT, scope LINK, type UNICAST, flags.
@@ -217,7 +194,7 @@ pub fn route_add(name: &str, dst: IpAddr, prefix: u8) -> Result<(), NetlinkError
 }
 
 /// `ip neigh add ADDR lladdr MAC dev NAME nud permanent`.
-pub fn neigh_add(name: &str, addr: IpAddr, mac: [u8; 6]) -> Result<(), NetlinkError> {
+pub(super) fn neigh_add(name: &str, addr: IpAddr, mac: [u8; 6]) -> Result<(), NetlinkError> {
     let idx = ifindex(name)?;
     let (family, octets) = ip_bytes(addr);
     let mut m = [0u8; 12];
@@ -234,7 +211,7 @@ pub fn neigh_add(name: &str, addr: IpAddr, mac: [u8; 6]) -> Result<(), NetlinkEr
 
 /// `ip link add NAME address MAC type veth peer name PEER address PEER_MAC netns FD`:
 /// a veth pair whose second end is moved into the namespace behind `peer_ns`.
-pub fn veth_add(
+pub(super) fn veth_add(
     name: &str,
     mac: [u8; 6],
     peer: &str,
@@ -330,5 +307,157 @@ pub fn tcp_socket_state(local: SocketAddr, remote: SocketAddr) -> Result<Option<
                 expires_ms: u32::from_ne_bytes([b[52], b[53], b[54], b[55]]),
             }))
         }
+    }
+}
+
+const NLM_F_DUMP: u16 = 0x300;
+const RTM_GETLINK: u16 = 18;
+const RTM_GETADDR: u16 = 22;
+const RTM_GETROUTE: u16 = 26;
+const RTM_GETRULE: u16 = 34;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+const FRA_PRIORITY: u16 = 6;
+const FRA_TABLE: u16 = 15;
+
+/// The attributes of one netlink message's payload after its fixed part.
+fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([b[0], b[1]]));
+        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        if len < 4 || len > b.len() {
+            break;
+        }
+        out.push((ty, &b[4..len]));
+        b = &b[len.next_multiple_of(4).min(b.len())..];
+    }
+    out
+}
+
+fn ip_text(family: u8, b: &[u8]) -> String {
+    match (i32::from(family), b.len()) {
+        (libc::AF_INET, 4) => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string(),
+        (libc::AF_INET6, 16) => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).expect("16 octets")).to_string(),
+        _ => format!("{b:02x?}"),
+    }
+}
+
+fn u32_attr(b: &[u8]) -> u32 {
+    b.get(..4).map_or(0, |x| u32::from_ne_bytes(x.try_into().expect("4 octets")))
+}
+
+/// Dumps one rtnetlink table of the calling thread's namespace (read only):
+/// every message's payload, in the kernel's order.
+fn dump(ty: u16, family: u8) -> Result<Vec<Vec<u8>>, NetlinkError> {
+    let s = open(NETLINK_ROUTE)?;
+    // The table's own fixed part, zeroed but for the family: ifinfomsg
+    // (16 octets), ifaddrmsg (8), rtmsg and fib_rule_hdr (12).
+    let fixed = match ty {
+        RTM_GETLINK => 16,
+        RTM_GETADDR => 8,
+        _ => 12,
+    };
+    let mut hdr = vec![0u8; fixed];
+    hdr[0] = family;
+    let msg = Msg::new(ty, NLM_F_REQUEST | NLM_F_DUMP).bytes(&hdr).finish();
+    s.send(&msg).map_err(|e| NetlinkError::Io("dump send", e))?;
+    let mut out = Vec::new();
+    loop {
+        let buf = recv_all(&s)?;
+        let mut b = &buf[..];
+        while b.len() >= 16 {
+            let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            let kind = u16::from_ne_bytes([b[4], b[5]]);
+            if len < 16 || len > b.len() {
+                return Ok(out);
+            }
+            match kind {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    let errno = -i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
+                    return Err(NetlinkError::Refused { what: format!("dump of table {ty}"), errno });
+                }
+                _ => out.push(b[16..len].to_vec()),
+            }
+            b = &b[len.next_multiple_of(4).min(b.len())..];
+        }
+    }
+}
+
+/// What `ip -o link`, `ip -o addr`, `ip route`, `ip -6 route` and `ip rule`
+/// would show of the calling thread's namespace, one line per entry and
+/// without counters or timers: a snapshot to compare before and after a run.
+pub fn snapshot() -> Result<String, NetlinkError> {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for m in dump(RTM_GETLINK, libc::AF_UNSPEC as u8)? {
+        // ifinfomsg: family, pad, type, index, flags, change.
+        let index = i32::from_ne_bytes([m[4], m[5], m[6], m[7]]);
+        let flags = u32::from_ne_bytes([m[8], m[9], m[10], m[11]]);
+        let name = attrs(&m[16..])
+            .into_iter()
+            .find(|(t, _)| *t == IFLA_IFNAME)
+            .map(|(_, v)| String::from_utf8_lossy(v).trim_end_matches('\0').to_string())
+            .unwrap_or_default();
+        let _ = writeln!(s, "link {index} {name} flags {flags:#x}");
+    }
+    for m in dump(RTM_GETADDR, libc::AF_UNSPEC as u8)? {
+        // ifaddrmsg: family, prefixlen, flags, scope, index.
+        let (family, prefix, index) = (m[0], m[1], u32::from_ne_bytes([m[4], m[5], m[6], m[7]]));
+        let a = attrs(&m[8..]);
+        let addr = a.iter().find(|(t, _)| *t == IFA_LOCAL).or_else(|| a.iter().find(|(t, _)| *t == IFA_ADDRESS));
+        let _ = writeln!(s, "addr {index} {}/{prefix}", addr.map_or("?".into(), |(_, v)| ip_text(family, v)));
+    }
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        for m in dump(RTM_GETROUTE, family)? {
+            // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+            let a = attrs(&m[12..]);
+            let get = |t: u16| a.iter().find(|(k, _)| *k == t).map(|(_, v)| *v);
+            let table = get(RTA_TABLE).map_or(u32::from(m[4]), u32_attr);
+            let _ = writeln!(
+                s,
+                "route {} {}/{} table {table} type {} scope {} proto {} dev {} via {} metric {}",
+                m[0],
+                get(RTA_DST).map_or("default".into(), |v| ip_text(m[0], v)),
+                m[1],
+                m[7],
+                m[6],
+                m[5],
+                get(RTA_OIF).map_or(0, u32_attr),
+                get(RTA_GATEWAY).map_or("-".into(), |v| ip_text(m[0], v)),
+                get(RTA_PRIORITY).map_or(0, u32_attr),
+            );
+        }
+        for m in dump(RTM_GETRULE, family)? {
+            // fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags.
+            let a = attrs(&m[12..]);
+            let get = |t: u16| a.iter().find(|(k, _)| *k == t).map(|(_, v)| u32_attr(v));
+            let _ = writeln!(
+                s,
+                "rule {} priority {} table {} action {}",
+                m[0],
+                get(FRA_PRIORITY).unwrap_or(0),
+                get(FRA_TABLE).unwrap_or(u32::from(m[4])),
+                m[7]
+            );
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Reading needs no privilege and changes nothing: the host's own
+    /// namespace is fine to look at.
+    #[test]
+    fn the_snapshot_lists_loopback() {
+        let s = super::snapshot().unwrap();
+        eprintln!("{s}");
+        assert!(s.lines().any(|l| l.starts_with("link 1 lo flags")), "{s}");
+        assert!(s.lines().any(|l| l == "addr 1 127.0.0.1/8"), "{s}");
+        assert!(s.lines().any(|l| l.starts_with("route 2 127.0.0.0/8 table 255")), "{s}");
+        assert!(s.lines().any(|l| l.starts_with("rule 2 priority 0 table 255")), "{s}");
     }
 }

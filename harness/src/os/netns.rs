@@ -1,123 +1,157 @@
 //! Private network namespaces, and nothing outside them.
 //!
 //! Every Linux-facing run happens on a thread that first calls
-//! [`unshare_netns`]; the namespace dies with the last thread or fd that holds
-//! it, so a killed harness leaves nothing behind in the host's namespace.
-//! [`ip`] refuses to run unless the calling thread is in a namespace other
-//! than the process's original one.
+//! [`Private::unshare`]; the namespace dies with the last thread or fd that
+//! holds it, so a killed harness leaves nothing behind in the host's
+//! namespace.
+//!
+//! A [`Private`] is the proof that the calling thread is in a namespace the
+//! harness made: only [`Private::unshare`] and [`Private::enter`] (of a
+//! namespace another `Private` handed out) give one, and it cannot leave its
+//! thread. Everything that changes the network (addresses, routes, links,
+//! neighbours, sysctls) is a method of it; [`super::netlink`]'s requests are
+//! visible only inside `os`, so no code outside can configure a namespace
+//! without the proof.
 
+use super::netlink::{self, NetlinkError};
 use nix::sched::CloneFlags;
-use std::fmt;
 use std::fs::File;
+use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NetnsError {
     /// unshare(CLONE_NEWNET) or setns failed; EPERM means no CAP_SYS_ADMIN.
+    #[error("{what}: permission denied: run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)")]
+    Permission { what: &'static str },
+    #[error("{what}: {errno}")]
     Namespace { what: &'static str, errno: nix::Error },
-    /// The calling thread is still in the process's original namespace.
+    /// After unshare or setns the thread is still in the process's namespace.
+    #[error("refusing to configure the network: this thread is in the process's original namespace")]
     NotIsolated,
     /// Reading /proc failed.
+    #[error("reading {path}: {error}")]
     Proc { path: &'static str, error: std::io::Error },
-    /// An `ip` command failed or could not be started.
-    Ip { args: String, detail: String },
+    /// A netlink request failed.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// Writing a sysctl failed.
+    #[error("sysctl {key}={value}: {error}")]
+    Sysctl { key: String, value: String, error: std::io::Error },
 }
 
-impl fmt::Display for NetnsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NetnsError::Namespace { what, errno: nix::Error::EPERM } => {
-                write!(f, "{what}: permission denied: run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)")
-            }
-            NetnsError::Namespace { what, errno } => write!(f, "{what}: {errno}"),
-            NetnsError::NotIsolated => {
-                write!(f, "refusing to configure the network: this thread is in the process's original namespace")
-            }
-            NetnsError::Proc { path, error } => write!(f, "reading {path}: {error}"),
-            NetnsError::Ip { args, detail } => write!(f, "`ip {args}` failed: {detail}"),
-        }
+fn namespace_error(what: &'static str, errno: nix::Error) -> NetnsError {
+    if errno == nix::Error::EPERM {
+        NetnsError::Permission { what }
+    } else {
+        NetnsError::Namespace { what, errno }
     }
 }
-
-impl std::error::Error for NetnsError {}
 
 fn ns_inode(path: &'static str) -> Result<u64, NetnsError> {
     std::fs::metadata(path).map(|m| m.ino()).map_err(|error| NetnsError::Proc { path, error })
 }
 
 /// True when the calling thread's network namespace differs from the process's.
-pub fn isolated() -> Result<bool, NetnsError> {
+fn isolated() -> Result<bool, NetnsError> {
     Ok(ns_inode("/proc/thread-self/ns/net")? != ns_inode("/proc/self/ns/net")?)
 }
 
-/// Moves the calling thread (only) into a new, empty network namespace and
-/// brings its loopback up.
-pub fn unshare_netns() -> Result<(), NetnsError> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-        .map_err(|errno| NetnsError::Namespace { what: "unshare(CLONE_NEWNET)", errno })?;
-    if !isolated()? {
-        return Err(NetnsError::NotIsolated);
-    }
-    ip(&["link", "set", "lo", "up"])
+/// A namespace made by [`Private::unshare`], for another thread (or this
+/// one, later) to [`Private::enter`].
+#[derive(Debug)]
+pub struct Handle(File);
+
+/// Proof that the calling thread is in a private network namespace (see the
+/// module's documentation). Not `Send`: it stays on the thread it proves
+/// something about.
+#[derive(Debug)]
+pub struct Private {
+    _thread: PhantomData<*const ()>,
 }
 
-/// Like [`unshare_netns`], without spawning `ip`: loopback comes up over netlink.
-pub fn unshare_private() -> Result<(), NetnsError> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET)
-        .map_err(|errno| NetnsError::Namespace { what: "unshare(CLONE_NEWNET)", errno })?;
-    if !isolated()? {
-        return Err(NetnsError::NotIsolated);
+impl Private {
+    /// Moves the calling thread (only) into a new, empty network namespace
+    /// and brings its loopback up.
+    pub fn unshare() -> Result<Private, NetnsError> {
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| namespace_error("unshare(CLONE_NEWNET)", e))?;
+        let p = Private::checked()?;
+        p.link_up("lo")?;
+        Ok(p)
     }
-    crate::os::netlink::link_up("lo")
-        .map_err(|e| NetnsError::Ip { args: "link set lo up (netlink)".into(), detail: e.to_string() })
+
+    /// Moves the calling thread into a namespace a `Private` handed out.
+    pub fn enter(ns: &Handle) -> Result<Private, NetnsError> {
+        nix::sched::setns(&ns.0, CloneFlags::CLONE_NEWNET).map_err(|e| namespace_error("setns", e))?;
+        Private::checked()
+    }
+
+    fn checked() -> Result<Private, NetnsError> {
+        if !isolated()? {
+            return Err(NetnsError::NotIsolated);
+        }
+        Ok(Private { _thread: PhantomData })
+    }
+
+    /// A handle on the namespace the thread is in now, for [`Private::enter`].
+    pub fn handle(&self) -> Result<Handle, NetnsError> {
+        File::open("/proc/thread-self/ns/net")
+            .map(Handle)
+            .map_err(|error| NetnsError::Proc { path: "/proc/thread-self/ns/net", error })
+    }
+
+    /// `ip link set NAME up`.
+    pub fn link_up(&self, name: &str) -> Result<(), NetnsError> {
+        Ok(netlink::link_up(name)?)
+    }
+
+    /// `ip addr add ADDR/PREFIX dev NAME` (IPv6 without duplicate address detection).
+    pub fn addr_add(&self, name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetnsError> {
+        Ok(netlink::addr_add(name, addr, prefix)?)
+    }
+
+    /// `ip route add DST/PREFIX dev NAME`.
+    pub fn route_add(&self, name: &str, dst: IpAddr, prefix: u8) -> Result<(), NetnsError> {
+        Ok(netlink::route_add(name, dst, prefix)?)
+    }
+
+    /// `ip neigh add ADDR lladdr MAC dev NAME nud permanent`.
+    pub fn neigh_add(&self, name: &str, addr: IpAddr, mac: [u8; 6]) -> Result<(), NetnsError> {
+        Ok(netlink::neigh_add(name, addr, mac)?)
+    }
+
+    /// `ip link add NAME address MAC type veth peer name PEER address
+    /// PEER_MAC netns PEER_NS`: a veth pair whose second end goes into
+    /// another private namespace.
+    pub fn veth_add(
+        &self,
+        name: &str,
+        mac: [u8; 6],
+        peer: &str,
+        peer_mac: [u8; 6],
+        peer_ns: &Handle,
+    ) -> Result<(), NetnsError> {
+        Ok(netlink::veth_add(name, mac, peer, peer_mac, &peer_ns.0)?)
+    }
+
+    /// Writes a sysctl of this namespace: `net.ipv4.tcp_sack` (or
+    /// `net/ipv4/tcp_sack`).
+    pub fn sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
+        let rel = key.replace('.', "/");
+        let path = format!("/proc/thread-self/sys/{rel}");
+        let path = if std::path::Path::new(&path).exists() { path } else { format!("/proc/sys/{rel}") };
+        std::fs::write(&path, value).map_err(|error| NetnsError::Sysctl {
+            key: key.to_string(),
+            value: value.to_string(),
+            error,
+        })
+    }
 }
 
-/// A handle on the calling thread's namespace, for other threads to [`enter`].
-pub fn current() -> Result<File, NetnsError> {
-    File::open("/proc/thread-self/ns/net").map_err(|error| NetnsError::Proc { path: "/proc/thread-self/ns/net", error })
-}
-
-/// Moves the calling thread into the namespace behind `ns`.
-pub fn enter(ns: &File) -> Result<(), NetnsError> {
-    nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).map_err(|errno| NetnsError::Namespace { what: "setns", errno })?;
-    if !isolated()? {
-        return Err(NetnsError::NotIsolated);
-    }
-    Ok(())
-}
-
-/// Runs `ip ARGS` in the calling thread's namespace (a child process inherits
-/// the namespaces of the thread that spawns it). Refuses outside a private one.
-pub fn ip(args: &[&str]) -> Result<(), NetnsError> {
-    if !isolated()? {
-        return Err(NetnsError::NotIsolated);
-    }
-    let joined = args.join(" ");
-    let out = Command::new("ip").args(args).output().map_err(|e| NetnsError::Ip {
-        args: joined.clone(),
-        detail: format!("cannot run `ip` (is iproute2 installed?): {e}"),
-    })?;
-    if !out.status.success() {
-        return Err(NetnsError::Ip { args: joined, detail: String::from_utf8_lossy(&out.stderr).trim().to_string() });
-    }
-    Ok(())
-}
-
-/// Writes a sysctl of the calling thread's namespace (e.g. `net/ipv4/tcp_sack`).
-/// Refuses outside a private namespace.
-pub fn sysctl(key: &str, value: &str) -> Result<(), NetnsError> {
-    if !isolated()? {
-        return Err(NetnsError::NotIsolated);
-    }
-    let path = format!("/proc/thread-self/sys/{key}");
-    let path = if std::path::Path::new(&path).exists() { path } else { format!("/proc/sys/{key}") };
-    std::fs::write(&path, value)
-        .map_err(|e| NetnsError::Ip { args: format!("sysctl {key}={value}"), detail: e.to_string() })
-}
-
-/// A counter from the namespace's /proc/net/snmp (e.g. ("Tcp", "RetransSegs")).
+/// A counter from the calling thread's namespace's /proc/net/snmp (e.g.
+/// ("Tcp", "RetransSegs")).
 pub fn snmp_counter(group: &str, name: &str) -> Result<u64, NetnsError> {
     let text = std::fs::read_to_string("/proc/thread-self/net/snmp")
         .map_err(|error| NetnsError::Proc { path: "/proc/thread-self/net/snmp", error })?;
@@ -129,78 +163,4 @@ pub fn snmp_counter(group: &str, name: &str) -> Result<u64, NetnsError> {
         .find(|(k, _)| *k == name)
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0))
-}
-
-/// The kernel's TCP sockets in the calling thread's namespace, from
-/// /proc/net/tcp and /proc/net/tcp6: (local, remote, state name). Sees
-/// sockets without an fd (TIME-WAIT, orphans) too.
-pub fn kernel_tcp_sockets() -> Result<Vec<(std::net::SocketAddr, std::net::SocketAddr, &'static str)>, NetnsError> {
-    let mut out = Vec::new();
-    for path in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
-        let text = std::fs::read_to_string(path).map_err(|error| NetnsError::Proc { path, error })?;
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 4 {
-                continue;
-            }
-            let (Some(l), Some(r)) = (proc_addr(f[1]), proc_addr(f[2])) else { continue };
-            out.push((l, r, proc_state(f[3])));
-        }
-    }
-    Ok(out)
-}
-
-/// An address as /proc/net/tcp{,6} prints it: hex words in host byte order, ":", hex port.
-fn proc_addr(s: &str) -> Option<std::net::SocketAddr> {
-    let (ip, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |i: usize| u32::from_str_radix(ip.get(8 * i..8 * i + 8)?, 16).ok().map(u32::from_be);
-    let ip: std::net::IpAddr = match ip.len() {
-        8 => std::net::Ipv4Addr::from(word(0)?).into(),
-        32 => {
-            let mut octets = [0u8; 16];
-            for i in 0..4 {
-                octets[4 * i..4 * i + 4].copy_from_slice(&word(i)?.to_be_bytes());
-            }
-            std::net::Ipv6Addr::from(octets).into()
-        }
-        _ => return None,
-    };
-    Some(std::net::SocketAddr::new(ip, port))
-}
-
-/// include/net/tcp_states.h, in RFC 9293 spelling.
-fn proc_state(hex: &str) -> &'static str {
-    match hex {
-        "01" => "ESTABLISHED",
-        "02" => "SYN-SENT",
-        "03" => "SYN-RECEIVED",
-        "04" => "FIN-WAIT-1",
-        "05" => "FIN-WAIT-2",
-        "06" => "TIME-WAIT",
-        "07" => "CLOSED",
-        "08" => "CLOSE-WAIT",
-        "09" => "LAST-ACK",
-        "0A" => "LISTEN",
-        "0B" => "CLOSING",
-        _ => "UNKNOWN",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_net_tcp_addresses() {
-        // 198.51.100.1:8080 as the kernel prints it on a little-endian machine.
-        let v4 = proc_addr("016433C6:1F90").unwrap();
-        if cfg!(target_endian = "little") {
-            assert_eq!(v4, "198.51.100.1:8080".parse().unwrap());
-            let v6 = proc_addr("B80D0120000000000000000001000000:1F90").unwrap();
-            assert_eq!(v6, "[2001:db8::1]:8080".parse().unwrap());
-        }
-        assert_eq!(proc_state("06"), "TIME-WAIT");
-        assert!(proc_addr("zz:1").is_none());
-    }
 }

@@ -399,19 +399,7 @@ impl Target for ReferenceTarget {
     fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError> {
         let st = self.stack.status(fd).map_err(|e| TargetError::Unsupported(format!("tcp_info on fd {fd}: {e}")))?;
         let mss = i64::from(st.snd_mss.max(1));
-        let linux_state = match st.state {
-            State::Established => 1,
-            State::SynSent => 2,
-            State::SynReceived => 3,
-            State::FinWait1 => 4,
-            State::FinWait2 => 5,
-            State::TimeWait => 6,
-            State::Closed => 7,
-            State::CloseWait => 8,
-            State::LastAck => 9,
-            State::Listen => 10,
-            State::Closing => 11,
-        };
+        let linux_state = i64::from(crate::os::tcp_states::to_linux(st.state));
         let us = |d: reference_stack::Duration| d.total_micros() as i64;
         Ok(std::collections::BTreeMap::from([
             ("state", linux_state),

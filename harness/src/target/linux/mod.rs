@@ -11,8 +11,9 @@ mod syscall_thread;
 
 use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
 use crate::os::netlink;
-use crate::os::netns;
+use crate::os::netns::Private;
 use crate::os::sys;
+use crate::os::tcp_states;
 use crate::os::transport::{RawLink, Transport};
 use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
@@ -59,6 +60,8 @@ struct Sock {
 }
 
 pub struct LinuxTarget {
+    /// The script's namespace: this thread is in it.
+    ns: Private,
     link: Box<dyn Transport>,
     epoch: std::time::Instant,
     /// The wall clock at `epoch`: SCM_TIMESTAMPING's software timestamps
@@ -157,7 +160,7 @@ impl Transport for Closed {
 /// target; the error says what is missing and how to run it.
 pub fn available(transport: TransportKind) -> Result<(), String> {
     let probe = std::thread::spawn(move || -> Result<(), String> {
-        netns::unshare_private().map_err(|e| {
+        Private::unshare().map_err(|e| {
             format!("cannot create a network namespace ({e}); run as root, or inside `unshare -rn` where /dev/net/tun is usable")
         })?;
         if transport == TransportKind::Tun {
@@ -194,23 +197,6 @@ fn done(r: Result<i64, std::io::Error>) -> Result<CallOutcome, TargetError> {
 
 fn would_block(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINPROGRESS))
-}
-
-/// linux/tcp_states.h to RFC 9293 names.
-pub fn state_from_linux(n: u8) -> State {
-    match n {
-        1 => State::Established,
-        2 => State::SynSent,
-        3 | 12 => State::SynReceived,
-        4 => State::FinWait1,
-        5 => State::FinWait2,
-        6 => State::TimeWait,
-        8 => State::CloseWait,
-        9 => State::LastAck,
-        10 => State::Listen,
-        11 => State::Closing,
-        _ => State::Closed,
-    }
 }
 
 /// Proves the path works both ways before the script's clock starts: a SYN
@@ -277,23 +263,22 @@ impl LinuxTarget {
         let setup = |e: String| TargetError::Setup(e);
         let (net, plen) = prefix_net(script.remote);
         let local_prefix = if script.local.is_ipv6() { 64 } else { 24 };
-        let link: Box<dyn Transport> = match transport {
+        let (ns, link): (Private, Box<dyn Transport>) = match transport {
             TransportKind::Tun => {
-                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
+                let ns = Private::unshare().map_err(|e| setup(e.to_string()))?;
                 let tun = if script.offload_tso { Tun::create_offload("tun0") } else { Tun::create("tun0") }
                     .map_err(|e| setup(e.to_string()))?;
-                netlink::addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
-                netlink::link_up("tun0").map_err(|e| setup(e.to_string()))?;
-                netlink::route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
-                Box::new(tun)
+                ns.addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
+                ns.link_up("tun0").map_err(|e| setup(e.to_string()))?;
+                ns.route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
+                (ns, Box::new(tun))
             }
             TransportKind::Raw => {
                 // The harness's namespace first, then the kernel's.
-                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
-                let harness_ns = netns::current().map_err(|e| setup(e.to_string()))?;
-                netns::unshare_private().map_err(|e| setup(e.to_string()))?;
-                let kernel_ns = netns::current().map_err(|e| setup(e.to_string()))?;
-                netlink::veth_add("veth0", MAC_KERNEL, "veth1", MAC_HARNESS, &harness_ns)
+                let harness_ns = Private::unshare().and_then(|p| p.handle()).map_err(|e| setup(e.to_string()))?;
+                let ns = Private::unshare().map_err(|e| setup(e.to_string()))?;
+                let kernel_ns = ns.handle().map_err(|e| setup(e.to_string()))?;
+                ns.veth_add("veth0", MAC_KERNEL, "veth1", MAC_HARNESS, &harness_ns)
                     .map_err(|e| setup(e.to_string()))?;
                 // Like a real NIC on the wire: full checksums and MTU-sized
                 // segments, not offloaded partial sums and 64 KB super-segments.
@@ -306,22 +291,22 @@ impl LinuxTarget {
                     sys::ethtool_set("veth0", cmd, false)
                         .map_err(|e| setup(format!("turning {what} offload off on veth0: {e}")))?;
                 }
-                netlink::addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
-                netlink::link_up("veth0").map_err(|e| setup(e.to_string()))?;
-                netlink::route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
-                netlink::neigh_add("veth0", script.remote, MAC_HARNESS).map_err(|e| setup(e.to_string()))?;
-                netns::enter(&harness_ns).map_err(|e| setup(e.to_string()))?;
-                netlink::link_up("veth1").map_err(|e| setup(e.to_string()))?;
+                ns.addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
+                ns.link_up("veth0").map_err(|e| setup(e.to_string()))?;
+                ns.route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
+                ns.neigh_add("veth0", script.remote, MAC_HARNESS).map_err(|e| setup(e.to_string()))?;
+                let h = Private::enter(&harness_ns).map_err(|e| setup(e.to_string()))?;
+                h.link_up("veth1").map_err(|e| setup(e.to_string()))?;
                 let idx = netlink::ifindex("veth1").map_err(|e| setup(e.to_string()))?;
                 let raw = RawLink::open(idx, MAC_KERNEL).map_err(|e| setup(format!("AF_PACKET socket: {e}")))?;
-                netns::enter(&kernel_ns).map_err(|e| setup(e.to_string()))?;
-                Box::new(raw)
+                let ns = Private::enter(&kernel_ns).map_err(|e| setup(e.to_string()))?;
+                (ns, Box::new(raw))
             }
         };
         let mut link = link;
         wait_until_usable(link.as_mut(), script).map_err(setup)?;
         for (k, v) in &script.sysctl {
-            netns::sysctl(&k.replace('.', "/"), v).map_err(|e| setup(format!("sysctl {k}={v}: {e}")))?;
+            ns.sysctl(k, v).map_err(|e| setup(e.to_string()))?;
         }
         let uname = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
         let mut info = vec![("kernel".to_string(), uname), ("transport".to_string(), link.name().to_string())];
@@ -343,6 +328,7 @@ impl LinuxTarget {
             start_into_a_tick();
         }
         Ok(LinuxTarget {
+            ns,
             link,
             epoch: std::time::Instant::now(),
             epoch_real: std::time::SystemTime::now(),
@@ -1021,11 +1007,11 @@ impl Target for LinuxTarget {
                 Some(s) => sys::tcp_info_fields(s.s.as_fd())
                     .ok()
                     .and_then(|i| i.get("state").copied())
-                    .map_or(State::Closed, |st| state_from_linux(st as u8)),
+                    .map_or(State::Closed, |st| tcp_states::from_linux(st as u8)),
                 None => State::Closed,
             }),
             None => netlink::tcp_socket_state(conn.local, conn.remote)
-                .map(|d| d.map_or(State::Closed, |d| state_from_linux(d.state)))
+                .map(|d| d.map_or(State::Closed, |d| tcp_states::from_linux(d.state)))
                 .map_err(|e| TargetError::Setup(format!("sock_diag: {e}"))),
         }
     }
@@ -1054,8 +1040,7 @@ impl Target for LinuxTarget {
     }
 
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {
-        netns::sysctl(&key.replace('.', "/"), value)
-            .map_err(|e| TargetError::Setup(format!("sysctl {key}={value}: {e}")))
+        self.ns.sysctl(key, value).map_err(|e| TargetError::Setup(e.to_string()))
     }
 
     fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {
