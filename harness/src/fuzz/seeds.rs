@@ -120,8 +120,8 @@ pub fn case_from_script(s: &Script) -> Case {
                 let kind = match &c.call {
                     Call::Accept { .. } => Some(CallKind::Accept),
                     Call::Write { flags: 1.., .. } | Call::Write { to: true, .. } => None,
-                    Call::Write { len, oob: false, .. } => Some(CallKind::Send((*len).min(65_535) as u16)),
-                    Call::Write { len, oob: true, .. } => Some(CallKind::Urgent((*len).min(255) as u8)),
+                    Call::Write { data, oob: false, .. } => Some(CallKind::Send(data.len.min(65_535) as u16)),
+                    Call::Write { data, oob: true, .. } => Some(CallKind::Urgent(data.len.min(255) as u8)),
                     Call::Read { len, .. } => Some(CallKind::Recv((*len).min(65_535) as u16)),
                     Call::Close { .. } => Some(CallKind::Close),
                     Call::Shutdown { how, .. } => Some(CallKind::Shutdown(match how {

@@ -66,178 +66,280 @@ pub mod pollbits {
     }
 }
 
-/// A call, resolved from its text.
+/// How a call names its addresses: as the script wrote them ([`Scripted`]),
+/// or resolved against the script's addresses and descriptors for a target
+/// ([`Resolved`]). Everything else in a [`Call`] is the same in both forms.
+pub trait Form: Clone + std::fmt::Debug + PartialEq + Eq {
+    /// socket(2)'s family: AF_INET6 or not.
+    type Family: Clone + std::fmt::Debug + PartialEq + Eq;
+    /// bind(2)'s address.
+    type Local: Clone + std::fmt::Debug + PartialEq + Eq;
+    /// connect(2)'s address.
+    type Remote: Clone + std::fmt::Debug + PartialEq + Eq;
+    /// sendto(2)'s destination, if any.
+    type Peer: Clone + std::fmt::Debug + PartialEq + Eq;
+}
+
+/// A call as the script wrote it: addresses left to the script's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scripted;
+
+impl Form for Scripted {
+    /// AF_INET6 named in the call (an IPv6 script's sockets are IPv6 anyway).
+    type Family = bool;
+    type Local = BindTo;
+    /// `None`: the script's peer.
+    type Remote = Option<SocketAddr>;
+    /// `true`: the script's peer (`sendto(fd, ..., N, FLAGS, ..., ...)`).
+    type Peer = bool;
+}
+
+/// A call as a target makes it: every address and descriptor concrete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved;
+
+impl Form for Resolved {
+    /// IPv6.
+    type Family = bool;
+    type Local = SocketAddr;
+    type Remote = SocketAddr;
+    type Peer = Option<SocketAddr>;
+}
+
+/// bind(2)'s address as a script gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindTo {
+    /// `bind(3, ...)`: the script's address and port.
+    Default,
+    /// `bind(3, 8080)`: the script's address, this port.
+    Port(u16),
+    /// `bind(3, 198.51.100.1:8080)`.
+    Addr(SocketAddr),
+}
+
+/// What a write sends: `len` octets of [`pattern`], or the script's text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Call {
-    Socket {
-        ipv6: bool,
-    },
-    /// `addr: None`: the script's local address; port 0 keeps the script's default.
-    Bind {
-        fd: i32,
-        addr: Option<SocketAddr>,
-        port: Option<u16>,
-    },
-    Listen {
-        fd: i32,
-        backlog: i32,
-    },
-    Accept {
-        fd: i32,
-    },
-    /// `addr: None`: the script's remote address and port.
-    Connect {
-        fd: i32,
-        addr: Option<SocketAddr>,
-    },
-    Write {
-        fd: i32,
-        len: usize,
-        data: Option<Vec<u8>>,
-        oob: bool,
-        /// Linux-only send flags (MSG_EOR, MSG_MORE, MSG_ZEROCOPY,
-        /// MSG_FASTOPEN, MSG_DONTWAIT), as Linux numbers; 0 for none.
-        flags: i32,
-        /// `sendto(fd, ..., N, FLAGS, ..., ...)`: addressed to the script's
-        /// peer (a fast-open connect with MSG_FASTOPEN).
-        to: bool,
-    },
-    Read {
-        fd: i32,
-        len: usize,
-        peek: bool,
-    },
-    Shutdown {
-        fd: i32,
-        how: Shutdown,
-    },
-    Close {
-        fd: i32,
-    },
-    SetSockOpt {
-        fd: i32,
-        opt: OptName,
-        value: i64,
-    },
+pub struct Payload {
+    pub len: usize,
+    pub data: Option<Vec<u8>>,
+}
+
+impl Payload {
+    pub fn of_len(len: usize) -> Payload {
+        Payload { len, data: None }
+    }
+    pub fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.data {
+            Some(d) => d.as_slice().into(),
+            None => pattern(self.len).into(),
+        }
+    }
+}
+
+/// The octets a call sends when the script gives only a length: one
+/// pattern for every target and call, so traces show the same payload.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// A descriptor: the script's number, or (resolved) the target's.
+pub type Fd = i32;
+/// A constant's name as the kernel's headers spell it.
+pub type Label = &'static str;
+/// A byte string.
+pub type Bytes = Vec<u8>;
+/// An iovec's buffer lengths.
+pub type Lengths = Vec<usize>;
+
+/// How one form of a call becomes another: descriptors and addresses.
+pub trait Resolve<A: Form, B: Form> {
+    fn fd(&self, fd: Fd) -> Fd;
+    fn family(&self, f: A::Family) -> B::Family;
+    fn local(&self, a: A::Local) -> B::Local;
+    fn remote(&self, a: A::Remote) -> B::Remote;
+    fn peer(&self, a: A::Peer) -> B::Peer;
+}
+
+/// A call's field type in form `A`: the address kinds ([`kind`]) differ
+/// by form; every other type is the same in both.
+pub trait Field<A: Form> {
+    type Ty: Clone + std::fmt::Debug + PartialEq + Eq;
+}
+
+/// The kinds of address a call can hold, each a type per [`Form`].
+pub mod kind {
+    pub struct Family;
+    pub struct Local;
+    pub struct Remote;
+    pub struct Peer;
+}
+use kind::{Family, Local, Peer, Remote};
+
+impl<A: Form> Field<A> for Family {
+    type Ty = A::Family;
+}
+impl<A: Form> Field<A> for Local {
+    type Ty = A::Local;
+}
+impl<A: Form> Field<A> for Remote {
+    type Ty = A::Remote;
+}
+impl<A: Form> Field<A> for Peer {
+    type Ty = A::Peer;
+}
+macro_rules! same_in_every_form {
+    ($($t:ty),*) => { $(impl<A: Form> Field<A> for $t { type Ty = $t; })* };
+}
+same_in_every_form!(bool, i32, i64, u32, u64, usize, String, Payload, Shutdown, OptName, Label, Bytes, Lengths);
+
+// How a field is mapped from one form to another, by its declared type:
+// descriptors and addresses through the resolver, the rest kept.
+macro_rules! map_field {
+    ($r:ident, Fd, $v:ident) => {
+        $r.fd($v)
+    };
+    ($r:ident, Family, $v:ident) => {
+        $r.family($v)
+    };
+    ($r:ident, Local, $v:ident) => {
+        $r.local($v)
+    };
+    ($r:ident, Remote, $v:ident) => {
+        $r.remote($v)
+    };
+    ($r:ident, Peer, $v:ident) => {
+        $r.peer($v)
+    };
+    ($r:ident, $t:ident, $v:ident) => {
+        $v
+    };
+}
+macro_rules! fd_field {
+    (Fd, $v:ident) => {
+        Some(*$v)
+    };
+    ($t:ident, $v:ident) => {{
+        let _ = $v;
+        None::<Fd>
+    }};
+}
+
+/// Declares [`Call`] once: each variant with its fields, and `linux "why"`
+/// after the calls only Linux has (the reference target answers those with
+/// the reason, in one place). [`Call::map`], [`Call::fd`] and
+/// [`Call::linux_only`] follow from the declaration.
+macro_rules! calls {
+    ($( $(#[$m:meta])* $V:ident { $($f:ident: $t:ident),* $(,)? } $(linux $why:literal)? ;)*) => {
+        /// A socket call: the operation only (what it must return is the
+        /// step's, [`CallSpec`]), in form `A`: [`Scripted`] as parsed,
+        /// [`Resolved`] as a target makes it.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Call<A: Form = Scripted> {
+            $( $(#[$m])* $V { $($f: <$t as Field<A>>::Ty),* }, )*
+        }
+
+        impl<A: Form> Call<A> {
+            /// The same call in form `B`: resolving is a map.
+            pub fn map<B: Form>(self, r: &impl Resolve<A, B>) -> Call<B> {
+                match self {
+                    $( Call::$V { $($f),* } => Call::$V { $($f: map_field!(r, $t, $f)),* }, )*
+                }
+            }
+
+            /// The descriptor the call works on (its first), if any.
+            pub fn fd(&self) -> Option<Fd> {
+                match self {
+                    $( Call::$V { $($f),* } => None $(.or(fd_field!($t, $f)))*, )*
+                }
+            }
+
+            /// Why only Linux can make this call, if that is so.
+            pub fn linux_only(&self) -> Option<&'static str> {
+                match self {
+                    $( Call::$V { .. } => None $(.or(Some($why)))?, )*
+                }
+            }
+        }
+    };
+}
+
+calls! {
+    Socket { ipv6: Family };
+    Bind { fd: Fd, addr: Local };
+    Listen { fd: Fd, backlog: i32 };
+    Accept { fd: Fd };
+    Connect { fd: Fd, addr: Remote };
+    /// write, send, sendto. `flags`: Linux-only send flags beyond MSG_OOB
+    /// (MSG_EOR, MSG_MORE, MSG_ZEROCOPY, MSG_FASTOPEN, MSG_DONTWAIT), as
+    /// Linux numbers; `to`: sendto's destination (a fast-open connect).
+    Write { fd: Fd, data: Payload, oob: bool, flags: i32, to: Peer };
+    Read { fd: Fd, len: usize, peek: bool };
+    Shutdown { fd: Fd, how: Shutdown };
+    Close { fd: Fd };
+    SetSockOpt { fd: Fd, opt: OptName, value: i64 };
     /// setsockopt(fd, TCP_CONGESTION, "name").
-    SetCongestion {
-        fd: i32,
-        algo: String,
-    },
-    /// `expect`: the value the option must read back, if given.
-    GetSockOpt {
-        fd: i32,
-        opt: OptName,
-        expect: Option<Expect>,
-    },
-    SetNonBlocking {
-        fd: i32,
-        on: bool,
-    },
-    GetFl {
-        fd: i32,
-    },
-    /// `epoll_create(N) = fd` (Linux).
-    EpollCreate,
-    /// `epoll_ctl(epfd, EPOLL_CTL_ADD|MOD|DEL, fd, {events=E, fd=N}) = 0`.
-    EpollCtl {
-        epfd: i32,
-        op: i32,
-        fd: i32,
-        events: u32,
-    },
-    /// `epoll_wait(epfd, {events=E, fd=N}, MAX, TIMEOUT_MS) = COUNT`; the
-    /// event must be E for fd N (`{events=0, ptr=0}`: none).
-    EpollWait {
-        epfd: i32,
-        want: Option<(u32, i32)>,
-        max: i32,
-        timeout_ms: i64,
-    },
-    /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD): the
-    /// count must read back as N. Linux only.
-    Ioctl {
-        fd: i32,
-        label: &'static str,
-        request: u64,
-        expect: Option<Expect>,
-    },
-    /// A socket option only Linux has (TCP_FASTOPEN, SO_ZEROCOPY, ...), by
-    /// its Linux level and number; `get` reads it back and checks `expect`.
-    LinuxOpt {
-        fd: i32,
-        get: bool,
-        label: &'static str,
-        level: i32,
-        name: i32,
-        value: i64,
-        expect: Option<Expect>,
-    },
+    SetCongestion { fd: Fd, algo: String };
+    /// The value read comes back as the call's `out`.
+    GetSockOpt { fd: Fd, opt: OptName };
+    /// fcntl(fd, F_SETFL, O_NONBLOCK or not).
+    SetNonBlocking { fd: Fd, on: bool };
+    /// fcntl(fd, F_GETFL).
+    GetFl { fd: Fd };
     /// Returns the revents mask; blocks up to `timeout_ms` (-1: forever) if empty.
-    Poll {
-        fd: i32,
-        events: u32,
-        timeout_ms: i64,
-    },
+    Poll { fd: Fd, events: u32, timeout_ms: i64 };
+    /// `epoll_create(N) = fd`.
+    EpollCreate {} linux "epoll (Linux only)";
+    /// `epoll_ctl(epfd, EPOLL_CTL_ADD|MOD|DEL, fd, {events=E, fd=N}) = 0`.
+    EpollCtl { epfd: Fd, op: i32, fd: Fd, events: u32 } linux "epoll (Linux only)";
+    /// `epoll_wait(epfd, {events=E, fd=N}, MAX, TIMEOUT_MS) = COUNT`; the
+    /// first event comes back as `out`.
+    EpollWait { epfd: Fd, max: i32, timeout_ms: i64 } linux "epoll (Linux only)";
+    /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD): the
+    /// count comes back as `out`.
+    Ioctl { fd: Fd, label: Label, request: u64 } linux "ioctls that count a socket's queues (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD) are Linux's";
+    /// A socket option only Linux has (TCP_FASTOPEN, SO_ZEROCOPY, ...), by
+    /// its Linux level and number: set `value`, or read it (`get`, as `out`).
+    LinuxOpt { fd: Fd, get: bool, label: Label, level: i32, name: i32, value: i64 } linux "a socket option only Linux has";
     /// `sendmsg(fd, [L1, L2, ...], FLAGS) = N`: one send of an iovec of
     /// buffers of these lengths (with MSG_ZEROCOPY each becomes a fragment
-    /// of the packet, so the split matters). Linux only.
-    SendMsg {
-        fd: i32,
-        iov: Vec<usize>,
-        flags: i32,
-    },
-    /// `recvmsg(fd, LEN, FLAGS) = N`, with the step's `msg_flags:` and
-    /// `cmsg:` saying what the returned msghdr must hold (unchecked when
-    /// absent). Linux only, except a plain recvmsg(fd, LEN, 0) without
-    /// control messages, which is a read.
-    RecvMsg {
-        fd: i32,
-        len: usize,
-        flags: i32,
-        msg_flags: Option<i32>,
-        cmsgs: Option<Vec<Cmsg>>,
-    },
-    /// A Linux-only socket option whose value is bytes (TCP_FASTOPEN_KEY):
+    /// of the packet, so the split matters).
+    SendMsg { fd: Fd, iov: Lengths, flags: i32 } linux "sendmsg with an iovec (zerocopy fragments) is Linux's";
+    /// `recvmsg(fd, LEN, FLAGS) = N`: the msghdr's flags and control
+    /// messages come back as `out`. A plain recvmsg(fd, LEN, 0) is a read
+    /// on the reference target.
+    RecvMsg { fd: Fd, len: usize, flags: i32 };
+    /// A Linux socket option whose value is bytes (TCP_FASTOPEN_KEY):
     /// `setsockopt(fd, SOL_TCP, TCP_FASTOPEN_KEY, "\x..", LEN)`; the value
     /// is passed with length LEN (zero-padded or cut).
-    LinuxOptBytes {
-        fd: i32,
-        label: &'static str,
-        level: i32,
-        name: i32,
-        value: Vec<u8>,
-        len: usize,
-    },
-    /// `pipe([R, W]) = 0`: a pipe, whose ends the script calls R and W.
-    /// Linux only.
-    Pipe {
-        fds: [i32; 2],
-    },
+    LinuxOptBytes { fd: Fd, label: Label, level: i32, name: i32, value: Bytes, len: usize } linux "a socket option only Linux has (its value is bytes)";
+    /// `pipe([R, W]) = 0`: the two ends come back as `out`.
+    Pipe {} linux "pipes and splice are the kernel's, not the reference stack's";
     /// `splice(IN, NULL, OUT, NULL, LEN, FLAGS) = N`: moves up to LEN bytes
-    /// from a socket to a pipe or back. Linux only.
-    Splice {
-        fd_in: i32,
-        fd_out: i32,
-        len: usize,
-        flags: u32,
-    },
+    /// from a socket to a pipe or back.
+    Splice { fd_in: Fd, fd_out: Fd, len: usize, flags: u32 } linux "pipes and splice are the kernel's, not the reference stack's";
     /// `sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)`: an address of family
-    /// AF_UNSPEC (with MSG_FASTOPEN Linux refuses it, EOPNOTSUPP). Linux only.
-    SendToUnspec {
-        fd: i32,
-        len: usize,
-        flags: i32,
-    },
+    /// AF_UNSPEC (with MSG_FASTOPEN Linux refuses it, EOPNOTSUPP).
+    SendToUnspec { fd: Fd, data: Payload, flags: i32 } linux "sendto with an AF_UNSPEC address is Linux's";
     /// `write(fd, NULL, N)`, `send`, `sendto`, `read`, `recv`, `recvfrom`
-    /// with a NULL buffer: the kernel's EFAULT paths. Linux only.
-    NullBuffer {
-        fd: i32,
-        write: bool,
-        len: usize,
-        flags: i32,
-        to: bool,
-    },
+    /// with a NULL buffer: the kernel's EFAULT paths.
+    NullBuffer { fd: Fd, write: bool, len: usize, flags: i32, to: Peer } linux "NULL buffers (EFAULT) are a property of the system call layer, which the reference stack has not";
+}
+
+/// What a call gives back besides its return value, and what the step
+/// says it must be (a `getsockopt`'s value, the msghdr of a `recvmsg`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OutCheck {
+    /// Nothing to check.
+    #[default]
+    None,
+    /// The value read back (getsockopt, a Linux option read, ioctl).
+    Value(Expect),
+    /// epoll_wait's first event: its bits and descriptor (`None`: no event).
+    Event(Option<(u32, Fd)>),
+    /// recvmsg's msghdr: its flags and control messages, each unchecked when absent.
+    Msg { flags: Option<i32>, cmsgs: Option<Vec<Cmsg>> },
+    /// pipe's two ends, as the script names them.
+    Ends([Fd; 2]),
 }
 
 /// recvmsg(2) flags, Linux's values (in and out).
@@ -352,37 +454,6 @@ pub fn cmsgs_text(c: &[Cmsg]) -> String {
     format!("[{}]", c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
 }
 
-impl Call {
-    pub fn fd(&self) -> Option<i32> {
-        match self {
-            Call::Socket { .. } | Call::EpollCreate | Call::Pipe { .. } => None,
-            Call::Splice { fd_in, .. } => Some(*fd_in),
-            Call::EpollCtl { epfd, .. } | Call::EpollWait { epfd, .. } => Some(*epfd),
-            Call::Bind { fd, .. }
-            | Call::Listen { fd, .. }
-            | Call::Accept { fd }
-            | Call::Connect { fd, .. }
-            | Call::Write { fd, .. }
-            | Call::Read { fd, .. }
-            | Call::Shutdown { fd, .. }
-            | Call::Close { fd }
-            | Call::SetSockOpt { fd, .. }
-            | Call::SetCongestion { fd, .. }
-            | Call::GetSockOpt { fd, .. }
-            | Call::SetNonBlocking { fd, .. }
-            | Call::GetFl { fd }
-            | Call::LinuxOpt { fd, .. }
-            | Call::Ioctl { fd, .. }
-            | Call::Poll { fd, .. }
-            | Call::SendMsg { fd, .. }
-            | Call::RecvMsg { fd, .. }
-            | Call::NullBuffer { fd, .. }
-            | Call::SendToUnspec { fd, .. }
-            | Call::LinuxOptBytes { fd, .. } => Some(*fd),
-        }
-    }
-}
-
 /// What a call returns (or must return).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -410,10 +481,13 @@ impl std::fmt::Display for Expect {
     }
 }
 
+/// A call step: the call, what it must return, and what it must give back
+/// besides (a value read, an event, a msghdr, a pipe's ends).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSpec {
     pub call: Call,
     pub expect: Expect,
+    pub out: OutCheck,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -706,7 +780,7 @@ impl CallSpec {
         };
         let ret_at = rest_at + 1 + (ret.len() - ret.trim_start().len());
         let expect = parse_expect(ret.trim(), ret_at)?;
-        let call = resolve(name, name_at, &parsed, s.len())?;
+        let (call, out) = resolve(name, name_at, &parsed, s.len())?;
         if let (Call::Poll { .. }, Expect::Value(v)) = (&call, &expect) {
             if *v != 0 {
                 return Err(cerr(
@@ -717,7 +791,7 @@ impl CallSpec {
                 ));
             }
         }
-        Ok(CallSpec { call, expect })
+        Ok(CallSpec { call, expect, out })
     }
 }
 
@@ -783,7 +857,8 @@ fn parse_expect(r: &str, at: usize) -> Result<Expect, CallError> {
 }
 
 /// Turns name + arguments into a typed call, or says precisely what is wrong.
-fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -> Result<Call, CallError> {
+/// The call and what it must give back besides its return value.
+fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -> Result<(Call, OutCheck), CallError> {
     let end = text_len.saturating_sub(1);
     let arg_at = |i: usize| args.get(i).map_or(end, |a| a.0);
     let fd = |i: usize| -> Result<i32, CallError> {
@@ -810,7 +885,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             _ => Vec::new(),
         }
     };
-    Ok(match name {
+    let mut out = OutCheck::None;
+    let call = match name {
         "socket" => {
             let ipv6 = args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "AF_INET6"));
             Call::Socket { ipv6 }
@@ -818,12 +894,12 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         "bind" => {
             let fd = fd(0)?;
             match args.get(1) {
-                None | Some((_, Arg::Elided)) => Call::Bind { fd, addr: None, port: None },
+                None | Some((_, Arg::Elided)) => Call::Bind { fd, addr: BindTo::Default },
                 Some((_, Arg::Int(p))) => {
                     let port = u16::try_from(*p).map_err(|_| cerr("a port is 0 to 65535", arg_at(1), 1, None))?;
-                    Call::Bind { fd, addr: None, port: Some(port) }
+                    Call::Bind { fd, addr: BindTo::Port(port) }
                 }
-                Some((_, Arg::Addr(a))) => Call::Bind { fd, addr: Some(*a), port: Some(a.port()) },
+                Some((_, Arg::Addr(a))) => Call::Bind { fd, addr: BindTo::Addr(*a) },
                 Some((at, _)) => return Err(cerr("bind takes a port, ip:port or ...", *at, 1, None)),
             }
         }
@@ -851,7 +927,10 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         }
         "pipe" => match args.first().map(|a| &a.1) {
             Some(Arg::List(v)) => match v.as_slice() {
-                [Arg::Int(r), Arg::Int(w)] if *r >= 0 && *w >= 0 => Call::Pipe { fds: [*r as i32, *w as i32] },
+                [Arg::Int(r), Arg::Int(w)] if *r >= 0 && *w >= 0 => {
+                    out = OutCheck::Ends([*r as i32, *w as i32]);
+                    Call::Pipe {}
+                }
                 _ => return Err(cerr("pipe takes [READ_FD, WRITE_FD]", arg_at(0), 1, Some("e.g. pipe([5, 6]) = 0"))),
             },
             _ => return Err(cerr("pipe takes [READ_FD, WRITE_FD]", arg_at(0), 1, Some("e.g. pipe([5, 6]) = 0"))),
@@ -900,7 +979,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     ))
                 }
             };
-            Call::SendToUnspec { fd, len, flags: msg_flags(args.get(3), arg_at(3), MSG_FLAGS)? }
+            Call::SendToUnspec { fd, data: Payload::of_len(len), flags: msg_flags(args.get(3), arg_at(3), MSG_FLAGS)? }
         }
         "sendmsg" => {
             // sendmsg(fd, [L1, L2, ...], FLAGS): an iovec of these lengths.
@@ -949,7 +1028,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some(Arg::Int(v)) => *v as i32,
                 Some(_) => return Err(cerr("expected recvmsg flags", arg_at(2), 1, None)),
             };
-            Call::RecvMsg { fd, len, flags, msg_flags: None, cmsgs: None }
+            out = OutCheck::Msg { flags: None, cmsgs: None };
+            Call::RecvMsg { fd, len, flags }
         }
         "write" | "send" | "sendto" => {
             let fd = fd(0)?;
@@ -1002,7 +1082,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let len = len.ok_or_else(|| {
                 cerr(format!("`{name}` needs a length or a string"), end, 1, Some("e.g. write(4, 1000)"))
             })?;
-            Call::Write { fd, len, data, oob, flags, to }
+            Call::Write { fd, data: Payload { len, data }, oob, flags, to }
         }
         "read" | "recv" | "recvfrom" => {
             let fd = fd(0)?;
@@ -1123,7 +1203,10 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                         ))
                     }
                 };
-                return Ok(Call::LinuxOpt { fd, get, label, level, name: num, value, expect });
+                if let (true, Some(e)) = (get, expect) {
+                    out = OutCheck::Value(e);
+                }
+                return Ok((Call::LinuxOpt { fd, get, label, level, name: num, value }, out));
             }
             let Some(p) = pos.map(|p| p + 1) else {
                 let bad = args.iter().skip(1).find(|(_, a)| matches!(a, Arg::Names(n) if !n.iter().all(|x| x.starts_with("SOL_") || x == "IPPROTO_TCP")));
@@ -1174,10 +1257,13 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     },
                     Some(_) => return Err(cerr("expected [value]", arg_at(p + 1), 1, None)),
                 };
-                Call::GetSockOpt { fd, opt, expect }
+                if let Some(e) = expect {
+                    out = OutCheck::Value(e);
+                }
+                Call::GetSockOpt { fd, opt }
             }
         }
-        "epoll_create" | "epoll_create1" => Call::EpollCreate,
+        "epoll_create" | "epoll_create1" => Call::EpollCreate {},
         "epoll_ctl" => {
             let epfd = fd(0)?;
             let op = match args.get(1).map(|a| names_in(&a.1)).as_deref() {
@@ -1207,9 +1293,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 None | Some(Arg::Elided) => None,
                 _ => return Err(cerr("expected {events=EPOLLIN|..., fd=N}", arg_at(1), 1, None)),
             };
+            out = OutCheck::Event(want);
             Call::EpollWait {
                 epfd,
-                want,
                 max: int_at(2, "the number of events")?.unwrap_or(1) as i32,
                 timeout_ms: int_at(3, "a timeout in ms")?.unwrap_or(0),
             }
@@ -1233,7 +1319,10 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 },
                 Some(_) => return Err(cerr("expected [N], the count it must read back", arg_at(2), 1, None)),
             };
-            Call::Ioctl { fd, label, request, expect }
+            if let Some(e) = expect {
+                out = OutCheck::Value(e);
+            }
+            Call::Ioctl { fd, label, request }
         }
         "fcntl" => {
             let fd = fd(0)?;
@@ -1269,7 +1358,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some(&format!("calls: {CALLS}")),
             ));
         }
-    })
+    };
+    Ok((call, out))
 }
 
 #[cfg(test)]
@@ -1285,8 +1375,8 @@ mod tests {
         assert_eq!(p("socket() = 3").call, Call::Socket { ipv6: false });
         assert_eq!(p("socket(..., SOCK_STREAM, IPPROTO_TCP) = 3").expect, Expect::Value(3));
         assert_eq!(p("socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 3").call, Call::Socket { ipv6: true });
-        assert_eq!(p("bind(3, 8080) = 0").call, Call::Bind { fd: 3, addr: None, port: Some(8080) });
-        assert_eq!(p("bind(3, ..., ...) = 0").call, Call::Bind { fd: 3, addr: None, port: None });
+        assert_eq!(p("bind(3, 8080) = 0").call, Call::Bind { fd: 3, addr: BindTo::Port(8080) });
+        assert_eq!(p("bind(3, ..., ...) = 0").call, Call::Bind { fd: 3, addr: BindTo::Default });
         assert_eq!(p("listen(3, 1) = 0").call, Call::Listen { fd: 3, backlog: 1 });
         assert_eq!(p("accept(3, ..., ...) = 4").call, Call::Accept { fd: 3 });
         assert_eq!(
@@ -1295,39 +1385,39 @@ mod tests {
         );
         assert_eq!(
             p("write(4, ..., 1000) = 1000").call,
-            Call::Write { fd: 4, len: 1000, data: None, oob: false, flags: 0, to: false }
+            Call::Write { fd: 4, data: Payload::of_len(1000), oob: false, flags: 0, to: false }
         );
         assert_eq!(
             p("write(4, \"hi, there\") = 9").call,
-            Call::Write { fd: 4, len: 9, data: Some(b"hi, there".to_vec()), oob: false, flags: 0, to: false }
-        );
-        assert_eq!(
-            p("send(4, ..., 1, MSG_OOB) = 1").call,
-            Call::Write { fd: 4, len: 1, data: None, oob: true, flags: 0, to: false }
-        );
-        assert_eq!(
-            p("sendto(4, ..., 100, MSG_FASTOPEN|MSG_EOR, ..., ...) = 100").call,
-            Call::Write { fd: 4, len: 100, data: None, oob: false, flags: 0x2000_0080, to: true }
-        );
-        assert_eq!(
-            p("setsockopt(3, SOL_TCP, TCP_FASTOPEN, [5], 4) = 0").call,
-            Call::LinuxOpt { fd: 3, get: false, label: "TCP_FASTOPEN", level: 6, name: 23, value: 5, expect: None }
-        );
-        assert_eq!(
-            p("getsockopt(4, SOL_TCP, TCP_NOTSENT_LOWAT, [0xffffffff], [4]) = 0").call,
-            Call::LinuxOpt {
+            Call::Write {
                 fd: 4,
-                get: true,
-                label: "TCP_NOTSENT_LOWAT",
-                level: 6,
-                name: 25,
-                value: 0,
-                expect: Some(Expect::Value(0xffff_ffff))
+                data: Payload { len: 9, data: Some(b"hi, there".to_vec()) },
+                oob: false,
+                flags: 0,
+                to: false
             }
         );
         assert_eq!(
+            p("send(4, ..., 1, MSG_OOB) = 1").call,
+            Call::Write { fd: 4, data: Payload::of_len(1), oob: true, flags: 0, to: false }
+        );
+        assert_eq!(
+            p("sendto(4, ..., 100, MSG_FASTOPEN|MSG_EOR, ..., ...) = 100").call,
+            Call::Write { fd: 4, data: Payload::of_len(100), oob: false, flags: 0x2000_0080, to: true }
+        );
+        assert_eq!(
+            p("setsockopt(3, SOL_TCP, TCP_FASTOPEN, [5], 4) = 0").call,
+            Call::LinuxOpt { fd: 3, get: false, label: "TCP_FASTOPEN", level: 6, name: 23, value: 5 }
+        );
+        let c = p("getsockopt(4, SOL_TCP, TCP_NOTSENT_LOWAT, [0xffffffff], [4]) = 0");
+        assert_eq!(
+            c.call,
+            Call::LinuxOpt { fd: 4, get: true, label: "TCP_NOTSENT_LOWAT", level: 6, name: 25, value: 0 }
+        );
+        assert_eq!(c.out, OutCheck::Value(Expect::Value(0xffff_ffff)));
+        assert_eq!(
             p("setsockopt(3, SOL_IP, IP_MTU_DISCOVER, [IP_PMTUDISC_DONT], 4) = 0").call,
-            Call::LinuxOpt { fd: 3, get: false, label: "IP_MTU_DISCOVER", level: 0, name: 10, value: 0, expect: None }
+            Call::LinuxOpt { fd: 3, get: false, label: "IP_MTU_DISCOVER", level: 0, name: 10, value: 0 }
         );
         assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false });
         assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true });
@@ -1340,14 +1430,12 @@ mod tests {
             p("setsockopt(3, TCP_NODELAY, 1) = 0").call,
             Call::SetSockOpt { fd: 3, opt: OptName::NoDelay, value: 1 }
         );
-        assert_eq!(
-            p("getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0").call,
-            Call::GetSockOpt { fd: 3, opt: OptName::Error, expect: Some(Expect::Error(Errno::ECONNREFUSED)) }
-        );
-        assert_eq!(
-            p("getsockopt(3, TCP_MAXSEG, [1460]) = 0").call,
-            Call::GetSockOpt { fd: 3, opt: OptName::MaxSeg, expect: Some(Expect::Value(1460)) }
-        );
+        let c = p("getsockopt(3, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0");
+        assert_eq!(c.call, Call::GetSockOpt { fd: 3, opt: OptName::Error });
+        assert_eq!(c.out, OutCheck::Value(Expect::Error(Errno::ECONNREFUSED)));
+        let c = p("getsockopt(3, TCP_MAXSEG, [1460]) = 0");
+        assert_eq!(c.call, Call::GetSockOpt { fd: 3, opt: OptName::MaxSeg });
+        assert_eq!(c.out, OutCheck::Value(Expect::Value(1460)));
         assert_eq!(p("fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0").call, Call::SetNonBlocking { fd: 3, on: true });
         assert_eq!(p("poll(4, POLLIN|POLLOUT, 100) = POLLOUT").expect, Expect::Events(pollbits::POLLOUT));
         assert_eq!(p("read(4, 10) = *").expect, Expect::Any);
@@ -1365,10 +1453,9 @@ mod tests {
             Call::SendMsg { fd: 4, iov: vec![0, 40, 0, 20], flags: 0x0400_0000 }
         );
         assert_eq!(p("sendmsg(4, [7], 0) = 7").call, Call::SendMsg { fd: 4, iov: vec![7], flags: 0 });
-        assert_eq!(
-            p("recvmsg(4, 0, MSG_ERRQUEUE) = 0").call,
-            Call::RecvMsg { fd: 4, len: 0, flags: 0x2000, msg_flags: None, cmsgs: None }
-        );
+        let c = p("recvmsg(4, 0, MSG_ERRQUEUE) = 0");
+        assert_eq!(c.call, Call::RecvMsg { fd: 4, len: 0, flags: 0x2000 });
+        assert_eq!(c.out, OutCheck::Msg { flags: None, cmsgs: None });
         assert_eq!(
             p("write(4, NULL, 1000) = -1 EFAULT").call,
             Call::NullBuffer { fd: 4, write: true, len: 1000, flags: 0, to: false }
@@ -1382,7 +1469,8 @@ mod tests {
             Call::NullBuffer { fd: 4, write: false, len: 1000, flags: 0, to: false }
         );
         assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
-        assert_eq!(p("pipe([5, 6]) = 0").call, Call::Pipe { fds: [5, 6] });
+        let c = p("pipe([5, 6]) = 0");
+        assert_eq!((c.call, c.out), (Call::Pipe {}, OutCheck::Ends([5, 6])));
         assert_eq!(
             p("setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\\xf7\\x63a\\\\\", 16) = 0").call,
             Call::LinuxOptBytes {
@@ -1401,12 +1489,12 @@ mod tests {
         );
         assert_eq!(
             p("sendto(3, ..., 0, MSG_FASTOPEN, AF_UNSPEC, ...) = -1 EOPNOTSUPP").call,
-            Call::SendToUnspec { fd: 3, len: 0, flags: 0x2000_0000 }
+            Call::SendToUnspec { fd: 3, data: Payload::of_len(0), flags: 0x2000_0000 }
         );
         assert_eq!(
             p("setsockopt(3, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_OPT_ID], 4) = 0")
                 .call,
-            Call::LinuxOpt { fd: 3, get: false, label: "SO_TIMESTAMPING", level: 1, name: 37, value: 384, expect: None }
+            Call::LinuxOpt { fd: 3, get: false, label: "SO_TIMESTAMPING", level: 1, name: 37, value: 384 }
         );
         assert_eq!(parse_recv_flags("MSG_ERRQUEUE|MSG_TRUNC"), Ok(0x2020));
         assert!(parse_recv_flags("MSG_BOGUS").unwrap_err().contains("not a recvmsg flag"));

@@ -63,6 +63,32 @@ pub struct Pos {
     pub len: usize,
 }
 
+/// What happens to a packet the stack sends that no `out` step expects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outbound {
+    /// `check` (the default): it fails the step after it.
+    #[default]
+    Check,
+    /// `queue`: packetdrill's reading. What the stack sends waits, in order,
+    /// for the next `out` step (which matches it, time included); packets no
+    /// `out` step reaches are not failures.
+    Queue,
+    /// `ignore`: recorded, not a failure (for generated scripts, whose
+    /// oracles are the target's).
+    Ignore,
+}
+
+impl Outbound {
+    pub const ALL: [Outbound; 3] = [Outbound::Check, Outbound::Queue, Outbound::Ignore];
+    pub fn name(self) -> &'static str {
+        match self {
+            Outbound::Check => "check",
+            Outbound::Queue => "queue",
+            Outbound::Ignore => "ignore",
+        }
+    }
+}
+
 /// Which connection a state assertion is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateOf {
@@ -146,13 +172,8 @@ pub struct Script {
     pub remote_port: u16,
     /// The script's ISN: its sequence numbers are relative to this.
     pub remote_isn: u32,
-    /// `outbound: ignore`: packets no `out` step expects are recorded, not
-    /// failures (for generated scripts, whose oracles are the target's).
-    pub ignore_outbound: bool,
-    /// `outbound: queue`: packetdrill's reading. What the stack sends waits,
-    /// in order, for the next `out` step (which matches it, time included);
-    /// packets no `out` step reaches are not failures.
-    pub queue_outbound: bool,
+    /// What happens to a packet no `out` step expects.
+    pub outbound: Outbound,
     /// `from:`: the file this script was imported from (a packetdrill .pkt);
     /// steps' `from: LINE` are lines of it.
     pub from: Option<String>,
@@ -637,18 +658,11 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         local_port: raw.local_port.map_or(8080, |p| p.value),
         remote_port: raw.remote_port.map_or(40000, |p| p.value),
         remote_isn: raw.remote_isn.map_or(0, |p| p.value),
-        queue_outbound: raw.outbound.as_ref().is_some_and(|o| o.value == "queue"),
-        ignore_outbound: match &raw.outbound {
-            None => false,
-            Some(o) if o.value == "check" || o.value == "queue" => false,
-            Some(o) if o.value == "ignore" => true,
-            Some(o) => {
-                return Err(ctx.err_at(
-                    &o.referenced,
-                    format!("outbound is `check`, `queue` or `ignore`, not `{}`", o.value),
-                    None,
-                ))
-            }
+        outbound: match &raw.outbound {
+            None => Outbound::Check,
+            Some(o) => Outbound::ALL.into_iter().find(|x| x.name() == o.value).ok_or_else(|| {
+                ctx.err_at(&o.referenced, format!("outbound is `check`, `queue` or `ignore`, not `{}`", o.value), None)
+            })?,
         },
         from: raw.from.as_ref().map(|f| f.value.clone()),
         ts_mapped: switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped")?,
@@ -928,7 +942,7 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         StepKind::Out(per)
     } else if let Some(c) = &r.call {
         let mut spec = CallSpec::parse(&c.value).map_err(|e| call_error(ctx, &c.referenced, e))?;
-        if let call::Call::RecvMsg { msg_flags, cmsgs, .. } = &mut spec.call {
+        if let call::OutCheck::Msg { flags: msg_flags, cmsgs } = &mut spec.out {
             if let Some(f) = &r.msg_flags {
                 let text = match &f.value {
                     serde_json::Value::String(t) => t.clone(),
@@ -1002,7 +1016,7 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     };
     for (key, v) in [("msg_flags", r.msg_flags.as_ref()), ("cmsg", r.cmsg.as_ref())] {
         if let Some(v) = v {
-            if !matches!(&kind, StepKind::Call(c) if matches!(c.call, call::Call::RecvMsg { .. })) {
+            if !matches!(&kind, StepKind::Call(c) if matches!(c.out, call::OutCheck::Msg { .. })) {
                 return Err(ctx.err_at(&v.referenced, format!("`{key}` goes with a recvmsg call"), None));
             }
         }
@@ -1309,7 +1323,14 @@ steps:
                     - {sysctl: {net.ipv4.tcp_fastopen: \"0x402\"}}\n  - new_connection: {remote_isn: 5}\n  \
                     - {tcp_info: {fd: 3, options: \"&32\", snd_cwnd: \"10~12\"}}\n";
         let s = &p(text).unwrap()[0];
-        assert!(s.ts_mapped && s.queue_outbound && s.fds_mapped && s.offload_tso && s.merge_out && s.script_clock);
+        assert!(
+            s.ts_mapped
+                && s.outbound == Outbound::Queue
+                && s.fds_mapped
+                && s.offload_tso
+                && s.merge_out
+                && s.script_clock
+        );
         assert_eq!((s.from.as_deref(), s.steps[0].from), (Some("x.pkt"), Some(7)));
         assert_eq!(s.ts_tick, Some(Duration::from_millis(1)));
         assert_eq!(s.congestion.as_deref(), Some("cubic"));
@@ -1339,7 +1360,7 @@ steps:
                     - in: icmp unreachable frag_needed mtu 800 [0:10(10)]\n";
         let s = &p(text).unwrap()[0];
         let StepKind::Call(c) = &s.steps[0].kind else { panic!() };
-        let call::Call::RecvMsg { msg_flags, cmsgs, .. } = &c.call else { panic!() };
+        let call::OutCheck::Msg { flags: msg_flags, cmsgs } = &c.out else { panic!() };
         assert_eq!(*msg_flags, Some(0x2020));
         let cm = cmsgs.as_ref().unwrap();
         assert_eq!(cm[0], call::Cmsg::Timestamping(Some(10_000)));

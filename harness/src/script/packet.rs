@@ -12,7 +12,8 @@
 //! value in an `out` packet; `...` as the last option matches any further
 //! options. Sequence and ack numbers are relative to each side's ISN.
 
-use reference_stack::wire::TcpFlags;
+use reference_stack::wire::{TcpFlags, TcpOption, TcpRepr};
+use std::fmt;
 
 /// A value, or `*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +37,15 @@ impl<T: Copy + PartialEq> Field<T> {
     }
 }
 
+impl<T: fmt::Display> fmt::Display for Field<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Any => f.write_str("*"),
+            Field::Is(v) => write!(f, "{v}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OptSpec {
     Eol,
@@ -55,6 +65,86 @@ pub enum OptSpec {
         kind: u8,
         data: Vec<u8>,
     },
+}
+
+/// An option as the language writes it (what the parser reads back).
+impl fmt::Display for OptSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptSpec::Eol => f.write_str("eol"),
+            OptSpec::Nop => f.write_str("nop"),
+            OptSpec::Mss(m) => write!(f, "mss {m}"),
+            OptSpec::WScale(w) => write!(f, "wscale {w}"),
+            OptSpec::SackOk => f.write_str("sackOK"),
+            OptSpec::Sack(b) => {
+                write!(f, "sack {}", b.iter().map(|(l, r)| format!("{l}:{r}")).collect::<Vec<_>>().join(" "))
+            }
+            OptSpec::Ts { val, ecr } => write!(f, "TS val {val} ecr {ecr}"),
+            OptSpec::Unknown { kind, data } => {
+                write!(f, "opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
+        }
+    }
+}
+
+/// How [`segment_text`] writes a segment the wire carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// As a trace shows it: the fields the flags give meaning to (`ack`
+    /// with ACK, `urg` with URG), padding left out, `[none]` for no flags.
+    Trace,
+    /// As a script says it, every field the segment carries (`ack` always,
+    /// `urg` when set, `eol` kept, `-` for no flags): the parser reads it
+    /// back as the same segment.
+    Script,
+}
+
+/// A segment in the language's notation, sequence numbers relative to
+/// `seq_base` and acknowledgment numbers (and SACK blocks, which cover the
+/// other side's data) to `ack_base`: the one renderer of segments.
+pub fn segment_text(t: &TcpRepr, seq_base: u32, ack_base: u32, style: Style) -> String {
+    let seq = t.seq.0.wrapping_sub(seq_base);
+    let len = t.payload.len() as u32;
+    let flags = match (style, t.flags == TcpFlags::NONE) {
+        (Style::Script, true) => "-".to_string(),
+        _ => t.flags.to_string(),
+    };
+    let mut s = format!("{flags} {seq}:{}({len})", seq.wrapping_add(len));
+    if t.flags.ack() || style == Style::Script {
+        s.push_str(&format!(" ack {}", t.ack.0.wrapping_sub(ack_base)));
+    }
+    s.push_str(&format!(" win {}", t.window));
+    let urg = match style {
+        Style::Trace => t.flags.urg(),
+        Style::Script => t.urgent != 0,
+    };
+    if urg {
+        s.push_str(&format!(" urg {}", t.urgent));
+    }
+    let opts: Vec<String> = t
+        .options
+        .iter()
+        .filter(|o| style == Style::Script || **o != TcpOption::Eol)
+        .map(|o| option_text(o, ack_base))
+        .collect();
+    if !opts.is_empty() {
+        s.push_str(&format!(" <{}>", opts.join(",")));
+    }
+    s
+}
+
+/// An option the wire carried, SACK blocks relative to `sack_base`.
+pub fn option_text(o: &TcpOption, sack_base: u32) -> String {
+    match o {
+        TcpOption::Sack(blocks) => {
+            let b: Vec<String> = blocks
+                .iter()
+                .map(|(l, r)| format!("{}:{}", l.0.wrapping_sub(sack_base), r.0.wrapping_sub(sack_base)))
+                .collect();
+            format!("sack {}", b.join(" "))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

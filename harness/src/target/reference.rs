@@ -1,7 +1,7 @@
 //! The reference target: the bundled stack in virtual time. Advancing time
 //! jumps from timer to timer, so a two-hour keep-alive costs microseconds.
 
-use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
+use super::{CallOutcome, CallValue, Clock, Inject, Target, TargetCall, TargetError};
 use crate::script::call::{pollbits, OptName};
 use crate::script::{Script, TargetKind};
 use reference_stack::oracle::TimerSteps;
@@ -215,6 +215,10 @@ impl Target for ReferenceTarget {
         TargetKind::Reference
     }
 
+    fn clock(&self) -> Clock {
+        Clock::Virtual
+    }
+
     fn now(&self) -> Duration {
         self.now
     }
@@ -237,7 +241,10 @@ impl Target for ReferenceTarget {
         Ok(self.sent.pop_front())
     }
 
-    fn inject(&mut self, pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
+    fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError> {
+        let Inject::Tcp { pkt, wire: bytes } = what else {
+            return Err(TargetError::Unsupported("ICMP messages (the reference stack has no ICMP input)".into()));
+        };
         let tuple = FourTuple {
             local: std::net::SocketAddr::new(pkt.ip.dst, pkt.tcp.dst_port),
             remote: std::net::SocketAddr::new(pkt.ip.src, pkt.tcp.src_port),
@@ -259,12 +266,6 @@ impl Target for ReferenceTarget {
         let now = at(self.now);
         let s = &mut self.stack;
         let out = match call {
-            TargetCall::EpollCreate | TargetCall::EpollCtl { .. } | TargetCall::EpollWait { .. } => {
-                return Err(TargetError::Unsupported("epoll (Linux only)".into()))
-            }
-            TargetCall::LinuxOpt { label, .. } | TargetCall::Ioctl { label, .. } => {
-                return Err(TargetError::Unsupported(format!("{label} (a socket option only Linux has)")))
-            }
             TargetCall::Socket { ipv6 } => {
                 Self::done(s.socket(now, if *ipv6 { Domain::Inet6 } else { Domain::Inet }).map(i64::from))
             }
@@ -285,10 +286,11 @@ impl Target for ReferenceTarget {
                 ))
             }
             TargetCall::Write { fd, data, oob, .. } => {
+                let data = data.bytes();
                 if *oob || s.is_nonblocking(*fd).unwrap_or(true) {
-                    Self::done(s.send(now, *fd, data, *oob).map(|n| n as i64))
+                    Self::done(s.send(now, *fd, &data, *oob).map(|n| n as i64))
                 } else {
-                    self.write_left = Some((data.clone(), data.len()));
+                    self.write_left = Some((data.to_vec(), data.len()));
                     self.write_more(*fd)
                 }
             }
@@ -305,26 +307,6 @@ impl Target for ReferenceTarget {
             TargetCall::RecvMsg { .. } => {
                 return Err(TargetError::Unsupported(
                     "recvmsg flags (MSG_ERRQUEUE, ...) are Linux's; the reference stack has no error queue".into(),
-                ))
-            }
-            TargetCall::SendMsg { .. } => {
-                return Err(TargetError::Unsupported("sendmsg with an iovec (zerocopy fragments) is Linux's".into()))
-            }
-            TargetCall::LinuxOptBytes { label, .. } => {
-                return Err(TargetError::Unsupported(format!("{label} is a Linux socket option")))
-            }
-            TargetCall::Pipe | TargetCall::Splice { .. } => {
-                return Err(TargetError::Unsupported(
-                    "pipes and splice are the kernel's, not the reference stack's".into(),
-                ))
-            }
-            TargetCall::SendToUnspec { .. } => {
-                return Err(TargetError::Unsupported("sendto with an AF_UNSPEC address is Linux's".into()))
-            }
-            TargetCall::NullBuffer { .. } => {
-                return Err(TargetError::Unsupported(
-                    "NULL buffers (EFAULT) are a property of the system call layer, which the reference stack has not"
-                        .into(),
                 ))
             }
             TargetCall::Read { fd, len, peek } => match s.recv(now, *fd, *len, *peek) {
@@ -361,6 +343,11 @@ impl Target for ReferenceTarget {
                 Ok(m) => CallOutcome::Done { ret: CallValue::Events(m), out: None },
                 Err(e) => Self::done(Err(e)),
             },
+            // The calls only Linux has, each with its reason.
+            other => {
+                let why = other.linux_only().unwrap_or("a call the reference stack does not have");
+                return Err(TargetError::Unsupported(why.into()));
+            }
         };
         self.drain();
         self.checked()?;

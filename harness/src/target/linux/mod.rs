@@ -9,7 +9,7 @@
 
 mod syscall_thread;
 
-use super::{CallOutcome, CallValue, Target, TargetCall, TargetError};
+use super::{CallOutcome, CallValue, Clock, Host, Inject, Target, TargetCall, TargetError};
 use crate::os::netlink;
 use crate::os::netns::Private;
 use crate::os::sys;
@@ -602,10 +602,10 @@ impl Target for LinuxTarget {
         self.elapsed()
     }
 
-    fn timer_slack_percent(&self) -> f64 {
+    fn clock(&self) -> Clock {
         // The kernel's timer wheel rounds a timer up by up to 1/8 of its length
         // (measured on this machine: harness/tests/interop.rs).
-        12.5
+        Clock::Real { slack_percent: 12.5 }
     }
 
     fn info(&self) -> Vec<(String, String)> {
@@ -641,17 +641,10 @@ impl Target for LinuxTarget {
     // before they return, so those packets carry the step's time, not the
     // time the engine next looked (see `Run::step_end` in the engine).
 
-    fn inject_icmp(&mut self, wire: &[u8]) -> Result<(), TargetError> {
-        self.link
-            .send(wire)
-            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))?;
-        self.drain()
-    }
-
-    fn inject(&mut self, pkt: &IpPacket, bytes: &[u8]) -> Result<(), TargetError> {
-        let sent = match self.in_gso {
-            Some(size) => self.link.send_gso(bytes, size, pkt.ip.is_v6()),
-            None => self.link.send(bytes),
+    fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError> {
+        let sent = match (what, self.in_gso) {
+            (Inject::Tcp { pkt, wire }, Some(size)) => self.link.send_gso(wire, size, pkt.ip.is_v6()),
+            (Inject::Tcp { wire, .. } | Inject::Icmp { wire }, _) => self.link.send(wire),
         };
         sent.map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))?;
         self.drain()
@@ -690,7 +683,7 @@ impl Target for LinuxTarget {
                 // TCP ignores the address of a connected socket; it is a
                 // fast-open connect's destination.
                 let to = to.filter(|_| *extra & MSG_FASTOPEN != 0).map(SockAddr::from);
-                self.start_blocking(Job::Send { fd: raw, data: data.clone(), flags: *extra, to }, false)
+                self.start_blocking(Job::Send { fd: raw, data: data.bytes().into_owned(), flags: *extra, to }, false)
             }
             TargetCall::Read { fd, len, peek } if self.is_blocking(*fd) => {
                 let raw = self.raw(*fd)?;
@@ -720,8 +713,8 @@ impl Target for LinuxTarget {
                 done(
                     self.sock(*fd)
                         .and_then(|s| match to {
-                            Some(a) => s.s.send_to_with_flags(data, &SockAddr::from(a), flags),
-                            None => s.s.send_with_flags(data, flags),
+                            Some(a) => s.s.send_to_with_flags(&data.bytes(), &SockAddr::from(a), flags),
+                            None => s.s.send_with_flags(&data.bytes(), flags),
                         })
                         .map(|n| n as i64),
                 )
@@ -747,7 +740,7 @@ impl Target for LinuxTarget {
                 (None, None, None) => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
                 _ => done(Ok(0)),
             },
-            TargetCall::EpollCreate => {
+            TargetCall::EpollCreate {} => {
                 // SAFETY: epoll_create1 has no memory arguments; the result is a new descriptor we own.
                 #[allow(unsafe_code)]
                 let r = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -915,7 +908,7 @@ impl Target for LinuxTarget {
                 v.resize(*len, 0);
                 done(self.sock(*fd).and_then(|s| sys::setsockopt_bytes(s.s.as_fd(), *level, *name, &v)).map(|_| 0))
             }
-            TargetCall::Pipe => match sys::pipe() {
+            TargetCall::Pipe {} => match sys::pipe() {
                 Ok((r, w)) => {
                     let a = self.free_number();
                     self.pipes.insert(a, r);
@@ -942,7 +935,11 @@ impl Target for LinuxTarget {
             ),
             TargetCall::SendToUnspec { fd, data, flags } => {
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
-                done(self.sock(*fd).and_then(|s| sys::sendto_unspec(s.s.as_fd(), data, flags)).map(|n| n as i64))
+                done(
+                    self.sock(*fd)
+                        .and_then(|s| sys::sendto_unspec(s.s.as_fd(), &data.bytes(), flags))
+                        .map(|n| n as i64),
+                )
             }
             TargetCall::NullBuffer { fd, write, len, flags, to } => {
                 let to = to.map(SockAddr::from);
@@ -1016,6 +1013,21 @@ impl Target for LinuxTarget {
         }
     }
 
+    fn host(&mut self) -> Option<&mut dyn Host> {
+        Some(self)
+    }
+
+    fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {
+        let s = self.socks.get(&fd).ok_or_else(|| TargetError::Unsupported(format!("fd {fd} is not open")))?;
+        sys::tcp_info_fields(s.s.as_fd()).map_err(|e| TargetError::Setup(format!("TCP_INFO: {e}")))
+    }
+
+    fn returned_at(&mut self) -> Option<Duration> {
+        self.returned_at.take()
+    }
+}
+
+impl Host for LinuxTarget {
     fn shell(&mut self, cmd: &str) -> Result<(), TargetError> {
         // The child inherits this thread's network namespace: the run's own.
         let out = std::process::Command::new("sh")
@@ -1035,16 +1047,7 @@ impl Target for LinuxTarget {
         }
     }
 
-    fn returned_at(&mut self) -> Option<Duration> {
-        self.returned_at.take()
-    }
-
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {
         self.ns.sysctl(key, value).map_err(|e| TargetError::Setup(e.to_string()))
-    }
-
-    fn tcp_info(&mut self, fd: i32) -> Result<BTreeMap<&'static str, i64>, TargetError> {
-        let s = self.socks.get(&fd).ok_or_else(|| TargetError::Unsupported(format!("fd {fd} is not open")))?;
-        sys::tcp_info_fields(s.s.as_fd()).map_err(|e| TargetError::Setup(format!("TCP_INFO: {e}")))
     }
 }

@@ -1,0 +1,402 @@
+//! One function per step kind. Each brings the target to the step's time,
+//! does what the step says and checks what came back; a mismatch is returned
+//! for the step loop to place.
+
+use super::timing::window_text;
+use super::trace::{Dir, TraceEntry};
+use super::{mismatch, FieldDiff, Run, StepError};
+use crate::script::packet::{IcmpSpec, PacketSpec};
+use crate::script::{InfoCheck, InfoField, Outbound, StateOf, Step, StepKind, TargetKind};
+use crate::target::{Inject, TargetError};
+use reference_stack::wire::{IcmpErrorRepr, IpPacket, QuotedTcp, TcpFlags};
+use reference_stack::State;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long an `out` step at `*` waits for its packet.
+const ANY_TIME: Duration = Duration::from_secs(24 * 3600);
+
+impl Run<'_> {
+    pub(super) fn step(&mut self, i: usize, step: &Step) -> Result<(), StepError> {
+        let (lo, hi) = self.time.window(&step.time);
+        if !step.time.any {
+            self.settle_pending(lo)?;
+        }
+        if self.script.script_clock
+            && matches!(step.kind, StepKind::Call(_) | StepKind::TcpInfo { .. } | StepKind::State { .. })
+        {
+            self.await_pending()?;
+        }
+        match &step.kind {
+            StepKind::In(spec) => self.step_in(step, spec, lo),
+            StepKind::Icmp(spec) => self.step_icmp(step, spec, lo),
+            StepKind::Out(per) => self.step_out(step, per, lo, hi),
+            StepKind::Shell(cmd) => self.step_shell(step, cmd, lo),
+            StepKind::NewConnection { remote_isn } => {
+                self.num.new_connection(self.script, *remote_isn);
+                Ok(())
+            }
+            StepKind::Sysctl(kv) => self.step_sysctl(step, kv, lo),
+            StepKind::Call(spec) => self.step_call(i, step, spec, lo),
+            StepKind::State { of, is } => self.step_state(step, *of, *is, lo),
+            StepKind::TcpInfo { fd, fields } => self.step_tcp_info(step, *fd, fields, lo),
+            StepKind::Quiet(d) => self.step_quiet(step, *d, lo),
+            StepKind::Wait(d) => self.step_wait(step, *d, lo),
+        }
+    }
+
+    /// Brings the target to a step's time (`lo`, or now for `*`), failing
+    /// on anything sent before it that no step expected.
+    pub(super) fn reach(&mut self, step: &Step, lo: Duration) -> Result<Duration, StepError> {
+        let at = self.time.at(&step.time, lo);
+        self.no_packets_until(at)?;
+        self.target.advance(at)?;
+        Ok(at)
+    }
+
+    /// Fails on any packet the target sent before `t` (nothing expected it);
+    /// with `outbound: ignore`, records them instead; with `queue`, leaves
+    /// them for the next `out` step. "Before" includes everything sent by
+    /// the time the previous step was done ([`super::timing::Timing::step_end`]):
+    /// an answer to that step's segment is never late enough to belong to
+    /// this one.
+    pub(super) fn no_packets_until(&mut self, t: Duration) -> Result<(), StepError> {
+        let t = t.max(self.time.step_end);
+        match self.script.outbound {
+            Outbound::Queue => Ok(()),
+            Outbound::Ignore => {
+                while let Some((at, p)) = self.target.next_packet(t)? {
+                    self.num.learn_unchecked(self.script, &p);
+                    self.trace_out(at, &p);
+                }
+                Ok(())
+            }
+            Outbound::Check => match self.target.next_packet(t)? {
+                None => Ok(()),
+                Some((at, p)) => {
+                    let text = self.trace_out(at, &p);
+                    Err(mismatch(
+                        format!(
+                            "unexpected packet at {:.6}: out {text} (the script expected nothing to be sent before this step)",
+                            at.as_secs_f64()
+                        ),
+                        vec![],
+                    ))
+                }
+            },
+        }
+    }
+
+    /// After an injection: what follows counts from when the datagram really
+    /// went in (on a loaded machine that can be after its script time, and
+    /// the stack's answer can only come after it; in virtual time the same
+    /// instant); with `clock: script`, from its script time.
+    fn injected(&mut self, at: Duration, dir_text: String, wire: Vec<u8>) -> Duration {
+        let sent = self.target.now().max(at);
+        self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: dir_text, bytes: wire });
+        self.time.last = if self.script.script_clock { at } else { sent };
+        sent
+    }
+
+    fn step_in(&mut self, step: &Step, spec: &PacketSpec, lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let pkt = self.num.build_in(self.script, spec).map_err(|m| mismatch(m, vec![]))?;
+        let mut wire = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+        let mut text = self.render(&pkt.tcp, Dir::In);
+        if spec.bad_checksum {
+            break_tcp_checksum(&mut wire);
+            text.push_str(" bad_checksum");
+        }
+        self.injected(at, text, wire.clone());
+        self.target.inject(Inject::Tcp { pkt: &pkt, wire: &wire })?;
+        Ok(())
+    }
+
+    fn step_icmp(&mut self, step: &Step, spec: &IcmpSpec, lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let s = self.script;
+        let v6 = s.local.is_ipv6();
+        let Some((kind, code)) = (if v6 { spec.v6 } else { spec.v4 }) else {
+            let v = if v6 { 6 } else { 4 };
+            return Err(mismatch(
+                format!("`icmp {}` is not an ICMPv{v} message (the script's addresses are IPv{v})", spec.type_name),
+                vec![],
+            ));
+        };
+        let repr = IcmpErrorRepr {
+            src: s.remote,
+            dst: s.local,
+            kind,
+            code,
+            mtu: spec.mtu,
+            quoted: QuotedTcp {
+                src: s.local,
+                src_port: self.num.local_port,
+                dst: s.remote,
+                dst_port: self.num.remote_port,
+                seq: self.num.stack_isn.unwrap_or(0).wrapping_add(spec.seq),
+                payload_len: spec.len,
+            },
+        };
+        let wire =
+            repr.emit().map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;
+        self.injected(at, spec.to_string(), wire.clone());
+        self.target.inject(Inject::Icmp { wire: &wire })?;
+        Ok(())
+    }
+
+    fn step_out(
+        &mut self,
+        step: &Step,
+        per: &BTreeMap<TargetKind, PacketSpec>,
+        lo: Duration,
+        hi: Duration,
+    ) -> Result<(), StepError> {
+        let Some(spec) = per.get(&self.kind) else { return Ok(()) };
+        let tol = self.time.tol(hi.saturating_sub(self.time.last));
+        let deadline = if step.time.any { self.time.last + ANY_TIME } else { hi + tol };
+        let Some((at, p)) = self.next_out(deadline)? else {
+            return Err(mismatch(
+                format!(
+                    "expected a packet by {:.6} ({}), nothing was sent",
+                    deadline.as_secs_f64(),
+                    window_text(lo, hi, step.time.any)
+                ),
+                vec![],
+            ));
+        };
+        let (at, p) = self.merge_segments(spec, at, p, deadline)?;
+        // Match first: a SYN teaches the stack's ISN, which the trace uses.
+        let diffs = self.num.match_out(self.script, spec, &p);
+        let text = self.trace_out(at, &p);
+        if !diffs.is_empty() {
+            return Err(mismatch(format!("packet at {:.6} differs: out {text}", at.as_secs_f64()), diffs));
+        }
+        if !step.time.any && at + tol < lo {
+            return Err(mismatch(
+                format!("packet sent too early at {:.6}, expected {}", at.as_secs_f64(), window_text(lo, hi, false)),
+                vec![FieldDiff {
+                    field: "time",
+                    expected: window_text(lo, hi, false),
+                    actual: format!("{:.6}", at.as_secs_f64()),
+                }],
+            ));
+        }
+        if let Some((v, _)) = p.tcp.timestamps() {
+            self.learn_tsval(spec, v, at)?;
+        }
+        // `clock: script`: an exactly timed packet counts as sent at
+        // its script time (it was within the tolerance of it).
+        let exact = !step.time.any && step.time.lo == step.time.hi;
+        self.time.last = if self.script.script_clock && exact { lo.max(self.time.last) } else { at };
+        Ok(())
+    }
+
+    /// `out_segments: merge`: consecutive segments that add up to the
+    /// expected length stand for it (packetdrill without --strict_segments):
+    /// headers of the last, sequence number and CWR of the first, payloads
+    /// joined.
+    fn merge_segments(
+        &mut self,
+        spec: &PacketSpec,
+        mut at: Duration,
+        mut p: IpPacket,
+        deadline: Duration,
+    ) -> Result<(Duration, IpPacket), StepError> {
+        let crate::script::packet::Field::Is(want) = spec.len else { return Ok((at, p)) };
+        if !self.script.merge_out {
+            return Ok((at, p));
+        }
+        while (p.tcp.payload.len() as u32) < want && !p.tcp.payload.is_empty() {
+            let end = p.tcp.seq.0.wrapping_add(p.tcp.payload.len() as u32);
+            let Some((at2, next)) = self.next_out(deadline)? else { break };
+            if next.tcp.seq.0 != end || next.tcp.payload.is_empty() || next.tcp.src_port != p.tcp.src_port {
+                self.trace_out(at, &p);
+                let text = self.trace_out(at2, &next);
+                return Err(mismatch(
+                    format!(
+                        "packet at {:.6} does not continue the {} octets before it: out {text}",
+                        at2.as_secs_f64(),
+                        p.tcp.payload.len()
+                    ),
+                    vec![],
+                ));
+            }
+            let (seq, cwr) = (p.tcp.seq, p.tcp.flags.0 & TcpFlags::CWR.0);
+            let mut payload = std::mem::take(&mut p.tcp.payload);
+            p = next;
+            payload.extend_from_slice(&p.tcp.payload);
+            p.tcp.payload = payload;
+            p.tcp.seq = seq;
+            p.tcp.flags = TcpFlags((p.tcp.flags.0 & !TcpFlags::CWR.0) | cwr);
+            at = at2;
+        }
+        Ok((at, p))
+    }
+
+    /// The stack's TS val `v`, sent at `at`: the latest, and with
+    /// `timestamps: mapped` the value the script's name for it stands for.
+    /// With `ts_tick`, it must also have advanced with the clock since the
+    /// first (packetdrill's --tcp_ts_tick_usecs), within the step's slack.
+    fn learn_tsval(&mut self, spec: &PacketSpec, v: u32, at: Duration) -> Result<(), StepError> {
+        use crate::script::packet::{Field, OptSpec};
+        self.num.last_tsval = Some(v);
+        if !self.script.ts_mapped {
+            return Ok(());
+        }
+        let script_val = spec.options.iter().flatten().find_map(|o| match o {
+            OptSpec::Ts { val: Field::Is(sv), .. } => Some(*sv),
+            _ => None,
+        });
+        let Some(sv) = script_val else { return Ok(()) };
+        if let (Some(tick), Some((s0, l0))) = (self.script.ts_tick, self.num.ts_first) {
+            let mapped = s0.wrapping_add(v.wrapping_sub(l0));
+            let off = i64::from(mapped.wrapping_sub(sv) as i32).unsigned_abs();
+            let dev = tick.saturating_mul(off as u32);
+            let slack = self.time.ts_slack(at);
+            if dev > slack {
+                return Err(mismatch(
+                    format!(
+                        "TS val is {} ticks of {} us away from the script's, more than {:.3} ms",
+                        off,
+                        tick.as_micros(),
+                        slack.as_secs_f64() * 1e3
+                    ),
+                    vec![FieldDiff { field: "TS val", expected: sv.to_string(), actual: mapped.to_string() }],
+                ));
+            }
+        }
+        self.num.ts_map.insert(sv, v);
+        self.num.ts_first.get_or_insert((sv, v));
+        Ok(())
+    }
+
+    /// The next packet for an `out` step. With `outbound: queue`, packets of
+    /// the script's earlier connections are passed over (packetdrill ignores
+    /// packets that are not the socket under test's); they stay in the trace.
+    fn next_out(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        loop {
+            // A packet already read is this step's to judge, however late
+            // the engine got here; the step's time check says if it was late.
+            let deadline = deadline.max(self.target.now());
+            let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
+            let old = self.num.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
+            if self.script.outbound == Outbound::Queue && old {
+                self.trace_out(at, &p);
+                continue;
+            }
+            return Ok(Some((at, p)));
+        }
+    }
+
+    fn step_shell(&mut self, step: &Step, cmd: &str, lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        if !self.allow_shell {
+            return Err(TargetError::Unsupported("a `shell:` step without --allow-shell".into()).into());
+        }
+        self.trace.push(TraceEntry::Call { at, text: format!("shell {cmd:?}"), ret: String::new() });
+        let Some(host) = self.target.host() else {
+            return Err(TargetError::Unsupported(format!("shell commands (`{cmd}`)")).into());
+        };
+        match host.shell(cmd) {
+            // The command failed: a failure of the step, not of an oracle.
+            Err(TargetError::Violation(m)) => return Err(mismatch(m, vec![])),
+            other => other?,
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    fn step_sysctl(&mut self, step: &Step, kv: &[(String, String)], lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        for (k, v) in kv {
+            let Some(host) = self.target.host() else {
+                return Err(TargetError::Unsupported(format!("sysctl {k}")).into());
+            };
+            host.sysctl(k, v)?;
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    fn step_state(&mut self, step: &Step, of: StateOf, is: State, lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let fd = match of {
+            StateOf::Fd(fd) => Some(self.num.real_fd(fd)),
+            StateOf::Conn => None,
+        };
+        let conn = self.num.conn(self.script);
+        let actual = self.target.state(fd, conn)?;
+        if actual != is {
+            let who = fd.map_or_else(|| format!("connection {conn}"), |f| format!("fd {f}"));
+            return Err(mismatch(
+                format!("{who} is {actual}, expected {is}"),
+                vec![FieldDiff { field: "state", expected: is.to_string(), actual: actual.to_string() }],
+            ));
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    fn step_tcp_info(&mut self, step: &Step, fd: i32, fields: &[InfoField], lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let info = self.target.tcp_info(self.num.real_fd(fd))?;
+        let mut diffs = Vec::new();
+        for (name, check) in fields {
+            let Some(&v) = info.get(name.as_str()) else {
+                return Err(TargetError::Unsupported(format!("TCP_INFO field `{name}`")).into());
+            };
+            if !check.holds(v) {
+                let eq = if matches!(check, InfoCheck::Range(..)) { "= " } else { "" };
+                diffs.push(FieldDiff {
+                    field: "tcp_info",
+                    expected: format!("tcpi_{name} {eq}{check}"),
+                    actual: format!("tcpi_{name} = {v}"),
+                });
+            }
+        }
+        if !diffs.is_empty() {
+            return Err(mismatch(format!("TCP_INFO of fd {fd} differs"), diffs));
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    fn step_quiet(&mut self, step: &Step, d: Duration, lo: Duration) -> Result<(), StepError> {
+        let start = self.time.at(&step.time, lo);
+        self.no_packets_until(start)?;
+        let end = start + d;
+        if let Some((at, p)) = self.target.next_packet(end)? {
+            let text = self.trace_out(at, &p);
+            return Err(mismatch(
+                format!("expected nothing for {:.6} s, but at {:.6}: out {text}", d.as_secs_f64(), at.as_secs_f64()),
+                vec![],
+            ));
+        }
+        self.target.advance(end)?;
+        self.time.last = end;
+        Ok(())
+    }
+
+    fn step_wait(&mut self, step: &Step, d: Duration, lo: Duration) -> Result<(), StepError> {
+        let end = self.time.at(&step.time, lo) + d;
+        // What is sent meanwhile is for the next step (as between any two
+        // steps): unexpected, recorded or queued.
+        self.no_packets_until(end)?;
+        self.target.advance(end)?;
+        self.time.last = end;
+        Ok(())
+    }
+}
+
+/// Breaks the TCP checksum of an emitted IPv4 or IPv6 datagram (the engine
+/// emits no IPv6 extension headers).
+fn break_tcp_checksum(wire: &mut [u8]) {
+    let ip_len = match wire.first().map(|b| b >> 4) {
+        Some(4) => usize::from(wire[0] & 0x0f) * 4,
+        _ => 40,
+    };
+    if let Some(b) = wire.get_mut(ip_len + 16) {
+        *b ^= 0xff;
+    }
+}

@@ -1,0 +1,79 @@
+//! The script's clock and its tolerance rules: when a step is due, how late
+//! (or early) a packet or a call's return may be, and how windows are said.
+
+use crate::script::time::{Base, TimeSpec};
+use crate::script::Script;
+use crate::target::Clock;
+use std::time::Duration;
+
+pub(super) struct Timing {
+    /// When the previous step happened: relative times count from here.
+    pub last: Duration,
+    /// The target's clock when the previous step was done. A packet the
+    /// target had sent by then, or by the current step's script time, came
+    /// before the current step; one read later came after it, even when the
+    /// engine reaches the step late on a loaded machine.
+    pub step_end: Duration,
+    /// The script's fixed tolerance.
+    fixed: Duration,
+    /// Timer slack in percent of the gap, and the tolerance multiplier.
+    pct: f64,
+    scale: f64,
+}
+
+impl Timing {
+    pub fn new(script: &Script, clock: Clock, scale: f64) -> Timing {
+        let target_pct = match clock {
+            Clock::Virtual => 0.0,
+            Clock::Real { slack_percent } => slack_percent,
+        };
+        Timing {
+            last: Duration::ZERO,
+            step_end: Duration::ZERO,
+            fixed: script.tolerance,
+            pct: script.tolerance_percent.unwrap_or(target_pct),
+            scale,
+        }
+    }
+
+    /// The tolerance for an event `gap` after the previous one: the larger of
+    /// the script's fixed tolerance and the target's slack percentage.
+    pub fn tol(&self, gap: Duration) -> Duration {
+        let pct = gap.as_secs_f64() * self.pct / 100.0;
+        Duration::from_secs_f64(self.fixed.as_secs_f64().max(pct) * self.scale)
+    }
+
+    /// How far a TS val may stray from the script's at script time `at`
+    /// (`ts_tick`): the fixed tolerance or the slack percentage of `at`.
+    pub fn ts_slack(&self, at: Duration) -> Duration {
+        self.fixed.max(at.mul_f64(self.pct / 100.0))
+    }
+
+    /// A step's window `[lo, hi]`, from the start or after the previous step.
+    pub fn window(&self, t: &TimeSpec) -> (Duration, Duration) {
+        let base = match t.base {
+            Base::Absolute => Duration::ZERO,
+            Base::Relative => self.last,
+        };
+        (base + t.lo, base + t.hi)
+    }
+
+    /// When a step at `lo` happens: then, or now if that has passed (`*`: now).
+    pub fn at(&self, t: &TimeSpec, lo: Duration) -> Duration {
+        if t.any {
+            self.last
+        } else {
+            lo.max(self.last)
+        }
+    }
+}
+
+pub(super) fn window_text(lo: Duration, hi: Duration, any: bool) -> String {
+    if any {
+        format!("any time after {:.6}", lo.as_secs_f64())
+    } else if lo == hi {
+        format!("at {:.6}", lo.as_secs_f64())
+    } else {
+        format!("between {:.6} and {:.6}", lo.as_secs_f64(), hi.as_secs_f64())
+    }
+}
