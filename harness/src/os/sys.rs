@@ -361,6 +361,26 @@ pub fn sendto_unspec(fd: BorrowedFd<'_>, data: &[u8], flags: i32) -> io::Result<
     }
 }
 
+/// connect(2) to an address of family AF_UNSPEC: a TCP socket disconnects.
+pub fn connect_unspec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a zeroed sockaddr_storage is a valid AF_UNSPEC (0) address,
+    // live for the call; its size is passed.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let addr: libc::sockaddr_storage = std::mem::zeroed();
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_storage).cast(),
+            std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// pipe2(2), close-on-exec: the read end and the write end.
 pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::FromRawFd;

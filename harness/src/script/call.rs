@@ -269,6 +269,9 @@ calls! {
     Listen { fd: Fd, backlog: i32 };
     Accept { fd: Fd };
     Connect { fd: Fd, addr: Remote };
+    /// `connect(fd, AF_UNSPEC, ...)`: Linux's tcp_disconnect (a RST if the
+    /// connection is synchronized, then CLOSED; the socket can connect again).
+    Disconnect { fd: Fd } linux "connect with an AF_UNSPEC address (tcp_disconnect) is Linux's";
     /// write, send, sendto. `flags`: Linux-only send flags beyond MSG_OOB
     /// (MSG_EOR, MSG_MORE, MSG_ZEROCOPY, MSG_FASTOPEN, MSG_DONTWAIT), as
     /// Linux numbers; `to`: sendto's destination (a fast-open connect).
@@ -910,7 +913,8 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             match args.get(1) {
                 None | Some((_, Arg::Elided)) => Call::Connect { fd, addr: None },
                 Some((_, Arg::Addr(a))) => Call::Connect { fd, addr: Some(*a) },
-                Some((at, _)) => return Err(cerr("connect takes ip:port or ...", *at, 1, None)),
+                Some((_, Arg::Names(n))) if n == &["AF_UNSPEC"] => Call::Disconnect { fd },
+                Some((at, _)) => return Err(cerr("connect takes ip:port, ... or AF_UNSPEC", *at, 1, None)),
             }
         }
         "write" | "send" | "sendto" | "read" | "recv" | "recvfrom" if matches!(args.get(1), Some((_, Arg::Names(n))) if n == &["NULL"]) =>
@@ -1379,6 +1383,7 @@ mod tests {
         assert_eq!(p("bind(3, ..., ...) = 0").call, Call::Bind { fd: 3, addr: BindTo::Default });
         assert_eq!(p("listen(3, 1) = 0").call, Call::Listen { fd: 3, backlog: 1 });
         assert_eq!(p("accept(3, ..., ...) = 4").call, Call::Accept { fd: 3 });
+        assert_eq!(p("connect(4, AF_UNSPEC, ...) = 0").call, Call::Disconnect { fd: 4 });
         assert_eq!(
             p("connect(3, 192.0.2.1:8080) = -1 EINPROGRESS (Operation now in progress)").expect,
             Expect::Error(Errno::EINPROGRESS)

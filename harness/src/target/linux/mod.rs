@@ -728,6 +728,9 @@ impl Target for LinuxTarget {
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::Disconnect { fd } => {
+                done(self.sock(*fd).and_then(|s| sys::connect_unspec(s.s.as_fd())).map(|_| 0))
+            }
             TargetCall::Shutdown { fd, how } => {
                 let h = match how {
                     reference_stack::Shutdown::Read => std::net::Shutdown::Read,
