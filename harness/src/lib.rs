@@ -13,6 +13,7 @@
 pub mod coverage;
 pub mod engine;
 pub mod fuzz;
+pub mod grid;
 pub mod import;
 pub mod interop;
 pub mod loopback;

@@ -3,7 +3,9 @@
 
 use super::case::{Case, HEADER, RECORD};
 use super::exec::{self, Recorded, MAP_SIZE, REMOTE};
-use reference_stack::wire::{TcpFlags, TcpOption, TcpRepr};
+use crate::script::packet::{segment_text, Style};
+use crate::script::print::{Key, ScriptDoc, StepDoc, StepKey, Value};
+use crate::script::Outbound;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -124,67 +126,6 @@ pub fn minimise(bytes: &[u8]) -> Vec<u8> {
     join(&header, &recs)
 }
 
-fn flags_text(f: TcpFlags) -> String {
-    let mut s = String::new();
-    for (b, c) in [
-        (TcpFlags::SYN, 'S'),
-        (TcpFlags::FIN, 'F'),
-        (TcpFlags::RST, 'R'),
-        (TcpFlags::PSH, 'P'),
-        (TcpFlags::URG, 'U'),
-        (TcpFlags::ECE, 'E'),
-        (TcpFlags::CWR, 'W'),
-    ] {
-        if f.contains(b) {
-            s.push(c);
-        }
-    }
-    if f.ack() {
-        s.push('.');
-    }
-    if s.is_empty() {
-        s.push('-');
-    }
-    s
-}
-
-/// One `in` packet in script notation (the script's ISN is 0; numbers in the
-/// stack's sequence space are relative to its ISN once the engine knows it).
-fn packet_text(t: &TcpRepr, stack_isn: Option<u32>) -> String {
-    let rel = |v: u32| v.wrapping_sub(stack_isn.unwrap_or(0));
-    let len = t.payload.len() as u32;
-    let mut s = format!(
-        "{} {}:{}({}) ack {} win {}",
-        flags_text(t.flags),
-        t.seq.0,
-        t.seq.0.wrapping_add(len),
-        len,
-        rel(t.ack.0),
-        t.window
-    );
-    if t.urgent != 0 {
-        s.push_str(&format!(" urg {}", t.urgent));
-    }
-    if !t.options.is_empty() {
-        let o: Vec<String> = t
-            .options
-            .iter()
-            .map(|o| match o {
-                TcpOption::Sack(b) => format!(
-                    "sack {}",
-                    b.iter().map(|(l, r)| format!("{}:{}", rel(l.0), rel(r.0))).collect::<Vec<_>>().join(" ")
-                ),
-                TcpOption::Unknown { kind, data } => {
-                    format!("opt{kind} {}", data.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                }
-                other => other.to_string(),
-            })
-            .collect();
-        s.push_str(&format!(" <{}>", o.join(",")));
-    }
-    s
-}
-
 /// The script that replays `bytes` on the reference target; the reference
 /// target's oracles make it fail where the fuzzer's did.
 pub fn script(bytes: &[u8], t: &Triage) -> String {
@@ -195,32 +136,31 @@ pub fn script(bytes: &[u8], t: &Triage) -> String {
     QUIET.with(|q| *q.borrow_mut() = true);
     let _ = panic::catch_unwind(AssertUnwindSafe(|| exec::run_case(bytes, &mut map, Some(&mut rec))));
     QUIET.with(|q| *q.borrow_mut() = false);
-    let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut y = String::new();
-    y.push_str(&format!("name: \"fuzz finding: {} ({})\"\n", q(&t.kind), q(&t.location)));
-    y.push_str(&format!("description: \"{}\"\n", q(&t.message)));
-    y.push_str("targets: [reference]\n");
-    y.push_str(&format!("profile: {}\n", if case.linux { "linux" } else { "rfc9293" }));
-    y.push_str(&format!("remote_port: {}\n", REMOTE.rsplit(':').next().unwrap_or("40000")));
-    y.push_str("outbound: ignore\n");
-    y.push_str("steps:\n");
-    let secs = |i: &reference_stack::Instant| format!("{:.6}", i.total_micros() as f64 / 1e6);
+    let mut doc = ScriptDoc::default();
+    doc.set(Key::Name, format!("fuzz finding: {} ({})", t.kind, t.location));
+    doc.set(Key::Description, t.message.as_str());
+    doc.set(Key::Targets, Value::List(vec!["reference".into()]));
+    doc.set(Key::Profile, if case.linux { "linux" } else { "rfc9293" });
+    let port: i64 = REMOTE.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(40000);
+    doc.set(Key::RemotePort, Value::Int(port));
+    doc.set(Key::Outbound, Outbound::Ignore.name());
+    let secs = |i: &reference_stack::Instant| Some(format!("{:.6}", i.total_micros() as f64 / 1e6));
     for r in &rec {
-        match r {
-            Recorded::Call { at, text } => {
-                y.push_str(&format!("  - {{at: {}, call: \"{}\"}}\n", secs(at), q(text)));
-            }
+        doc.steps.push(match r {
+            Recorded::Call { at, text } => StepDoc::new(secs(at), StepKey::Call, text.as_str()),
+            // The script's ISN is 0; numbers in the stack's sequence space
+            // are relative to its ISN once the engine knows it.
             Recorded::In { at, tcp, stack_isn } => {
-                y.push_str(&format!("  - {{at: {}, in: \"{}\"}}\n", secs(at), q(&packet_text(tcp, *stack_isn))));
+                StepDoc::new(secs(at), StepKey::In, segment_text(tcp, 0, stack_isn.unwrap_or(0), Style::Script))
             }
             Recorded::Wait { at, until } => {
                 let d = until.total_micros() - at.total_micros();
-                y.push_str(&format!("  - {{at: {}, wait: {d}us}}\n", secs(at)));
+                StepDoc::new(secs(at), StepKey::Wait, format!("{d}us"))
             }
-            Recorded::Out { .. } => {}
-        }
+            Recorded::Out { .. } => continue,
+        });
     }
-    y
+    doc.print()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! with a [`Problem`] per construct (file:line, the construct, why).
 
 use super::pkt::{self, Item, ItemKind, PdTime};
+use crate::script::print::{Key, ScriptDoc, StepDoc, StepKey, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -99,10 +100,9 @@ pub struct Converted {
 }
 
 struct Out {
-    header: BTreeMap<&'static str, String>,
+    /// The script: header settings and steps as they are found.
+    doc: ScriptDoc,
     sysctl: Vec<(String, String)>,
-    body: String,
-    steps: usize,
     problems: Vec<Problem>,
     /// A dropped event's time, to add to the next relative one.
     carry: Option<(bool, f64)>,
@@ -121,32 +121,12 @@ struct Out {
     remote_isn: Option<u32>,
     /// A SYN was seen: a later socket() starts a new connection.
     had_connection: bool,
-    /// Where a `new_connection: {}` waits for the peer's ISN.
+    /// The `new_connection` step that waits for the peer's ISN.
     isn_patch: Option<usize>,
     /// The stack's ISN as the script names it (its SYN's sequence number).
     local_isn: u32,
     /// The first connection's ISN: the header's `remote_isn`.
     header_isn: Option<u32>,
-}
-
-/// YAML double-quoted string.
-pub fn q(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\x{:02x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }
 
 fn secs(v: f64) -> String {
@@ -217,23 +197,22 @@ impl Out {
         });
     }
 
-    /// Writes the comments read since the last step, as YAML comments.
-    fn flush_comments(&mut self) {
-        for c in std::mem::take(&mut self.pending_comments) {
-            for l in c.lines() {
-                let _ = writeln!(self.body, "  # {}", l.trim_start_matches(['/', '*', ' ']).trim_end());
-            }
-        }
+    /// The comments read since the last step, as the script's comments.
+    fn take_comments(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.pending_comments)
+            .iter()
+            .flat_map(|c| c.lines().map(|l| l.trim_start_matches(['/', '*', ' ']).trim_end().to_string()))
+            .collect()
     }
 
-    fn step(&mut self, line: usize, at: Option<String>, key: &str, value: &str) {
-        self.flush_comments();
-        let at = match at.as_deref() {
-            None | Some("+0") => String::new(),
-            Some(a) => format!("at: {}, ", q(a)),
-        };
-        let _ = writeln!(self.body, "  - {{{at}{key}: {value}, from: {line}}}");
-        self.steps += 1;
+    /// A step of one kind (and maybe more keys), from .pkt line `line`.
+    fn step(&mut self, line: usize, at: Option<String>, key: StepKey, value: Value, more: Vec<(StepKey, Value)>) {
+        let at = at.filter(|a| a != "+0");
+        let mut st = StepDoc::new(at, key, value);
+        st.fields.extend(more);
+        st.fields.push((StepKey::From, Value::Int(line as i64)));
+        st.comments = self.take_comments();
+        self.doc.steps.push(st);
     }
 }
 
@@ -266,10 +245,8 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         }
     };
     let mut o = Out {
-        header: BTreeMap::new(),
+        doc: ScriptDoc::default(),
         sysctl: Vec::new(),
-        body: String::new(),
-        steps: 0,
         problems: Vec::new(),
         carry: None,
         pending_comments: Vec::new(),
@@ -317,53 +294,61 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         }
     }
     // Comments after the last step are kept too.
-    o.flush_comments();
-    let steps = o.steps;
+    let trailing = o.take_comments();
+    let steps = o.doc.steps.len();
     if !o.problems.is_empty() {
         return Converted { yaml: None, problems: o.problems, steps };
     }
-    let mut y = String::new();
-    let _ = writeln!(y, "# Imported by `harness import` from packetdrill's {name}; re-import rather than edit.");
     let title = first_comment.filter(|c| !c.is_empty()).unwrap_or_else(|| name.to_string());
-    let _ = writeln!(y, "name: {}", q(&title));
-    let _ = writeln!(y, "from: {}", q(name));
-    let _ = writeln!(y, "targets: [linux]");
-    let _ = writeln!(y, "tolerance: {}us", tolerance_us);
-    let _ = writeln!(y, "tolerance_percent: 12.5");
-    let _ = writeln!(y, "timestamps: mapped");
-    let _ = writeln!(y, "outbound: queue");
-    let _ = writeln!(y, "fds: mapped");
-    let _ = writeln!(y, "offload: tso");
+    let mut doc = ScriptDoc {
+        comments: vec![format!("Imported by `harness import` from packetdrill's {name}; re-import rather than edit.")],
+        steps: std::mem::take(&mut o.doc.steps),
+        trailing,
+        ..ScriptDoc::default()
+    };
+    doc.set(Key::Name, title);
+    doc.set(Key::From, name);
+    doc.set(Key::Targets, Value::List(vec!["linux".into()]));
+    doc.set(Key::Tolerance, format!("{tolerance_us}us"));
+    doc.set(Key::TolerancePercent, Value::Num(12.5));
+    doc.set(Key::Timestamps, "mapped");
+    doc.set(Key::Outbound, crate::script::Outbound::Queue.name());
+    doc.set(Key::Fds, "mapped");
+    doc.set(Key::Offload, "tso");
     if let Some(isn) = o.header_isn.filter(|i| *i != 0) {
-        let _ = writeln!(y, "remote_isn: {isn}");
+        doc.set(Key::RemoteIsn, Value::Int(i64::from(isn)));
     }
     if !o.strict_segments {
-        let _ = writeln!(y, "out_segments: merge");
+        doc.set(Key::OutSegments, "merge");
     }
-    let _ = writeln!(y, "clock: script");
+    doc.set(Key::Clock, "script");
     if o.ipv6 {
-        let prev = o.header.remove("addresses").unwrap_or_default();
-        let local = addr_in(&prev, "local").unwrap_or_else(|| V6_LOCAL.to_string());
-        let remote = addr_in(&prev, "remote").unwrap_or_else(|| V6_REMOTE.to_string());
-        o.header.insert("addresses", format!("{{local: {}, remote: {}}}", q(&local), q(&remote)));
+        let addr = |k: &str, default: &str| -> Value {
+            match o.doc.get(Key::Addresses) {
+                Some(Value::Map(m)) => m.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+                _ => None,
+            }
+            .unwrap_or_else(|| default.into())
+        };
+        let v =
+            Value::Map(vec![("local".into(), addr("local", V6_LOCAL)), ("remote".into(), addr("remote", V6_REMOTE))]);
+        o.doc.set(Key::Addresses, v);
     }
-    for (k, v) in &o.header {
-        let _ = writeln!(y, "{k}: {v}");
+    // The settings the options and helpers gave, in the language's order.
+    for k in Key::ALL {
+        if let Some(v) = o.doc.remove(k) {
+            doc.set(k, v);
+        }
     }
     if !o.sysctl.is_empty() {
-        let _ = writeln!(y, "sysctl:");
         // Later settings win, as in the script.
         let mut seen = BTreeMap::new();
         for (k, v) in &o.sysctl {
             seen.insert(k.clone(), v.clone());
         }
-        for (k, v) in &seen {
-            let _ = writeln!(y, "  {k}: {}", q(v));
-        }
+        doc.set(Key::Sysctl, Value::Block(seen.into_iter().map(|(k, v)| (k, Value::Str(v))).collect()));
     }
-    let _ = writeln!(y, "steps:");
-    y.push_str(&o.body);
-    Converted { yaml: Some(y), problems: Vec::new(), steps }
+    Converted { yaml: Some(doc.print()), problems: Vec::new(), steps }
 }
 
 /// `--ip_version=ipv6`'s addresses unless the script names its own.
@@ -371,11 +356,6 @@ const V6_LOCAL: &str = "2001:db8:1::1";
 const V6_REMOTE: &str = "2001:db8::1";
 
 /// `local` or `remote` out of a header's `{local: "A", remote: "B"}`.
-fn addr_in(header: &str, key: &str) -> Option<String> {
-    let at = header.find(&format!("{key}: \""))? + key.len() + 3;
-    Some(header[at..].split('"').next()?.to_string())
-}
-
 /// The fast-open cookie Linux gives the script's peer: SipHash-2-4, keyed by
 /// `tcp_fastopen_key` (defaults.sh's a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4),
 /// over the client's then the server's address, little-endian
@@ -454,19 +434,20 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         "tcp_ts_tick_usecs" => match v.parse::<u64>() {
             Ok(0) => {}
             Ok(n) => {
-                o.header.insert("ts_tick", format!("{n}us"));
+                o.doc.set(Key::TsTick, format!("{n}us"));
             }
             Err(_) => o.problem(line, "option --tcp_ts_tick_usecs", format!("`{v}` is not a number of microseconds")),
         },
         "local_ip" | "remote_ip" => match v.parse::<std::net::IpAddr>() {
             Ok(_) => {
                 let key = if name == "local_ip" { "local" } else { "remote" };
-                let prev = o.header.remove("addresses").unwrap_or_default();
-                let inner = prev.trim_start_matches('{').trim_end_matches('}');
-                let mut parts: Vec<String> =
-                    inner.split(", ").filter(|p| !p.is_empty() && !p.starts_with(key)).map(str::to_string).collect();
-                parts.push(format!("{key}: {}", q(v)));
-                o.header.insert("addresses", format!("{{{}}}", parts.join(", ")));
+                let mut parts = match o.doc.remove(Key::Addresses) {
+                    Some(Value::Map(m)) => m,
+                    _ => Vec::new(),
+                };
+                parts.retain(|(k, _)| k != key);
+                parts.push((key.to_string(), v.into()));
+                o.doc.set(Key::Addresses, Value::Map(parts));
             }
             Err(_) => o.problem(line, format!("option --{name}"), format!("`{v}` is not an IP address")),
         },
@@ -474,13 +455,13 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         // every TCP packet with this gso_size in its virtio-net header).
         "mss" => match v.parse::<u16>() {
             Ok(n) if n > 0 => {
-                o.header.insert("in_gso", n.to_string());
+                o.doc.set(Key::InGso, Value::Int(i64::from(n)));
             }
             _ => o.problem(line, "option --mss", format!("`{v}` is not a segment size")),
         },
         "tolerance_percent" => match v.parse::<f64>() {
             Ok(p) if (0.0..=100.0).contains(&p) => {
-                o.header.insert("tolerance_percent", p.to_string());
+                o.doc.set(Key::TolerancePercent, Value::Num(p));
             }
             _ => o.problem(line, "option --tolerance_percent", format!("`{v}` is not a percentage")),
         },
@@ -573,7 +554,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             }
             o.sysctl.extend(DEFAULTS_SH.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             if let Some(cc) = &opts.congestion {
-                o.header.insert("congestion", cc.clone());
+                o.doc.set(Key::Congestion, cc.as_str());
             }
         } else if words[0].ends_with("common/set_sysctls.py") {
             for kv in &words[1..] {
@@ -634,12 +615,12 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             }
         }
         let at = it.time.as_ref().and_then(|t| o.at(line, t));
-        let m: Vec<String> = mid_sysctl.iter().map(|(k, v)| format!("{k}: {}", q(v))).collect();
-        o.step(line, at, "sysctl", &format!("{{{}}}", m.join(", ")));
+        let m = mid_sysctl.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+        o.step(line, at, StepKey::Sysctl, Value::Map(m), vec![]);
         if !dropped {
             // The block's status is its last line's (a kept command's here,
             // since the sysctls come first).
-            o.step(line, None, "shell", &q(&kept.join("\n")));
+            o.step(line, None, StepKey::Shell, kept.join("\n").into(), vec![]);
         }
     } else if dropped {
         o.drop_time(it.time.as_ref());
@@ -654,7 +635,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         if !last_kept {
             text.push_str("\ntrue");
         }
-        o.step(line, at, "shell", &q(&text));
+        o.step(line, at, StepKey::Shell, text.into(), vec![]);
     }
 }
 
@@ -740,7 +721,7 @@ fn shell_words(l: &str) -> Option<Vec<String>> {
 }
 
 fn seen_steps(o: &Out) -> bool {
-    o.steps > 0
+    !o.doc.steps.is_empty()
 }
 
 /// Before the first step, a header setting; after it, a `sysctl:` step.
@@ -755,7 +736,7 @@ fn sysctl_at(o: &mut Out, line: usize, k: &str, v: &str, mid: &mut Vec<(String, 
                 format!("`{k}={v}` after the first step (set per socket from the start)"),
             );
         } else {
-            o.header.insert("congestion", v.to_string());
+            o.doc.set(Key::Congestion, v);
         }
         return;
     }
@@ -785,7 +766,7 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
             return;
         }
         let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
-        o.step(line, at, "in", &q(&t));
+        o.step(line, at, StepKey::In, t.into(), vec![]);
         return;
     }
     // ECN marks are the language's: `[ect0] P. ...`.
@@ -841,7 +822,7 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
         return;
     }
     let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
-    o.step(line, at, if inbound { "in" } else { "out" }, &q(&t));
+    o.step(line, at, if inbound { StepKey::In } else { StepKey::Out }, t.into(), vec![]);
 }
 
 /// Rewrites packetdrill's absolute numbers on SYNs into the language's,
@@ -883,7 +864,11 @@ fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<()
         if let (None, Some(at)) = (o.remote_isn, o.isn_patch.take()) {
             // The first SYN or SYN-ACK of a new connection names the peer's ISN.
             let a: u32 = words[si].split(':').next().and_then(|a| a.parse().ok()).ok_or("no START:END(LEN)")?;
-            o.body.replace_range(at..at + 2, &format!("{{remote_isn: {a}}}"));
+            if let Some(st) = o.doc.steps.get_mut(at) {
+                if let Some(f) = st.fields.iter_mut().find(|f| f.0 == StepKey::NewConnection) {
+                    f.1 = Value::Map(vec![("remote_isn".into(), Value::Int(i64::from(a)))]);
+                }
+            }
             o.remote_isn = Some(a);
         }
         let w = words[si].clone();
@@ -915,7 +900,7 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     };
     let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut new_connection = false;
-    let mut extra = String::new();
+    let mut extra = Vec::new();
     let structured = match name {
         "poll" => poll_struct(&args1, result),
         "sendmsg" => sendmsg_struct(&args1, result),
@@ -953,11 +938,11 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         }
     }
     if new_connection {
-        o.step(line, None, "new_connection", "{}");
-        o.isn_patch = o.body.rfind("new_connection: {}").map(|i| i + "new_connection: ".len());
+        o.step(line, None, StepKey::NewConnection, Value::Map(vec![]), vec![]);
+        o.isn_patch = Some(o.doc.steps.len() - 1);
     }
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
-    o.step(line, at, "call", &format!("{}{extra}", q(&text)));
+    o.step(line, at, StepKey::Call, text.into(), extra);
 }
 
 /// A packetdrill expression: `{k=v, ...}` (entries may be bare), `[a, b]`, or an atom.
@@ -1051,7 +1036,7 @@ fn top_eq(s: &str) -> Option<usize> {
 /// msg_flags=F, msg_control=[{cmsg_level=.., cmsg_type=.., cmsg_data=..}]},
 /// FLAGS) = R` as the language's `recvmsg(fd, SUM, FLAGS) = R` with the
 /// step keys `msg_flags:` and `cmsg:` (returned as the text after the call).
-fn recvmsg_struct(args: &str, result: &str) -> Result<(String, String), String> {
+fn recvmsg_struct(args: &str, result: &str) -> Result<(String, Vec<(StepKey, Value)>), String> {
     let parts = split_top_nested(args);
     let [fd, msg, flags] = parts.as_slice() else { return Err("recvmsg takes (fd, msghdr, flags)".into()) };
     let msg = PdExpr::parse(msg)?;
@@ -1068,11 +1053,11 @@ fn recvmsg_struct(args: &str, result: &str) -> Result<(String, String), String> 
         }
         _ => return Err("a msghdr needs msg_iov(N)=[{..., LENGTH}]".into()),
     }
-    let mut extra = String::new();
+    let mut extra = Vec::new();
     if let Some(f) = msg.field("msg_flags") {
         let f = f.atom().ok_or("msg_flags is a number or MSG_ names")?;
         crate::script::call::parse_recv_flags(f)?;
-        extra.push_str(&format!(", msg_flags: {}", q(f)));
+        extra.push((StepKey::MsgFlags, Value::from(f)));
     }
     if let Some(c) = msg.field("msg_control") {
         let PdExpr::List(items) = c else { return Err("msg_control is a list of cmsgs".into()) };
@@ -1080,37 +1065,45 @@ fn recvmsg_struct(args: &str, result: &str) -> Result<(String, String), String> 
         for cm in items {
             let ty = cm.field("cmsg_type").and_then(PdExpr::atom).ok_or("a cmsg needs cmsg_type")?;
             let data = cm.field("cmsg_data").ok_or("a cmsg needs cmsg_data")?;
-            let num = |e: &PdExpr, k: &str| -> Result<String, String> {
+            let num = |e: &PdExpr, k: &str| -> Result<Value, String> {
                 let a = e.field(k).and_then(PdExpr::atom).ok_or(format!("`{k}` missing"))?;
-                if a.parse::<i64>().is_ok() || crate::script::call::EXT_ERR_NAMES.iter().any(|(n, _)| *n == a) {
-                    Ok(a.to_string())
+                if let Ok(v) = a.parse::<i64>() {
+                    Ok(Value::Int(v))
+                } else if crate::script::call::EXT_ERR_NAMES.iter().any(|(n, _)| *n == a) {
+                    Ok(a.into())
                 } else {
                     Err(format!("`{k}={a}`: not a known value"))
                 }
             };
+            let one = |k: &str, v: Value| Value::Map(vec![(k.to_string(), v)]);
             list.push(match ty {
                 "TCP_CM_INQ" => {
                     let v = data.atom().and_then(|a| a.parse::<i64>().ok()).ok_or("TCP_CM_INQ's data is a number")?;
-                    format!("{{inq: {v}}}")
+                    one("inq", Value::Int(v))
                 }
                 "SCM_TIMESTAMPING" => {
-                    let sec: i64 = num(data, "scm_sec")?.parse().map_err(|_| "scm_sec is a number")?;
-                    let nsec: i64 = num(data, "scm_nsec")?.parse().map_err(|_| "scm_nsec is a number")?;
-                    format!("{{timestamping: {}}}", secs(sec as f64 + nsec as f64 / 1e9))
+                    let Value::Int(sec) = num(data, "scm_sec")? else { return Err("scm_sec is a number".into()) };
+                    let Value::Int(nsec) = num(data, "scm_nsec")? else { return Err("scm_nsec is a number".into()) };
+                    one("timestamping", Value::Num(secs(sec as f64 + nsec as f64 / 1e9).parse().unwrap_or(0.0)))
                 }
-                "CMSG_TYPE_RECVERR" | "IP_RECVERR" | "IPV6_RECVERR" => format!(
-                    "{{recverr: {{errno: {}, origin: {}, type: {}, code: {}, info: {}, data: {}}}}}",
-                    num(data, "ee_errno")?,
-                    num(data, "ee_origin")?,
-                    num(data, "ee_type")?,
-                    num(data, "ee_code")?,
-                    num(data, "ee_info")?,
-                    num(data, "ee_data")?
-                ),
+                "CMSG_TYPE_RECVERR" | "IP_RECVERR" | "IPV6_RECVERR" => {
+                    let mut e = Vec::new();
+                    for (k, pd) in [
+                        ("errno", "ee_errno"),
+                        ("origin", "ee_origin"),
+                        ("type", "ee_type"),
+                        ("code", "ee_code"),
+                        ("info", "ee_info"),
+                        ("data", "ee_data"),
+                    ] {
+                        e.push((k.to_string(), num(data, pd)?));
+                    }
+                    one("recverr", Value::Map(e))
+                }
                 other => return Err(format!("control message `{other}` is not in the language yet")),
             });
         }
-        extra.push_str(&format!(", cmsg: [{}]", list.join(", ")));
+        extra.push((StepKey::Cmsg, Value::List(list)));
     }
     let flags = if flags.trim().is_empty() { "0" } else { flags.trim() };
     Ok((format!("recvmsg({}, {len}, {flags}) = {result}", fd.trim()), extra))
@@ -1193,7 +1186,7 @@ fn short(s: &str) -> String {
 /// packetdrill's constants) become a `tcp_info:` step; `print` is dropped.
 fn python(o: &mut Out, it: &Item, code: &str) {
     let line = it.line;
-    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut fields: Vec<(String, Value)> = Vec::new();
     // Statements: lines joined at a trailing `\`, split at `;`.
     let joined = code.replace("\\\n", " ");
     for (i, l) in joined.lines().enumerate() {
@@ -1221,13 +1214,10 @@ fn python(o: &mut Out, it: &Item, code: &str) {
         o.problem(line, "python", "TCP_INFO is asserted before any socket exists");
         return;
     };
-    let mut m = format!("{{fd: {fd}");
-    for (k, v) in &fields {
-        let _ = write!(m, ", {k}: {v}");
-    }
-    m.push('}');
+    let mut m = vec![("fd".to_string(), Value::Int(i64::from(fd)))];
+    m.extend(fields);
     let at = it.time.as_ref().and_then(|t| o.at(line, t));
-    o.step(line, at, "tcp_info", &m);
+    o.step(line, at, StepKey::TcpInfo, Value::Map(m), vec![]);
 }
 
 fn split_top(s: &str, sep: char) -> Vec<&str> {
@@ -1251,7 +1241,7 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
 }
 
 /// One statement: `NAME = INT`, `NAME += INT`, or `assert COND[, MSG]`.
-fn py_stmt(o: &mut Out, s: &str) -> Result<Option<Vec<(String, String)>>, String> {
+fn py_stmt(o: &mut Out, s: &str) -> Result<Option<Vec<(String, Value)>>, String> {
     if let Some(rest) = s.strip_prefix("assert ") {
         let cond = split_top(rest, ',')[0].trim();
         return py_cond(o, cond).map(Some);
@@ -1310,7 +1300,7 @@ fn py_int(o: &Out, s: &str) -> Result<i64, String> {
 }
 
 /// `tcpi_x OP v`, `v OP tcpi_x`, `a <= tcpi_x <= b`, `(tcpi_x & M) ==/!= 0`.
-fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
+fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, Value)>, String> {
     let c = c.trim();
     let c = if c.starts_with('(') && c.ends_with(')') && !c[1..].contains('(') { c[1..c.len() - 1].trim() } else { c };
     if c.contains(" and ") {
@@ -1379,21 +1369,21 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
             check_field(&field)?;
             if let Some(m) = mask {
                 return match (op.as_str(), v) {
-                    ("!=", 0) => Ok(vec![(field, q(&format!("&{m}")))]),
-                    ("==", 0) => Ok(vec![(field, q(&format!("!&{m}")))]),
-                    ("==", v) if v == m => Ok(vec![(field, q(&format!("&{m}")))]),
+                    ("!=", 0) => Ok(vec![(field, format!("&{m}").into())]),
+                    ("==", 0) => Ok(vec![(field, format!("!&{m}").into())]),
+                    ("==", v) if v == m => Ok(vec![(field, format!("&{m}").into())]),
                     _ => Err("a bit test is `(tcpi_x & MASK) == 0` or `!= 0`".into()),
                 };
             }
             let range = match op.as_str() {
-                "==" => v.to_string(),
+                "==" => return Ok(vec![(field, Value::Int(v))]),
                 "<=" => format!("{}~{v}", i64::MIN),
                 "<" => format!("{}~{}", i64::MIN, v - 1),
                 ">=" => format!("{v}~{}", i64::MAX),
                 ">" => format!("{}~{}", v + 1, i64::MAX),
                 _ => return Err(format!("`{op}` on a field cannot be converted")),
             };
-            Ok(vec![(field, if range.contains('~') { q(&range) } else { range })])
+            Ok(vec![(field, range.into())])
         }
         5 => {
             // lo OP field OP hi
@@ -1407,7 +1397,7 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, String)>, String> {
             if !matches!(toks[1].as_str(), "<" | "<=") || !matches!(toks[3].as_str(), "<" | "<=") {
                 return Err("a chained comparison must be lo <= field <= hi".into());
             }
-            Ok(vec![(f, q(&format!("{lo}~{hi}")))])
+            Ok(vec![(f, format!("{lo}~{hi}").into())])
         }
         _ => Err("the condition is not a comparison of a tcpi_* field".into()),
     }

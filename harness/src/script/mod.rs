@@ -9,6 +9,7 @@
 
 pub mod call;
 pub mod packet;
+pub mod print;
 pub mod time;
 
 use call::{CallError, CallSpec};
@@ -418,11 +419,11 @@ impl Ctx<'_> {
                 None => (offset_of(&self.source, l.line() as usize, l.column() as usize), 1),
             })
             .unwrap_or((0, 1));
-        let help = if msg.contains("unknown field") {
-            Some("header keys: name, rfc, targets, profile, sysctl, tolerance, tolerance_percent, addresses, local_port, remote_port, remote_isn, outbound, from, timestamps, offload, congestion, out_segments, clock, fds, ts_tick, in_gso, description, matrix, steps; step keys: at, in, out, call, state, quiet, wait, tcp_info, shell, sysctl, new_connection, only, why, from, msg_flags, cmsg".into())
-        } else {
-            None
-        };
+        let help = msg.contains("unknown field").then(|| {
+            let header: Vec<&str> = print::Key::ALL.iter().map(|k| k.name()).chain(["matrix", "steps"]).collect();
+            let steps: Vec<&str> = print::StepKey::ALL.iter().map(|k| k.name()).collect();
+            format!("header keys: {}; step keys: {}", header.join(", "), steps.join(", "))
+        });
         ScriptError::at(self.path, &self.source, off, len.max(1), msg, help)
     }
 }
