@@ -10,6 +10,7 @@
 //!   [`coverage`]: requirement IDs -> scripts -> verdicts.
 //! - [`import`]: packetdrill scripts -> the YAML language.
 
+pub mod cli;
 pub mod coverage;
 pub mod engine;
 pub mod fuzz;

@@ -6,7 +6,6 @@
 use reference_stack::rng::Rng;
 use reference_stack::{Domain, Duration, Errno, Event, Fd, Instant, Profile, Stack, StackConfig};
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::SocketAddr;
 
 #[derive(Clone, Debug)]
@@ -61,37 +60,22 @@ impl LoopbackReport {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoopbackError {
     /// A socket call failed where it must not.
+    #[error("{what} failed: {errno}")]
     Call { what: &'static str, errno: Errno },
     /// Virtual time ran past the limit before both sides closed.
+    #[error("virtual time limit reached at {at} (client received {received_client} octets, server {received_server})")]
     TimeLimit { at: Instant, received_client: usize, received_server: usize },
     /// Nothing left to do (no timers, nothing in flight) but the run is not finished.
+    #[error("stalled at {at}: no timer and nothing in flight (client received {received_client} octets, server {received_server})")]
     Stalled { at: Instant, received_client: usize, received_server: usize },
     /// A stack invariant broke.
+    #[error("{0}")]
     Invariant(String),
 }
-
-impl fmt::Display for LoopbackError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoopbackError::Call { what, errno } => write!(f, "{what} failed: {errno}"),
-            LoopbackError::TimeLimit { at, received_client, received_server } => write!(
-                f,
-                "virtual time limit reached at {at} (client received {received_client} octets, server {received_server})"
-            ),
-            LoopbackError::Stalled { at, received_client, received_server } => write!(
-                f,
-                "stalled at {at}: no timer and nothing in flight (client received {received_client} octets, server {received_server})"
-            ),
-            LoopbackError::Invariant(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-impl std::error::Error for LoopbackError {}
 
 fn fnv1a(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

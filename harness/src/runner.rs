@@ -67,16 +67,25 @@ impl ScriptResult {
     }
 }
 
+/// A path given to run that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct FindError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
 /// Scripts found under the given paths, in a stable order.
-pub fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FindError> {
     let mut out = Vec::new();
     for p in paths {
+        let err = |message: String| FindError { path: p.clone(), message };
         if p.is_dir() {
-            walk(p, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+            walk(p, &mut out).map_err(|e| err(e.to_string()))?;
         } else if p.is_file() {
             out.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or directory", p.display()));
+            return Err(err("no such file or directory".into()));
         }
     }
     out.sort();
@@ -307,4 +316,108 @@ pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {
             other => other,
         };
     }
+}
+
+/// What a run will do: the targets, the scripts (matrix variants expanded,
+/// the partition applied), the ledgers that judge them, and the files that
+/// did not check.
+pub struct Plan {
+    pub kinds: Vec<TargetKind>,
+    pub cfg: RunConfig,
+    pub scripts: Vec<Script>,
+    pub invalid: Vec<ScriptError>,
+    pub ledgers: Ledgers,
+}
+
+/// Why a run cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Find(#[from] FindError),
+    #[error(transparent)]
+    Suite(#[from] crate::suite::SuiteError),
+}
+
+impl Plan {
+    /// Finds and loads the scripts under `paths` for `kinds`, probing the
+    /// Linux target once when it is among them (`cfg.linux_unavailable`).
+    pub fn new(
+        paths: &[PathBuf],
+        kinds: Vec<TargetKind>,
+        mut cfg: RunConfig,
+        part: Option<Partition>,
+    ) -> Result<Plan, PlanError> {
+        if kinds.contains(&TargetKind::Linux) {
+            cfg.probe_linux();
+        }
+        let files = find_scripts(paths)?;
+        let (scripts, invalid) = load_all(&files);
+        let scripts = partition(scripts, part);
+        let ledgers = Ledgers::load(paths, &kinds)?;
+        Ok(Plan { kinds, cfg, scripts, invalid, ledgers })
+    }
+
+    /// Runs every script on every target, then applies the ledgers: the one
+    /// stream of results every report reads.
+    pub fn run(&self, on_done: &(dyn Fn(&ScriptResult) + Sync)) -> Vec<ScriptResult> {
+        let mut results = Vec::new();
+        for kind in &self.kinds {
+            results.extend(run_all_with(&self.scripts, *kind, &self.cfg, on_done));
+        }
+        apply_ledgers(&self.ledgers, &mut results);
+        results
+    }
+}
+
+/// The reference target's speed: `rounds` passes over `scripts`.
+pub struct ReferenceBench {
+    pub runs: usize,
+    pub failed: usize,
+    pub wall: Duration,
+    /// Script (virtual) time covered.
+    pub script_time: Duration,
+}
+
+pub fn bench_reference(scripts: &[Script], rounds: usize, jobs: usize) -> ReferenceBench {
+    let start = Instant::now();
+    let (mut runs, mut failed, mut script_time) = (0, 0, Duration::ZERO);
+    for _ in 0..rounds.max(1) {
+        for r in run_all(scripts, TargetKind::Reference, jobs, &|_| {}) {
+            runs += 1;
+            script_time += r.script_time;
+            failed += usize::from(!matches!(r.status, Status::Passed));
+        }
+    }
+    ReferenceBench { runs, failed, wall: start.elapsed(), script_time }
+}
+
+/// The Linux target's fixed cost per script: `n` runs of a script that only
+/// opens a socket (thread, namespace, device, addresses, readiness probe).
+pub struct FixedCost {
+    /// Each run, sorted.
+    pub costs: Vec<Duration>,
+    /// All runs back to back, and with every namespace and device torn down.
+    pub runs: Duration,
+    pub with_teardown: Duration,
+}
+
+pub fn bench_linux_fixed_cost(cfg: &RunConfig, n: usize) -> Result<FixedCost, String> {
+    let trivial = script::parse(Path::new("trivial.yaml"), "targets: [linux]\nsteps:\n  - call: socket() = 3\n")
+        .map_err(|e| e.one_line())?
+        .remove(0);
+    let mut costs = Vec::with_capacity(n);
+    linux::reaped();
+    let all = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = run_one_with(&trivial, TargetKind::Linux, cfg);
+        costs.push(t.elapsed());
+        if !matches!(r.status, Status::Passed) {
+            return Err(format!("the trivial script did not pass: {:?}", r.status));
+        }
+    }
+    let runs = all.elapsed();
+    linux::reaped();
+    costs.sort();
+    Ok(FixedCost { costs, runs, with_teardown: all.elapsed() })
 }

@@ -10,6 +10,18 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A suite file that cannot be used: which, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct SuiteError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+fn suite_error(path: &Path, message: impl ToString) -> SuiteError {
+    SuiteError { path: path.to_path_buf(), message: message.to_string() }
+}
+
 /// The catalogue's file name, at a suite's root.
 pub const CATALOGUE: &str = "requirements.yaml";
 /// The ledgers' directory, at a suite's root.
@@ -52,16 +64,16 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    pub fn load(path: &Path) -> Result<Catalogue, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let f: CatalogueFile = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Catalogue, SuiteError> {
+        let text = std::fs::read_to_string(path).map_err(|e| suite_error(path, e))?;
+        let f: CatalogueFile = serde_saphyr::from_str(&text).map_err(|e| suite_error(path, e))?;
         let mut seen = std::collections::BTreeSet::new();
         for r in &f.requirements {
             if !seen.insert(r.id.clone()) {
-                return Err(format!("{}: requirement {} is listed twice", path.display(), r.id));
+                return Err(suite_error(path, format!("requirement {} is listed twice", r.id)));
             }
             if !r.observable && r.why.is_none() {
-                return Err(format!("{}: {} is not observable but says no `why`", path.display(), r.id));
+                return Err(suite_error(path, format!("{} is not observable but says no `why`", r.id)));
             }
         }
         Ok(Catalogue { requirements: f.requirements })
@@ -121,16 +133,16 @@ pub struct Ledger {
 
 impl Ledger {
     /// `<root>/expectations/<target>.yaml`, or an empty ledger if absent.
-    pub fn load(root: &Path, target: TargetKind) -> Result<Ledger, String> {
+    pub fn load(root: &Path, target: TargetKind) -> Result<Ledger, SuiteError> {
         let path = root.join(EXPECTATIONS).join(format!("{target}.yaml"));
         if !path.exists() {
             return Ok(Ledger { root: root.to_path_buf(), file: None, deviations: Vec::new() });
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| suite_error(&path, e))?;
+        let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| suite_error(&path, e))?;
         for (i, d) in f.deviations.iter().enumerate() {
             if d.script.is_none() && d.scripts.is_empty() {
-                return Err(format!("{}: deviation {} names no `script` or `scripts`", path.display(), i + 1));
+                return Err(suite_error(&path, format!("deviation {} names no `script` or `scripts`", i + 1)));
             }
         }
         Ok(Ledger { root: root.to_path_buf(), file: Some(path), deviations: f.deviations })
@@ -207,7 +219,7 @@ pub struct Ledgers {
 
 impl Ledgers {
     /// Loads the ledgers of every suite root above `paths` for `targets`.
-    pub fn load(paths: &[PathBuf], targets: &[TargetKind]) -> Result<Ledgers, String> {
+    pub fn load(paths: &[PathBuf], targets: &[TargetKind]) -> Result<Ledgers, SuiteError> {
         let mut by_root = BTreeMap::new();
         for p in paths {
             let Some(root) = root_of(p) else { continue };

@@ -13,3 +13,45 @@ pub mod case;
 pub mod exec;
 pub mod seeds;
 pub mod triage;
+
+/// Why a campaign could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("the tcp-fuzz binary is not built: run `make fuzz` (cargo build --profile fuzz -p fuzzer)")]
+    NotBuilt,
+    #[error("running {}: {error}", bin.display())]
+    Start { bin: std::path::PathBuf, error: std::io::Error },
+    #[error("{} exited with {status}", bin.display())]
+    Failed { bin: std::path::PathBuf, status: std::process::ExitStatus },
+}
+
+/// Runs a LibAFL campaign: the `tcp-fuzz` binary (`bin`, or the one next to
+/// this executable, or `target/fuzz/tcp-fuzz`) for `secs` seconds on `cores`,
+/// from `corpus`, writing its queue and solutions under `out`.
+pub fn campaign(
+    bin: Option<std::path::PathBuf>,
+    cores: &str,
+    secs: u64,
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(), CampaignError> {
+    let bin = bin
+        .or_else(|| {
+            let here = std::env::current_exe().ok()?.with_file_name("tcp-fuzz");
+            [here, std::path::PathBuf::from("target/fuzz/tcp-fuzz")].into_iter().find(|p| p.is_file())
+        })
+        .ok_or(CampaignError::NotBuilt)?;
+    let status = std::process::Command::new(&bin)
+        .args(["--cores", cores, "--time", &secs.to_string()])
+        .arg("--corpus")
+        .arg(corpus)
+        .arg("--out")
+        .arg(out)
+        .status()
+        .map_err(|error| CampaignError::Start { bin: bin.clone(), error })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CampaignError::Failed { bin, status })
+    }
+}

@@ -231,3 +231,85 @@ mod tests {
         ));
     }
 }
+
+/// What [`distill`] wrote.
+#[derive(Debug, Default)]
+pub struct Distilled {
+    pub written: usize,
+    /// Cases that reach no transition-map slot the kept ones do not.
+    pub redundant: usize,
+    /// Scripts without a segment or call a case can say.
+    pub empty: usize,
+    /// Map slots the kept cases reach together.
+    pub slots: usize,
+}
+
+/// Why seeds could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DistillError {
+    #[error(transparent)]
+    Script(Box<crate::script::ScriptError>),
+    #[error("{}: {error}", path.display())]
+    Io { path: std::path::PathBuf, error: std::io::Error },
+}
+
+/// Writes a `.case` per script (and matrix variant) of `files` under `out`,
+/// keeping a case only when it reaches a transition-map slot the cases kept
+/// before it do not; `.case` files already in `out` are replaced. Names are
+/// the script's path below `root`.
+pub fn distill(
+    files: &[std::path::PathBuf],
+    root: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<Distilled, DistillError> {
+    use super::exec::{run_case, MAP_SIZE};
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |error| DistillError::Io { path, error }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    // The corpus is what this run writes: earlier seeds go.
+    for e in std::fs::read_dir(out).map_err(io(out))?.flatten() {
+        if e.path().extension().is_some_and(|x| x == "case") {
+            std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+        }
+    }
+    let mut d = Distilled::default();
+    let mut covered = vec![false; MAP_SIZE];
+    for f in files {
+        let scripts = crate::script::load(f).map_err(|e| DistillError::Script(Box::new(e)))?;
+        for s in &scripts {
+            let case = case_from_script(s);
+            if case.actions.is_empty() {
+                d.empty += 1;
+                continue;
+            }
+            // Kept only if it reaches something the kept ones do not.
+            let mut map = vec![0u8; MAP_SIZE];
+            let _ = run_case(&case.encode(), &mut map, None);
+            let mut new = false;
+            for (c, m) in covered.iter_mut().zip(&map) {
+                if *m > 0 && !*c {
+                    *c = true;
+                    new = true;
+                }
+            }
+            if !new {
+                d.redundant += 1;
+                continue;
+            }
+            let stem = f.strip_prefix(root).unwrap_or(f).with_extension("");
+            let mut name: String =
+                stem.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+            if let Some(v) = &s.variant {
+                name.push('-');
+                name.extend(v.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }));
+            }
+            let path = out.join(format!("{}.case", name.trim_matches('-')));
+            std::fs::write(&path, case.encode()).map_err(io(&path))?;
+            d.written += 1;
+        }
+    }
+    d.slots = covered.iter().filter(|c| **c).count();
+    Ok(d)
+}

@@ -262,3 +262,89 @@ mod tests {
         eprintln!("{checked} cases replayed alike ({failing} failing)");
     }
 }
+
+/// One distinct finding of a campaign, minimised and written as a script.
+#[derive(Debug)]
+pub struct Finding {
+    pub kind: String,
+    pub location: String,
+    /// Solutions that were this finding.
+    pub count: usize,
+    pub message: String,
+    /// Actions in the minimised case.
+    pub actions: usize,
+    /// The script written for it (`case.yaml`; `case.bin` beside it).
+    pub script: std::path::PathBuf,
+    /// The script fails on the reference target, as the case did.
+    pub replays: bool,
+}
+
+/// What a campaign's solutions came to.
+#[derive(Debug)]
+pub struct CampaignTriage {
+    pub solutions: usize,
+    /// Solutions that found nothing when run again outside the campaign.
+    pub unreproduced: usize,
+    pub findings: Vec<Finding>,
+}
+
+/// Triages `out/crashes/`: every solution classified, the shortest of each
+/// (oracle, location) minimised and written under `out/findings/<kind-location>/`
+/// as `case.bin` and `case.yaml`, and the script replayed on the reference
+/// target, which must fail where the fuzzer's case did.
+pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
+    use crate::runner::{run_one, Status};
+    use crate::script::TargetKind;
+    let mut groups: std::collections::BTreeMap<(String, String), (usize, Vec<u8>)> = Default::default();
+    let mut files: Vec<_> = std::fs::read_dir(out.join("crashes"))
+        .map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    // LibAFL keeps metadata and lock files next to each solution (dot files).
+    files.retain(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
+    files.sort();
+    let mut unreproduced = 0;
+    for f in &files {
+        let Ok(bytes) = std::fs::read(f) else { continue };
+        match classify(&bytes) {
+            Some(t) => {
+                let e = groups.entry(t.key()).or_insert((0, bytes.clone()));
+                e.0 += 1;
+                if bytes.len() < e.1.len() {
+                    e.1 = bytes;
+                }
+            }
+            None => unreproduced += 1,
+        }
+    }
+    let dir = out.join("findings");
+    let _ = std::fs::create_dir_all(&dir);
+    let mut findings = Vec::new();
+    for ((kind, location), (count, bytes)) in groups {
+        let min = minimise(&bytes);
+        let Some(t) = classify(&min) else { continue };
+        let slug: String = format!("{kind}-{location}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(60)
+            .collect();
+        let fdir = dir.join(slug.trim_matches('-'));
+        let _ = std::fs::create_dir_all(&fdir);
+        let script_path = fdir.join("case.yaml");
+        let _ = std::fs::write(fdir.join("case.bin"), &min);
+        let _ = std::fs::write(&script_path, script(&min, &t));
+        let replays = match crate::script::load(&script_path) {
+            Ok(s) => matches!(run_one(&s[0], TargetKind::Reference).status, Status::Failed(_)),
+            Err(_) => false,
+        };
+        findings.push(Finding {
+            kind,
+            location,
+            count,
+            message: t.message,
+            actions: (min.len().saturating_sub(HEADER)) / RECORD,
+            script: script_path,
+            replays,
+        });
+    }
+    CampaignTriage { solutions: files.len(), unreproduced, findings }
+}

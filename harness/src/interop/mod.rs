@@ -19,9 +19,14 @@ use tunpeer::{App, TunAddrs, TunPeer, TunPeerError, TunStats};
 
 const PORT: u16 = 8080;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who closes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CloseOrder {
+    /// The kernel's socket.
+    #[value(name = "kernel")]
     KernelFirst,
+    /// The reference stack.
+    #[value(name = "stack")]
     StackFirst,
 }
 
@@ -232,22 +237,13 @@ fn kernel_side(ns: Handle, cfg: &InteropConfig, server: SocketAddr) -> Result<Ke
     Ok(KernelSide { transfer, checksum: fnv1a(&got), final_state, retransmits })
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InteropError {
+    #[error("reference-stack side: {0}")]
     Peer(TunPeerError),
+    #[error("kernel side: {0}")]
     Kernel(String),
 }
-
-impl std::fmt::Display for InteropError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InteropError::Peer(e) => write!(f, "reference-stack side: {e}"),
-            InteropError::Kernel(e) => write!(f, "kernel side: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for InteropError {}
 
 /// Runs one interop scenario. Needs root (a private namespace and a TUN device).
 pub fn run(cfg: &InteropConfig) -> Result<InteropReport, InteropError> {

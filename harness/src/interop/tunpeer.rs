@@ -8,7 +8,6 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use reference_stack::rng::Rng;
 use reference_stack::wire::WireError;
 use reference_stack::{Instant, Profile, Stack, StackConfig};
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 
@@ -32,43 +31,23 @@ impl Default for TunAddrs {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TunPeerError {
-    Netns(NetnsError),
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error(transparent)]
     Tun(TunError),
+    #[error("{0}: {1}")]
     Io(&'static str, std::io::Error),
+    #[error("poll: {0}")]
     Poll(nix::Error),
     /// The application side reported a failure.
+    #[error("{0}")]
     App(String),
     /// The run went past its wall-clock limit.
-    Timeout {
-        after: std::time::Duration,
-        detail: String,
-    },
-}
-
-impl fmt::Display for TunPeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TunPeerError::Netns(e) => write!(f, "{e}"),
-            TunPeerError::Tun(e) => write!(f, "{e}"),
-            TunPeerError::Io(what, e) => write!(f, "{what}: {e}"),
-            TunPeerError::Poll(e) => write!(f, "poll: {e}"),
-            TunPeerError::App(e) => write!(f, "{e}"),
-            TunPeerError::Timeout { after, detail } => {
-                write!(f, "timed out after {:.1} s: {detail}", after.as_secs_f64())
-            }
-        }
-    }
-}
-
-impl std::error::Error for TunPeerError {}
-
-impl From<NetnsError> for TunPeerError {
-    fn from(e: NetnsError) -> Self {
-        TunPeerError::Netns(e)
-    }
+    #[error("timed out after {:.1} s: {detail}", after.as_secs_f64())]
+    Timeout { after: std::time::Duration, detail: String },
 }
 
 /// What the stack's application does on each turn of the loop.

@@ -1,6 +1,5 @@
 //! A TUN device: IP datagrams in and out of the kernel through a file descriptor.
 
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -22,30 +21,19 @@ const TUN_F_TSO_ECN: libc::c_ulong = 0x08;
 const VNET_HDR_LEN: usize = 10;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TunError {
     /// /dev/net/tun could not be opened (missing module or device, no permission).
+    #[error("opening /dev/net/tun: {0} (needs the tun module and root)")]
     Open(std::io::Error),
-    /// TUNSETIFF failed.
+    #[error("TUNSETIFF: {0}")]
     SetIff(std::io::Error),
-    /// TUNSETOFFLOAD failed.
+    #[error("TUNSETOFFLOAD: {0}")]
     SetOffload(std::io::Error),
+    #[error("bad interface name {0:?}: 1 to 15 ASCII characters")]
     BadName(String),
 }
-
-impl fmt::Display for TunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TunError::Open(e) => write!(f, "opening /dev/net/tun: {e} (needs the tun module and root)"),
-            TunError::SetIff(e) => write!(f, "TUNSETIFF: {e}"),
-            TunError::SetOffload(e) => write!(f, "TUNSETOFFLOAD: {e}"),
-            TunError::BadName(n) => write!(f, "bad interface name {n:?}: 1 to 15 ASCII characters"),
-        }
-    }
-}
-
-impl std::error::Error for TunError {}
 
 pub struct Tun {
     file: File,

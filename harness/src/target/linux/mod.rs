@@ -30,9 +30,11 @@ use std::time::Duration;
 use syscall_thread::{Job, Outcome, SyscallThread};
 
 /// How packets reach the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TransportKind {
+    /// A TUN device in the script's namespace.
     Tun,
+    /// A veth pair into a second private namespace, AF_PACKET on our end.
     Raw,
 }
 

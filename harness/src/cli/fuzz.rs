@@ -1,0 +1,73 @@
+//! `harness fuzz` (a campaign, then triage) and `harness seeds`.
+
+use super::{Error, Verdict};
+use crate::fuzz::{self, seeds, triage};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub(super) struct FuzzArgs {
+    /// Seconds to fuzz (0: only triage what is already in --out).
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+    /// Cores for the clients: `0`, `0,1`, `0-3`, `all`.
+    #[arg(long, default_value = "0")]
+    cores: String,
+    #[arg(long, default_value = "corpus")]
+    corpus: PathBuf,
+    #[arg(long, default_value = "fuzz-out")]
+    out: PathBuf,
+    /// The campaign binary (default: tcp-fuzz next to this one, then target/fuzz/).
+    #[arg(long)]
+    fuzzer: Option<PathBuf>,
+}
+
+pub(super) fn fuzz(a: FuzzArgs) -> Result<Verdict, Error> {
+    if a.time > 0 {
+        fuzz::campaign(a.fuzzer, &a.cores, a.time, &a.corpus, &a.out).map_err(|e| Error::Environment(e.to_string()))?;
+    }
+    let t = triage::triage_campaign(&a.out);
+    println!(
+        "{} solutions: {} distinct findings, {} not reproduced outside the campaign",
+        t.solutions,
+        t.findings.len(),
+        t.unreproduced
+    );
+    for f in &t.findings {
+        println!(
+            "  {:>6} x {}: {}\n         {}\n         minimised to {} actions: {} ({})",
+            f.count,
+            f.kind,
+            f.location,
+            f.message,
+            f.actions,
+            f.script.display(),
+            if f.replays { "replays: harness run fails" } else { "DOES NOT REPLAY" }
+        );
+    }
+    let not_replayed = t.findings.iter().filter(|f| !f.replays).count();
+    if not_replayed > 0 {
+        eprintln!("error: {not_replayed} finding(s) do not replay as scripts");
+    }
+    // A finding is a failure of the stack under test, like a failed script.
+    Ok(if t.findings.is_empty() { Verdict::Passed } else { Verdict::Failed })
+}
+
+pub(super) fn seeds(paths: &[PathBuf], out: &Path) -> Result<Verdict, Error> {
+    let files = crate::runner::find_scripts(paths).map_err(|e| Error::Invalid(e.to_string()))?;
+    let d = seeds::distill(&files, &paths[0], out).map_err(|e| match e {
+        seeds::DistillError::Script(e) => {
+            eprintln!("{:?}", miette::Report::new(*e));
+            Error::InvalidScripts(1)
+        }
+        io => Error::Environment(io.to_string()),
+    })?;
+    println!(
+        "{} seeds written to {} ({} reaching nothing new and {} without segments left out; {} map slots reached)",
+        d.written,
+        out.display(),
+        d.redundant,
+        d.empty,
+        d.slots
+    );
+    Ok(Verdict::Passed)
+}
