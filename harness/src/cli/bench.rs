@@ -1,7 +1,7 @@
 //! `harness bench`: scripts per second on the reference target; the fixed
 //! cost per script and the suite's wall time on Linux.
 
-use super::{load, Error, Verdict};
+use super::common::{load, Error, Verdict};
 use crate::report;
 use crate::runner::{self, RunConfig, Status};
 use crate::script::TargetKind;

@@ -1,6 +1,6 @@
 //! `harness fuzz` (a campaign, then triage) and `harness seeds`.
 
-use super::{Error, Verdict};
+use super::common::{Error, Verdict};
 use crate::fuzz::{self, seeds, triage};
 use std::path::{Path, PathBuf};
 

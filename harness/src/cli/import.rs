@@ -1,6 +1,6 @@
 //! `harness import`: packetdrill scripts in, the language out.
 
-use super::{congestion, define, Congestion, Error, Verdict};
+use super::common::{congestion, define, Congestion, Error, Verdict};
 use crate::import::{self, convert::ImportOptions};
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! `harness loopback` (two reference stacks over a simulated link) and
 //! `harness interop` (the reference stack against the kernel over TUN).
 
-use super::{loss, Error, ProfileArg, Verdict};
+use super::common::{loss, Error, ProfileArg, Verdict};
 use crate::interop::{self, CloseOrder, InteropConfig};
 use crate::loopback::{self, LoopbackConfig};
 use reference_stack::{Duration, EventKind};

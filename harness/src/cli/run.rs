@@ -1,6 +1,6 @@
 //! `harness run`, `harness coverage` and `harness check`.
 
-use super::{default_jobs, kinds, load, print_script_errors, Error, Format, TargetArg, Verdict};
+use super::common::{default_jobs, kinds, load, print_script_errors, Error, Format, TargetArg, Verdict};
 use crate::engine::RunOptions;
 use crate::report;
 use crate::runner::{Partition, Plan, RunConfig, ScriptResult, Status};
@@ -20,7 +20,7 @@ pub(super) struct RunArgs {
     #[arg(long, value_enum, default_value = "tun")]
     transport: TransportKind,
     /// Multiplies every timing tolerance (slow or debug kernels).
-    #[arg(long, default_value = "1.0", value_parser = super::scale)]
+    #[arg(long, default_value = "1.0", value_parser = super::common::scale)]
     tolerance_scale: f64,
     /// Scripts run at once.
     #[arg(short = 'j', long, default_value_t = default_jobs())]

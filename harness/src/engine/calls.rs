@@ -2,8 +2,10 @@
 //! block (their return time measured, not rounded to the next step), and the
 //! checks of what a call gives back.
 
+use super::numbering::Numbering;
+use super::outcome::FieldDiff;
+use super::run::{mismatch, Pending, Run, StepError};
 use super::timing::window_text;
-use super::{mismatch, FieldDiff, Run, StepError};
 use crate::script::call::{
     cmsgs_text, epoll_names, recv_flag_names, BindTo, Call, CallSpec, Cmsg, Expect, Fd, OutCheck, Resolve, Resolved,
     Scripted,
@@ -14,23 +16,10 @@ use crate::target::{CallOutcome, CallValue, Clock, TargetCall, TargetError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A blocking call that has not returned yet.
-pub(super) struct Pending {
-    pub step: usize,
-    pub call: TargetCall,
-    pub spec: CallSpec,
-    pub text: String,
-    /// When it was made.
-    pub called: Duration,
-    /// When it must return.
-    pub lo: Duration,
-    pub hi: Duration,
-}
-
 /// The script's addresses and descriptors, for [`Call::map`].
 struct Resolver<'a> {
     script: &'a Script,
-    num: &'a super::numbering::Numbering,
+    num: &'a Numbering,
 }
 
 impl Resolve<Scripted, Resolved> for Resolver<'_> {
@@ -107,7 +96,7 @@ impl Run<'_> {
         out: Option<CallValue>,
         at: Duration,
     ) -> Result<(), StepError> {
-        self.trace_call(at, text, ret.to_string());
+        self.trace.call(at, text, ret.to_string());
         self.learn_ports(call);
         let ret = self.name_descriptors(text, spec, call, ret, &out)?;
         check_return(text, &spec.expect, &ret)?;
@@ -320,7 +309,7 @@ impl Run<'_> {
             other => other,
         };
         if now + tol < p.lo || now > p.hi + tol {
-            self.trace_call(now, &p.text, ret.to_string());
+            self.trace.call(now, &p.text, ret.to_string());
             return Err(at_its_step(mismatch(
                 format!(
                     "`{}` returned at {:.6}, expected {}",

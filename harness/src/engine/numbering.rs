@@ -2,7 +2,8 @@
 //! timestamps, the script's ISN and port, descriptors), and the segments
 //! built and matched with them: an `in` step's packet, an `out` step's check.
 
-use super::FieldDiff;
+use super::outcome::FieldDiff;
+use super::trace::Isns;
 use crate::script::packet::{option_text, Field, OptSpec, PacketSpec};
 use crate::script::Script;
 use reference_stack::wire::{IpPacket, IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
@@ -43,6 +44,10 @@ impl Numbering {
             old_conns: Vec::new(),
             fd_map: BTreeMap::new(),
         }
+    }
+
+    pub fn isns(&self) -> Isns {
+        Isns { stack: self.stack_isn.unwrap_or(0), script: self.remote_isn }
     }
 
     /// The script's connection.

@@ -2,9 +2,10 @@
 //! does what the step says and checks what came back; a mismatch is returned
 //! for the step loop to place.
 
+use super::outcome::FieldDiff;
+use super::run::{mismatch, Run, StepError};
 use super::timing::window_text;
-use super::trace::{Dir, TraceEntry};
-use super::{mismatch, FieldDiff, Run, StepError};
+use super::trace::{render, Dir, TraceEntry};
 use crate::script::packet::{IcmpSpec, PacketSpec};
 use crate::script::{InfoCheck, InfoField, Outbound, StateOf, Step, StepKind, TargetKind};
 use crate::target::{Inject, TargetError};
@@ -67,14 +68,14 @@ impl Run<'_> {
             Outbound::Ignore => {
                 while let Some((at, p)) = self.target.next_packet(t)? {
                     self.num.learn_unchecked(self.script, &p);
-                    self.trace_out(at, &p);
+                    self.trace.out(self.num.isns(), at, &p);
                 }
                 Ok(())
             }
             Outbound::Check => match self.target.next_packet(t)? {
                 None => Ok(()),
                 Some((at, p)) => {
-                    let text = self.trace_out(at, &p);
+                    let text = self.trace.out(self.num.isns(), at, &p);
                     Err(mismatch(
                         format!(
                             "unexpected packet at {:.6}: out {text} (the script expected nothing to be sent before this step)",
@@ -102,7 +103,7 @@ impl Run<'_> {
         let at = self.reach(step, lo)?;
         let pkt = self.num.build_in(self.script, spec).map_err(|m| mismatch(m, vec![]))?;
         let mut wire = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
-        let mut text = self.render(&pkt.tcp, Dir::In);
+        let mut text = render(self.num.isns(), &pkt.tcp, Dir::In);
         if spec.bad_checksum {
             break_tcp_checksum(&mut wire);
             text.push_str(" bad_checksum");
@@ -168,7 +169,7 @@ impl Run<'_> {
         let (at, p) = self.merge_segments(spec, at, p, deadline)?;
         // Match first: a SYN teaches the stack's ISN, which the trace uses.
         let diffs = self.num.match_out(self.script, spec, &p);
-        let text = self.trace_out(at, &p);
+        let text = self.trace.out(self.num.isns(), at, &p);
         if !diffs.is_empty() {
             return Err(mismatch(format!("packet at {:.6} differs: out {text}", at.as_secs_f64()), diffs));
         }
@@ -211,8 +212,8 @@ impl Run<'_> {
             let end = p.tcp.seq.0.wrapping_add(p.tcp.payload.len() as u32);
             let Some((at2, next)) = self.next_out(deadline)? else { break };
             if next.tcp.seq.0 != end || next.tcp.payload.is_empty() || next.tcp.src_port != p.tcp.src_port {
-                self.trace_out(at, &p);
-                let text = self.trace_out(at2, &next);
+                self.trace.out(self.num.isns(), at, &p);
+                let text = self.trace.out(self.num.isns(), at2, &next);
                 return Err(mismatch(
                     format!(
                         "packet at {:.6} does not continue the {} octets before it: out {text}",
@@ -282,7 +283,7 @@ impl Run<'_> {
             let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
             let old = self.num.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
             if self.script.outbound == Outbound::Queue && old {
-                self.trace_out(at, &p);
+                self.trace.out(self.num.isns(), at, &p);
                 continue;
             }
             return Ok(Some((at, p)));
@@ -367,7 +368,7 @@ impl Run<'_> {
         self.no_packets_until(start)?;
         let end = start + d;
         if let Some((at, p)) = self.target.next_packet(end)? {
-            let text = self.trace_out(at, &p);
+            let text = self.trace.out(self.num.isns(), at, &p);
             return Err(mismatch(
                 format!("expected nothing for {:.6} s, but at {:.6}: out {text}", d.as_secs_f64(), at.as_secs_f64()),
                 vec![],

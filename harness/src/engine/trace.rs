@@ -1,7 +1,6 @@
 //! The trace: every packet in and out and every call, with its time, in the
 //! script's notation. Reports print it; snapshots keep it.
 
-use super::Run;
 use crate::script::packet::{segment_text, Style};
 use reference_stack::wire::{IpPacket, TcpRepr};
 use std::fmt;
@@ -43,21 +42,37 @@ impl fmt::Display for TraceEntry {
     }
 }
 
-impl Run<'_> {
-    /// A segment as the trace shows it: sequence numbers relative to the
-    /// sender's ISN, acknowledgments (and SACK blocks) to the receiver's.
-    pub(super) fn render(&self, t: &TcpRepr, dir: Dir) -> String {
-        let (stack, script) = (self.num.stack_isn.unwrap_or(0), self.num.remote_isn);
-        match dir {
-            Dir::In => segment_text(t, script, stack, Style::Trace),
-            Dir::Out => segment_text(t, stack, script, Style::Trace),
-        }
+/// The two sides' ISNs, as far as the run knows them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Isns {
+    pub stack: u32,
+    pub script: u32,
+}
+
+/// A segment as the trace shows it: sequence numbers relative to the
+/// sender's ISN, acknowledgments (and SACK blocks) to the receiver's.
+pub(super) fn render(isns: Isns, t: &TcpRepr, dir: Dir) -> String {
+    match dir {
+        Dir::In => segment_text(t, isns.script, isns.stack, Style::Trace),
+        Dir::Out => segment_text(t, isns.stack, isns.script, Style::Trace),
+    }
+}
+
+/// The trace of a run so far.
+#[derive(Default)]
+pub(super) struct Trace {
+    pub entries: Vec<TraceEntry>,
+}
+
+impl Trace {
+    pub fn push(&mut self, e: TraceEntry) {
+        self.entries.push(e);
     }
 
-    /// Puts a segment the stack sent into the trace; returns its rendering.
-    pub(super) fn trace_out(&mut self, at: Duration, p: &IpPacket) -> String {
-        let text = self.render(&p.tcp, Dir::Out);
-        self.trace.push(TraceEntry::Packet {
+    /// A segment the stack sent at `at`; returns its rendering.
+    pub fn out(&mut self, isns: Isns, at: Duration, p: &IpPacket) -> String {
+        let text = render(isns, &p.tcp, Dir::Out);
+        self.entries.push(TraceEntry::Packet {
             at,
             dir: Dir::Out,
             text: text.clone(),
@@ -66,7 +81,8 @@ impl Run<'_> {
         text
     }
 
-    pub(super) fn trace_call(&mut self, at: Duration, text: &str, ret: String) {
-        self.trace.push(TraceEntry::Call { at, text: text.to_string(), ret });
+    /// A call that returned `ret` at `at`.
+    pub fn call(&mut self, at: Duration, text: &str, ret: String) {
+        self.entries.push(TraceEntry::Call { at, text: text.to_string(), ret });
     }
 }

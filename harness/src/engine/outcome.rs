@@ -1,0 +1,56 @@
+//! What a run says: its verdict, the failure (where, what differs) and the
+//! options that judge it.
+
+use super::trace::TraceEntry;
+use crate::script::Pos;
+use std::time::Duration;
+
+/// How a run is judged, beyond the script.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Multiplies every tolerance (slow or debug kernels).
+    pub tolerance_scale: f64,
+    /// `shell:` steps may run (`harness run --allow-shell`).
+    pub allow_shell: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { tolerance_scale: 1.0, allow_shell: false }
+    }
+}
+
+/// One field that differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDiff {
+    pub field: &'static str,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub step: Option<usize>,
+    pub pos: Option<Pos>,
+    pub step_text: String,
+    pub message: String,
+    pub diffs: Vec<FieldDiff>,
+    /// The connection's state when it failed, if known.
+    pub state: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Passed,
+    Failed(Failure),
+    /// The target could not run the script (not a verdict on the stack).
+    Error(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub trace: Vec<TraceEntry>,
+    /// Script time covered.
+    pub script_time: Duration,
+}

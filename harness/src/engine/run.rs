@@ -1,0 +1,341 @@
+//! The step loop: runs a script's steps on a target, one by one, and turns
+//! a step's error into a failure at that step, in one place ([`Run::stop_at`]).
+//! What each step does is in [`super::steps`] and [`super::calls`].
+
+use super::numbering::Numbering;
+use super::outcome::{Failure, FieldDiff, Outcome, RunOptions, RunReport};
+use super::timing::Timing;
+use super::trace::Trace;
+use crate::script::call::CallSpec;
+use crate::script::{Outbound, Script, Step, TargetKind};
+use crate::target::{Target, TargetCall, TargetError};
+use std::time::Duration;
+
+/// A blocking call that has not returned yet.
+pub(super) struct Pending {
+    pub step: usize,
+    pub call: TargetCall,
+    pub spec: CallSpec,
+    pub text: String,
+    /// When it was made.
+    pub called: Duration,
+    /// When it must return.
+    pub lo: Duration,
+    pub hi: Duration,
+}
+
+/// What stopped a step, before the step loop says at which step.
+pub(super) enum StepError {
+    /// The stack did not do what the script says: at the current step, or
+    /// at `step` (a blocked call's, judged later).
+    Mismatch {
+        step: Option<usize>,
+        message: String,
+        diffs: Vec<FieldDiff>,
+    },
+    Target(TargetError),
+}
+
+impl From<TargetError> for StepError {
+    fn from(e: TargetError) -> Self {
+        StepError::Target(e)
+    }
+}
+
+/// A mismatch at the current step.
+pub(super) fn mismatch(message: String, diffs: Vec<FieldDiff>) -> StepError {
+    StepError::Mismatch { step: None, message, diffs }
+}
+
+/// Why a run stopped.
+enum Stop {
+    Fail(Box<Failure>),
+    Target(TargetError),
+}
+
+pub(super) struct Run<'a> {
+    pub script: &'a Script,
+    pub target: &'a mut dyn Target,
+    pub kind: TargetKind,
+    pub time: Timing,
+    pub num: Numbering,
+    pub trace: Trace,
+    /// A blocking call that has not returned yet.
+    pub pending: Option<Pending>,
+    /// The last fd the script used, for the state in failure reports.
+    pub last_fd: Option<i32>,
+    pub allow_shell: bool,
+}
+
+/// Runs `script` on `target` to the first failure or the end.
+pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
+    run_with(script, target, RunOptions::default())
+}
+
+pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> RunReport {
+    let kind = target.kind();
+    let time = Timing::new(script, target.clock(), opts.tolerance_scale);
+    let mut r = Run {
+        script,
+        target,
+        kind,
+        time,
+        num: Numbering::new(script),
+        trace: Trace::default(),
+        pending: None,
+        last_fd: None,
+        allow_shell: opts.allow_shell,
+    };
+    let outcome = match r.all_steps() {
+        Ok(()) => Outcome::Passed,
+        Err(Stop::Fail(mut f)) => {
+            f.state = r.describe_state();
+            Outcome::Failed(*f)
+        }
+        Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
+    };
+    RunReport { outcome, script_time: r.target.now(), trace: r.trace.entries }
+}
+
+impl Run<'_> {
+    fn all_steps(&mut self) -> Result<(), Stop> {
+        for (i, step) in self.script.steps.iter().enumerate() {
+            if !self.runs(step) {
+                continue;
+            }
+            let r = self.step(i, step).and_then(|()| self.check_pending());
+            self.time.step_end = self.target.now();
+            r.map_err(|e| self.stop_at(i, e, true))?;
+        }
+        self.finish()
+    }
+
+    pub(super) fn runs(&self, step: &Step) -> bool {
+        step.only.is_none_or(|o| o == self.kind)
+    }
+
+    /// The one place a step's error becomes a failure at a step (step `i`,
+    /// or the one the mismatch names). With `oracle`, an oracle of the
+    /// target that failed is a failure at step `i` too; otherwise it ends
+    /// the run as the target's error.
+    fn stop_at(&self, i: usize, e: StepError, oracle: bool) -> Stop {
+        let fail = |j: usize, message: String, diffs: Vec<FieldDiff>| {
+            let step = &self.script.steps[j];
+            Stop::Fail(Box::new(Failure {
+                step: Some(j),
+                pos: Some(step.pos),
+                step_text: step.text.clone(),
+                message,
+                diffs,
+                state: None,
+            }))
+        };
+        match e {
+            StepError::Mismatch { step, message, diffs } => fail(step.unwrap_or(i), message, diffs),
+            StepError::Target(TargetError::Violation(m)) if oracle => {
+                fail(i, format!("the reference stack broke an oracle: {m}"), vec![])
+            }
+            StepError::Target(e) => Stop::Target(e),
+        }
+    }
+
+    /// After the last step: a call still blocked gets until its return time
+    /// (as in packetdrill), with nothing else sent meanwhile; what the last
+    /// step made the stack send is recorded (`outbound: ignore`) and, on the
+    /// reference target, put through the oracles like everything before it.
+    fn finish(&mut self) -> Result<(), Stop> {
+        if let Some((step, called, hi)) = self.pending.as_ref().map(|p| (p.step, p.called, p.hi)) {
+            let until = hi + self.time.tol(hi.saturating_sub(called));
+            self.settle_pending(until).map_err(|e| self.stop_at(step, e, false))?;
+            let now = self.target.now();
+            self.no_packets_until(now).map_err(|e| self.stop_at(step, e, false))?;
+        }
+        if let Some(p) = &self.pending {
+            let e = mismatch(format!("`{}` never returned", p.text), vec![]);
+            return Err(self.stop_at(p.step, e, false));
+        }
+        let last = self.script.steps.iter().enumerate().rev().find(|(_, s)| self.runs(s));
+        if let Some((i, _)) = last {
+            let now = self.target.now();
+            let r = if self.script.outbound == Outbound::Ignore { self.no_packets_until(now) } else { Ok(()) }
+                .and_then(|()| self.target.advance(now).map_err(StepError::Target));
+            r.map_err(|e| self.stop_at(i, e, true))?;
+        }
+        Ok(())
+    }
+
+    fn describe_state(&mut self) -> Option<String> {
+        let conn = self.num.conn(self.script);
+        let c = self.target.state(None, conn).ok()?;
+        let fd = self.last_fd.and_then(|fd| self.target.state(Some(fd), conn).ok().map(|s| format!(", fd {fd}: {s}")));
+        Some(format!("{} {c}{}", conn, fd.unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine's judgement of "before this step" when it reaches a step
+    //! late, against a fake target whose clock runs on while the engine is
+    //! away (as the kernel's does on a loaded machine).
+    use super::*;
+    use crate::target::{CallOutcome, Clock, Inject, TargetCall};
+    use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpRepr};
+    use reference_stack::{FourTuple, SeqNumber, State};
+    use std::collections::VecDeque;
+    use std::path::Path;
+
+    struct Late {
+        now: Duration,
+        /// How far past the asked time `advance` comes back, from 0.1 s on
+        /// (the engine was away when the step at 0.1 s was due).
+        lag: Duration,
+        /// Packets the target will send, with their times.
+        plan: VecDeque<(Duration, IpPacket)>,
+        /// Read, not yet taken.
+        sent: VecDeque<(Duration, IpPacket)>,
+        /// Answer a SYN with a SYN-ACK, and this ACK with an ACK, at once.
+        ack_the_ack: bool,
+        script: Script,
+    }
+
+    impl Late {
+        fn packet(&self, flags: TcpFlags, seq: u32, ack: u32) -> IpPacket {
+            let s = &self.script;
+            IpPacket {
+                ip: IpRepr::new(s.local, s.remote),
+                tcp: TcpRepr {
+                    src_port: s.local_port,
+                    dst_port: s.remote_port,
+                    seq: SeqNumber(seq),
+                    ack: SeqNumber(ack),
+                    flags,
+                    window: 1000,
+                    ..TcpRepr::default()
+                },
+            }
+        }
+        /// Like the Linux target: what was sent by now is read, stamped now.
+        fn read(&mut self) {
+            while self.plan.front().is_some_and(|(at, _)| *at <= self.now) {
+                let (_, p) = self.plan.pop_front().expect("front");
+                self.sent.push_back((self.now, p));
+            }
+        }
+    }
+
+    impl Target for Late {
+        fn kind(&self) -> TargetKind {
+            TargetKind::Linux
+        }
+        fn now(&self) -> Duration {
+            self.now
+        }
+        fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
+            let lag = if t >= Duration::from_millis(100) { self.lag } else { Duration::ZERO };
+            self.now = self.now.max(t + lag);
+            self.read();
+            Ok(())
+        }
+        fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+            loop {
+                self.read();
+                if self.sent.front().is_some_and(|(at, _)| *at <= deadline) {
+                    return Ok(self.sent.pop_front());
+                }
+                if self.now >= deadline {
+                    return Ok(None);
+                }
+                self.now = self.plan.front().map_or(deadline, |(at, _)| (*at).min(deadline));
+            }
+        }
+        fn clock(&self) -> Clock {
+            Clock::Real { slack_percent: 0.0 }
+        }
+        fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError> {
+            let Inject::Tcp { pkt, .. } = what else { return Err(TargetError::Unsupported("ICMP".into())) };
+            let ack = pkt.tcp.seq.0.wrapping_add(1);
+            let reply = if pkt.tcp.flags.syn() {
+                Some(self.packet(TcpFlags::SYN | TcpFlags::ACK, 1000, ack))
+            } else if self.ack_the_ack {
+                Some(self.packet(TcpFlags::ACK, 1001, pkt.tcp.seq.0))
+            } else {
+                None
+            };
+            // Read just after the write returned, as the Linux target's
+            // inject does.
+            self.now += Duration::from_micros(1);
+            self.sent.extend(reply.map(|p| (self.now, p)));
+            Ok(())
+        }
+        fn call(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
+            Err(TargetError::Unsupported("calls".into()))
+        }
+        fn retry(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
+            Err(TargetError::Unsupported("calls".into()))
+        }
+        fn next_wakeup(&self) -> Option<Duration> {
+            None
+        }
+        fn state(&mut self, _: Option<i32>, _: FourTuple) -> Result<State, TargetError> {
+            Err(TargetError::Unsupported("state".into()))
+        }
+        fn tcp_info(&mut self, _: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError> {
+            Err(TargetError::Unsupported("tcp_info".into()))
+        }
+    }
+
+    const SCRIPT: &str = r#"
+name: late engine
+steps:
+  - in:  S 0:0(0) win 65535
+  - out: S. 0:0(0) ack 1
+  - in:  . 1:1(0) ack 1 win 65535
+  - {at: +0.1, in: ". 1:1(0) ack 1 win 65535"}
+  - {at: +0~0.05, out: "F. 1:1(0) ack 1"}
+"#;
+
+    /// Runs `text` on the fake, whose stack sends a FIN at 0.110 s.
+    fn run_late(text: &str, lag_ms: u64, ack_the_ack: bool) -> Outcome {
+        let script = crate::script::parse(Path::new("late.yaml"), text).expect("valid").remove(0);
+        let mut t = Late {
+            now: Duration::ZERO,
+            lag: Duration::from_millis(lag_ms),
+            plan: VecDeque::new(),
+            sent: VecDeque::new(),
+            ack_the_ack,
+            script: script.clone(),
+        };
+        let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
+        t.plan.push_back((Duration::from_millis(110), fin));
+        run(&script, &mut t).outcome
+    }
+
+    #[test]
+    fn a_packet_sent_after_a_late_steps_time_belongs_to_the_steps_after_it() {
+        // On time: the FIN comes after the `in` at 0.1, for the `out`.
+        let on_time = run_late(SCRIPT, 0, false);
+        assert!(matches!(on_time, Outcome::Passed), "{on_time:?}");
+        // 12 ms late: the FIN was sent (at 0.110) before the engine reached
+        // the `in` due at 0.100, but after that step's time: it is the
+        // `out`'s, not "unexpected before this step".
+        let late = run_late(SCRIPT, 12, false);
+        assert!(matches!(late, Outcome::Passed), "{late:?}");
+    }
+
+    #[test]
+    fn an_answer_read_as_the_previous_step_ended_comes_before_the_next_one() {
+        // The stack answers the handshake's ACK at once (as Linux does in
+        // simultaneous open); it is read a microsecond after the step's
+        // time, as the step ends, so the next step (+0) fails on it rather
+        // than leaving it queued past the end of the script.
+        let text = "name: answer\nsteps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                    - in: . 1:1(0) ack 1 win 65535\n  - in: . 1:1(0) ack 1 win 65535\n";
+        match run_late(text, 0, true) {
+            Outcome::Failed(f) => {
+                assert_eq!(f.step, Some(3), "{f:?}");
+                assert!(f.message.contains("unexpected packet"), "{}", f.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
