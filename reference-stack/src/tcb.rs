@@ -1439,14 +1439,19 @@ impl Tcb {
         }
     }
 
-    /// Sends the first unacknowledged segment again (fast retransmit, partial ACK).
+    /// Sends the first unacknowledged segment again (fast retransmit, partial
+    /// ACK): octets already sent only. What lies beyond SND.NXT (held by
+    /// Nagle or by the window) is new data, for [`Tcb::output`] to send by
+    /// its own rules.
     fn retransmit_head(&mut self, ctx: &mut Ctx<'_>) {
         let data_end = self.snd_buf_seq + self.snd_buf.len() as u32;
         let offset = self.snd_una.wrapping_since(self.snd_buf_seq) as usize;
         if self.snd_una < self.snd_buf_seq {
             return;
         }
-        let len = (self.snd_buf.len().saturating_sub(offset)).min(self.eff_snd_mss() as usize);
+        let sent_end = if self.snd_nxt < data_end { self.snd_nxt } else { data_end };
+        let sent = sent_end.wrapping_since(self.snd_una) as usize;
+        let len = sent.min(self.snd_buf.len().saturating_sub(offset)).min(self.eff_snd_mss() as usize);
         let fin = self.fin_queued && self.snd_una + len as u32 == data_end && self.snd_nxt > data_end;
         if len == 0 && !fin {
             return;
@@ -1578,7 +1583,12 @@ impl Tcb {
         self.send_segment(ctx, start, len, fin)
     }
 
-    /// Builds the segment [start, start+len) (+FIN) from the send buffer and emits it.
+    /// Builds the segment [start, start+len) (+FIN) from the send buffer and
+    /// emits it: the one place data and FINs go on the wire, so the one
+    /// place SND.NXT moves (past octets never sent before, when a segment
+    /// sent again carries some: the queue grew behind a zero-window probe's
+    /// octet, say; else the peer's ACK of them would be refused as an ACK of
+    /// data not yet sent).
     fn build_and_send(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) {
         let offset = start.wrapping_since(self.snd_buf_seq) as usize;
         let payload = copy_out(&self.snd_buf, offset, len);
@@ -1592,6 +1602,11 @@ impl Tcb {
         }
         let seg = self.make_segment(ctx, flags, start, payload);
         self.emit(ctx, seg);
+        let end = start + len as u32 + u32::from(fin);
+        if end > self.snd_nxt {
+            self.sent_times.push_back((end, ctx.now));
+            self.snd_nxt = end;
+        }
     }
 
     fn send_segment(&mut self, ctx: &mut Ctx<'_>, start: SeqNumber, len: usize, fin: bool) -> bool {
@@ -1617,14 +1632,6 @@ impl Tcb {
                     self.rtt_probe = Some((end, ctx.now));
                 }
             }
-        }
-        // A segment sent again may also carry octets never sent before (the
-        // queue grew behind a zero-window probe's octet, say): SND.NXT
-        // moves past them, or the peer's ACK of them would be refused as an
-        // ACK of data not yet sent.
-        if end > self.snd_nxt {
-            self.sent_times.push_back((end, ctx.now));
-            self.snd_nxt = end;
         }
         if !self.armed(TimerKind::Retransmission) && !self.armed(TimerKind::Persist) {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
