@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke mutants
+.PHONY: mutants-report run test lint ci setup bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
 
 ## Build, then run the main job: every script under suites/ on the reference
 ## target and on the Linux kernel (where privileges allow; otherwise those are
@@ -87,9 +87,20 @@ fuzz-bench: fuzz-build
 fuzz-planted: setup
 	fuzzer/planted.sh 300
 
-## CI's smoke run: 30 seconds must find the planted in-window-RST bug.
+## CI's smoke run: 30 seconds must find the planted in-window-RST bug, and
+## 30 seconds on the stack as it is must find nothing.
 fuzz-smoke: setup
 	fuzzer/planted.sh 30 planted-rst-any-in-window
+	$(MAKE) --no-print-directory fuzz-clean
+
+## 30 seconds on the stack as built (no planted bug) must find nothing; a
+## finding fails the run and is printed as the script that replays it.
+FUZZ_CLEAN_OUT := target/fuzz-clean
+fuzz-clean: fuzz-build
+	$(CARGO) build --release -p harness
+	rm -rf $(FUZZ_CLEAN_OUT)
+	$(HARNESS) fuzz --time 30 --cores 0 --corpus corpus --out $(FUZZ_CLEAN_OUT) --fuzzer target/fuzz/tcp-fuzz || { \
+	  for f in $(FUZZ_CLEAN_OUT)/findings/*/case.yaml; do [ -f "$$f" ] && { echo "--- $$f"; cat "$$f"; }; done; exit 1; }
 
 ## What CI runs.
 ci: lint test run fuzz-smoke
