@@ -4,8 +4,10 @@
 use crate::engine::{self, Outcome, RunOptions, TraceEntry};
 use crate::script::{self, Script, ScriptError, TargetKind};
 use crate::suite::Ledgers;
+use crate::target::adapter::AdapterTarget;
 use crate::target::linux::{self, LinuxTarget, TransportKind};
 use crate::target::reference::ReferenceTarget;
+use crate::target::smoltcp::Smoltcp;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -187,34 +189,20 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
             );
         }
     }
-    match kind {
-        TargetKind::Reference => {
-            // A panic in the reference stack is a finding, not the end of the run.
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut t = ReferenceTarget::new(script);
-                engine::run_with(script, &mut t, cfg.options)
-            }));
-            match run {
-                Ok(r) => result(status_of(r.outcome), r.script_time, r.trace, Vec::new()),
-                Err(p) => {
-                    let msg = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".into());
-                    let f = engine::Failure {
-                        step: None,
-                        pos: None,
-                        step_text: String::new(),
-                        message: format!("the reference stack panicked: {msg}"),
-                        diffs: Vec::new(),
-                        state: None,
-                    };
-                    result(Status::Failed(f), Duration::ZERO, Vec::new(), Vec::new())
-                }
-            }
-        }
-        TargetKind::Linux => {
+    if let Some(why) = crate::target::capabilities::refusal(kind, script) {
+        return result(Status::Skipped(why), Duration::ZERO, Vec::new(), Vec::new());
+    }
+    let (st, time, trace, info) = match kind {
+        TargetKind::Reference => in_process("the reference stack", || {
+            let mut t = ReferenceTarget::new(script);
+            (engine::run_with(script, &mut t, cfg.options), Vec::new())
+        }),
+        TargetKind::Smoltcp => in_process(crate::target::smoltcp::VERSION, || {
+            let mut t = AdapterTarget::new(Smoltcp::new(script.local), kind);
+            let r = engine::run_with(script, &mut t, cfg.options);
+            (r, crate::target::Target::info(&t))
+        }),
+        TargetKind::Linux | TargetKind::Lwip => {
             if let Some(why) = &cfg.linux_unavailable {
                 // Outside CI a missing privilege skips; in CI it fails, so the
                 // scripts never silently disappear.
@@ -225,27 +213,65 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
                 };
                 return result(st, Duration::ZERO, Vec::new(), Vec::new());
             }
-            // A thread of its own: it moves into the script's namespace, which
-            // goes away with the thread's descriptors when it ends.
-            let (transport, options) = (cfg.transport, cfg.options);
-            let s = script.clone();
-            let joined = std::thread::Builder::new()
-                .name("linux-target".into())
-                .spawn(move || match LinuxTarget::new(&s, transport) {
-                    Err(e) => (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
-                    Ok(mut t) => {
-                        let r = engine::run_with(&s, &mut t, options);
-                        let info = crate::target::Target::info(&t);
-                        (status_of(r.outcome), r.script_time, r.trace, info)
-                    }
-                })
-                .map_err(|e| e.to_string())
-                .and_then(|h| h.join().map_err(|_| "the Linux target's thread panicked".to_string()));
-            match joined {
-                Ok((st, time, trace, info)) => result(st, time, trace, info),
-                Err(e) => result(Status::Error(e), Duration::ZERO, Vec::new(), Vec::new()),
-            }
+            in_namespace(script, kind, cfg)
         }
+    };
+    result(st, time, trace, info)
+}
+
+type Ran = (Status, Duration, Vec<TraceEntry>, Vec<(String, String)>);
+
+/// Runs an in-process target; a panic in the stack is a finding (a failure
+/// that names it), not the end of the run.
+fn in_process(who: &str, f: impl FnOnce() -> (engine::RunReport, Vec<(String, String)>)) -> Ran {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok((r, info)) => (status_of(r.outcome), r.script_time, r.trace, info),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let f = engine::Failure {
+                step: None,
+                pos: None,
+                step_text: String::new(),
+                message: format!("{who} panicked: {msg}"),
+                diffs: Vec::new(),
+                state: None,
+            };
+            (Status::Failed(f), Duration::ZERO, Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// Runs a target that lives in a private network namespace, on a thread of
+/// its own: it moves into the script's namespace, which goes away with the
+/// thread's descriptors when it ends.
+fn in_namespace(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Ran {
+    let (transport, options) = (cfg.transport, cfg.options);
+    let s = script.clone();
+    let joined = std::thread::Builder::new()
+        .name(format!("{kind}-target"))
+        .spawn(move || {
+            let target: Result<Box<dyn crate::target::Target>, crate::target::TargetError> = match kind {
+                TargetKind::Lwip => crate::target::dut::DutTarget::lwip(&s).map(|t| Box::new(t) as Box<_>),
+                _ => LinuxTarget::new(&s, transport).map(|t| Box::new(t) as Box<_>),
+            };
+            match target {
+                Err(e) => (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
+                Ok(mut t) => {
+                    let r = engine::run_with(&s, t.as_mut(), options);
+                    let info = t.info();
+                    (status_of(r.outcome), r.script_time, r.trace, info)
+                }
+            }
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|h| h.join().map_err(|_| format!("the {kind} target's thread panicked")));
+    match joined {
+        Ok(r) => r,
+        Err(e) => (Status::Error(e), Duration::ZERO, Vec::new(), Vec::new()),
     }
 }
 
@@ -347,7 +373,7 @@ impl Plan {
         mut cfg: RunConfig,
         part: Option<Partition>,
     ) -> Result<Plan, PlanError> {
-        if kinds.contains(&TargetKind::Linux) {
+        if kinds.iter().any(|k| matches!(k, TargetKind::Linux | TargetKind::Lwip)) {
             cfg.probe_linux();
         }
         let files = find_scripts(paths)?;

@@ -29,6 +29,7 @@ macro_rules! errnos {
 errnos! {
     EPERM = 1, "operation not permitted";
     ENOENT = 2, "no such file or directory";
+    EIO = 5, "input/output error";
     EBADF = 9, "bad file descriptor";
     EAGAIN = 11, "resource temporarily unavailable";
     ENOMEM = 12, "cannot allocate memory";

@@ -66,6 +66,10 @@ pub enum TargetArg {
     Reference,
     /// The running Linux kernel, in a private namespace per script (root).
     Linux,
+    /// smoltcp, linked in, in virtual time.
+    Smoltcp,
+    /// lwIP, a device-under-test program in a private namespace per script (root).
+    Lwip,
     /// Every target.
     All,
 }
@@ -77,6 +81,8 @@ pub(super) fn kinds(targets: &[TargetArg]) -> Vec<TargetKind> {
         let add: &[TargetKind] = match t {
             TargetArg::Reference => &[TargetKind::Reference],
             TargetArg::Linux => &[TargetKind::Linux],
+            TargetArg::Smoltcp => &[TargetKind::Smoltcp],
+            TargetArg::Lwip => &[TargetKind::Lwip],
             TargetArg::All => &TargetKind::ALL,
         };
         for k in add {

@@ -273,7 +273,7 @@ mod tests {
         fn retry(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
             Err(TargetError::Unsupported("calls".into()))
         }
-        fn next_wakeup(&self) -> Option<Duration> {
+        fn next_wakeup(&mut self) -> Option<Duration> {
             None
         }
         fn state(&mut self, _: Option<i32>, _: FourTuple) -> Result<State, TargetError> {

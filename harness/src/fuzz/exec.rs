@@ -470,7 +470,7 @@ fn options_into(s: &super::case::Segment, tsval: u32, tsecr: u32, snd_una: u32, 
 /// bytes that do not fill the last 32-bit word are padded with zeros, which
 /// parse as an EOL option.
 fn pad_as_parsed(tcp: &mut TcpRepr) {
-    if tcp.options.wire_len() % 4 != 0 {
+    if !tcp.options.wire_len().is_multiple_of(4) {
         tcp.options.push(TcpOption::Eol);
     }
 }

@@ -114,3 +114,53 @@ impl Transport for RawLink {
         "raw"
     }
 }
+
+/// One end of a `socketpair(AF_UNIX, SOCK_SEQPACKET)`: one IP datagram per
+/// message, to a device-under-test program that holds the other end.
+pub struct SeqPacketLink {
+    sock: Socket,
+}
+
+impl SeqPacketLink {
+    /// A connected pair, both ends close-on-exec; ours non-blocking.
+    pub fn pair() -> io::Result<(SeqPacketLink, Socket)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::SEQPACKET.cloexec(), None)?;
+        a.set_nonblocking(true)?;
+        Ok((SeqPacketLink { sock: a }, b))
+    }
+}
+
+impl Transport for SeqPacketLink {
+    fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
+        let n = self.sock.send(pkt)?;
+        if n != pkt.len() {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to the DUT's link"));
+        }
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut tmp = vec![MaybeUninit::<u8>::uninit(); buf.len()];
+        match self.sock.recv(&mut tmp) {
+            // The program closed its end: nothing more will come.
+            Ok(0) => Ok(None),
+            Ok(n) => {
+                for (d, s) in buf.iter_mut().zip(&tmp[..n]) {
+                    // SAFETY: recv initialised the first n bytes.
+                    #[allow(unsafe_code)]
+                    {
+                        *d = unsafe { s.assume_init() };
+                    }
+                }
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+    fn name(&self) -> &'static str {
+        "dut"
+    }
+}

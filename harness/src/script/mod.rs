@@ -28,24 +28,37 @@ use time::TimeSpec;
 /// The targets a script can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TargetKind {
+    /// The bundled reference stack, in virtual time.
     Reference,
+    /// The running Linux kernel, in a private namespace.
     Linux,
+    /// smoltcp, linked in, in virtual time.
+    Smoltcp,
+    /// lwIP, a device-under-test program in a private namespace.
+    Lwip,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 2] = [TargetKind::Reference, TargetKind::Linux];
+    pub const ALL: [TargetKind; 4] = [TargetKind::Reference, TargetKind::Linux, TargetKind::Smoltcp, TargetKind::Lwip];
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Reference => "reference",
             TargetKind::Linux => "linux",
+            TargetKind::Smoltcp => "smoltcp",
+            TargetKind::Lwip => "lwip",
         }
     }
     pub fn from_name(s: &str) -> Option<TargetKind> {
-        match s {
-            "reference" => Some(TargetKind::Reference),
-            "linux" => Some(TargetKind::Linux),
-            _ => None,
-        }
+        TargetKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+    /// A stack this project did not write: held to the reference's `out`
+    /// packets (the RFC's behaviour) where a script names none for it.
+    pub fn third_party(self) -> bool {
+        matches!(self, TargetKind::Smoltcp | TargetKind::Lwip)
+    }
+    /// The names, for messages.
+    pub fn names() -> String {
+        TargetKind::ALL.map(|k| k.name()).join(", ")
     }
 }
 
@@ -573,7 +586,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                     ctx.err_at(
                         &t.referenced,
                         format!("unknown target `{}`", t.value),
-                        Some("targets: reference, linux".into()),
+                        Some(format!("targets: {}", TargetKind::names())),
                     )
                 })
             })
@@ -890,7 +903,11 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     let only = match &r.only {
         None => None,
         Some(o) => Some(TargetKind::from_name(&o.value).ok_or_else(|| {
-            ctx.err_at(&o.referenced, format!("unknown target `{}`", o.value), Some("targets: reference, linux".into()))
+            ctx.err_at(
+                &o.referenced,
+                format!("unknown target `{}`", o.value),
+                Some(format!("targets: {}", TargetKind::names())),
+            )
         })?),
     };
     let kind = if let Some(p) =
@@ -931,6 +948,13 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
                         TargetKind::from_name(k).expect("checked"),
                         packet_from_value(ctx, v, &p.referenced, false)?,
                     );
+                }
+                // A third-party stack not named is held to the reference's
+                // packet: the RFC's behaviour.
+                if let Some(r) = per.get(&TargetKind::Reference).cloned() {
+                    for t in TargetKind::ALL.into_iter().filter(|t| t.third_party()) {
+                        per.entry(t).or_insert_with(|| r.clone());
+                    }
                 }
             }
             None => {

@@ -577,7 +577,7 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()

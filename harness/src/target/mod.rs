@@ -5,8 +5,13 @@
 //! - [`reference`]: the bundled reference stack in virtual time.
 //! - [`linux`]: the running kernel, in a private network namespace per script.
 
+pub mod adapter;
+pub mod capabilities;
+pub mod dut;
 pub mod linux;
 pub mod reference;
+pub mod smoltcp;
+mod wire;
 
 pub use crate::script::call::pattern;
 use crate::script::call::{Call, Resolved};
@@ -126,7 +131,7 @@ pub trait Target {
     /// When the target may next act on its own: the engine steps a blocked
     /// call's clock through these, so its return time is measured, not
     /// rounded up to the next step. `None`: nothing is scheduled.
-    fn next_wakeup(&self) -> Option<Duration>;
+    fn next_wakeup(&mut self) -> Option<Duration>;
     /// Sends a datagram to the stack; what the stack sends in answer is
     /// read before this returns.
     fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError>;

@@ -223,7 +223,7 @@ impl Target for ReferenceTarget {
         self.now
     }
 
-    fn next_wakeup(&self) -> Option<Duration> {
+    fn next_wakeup(&mut self) -> Option<Duration> {
         self.stack.poll_timeout().map(since_start)
     }
 

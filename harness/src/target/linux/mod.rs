@@ -9,6 +9,7 @@
 
 mod syscall_thread;
 
+use super::wire::RealWire;
 use super::{CallOutcome, CallValue, Clock, Host, Inject, Target, TargetCall, TargetError};
 use crate::os::netlink;
 use crate::os::netns::Private;
@@ -18,11 +19,11 @@ use crate::os::transport::{RawLink, Transport};
 use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
 use crate::script::{Script, TargetKind};
-use nix::poll::{PollFd, PollFlags};
-use reference_stack::wire::{IpPacket, WireError};
+use nix::poll::PollFlags;
+use reference_stack::wire::IpPacket;
 use reference_stack::{Errno, FourTuple, State};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
@@ -64,12 +65,11 @@ struct Sock {
 pub struct LinuxTarget {
     /// The script's namespace: this thread is in it.
     ns: Private,
-    link: Box<dyn Transport>,
-    epoch: std::time::Instant,
-    /// The wall clock at `epoch`: SCM_TIMESTAMPING's software timestamps
-    /// are CLOCK_REALTIME, read back as script time.
+    /// The transport to the kernel, and what it sent.
+    wire: RealWire,
+    /// The wall clock at the script's start: SCM_TIMESTAMPING's software
+    /// timestamps are CLOCK_REALTIME, read back as script time.
     epoch_real: std::time::SystemTime,
-    sent: VecDeque<(Duration, IpPacket)>,
     socks: BTreeMap<i32, Sock>,
     /// Blocking calls, made for real (started lazily).
     syscalls: Option<SyscallThread>,
@@ -82,9 +82,7 @@ pub struct LinuxTarget {
     /// A blocked epoll_wait gives up at this time.
     epoll_until: Option<Duration>,
     poll_until: Option<Duration>,
-    remote: IpAddr,
     info: Vec<(String, String)>,
-    buf: Vec<u8>,
     /// `congestion:`: set on every socket made.
     congestion: Option<String>,
     /// `in_gso:`: segments go in as GSO packets of this size.
@@ -135,7 +133,7 @@ impl Drop for LinuxTarget {
             }
         }
         let socks = std::mem::take(&mut self.socks);
-        let link: Box<dyn Transport> = std::mem::replace(&mut self.link, Box::new(Closed));
+        let link: Box<dyn Transport> = std::mem::replace(&mut self.wire.link, Box::new(Closed));
         reap(Box::new((socks, link)));
     }
 }
@@ -329,12 +327,12 @@ impl LinuxTarget {
         if script.script_clock {
             start_into_a_tick();
         }
+        let mut wire = RealWire::new(link, script.remote, "the kernel", Some(9));
+        wire.start();
         Ok(LinuxTarget {
             ns,
-            link,
-            epoch: std::time::Instant::now(),
+            wire,
             epoch_real: std::time::SystemTime::now(),
-            sent: VecDeque::new(),
             socks: BTreeMap::new(),
             // Made before the script's clock starts: a thread's start-up is
             // not something the first blocking call should wait for.
@@ -344,16 +342,14 @@ impl LinuxTarget {
             pipes: BTreeMap::new(),
             epoll_until: None,
             poll_until: None,
-            remote: script.remote,
             info,
-            buf: vec![0u8; 65_536],
             congestion: script.congestion.clone(),
             in_gso: script.in_gso,
         })
     }
 
     fn elapsed(&self) -> Duration {
-        self.epoch.elapsed()
+        self.wire.elapsed()
     }
 
     /// recvmsg's control messages in the language's terms.
@@ -393,50 +389,8 @@ impl LinuxTarget {
             .collect()
     }
 
-    /// Reads every datagram waiting on the transport; keeps the TCP ones for the script's peer.
     fn drain(&mut self) -> Result<(), TargetError> {
-        loop {
-            match self.link.recv(&mut self.buf) {
-                Ok(Some(n)) => {
-                    let at = self.elapsed();
-                    let parsed = match IpPacket::parse_sent(&self.buf[..n]) {
-                        Err(e @ WireError::NonzeroPadding { .. }) => {
-                            let seg = IpPacket::parse(&self.buf[..n]).map(|p| p.tcp.to_string()).unwrap_or_default();
-                            return Err(TargetError::Violation(format!("the kernel sent {seg}: {e}")));
-                        }
-                        parsed => parsed,
-                    };
-                    if let Ok(p) = parsed {
-                        // On a loaded machine the answer to an earlier
-                        // probe of `wait_until_usable` can come after the
-                        // script started: it is not the script's.
-                        let probe_answer = p.tcp.flags.rst() && p.tcp.src_port == 9 && p.tcp.dst_port == 9;
-                        if p.ip.dst == self.remote && !probe_answer {
-                            self.sent.push_back((at, p));
-                        }
-                    }
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    return Err(TargetError::Setup(format!("reading from the {} transport: {e}", self.link.name())))
-                }
-            }
-        }
-    }
-
-    /// Waits for the transport to be readable, at most until `until`.
-    fn wait(&mut self, until: Duration) -> Result<(), TargetError> {
-        let now = self.elapsed();
-        if now >= until {
-            return Ok(());
-        }
-        let left = until - now;
-        let ts = nix::sys::time::TimeSpec::from_duration(left);
-        let mut fds = [PollFd::new(self.link.fd(), PollFlags::POLLIN)];
-        match nix::poll::ppoll(&mut fds, Some(ts), None) {
-            Ok(_) | Err(nix::Error::EINTR) => Ok(()),
-            Err(e) => Err(TargetError::Setup(format!("ppoll: {e}"))),
-        }
+        self.wire.drain()
     }
 
     fn sock(&self, fd: i32) -> Result<&Sock, std::io::Error> {
@@ -561,7 +515,7 @@ impl LinuxTarget {
 
     /// A blocking call's result (an accepted descriptor becomes a socket).
     fn blocking_done(&mut self, (at, r): Outcome, accept: bool) -> Result<CallOutcome, TargetError> {
-        self.returned_at = Some(at.saturating_duration_since(self.epoch));
+        self.returned_at = Some(at.saturating_duration_since(self.wire.epoch));
         match r {
             Ok(nfd) if accept => {
                 // SAFETY: accept4 returned this descriptor, owned by nobody else.
@@ -596,7 +550,7 @@ impl Target for LinuxTarget {
     }
 
     /// The kernel's timers are not visible: poll every 2 ms of real time.
-    fn next_wakeup(&self) -> Option<Duration> {
+    fn next_wakeup(&mut self) -> Option<Duration> {
         Some(self.elapsed() + Duration::from_millis(2))
     }
 
@@ -615,28 +569,11 @@ impl Target for LinuxTarget {
     }
 
     fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
-        loop {
-            self.drain()?;
-            if self.elapsed() >= t {
-                return Ok(());
-            }
-            self.wait(t)?;
-        }
+        self.wire.advance(t)
     }
 
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
-        loop {
-            self.drain()?;
-            // Times are when the packet was read; one read after `deadline`
-            // stays queued for a later step.
-            if self.sent.front().is_some_and(|(at, _)| *at <= deadline) {
-                return Ok(self.sent.pop_front());
-            }
-            if self.elapsed() >= deadline {
-                return Ok(None);
-            }
-            self.wait(deadline)?;
-        }
+        self.wire.next_packet(deadline)
     }
 
     // inject, inject_icmp and call read what the kernel sent in answer
@@ -644,11 +581,14 @@ impl Target for LinuxTarget {
     // time the engine next looked (see `Run::step_end` in the engine).
 
     fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError> {
-        let sent = match (what, self.in_gso) {
-            (Inject::Tcp { pkt, wire }, Some(size)) => self.link.send_gso(wire, size, pkt.ip.is_v6()),
-            (Inject::Tcp { wire, .. } | Inject::Icmp { wire }, _) => self.link.send(wire),
-        };
-        sent.map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))?;
+        match (what, self.in_gso) {
+            (Inject::Tcp { pkt, wire }, Some(size)) => {
+                self.wire.link.send_gso(wire, size, pkt.ip.is_v6()).map_err(|e| {
+                    TargetError::Setup(format!("writing to the {} transport: {e}", self.wire.link.name()))
+                })?;
+            }
+            (Inject::Tcp { wire, .. } | Inject::Icmp { wire }, _) => self.wire.send(wire)?,
+        }
         self.drain()
     }
 

@@ -1,0 +1,604 @@
+//! smoltcp (the crates.io release this workspace pins) as a [`StackAdapter`]:
+//! an `Interface` on an IP-medium device whose queues the harness fills and
+//! drains, in virtual time.
+//!
+//! What maps, and what cannot (docs/adding-a-stack.md has the table):
+//! - A smoltcp TCP socket listens and then becomes the connection itself, so
+//!   `listen(fd, backlog)` keeps a pool of `backlog` listening sockets on the
+//!   port (at least one); `accept` hands out one that has completed the
+//!   handshake and puts a fresh listener in its place. Closing the listener
+//!   aborts the connections not yet accepted (a RST each, as Linux does).
+//! - Buffer sizes (`SO_RCVBUF`, `SO_SNDBUF`) apply when the smoltcp socket
+//!   is made (`listen` or `connect`): 65535 octets each by default.
+//! - `TCP_NODELAY` is Nagle off; `SO_KEEPALIVE` with `TCP_KEEPIDLE` (or
+//!   75 s) is smoltcp's keep-alive interval; `TCP_USER_TIMEOUT` is its
+//!   timeout. `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_MAXSEG` have no smoltcp
+//!   counterpart: `ENOPROTOOPT`.
+//! - smoltcp does not say why a connection closed; a synchronized one that
+//!   reaches CLOSED other than from LAST-ACK or TIME-WAIT was reset
+//!   (`ECONNRESET`), a SYN-SENT one refused (`ECONNREFUSED`), and the error
+//!   is reported once, as Linux's `SO_ERROR`.
+//! - No urgent data, no timestamps (smoltcp offers TSopt only with a clock
+//!   callback that has no context to read virtual time from), no ICMP errors
+//!   for TCP, no `shutdown(SHUT_RD)` on the wire (it is kept here: reads
+//!   return end of stream).
+
+use super::adapter::{SocketApi, StackAdapter};
+use reference_stack::{Errno, Fd, FourTuple, PollEvents, Shutdown, SockOpt, SockOptName, State};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration as SDuration, Instant as SInstant};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The version linked, for reports.
+pub const VERSION: &str = "smoltcp 0.14.0";
+
+/// Default buffer sizes (octets).
+const BUFFER: usize = 65_535;
+
+/// The device: datagrams the harness gives, datagrams smoltcp sends.
+#[derive(Default)]
+struct Queues {
+    rx: VecDeque<Vec<u8>>,
+    tx: VecDeque<Vec<u8>>,
+}
+
+struct Rx(Vec<u8>);
+struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+impl smoltcp::phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = vec![0u8; len];
+        let r = f(&mut buf);
+        self.0.push_back(buf);
+        r
+    }
+}
+
+impl Device for Queues {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _: SInstant) -> Option<(Rx, Tx<'_>)> {
+        let d = self.rx.pop_front()?;
+        Some((Rx(d), Tx(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _: SInstant) -> Option<Tx<'_>> {
+        Some(Tx(&mut self.tx))
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut c = DeviceCapabilities::default();
+        c.medium = Medium::Ip;
+        c.max_transmission_unit = 1500;
+        c
+    }
+}
+
+/// Socket options kept for a socket smoltcp has not made yet, and applied
+/// when it does.
+#[derive(Clone, Copy, Debug)]
+struct Opts {
+    nodelay: bool,
+    keepalive: bool,
+    keep_idle: u32,
+    user_timeout: u32,
+    rcvbuf: u32,
+    sndbuf: u32,
+    linger: Option<u32>,
+    reuseaddr: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            nodelay: false,
+            keepalive: false,
+            keep_idle: 75,
+            user_timeout: 0,
+            rcvbuf: BUFFER as u32,
+            sndbuf: BUFFER as u32,
+            linger: None,
+            reuseaddr: false,
+        }
+    }
+}
+
+enum Kind {
+    /// socket() and maybe bind(): no smoltcp socket yet.
+    Fresh {
+        bound: Option<SocketAddr>,
+    },
+    Listener {
+        addr: SocketAddr,
+        pool: Vec<SocketHandle>,
+    },
+    Conn {
+        handle: SocketHandle,
+        read_shut: bool,
+    },
+}
+
+struct Sock {
+    kind: Kind,
+    opts: Opts,
+    ipv6: bool,
+}
+
+pub struct Smoltcp {
+    iface: Interface,
+    dev: Queues,
+    sockets: SocketSet<'static>,
+    fds: BTreeMap<Fd, Sock>,
+    local: IpAddr,
+    /// The state each smoltcp socket was in at the last look, and the
+    /// error a reset left (read once, as SO_ERROR).
+    seen: BTreeMap<SocketHandle, State>,
+    errors: BTreeMap<SocketHandle, Errno>,
+    next_port: u16,
+}
+
+fn at(d: Duration) -> SInstant {
+    SInstant::from_micros(d.as_micros() as i64)
+}
+
+fn state_of(s: tcp::State) -> State {
+    match s {
+        tcp::State::Closed => State::Closed,
+        tcp::State::Listen => State::Listen,
+        tcp::State::SynSent => State::SynSent,
+        tcp::State::SynReceived => State::SynReceived,
+        tcp::State::Established => State::Established,
+        tcp::State::FinWait1 => State::FinWait1,
+        tcp::State::FinWait2 => State::FinWait2,
+        tcp::State::CloseWait => State::CloseWait,
+        tcp::State::Closing => State::Closing,
+        tcp::State::LastAck => State::LastAck,
+        tcp::State::TimeWait => State::TimeWait,
+    }
+}
+
+impl Smoltcp {
+    /// A stack owning `local` (the script's stack address), reaching every
+    /// other address directly over the device.
+    pub fn new(local: IpAddr) -> Smoltcp {
+        let mut dev = Queues::default();
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = 1;
+        let mut iface = Interface::new(config, &mut dev, SInstant::ZERO);
+        let (prefix, gw): (u8, IpAddr) = match local {
+            IpAddr::V4(v) => (24, IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v) & 0xffff_ff00 | 0xfe))),
+            IpAddr::V6(v) => (64, IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v) & !0xffff_ffff_ffff_ffff | 0xfe))),
+        };
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::from(local), prefix));
+        });
+        // Medium::Ip has no neighbours to find: a default route through any
+        // address of the local network sends every other datagram out as is.
+        match gw {
+            IpAddr::V4(g) => {
+                let _ = iface.routes_mut().add_default_ipv4_route(g);
+            }
+            IpAddr::V6(g) => {
+                let _ = iface.routes_mut().add_default_ipv6_route(g);
+            }
+        }
+        Smoltcp {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            fds: BTreeMap::new(),
+            local,
+            seen: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            next_port: 49152,
+        }
+    }
+
+    /// Runs the interface at `now`: what arrived, what calls queued, timers.
+    fn run(&mut self, now: Duration) {
+        self.iface.poll(at(now), &mut self.dev, &mut self.sockets);
+        self.watch();
+    }
+
+    /// Notes how each socket's state moved since the last look: a
+    /// connection that reaches CLOSED other than by a normal close was reset
+    /// or refused; sockets no descriptor holds go once CLOSED.
+    fn watch(&mut self) {
+        let held: Vec<SocketHandle> = self.fds.values().flat_map(|s| handles(&s.kind)).collect();
+        let mut gone = Vec::new();
+        for (h, sock) in self.sockets.iter() {
+            let smoltcp::socket::Socket::Tcp(t) = sock;
+            let now = state_of(t.state());
+            let before = self.seen.insert(h, now);
+            if now == State::Closed {
+                match before {
+                    Some(State::SynSent) => {
+                        self.errors.insert(h, Errno::ECONNREFUSED);
+                    }
+                    Some(
+                        State::SynReceived
+                        | State::Established
+                        | State::FinWait1
+                        | State::FinWait2
+                        | State::CloseWait
+                        | State::Closing,
+                    ) => {
+                        self.errors.insert(h, Errno::ECONNRESET);
+                    }
+                    _ => {}
+                }
+                if !held.contains(&h) {
+                    gone.push(h);
+                }
+            }
+        }
+        for h in gone {
+            self.sockets.remove(h);
+            self.seen.remove(&h);
+            self.errors.remove(&h);
+        }
+    }
+
+    fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+
+    fn new_socket(&mut self, o: &Opts) -> SocketHandle {
+        let rx = tcp::SocketBuffer::new(vec![0u8; o.rcvbuf.max(1) as usize]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; o.sndbuf.max(1) as usize]);
+        let mut s = tcp::Socket::new(rx, tx);
+        apply(&mut s, o);
+        let h = self.sockets.add(s);
+        self.seen.insert(h, State::Closed);
+        h
+    }
+
+    fn sock(&mut self, fd: Fd) -> Result<&mut Sock, Errno> {
+        self.fds.get_mut(&fd).ok_or(Errno::EBADF)
+    }
+
+    fn conn(&mut self, fd: Fd) -> Result<(SocketHandle, bool), Errno> {
+        match &self.sock(fd)?.kind {
+            Kind::Conn { handle, read_shut } => Ok((*handle, *read_shut)),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    fn ephemeral(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p >= 60999 { 49152 } else { p + 1 };
+        p
+    }
+}
+
+fn handles(k: &Kind) -> Vec<SocketHandle> {
+    match k {
+        Kind::Fresh { .. } => Vec::new(),
+        Kind::Listener { pool, .. } => pool.clone(),
+        Kind::Conn { handle, .. } => vec![*handle],
+    }
+}
+
+/// The options smoltcp has, on one of its sockets.
+fn apply(s: &mut tcp::Socket<'static>, o: &Opts) {
+    s.set_nagle_enabled(!o.nodelay);
+    s.set_keep_alive(o.keepalive.then(|| SDuration::from_secs(u64::from(o.keep_idle))));
+    s.set_timeout((o.user_timeout > 0).then(|| SDuration::from_millis(u64::from(o.user_timeout))));
+}
+
+impl StackAdapter for Smoltcp {
+    fn receive(&mut self, now: Duration, datagram: &[u8]) {
+        self.dev.rx.push_back(datagram.to_vec());
+        self.run(now);
+    }
+
+    fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
+        if self.dev.tx.is_empty() {
+            self.run(now);
+        }
+        self.dev.tx.pop_front()
+    }
+
+    fn next_deadline(&mut self, now: Duration) -> Option<Duration> {
+        let t = self.iface.poll_at(at(now), &self.sockets)?;
+        Some(Duration::from_micros(t.total_micros().max(0) as u64))
+    }
+}
+
+impl SocketApi for Smoltcp {
+    fn describe(&self) -> String {
+        VERSION.into()
+    }
+
+    fn socket(&mut self, _: Duration, ipv6: bool) -> Result<Fd, Errno> {
+        let fd = (3..).find(|f| !self.fds.contains_key(f)).expect("a free number");
+        self.fds.insert(fd, Sock { kind: Kind::Fresh { bound: None }, opts: Opts::default(), ipv6 });
+        Ok(fd)
+    }
+
+    fn bind(&mut self, _: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
+        let local = self.local;
+        let s = self.sock(fd)?;
+        match &mut s.kind {
+            Kind::Fresh { bound: b @ None } => {
+                if !addr.ip().is_unspecified() && addr.ip() != local {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                *b = Some(addr);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn listen(&mut self, now: Duration, fd: Fd, backlog: i32) -> Result<(), Errno> {
+        let (addr, opts) = {
+            let s = self.sock(fd)?;
+            match &s.kind {
+                Kind::Fresh { bound: Some(a) } => (*a, s.opts),
+                Kind::Fresh { bound: None } => return Err(Errno::EINVAL),
+                Kind::Listener { .. } => return Ok(()),
+                Kind::Conn { .. } => return Err(Errno::EINVAL),
+            }
+        };
+        let mut pool = Vec::new();
+        for _ in 0..backlog.clamp(1, 64) {
+            let h = self.new_socket(&opts);
+            let ep = IpListenEndpoint {
+                addr: (!addr.ip().is_unspecified()).then(|| IpAddress::from(addr.ip())),
+                port: addr.port(),
+            };
+            self.tcp(h).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
+            self.seen.insert(h, State::Listen);
+            pool.push(h);
+        }
+        self.sock(fd)?.kind = Kind::Listener { addr, pool };
+        self.run(now);
+        Ok(())
+    }
+
+    fn accept(&mut self, now: Duration, fd: Fd) -> Result<Fd, Errno> {
+        self.run(now);
+        let (addr, pool, opts, ipv6) = match &self.sock(fd)?.kind {
+            Kind::Listener { addr, pool } => (*addr, pool.clone(), self.fds[&fd].opts, self.fds[&fd].ipv6),
+            _ => return Err(Errno::EINVAL),
+        };
+        let done = pool.iter().position(|h| {
+            let st = state_of(self.sockets.get::<tcp::Socket>(*h).state());
+            !matches!(st, State::Listen | State::SynReceived | State::Closed)
+        });
+        let Some(i) = done else { return Err(Errno::EAGAIN) };
+        let handle = pool[i];
+        // A fresh listener takes its place in the pool.
+        let fresh = self.new_socket(&opts);
+        let ep = IpListenEndpoint {
+            addr: (!addr.ip().is_unspecified()).then(|| IpAddress::from(addr.ip())),
+            port: addr.port(),
+        };
+        self.tcp(fresh).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
+        self.seen.insert(fresh, State::Listen);
+        if let Kind::Listener { pool, .. } = &mut self.sock(fd)?.kind {
+            pool[i] = fresh;
+        }
+        let nfd = (3..).find(|f| !self.fds.contains_key(f)).expect("a free number");
+        self.fds.insert(nfd, Sock { kind: Kind::Conn { handle, read_shut: false }, opts, ipv6 });
+        Ok(nfd)
+    }
+
+    fn connect(&mut self, now: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
+        let (bound, opts) = {
+            let s = self.sock(fd)?;
+            match &s.kind {
+                Kind::Fresh { bound } => (*bound, s.opts),
+                Kind::Conn { .. } => return Err(Errno::EISCONN),
+                Kind::Listener { .. } => return Err(Errno::EINVAL),
+            }
+        };
+        let port = match bound {
+            Some(b) if b.port() != 0 => b.port(),
+            _ => self.ephemeral(),
+        };
+        let h = self.new_socket(&opts);
+        let local = IpListenEndpoint { addr: Some(IpAddress::from(self.local)), port };
+        let remote = IpEndpoint::from(addr);
+        let r = self.sockets.get_mut::<tcp::Socket>(h).connect(self.iface.context(), remote, local);
+        if r.is_err() {
+            self.sockets.remove(h);
+            self.seen.remove(&h);
+            return Err(Errno::EINVAL);
+        }
+        self.sock(fd)?.kind = Kind::Conn { handle: h, read_shut: false };
+        self.run(now);
+        Err(Errno::EINPROGRESS)
+    }
+
+    fn send(&mut self, now: Duration, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
+        let (h, _) = self.conn(fd)?;
+        if let Some(e) = self.errors.remove(&h) {
+            return Err(e);
+        }
+        let st = state_of(self.tcp(h).state());
+        let r = match self.tcp(h).send_slice(data) {
+            Ok(0) if !data.is_empty() => Err(Errno::EAGAIN),
+            Ok(n) => Ok(n),
+            Err(_) => Err(match st {
+                State::SynSent | State::SynReceived => Errno::EAGAIN,
+                _ => Errno::EPIPE,
+            }),
+        };
+        self.run(now);
+        r
+    }
+
+    fn recv(&mut self, now: Duration, fd: Fd, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        let (h, read_shut) = self.conn(fd)?;
+        if read_shut {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0u8; max];
+        let t = self.tcp(h);
+        let r = if peek { t.peek_slice(&mut buf) } else { t.recv_slice(&mut buf) };
+        let st = state_of(t.state());
+        let out = match r {
+            Ok(0) if max > 0 => Err(Errno::EAGAIN),
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Err(tcp::RecvError::Finished) => Ok(Vec::new()),
+            Err(tcp::RecvError::InvalidState) => match (self.errors.remove(&h), st) {
+                (Some(e), _) => Err(e),
+                (None, State::SynSent | State::SynReceived) => Err(Errno::EAGAIN),
+                (None, State::Closed | State::TimeWait) => Ok(Vec::new()),
+                (None, _) => Err(Errno::ENOTCONN),
+            },
+        };
+        self.run(now);
+        out
+    }
+
+    fn shutdown(&mut self, now: Duration, fd: Fd, how: Shutdown) -> Result<(), Errno> {
+        let s = self.sock(fd)?;
+        let Kind::Conn { handle, read_shut } = &mut s.kind else { return Err(Errno::ENOTCONN) };
+        let h = *handle;
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            *read_shut = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.tcp(h).close();
+        }
+        self.run(now);
+        Ok(())
+    }
+
+    fn close(&mut self, now: Duration, fd: Fd) -> Result<(), Errno> {
+        let s = self.fds.remove(&fd).ok_or(Errno::EBADF)?;
+        match s.kind {
+            Kind::Fresh { .. } => {}
+            Kind::Listener { pool, .. } => {
+                // Connections not yet accepted are reset, listeners go.
+                for h in pool {
+                    self.tcp(h).abort();
+                }
+            }
+            Kind::Conn { handle, .. } => {
+                let t = self.tcp(handle);
+                // Unread data, or SO_LINGER with a zero timeout: a RST (RFC
+                // 9293 3.10.4, as Linux).
+                if t.recv_queue() > 0 || s.opts.linger == Some(0) {
+                    t.abort();
+                } else {
+                    t.close();
+                }
+            }
+        }
+        self.run(now);
+        Ok(())
+    }
+
+    fn setsockopt(&mut self, now: Duration, fd: Fd, opt: SockOpt) -> Result<(), Errno> {
+        let s = self.sock(fd)?;
+        let fresh = matches!(s.kind, Kind::Fresh { .. });
+        match opt {
+            SockOpt::NoDelay(v) => s.opts.nodelay = v,
+            SockOpt::KeepAlive(v) => s.opts.keepalive = v,
+            SockOpt::KeepIdle(v) if v > 0 => s.opts.keep_idle = v,
+            SockOpt::UserTimeout(v) => s.opts.user_timeout = v,
+            SockOpt::RcvBuf(v) | SockOpt::SndBuf(v) if !fresh || v == 0 => {
+                let _ = v;
+                return Err(Errno::EINVAL);
+            }
+            SockOpt::RcvBuf(v) => s.opts.rcvbuf = v,
+            SockOpt::SndBuf(v) => s.opts.sndbuf = v,
+            SockOpt::Linger(v) => s.opts.linger = v,
+            SockOpt::ReuseAddr(v) => s.opts.reuseaddr = v,
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        let opts = s.opts;
+        for h in handles(&s.kind) {
+            apply(self.tcp(h), &opts);
+        }
+        self.run(now);
+        Ok(())
+    }
+
+    fn getsockopt(&mut self, _: Duration, fd: Fd, name: SockOptName) -> Result<SockOpt, Errno> {
+        let s = self.fds.get(&fd).ok_or(Errno::EBADF)?;
+        let o = s.opts;
+        Ok(match name {
+            SockOptName::NoDelay => SockOpt::NoDelay(o.nodelay),
+            SockOptName::KeepAlive => SockOpt::KeepAlive(o.keepalive),
+            SockOptName::KeepIdle => SockOpt::KeepIdle(o.keep_idle),
+            SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout),
+            SockOptName::RcvBuf => SockOpt::RcvBuf(o.rcvbuf),
+            SockOptName::SndBuf => SockOpt::SndBuf(o.sndbuf),
+            SockOptName::Linger => SockOpt::Linger(o.linger),
+            SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuseaddr),
+            SockOptName::Error => {
+                let hs = handles(&s.kind);
+                SockOpt::Error(hs.iter().find_map(|h| self.errors.remove(h)))
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        })
+    }
+
+    fn poll(&mut self, now: Duration, fd: Fd) -> Result<PollEvents, Errno> {
+        self.run(now);
+        let s = self.fds.get(&fd).ok_or(Errno::EBADF)?;
+        Ok(match &s.kind {
+            Kind::Fresh { .. } => PollEvents { writable: true, hup: true, ..PollEvents::default() },
+            Kind::Listener { pool, .. } => {
+                let ready = pool.iter().any(|h| {
+                    let st = state_of(self.sockets.get::<tcp::Socket>(*h).state());
+                    !matches!(st, State::Listen | State::SynReceived | State::Closed)
+                });
+                PollEvents { readable: ready, ..PollEvents::default() }
+            }
+            Kind::Conn { handle, read_shut } => {
+                let t = self.sockets.get::<tcp::Socket>(*handle);
+                let st = state_of(t.state());
+                let err = self.errors.contains_key(handle);
+                let closed = st == State::Closed;
+                let rcv_shut = *read_shut || (!t.may_recv() && !matches!(st, State::SynSent | State::SynReceived));
+                let snd_shut = !t.may_send() && !matches!(st, State::SynSent | State::SynReceived);
+                PollEvents {
+                    readable: t.can_recv() || rcv_shut || closed || err,
+                    writable: t.can_send() || snd_shut || closed || err,
+                    error: err,
+                    hup: closed || (rcv_shut && snd_shut),
+                    rdhup: rcv_shut || closed,
+                    pri: false,
+                }
+            }
+        })
+    }
+
+    fn state(&mut self, fd: Fd) -> Result<State, Errno> {
+        let s = self.fds.get(&fd).ok_or(Errno::EBADF)?;
+        Ok(match &s.kind {
+            Kind::Fresh { .. } => State::Closed,
+            Kind::Listener { .. } => State::Listen,
+            Kind::Conn { handle, .. } => state_of(self.sockets.get::<tcp::Socket>(*handle).state()),
+        })
+    }
+
+    fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
+        self.sockets.iter().find_map(|(_, s)| {
+            let smoltcp::socket::Socket::Tcp(t) = s;
+            let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
+            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| state_of(t.state()))
+        })
+    }
+}

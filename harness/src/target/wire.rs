@@ -1,0 +1,131 @@
+//! The script's end of a link to a stack that runs in real time (the
+//! kernel, or a device-under-test program): datagrams to it, and what it
+//! sends, read as it arrives and stamped with the time it was read.
+
+use super::TargetError;
+use crate::os::transport::Transport;
+use nix::poll::{PollFd, PollFlags};
+use reference_stack::wire::{IpPacket, WireError};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub(crate) struct RealWire {
+    pub link: Box<dyn Transport>,
+    /// When the script's clock started.
+    pub epoch: Instant,
+    /// What the stack sent for the script's peer, not yet taken.
+    pub sent: VecDeque<(Duration, IpPacket)>,
+    /// The script's peer address: datagrams to others are not the script's.
+    remote: IpAddr,
+    /// Who is at the other end, for messages ("the kernel", "lwIP 2.1.3").
+    who: String,
+    /// A readiness probe's port, whose late answers are not the script's.
+    probe_port: Option<u16>,
+    buf: Vec<u8>,
+}
+
+impl RealWire {
+    pub fn new(link: Box<dyn Transport>, remote: IpAddr, who: &str, probe_port: Option<u16>) -> RealWire {
+        RealWire {
+            link,
+            epoch: Instant::now(),
+            sent: VecDeque::new(),
+            remote,
+            who: who.to_string(),
+            probe_port,
+            buf: vec![0u8; 65_536],
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Starts the script's clock now.
+    pub fn start(&mut self) {
+        self.epoch = Instant::now();
+    }
+
+    /// Reads every datagram waiting on the link; keeps the TCP ones for the
+    /// script's peer. A segment whose options are padded with anything but
+    /// zeros is the stack's failure.
+    pub fn drain(&mut self) -> Result<(), TargetError> {
+        loop {
+            match self.link.recv(&mut self.buf) {
+                Ok(Some(n)) => {
+                    let at = self.elapsed();
+                    let parsed = match IpPacket::parse_sent(&self.buf[..n]) {
+                        Err(e @ WireError::NonzeroPadding { .. }) => {
+                            let seg = IpPacket::parse(&self.buf[..n]).map(|p| p.tcp.to_string()).unwrap_or_default();
+                            return Err(TargetError::Violation(format!("{} sent {seg}: {e}", self.who)));
+                        }
+                        parsed => parsed,
+                    };
+                    if let Ok(p) = parsed {
+                        // On a loaded machine the answer to an earlier
+                        // readiness probe can come after the script started:
+                        // it is not the script's.
+                        let probe_answer = self
+                            .probe_port
+                            .is_some_and(|port| p.tcp.flags.rst() && p.tcp.src_port == port && p.tcp.dst_port == port);
+                        if p.ip.dst == self.remote && !probe_answer {
+                            self.sent.push_back((at, p));
+                        }
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    return Err(TargetError::Setup(format!("reading from the {} transport: {e}", self.link.name())))
+                }
+            }
+        }
+    }
+
+    /// Waits for the link to be readable, at most until `until`.
+    pub fn wait(&mut self, until: Duration) -> Result<(), TargetError> {
+        let now = self.elapsed();
+        if now >= until {
+            return Ok(());
+        }
+        let ts = nix::sys::time::TimeSpec::from_duration(until - now);
+        let mut fds = [PollFd::new(self.link.fd(), PollFlags::POLLIN)];
+        match nix::poll::ppoll(&mut fds, Some(ts), None) {
+            Ok(_) | Err(nix::Error::EINTR) => Ok(()),
+            Err(e) => Err(TargetError::Setup(format!("ppoll: {e}"))),
+        }
+    }
+
+    /// Lets real time run to `t`, reading what is sent meanwhile.
+    pub fn advance(&mut self, t: Duration) -> Result<(), TargetError> {
+        loop {
+            self.drain()?;
+            if self.elapsed() >= t {
+                return Ok(());
+            }
+            self.wait(t)?;
+        }
+    }
+
+    /// The next packet read at or before `deadline` (one read after it
+    /// stays queued for a later step).
+    pub fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        loop {
+            self.drain()?;
+            if self.sent.front().is_some_and(|(at, _)| *at <= deadline) {
+                return Ok(self.sent.pop_front());
+            }
+            if self.elapsed() >= deadline {
+                return Ok(None);
+            }
+            self.wait(deadline)?;
+        }
+    }
+
+    /// A datagram to the stack.
+    pub fn send(&mut self, wire: &[u8]) -> Result<(), TargetError> {
+        self.link
+            .send(wire)
+            .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+    }
+}
