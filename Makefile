@@ -8,12 +8,13 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
 
-## Build, then run the main job: every script under suites/ on the reference
-## target and on the Linux kernel (where privileges allow; otherwise those are
-## skipped with the reason), then two stacks over a lossy link.
-run: setup
+## Build, then run the main job: every script under suites/ on every target
+## (the reference stack, smoltcp, and where privileges allow the Linux kernel
+## and lwIP; otherwise those are skipped with the reason), then two stacks
+## over a lossy link.
+run: setup lwip-dut
 	$(CARGO) build --release -p harness
 	$(HARNESS) run suites/ --target all
 	$(HARNESS) loopback --loss 1 --seed 7
@@ -55,8 +56,17 @@ bench-packetdrill: setup
 	    "$$(grep '^wall time' $(PD_OUT)/run-j$$j.txt)"; \
 	done
 
+## The lwIP device under test (duts/lwip/lwip-dut.c), against Debian's
+## liblwip-dev (2.1.3): a program the harness starts per script.
+LWIP_DUT := target/lwip-dut
+lwip-dut: $(LWIP_DUT)
+$(LWIP_DUT): duts/lwip/lwip-dut.c
+	@pkg-config --exists lwip || { echo "lwip-dut needs liblwip-dev and pkg-config: apt-get install liblwip-dev pkg-config" >&2; exit 1; }
+	mkdir -p target
+	$${CC:-cc} -O2 -Wall -Wextra -Werror -o $@ $< $$(pkg-config --cflags --libs lwip) -lpthread
+
 ## All tests of the workspace.
-test: setup
+test: setup lwip-dut
 	$(CARGO) test --workspace
 
 ## Formatting and lints, as CI runs them.

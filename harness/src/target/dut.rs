@@ -71,6 +71,12 @@ pub struct DutClient {
     broken: Option<String>,
     /// The errno of the last answer that was one.
     last_errno: Option<Errno>,
+    /// The script's descriptor numbers (from 3, the lowest free, as a
+    /// kernel gives them) for the DUT's own.
+    fds: BTreeMap<Fd, i64>,
+    /// Datagrams written to the wire so far: every request says how many,
+    /// and the DUT answers once it has taken them all in.
+    sent: u64,
 }
 
 impl DutClient {
@@ -136,6 +142,8 @@ impl DutClient {
             next_id: 1,
             broken: None,
             last_errno: None,
+            fds: BTreeMap::new(),
+            sent: 0,
         };
         let hello = c.line("its hello")?;
         let v: Value = serde_json::from_str(&hello)
@@ -202,6 +210,7 @@ impl DutClient {
         };
         req.insert("id".into(), id.into());
         req.insert("op".into(), op.into());
+        req.insert("sent".into(), self.sent.into());
         let text = Value::Object(req).to_string();
         if writeln!(self.requests, "{text}").and_then(|_| self.requests.flush()).is_err() {
             return Err(Some(self.failure(&format!("stopped reading its input before `{op}`"))));
@@ -263,6 +272,18 @@ impl DutClient {
             self.broken.get_or_insert(msg);
             Errno::EIO
         })
+    }
+
+    /// The DUT's number for the script's descriptor.
+    fn dut_fd(&self, fd: Fd) -> Result<i64, Errno> {
+        self.fds.get(&fd).copied().ok_or(Errno::EBADF)
+    }
+
+    /// A descriptor the DUT made, numbered for the script.
+    fn new_fd(&mut self, theirs: i64) -> Fd {
+        let fd = (3..).find(|f| !self.fds.contains_key(f)).expect("a free number");
+        self.fds.insert(fd, theirs);
+        fd
     }
 
     fn state_field(&mut self, m: &Map<String, Value>, op: &str) -> Result<Option<State>, Errno> {
@@ -362,27 +383,29 @@ impl SocketApi for DutClient {
     }
     fn socket(&mut self, _: Duration, ipv6: bool) -> Result<Fd, Errno> {
         let m = self.ask("socket", json!({"ipv6": ipv6}))?;
-        Ok(self.int(&m, "socket", "fd")? as Fd)
+        let theirs = self.int(&m, "socket", "fd")?;
+        Ok(self.new_fd(theirs))
     }
     fn bind(&mut self, _: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
-        self.ask("bind", json!({"fd": fd, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
+        self.ask("bind", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
     }
     fn listen(&mut self, _: Duration, fd: Fd, backlog: i32) -> Result<(), Errno> {
-        self.ask("listen", json!({"fd": fd, "backlog": backlog})).map(|_| ())
+        self.ask("listen", json!({"fd": self.dut_fd(fd)?, "backlog": backlog})).map(|_| ())
     }
     fn accept(&mut self, _: Duration, fd: Fd) -> Result<Fd, Errno> {
-        let m = self.ask("accept", json!({"fd": fd}))?;
-        Ok(self.int(&m, "accept", "fd")? as Fd)
+        let m = self.ask("accept", json!({"fd": self.dut_fd(fd)?}))?;
+        let theirs = self.int(&m, "accept", "fd")?;
+        Ok(self.new_fd(theirs))
     }
     fn connect(&mut self, _: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
-        self.ask("connect", json!({"fd": fd, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
+        self.ask("connect", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
     }
     fn send(&mut self, _: Duration, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
-        let m = self.ask("send", json!({"fd": fd, "data": hex(data)}))?;
+        let m = self.ask("send", json!({"fd": self.dut_fd(fd)?, "data": hex(data)}))?;
         Ok(self.int(&m, "send", "n")?.max(0) as usize)
     }
     fn recv(&mut self, _: Duration, fd: Fd, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
-        let m = self.ask("recv", json!({"fd": fd, "len": max, "peek": peek}))?;
+        let m = self.ask("recv", json!({"fd": self.dut_fd(fd)?, "len": max, "peek": peek}))?;
         let d = self.field(&m, "recv", "data")?.as_str().and_then(unhex);
         d.ok_or_else(|| {
             let msg = self.failure("answered `recv` with `data` that is not a hex string");
@@ -396,17 +419,19 @@ impl SocketApi for DutClient {
             Shutdown::Write => "SHUT_WR",
             Shutdown::Both => "SHUT_RDWR",
         };
-        self.ask("shutdown", json!({"fd": fd, "how": how})).map(|_| ())
+        self.ask("shutdown", json!({"fd": self.dut_fd(fd)?, "how": how})).map(|_| ())
     }
     fn close(&mut self, _: Duration, fd: Fd) -> Result<(), Errno> {
-        self.ask("close", json!({"fd": fd})).map(|_| ())
+        self.ask("close", json!({"fd": self.dut_fd(fd)?}))?;
+        self.fds.remove(&fd);
+        Ok(())
     }
     fn setsockopt(&mut self, _: Duration, fd: Fd, opt: SockOpt) -> Result<(), Errno> {
         let (name, value) = opt_value(opt).ok_or(Errno::ENOPROTOOPT)?;
-        self.ask("setsockopt", json!({"fd": fd, "opt": opt_name(name), "value": value})).map(|_| ())
+        self.ask("setsockopt", json!({"fd": self.dut_fd(fd)?, "opt": opt_name(name), "value": value})).map(|_| ())
     }
     fn getsockopt(&mut self, _: Duration, fd: Fd, name: SockOptName) -> Result<SockOpt, Errno> {
-        let m = self.ask("getsockopt", json!({"fd": fd, "opt": opt_name(name)}))?;
+        let m = self.ask("getsockopt", json!({"fd": self.dut_fd(fd)?, "opt": opt_name(name)}))?;
         if name == SockOptName::Error {
             // SO_ERROR: 0, or the pending error's name.
             return Ok(SockOpt::Error(match m.get("value") {
@@ -432,7 +457,7 @@ impl SocketApi for DutClient {
         })
     }
     fn poll(&mut self, _: Duration, fd: Fd) -> Result<PollEvents, Errno> {
-        let m = self.ask("poll", json!({"fd": fd}))?;
+        let m = self.ask("poll", json!({"fd": self.dut_fd(fd)?}))?;
         let names: Vec<String> = match self.field(&m, "poll", "events")? {
             Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
             _ => Vec::new(),
@@ -448,7 +473,7 @@ impl SocketApi for DutClient {
         })
     }
     fn state(&mut self, fd: Fd) -> Result<State, Errno> {
-        let m = self.ask("state", json!({"fd": fd}))?;
+        let m = self.ask("state", json!({"fd": self.dut_fd(fd)?}))?;
         Ok(self.state_field(&m, "state")?.unwrap_or(State::Closed))
     }
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
@@ -527,6 +552,7 @@ impl Target for DutTarget {
             Inject::Tcp { wire, .. } | Inject::Icmp { wire } => wire,
         };
         self.wire.send(wire)?;
+        self.client.sent += 1;
         self.wire.drain()
     }
 
