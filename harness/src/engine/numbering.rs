@@ -247,8 +247,12 @@ fn options_differ(s: &Script, spec: &PacketSpec, t: &TcpRepr, remote_isn: u32) -
             }
         }
     }
-    let same = (if spec.more_options { actual.len() >= expected.len() } else { actual.len() == expected.len() })
-        && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, remote_isn));
+    let same = if s.option_layout_exact {
+        (if spec.more_options { actual.len() >= expected.len() } else { actual.len() == expected.len() })
+            && expected.iter().zip(&actual).all(|(e, a)| opt_matches(e, a, remote_isn))
+    } else {
+        same_options_any_layout(&expected, &actual, spec.more_options, remote_isn)
+    };
     if same {
         return None;
     }
@@ -263,6 +267,22 @@ fn options_differ(s: &Script, spec: &PacketSpec, t: &TcpRepr, remote_isn: u32) -
     };
     let got = actual.iter().map(|o| option_text(o, remote_isn)).collect::<Vec<_>>().join(",");
     Some((exp, format!("<{got}>")))
+}
+
+/// `option_layout: any`: the same options, NOPs aside, in any order (each
+/// expected option takes one actual option it matches); with `...`, others
+/// may follow.
+fn same_options_any_layout(expected: &[OptSpec], actual: &[&TcpOption], more: bool, remote_isn: u32) -> bool {
+    let mut left: Vec<&TcpOption> = actual.iter().copied().filter(|a| **a != TcpOption::Nop).collect();
+    for e in expected.iter().filter(|e| **e != OptSpec::Nop) {
+        match left.iter().position(|a| opt_matches(e, a, remote_isn)) {
+            Some(i) => {
+                left.remove(i);
+            }
+            None => return false,
+        }
+    }
+    more || left.is_empty()
 }
 
 fn opt_matches(e: &OptSpec, a: &TcpOption, remote_isn: u32) -> bool {

@@ -110,8 +110,12 @@ impl Run<'_> {
         self.finish()
     }
 
+    /// Whether `step` runs on this target. A third-party stack follows the
+    /// reference's `only: reference` steps, as it is held to the
+    /// reference's packet in a per-target `out` map: they are the RFC's
+    /// behaviour.
     pub(super) fn runs(&self, step: &Step) -> bool {
-        step.only.is_none_or(|o| o == self.kind)
+        step.only.is_none_or(|o| o == self.kind || (o == TargetKind::Reference && self.kind.third_party()))
     }
 
     /// The one place a step's error becomes a failure at a step (step `i`,

@@ -315,6 +315,7 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     doc.set(Key::Outbound, crate::script::Outbound::Queue.name());
     doc.set(Key::Fds, "mapped");
     doc.set(Key::Offload, "tso");
+    doc.set(Key::OptionLayout, "exact");
     if let Some(isn) = o.header_isn.filter(|i| *i != 0) {
         doc.set(Key::RemoteIsn, Value::Int(i64::from(isn)));
     }

@@ -200,6 +200,12 @@ pub struct Script {
     /// offload, like a typical Ethernet NIC (packetdrill's setup): the kernel
     /// hands over super-segments of up to 64 KB, matched as one packet.
     pub offload_tso: bool,
+    /// `option_layout: exact`: a stack's options must be the script's list
+    /// as written, NOPs and order included (packetdrill's rule). By default
+    /// (`any`) NOPs are padding and the order is free: RFC 9293 3.1 lets an
+    /// option begin on any octet (MUST-64), so where NOPs go is the
+    /// stack's choice.
+    pub option_layout_exact: bool,
     /// `congestion: NAME`: set on every socket the script makes (Linux:
     /// TCP_CONGESTION; a namespace cannot change the host's default).
     pub congestion: Option<String>,
@@ -340,6 +346,7 @@ struct RawScript {
     fds: Option<Spanned<String>>,
     ts_tick: Option<Spanned<String>>,
     in_gso: Option<Spanned<u32>>,
+    option_layout: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -681,6 +688,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         from: raw.from.as_ref().map(|f| f.value.clone()),
         ts_mapped: switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped")?,
         offload_tso: switch(ctx, &raw.offload, "offload", "none", "tso")?,
+        option_layout_exact: switch(ctx, &raw.option_layout, "option_layout", "any", "exact")?,
         congestion: match &raw.congestion {
             None => None,
             Some(c)

@@ -30,10 +30,11 @@ pub enum Key {
     Fds,
     TsTick,
     InGso,
+    OptionLayout,
 }
 
 impl Key {
-    pub const ALL: [Key; 22] = [
+    pub const ALL: [Key; 23] = [
         Key::Name,
         Key::From,
         Key::Description,
@@ -56,6 +57,7 @@ impl Key {
         Key::Fds,
         Key::TsTick,
         Key::InGso,
+        Key::OptionLayout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +84,7 @@ impl Key {
             Key::Fds => "fds",
             Key::TsTick => "ts_tick",
             Key::InGso => "in_gso",
+            Key::OptionLayout => "option_layout",
         }
     }
 }
@@ -425,6 +428,7 @@ mod tests {
                 Key::Fds => "mapped".into(),
                 Key::TsTick => "1ms".into(),
                 Key::InGso => Value::Int(1460),
+                Key::OptionLayout => "exact".into(),
             };
             d.set(k, v);
         }
