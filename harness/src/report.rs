@@ -111,7 +111,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
             Status::Deviation { deviation, failure } => serde_json::json!({
                 "message": failure.message,
                 "line": failure.pos.map(|p| p.line),
-                "deviation": {"reason": deviation.reason, "rfc": deviation.rfc, "kernel": deviation.kernel},
+                "deviation": {"reason": deviation.reason, "rfc": deviation.rfc, "kernel": deviation.kernel, "finding": deviation.finding},
             }),
             Status::Passed => serde_json::Value::Null,
         };
@@ -167,8 +167,13 @@ pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()>
             let mut case = TestCase::new(r.id(), status);
             if let Status::Deviation { deviation, failure } = &r.status {
                 case.set_system_out(format!(
-                    "known deviation: {} ({}; seen on {})\n{}",
-                    deviation.reason, deviation.rfc, deviation.kernel, failure.message
+                    "known {}: {} ({}; seen on {}{})\n{}",
+                    if deviation.finding.is_some() { "finding" } else { "deviation" },
+                    deviation.reason,
+                    deviation.rfc,
+                    deviation.kernel,
+                    deviation.finding.as_deref().map(|f| format!("; upstream: {f}")).unwrap_or_default(),
+                    failure.message
                 ));
             }
             case.set_classname(r.script.path.display().to_string());
@@ -221,14 +226,17 @@ pub struct Counts {
     pub failed: usize,
     /// Failures the target's ledger lists: expected.
     pub deviations: usize,
+    /// Of those, the ones the ledger calls findings (bugs of the stack).
+    pub findings: usize,
     pub skipped: usize,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let findings = if self.findings > 0 { format!(" ({} of them findings)", self.findings) } else { String::new() };
         write!(
             f,
-            "{} passed, {} failed, {} known deviations, {} skipped",
+            "{} passed, {} failed, {} known deviations{findings}, {} skipped",
             self.passed, self.failed, self.deviations, self.skipped
         )
     }
@@ -240,7 +248,10 @@ pub fn counts(results: &[ScriptResult]) -> Counts {
         match r.status {
             Status::Passed => c.passed += 1,
             Status::Failed(_) | Status::Error(_) => c.failed += 1,
-            Status::Deviation { .. } => c.deviations += 1,
+            Status::Deviation { ref deviation, .. } => {
+                c.deviations += 1;
+                c.findings += usize::from(deviation.finding.is_some());
+            }
             Status::Skipped(_) => c.skipped += 1,
         }
     }
@@ -253,9 +264,13 @@ pub fn deviations_text(results: &[ScriptResult]) -> String {
     for r in results {
         if let Status::Deviation { deviation, failure } = &r.status {
             let line = failure.pos.map(|p| format!(":{}", p.line)).unwrap_or_default();
+            let (word, upstream) = match &deviation.finding {
+                Some(f) => ("FINDING", format!("; upstream: {f}")),
+                None => ("DEVIATION", String::new()),
+            };
             let _ = writeln!(
                 s,
-                "DEVIATION {}{line} on {}: {} [{}; seen on {}]",
+                "{word} {}{line} on {}: {} [{}; seen on {}{upstream}]",
                 r.id(),
                 r.target,
                 deviation.reason,

@@ -113,8 +113,15 @@ pub struct Deviation {
     pub reason: String,
     /// The clause or requirement it departs from.
     pub rfc: String,
-    /// The kernel (or stack) version it was seen on.
+    /// The kernel (or stack) version it was seen on (`version:` reads the
+    /// same).
+    #[serde(alias = "version")]
     pub kernel: String,
+    /// Set when the difference is a finding, a bug of the stack rather than
+    /// a choice it documents (in its README, docs or code): what its public
+    /// tracker knows of it (an issue, or that none was found, and when).
+    #[serde(default)]
+    pub finding: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

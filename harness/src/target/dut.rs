@@ -387,7 +387,8 @@ impl SocketApi for DutClient {
         Ok(self.new_fd(theirs))
     }
     fn bind(&mut self, _: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
-        self.ask("bind", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
+        self.ask("bind", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()}))
+            .map(|_| ())
     }
     fn listen(&mut self, _: Duration, fd: Fd, backlog: i32) -> Result<(), Errno> {
         self.ask("listen", json!({"fd": self.dut_fd(fd)?, "backlog": backlog})).map(|_| ())
@@ -398,7 +399,8 @@ impl SocketApi for DutClient {
         Ok(self.new_fd(theirs))
     }
     fn connect(&mut self, _: Duration, fd: Fd, addr: SocketAddr) -> Result<(), Errno> {
-        self.ask("connect", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()})).map(|_| ())
+        self.ask("connect", json!({"fd": self.dut_fd(fd)?, "addr": addr.ip().to_string(), "port": addr.port()}))
+            .map(|_| ())
     }
     fn send(&mut self, _: Duration, fd: Fd, data: &[u8]) -> Result<usize, Errno> {
         let m = self.ask("send", json!({"fd": self.dut_fd(fd)?, "data": hex(data)}))?;
