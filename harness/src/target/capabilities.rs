@@ -75,6 +75,9 @@ fn lwip_lacks(c: &Call) -> Option<&'static str> {
             OptName::MaxSeg => Some("TCP_MAXSEG: lwIP's sockets have no such option"),
             OptName::UserTimeout => Some("TCP_USER_TIMEOUT: lwIP's sockets have no such option"),
             OptName::SndBuf => Some("SO_SNDBUF: lwIP's send buffer is TCP_SND_BUF, fixed at build time"),
+            OptName::RcvBuf => {
+                Some("SO_RCVBUF: lwIP's receive window is TCP_WND, fixed at build time (its SO_RCVBUF bounds a socket's queue, not the window)")
+            }
             _ => None,
         },
         other => linux_forms(other),

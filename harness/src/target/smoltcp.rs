@@ -16,10 +16,14 @@
 //!   counterpart: `ENOPROTOOPT`.
 //! - smoltcp does not say why a connection closed; a synchronized one that
 //!   reaches CLOSED other than from LAST-ACK or TIME-WAIT was reset
-//!   (`ECONNRESET`), a SYN-SENT one refused (`ECONNREFUSED`), and the error
+//!   (`ECONNRESET`) if a RST for it came in during that poll, else it timed
+//!   out (`ETIMEDOUT`); a SYN-SENT one, or a SYN-RECEIVED one reached from
+//!   SYN-SENT (simultaneous open), was refused (`ECONNREFUSED`). The error
 //!   is reported once, as Linux's `SO_ERROR`.
-//! - No urgent data, no timestamps (smoltcp offers TSopt only with a clock
-//!   callback that has no context to read virtual time from), no ICMP errors
+//! - Timestamps (RFC 7323) are on: smoltcp takes a TSval generator, a plain
+//!   `fn() -> u32`, which here reads the virtual clock (milliseconds) from
+//!   a thread-local the adapter sets before every poll.
+//! - No urgent data (smoltcp ignores the urgent pointer), no ICMP errors
 //!   for TCP, no `shutdown(SHUT_RD)` on the wire (it is kept here: reads
 //!   return end of stream).
 
@@ -142,11 +146,73 @@ pub struct Smoltcp {
     sockets: SocketSet<'static>,
     fds: BTreeMap<Fd, Sock>,
     local: IpAddr,
-    /// The state each smoltcp socket was in at the last look, and the
-    /// error a reset left (read once, as SO_ERROR).
-    seen: BTreeMap<SocketHandle, State>,
+    /// What each smoltcp socket was at the last look, and the error its
+    /// end left (read once, as SO_ERROR).
+    seen: BTreeMap<SocketHandle, Seen>,
+    /// The connections a RST came in for since the last look: (remote,
+    /// local port).
+    rsts: Vec<(SocketAddr, u16)>,
+    /// Sockets shut for writing before they were synchronized: smoltcp
+    /// can only abort there, so their FIN waits for ESTABLISHED (as BSD
+    /// queues it).
+    fin_pending: Vec<SocketHandle>,
     errors: BTreeMap<SocketHandle, Errno>,
     next_port: u16,
+}
+
+/// A socket as the adapter last saw it: its state, its endpoints while it
+/// had them (smoltcp forgets them on a reset), and whether it came from
+/// SYN-SENT (an active open, so a reset in SYN-RECEIVED is a refusal).
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    state: State,
+    ends: Option<(SocketAddr, SocketAddr)>,
+    active: bool,
+    /// It has been synchronized (ESTABLISHED or later) at some look.
+    synced: bool,
+}
+
+impl Seen {
+    fn new(state: State) -> Seen {
+        Seen { state, ends: None, active: false, synced: false }
+    }
+}
+
+thread_local! {
+    /// The virtual clock in milliseconds, for [`tsval`]: smoltcp's TSval
+    /// generator is a plain `fn() -> u32` and has no other way to read it.
+    static CLOCK_MS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// TSval: the virtual clock at 1 ms per tick (RFC 7323 5.4 allows 1 ms
+/// to 1 s).
+fn tsval() -> u32 {
+    CLOCK_MS.with(|c| c.get())
+}
+
+/// (remote, local port) of a TCP segment with RST set, if `datagram` is one.
+fn rst_of(datagram: &[u8]) -> Option<(SocketAddr, u16)> {
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket};
+    let (src, payload): (IpAddr, &[u8]) = match datagram.first()? >> 4 {
+        4 => {
+            let p = Ipv4Packet::new_checked(datagram).ok()?;
+            if p.next_header() != IpProtocol::Tcp {
+                return None;
+            }
+            let hl = usize::from(p.header_len());
+            (IpAddr::V4(p.src_addr()), datagram.get(hl..usize::from(p.total_len()))?)
+        }
+        6 => {
+            let p = Ipv6Packet::new_checked(datagram).ok()?;
+            if p.next_header() != IpProtocol::Tcp {
+                return None;
+            }
+            (IpAddr::V6(p.src_addr()), datagram.get(40..)?)
+        }
+        _ => return None,
+    };
+    let t = TcpPacket::new_checked(payload).ok()?;
+    t.rst().then(|| (SocketAddr::new(src, t.src_port()), t.dst_port()))
 }
 
 fn at(d: Duration) -> SInstant {
@@ -201,6 +267,8 @@ impl Smoltcp {
             fds: BTreeMap::new(),
             local,
             seen: BTreeMap::new(),
+            rsts: Vec::new(),
+            fin_pending: Vec::new(),
             errors: BTreeMap::new(),
             next_port: 49152,
         }
@@ -208,40 +276,68 @@ impl Smoltcp {
 
     /// Runs the interface at `now`: what arrived, what calls queued, timers.
     fn run(&mut self, now: Duration) {
+        CLOCK_MS.with(|c| c.set(now.as_millis() as u32));
         self.iface.poll(at(now), &mut self.dev, &mut self.sockets);
         self.watch();
+        self.rsts.clear();
+        let due: Vec<SocketHandle> = self
+            .fin_pending
+            .iter()
+            .copied()
+            .filter(|h| {
+                self.sockets.iter().any(|(x, _)| x == *h)
+                    && self.seen.get(h).is_some_and(|s| s.synced || s.state == State::Closed)
+            })
+            .collect();
+        if !due.is_empty() {
+            self.fin_pending.retain(|h| !due.contains(h));
+            for h in due {
+                self.tcp(h).close();
+            }
+            self.iface.poll(at(now), &mut self.dev, &mut self.sockets);
+            self.watch();
+        }
     }
 
     /// Notes how each socket's state moved since the last look: a
-    /// connection that reaches CLOSED other than by a normal close was reset
-    /// or refused; sockets no descriptor holds go once CLOSED.
+    /// connection that reaches CLOSED other than by a normal close was
+    /// refused, reset or timed out; sockets no descriptor holds go once
+    /// CLOSED.
     fn watch(&mut self) {
         let held: Vec<SocketHandle> = self.fds.values().flat_map(|s| handles(&s.kind)).collect();
         let mut gone = Vec::new();
         for (h, sock) in self.sockets.iter() {
             let smoltcp::socket::Socket::Tcp(t) = sock;
             let now = state_of(t.state());
-            let before = self.seen.insert(h, now);
-            if now == State::Closed {
-                match before {
-                    Some(State::SynSent) => {
-                        self.errors.insert(h, Errno::ECONNREFUSED);
-                    }
-                    Some(
-                        State::SynReceived
-                        | State::Established
-                        | State::FinWait1
-                        | State::FinWait2
-                        | State::CloseWait
-                        | State::Closing,
-                    ) => {
-                        self.errors.insert(h, Errno::ECONNRESET);
-                    }
-                    _ => {}
+            let ends =
+                t.local_endpoint().zip(t.remote_endpoint()).map(|(l, r)| (SocketAddr::from(l), SocketAddr::from(r)));
+            let before = self.seen.get(&h).copied().unwrap_or(Seen::new(State::Closed));
+            let active = before.active || now == State::SynSent;
+            let synced =
+                before.synced || !matches!(now, State::Closed | State::Listen | State::SynSent | State::SynReceived);
+            self.seen.insert(
+                h,
+                Seen { state: now, ends: ends.or(before.ends), active: active && now != State::Listen, synced },
+            );
+            if now == State::Closed && before.state != State::Closed {
+                let reset = before.ends.is_some_and(|(l, r)| self.rsts.contains(&(r, l.port())));
+                let error = match before.state {
+                    State::SynSent => Some(Errno::ECONNREFUSED),
+                    State::SynReceived if before.active => Some(Errno::ECONNREFUSED),
+                    State::SynReceived
+                    | State::Established
+                    | State::FinWait1
+                    | State::FinWait2
+                    | State::CloseWait
+                    | State::Closing => Some(if reset { Errno::ECONNRESET } else { Errno::ETIMEDOUT }),
+                    _ => None,
+                };
+                if let Some(e) = error {
+                    self.errors.insert(h, e);
                 }
-                if !held.contains(&h) {
-                    gone.push(h);
-                }
+            }
+            if now == State::Closed && !held.contains(&h) {
+                gone.push(h);
             }
         }
         for h in gone {
@@ -259,9 +355,10 @@ impl Smoltcp {
         let rx = tcp::SocketBuffer::new(vec![0u8; o.rcvbuf.max(1) as usize]);
         let tx = tcp::SocketBuffer::new(vec![0u8; o.sndbuf.max(1) as usize]);
         let mut s = tcp::Socket::new(rx, tx);
+        s.set_tsval_generator(Some(tsval));
         apply(&mut s, o);
         let h = self.sockets.add(s);
-        self.seen.insert(h, State::Closed);
+        self.seen.insert(h, Seen::new(State::Closed));
         h
     }
 
@@ -300,6 +397,7 @@ fn apply(s: &mut tcp::Socket<'static>, o: &Opts) {
 
 impl StackAdapter for Smoltcp {
     fn receive(&mut self, now: Duration, datagram: &[u8]) {
+        self.rsts.extend(rst_of(datagram));
         self.dev.rx.push_back(datagram.to_vec());
         self.run(now);
     }
@@ -361,7 +459,7 @@ impl SocketApi for Smoltcp {
                 port: addr.port(),
             };
             self.tcp(h).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
-            self.seen.insert(h, State::Listen);
+            self.seen.insert(h, Seen::new(State::Listen));
             pool.push(h);
         }
         self.sock(fd)?.kind = Kind::Listener { addr, pool };
@@ -388,7 +486,7 @@ impl SocketApi for Smoltcp {
             port: addr.port(),
         };
         self.tcp(fresh).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
-        self.seen.insert(fresh, State::Listen);
+        self.seen.insert(fresh, Seen::new(State::Listen));
         if let Kind::Listener { pool, .. } = &mut self.sock(fd)?.kind {
             pool[i] = fresh;
         }
@@ -435,6 +533,7 @@ impl SocketApi for Smoltcp {
             Ok(n) => Ok(n),
             Err(_) => Err(match st {
                 State::SynSent | State::SynReceived => Errno::EAGAIN,
+                State::Closed if !self.seen.get(&h).is_some_and(|s| s.synced) => Errno::ENOTCONN,
                 _ => Errno::EPIPE,
             }),
         };
@@ -461,6 +560,7 @@ impl SocketApi for Smoltcp {
             Err(tcp::RecvError::InvalidState) => match (self.errors.remove(&h), st) {
                 (Some(e), _) => Err(e),
                 (None, State::SynSent | State::SynReceived) => Err(Errno::EAGAIN),
+                (None, State::Closed) if !self.seen.get(&h).is_some_and(|s| s.synced) => Err(Errno::ENOTCONN),
                 (None, State::Closed | State::TimeWait) => Ok(Vec::new()),
                 (None, _) => Err(Errno::ENOTCONN),
             },
@@ -477,7 +577,11 @@ impl SocketApi for Smoltcp {
             *read_shut = true;
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            self.tcp(h).close();
+            if matches!(state_of(self.tcp(h).state()), State::SynSent | State::SynReceived) {
+                self.fin_pending.push(h);
+            } else {
+                self.tcp(h).close();
+            }
         }
         self.run(now);
         Ok(())
