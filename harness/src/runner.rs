@@ -48,11 +48,19 @@ pub struct RunConfig {
     pub options: RunOptions,
     /// Why the Linux target cannot run here (checked once), if it cannot.
     pub linux_unavailable: Option<String>,
+    /// `--dut`: the program (and its arguments) of the `dut` target.
+    pub dut: Option<Vec<String>>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { jobs: 1, transport: TransportKind::Tun, options: RunOptions::default(), linux_unavailable: None }
+        RunConfig {
+            jobs: 1,
+            transport: TransportKind::Tun,
+            options: RunOptions::default(),
+            linux_unavailable: None,
+            dut: None,
+        }
     }
 }
 
@@ -202,7 +210,7 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
             let r = engine::run_with(script, &mut t, cfg.options);
             (r, crate::target::Target::info(&t))
         }),
-        TargetKind::Linux | TargetKind::Lwip => {
+        TargetKind::Linux | TargetKind::Lwip | TargetKind::Dut => {
             if let Some(why) = &cfg.linux_unavailable {
                 // Outside CI a missing privilege skips; in CI it fails, so the
                 // scripts never silently disappear.
@@ -249,13 +257,21 @@ fn in_process(who: &str, f: impl FnOnce() -> (engine::RunReport, Vec<(String, St
 /// its own: it moves into the script's namespace, which goes away with the
 /// thread's descriptors when it ends.
 fn in_namespace(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Ran {
-    let (transport, options) = (cfg.transport, cfg.options);
+    let (transport, options, dut) = (cfg.transport, cfg.options, cfg.dut.clone());
     let s = script.clone();
     let joined = std::thread::Builder::new()
         .name(format!("{kind}-target"))
         .spawn(move || {
             let target: Result<Box<dyn crate::target::Target>, crate::target::TargetError> = match kind {
                 TargetKind::Lwip => crate::target::dut::DutTarget::lwip(&s).map(|t| Box::new(t) as Box<_>),
+                TargetKind::Dut => match &dut {
+                    Some(cmd) => {
+                        crate::target::dut::DutTarget::start(cmd, &s, TargetKind::Dut).map(|t| Box::new(t) as Box<_>)
+                    }
+                    None => Err(crate::target::TargetError::Setup(
+                        "the dut target runs the program --dut names (e.g. --dut ./my-dut), and none was given".into(),
+                    )),
+                },
                 _ => LinuxTarget::new(&s, transport).map(|t| Box::new(t) as Box<_>),
             };
             match target {
@@ -373,7 +389,7 @@ impl Plan {
         mut cfg: RunConfig,
         part: Option<Partition>,
     ) -> Result<Plan, PlanError> {
-        if kinds.iter().any(|k| matches!(k, TargetKind::Linux | TargetKind::Lwip)) {
+        if kinds.iter().any(|k| matches!(k, TargetKind::Linux | TargetKind::Lwip | TargetKind::Dut)) {
             cfg.probe_linux();
         }
         let files = find_scripts(paths)?;

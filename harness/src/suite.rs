@@ -145,6 +145,12 @@ impl Ledger {
         if !path.exists() {
             return Ok(Ledger { root: root.to_path_buf(), file: None, deviations: Vec::new() });
         }
+        Ledger::from_file(root, &path)
+    }
+
+    /// The ledger in `path`, its script globs relative to the suite `root`.
+    pub fn from_file(root: &Path, path: &Path) -> Result<Ledger, SuiteError> {
+        let path = path.to_path_buf();
         let text = std::fs::read_to_string(&path).map_err(|e| suite_error(&path, e))?;
         let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| suite_error(&path, e))?;
         for (i, d) in f.deviations.iter().enumerate() {
@@ -238,6 +244,17 @@ impl Ledgers {
             }
         }
         Ok(Ledgers { by_root })
+    }
+
+    /// `--ledger FILE`: `path` replaces the ledger of `target` under every
+    /// suite root.
+    pub fn use_file(&mut self, target: TargetKind, path: &Path) -> Result<(), SuiteError> {
+        for ((root, t), l) in self.by_root.iter_mut() {
+            if *t == target.to_string() {
+                *l = Ledger::from_file(root, path)?;
+            }
+        }
+        Ok(())
     }
 
     /// How many entries, over every ledger loaded.

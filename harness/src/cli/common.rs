@@ -70,7 +70,9 @@ pub enum TargetArg {
     Smoltcp,
     /// lwIP, a device-under-test program in a private namespace per script (root).
     Lwip,
-    /// Every target.
+    /// Any stack behind the DUT protocol: the program --dut names, in a private namespace per script (root).
+    Dut,
+    /// Every bundled target (reference, linux, smoltcp, lwip).
     All,
 }
 
@@ -83,7 +85,8 @@ pub(super) fn kinds(targets: &[TargetArg]) -> Vec<TargetKind> {
             TargetArg::Linux => &[TargetKind::Linux],
             TargetArg::Smoltcp => &[TargetKind::Smoltcp],
             TargetArg::Lwip => &[TargetKind::Lwip],
-            TargetArg::All => &TargetKind::ALL,
+            TargetArg::Dut => &[TargetKind::Dut],
+            TargetArg::All => &TargetKind::BUNDLED,
         };
         for k in add {
             if !out.contains(k) {

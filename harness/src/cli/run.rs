@@ -47,6 +47,14 @@ pub(super) struct RunArgs {
     /// Linux target). Without it, such scripts are skipped.
     #[arg(long)]
     allow_shell: bool,
+    /// The `dut` target's program and its arguments (split at spaces): a
+    /// stack behind the DUT protocol (docs/adding-a-stack.md).
+    #[arg(long, value_name = "COMMAND")]
+    dut: Option<String>,
+    /// A ledger of known deviations to use instead of
+    /// <suite>/expectations/<target>.yaml, for every target run.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -80,8 +88,14 @@ fn execute(
     targets: &[TargetArg],
     cfg: RunConfig,
     partition: Option<Partition>,
+    ledger: Option<&std::path::Path>,
 ) -> Result<(Vec<ScriptResult>, usize), Error> {
     let mut plan = Plan::new(paths, kinds(targets), cfg, partition).map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(file) = ledger {
+        for k in plan.kinds.clone() {
+            plan.ledgers.use_file(k, file).map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+    }
     if let Some(why) = &plan.cfg.linux_unavailable {
         eprintln!("warning: the Linux target cannot run here: {why}");
     }
@@ -117,8 +131,9 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         transport: a.transport,
         options: RunOptions { tolerance_scale: a.tolerance_scale, allow_shell: a.allow_shell },
         linux_unavailable: None,
+        dut: a.dut.as_ref().map(|c| c.split_whitespace().map(String::from).collect()),
     };
-    let (results, invalid) = execute(&a.paths, &a.targets, cfg, a.partition)?;
+    let (results, invalid) = execute(&a.paths, &a.targets, cfg, a.partition, a.ledger.as_deref())?;
     for r in &results {
         match &r.status {
             Status::Failed(_) => print!("{}", report::failure_text(r)),
@@ -206,7 +221,7 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
     };
     let catalogue = Catalogue::load(&catalogue_path).map_err(|e| Error::Invalid(e.to_string()))?;
     let cfg = RunConfig { jobs: a.jobs, transport: a.transport, ..RunConfig::default() };
-    let (results, invalid) = execute(&a.paths, &a.targets, cfg, None)?;
+    let (results, invalid) = execute(&a.paths, &a.targets, cfg, None, None)?;
     let kinds: Vec<TargetKind> =
         TargetKind::ALL.into_iter().filter(|k| results.iter().any(|r| r.target == *k)).collect();
     for r in &results {

@@ -139,6 +139,10 @@ impl Run<'_> {
             StepError::Target(TargetError::Violation(m)) if oracle => {
                 fail(i, format!("the reference stack broke an oracle: {m}"), vec![])
             }
+            StepError::Target(TargetError::Dut(m)) => {
+                let s = &self.script.steps[i];
+                Stop::Target(TargetError::Dut(format!("line {} (`{}`): {m}", s.pos.line, s.text.trim())))
+            }
             StepError::Target(e) => Stop::Target(e),
         }
     }

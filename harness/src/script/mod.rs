@@ -36,16 +36,25 @@ pub enum TargetKind {
     Smoltcp,
     /// lwIP, a device-under-test program in a private namespace.
     Lwip,
+    /// Any stack behind the DUT protocol: the program `--dut` names, in a
+    /// private namespace.
+    Dut,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 4] = [TargetKind::Reference, TargetKind::Linux, TargetKind::Smoltcp, TargetKind::Lwip];
+    pub const ALL: [TargetKind; 5] =
+        [TargetKind::Reference, TargetKind::Linux, TargetKind::Smoltcp, TargetKind::Lwip, TargetKind::Dut];
+    /// What `--target all` runs: the targets this project brings (a `dut`
+    /// needs a program named).
+    pub const BUNDLED: [TargetKind; 4] =
+        [TargetKind::Reference, TargetKind::Linux, TargetKind::Smoltcp, TargetKind::Lwip];
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Reference => "reference",
             TargetKind::Linux => "linux",
             TargetKind::Smoltcp => "smoltcp",
             TargetKind::Lwip => "lwip",
+            TargetKind::Dut => "dut",
         }
     }
     pub fn from_name(s: &str) -> Option<TargetKind> {
@@ -54,7 +63,7 @@ impl TargetKind {
     /// A stack this project did not write: held to the reference's `out`
     /// packets (the RFC's behaviour) where a script names none for it.
     pub fn third_party(self) -> bool {
-        matches!(self, TargetKind::Smoltcp | TargetKind::Lwip)
+        matches!(self, TargetKind::Smoltcp | TargetKind::Lwip | TargetKind::Dut)
     }
     /// The names, for messages.
     pub fn names() -> String {

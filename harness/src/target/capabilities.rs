@@ -101,6 +101,9 @@ impl TargetKind {
             TargetKind::Smoltcp => {
                 Capabilities { linux: false, icmp_input: false, tcp_info: Some(&["state"]), lacks: smoltcp_lacks }
             }
+            TargetKind::Dut => {
+                Capabilities { linux: false, icmp_input: false, tcp_info: Some(&["state"]), lacks: linux_forms }
+            }
             TargetKind::Lwip => {
                 Capabilities { linux: false, icmp_input: false, tcp_info: Some(&["state"]), lacks: lwip_lacks }
             }

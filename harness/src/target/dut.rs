@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -57,11 +57,26 @@ pub fn lwip_program() -> Result<PathBuf, String> {
     })
 }
 
+/// The DUT's standard input, a stream socket: writes never raise SIGPIPE.
+struct Requests(socket2::Socket);
+
+impl Write for Requests {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send_with_flags(buf, libc::MSG_NOSIGNAL)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The harness's side of the DUT protocol: requests out, answers in.
 pub struct DutClient {
     program: String,
     child: Child,
-    requests: ChildStdin,
+    /// Our end of the DUT's standard input: a socket, written with
+    /// MSG_NOSIGNAL, so a DUT that died is an error and not a SIGPIPE
+    /// (the harness keeps SIGPIPE's default for `| head`).
+    requests: Requests,
     answers: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
     /// The stack's name, from its hello.
@@ -85,7 +100,13 @@ impl DutClient {
     pub fn start(cmd: &[String], link: socket2::Socket, local: std::net::IpAddr) -> Result<DutClient, String> {
         let program = cmd.first().cloned().ok_or("no DUT program given")?;
         let mut command = Command::new(&program);
-        command.args(&cmd[1..]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| format!("the DUT {program}'s input: {e}"))?;
+        command
+            .args(&cmd[1..])
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let raw = std::os::fd::AsRawFd::as_raw_fd(&link);
         // SAFETY: between fork and exec only dup2 runs, which is
         // async-signal-safe; `raw` stays open in the parent until spawn
@@ -101,7 +122,7 @@ impl DutClient {
         }
         let mut child = command.spawn().map_err(|e| format!("starting the DUT {program}: {e}"))?;
         drop(link);
-        let requests = child.stdin.take().ok_or("the DUT's stdin")?;
+        let requests = Requests(socket2::Socket::from(std::os::fd::OwnedFd::from(ours)));
         let stdout = child.stdout.take().ok_or("the DUT's stdout")?;
         let mut err_pipe = child.stderr.take().ok_or("the DUT's stderr")?;
         let (tx, answers) = mpsc::channel();
@@ -517,7 +538,7 @@ impl DutTarget {
 
     fn checked(&mut self) -> Result<(), TargetError> {
         match self.client.broken.take() {
-            Some(m) => Err(TargetError::Setup(m)),
+            Some(m) => Err(TargetError::Dut(m)),
             None => Ok(()),
         }
     }

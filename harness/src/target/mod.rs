@@ -86,6 +86,10 @@ pub enum TargetError {
     /// a command the script ran there failed.
     #[error("{0}")]
     Violation(String),
+    /// A device under test broke the DUT protocol (crashed, hung, answered
+    /// garbage): which program, which request.
+    #[error("{0}")]
+    Dut(String),
 }
 
 /// How time passes on a target.
