@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -64,6 +64,14 @@ $(LWIP_DUT): duts/lwip/lwip-dut.c
 	@pkg-config --exists lwip || { echo "lwip-dut needs liblwip-dev and pkg-config: apt-get install liblwip-dev pkg-config" >&2; exit 1; }
 	mkdir -p target
 	$${CC:-cc} -O2 -Wall -Wextra -Werror -o $@ $< $$(pkg-config --cflags --libs lwip) -lpthread
+
+## The probe behind docs/adding-a-stack.md's report on lwIP in virtual time:
+## an executable's sys_now() drives liblwip's timers.
+lwip-vt-probe: duts/lwip/virtual-time-probe.c
+	@pkg-config --exists lwip || { echo "lwip-vt-probe needs liblwip-dev and pkg-config" >&2; exit 1; }
+	@mkdir -p target
+	$${CC:-cc} -O2 -Wall -Wextra -Werror -o target/lwip-vt-probe $< $$(pkg-config --cflags --libs lwip) -lpthread
+	target/lwip-vt-probe
 
 ## All tests of the workspace.
 test: setup lwip-dut
