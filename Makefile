@@ -19,12 +19,16 @@ run: setup lwip-dut
 	$(HARNESS) run suites/ --target all
 	$(HARNESS) loopback --loss 1 --seed 7
 
-## Scripts per second on the reference target; fixed cost and suite time on Linux.
-bench: setup
+## Scripts per second on the reference target and on smoltcp (against the
+## reference over the same scripts); fixed cost per script and suite time on
+## Linux and on the lwIP DUT.
+bench: setup lwip-dut
 	$(CARGO) build --release -p harness
 	$(HARNESS) bench suites --rounds 200
+	$(HARNESS) bench suites --target smoltcp --rounds 200
 	$(HARNESS) bench suites --target linux --transport tun
 	$(HARNESS) bench suites --target linux --transport raw
+	$(HARNESS) bench suites --target lwip
 
 ## packetdrill's own Linux TCP scripts, read from PACKETDRILL_TCP (GPL data,
 ## never copied into this repository): imported (a `*v6.pkt` file over IPv6,

@@ -411,26 +411,27 @@ impl Plan {
     }
 }
 
-/// The reference target's speed: `rounds` passes over `scripts`.
-pub struct ReferenceBench {
+/// An in-process target's speed: `rounds` passes over `scripts`.
+pub struct InProcessBench {
     pub runs: usize,
-    pub failed: usize,
     pub wall: Duration,
     /// Script (virtual) time covered.
     pub script_time: Duration,
+    /// The last round's results (for the ledger and the verdict).
+    pub last: Vec<ScriptResult>,
 }
 
-pub fn bench_reference(scripts: &[Script], rounds: usize, jobs: usize) -> ReferenceBench {
+/// Runs `scripts` `rounds` times on `kind` (the reference stack, smoltcp:
+/// targets in virtual time) and times it.
+pub fn bench_in_process(scripts: &[Script], kind: TargetKind, rounds: usize, jobs: usize) -> InProcessBench {
     let start = Instant::now();
-    let (mut runs, mut failed, mut script_time) = (0, 0, Duration::ZERO);
+    let (mut runs, mut script_time, mut last) = (0, Duration::ZERO, Vec::new());
     for _ in 0..rounds.max(1) {
-        for r in run_all(scripts, TargetKind::Reference, jobs, &|_| {}) {
-            runs += 1;
-            script_time += r.script_time;
-            failed += usize::from(!matches!(r.status, Status::Passed));
-        }
+        last = run_all(scripts, kind, jobs, &|_| {});
+        runs += last.len();
+        script_time += last.iter().map(|r| r.script_time).sum::<Duration>();
     }
-    ReferenceBench { runs, failed, wall: start.elapsed(), script_time }
+    InProcessBench { runs, wall: start.elapsed(), script_time, last }
 }
 
 /// The Linux target's fixed cost per script: `n` runs of a script that only
@@ -444,15 +445,20 @@ pub struct FixedCost {
 }
 
 pub fn bench_linux_fixed_cost(cfg: &RunConfig, n: usize) -> Result<FixedCost, String> {
-    let trivial = script::parse(Path::new("trivial.yaml"), "targets: [linux]\nsteps:\n  - call: socket() = 3\n")
-        .map_err(|e| e.one_line())?
-        .remove(0);
+    bench_fixed_cost(TargetKind::Linux, cfg, n)
+}
+
+/// The fixed cost per script of a target in a namespace (Linux, a DUT):
+/// `n` runs of a script that only makes a socket.
+pub fn bench_fixed_cost(kind: TargetKind, cfg: &RunConfig, n: usize) -> Result<FixedCost, String> {
+    let text = format!("targets: [{kind}]\nsteps:\n  - call: socket() = 3\n");
+    let trivial = script::parse(Path::new("trivial.yaml"), &text).map_err(|e| e.one_line())?.remove(0);
     let mut costs = Vec::with_capacity(n);
     linux::reaped();
     let all = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
-        let r = run_one_with(&trivial, TargetKind::Linux, cfg);
+        let r = run_one_with(&trivial, kind, cfg);
         costs.push(t.elapsed());
         if !matches!(r.status, Status::Passed) {
             return Err(format!("the trivial script did not pass: {:?}", r.status));
