@@ -30,5 +30,5 @@ pub use profile::Profile;
 pub use seq::SeqNumber;
 pub use stack::{Domain, Fd, PollEvents, Shutdown, SockOpt, SockOptName, Stack, StackConfig, StackStats};
 pub use state::State;
-pub use tcb::{ConnView, TcbStatus, Timers};
+pub use tcb::{ConnView, LiveView, TcbStatus, Timers};
 pub use time::{Duration, Instant};

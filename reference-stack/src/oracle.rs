@@ -8,6 +8,11 @@
 //!   segment: it parses back; it never acknowledges data the peer never sent;
 //!   it never answers a RST with a RST; it lies below SND.NXT; the right edge of the advertised window
 //!   never moves left (SHLD-14); a step does not emit without bound (livelock).
+//! - [`liveness`]: what must happen within a bound of time (an ACK, a
+//!   retransmission, a zero-window probe, the end of TIME-WAIT, a keep-alive
+//!   that gives up only on silence).
+
+pub mod liveness;
 
 use crate::event::{EventKind, FourTuple};
 use crate::seq::SeqNumber;
@@ -115,6 +120,12 @@ pub enum Violation {
         fired: usize,
         at_micros: u64,
     },
+    /// Something owed was not done in time ([`liveness`]): which rule, and
+    /// the connection with its figures.
+    Liveness {
+        rule: &'static str,
+        detail: String,
+    },
 }
 
 impl Violation {
@@ -125,6 +136,7 @@ impl Violation {
             Violation::Transition { .. } => "transition",
             Violation::Emitted { .. } => "emitted-segment",
             Violation::Livelock { .. } | Violation::TimerLivelock { .. } => "livelock",
+            Violation::Liveness { .. } => "liveness",
         }
     }
 
@@ -148,6 +160,7 @@ impl Violation {
             Violation::Emitted { rule, .. } => (*rule).to_string(),
             Violation::Livelock { .. } => "livelock".into(),
             Violation::TimerLivelock { .. } => "timer".into(),
+            Violation::Liveness { rule, .. } => (*rule).to_string(),
         }
     }
 }
@@ -162,6 +175,7 @@ impl std::fmt::Display for Violation {
             Violation::TimerLivelock { fired, at_micros } => {
                 write!(f, "livelock: a timer fired {fired} times at {at_micros} µs without its deadline moving")
             }
+            Violation::Liveness { rule, detail } => write!(f, "liveness \"{rule}\": {detail}"),
         }
     }
 }
@@ -222,6 +236,8 @@ pub struct Oracle {
     rcv_nxt_before: SortedMap<FourTuple, SeqNumber>,
     /// Whether the stack applies RFC 5961 (exact-RST rule).
     rfc5961: bool,
+    liveness: liveness::Liveness,
+    liveness_off: bool,
 }
 
 fn unparsable(e: crate::wire::WireError) -> Violation {
@@ -246,6 +262,14 @@ impl Oracle {
         Oracle::default()
     }
 
+    /// Without the [`liveness`] rules: for a driver that moves time past
+    /// deadlines without firing each timer at its own (they would blame the
+    /// stack for the driver's lateness).
+    pub fn without_liveness(mut self) -> Oracle {
+        self.liveness_off = true;
+        self
+    }
+
     /// Call before injecting a segment: what the stack knew of the connection.
     pub fn before_inject(&mut self, tuple: FourTuple, status: Option<&crate::ConnView>) {
         match status {
@@ -263,6 +287,7 @@ impl Oracle {
         let v = self.peers.get_or_insert_default(t);
         v.push_end(seg.seq + seg.seg_len());
         self.injected_rst |= seg.flags.rst();
+        self.liveness.on_inject(t, seg.flags.fin());
     }
 
     /// A datagram the stack emitted, with the STATUS of the connection that
@@ -315,6 +340,9 @@ impl Oracle {
             remote: std::net::SocketAddr::new(ip.dst, seg.dst_port),
         };
         let status = origin;
+        if let Some(st) = status {
+            self.liveness.on_emit(st.id, st.snd_una, seg);
+        }
         // Everything sent lies below SND.NXT (RFC 9293 3.3.1: SND.NXT is the
         // next sequence number to be sent): otherwise the peer's ACK of it
         // would be "an ACK of something not yet sent" and dropped. Not for a
@@ -359,6 +387,7 @@ impl Oracle {
 
     /// Events the stack logged during the step.
     pub fn on_events(&mut self, events: &[Event]) -> Result<(), Violation> {
+        self.liveness.on_events(events);
         for e in events {
             if let EventKind::Transition { from, to, cause } = e.kind {
                 if !transition_allowed(from, to) {
@@ -383,11 +412,17 @@ impl Oracle {
         Ok(())
     }
 
-    /// Ends a step: the stack's invariants must hold.
-    pub fn end_step(&mut self, stack: &Stack) -> Result<(), Violation> {
+    /// Ends a step at `now` (the instant everything since the last call
+    /// happened): the stack's invariants must hold, and what it owed by now
+    /// must have been done ([`liveness`]).
+    pub fn end_step(&mut self, stack: &Stack, now: crate::Instant) -> Result<(), Violation> {
         self.injected_rst = false;
         self.emitted_this_step = 0;
-        stack.check_invariants().map_err(|v| Violation::Invariant(v.to_string()))
+        stack.check_invariants().map_err(|v| Violation::Invariant(v.to_string()))?;
+        if self.liveness_off {
+            return Ok(());
+        }
+        self.liveness.end_step(stack, now)
     }
 }
 

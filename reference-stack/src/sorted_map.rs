@@ -83,6 +83,11 @@ impl<K: Ord, V> SortedMap<K, V> {
         &mut self.entries[i].1
     }
 
+    /// Keeps the entries for which `f` is true (in place, order kept).
+    pub fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        self.entries.retain_mut(|(k, v)| f(k, v));
+    }
+
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -94,6 +99,10 @@ impl<K: Ord, V> SortedMap<K, V> {
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::rng::{siphash24, Rng};
 use crate::seq::SeqNumber;
 use crate::sorted_map::SortedMap;
 use crate::state::State;
-use crate::tcb::{ConnView, Ctx, InvariantViolation, SockOpts, Tcb, TcbStatus};
+use crate::tcb::{ConnView, Ctx, InvariantViolation, LiveView, SockOpts, Tcb, TcbStatus};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpPacket, IpRepr, TcpFlags, TcpRepr, WireError};
 use std::collections::VecDeque;
@@ -1064,6 +1064,14 @@ impl Stack {
     pub fn connection_view(&self, tuple: &FourTuple) -> Option<ConnView> {
         let k = self.demux.get(tuple)?;
         self.conns.get(k).map(|c| ConnView { id: *k, ..c.tcb.view() })
+    }
+
+    /// Every live connection's [`LiveView`], in 4-tuple order, without
+    /// allocating (the liveness oracles read it after every step).
+    pub fn live_views(&self) -> impl Iterator<Item = LiveView> + '_ {
+        self.demux
+            .values()
+            .filter_map(|k| self.conns.get(k).map(|c| LiveView { id: *k, ..c.tcb.live_view(&self.profile) }))
     }
 
     /// Every connection's invariants plus the stack's own bookkeeping.

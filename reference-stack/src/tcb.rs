@@ -162,6 +162,32 @@ impl From<&TcbStatus> for ConnView {
     }
 }
 
+/// What the liveness oracles read of a connection at the end of every step
+/// (see `oracle::liveness`): whether it owes the peer something, and the
+/// intervals within which it must pay, as the connection itself sets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveView {
+    /// As [`TcbStatus::id`].
+    pub id: u64,
+    pub tuple: FourTuple,
+    pub state: State,
+    pub snd_una: SeqNumber,
+    pub snd_nxt: SeqNumber,
+    pub snd_wnd: u32,
+    pub rcv_nxt: SeqNumber,
+    /// Octets queued and never sent, and whether a FIN is queued and not sent.
+    pub unsent: usize,
+    pub fin_unsent: bool,
+    /// The retransmission timeout with its backoff, capped (RFC 6298 5.5).
+    pub rto: Duration,
+    /// The persist interval with its backoff, capped (SHLD-30).
+    pub persist: Duration,
+    /// With SO_KEEPALIVE on: idle time, interval and count in force.
+    pub keepalive: Option<(Duration, Duration, u32)>,
+    /// When the last acceptable segment arrived (what keep-alive counts from).
+    pub last_recv: Instant,
+}
+
 /// The timers running on a connection, in [`TimerKind::ALL`] order: a copy
 /// of the TCB's own array, so taking a [`TcbStatus`] allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -540,6 +566,33 @@ impl Tcb {
             rcv_nxt: self.rcv_nxt,
             rcv_wnd: self.rcv_wnd(),
             rcv_wscale: self.rcv_wscale,
+        }
+    }
+
+    /// The [`LiveView`] (`id` left 0 for the stack to fill in).
+    pub fn live_view(&self, p: &Profile) -> LiveView {
+        let sent_of_buf = (self.snd_nxt.wrapping_since(self.snd_buf_seq) as usize).min(self.snd_buf.len());
+        let data_end = self.snd_buf_seq + self.snd_buf.len() as u32;
+        LiveView {
+            id: 0,
+            tuple: self.tuple,
+            state: self.state,
+            snd_una: self.snd_una,
+            snd_nxt: self.snd_nxt,
+            snd_wnd: self.snd_wnd,
+            rcv_nxt: self.rcv_nxt,
+            unsent: if self.snd_nxt < self.snd_buf_seq { self.snd_buf.len() } else { self.snd_buf.len() - sent_of_buf },
+            fin_unsent: self.fin_queued && self.snd_nxt <= data_end,
+            rto: self.current_rto(p),
+            persist: self.rto.saturating_mul(1u64 << self.persist_backoff.min(30)).min(p.rto_max),
+            keepalive: self.opts.keepalive.then(|| {
+                (
+                    self.opts.keep_idle.unwrap_or(p.keepalive_idle),
+                    self.opts.keep_interval.unwrap_or(p.keepalive_interval),
+                    self.opts.keep_count.unwrap_or(p.keepalive_count),
+                )
+            }),
+            last_recv: self.last_recv,
         }
     }
 
@@ -1641,16 +1694,31 @@ impl Tcb {
 
     /// RFC 9293 3.8.6.1: with data waiting, a closed window and nothing in
     /// flight, probe after one RTO (SHLD-29), backing off (SHLD-30).
+    /// A FIN waiting behind a closed window counts as data waiting: it
+    /// takes a sequence number, and without a probe it would wait forever
+    /// for a window update that may have been lost.
     fn maybe_arm_persist(&mut self, ctx: &mut Ctx<'_>, avail: usize) {
-        if avail > 0 && self.snd_una == self.snd_nxt && !self.armed(TimerKind::Persist) {
+        let waiting = avail > 0 || self.fin_unsent();
+        if waiting && self.snd_una == self.snd_nxt && !self.armed(TimerKind::Persist) {
             let d = self.rto.saturating_mul(1u64 << self.persist_backoff.min(30)).min(ctx.profile.rto_max);
             self.arm(TimerKind::Persist, ctx.now + d);
             self.disarm(TimerKind::Retransmission);
         }
     }
 
+    /// A FIN queued and not sent yet.
+    fn fin_unsent(&self) -> bool {
+        self.fin_queued && self.snd_nxt <= self.snd_buf_seq + self.snd_buf.len() as u32
+    }
+
     fn rearm_keepalive(&mut self, ctx: &Ctx<'_>) {
         if self.opts.keepalive && self.state.is_synchronized() && self.state != State::TimeWait {
+            // Probes under way wait out their interval for an answer: a
+            // socket option set meanwhile does not cut that wait short (it
+            // used to: the timer came due at once and gave up).
+            if self.keepalive_probes > 0 && self.armed(TimerKind::KeepAlive) {
+                return;
+            }
             let idle = self.opts.keep_idle.unwrap_or(ctx.profile.keepalive_idle);
             self.arm(TimerKind::KeepAlive, self.last_recv + idle);
         } else {
@@ -1693,11 +1761,20 @@ impl Tcb {
                             if !self.snd_buf.is_empty() {
                                 self.send_segment(ctx, self.snd_nxt, 1, false);
                                 self.disarm(TimerKind::Retransmission);
+                            } else if self.fin_unsent() {
+                                // Only a FIN waits: it is the probe.
+                                self.send_segment(ctx, self.snd_nxt, 0, true);
+                                self.disarm(TimerKind::Retransmission);
                             }
                         }
                         ZeroWindowProbe::NewOctet => {
-                            let octet = self.snd_buf.range(0..1).copied().collect();
-                            let seg = self.make_segment(ctx, TcpFlags::ACK, self.snd_una, octet);
+                            let octet: Vec<u8> = self.snd_buf.front().copied().into_iter().collect();
+                            let flags = if octet.is_empty() && self.fin_queued {
+                                TcpFlags::ACK | TcpFlags::FIN
+                            } else {
+                                TcpFlags::ACK
+                            };
+                            let seg = self.make_segment(ctx, flags, self.snd_una, octet);
                             self.emit(ctx, seg);
                         }
                         // <SEQ=SND.UNA-1>, no data: old, so the peer must ACK it.

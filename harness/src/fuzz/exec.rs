@@ -266,7 +266,7 @@ impl Run<'_> {
         }
         self.events = events;
         checked.map_err(fail)?;
-        self.oracle.end_step(&self.stack).map_err(fail)
+        self.oracle.end_step(&self.stack, self.now).map_err(fail)
     }
 
     fn segment(&mut self, s: &super::case::Segment) {

@@ -86,7 +86,7 @@ impl ReferenceTarget {
             }
         }
         let events = self.stack.take_events();
-        if let Err(v) = self.oracle.on_events(&events).and_then(|_| self.oracle.end_step(&self.stack)) {
+        if let Err(v) = self.oracle.on_events(&events).and_then(|_| self.oracle.end_step(&self.stack, at(self.now))) {
             self.violation.get_or_insert(v.to_string());
         }
     }
