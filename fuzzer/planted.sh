@@ -10,7 +10,7 @@
 set -u
 limit=${1:-300}
 [ $# -gt 0 ] && shift
-features=${*:-planted-rst-any-in-window planted-ack-unsent planted-fin-wait-1-skip planted-window-shrink}
+features=${*:-planted-rst-any-in-window planted-ack-unsent planted-fin-wait-1-skip planted-window-shrink planted-delack-restart planted-rto-restart-on-dupack planted-persist-restart planted-time-wait-restart planted-keepalive-count}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/target/planted-build
 out=${PLANTED_OUT:-$root/target/planted}

@@ -1086,7 +1086,14 @@ impl Tcb {
             return;
         }
         self.last_recv = ctx.now;
-        self.keepalive_probes = 0;
+        // (planted-keepalive-count: an answer does not reset the probe count.)
+        if !cfg!(feature = "planted-keepalive-count") {
+            self.keepalive_probes = 0;
+        }
+        // (planted-time-wait-restart: any acceptable segment restarts TIME-WAIT.)
+        if cfg!(feature = "planted-time-wait-restart") && self.state == State::TimeWait {
+            self.arm(TimerKind::TimeWait, ctx.now + p.time_wait);
+        }
         self.rearm_keepalive(ctx);
         // RFC 7323 4.3: TS.Recent <- SEG.TSval if SEG.SEQ =< Last.ACK.sent.
         if let (true, Some((tsval, _))) = (self.ts_ok, seg.timestamps()) {
@@ -1188,6 +1195,13 @@ impl Tcb {
         {
             self.on_duplicate_ack(ctx);
         }
+        // (planted-rto-restart-on-dupack: a duplicate ACK restarts the retransmission timer.)
+        if cfg!(feature = "planted-rto-restart-on-dupack")
+            && seg.ack == self.snd_una
+            && self.armed(TimerKind::Retransmission)
+        {
+            self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
+        }
         // Window update (SND.WL1/SND.WL2 rule).
         if self.snd_una <= seg.ack
             && seg.ack <= self.snd_nxt
@@ -1278,7 +1292,8 @@ impl Tcb {
                     }
                     if self.unacked_full_segments >= 2 {
                         self.ack_now = true;
-                    } else if !self.armed(TimerKind::DelayedAck) {
+                    } else if !self.armed(TimerKind::DelayedAck) || cfg!(feature = "planted-delack-restart") {
+                        // (planted-delack-restart: every segment pushes the delayed ACK back.)
                         self.arm(TimerKind::DelayedAck, ctx.now + ctx.profile.delayed_ack);
                     }
                 }
@@ -1522,6 +1537,11 @@ impl Tcb {
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq;
         self.snd_wl2 = seg.ack;
+        // (planted-persist-restart: every zero-window ACK restarts the persist timer.)
+        if cfg!(feature = "planted-persist-restart") && self.snd_wnd == 0 && self.armed(TimerKind::Persist) {
+            let d = self.rto.saturating_mul(1u64 << self.persist_backoff.min(30)).min(ctx.profile.rto_max);
+            self.arm(TimerKind::Persist, ctx.now + d);
+        }
         if self.snd_wnd > 0 && self.armed(TimerKind::Persist) {
             self.disarm(TimerKind::Persist);
             self.persist_backoff = 0;

@@ -65,7 +65,13 @@ pub enum CallKind {
     Shutdown(u8),
     Abort,
     NoDelay(bool),
-    KeepAlive(u8),
+    /// SO_KEEPALIVE with TCP_KEEPIDLE `idle + 1` s; `probes` 0 keeps the
+    /// profile's interval and count, else TCP_KEEPINTVL `1 + (probes & 15)`
+    /// s and TCP_KEEPCNT `1 + (probes >> 4 & 7)`.
+    KeepAlive {
+        idle: u8,
+        probes: u8,
+    },
     RcvBuf(u16),
     Urgent(u8),
 }
@@ -105,7 +111,7 @@ impl Action {
                 4 => CallKind::Shutdown(r[2] % 3),
                 5 => CallKind::Abort,
                 6 => CallKind::NoDelay(r[2] & 1 == 1),
-                7 => CallKind::KeepAlive(r[2]),
+                7 => CallKind::KeepAlive { idle: r[2], probes: r[4] },
                 8 => CallKind::RcvBuf(u16_at(r, 2)),
                 _ => CallKind::Urgent(r[2]),
             }),
@@ -158,7 +164,10 @@ impl Action {
                     CallKind::Shutdown(h) => (4, u16::from(h)),
                     CallKind::Abort => (5, 0),
                     CallKind::NoDelay(b) => (6, u16::from(b)),
-                    CallKind::KeepAlive(s) => (7, u16::from(s)),
+                    CallKind::KeepAlive { idle, probes } => {
+                        r[4] = probes;
+                        (7, u16::from(idle))
+                    }
                     CallKind::RcvBuf(n) => (8, n),
                     CallKind::Urgent(n) => (9, u16::from(n)),
                 };

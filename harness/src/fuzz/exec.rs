@@ -414,12 +414,19 @@ impl Run<'_> {
                         let _ = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
                         self.call(|| format!("setsockopt({fd}, TCP_NODELAY, {}) = *", u8::from(on)));
                     }
-                    CallKind::KeepAlive(s) => {
-                        let idle = u32::from(s) + 1;
+                    CallKind::KeepAlive { idle, probes } => {
+                        let idle = u32::from(idle) + 1;
                         let _ = self.stack.setsockopt(now, fd, SockOpt::KeepAlive(true));
                         let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIdle(idle));
                         self.call(|| format!("setsockopt({fd}, SO_KEEPALIVE, 1) = *"));
                         self.call(|| format!("setsockopt({fd}, TCP_KEEPIDLE, {idle}) = *"));
+                        if probes != 0 {
+                            let (intvl, cnt) = (1 + u32::from(probes & 15), 1 + u32::from(probes >> 4 & 7));
+                            let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIntvl(intvl));
+                            let _ = self.stack.setsockopt(now, fd, SockOpt::KeepCnt(cnt));
+                            self.call(|| format!("setsockopt({fd}, TCP_KEEPINTVL, {intvl}) = *"));
+                            self.call(|| format!("setsockopt({fd}, TCP_KEEPCNT, {cnt}) = *"));
+                        }
                     }
                     CallKind::RcvBuf(n) => {
                         let v = u32::from(n) * 4 + 256;

@@ -131,7 +131,7 @@ pub fn case_from_script(s: &Script) -> Case {
                     })),
                     Call::SetSockOpt { opt: OptName::NoDelay, value, .. } => Some(CallKind::NoDelay(*value != 0)),
                     Call::SetSockOpt { opt: OptName::KeepIdle, value, .. } => {
-                        Some(CallKind::KeepAlive((*value).clamp(1, 256) as u8 - 1))
+                        Some(CallKind::KeepAlive { idle: (*value).clamp(1, 256) as u8 - 1, probes: 0 })
                     }
                     Call::SetSockOpt { opt: OptName::RcvBuf, value, .. } => {
                         Some(CallKind::RcvBuf(((*value).max(256) as u64 - 256).min(4 * 65_535) as u16 / 4))
