@@ -157,3 +157,66 @@ fn a_retransmission_during_a_wait_is_unexpected() {
     assert!(matches!(r.status, Status::Passed), "{:?}", r.status);
     assert_eq!(r.script_time.as_secs(), 5, "{:?}", r.script_time);
 }
+
+fn passes(tail: &str) {
+    let text = format!("{HEAD}{tail}");
+    let scripts = script::parse(Path::new("ok.yaml"), &text).unwrap_or_else(|e| panic!("{}", e.one_line()));
+    let r = runner::run_one(&scripts[0], TargetKind::Reference);
+    assert!(matches!(r.status, Status::Passed), "{}", report::failure_text(&r));
+}
+
+/// `within`: the packet is awaited while the steps after it run. The
+/// delayed ACK (200 ms, rfc9293) comes after the second segment, injected
+/// at +0.1 s, and is the `within` step's; the steps after it never wait.
+#[test]
+fn a_within_packet_is_taken_while_later_steps_run() {
+    passes(
+        "  - in: P. 1:11(10) ack 1 win 65535\n  - {within: 500ms, out: \". 1:1(0) ack 21\"}\n  \
+         - {at: +0.1, in: \"P. 11:21(10) ack 1 win 65535\"}\n  - {at: +0.3, call: \"read(4, 100) = 20\"}\n",
+    );
+    // A range takes whichever ACK covers the first segment.
+    passes("  - in: P. 1:11(10) ack 1 win 65535\n  - {within: 500ms, out: \". 1:1(0) ack 11~21\"}\n  - wait: 1s\n");
+    passes("  - in: P. 1:11(10) ack 1 win 65535\n  - {at: +0~0.3, out: \". 1:1(0) ack 5~11 win 65000~65535\"}\n");
+}
+
+/// A `within` packet that does not come by its bound fails at its own
+/// line, even when a later step is running; one outside a range differs.
+#[test]
+fn a_within_packet_too_late_fails_at_its_step() {
+    // The ACK comes at 0.2 s: 100 ms is too short.
+    let (f, text) = fails(
+        "  - in: P. 1:11(10) ack 1 win 65535\n  - {within: 100ms, out: \". 1:1(0) ack 11\"}\n  \
+         - {at: +0.05, in: \"P. 11:21(10) ack 1 win 65535\"}\n  - {at: +0.5, call: \"read(4, 100) = 20\"}\n",
+    );
+    assert_eq!(f.pos.unwrap().line, 10, "{text}");
+    assert!(text.contains("expected a packet by 0.110000 (within 100ms of 0.000000)"), "{text}");
+    // A packet that does not match is unexpected where it arrives.
+    let (f, text) =
+        fails("  - in: P. 1:11(10) ack 1 win 65535\n  - {within: 500ms, out: \". 1:1(0) ack 12~20\"}\n  - wait: 1s\n");
+    assert_eq!(f.pos.unwrap().line, 11, "{text}");
+    assert!(text.contains("unexpected packet at 0.2"), "{text}");
+    let (f, text) = fails("  - in: P. 1:11(10) ack 1 win 65535\n  - {at: +0~0.3, out: \". 1:1(0) ack 12~20\"}\n");
+    assert!(f.diffs.iter().any(|d| d.field == "ack" && d.expected == "12~20" && d.actual == "11"), "{text}");
+}
+
+/// `within` and ranges are refused, with their position, where they make
+/// no sense.
+#[test]
+fn within_and_ranges_are_refused_where_they_make_no_sense() {
+    for (tail, line, msg) in [
+        ("  - {within: 1s, in: \". 1:1(0) ack 1 win 65535\"}\n", 9, "`within` goes with an `out` packet"),
+        ("  - {at: +1, within: 1s, out: \". 1:1(0) ack 1\"}\n", 9, "does not go with `at`"),
+        ("  - {within: 0s, out: \". 1:1(0) ack 1\"}\n", 9, "needs a bound above zero"),
+        ("  - {within: soon, out: \". 1:1(0) ack 1\"}\n", 9, "is not a duration"),
+        ("  - in: . 1:1(0) ack 1~5 win 65535\n", 9, "a range (`LO~HI`) in a packet the script sends"),
+        ("  - {at: +1, out: \". 1:1(0) ack 9~5\"}\n", 9, "ends below where it starts"),
+    ] {
+        let text = format!("{HEAD}{tail}");
+        let e = script::parse(Path::new("bad.yaml"), &text).err().unwrap_or_else(|| panic!("accepted: {tail}"));
+        assert!(e.message.contains(msg), "{tail}: {}", e.one_line());
+        assert_eq!(e.line, line, "{tail}: {}", e.one_line());
+    }
+    let text = format!("outbound: queue\n{HEAD}  - {{within: 1s, out: \". 1:1(0) ack 1\"}}\n");
+    let e = script::parse(Path::new("bad.yaml"), &text).err().expect("queue and within");
+    assert!(e.message.contains("does not go with `outbound: queue`"), "{}", e.one_line());
+}

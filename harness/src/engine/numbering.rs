@@ -128,7 +128,8 @@ impl Numbering {
                         // packetdrill's reading: the script's name for a TSval the stack sent.
                         Field::Is(v) if s.ts_mapped && spec.flags.ack() => self.echo_of(*v),
                         Field::Is(v) => *v,
-                        Field::Any => self.last_tsval.unwrap_or(0),
+                        // Ranges are only parsed for ack, win and urg.
+                        Field::Any | Field::Range(..) => self.last_tsval.unwrap_or(0),
                     },
                 },
                 OptSpec::Unknown { kind, data } => TcpOption::Unknown {

@@ -24,6 +24,17 @@ pub(super) struct Pending {
     pub hi: Duration,
 }
 
+/// An `out` step with `within:`, awaited while the steps after it run.
+pub(super) struct Expected {
+    pub step: usize,
+    pub spec: crate::script::packet::PacketSpec,
+    /// The previous step's time, the bound, and the deadline with the
+    /// tolerance.
+    pub from: Duration,
+    pub within: Duration,
+    pub by: Duration,
+}
+
 /// What stopped a step, before the step loop says at which step.
 pub(super) enum StepError {
     /// The stack did not do what the script says: at the current step, or
@@ -62,6 +73,8 @@ pub(super) struct Run<'a> {
     pub trace: Trace,
     /// A blocking call that has not returned yet.
     pub pending: Option<Pending>,
+    /// `within` packets not seen yet, oldest first.
+    pub expected: Vec<Expected>,
     /// The last fd the script used, for the state in failure reports.
     pub last_fd: Option<i32>,
     pub allow_shell: bool,
@@ -83,6 +96,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         num: Numbering::new(script),
         trace: Trace::default(),
         pending: None,
+        expected: Vec::new(),
         last_fd: None,
         allow_shell: opts.allow_shell,
     };
@@ -161,6 +175,12 @@ impl Run<'_> {
         if let Some(p) = &self.pending {
             let e = mismatch(format!("`{}` never returned", p.text), vec![]);
             return Err(self.stop_at(p.step, e, false));
+        }
+        // `within` packets still awaited get until their deadlines; what
+        // else is sent by then is unexpected, as before any step.
+        if let Some(by) = self.expected.iter().map(|e| e.by).max() {
+            let step = self.expected[0].step;
+            self.no_packets_until(by + Duration::from_micros(1)).map_err(|e| self.stop_at(step, e, false))?;
         }
         let last = self.script.steps.iter().enumerate().rev().find(|(_, s)| self.runs(s));
         if let Some((i, _)) = last {

@@ -31,7 +31,13 @@ impl Run<'_> {
         match &step.kind {
             StepKind::In(spec) => self.step_in(step, spec, lo),
             StepKind::Icmp(spec) => self.step_icmp(step, spec, lo),
-            StepKind::Out(per) => self.step_out(step, per, lo, hi),
+            StepKind::Out(per) => match step.within {
+                Some(d) => {
+                    self.await_within(i, per, d);
+                    Ok(())
+                }
+                None => self.step_out(step, per, lo, hi),
+            },
             StepKind::Shell(cmd) => self.step_shell(step, cmd, lo),
             StepKind::NewConnection { remote_isn } => {
                 self.num.new_connection(self.script, *remote_isn);
@@ -63,29 +69,90 @@ impl Run<'_> {
     /// this one.
     pub(super) fn no_packets_until(&mut self, t: Duration) -> Result<(), StepError> {
         let t = t.max(self.time.step_end);
-        match self.script.outbound {
-            Outbound::Queue => Ok(()),
-            Outbound::Ignore => {
-                while let Some((at, p)) = self.target.next_packet(t)? {
+        // Awaited `within` packets whose deadline comes first are judged
+        // first, with what was sent by then.
+        while let Some(by) = self.expected.iter().map(|e| e.by).filter(|by| *by < t).min() {
+            self.packets_until(by)?;
+            if let Some(k) = self.expected.iter().position(|e| e.by == by) {
+                let e = self.expected.remove(k);
+                return Err(StepError::Mismatch {
+                    step: Some(e.step),
+                    message: format!(
+                        "expected a packet by {:.6} (within {:?} of {:.6}), nothing that matches was sent",
+                        e.by.as_secs_f64(),
+                        e.within,
+                        e.from.as_secs_f64()
+                    ),
+                    diffs: vec![],
+                });
+            }
+        }
+        self.packets_until(t)
+    }
+
+    /// The packets sent by `t`: an awaited `within` step's if one matches,
+    /// else what `outbound` says.
+    fn packets_until(&mut self, t: Duration) -> Result<(), StepError> {
+        // `outbound: queue` leaves them for the next `out` step (a script
+        // with `within` steps cannot say `queue`).
+        if self.script.outbound == Outbound::Queue {
+            return Ok(());
+        }
+        while let Some((at, p)) = self.target.next_packet(t)? {
+            if self.take_expected(at, &p)? {
+                continue;
+            }
+            match self.script.outbound {
+                Outbound::Queue | Outbound::Ignore => {
                     self.num.learn_unchecked(self.script, &p);
                     self.trace.out(self.num.isns(), at, &p);
                 }
-                Ok(())
-            }
-            Outbound::Check => match self.target.next_packet(t)? {
-                None => Ok(()),
-                Some((at, p)) => {
+                Outbound::Check => {
                     let text = self.trace.out(self.num.isns(), at, &p);
-                    Err(mismatch(
+                    return Err(mismatch(
                         format!(
                             "unexpected packet at {:.6}: out {text} (the script expected nothing to be sent before this step)",
                             at.as_secs_f64()
                         ),
                         vec![],
-                    ))
+                    ));
                 }
-            },
+            }
         }
+        Ok(())
+    }
+
+    /// `within: D` on an `out` step: its packet is awaited from now on, by
+    /// D after the previous step (with the tolerance for that gap), while
+    /// the next steps run on their own times.
+    fn await_within(&mut self, i: usize, per: &BTreeMap<TargetKind, PacketSpec>, within: Duration) {
+        let Some(spec) = per.get(&self.kind) else { return };
+        let from = self.time.last;
+        let by = from + within + self.time.tol(within);
+        self.expected.push(super::run::Expected { step: i, spec: spec.clone(), from, within, by });
+    }
+
+    /// Offers a packet sent at `at` to the awaited `within` steps, oldest
+    /// first; true when one took it (it matched, by its deadline).
+    fn take_expected(&mut self, at: Duration, p: &IpPacket) -> Result<bool, StepError> {
+        for k in 0..self.expected.len() {
+            if at > self.expected[k].by {
+                continue;
+            }
+            // Matching a SYN teaches the stack's ISN and port: only if taken.
+            let learned = (self.num.stack_isn, self.num.local_port);
+            let spec = self.expected[k].spec.clone();
+            if self.num.match_out(self.script, &spec, p).is_empty() {
+                self.expected.remove(k);
+                self.trace.out(self.num.isns(), at, p);
+                if let Some((v, _)) = p.tcp.timestamps() {
+                    self.learn_tsval(&spec, v, at)?;
+                }
+                return Ok(true);
+            }
+            (self.num.stack_isn, self.num.local_port) = learned;
+        }
+        Ok(false)
     }
 
     /// After an injection: what follows counts from when the datagram really
@@ -275,12 +342,15 @@ impl Run<'_> {
     /// The next packet for an `out` step. With `outbound: queue`, packets of
     /// the script's earlier connections are passed over (packetdrill ignores
     /// packets that are not the socket under test's); they stay in the trace.
-    fn next_out(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+    fn next_out(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, StepError> {
         loop {
             // A packet already read is this step's to judge, however late
             // the engine got here; the step's time check says if it was late.
             let deadline = deadline.max(self.target.now());
             let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
+            if self.take_expected(at, &p)? {
+                continue;
+            }
             let old = self.num.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
             if self.script.outbound == Outbound::Queue && old {
                 self.trace.out(self.num.isns(), at, &p);

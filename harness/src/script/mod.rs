@@ -169,6 +169,10 @@ pub struct Step {
     pub only: Option<TargetKind>,
     /// `from: LINE`: the line of the imported file (the header's `from`).
     pub from: Option<usize>,
+    /// `within: D` on an `out` step: the packet must come at the latest D
+    /// after the previous step, and the steps after this one do not wait
+    /// for it (they run on their own times while it is awaited).
+    pub within: Option<Duration>,
     pub kind: StepKind,
 }
 
@@ -394,6 +398,9 @@ struct RawStep {
     cmsg: Option<Spanned<serde_json::Value>>,
     /// The line of the imported file this step came from.
     from: Option<Spanned<usize>>,
+    /// With `out`: the packet comes at the latest this long after the
+    /// previous step, while the steps after it go on.
+    within: Option<Spanned<String>>,
     /// The RFC clause or the deviation a per-target step stands for.
     #[allow(dead_code)]
     why: Option<String>,
@@ -662,8 +669,17 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     }
     let steps_loc = raw.steps.referenced;
     let mut steps = Vec::new();
+    let queue = raw.outbound.as_ref().is_some_and(|o| o.value == "queue");
     for s in &raw.steps.value {
-        steps.push(build_step(ctx, s)?);
+        let step = build_step(ctx, s)?;
+        if let (true, Some(w)) = (queue, s.value.within.as_ref().filter(|_| step.within.is_some())) {
+            return Err(ctx.err_at(
+                &w.referenced,
+                "`within` does not go with `outbound: queue` (a queued packet is the next `out` step's)".to_string(),
+                None,
+            ));
+        }
+        steps.push(step);
     }
     if steps.is_empty() {
         return Err(ctx.err_at(&steps_loc, "a script needs at least one step".to_string(), None));
@@ -1067,7 +1083,34 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         let a = r.at.as_ref().expect("a return time comes from `at`");
         return Err(ctx.err_at(&a.referenced, "only a call can have a return time (`...`)".to_string(), None));
     }
-    Ok(Step { pos, text: line_text, time, only, from: r.from.as_ref().map(|f| f.value), kind })
+    let within = match &r.within {
+        None => None,
+        Some(w) => {
+            let d = time::parse_duration(&w.value).map_err(|m| ctx.err_at(&w.referenced, m, None))?;
+            if !matches!(kind, StepKind::Out(_)) {
+                return Err(ctx.err_at(
+                    &w.referenced,
+                    "`within` goes with an `out` packet".to_string(),
+                    Some(
+                        "e.g. `{within: 500ms, out: \". 1:1(0) ack 101\"}`: that ACK by 0.5 s after the previous step"
+                            .into(),
+                    ),
+                ));
+            }
+            if r.at.is_some() {
+                return Err(ctx.err_at(
+                    &w.referenced,
+                    "`within` counts from the previous step; it does not go with `at`".to_string(),
+                    Some("for a packet in a time range that the next steps wait for, use `at: +LO~HI`".into()),
+                ));
+            }
+            if d.is_zero() {
+                return Err(ctx.err_at(&w.referenced, "`within` needs a bound above zero".to_string(), None));
+            }
+            Some(d)
+        }
+    };
+    Ok(Step { pos, text: line_text, time, only, from: r.from.as_ref().map(|f| f.value), within, kind })
 }
 
 /// `cmsg: [{inq: N}, {timestamping: SECS}, {recverr: {errno, origin, type, code, info, data}}]`.

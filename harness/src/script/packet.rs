@@ -15,23 +15,27 @@
 use reference_stack::wire::{TcpFlags, TcpOption, TcpRepr};
 use std::fmt;
 
-/// A value, or `*`.
+/// A value, `*`, or (`ack`, `win` and `urg` of an `out` packet) a range
+/// `LO~HI`, both ends included: `ack 11~41` for "whichever ACK the stack
+/// chose to send, as long as it covers the first segment".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field<T> {
     Any,
     Is(T),
+    Range(T, T),
 }
 
-impl<T: Copy + PartialEq> Field<T> {
+impl<T: Copy + PartialOrd> Field<T> {
     pub fn matches(&self, v: T) -> bool {
         match self {
             Field::Any => true,
             Field::Is(x) => *x == v,
+            Field::Range(lo, hi) => *lo <= v && v <= *hi,
         }
     }
     pub fn value(&self) -> Option<T> {
         match self {
-            Field::Any => None,
+            Field::Any | Field::Range(..) => None,
             Field::Is(x) => Some(*x),
         }
     }
@@ -42,6 +46,7 @@ impl<T: fmt::Display> fmt::Display for Field<T> {
         match self {
             Field::Any => f.write_str("*"),
             Field::Is(v) => write!(f, "{v}"),
+            Field::Range(lo, hi) => write!(f, "{lo}~{hi}"),
         }
     }
 }
@@ -278,6 +283,21 @@ fn field<T: std::str::FromStr>(tok: &str, at: usize, what: &str) -> Result<Field
     }
 }
 
+/// [`field`], or a range `LO~HI` (LO at most HI).
+fn field_or_range<T: std::str::FromStr + PartialOrd>(
+    tok: &str,
+    at: usize,
+    what: &str,
+) -> Result<Field<T>, PacketError> {
+    let Some((l, h)) = tok.split_once('~') else { return field(tok, at, what) };
+    let lo: T = num(l, at, what)?;
+    let hi: T = num(h, at + l.len() + 1, what)?;
+    if lo > hi {
+        return Err(err(format!("the range `{tok}` ends below where it starts"), at, tok.len()));
+    }
+    Ok(Field::Range(lo, hi))
+}
+
 pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
     let mut f = TcpFlags::NONE;
     for (i, c) in tok.char_indices() {
@@ -369,17 +389,17 @@ impl PacketSpec {
             match tok {
                 "ack" => {
                     let (a, v) = need("number")?;
-                    p.ack = Some(field(v, a, "ack number")?);
+                    p.ack = Some(field_or_range(v, a, "ack number")?);
                     i += 2;
                 }
                 "win" => {
                     let (a, v) = need("number")?;
-                    p.win = Some(field(v, a, "window (0 to 65535)")?);
+                    p.win = Some(field_or_range(v, a, "window (0 to 65535)")?);
                     i += 2;
                 }
                 "urg" => {
                     let (a, v) = need("number")?;
-                    p.urg = Some(field(v, a, "urgent pointer")?);
+                    p.urg = Some(field_or_range(v, a, "urgent pointer")?);
                     i += 2;
                 }
                 "bad_checksum" => {
@@ -437,9 +457,19 @@ impl PacketSpec {
             }
         };
         wild(self.seq == Field::Any || self.len == Field::Any, "sequence numbers")?;
-        wild(self.ack == Some(Field::Any), "ack number")?;
-        wild(self.win == Some(Field::Any), "window")?;
-        wild(self.urg == Some(Field::Any), "urgent pointer")?;
+        let open = |f: Option<Field<u32>>| matches!(f, Some(Field::Any | Field::Range(..)));
+        let open16 = |f: Option<Field<u16>>| matches!(f, Some(Field::Any | Field::Range(..)));
+        if [open(self.ack), open16(self.win), open16(self.urg)].contains(&true) && text.contains('~') {
+            return Err(PacketError {
+                message: "a range (`LO~HI`) in a packet the script sends".into(),
+                at: at("~"),
+                len: 1,
+                help: Some("an `in` packet is built from the script, so every field needs one value".into()),
+            });
+        }
+        wild(open(self.ack), "ack number")?;
+        wild(open16(self.win), "window")?;
+        wild(open16(self.urg), "urgent pointer")?;
         if self.more_options {
             return Err(PacketError {
                 message: "`...` in the options of a packet the script sends".into(),

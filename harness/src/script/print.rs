@@ -108,10 +108,11 @@ pub enum StepKey {
     From,
     MsgFlags,
     Cmsg,
+    Within,
 }
 
 impl StepKey {
-    pub const ALL: [StepKey; 16] = [
+    pub const ALL: [StepKey; 17] = [
         StepKey::At,
         StepKey::In,
         StepKey::Out,
@@ -128,6 +129,7 @@ impl StepKey {
         StepKey::From,
         StepKey::MsgFlags,
         StepKey::Cmsg,
+        StepKey::Within,
     ];
 
     pub fn name(self) -> &'static str {
@@ -148,6 +150,7 @@ impl StepKey {
             StepKey::From => "from",
             StepKey::MsgFlags => "msg_flags",
             StepKey::Cmsg => "cmsg",
+            StepKey::Within => "within",
         }
     }
 }
