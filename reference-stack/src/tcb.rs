@@ -1623,7 +1623,11 @@ impl Tcb {
         if avail == 0 && !fin_pending {
             return false;
         }
-        let wnd_end = self.snd_una + self.snd_wnd;
+        // A retransmission from SND.UNA into a closed window goes anyway:
+        // it is the window's probe ("retransmit ... even if the send window
+        // is zero", RFC 9293 3.8.6.1), as Linux's RTO does.
+        let probe = retransmitting && start == self.snd_una && self.snd_wnd == 0;
+        let wnd_end = self.snd_una + if probe { self.eff_snd_mss() } else { self.snd_wnd };
         let cwnd_end = self.snd_una + self.cwnd.max(self.eff_snd_mss());
         let limit_end = if wnd_end < cwnd_end { wnd_end } else { cwnd_end };
         let room = if limit_end > start { limit_end.wrapping_since(start) as usize } else { 0 };
@@ -1851,11 +1855,16 @@ impl Tcb {
             return;
         }
         let syn_phase = self.snd_una == self.iss;
+        // RFC 9293 3.8.6.1: with the window closed on data in flight, the
+        // retransmissions are the zero-window probes, and MUST-37: the
+        // connection is not given up while the peer answers them.
+        let probe_answered = !syn_phase && self.snd_wnd == 0 && self.last_data_sent.is_some_and(|t| self.last_recv > t);
         let first_sent = if syn_phase { self.syn_sent_at } else { self.sent_times.front().map_or(ctx.now, |x| x.1) };
         let elapsed = ctx.now - first_sent;
         // TCP_USER_TIMEOUT (MUST-21) replaces R2 when set.
         let give_up = match (self.opts.user_timeout, self.state) {
             (Some(ut), _) => elapsed >= ut,
+            _ if probe_answered => false,
             (None, State::SynSent) => self.retries >= p.syn_retries,
             (None, State::SynReceived) => self.retries >= p.synack_retries,
             (None, _) => match p.data_give_up {
