@@ -195,9 +195,12 @@ impl Liveness {
                 Some(d) if !(o.sent_now || una_moved) => Some(d),
                 _ => Some(now + bound),
             };
+            // An ACK of a probe does not restart the persist timer (only a
+            // probe does): a deadline set at the probe stands, or the RTO
+            // the ACK just shrank would bring it forward.
             o.probe_by = match o.probe_by {
                 _ if !owes_probe => None,
-                Some(d) if !(o.probed_now || una_moved) => Some(d),
+                Some(d) if !o.probed_now => Some(d),
                 _ => Some(now + bound),
             };
             o.snd_una = Some(v.snd_una);
