@@ -1533,6 +1533,7 @@ impl Tcb {
     }
 
     fn update_send_window(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr) {
+        let was_closed = self.snd_wnd == 0;
         self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
         self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
         self.snd_wl1 = seg.seq;
@@ -1542,7 +1543,11 @@ impl Tcb {
             let d = self.rto.saturating_mul(1u64 << self.persist_backoff.min(30)).min(ctx.profile.rto_max);
             self.arm(TimerKind::Persist, ctx.now + d);
         }
-        if self.snd_wnd > 0 && self.armed(TimerKind::Persist) {
+        // The window opened: the zero-window probes are over. (With the
+        // window already open the timer is the SWS override's: a window
+        // update leaves it running, or a peer repeating its small window
+        // would hold the data back for ever.)
+        if was_closed && self.snd_wnd > 0 && self.armed(TimerKind::Persist) {
             self.disarm(TimerKind::Persist);
             self.persist_backoff = 0;
             if self.snd_nxt > self.snd_una {
@@ -1709,6 +1714,11 @@ impl Tcb {
                     self.rtt_probe = Some((end, ctx.now));
                 }
             }
+        }
+        // Data sent into an open window ends a pending SWS override.
+        if self.snd_wnd > 0 && self.armed(TimerKind::Persist) {
+            self.disarm(TimerKind::Persist);
+            self.persist_backoff = 0;
         }
         if !self.armed(TimerKind::Retransmission) && !self.armed(TimerKind::Persist) {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));

@@ -54,8 +54,9 @@ struct Owed {
     send_by: Option<Instant>,
     probe_by: Option<Instant>,
     time_wait_by: Option<Instant>,
-    /// Keep-alive's silence bound in force and the last acceptable segment.
-    keepalive: Option<(Duration, Instant)>,
+    /// Keep-alive's smallest idle time, interval and count in force since
+    /// the last acceptable segment, and that segment's time.
+    keepalive: Option<(Duration, Duration, u32, Instant)>,
     /// Seen at the end of the last step (else forgotten).
     alive: bool,
 }
@@ -124,7 +125,8 @@ impl Liveness {
         // Keep-alive give-ups: the connection is gone; what it was is kept.
         for t in &self.gave_up {
             let Some(o) = self.conns.values().find(|o| o.tuple.as_ref() == Some(t)) else { continue };
-            if let Some((bound, heard)) = o.keepalive {
+            if let Some((idle, interval, count, heard)) = o.keepalive {
+                let bound = idle + interval.saturating_mul(u64::from(count));
                 let silent = now.saturating_duration_since(heard);
                 if silent < bound {
                     let detail = format!(
@@ -196,10 +198,13 @@ impl Liveness {
                 _ => Some(now + bound),
             };
             // An ACK of a probe does not restart the persist timer (only a
-            // probe does): a deadline set at the probe stands, or the RTO
-            // the ACK just shrank would bring it forward.
+            // probe does): a deadline set at the probe is not brought
+            // forward by the RTO the ACK just shrank.
+            // (SND.UNA moving may hand over from the retransmission timer to
+            // a fresh persist timer: the later of the two deadlines.)
             o.probe_by = match o.probe_by {
                 _ if !owes_probe => None,
+                Some(d) if una_moved && !o.probed_now => Some(d.max(now + bound)),
                 Some(d) if !o.probed_now => Some(d),
                 _ => Some(now + bound),
             };
@@ -221,14 +226,14 @@ impl Liveness {
                 o.time_wait_by = None;
             }
 
-            // Keep-alive: the silence it must wait out, as small as any
-            // setting in force since the last segment it accepted.
-            o.keepalive = v.keepalive.map(|(idle, interval, count)| {
-                let bound = idle + interval.saturating_mul(u64::from(count));
-                match o.keepalive {
-                    Some((b, heard)) if heard == v.last_recv && b < bound => (b, heard),
-                    _ => (bound, v.last_recv),
-                }
+            // Keep-alive: the silence it must wait out is at least the
+            // smallest idle time, plus the smallest count of the smallest
+            // intervals, in force since the last segment it accepted (a
+            // probe sent under one setting runs its interval out after
+            // another is set).
+            o.keepalive = v.keepalive.map(|(idle, interval, count)| match o.keepalive {
+                Some((i, n, c, heard)) if heard == v.last_recv => (i.min(idle), n.min(interval), c.min(count), heard),
+                _ => (idle, interval, count, v.last_recv),
             });
         }
         self.conns.retain(|_, o| o.alive);
