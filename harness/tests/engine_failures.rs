@@ -217,6 +217,6 @@ fn within_and_ranges_are_refused_where_they_make_no_sense() {
         assert_eq!(e.line, line, "{tail}: {}", e.one_line());
     }
     let text = format!("outbound: queue\n{HEAD}  - {{within: 1s, out: \". 1:1(0) ack 1\"}}\n");
-    let e = script::parse(Path::new("bad.yaml"), &text).err().expect("queue and within");
+    let e = script::parse(Path::new("bad.yaml"), &text).expect_err("queue and within");
     assert!(e.message.contains("does not go with `outbound: queue`"), "{}", e.one_line());
 }
