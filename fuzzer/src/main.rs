@@ -230,7 +230,9 @@ fn main() {
             mutators::SwapActions,
             mutators::FlipFlag,
             mutators::SeqToEdge,
-            mutators::ResizePayload
+            mutators::ResizePayload,
+            mutators::RepeatRun,
+            mutators::ShortWait
         ));
         let mutator = HavocScheduledMutator::with_max_stack_pow(mutations, usize::from(opt.havoc_stack_pow));
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));

@@ -101,6 +101,45 @@ record_mutator!(SwapActions, "swap-actions", |state, input| {
     Ok(MutationResult::Mutated)
 });
 
+/// Repeats a run of one to three actions two to eight more times, right
+/// after it: a stream (a segment and a short wait, over and over) is what a
+/// timer that is re-armed when it should run on needs to show, and havoc
+/// rarely builds one.
+record_mutator!(RepeatRun, "repeat-run", |state, input| {
+    let n = records(input);
+    if n == 0 || n >= MAX_ACTIONS {
+        return Ok(MutationResult::Skipped);
+    }
+    let len = 1 + below(state, 3.min(n));
+    let start = below(state, n - len + 1);
+    let times = (2 + below(state, 7)).min((MAX_ACTIONS - n) / len);
+    if times == 0 {
+        return Ok(MutationResult::Skipped);
+    }
+    let (a, b) = (HEADER + start * RECORD, HEADER + (start + len) * RECORD);
+    let run = input.mutator_bytes()[a..b].to_vec();
+    let copies: Vec<u8> = run.iter().copied().cycle().take(run.len() * times).collect();
+    input.splice(b..b, copies);
+    Ok(MutationResult::Mutated)
+});
+
+/// Turns a wait into a short one (1 to 250 ms): shorter than most timers,
+/// so the steps around it land while they run.
+record_mutator!(ShortWait, "short-wait", |state, input| {
+    let n = records(input);
+    let start = below(state, n.max(1));
+    let Some(i) = (0..n).map(|i| (start + i) % n).find(|i| input.mutator_bytes()[HEADER + i * RECORD] % 8 == 5)
+    else {
+        return Ok(MutationResult::Skipped);
+    };
+    let ms = 1 + below(state, 250) as u16;
+    let r = HEADER + i * RECORD;
+    let b = input.mutator_bytes_mut();
+    b[r + 1] = 0;
+    b[r + 2..r + 4].copy_from_slice(&ms.to_le_bytes());
+    Ok(MutationResult::Mutated)
+});
+
 /// Picks a segment record, if there is one.
 fn pick_segment<S: HasRand>(state: &mut S, input: &BytesInput) -> Option<usize> {
     let n = records(input);
@@ -203,6 +242,27 @@ mod tests {
                 assert_eq!(a, b, "a swap keeps the same actions");
             }
 
+            // A run repeated: the case grows by whole copies of actions it had.
+            let mut i = before.clone();
+            if RepeatRun.mutate(&mut state, &mut i).unwrap() == MutationResult::Mutated {
+                assert!(records(&i) >= n + 2, "{} from {n}", records(&i));
+                assert_eq!((i.mutator_bytes().len() - HEADER) % RECORD, 0);
+                assert!(records_of(&i).iter().all(|r| records_of(&before).contains(r)));
+                assert_eq!(&i.mutator_bytes()[..HEADER + RECORD], &before.mutator_bytes()[..HEADER + RECORD]);
+            }
+
+            // A wait made short: 1 to 250 ms, the other actions unchanged.
+            let mut i = before.clone();
+            if ShortWait.mutate(&mut state, &mut i).unwrap() == MutationResult::Mutated {
+                let (a, b) = (Case::decode(i.mutator_bytes()), Case::decode(before.mutator_bytes()));
+                assert_eq!(a.actions.len(), b.actions.len());
+                let changed: Vec<_> = a.actions.iter().zip(&b.actions).filter(|(x, y)| x != y).collect();
+                assert!(changed.len() <= 1);
+                for (x, _) in changed {
+                    assert!(matches!(x, Action::Wait(Some(us)) if (1_000..=250_000).contains(us)), "{x:?}");
+                }
+            }
+
             // Flip one flag bit of a segment; nothing else changes.
             let mut i = before.clone();
             FlipFlag.mutate(&mut state, &mut i).unwrap();
@@ -240,6 +300,11 @@ mod tests {
         let mut i = BytesInput::new(vec![0u8; HEADER + MAX_ACTIONS * RECORD]);
         assert_eq!(InsertAction.mutate(&mut state, &mut i).unwrap(), MutationResult::Skipped);
         assert_eq!(DuplicateAction.mutate(&mut state, &mut i).unwrap(), MutationResult::Skipped);
+        assert_eq!(RepeatRun.mutate(&mut state, &mut i).unwrap(), MutationResult::Skipped);
+        let mut near = BytesInput::new(vec![0u8; HEADER + (MAX_ACTIONS - 1) * RECORD]);
+        if RepeatRun.mutate(&mut state, &mut near).unwrap() == MutationResult::Mutated {
+            assert!(records(&near) <= MAX_ACTIONS);
+        }
         let mut empty = BytesInput::new(vec![0u8; HEADER]);
         assert_eq!(DeleteAction.mutate(&mut state, &mut empty).unwrap(), MutationResult::Skipped);
         assert_eq!(FlipFlag.mutate(&mut state, &mut empty).unwrap(), MutationResult::Skipped);
