@@ -101,10 +101,10 @@ record_mutator!(SwapActions, "swap-actions", |state, input| {
     Ok(MutationResult::Mutated)
 });
 
-/// Repeats a run of one to three actions two to eight more times, right
-/// after it: a stream (a segment and a short wait, over and over) is what a
-/// timer that is re-armed when it should run on needs to show, and havoc
-/// rarely builds one.
+// Repeats a run of one to three actions two to eight more times, right
+// after it: a stream (a segment and a short wait, over and over) is what a
+// timer that is re-armed when it should run on needs to show, and havoc
+// rarely builds one.
 record_mutator!(RepeatRun, "repeat-run", |state, input| {
     let n = records(input);
     if n == 0 || n >= MAX_ACTIONS {
@@ -123,13 +123,12 @@ record_mutator!(RepeatRun, "repeat-run", |state, input| {
     Ok(MutationResult::Mutated)
 });
 
-/// Turns a wait into a short one (1 to 250 ms): shorter than most timers,
-/// so the steps around it land while they run.
+// Turns a wait into a short one (1 to 250 ms): shorter than most timers,
+// so the steps around it land while they run.
 record_mutator!(ShortWait, "short-wait", |state, input| {
     let n = records(input);
     let start = below(state, n.max(1));
-    let Some(i) = (0..n).map(|i| (start + i) % n).find(|i| input.mutator_bytes()[HEADER + i * RECORD] % 8 == 5)
-    else {
+    let Some(i) = (0..n).map(|i| (start + i) % n).find(|i| input.mutator_bytes()[HEADER + i * RECORD] % 8 == 5) else {
         return Ok(MutationResult::Skipped);
     };
     let ms = 1 + below(state, 250) as u16;
