@@ -422,7 +422,8 @@ mod tests {
                 }
                 Key::LocalPort | Key::RemotePort => Value::Int(8081),
                 Key::RemoteIsn => Value::Int(1000),
-                Key::Outbound => "queue".into(),
+                // (`queue` does not go with the `within` step below.)
+                Key::Outbound => "ignore".into(),
                 Key::Timestamps => "mapped".into(),
                 Key::Offload => "tso".into(),
                 Key::Congestion => "cubic".into(),
@@ -464,6 +465,7 @@ mod tests {
                 .with(StepKey::MsgFlags, "MSG_ERRQUEUE")
                 .with(StepKey::Cmsg, Value::List(vec![Value::Map(vec![("inq".into(), 7.into())])])),
         );
+        d.steps.push(StepDoc::new(None, StepKey::Out, ". 1:1(0) ack 1~5 win *").with(StepKey::Within, "500ms"));
         assert_eq!(
             d.steps.iter().flat_map(|s| s.fields.iter().map(|f| f.0)).collect::<std::collections::BTreeSet<_>>().len(),
             StepKey::ALL.len(),
@@ -478,8 +480,9 @@ mod tests {
         assert_eq!(s.from.as_deref(), Some("dir/x.pkt"));
         assert_eq!(s.sysctl.get("net.ipv4.tcp_wmem").map(String::as_str), Some("4096 262144 4194304"));
         assert_eq!((s.local_port, s.remote_port, s.remote_isn, s.tolerance_percent), (8081, 8081, 1000, Some(12.5)));
-        assert_eq!(s.steps.len(), 11);
+        assert_eq!(s.steps.len(), 12);
         assert_eq!(s.steps[0].from, Some(7));
+        assert_eq!(s.steps[11].within, Some(std::time::Duration::from_millis(500)));
     }
 
     #[test]
