@@ -53,6 +53,10 @@ struct Owed {
     snd_una: Option<SeqNumber>,
     send_by: Option<Instant>,
     probe_by: Option<Instant>,
+    /// The deadline the last probe set, kept while the window stays closed
+    /// even when nothing waits: a persist timer left running from it with
+    /// its backoff still governs data (or a FIN) queued later.
+    probe_sched: Option<Instant>,
     time_wait_by: Option<Instant>,
     /// Keep-alive's smallest idle time, interval and count in force since
     /// the last acceptable segment, and that segment's time.
@@ -202,12 +206,21 @@ impl Liveness {
             // forward by the RTO the ACK just shrank.
             // (SND.UNA moving may hand over from the retransmission timer to
             // a fresh persist timer: the later of the two deadlines.)
+            // (Work queued behind a window still closed may wait out the
+            // persist timer the last probe left running, backoff and all,
+            // as Linux's does: the later of that and a fresh one.)
             o.probe_by = match o.probe_by {
                 _ if !owes_probe => None,
                 Some(d) if una_moved && !o.probed_now => Some(d.max(now + bound)),
                 Some(d) if !o.probed_now => Some(d),
+                None if !o.probed_now => Some(o.probe_sched.map_or(now + bound, |s| s.max(now + bound))),
                 _ => Some(now + bound),
             };
+            if o.probed_now {
+                o.probe_sched = o.probe_by;
+            } else if v.snd_wnd > 0 || !sending {
+                o.probe_sched = None;
+            }
             o.snd_una = Some(v.snd_una);
             o.sent_now = false;
             o.probed_now = false;
