@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod coverage;
 pub mod engine;
+pub mod filter;
 pub mod fuzz;
 pub mod grid;
 pub mod import;

@@ -1215,12 +1215,19 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let Some(p) = pos.map(|p| p + 1) else {
                 let bad = args.iter().skip(1).find(|(_, a)| matches!(a, Arg::Names(n) if !n.iter().all(|x| x.starts_with("SOL_") || x == "IPPROTO_TCP")));
                 let at = bad.map_or(arg_at(1), |b| b.0);
+                let hint = bad
+                    .and_then(|(_, a)| match a {
+                        Arg::Names(n) => n.iter().find(|x| !x.starts_with("SOL_") && *x != "IPPROTO_TCP"),
+                        _ => None,
+                    })
+                    .map(|w| super::mean(w, OptName::NAMES.split(", ").chain(LINUX_OPTS.iter().map(|o| o.0))))
+                    .unwrap_or_default();
                 return Err(cerr(
                     "unknown or missing socket option",
                     at,
                     1,
                     Some(&format!(
-                        "known: {}; Linux only: {}",
+                        "{hint}known: {}; Linux only: {}",
                         OptName::NAMES,
                         LINUX_OPTS.iter().map(|o| o.0).collect::<Vec<_>>().join(", ")
                     )),
@@ -1359,7 +1366,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 format!("unknown call `{other}`"),
                 name_at,
                 other.len().max(1),
-                Some(&format!("calls: {CALLS}")),
+                Some(&format!("{}calls: {CALLS}", super::mean(other, CALLS.split(", ").map(str::trim)))),
             ));
         }
     };

@@ -185,6 +185,8 @@ pub struct Script {
     /// `var=value, ...` for a matrix variant.
     pub variant: Option<String>,
     pub rfc: Vec<String>,
+    /// Free labels for `--filter tag:NAME` (letters, digits, `-`, `_`).
+    pub tags: Vec<String>,
     pub targets: Vec<TargetKind>,
     pub profile: Profile,
     pub sysctl: BTreeMap<String, String>,
@@ -277,6 +279,9 @@ pub struct ScriptError {
     pub path: String,
     pub line: usize,
     pub column: usize,
+    /// The file's further errors, after this first one.
+    #[related]
+    pub others: Vec<ScriptError>,
 }
 
 impl ScriptError {
@@ -299,12 +304,18 @@ impl ScriptError {
             path: path.display().to_string(),
             line,
             column,
+            others: Vec::new(),
         }
     }
 
     /// `file:line:column: message`, for one-line output.
     pub fn one_line(&self) -> String {
         format!("{}:{}:{}: {}", self.path, self.line, self.column, self.message)
+    }
+
+    /// This error and the file's further ones, in order.
+    pub fn all(&self) -> impl Iterator<Item = &ScriptError> {
+        std::iter::once(self).chain(self.others.iter())
     }
 }
 
@@ -339,6 +350,8 @@ struct RawScript {
     name: Option<Spanned<String>>,
     #[serde(default)]
     rfc: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
     targets: Option<Vec<Spanned<String>>>,
     profile: Option<Spanned<String>>,
     #[serde(default)]
@@ -458,10 +471,48 @@ impl Ctx<'_> {
         let help = msg.contains("unknown field").then(|| {
             let header: Vec<&str> = print::Key::ALL.iter().map(|k| k.name()).chain(["matrix", "steps"]).collect();
             let steps: Vec<&str> = print::StepKey::ALL.iter().map(|k| k.name()).collect();
-            format!("header keys: {}; step keys: {}", header.join(", "), steps.join(", "))
+            // The keys serde expected there (header or step keys) first.
+            let field = msg.split('`').nth(1).unwrap_or_default();
+            let expected: Vec<&str> = msg
+                .split_once("expected one of ")
+                .map(|(_, l)| l.split(", ").map(str::trim).collect())
+                .unwrap_or_default();
+            let hint = if expected.is_empty() {
+                mean(field, header.iter().chain(&steps).copied())
+            } else {
+                mean(field, expected)
+            };
+            format!("{hint}header keys: {}; step keys: {}", header.join(", "), steps.join(", "))
         });
         ScriptError::at(self.path, &self.source, off, len.max(1), msg, help)
     }
+}
+
+/// The closest of `candidates` to a misspelt `word` (all of them when
+/// several are as close), when close enough to be what was meant: a third
+/// of its letters wrong at most.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let w = word.to_lowercase();
+    let scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&w, &c.to_lowercase()), c))
+        .filter(|&(d, c)| d > 0 && d <= (w.chars().count().max(c.chars().count()) / 3).max(1))
+        .collect();
+    let Some(best) = scored.iter().map(|&(d, _)| d).min() else { return Vec::new() };
+    let mut out: Vec<&str> = scored.into_iter().filter(|&(d, _)| d == best).map(|(_, c)| c).collect();
+    out.dedup();
+    out
+}
+
+/// "did you mean `x`? " (or "`x` or `y`") when `word` is close to
+/// `candidates`; empty when it is not.
+pub fn mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let close = did_you_mean(word, candidates);
+    if close.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
+    format!("did you mean {}? ", list.join(" or "))
 }
 
 // ---------------------------------------------------------------- loading
@@ -592,55 +643,95 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
     Ok(out)
 }
 
+/// Every error of the script, not only the first: each is kept in `errs`
+/// and the build goes on with a default in its place.
+fn keep<T>(errs: &mut Vec<ScriptError>, r: Result<T, ScriptError>, default: T) -> T {
+    r.unwrap_or_else(|e| {
+        errs.push(e);
+        default
+    })
+}
+
 fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Script, ScriptError> {
+    let mut errs = Vec::new();
     let name =
         raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
             ctx.path.file_stem().map_or_else(|| "script".into(), |s| s.to_string_lossy().into_owned())
         });
+    for t in &raw.tags {
+        if t.value.is_empty() || !t.value.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') {
+            errs.push(ctx.err_at(
+                &t.referenced,
+                format!("`{}` is not a tag", t.value),
+                Some("a tag is a word of letters, digits, `-` and `_`: tags: [slow, needs-ipv6]".into()),
+            ));
+        }
+    }
     for r in &raw.rfc {
-        check_requirement_id(&r.value).map_err(|m| ctx.err_at(&r.referenced, m, Some("IDs as in rfc9293-requirements.md (MUST-1..69, SHLD-1..31, MAY-1..18, REC-1), or a clause such as \"9293 3.6\"".into())))?;
+        let r = check_requirement_id(&r.value).map_err(|m| ctx.err_at(&r.referenced, m, Some("IDs as in rfc9293-requirements.md (MUST-1..69, SHLD-1..31, MAY-1..18, REC-1), or a clause such as \"9293 3.6\"".into())));
+        keep(&mut errs, r, ());
     }
     let targets = match &raw.targets {
         None => TargetKind::ALL.to_vec(),
-        Some(ts) => ts
-            .iter()
-            .map(|t| {
-                TargetKind::from_name(&t.value).ok_or_else(|| {
+        Some(ts) => {
+            let mut out = Vec::new();
+            for t in ts {
+                let r = TargetKind::from_name(&t.value).ok_or_else(|| {
                     ctx.err_at(
                         &t.referenced,
                         format!("unknown target `{}`", t.value),
-                        Some(format!("targets: {}", TargetKind::names())),
+                        Some(format!(
+                            "{}targets: {}",
+                            mean(&t.value, TargetKind::ALL.iter().map(|k| k.name())),
+                            TargetKind::names()
+                        )),
                     )
-                })
-            })
-            .collect::<Result<_, _>>()?,
+                });
+                out.extend(keep(&mut errs, r.map(Some), None));
+            }
+            out
+        }
     };
     let profile = match &raw.profile {
         None => Profile::rfc9293(),
-        Some(p) => Profile::by_name(&p.value).ok_or_else(|| {
-            ctx.err_at(
-                &p.referenced,
-                format!("unknown profile `{}`", p.value),
-                Some(format!("profiles: {}", Profile::NAMES.join(", "))),
-            )
-        })?,
+        Some(p) => {
+            let r = Profile::by_name(&p.value).ok_or_else(|| {
+                ctx.err_at(
+                    &p.referenced,
+                    format!("unknown profile `{}`", p.value),
+                    Some(format!(
+                        "{}profiles: {}",
+                        mean(&p.value, Profile::NAMES.iter().copied()),
+                        Profile::NAMES.join(", ")
+                    )),
+                )
+            });
+            keep(&mut errs, r, Profile::rfc9293())
+        }
     };
     let mut sysctl = BTreeMap::new();
     for (k, v) in &raw.sysctl {
-        check_sysctl_name(k).map_err(|m| {
+        let r = check_sysctl_name(k).map_err(|m| {
             ctx.err_at(&v.referenced, m, Some("only net.* keys, applied inside the run's own namespace".into()))
-        })?;
+        });
+        keep(&mut errs, r, ());
         let val = match &v.value {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) => u8::from(*b).to_string(),
-            _ => return Err(ctx.err_at(&v.referenced, format!("sysctl `{k}` needs a number or a string"), None)),
+            _ => {
+                errs.push(ctx.err_at(&v.referenced, format!("sysctl `{k}` needs a number or a string"), None));
+                continue;
+            }
         };
         sysctl.insert(k.clone(), val);
     }
     let tolerance = match &raw.tolerance {
         None => Duration::from_millis(10),
-        Some(t) => time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None))?,
+        Some(t) => {
+            let r = time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None));
+            keep(&mut errs, r, Duration::from_millis(10))
+        }
     };
     let addr = |s: &Option<Spanned<String>>, dflt: &str| -> Result<IpAddr, ScriptError> {
         match s {
@@ -657,12 +748,15 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             let ipv6 = a.local.as_ref().is_some_and(|l| l.value.contains(':'))
                 || a.remote.as_ref().is_some_and(|r| r.value.contains(':'));
             let (dl, dr) = if ipv6 { ("2001:db8::1", "2001:db8:1::1") } else { ("198.51.100.1", "192.0.2.1") };
-            (addr(&a.local, dl)?, addr(&a.remote, dr)?)
+            let l = addr(&a.local, dl);
+            let r = addr(&a.remote, dr);
+            let (dl, dr) = (dl.parse().expect("literal"), dr.parse().expect("literal"));
+            (keep(&mut errs, l, dl), keep(&mut errs, r, dr))
         }
     };
     if local.is_ipv6() != remote.is_ipv6() {
         let loc = raw.addresses.as_ref().and_then(|a| a.local.as_ref().or(a.remote.as_ref())).map(|s| s.referenced);
-        return Err(match loc {
+        errs.push(match loc {
             Some(l) => ctx.err_at(&l, "local and remote addresses are of different IP versions".to_string(), None),
             None => ScriptError::at(ctx.path, &ctx.source, 0, 1, "addresses of different IP versions".into(), None),
         });
@@ -671,9 +765,15 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     let mut steps = Vec::new();
     let queue = raw.outbound.as_ref().is_some_and(|o| o.value == "queue");
     for s in &raw.steps.value {
-        let step = build_step(ctx, s)?;
+        let step = match build_step(ctx, s) {
+            Ok(step) => step,
+            Err(e) => {
+                errs.push(e);
+                continue;
+            }
+        };
         if let (true, Some(w)) = (queue, s.value.within.as_ref().filter(|_| step.within.is_some())) {
-            return Err(ctx.err_at(
+            errs.push(ctx.err_at(
                 &w.referenced,
                 "`within` does not go with `outbound: queue` (a queued packet is the next `out` step's)".to_string(),
                 None,
@@ -681,15 +781,16 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         }
         steps.push(step);
     }
-    if steps.is_empty() {
-        return Err(ctx.err_at(&steps_loc, "a script needs at least one step".to_string(), None));
+    if raw.steps.value.is_empty() {
+        errs.push(ctx.err_at(&steps_loc, "a script needs at least one step".to_string(), None));
     }
-    Ok(Script {
+    let script = Script {
         path: ctx.path.to_path_buf(),
         source: ctx.source.clone(),
         name,
         variant,
         rfc: raw.rfc.iter().map(|r| r.value.clone()).collect(),
+        tags: raw.tags.iter().map(|r| r.value.clone()).collect(),
         targets,
         profile,
         sysctl,
@@ -697,7 +798,10 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         tolerance_percent: match &raw.tolerance_percent {
             None => None,
             Some(t) if (0.0..=100.0).contains(&t.value) => Some(t.value),
-            Some(t) => return Err(ctx.err_at(&t.referenced, "tolerance_percent is 0 to 100".to_string(), None)),
+            Some(t) => {
+                errs.push(ctx.err_at(&t.referenced, "tolerance_percent is 0 to 100".to_string(), None));
+                None
+            }
         },
         local,
         remote,
@@ -706,14 +810,30 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         remote_isn: raw.remote_isn.map_or(0, |p| p.value),
         outbound: match &raw.outbound {
             None => Outbound::Check,
-            Some(o) => Outbound::ALL.into_iter().find(|x| x.name() == o.value).ok_or_else(|| {
-                ctx.err_at(&o.referenced, format!("outbound is `check`, `queue` or `ignore`, not `{}`", o.value), None)
-            })?,
+            Some(o) => {
+                let r = Outbound::ALL.into_iter().find(|x| x.name() == o.value).ok_or_else(|| {
+                    ctx.err_at(
+                        &o.referenced,
+                        format!("outbound is `check`, `queue` or `ignore`, not `{}`", o.value),
+                        None,
+                    )
+                });
+                keep(&mut errs, r, Outbound::Check)
+            }
         },
         from: raw.from.as_ref().map(|f| f.value.clone()),
-        ts_mapped: switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped")?,
-        offload_tso: switch(ctx, &raw.offload, "offload", "none", "tso")?,
-        option_layout_exact: switch(ctx, &raw.option_layout, "option_layout", "any", "exact")?,
+        ts_mapped: {
+            let r = switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped");
+            keep(&mut errs, r, false)
+        },
+        offload_tso: {
+            let r = switch(ctx, &raw.offload, "offload", "none", "tso");
+            keep(&mut errs, r, false)
+        },
+        option_layout_exact: {
+            let r = switch(ctx, &raw.option_layout, "option_layout", "any", "exact");
+            keep(&mut errs, r, false)
+        },
         congestion: match &raw.congestion {
             None => None,
             Some(c)
@@ -724,15 +844,17 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(c.value.clone())
             }
             Some(c) => {
-                return Err(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None))
+                errs.push(ctx.err_at(&c.referenced, format!("`{}` is not a congestion control name", c.value), None));
+                None
             }
         },
         ts_tick: match &raw.ts_tick {
             None => None,
             Some(t) => {
-                let d = time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None))?;
+                let r = time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None));
+                let d = keep(&mut errs, r, Duration::from_millis(1));
                 if d.is_zero() || raw.timestamps.as_ref().is_none_or(|m| m.value != "mapped") {
-                    return Err(ctx.err_at(
+                    errs.push(ctx.err_at(
                         &t.referenced,
                         "ts_tick is a positive duration, with `timestamps: mapped`".to_string(),
                         None,
@@ -746,7 +868,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             Some(g) => {
                 let ok = (1..=65_535).contains(&g.value) && raw.offload.as_ref().is_some_and(|o| o.value == "tso");
                 if !ok {
-                    return Err(ctx.err_at(
+                    errs.push(ctx.err_at(
                         &g.referenced,
                         "in_gso is a segment size from 1 to 65535, with `offload: tso`".to_string(),
                         None,
@@ -755,11 +877,29 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(g.value as u16)
             }
         },
-        fds_mapped: switch(ctx, &raw.fds, "fds", "exact", "mapped")?,
-        merge_out: switch(ctx, &raw.out_segments, "out_segments", "exact", "merge")?,
-        script_clock: switch(ctx, &raw.clock, "clock", "observed", "script")?,
+        fds_mapped: {
+            let r = switch(ctx, &raw.fds, "fds", "exact", "mapped");
+            keep(&mut errs, r, false)
+        },
+        merge_out: {
+            let r = switch(ctx, &raw.out_segments, "out_segments", "exact", "merge");
+            keep(&mut errs, r, false)
+        },
+        script_clock: {
+            let r = switch(ctx, &raw.clock, "clock", "observed", "script");
+            keep(&mut errs, r, false)
+        },
         steps,
-    })
+    };
+    errs.sort_by_key(|e| e.span.offset());
+    let mut errs = errs.into_iter();
+    match errs.next() {
+        None => Ok(script),
+        Some(mut first) => {
+            first.others = errs.collect();
+            Err(first)
+        }
+    }
 }
 
 /// A header key with two spellings: `off` (also the default) or `on`.
@@ -1024,10 +1164,27 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         StepKind::Call(spec)
     } else if let Some(st) = &r.state {
         let (of, is) = parse_state(&st.value).map_err(|m| {
+            const STATES: [&str; 11] = [
+                "CLOSED",
+                "LISTEN",
+                "SYN_SENT",
+                "SYN_RECEIVED",
+                "ESTABLISHED",
+                "FIN_WAIT1",
+                "FIN_WAIT2",
+                "CLOSE_WAIT",
+                "CLOSING",
+                "LAST_ACK",
+                "TIME_WAIT",
+            ];
+            let hint =
+                m.strip_prefix("unknown TCP state ").map(|w| mean(w.trim_matches('"'), STATES)).unwrap_or_default();
             ctx.err_at(
                 &st.referenced,
                 m,
-                Some("e.g. `state: {fd: 4, is: ESTABLISHED}`, `state: 4 ESTABLISHED`, `state: conn TIME_WAIT`".into()),
+                Some(format!(
+                    "{hint}e.g. `state: {{fd: 4, is: ESTABLISHED}}`, `state: 4 ESTABLISHED`, `state: conn TIME_WAIT`"
+                )),
             )
         })?;
         StepKind::State { of, is }
@@ -1364,6 +1521,30 @@ mod tests {
 
     fn p(text: &str) -> Result<Vec<Script>, ScriptError> {
         parse(Path::new("t.yaml"), text)
+    }
+
+    /// Every error of a file is reported, each where it is, with a "did
+    /// you mean" where a name is close to a known one.
+    #[test]
+    fn every_error_with_its_suggestion() {
+        let text = "profile: linx\ntags: [slow, 'a b']\nsteps:\n  - call: sokcet() = 3\n  - call: socket() = 3\n  - state: 3 ESTABLISHD\n  - call: setsockopt(3, SOL_SOCKET, SO_REUSEADR, 1) = 0\n";
+        let e = p(text).unwrap_err();
+        let got: Vec<(usize, &str, Option<&str>)> =
+            e.all().map(|e| (e.line, e.message.as_str(), e.help.as_deref())).collect();
+        assert_eq!(got.len(), 5, "{got:?}");
+        let lines: Vec<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(lines, [1, 2, 4, 6, 7]);
+        for (hint, (_, _, help)) in ["`linux`", "", "`socket`", "`ESTABLISHED`", "`SO_REUSEADDR`"].iter().zip(&got) {
+            let help = help.unwrap_or_default();
+            if hint.is_empty() {
+                assert!(!help.contains("did you mean"), "{help}");
+            } else {
+                assert!(help.starts_with(&format!("did you mean {hint}?")), "{help}");
+            }
+        }
+        let e = p("steps:\n  - ot: S 0:0(0) win 1\n").unwrap_err();
+        assert!(e.help.unwrap_or_default().starts_with("did you mean `at` or `out`?"));
+        assert!(did_you_mean("zzzz", ["socket", "bind"]).is_empty());
     }
 
     #[test]

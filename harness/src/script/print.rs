@@ -12,6 +12,7 @@ pub enum Key {
     From,
     Description,
     Rfc,
+    Tags,
     Targets,
     Profile,
     Sysctl,
@@ -34,11 +35,12 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 23] = [
+    pub const ALL: [Key; 24] = [
         Key::Name,
         Key::From,
         Key::Description,
         Key::Rfc,
+        Key::Tags,
         Key::Targets,
         Key::Profile,
         Key::Sysctl,
@@ -66,6 +68,7 @@ impl Key {
             Key::From => "from",
             Key::Description => "description",
             Key::Rfc => "rfc",
+            Key::Tags => "tags",
             Key::Targets => "targets",
             Key::Profile => "profile",
             Key::Sysctl => "sysctl",
@@ -412,6 +415,7 @@ mod tests {
                 Key::From => "dir/x.pkt".into(),
                 Key::Description => Value::Folded("two\nlines".into()),
                 Key::Rfc => Value::List(vec!["MUST-1".into(), "9293 3.10.7.4".into()]),
+                Key::Tags => Value::List(vec!["slow".into(), "needs-ipv6".into()]),
                 Key::Targets => Value::List(vec!["reference".into(), "linux".into()]),
                 Key::Profile => "linux".into(),
                 Key::Sysctl => Value::Block(vec![("net.ipv4.tcp_wmem".into(), "4096 262144 4194304".into())]),
