@@ -312,19 +312,25 @@ impl Parser<'_> {
             Tok::Word(w) if self.peek() == Some(&Tok::Colon) => {
                 self.at += 1;
                 let (value, vcol) = self.value(&w)?;
-                self.keyed(&w, t.col, value, vcol)
-            }
-            Tok::Word(v) | Tok::Quoted(v) => {
-                let path = Filter::Path(v);
-                if let Some(Token { tok: Tok::Brackets(b), col }) = self.toks.get(self.at).cloned() {
-                    self.at += 1;
-                    let pairs = pairs(&b).map_err(|m| self.error_at(col, &m))?;
-                    return Ok(Filter::And(Box::new(path), Box::new(Filter::Variant(pairs))));
+                let f = self.keyed(&w, t.col, value, vcol)?;
+                if w == "path" {
+                    return self.variant_after(f);
                 }
-                Ok(path)
+                Ok(f)
             }
+            Tok::Word(v) | Tok::Quoted(v) => self.variant_after(Filter::Path(v)),
             _ => Err(self.error_at(t.col, &format!("expected a predicate, found {}", t.describe()))),
         }
+    }
+
+    /// A path, and the variant in brackets after it if there is one.
+    fn variant_after(&mut self, path: Filter) -> Result<Filter, FilterError> {
+        if let Some(Token { tok: Tok::Brackets(b), col }) = self.toks.get(self.at).cloned() {
+            self.at += 1;
+            let pairs = pairs(&b).map_err(|m| self.error_at(col, &m))?;
+            return Ok(Filter::And(Box::new(path), Box::new(Filter::Variant(pairs))));
+        }
+        Ok(path)
     }
 
     fn value(&mut self, key: &str) -> Result<(String, usize), FilterError> {
@@ -410,6 +416,8 @@ mod tests {
         assert!(!takes("variant:'kind=SYN, pos=left'", &s, r));
         assert!(takes("variant:'pos=r*'", &s, r));
         assert!(takes("suites/grid/close-wait.yaml [kind=SYN, pos=right]", &s, r));
+        assert!(takes("path:grid/close-wait.yaml [kind=SYN, pos=right]", &s, r));
+        assert!(Filter::parse("rfc:MUST-13 [kind=SYN]").is_err());
         assert!(!takes("suites/grid/close-wait.yaml [kind=FIN, pos=right]", &s, r));
         assert!(takes("rfc:must-13", &s, r));
         assert!(!takes("rfc:MUST-1", &s, r));

@@ -3,6 +3,7 @@
 
 use crate::engine::{Dir, TraceEntry};
 use crate::runner::{ScriptResult, Status};
+use crate::script::ScriptError;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
@@ -93,8 +94,45 @@ fn status_word(st: &Status) -> &'static str {
     }
 }
 
-/// One JSON object per script and target, one per line.
-pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> {
+/// The command line that runs exactly this script (its variant) on its
+/// target again; `options` are the run's options that change how it runs
+/// (`--transport raw`, `--allow-shell`...), already quoted.
+pub fn rerun_line(r: &ScriptResult, options: &str) -> String {
+    use crate::filter::{shell_quote, variant_filter};
+    let mut line = format!("harness run {} --target {}", shell_quote(&r.script.path.to_string_lossy()), r.target);
+    if let Some(f) = variant_filter(&r.script) {
+        line.push_str(&format!(" --filter {}", shell_quote(&f)));
+    }
+    if !options.is_empty() {
+        line.push(' ');
+        line.push_str(options);
+    }
+    line
+}
+
+/// One JSON object per invalid script file: where each error is.
+fn invalid_record(e: &ScriptError) -> serde_json::Value {
+    serde_json::json!({
+        "path": e.path,
+        "status": "invalid",
+        "errors": e.all().map(|x| serde_json::json!({
+            "line": x.line, "column": x.column, "message": x.message, "help": x.help,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The earlier failed attempts of a retried run, for JSON.
+fn attempts_json(r: &ScriptResult) -> serde_json::Value {
+    r.earlier
+        .iter()
+        .map(|a| serde_json::json!({"message": a.message, "wall_seconds": a.wall.as_secs_f64()}))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// One JSON object per script and target, one per line; then one per
+/// script file that did not check (`"status": "invalid"`).
+pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     for r in results {
         let failure = match &r.status {
@@ -115,7 +153,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
             }),
             Status::Passed => serde_json::Value::Null,
         };
-        let rec = serde_json::json!({
+        let mut rec = serde_json::json!({
             "path": r.script.path.display().to_string(),
             "name": r.script.name,
             "variant": r.script.variant,
@@ -127,14 +165,25 @@ pub fn write_json(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> 
             "failure": failure,
             "target_info": r.info.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         });
+        if !r.earlier.is_empty() {
+            rec["flaky"] = r.flaky().into();
+            rec["earlier_attempts"] = attempts_json(r);
+        }
         writeln!(f, "{rec}")?;
+    }
+    for e in invalid {
+        writeln!(f, "{}", invalid_record(e))?;
     }
     f.flush()
 }
 
-/// JUnit XML: one test suite per target, one test case per script.
-pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()> {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+/// JUnit XML: one test suite per target, one test case per script; a
+/// suite `invalid` with an `<error>` test case per script file that did
+/// not check; a run that passed after failed attempts (`--retries`) is a
+/// success with `<flakyFailure>`s, one that never passed a failure with
+/// `<rerunFailure>`s, as nextest writes them.
+pub fn write_junit(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]) -> std::io::Result<()> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
     let mut report = Report::new("harness");
     for target in crate::script::TargetKind::ALL {
         let rs: Vec<&ScriptResult> = results.iter().filter(|r| r.target == target).collect();
@@ -164,6 +213,19 @@ pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()>
                 // Expected: a success whose output says what the target does.
                 Status::Deviation { .. } => TestCaseStatus::success(),
             };
+            let mut status = status;
+            if !matches!(status, TestCaseStatus::Skipped { .. }) {
+                if let TestCaseStatus::NonSuccess { .. } = status {
+                    status.set_rerun_kind(quick_junit::FlakyOrRerun::Rerun);
+                }
+                status.add_reruns(r.earlier.iter().map(|a| {
+                    let mut rr = TestRerun::new(NonSuccessKind::Failure);
+                    rr.set_message(a.message.clone());
+                    rr.set_description(a.text.clone());
+                    rr.set_time(a.wall);
+                    rr
+                }));
+            }
             let mut case = TestCase::new(r.id(), status);
             if let Status::Deviation { deviation, failure } = &r.status {
                 case.set_system_out(format!(
@@ -178,6 +240,19 @@ pub fn write_junit(path: &Path, results: &[ScriptResult]) -> std::io::Result<()>
             }
             case.set_classname(r.script.path.display().to_string());
             case.set_time(r.wall);
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    if !invalid.is_empty() {
+        let mut suite = TestSuite::new("invalid");
+        for e in invalid {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+            st.set_message(e.one_line());
+            st.set_type("invalid script");
+            st.set_description(e.all().map(|x| x.one_line()).collect::<Vec<_>>().join("\n"));
+            let mut case = TestCase::new(e.path.clone(), st);
+            case.set_classname(e.path.clone());
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -229,14 +304,17 @@ pub struct Counts {
     /// Of those, the ones the ledger calls findings (bugs of the stack).
     pub findings: usize,
     pub skipped: usize,
+    /// Passes after a failed attempt (`--retries`), among `passed`.
+    pub flaky: usize,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let findings = if self.findings > 0 { format!(" ({} of them findings)", self.findings) } else { String::new() };
+        let flaky = if self.flaky > 0 { format!(" ({} flaky)", self.flaky) } else { String::new() };
         write!(
             f,
-            "{} passed, {} failed, {} known deviations{findings}, {} skipped",
+            "{} passed{flaky}, {} failed, {} known deviations{findings}, {} skipped",
             self.passed, self.failed, self.deviations, self.skipped
         )
     }
@@ -245,6 +323,7 @@ impl std::fmt::Display for Counts {
 pub fn counts(results: &[ScriptResult]) -> Counts {
     let mut c = Counts::default();
     for r in results {
+        c.flaky += usize::from(r.flaky() && matches!(r.status, Status::Passed));
         match r.status {
             Status::Passed => c.passed += 1,
             Status::Failed(_) | Status::Error(_) => c.failed += 1,
@@ -278,6 +357,51 @@ pub fn deviations_text(results: &[ScriptResult]) -> String {
                 deviation.kernel
             );
         }
+    }
+    s
+}
+
+/// Runs that passed only after failing (`--retries`): a line each, with
+/// what the first failed attempt said.
+pub fn flaky_text(results: &[ScriptResult]) -> String {
+    let mut s = String::new();
+    for r in results.iter().filter(|r| r.flaky()) {
+        let first = r.earlier.first().map(|a| a.message.as_str()).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "FLAKY {} on {}: passed on attempt {} (attempt 1: {first})",
+            r.id(),
+            r.target,
+            r.earlier.len() + 1
+        );
+    }
+    s
+}
+
+/// Why runs were skipped, grouped: a line per target and reason with how
+/// many runs it covers and the first of them (`--verdicts` lists all).
+pub fn skips_text(results: &[ScriptResult]) -> String {
+    let mut groups: Vec<(crate::script::TargetKind, String, usize, String)> = Vec::new();
+    for r in results {
+        let Status::Skipped(why) = &r.status else { continue };
+        // "line 12 runs a shell command..." is one reason, whatever the line.
+        let reason = match why.split_once(" runs a shell command") {
+            Some((l, rest)) if l.starts_with("line ") => format!("a line runs a shell command{rest}"),
+            _ => why.clone(),
+        };
+        match groups.iter_mut().find(|g| g.0 == r.target && g.1 == reason) {
+            Some(g) => g.2 += 1,
+            None => groups.push((r.target, reason, 1, r.id())),
+        }
+    }
+    let mut s = String::new();
+    const SHOWN: usize = 20;
+    for (target, reason, n, first) in groups.iter().take(SHOWN) {
+        let example = if *n == 1 { first.clone() } else { format!("{first} and {} more", n - 1) };
+        let _ = writeln!(s, "SKIP {n} on {target}: {reason} ({example})");
+    }
+    if groups.len() > SHOWN {
+        let _ = writeln!(s, "SKIP ... and {} more reasons (--verdicts lists every run)", groups.len() - SHOWN);
     }
     s
 }

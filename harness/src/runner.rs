@@ -9,7 +9,7 @@ use crate::target::linux::{self, LinuxTarget, TransportKind};
 use crate::target::reference::ReferenceTarget;
 use crate::target::smoltcp::Smoltcp;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,19 @@ pub struct ScriptResult {
     pub trace: Vec<TraceEntry>,
     /// Facts about the target for the report (kernel version, sysctls).
     pub info: Vec<(String, String)>,
+    /// Earlier attempts that failed (`--retries`), oldest first: a pass
+    /// after one is flaky.
+    pub earlier: Vec<Attempt>,
+}
+
+/// A failed attempt of a run that was tried again.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// The failure's message, one line.
+    pub message: String,
+    /// The whole failure report, as the terminal shows it.
+    pub text: String,
+    pub wall: Duration,
 }
 
 /// How scripts are run.
@@ -50,6 +63,11 @@ pub struct RunConfig {
     pub linux_unavailable: Option<String>,
     /// `--dut`: the program (and its arguments) of the `dut` target.
     pub dut: Option<Vec<String>>,
+    /// `--retries`: how many more times a failed run on a real-time target
+    /// (Linux, lwIP, a DUT) is tried; a later pass is reported flaky.
+    pub retries: u32,
+    /// `--fail-fast`: start nothing new after a run failed.
+    pub fail_fast: bool,
 }
 
 impl Default for RunConfig {
@@ -60,6 +78,8 @@ impl Default for RunConfig {
             options: RunOptions::default(),
             linux_unavailable: None,
             dut: None,
+            retries: 0,
+            fail_fast: false,
         }
     }
 }
@@ -74,6 +94,16 @@ impl RunConfig {
 impl ScriptResult {
     pub fn id(&self) -> String {
         self.script.id()
+    }
+
+    /// Passed after a failed attempt.
+    pub fn flaky(&self) -> bool {
+        !self.earlier.is_empty() && matches!(self.status, Status::Passed | Status::Deviation { .. })
+    }
+
+    /// Failed or could not run: what fails the run.
+    pub fn failed(&self) -> bool {
+        matches!(self.status, Status::Failed(_) | Status::Error(_))
     }
 }
 
@@ -168,6 +198,21 @@ pub fn run_one(script: &Script, kind: TargetKind) -> ScriptResult {
     run_one_with(script, kind, &RunConfig::default())
 }
 
+/// Why `script` would be skipped on `kind` without running, if it would:
+/// not among its `targets:`, a shell step without `--allow-shell`, or a
+/// call or option the target does not have.
+pub fn skip_reason(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Option<String> {
+    if !script.runs_on(kind) {
+        return Some(format!("the script's `targets:` does not list {kind}"));
+    }
+    if !cfg.options.allow_shell {
+        if let Some(st) = script.steps.iter().find(|s| matches!(s.kind, crate::script::StepKind::Shell(_))) {
+            return Some(format!("line {} runs a shell command; pass --allow-shell to run it", st.pos.line));
+        }
+    }
+    crate::target::capabilities::refusal(kind, script)
+}
+
 pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> ScriptResult {
     let start = Instant::now();
     let result = |status, script_time, trace, info| ScriptResult {
@@ -178,26 +223,9 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
         script_time,
         trace,
         info,
+        earlier: Vec::new(),
     };
-    if !script.runs_on(kind) {
-        return result(
-            Status::Skipped(format!("the script's `targets:` does not list {kind}")),
-            Duration::ZERO,
-            Vec::new(),
-            Vec::new(),
-        );
-    }
-    if !cfg.options.allow_shell {
-        if let Some(st) = script.steps.iter().find(|s| matches!(s.kind, crate::script::StepKind::Shell(_))) {
-            return result(
-                Status::Skipped(format!("line {} runs a shell command; pass --allow-shell to run it", st.pos.line)),
-                Duration::ZERO,
-                Vec::new(),
-                Vec::new(),
-            );
-        }
-    }
-    if let Some(why) = crate::target::capabilities::refusal(kind, script) {
+    if let Some(why) = skip_reason(script, kind, cfg) {
         return result(Status::Skipped(why), Duration::ZERO, Vec::new(), Vec::new());
     }
     let (st, time, trace, info) = match kind {
@@ -316,20 +344,75 @@ pub fn run_all_with(
     cfg: &RunConfig,
     on_done: &(dyn Fn(&ScriptResult) + Sync),
 ) -> Vec<ScriptResult> {
+    run_some(scripts, kind, cfg, None, &AtomicBool::new(false), on_done)
+}
+
+/// Whether a target runs in real time, where timing can flake under load
+/// and `--retries` applies (virtual-time targets are deterministic).
+pub fn real_time(kind: TargetKind) -> bool {
+    matches!(kind, TargetKind::Linux | TargetKind::Lwip | TargetKind::Dut)
+}
+
+/// Runs one script, judged by `ledgers` when given, and again up to
+/// `cfg.retries` times while it fails on a real-time target; the failed
+/// attempts are kept in the result. A run the ledger lists is not retried:
+/// its failure is the expected one.
+pub fn run_with_retries(script: &Script, kind: TargetKind, cfg: &RunConfig, ledgers: Option<&Ledgers>) -> ScriptResult {
+    let listed = ledgers.and_then(|l| l.lookup(kind, &script.path, script.variant.as_deref())).is_some();
+    let mut earlier = Vec::new();
+    loop {
+        let mut r = run_one_with(script, kind, cfg);
+        let retry = r.failed() && !listed && real_time(kind) && earlier.len() < cfg.retries as usize;
+        if let Some(l) = ledgers {
+            apply_ledgers(l, std::slice::from_mut(&mut r));
+        }
+        if !retry {
+            r.earlier = earlier;
+            return r;
+        }
+        let message = match &r.status {
+            Status::Failed(f) => f.message.clone(),
+            Status::Error(e) => e.clone(),
+            _ => String::new(),
+        };
+        let text = match &r.status {
+            Status::Failed(_) => crate::report::failure_text(&r),
+            _ => format!("ERROR {} on {}: {message}\n", r.id(), r.target),
+        };
+        earlier.push(Attempt { message, text, wall: r.wall });
+    }
+}
+
+/// [`run_all_with`], stopping (with `cfg.fail_fast`) once `stop` is set:
+/// runs not started then are left out of the results.
+fn run_some(
+    scripts: &[Script],
+    kind: TargetKind,
+    cfg: &RunConfig,
+    ledgers: Option<&Ledgers>,
+    stop: &AtomicBool,
+    on_done: &(dyn Fn(&ScriptResult) + Sync),
+) -> Vec<ScriptResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<ScriptResult>>> = Mutex::new((0..scripts.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
         for _ in 0..cfg.jobs.max(1).min(scripts.len().max(1)) {
             sc.spawn(|| loop {
+                if cfg.fail_fast && stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(s) = scripts.get(i) else { break };
-                let r = run_one_with(s, kind, cfg);
+                let r = run_with_retries(s, kind, cfg, ledgers);
+                if r.failed() {
+                    stop.store(true, Ordering::SeqCst);
+                }
                 on_done(&r);
                 results.lock().expect("no poisoned lock")[i] = Some(r);
             });
         }
     });
-    results.into_inner().expect("no poisoned lock").into_iter().map(|r| r.expect("every script ran")).collect()
+    results.into_inner().expect("no poisoned lock").into_iter().flatten().collect()
 }
 
 /// Turns the failures the ledgers list into known deviations, and the
@@ -366,9 +449,12 @@ pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {
 pub struct Plan {
     pub kinds: Vec<TargetKind>,
     pub cfg: RunConfig,
+    /// The scripts some filter takes on some target (all, with none).
     pub scripts: Vec<Script>,
     pub invalid: Vec<ScriptError>,
     pub ledgers: Ledgers,
+    /// `--filter`s: a (script, target) pair runs when one takes it.
+    pub filters: Vec<crate::filter::Filter>,
 }
 
 /// Why a run cannot be planned.
@@ -396,17 +482,45 @@ impl Plan {
         let (scripts, invalid) = load_all(&files);
         let scripts = partition(scripts, part);
         let ledgers = Ledgers::load(paths, &kinds)?;
-        Ok(Plan { kinds, cfg, scripts, invalid, ledgers })
+        Ok(Plan { kinds, cfg, scripts, invalid, ledgers, filters: Vec::new() })
     }
 
-    /// Runs every script on every target, then applies the ledgers: the one
-    /// stream of results every report reads.
+    /// Keeps only what `filters` take (any of them; none takes everything).
+    pub fn filter(&mut self, filters: Vec<crate::filter::Filter>) {
+        let kinds = self.kinds.clone();
+        self.scripts.retain(|s| kinds.iter().any(|k| crate::filter::any_matches(&filters, s, *k)));
+        self.filters = filters;
+    }
+
+    /// The scripts that run on `kind`: those the filters take there.
+    pub fn scripts_for(&self, kind: TargetKind) -> Vec<Script> {
+        self.scripts.iter().filter(|s| crate::filter::any_matches(&self.filters, s, kind)).cloned().collect()
+    }
+
+    /// How many runs the plan holds.
+    pub fn len(&self) -> usize {
+        self.kinds
+            .iter()
+            .map(|k| self.scripts.iter().filter(|s| crate::filter::any_matches(&self.filters, s, *k)).count())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs every script on every target, each judged by the ledgers as it
+    /// ends: the one stream of results every report reads. With
+    /// `cfg.fail_fast`, nothing new starts after a failure (on any target).
     pub fn run(&self, on_done: &(dyn Fn(&ScriptResult) + Sync)) -> Vec<ScriptResult> {
         let mut results = Vec::new();
+        let stop = AtomicBool::new(false);
         for kind in &self.kinds {
-            results.extend(run_all_with(&self.scripts, *kind, &self.cfg, on_done));
+            if self.cfg.fail_fast && stop.load(Ordering::SeqCst) {
+                break;
+            }
+            results.extend(run_some(&self.scripts_for(*kind), *kind, &self.cfg, Some(&self.ledgers), &stop, on_done));
         }
-        apply_ledgers(&self.ledgers, &mut results);
         results
     }
 }

@@ -117,15 +117,34 @@ fn reports_are_written() {
     std::fs::create_dir_all(&dir).unwrap();
     let scripts = script::parse(Path::new("ok.yaml"), HEAD).unwrap();
     let results = runner::run_all(&scripts, TargetKind::Reference, 1, &|_| {});
-    report::write_json(&dir.join("r.json"), &results).unwrap();
-    report::write_junit(&dir.join("r.xml"), &results).unwrap();
+    let invalid = script::parse(Path::new("bad.yaml"), "profile: linx\nsteps:\n  - call: sokcet() = 3\n").unwrap_err();
+    report::write_json(&dir.join("r.json"), &results, std::slice::from_ref(&invalid)).unwrap();
+    report::write_junit(&dir.join("r.xml"), &results, std::slice::from_ref(&invalid)).unwrap();
     report::write_pcap(&dir.join("r.pcap"), &results[0].trace).unwrap();
     let json = std::fs::read_to_string(dir.join("r.json")).unwrap();
     let rec: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(rec["status"], "passed");
     assert_eq!(rec["target"], "reference");
+    // The invalid file is a record too, with each of its errors.
+    let bad: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    assert_eq!((bad["status"].as_str(), bad["path"].as_str()), (Some("invalid"), Some("bad.yaml")));
+    assert_eq!(bad["errors"].as_array().map(|e| e.len()), Some(2), "{bad}");
+    assert_eq!(bad["errors"][1]["line"], 3);
     let xml = std::fs::read_to_string(dir.join("r.xml")).unwrap();
-    assert!(xml.contains("<testsuite") && xml.contains("tests=\"1\""), "{xml}");
+    assert!(xml.contains("<testsuite") && xml.contains("tests=\"2\"") && xml.contains("errors=\"1\""), "{xml}");
+    assert!(xml.contains("<testsuite name=\"invalid\"") && xml.contains("bad.yaml:3:11: unknown call"), "{xml}");
+    // A pass after a failed attempt is a success with a flakyFailure.
+    let mut results = results;
+    results[0].earlier.push(runner::Attempt {
+        message: "expected a packet by 0.5".into(),
+        text: "FAIL ...".into(),
+        wall: std::time::Duration::from_millis(3),
+    });
+    report::write_junit(&dir.join("f.xml"), &results, &[]).unwrap();
+    let xml = std::fs::read_to_string(dir.join("f.xml")).unwrap();
+    assert!(xml.contains("<flakyFailure") && xml.contains("expected a packet by 0.5"), "{xml}");
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+    assert_eq!(report::counts(&results).flaky, 1);
     let pcap = std::fs::read(dir.join("r.pcap")).unwrap();
     assert_eq!(&pcap[..4], &0xa1b2_c3d4u32.to_le_bytes());
     assert_eq!(u32::from_le_bytes(pcap[20..24].try_into().unwrap()), 101);

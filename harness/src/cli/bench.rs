@@ -47,7 +47,7 @@ pub(super) fn bench(a: BenchArgs) -> Result<Verdict, Error> {
 /// The scripts that run on `kind`: meant for it and not refused by its
 /// capabilities.
 fn runnable(paths: &[PathBuf], kind: TargetKind) -> Result<Vec<crate::script::Script>, Error> {
-    let (scripts, invalid, _) = load(paths)?;
+    let (scripts, invalid, _) = load(paths, super::common::MessageFormat::Human)?;
     if invalid > 0 {
         return Err(Error::InvalidScripts(invalid));
     }
@@ -131,7 +131,7 @@ fn lwip(paths: &[PathBuf]) -> Result<Verdict, Error> {
 }
 
 fn reference(paths: &[PathBuf], rounds: usize, jobs: usize) -> Result<Verdict, Error> {
-    let (scripts, invalid, _) = load(paths)?;
+    let (scripts, invalid, _) = load(paths, super::common::MessageFormat::Human)?;
     if invalid > 0 {
         return Err(Error::InvalidScripts(invalid));
     }
@@ -184,7 +184,7 @@ fn linux(paths: &[PathBuf], transport: TransportKind) -> Result<Verdict, Error> 
         ms(c.with_teardown),
         ms(c.with_teardown) / n as f64
     );
-    let (scripts, invalid, _) = load(paths)?;
+    let (scripts, invalid, _) = load(paths, super::common::MessageFormat::Human)?;
     if invalid > 0 {
         return Err(Error::InvalidScripts(invalid));
     }

@@ -181,19 +181,46 @@ pub fn die_on_closed_pipe() {
     }
 }
 
-/// Prints each error as a positioned diagnostic; returns how many there were.
-pub(super) fn print_script_errors(errors: Vec<ScriptError>) -> usize {
-    let n = errors.len();
+/// `--message-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Positioned diagnostics with the source around them.
+    Human,
+    /// `file:line:col: message`, a line each (editors, grep).
+    Short,
+}
+
+/// `--format` of `harness list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+/// Prints every error of each file (to standard error), as positioned
+/// diagnostics or a line each.
+pub(super) fn print_script_errors(errors: &[ScriptError], format: MessageFormat) {
     for e in errors {
-        eprintln!("{:?}", miette::Report::new(e));
+        match format {
+            MessageFormat::Human => eprintln!("{:?}", miette::Report::new_boxed(Box::new(e.clone()))),
+            MessageFormat::Short => {
+                for x in e.all() {
+                    eprintln!("{}:{}:{}: error: {}", x.path, x.line, x.column, x.message);
+                }
+            }
+        }
     }
-    n
 }
 
 /// Finds and loads the scripts under `paths`; every invalid one is printed
-/// with its position.
-pub(super) fn load(paths: &[PathBuf]) -> Result<(Vec<crate::script::Script>, usize, usize), Error> {
+/// with its position. The scripts, how many files were invalid, and how
+/// many files were read.
+pub(super) fn load(
+    paths: &[PathBuf],
+    format: MessageFormat,
+) -> Result<(Vec<crate::script::Script>, usize, usize), Error> {
     let files = crate::runner::find_scripts(paths).map_err(|e| Error::Invalid(e.to_string()))?;
     let (scripts, errors) = crate::runner::load_all(&files);
-    Ok((scripts, print_script_errors(errors), files.len()))
+    print_script_errors(&errors, format);
+    Ok((scripts, errors.len(), files.len()))
 }

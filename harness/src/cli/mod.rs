@@ -45,12 +45,15 @@ enum Command {
     /// file could not be read or written.
     #[command(after_help = EXIT_CODES)]
     Import(import::ImportArgs),
-    /// Checks scripts without running them; every error is positioned.
+    /// Checks scripts without running them; every error of every file is
+    /// positioned.
     #[command(after_help = EXIT_CODES)]
-    Check {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    Check(run::CheckArgs),
+    /// Lists the scripts (matrix variants expanded) a run would take, with
+    /// the targets each runs or is skipped on, its requirement IDs and tags,
+    /// without running them.
+    #[command(after_help = EXIT_CODES)]
+    List(run::ListArgs),
     /// Reference target: runs scripts repeatedly and prints scripts per second
     /// and the ratio of script (virtual) time to wall time. Linux target: prints
     /// the fixed cost per script (namespace, device, teardown) and the suite's
@@ -97,7 +100,8 @@ impl Cli {
             Command::Run(a) => run::run(a),
             Command::Coverage(a) => run::coverage(a),
             Command::Import(a) => import::import(a),
-            Command::Check { paths } => run::check(&paths),
+            Command::Check(a) => run::check(a),
+            Command::List(a) => run::list(a),
             Command::Bench(a) => bench::bench(a),
             Command::Fuzz(a) => fuzz::fuzz(a),
             Command::Seeds { paths, out } => fuzz::seeds(&paths, &out),

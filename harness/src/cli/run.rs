@@ -1,10 +1,13 @@
 //! `harness run`, `harness coverage` and `harness check`.
 
-use super::common::{default_jobs, kinds, load, print_script_errors, Error, Format, TargetArg, Verdict};
+use super::common::{
+    default_jobs, kinds, load, print_script_errors, Error, Format, ListFormat, MessageFormat, TargetArg, Verdict,
+};
 use crate::engine::RunOptions;
+use crate::filter::{shell_quote, Filter};
 use crate::report;
 use crate::runner::{Partition, Plan, RunConfig, ScriptResult, Status};
-use crate::script::TargetKind;
+use crate::script::{ScriptError, TargetKind};
 use crate::target::linux::TransportKind;
 use std::path::PathBuf;
 
@@ -55,6 +58,69 @@ pub(super) struct RunArgs {
     /// <suite>/expectations/<target>.yaml, for every target run.
     #[arg(long, value_name = "FILE")]
     ledger: Option<PathBuf>,
+    #[command(flatten)]
+    select: Select,
+    /// Start no new run after one failed (those not started are counted as
+    /// not run).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Try a failed run on a real-time target (linux, lwip, dut) up to N
+    /// more times; a pass after a failure is reported FLAKY (JUnit
+    /// <flakyFailure>), a run failing every time as failed (<rerunFailure>).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
+    /// How script errors and failures are printed: `human` (positioned, with
+    /// the source) or `short` (`file:line:col: message`, a line each, for
+    /// editors).
+    #[arg(long, value_enum, default_value = "human")]
+    message_format: MessageFormat,
+}
+
+/// `--filter`: which scripts, variants and targets a command takes.
+#[derive(clap::Args, Clone, Default)]
+pub(super) struct Select {
+    /// Take only the (script, target) pairs this expression selects:
+    /// `path:GLOB`, `name:TEXT`, `variant:'k=v, ...'`, `rfc:ID`,
+    /// `target:NAME`, `tag:NAME`, a bare path, or `PATH [k=v, ...]`,
+    /// combined with and, or, not and parentheses (docs/cli.md). Repeatable:
+    /// a pair is taken when any filter takes it.
+    #[arg(short = 'E', long = "filter", value_name = "EXPR", value_parser = parse_filter)]
+    filters: Vec<Filter>,
+}
+
+fn parse_filter(s: &str) -> Result<Filter, String> {
+    Filter::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(clap::Args)]
+pub(super) struct ListArgs {
+    /// Script files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Targets to list the runs of. Repeatable.
+    #[arg(long = "target", value_enum, default_value = "all")]
+    targets: Vec<TargetArg>,
+    #[command(flatten)]
+    select: Select,
+    /// `text` (a line per script) or `json` (one document: an array).
+    #[arg(long, value_enum, default_value = "text")]
+    format: ListFormat,
+    /// As `harness run --allow-shell`: scripts with shell steps are listed
+    /// as runs, not skips.
+    #[arg(long)]
+    allow_shell: bool,
+}
+
+#[derive(clap::Args)]
+pub(super) struct CheckArgs {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    select: Select,
+    /// `human` (positioned, with the source) or `short` (`file:line:col:
+    /// message`).
+    #[arg(long, value_enum, default_value = "human")]
+    message_format: MessageFormat,
 }
 
 #[derive(clap::Args)]
@@ -79,18 +145,31 @@ pub(super) struct CoverageArgs {
     /// Scripts run at once.
     #[arg(short = 'j', long, default_value_t = default_jobs())]
     jobs: usize,
+    #[command(flatten)]
+    select: Select,
 }
 
 /// Plans and runs the scripts under `paths` on `targets` with a progress
 /// bar; returns the results (ledgers applied) and how many files were invalid.
+struct Executed {
+    results: Vec<ScriptResult>,
+    /// The files that did not check (already printed).
+    invalid: Vec<ScriptError>,
+    /// Runs planned and never started (`--fail-fast`).
+    not_run: usize,
+}
+
 fn execute(
     paths: &[PathBuf],
     targets: &[TargetArg],
     cfg: RunConfig,
     partition: Option<Partition>,
     ledger: Option<&std::path::Path>,
-) -> Result<(Vec<ScriptResult>, usize), Error> {
+    select: &Select,
+    format: MessageFormat,
+) -> Result<Executed, Error> {
     let mut plan = Plan::new(paths, kinds(targets), cfg, partition).map_err(|e| Error::Invalid(e.to_string()))?;
+    plan.filter(select.filters.clone());
     if let Some(file) = ledger {
         for k in plan.kinds.clone() {
             plan.ledgers.use_file(k, file).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -99,15 +178,13 @@ fn execute(
     if let Some(why) = &plan.cfg.linux_unavailable {
         eprintln!("warning: the Linux target cannot run here: {why}");
     }
-    let invalid = print_script_errors(std::mem::take(&mut plan.invalid));
+    let invalid = std::mem::take(&mut plan.invalid);
+    print_script_errors(&invalid, format);
+    let planned = plan.len();
     let progress = {
         use std::io::IsTerminal;
         let hidden = !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some();
-        let pb = if hidden {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::new((plan.scripts.len() * plan.kinds.len()) as u64)
-        };
+        let pb = if hidden { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(planned as u64) };
         pb.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -121,7 +198,29 @@ fn execute(
         }
     });
     progress.finish_and_clear();
-    Ok((results, invalid))
+    let not_run = planned - results.len();
+    Ok(Executed { results, invalid, not_run })
+}
+
+/// The options of this run a rerun line must repeat, quoted.
+fn rerun_options(a: &RunArgs) -> String {
+    let mut o = Vec::new();
+    if a.transport != crate::target::linux::TransportKind::Tun {
+        o.push("--transport raw".to_string());
+    }
+    if a.tolerance_scale != 1.0 {
+        o.push(format!("--tolerance-scale {}", a.tolerance_scale));
+    }
+    if a.allow_shell {
+        o.push("--allow-shell".into());
+    }
+    if let Some(d) = &a.dut {
+        o.push(format!("--dut {}", shell_quote(d)));
+    }
+    if let Some(l) = &a.ledger {
+        o.push(format!("--ledger {}", shell_quote(&l.to_string_lossy())));
+    }
+    o.join(" ")
 }
 
 pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
@@ -132,12 +231,30 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         options: RunOptions { tolerance_scale: a.tolerance_scale, allow_shell: a.allow_shell },
         linux_unavailable: None,
         dut: a.dut.as_ref().map(|c| c.split_whitespace().map(String::from).collect()),
+        retries: a.retries,
+        fail_fast: a.fail_fast,
     };
-    let (results, invalid) = execute(&a.paths, &a.targets, cfg, a.partition, a.ledger.as_deref())?;
+    let Executed { results, invalid, not_run } =
+        execute(&a.paths, &a.targets, cfg, a.partition, a.ledger.as_deref(), &a.select, a.message_format)?;
+    let again = rerun_options(&a);
     for r in &results {
+        let short = a.message_format == MessageFormat::Short;
         match &r.status {
-            Status::Failed(_) => print!("{}", report::failure_text(r)),
-            Status::Error(e) => println!("ERROR {} on {}: {e}", r.id(), r.target),
+            Status::Failed(f) if short => {
+                let (line, col) = f.pos.map_or((1, 1), |p| (p.line, p.column));
+                let variant = r.script.variant.as_ref().map(|v| format!(" [{v}]")).unwrap_or_default();
+                println!("{}:{line}:{col}: FAIL{variant} on {}: {}", r.script.path.display(), r.target, f.message);
+            }
+            Status::Failed(_) => {
+                print!("{}", report::failure_text(r));
+                println!("  rerun: {}", report::rerun_line(r, &again));
+            }
+            Status::Error(e) => {
+                println!("ERROR {} on {}: {e}", r.id(), r.target);
+                if !short {
+                    println!("  rerun: {}", report::rerun_line(r, &again));
+                }
+            }
             _ => {}
         }
         if a.trace {
@@ -145,8 +262,10 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
             print!("{}", report::trace_text(r));
         }
     }
-    let io_failed = write_reports(&a, &results);
+    let io_failed = write_reports(&a, &results, &invalid);
     print!("{}", report::deviations_text(&results));
+    print!("{}", report::flaky_text(&results));
+    print!("{}", report::skips_text(&results));
     if a.verdicts {
         for r in &results {
             let v = match &r.status {
@@ -162,8 +281,12 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         println!("wall time {:.1} s at -j {}", started.elapsed().as_secs_f64(), a.jobs);
     }
     let counts = report::counts(&results);
+    let invalid = invalid.len();
     if invalid > 0 {
         println!("{invalid} invalid script file(s)");
+    }
+    if not_run > 0 {
+        println!("{not_run} run(s) not started: --fail-fast stopped at the first failure");
     }
     println!("{counts}");
     if invalid > 0 || io_failed {
@@ -176,16 +299,16 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
 }
 
 /// JSON, JUnit and pcaps, where asked; true when one could not be written.
-fn write_reports(a: &RunArgs, results: &[ScriptResult]) -> bool {
+fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError]) -> bool {
     let mut io_failed = false;
     if let Some(p) = &a.json {
-        if let Err(e) = report::write_json(p, results) {
+        if let Err(e) = report::write_json(p, results, invalid) {
             eprintln!("error: writing {}: {e}", p.display());
             io_failed = true;
         }
     }
     if let Some(p) = &a.junit {
-        if let Err(e) = report::write_junit(p, results) {
+        if let Err(e) = report::write_junit(p, results, invalid) {
             eprintln!("error: writing {}: {e}", p.display());
             io_failed = true;
         }
@@ -221,7 +344,9 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
     };
     let catalogue = Catalogue::load(&catalogue_path).map_err(|e| Error::Invalid(e.to_string()))?;
     let cfg = RunConfig { jobs: a.jobs, transport: a.transport, ..RunConfig::default() };
-    let (results, invalid) = execute(&a.paths, &a.targets, cfg, None, None)?;
+    let Executed { results, invalid, .. } =
+        execute(&a.paths, &a.targets, cfg, None, None, &a.select, MessageFormat::Human)?;
+    let invalid = invalid.len();
     let kinds: Vec<TargetKind> =
         TargetKind::ALL.into_iter().filter(|k| results.iter().any(|r| r.target == *k)).collect();
     for r in &results {
@@ -262,12 +387,87 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
     }
 }
 
-pub(super) fn check(paths: &[PathBuf]) -> Result<Verdict, Error> {
-    let (scripts, invalid, files) = load(paths)?;
-    println!("{files} file(s) checked: {} script(s) valid, {invalid} file(s) invalid", scripts.len());
+pub(super) fn check(a: CheckArgs) -> Result<Verdict, Error> {
+    let (scripts, invalid, files) = load(&a.paths, a.message_format)?;
+    let all = TargetKind::ALL;
+    let taken =
+        scripts.iter().filter(|s| all.iter().any(|k| crate::filter::any_matches(&a.select.filters, s, *k))).count();
+    let selected = if a.select.filters.is_empty() { String::new() } else { format!(" ({taken} taken by the filter)") };
+    println!("{files} file(s) checked: {} script(s) valid{selected}, {invalid} file(s) invalid", scripts.len());
     if invalid == 0 {
         Ok(Verdict::Passed)
     } else {
         Err(Error::InvalidScripts(invalid))
+    }
+}
+
+pub(super) fn list(a: ListArgs) -> Result<Verdict, Error> {
+    let kinds = kinds(&a.targets);
+    let files = crate::runner::find_scripts(&a.paths).map_err(|e| Error::Invalid(e.to_string()))?;
+    let (scripts, errors) = crate::runner::load_all(&files);
+    print_script_errors(&errors, MessageFormat::Human);
+    let cfg = RunConfig {
+        options: RunOptions { allow_shell: a.allow_shell, ..RunOptions::default() },
+        ..RunConfig::default()
+    };
+    let mut json = Vec::new();
+    let mut runs = 0;
+    let mut listed = 0;
+    for s in &scripts {
+        let taken: Vec<_> =
+            kinds.iter().copied().filter(|k| crate::filter::any_matches(&a.select.filters, s, *k)).collect();
+        if taken.is_empty() {
+            continue;
+        }
+        listed += 1;
+        let mut runs_on = Vec::new();
+        let mut skips = Vec::new();
+        for k in &taken {
+            match crate::runner::skip_reason(s, *k, &cfg) {
+                None => runs_on.push(*k),
+                Some(why) => skips.push((*k, why)),
+            }
+        }
+        runs += runs_on.len();
+        match a.format {
+            ListFormat::Text => {
+                let mut line = s.id();
+                let names = |ks: &[TargetKind]| ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(",");
+                line.push_str(&format!("  runs on: {}", if runs_on.is_empty() { "-".into() } else { names(&runs_on) }));
+                if !skips.is_empty() {
+                    let ks: Vec<TargetKind> = skips.iter().map(|s| s.0).collect();
+                    line.push_str(&format!("  skipped on: {}", names(&ks)));
+                }
+                if !s.rfc.is_empty() {
+                    line.push_str(&format!("  rfc: {}", s.rfc.join(",")));
+                }
+                if !s.tags.is_empty() {
+                    line.push_str(&format!("  tags: {}", s.tags.join(",")));
+                }
+                println!("{line}");
+            }
+            ListFormat::Json => json.push(serde_json::json!({
+                "id": s.id(),
+                "path": s.path.display().to_string(),
+                "variant": s.variant,
+                "name": s.name,
+                "rfc": s.rfc,
+                "tags": s.tags,
+                "runs_on": runs_on.iter().map(|k| k.name()).collect::<Vec<_>>(),
+                "skipped_on": skips.iter().map(|(k, why)| (k.name().to_string(), serde_json::Value::String(why.clone()))).collect::<serde_json::Map<_, _>>(),
+            })),
+        }
+    }
+    match a.format {
+        ListFormat::Json => println!("{}", serde_json::Value::Array(json)),
+        ListFormat::Text => println!(
+            "{listed} script(s), {runs} run(s) on {}",
+            kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+    if errors.is_empty() {
+        Ok(Verdict::Passed)
+    } else {
+        Err(Error::InvalidScripts(errors.len()))
     }
 }

@@ -265,7 +265,7 @@ impl Script {
 }
 
 /// A script that cannot be used: where, what, and a hint.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[derive(Clone, Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
 pub struct ScriptError {
     pub message: String,
