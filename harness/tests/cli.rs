@@ -125,3 +125,90 @@ fn a_listed_failure_is_a_known_deviation_and_a_listed_pass_fails() {
     assert!(err.contains("expectations/reference.yaml") && err.contains("reson"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `--filter` takes one grid cell; `list` shows it without running; a bad
+/// filter is refused with its column (exit 2).
+#[test]
+fn a_filter_selects_one_grid_cell_and_list_shows_it() {
+    let cell = "grid/established-passive.yaml [kind=SYN, pos=right]";
+    let (code, out, err) = harness(&["run", "suites/", "-E", cell, "--verdicts"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("suites/grid/established-passive.yaml [kind=SYN, pos=right] on reference"), "{out}");
+    assert_eq!(counts(&out), (1, 0, 0), "{out}");
+    let (code, out, _) = harness(&["list", "suites/", "-E", cell, "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{out}");
+    assert_eq!(list[0]["variant"], "kind=SYN, pos=right");
+    assert_eq!(list[0]["runs_on"].as_array().unwrap().len(), 4, "{out}");
+    // By requirement ID, and only where the target says.
+    let (_, all, _) = harness(&["list", "suites/", "-E", "rfc:MUST-13"]);
+    let (_, linux, _) = harness(&["list", "suites/", "-E", "rfc:MUST-13 and target:linux", "--format", "json"]);
+    let linux: serde_json::Value = serde_json::from_str(&linux).unwrap();
+    assert!(linux.as_array().unwrap().iter().all(|s| s["runs_on"].as_array().unwrap().len() <= 1));
+    assert!(all.lines().count() > 2, "{all}");
+    let (code, _, err) = harness(&["run", "suites/", "-E", "rfc:MUST-13 adn x"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("column 13") && err.contains("found `adn`"), "{err}");
+    let (code, _, err) = harness(&["list", "suites/", "-E", "target:linx"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("did you mean `linux`?"), "{err}");
+}
+
+/// A failure's rerun line, pasted, runs exactly that run again.
+#[test]
+fn the_rerun_line_reruns_that_variant() {
+    let dir = std::env::temp_dir().join(format!("harness-rerun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("m.yaml");
+    std::fs::write(&f, "name: ${who}\nmatrix: {fd: [3, 7], who: [a, b]}\nsteps:\n  - call: socket() = ${fd}\n")
+        .unwrap();
+    let (code, out, _) = harness(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    let line = out.lines().find_map(|l| l.trim().strip_prefix("rerun: ")).expect("a rerun line").to_string();
+    assert!(line.contains("--filter 'variant:\"fd=7, who=a\"'"), "{line}");
+    // Pasted into a shell (with the binary under test for `harness`).
+    let sh = Command::new("sh")
+        .arg("-c")
+        .arg(line.replacen("harness", env!("CARGO_BIN_EXE_harness"), 1))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&sh.stdout);
+    assert_eq!(sh.status.code(), Some(1), "{out}");
+    assert!(out.trim_end().ends_with("0 passed, 1 failed, 0 known deviations, 0 skipped"), "{out}");
+    assert!(out.contains("[fd=7, who=a] on reference"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Completions and the man page come from the same definitions as --help.
+#[test]
+fn completions_and_man_page() {
+    let (code, out, _) = harness(&["completions", "bash"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("complete -F _harness") || out.contains("-F _harness"), "{out}");
+    assert!(out.contains("--filter") && out.contains("--retries"));
+    let (code, out, _) = harness(&["man"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains(".TH harness 1") && out.contains("list"), "{out}");
+    let (code, _, err) = harness(&["completions", "fsh"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fish"), "{err}");
+}
+
+/// `check --message-format short`: every error of a file, a line each.
+#[test]
+fn short_messages_list_every_error() {
+    let dir = std::env::temp_dir().join(format!("harness-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("two.yaml");
+    std::fs::write(&f, "profile: linx\nsteps:\n  - call: sokcet() = 3\n").unwrap();
+    let (code, _, err) = harness(&["check", f.to_str().unwrap(), "--message-format", "short"]);
+    assert_eq!(code, Some(2));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].ends_with("two.yaml:1:10: error: unknown profile `linx`"), "{err}");
+    assert!(lines[1].ends_with("two.yaml:3:11: error: unknown call `sokcet`"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,42 +1,123 @@
-//! Every script under `suites/` passes on the reference target: the suites as
-//! a test, for `cargo test` and for `make mutants` (cargo-mutants counts a
-//! mutant of the reference stack killed when this fails).
+//! Every script under `suites/`, each matrix variant on each target its own
+//! test, judged by the suite's ledgers: `cargo test -p harness --test suites
+//! -- handshake/`, or `cargo nextest run -E 'test(/handshake/)'`. Test
+//! names are `TARGET::PATH [VARIANT]`, the path relative to `suites/`.
+//!
+//! The targets are the reference stack unless `HARNESS_SUITE_TARGETS` names
+//! others (`reference,smoltcp`; `linux` and `lwip` need root). A run the
+//! target skips (its `targets:` leaves it out, a call it lacks) is an
+//! ignored test. `make mutants` sets `SUITES_FAIL_FAST`: then the reference
+//! runs go two at a time and the binary stops at the first failure (a
+//! mutant is killed by one), without the per-test harness.
 
-use harness::runner::{self, Status};
-use harness::script::TargetKind;
-use std::path::Path;
+use harness::runner::{self, RunConfig, Status};
+use harness::script::{Script, TargetKind};
+use harness::suite::Ledgers;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
 
-#[test]
-fn every_suite_script_passes_on_the_reference_target() {
+fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
-    let files = runner::find_scripts(&[root]).expect("suites/");
+    let files = match runner::find_scripts(std::slice::from_ref(&root)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("suites/: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (scripts, errors) = runner::load_all(&files);
-    assert!(
-        errors.is_empty(),
-        "invalid scripts: {}",
-        errors.iter().map(|e| e.one_line()).collect::<Vec<_>>().join("\n")
-    );
     if std::env::var_os("SUITES_FAIL_FAST").is_some() {
-        return fail_fast(&scripts);
+        return fail_fast(&scripts, &errors);
     }
-    let results = runner::run_all(&scripts, TargetKind::Reference, 2, &|_| {});
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|r| match &r.status {
-            Status::Failed(_) => Some(harness::report::failure_text(r)),
-            Status::Error(e) => Some(format!("ERROR {}: {e}", r.id())),
-            _ => None,
+    let args = Arguments::from_args();
+    let targets = match targets() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ledgers = match Ledgers::load(std::slice::from_ref(&root), &targets) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut trials = Vec::new();
+    for e in errors {
+        let text = e.all().map(|x| x.one_line()).collect::<Vec<_>>().join("\n");
+        trials.push(Trial::test(format!("invalid::{}", e.path), move || Err(text.into())));
+    }
+    let count = scripts.len();
+    trials.push(Trial::test("suites::are-there", move || {
+        if count > 500 {
+            Ok(())
+        } else {
+            Err(format!("only {count} scripts: are the suites there?").into())
+        }
+    }));
+    let cfg = RunConfig { linux_unavailable: None, ..RunConfig::default() };
+    for kind in targets {
+        for s in &scripts {
+            let name = format!("{kind}::{}", rel_id(&root, s));
+            let skip = runner::skip_reason(s, kind, &cfg);
+            let (s, cfg, ledgers) = (s.clone(), cfg.clone(), ledgers.clone());
+            let trial = Trial::test(name, move || run(&s, kind, &cfg, &ledgers));
+            trials.push(trial.with_ignored_flag(skip.is_some()));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// `HARNESS_SUITE_TARGETS`, or the reference stack.
+fn targets() -> Result<Vec<TargetKind>, String> {
+    let Some(v) = std::env::var_os("HARNESS_SUITE_TARGETS") else { return Ok(vec![TargetKind::Reference]) };
+    let v = v.to_string_lossy().into_owned();
+    v.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            TargetKind::from_name(t)
+                .ok_or_else(|| format!("HARNESS_SUITE_TARGETS: `{t}` is not a target ({})", TargetKind::names()))
         })
-        .collect();
-    assert!(failed.is_empty(), "{} of {} runs failed:\n{}", failed.len(), results.len(), failed.join("\n"));
-    assert!(results.len() > 500, "only {} runs: are the suites there?", results.len());
+        .collect()
+}
+
+/// The script's id with its path relative to `suites/`.
+fn rel_id(root: &Path, s: &Script) -> String {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let rel = canon(&s.path).strip_prefix(canon(root)).map(PathBuf::from).unwrap_or_else(|_| s.path.clone());
+    match &s.variant {
+        Some(v) => format!("{} [{v}]", rel.display()),
+        None => rel.display().to_string(),
+    }
+}
+
+fn run(s: &Script, kind: TargetKind, cfg: &RunConfig, ledgers: &Ledgers) -> Result<(), Failed> {
+    let r = runner::run_with_retries(s, kind, cfg, Some(ledgers));
+    match &r.status {
+        Status::Passed | Status::Deviation { .. } | Status::Skipped(_) => Ok(()),
+        Status::Failed(_) => Err(harness::report::failure_text(&r).into()),
+        Status::Error(e) => Err(format!("ERROR {} on {kind}: {e}", r.id()).into()),
+    }
 }
 
 /// `make mutants`: stops at the first failing run (a mutant is killed by
-/// one), two at a time; passing runs cost the same as above.
-fn fail_fast(scripts: &[harness::script::Script]) {
+/// one), two at a time.
+fn fail_fast(scripts: &[Script], errors: &[harness::script::ScriptError]) -> ExitCode {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
+    if let Some(e) = errors.first() {
+        eprintln!("invalid script: {}", e.one_line());
+        return ExitCode::FAILURE;
+    }
+    if scripts.len() <= 500 {
+        eprintln!("only {} scripts: are the suites there?", scripts.len());
+        return ExitCode::FAILURE;
+    }
     let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
     let first: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|sc| {
@@ -56,8 +137,14 @@ fn fail_fast(scripts: &[harness::script::Script]) {
             });
         }
     });
-    if let Some(text) = first.into_inner().expect("not poisoned") {
-        panic!("a run failed (SUITES_FAIL_FAST: the first one):\n{text}");
+    match first.into_inner().expect("not poisoned") {
+        Some(text) => {
+            eprintln!("a run failed (SUITES_FAIL_FAST: the first one):\n{text}");
+            ExitCode::FAILURE
+        }
+        None => {
+            println!("{} scripts passed on the reference target", scripts.len());
+            ExitCode::SUCCESS
+        }
     }
-    assert!(scripts.len() > 500, "only {} runs: are the suites there?", scripts.len());
 }

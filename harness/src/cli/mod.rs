@@ -90,6 +90,20 @@ enum Command {
     /// private network namespace (needs root): both directions at once,
     /// checksums at each end, final states checked.
     Interop(links::InteropArgs),
+    /// Prints the shell completion script for SHELL: e.g.
+    /// `source <(harness completions bash)`, or save it where your shell
+    /// loads completions from.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff) of harness; with --out DIR, writes
+    /// harness.1 and a page per command (harness-run.1, ...) there:
+    /// `harness man | man -l -`.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -108,8 +122,39 @@ impl Cli {
             Command::Grid { dir, check } => grid(&dir, check),
             Command::Loopback(a) => links::loopback(a),
             Command::Interop(a) => links::interop(a),
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "harness", &mut std::io::stdout());
+                Ok(Verdict::Passed)
+            }
+            Command::Man { out } => man(out.as_deref()),
         }
     }
+}
+
+/// The man pages, from the same definitions as `--help`.
+fn man(out: Option<&Path>) -> Result<Verdict, Error> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = out else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| Error::Environment(e.to_string()))?;
+        return Ok(Verdict::Passed);
+    };
+    let io = |p: &Path, e: std::io::Error| Error::Environment(format!("{}: {e}", p.display()));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut pages = vec![("harness".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("harness-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page).render(&mut buf).map_err(|e| io(&path, e))?;
+        std::fs::write(&path, buf).map_err(|e| io(&path, e))?;
+        println!("{}", path.display());
+    }
+    Ok(Verdict::Passed)
 }
 
 fn grid(dir: &Path, check: bool) -> Result<Verdict, Error> {

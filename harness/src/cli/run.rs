@@ -181,6 +181,9 @@ fn execute(
     let invalid = std::mem::take(&mut plan.invalid);
     print_script_errors(&invalid, format);
     let planned = plan.len();
+    if planned == 0 && !select.filters.is_empty() {
+        eprintln!("warning: the filter takes no run of the scripts under the paths given (`harness list` shows what it takes)");
+    }
     let progress = {
         use std::io::IsTerminal;
         let hidden = !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some();

@@ -17,7 +17,9 @@ pub mod triage;
 /// Why a campaign could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
-    #[error("the tcp-fuzz binary is not built: run `make fuzz` (cargo build --profile fuzz -p fuzzer)")]
+    #[error(
+        "the tcp-fuzz binary is not built: run `make fuzz-build` in the harness's source tree (it builds with the coverage wrapper: RUSTC_WORKSPACE_WRAPPER=fuzzer/sancov-rustc cargo build --profile fuzz -p fuzzer; a plain cargo build gives a fuzzer without coverage), or pass --fuzzer PATH"
+    )]
     NotBuilt,
     #[error("running {}: {error}", bin.display())]
     Start { bin: std::path::PathBuf, error: std::io::Error },
