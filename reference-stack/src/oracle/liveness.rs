@@ -46,10 +46,13 @@ struct Owed {
     ack_owed_since: Option<Instant>,
     /// The highest ACK sent during the current step (applied at its end).
     acked_now: Option<SeqNumber>,
-    /// Segments occupying sequence space sent this step; probes (sent below
-    /// SND.UNA) sent this step.
+    /// Segments occupying sequence space sent this step; window probes
+    /// with new octets sent this step; segments below SND.UNA sent this step
+    /// (a probe of the window in Linux's form, or a keep-alive probe: the
+    /// wire cannot tell them apart).
     sent_now: bool,
     probed_now: bool,
+    below_una_now: bool,
     snd_una: Option<SeqNumber>,
     send_by: Option<Instant>,
     probe_by: Option<Instant>,
@@ -102,7 +105,9 @@ impl Liveness {
         }
         let len = seg.seg_len();
         o.sent_now |= len > 0;
-        o.probed_now |= len > 0 || seg.seq < snd_una;
+        let below = seg.seq < snd_una;
+        o.probed_now |= len > 0 && !below;
+        o.below_una_now |= below;
     }
 
     pub(super) fn on_events(&mut self, events: &[Event]) {
@@ -209,14 +214,19 @@ impl Liveness {
             // (Work queued behind a window still closed may wait out the
             // persist timer the last probe left running, backoff and all,
             // as Linux's does: the later of that and a fresh one.)
+            // (A segment below SND.UNA may be a keep-alive probe, which
+            // leaves the persist timer as it is: it sets a fresh deadline
+            // but never brings the one running forward.)
+            let fresh = now + bound;
             o.probe_by = match o.probe_by {
                 _ if !owes_probe => None,
-                Some(d) if una_moved && !o.probed_now => Some(d.max(now + bound)),
-                Some(d) if !o.probed_now => Some(d),
-                None if !o.probed_now => Some(o.probe_sched.map_or(now + bound, |s| s.max(now + bound))),
-                _ => Some(now + bound),
+                _ if o.probed_now => Some(fresh),
+                Some(d) if una_moved || o.below_una_now => Some(d.max(fresh)),
+                Some(d) => Some(d),
+                None if o.below_una_now => Some(fresh),
+                None => Some(o.probe_sched.map_or(fresh, |s| s.max(fresh))),
             };
-            if o.probed_now {
+            if owes_probe && (o.probed_now || o.below_una_now) {
                 o.probe_sched = o.probe_by;
             } else if v.snd_wnd > 0 || !sending {
                 o.probe_sched = None;
@@ -224,6 +234,7 @@ impl Liveness {
             o.snd_una = Some(v.snd_una);
             o.sent_now = false;
             o.probed_now = false;
+            o.below_una_now = false;
 
             // TIME-WAIT: 2 MSL from entering it, restarted by a FIN.
             if v.state == State::TimeWait {
