@@ -115,17 +115,28 @@ pub struct FindError {
     pub message: String,
 }
 
-/// Scripts found under the given paths, in a stable order.
+/// Scripts found under the given paths, in a stable order. A path given
+/// that is neither a directory nor a regular file (a FIFO, a device) is
+/// kept, for loading to refuse with its kind; in directories, only
+/// `*.yaml`/`*.yml` entries are taken, and a directory reached again
+/// through a symbolic link (a loop) is walked once.
 pub fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FindError> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for p in paths {
         let err = |message: String| FindError { path: p.clone(), message };
-        if p.is_dir() {
-            walk(p, &mut out).map_err(|e| err(e.to_string()))?;
-        } else if p.is_file() {
-            out.push(p.clone());
-        } else {
-            return Err(err("no such file or directory".into()));
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, &mut out, &mut seen).map_err(|e| err(e.to_string()))?,
+            Ok(_) => out.push(p.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dangling = std::fs::symlink_metadata(p).is_ok();
+                return Err(err(if dangling {
+                    "a symbolic link to nothing".into()
+                } else {
+                    "no such file or directory".into()
+                }));
+            }
+            Err(e) => return Err(err(e.to_string())),
         }
     }
     out.sort();
@@ -133,7 +144,12 @@ pub fn find_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FindError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut std::collections::HashSet<(u64, u64)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    if !seen.insert((m.dev(), m.ino())) {
+        return Ok(()); // walked already: a symlink loop, or two links to one directory
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -142,7 +158,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
             if p.file_name().is_some_and(|n| n == crate::suite::EXPECTATIONS) {
                 continue; // ledgers, not scripts
             }
-            walk(&p, out)?;
+            walk(&p, out, seen)?;
         } else if p.file_name().is_some_and(|n| n == crate::suite::CATALOGUE) {
             // the requirement catalogue, not a script
         } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {

@@ -65,7 +65,7 @@ pub struct Catalogue {
 
 impl Catalogue {
     pub fn load(path: &Path) -> Result<Catalogue, SuiteError> {
-        let text = std::fs::read_to_string(path).map_err(|e| suite_error(path, e))?;
+        let text = crate::os::files::read_text(path).map_err(|(e, _)| suite_error(path, e))?;
         let f: CatalogueFile = serde_saphyr::from_str(&text).map_err(|e| suite_error(path, e))?;
         let mut seen = std::collections::BTreeSet::new();
         for r in &f.requirements {
@@ -151,7 +151,7 @@ impl Ledger {
     /// The ledger in `path`, its script globs relative to the suite `root`.
     pub fn from_file(root: &Path, path: &Path) -> Result<Ledger, SuiteError> {
         let path = path.to_path_buf();
-        let text = std::fs::read_to_string(&path).map_err(|e| suite_error(&path, e))?;
+        let text = crate::os::files::read_text(&path).map_err(|(e, _)| suite_error(&path, e))?;
         let f: LedgerFile = serde_saphyr::from_str(&text).map_err(|e| suite_error(&path, e))?;
         for (i, d) in f.deviations.iter().enumerate() {
             if d.script.is_none() && d.scripts.is_empty() {

@@ -212,3 +212,31 @@ fn short_messages_list_every_error() {
     assert!(lines[1].ends_with("two.yaml:3:11: error: unknown call `sokcet`"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Nothing to run is an error unless asked for; `-j 0` and report paths
+/// under a missing directory are refused before anything runs.
+#[test]
+fn nothing_to_run_and_bad_outputs_are_refused_up_front() {
+    let dir = std::env::temp_dir().join(format!("harness-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, _, err) = harness(&["run", dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("nothing to run: no script under the paths given"), "{err}");
+    let (code, out, _) = harness(&["run", dir.to_str().unwrap(), "--allow-empty"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, _, err) = harness(&["run", "suites/data", "-E", "path:no-such-thing"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("the filter takes no run"), "{err}");
+    let (code, _, err) = harness(&["run", "suites/data", "-j", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("1 or more"), "{err}");
+    let missing = dir.join("no/such/dir");
+    for flag in ["--json", "--junit", "--pcap-dir"] {
+        let p = missing.join("x");
+        let (code, out, err) = harness(&["run", "suites/data", flag, p.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{flag}: {out}{err}");
+        assert!(err.contains("does not exist") && out.is_empty(), "{flag}: nothing ran: {out}{err}");
+        assert!(!missing.exists(), "{flag} created the tree");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

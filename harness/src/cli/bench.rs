@@ -26,7 +26,7 @@ pub(super) struct BenchArgs {
     /// Rounds over all the scripts (reference target).
     #[arg(long, default_value_t = 20)]
     rounds: usize,
-    #[arg(short = 'j', long, default_value_t = 1)]
+    #[arg(short = 'j', long, default_value_t = 1, value_parser = super::common::jobs)]
     jobs: usize,
     #[arg(long, value_enum, default_value = "reference")]
     target: BenchTarget,

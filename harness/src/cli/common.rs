@@ -132,6 +132,14 @@ pub(super) fn loss(s: &str) -> Result<u32, String> {
     Ok((v * 10_000.0).round() as u32)
 }
 
+/// `-j`: at least one at a time.
+pub(super) fn jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of jobs (1 or more)")),
+    }
+}
+
 /// A positive, finite multiplier.
 pub(super) fn scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {

@@ -26,7 +26,7 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "1.0", value_parser = super::common::scale)]
     tolerance_scale: f64,
     /// Scripts run at once.
-    #[arg(short = 'j', long, default_value_t = default_jobs())]
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_parser = super::common::jobs)]
     jobs: usize,
     /// Run only the K-th of N deterministic slices (e.g. 2/4), for CI matrices.
     #[arg(long)]
@@ -74,6 +74,10 @@ pub(super) struct RunArgs {
     /// editors).
     #[arg(long, value_enum, default_value = "human")]
     message_format: MessageFormat,
+    /// Exit 0 when there is nothing to run (no script under the paths, or
+    /// none the filters and partition take); without it that is exit 2.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 /// `--filter`: which scripts, variants and targets a command takes.
@@ -143,7 +147,7 @@ pub(super) struct CoverageArgs {
     #[arg(long, value_enum, default_value = "tun")]
     transport: TransportKind,
     /// Scripts run at once.
-    #[arg(short = 'j', long, default_value_t = default_jobs())]
+    #[arg(short = 'j', long, default_value_t = default_jobs(), value_parser = super::common::jobs)]
     jobs: usize,
     #[command(flatten)]
     select: Select,
@@ -159,15 +163,18 @@ struct Executed {
     not_run: usize,
 }
 
-fn execute(
-    paths: &[PathBuf],
-    targets: &[TargetArg],
-    cfg: RunConfig,
+/// What a run takes and how it reports what it cannot: the options
+/// `run` and `coverage` share.
+struct Selection<'a> {
     partition: Option<Partition>,
-    ledger: Option<&std::path::Path>,
-    select: &Select,
+    ledger: Option<&'a std::path::Path>,
+    select: &'a Select,
     format: MessageFormat,
-) -> Result<Executed, Error> {
+    allow_empty: bool,
+}
+
+fn execute(paths: &[PathBuf], targets: &[TargetArg], cfg: RunConfig, sel: Selection<'_>) -> Result<Executed, Error> {
+    let Selection { partition, ledger, select, format, allow_empty } = sel;
     let mut plan = Plan::new(paths, kinds(targets), cfg, partition).map_err(|e| Error::Invalid(e.to_string()))?;
     plan.filter(select.filters.clone());
     if let Some(file) = ledger {
@@ -181,8 +188,14 @@ fn execute(
     let invalid = std::mem::take(&mut plan.invalid);
     print_script_errors(&invalid, format);
     let planned = plan.len();
-    if planned == 0 && !select.filters.is_empty() {
-        eprintln!("warning: the filter takes no run of the scripts under the paths given (`harness list` shows what it takes)");
+    if planned == 0 && invalid.is_empty() && !allow_empty {
+        let why = if select.filters.is_empty() {
+            "no script under the paths given".to_string()
+        } else {
+            "the filter takes no run of the scripts under the paths given (`harness list` shows what it takes)"
+                .to_string()
+        };
+        return Err(Error::Invalid(format!("nothing to run: {why}; --allow-empty makes that a success")));
     }
     let progress = {
         use std::io::IsTerminal;
@@ -226,8 +239,34 @@ fn rerun_options(a: &RunArgs) -> String {
     o.join(" ")
 }
 
+/// An output path's parent must exist: checked before any script runs, so
+/// a typo does not cost the whole run, and nothing but the last component
+/// is ever created.
+fn check_output(flag: &str, p: &std::path::Path) -> Result<(), Error> {
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{flag} {}: the directory {} does not exist (create it first)",
+            p.display(),
+            parent.display()
+        )));
+    }
+    if p.is_dir() && flag != "--pcap-dir" {
+        return Err(Error::Invalid(format!("{flag} {}: is a directory", p.display())));
+    }
+    Ok(())
+}
+
 pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     let started = std::time::Instant::now();
+    for (flag, p) in [("--json", &a.json), ("--junit", &a.junit), ("--pcap-dir", &a.pcap_dir)] {
+        if let Some(p) = p {
+            check_output(flag, p)?;
+        }
+    }
     let cfg = RunConfig {
         jobs: a.jobs,
         transport: a.transport,
@@ -237,8 +276,14 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         retries: a.retries,
         fail_fast: a.fail_fast,
     };
-    let Executed { results, invalid, not_run } =
-        execute(&a.paths, &a.targets, cfg, a.partition, a.ledger.as_deref(), &a.select, a.message_format)?;
+    let sel = Selection {
+        partition: a.partition,
+        ledger: a.ledger.as_deref(),
+        select: &a.select,
+        format: a.message_format,
+        allow_empty: a.allow_empty,
+    };
+    let Executed { results, invalid, not_run } = execute(&a.paths, &a.targets, cfg, sel)?;
     let again = rerun_options(&a);
     for r in &results {
         let short = a.message_format == MessageFormat::Short;
@@ -317,7 +362,7 @@ fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError])
         }
     }
     if let Some(dir) = &a.pcap_dir {
-        let res = std::fs::create_dir_all(dir).and_then(|_| {
+        let res = (if dir.is_dir() { Ok(()) } else { std::fs::create_dir(dir) }).and_then(|_| {
             results
                 .iter()
                 .filter(|r| !r.trace.is_empty())
@@ -347,8 +392,18 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
     };
     let catalogue = Catalogue::load(&catalogue_path).map_err(|e| Error::Invalid(e.to_string()))?;
     let cfg = RunConfig { jobs: a.jobs, transport: a.transport, ..RunConfig::default() };
-    let Executed { results, invalid, .. } =
-        execute(&a.paths, &a.targets, cfg, None, None, &a.select, MessageFormat::Human)?;
+    let Executed { results, invalid, .. } = execute(
+        &a.paths,
+        &a.targets,
+        cfg,
+        Selection {
+            partition: None,
+            ledger: None,
+            select: &a.select,
+            format: MessageFormat::Human,
+            allow_empty: false,
+        },
+    )?;
     let invalid = invalid.len();
     let kinds: Vec<TargetKind> =
         TargetKind::ALL.into_iter().filter(|k| results.iter().any(|r| r.target == *k)).collect();

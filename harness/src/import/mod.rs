@@ -61,7 +61,13 @@ pub fn import(
 ) -> std::io::Result<Vec<FileResult>> {
     let mut results = Vec::new();
     for (src, rel) in files {
-        let bytes = std::fs::read(src).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
+        let bytes = crate::os::files::read_input(src).map_err(|e| {
+            let kind = match &e {
+                crate::os::files::InputError::Io(io) => io.kind(),
+                _ => std::io::ErrorKind::InvalidInput,
+            };
+            std::io::Error::new(kind, format!("{}: {e}", src.display()))
+        })?;
         let text = String::from_utf8_lossy(&bytes);
         let name = rel.display().to_string();
         let c = convert::convert(&name, &text, opts);

@@ -2,6 +2,7 @@
 //! namespaces, netlink, TUN devices, the transports that carry segments to a
 //! kernel, and the raw system calls the rest of the harness needs.
 
+pub mod files;
 pub mod netlink;
 pub mod netns;
 pub mod sys;

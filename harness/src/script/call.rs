@@ -142,6 +142,9 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
+/// The most octets one call may move (write, read, sendmsg's iovec...).
+pub const MAX_CALL_LEN: u64 = 64 << 20;
+
 /// A descriptor: the script's number, or (resolved) the target's.
 pub type Fd = i32;
 /// A constant's name as the kernel's headers spell it.
@@ -673,16 +676,22 @@ fn split_args(s: &str, base: usize) -> Result<Vec<(usize, &str)>, CallError> {
     Ok(out.into_iter().map(|(o, a)| (base + o + (a.len() - a.trim_start().len()), a.trim())).collect())
 }
 
-fn parse_arg(a: &str, at: usize) -> Result<Arg, CallError> {
+/// How deep `[...]` may nest in a call's argument (an iovec in a list is 2).
+const MAX_NESTING: usize = 4;
+
+fn parse_arg(a: &str, at: usize, depth: usize) -> Result<Arg, CallError> {
     if a == "..." {
         return Ok(Arg::Elided);
     }
     if let Some(inner) = a.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        if depth >= MAX_NESTING {
+            return Err(cerr(format!("`[` nested deeper than {MAX_NESTING}"), at, 1, None));
+        }
         let items = split_args(inner, at + 1)?;
         if items.len() > 1 || inner.trim().is_empty() {
-            return Ok(Arg::List(items.iter().map(|(o, x)| parse_arg(x, *o)).collect::<Result<_, _>>()?));
+            return Ok(Arg::List(items.iter().map(|(o, x)| parse_arg(x, *o, depth + 1)).collect::<Result<_, _>>()?));
         }
-        return Ok(Arg::Ref(Box::new(parse_arg(inner.trim(), at + 1)?)));
+        return Ok(Arg::Ref(Box::new(parse_arg(inner.trim(), at + 1, depth + 1)?)));
     }
     if let Some(inner) = a.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
         let mut fields = Vec::new();
@@ -770,7 +779,7 @@ impl CallSpec {
         let args_text = &s[open + 1..close];
         let args = split_args(args_text, open + 1)?;
         let parsed: Vec<(usize, Arg)> =
-            args.iter().map(|(at, a)| parse_arg(a, *at).map(|x| (*at, x))).collect::<Result<_, _>>()?;
+            args.iter().map(|(at, a)| parse_arg(a, *at, 0).map(|x| (*at, x))).collect::<Result<_, _>>()?;
         let rest = s[close + 1..].trim_start();
         let rest_at = s.len() - rest.len();
         let Some(ret) = rest.strip_prefix('=') else {
@@ -871,6 +880,20 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             None => Err(cerr(format!("`{name}` needs a file descriptor"), end, 1, None)),
         }
     };
+    // A length a call moves: what a target can take in one call, never
+    // whatever number the script gives (a buffer is made of it).
+    let length = |v: i64, at: usize| -> Result<usize, CallError> {
+        match u64::try_from(v) {
+            Err(_) => Err(cerr("a length is not negative", at, 1, None)),
+            Ok(n) if n > MAX_CALL_LEN => Err(cerr(
+                format!("a length over {MAX_CALL_LEN} octets (64 MiB), the most one call moves here"),
+                at,
+                1,
+                None,
+            )),
+            Ok(n) => Ok(n as usize),
+        }
+    };
     let int_at = |i: usize, what: &str| -> Result<Option<i64>, CallError> {
         match args.get(i) {
             None | Some((_, Arg::Elided)) => Ok(None),
@@ -922,7 +945,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             // The kernel's EFAULT paths: (fd, NULL, N[, flags[, ..., ...]]).
             let fd = fd(0)?;
             let len = match args.get(2) {
-                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                Some((at, Arg::Int(v))) if *v >= 0 => length(*v, *at)?,
                 _ => return Err(cerr(format!("`{name}(fd, NULL, N, ...)` needs a length N"), arg_at(2), 1, None)),
             };
             let write = matches!(name, "write" | "send" | "sendto");
@@ -949,7 +972,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 }
             }
             let len = match args.get(4) {
-                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                Some((at, Arg::Int(v))) if *v >= 0 => length(*v, *at)?,
                 _ => return Err(cerr("splice needs a length", arg_at(4), 1, None)),
             };
             let flags = match args.get(5).map(|a| &a.1) {
@@ -973,7 +996,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         "sendto" if matches!(args.get(4), Some((_, Arg::Names(n))) if n == &["AF_UNSPEC"]) => {
             let fd = fd(0)?;
             let len = match args.get(2) {
-                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                Some((at, Arg::Int(v))) if *v >= 0 => length(*v, *at)?,
                 _ => {
                     return Err(cerr(
                         "`sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)` needs a length N",
@@ -992,12 +1015,12 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some(Arg::List(items)) => items
                     .iter()
                     .map(|x| match x {
-                        Arg::Int(v) if *v >= 0 => Ok(*v as usize),
+                        Arg::Int(v) if *v >= 0 => length(*v, arg_at(1)),
                         _ => Err(cerr("an iovec is a list of lengths, e.g. [1000, 0, 500]", arg_at(1), 1, None)),
                     })
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(Arg::Ref(b)) => match **b {
-                    Arg::Int(v) if v >= 0 => vec![v as usize],
+                    Arg::Int(v) if v >= 0 => vec![length(v, arg_at(1))?],
                     _ => return Err(cerr("an iovec is a list of lengths, e.g. [1000, 0, 500]", arg_at(1), 1, None)),
                 },
                 _ => {
@@ -1009,6 +1032,9 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     ))
                 }
             };
+            if iov.iter().sum::<usize>() as u64 > MAX_CALL_LEN {
+                return Err(cerr(format!("the iovec holds over {MAX_CALL_LEN} octets"), arg_at(1), 1, None));
+            }
             Call::SendMsg { fd, iov, flags: msg_flags(args.get(2), arg_at(2), MSG_FLAGS)? }
         }
         "recvmsg" => {
@@ -1016,7 +1042,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             // the step's `msg_flags:` and `cmsg:`.
             let fd = fd(0)?;
             let len = match args.get(1) {
-                Some((_, Arg::Int(v))) if *v >= 0 => *v as usize,
+                Some((at, Arg::Int(v))) if *v >= 0 => length(*v, *at)?,
                 _ => {
                     return Err(cerr(
                         "recvmsg takes the buffer's length",
@@ -1046,7 +1072,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
                     Arg::Int(v) if len.is_none() && i <= 2 => {
-                        len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?)
+                        len = Some(length(*v, *at)?)
                     }
                     Arg::Int(0) => {}
                     Arg::Str(s) => {
@@ -1094,9 +1120,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let mut peek = false;
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
-                    Arg::Int(v) if len.is_none() && i <= 2 => {
-                        len = Some(usize::try_from(*v).map_err(|_| cerr("a length is not negative", *at, 1, None))?)
-                    }
+                    Arg::Int(v) if len.is_none() && i <= 2 => len = Some(length(*v, *at)?),
                     Arg::Int(0) | Arg::Elided => {}
                     Arg::Names(n) if n.iter().any(|x| x == "MSG_PEEK") => peek = true,
                     _ => {
@@ -1147,7 +1171,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             };
             let len = match args.get(p + 2) {
                 None => value.len(),
-                Some((_, Arg::Int(n))) if *n >= 0 => *n as usize,
+                Some((at, Arg::Int(n))) if *n >= 0 => length(*n, *at)?,
                 Some((at, _)) => return Err(cerr("expected the value's length", *at, 1, None)),
             };
             Call::LinuxOptBytes { fd, label: "TCP_FASTOPEN_KEY", level: 6, name: 33, value, len }

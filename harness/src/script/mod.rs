@@ -432,9 +432,33 @@ fn scalar_pos(source: &str, loc: &serde_saphyr::Location) -> (usize, usize) {
 struct Ctx<'a> {
     path: &'a Path,
     source: Arc<str>,
+    /// Where each line starts: positions in O(log n), not a scan from the
+    /// top per step (a 40,000-step script checks in linear time).
+    line_starts: Vec<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(path: &'a Path, source: Arc<str>) -> Ctx<'a> {
+        let mut line_starts = vec![0];
+        line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        Ctx { path, source, line_starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let off = offset.min(self.source.len());
+        let i = self.line_starts.partition_point(|&s| s <= off) - 1;
+        let col = self.source.get(self.line_starts[i]..off).map_or(1, |t| t.chars().count() + 1);
+        (i + 1, col)
+    }
+
+    /// The text of a 1-based line, without its line break.
+    fn line_text(&self, line: usize) -> &str {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else { return "" };
+        let end = self.line_starts.get(line).map_or(self.source.len(), |e| e - 1);
+        self.source.get(start..end).unwrap_or("").trim_end_matches('\r')
+    }
+
     fn err_at(&self, loc: &serde_saphyr::Location, message: impl Into<String>, help: Option<String>) -> ScriptError {
         let (off, len) = scalar_pos(&self.source, loc);
         ScriptError::at(self.path, &self.source, off, len, message.into(), help)
@@ -519,16 +543,38 @@ pub fn mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> St
 
 /// Reads and checks a script file; a `matrix:` header gives one script per variant.
 pub fn load(path: &Path) -> Result<Vec<Script>, ScriptError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let source: Arc<str> = Arc::from("");
-        ScriptError::at(path, &source, 0, 0, format!("cannot read {}: {e}", path.display()), None)
+    let text = crate::os::files::read_text(path).map_err(|(e, valid)| {
+        let (source, at): (Arc<str>, usize) = match valid {
+            Some((v, at)) => (Arc::from(v), at),
+            None => (Arc::from(""), 0),
+        };
+        ScriptError::at(path, &source, at, 0, format!("cannot read {}: {e}", path.display()), None)
     })?;
     parse(path, &text)
 }
 
+/// The most scripts a `matrix:` may expand to.
+pub const MATRIX_LIMIT: usize = 100_000;
+
+/// The bytes of the top-level `matrix:` entry, key and value: from its line
+/// to the next line that starts another top-level key (or the end).
+fn matrix_region(text: &str) -> Option<std::ops::Range<usize>> {
+    let mut start = None;
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        match start {
+            Some(st) if line.starts_with(|c: char| !c.is_whitespace() && c != '#') => return Some(st..off),
+            None if line.starts_with("matrix:") => start = Some(off),
+            _ => {}
+        }
+        off += line.len();
+    }
+    start.map(|s| s..text.len())
+}
+
 /// Checks script text; `path` is used for messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
-    let ctx = Ctx { path, source: Arc::from(text) };
+    let ctx = Ctx::new(path, Arc::from(text));
     let opts = serde_saphyr::options! { with_snippet: false };
     let raw: RawScript = serde_saphyr::from_str_with_options(text, opts.clone()).map_err(|e| ctx.yaml_error(&e))?;
     let Some(matrix) = &raw.matrix else {
@@ -552,6 +598,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
     let mut combos: Vec<Vec<(String, String)>> = match &matrix.value {
         // Every combination of the variables (sorted by name).
         serde_json::Value::Object(vars) => {
+            // Counted before any is built: 64 two-value variables would not fit in memory.
+            let total = vars
+                .values()
+                .try_fold(1usize, |n, v| n.checked_mul(v.as_array().map_or(1, |a| a.len().max(1))))
+                .filter(|&n| n <= MATRIX_LIMIT);
+            if total.is_none() {
+                return Err(ctx.err_at(
+                    &matrix.referenced,
+                    format!("the matrix expands to more than {MATRIX_LIMIT} scripts"),
+                    Some("split it, or list the combinations wanted as rows: matrix: [{a: 1, b: 2}, ...]".into()),
+                ));
+            }
             let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
             for (k, values) in vars {
                 let Some(values) = values.as_array().filter(|v| !v.is_empty()) else {
@@ -614,21 +672,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
         }
     }
     combos.retain(|c| !c.is_empty());
-    if combos.len() > 100_000 {
+    if combos.len() > MATRIX_LIMIT {
         return Err(ctx.err_at(
             &matrix.referenced,
-            format!("the matrix expands to {} scripts (limit 100000)", combos.len()),
+            format!("the matrix expands to {} scripts (limit {MATRIX_LIMIT})", combos.len()),
             None,
         ));
     }
+    // Each variant is the text with the matrix blanked out (offsets and
+    // lines kept), so checking one costs its steps, not the whole matrix
+    // again: 2,000 rows check in linear time.
+    let template = match matrix_region(text) {
+        Some(r) => {
+            let mut b = text.as_bytes().to_vec();
+            b[r].iter_mut().filter(|c| **c != b'\n').for_each(|c| *c = b' ');
+            String::from_utf8(b).unwrap_or_else(|_| text.to_string())
+        }
+        None => text.to_string(),
+    };
     let mut out = Vec::with_capacity(combos.len());
     for combo in combos {
         // Substitute in the text and check it again: positions stay on the same lines.
-        let mut t = text.to_string();
+        let mut t = template.clone();
         for (k, v) in &combo {
             t = t.replace(&format!("${{{k}}}"), v);
         }
-        let vctx = Ctx { path, source: Arc::from(t.as_str()) };
+        let vctx = Ctx::new(path, Arc::from(t.as_str()));
         let vraw: RawScript = serde_saphyr::from_str_with_options(&t, opts.clone()).map_err(|e| vctx.yaml_error(&e))?;
         // Variables named `_...` carry a row's expectations, not its identity:
         // they stay out of the variant's name.
@@ -764,6 +833,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     let steps_loc = raw.steps.referenced;
     let mut steps = Vec::new();
     let queue = raw.outbound.as_ref().is_some_and(|o| o.value == "queue");
+    // The latest absolute time so far: a step may not be timed before it
+    // (steps only go forward; relative ones add to the previous step's).
+    let mut latest: Option<(Duration, usize)> = None;
     for s in &raw.steps.value {
         let step = match build_step(ctx, s) {
             Ok(step) => step,
@@ -772,6 +844,23 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 continue;
             }
         };
+        if step.time.base == time::Base::Absolute && !step.time.any {
+            match latest {
+                Some((t, line)) if step.time.lo < t => errs.push(ScriptError::at(
+                    ctx.path,
+                    &ctx.source,
+                    step.pos.offset,
+                    1,
+                    format!(
+                        "this step is timed at {:.6} s, before line {line}'s {:.6} s: time only goes forward",
+                        step.time.lo.as_secs_f64(),
+                        t.as_secs_f64()
+                    ),
+                    Some("write the times in order, or relative to the step before (`at: +0.1`)".into()),
+                )),
+                _ => latest = Some((step.time.lo, step.pos.line)),
+            }
+        }
         if let (true, Some(w)) = (queue, s.value.within.as_ref().filter(|_| step.within.is_some())) {
             errs.push(ctx.err_at(
                 &w.referenced,
@@ -1034,8 +1123,8 @@ fn map_packet_text(m: &serde_json::Map<String, serde_json::Value>) -> Result<Str
 fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> {
     let r = &s.value;
     let (off, _) = scalar_pos(&ctx.source, &s.referenced);
-    let (line, column) = line_col(&ctx.source, off);
-    let line_text = ctx.source.lines().nth(line - 1).unwrap_or("").trim().trim_start_matches("- ").to_string();
+    let (line, column) = ctx.line_col(off);
+    let line_text = ctx.line_text(line).trim().trim_start_matches("- ").to_string();
     let pos = Pos { line, column, offset: off, len: 1 };
     let kinds = [
         r.inbound.is_some(),

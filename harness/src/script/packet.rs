@@ -72,6 +72,27 @@ pub enum OptSpec {
     },
 }
 
+/// The most payload a segment can carry: 65,535 octets of IPv4 packet less
+/// the IP and TCP headers.
+pub const MAX_PAYLOAD: u32 = 65_535 - 20 - 20;
+/// The most option octets a TCP header holds.
+pub const MAX_OPTIONS: usize = 40;
+
+impl OptSpec {
+    /// The octets the option takes on the wire.
+    pub fn wire_len(&self) -> usize {
+        match self {
+            OptSpec::Eol | OptSpec::Nop => 1,
+            OptSpec::Mss(_) => 4,
+            OptSpec::WScale(_) => 3,
+            OptSpec::SackOk => 2,
+            OptSpec::Sack(b) => 2 + 8 * b.len(),
+            OptSpec::Ts { .. } => 10,
+            OptSpec::Unknown { data, .. } => 2 + data.len(),
+        }
+    }
+}
+
 /// An option as the language writes it (what the parser reads back).
 impl fmt::Display for OptSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -416,6 +437,15 @@ impl PacketSpec {
                 }
                 t if t.starts_with('<') => {
                     let (opts, more) = parse_options(&t[1..t.len() - 1], at + 1)?;
+                    let octets: usize = opts.iter().map(OptSpec::wire_len).sum();
+                    if octets > MAX_OPTIONS {
+                        return Err(PacketError {
+                            message: format!("these options take {octets} octets; a TCP header holds at most {MAX_OPTIONS}"),
+                            at,
+                            len: t.len(),
+                            help: None,
+                        });
+                    }
                     p.options = Some(opts);
                     p.more_options = more;
                     i += 1;
@@ -514,6 +544,16 @@ fn parse_seq(tok: &str, at: usize) -> Result<(Field<u32>, Field<u32>), PacketErr
     let seq: Field<u32> = field(s, at, "sequence number")?;
     let end: Field<u32> = field(e, at + s.len() + 1, "end sequence number")?;
     let len: Field<u32> = field(len_s, at + se.len() + 1, "length")?;
+    if let Field::Is(l) = len {
+        if l > MAX_PAYLOAD {
+            return Err(PacketError {
+                message: format!("a segment carries at most {MAX_PAYLOAD} octets (an IP packet is at most 65,535)"),
+                at: at + se.len() + 1,
+                len: len_s.len(),
+                help: None,
+            });
+        }
+    }
     if let (Field::Is(s), Field::Is(e), Field::Is(l)) = (seq, end, len) {
         if e.wrapping_sub(s) != l {
             return Err(PacketError {

@@ -1,0 +1,118 @@
+//! Hostile input (issue 26): each reproducer that used to abort, hang or
+//! eat memory is now a positioned error, or passes in bounded time and
+//! memory. Timing is measured in benchmarks, not here; these check what
+//! happens.
+
+use harness::runner;
+use harness::script;
+use std::path::{Path, PathBuf};
+
+fn err(text: &str) -> Vec<String> {
+    match script::parse(Path::new("h.yaml"), text) {
+        Ok(_) => panic!("accepted: {text:.200}"),
+        Err(e) => e.all().map(|x| x.one_line()).collect(),
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("harness-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn lengths_are_bounded_where_they_are_read() {
+    // A write of 2^48 octets was allocated before its descriptor was checked.
+    let e = err("steps:\n  - call: socket() = 3\n  - call: write(4, 281474976710656) = -1 EBADF\n");
+    assert_eq!(e, ["h.yaml:3:20: a length over 67108864 octets (64 MiB), the most one call moves here"]);
+    let e = err("steps:\n  - call: read(4, 4294967296) = -1 EBADF\n  - call: sendmsg(4, [67108864, 1], 0) = 1\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    // A segment of 4 GiB.
+    let e = err("steps:\n  - in: \". 0:4294967295(4294967295) ack 1 win 65535\"\n");
+    assert!(e[0].contains("at most 65495 octets"), "{e:?}");
+    // Options over the header's 40 octets.
+    let ts = ["TS val 1 ecr 0"; 5].join(",");
+    let e = err(&format!("steps:\n  - in: \". 0:0(0) ack 1 win 1 <{ts}>\"\n"));
+    assert!(e[0].contains("take 50 octets; a TCP header holds at most 40"), "{e:?}");
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep = format!("steps:\n  - call: write(4, {}{}) = 1\n", "[".repeat(20_000), "]".repeat(20_000));
+    let e = err(&deep);
+    assert!(e[0].ends_with("`[` nested deeper than 4"), "{e:?}");
+    // The importer reads the same call through the same parser.
+    let pkt = format!(
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 write(3, {}{}, 10) = 10\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let c = harness::import::convert::convert("nest.pkt", &pkt, &Default::default());
+    assert!(c.yaml.is_none() && !c.problems.is_empty());
+}
+
+#[test]
+fn a_matrix_is_counted_before_it_is_expanded() {
+    let vars: String = (0..64).map(|i| format!("  v{i}: [a, b]\n")).collect();
+    let uses: String = (0..64).map(|i| format!("  - wait: \"${{v{i}}}\"\n")).collect();
+    let e = err(&format!("matrix:\n{vars}steps:\n  - call: socket() = 3\n{uses}"));
+    assert!(e[0].contains("expands to more than 100000 scripts"), "{e:?}");
+    // Rows: each variant is checked on its own steps (the matrix blanked
+    // out), with the same lines and columns as the file.
+    let rows: String = (0..2000).map(|i| format!("  - {{v: {i}}}\n")).collect();
+    let text = format!("matrix:\n{rows}steps:\n  - call: socket() = 3\n  - wait: ${{v}}us\n");
+    let s = script::parse(Path::new("m.yaml"), &text).unwrap();
+    assert_eq!(s.len(), 2000);
+    assert_eq!(s[1999].steps[1].pos.line, 2004);
+    let bad = text.replace("wait: ${v}us", "wait: ${v}parsecs");
+    let e = err(&bad);
+    assert!(e[0].starts_with("h.yaml:2004:"), "{e:?}");
+}
+
+#[test]
+fn time_only_goes_forward() {
+    let e = err(
+        "steps:\n  - {at: 5, call: socket() = 3}\n  - {at: +1, call: socket() = 4}\n  - {at: 3, call: socket() = 5}\n",
+    );
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("h.yaml:4:") && e[0].contains("before line 2's 5.000000 s"), "{e:?}");
+}
+
+#[test]
+fn many_steps_parse() {
+    // 40,000 steps: positions come from a line index, not a scan per step.
+    let steps: String = (0..40_000).map(|_| "  - wait: 1ms\n").collect();
+    let s = script::parse(Path::new("long.yaml"), &format!("steps:\n  - call: socket() = 3\n{steps}")).unwrap();
+    assert_eq!(s[0].steps.len(), 40_001);
+    assert_eq!(s[0].steps[40_000].pos.line, 40_002);
+}
+
+#[test]
+fn only_regular_files_are_read_and_loops_are_walked_once() {
+    let d = scratch("files");
+    std::fs::write(d.join("ok.yaml"), "steps:\n  - call: socket() = 3\n").unwrap();
+    nix::unistd::mkfifo(&d.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.yaml")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+    std::fs::write(d.join("utf.yaml"), b"steps:\n  - call: socket() = 3\xff\n").unwrap();
+    let files = runner::find_scripts(std::slice::from_ref(&d)).unwrap();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["fifo.yaml", "ok.yaml", "utf.yaml", "zero.yaml"], "the loop is walked once");
+    let (scripts, errors) = runner::load_all(&files);
+    assert_eq!(scripts.len(), 1);
+    let msgs: Vec<String> = errors.iter().map(|e| e.one_line()).collect();
+    assert!(msgs[0].contains("fifo.yaml:1:1: cannot read") && msgs[0].contains("a FIFO"), "{msgs:?}");
+    assert!(msgs[1].contains("utf.yaml:2:23: cannot read") && msgs[1].contains("invalid UTF-8 at byte 29"), "{msgs:?}");
+    assert!(msgs[2].contains("a character device"), "{msgs:?}");
+    // Given by name, a device is refused the same way, not "no such file".
+    let files = runner::find_scripts(&[PathBuf::from("/dev/null")]).unwrap();
+    let (_, errors) = runner::load_all(&files);
+    assert!(errors[0].message.contains("not a regular file but a character device"), "{}", errors[0].message);
+    let e = runner::find_scripts(&[d.join("nothing.yaml")]).unwrap_err();
+    assert!(e.to_string().ends_with("no such file or directory"), "{e}");
+    std::os::unix::fs::symlink(d.join("gone"), d.join("dangling.yaml")).unwrap();
+    let e = runner::find_scripts(&[d.join("dangling.yaml")]).unwrap_err();
+    assert!(e.to_string().ends_with("a symbolic link to nothing"), "{e}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
