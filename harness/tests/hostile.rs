@@ -116,3 +116,39 @@ fn only_regular_files_are_read_and_loops_are_walked_once() {
     assert!(e.to_string().ends_with("a symbolic link to nothing"), "{e}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn script_time_is_bounded_and_a_long_run_keeps_a_bounded_trace() {
+    let head = "outbound: ignore\nsteps:\n  - call: socket() = 3\n  - call: bind(3, 8080) = 0\n  - call: listen(3, 1) = 0\n  - in:  S 0:0(0) win 65535 <mss 1460>\n  - in:  . 1:1(0) ack 1 win 0\n  - call: accept(3) = 4\n  - call: write(4, 100) = 100\n";
+    // A closed window probed for 1e9 s ran 20 s: past the limit, refused.
+    let e = err(&format!("{head}  - wait: 1e9\n"));
+    assert!(e[0].starts_with("h.yaml:10:") && e[0].contains("past 10 days of script time"), "{e:?}");
+    // Nine days: about 13,000 probes; the trace keeps the first and the
+    // last entries and says how many it left out.
+    let s = script::parse(Path::new("long.yaml"), &format!("{head}  - wait: 216h\n")).unwrap();
+    let r = runner::run_one(&s[0], harness::script::TargetKind::Reference);
+    assert!(matches!(r.status, runner::Status::Passed), "{:?}", r.status);
+    use harness::engine::{TRACE_HEAD, TRACE_TAIL};
+    assert_eq!(r.trace.len(), TRACE_HEAD + 1 + TRACE_TAIL);
+    let marker = r.trace[TRACE_HEAD].to_string();
+    assert!(marker.contains("trace entries not kept"), "{marker}");
+}
+
+#[test]
+fn a_huge_line_is_not_repeated_and_errors_are_capped() {
+    // 2 MB on one line: the message names the argument by its ends, and
+    // the diagnostic shows a window of the line (same line number).
+    let text = format!("steps:\n  - call: write(4, \"{}\" x) = 1\n  - call: sokcet() = 3\n", "a".repeat(2_000_000));
+    let e = script::parse(Path::new("h.yaml"), &text).unwrap_err();
+    assert!(e.message.len() < 200 && e.message.contains("characters)..."), "{:.300}", e.message);
+    let shown = format!("{:?}", miette::Report::new(e.clone()));
+    assert!(shown.len() < 10_000, "{} characters rendered", shown.len());
+    assert!(shown.contains("h.yaml:2:20"), "{shown:.2000}");
+    assert_eq!(e.others.len(), 1);
+    assert_eq!((e.others[0].line, e.others[0].column), (3, 11));
+    // 40,000 bad steps: a hundred errors, then a line saying checking stopped.
+    let steps: String = (0..40_000).map(|_| "  - call: sokcet() = 3\n").collect();
+    let e = err(&format!("steps:\n{steps}"));
+    assert_eq!(e.len(), 101);
+    assert!(e[100].ends_with("100 errors so far: the steps from here on are not checked"), "{}", e[100]);
+}

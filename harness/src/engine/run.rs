@@ -108,7 +108,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         }
         Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
     };
-    RunReport { outcome, script_time: r.target.now(), trace: r.trace.entries }
+    RunReport { outcome, script_time: r.target.now(), trace: r.trace.finish() }
 }
 
 impl Run<'_> {

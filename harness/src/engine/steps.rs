@@ -365,7 +365,7 @@ impl Run<'_> {
         if !self.allow_shell {
             return Err(TargetError::Unsupported("a `shell:` step without --allow-shell".into()).into());
         }
-        self.trace.push(TraceEntry::Call { at, text: format!("shell {cmd:?}"), ret: String::new() });
+        self.trace.push(TraceEntry::Call { at, text: format!("call shell {cmd:?}"), ret: String::new() });
         let Some(host) = self.target.host() else {
             return Err(TargetError::Unsupported(format!("shell commands (`{cmd}`)")).into());
         };

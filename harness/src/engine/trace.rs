@@ -37,6 +37,7 @@ impl fmt::Display for TraceEntry {
                 };
                 write!(f, "{:>12.6} {d}  {text}", at.as_secs_f64())
             }
+            TraceEntry::Call { at, text, ret } if ret.is_empty() => write!(f, "{:>12.6} {text}", at.as_secs_f64()),
             TraceEntry::Call { at, text, ret } => write!(f, "{:>12.6} call {text} = {ret}", at.as_secs_f64()),
         }
     }
@@ -58,31 +59,60 @@ pub(super) fn render(isns: Isns, t: &TcpRepr, dir: Dir) -> String {
     }
 }
 
-/// The trace of a run so far.
+/// Entries kept from the start of a run, and from its end: a long run
+/// (a closed window probed for a virtual day) keeps these and counts the
+/// rest, so its memory is bounded.
+pub const TRACE_HEAD: usize = 5_000;
+pub const TRACE_TAIL: usize = 5_000;
+
+/// The trace of a run so far: the first [`TRACE_HEAD`] entries, the last
+/// [`TRACE_TAIL`], and how many between were not kept.
 #[derive(Default)]
 pub(super) struct Trace {
-    pub entries: Vec<TraceEntry>,
+    head: Vec<TraceEntry>,
+    tail: std::collections::VecDeque<TraceEntry>,
+    dropped: usize,
 }
 
 impl Trace {
     pub fn push(&mut self, e: TraceEntry) {
-        self.entries.push(e);
+        if self.head.len() < TRACE_HEAD {
+            self.head.push(e);
+            return;
+        }
+        if self.tail.len() == TRACE_TAIL {
+            self.tail.pop_front();
+            self.dropped += 1;
+        }
+        self.tail.push_back(e);
+    }
+
+    /// The entries kept, in order, with a line saying how many were not.
+    pub fn finish(self) -> Vec<TraceEntry> {
+        let mut out = self.head;
+        if let (true, Some(first)) = (self.dropped > 0, self.tail.front()) {
+            out.push(TraceEntry::Call {
+                at: first.at(),
+                text: format!(
+                    "...  {} trace entries not kept (the trace keeps the first {TRACE_HEAD} and the last {TRACE_TAIL})",
+                    self.dropped
+                ),
+                ret: String::new(),
+            });
+        }
+        out.extend(self.tail);
+        out
     }
 
     /// A segment the stack sent at `at`; returns its rendering.
     pub fn out(&mut self, isns: Isns, at: Duration, p: &IpPacket) -> String {
         let text = render(isns, &p.tcp, Dir::Out);
-        self.entries.push(TraceEntry::Packet {
-            at,
-            dir: Dir::Out,
-            text: text.clone(),
-            bytes: p.emit().unwrap_or_default(),
-        });
+        self.push(TraceEntry::Packet { at, dir: Dir::Out, text: text.clone(), bytes: p.emit().unwrap_or_default() });
         text
     }
 
     /// A call that returned `ret` at `at`.
     pub fn call(&mut self, at: Duration, text: &str, ret: String) {
-        self.entries.push(TraceEntry::Call { at, text: text.to_string(), ret });
+        self.push(TraceEntry::Call { at, text: text.to_string(), ret });
     }
 }

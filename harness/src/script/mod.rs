@@ -295,11 +295,13 @@ impl ScriptError {
     ) -> ScriptError {
         let offset = offset.min(source.len());
         let (line, column) = line_col(source, offset);
+        let (shown, offset) = shown_source(source, offset, line);
+        let message = shorten_quoted(message);
         ScriptError {
             label: short_label(&message),
             message,
-            src: miette::NamedSource::new(path.display().to_string(), source.clone()),
-            span: (offset, len.min(source.len() - offset).max(usize::from(offset < source.len()))).into(),
+            src: miette::NamedSource::new(path.display().to_string(), shown.clone()),
+            span: (offset, len.min(shown.len() - offset).max(usize::from(offset < shown.len()))).into(),
             help,
             path: path.display().to_string(),
             line,
@@ -317,6 +319,68 @@ impl ScriptError {
     pub fn all(&self) -> impl Iterator<Item = &ScriptError> {
         std::iter::once(self).chain(self.others.iter())
     }
+}
+
+/// A message with each `quoted` piece of script text over 80 characters
+/// cut to its start and end: a message names what is wrong, it does not
+/// repeat a 20 MB argument.
+fn shorten_quoted(message: String) -> String {
+    if message.len() <= 200 {
+        return message;
+    }
+    let parts: Vec<&str> = message.split('`').collect();
+    let mut out = String::with_capacity(200);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let n = p.chars().count();
+        if i % 2 == 1 && n > 80 {
+            out.extend(p.chars().take(50));
+            out.push_str(&format!("...({} characters)...", n - 70));
+            out.extend(p.chars().skip(n - 20));
+        } else {
+            out.push_str(p);
+        }
+    }
+    out
+}
+
+/// The longest line a diagnostic shows whole.
+const MAX_SHOWN_LINE: usize = 400;
+
+/// The source a diagnostic renders, and the offset in it: the file itself,
+/// or, when the error's line is longer than [`MAX_SHOWN_LINE`], only a
+/// window of that line around the error (behind as many empty lines, so
+/// the line number stays right): a 100 MB line is not rendered.
+fn shown_source(source: &Arc<str>, offset: usize, line: usize) -> (Arc<str>, usize) {
+    let start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = source[offset..].find('\n').map_or(source.len(), |i| offset + i);
+    // The lines around it are shown too: they must be short as well.
+    let before = source[..start.saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+    let after = source.get(end + 1..).and_then(|r| r.find('\n')).map_or(source.len(), |i| end + 1 + i);
+    let long = |a: usize, b: usize| b.saturating_sub(a) > MAX_SHOWN_LINE;
+    if !long(start, end) && !long(before, start) && !long(end, after) {
+        return (source.clone(), offset);
+    }
+    let mut from = offset.saturating_sub(MAX_SHOWN_LINE / 3).max(start);
+    while !source.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = (offset + 2 * MAX_SHOWN_LINE / 3).min(end);
+    while !source.is_char_boundary(to) {
+        to += 1;
+    }
+    let mut shown = "\n".repeat(line - 1);
+    if from > start {
+        shown.push_str("...");
+    }
+    let at = shown.len() + (offset - from);
+    shown.push_str(&source[from..to]);
+    if to < end {
+        shown.push_str("...");
+    }
+    (Arc::from(shown), at)
 }
 
 fn short_label(m: &str) -> String {
@@ -552,6 +616,13 @@ pub fn load(path: &Path) -> Result<Vec<Script>, ScriptError> {
     })?;
     parse(path, &text)
 }
+
+/// The longest a script may run, in its own time (virtual on in-process
+/// targets, real on the others): ten days.
+pub const MAX_SCRIPT_TIME: Duration = Duration::from_secs(10 * 86_400);
+
+/// The most errors reported for one file (each costs a pass over it).
+pub const MAX_ERRORS: usize = 100;
 
 /// The most scripts a `matrix:` may expand to.
 pub const MATRIX_LIMIT: usize = 100_000;
@@ -836,7 +907,23 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
     // The latest absolute time so far: a step may not be timed before it
     // (steps only go forward; relative ones add to the previous step's).
     let mut latest: Option<(Duration, usize)> = None;
+    // The earliest the script can be at each step: a bound on the virtual
+    // time a run may take (a closed window probed for 1e9 s ran 20 s).
+    let mut earliest = Duration::ZERO;
+    let mut over = false;
     for s in &raw.steps.value {
+        if errs.len() >= MAX_ERRORS {
+            let (off, _) = scalar_pos(&ctx.source, &s.referenced);
+            errs.push(ScriptError::at(
+                ctx.path,
+                &ctx.source,
+                off,
+                1,
+                format!("{MAX_ERRORS} errors so far: the steps from here on are not checked"),
+                None,
+            ));
+            break;
+        }
         let step = match build_step(ctx, s) {
             Ok(step) => step,
             Err(e) => {
@@ -844,6 +931,28 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 continue;
             }
         };
+        earliest = match step.time.base {
+            time::Base::Absolute => earliest.max(step.time.lo),
+            time::Base::Relative => earliest + step.time.lo,
+        } + match step.kind {
+            StepKind::Wait(d) | StepKind::Quiet(d) => d,
+            _ => Duration::ZERO,
+        };
+        if earliest > MAX_SCRIPT_TIME && !over {
+            over = true;
+            errs.push(ScriptError::at(
+                ctx.path,
+                &ctx.source,
+                step.pos.offset,
+                1,
+                format!(
+                    "the script runs past {} days of script time here (at {:.0} s at the earliest): the limit",
+                    MAX_SCRIPT_TIME.as_secs() / 86_400,
+                    earliest.as_secs_f64()
+                ),
+                None,
+            ));
+        }
         if step.time.base == time::Base::Absolute && !step.time.any {
             match latest {
                 Some((t, line)) if step.time.lo < t => errs.push(ScriptError::at(
@@ -980,7 +1089,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         },
         steps,
     };
-    errs.sort_by_key(|e| e.span.offset());
+    errs.sort_by_key(|e| (e.line, e.column));
     let mut errs = errs.into_iter();
     match errs.next() {
         None => Ok(script),
