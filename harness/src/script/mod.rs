@@ -750,14 +750,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Script>, ScriptError> {
             None,
         ));
     }
-    // Each variant is the text with the matrix blanked out (offsets and
-    // lines kept), so checking one costs its steps, not the whole matrix
-    // again: 2,000 rows check in linear time.
+    // Each variant is the text without the matrix, so checking one costs
+    // its steps, not the whole matrix again.
+    // (Only the matrix's line breaks are kept: lines and columns stay
+    // those of the file; byte offsets past the matrix are the variant's.)
     let template = match matrix_region(text) {
         Some(r) => {
-            let mut b = text.as_bytes().to_vec();
-            b[r].iter_mut().filter(|c| **c != b'\n').for_each(|c| *c = b' ');
-            String::from_utf8(b).unwrap_or_else(|_| text.to_string())
+            let breaks = text[r.clone()].matches('\n').count();
+            format!("{}{}{}", &text[..r.start], "\n".repeat(breaks), &text[r.end..])
         }
         None => text.to_string(),
     };
