@@ -66,7 +66,7 @@ fn row(what: &str, base: usize, unit: &str, f: impl Fn(usize) -> f64) {
 
 fn main() {
     let p = Path::new("bench.yaml");
-    let parse = |text: String| time(|| harness::script::parse(p, &text));
+    let parse = |text: String| time(|| harness::script::parse(p, &text).map_err(|e| e.all().count()));
     row("check a script", 10_000, "steps", |n| parse(steps(n)));
     row("check a matrix", 500, "rows", |n| parse(matrix(n)));
     row("check a script all wrong", 10_000, "steps", |n| parse(bad(n)));
