@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -123,6 +123,22 @@ fuzz-clean: fuzz-build
 	rm -rf $(FUZZ_CLEAN_OUT)
 	$(HARNESS) fuzz --time 30 --cores 0 --corpus corpus --out $(FUZZ_CLEAN_OUT) --fuzzer target/fuzz/tcp-fuzz || { \
 	  for f in $(FUZZ_CLEAN_OUT)/findings/*/case.yaml; do [ -f "$$f" ] && { echo "--- $$f"; cat "$$f"; }; done; exit 1; }
+
+## The readers of user input (the script parser, the packet notation, the
+## packetdrill importer) under LibAFL with the harness crate instrumented, in
+## target/fuzz-parsers (fuzzer/src/bin/parse-fuzz.rs): FUZZ_PARSERS_TIME
+## seconds (10 minutes) from seeds written from the suites; a panic or a hang
+## over 5 s is a solution and fails the run. Prints executions, solutions and
+## the peak RSS. FUZZ_PARSERS_FEATURES=planted-parser-panic plants a bug it
+## must find.
+FUZZ_PARSERS_TIME ?= 600
+FUZZ_PARSERS_DIR := target/fuzz-parsers
+fuzz-parsers: setup
+	SANCOV_CRATES=harness CARGO_TARGET_DIR=$(FUZZ_PARSERS_DIR) $(FUZZ_ENV) $(CARGO) build --profile fuzz -p fuzzer --bin parse-fuzz $(if $(FUZZ_PARSERS_FEATURES),--features $(FUZZ_PARSERS_FEATURES))
+	fuzzer/parser-seeds.sh $(FUZZ_PARSERS_DIR)/seeds
+	rm -rf $(FUZZ_PARSERS_DIR)/out
+	$(FUZZ_PARSERS_DIR)/fuzz/parse-fuzz --seeds $(FUZZ_PARSERS_DIR)/seeds --out $(FUZZ_PARSERS_DIR)/out --time $(FUZZ_PARSERS_TIME) || { \
+	  for f in $(FUZZ_PARSERS_DIR)/out/crashes/*; do [ -f "$$f" ] && echo "solution: $$f (replay: $(FUZZ_PARSERS_DIR)/fuzz/parse-fuzz --replay $$f)"; done; exit 1; }
 
 ## What CI runs.
 ci: lint test run fuzz-smoke

@@ -152,3 +152,37 @@ fn a_huge_line_is_not_repeated_and_errors_are_capped() {
     assert_eq!(e.len(), 101);
     assert!(e[100].ends_with("100 errors so far: the steps from here on are not checked"), "{}", e[100]);
 }
+
+/// Found by `make fuzz-parsers` (its first campaign): a non-ASCII character
+/// in an option's hex octets panicked (a slice inside a character), in
+/// check and in the importer (packetdrill's `FO` becomes `opt34 HEX`).
+#[test]
+fn non_ascii_option_octets_are_an_error() {
+    let e = err("steps:\n  - in: \"S 0:0(0) win 1 <opt34 12345\u{20ac}78>\"\n");
+    assert!(e[0].contains("is not hex octets"), "{e:?}");
+    let pkt = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S. 1234:1234(0) ack 1 win 14600 <mss 940,FO 12345\u{20ac}78,nop,nop>\n";
+    let c = harness::import::convert::convert("fo.pkt", pkt, &Default::default());
+    assert!(c.yaml.is_none() && !c.problems.is_empty(), "refused with a reason: {:?}", c.problems);
+}
+
+/// Found by `make fuzz-parsers`: an error's offset inside a packet counts
+/// in the scalar's value, which YAML folds (a quoted scalar over several
+/// lines), so in the file it landed inside a multi-byte character and the
+/// position computation panicked. (The campaign's input, minimised.)
+#[test]
+fn an_error_inside_a_multibyte_character_is_positioned() {
+    let text = "steps:\n  - {at: +0.03, in: \"P. 531:541(10) ack 1 wi 1:1001(1000) ack 1301 win 257\n\n +.05 < S. 5678:5678(0) ack 1421 w\u{fffd}\u{fffd}\u{fffd}65535 <mss 1matrix: +0 > . 1421:1421(0) a\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd} < P. 1:1001(1000) ack 14n 65535\"}\n";
+    let e = err(text);
+    assert!(e[0].starts_with("h.yaml:2:") || e[0].starts_with("h.yaml:4:"), "{e:?}");
+}
+
+/// Found by `make fuzz-parsers`: a level and an option joined by `|` as one
+/// argument was taken for an option by its first name, and panicked.
+#[test]
+fn a_level_joined_to_an_option_is_an_error() {
+    let e = err("steps:\n  - call: socket() = 3\n  - call: setsockopt(3, SOL_SOCKET| SO_SNDBUF, [200000], 4) = 0\n");
+    assert!(e[0].starts_with("h.yaml:3:") && e[0].contains("two arguments"), "{e:?}");
+    let pkt = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_SOCKET| SO_SNDBUF, [200000], 4) = 0\n";
+    let c = harness::import::convert::convert("opt.pkt", pkt, &Default::default());
+    assert!(c.yaml.is_none() && !c.problems.is_empty(), "{:?}", c.problems);
+}

@@ -1199,6 +1199,14 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         "setsockopt" | "getsockopt" => {
             let fd = fd(0)?;
             // The option is the first name that is an option; levels are skipped.
+            // (`SOL_SOCKET | SO_SNDBUF` as one argument took the level for the
+            // option and panicked; found by `make fuzz-parsers`.)
+            if let Some((at, _)) = args.iter().skip(1).find(|(_, a)| {
+                let n = names_in(a);
+                n.len() > 1 && n.iter().any(|x| OptName::from_name(x).is_some() || LINUX_OPTS.iter().any(|o| o.0 == x))
+            }) {
+                return Err(cerr("a level and an option are two arguments, not names joined by `|`", *at, 1, None));
+            }
             let pos =
                 args.iter().skip(1).position(|(_, a)| names_in(a).iter().any(|n| OptName::from_name(n).is_some()));
             let linux = args.iter().enumerate().skip(1).find_map(|(i, (_, a))| {

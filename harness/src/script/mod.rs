@@ -293,7 +293,13 @@ impl ScriptError {
         message: String,
         help: Option<String>,
     ) -> ScriptError {
-        let offset = offset.min(source.len());
+        // An offset inside a scalar counts in its value, which escapes and
+        // folding can make longer or shorter than its text in the file: it
+        // may land inside a character (found by `make fuzz-parsers`).
+        let mut offset = offset.min(source.len());
+        while !source.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let (line, column) = line_col(source, offset);
         let (shown, offset) = shown_source(source, offset, line);
         let message = shorten_quoted(message);

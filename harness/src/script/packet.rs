@@ -589,7 +589,19 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
             Some("nop") => OptSpec::Nop,
             Some("eol") => OptSpec::Eol,
             Some("sackOK") => OptSpec::SackOk,
-            Some("mss") => OptSpec::Mss(field(arg(1)?, at, "MSS")?),
+            Some("mss") => {
+                // (planted-parser-panic: a deliberate bug for `make fuzz-parsers`
+                // to find: an MSS written with a leading zero and five digits
+                // indexes past a buffer. No seed has one.)
+                if cfg!(feature = "planted-parser-panic") {
+                    let v = arg(1)?;
+                    if v.len() == 5 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()) {
+                        let digits = [0u8; 4];
+                        std::hint::black_box(digits[std::hint::black_box(v.len())]);
+                    }
+                }
+                OptSpec::Mss(field(arg(1)?, at, "MSS")?)
+            }
             Some("wscale") => OptSpec::WScale(field(arg(1)?, at, "window scale")?),
             Some("TS") => {
                 if words.get(1) != Some(&"val") || words.get(3) != Some(&"ecr") {
@@ -647,7 +659,9 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // (Byte offsets below: a multi-byte character is not hex, and slicing
+    // inside one panicked; found by `make fuzz-parsers`.)
+    if !s.is_ascii() || !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
