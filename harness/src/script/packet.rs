@@ -591,13 +591,12 @@ fn parse_options(s: &str, base: usize) -> Result<(Vec<OptSpec>, bool), PacketErr
             Some("sackOK") => OptSpec::SackOk,
             Some("mss") => {
                 // (planted-parser-panic: a deliberate bug for `make fuzz-parsers`
-                // to find: an MSS written with a leading zero and five digits
-                // indexes past a buffer. No seed has one.)
+                // to find: the MSS read into a signed 16-bit integer first,
+                // unwrapped, so a value above 32767 panics.)
                 if cfg!(feature = "planted-parser-panic") {
                     let v = arg(1)?;
-                    if v.len() == 5 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()) {
-                        let digits = [0u8; 4];
-                        std::hint::black_box(digits[std::hint::black_box(v.len())]);
+                    if v.bytes().all(|b| b.is_ascii_digit()) && v.len() <= 5 {
+                        std::hint::black_box(v.parse::<i16>().unwrap());
                     }
                 }
                 OptSpec::Mss(field(arg(1)?, at, "MSS")?)
