@@ -484,28 +484,25 @@ pub enum PlanError {
 
 impl Plan {
     /// Finds and loads the scripts under `paths` for `kinds`, probing the
-    /// Linux target once when it is among them (`cfg.linux_unavailable`).
+    /// Linux target once when it is among them (`cfg.linux_unavailable`);
+    /// keeps what `filters` take (any of them; none takes everything), then
+    /// the partition's slice of those, so slices share out the selection.
     pub fn new(
         paths: &[PathBuf],
         kinds: Vec<TargetKind>,
         mut cfg: RunConfig,
+        filters: Vec<crate::filter::Filter>,
         part: Option<Partition>,
     ) -> Result<Plan, PlanError> {
         if kinds.iter().any(|k| matches!(k, TargetKind::Linux | TargetKind::Lwip | TargetKind::Dut)) {
             cfg.probe_linux();
         }
         let files = find_scripts(paths)?;
-        let (scripts, invalid) = load_all(&files);
+        let (mut scripts, invalid) = load_all(&files);
+        scripts.retain(|s| kinds.iter().any(|k| crate::filter::any_matches(&filters, s, *k)));
         let scripts = partition(scripts, part);
         let ledgers = Ledgers::load(paths, &kinds)?;
-        Ok(Plan { kinds, cfg, scripts, invalid, ledgers, filters: Vec::new() })
-    }
-
-    /// Keeps only what `filters` take (any of them; none takes everything).
-    pub fn filter(&mut self, filters: Vec<crate::filter::Filter>) {
-        let kinds = self.kinds.clone();
-        self.scripts.retain(|s| kinds.iter().any(|k| crate::filter::any_matches(&filters, s, *k)));
-        self.filters = filters;
+        Ok(Plan { kinds, cfg, scripts, invalid, ledgers, filters })
     }
 
     /// The scripts that run on `kind`: those the filters take there.

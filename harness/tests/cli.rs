@@ -240,3 +240,17 @@ fn nothing_to_run_and_bad_outputs_are_refused_up_front() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--partition` slices what the filter takes, evenly, each run once.
+#[test]
+fn partitions_share_out_the_filtered_runs() {
+    let (_, out, _) = harness(&["run", "suites/", "-E", "path:grid/closing.yaml"]);
+    let total = counts(&out).0;
+    let slices: Vec<usize> = (1..=3)
+        .map(|k| {
+            counts(&harness(&["run", "suites/", "-E", "path:grid/closing.yaml", "--partition", &format!("{k}/3")]).1).0
+        })
+        .collect();
+    assert_eq!(slices.iter().sum::<usize>(), total, "{slices:?}");
+    assert!(slices.iter().all(|&n| n + 1 >= total / 3 && n <= total / 3 + 1), "{slices:?} of {total}");
+}

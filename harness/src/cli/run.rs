@@ -175,8 +175,8 @@ struct Selection<'a> {
 
 fn execute(paths: &[PathBuf], targets: &[TargetArg], cfg: RunConfig, sel: Selection<'_>) -> Result<Executed, Error> {
     let Selection { partition, ledger, select, format, allow_empty } = sel;
-    let mut plan = Plan::new(paths, kinds(targets), cfg, partition).map_err(|e| Error::Invalid(e.to_string()))?;
-    plan.filter(select.filters.clone());
+    let mut plan = Plan::new(paths, kinds(targets), cfg, select.filters.clone(), partition)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     if let Some(file) = ledger {
         for k in plan.kinds.clone() {
             plan.ledgers.use_file(k, file).map_err(|e| Error::Invalid(e.to_string()))?;
