@@ -1026,18 +1026,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             }
         },
         from: raw.from.as_ref().map(|f| f.value.clone()),
-        ts_mapped: {
-            let r = switch(ctx, &raw.timestamps, "timestamps", "exact", "mapped");
-            keep(&mut errs, r, false)
-        },
-        offload_tso: {
-            let r = switch(ctx, &raw.offload, "offload", "none", "tso");
-            keep(&mut errs, r, false)
-        },
-        option_layout_exact: {
-            let r = switch(ctx, &raw.option_layout, "option_layout", "any", "exact");
-            keep(&mut errs, r, false)
-        },
+        ts_mapped: switch(ctx, &mut errs, &raw.timestamps, "timestamps", "exact", "mapped"),
+        offload_tso: switch(ctx, &mut errs, &raw.offload, "offload", "none", "tso"),
+        option_layout_exact: switch(ctx, &mut errs, &raw.option_layout, "option_layout", "any", "exact"),
         congestion: match &raw.congestion {
             None => None,
             Some(c)
@@ -1081,18 +1072,9 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(g.value as u16)
             }
         },
-        fds_mapped: {
-            let r = switch(ctx, &raw.fds, "fds", "exact", "mapped");
-            keep(&mut errs, r, false)
-        },
-        merge_out: {
-            let r = switch(ctx, &raw.out_segments, "out_segments", "exact", "merge");
-            keep(&mut errs, r, false)
-        },
-        script_clock: {
-            let r = switch(ctx, &raw.clock, "clock", "observed", "script");
-            keep(&mut errs, r, false)
-        },
+        fds_mapped: switch(ctx, &mut errs, &raw.fds, "fds", "exact", "mapped"),
+        merge_out: switch(ctx, &mut errs, &raw.out_segments, "out_segments", "exact", "merge"),
+        script_clock: switch(ctx, &mut errs, &raw.clock, "clock", "observed", "script"),
         steps,
     };
     errs.sort_by_key(|e| (e.line, e.column));
@@ -1107,16 +1089,27 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
 }
 
 /// A header key with two spellings: `off` (also the default) or `on`.
-fn switch(ctx: &Ctx<'_>, v: &Option<Spanned<String>>, key: &str, off: &str, on: &str) -> Result<bool, ScriptError> {
+/// (A value that is neither is an error kept in `errs`; the default stands.)
+fn switch(
+    ctx: &Ctx<'_>,
+    errs: &mut Vec<ScriptError>,
+    v: &Option<Spanned<String>>,
+    key: &str,
+    off: &str,
+    on: &str,
+) -> bool {
     match v {
-        None => Ok(false),
-        Some(x) if x.value == off => Ok(false),
-        Some(x) if x.value == on => Ok(true),
-        Some(x) => Err(ctx.err_at(
-            &x.referenced,
-            format!("{key} is `{off}` or `{on}`, not `{}`", x.value),
-            Some("see the header keys in docs/script-language.md".into()),
-        )),
+        None => false,
+        Some(x) if x.value == off => false,
+        Some(x) if x.value == on => true,
+        Some(x) => {
+            errs.push(ctx.err_at(
+                &x.referenced,
+                format!("{key} is `{off}` or `{on}`, not `{}`", x.value),
+                Some("see the header keys in docs/script-language.md".into()),
+            ));
+            false
+        }
     }
 }
 
