@@ -223,7 +223,6 @@ impl Liveness {
                 _ if o.probed_now => Some(fresh),
                 Some(d) if una_moved || o.below_una_now => Some(d.max(fresh)),
                 Some(d) => Some(d),
-                None if o.below_una_now => Some(fresh),
                 None => Some(o.probe_sched.map_or(fresh, |s| s.max(fresh))),
             };
             if owes_probe && (o.probed_now || o.below_una_now) {
