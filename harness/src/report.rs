@@ -7,6 +7,7 @@ use crate::script::ScriptError;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 /// The human report of one failure: where, what differs, the packets so far,
 /// the connection's state.
@@ -47,7 +48,20 @@ pub fn failure_text(r: &ScriptResult) -> String {
     if let Some(st) = &f.state {
         let _ = writeln!(s, "  connection: {st}");
     }
+    if let Some(d) = f.descheduled {
+        let _ = writeln!(s, "  note: {}", descheduled_text(d, r.earlier.len() + 1));
+    }
     s
+}
+
+/// What a failure with the harness descheduled around it says.
+fn descheduled_text(d: Duration, attempts: usize) -> String {
+    let tries = if attempts > 1 { format!(" (in each of {attempts} attempts)") } else { String::new() };
+    format!(
+        "the harness itself was late or off the CPU for {:.1} ms around this step{tries}: the machine's load, not the \
+         stack, may have spoilt its timing (see --load-retries)",
+        d.as_secs_f64() * 1e3
+    )
 }
 
 /// For an imported script's failure, the line of the original it came from
@@ -125,7 +139,13 @@ fn invalid_record(e: &ScriptError) -> serde_json::Value {
 fn attempts_json(r: &ScriptResult) -> serde_json::Value {
     r.earlier
         .iter()
-        .map(|a| serde_json::json!({"message": a.message, "wall_seconds": a.wall.as_secs_f64()}))
+        .map(|a| {
+            serde_json::json!({
+                "message": a.message,
+                "wall_seconds": a.wall.as_secs_f64(),
+                "descheduled_ms": a.descheduled.map(|d| d.as_secs_f64() * 1e3),
+            })
+        })
         .collect::<Vec<_>>()
         .into()
 }
@@ -144,6 +164,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
                 "message": fl.message,
                 "differences": fl.diffs.iter().map(|d| serde_json::json!({"field": d.field, "expected": d.expected, "actual": d.actual})).collect::<Vec<_>>(),
                 "state": fl.state,
+                "descheduled_ms": fl.descheduled.map(|d| d.as_secs_f64() * 1e3),
             }),
             Status::Skipped(why) | Status::Error(why) => serde_json::json!({ "message": why }),
             Status::Deviation { deviation, failure } => serde_json::json!({
@@ -167,6 +188,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
         });
         if !r.earlier.is_empty() {
             rec["flaky"] = r.flaky().into();
+            rec["rerun_for_load"] = r.rerun_for_load().into();
             rec["earlier_attempts"] = attempts_json(r);
         }
         writeln!(f, "{rec}")?;
@@ -306,15 +328,32 @@ pub struct Counts {
     pub skipped: usize,
     /// Passes after a failed attempt (`--retries`), among `passed`.
     pub flaky: usize,
+    /// Passes after attempts that failed with the harness descheduled
+    /// (`--load-retries`), among `passed`.
+    pub rerun: usize,
+    /// Failures with the harness descheduled around them, among `failed`.
+    pub descheduled: usize,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let findings = if self.findings > 0 { format!(" ({} of them findings)", self.findings) } else { String::new() };
-        let flaky = if self.flaky > 0 { format!(" ({} flaky)", self.flaky) } else { String::new() };
+        let mut notes = Vec::new();
+        if self.flaky > 0 {
+            notes.push(format!("{} flaky", self.flaky));
+        }
+        if self.rerun > 0 {
+            notes.push(format!("{} after a rerun for the machine's load", self.rerun));
+        }
+        let passed = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
+        let desch = if self.descheduled > 0 {
+            format!(" ({} with the harness descheduled)", self.descheduled)
+        } else {
+            String::new()
+        };
         write!(
             f,
-            "{} passed{flaky}, {} failed, {} known deviations{findings}, {} skipped",
+            "{} passed{passed}, {} failed{desch}, {} known deviations{findings}, {} skipped",
             self.passed, self.failed, self.deviations, self.skipped
         )
     }
@@ -324,6 +363,8 @@ pub fn counts(results: &[ScriptResult]) -> Counts {
     let mut c = Counts::default();
     for r in results {
         c.flaky += usize::from(r.flaky() && matches!(r.status, Status::Passed));
+        c.rerun += usize::from(r.rerun_for_load() && matches!(r.status, Status::Passed));
+        c.descheduled += usize::from(r.descheduled().is_some());
         match r.status {
             Status::Passed => c.passed += 1,
             Status::Failed(_) | Status::Error(_) => c.failed += 1,
@@ -365,11 +406,19 @@ pub fn deviations_text(results: &[ScriptResult]) -> String {
 /// what the first failed attempt said.
 pub fn flaky_text(results: &[ScriptResult]) -> String {
     let mut s = String::new();
-    for r in results.iter().filter(|r| r.flaky()) {
-        let first = r.earlier.first().map(|a| a.message.as_str()).unwrap_or_default();
+    for r in results.iter().filter(|r| r.flaky() || r.rerun_for_load()) {
+        let first = r.earlier.first();
+        let message = first.map(|a| a.message.as_str()).unwrap_or_default();
+        let (word, why) = match first.and_then(|a| a.descheduled) {
+            Some(d) if !r.flaky() => (
+                "RERUN",
+                format!(", the harness descheduled for {:.1} ms around the failing step", d.as_secs_f64() * 1e3),
+            ),
+            _ => ("FLAKY", String::new()),
+        };
         let _ = writeln!(
             s,
-            "FLAKY {} on {}: passed on attempt {} (attempt 1: {first})",
+            "{word} {} on {}: passed on attempt {} (attempt 1{why}: {message})",
             r.id(),
             r.target,
             r.earlier.len() + 1

@@ -51,7 +51,14 @@ pub struct Attempt {
     /// The whole failure report, as the terminal shows it.
     pub text: String,
     pub wall: Duration,
+    /// The harness was late or off the CPU this long around the failing
+    /// step (the attempt was tried again for it).
+    pub descheduled: Option<Duration>,
 }
+
+/// Runs tried again by default when the harness was descheduled around
+/// their failure.
+pub const DEFAULT_LOAD_RETRIES: u32 = 2;
 
 /// How scripts are run.
 #[derive(Clone, Debug)]
@@ -66,6 +73,11 @@ pub struct RunConfig {
     /// `--retries`: how many more times a failed run on a real-time target
     /// (Linux, lwIP, a DUT) is tried; a later pass is reported flaky.
     pub retries: u32,
+    /// `--load-retries`: how many more times a failed run is tried when the
+    /// harness itself was late or off the CPU around the failing step (its
+    /// watchdog saw it: the failure may be the machine's load), besides
+    /// `retries`.
+    pub load_retries: u32,
     /// `--fail-fast`: start nothing new after a run failed.
     pub fail_fast: bool,
 }
@@ -79,6 +91,7 @@ impl Default for RunConfig {
             linux_unavailable: None,
             dut: None,
             retries: 0,
+            load_retries: DEFAULT_LOAD_RETRIES,
             fail_fast: false,
         }
     }
@@ -96,9 +109,27 @@ impl ScriptResult {
         self.script.id()
     }
 
-    /// Passed after a failed attempt.
+    /// Passed after a failed attempt that the machine's load does not
+    /// explain.
     pub fn flaky(&self) -> bool {
-        !self.earlier.is_empty() && matches!(self.status, Status::Passed | Status::Deviation { .. })
+        self.earlier.iter().any(|a| a.descheduled.is_none())
+            && matches!(self.status, Status::Passed | Status::Deviation { .. })
+    }
+
+    /// Passed after failed attempts that were all run while the harness
+    /// itself was descheduled (tried again for that, not flaky).
+    pub fn rerun_for_load(&self) -> bool {
+        !self.earlier.is_empty()
+            && self.earlier.iter().all(|a| a.descheduled.is_some())
+            && matches!(self.status, Status::Passed | Status::Deviation { .. })
+    }
+
+    /// The failure, when the harness was descheduled around it.
+    pub fn descheduled(&self) -> Option<Duration> {
+        match &self.status {
+            Status::Failed(f) => f.descheduled,
+            _ => None,
+        }
     }
 
     /// Failed or could not run: what fails the run.
@@ -291,6 +322,7 @@ fn in_process(who: &str, f: impl FnOnce() -> (engine::RunReport, Vec<(String, St
                 message: format!("{who} panicked: {msg}"),
                 diffs: Vec::new(),
                 state: None,
+                descheduled: None,
             };
             (Status::Failed(f), Duration::ZERO, Vec::new(), Vec::new())
         }
@@ -370,15 +402,18 @@ pub fn real_time(kind: TargetKind) -> bool {
 }
 
 /// Runs one script, judged by `ledgers` when given, and again up to
-/// `cfg.retries` times while it fails on a real-time target; the failed
-/// attempts are kept in the result. A run the ledger lists is not retried:
-/// its failure is the expected one.
+/// `cfg.retries` times while it fails on a real-time target, and up to
+/// `cfg.load_retries` more times while it fails with the harness itself
+/// descheduled around the failing step; the failed attempts are kept in the
+/// result. A run the ledger lists is not retried: its failure is the
+/// expected one.
 pub fn run_with_retries(script: &Script, kind: TargetKind, cfg: &RunConfig, ledgers: Option<&Ledgers>) -> ScriptResult {
     let listed = ledgers.and_then(|l| l.lookup(kind, &script.path, script.variant.as_deref())).is_some();
-    let mut earlier = Vec::new();
+    let mut earlier: Vec<Attempt> = Vec::new();
     loop {
         let mut r = run_one_with(script, kind, cfg);
-        let retry = r.failed() && !listed && real_time(kind) && earlier.len() < cfg.retries as usize;
+        let descheduled = r.descheduled();
+        let retry = r.failed() && !listed && real_time(kind) && try_again(&earlier, descheduled.is_some(), cfg);
         if let Some(l) = ledgers {
             apply_ledgers(l, std::slice::from_mut(&mut r));
         }
@@ -395,7 +430,54 @@ pub fn run_with_retries(script: &Script, kind: TargetKind, cfg: &RunConfig, ledg
             Status::Failed(_) => crate::report::failure_text(&r),
             _ => format!("ERROR {} on {}: {message}\n", r.id(), r.target),
         };
-        earlier.push(Attempt { message, text, wall: r.wall });
+        earlier.push(Attempt { message, text, wall: r.wall, descheduled });
+    }
+}
+
+/// Whether a failed attempt is tried again, after the `earlier` ones: one
+/// with the harness descheduled around its failure on the `--load-retries`
+/// budget while it lasts, any other on the `--retries` budget.
+fn try_again(earlier: &[Attempt], descheduled: bool, cfg: &RunConfig) -> bool {
+    let load = cfg.load_retries as usize;
+    // Descheduled attempts past the load budget were on the other one.
+    let for_load = earlier.iter().filter(|a| a.descheduled.is_some()).count().min(load);
+    let plain = earlier.len() - for_load;
+    (descheduled && for_load < load) || plain < cfg.retries as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_retry_budget_is_spent_once() {
+        let attempt = |d: bool| Attempt {
+            message: String::new(),
+            text: String::new(),
+            wall: Duration::ZERO,
+            descheduled: d.then_some(Duration::from_millis(20)),
+        };
+        // How many attempts a run gets that fails every time, descheduled
+        // or not, with `retries` and `load_retries`.
+        let attempts = |descheduled: bool, retries: u32, load_retries: u32| {
+            let cfg = RunConfig { retries, load_retries, ..RunConfig::default() };
+            let mut earlier = Vec::new();
+            while try_again(&earlier, descheduled, &cfg) {
+                earlier.push(attempt(descheduled));
+                assert!(earlier.len() < 100, "no end");
+            }
+            earlier.len() + 1
+        };
+        assert_eq!(attempts(true, 0, 2), 3);
+        assert_eq!(attempts(true, 1, 2), 4);
+        assert_eq!(attempts(true, 3, 0), 4);
+        assert_eq!(attempts(false, 0, 2), 1);
+        assert_eq!(attempts(false, 2, 2), 3);
+        // A plain failure after a descheduled one: on the plain budget.
+        let cfg = RunConfig { retries: 1, load_retries: 2, ..RunConfig::default() };
+        assert!(try_again(&[attempt(true)], false, &cfg));
+        assert!(!try_again(&[attempt(true), attempt(false)], false, &cfg));
+        assert!(try_again(&[attempt(true), attempt(false)], true, &cfg));
     }
 }
 
@@ -453,6 +535,7 @@ pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {
                 ),
                 diffs: Vec::new(),
                 state: None,
+                descheduled: None,
             }),
             other => other,
         };

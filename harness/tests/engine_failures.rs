@@ -139,12 +139,33 @@ fn reports_are_written() {
         message: "expected a packet by 0.5".into(),
         text: "FAIL ...".into(),
         wall: std::time::Duration::from_millis(3),
+        descheduled: None,
     });
     report::write_junit(&dir.join("f.xml"), &results, &[]).unwrap();
     let xml = std::fs::read_to_string(dir.join("f.xml")).unwrap();
     assert!(xml.contains("<flakyFailure") && xml.contains("expected a packet by 0.5"), "{xml}");
     assert!(xml.contains("failures=\"0\""), "{xml}");
     assert_eq!(report::counts(&results).flaky, 1);
+    assert!(report::flaky_text(&results).starts_with("FLAKY ok.yaml on reference: passed on attempt 2"));
+    // A pass after attempts spoilt by the harness's own descheduling is a
+    // rerun, not flaky; a failure with it says so, in text and JSON.
+    let ms = std::time::Duration::from_millis;
+    results[0].earlier[0].descheduled = Some(ms(23));
+    let c = report::counts(&results);
+    assert_eq!((c.flaky, c.rerun), (0, 1));
+    assert!(c.to_string().starts_with("1 passed (1 after a rerun for the machine's load), 0 failed"), "{c}");
+    let t = report::flaky_text(&results);
+    assert!(t.starts_with("RERUN ok.yaml on reference: passed on attempt 2 (attempt 1, the harness descheduled for 23.0 ms"), "{t}");
+    let mut failed = runner::run_one(&scripts_failing(), TargetKind::Reference);
+    let Status::Failed(f) = &mut failed.status else { panic!("{:?}", failed.status) };
+    assert_eq!(f.descheduled, None, "a virtual clock is never late");
+    f.descheduled = Some(ms(17));
+    let text = report::failure_text(&failed);
+    assert!(text.contains("note: the harness itself was late or off the CPU for 17.0 ms around this step"), "{text}");
+    assert!(report::counts(std::slice::from_ref(&failed)).to_string().contains("1 failed (1 with the harness descheduled)"));
+    report::write_json(&dir.join("d.json"), std::slice::from_ref(&failed), &[]).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("d.json")).unwrap()).unwrap();
+    assert_eq!(rec["failure"]["descheduled_ms"], 17.0);
     let pcap = std::fs::read(dir.join("r.pcap")).unwrap();
     assert_eq!(&pcap[..4], &0xa1b2_c3d4u32.to_le_bytes());
     assert_eq!(u32::from_le_bytes(pcap[20..24].try_into().unwrap()), 101);
@@ -159,6 +180,11 @@ fn reports_are_written() {
     }
     assert_eq!(n, 3);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn scripts_failing() -> script::Script {
+    let text = format!("{HEAD}  - call: write(4, 10) = 10\n  - out: . 1:11(10) ack 1\n");
+    script::parse(Path::new("bad.yaml"), &text).unwrap().remove(0)
 }
 
 /// `wait` lets the clock run with nothing to do: timers fire, and a

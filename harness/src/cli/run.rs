@@ -69,6 +69,14 @@ pub(super) struct RunArgs {
     /// <flakyFailure>), a run failing every time as failed (<rerunFailure>).
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
+    /// Try a failed run on a real-time target up to N more times when the
+    /// harness itself was late or off the CPU around the failing step (its
+    /// watchdog saw the gap: the machine's load, not the stack, may have
+    /// spoilt the timing). Such a run that then passes is reported RERUN,
+    /// not FLAKY; one failing every time says how long the harness was
+    /// descheduled. 0: never.
+    #[arg(long, value_name = "N", default_value_t = crate::runner::DEFAULT_LOAD_RETRIES)]
+    load_retries: u32,
     /// How script errors and failures are printed: `human` (positioned, with
     /// the source) or `short` (`file:line:col: message`, a line each, for
     /// editors).
@@ -274,6 +282,7 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         linux_unavailable: None,
         dut: a.dut.as_ref().map(|c| c.split_whitespace().map(String::from).collect()),
         retries: a.retries,
+        load_retries: a.load_retries,
         fail_fast: a.fail_fast,
     };
     let sel = Selection {

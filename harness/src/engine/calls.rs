@@ -58,6 +58,11 @@ impl Run<'_> {
         let call = spec.call.clone().map(&Resolver { script: self.script, num: &self.num });
         self.last_fd = spec.call.fd().or(self.last_fd);
         let text = call_text(&step.text);
+        // When the call is really made: after its script time on a loaded
+        // machine (the stack's answers come after it), the same on a virtual
+        // clock; with `clock: script`, its script time.
+        let made = if self.script.script_clock { at } else { self.target.now().max(at) };
+        self.time.lag = made - at;
         let outcome = self.target.call(&call).map_err(|e| match e {
             TargetError::Unsupported(m) => TargetError::Unsupported(format!("`{text}`: {m}")),
             other => other,
@@ -71,17 +76,17 @@ impl Run<'_> {
                 let (rlo, rhi) = match step.time.returns {
                     Some(r) => {
                         let t = match step.time.base {
-                            Base::Relative => at + r,
+                            Base::Relative => made + r,
                             Base::Absolute => r,
                         };
                         (t, t)
                     }
-                    None => (at, at),
+                    None => (made, made),
                 };
-                self.pending = Some(Pending { step: i, call, spec: spec.clone(), text, called: at, lo: rlo, hi: rhi });
+                self.pending = Some(Pending { step: i, call, spec: spec.clone(), text, called: made, lo: rlo, hi: rhi });
             }
         }
-        self.time.last = at;
+        self.time.last = made;
         Ok(())
     }
 

@@ -78,7 +78,16 @@ pub(super) struct Run<'a> {
     /// The last fd the script used, for the state in failure reports.
     pub last_fd: Option<i32>,
     pub allow_shell: bool,
+    /// When each step started (target time), for the span a failure covers.
+    pub starts: Vec<Duration>,
+    /// The step being run (or the last one, once they are all done).
+    pub current: usize,
+    /// Steps the engine reached late on a real-time target: (due, reached).
+    pub late: Vec<(Duration, Duration)>,
 }
+
+/// Lateness below this is the wake-up path's, not worth recording.
+pub(super) const LATE_MIN: Duration = Duration::from_millis(1);
 
 /// Runs `script` on `target` to the first failure or the end.
 pub fn run(script: &Script, target: &mut dyn Target) -> RunReport {
@@ -99,11 +108,15 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         expected: Vec::new(),
         last_fd: None,
         allow_shell: opts.allow_shell,
+        starts: vec![Duration::ZERO; script.steps.len()],
+        current: 0,
+        late: Vec::new(),
     };
     let outcome = match r.all_steps() {
         Ok(()) => Outcome::Passed,
         Err(Stop::Fail(mut f)) => {
             f.state = r.describe_state();
+            f.descheduled = r.descheduled(f.step);
             Outcome::Failed(*f)
         }
         Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
@@ -114,6 +127,8 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
 impl Run<'_> {
     fn all_steps(&mut self) -> Result<(), Stop> {
         for (i, step) in self.script.steps.iter().enumerate() {
+            self.current = i;
+            self.starts[i] = self.target.now();
             if !self.runs(step) {
                 continue;
             }
@@ -146,6 +161,7 @@ impl Run<'_> {
                 message,
                 diffs,
                 state: None,
+                descheduled: None,
             }))
         };
         match e {
@@ -192,6 +208,33 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// How long the harness itself was late or off the CPU while the
+    /// failing step ran (from the start of the step before it, whose action
+    /// the failing step usually judges, or of the step the failure names),
+    /// if that is enough to have spoilt its timing: half the script's fixed
+    /// tolerance (at least 1 ms). The engine's own late arrivals at steps
+    /// and the target's record (the watchdog's gaps, late wake-ups) are
+    /// both asked; a stall they both saw counts once, as the larger.
+    fn descheduled(&self, failed: Option<usize>) -> Option<Duration> {
+        if !self.time.real {
+            return None;
+        }
+        let first = failed.unwrap_or(self.current).min(self.current).saturating_sub(1);
+        let from = self.starts.get(first).copied().unwrap_or_default();
+        let to = self.target.now();
+        let mut engine = Duration::ZERO;
+        let mut covered = from;
+        for &(a, b) in &self.late {
+            let (a, b) = (a.max(covered), b.min(to));
+            if b > a {
+                engine += b - a;
+                covered = b;
+            }
+        }
+        let d = engine.max(self.target.descheduled(from, to));
+        (d >= (self.time.tol(Duration::ZERO) / 2).max(LATE_MIN)).then_some(d)
+    }
+
     fn describe_state(&mut self) -> Option<String> {
         let conn = self.num.conn(self.script);
         let c = self.target.state(None, conn).ok()?;
@@ -223,6 +266,11 @@ mod tests {
         sent: VecDeque<(Duration, IpPacket)>,
         /// Answer a SYN with a SYN-ACK, and this ACK with an ACK, at once.
         ack_the_ack: bool,
+        /// Answer every call with 0 and send a FIN at once (a shutdown).
+        fin_on_call: bool,
+        /// Answers come this long after what they answer (as the kernel's
+        /// softirq sends them), not read with it; zero: read with it.
+        reply_after: Duration,
         script: Script,
     }
 
@@ -240,6 +288,16 @@ mod tests {
                     window: 1000,
                     ..TcpRepr::default()
                 },
+            }
+        }
+        fn answer(&mut self, reply: Option<IpPacket>) {
+            match reply {
+                Some(p) if self.reply_after > Duration::ZERO => {
+                    let at = self.now + self.reply_after;
+                    let k = self.plan.iter().position(|(t, _)| *t > at).unwrap_or(self.plan.len());
+                    self.plan.insert(k, (at, p));
+                }
+                reply => self.sent.extend(reply.map(|p| (self.now, p))),
             }
         }
         /// Like the Linux target: what was sent by now is read, stamped now.
@@ -292,11 +350,17 @@ mod tests {
             // Read just after the write returned, as the Linux target's
             // inject does.
             self.now += Duration::from_micros(1);
-            self.sent.extend(reply.map(|p| (self.now, p)));
+            self.answer(reply);
             Ok(())
         }
         fn call(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
-            Err(TargetError::Unsupported("calls".into()))
+            if !self.fin_on_call {
+                return Err(TargetError::Unsupported("calls".into()));
+            }
+            self.now += Duration::from_micros(1);
+            let fin = self.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
+            self.answer(Some(fin));
+            Ok(CallOutcome::Done { ret: crate::target::CallValue::Value(0), out: None })
         }
         fn retry(&mut self, _: &TargetCall) -> Result<CallOutcome, TargetError> {
             Err(TargetError::Unsupported("calls".into()))
@@ -324,6 +388,10 @@ steps:
 
     /// Runs `text` on the fake, whose stack sends a FIN at 0.110 s.
     fn run_late(text: &str, lag_ms: u64, ack_the_ack: bool) -> Outcome {
+        run_fake(text, lag_ms, ack_the_ack, false, true)
+    }
+
+    fn run_fake(text: &str, lag_ms: u64, ack_the_ack: bool, fin_on_call: bool, planned_fin: bool) -> Outcome {
         let script = crate::script::parse(Path::new("late.yaml"), text).expect("valid").remove(0);
         let mut t = Late {
             now: Duration::ZERO,
@@ -331,11 +399,66 @@ steps:
             plan: VecDeque::new(),
             sent: VecDeque::new(),
             ack_the_ack,
+            fin_on_call,
+            reply_after: if fin_on_call || !planned_fin { Duration::from_micros(200) } else { Duration::ZERO },
             script: script.clone(),
         };
-        let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
-        t.plan.push_back((Duration::from_millis(110), fin));
+        if planned_fin {
+            let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
+            t.plan.push_back((Duration::from_millis(110), fin));
+        }
         run(&script, &mut t).outcome
+    }
+
+    #[test]
+    fn an_absolute_time_moves_with_a_late_injection() {
+        // The stack ACKs the segment injected at 0.1 at once. The engine
+        // got there 15 ms late (more than the 10 ms tolerance): the answer
+        // comes 15 ms after the script time, and is on time for it.
+        let text = "name: absolute\nsteps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                    - {at: 0.1, in: \". 1:1(0) ack 1 win 65535\"}\n  - {at: 0.1, out: \". 1:1(0) ack 1\"}\n";
+        for lag in [0, 15, 40] {
+            let o = run_fake(text, lag, true, false, false);
+            assert!(matches!(o, Outcome::Passed), "{lag} ms late: {o:?}");
+        }
+    }
+
+    #[test]
+    fn what_follows_a_late_call_counts_from_when_it_was_made() {
+        // A shutdown made 15 ms after its time: its FIN comes at once after
+        // it, and the `out` at +0 counts from the call's real time.
+        let text = "name: call\nsteps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                    - {at: 0.1, call: \"shutdown(3, SHUT_WR) = 0\"}\n  - out: F. 1:1(0) ack 1\n";
+        for lag in [0, 15] {
+            let o = run_fake(text, lag, false, true, false);
+            assert!(matches!(o, Outcome::Passed), "{lag} ms late: {o:?}");
+        }
+    }
+
+    #[test]
+    fn a_failure_after_the_engine_was_late_says_so() {
+        // The stack never sends what the last step expects: a failure either
+        // way, with the engine's lateness (12 ms, over half the tolerance)
+        // named only when it was late.
+        let text = "name: never\nsteps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                    - {at: 0.1, in: \". 1:1(0) ack 1 win 65535\"}\n  - out: R. 1:1(0) ack 1\n";
+        match run_fake(text, 12, false, false, false) {
+            Outcome::Failed(f) => {
+                assert_eq!(f.step, Some(3), "{f:?}");
+                let d = f.descheduled.expect("the engine was late");
+                assert!(d >= Duration::from_millis(12), "{d:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match run_fake(text, 0, false, false, false) {
+            Outcome::Failed(f) => assert_eq!(f.descheduled, None, "{f:?}"),
+            other => panic!("{other:?}"),
+        }
+        // 3 ms late: under half the 10 ms tolerance, not enough to blame.
+        match run_fake(text, 3, false, false, false) {
+            Outcome::Failed(f) => assert_eq!(f.descheduled, None, "{f:?}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

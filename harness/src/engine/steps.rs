@@ -58,6 +58,14 @@ impl Run<'_> {
         let at = self.time.at(&step.time, lo);
         self.no_packets_until(at)?;
         self.target.advance(at)?;
+        if self.time.real {
+            // The engine's own view: it got to the step this late (a
+            // previous step took long, or it waited for a CPU).
+            let now = self.target.now();
+            if now > at + super::run::LATE_MIN {
+                self.late.push((at, now));
+            }
+        }
         Ok(at)
     }
 
@@ -163,6 +171,7 @@ impl Run<'_> {
         let sent = self.target.now().max(at);
         self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: dir_text, bytes: wire });
         self.time.last = if self.script.script_clock { at } else { sent };
+        self.time.lag = self.time.last - at;
         sent
     }
 
@@ -222,7 +231,7 @@ impl Run<'_> {
     ) -> Result<(), StepError> {
         let Some(spec) = per.get(&self.kind) else { return Ok(()) };
         let tol = self.time.tol(hi.saturating_sub(self.time.last));
-        let deadline = if step.time.any { self.time.last + ANY_TIME } else { hi + tol };
+        let deadline = if step.time.any { self.time.last + ANY_TIME } else { self.time.deadline(&step.time, hi, tol) };
         let Some((at, p)) = self.next_out(deadline)? else {
             return Err(mismatch(
                 format!(

@@ -14,6 +14,14 @@ pub(super) struct Timing {
     /// before the current step; one read later came after it, even when the
     /// engine reaches the step late on a loaded machine.
     pub step_end: Duration,
+    /// How long after its script time the last step that acted on the
+    /// stack (a segment injected, a call made) was really done: on a loaded
+    /// machine the engine can get there late, and the stack's answers come
+    /// that much later than an absolute time in the script says (relative
+    /// times count from [`Timing::last`], the real time, already).
+    pub lag: Duration,
+    /// The target runs in real time: the harness can be late to it.
+    pub real: bool,
     /// The script's fixed tolerance.
     fixed: Duration,
     /// Timer slack in percent of the gap, and the tolerance multiplier.
@@ -30,6 +38,8 @@ impl Timing {
         Timing {
             last: Duration::ZERO,
             step_end: Duration::ZERO,
+            lag: Duration::ZERO,
+            real: matches!(clock, Clock::Real { .. }),
             fixed: script.tolerance,
             pct: script.tolerance_percent.unwrap_or(target_pct),
             scale,
@@ -56,6 +66,16 @@ impl Timing {
             Base::Relative => self.last,
         };
         (base + t.lo, base + t.hi)
+    }
+
+    /// The latest an answer to the last action may come for a step with
+    /// window `hi` and tolerance `tol`: an absolute time moves with the
+    /// action's lateness.
+    pub fn deadline(&self, t: &TimeSpec, hi: Duration, tol: Duration) -> Duration {
+        match t.base {
+            Base::Absolute => hi + tol + self.lag,
+            Base::Relative => hi + tol,
+        }
     }
 
     /// When a step at `lo` happens: then, or now if that has passed (`*`: now).

@@ -9,3 +9,4 @@ pub mod sys;
 pub mod tcp_states;
 pub mod transport;
 pub mod tun;
+pub mod watchdog;

@@ -562,6 +562,10 @@ impl Target for DutTarget {
         self.wire.advance(t)
     }
 
+    fn descheduled(&self, from: Duration, to: Duration) -> Duration {
+        self.wire.descheduled(from, to)
+    }
+
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
         self.wire.next_packet(deadline)
     }

@@ -147,6 +147,11 @@ pub trait Target {
     fn returned_at(&mut self) -> Option<Duration> {
         None
     }
+    /// On a real-time target: how long, between two script times, the
+    /// harness could not run (its watchdog's gaps, its late wake-ups).
+    fn descheduled(&self, _from: Duration, _to: Duration) -> Duration {
+        Duration::ZERO
+    }
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
     /// TCP_INFO fields by name (Linux's meaning and units).
     fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError>;

@@ -27,6 +27,7 @@ pub(crate) struct RealWire {
 
 impl RealWire {
     pub fn new(link: Box<dyn Transport>, remote: IpAddr, who: &str, probe_port: Option<u16>) -> RealWire {
+        crate::os::watchdog::start();
         RealWire {
             link,
             epoch: Instant::now(),
@@ -40,6 +41,11 @@ impl RealWire {
 
     pub fn elapsed(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// How long, between two script times, the harness could not run.
+    pub fn descheduled(&self, from: Duration, to: Duration) -> Duration {
+        crate::os::watchdog::descheduled(self.epoch + from, self.epoch + to)
     }
 
     /// Starts the script's clock now.
@@ -91,6 +97,15 @@ impl RealWire {
         let ts = nix::sys::time::TimeSpec::from_duration(until - now);
         let mut fds = [PollFd::new(self.link.fd(), PollFlags::POLLIN)];
         match nix::poll::ppoll(&mut fds, Some(ts), None) {
+            Ok(0) => {
+                // Timed out: a wake-up this late means the thread waited
+                // for a CPU (what it reads now is stamped that late).
+                let woke = self.elapsed();
+                if woke > until + Duration::from_millis(1) {
+                    crate::os::watchdog::record(self.epoch + until, self.epoch + woke);
+                }
+                Ok(())
+            }
             Ok(_) | Err(nix::Error::EINTR) => Ok(()),
             Err(e) => Err(TargetError::Setup(format!("ppoll: {e}"))),
         }

@@ -572,6 +572,10 @@ impl Target for LinuxTarget {
         self.wire.advance(t)
     }
 
+    fn descheduled(&self, from: Duration, to: Duration) -> Duration {
+        self.wire.descheduled(from, to)
+    }
+
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
         self.wire.next_packet(deadline)
     }
