@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -59,6 +59,17 @@ bench-packetdrill: setup
 	    "IPv6: $$(echo "$$v6" | grep -c '^pass') of $$(echo "$$v6" | grep -c .) passed;" \
 	    "$$(grep '^wall time' $(PD_OUT)/run-j$$j.txt)"; \
 	done
+
+## Linux timing under load: one busy loop per core plus one (STRESS_LOAD)
+## while the suites run on the Linux target STRESS_RUNS times (10) at -j
+## STRESS_JOBS (16), then packetdrill's scripts (PACKETDRILL_TCP, imported)
+## STRESS_PD_RUNS times (3), their verdicts compared run to run. Prints each
+## run's totals, failures the harness explains by its own descheduling apart
+## from the rest; fails on any unexplained failure or changed verdict.
+## Figures in target/stress/.
+stress-linux: setup
+	$(CARGO) build --release -p harness
+	PACKETDRILL_TCP=$(PACKETDRILL_TCP) scripts/stress-linux.sh
 
 ## The lwIP device under test (duts/lwip/lwip-dut.c), against Debian's
 ## liblwip-dev (2.1.3): a program the harness starts per script.

@@ -155,14 +155,21 @@ fn reports_are_written() {
     assert_eq!((c.flaky, c.rerun), (0, 1));
     assert!(c.to_string().starts_with("1 passed (1 after a rerun for the machine's load), 0 failed"), "{c}");
     let t = report::flaky_text(&results);
-    assert!(t.starts_with("RERUN ok.yaml on reference: passed on attempt 2 (attempt 1, the harness descheduled for 23.0 ms"), "{t}");
+    assert!(
+        t.starts_with(
+            "RERUN ok.yaml on reference: passed on attempt 2 (attempt 1, the harness descheduled for 23.0 ms"
+        ),
+        "{t}"
+    );
     let mut failed = runner::run_one(&scripts_failing(), TargetKind::Reference);
     let Status::Failed(f) = &mut failed.status else { panic!("{:?}", failed.status) };
     assert_eq!(f.descheduled, None, "a virtual clock is never late");
     f.descheduled = Some(ms(17));
     let text = report::failure_text(&failed);
     assert!(text.contains("note: the harness itself was late or off the CPU for 17.0 ms around this step"), "{text}");
-    assert!(report::counts(std::slice::from_ref(&failed)).to_string().contains("1 failed (1 with the harness descheduled)"));
+    assert!(report::counts(std::slice::from_ref(&failed))
+        .to_string()
+        .contains("1 failed (1 with the harness descheduled)"));
     report::write_json(&dir.join("d.json"), std::slice::from_ref(&failed), &[]).unwrap();
     let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("d.json")).unwrap()).unwrap();
     assert_eq!(rec["failure"]["descheduled_ms"], 17.0);

@@ -83,7 +83,8 @@ impl Run<'_> {
                     }
                     None => (made, made),
                 };
-                self.pending = Some(Pending { step: i, call, spec: spec.clone(), text, called: made, lo: rlo, hi: rhi });
+                self.pending =
+                    Some(Pending { step: i, call, spec: spec.clone(), text, called: made, lo: rlo, hi: rhi });
             }
         }
         self.time.last = made;
