@@ -62,7 +62,7 @@ fn a_dut_that_crashes_is_an_error_with_its_stderr() {
         each_script_errs("crash", "closed its output instead of answering `socket` (it exited: exit status: 3)");
         let (_, text) = run_with("crash");
         assert!(text.contains("its stderr: broken-dut: segmentation fault in tcp_input (pretend)"), "{text}");
-        assert!(text.contains("line 4 (`call: socket() = 3`)"), "the error names the script's step\n{text}");
+        assert!(text.contains(":4:5 (`call: socket() = 3`)"), "the error names the script's step\n{text}");
     }
 }
 

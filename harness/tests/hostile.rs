@@ -186,3 +186,23 @@ fn a_level_joined_to_an_option_is_an_error() {
     let c = harness::import::convert::convert("opt.pkt", pkt, &Default::default());
     assert!(c.yaml.is_none() && !c.problems.is_empty(), "{:?}", c.problems);
 }
+
+/// What a target finds it cannot do only while running (TCP_INFO of a
+/// descriptor that is not open) is an error at the step that asked, with the
+/// file, line and column, as a failure is.
+#[test]
+fn a_run_time_refusal_names_the_step() {
+    let text = "name: refused\nsteps:\n  - call: socket() = 3\n  - call: bind(3, 8080) = 0\n  \
+                - call: listen(3, 1) = 0\n  - in: S 0:0(0) win 65535 <mss 1460>\n  - out: S. 0:0(0) ack 1 <...>\n  \
+                - in: . 1:1(0) ack 1 win 65535\n  - call: accept(3) = 4\n  \
+                - tcp_info: {fd: 9, unacked: 0}\n";
+    let s = script::parse(Path::new("refused.yaml"), text).unwrap_or_else(|e| panic!("{}", e.one_line())).remove(0);
+    let r = runner::run_one(&s, script::TargetKind::Reference);
+    match &r.status {
+        runner::Status::Error(m) => {
+            assert!(m.contains("refused.yaml:10:5 (`tcp_info: {fd: 9, unacked: 0}`)"), "{m}");
+            assert!(m.starts_with("unsupported on this target: tcp_info on fd 9"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -169,11 +169,20 @@ impl Run<'_> {
             StepError::Target(TargetError::Violation(m)) if oracle => {
                 fail(i, format!("the reference stack broke an oracle: {m}"), vec![])
             }
-            StepError::Target(TargetError::Dut(m)) => {
+            // What the target could not do is said at the step that asked
+            // it (`file:line:column`, as a failure is), in the variant's words.
+            StepError::Target(e) => {
                 let s = &self.script.steps[i];
-                Stop::Target(TargetError::Dut(format!("line {} (`{}`): {m}", s.pos.line, s.text.trim())))
+                let at =
+                    format!("{}:{}:{} (`{}`)", self.script.path.display(), s.pos.line, s.pos.column, s.text.trim());
+                Stop::Target(match e {
+                    TargetError::Dut(m) => TargetError::Dut(format!("{at}: {m}")),
+                    TargetError::Setup(m) => TargetError::Setup(format!("{m}, at {at}")),
+                    TargetError::Unsupported(m) => TargetError::Unsupported(format!("{m}, at {at}")),
+                    TargetError::Violation(m) => TargetError::Violation(format!("{at}: {m}")),
+                    other => other,
+                })
             }
-            StepError::Target(e) => Stop::Target(e),
         }
     }
 
