@@ -180,7 +180,6 @@ impl Run<'_> {
                     TargetError::Setup(m) => TargetError::Setup(format!("{m}, at {at}")),
                     TargetError::Unsupported(m) => TargetError::Unsupported(format!("{m}, at {at}")),
                     TargetError::Violation(m) => TargetError::Violation(format!("{at}: {m}")),
-                    other => other,
                 })
             }
         }
