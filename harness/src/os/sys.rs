@@ -186,6 +186,64 @@ pub fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
     }
 }
 
+/// SO_TIMESTAMPNS (and its control message, SCM_TIMESTAMPNS) as
+/// asm-generic/socket.h numbers it (x86-64, arm64, riscv; 64-bit `time_t`,
+/// so the "old" option is the 64-bit one); the libc crate lacks it on Linux.
+pub const SO_TIMESTAMPNS: i32 = 35;
+
+/// One datagram from an AF_PACKET socket: its length, its packet type
+/// (`PACKET_HOST`, `PACKET_OUTGOING`, ...) and, with SO_TIMESTAMPNS on, the
+/// kernel's software timestamp (CLOCK_REALTIME) of when the interface sent
+/// or received it. `None` when nothing is waiting (non-blocking socket).
+pub fn packet_recv(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, u8, Option<std::time::SystemTime>)>> {
+    // u64s keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: a zeroed sockaddr_ll is valid; the msghdr points at live
+    // buffers whose lengths it states; the CMSG_* walk stays within
+    // msg_controllen as the kernel set it, and a timespec is read only from
+    // a control message whose length holds one.
+    #[allow(unsafe_code)]
+    let (rc, pkttype, stamp) = unsafe {
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        let rc = libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+        let mut stamp = None;
+        if rc >= 0 {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let hdr = &*c;
+                let fits = hdr.cmsg_len >= libc::CMSG_LEN(std::mem::size_of::<libc::timespec>() as u32) as usize;
+                if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == SO_TIMESTAMPNS && fits {
+                    let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    if ts.tv_sec > 0 {
+                        stamp = Some(
+                            std::time::UNIX_EPOCH
+                                + std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32),
+                        );
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        (rc, addr.sll_pkttype, stamp)
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
+    }
+    Ok(Some((rc as usize, pkttype, stamp)))
+}
+
 /// Sends an IP packet out of `ifindex` to `mac` on a SOCK_DGRAM AF_PACKET socket
 /// (the kernel adds the Ethernet header).
 pub fn packet_send(fd: BorrowedFd<'_>, ifindex: u32, mac: [u8; 6], ethertype: u16, pkt: &[u8]) -> io::Result<()> {

@@ -4,9 +4,11 @@
 
 use crate::os::tun::Tun;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::SystemTime;
 
 pub trait Transport: Send {
     /// Sends one IP datagram to the stack under test.
@@ -18,27 +20,99 @@ pub trait Transport: Send {
     }
     /// One IP datagram from the stack, if one is waiting.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// One IP datagram and, where the transport knows it, when the stack
+    /// sent it: the kernel's timestamp of the interface handing it on
+    /// (CLOCK_REALTIME). `None`: when it is read is all there is; on a loaded
+    /// machine that can be well after it was sent.
+    fn recv_stamped(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SystemTime>)>> {
+        Ok(self.recv(buf)?.map(|n| (n, None)))
+    }
     /// For poll(2).
     fn fd(&self) -> BorrowedFd<'_>;
     fn name(&self) -> &'static str;
 }
 
-impl Transport for Tun {
+/// A TUN device, and a packet socket on it that sees every datagram the
+/// kernel sends into the device, with the time it did: the datagram read
+/// from the device is stamped with that time (matched by its bytes), not with
+/// the time the harness got round to reading it.
+pub struct TunLink {
+    tun: Tun,
+    tap: Option<Socket>,
+    /// What the tap saw the kernel send, not matched yet, oldest first.
+    seen: VecDeque<(Vec<u8>, SystemTime)>,
+    scratch: Vec<u8>,
+}
+
+/// Tap datagrams kept unmatched at most (one the device dropped is never
+/// matched).
+const MAX_SEEN: usize = 1024;
+
+impl TunLink {
+    /// Opens the tap on the device `ifindex` (in the calling thread's
+    /// namespace). Without it (no AF_PACKET), datagrams carry no stamp.
+    pub fn new(tun: Tun, ifindex: u32) -> TunLink {
+        let tap = open_packet_socket(ifindex).ok();
+        TunLink { tun, tap, seen: VecDeque::new(), scratch: vec![0u8; 65_536] }
+    }
+
+    /// Takes what the tap has: the kernel's own transmissions.
+    fn read_tap(&mut self) -> io::Result<()> {
+        let Some(tap) = &self.tap else { return Ok(()) };
+        while let Some((n, kind, stamp)) = crate::os::sys::packet_recv(tap.as_fd(), &mut self.scratch)? {
+            if let (libc::PACKET_OUTGOING, Some(at)) = (kind, stamp) {
+                if self.seen.len() == MAX_SEEN {
+                    self.seen.pop_front();
+                }
+                self.seen.push_back((self.scratch[..n.min(self.scratch.len())].to_vec(), at));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An AF_PACKET (SOCK_DGRAM) socket bound to `ifindex`, non-blocking, with
+/// the kernel's software timestamps on.
+fn open_packet_socket(ifindex: u32) -> io::Result<Socket> {
+    let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+    let sock = Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::from(proto)))?;
+    crate::os::sys::packet_bind(sock.as_fd(), ifindex)?;
+    crate::os::sys::setsockopt_int(sock.as_fd(), libc::SOL_SOCKET, crate::os::sys::SO_TIMESTAMPNS, 1)?;
+    Ok(sock)
+}
+
+impl Transport for TunLink {
     fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
-        Tun::send(self, pkt)
+        self.tun.send(pkt)
     }
     fn send_gso(&mut self, pkt: &[u8], size: u16, v6: bool) -> io::Result<()> {
-        Tun::send_gso(self, pkt, Some((if v6 { 4 } else { 1 }, size)))
+        self.tun.send_gso(pkt, Some((if v6 { 4 } else { 1 }, size)))
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match Tun::recv(self, buf) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.recv_stamped(buf)?.map(|(n, _)| n))
+    }
+    fn recv_stamped(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SystemTime>)>> {
+        let n = match self.tun.recv(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // The tap had it first (the kernel hands a datagram to its taps,
+        // then to the device): what it saw up to this one is waiting.
+        self.read_tap()?;
+        let stamp = match self.seen.iter().position(|(b, _)| b[..] == buf[..n]) {
+            Some(k) => {
+                let at = self.seen[k].1;
+                // Earlier ones were never read from the device (dropped).
+                self.seen.drain(..=k);
+                Some(at)
+            }
+            None => None,
+        };
+        Ok(Some((n, stamp)))
     }
     fn fd(&self) -> BorrowedFd<'_> {
-        self.as_fd()
+        self.tun.as_fd()
     }
     fn name(&self) -> &'static str {
         "tun"
@@ -56,9 +130,7 @@ pub struct RawLink {
 impl RawLink {
     /// Opens the socket on `ifindex` in the calling thread's namespace.
     pub fn open(ifindex: u32, peer_mac: [u8; 6]) -> io::Result<RawLink> {
-        let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
-        let sock = Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), Some(Protocol::from(proto)))?;
-        crate::os::sys::packet_bind(sock.as_fd(), ifindex)?;
+        let sock = open_packet_socket(ifindex)?;
         Ok(RawLink { sock, ifindex, peer_mac })
     }
 }
@@ -79,33 +151,18 @@ impl Transport for RawLink {
         })
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let mut tmp = vec![MaybeUninit::<u8>::uninit(); buf.len()];
-        loop {
-            match self.sock.recv_from(&mut tmp) {
-                Ok((n, addr)) => {
-                    // Our own transmissions come back as PACKET_OUTGOING; skip them.
-                    let outgoing = addr.family() == libc::AF_PACKET as libc::sa_family_t && {
-                        // SAFETY: the address family is AF_PACKET, so the storage holds a sockaddr_ll.
-                        #[allow(unsafe_code)]
-                        let ll = unsafe { &*(addr.as_ptr() as *const libc::sockaddr_ll) };
-                        ll.sll_pkttype == libc::PACKET_OUTGOING
-                    };
-                    if outgoing {
-                        continue;
-                    }
-                    for (d, s) in buf.iter_mut().zip(&tmp[..n]) {
-                        // SAFETY: recv_from initialised the first n bytes.
-                        #[allow(unsafe_code)]
-                        {
-                            *d = unsafe { s.assume_init() };
-                        }
-                    }
-                    return Ok(Some(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(e),
+        Ok(self.recv_stamped(buf)?.map(|(n, _)| n))
+    }
+    /// Stamped by the kernel as the veth pair delivered it, that is as the
+    /// stack's namespace sent it.
+    fn recv_stamped(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SystemTime>)>> {
+        // Our own transmissions come back as PACKET_OUTGOING; skip them.
+        while let Some((n, kind, stamp)) = crate::os::sys::packet_recv(self.sock.as_fd(), buf)? {
+            if kind != libc::PACKET_OUTGOING {
+                return Ok(Some((n.min(buf.len()), stamp)));
             }
         }
+        Ok(None)
     }
     fn fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()

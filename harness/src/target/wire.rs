@@ -1,6 +1,8 @@
 //! The script's end of a link to a stack that runs in real time (the
 //! kernel, or a device-under-test program): datagrams to it, and what it
-//! sends, read as it arrives and stamped with the time it was read.
+//! sends, read as it arrives and stamped with the time the stack sent it
+//! where the transport knows it (the kernel's timestamps), else with the time
+//! it was read.
 
 use super::TargetError;
 use crate::os::transport::Transport;
@@ -8,12 +10,14 @@ use nix::poll::{PollFd, PollFlags};
 use reference_stack::wire::{IpPacket, WireError};
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub(crate) struct RealWire {
     pub link: Box<dyn Transport>,
     /// When the script's clock started.
     pub epoch: Instant,
+    /// The same instant on the wall clock, for the kernel's timestamps.
+    epoch_real: SystemTime,
     /// What the stack sent for the script's peer, not yet taken.
     pub sent: VecDeque<(Duration, IpPacket)>,
     /// The script's peer address: datagrams to others are not the script's.
@@ -31,6 +35,7 @@ impl RealWire {
         RealWire {
             link,
             epoch: Instant::now(),
+            epoch_real: SystemTime::now(),
             sent: VecDeque::new(),
             remote,
             who: who.to_string(),
@@ -51,6 +56,7 @@ impl RealWire {
     /// Starts the script's clock now.
     pub fn start(&mut self) {
         self.epoch = Instant::now();
+        self.epoch_real = SystemTime::now();
     }
 
     /// Reads every datagram waiting on the link; keeps the TCP ones for the
@@ -58,9 +64,15 @@ impl RealWire {
     /// zeros is the stack's failure.
     pub fn drain(&mut self) -> Result<(), TargetError> {
         loop {
-            match self.link.recv(&mut self.buf) {
-                Ok(Some(n)) => {
-                    let at = self.elapsed();
+            match self.link.recv_stamped(&mut self.buf) {
+                Ok(Some((n, stamp))) => {
+                    // When the stack sent it, if the transport knows (never
+                    // after now, nor before what came before it); else now.
+                    let now = self.elapsed();
+                    let at = stamp
+                        .and_then(|t| t.duration_since(self.epoch_real).ok())
+                        .map_or(now, |t| t.min(now))
+                        .max(self.sent.back().map_or(Duration::ZERO, |(t, _)| *t));
                     let parsed = match IpPacket::parse_sent(&self.buf[..n]) {
                         Err(e @ WireError::NonzeroPadding { .. }) => {
                             let seg = IpPacket::parse(&self.buf[..n]).map(|p| p.tcp.to_string()).unwrap_or_default();

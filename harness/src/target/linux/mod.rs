@@ -15,7 +15,7 @@ use crate::os::netlink;
 use crate::os::netns::Private;
 use crate::os::sys;
 use crate::os::tcp_states;
-use crate::os::transport::{RawLink, Transport};
+use crate::os::transport::{RawLink, Transport, TunLink};
 use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
 use crate::script::{Script, TargetKind};
@@ -271,7 +271,8 @@ impl LinuxTarget {
                 ns.addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 ns.link_up("tun0").map_err(|e| setup(e.to_string()))?;
                 ns.route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
-                (ns, Box::new(tun))
+                let idx = netlink::ifindex("tun0").map_err(|e| setup(e.to_string()))?;
+                (ns, Box::new(TunLink::new(tun, idx)))
             }
             TransportKind::Raw => {
                 // The harness's namespace first, then the kernel's.
