@@ -65,10 +65,19 @@ pub fn start() {
 /// union of the recorded gaps inside the span (a stall that the watchdog
 /// and the engine both saw counts once).
 pub fn descheduled(from: Instant, to: Instant) -> Duration {
-    let mut inside: Vec<(Instant, Instant)> = match gaps().lock() {
-        Ok(g) => g.list.iter().map(|&(a, b)| (a.max(from), b.min(to))).filter(|(a, b)| b > a).collect(),
-        Err(_) => return Duration::ZERO,
-    };
+    match gaps().lock() {
+        Ok(g) => covered(g.list.iter().copied(), from, to),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// How much of `[from, to]` the spans cover, each instant once (on the
+/// watchdog's `Instant`s or the engine's script times).
+pub fn covered<T>(spans: impl Iterator<Item = (T, T)>, from: T, to: T) -> Duration
+where
+    T: Ord + Copy + std::ops::Sub<Output = Duration>,
+{
+    let mut inside: Vec<(T, T)> = spans.map(|(a, b)| (a.max(from), b.min(to))).filter(|(a, b)| b > a).collect();
     inside.sort();
     let mut total = Duration::ZERO;
     let mut covered_to = from;
