@@ -77,7 +77,9 @@ impl Run<'_> {
                     Some(r) => {
                         let t = match step.time.base {
                             Base::Relative => made + r,
-                            Base::Absolute => r,
+                            // Moves with the call's lateness, as an
+                            // absolute `out` does (`Timing::deadline`).
+                            Base::Absolute => r + self.time.lag,
                         };
                         (t, t)
                     }
