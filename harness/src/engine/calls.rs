@@ -279,7 +279,7 @@ impl Run<'_> {
     /// most until that call's return window has closed.
     pub(super) fn await_pending(&mut self) -> Result<(), StepError> {
         while let Some(p) = &self.pending {
-            let limit = p.hi + self.time.tol(p.hi.saturating_sub(p.called));
+            let limit = p.hi + self.time.late_tol(p.hi.saturating_sub(p.called));
             self.check_pending()?;
             let now = self.target.now();
             if self.pending.is_none() || now > limit {
@@ -309,14 +309,15 @@ impl Run<'_> {
         };
         let now = self.target.returned_at().unwrap_or_else(|| self.target.now());
         // Timer slack grows with how long the call was blocked.
-        let tol = self.time.tol(p.hi.saturating_sub(p.called));
+        let early = self.time.early_tol(p.hi.saturating_sub(p.called));
+        let late = self.time.late_tol(p.hi.saturating_sub(p.called));
         let at_its_step = |e: StepError| match e {
             StepError::Mismatch { step: None, message, diffs } => {
                 StepError::Mismatch { step: Some(p.step), message, diffs }
             }
             other => other,
         };
-        if now + tol < p.lo || now > p.hi + tol {
+        if now + early < p.lo || now > p.hi + late {
             self.trace.call(now, &p.text, ret.to_string());
             return Err(at_its_step(mismatch(
                 format!(

@@ -195,7 +195,7 @@ impl Run<'_> {
     /// reference target, put through the oracles like everything before it.
     fn finish(&mut self) -> Result<(), Stop> {
         if let Some((step, called, hi)) = self.pending.as_ref().map(|p| (p.step, p.called, p.hi)) {
-            let until = hi + self.time.tol(hi.saturating_sub(called));
+            let until = hi + self.time.late_tol(hi.saturating_sub(called));
             self.settle_pending(until).map_err(|e| self.stop_at(step, e, false))?;
             let now = self.target.now();
             self.no_packets_until(now).map_err(|e| self.stop_at(step, e, false))?;
@@ -227,7 +227,7 @@ impl Run<'_> {
     /// tolerance (at least 1 ms). The engine's own late arrivals at steps
     /// and the target's record (the watchdog's gaps, late wake-ups) are
     /// both asked; a stall they both saw counts once, as the larger.
-    fn descheduled(&self, failed: Option<usize>) -> Option<Duration> {
+    fn descheduled(&self, failed: Option<usize>) -> Option<crate::os::watchdog::Stall> {
         if !self.time.real {
             return None;
         }
@@ -235,8 +235,9 @@ impl Run<'_> {
         let from = self.starts.get(first).copied().unwrap_or_default();
         let to = self.target.now();
         let engine = crate::os::watchdog::covered(self.late.iter().copied(), from, to);
-        let d = engine.max(self.target.descheduled(from, to));
-        (d >= (self.time.tol(Duration::ZERO) / 2).max(LATE_MIN)).then_some(d)
+        let t = self.target.descheduled(from, to);
+        let stall = crate::os::watchdog::Stall { harness: engine.max(t.harness), kernel: t.kernel };
+        (stall.longest() >= (self.time.tol(Duration::ZERO) / 2).max(LATE_MIN)).then_some(stall)
     }
 
     fn describe_state(&mut self) -> Option<String> {
@@ -272,6 +273,8 @@ mod tests {
         ack_the_ack: bool,
         /// Answer every call with 0 and send a FIN at once (a shutdown).
         fin_on_call: bool,
+        /// The target's timer tick (the Linux kernel's jiffy).
+        tick: Duration,
         /// Answers come this long after what they answer (as the kernel's
         /// softirq sends them), not read with it; zero: read with it.
         reply_after: Duration,
@@ -339,7 +342,7 @@ mod tests {
             }
         }
         fn clock(&self) -> Clock {
-            Clock::Real { slack_percent: 0.0 }
+            Clock::Real { slack_percent: 0.0, tick: self.tick }
         }
         fn inject(&mut self, what: Inject<'_>) -> Result<(), TargetError> {
             let Inject::Tcp { pkt, .. } = what else { return Err(TargetError::Unsupported("ICMP".into())) };
@@ -406,6 +409,7 @@ steps:
             fin_on_call,
             reply_after: if fin_on_call || !planned_fin { Duration::from_micros(200) } else { Duration::ZERO },
             script: script.clone(),
+            tick: Duration::ZERO,
         };
         if planned_fin {
             let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
@@ -425,6 +429,53 @@ steps:
             let o = run_fake(text, lag, true, false, false);
             assert!(matches!(o, Outcome::Passed), "{lag} ms late: {o:?}");
         }
+    }
+
+    /// A script written for a 1 ms timer tick (`timer_tick`, as packetdrill's
+    /// are) on a target whose timers tick every 4 ms (HZ=250): a timer's
+    /// packet may come up to three ticks' difference (9 ms) late, never
+    /// earlier; without `timer_tick`, or on a target as fine as the
+    /// script's, the tolerance alone holds.
+    #[test]
+    fn a_coarser_timer_tick_than_the_scripts_allows_timers_to_fire_later() {
+        let header = "name: tick\ntolerance: 4ms\ntolerance_percent: 0\n";
+        let steps = "steps:\n  - in: S 0:0(0) win 65535\n  - out: S. 0:0(0) ack 1\n  \
+                     - {at: 0.1, in: \". 1:1(0) ack 1 win 65535\"}\n  - {at: +0.01, out: \"F. 1:1(0) ack 1\"}\n";
+        // The stack's FIN comes at 0.119, 9 ms after the step's time (or at
+        // 0.101, 9 ms before it).
+        let outcome = |tick_line: &str, tick_ms: u64, early: bool| {
+            let text = format!("{header}{tick_line}{steps}");
+            let script = crate::script::parse(Path::new("tick.yaml"), &text).expect("valid").remove(0);
+            let mut t = Late {
+                now: Duration::ZERO,
+                lag: Duration::ZERO,
+                plan: VecDeque::new(),
+                sent: VecDeque::new(),
+                ack_the_ack: false,
+                fin_on_call: false,
+                reply_after: Duration::ZERO,
+                script: script.clone(),
+                tick: Duration::from_millis(tick_ms),
+            };
+            let fin = t.packet(TcpFlags::FIN | TcpFlags::ACK, 1001, 1);
+            t.plan.push_back((Duration::from_millis(if early { 101 } else { 119 }), fin));
+            run(&script, &mut t).outcome
+        };
+        assert!(matches!(outcome("timer_tick: 1ms\n", 4, false), Outcome::Passed));
+        for (line, tick, early) in [("", 4, false), ("timer_tick: 1ms\n", 1, false), ("timer_tick: 1ms\n", 4, true)] {
+            match outcome(line, tick, early) {
+                Outcome::Failed(f) => assert!(
+                    f.message.contains(if early { "too early" } else { "nothing was sent" }),
+                    "{line:?} on a {tick} ms tick: {f:?}"
+                ),
+                other => panic!("{line:?} on a {tick} ms tick: {other:?}"),
+            }
+        }
+        let ms = Duration::from_millis;
+        use crate::engine::timing::tick_allowance;
+        assert_eq!(tick_allowance(Some(ms(1)), ms(4)), (ms(3), ms(9)));
+        assert_eq!(tick_allowance(Some(ms(4)), ms(1)), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(tick_allowance(None, ms(10)), (Duration::ZERO, Duration::ZERO));
     }
 
     #[test]
@@ -450,7 +501,7 @@ steps:
             Outcome::Failed(f) => {
                 assert_eq!(f.step, Some(3), "{f:?}");
                 let d = f.descheduled.expect("the engine was late");
-                assert!(d >= Duration::from_millis(12), "{d:?}");
+                assert!(d.harness >= Duration::from_millis(12) && d.kernel.is_zero(), "{d:?}");
             }
             other => panic!("{other:?}"),
         }

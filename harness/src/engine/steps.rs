@@ -136,7 +136,7 @@ impl Run<'_> {
     fn await_within(&mut self, i: usize, per: &BTreeMap<TargetKind, PacketSpec>, within: Duration) {
         let Some(spec) = per.get(&self.kind) else { return };
         let from = self.time.last;
-        let by = from + within + self.time.tol(within);
+        let by = from + within + self.time.late_tol(within);
         self.expected.push(super::run::Expected { step: i, spec: spec.clone(), from, within, by });
     }
 
@@ -230,8 +230,10 @@ impl Run<'_> {
         hi: Duration,
     ) -> Result<(), StepError> {
         let Some(spec) = per.get(&self.kind) else { return Ok(()) };
-        let tol = self.time.tol(hi.saturating_sub(self.time.last));
-        let deadline = if step.time.any { self.time.last + ANY_TIME } else { self.time.deadline(&step.time, hi, tol) };
+        let gap = hi.saturating_sub(self.time.last);
+        let early = self.time.early_tol(gap);
+        let late = self.time.late_tol(gap);
+        let deadline = if step.time.any { self.time.last + ANY_TIME } else { self.time.deadline(&step.time, hi, late) };
         let Some((at, p)) = self.next_out(deadline)? else {
             return Err(mismatch(
                 format!(
@@ -249,7 +251,7 @@ impl Run<'_> {
         if !diffs.is_empty() {
             return Err(mismatch(format!("packet at {:.6} differs: out {text}", at.as_secs_f64()), diffs));
         }
-        if !step.time.any && at + tol < lo {
+        if !step.time.any && at + early < lo {
             return Err(mismatch(
                 format!("packet sent too early at {:.6}, expected {}", at.as_secs_f64(), window_text(lo, hi, false)),
                 vec![FieldDiff {

@@ -27,13 +27,34 @@ pub(super) struct Timing {
     /// Timer slack in percent of the gap, and the tolerance multiplier.
     pct: f64,
     scale: f64,
+    /// How much earlier and later than the script says a timer may fire
+    /// on this target because its timer tick is coarser than the script's
+    /// (`timer_tick`): see [`tick_allowance`].
+    tick_early: Duration,
+    tick_late: Duration,
+}
+
+/// How much earlier and how much later a Linux TCP timer can fire with a
+/// tick of `target` than with the tick of `script` that the script's times
+/// were written for. A timer fires on a tick edge, anywhere in the last tick
+/// before its expiry: up to one tick's difference earlier. A timeout is
+/// rounded up to whole ticks (`usecs_to_jiffies`) and the RACK and
+/// loss-probe timers add two more (`TCP_TIMEOUT_MIN`): up to three ticks'
+/// difference later. With HZ=250 against HZ=1000: 3 ms earlier, 9 ms later,
+/// against packetdrill's 4 ms tolerance (its RACK reordering timer due at
+/// +27 ms fires between +32 and +36 ms).
+pub(super) fn tick_allowance(script: Option<Duration>, target: Duration) -> (Duration, Duration) {
+    match script {
+        Some(s) if target > s => (target - s, (target - s) * 3),
+        _ => (Duration::ZERO, Duration::ZERO),
+    }
 }
 
 impl Timing {
     pub fn new(script: &Script, clock: Clock, scale: f64) -> Timing {
-        let target_pct = match clock {
-            Clock::Virtual => 0.0,
-            Clock::Real { slack_percent } => slack_percent,
+        let (target_pct, tick) = match clock {
+            Clock::Virtual => (0.0, Duration::ZERO),
+            Clock::Real { slack_percent, tick } => (slack_percent, tick),
         };
         Timing {
             last: Duration::ZERO,
@@ -43,7 +64,21 @@ impl Timing {
             fixed: script.tolerance,
             pct: script.tolerance_percent.unwrap_or(target_pct),
             scale,
+            tick_early: tick_allowance(script.timer_tick, tick).0,
+            tick_late: tick_allowance(script.timer_tick, tick).1,
         }
+    }
+
+    /// How early an answer `gap` after the previous step may be: the
+    /// tolerance, and the coarser tick's allowance (`timer_tick`).
+    pub fn early_tol(&self, gap: Duration) -> Duration {
+        self.tol(gap) + self.tick_early
+    }
+
+    /// How late an answer `gap` after the previous step may be: the
+    /// tolerance, and the coarser tick's allowance (`timer_tick`).
+    pub fn late_tol(&self, gap: Duration) -> Duration {
+        self.tol(gap) + self.tick_late
     }
 
     /// The tolerance for an event `gap` after the previous one: the larger of

@@ -311,6 +311,8 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
     doc.set(Key::Targets, Value::List(vec!["linux".into()]));
     doc.set(Key::Tolerance, format!("{tolerance_us}us"));
     doc.set(Key::TolerancePercent, Value::Num(12.5));
+    // packetdrill's scripts are written on kernels with HZ=1000.
+    doc.set(Key::TimerTick, "1ms");
     doc.set(Key::Timestamps, "mapped");
     doc.set(Key::Outbound, crate::script::Outbound::Queue.name());
     doc.set(Key::Fds, "mapped");

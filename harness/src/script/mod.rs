@@ -244,6 +244,11 @@ pub struct Script {
     /// advance by one per tick of script time since its first, within the
     /// tolerance (packetdrill's --tcp_ts_tick_usecs).
     pub ts_tick: Option<Duration>,
+    /// `timer_tick: 1ms`: the kernel timer tick (1/HZ) the script's times
+    /// were written for (packetdrill's, HZ=1000). On a Linux kernel whose
+    /// tick is coarser, a packet or a call's return may come later by up to
+    /// three ticks' difference (see `engine::timing`).
+    pub timer_tick: Option<Duration>,
     /// `in_gso: N` (with `offload: tso`): every `in` TCP segment goes to the
     /// kernel as a GSO packet of segment size N, as a NIC's GRO hands it
     /// over (packetdrill's --mss): one longer than N is a super-segment.
@@ -441,6 +446,7 @@ struct RawScript {
     clock: Option<Spanned<String>>,
     fds: Option<Spanned<String>>,
     ts_tick: Option<Spanned<String>>,
+    timer_tick: Option<Spanned<String>>,
     in_gso: Option<Spanned<u32>>,
     option_layout: Option<Spanned<String>>,
     /// Free text on why the script exists.
@@ -1052,6 +1058,21 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                     errs.push(ctx.err_at(
                         &t.referenced,
                         "ts_tick is a positive duration, with `timestamps: mapped`".to_string(),
+                        None,
+                    ));
+                }
+                Some(d)
+            }
+        },
+        timer_tick: match &raw.timer_tick {
+            None => None,
+            Some(t) => {
+                let r = time::parse_duration(&t.value).map_err(|m| ctx.err_at(&t.referenced, m, None));
+                let d = keep(&mut errs, r, Duration::from_millis(1));
+                if d.is_zero() || d > Duration::from_millis(100) {
+                    errs.push(ctx.err_at(
+                        &t.referenced,
+                        "timer_tick is a kernel's tick, above 0 and at most 100ms (HZ=1000 is `1ms`)".to_string(),
                         None,
                     ));
                 }
@@ -1781,7 +1802,7 @@ steps:
 
     #[test]
     fn packetdrill_readings_in_the_header() {
-        let text = "from: \"x.pkt\"\ntimestamps: mapped\nts_tick: 1ms\noutbound: queue\nfds: mapped\noffload: tso\n\
+        let text = "from: \"x.pkt\"\ntimestamps: mapped\nts_tick: 1ms\ntimer_tick: 1ms\noutbound: queue\nfds: mapped\noffload: tso\n\
                     out_segments: merge\nclock: script\ncongestion: cubic\nsteps:\n  - {call: \"socket() = 3\", from: 7}\n  \
                     - {sysctl: {net.ipv4.tcp_fastopen: \"0x402\"}}\n  - new_connection: {remote_isn: 5}\n  \
                     - {tcp_info: {fd: 3, options: \"&32\", snd_cwnd: \"10~12\"}}\n";
@@ -1796,6 +1817,7 @@ steps:
         );
         assert_eq!((s.from.as_deref(), s.steps[0].from), (Some("x.pkt"), Some(7)));
         assert_eq!(s.ts_tick, Some(Duration::from_millis(1)));
+        assert_eq!(s.timer_tick, Some(Duration::from_millis(1)));
         assert_eq!(s.congestion.as_deref(), Some("cubic"));
         assert!(matches!(&s.steps[1].kind, StepKind::Sysctl(kv) if kv[0].1 == "0x402"));
         assert_eq!(s.steps[2].kind, StepKind::NewConnection { remote_isn: 5 });
@@ -1806,6 +1828,8 @@ steps:
         for (bad, msg) in [
             ("fds: maybe\nsteps:\n  - call: socket() = 3\n", "fds is `exact` or `mapped`, not `maybe`"),
             ("ts_tick: 1ms\nsteps:\n  - call: socket() = 3\n", "with `timestamps: mapped`"),
+            ("timer_tick: 0s\nsteps:\n  - call: socket() = 3\n", "timer_tick is a kernel's tick"),
+            ("timer_tick: 1s\nsteps:\n  - call: socket() = 3\n", "at most 100ms"),
             ("in_gso: 1000\nsteps:\n  - call: socket() = 3\n", "with `offload: tso`"),
             ("congestion: \"cu bic\"\nsteps:\n  - call: socket() = 3\n", "not a congestion control name"),
             ("steps:\n  - sysctl: {kernel.panic: 1}\n", "not a network sysctl"),

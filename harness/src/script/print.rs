@@ -30,12 +30,13 @@ pub enum Key {
     Clock,
     Fds,
     TsTick,
+    TimerTick,
     InGso,
     OptionLayout,
 }
 
 impl Key {
-    pub const ALL: [Key; 24] = [
+    pub const ALL: [Key; 25] = [
         Key::Name,
         Key::From,
         Key::Description,
@@ -58,6 +59,7 @@ impl Key {
         Key::Clock,
         Key::Fds,
         Key::TsTick,
+        Key::TimerTick,
         Key::InGso,
         Key::OptionLayout,
     ];
@@ -86,6 +88,7 @@ impl Key {
             Key::Clock => "clock",
             Key::Fds => "fds",
             Key::TsTick => "ts_tick",
+            Key::TimerTick => "timer_tick",
             Key::InGso => "in_gso",
             Key::OptionLayout => "option_layout",
         }
@@ -435,6 +438,7 @@ mod tests {
                 Key::Clock => "script".into(),
                 Key::Fds => "mapped".into(),
                 Key::TsTick => "1ms".into(),
+                Key::TimerTick => "1ms".into(),
                 Key::InGso => Value::Int(1460),
                 Key::OptionLayout => "exact".into(),
             };

@@ -551,7 +551,7 @@ impl Target for DutTarget {
 
     /// The stack's timers are not visible: as the kernel's.
     fn clock(&self) -> Clock {
-        Clock::Real { slack_percent: 12.5 }
+        Clock::Real { slack_percent: 12.5, tick: Duration::ZERO }
     }
 
     fn now(&self) -> Duration {
@@ -562,8 +562,10 @@ impl Target for DutTarget {
         self.wire.advance(t)
     }
 
-    fn descheduled(&self, from: Duration, to: Duration) -> Duration {
-        self.wire.descheduled(from, to)
+    fn descheduled(&self, from: Duration, to: Duration) -> crate::os::watchdog::Stall {
+        // The device under test is a process of its own: the kernel's
+        // softirq threads are not what runs its timers.
+        crate::os::watchdog::Stall { harness: self.wire.descheduled(from, to), kernel: Duration::ZERO }
     }
 
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {

@@ -99,8 +99,9 @@ pub enum Clock {
     /// something can next happen, exactly.
     Virtual,
     /// The wall clock: the target's timers are not visible and fire late by
-    /// up to `slack_percent` of their length.
-    Real { slack_percent: f64 },
+    /// up to `slack_percent` of their length. `tick`: how coarse its timers
+    /// are (the Linux kernel's jiffy, 1/HZ), zero when not known.
+    Real { slack_percent: f64, tick: Duration },
 }
 
 /// What the script sends the stack: a TCP segment (`wire` is the emitted
@@ -148,9 +149,10 @@ pub trait Target {
         None
     }
     /// On a real-time target: how long, between two script times, the
-    /// harness could not run (its watchdog's gaps, its late wake-ups).
-    fn descheduled(&self, _from: Duration, _to: Duration) -> Duration {
-        Duration::ZERO
+    /// harness could not run (its watchdog's gaps, its late wake-ups) and
+    /// the kernel's softirq threads waited for a CPU.
+    fn descheduled(&self, _from: Duration, _to: Duration) -> crate::os::watchdog::Stall {
+        crate::os::watchdog::Stall::default()
     }
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
     /// TCP_INFO fields by name (Linux's meaning and units).

@@ -237,6 +237,12 @@ fn wait_until_usable(link: &mut dyn Transport, script: &Script) -> Result<(), St
     Err(format!("the {} transport did not carry a probe both ways within 5 s", link.name()))
 }
 
+/// The kernel's timer tick, 1/HZ: the resolution of its coarse clock, which
+/// advances once a jiffy (4 ms on a kernel built with HZ=250).
+pub fn jiffy() -> Duration {
+    nix::time::clock_getres(nix::time::ClockId::CLOCK_MONOTONIC_COARSE).map_or(Duration::ZERO, Duration::from)
+}
+
 /// packetdrill's start (`schedule_start_time_usecs`): the script's clock
 /// starts 250 us after the kernel's clock tick has moved on, so that script
 /// times fall at the same place within the kernel's jiffies on every run;
@@ -562,7 +568,7 @@ impl Target for LinuxTarget {
     fn clock(&self) -> Clock {
         // The kernel's timer wheel rounds a timer up by up to 1/8 of its length
         // (measured on this machine: harness/tests/interop.rs).
-        Clock::Real { slack_percent: 12.5 }
+        Clock::Real { slack_percent: 12.5, tick: jiffy() }
     }
 
     fn info(&self) -> Vec<(String, String)> {
@@ -573,8 +579,11 @@ impl Target for LinuxTarget {
         self.wire.advance(t)
     }
 
-    fn descheduled(&self, from: Duration, to: Duration) -> Duration {
-        self.wire.descheduled(from, to)
+    fn descheduled(&self, from: Duration, to: Duration) -> crate::os::watchdog::Stall {
+        crate::os::watchdog::Stall {
+            harness: self.wire.descheduled(from, to),
+            kernel: self.wire.kernel_waited(from, to),
+        }
     }
 
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
