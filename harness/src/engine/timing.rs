@@ -35,17 +35,20 @@ pub(super) struct Timing {
 }
 
 /// How much earlier and how much later a Linux TCP timer can fire with a
-/// tick of `target` than with the tick of `script` that the script's times
-/// were written for. A timer fires on a tick edge, anywhere in the last tick
-/// before its expiry: up to one tick's difference earlier. A timeout is
-/// rounded up to whole ticks (`usecs_to_jiffies`) and the RACK and
-/// loss-probe timers add two more (`TCP_TIMEOUT_MIN`): up to three ticks'
-/// difference later. With HZ=250 against HZ=1000: 3 ms earlier, 9 ms later,
-/// against packetdrill's 4 ms tolerance (its RACK reordering timer due at
-/// +27 ms fires between +32 and +36 ms).
+/// tick `J` (the target's) than with the tick `J0` that the script's times
+/// were written for (`J0` dividing `J`, as 1 ms divides every HZ's). A
+/// timer of T is due `ceil(T/J)` tick edges on, and fires on the edge: `d`
+/// is in `(J*ceil(T/J) - J, J*ceil(T/J)]`, while the script's time was seen
+/// in `(J0*ceil(T/J0) - J0, J0*ceil(T/J0)]`: up to `J` earlier. The RACK and
+/// loss-probe timers add two ticks (`TCP_TIMEOUT_MIN`), two of the coarser
+/// ones: up to `3J - J0` later. With HZ=250 against HZ=1000: 4 ms earlier,
+/// 11 ms later, against packetdrill's 4 ms tolerance (its RACK reordering
+/// timer due at +27 ms fires between +32 and +36 ms). The price: on the
+/// coarser kernel a timer a few milliseconds off the script's time is
+/// not told apart from one on it.
 pub(super) fn tick_allowance(script: Option<Duration>, target: Duration) -> (Duration, Duration) {
     match script {
-        Some(s) if target > s => (target - s, (target - s) * 3),
+        Some(j0) if target > j0 => (target, target * 3 - j0),
         _ => (Duration::ZERO, Duration::ZERO),
     }
 }
