@@ -2,12 +2,12 @@
 //! lines, JUnit XML, classic pcap files and the normalised trace.
 
 use crate::engine::{Dir, TraceEntry};
-use crate::os::watchdog::Stall;
 use crate::runner::{ScriptResult, Status};
 use crate::script::ScriptError;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 /// The human report of one failure: where, what differs, the packets so far,
 /// the connection's state.
@@ -54,14 +54,13 @@ pub fn failure_text(r: &ScriptResult) -> String {
     s
 }
 
-/// What a failure with the harness (or the kernel's softirq threads)
-/// descheduled around it says.
-fn descheduled_text(d: Stall, attempts: usize) -> String {
+/// What a failure with the harness descheduled around it says.
+fn descheduled_text(d: Duration, attempts: usize) -> String {
     let tries = if attempts > 1 { format!(" (in each of {attempts} attempts)") } else { String::new() };
     format!(
-        "{} around this step{tries}: the machine's load, not the stack, may have spoilt its timing (see \
-         --load-retries)",
-        d.text()
+        "the harness itself was late or off the CPU for {:.1} ms around this step{tries}: the machine's load, not the \
+         stack, may have spoilt its timing (see --load-retries)",
+        d.as_secs_f64() * 1e3
     )
 }
 
@@ -144,8 +143,7 @@ fn attempts_json(r: &ScriptResult) -> serde_json::Value {
             serde_json::json!({
                 "message": a.message,
                 "wall_seconds": a.wall.as_secs_f64(),
-                "descheduled_ms": a.descheduled.map(|d| d.longest().as_secs_f64() * 1e3),
-                "descheduled_by": a.descheduled.map(|d| d.who()),
+                "descheduled_ms": a.descheduled.map(|d| d.as_secs_f64() * 1e3),
             })
         })
         .collect::<Vec<_>>()
@@ -166,8 +164,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
                 "message": fl.message,
                 "differences": fl.diffs.iter().map(|d| serde_json::json!({"field": d.field, "expected": d.expected, "actual": d.actual})).collect::<Vec<_>>(),
                 "state": fl.state,
-                "descheduled_ms": fl.descheduled.map(|d| d.longest().as_secs_f64() * 1e3),
-                "descheduled_by": fl.descheduled.map(|d| d.who()),
+                "descheduled_ms": fl.descheduled.map(|d| d.as_secs_f64() * 1e3),
             }),
             Status::Skipped(why) | Status::Error(why) => serde_json::json!({ "message": why }),
             Status::Deviation { deviation, failure } => serde_json::json!({
@@ -350,7 +347,7 @@ impl std::fmt::Display for Counts {
         }
         let passed = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
         let desch = if self.descheduled > 0 {
-            format!(" ({} with the harness or kernel kept off the CPU)", self.descheduled)
+            format!(" ({} with the harness descheduled)", self.descheduled)
         } else {
             String::new()
         };
@@ -413,7 +410,10 @@ pub fn flaky_text(results: &[ScriptResult]) -> String {
         let first = r.earlier.first();
         let message = first.map(|a| a.message.as_str()).unwrap_or_default();
         let (word, why) = match first.and_then(|a| a.descheduled) {
-            Some(d) if !r.flaky() => ("RERUN", format!(", {} around the failing step", d.text())),
+            Some(d) if !r.flaky() => (
+                "RERUN",
+                format!(", the harness descheduled for {:.1} ms around the failing step", d.as_secs_f64() * 1e3),
+            ),
             _ => ("FLAKY", String::new()),
         };
         let _ = writeln!(

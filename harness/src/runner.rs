@@ -2,7 +2,6 @@
 //! result per (script, target): the single event stream every reporter reads.
 
 use crate::engine::{self, Outcome, RunOptions, TraceEntry};
-use crate::os::watchdog::Stall;
 use crate::script::{self, Script, ScriptError, TargetKind};
 use crate::suite::Ledgers;
 use crate::target::adapter::AdapterTarget;
@@ -53,9 +52,8 @@ pub struct Attempt {
     pub text: String,
     pub wall: Duration,
     /// The harness was late or off the CPU this long around the failing
-    /// step, or the kernel's softirq threads waited this long for one (the
-    /// attempt was tried again for it).
-    pub descheduled: Option<Stall>,
+    /// step (the attempt was tried again for it).
+    pub descheduled: Option<Duration>,
 }
 
 /// Runs tried again by default when the harness was descheduled around
@@ -127,7 +125,7 @@ impl ScriptResult {
     }
 
     /// The failure, when the harness was descheduled around it.
-    pub fn descheduled(&self) -> Option<Stall> {
+    pub fn descheduled(&self) -> Option<Duration> {
         match &self.status {
             Status::Failed(f) => f.descheduled,
             _ => None,
@@ -457,7 +455,7 @@ mod tests {
             message: String::new(),
             text: String::new(),
             wall: Duration::ZERO,
-            descheduled: d.then_some(Stall { harness: Duration::from_millis(20), kernel: Duration::ZERO }),
+            descheduled: d.then_some(Duration::from_millis(20)),
         };
         // How many attempts a run gets that fails every time, descheduled
         // or not, with `retries` and `load_retries`.

@@ -38,10 +38,9 @@ pub struct Failure {
     /// The connection's state when it failed, if known.
     pub state: Option<String>,
     /// On a real-time target: how long the harness itself was late or off
-    /// the CPU around the failing step, or the kernel's softirq threads
-    /// waited for one, when that is enough to have spoilt its timing
-    /// (`engine::run`); the failure may be the machine's load.
-    pub descheduled: Option<crate::os::watchdog::Stall>,
+    /// the CPU around the failing step, when that is enough to have spoilt
+    /// its timing (`engine::run`); the failure may be the machine's load.
+    pub descheduled: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]

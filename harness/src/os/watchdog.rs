@@ -4,14 +4,6 @@
 //! step it reaches late, is then the machine's doing, not the stack's. The
 //! engine asks [`descheduled`] about a failing step's span before it blames
 //! the stack (see `engine::run`).
-//!
-//! The same thread watches the kernel's softirq threads (`ksoftirqd/N`).
-//! When the kernel has more softirq work than it does on the way out of an
-//! interrupt (timers, packets), the rest waits in those threads, which
-//! queue for a CPU like any other: on a loaded machine the kernel's own
-//! timers and answers then come late. Their wait for a CPU (the second
-//! field of `/proc/<pid>/schedstat`) is read on every tick; [`kernel_waited`]
-//! tells how much of a span they spent waiting.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
@@ -30,8 +22,6 @@ const MAX_GAPS: usize = 100_000;
 struct Gaps {
     /// (asleep until, woke at), oldest first.
     list: VecDeque<(Instant, Instant)>,
-    /// When a softirq thread waited for a CPU (from, to), oldest first.
-    kernel: VecDeque<(Instant, Instant)>,
 }
 
 fn gaps() -> &'static Mutex<Gaps> {
@@ -39,13 +29,12 @@ fn gaps() -> &'static Mutex<Gaps> {
     GAPS.get_or_init(|| {
         // The thread starts with the list: one per process, for good.
         let _ = std::thread::Builder::new().name("harness-watchdog".into()).spawn(watch);
-        Mutex::new(Gaps { list: VecDeque::new(), kernel: VecDeque::new() })
+        Mutex::new(Gaps { list: VecDeque::new() })
     })
 }
 
 fn watch() {
     TID.store(nix::unistd::gettid().as_raw(), std::sync::atomic::Ordering::SeqCst);
-    let mut softirqd = Softirqd::find();
     let mut due = Instant::now() + TICK;
     loop {
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -53,75 +42,18 @@ fn watch() {
         if woke > due + GAP_MIN {
             record(due, woke);
         }
-        // A thread's wait is added to its total when it gets the CPU: the
-        // growth since the last tick is a wait that ended just now.
-        let waited = softirqd.waited();
-        if waited >= GAP_MIN {
-            push(|g| &mut g.kernel, woke.checked_sub(waited).unwrap_or(woke), woke);
-        }
         due = woke + TICK;
     }
-}
-
-/// The kernel's softirq threads and how long each had waited for a CPU
-/// when last read (nanoseconds).
-struct Softirqd {
-    threads: Vec<(std::fs::File, u64)>,
-}
-
-impl Softirqd {
-    /// Every `ksoftirqd/N` the harness can see (none without /proc, or in
-    /// a PID namespace of its own: then only the harness's gaps count).
-    fn find() -> Softirqd {
-        let mut threads = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let dir = e.path();
-            let is_softirqd = std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.starts_with("ksoftirqd/"));
-            if let (true, Ok(f)) = (is_softirqd, std::fs::File::open(dir.join("schedstat"))) {
-                threads.push((f, 0));
-            }
-        }
-        let mut s = Softirqd { threads };
-        s.waited();
-        s
-    }
-
-    /// The longest growth of one thread's wait since the last call (the
-    /// threads run on their own CPUs at once: their waits overlap).
-    fn waited(&mut self) -> Duration {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 128];
-        let mut most = 0;
-        for (f, last) in &mut self.threads {
-            let Ok(n) = f.read_at(&mut buf, 0) else { continue };
-            if let Some(total) = std::str::from_utf8(&buf[..n]).ok().and_then(run_delay) {
-                most = most.max(total.saturating_sub(*last));
-                *last = total;
-            }
-        }
-        Duration::from_nanos(most)
-    }
-}
-
-/// A thread's total wait for a CPU in nanoseconds, from its
-/// `/proc/<pid>/schedstat` ("on-CPU ns, waiting ns, timeslices").
-fn run_delay(schedstat: &str) -> Option<u64> {
-    schedstat.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// Remembers that the harness could not run from `from` to `to` (the
 /// watchdog's own gaps, and the engine's late wake-ups).
 pub fn record(from: Instant, to: Instant) {
-    push(|g| &mut g.list, from, to);
-}
-
-fn push(which: fn(&mut Gaps) -> &mut VecDeque<(Instant, Instant)>, from: Instant, to: Instant) {
     let Ok(mut g) = gaps().lock() else { return };
-    let list = which(&mut g);
-    while list.front().is_some_and(|(_, end)| to.saturating_duration_since(*end) > KEEP) || list.len() >= MAX_GAPS {
-        list.pop_front();
+    while g.list.front().is_some_and(|(_, end)| to.saturating_duration_since(*end) > KEEP) || g.list.len() >= MAX_GAPS {
+        g.list.pop_front();
     }
-    list.push_back((from, to));
+    g.list.push_back((from, to));
 }
 
 /// Starts the watchdog (once per process): before the first real-time run.
@@ -136,53 +68,6 @@ pub fn descheduled(from: Instant, to: Instant) -> Duration {
     match gaps().lock() {
         Ok(g) => covered(g.list.iter().copied(), from, to),
         Err(_) => Duration::ZERO,
-    }
-}
-
-/// How long, between `from` and `to`, the kernel's softirq threads waited
-/// for a CPU (the union of their recorded waits inside the span).
-pub fn kernel_waited(from: Instant, to: Instant) -> Duration {
-    match gaps().lock() {
-        Ok(g) => covered(g.kernel.iter().copied(), from, to),
-        Err(_) => Duration::ZERO,
-    }
-}
-
-/// Who was kept off the CPU around a failing step, and how long: the
-/// harness (its watchdog's gaps, the engine's late arrivals) and, on the
-/// Linux target, the kernel's softirq threads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stall {
-    pub harness: Duration,
-    pub kernel: Duration,
-}
-
-impl Stall {
-    pub fn longest(self) -> Duration {
-        self.harness.max(self.kernel)
-    }
-
-    /// Whose wait it was, in a word (the JSON report's `descheduled_by`).
-    pub fn who(self) -> &'static str {
-        if self.harness >= self.kernel {
-            "harness"
-        } else {
-            "kernel"
-        }
-    }
-
-    /// What it was, in words: "the harness itself was late or off the CPU
-    /// for 12.0 ms" (the longer of the two waits).
-    pub fn text(self) -> String {
-        let ms = self.longest().as_secs_f64() * 1e3;
-        if self.harness >= self.kernel {
-            format!("the harness itself was late or off the CPU for {ms:.1} ms")
-        } else {
-            format!(
-                "the kernel's softirq threads (ksoftirqd), which run its timers and packet work when it has more than \
-                 it does at once, waited {ms:.1} ms for a CPU"
-            )
-        }
     }
 }
 
@@ -225,25 +110,6 @@ mod tests {
         assert_eq!(descheduled(ms(20), ms(25)), Duration::from_millis(5));
         assert_eq!(descheduled(ms(120), ms(200)), Duration::from_millis(20));
         assert_eq!(descheduled(ms(40), ms(90)), Duration::ZERO);
-    }
-
-    #[test]
-    fn the_softirq_threads_are_found_and_their_waits_read() {
-        assert_eq!(run_delay("3480758997 10377710313 104422\n"), Some(10_377_710_313));
-        assert_eq!(run_delay("garbage"), None);
-        // Linux with /proc: one ksoftirqd per CPU, each readable.
-        let mut s = Softirqd::find();
-        if std::path::Path::new("/proc/1/schedstat").exists() {
-            assert!(!s.threads.is_empty(), "no ksoftirqd/N under /proc");
-        }
-        let _ = s.waited();
-        // A recorded wait counts only inside the span asked about.
-        let t0 = Instant::now() + Duration::from_secs(7200);
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        push(|g| &mut g.kernel, ms(10), ms(16));
-        assert_eq!(kernel_waited(ms(0), ms(12)), Duration::from_millis(2));
-        assert_eq!(kernel_waited(ms(20), ms(30)), Duration::ZERO);
-        assert_eq!(descheduled(ms(0), ms(30)), Duration::ZERO, "the harness's gaps are apart");
     }
 
     /// A real stall: a real-time thread spins on the watchdog's CPU for

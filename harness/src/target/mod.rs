@@ -149,10 +149,9 @@ pub trait Target {
         None
     }
     /// On a real-time target: how long, between two script times, the
-    /// harness could not run (its watchdog's gaps, its late wake-ups) and
-    /// the kernel's softirq threads waited for a CPU.
-    fn descheduled(&self, _from: Duration, _to: Duration) -> crate::os::watchdog::Stall {
-        crate::os::watchdog::Stall::default()
+    /// harness could not run (its watchdog's gaps, its late wake-ups).
+    fn descheduled(&self, _from: Duration, _to: Duration) -> Duration {
+        Duration::ZERO
     }
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
     /// TCP_INFO fields by name (Linux's meaning and units).

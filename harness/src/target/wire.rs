@@ -53,12 +53,6 @@ impl RealWire {
         crate::os::watchdog::descheduled(self.epoch + from, self.epoch + to)
     }
 
-    /// How long, between two script times, the kernel's softirq threads
-    /// waited for a CPU.
-    pub fn kernel_waited(&self, from: Duration, to: Duration) -> Duration {
-        crate::os::watchdog::kernel_waited(self.epoch + from, self.epoch + to)
-    }
-
     /// Starts the script's clock now.
     pub fn start(&mut self) {
         self.epoch = Instant::now();

@@ -579,11 +579,8 @@ impl Target for LinuxTarget {
         self.wire.advance(t)
     }
 
-    fn descheduled(&self, from: Duration, to: Duration) -> crate::os::watchdog::Stall {
-        crate::os::watchdog::Stall {
-            harness: self.wire.descheduled(from, to),
-            kernel: self.wire.kernel_waited(from, to),
-        }
+    fn descheduled(&self, from: Duration, to: Duration) -> Duration {
+        self.wire.descheduled(from, to)
     }
 
     fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
