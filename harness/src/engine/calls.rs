@@ -321,10 +321,11 @@ impl Run<'_> {
             self.trace.call(now, &p.text, ret.to_string());
             return Err(at_its_step(mismatch(
                 format!(
-                    "`{}` returned at {:.6}, expected {}",
+                    "`{}` returned at {:.6}, expected {}{}",
                     p.text,
                     now.as_secs_f64(),
-                    window_text(p.lo, p.hi, false)
+                    window_text(p.lo, p.hi, false),
+                    self.time.tick_note(now + early < p.lo)
                 ),
                 vec![FieldDiff {
                     field: "return time",

@@ -463,10 +463,16 @@ steps:
         assert!(matches!(outcome("timer_tick: 1ms\n", 4, false), Outcome::Passed));
         for (line, tick, early) in [("", 4, false), ("timer_tick: 1ms\n", 1, false), ("timer_tick: 1ms\n", 4, true)] {
             match outcome(line, tick, early) {
-                Outcome::Failed(f) => assert!(
-                    f.message.contains(if early { "too early" } else { "nothing was sent" }),
-                    "{line:?} on a {tick} ms tick: {f:?}"
-                ),
+                Outcome::Failed(f) => {
+                    assert!(
+                        f.message.contains(if early { "too early" } else { "nothing was sent" }),
+                        "{line:?} on a {tick} ms tick: {f:?}"
+                    );
+                    // The window's make-up is said when the allowance was in it.
+                    let note = if early { "with 4.0 ms more" } else { "with 11.0 ms more" };
+                    let noted = f.message.contains(&format!("{note} for the target's 4.0 ms timer tick, `timer_tick`"));
+                    assert_eq!(noted, !line.is_empty() && tick == 4, "{f:?}");
+                }
                 other => panic!("{line:?} on a {tick} ms tick: {other:?}"),
             }
         }

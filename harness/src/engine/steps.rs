@@ -237,9 +237,10 @@ impl Run<'_> {
         let Some((at, p)) = self.next_out(deadline)? else {
             return Err(mismatch(
                 format!(
-                    "expected a packet by {:.6} ({}), nothing was sent",
+                    "expected a packet by {:.6} ({}){}, nothing was sent",
                     deadline.as_secs_f64(),
-                    window_text(lo, hi, step.time.any)
+                    window_text(lo, hi, step.time.any),
+                    if step.time.any { String::new() } else { self.time.tick_note(false) }
                 ),
                 vec![],
             ));
@@ -253,7 +254,12 @@ impl Run<'_> {
         }
         if !step.time.any && at + early < lo {
             return Err(mismatch(
-                format!("packet sent too early at {:.6}, expected {}", at.as_secs_f64(), window_text(lo, hi, false)),
+                format!(
+                    "packet sent too early at {:.6}, expected {}{}",
+                    at.as_secs_f64(),
+                    window_text(lo, hi, false),
+                    self.time.tick_note(true)
+                ),
                 vec![FieldDiff {
                     field: "time",
                     expected: window_text(lo, hi, false),

@@ -32,6 +32,8 @@ pub(super) struct Timing {
     /// (`timer_tick`): see [`tick_allowance`].
     tick_early: Duration,
     tick_late: Duration,
+    /// The target's timer tick, when it is coarser than the script's.
+    tick: Duration,
 }
 
 /// How much earlier and how much later a Linux TCP timer can fire with a
@@ -69,7 +71,23 @@ impl Timing {
             scale,
             tick_early: tick_allowance(script.timer_tick, tick).0,
             tick_late: tick_allowance(script.timer_tick, tick).1,
+            tick,
         }
+    }
+
+    /// What a timing failure adds when the coarser tick's allowance was
+    /// part of the window: " (with 11.0 ms more for the target's 4 ms
+    /// timer tick, `timer_tick`)"; nothing otherwise.
+    pub fn tick_note(&self, early: bool) -> String {
+        let more = if early { self.tick_early } else { self.tick_late };
+        if more.is_zero() {
+            return String::new();
+        }
+        format!(
+            " (with {:.1} ms more for the target's {:.1} ms timer tick, `timer_tick`)",
+            more.as_secs_f64() * 1e3,
+            self.tick.as_secs_f64() * 1e3
+        )
     }
 
     /// How early an answer `gap` after the previous step may be: the
