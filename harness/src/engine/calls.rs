@@ -325,7 +325,7 @@ impl Run<'_> {
                     p.text,
                     now.as_secs_f64(),
                     window_text(p.lo, p.hi, false),
-                    self.time.tick_note(now + early < p.lo)
+                    self.time.tick_note(now + early < p.lo).map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
                 vec![FieldDiff {
                     field: "return time",

@@ -237,10 +237,10 @@ impl Run<'_> {
         let Some((at, p)) = self.next_out(deadline)? else {
             return Err(mismatch(
                 format!(
-                    "expected a packet by {:.6} ({}){}, nothing was sent",
+                    "expected a packet by {:.6} ({}{}), nothing was sent",
                     deadline.as_secs_f64(),
                     window_text(lo, hi, step.time.any),
-                    if step.time.any { String::new() } else { self.time.tick_note(false) }
+                    self.time.tick_note(false).filter(|_| !step.time.any).map(|n| format!(", {n}")).unwrap_or_default()
                 ),
                 vec![],
             ));
@@ -258,7 +258,7 @@ impl Run<'_> {
                     "packet sent too early at {:.6}, expected {}{}",
                     at.as_secs_f64(),
                     window_text(lo, hi, false),
-                    self.time.tick_note(true)
+                    self.time.tick_note(true).map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
                 vec![FieldDiff {
                     field: "time",

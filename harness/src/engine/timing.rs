@@ -76,18 +76,18 @@ impl Timing {
     }
 
     /// What a timing failure adds when the coarser tick's allowance was
-    /// part of the window: " (with 11.0 ms more for the target's 4 ms
-    /// timer tick, `timer_tick`)"; nothing otherwise.
-    pub fn tick_note(&self, early: bool) -> String {
+    /// part of the window: "with 11.0 ms more for the target's 4.0 ms
+    /// timer tick, `timer_tick`"; nothing otherwise.
+    pub fn tick_note(&self, early: bool) -> Option<String> {
         let more = if early { self.tick_early } else { self.tick_late };
         if more.is_zero() {
-            return String::new();
+            return None;
         }
-        format!(
-            " (with {:.1} ms more for the target's {:.1} ms timer tick, `timer_tick`)",
+        Some(format!(
+            "with {:.1} ms more for the target's {:.1} ms timer tick, `timer_tick`",
             more.as_secs_f64() * 1e3,
             self.tick.as_secs_f64() * 1e3
-        )
+        ))
     }
 
     /// How early an answer `gap` after the previous step may be: the
