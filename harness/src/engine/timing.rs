@@ -32,7 +32,7 @@ pub(super) struct Timing {
     /// (`timer_tick`): see [`tick_allowance`].
     tick_early: Duration,
     tick_late: Duration,
-    /// The target's timer tick, when it is coarser than the script's.
+    /// The target's timer tick (zero when it has none to tell).
     tick: Duration,
 }
 
@@ -61,6 +61,7 @@ impl Timing {
             Clock::Virtual => (0.0, Duration::ZERO),
             Clock::Real { slack_percent, tick } => (slack_percent, tick),
         };
+        let (tick_early, tick_late) = tick_allowance(script.timer_tick, tick);
         Timing {
             last: Duration::ZERO,
             step_end: Duration::ZERO,
@@ -69,8 +70,8 @@ impl Timing {
             fixed: script.tolerance,
             pct: script.tolerance_percent.unwrap_or(target_pct),
             scale,
-            tick_early: tick_allowance(script.timer_tick, tick).0,
-            tick_late: tick_allowance(script.timer_tick, tick).1,
+            tick_early,
+            tick_late,
             tick,
         }
     }

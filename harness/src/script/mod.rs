@@ -246,8 +246,9 @@ pub struct Script {
     pub ts_tick: Option<Duration>,
     /// `timer_tick: 1ms`: the kernel timer tick (1/HZ) the script's times
     /// were written for (packetdrill's, HZ=1000). On a Linux kernel whose
-    /// tick is coarser, a packet or a call's return may come later by up to
-    /// three ticks' difference (see `engine::timing`).
+    /// tick is coarser, a packet or a call's return may come up to one of
+    /// its ticks earlier and three later, less one of the script's (see
+    /// `engine::timing::tick_allowance`).
     pub timer_tick: Option<Duration>,
     /// `in_gso: N` (with `offload: tso`): every `in` TCP segment goes to the
     /// kernel as a GSO packet of segment size N, as a NIC's GRO hands it
