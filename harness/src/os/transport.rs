@@ -71,6 +71,31 @@ impl TunLink {
     }
 }
 
+/// Whether the tap's copy `tap` is the datagram `read` from the device. With
+/// checksum offload (`offload: tso`) the tap sees the TCP or UDP checksum
+/// field as the kernel left it (the pseudo-header's sum), and the harness
+/// completes it after reading (`Tun::recv`): those two octets are not
+/// compared; every other octet is.
+fn same_datagram(tap: &[u8], read: &[u8]) -> bool {
+    if tap.len() != read.len() {
+        return false;
+    }
+    let (l4, proto) = match read.first().map(|b| b >> 4) {
+        Some(4) if read.len() >= 20 => (usize::from(read[0] & 0x0f) * 4, read[9]),
+        Some(6) if read.len() >= 40 => (40, read[6]),
+        _ => return tap == read,
+    };
+    let sum = match proto {
+        6 => l4 + 16,
+        17 => l4 + 6,
+        _ => return tap == read,
+    };
+    if sum + 2 > read.len() {
+        return tap == read;
+    }
+    tap[..sum] == read[..sum] && tap[sum + 2..] == read[sum + 2..]
+}
+
 /// An AF_PACKET (SOCK_DGRAM) socket bound to `ifindex`, non-blocking, with
 /// the kernel's software timestamps on.
 fn open_packet_socket(ifindex: u32) -> io::Result<Socket> {
@@ -100,7 +125,7 @@ impl Transport for TunLink {
         // The tap had it first (the kernel hands a datagram to its taps,
         // then to the device): what it saw up to this one is waiting.
         self.read_tap()?;
-        let stamp = match self.seen.iter().position(|(b, _)| b[..] == buf[..n]) {
+        let stamp = match self.seen.iter().position(|(b, _)| same_datagram(b, &buf[..n])) {
             Some(k) => {
                 let at = self.seen[k].1;
                 // Earlier ones were never read from the device (dropped).
@@ -219,5 +244,43 @@ impl Transport for SeqPacketLink {
     }
     fn name(&self) -> &'static str {
         "dut"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_datagram;
+
+    /// A TCP segment read from the device with its checksum completed is
+    /// the one the tap saw with the pseudo-header's sum (offload); any other
+    /// difference is another datagram.
+    #[test]
+    fn a_datagram_matches_its_tap_copy_whatever_its_checksum_field() {
+        let mut read = vec![0u8; 44];
+        read[0] = 0x45; // IPv4, 20-octet header
+        read[9] = 6; // TCP
+        read[40..44].copy_from_slice(b"data");
+        read[36] = 0xab; // the completed checksum
+        let mut tap = read.clone();
+        tap[36] = 0x12; // the partial sum the kernel left
+        assert!(same_datagram(&tap, &read));
+        tap[41] ^= 1;
+        assert!(!same_datagram(&tap, &read), "payload differs");
+        assert!(!same_datagram(&read[..43], &read), "length differs");
+        // IPv6: the checksum sits 16 octets into the TCP header after 40.
+        let mut v6 = vec![0u8; 64];
+        v6[0] = 0x60;
+        v6[6] = 6;
+        let mut tap6 = v6.clone();
+        tap6[56] = 1;
+        assert!(same_datagram(&tap6, &v6));
+        tap6[10] = 1;
+        assert!(!same_datagram(&tap6, &v6), "address differs");
+        // Not TCP or UDP: every octet counts.
+        let mut icmp = read.clone();
+        icmp[9] = 1;
+        let mut tap_icmp = icmp.clone();
+        tap_icmp[36] ^= 1;
+        assert!(!same_datagram(&tap_icmp, &icmp));
     }
 }
