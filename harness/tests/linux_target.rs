@@ -279,3 +279,12 @@ fn a_packet_read_late_is_judged_by_when_the_kernel_sent_it() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The kernel's tick as the Linux target reports it for `timer_tick`: a
+/// kernel's HZ is 100 to 1000, so one tick is 1 to 10 ms (4 ms here, HZ=250).
+#[test]
+fn the_kernel_tick_is_read_from_the_coarse_clock() {
+    let j = harness::target::linux::jiffy();
+    assert!(j >= std::time::Duration::from_millis(1) && j <= std::time::Duration::from_millis(10), "{j:?}");
+    assert_eq!(harness::target::linux::jiffy(), j);
+}

@@ -239,8 +239,12 @@ fn wait_until_usable(link: &mut dyn Transport, script: &Script) -> Result<(), St
 
 /// The kernel's timer tick, 1/HZ: the resolution of its coarse clock, which
 /// advances once a jiffy (4 ms on a kernel built with HZ=250).
+/// Read once: `clock()` is asked in the engine's wait loops.
 pub fn jiffy() -> Duration {
-    nix::time::clock_getres(nix::time::ClockId::CLOCK_MONOTONIC_COARSE).map_or(Duration::ZERO, Duration::from)
+    static JIFFY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *JIFFY.get_or_init(|| {
+        nix::time::clock_getres(nix::time::ClockId::CLOCK_MONOTONIC_COARSE).map_or(Duration::ZERO, Duration::from)
+    })
 }
 
 /// packetdrill's start (`schedule_start_time_usecs`): the script's clock
