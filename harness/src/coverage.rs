@@ -5,6 +5,7 @@
 use crate::runner::{ScriptResult, Status};
 use crate::script::TargetKind;
 use crate::suite::{Catalogue, Requirement};
+use reference_stack::State;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -70,19 +71,146 @@ fn looks_like_id(tag: &str) -> bool {
     matches!(prefix, "MUST" | "SHLD" | "MAY" | "REC") && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// How one run ended, as coverage and the pictures count it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunVerdict {
+    Passed,
+    Failed,
+    /// The target could not run it.
+    Error,
+    Skipped,
+    /// Failed as the target's ledger says, with the ledger's reason and clause.
+    Deviation {
+        reason: String,
+        rfc: String,
+    },
+}
+
+/// What coverage needs of one run: taken from a [`ScriptResult`] or read
+/// back from a `--json` record (`harness coverage --from`).
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    pub path: String,
+    /// `var=value, ...` for a matrix variant.
+    pub variant: Option<String>,
+    pub rfc: Vec<String>,
+    pub target: TargetKind,
+    pub verdict: RunVerdict,
+    /// The connection's state changes, in order (recorded when the run was
+    /// asked for them: `--report-dir`, `coverage --format html`).
+    pub transitions: Vec<(State, State)>,
+    /// The run's page, when a report directory has one.
+    pub page: Option<String>,
+    /// The kernel the target reported (Linux).
+    pub kernel: Option<String>,
+}
+
+impl RunFacts {
+    pub fn of(r: &ScriptResult) -> RunFacts {
+        RunFacts {
+            path: r.script.path.display().to_string(),
+            variant: r.script.variant.clone(),
+            rfc: r.script.rfc.clone(),
+            target: r.target,
+            verdict: match &r.status {
+                Status::Passed => RunVerdict::Passed,
+                Status::Failed(_) => RunVerdict::Failed,
+                Status::Error(_) => RunVerdict::Error,
+                Status::Skipped(_) => RunVerdict::Skipped,
+                Status::Deviation { deviation, .. } => {
+                    RunVerdict::Deviation { reason: deviation.reason.clone(), rfc: deviation.rfc.clone() }
+                }
+            },
+            transitions: crate::pictures::states::transitions(&r.trace),
+            page: None,
+            kernel: r.info.iter().find(|(k, _)| k == "kernel").map(|(_, v)| v.clone()),
+        }
+    }
+
+    /// A record `harness run --json` wrote; `None` for an invalid file's.
+    pub fn from_json(v: &serde_json::Value) -> Result<Option<RunFacts>, String> {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str());
+        let status = text("status").ok_or("no \"status\"")?;
+        if status == "invalid" {
+            return Ok(None);
+        }
+        let path = text("path").ok_or("no \"path\"")?.to_string();
+        let target = text("target").ok_or("no \"target\"")?;
+        let target = TargetKind::from_name(target).ok_or_else(|| format!("unknown target {target:?}"))?;
+        let verdict = match status {
+            "passed" => RunVerdict::Passed,
+            "failed" => RunVerdict::Failed,
+            "error" => RunVerdict::Error,
+            "skipped" => RunVerdict::Skipped,
+            "known-deviation" => {
+                let d = v.pointer("/failure/deviation");
+                let field = |k: &str| d.and_then(|d| d.get(k)).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+                RunVerdict::Deviation { reason: field("reason"), rfc: field("rfc") }
+            }
+            other => return Err(format!("unknown status {other:?}")),
+        };
+        let rfc = match v.get("rfc") {
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            _ => Vec::new(),
+        };
+        let mut transitions = Vec::new();
+        if let Some(serde_json::Value::Array(a)) = v.get("transitions") {
+            for t in a {
+                let pair = t.as_array().filter(|p| p.len() == 2).ok_or("a transition is not a [from, to] pair")?;
+                let state = |x: &serde_json::Value| -> Result<State, String> {
+                    x.as_str().ok_or("a state is not a string")?.parse::<State>()
+                };
+                transitions.push((state(&pair[0])?, state(&pair[1])?));
+            }
+        }
+        Ok(Some(RunFacts {
+            path,
+            variant: text("variant").map(String::from),
+            rfc,
+            target,
+            verdict,
+            transitions,
+            page: text("page").map(String::from),
+            kernel: v.pointer("/target_info/kernel").and_then(|x| x.as_str()).map(String::from),
+        }))
+    }
+
+    /// The variant's value of `var`.
+    pub fn var(&self, var: &str) -> Option<&str> {
+        self.variant.as_deref()?.split(", ").find_map(|kv| kv.strip_prefix(var)?.strip_prefix('='))
+    }
+}
+
+/// Reads the records of a `harness run --json` file.
+pub fn read_json_lines(path: &std::path::Path) -> Result<Vec<RunFacts>, String> {
+    let text = crate::os::files::read_text(path).map_err(|(e, _)| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: not a JSON record: {e}", path.display(), i + 1))?;
+        if let Some(r) = RunFacts::from_json(&v).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 impl Coverage {
-    pub fn build(catalogue: &Catalogue, results: &[ScriptResult], targets: &[TargetKind]) -> Coverage {
+    pub fn build(catalogue: &Catalogue, results: &[RunFacts], targets: &[TargetKind]) -> Coverage {
         let known: BTreeSet<&str> = catalogue.requirements.iter().map(|r| r.id.as_str()).collect();
-        let mut by_tag: BTreeMap<&str, Vec<&ScriptResult>> = BTreeMap::new();
+        let mut by_tag: BTreeMap<&str, Vec<&RunFacts>> = BTreeMap::new();
         let mut unknown = BTreeSet::new();
         let mut files = BTreeSet::new();
         for r in results {
-            files.insert(r.script.path.display().to_string());
-            for t in &r.script.rfc {
+            files.insert(r.path.clone());
+            for t in &r.rfc {
                 if known.contains(t.as_str()) {
                     by_tag.entry(t.as_str()).or_default().push(r);
                 } else if looks_like_id(t) {
-                    unknown.insert((r.script.path.display().to_string(), t.clone()));
+                    unknown.insert((r.path.clone(), t.clone()));
                 }
             }
         }
@@ -91,22 +219,22 @@ impl Coverage {
             .iter()
             .map(|req| {
                 let rs = by_tag.get(req.id.as_str()).cloned().unwrap_or_default();
-                let scripts: BTreeSet<String> = rs.iter().map(|r| r.script.path.display().to_string()).collect();
+                let scripts: BTreeSet<String> = rs.iter().map(|r| r.path.clone()).collect();
                 let verdicts = targets
                     .iter()
                     .map(|t| {
-                        let on: Vec<&&ScriptResult> = rs.iter().filter(|r| r.target == *t).collect();
+                        let on: Vec<&&RunFacts> = rs.iter().filter(|r| r.target == *t).collect();
                         if on.is_empty() {
                             if req.observable && !req.not_on.iter().any(|n| n == t.name()) {
                                 Verdict::Uncovered
                             } else {
                                 Verdict::NotObservable
                             }
-                        } else if on.iter().any(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))) {
+                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Failed | RunVerdict::Error)) {
                             Verdict::Fail
-                        } else if on.iter().any(|r| matches!(r.status, Status::Deviation { .. })) {
+                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Deviation { .. })) {
                             Verdict::Deviation
-                        } else if on.iter().any(|r| matches!(r.status, Status::Passed)) {
+                        } else if on.iter().any(|r| r.verdict == RunVerdict::Passed) {
                             Verdict::Pass
                         } else if req.not_on.iter().any(|n| n == t.name()) {
                             // Skipped where it cannot be observed.
@@ -258,16 +386,34 @@ impl Coverage {
     }
 
     pub fn html(&self) -> String {
+        self.html_page(&[], "")
+    }
+
+    /// The HTML page: `header` (kernel, date, command) in a table at the
+    /// top, then `pictures` (the state diagrams and grid heat maps), then
+    /// the requirement table.
+    pub fn html_page(&self, header: &[(&str, String)], pictures: &str) -> String {
         let mut s = String::from(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>RFC 9293 requirement coverage</title>\n\
              <style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;\
              padding:2px 6px;vertical-align:top}.pass{background:#dfd}.FAIL,.UNCOVERED{background:#fcc}\
-             .known{background:#ffd}.not{color:#777}</style></head><body>\n<h1>RFC 9293 requirement coverage</h1>\n<ul>\n",
+             .known{background:#ffd}.not{color:#777}.pic{overflow-x:auto;border:1px solid #ccc;margin:8px 0}\
+             </style></head><body>\n<h1>RFC 9293 requirement coverage</h1>\n",
         );
+        if !header.is_empty() {
+            s.push_str("<table>\n");
+            for (k, v) in header {
+                let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", html_escape(k), html_escape(v));
+            }
+            s.push_str("</table>\n");
+        }
+        s.push_str("<ul>\n");
         for l in self.summary_lines() {
             let _ = writeln!(s, "<li>{}</li>", html_escape(&l));
         }
-        s.push_str("</ul>\n<table>\n<tr><th>ID</th><th>Level</th><th>Requirement</th>");
+        s.push_str("</ul>\n");
+        s.push_str(pictures);
+        s.push_str("<h2>Requirements</h2>\n<table>\n<tr><th>ID</th><th>Level</th><th>Requirement</th>");
         for t in &self.targets {
             let _ = write!(s, "<th>{}</th>", t.name());
         }

@@ -7,7 +7,8 @@
 //! - [`script`]: the script language; [`engine`]: running a script on a
 //!   target; [`runner`]: finding and running many; [`report`]: the reports;
 //!   [`suite`]: a suite's requirement catalogue and ledgers of known deviations;
-//!   [`coverage`]: requirement IDs -> scripts -> verdicts.
+//!   [`coverage`]: requirement IDs -> scripts -> verdicts; [`pictures`]: the
+//!   ladder diagrams, state diagrams and heat maps of the HTML reports.
 //! - [`import`]: packetdrill scripts -> the YAML language.
 
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod import;
 pub mod interop;
 pub mod loopback;
 pub mod os;
+pub mod pictures;
 pub mod report;
 pub mod runner;
 pub mod script;

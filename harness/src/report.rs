@@ -186,6 +186,11 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
             "failure": failure,
             "target_info": r.info.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         });
+        let transitions = crate::pictures::states::transitions(&r.trace);
+        if !transitions.is_empty() {
+            rec["transitions"] =
+                transitions.iter().map(|(a, b)| serde_json::json!([a.to_string(), b.to_string()])).collect();
+        }
         if !r.earlier.is_empty() {
             rec["flaky"] = r.flaky().into();
             rec["rerun_for_load"] = r.rerun_for_load().into();
@@ -283,29 +288,104 @@ pub fn write_junit(path: &Path, results: &[ScriptResult], invalid: &[ScriptError
     report.serialize(f).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// A classic pcap file (LINKTYPE_RAW: IP packets) with every packet of the
-/// run, stamped with its script time. Wireshark and tshark open it.
-pub fn write_pcap(path: &Path, trace: &[TraceEntry]) -> std::io::Result<()> {
+/// A pcapng capture of a run (LINKTYPE_RAW: IP packets), stamped with
+/// script time: each packet with its direction as the stack saw it
+/// (`epb_flags`: inbound for the script's, outbound for the stack's) and a
+/// comment naming its step (`step 3, file:line: the step`) and, for the
+/// segment a failing `out` step got, what differed. Wireshark shows the
+/// comments (`frame.comment`), as does `tshark -V`.
+pub fn write_pcapng(path: &Path, r: &ScriptResult) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    // Global header: magic, v2.4, thiszone, sigfigs, snaplen, LINKTYPE_RAW (101).
-    f.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
-    f.write_all(&2u16.to_le_bytes())?;
-    f.write_all(&4u16.to_le_bytes())?;
-    f.write_all(&0i32.to_le_bytes())?;
-    f.write_all(&0u32.to_le_bytes())?;
-    f.write_all(&65535u32.to_le_bytes())?;
-    f.write_all(&101u32.to_le_bytes())?;
-    for e in trace {
-        if let TraceEntry::Packet { at, bytes, .. } = e {
-            let len = bytes.len() as u32;
-            f.write_all(&(at.as_secs() as u32).to_le_bytes())?;
-            f.write_all(&at.subsec_micros().to_le_bytes())?;
-            f.write_all(&len.to_le_bytes())?;
-            f.write_all(&len.to_le_bytes())?;
-            f.write_all(bytes)?;
+    f.write_all(&pcapng_bytes(r))?;
+    f.flush()
+}
+
+/// One pcapng block: type, length, body (padded to 32 bits), length.
+fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let len = (12 + body.len()) as u32;
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+/// An option: code, length, value padded to 32 bits.
+fn option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
+    out.extend_from_slice(&code.to_le_bytes());
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+}
+
+/// The comment of the `i`-th trace entry, a packet of `step`.
+fn packet_comment(r: &ScriptResult, i: usize, step: Option<usize>, got: Option<usize>) -> String {
+    let mut c = match step.and_then(|s| r.script.steps.get(s).map(|st| (s, st))) {
+        Some((s, st)) => format!("step {}, {}:{}: {}", s + 1, r.script.path.display(), st.pos.line, st.text.trim()),
+        None => format!("before the first step of {}", r.script.path.display()),
+    };
+    if got == Some(i) {
+        if let Status::Failed(f) | Status::Deviation { failure: f, .. } = &r.status {
+            c.push_str(&format!("\nMISMATCH: {}", f.message));
+            for d in &f.diffs {
+                c.push_str(&format!("\n  {}: expected {}, got {}", d.field, d.expected, d.actual));
+            }
+            if let Status::Deviation { deviation, .. } = &r.status {
+                c.push_str(&format!("\nknown deviation: {} ({})", deviation.reason, deviation.rfc));
+            }
         }
     }
-    f.flush()
+    c
+}
+
+/// The bytes of [`write_pcapng`]'s file.
+pub fn pcapng_bytes(r: &ScriptResult) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Section header: byte-order magic, version 1.0, section length unknown.
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    option(&mut shb, 4, b"harness"); // shb_userappl
+    option(&mut shb, 0, &[]);
+    block(&mut out, 0x0A0D_0D0A, &shb);
+    // One interface: raw IP, microsecond stamps (the default resolution).
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&101u16.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&65535u32.to_le_bytes());
+    option(&mut idb, 2, format!("{} on {}", r.id(), r.target).as_bytes()); // if_name
+    option(&mut idb, 0, &[]);
+    block(&mut out, 1, &idb);
+    // The packet a failing `out` step got, if one came.
+    let got = match &r.status {
+        Status::Failed(f) | Status::Deviation { failure: f, .. } if !f.diffs.is_empty() => {
+            r.trace.iter().rposition(|e| matches!(e, TraceEntry::Packet { dir: Dir::Out, .. }))
+        }
+        _ => None,
+    };
+    for (i, e) in r.trace.iter().enumerate() {
+        let TraceEntry::Packet { at, bytes, dir, step, .. } = e else { continue };
+        let us = at.as_micros() as u64;
+        let mut epb = Vec::with_capacity(bytes.len() + 120);
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((us >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(us as u32).to_le_bytes());
+        epb.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        epb.extend_from_slice(bytes);
+        epb.resize(epb.len().next_multiple_of(4), 0);
+        let comment = packet_comment(r, i, *step, got);
+        option(&mut epb, 1, comment.as_bytes()); // opt_comment
+        let flags: u32 = match dir {
+            Dir::In => 1,
+            Dir::Out => 2,
+        };
+        option(&mut epb, 2, &flags.to_le_bytes()); // epb_flags: direction
+        option(&mut epb, 0, &[]);
+        block(&mut out, 6, &epb);
+    }
+    out
 }
 
 /// A file name for a script's per-run artefacts.

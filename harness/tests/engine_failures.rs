@@ -120,7 +120,7 @@ fn reports_are_written() {
     let invalid = script::parse(Path::new("bad.yaml"), "profile: linx\nsteps:\n  - call: sokcet() = 3\n").unwrap_err();
     report::write_json(&dir.join("r.json"), &results, std::slice::from_ref(&invalid)).unwrap();
     report::write_junit(&dir.join("r.xml"), &results, std::slice::from_ref(&invalid)).unwrap();
-    report::write_pcap(&dir.join("r.pcap"), &results[0].trace).unwrap();
+    report::write_pcapng(&dir.join("r.pcapng"), &results[0]).unwrap();
     let json = std::fs::read_to_string(dir.join("r.json")).unwrap();
     let rec: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(rec["status"], "passed");
@@ -173,20 +173,69 @@ fn reports_are_written() {
     report::write_json(&dir.join("d.json"), std::slice::from_ref(&failed), &[]).unwrap();
     let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("d.json")).unwrap()).unwrap();
     assert_eq!(rec["failure"]["descheduled_ms"], 17.0);
-    let pcap = std::fs::read(dir.join("r.pcap")).unwrap();
-    assert_eq!(&pcap[..4], &0xa1b2_c3d4u32.to_le_bytes());
-    assert_eq!(u32::from_le_bytes(pcap[20..24].try_into().unwrap()), 101);
-    // Three packets: SYN, SYN-ACK, ACK; each record parses back.
-    let mut off = 24;
-    let mut n = 0;
-    while off < pcap.len() {
-        let len = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
-        reference_stack::wire::IpPacket::parse(&pcap[off + 16..off + 16 + len]).unwrap();
-        off += 16 + len;
-        n += 1;
+    let pcap = std::fs::read(dir.join("r.pcapng")).unwrap();
+    let blocks = pcapng_blocks(&pcap);
+    assert_eq!(blocks[0].0, 0x0A0D_0D0A, "a section header first");
+    assert_eq!(u32::from_le_bytes(blocks[0].1[..4].try_into().unwrap()), 0x1A2B_3C4D);
+    assert_eq!((blocks[1].0, u16::from_le_bytes(blocks[1].1[..2].try_into().unwrap())), (1, 101), "raw IP");
+    // Three packets: SYN, SYN-ACK, ACK; each parses back, with its
+    // direction and a comment naming its step and line.
+    let packets: Vec<Epb> = blocks.iter().filter(|b| b.0 == 6).map(|b| epb(&b.1)).collect();
+    assert_eq!(packets.len(), 3);
+    for p in &packets {
+        reference_stack::wire::IpPacket::parse(&p.data).unwrap();
+        assert!(p.comment.starts_with("step ") && p.comment.contains("ok.yaml:"), "{}", p.comment);
     }
-    assert_eq!(n, 3);
+    assert_eq!(packets.iter().map(|p| p.flags & 3).collect::<Vec<_>>(), [1, 2, 1], "in, out, in");
+    // A failing `out` step's segment says what differed.
+    let failed = runner::run_one(&scripts_failing(), TargetKind::Reference);
+    let blocks = pcapng_blocks(&report::pcapng_bytes(&failed));
+    let last = blocks.iter().rev().find(|b| b.0 == 6).map(|b| epb(&b.1)).unwrap();
+    assert!(last.comment.contains("MISMATCH: ") && last.comment.contains("expected"), "{}", last.comment);
+    assert_eq!(last.flags & 3, 2);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// (block type, body) of each block of a little-endian pcapng file, each
+/// length checked at both ends.
+fn pcapng_blocks(b: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < b.len() {
+        let (kind, len) = (u32_at(off), u32_at(off + 4) as usize);
+        assert_eq!(len % 4, 0);
+        assert_eq!(u32_at(off + len - 4) as usize, len, "the trailing length");
+        out.push((kind, b[off + 8..off + len - 4].to_vec()));
+        off += len;
+    }
+    out
+}
+
+struct Epb {
+    data: Vec<u8>,
+    comment: String,
+    flags: u32,
+}
+
+fn epb(body: &[u8]) -> Epb {
+    let len = u32::from_le_bytes(body[12..16].try_into().unwrap()) as usize;
+    let data = body[20..20 + len].to_vec();
+    let mut off = 20 + len.next_multiple_of(4);
+    let (mut comment, mut flags) = (String::new(), 0);
+    while off + 4 <= body.len() {
+        let code = u16::from_le_bytes(body[off..off + 2].try_into().unwrap());
+        let n = u16::from_le_bytes(body[off + 2..off + 4].try_into().unwrap()) as usize;
+        let v = &body[off + 4..off + 4 + n];
+        match code {
+            0 => break,
+            1 => comment = String::from_utf8(v.to_vec()).unwrap(),
+            2 => flags = u32::from_le_bytes(v.try_into().unwrap()),
+            _ => {}
+        }
+        off += 4 + n.next_multiple_of(4);
+    }
+    Epb { data, comment, flags }
 }
 
 fn scripts_failing() -> script::Script {

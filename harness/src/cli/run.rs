@@ -37,9 +37,15 @@ pub(super) struct RunArgs {
     /// Write one JSON record per script (JSON lines).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Write a pcap per script into this directory.
+    /// Write a pcapng capture per script into this directory: each packet
+    /// with its direction and a comment (the step, file:line, the mismatch).
     #[arg(long)]
     pcap_dir: Option<PathBuf>,
+    /// Write a static HTML report into this directory: an index (totals per
+    /// target, the state diagram and grid heat map of each) and a page per
+    /// run with its ladder diagram. Runs then record their states and timers.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
     /// Print each script's normalised trace.
     #[arg(long)]
     trace: bool,
@@ -159,6 +165,12 @@ pub(super) struct CoverageArgs {
     jobs: usize,
     #[command(flatten)]
     select: Select,
+    /// Build the coverage from the records of an earlier `harness run
+    /// --json FILE` instead of running the scripts (the paths still name
+    /// the suite, for its catalogue). Its state diagrams need the run to
+    /// have recorded states (run with `--report-dir`).
+    #[arg(long, value_name = "FILE", conflicts_with = "filters")]
+    from: Option<PathBuf>,
 }
 
 /// Plans and runs the scripts under `paths` on `targets` with a progress
@@ -262,7 +274,7 @@ fn check_output(flag: &str, p: &std::path::Path) -> Result<(), Error> {
             parent.display()
         )));
     }
-    if p.is_dir() && flag != "--pcap-dir" {
+    if p.is_dir() && !flag.ends_with("-dir") {
         return Err(Error::Invalid(format!("{flag} {}: is a directory", p.display())));
     }
     Ok(())
@@ -270,7 +282,9 @@ fn check_output(flag: &str, p: &std::path::Path) -> Result<(), Error> {
 
 pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     let started = std::time::Instant::now();
-    for (flag, p) in [("--json", &a.json), ("--junit", &a.junit), ("--pcap-dir", &a.pcap_dir)] {
+    for (flag, p) in
+        [("--json", &a.json), ("--junit", &a.junit), ("--pcap-dir", &a.pcap_dir), ("--report-dir", &a.report_dir)]
+    {
         if let Some(p) = p {
             check_output(flag, p)?;
         }
@@ -278,7 +292,11 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     let cfg = RunConfig {
         jobs: a.jobs,
         transport: a.transport,
-        options: RunOptions { tolerance_scale: a.tolerance_scale, allow_shell: a.allow_shell },
+        options: RunOptions {
+            tolerance_scale: a.tolerance_scale,
+            allow_shell: a.allow_shell,
+            marks: a.report_dir.is_some(),
+        },
         linux_unavailable: None,
         dut: a.dut.as_ref().map(|c| c.split_whitespace().map(String::from).collect()),
         retries: a.retries,
@@ -355,7 +373,13 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     }
 }
 
-/// JSON, JUnit and pcaps, where asked; true when one could not be written.
+/// The command line as typed, quoted for a shell.
+fn command_line() -> String {
+    std::env::args_os().map(|a| shell_quote(&a.to_string_lossy())).collect::<Vec<_>>().join(" ")
+}
+
+/// JSON, JUnit, pcaps and the HTML report, where asked; true when one could
+/// not be written.
 fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError]) -> bool {
     let mut io_failed = false;
     if let Some(p) = &a.json {
@@ -370,12 +394,22 @@ fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError])
             io_failed = true;
         }
     }
+    if let Some(dir) = &a.report_dir {
+        let meta = crate::pictures::html::Meta { command: command_line(), date: crate::pictures::html::utc_now() };
+        match crate::pictures::html::write_report_dir(dir, results, invalid, &meta) {
+            Ok(w) => println!("report: {} ({} run pages)", dir.join("index.html").display(), w.pages),
+            Err(e) => {
+                eprintln!("error: writing the report into {}: {e}", dir.display());
+                io_failed = true;
+            }
+        }
+    }
     if let Some(dir) = &a.pcap_dir {
         let res = (if dir.is_dir() { Ok(()) } else { std::fs::create_dir(dir) }).and_then(|_| {
             results
                 .iter()
                 .filter(|r| !r.trace.is_empty())
-                .try_for_each(|r| report::write_pcap(&dir.join(report::artefact_name(r, "pcap")), &r.trace))
+                .try_for_each(|r| report::write_pcapng(&dir.join(report::artefact_name(r, "pcapng")), r))
         });
         if let Err(e) = res {
             eprintln!("error: writing pcaps into {}: {e}", dir.display());
@@ -400,33 +434,56 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
         },
     };
     let catalogue = Catalogue::load(&catalogue_path).map_err(|e| Error::Invalid(e.to_string()))?;
-    let cfg = RunConfig { jobs: a.jobs, transport: a.transport, ..RunConfig::default() };
-    let Executed { results, invalid, .. } = execute(
-        &a.paths,
-        &a.targets,
-        cfg,
-        Selection {
-            partition: None,
-            ledger: None,
-            select: &a.select,
-            format: MessageFormat::Human,
-            allow_empty: false,
-        },
-    )?;
-    let invalid = invalid.len();
-    let kinds: Vec<TargetKind> =
-        TargetKind::ALL.into_iter().filter(|k| results.iter().any(|r| r.target == *k)).collect();
-    for r in &results {
-        if let Status::Failed(_) = r.status {
-            eprint!("{}", report::failure_text(r));
-        } else if let Status::Error(e) = &r.status {
-            eprintln!("ERROR {} on {}: {e}", r.id(), r.target);
+    let html = a.format == Format::Html;
+    let (facts, invalid) = match &a.from {
+        Some(file) => (crate::coverage::read_json_lines(file).map_err(Error::Invalid)?, 0),
+        None => {
+            let mut cfg = RunConfig { jobs: a.jobs, transport: a.transport, ..RunConfig::default() };
+            // The state diagram is drawn from the runs' transitions.
+            cfg.options.marks = html;
+            let Executed { results, invalid, .. } = execute(
+                &a.paths,
+                &a.targets,
+                cfg,
+                Selection {
+                    partition: None,
+                    ledger: None,
+                    select: &a.select,
+                    format: MessageFormat::Human,
+                    allow_empty: false,
+                },
+            )?;
+            for r in &results {
+                if let Status::Failed(_) = r.status {
+                    eprint!("{}", report::failure_text(r));
+                } else if let Status::Error(e) = &r.status {
+                    eprintln!("ERROR {} on {}: {e}", r.id(), r.target);
+                }
+            }
+            (results.iter().map(crate::coverage::RunFacts::of).collect::<Vec<_>>(), invalid.len())
         }
-    }
-    let cov = crate::coverage::Coverage::build(&catalogue, &results, &kinds);
+    };
+    let kinds: Vec<TargetKind> = TargetKind::ALL.into_iter().filter(|k| facts.iter().any(|r| r.target == *k)).collect();
+    let cov = crate::coverage::Coverage::build(&catalogue, &facts, &kinds);
     let table = match a.format {
         Format::Markdown => cov.markdown(),
-        Format::Html => cov.html(),
+        Format::Html => {
+            let root = crate::suite::root_of(&catalogue_path).unwrap_or_default();
+            let ledger = |t: TargetKind| {
+                let p = root.join(crate::suite::EXPECTATIONS).join(format!("{t}.yaml"));
+                p.is_file().then(|| crate::pictures::html::file_href(&p.to_string_lossy()))
+            };
+            let (pictures, _, _) = crate::pictures::html::pictures(&facts, &ledger);
+            let mut kernels: Vec<String> = facts.iter().filter_map(|f| f.kernel.clone()).collect();
+            kernels.dedup();
+            let header = [
+                ("command", command_line()),
+                ("date", crate::pictures::html::utc_now()),
+                ("kernel", if kernels.is_empty() { crate::pictures::html::uname() } else { kernels.join("; ") }),
+                ("runs", a.from.as_ref().map_or("run now".into(), |f| format!("read from {}", f.display()))),
+            ];
+            cov.html_page(&header, &pictures)
+        }
         Format::Text => cov.text(),
     };
     match &a.output {

@@ -12,11 +12,15 @@ pub struct RunOptions {
     pub tolerance_scale: f64,
     /// `shell:` steps may run (`harness run --allow-shell`).
     pub allow_shell: bool,
+    /// Record the connection's states and the stack's timers in the trace
+    /// ([`super::Mark`]): the pictures of `--report-dir` and `coverage
+    /// --format html` draw them.
+    pub marks: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { tolerance_scale: 1.0, allow_shell: false }
+        RunOptions { tolerance_scale: 1.0, allow_shell: false, marks: false }
     }
 }
 

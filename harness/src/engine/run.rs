@@ -84,6 +84,14 @@ pub(super) struct Run<'a> {
     pub current: usize,
     /// Steps the engine reached late on a real-time target: (due, reached).
     pub late: Vec<(Duration, Duration)>,
+    /// Marks asked for ([`RunOptions::marks`]): whether the target logs
+    /// them itself, and the state seen after the last step when it does not.
+    pub marks: Option<MarkLog>,
+}
+
+pub(super) struct MarkLog {
+    logged: bool,
+    last: Option<reference_stack::State>,
 }
 
 /// Lateness below this is the wake-up path's, not worth recording.
@@ -113,7 +121,13 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         starts: if time_real { vec![Duration::ZERO; script.steps.len()] } else { Vec::new() },
         current: 0,
         late: Vec::new(),
+        marks: None,
     };
+    if opts.marks {
+        let logged = r.target.log_marks();
+        r.marks = Some(MarkLog { logged, last: None });
+        r.note_marks();
+    }
     let outcome = match r.all_steps() {
         Ok(()) => Outcome::Passed,
         Err(Stop::Fail(mut f)) => {
@@ -123,6 +137,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         }
         Err(Stop::Target(e)) => Outcome::Error(e.to_string()),
     };
+    r.note_marks();
     RunReport { outcome, script_time: r.target.now(), trace: r.trace.finish() }
 }
 
@@ -130,6 +145,7 @@ impl Run<'_> {
     fn all_steps(&mut self) -> Result<(), Stop> {
         for (i, step) in self.script.steps.iter().enumerate() {
             self.current = i;
+            self.trace.step = Some(i);
             if let Some(s) = self.starts.get_mut(i) {
                 *s = self.target.now();
             }
@@ -138,6 +154,7 @@ impl Run<'_> {
             }
             let r = self.step(i, step).and_then(|()| self.check_pending());
             self.time.step_end = self.target.now();
+            self.note_marks();
             r.map_err(|e| self.stop_at(i, e, true))?;
         }
         self.finish()
@@ -237,6 +254,32 @@ impl Run<'_> {
         let engine = crate::os::watchdog::covered(self.late.iter().copied(), from, to);
         let d = engine.max(self.target.descheduled(from, to));
         (d >= (self.time.tol(Duration::ZERO) / 2).max(LATE_MIN)).then_some(d)
+    }
+
+    /// Puts what the target logged since the last step into the trace or,
+    /// for a target that logs nothing, the connection's state when it
+    /// changed (asked now, so a state held between two steps is not seen).
+    fn note_marks(&mut self) {
+        let Some(log) = &mut self.marks else { return };
+        let conn = self.num.conn(self.script);
+        if log.logged {
+            for (at, mark) in self.target.take_marks(conn) {
+                self.trace.push(super::trace::TraceEntry::Mark { at, mark });
+            }
+            return;
+        }
+        let Ok(now) = self.target.state(None, conn) else { return };
+        let from = log.last.replace(now);
+        match from {
+            Some(from) if from != now => {
+                let at = self.target.now();
+                self.trace.push(super::trace::TraceEntry::Mark {
+                    at,
+                    mark: super::trace::Mark::State { from, to: now, cause: None },
+                });
+            }
+            _ => {}
+        }
     }
 
     fn describe_state(&mut self) -> Option<String> {

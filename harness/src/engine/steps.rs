@@ -169,7 +169,8 @@ impl Run<'_> {
     /// instant); with `clock: script`, from its script time.
     fn injected(&mut self, at: Duration, dir_text: String, wire: Vec<u8>) -> Duration {
         let sent = self.target.now().max(at);
-        self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: dir_text, bytes: wire });
+        let step = self.trace.step;
+        self.trace.push(TraceEntry::Packet { at: sent, dir: Dir::In, text: dir_text, bytes: wire, step });
         self.time.last = if self.script.script_clock { at } else { sent };
         self.time.lag = self.time.last - at;
         sent

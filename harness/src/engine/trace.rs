@@ -3,6 +3,7 @@
 
 use crate::script::packet::{segment_text, Style};
 use reference_stack::wire::{IpPacket, TcpRepr};
+use reference_stack::State;
 use std::fmt;
 use std::time::Duration;
 
@@ -15,15 +16,60 @@ pub enum Dir {
 /// One line of the trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceEntry {
-    Packet { at: Duration, dir: Dir, text: String, bytes: Vec<u8> },
-    Call { at: Duration, text: String, ret: String },
+    /// `step`: the script's step (0-based) running when it was sent or
+    /// seen, for captures' comments.
+    Packet {
+        at: Duration,
+        dir: Dir,
+        text: String,
+        bytes: Vec<u8>,
+        step: Option<usize>,
+    },
+    Call {
+        at: Duration,
+        text: String,
+        ret: String,
+    },
+    /// Something on the stack's side that is neither a packet nor a call:
+    /// recorded only when a run is asked for them
+    /// ([`super::RunOptions::marks`], for the pictures of `--report-dir`).
+    Mark {
+        at: Duration,
+        mark: Mark,
+    },
+}
+
+/// A state the connection entered, or a timer that fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// `cause`: what the stack logged as the reason (the reference stack
+    /// logs every transition); `None` when the engine saw the new state by
+    /// asking after a step (a target that logs none).
+    State { from: State, to: State, cause: Option<String> },
+    /// A timer of the stack fired (the stack's name for it).
+    Timer { kind: String },
+}
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mark::State { from, to, cause: Some(c) } => write!(f, "state {from} -> {to} on {c}"),
+            Mark::State { from, to, cause: None } => write!(f, "state {from} -> {to} (seen after the step)"),
+            Mark::Timer { kind } => write!(f, "timer {kind} fires"),
+        }
+    }
 }
 
 impl TraceEntry {
     pub fn at(&self) -> Duration {
         match self {
-            TraceEntry::Packet { at, .. } | TraceEntry::Call { at, .. } => *at,
+            TraceEntry::Packet { at, .. } | TraceEntry::Call { at, .. } | TraceEntry::Mark { at, .. } => *at,
         }
+    }
+
+    /// A packet or a call: what the normalised trace (and its snapshots) keeps.
+    pub fn is_io(&self) -> bool {
+        !matches!(self, TraceEntry::Mark { .. })
     }
 }
 
@@ -39,6 +85,7 @@ impl fmt::Display for TraceEntry {
             }
             TraceEntry::Call { at, text, ret } if ret.is_empty() => write!(f, "{:>12.6} {text}", at.as_secs_f64()),
             TraceEntry::Call { at, text, ret } => write!(f, "{:>12.6} call {text} = {ret}", at.as_secs_f64()),
+            TraceEntry::Mark { at, mark } => write!(f, "{:>12.6} {mark}", at.as_secs_f64()),
         }
     }
 }
@@ -69,6 +116,8 @@ pub const TRACE_TAIL: usize = 5_000;
 /// [`TRACE_TAIL`], and how many between were not kept.
 #[derive(Default)]
 pub(super) struct Trace {
+    /// The step running now, given to the packets recorded.
+    pub step: Option<usize>,
     head: Vec<TraceEntry>,
     tail: std::collections::VecDeque<TraceEntry>,
     dropped: usize,
@@ -107,7 +156,8 @@ impl Trace {
     /// A segment the stack sent at `at`; returns its rendering.
     pub fn out(&mut self, isns: Isns, at: Duration, p: &IpPacket) -> String {
         let text = render(isns, &p.tcp, Dir::Out);
-        self.push(TraceEntry::Packet { at, dir: Dir::Out, text: text.clone(), bytes: p.emit().unwrap_or_default() });
+        let (bytes, step) = (p.emit().unwrap_or_default(), self.step);
+        self.push(TraceEntry::Packet { at, dir: Dir::Out, text: text.clone(), bytes, step });
         text
     }
 

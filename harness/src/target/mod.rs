@@ -154,6 +154,17 @@ pub trait Target {
         Duration::ZERO
     }
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError>;
+    /// Starts logging state changes and timer firings for
+    /// [`Target::take_marks`]; false when this target logs none (the
+    /// engine then asks [`Target::state`] after each step instead).
+    fn log_marks(&mut self) -> bool {
+        false
+    }
+    /// What was logged since the last call for the connection `conn` (and
+    /// its listener), with script times.
+    fn take_marks(&mut self, _conn: FourTuple) -> Vec<(Duration, crate::engine::Mark)> {
+        Vec::new()
+    }
     /// TCP_INFO fields by name (Linux's meaning and units).
     fn tcp_info(&mut self, fd: i32) -> Result<std::collections::BTreeMap<&'static str, i64>, TargetError>;
     /// The host abilities, on a target that has them.

@@ -2,11 +2,12 @@
 //! jumps from timer to timer, so a two-hour keep-alive costs microseconds.
 
 use super::{CallOutcome, CallValue, Clock, Inject, Target, TargetCall, TargetError};
+use crate::engine::Mark;
 use crate::script::call::{pollbits, OptName};
 use crate::script::{Script, TargetKind};
 use reference_stack::oracle::TimerSteps;
 use reference_stack::wire::IpPacket;
-use reference_stack::{Domain, Errno, FourTuple, Instant, SockOpt, SockOptName, Stack, StackConfig, State};
+use reference_stack::{Domain, Errno, EventKind, FourTuple, Instant, SockOpt, SockOptName, Stack, StackConfig, State};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub struct ReferenceTarget {
     write_left: Option<(Vec<u8>, usize)>,
     /// A blocking poll: when it gives up.
     poll_until: Option<Duration>,
+    /// Transitions and timer firings, when the engine asked for them
+    /// ([`Target::log_marks`]): each with its connection.
+    marks: Option<Vec<(Duration, FourTuple, Mark)>>,
 }
 
 fn at(d: Duration) -> Instant {
@@ -62,6 +66,7 @@ impl ReferenceTarget {
             sent: VecDeque::new(),
             write_left: None,
             poll_until: None,
+            marks: None,
         }
     }
 
@@ -86,6 +91,14 @@ impl ReferenceTarget {
             }
         }
         let events = self.stack.take_events();
+        if let Some(marks) = &mut self.marks {
+            for e in &events {
+                if let (Some(conn), EventKind::Transition { from, to, cause }) = (e.conn, &e.kind) {
+                    let mark = Mark::State { from: *from, to: *to, cause: Some(cause.to_string()) };
+                    marks.push((since_start(e.at), conn, mark));
+                }
+            }
+        }
         if let Err(v) = self.oracle.on_events(&events).and_then(|_| self.oracle.end_step(&self.stack, at(self.now))) {
             self.violation.get_or_insert(v.to_string());
         }
@@ -109,6 +122,13 @@ impl ReferenceTarget {
             }
             match timers.next(&self.stack, at(self.now)) {
                 Ok(Some(d)) => {
+                    if let Some(marks) = &mut self.marks {
+                        for c in self.stack.connections() {
+                            for (kind, t) in c.timers.iter().filter(|(_, t)| *t <= d) {
+                                marks.push((since_start(t), c.tuple, Mark::Timer { kind: format!("{kind:?}") }));
+                            }
+                        }
+                    }
                     self.now = self.now.max(since_start(d));
                     self.stack.handle_timeout(at(self.now));
                     self.drain();
@@ -408,6 +428,23 @@ impl Target for ReferenceTarget {
             // The peer's window in octets, scaled, as Linux's tcpi_snd_wnd.
             ("snd_wnd", i64::from(st.snd_wnd)),
         ]))
+    }
+
+    fn log_marks(&mut self) -> bool {
+        self.marks.get_or_insert_with(Vec::new);
+        true
+    }
+
+    /// The connection's own marks (its remote end is the script's peer:
+    /// the stack's own port may not be known yet, on an active open), and
+    /// its listener's (the same local address, no remote).
+    fn take_marks(&mut self, conn: FourTuple) -> Vec<(Duration, Mark)> {
+        let Some(marks) = &mut self.marks else { return Vec::new() };
+        marks
+            .drain(..)
+            .filter(|(_, c, _)| c.remote == conn.remote || (c.local == conn.local && c.remote.port() == 0))
+            .map(|(at, _, m)| (at, m))
+            .collect()
     }
 
     fn state(&mut self, fd: Option<i32>, conn: FourTuple) -> Result<State, TargetError> {
