@@ -44,6 +44,21 @@ pub(super) fn fuzz(a: FuzzArgs) -> Result<Verdict, Error> {
             if f.replays { "replays: harness run fails" } else { "DOES NOT REPLAY" }
         );
     }
+    match fuzz::pictures::write_states(&a.out) {
+        Ok((cases, taken)) => {
+            let progress = a.out.join("progress.svg");
+            println!(
+                "pictures: {} (the {taken} transitions its {cases} queue cases take){}",
+                a.out.join("states.svg").display(),
+                if progress.is_file() {
+                    format!(", {} (coverage over time)", progress.display())
+                } else {
+                    String::new()
+                }
+            );
+        }
+        Err(e) => eprintln!("warning: the campaign's state diagram: reading {}: {e}", a.out.join("queue").display()),
+    }
     let not_replayed = t.findings.iter().filter(|f| !f.replays).count();
     if not_replayed > 0 {
         eprintln!("error: {not_replayed} finding(s) do not replay as scripts");

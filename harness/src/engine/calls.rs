@@ -63,6 +63,7 @@ impl Run<'_> {
         // clock; with `clock: script`, its script time.
         let made = if self.script.script_clock { at } else { self.target.now().max(at) };
         self.time.lag = made - at;
+        self.flush_marks(None);
         let outcome = self.target.call(&call).map_err(|e| match e {
             TargetError::Unsupported(m) => TargetError::Unsupported(format!("`{text}`: {m}")),
             other => other,

@@ -92,6 +92,9 @@ pub(super) struct Run<'a> {
 pub(super) struct MarkLog {
     logged: bool,
     last: Option<reference_stack::State>,
+    /// Taken from the target and not yet in the trace: later than the
+    /// packet being recorded.
+    pending: std::collections::VecDeque<(Duration, super::trace::Mark)>,
 }
 
 /// Lateness below this is the wake-up path's, not worth recording.
@@ -125,7 +128,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
     };
     if opts.marks {
         let logged = r.target.log_marks();
-        r.marks = Some(MarkLog { logged, last: None });
+        r.marks = Some(MarkLog { logged, last: None, pending: Default::default() });
         r.note_marks();
     }
     let outcome = match r.all_steps() {
@@ -256,19 +259,44 @@ impl Run<'_> {
         (d >= (self.time.tol(Duration::ZERO) / 2).max(LATE_MIN)).then_some(d)
     }
 
-    /// Puts what the target logged since the last step into the trace or,
-    /// for a target that logs nothing, the connection's state when it
-    /// changed (asked now, so a state held between two steps is not seen).
-    fn note_marks(&mut self) {
+    /// A segment the stack sent at `at`, into the trace after the marks
+    /// logged up to then (the timer that sent it, the state it left).
+    pub(super) fn out_entry(&mut self, at: Duration, p: &reference_stack::wire::IpPacket) -> String {
+        self.flush_marks(Some(at));
+        self.trace.out(self.num.isns(), at, p)
+    }
+
+    /// Puts the marks a logging target has logged into the trace: all of
+    /// them, or those up to `upto`. Called before the engine records an
+    /// injection, a call or a segment, so each mark lands among them in the
+    /// order it happened.
+    pub(super) fn flush_marks(&mut self, upto: Option<Duration>) {
         let Some(log) = &mut self.marks else { return };
-        let conn = self.num.conn(self.script);
-        if log.logged {
-            for (at, mark) in self.target.take_marks(conn) {
-                self.trace.push(super::trace::TraceEntry::Mark { at, mark });
-            }
+        if !log.logged {
             return;
         }
+        let conn = self.num.conn(self.script);
+        log.pending.extend(self.target.take_marks(conn));
+        while let Some((at, _)) = log.pending.front() {
+            if upto.is_some_and(|u| *at > u) {
+                break;
+            }
+            let Some((at, mark)) = log.pending.pop_front() else { break };
+            self.trace.push(super::trace::TraceEntry::Mark { at, mark });
+        }
+    }
+
+    /// After a step: what the target logged or, for a target that logs
+    /// nothing, the connection's state when it changed (asked now, so a
+    /// state held only between two steps is not seen).
+    fn note_marks(&mut self) {
+        let Some(log) = &self.marks else { return };
+        if log.logged {
+            return self.flush_marks(None);
+        }
+        let conn = self.num.conn(self.script);
         let Ok(now) = self.target.state(None, conn) else { return };
+        let Some(log) = &mut self.marks else { return };
         let from = log.last.replace(now);
         match from {
             Some(from) if from != now => {

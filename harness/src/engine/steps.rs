@@ -113,10 +113,10 @@ impl Run<'_> {
             match self.script.outbound {
                 Outbound::Queue | Outbound::Ignore => {
                     self.num.learn_unchecked(self.script, &p);
-                    self.trace.out(self.num.isns(), at, &p);
+                    self.out_entry(at, &p);
                 }
                 Outbound::Check => {
-                    let text = self.trace.out(self.num.isns(), at, &p);
+                    let text = self.out_entry(at, &p);
                     return Err(mismatch(
                         format!(
                             "unexpected packet at {:.6}: out {text} (the script expected nothing to be sent before this step)",
@@ -152,7 +152,7 @@ impl Run<'_> {
             let spec = self.expected[k].spec.clone();
             if self.num.match_out(self.script, &spec, p).is_empty() {
                 self.expected.remove(k);
-                self.trace.out(self.num.isns(), at, p);
+                self.out_entry(at, p);
                 if let Some((v, _)) = p.tcp.timestamps() {
                     self.learn_tsval(&spec, v, at)?;
                 }
@@ -186,6 +186,7 @@ impl Run<'_> {
             text.push_str(" bad_checksum");
         }
         self.injected(at, text, wire.clone());
+        self.flush_marks(None);
         self.target.inject(Inject::Tcp { pkt: &pkt, wire: &wire })?;
         Ok(())
     }
@@ -219,6 +220,7 @@ impl Run<'_> {
         let wire =
             repr.emit().map_err(|e| TargetError::Unsupported(format!("the ICMP message cannot be built: {e}")))?;
         self.injected(at, spec.to_string(), wire.clone());
+        self.flush_marks(None);
         self.target.inject(Inject::Icmp { wire: &wire })?;
         Ok(())
     }
@@ -249,7 +251,7 @@ impl Run<'_> {
         let (at, p) = self.merge_segments(spec, at, p, deadline)?;
         // Match first: a SYN teaches the stack's ISN, which the trace uses.
         let diffs = self.num.match_out(self.script, spec, &p);
-        let text = self.trace.out(self.num.isns(), at, &p);
+        let text = self.out_entry(at, &p);
         if !diffs.is_empty() {
             return Err(mismatch(format!("packet at {:.6} differs: out {text}", at.as_secs_f64()), diffs));
         }
@@ -297,8 +299,8 @@ impl Run<'_> {
             let end = p.tcp.seq.0.wrapping_add(p.tcp.payload.len() as u32);
             let Some((at2, next)) = self.next_out(deadline)? else { break };
             if next.tcp.seq.0 != end || next.tcp.payload.is_empty() || next.tcp.src_port != p.tcp.src_port {
-                self.trace.out(self.num.isns(), at, &p);
-                let text = self.trace.out(self.num.isns(), at2, &next);
+                self.out_entry(at, &p);
+                let text = self.out_entry(at2, &next);
                 return Err(mismatch(
                     format!(
                         "packet at {:.6} does not continue the {} octets before it: out {text}",
@@ -371,7 +373,7 @@ impl Run<'_> {
             }
             let old = self.num.old_conns.contains(&(p.tcp.src_port, p.tcp.dst_port));
             if self.script.outbound == Outbound::Queue && old {
-                self.trace.out(self.num.isns(), at, &p);
+                self.out_entry(at, &p);
                 continue;
             }
             return Ok(Some((at, p)));
@@ -456,7 +458,7 @@ impl Run<'_> {
         self.no_packets_until(start)?;
         let end = start + d;
         if let Some((at, p)) = self.target.next_packet(end)? {
-            let text = self.trace.out(self.num.isns(), at, &p);
+            let text = self.out_entry(at, &p);
             return Err(mismatch(
                 format!("expected nothing for {:.6} s, but at {:.6}: out {text}", d.as_secs_f64(), at.as_secs_f64()),
                 vec![],

@@ -76,6 +76,17 @@ pub enum Recorded {
     },
 }
 
+/// The state transitions a run's `map` shows (from, to), in map order.
+pub fn transitions_hit(map: &[u8]) -> Vec<(State, State)> {
+    let n = State::ALL.len();
+    (0..n * n)
+        .filter(|i| {
+            map.get(TRANSITIONS + i * 48..TRANSITIONS + (i + 1) * 48).is_some_and(|c| c.iter().any(|b| *b != 0))
+        })
+        .map(|i| (State::ALL[i / n], State::ALL[i % n]))
+        .collect()
+}
+
 fn state_index(s: State) -> usize {
     State::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }

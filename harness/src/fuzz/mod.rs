@@ -11,6 +11,7 @@
 
 pub mod case;
 pub mod exec;
+pub mod pictures;
 pub mod seeds;
 pub mod triage;
 
@@ -43,14 +44,30 @@ pub fn campaign(
             [here, std::path::PathBuf::from("target/fuzz/tcp-fuzz")].into_iter().find(|p| p.is_file())
         })
         .ok_or(CampaignError::NotBuilt)?;
-    let status = std::process::Command::new(&bin)
+    let mut child = std::process::Command::new(&bin)
         .args(["--cores", cores, "--time", &secs.to_string()])
         .arg("--corpus")
         .arg(corpus)
         .arg("--out")
         .arg(out)
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .map_err(|error| CampaignError::Start { bin: bin.clone(), error })?;
+    // The campaign's own lines pass through; its global figures are kept
+    // for the plot of its progress.
+    let mut progress = pictures::Progress::default();
+    if let Some(stdout) = child.stdout.take() {
+        use std::io::BufRead;
+        let started = std::time::Instant::now();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            progress.line(started.elapsed().as_secs_f64(), &line);
+        }
+    }
+    let status = child.wait().map_err(|error| CampaignError::Start { bin: bin.clone(), error })?;
+    if let Err(e) = progress.write(out) {
+        eprintln!("warning: writing the campaign's progress into {}: {e}", out.display());
+    }
     if status.success() {
         Ok(())
     } else {

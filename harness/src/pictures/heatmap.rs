@@ -94,7 +94,7 @@ pub fn heatmap(title: &str, cells: &[Cell]) -> (String, Drawn) {
     }
     let at: BTreeMap<(&str, &str, &str), &Cell> =
         cells.iter().map(|c| ((c.row.as_str(), c.kind.as_str(), c.pos.as_str()), c)).collect();
-    let (cw, ch, left, top) = (15.0, 20.0, 190.0, 110.0);
+    let (cw, ch, left, top) = (13.0, 20.0, 170.0, 110.0);
     let w = left + cols.len() as f64 * cw + 20.0;
     let h = top + rows.len() as f64 * ch + 60.0;
     let mut svg = Svg::new(w.max(640.0), h, title, &[]);

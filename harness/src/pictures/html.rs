@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// The page's look: one short style sheet, shared.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1f2328}\
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;font-size:14px}\
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;font-size:14px;white-space:nowrap}\
 th{background:#f6f8fa}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}.dev{color:#9a6700}.skip{color:#57606a}\
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}svg{max-width:none}.pic{overflow-x:auto;border:1px solid #d0d7de;margin:8px 0}\
 h2{margin-top:28px}code{background:#f6f8fa;padding:1px 4px}";

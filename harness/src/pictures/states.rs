@@ -136,6 +136,7 @@ pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (Stri
     svg.text(14.0, 22.0, "start", "font-weight=\"bold\" font-size=\"14\"", title);
     let figure: BTreeSet<(State, State)> = FIGURE_5.iter().map(|(a, b, _)| (*a, *b)).collect();
     let words: BTreeMap<(State, State), &str> = FIGURE_5.iter().map(|(a, b, t)| ((*a, *b), *t)).collect();
+    let mut labels = Vec::new();
     let mut all: Vec<(State, State)> = FIGURE_5.iter().map(|(a, b, _)| (*a, *b)).collect();
     all.extend(edges.iter().filter(|(k, v)| !figure.contains(k) && v.total() > 0).map(|(k, _)| *k));
     for (from, to) in all {
@@ -143,14 +144,16 @@ pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (Stri
         let (col, marker) = colour(e);
         let in_figure = figure.contains(&(from, to));
         let (a, b) = ends(from, to);
-        // A pair drawn both ways: each keeps to its own side.
+        // A pair drawn both ways: each keeps to its own side; labels go
+        // on that side too, a third of the way from the source, so the two
+        // of a pair (and edges leaving one state) do not overprint.
         let (mut p, mut q) = (border(a, b), border(b, a));
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let len = (dx * dx + dy * dy).sqrt().max(1.0);
+        let (nx, ny) = (-dy / len, dx / len);
         if edges.contains_key(&(to, from)) || figure.contains(&(to, from)) {
-            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-            let len = (dx * dx + dy * dy).sqrt().max(1.0);
-            let (ox, oy) = (-dy / len * 6.0, dx / len * 6.0);
-            p = (p.0 + ox, p.1 + oy);
-            q = (q.0 + ox, q.1 + oy);
+            p = (p.0 + nx * 6.0, p.1 + ny * 6.0);
+            q = (q.0 + nx * 6.0, q.1 + ny * 6.0);
         }
         let width = if in_figure { 2.0 } else { 1.2 };
         let dash = if e.is_none_or(|e| e.total() == 0) { " stroke-dasharray=\"5 4\"" } else { "" };
@@ -167,14 +170,21 @@ pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (Stri
         };
         let _ = write!(svg.s, "<g class=\"transition {marker}\"><title>{}</title>", esc(&what));
         svg.line(p, q, &format!("stroke=\"{col}\" stroke-width=\"{width}\"{dash} marker-end=\"url(#arrow-{marker})\""));
-        let (mx, my) = ((p.0 + q.0) / 2.0, (p.1 + q.1) / 2.0);
+        let (mx, my) = (p.0 + (q.0 - p.0) * 0.38 + nx * 10.0, p.1 + (q.1 - p.1) * 0.38 + ny * 10.0);
+        let anchor = if nx < -0.2 {
+            "end"
+        } else if nx > 0.2 {
+            "start"
+        } else {
+            "middle"
+        };
         let label = match (words.get(&(from, to)), taken) {
             (Some(t), 0) => t.to_string(),
             (Some(t), n) => format!("{t} ×{n}"),
             (None, n) => format!("×{n}"),
         };
-        svg.text(mx + 4.0, my - 4.0, "start", &format!("fill=\"{col}\" font-size=\"11\""), &label);
         svg.raw("</g>\n");
+        labels.push((mx, my + 4.0, anchor, col, label));
         d.transitions += 1;
         d.exercised += usize::from(taken > 0);
     }
@@ -195,6 +205,18 @@ pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (Stri
         svg.raw("</g>\n");
         d.states += 1;
     }
+    // Labels last, on a white halo, so neither lines nor boxes hide them.
+    svg.raw("<g class=\"labels\">");
+    for (x, y, anchor, col, label) in labels {
+        svg.text(
+            x,
+            y,
+            anchor,
+            &format!("fill=\"{col}\" font-size=\"11\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\""),
+            &label,
+        );
+    }
+    svg.raw("</g>\n");
     // The key.
     let mut kx = 14.0;
     for (col, t) in [

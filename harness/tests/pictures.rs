@@ -1,0 +1,185 @@
+//! The pictures as a person sees them: report pages for a passing and a
+//! failing run, rendered by headless Chromium. A screenshot must not be
+//! blank and must show the colours the picture uses; the browser's own
+//! count of the SVG's arrows, states, calls and failure marks must match
+//! the run's trace. Needs `chromium` (Debian's package; `.ci/run` installs
+//! it): without it the test fails and says so, unless
+//! HARNESS_SKIP_BROWSER=1 skips it knowingly.
+
+use harness::engine::{Dir, Mark, TraceEntry};
+use harness::pictures::html::{write_report_dir, Meta};
+use harness::report;
+use harness::runner::{self, RunConfig, ScriptResult, Status};
+use harness::script::{self, TargetKind};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn chromium() -> Option<PathBuf> {
+    if std::env::var_os("HARNESS_SKIP_BROWSER").is_some() {
+        return None;
+    }
+    let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|b| {
+        std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(b)).find(|p| p.is_file())
+    });
+    match found {
+        Some(p) => Some(p),
+        None => panic!(
+            "headless Chromium is needed to check the pictures as rendered: install Debian's `chromium` package \
+             (.ci/run does), or set HARNESS_SKIP_BROWSER=1 to skip this knowingly"
+        ),
+    }
+}
+
+fn run(path: &str, text: &str) -> ScriptResult {
+    let s = script::parse(Path::new(path), text).unwrap_or_else(|e| panic!("{}", e.one_line())).remove(0);
+    let mut cfg = RunConfig::default();
+    cfg.options.marks = true;
+    runner::run_one_with(&s, TargetKind::Reference, &cfg)
+}
+
+/// What the browser counted in a page's ladder.
+#[derive(Debug, PartialEq, Eq)]
+struct Counted {
+    arrows: usize,
+    states: usize,
+    calls: usize,
+    timers: usize,
+    failures: usize,
+    width: usize,
+}
+
+/// Opens `page` inside a checking page that counts its SVG's elements
+/// (the browser's DOM and layout, not our text).
+fn count_in_browser(chrome: &Path, dir: &Path, page: &str) -> Counted {
+    let check = dir.join("check.html");
+    std::fs::write(
+        &check,
+        format!(
+            "<!DOCTYPE html><html><body><pre id=\"out\">not loaded</pre>\
+             <iframe id=\"f\" src=\"{page}\" width=\"1400\" height=\"1600\"></iframe><script>\
+             document.getElementById('f').addEventListener('load', function () {{\
+               var d = this.contentDocument, svg = d.querySelector('svg'), n = function (s) {{ return d.querySelectorAll(s).length; }};\
+               document.getElementById('out').textContent = [n('svg g.arrow'), n('svg g.state'), n('svg g.call'),\
+                 n('svg g.timer'), n('svg g.failure'), Math.round(svg.getBBox().width)].join(' ');\
+             }});</script></body></html>"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(chrome)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--dump-dom"])
+        .arg(format!("file://{}", check.display()))
+        .output()
+        .expect("running chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let got = dom.split("<pre id=\"out\">").nth(1).and_then(|t| t.split('<').next()).unwrap_or_default();
+    let n: Vec<usize> = got.split(' ').filter_map(|x| x.parse().ok()).collect();
+    assert_eq!(
+        n.len(),
+        6,
+        "the checking page says {got:?}; chromium's stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Counted { arrows: n[0], states: n[1], calls: n[2], timers: n[3], failures: n[4], width: n[5] }
+}
+
+/// Takes a screenshot of `page`; returns its pixels (RGB).
+fn screenshot(chrome: &Path, page: &Path, png: &Path) -> (usize, usize, Vec<[u8; 3]>) {
+    let out = Command::new(chrome)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1100"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("running chromium");
+    assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    let pixels = buf[..info.buffer_size()].chunks(step).map(|p| [p[0], p[1], p[2]]).collect();
+    (info.width as usize, info.height as usize, pixels)
+}
+
+/// Pixels close to `rgb` (anti-aliasing blurs edges, not a line's core).
+fn near(pixels: &[[u8; 3]], rgb: [u8; 3]) -> usize {
+    pixels.iter().filter(|p| p.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 24)).count()
+}
+
+fn hex(c: &str) -> [u8; 3] {
+    let v = u32::from_str_radix(c.trim_start_matches('#'), 16).unwrap();
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+const ACTIVE_OPEN: &str = "steps:
+  - call: socket() = 3
+  - call: fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
+  - call: connect(3, 192.0.2.1:8080) = -1 EINPROGRESS
+  - out: S 0:0(0) <mss 1460,...>
+  - in:  S. 0:0(0) ack 1 win 65535 <mss 1400>
+  - out: . 1:1(0) ack 1
+  - call: write(3, 100) = 100
+  - out: P. 1:101(100) ack 1
+  - wait: 1.5s
+";
+
+#[test]
+fn report_pages_render_the_ladder_of_a_passing_and_a_failing_run() {
+    let Some(chrome) = chromium() else {
+        eprintln!("skipped: HARNESS_SKIP_BROWSER is set");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("harness-pictures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Passing: the data is never acknowledged, so the retransmission timer
+    // fires and the segment goes again (marked and drawn). Failing: the
+    // script expects a window of 1000 on the third segment.
+    let ok_text = ACTIVE_OPEN.replace("  - wait: 1.5s\n", "  - {at: \"*\", out: \"P. 1:101(100) ack 1\"}\n");
+    let ok = run("pass.yaml", &ok_text);
+    assert!(matches!(ok.status, Status::Passed), "{}", report::failure_text(&ok));
+    let bad = run("fail.yaml", &ACTIVE_OPEN.replace("  - out: . 1:1(0) ack 1\n", "  - out: . 1:1(0) ack 1 win 1000\n"));
+    assert!(matches!(bad.status, Status::Failed(_)), "{:?}", bad.status);
+    let results = vec![ok, bad];
+    let meta = Meta { command: "harness run pass.yaml fail.yaml --report-dir DIR".into(), date: "today".into() };
+    let w = write_report_dir(&dir, &results, &[], &meta).unwrap();
+    assert_eq!(w.pages, 2);
+    for r in &results {
+        let page = format!("runs/{}", report::artefact_name(r, "html"));
+        let packets = r.trace.iter().filter(|e| matches!(e, TraceEntry::Packet { .. })).count();
+        let states = r.trace.iter().filter(|e| matches!(e, TraceEntry::Mark { mark: Mark::State { .. }, .. })).count();
+        let timers = r.trace.iter().filter(|e| matches!(e, TraceEntry::Mark { mark: Mark::Timer { .. }, .. })).count();
+        let calls = r.trace.iter().filter(|e| matches!(e, TraceEntry::Call { .. })).count();
+        let failed = r.failed();
+        let c = count_in_browser(&chrome, &dir, &page);
+        // A failure adds the expected segment, drawn beside the one that came.
+        let want = Counted {
+            arrows: packets + usize::from(failed),
+            states,
+            calls,
+            timers,
+            failures: usize::from(failed),
+            width: 1320,
+        };
+        assert_eq!(c, want, "{page}");
+        assert!(states >= 2 && calls >= 3, "the run recorded its states and calls: {:?}", r.trace);
+        let png = dir.join(format!("{}.png", r.script.path.display()));
+        let (w, h, px) = screenshot(&chrome, &dir.join(&page), &png);
+        assert_eq!((w, h), (1400, 1100));
+        let white = near(&px, [255, 255, 255]);
+        assert!(white < px.len() * 97 / 100, "{page}: {white} of {} pixels white: blank", px.len());
+        // The picture's colours are on the screen: the stack's segments
+        // (green), the peer's (blue), the state boxes (yellow); the failing
+        // page's red.
+        for (what, colour) in [("out", "#1a7f37"), ("in", "#0b5cad"), ("state", "#fff8c5")] {
+            assert!(near(&px, hex(colour)) > 50, "{page}: no {what} colour {colour} on the screen");
+        }
+        let red = near(&px, hex("#cf222e"));
+        assert_eq!(red > 50, failed, "{page}: {red} red pixels");
+        if !failed {
+            assert!(timers >= 1, "the retransmission timer was drawn: {:?}", r.trace);
+        }
+    }
+    let got = results[1].trace.iter().filter(|e| matches!(e, TraceEntry::Packet { dir: Dir::Out, .. })).count();
+    assert!(got >= 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
