@@ -5,9 +5,7 @@
 //! reference stack).
 
 use crate::pictures::plot::{plot, Series};
-use crate::pictures::states::{diagram, EdgeStat};
-use reference_stack::State;
-use std::collections::BTreeMap;
+use crate::pictures::states::{diagram, Edges};
 use std::io::Write as _;
 use std::path::Path;
 
@@ -92,8 +90,8 @@ impl Progress {
 
 /// The state transitions the cases of `out/queue` take, each counted once
 /// per case that takes it.
-pub fn queue_transitions(out: &Path) -> std::io::Result<(usize, BTreeMap<(State, State), EdgeStat>)> {
-    let mut edges: BTreeMap<(State, State), EdgeStat> = BTreeMap::new();
+pub fn queue_transitions(out: &Path) -> std::io::Result<(usize, Edges)> {
+    let mut edges = Edges::new();
     let mut cases = 0;
     let mut map = vec![0u8; super::exec::MAP_SIZE];
     for entry in std::fs::read_dir(out.join("queue"))? {
@@ -133,6 +131,7 @@ pub fn write_states(out: &Path) -> std::io::Result<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reference_stack::State;
 
     #[test]
     fn global_lines_become_samples() {

@@ -28,6 +28,9 @@ impl EdgeStat {
     }
 }
 
+/// Transitions and what the runs that took each said.
+pub type Edges = BTreeMap<(State, State), EdgeStat>;
+
 /// The transitions of the figure, with its words.
 pub const FIGURE_5: [(State, State, &str); 20] = [
     (State::Closed, State::Listen, "passive OPEN"),
