@@ -390,10 +390,29 @@ pub fn pcapng_bytes(r: &ScriptResult) -> Vec<u8> {
 
 /// A file name for a script's per-run artefacts.
 pub fn artefact_name(r: &ScriptResult, ext: &str) -> String {
-    let mut s: String =
-        r.id().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    s = s.trim_matches('_').to_string();
-    format!("{s}.{}.{ext}", r.target)
+    // The run's id (`path [variant]`) with every character but letters,
+    // digits, `-` and `.` made `_`, and no `_` at either end; built in one
+    // string (a report names every run of a suite).
+    let mut s = String::with_capacity(128);
+    let mut push = |t: &str| {
+        for c in t.chars() {
+            s.push(if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' });
+        }
+    };
+    push(&r.script.path.to_string_lossy());
+    if let Some(v) = &r.script.variant {
+        push(" [");
+        push(v);
+        push("]");
+    }
+    let trimmed = s.trim_matches('_');
+    let mut name = String::with_capacity(trimmed.len() + ext.len() + 12);
+    name.push_str(trimmed);
+    name.push('.');
+    name.push_str(r.target.name());
+    name.push('.');
+    name.push_str(ext);
+    name
 }
 
 /// Counts for the closing line.

@@ -48,9 +48,11 @@ struct Counted {
     width: usize,
 }
 
-/// Opens `page` inside a checking page that counts its SVG's elements
-/// (the browser's DOM and layout, not our text).
+/// Opens `page` (`runs-<target>.html#<run>`) inside a checking page that
+/// counts the SVG elements of the run's section, and checks that it is the
+/// one section shown (the browser's DOM, style and layout, not our text).
 fn count_in_browser(chrome: &Path, dir: &Path, page: &str) -> Counted {
+    let id = page.split_once('#').map(|(_, a)| a).expect("an address with the run's anchor");
     let check = dir.join("check.html");
     std::fs::write(
         &check,
@@ -58,7 +60,11 @@ fn count_in_browser(chrome: &Path, dir: &Path, page: &str) -> Counted {
             "<!DOCTYPE html><html><body><pre id=\"out\">not loaded</pre>\
              <iframe id=\"f\" src=\"{page}\" width=\"1400\" height=\"1600\"></iframe><script>\
              document.getElementById('f').addEventListener('load', function () {{\
-               var d = this.contentDocument, svg = d.querySelector('svg'), n = function (s) {{ return d.querySelectorAll(s).length; }};\
+               var d = this.contentDocument, w = this.contentWindow, sec = d.getElementById('{id}');\
+               var shown = Array.prototype.filter.call(d.querySelectorAll('section.run'), function (x) {{\
+                 return w.getComputedStyle(x).display !== 'none'; }});\
+               if (shown.length !== 1 || shown[0] !== sec) {{ document.getElementById('out').textContent = 'shown: ' + shown.length; return; }}\
+               var svg = sec.querySelector('svg'), n = function (s) {{ return sec.querySelectorAll(s).length; }};\
                document.getElementById('out').textContent = [n('svg g.arrow'), n('svg g.state'), n('svg g.call'),\
                  n('svg g.timer'), n('svg g.failure'), Math.round(svg.getBBox().width)].join(' ');\
              }});</script></body></html>"
@@ -83,11 +89,11 @@ fn count_in_browser(chrome: &Path, dir: &Path, page: &str) -> Counted {
 }
 
 /// Takes a screenshot of `page`; returns its pixels (RGB).
-fn screenshot(chrome: &Path, page: &Path, png: &Path) -> (usize, usize, Vec<[u8; 3]>) {
+fn screenshot(chrome: &Path, url: &str, png: &Path) -> (usize, usize, Vec<[u8; 3]>) {
     let out = Command::new(chrome)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,1100"])
         .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .expect("running chromium");
     assert!(png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
@@ -142,9 +148,9 @@ fn report_pages_render_the_ladder_of_a_passing_and_a_failing_run() {
     let results = vec![ok, bad];
     let meta = Meta { command: "harness run pass.yaml fail.yaml --report-dir DIR".into(), date: "today".into() };
     let w = write_report_dir(&dir, &results, &[], &meta).unwrap();
-    assert_eq!(w.pages, 2);
+    assert_eq!((w.pages, w.files), (2, 3), "two run pages in one runs file, the index and the style sheet");
     for r in &results {
-        let page = format!("runs/{}", report::artefact_name(r, "html"));
+        let page = harness::pictures::html::page_href(r);
         let packets = r.trace.iter().filter(|e| matches!(e, TraceEntry::Packet { .. })).count();
         let states = r.trace.iter().filter(|e| matches!(e, TraceEntry::Mark { mark: Mark::State { .. }, .. })).count();
         let timers = r.trace.iter().filter(|e| matches!(e, TraceEntry::Mark { mark: Mark::Timer { .. }, .. })).count();
@@ -163,7 +169,7 @@ fn report_pages_render_the_ladder_of_a_passing_and_a_failing_run() {
         assert_eq!(c, want, "{page}");
         assert!(states >= 2 && calls >= 3, "the run recorded its states and calls: {:?}", r.trace);
         let png = dir.join(format!("{}.png", r.script.path.display()));
-        let (w, h, px) = screenshot(&chrome, &dir.join(&page), &png);
+        let (w, h, px) = screenshot(&chrome, &format!("file://{}/{page}", dir.display()), &png);
         assert_eq!((w, h), (1400, 1100));
         let white = near(&px, [255, 255, 255]);
         assert!(white < px.len() * 97 / 100, "{page}: {white} of {} pixels white: blank", px.len());

@@ -193,7 +193,13 @@ struct Selection<'a> {
     allow_empty: bool,
 }
 
-fn execute(paths: &[PathBuf], targets: &[TargetArg], cfg: RunConfig, sel: Selection<'_>) -> Result<Executed, Error> {
+fn execute(
+    paths: &[PathBuf],
+    targets: &[TargetArg],
+    cfg: RunConfig,
+    sel: Selection<'_>,
+    report: Option<&crate::pictures::html::Report>,
+) -> Result<Executed, Error> {
     let Selection { partition, ledger, select, format, allow_empty } = sel;
     let mut plan = Plan::new(paths, kinds(targets), cfg, select.filters.clone(), partition)
         .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -228,6 +234,9 @@ fn execute(paths: &[PathBuf], targets: &[TargetArg], cfg: RunConfig, sel: Select
         pb
     };
     let results = plan.run(&|r| {
+        if let Some(report) = report {
+            report.add(r);
+        }
         progress.inc(1);
         if let Status::Failed(_) | Status::Error(_) = r.status {
             progress.set_message(format!("{} failed", r.id()));
@@ -310,7 +319,14 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         format: a.message_format,
         allow_empty: a.allow_empty,
     };
-    let Executed { results, invalid, not_run } = execute(&a.paths, &a.targets, cfg, sel)?;
+    let html = match &a.report_dir {
+        Some(dir) => Some(
+            crate::pictures::html::Report::new(dir, &super::common::kinds(&a.targets))
+                .map_err(|e| Error::Invalid(format!("--report-dir {}: {e}", dir.display())))?,
+        ),
+        None => None,
+    };
+    let Executed { results, invalid, not_run } = execute(&a.paths, &a.targets, cfg, sel, html.as_ref())?;
     let again = rerun_options(&a);
     for r in &results {
         let short = a.message_format == MessageFormat::Short;
@@ -337,7 +353,7 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
             print!("{}", report::trace_text(r));
         }
     }
-    let io_failed = write_reports(&a, &results, &invalid);
+    let io_failed = write_reports(&a, &results, &invalid, html);
     print!("{}", report::deviations_text(&results));
     print!("{}", report::flaky_text(&results));
     print!("{}", report::skips_text(&results));
@@ -380,7 +396,12 @@ fn command_line() -> String {
 
 /// JSON, JUnit, pcaps and the HTML report, where asked; true when one could
 /// not be written.
-fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError]) -> bool {
+fn write_reports(
+    a: &RunArgs,
+    results: &[ScriptResult],
+    invalid: &[ScriptError],
+    html: Option<crate::pictures::html::Report>,
+) -> bool {
     let mut io_failed = false;
     if let Some(p) = &a.json {
         if let Err(e) = report::write_json(p, results, invalid) {
@@ -394,10 +415,17 @@ fn write_reports(a: &RunArgs, results: &[ScriptResult], invalid: &[ScriptError])
             io_failed = true;
         }
     }
-    if let Some(dir) = &a.report_dir {
+    if let (Some(dir), Some(html)) = (&a.report_dir, html) {
         let meta = crate::pictures::html::Meta { command: command_line(), date: crate::pictures::html::utc_now() };
-        match crate::pictures::html::write_report_dir(dir, results, invalid, &meta) {
-            Ok(w) => println!("report: {} ({} run pages)", dir.join("index.html").display(), w.pages),
+        let t = std::time::Instant::now();
+        match html.finish(results, invalid, &meta) {
+            Ok(w) => println!(
+                "report: {} ({} run pages in {} files, written in {} ms after the runs)",
+                dir.join("index.html").display(),
+                w.pages,
+                w.files,
+                t.elapsed().as_millis()
+            ),
             Err(e) => {
                 eprintln!("error: writing the report into {}: {e}", dir.display());
                 io_failed = true;
@@ -452,6 +480,7 @@ pub(super) fn coverage(a: CoverageArgs) -> Result<Verdict, Error> {
                     format: MessageFormat::Human,
                     allow_empty: false,
                 },
+                None,
             )?;
             for r in &results {
                 if let Status::Failed(_) = r.status {

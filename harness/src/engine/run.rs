@@ -295,7 +295,16 @@ impl Run<'_> {
             return self.flush_marks(None);
         }
         let conn = self.num.conn(self.script);
-        let Ok(now) = self.target.state(None, conn) else { return };
+        let Ok(mut now) = self.target.state(None, conn) else { return };
+        // No connection yet (or any more): the socket the script last used
+        // may be its listener.
+        if now == reference_stack::State::Closed {
+            if let Some(fd) = self.last_fd {
+                if self.target.state(Some(fd), conn).is_ok_and(|s| s == reference_stack::State::Listen) {
+                    now = reference_stack::State::Listen;
+                }
+            }
+        }
         let Some(log) = &mut self.marks else { return };
         let from = log.last.replace(now);
         match from {

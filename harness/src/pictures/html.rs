@@ -3,9 +3,16 @@
 //! the state diagram and the grid heat map of each target, and a table of
 //! every run; then one page per run with its ladder diagram. No script and
 //! no server: the pages open from disk.
+//!
+//! The run pages of a target share one file, `runs-<target>.html`, each
+//! page a section that CSS shows alone when the address names it
+//! (`runs-linux.html#<run>`, the `:target` rule): a suite's runs on the
+//! reference target take microseconds each, and a file per run cost more
+//! than the runs themselves (about 50 us per file created on ext4 here).
+//! Each section is rendered by the worker that ran it, as it ends
+//! ([`Report::add`]).
 
 use super::heatmap::{heatmap, Cell, CellVerdict};
-use super::ladder::ladder;
 use super::states::{diagram, EdgeStat};
 use super::svg::esc;
 use crate::coverage::{RunFacts, RunVerdict};
@@ -22,7 +29,12 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1f
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;font-size:14px;white-space:nowrap}\
 th{background:#f6f8fa}.pass{color:#1a7f37}.fail{color:#cf222e;font-weight:bold}.dev{color:#9a6700}.skip{color:#57606a}\
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}svg{max-width:none}.pic{overflow-x:auto;border:1px solid #d0d7de;margin:8px 0}\
-h2{margin-top:28px}code{background:#f6f8fa;padding:1px 4px}";
+h2{margin-top:28px}code{background:#f6f8fa;padding:1px 4px}\
+.run{display:none}.run:target{display:block}body:has(.run:target) .hint{display:none}";
+
+/// The report's style sheet, beside index.html: the pages' look and the
+/// ladders'.
+pub const CSS_FILE: &str = "report.css";
 
 /// What the report is about: written in the index's header.
 pub struct Meta {
@@ -164,40 +176,178 @@ pub fn pictures(runs: &[RunFacts], ledger_href: &dyn Fn(TargetKind) -> Option<St
     (s, diagrams, maps)
 }
 
-/// What [`write_report_dir`] wrote.
+/// What [`Report::finish`] wrote.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Written {
+    /// Run pages (sections).
     pub pages: usize,
+    /// Files.
+    pub files: usize,
 }
 
-/// Writes `dir/index.html` and a page per run that ran.
+/// A report being written: each run's page is rendered by the worker that
+/// ran it, as it ends, and appended to its target's runs file at once (so
+/// a suite's pages never sit in memory together).
+pub struct Report {
+    dir: std::path::PathBuf,
+    /// Per target, made before the runs: its runs file, where the next
+    /// page goes in it, and how many it holds. Workers reserve a page's
+    /// place with one atomic add and write it there without a lock.
+    files: BTreeMap<TargetKind, RunsFile>,
+    /// The first error met while writing a page, reported by `finish`.
+    error: std::sync::Mutex<Option<std::io::Error>>,
+}
+
+struct RunsFile {
+    file: std::fs::File,
+    end: std::sync::atomic::AtomicU64,
+    pages: std::sync::atomic::AtomicUsize,
+}
+
+/// Creates `path` anew: an old file is removed first, not truncated (ext4
+/// writes a truncated file's data out when it is closed, which cost a
+/// millisecond a file here).
+fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::File::create(path)
+}
+
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    create(path)?.write_all(text.as_bytes())
+}
+
+/// The file holding a target's run pages.
+pub fn runs_file(t: TargetKind) -> String {
+    format!("runs-{t}.html")
+}
+
+/// A run's page, as an address relative to the report's directory.
+pub fn page_href(r: &ScriptResult) -> String {
+    format!("{}#{}", runs_file(r.target), anchor(r))
+}
+
+fn anchor(r: &ScriptResult) -> String {
+    let name = report::artefact_name(r, "");
+    name.trim_end_matches('.').to_string()
+}
+
+thread_local! {
+    /// Each worker's page buffer, kept between its runs.
+    static PAGE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+impl Report {
+    /// A report into `dir` (created if absent; its parent must exist) of
+    /// runs on `targets`.
+    pub fn new(dir: &Path, targets: &[TargetKind]) -> std::io::Result<Report> {
+        use std::os::unix::fs::FileExt as _;
+        if !dir.is_dir() {
+            std::fs::create_dir(dir)?;
+        }
+        let mut files = BTreeMap::new();
+        for t in targets {
+            let file = create(&dir.join(runs_file(*t)))?;
+            let head = format!(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>harness: runs on {t}</title>\
+                 <link rel=\"stylesheet\" href=\"{CSS_FILE}\"></head>\n<body>\n<p class=\"hint\">The runs on {t}: \
+                 open one from <a href=\"index.html\">the index</a> (each is a section of this file that shows \
+                 alone when the address names it).</p>\n"
+            );
+            file.write_all_at(head.as_bytes(), 0)?;
+            let end = std::sync::atomic::AtomicU64::new(head.len() as u64);
+            files.insert(*t, RunsFile { file, end, pages: Default::default() });
+        }
+        Ok(Report { dir: dir.to_path_buf(), files, error: Default::default() })
+    }
+
+    /// Renders `r`'s page (a run that was skipped has none) and writes it
+    /// into its target's runs file. Called from the runner's workers.
+    pub fn add(&self, r: &ScriptResult) {
+        use std::os::unix::fs::FileExt as _;
+        use std::sync::atomic::Ordering;
+        if matches!(r.status, Status::Skipped(_)) {
+            return;
+        }
+        let Some(f) = self.files.get(&r.target) else {
+            self.fail(std::io::Error::other(format!("the report was not made for runs on {}", r.target)));
+            return;
+        };
+        PAGE.with_borrow_mut(|page| {
+            page.clear();
+            run_page_into(page, r);
+            let at = f.end.fetch_add(page.len() as u64, Ordering::Relaxed);
+            match f.file.write_all_at(page.as_bytes(), at) {
+                Ok(()) => {
+                    f.pages.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.fail(e),
+            }
+        });
+    }
+
+    fn fail(&self, e: std::io::Error) {
+        if let Ok(mut first) = self.error.lock() {
+            first.get_or_insert(e);
+        }
+    }
+
+    /// Ends each target's runs file, writes the style sheet and
+    /// `index.html`; `results` are the same runs, for the index.
+    pub fn finish(self, results: &[ScriptResult], invalid: &[ScriptError], meta: &Meta) -> std::io::Result<Written> {
+        use std::os::unix::fs::FileExt as _;
+        if let Some(e) = self.error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        let dir = self.dir;
+        let mut written = Written::default();
+        for f in self.files.into_values() {
+            f.file.write_all_at(b"</body></html>\n", f.end.into_inner())?;
+            written.pages += f.pages.into_inner();
+            written.files += 1;
+        }
+        write_new(&dir.join(CSS_FILE), &format!("{STYLE}\n{}\n", super::ladder::css()))?;
+        let fact = |r: &ScriptResult| {
+            let mut f = RunFacts::of(r);
+            if !matches!(r.status, Status::Skipped(_)) {
+                f.page = Some(page_href(r));
+            }
+            f
+        };
+        // Half on another core.
+        let (first, second) = results.split_at(results.len() / 2);
+        let facts: Vec<RunFacts> = std::thread::scope(|sc| {
+            let a = sc.spawn(|| first.iter().map(fact).collect::<Vec<_>>());
+            let b: Vec<RunFacts> = second.iter().map(fact).collect();
+            let mut a = a.join().unwrap_or_else(|_| first.iter().map(fact).collect());
+            a.extend(b);
+            a
+        });
+        write_new(&dir.join("index.html"), &index_page(results, &facts, invalid, meta))?;
+        written.files += 2;
+        Ok(written)
+    }
+}
+
+/// Runs `results` into a report in `dir` (for callers that have the
+/// results already; `harness run` renders pages as runs end).
 pub fn write_report_dir(
     dir: &Path,
     results: &[ScriptResult],
     invalid: &[ScriptError],
     meta: &Meta,
 ) -> std::io::Result<Written> {
-    if !dir.is_dir() {
-        std::fs::create_dir(dir)?;
-    }
-    let runs_dir = dir.join("runs");
-    if !runs_dir.is_dir() {
-        std::fs::create_dir(&runs_dir)?;
-    }
-    let mut facts = Vec::with_capacity(results.len());
-    let mut written = Written::default();
+    let mut targets: Vec<TargetKind> = results.iter().map(|r| r.target).collect();
+    targets.sort();
+    targets.dedup();
+    let report = Report::new(dir, &targets)?;
     for r in results {
-        let mut f = RunFacts::of(r);
-        if !matches!(r.status, Status::Skipped(_)) {
-            let name = report::artefact_name(r, "html");
-            std::fs::write(runs_dir.join(&name), run_page(r))?;
-            f.page = Some(format!("runs/{name}"));
-            written.pages += 1;
-        }
-        facts.push(f);
+        report.add(r);
     }
-    std::fs::write(dir.join("index.html"), index_page(results, &facts, invalid, meta))?;
-    Ok(written)
+    report.finish(results, invalid, meta)
 }
 
 fn index_page(results: &[ScriptResult], facts: &[RunFacts], invalid: &[ScriptError], meta: &Meta) -> String {
@@ -241,13 +391,30 @@ fn index_page(results: &[ScriptResult], facts: &[RunFacts], invalid: &[ScriptErr
         }
         b.push_str("</pre>\n");
     }
-    let ledger = |t: TargetKind| {
-        let root = results.iter().find_map(|r| crate::suite::root_of(&r.script.path))?;
-        let p = root.join(crate::suite::EXPECTATIONS).join(format!("{t}.yaml"));
-        p.is_file().then(|| file_href(&p.to_string_lossy()))
-    };
-    let (pics, _, _) = pictures(facts, &ledger);
+    // The ledger of each target, found once (deviation cells link to it).
+    let root = results.iter().find_map(|r| crate::suite::root_of(&r.script.path));
+    let ledgers: BTreeMap<TargetKind, String> = TargetKind::ALL
+        .into_iter()
+        .filter_map(|t| {
+            let p = root.as_ref()?.join(crate::suite::EXPECTATIONS).join(format!("{t}.yaml"));
+            p.is_file().then(|| (t, file_href(&p.to_string_lossy())))
+        })
+        .collect();
+    let ledger = |t: TargetKind| ledgers.get(&t).cloned();
+    // The pictures on one core, the table of runs on another.
+    let (pics, table) = std::thread::scope(|sc| {
+        let pics = sc.spawn(|| pictures(facts, &ledger).0);
+        let table = runs_table(results, facts);
+        (pics.join().unwrap_or_else(|_| "<p>the pictures could not be drawn</p>".into()), table)
+    });
     b.push_str(&pics);
+    b.push_str(&table);
+    page("harness run: report", &b)
+}
+
+/// The index's table of every run, failures first.
+fn runs_table(results: &[ScriptResult], facts: &[RunFacts]) -> String {
+    let mut b = String::with_capacity(results.len() * 200);
     // Every run, failures first.
     let _ = writeln!(
         b,
@@ -275,14 +442,15 @@ fn index_page(results: &[ScriptResult], facts: &[RunFacts], invalid: &[ScriptErr
         };
         let _ = writeln!(
             b,
-            "<tr><td class=\"{class}\">{word}</td><td>{name}</td><td>{}</td><td>{:.3} s</td><td>{}</td></tr>",
+            "<tr><td class=\"{class}\">{word}</td><td>{name}</td><td>{}</td><td>{}.{:03} s</td><td>{}</td></tr>",
             r.target,
-            r.wall.as_secs_f64(),
+            r.wall.as_secs(),
+            r.wall.subsec_millis(),
             esc(&msg)
         );
     }
     b.push_str("</table>\n");
-    page("harness run: report", &b)
+    b
 }
 
 /// The running kernel, as `uname -sr` says.
@@ -292,23 +460,38 @@ pub fn uname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// One run's page: what ran, the verdict, the failure, the ladder, the trace.
+/// One run's page (a section of its target's runs file): what ran, the verdict, the failure, the ladder, and for
+/// a run that did not pass, the trace as text (a passing run's ladder holds
+/// every entry's text, whole, in its arrows' titles).
 pub fn run_page(r: &ScriptResult) -> String {
-    let f = RunFacts::of(r);
-    let (class, word) = verdict_class(&f.verdict);
     let mut b = String::new();
-    let _ = writeln!(b, "<p><a href=\"../index.html\">all runs</a></p>");
+    run_page_into(&mut b, r);
+    b
+}
+
+/// [`run_page`], appended to `b`.
+pub fn run_page_into(b: &mut String, r: &ScriptResult) {
+    let (class, word) = match &r.status {
+        Status::Passed => ("pass", "pass"),
+        Status::Failed(_) => ("fail", "FAIL"),
+        Status::Error(_) => ("fail", "ERROR"),
+        Status::Skipped(_) => ("skip", "skipped"),
+        Status::Deviation { .. } => ("dev", "known deviation"),
+    };
+    let id = r.id();
+    let _ = writeln!(b, "<section class=\"run\" id=\"{}\">\n<p><a href=\"index.html\">all runs</a></p>", anchor(r));
     let _ = writeln!(b, "<h1>{} <span class=\"{class}\">{word}</span></h1>", esc(&r.script.name));
-    let _ = writeln!(b, "<table><tr><th>script</th><td>{}</td></tr>", esc(&r.id()));
+    let _ = writeln!(b, "<table><tr><th>script</th><td>{}</td></tr>", esc(&id));
     let _ = writeln!(b, "<tr><th>target</th><td>{}</td></tr>", r.target);
     for (k, v) in &r.info {
         let _ = writeln!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
     }
     let _ = writeln!(
         b,
-        "<tr><th>time</th><td>{:.6} s of script time, {:.3} s wall</td></tr>",
-        r.script_time.as_secs_f64(),
-        r.wall.as_secs_f64()
+        "<tr><th>time</th><td>{} s of script time, {}.{:03} s wall</td></tr>",
+        super::svg::secs(r.script_time),
+        r.wall.as_secs(),
+        r.wall.subsec_millis()
     );
     if !r.script.rfc.is_empty() {
         let _ = writeln!(b, "<tr><th>rfc</th><td>{}</td></tr>", esc(&r.script.rfc.join(", ")));
@@ -333,15 +516,20 @@ pub fn run_page(r: &ScriptResult) -> String {
         }
         _ => {}
     }
-    let (svg, d) = ladder(r);
+    b.push_str("<h2>Ladder</h2>\n<div class=\"pic\">");
+    let d = super::ladder::ladder_into(b, r, false);
     let _ = writeln!(
         b,
-        "<h2>Ladder</h2><p>{} segments, {} calls, {} state changes, {} timer firings. Sequence numbers are relative to each side's ISN.</p>\n<div class=\"pic\">{svg}</div>",
-        d.arrows,
-        d.calls,
-        d.states,
-        d.timers
+        "</div>\n<p>{} segments, {} calls, {} state changes, {} timer firings. Sequence numbers are relative to each side's ISN.</p>",
+        d.arrows, d.calls, d.states, d.timers
     );
-    let _ = writeln!(b, "<h2>Trace</h2><pre>{}</pre>", esc(&report::trace_text(r)));
-    page(&format!("{} on {}", r.id(), r.target), &b)
+    if !matches!(r.status, Status::Passed) {
+        b.push_str("<h2>Trace</h2><pre>");
+        for e in &r.trace {
+            super::svg::esc_into(b, &e.to_string());
+            b.push('\n');
+        }
+        b.push_str("</pre>\n");
+    }
+    b.push_str("</section>\n");
 }

@@ -8,7 +8,7 @@
 //! came (or where the one that never came should have been), with the
 //! fields that differ; a known deviation says the ledger's reason.
 
-use super::svg::{esc, text_width, Svg};
+use super::svg::{esc, esc_into, num, secs_into, text_width, Svg};
 use crate::engine::{Dir, Failure, Mark, TraceEntry};
 use crate::runner::{ScriptResult, Status};
 use crate::script::StepKind;
@@ -28,6 +28,17 @@ pub const OUT: &str = "#1a7f37";
 pub const FAIL: &str = "#cf222e";
 pub const DEVIATION: &str = "#b35900";
 
+/// ` name="value"` for each pair.
+fn attrs(o: &mut String, pairs: &[(&str, i64)]) {
+    for (k, v) in pairs {
+        o.push(' ');
+        o.push_str(k);
+        o.push_str("=\"");
+        num(o, *v);
+        o.push('"');
+    }
+}
+
 /// What the picture holds, for tests and for the page's caption.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drawn {
@@ -41,13 +52,14 @@ pub struct Drawn {
     pub failures: usize,
 }
 
-fn cut(t: &str, n: usize) -> String {
-    if t.chars().count() <= n {
-        t.to_string()
-    } else {
-        let mut s: String = t.chars().take(n.saturating_sub(1)).collect();
-        s.push('…');
-        s
+fn cut(t: &str, n: usize) -> std::borrow::Cow<'_, str> {
+    match t.char_indices().nth(n) {
+        None => std::borrow::Cow::Borrowed(t),
+        Some(_) => {
+            let mut s: String = t.chars().take(n.saturating_sub(1)).collect();
+            s.push('…');
+            std::borrow::Cow::Owned(s)
+        }
     }
 }
 
@@ -63,8 +75,30 @@ fn failure_of(r: &ScriptResult) -> Option<(&Failure, Option<String>)> {
     }
 }
 
-/// The ladder of `r`'s trace as an SVG document, and what it drew.
+/// How the ladder's rows look, by class: for a page's style sheet.
+pub fn css() -> String {
+    format!(
+        ".t{{fill:#57606a}}.arrow line{{stroke-width:1.6}}.arrow text{{text-anchor:middle}}\
+         .in line{{stroke:{IN};marker-end:url(#arrow-in)}}.in text{{fill:{IN}}}\
+         .out line{{stroke:{OUT};marker-end:url(#arrow-out)}}.out text{{fill:{OUT}}}\
+         .got line{{stroke:{FAIL};marker-end:url(#arrow-fail)}}.got text{{fill:{FAIL}}}\
+         .call line{{stroke:#6e7781}}.call rect{{fill:#eef1f4;stroke:#6e7781}}\
+         .state rect{{fill:#fff8c5;stroke:#9a6700}}.state text{{font-weight:bold;text-anchor:middle}}\
+         .timer circle{{fill:#ffffff;stroke:#bc4c00;stroke-width:2}}.timer line{{stroke:#bc4c00;stroke-width:2}}.timer text{{fill:#bc4c00}}"
+    )
+}
+
+/// The ladder of `r`'s trace as an SVG document (with its style sheet),
+/// and what it drew.
 pub fn ladder(r: &ScriptResult) -> (String, Drawn) {
+    let mut s = String::new();
+    let d = ladder_into(&mut s, r, true);
+    (s, d)
+}
+
+/// [`ladder`], written at the end of `page`; without its style sheet
+/// unless `standalone` (the page links [`css`]).
+pub fn ladder_into(page: &mut String, r: &ScriptResult, standalone: bool) -> Drawn {
     let fail = failure_of(r);
     let expected_out = fail
         .as_ref()
@@ -83,7 +117,11 @@ pub fn ladder(r: &ScriptResult) -> (String, Drawn) {
     };
     let h = TOP + (r.trace.len() as f64 + 1.0 + fail_rows) * ROW + 20.0;
     let label = format!("ladder diagram of {} on {}", r.id(), r.target);
-    let mut svg = Svg::new(WIDTH, h, &label, &[("in", IN), ("out", OUT), ("fail", FAIL), ("dev", DEVIATION)]);
+    let markers: &[(&str, &str)] = match &fail {
+        None => &[("in", IN), ("out", OUT)],
+        Some(_) => &[("in", IN), ("out", OUT), ("fail", FAIL), ("dev", DEVIATION)],
+    };
+    let mut svg = Svg::into(page, WIDTH, h, &label, markers);
     let mut d = Drawn::default();
     // The lifelines and their heads.
     let stack_name = match r.info.iter().find(|(k, _)| k == "kernel") {
@@ -96,74 +134,113 @@ pub fn ladder(r: &ScriptResult) -> (String, Drawn) {
         svg.text(x, 25.0, "middle", "font-weight=\"bold\"", &name);
         svg.line((x, 32.0), (x, h - 10.0), "stroke=\"#57606a\" stroke-width=\"2\"");
     }
+    // The rows are most of a report's bytes: their look is in a style
+    // sheet ([`css`]), each row only positions and text. A report's pages
+    // share one sheet; a picture on its own carries it.
+    if standalone {
+        let _ = writeln!(svg.s, "<style>{}</style>", css());
+    }
+    let mid = ((PEER_X + STACK_X) / 2.0) as i64;
+    let (peer, stack, side) = (PEER_X as i64, STACK_X as i64, SIDE_X as i64);
     let mut y = TOP;
     for (i, e) in r.trace.iter().enumerate() {
-        let at = e.at().as_secs_f64();
+        let yi = y as i64;
+        let o = &mut *svg.s;
+        o.push_str("<text class=\"t\" x=\"14\" y=\"");
+        num(o, yi + 8);
+        o.push_str("\">");
+        secs_into(o, e.at());
+        o.push_str("</text>");
         match e {
-            TraceEntry::Packet { dir, text, bytes, .. } => {
+            TraceEntry::Packet { dir, text, .. } => {
                 let got = got_index == Some(i);
-                let (from, to, colour, marker, class) = match dir {
-                    Dir::In => (PEER_X, STACK_X, IN, "in", "arrow in"),
-                    Dir::Out if got => (STACK_X, PEER_X, FAIL, "fail", "arrow out got"),
-                    Dir::Out => (STACK_X, PEER_X, OUT, "out", "arrow out"),
+                let (from, to, class) = match dir {
+                    Dir::In => (peer, stack, "arrow in"),
+                    Dir::Out if got => (stack, peer, "arrow out got"),
+                    Dir::Out => (stack, peer, "arrow out"),
                 };
-                svg.text(14.0, y + 8.0, "start", "fill=\"#57606a\"", &format!("{at:.6}"));
-                let _ = write!(
-                    svg.s,
-                    "<g class=\"{class}\"><title>{} ({} octets on the wire)</title>",
-                    esc(text),
-                    bytes.len()
-                );
-                svg.line(
-                    (from, y),
-                    (to, y + 8.0),
-                    &format!("stroke=\"{colour}\" stroke-width=\"1.6\" marker-end=\"url(#arrow-{marker})\""),
-                );
-                let lbl = if got { format!("got: {text}") } else { text.clone() };
-                svg.text(
-                    (PEER_X + STACK_X) / 2.0,
-                    y - 3.0,
-                    "middle",
-                    &format!("fill=\"{colour}\""),
-                    &cut(&lbl, LABEL_CHARS),
-                );
-                svg.raw("</g>\n");
+                o.push_str("<g class=\"");
+                o.push_str(class);
+                o.push_str("\"><line x1=\"");
+                num(o, from);
+                o.push_str("\" y1=\"");
+                num(o, yi);
+                o.push_str("\" x2=\"");
+                num(o, to);
+                o.push_str("\" y2=\"");
+                num(o, yi + 8);
+                o.push_str("\"/><text x=\"");
+                num(o, mid);
+                o.push_str("\" y=\"");
+                num(o, yi - 3);
+                o.push_str("\">");
+                if got {
+                    o.push_str("got: ");
+                }
+                let shown = cut(text, LABEL_CHARS - if got { 5 } else { 0 });
+                esc_into(o, &shown);
+                o.push_str("</text>");
+                // The whole text where the label is cut.
+                if shown.len() != text.len() {
+                    o.push_str("<title>");
+                    esc_into(o, text);
+                    o.push_str("</title>");
+                }
+                o.push_str("</g>\n");
                 d.arrows += 1;
             }
             TraceEntry::Call { text, ret, .. } => {
-                svg.text(14.0, y + 8.0, "start", "fill=\"#57606a\"", &format!("{at:.6}"));
-                let t = if ret.is_empty() { text.clone() } else { format!("{text} = {ret}") };
-                let t = cut(&t, 70);
-                let w = text_width(&t, 12.0) + 12.0;
-                let _ = write!(svg.s, "<g class=\"call\"><title>{}</title>", esc(text));
-                svg.line((STACK_X, y + 4.0), (SIDE_X, y + 4.0), "stroke=\"#6e7781\"");
-                svg.rect(SIDE_X, y - 8.0, w, 20.0, "rx=\"3\" fill=\"#eef1f4\" stroke=\"#6e7781\"");
-                svg.text(SIDE_X + 6.0, y + 6.0, "start", "", &t);
-                svg.raw("</g>\n");
+                let t: std::borrow::Cow<'_, str> =
+                    if ret.is_empty() { text.into() } else { format!("{text} = {ret}").into() };
+                let shown = cut(&t, 70);
+                let w = text_width(&shown, 12.0) as i64 + 12;
+                o.push_str("<g class=\"call\"><line");
+                attrs(o, &[("x1", stack), ("y1", yi + 4), ("x2", side), ("y2", yi + 4)]);
+                o.push_str("/><rect");
+                attrs(o, &[("x", side), ("y", yi - 8), ("width", w), ("height", 20), ("rx", 3)]);
+                o.push_str("/><text");
+                attrs(o, &[("x", side + 6), ("y", yi + 6)]);
+                o.push('>');
+                esc_into(o, &shown);
+                o.push_str("</text>");
+                if shown.len() != t.len() {
+                    o.push_str("<title>");
+                    esc_into(o, &t);
+                    o.push_str("</title>");
+                }
+                o.push_str("</g>\n");
                 d.calls += 1;
             }
             TraceEntry::Mark { mark: Mark::State { to, cause, .. }, .. } => {
-                svg.text(14.0, y + 8.0, "start", "fill=\"#57606a\"", &format!("{at:.6}"));
-                let name = to.to_string();
-                let w = text_width(&name, 12.0) + 16.0;
-                let why = cause.as_deref().unwrap_or("seen after the step");
-                let _ = write!(svg.s, "<g class=\"state\"><title>{} on {}</title>", esc(&name), esc(why));
-                svg.rect(STACK_X - w / 2.0, y - 8.0, w, 20.0, "rx=\"10\" fill=\"#fff8c5\" stroke=\"#9a6700\"");
-                svg.text(STACK_X, y + 6.0, "middle", "font-weight=\"bold\"", &name);
-                svg.raw("</g>\n");
+                let name = to.rfc_name();
+                let w = text_width(name, 12.0) as i64 + 16;
+                o.push_str("<g class=\"state\"><title>");
+                o.push_str(name);
+                o.push_str(" on ");
+                esc_into(o, cause.as_deref().unwrap_or("seen after the step"));
+                o.push_str("</title><rect");
+                attrs(o, &[("x", stack - w / 2), ("y", yi - 8), ("width", w), ("height", 20), ("rx", 10)]);
+                o.push_str("/><text");
+                attrs(o, &[("x", stack), ("y", yi + 6)]);
+                o.push('>');
+                o.push_str(name);
+                o.push_str("</text></g>\n");
                 d.states += 1;
             }
             TraceEntry::Mark { mark: Mark::Timer { kind }, .. } => {
-                svg.text(14.0, y + 8.0, "start", "fill=\"#57606a\"", &format!("{at:.6}"));
-                let _ = write!(svg.s, "<g class=\"timer\"><title>the {} timer fired</title>", esc(kind));
-                svg.raw(&format!(
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"7\" fill=\"#ffffff\" stroke=\"#bc4c00\" stroke-width=\"2\"/>",
-                    STACK_X, y + 2.0
-                ));
-                svg.line((STACK_X, y + 2.0), (STACK_X, y - 3.0), "stroke=\"#bc4c00\" stroke-width=\"2\"");
-                svg.line((STACK_X, y + 2.0), (STACK_X + 4.0, y + 2.0), "stroke=\"#bc4c00\" stroke-width=\"2\"");
-                svg.text(SIDE_X, y + 6.0, "start", "fill=\"#bc4c00\"", &format!("{kind} timer fires"));
-                svg.raw("</g>\n");
+                let _ = writeln!(
+                    o,
+                    "<g class=\"timer\"><title>the {kind} timer fired</title><circle cx=\"{stack}\" cy=\"{}\" r=\"7\"/>\
+                     <line x1=\"{stack}\" y1=\"{}\" x2=\"{stack}\" y2=\"{}\"/><line x1=\"{stack}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>\
+                     <text x=\"{side}\" y=\"{}\">{kind} timer fires</text></g>",
+                    yi + 2,
+                    yi + 2,
+                    yi - 3,
+                    yi + 2,
+                    stack + 4,
+                    yi + 2,
+                    yi + 6
+                );
                 d.timers += 1;
             }
         }
@@ -197,7 +274,8 @@ pub fn ladder(r: &ScriptResult) -> (String, Drawn) {
             svg.raw("</g>");
             d.arrows += 1;
         } else {
-            let t = cut(&format!("{pos}{step}{}", f.step_text.trim()), 70);
+            let t = format!("{pos}{step}{}", f.step_text.trim());
+            let t = cut(&t, 70);
             svg.rect(
                 SIDE_X,
                 y - 10.0,
@@ -234,5 +312,6 @@ pub fn ladder(r: &ScriptResult) -> (String, Drawn) {
         svg.raw("</g>\n");
         d.failures = 1;
     }
-    (svg.finish(), d)
+    svg.finish();
+    d
 }

@@ -14,4 +14,4 @@ pub mod plot;
 pub mod states;
 mod svg;
 
-pub use svg::esc;
+pub use svg::{esc, esc_into};

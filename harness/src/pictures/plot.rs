@@ -28,7 +28,8 @@ fn nice(max: f64) -> f64 {
 pub fn plot(title: &str, series: &[Series<'_>]) -> String {
     let (w, panel, left, top) = (820.0, 170.0, 80.0, 40.0);
     let h = top + series.len() as f64 * (panel + 40.0) + 30.0;
-    let mut svg = Svg::new(w, h, title, &[]);
+    let mut out = String::with_capacity(32 * 1024);
+    let mut svg = Svg::into(&mut out, w, h, title, &[]);
     svg.text(10.0, 22.0, "start", "font-weight=\"bold\" font-size=\"14\"", title);
     let t_max = nice(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0, f64::max));
     let pw = w - left - 30.0;
@@ -63,5 +64,6 @@ pub fn plot(title: &str, series: &[Series<'_>]) -> String {
             );
         }
     }
-    svg.finish()
+    svg.finish();
+    out
 }

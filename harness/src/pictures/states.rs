@@ -133,8 +133,14 @@ pub struct Drawn {
 /// counts.
 pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (String, Drawn) {
     let (w, h) = (960.0, 790.0);
-    let mut svg =
-        Svg::new(w, h, title, &[("pass", PASS), ("fail", FAIL), ("dev", DEVIATION), ("seen", SEEN), ("none", NONE)]);
+    let mut out = String::with_capacity(32 * 1024);
+    let mut svg = Svg::into(
+        &mut out,
+        w,
+        h,
+        title,
+        &[("pass", PASS), ("fail", FAIL), ("dev", DEVIATION), ("seen", SEEN), ("none", NONE)],
+    );
     let mut d = Drawn::default();
     svg.text(14.0, 22.0, "start", "font-weight=\"bold\" font-size=\"14\"", title);
     let figure: BTreeSet<(State, State)> = FIGURE_5.iter().map(|(a, b, _)| (*a, *b)).collect();
@@ -233,7 +239,8 @@ pub fn diagram(title: &str, edges: &BTreeMap<(State, State), EdgeStat>) -> (Stri
         svg.text(kx + 20.0, h - 14.0, "start", "font-size=\"11\"", t);
         kx += 26.0 + t.len() as f64 * 6.7;
     }
-    (svg.finish(), d)
+    svg.finish();
+    (out, d)
 }
 
 /// The transitions a trace's marks record, in order.

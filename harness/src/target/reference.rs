@@ -439,7 +439,7 @@ impl Target for ReferenceTarget {
     /// the stack's own port may not be known yet, on an active open), and
     /// its listener's (the same local address, no remote).
     fn take_marks(&mut self, conn: FourTuple) -> Vec<(Duration, Mark)> {
-        let Some(marks) = &mut self.marks else { return Vec::new() };
+        let Some(marks) = self.marks.as_mut().filter(|m| !m.is_empty()) else { return Vec::new() };
         marks
             .drain(..)
             .filter(|(_, c, _)| c.remote == conn.remote || (c.local == conn.local && c.remote.port() == 0))
