@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -29,6 +29,12 @@ bench: setup lwip-dut
 	$(HARNESS) bench suites --target linux --transport tun
 	$(HARNESS) bench suites --target linux --transport raw
 	$(HARNESS) bench suites --target lwip
+
+## What writing the HTML report (--report-dir) adds to `harness run suites/`
+## on the reference target (median of interleaved runs; the target is 10 %).
+bench-report: setup
+	$(CARGO) build --release -p harness
+	scripts/bench-report.sh
 
 ## packetdrill's own Linux TCP scripts, read from PACKETDRILL_TCP (GPL data,
 ## never copied into this repository): imported (a `*v6.pkt` file over IPv6,

@@ -196,6 +196,19 @@ pub struct Report {
     files: BTreeMap<TargetKind, RunsFile>,
     /// The first error met while writing a page, reported by `finish`.
     error: std::sync::Mutex<Option<std::io::Error>>,
+    /// Pages rendered and not written yet, a batch per worker at a time:
+    /// written in pieces of [`BATCH`] octets (a write per page cost more
+    /// than rendering it).
+    batches: std::sync::Mutex<Vec<Batch>>,
+}
+
+/// Octets of pages gathered before they are written.
+const BATCH: usize = 256 << 10;
+
+struct Batch {
+    target: TargetKind,
+    text: String,
+    pages: usize,
 }
 
 struct RunsFile {
@@ -235,11 +248,6 @@ fn anchor(r: &ScriptResult) -> String {
     name.trim_end_matches('.').to_string()
 }
 
-thread_local! {
-    /// Each worker's page buffer, kept between its runs.
-    static PAGE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 impl Report {
     /// A report into `dir` (created if absent; its parent must exist) of
     /// runs on `targets`.
@@ -261,32 +269,53 @@ impl Report {
             let end = std::sync::atomic::AtomicU64::new(head.len() as u64);
             files.insert(*t, RunsFile { file, end, pages: Default::default() });
         }
-        Ok(Report { dir: dir.to_path_buf(), files, error: Default::default() })
+        Ok(Report { dir: dir.to_path_buf(), files, error: Default::default(), batches: Default::default() })
     }
 
-    /// Renders `r`'s page (a run that was skipped has none) and writes it
-    /// into its target's runs file. Called from the runner's workers.
+    /// Renders `r`'s page (a run that was skipped has none) into a batch
+    /// of its target's pages, written into the target's runs file when it
+    /// is large enough. Called from the runner's workers.
     pub fn add(&self, r: &ScriptResult) {
-        use std::os::unix::fs::FileExt as _;
-        use std::sync::atomic::Ordering;
         if matches!(r.status, Status::Skipped(_)) {
             return;
         }
-        let Some(f) = self.files.get(&r.target) else {
-            self.fail(std::io::Error::other(format!("the report was not made for runs on {}", r.target)));
+        let taken = self.batches.lock().ok().and_then(|mut b| {
+            let i = b.iter().position(|x| x.target == r.target)?;
+            Some(b.swap_remove(i))
+        });
+        let mut batch = taken.unwrap_or_else(|| Batch {
+            target: r.target,
+            text: String::with_capacity(BATCH + (64 << 10)),
+            pages: 0,
+        });
+        run_page_into(&mut batch.text, r);
+        batch.pages += 1;
+        if batch.text.len() >= BATCH {
+            self.write(&mut batch);
+        }
+        if let Ok(mut b) = self.batches.lock() {
+            b.push(batch);
+        }
+    }
+
+    /// Writes a batch at the end of its target's runs file (the place is
+    /// reserved with one atomic add: no lock while writing).
+    fn write(&self, batch: &mut Batch) {
+        use std::os::unix::fs::FileExt as _;
+        use std::sync::atomic::Ordering;
+        let Some(f) = self.files.get(&batch.target) else {
+            self.fail(std::io::Error::other(format!("the report was not made for runs on {}", batch.target)));
             return;
         };
-        PAGE.with_borrow_mut(|page| {
-            page.clear();
-            run_page_into(page, r);
-            let at = f.end.fetch_add(page.len() as u64, Ordering::Relaxed);
-            match f.file.write_all_at(page.as_bytes(), at) {
-                Ok(()) => {
-                    f.pages.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => self.fail(e),
+        let at = f.end.fetch_add(batch.text.len() as u64, Ordering::Relaxed);
+        match f.file.write_all_at(batch.text.as_bytes(), at) {
+            Ok(()) => {
+                f.pages.fetch_add(batch.pages, Ordering::Relaxed);
             }
-        });
+            Err(e) => self.fail(e),
+        }
+        batch.text.clear();
+        batch.pages = 0;
     }
 
     fn fail(&self, e: std::io::Error) {
@@ -299,6 +328,11 @@ impl Report {
     /// `index.html`; `results` are the same runs, for the index.
     pub fn finish(self, results: &[ScriptResult], invalid: &[ScriptError], meta: &Meta) -> std::io::Result<Written> {
         use std::os::unix::fs::FileExt as _;
+        for mut batch in
+            std::mem::take(&mut *self.batches.lock().map_err(|_| std::io::Error::other("a page writer panicked"))?)
+        {
+            self.write(&mut batch);
+        }
         if let Some(e) = self.error.into_inner().ok().flatten() {
             return Err(e);
         }
