@@ -231,7 +231,7 @@ fn nothing_to_run_and_bad_outputs_are_refused_up_front() {
     assert_eq!(code, Some(2));
     assert!(err.contains("1 or more"), "{err}");
     let missing = dir.join("no/such/dir");
-    for flag in ["--json", "--junit", "--pcap-dir"] {
+    for flag in ["--json", "--junit", "--pcap-dir", "--report-dir"] {
         let p = missing.join("x");
         let (code, out, err) = harness(&["run", "suites/data", flag, p.to_str().unwrap()]);
         assert_eq!(code, Some(2), "{flag}: {out}{err}");
@@ -253,4 +253,80 @@ fn partitions_share_out_the_filtered_runs() {
         .collect();
     assert_eq!(slices.iter().sum::<usize>(), total, "{slices:?}");
     assert!(slices.iter().all(|&n| n + 1 >= total / 3 && n <= total / 3 + 1), "{slices:?} of {total}");
+}
+
+/// `--report-dir` writes the index (totals, the state diagram and grid heat
+/// map of each target, a row per run linking to its page) and a runs file
+/// per target; `--json` records carry the runs' transitions, and `coverage
+/// --from` draws the same pictures from them without running anything.
+#[test]
+fn the_report_directory_and_coverage_from_a_saved_run() {
+    let dir = std::env::temp_dir().join(format!("harness-cli-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (report, json, cov) = (dir.join("report"), dir.join("r.jsonl"), dir.join("cov.html"));
+    let (code, out, err) = harness(&[
+        "run",
+        "suites/handshake",
+        "suites/grid/closing.yaml",
+        "--report-dir",
+        report.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let runs = counts(&out).0;
+    assert!(out.contains(&format!("({runs} run pages in 3 files")), "{out}");
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let file = std::fs::read_to_string(report.join("runs-reference.html")).unwrap();
+    assert_eq!(file.matches("<section class=\"run\" id=\"").count(), runs);
+    // Each row of the index links to a section that exists.
+    let links: Vec<&str> =
+        index.split("href=\"runs-reference.html#").skip(1).map(|t| &t[..t.find('"').unwrap()]).collect();
+    assert!(links.len() >= runs, "{} links for {runs} runs", links.len());
+    for l in &links {
+        assert!(file.contains(&format!("id=\"{l}\"")), "no section {l}");
+    }
+    assert_eq!(index.matches("<h2 id=\"states-reference\">").count(), 1);
+    assert_eq!(index.matches("<h2 id=\"grid-reference\">").count(), 1);
+    // The grid file's cells (a matrix row each) in one row of the heat map.
+    let grid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/grid/closing.yaml");
+    let cells = std::fs::read_to_string(grid).unwrap().matches("\n  - {kind: ").count();
+    assert_eq!(index.matches("<g class=\"cell ").count(), cells, "heat map cells");
+    assert!(index.contains("passive OPEN ×"), "the figure's transitions carry their counts");
+    let records = std::fs::read_to_string(&json).unwrap();
+    // Every grid cell's run opens a connection and records how it went.
+    let grid: Vec<&str> = records.lines().filter(|l| l.contains("grid/closing.yaml")).collect();
+    assert_eq!(grid.len(), cells);
+    assert!(grid.iter().all(|l| l.contains("\"transitions\":[[")), "every grid run recorded its transitions");
+    let (code, out, err) = harness(&[
+        "coverage",
+        "suites/",
+        "--from",
+        json.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        cov.to_str().unwrap(),
+    ]);
+    // A subset of the suites: requirements are uncovered, so exit 1.
+    assert_eq!(code, Some(1), "{out}{err}");
+    let html = std::fs::read_to_string(&cov).unwrap();
+    assert!(html.contains("<th>runs</th><td>read from "), "the header says where the runs came from");
+    assert_eq!(html.matches("<g class=\"cell ").count(), cells);
+    assert!(html.contains("<h2 id=\"states-reference\">"));
+    // Bad input: a record that is not JSON, a file that is not there.
+    std::fs::write(dir.join("bad.jsonl"), "{\"status\": \"passed\"}\nnot json\n").unwrap();
+    let (code, _, err) = harness(&["coverage", "suites/", "--from", dir.join("bad.jsonl").to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.jsonl:1: no \"path\""), "{err}");
+    let (code, _, err) = harness(&["coverage", "suites/", "--from", dir.join("none.jsonl").to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("none.jsonl") && err.contains("No such file"), "{err}");
+    // A file where the report directory should be.
+    std::fs::write(dir.join("afile"), "x").unwrap();
+    let (code, out, err) = harness(&["run", "suites/handshake", "--report-dir", dir.join("afile").to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("--report-dir") && out.is_empty(), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

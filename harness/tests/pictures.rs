@@ -2,9 +2,10 @@
 //! failing run, rendered by headless Chromium. A screenshot must not be
 //! blank and must show the colours the picture uses; the browser's own
 //! count of the SVG's arrows, states, calls and failure marks must match
-//! the run's trace. Needs `chromium` (Debian's package; `.ci/run` installs
-//! it): without it the test fails and says so, unless
-//! HARNESS_SKIP_BROWSER=1 skips it knowingly.
+//! the run's trace. And a capture as tshark shows it: the comment of each
+//! packet. Needs `chromium` and `tshark` (Debian's packages; `.ci/run`
+//! installs them): without them these tests fail and say so, unless
+//! HARNESS_SKIP_VIEWERS=1 skips them knowingly.
 
 use harness::engine::{Dir, Mark, TraceEntry};
 use harness::pictures::html::{write_report_dir, Meta};
@@ -14,20 +15,27 @@ use harness::script::{self, TargetKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn chromium() -> Option<PathBuf> {
-    if std::env::var_os("HARNESS_SKIP_BROWSER").is_some() {
+/// The first of `names` on PATH; `None` when HARNESS_SKIP_VIEWERS is set.
+fn viewer(names: &[&str], package: &str) -> Option<PathBuf> {
+    if std::env::var_os("HARNESS_SKIP_VIEWERS").is_some() {
+        eprintln!("skipped: HARNESS_SKIP_VIEWERS is set");
         return None;
     }
-    let found = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|b| {
+    let found = names.iter().find_map(|b| {
         std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(b)).find(|p| p.is_file())
     });
     match found {
         Some(p) => Some(p),
         None => panic!(
-            "headless Chromium is needed to check the pictures as rendered: install Debian's `chromium` package \
-             (.ci/run does), or set HARNESS_SKIP_BROWSER=1 to skip this knowingly"
+            "{} is needed to check what people see: install Debian's `{package}` package (.ci/run does), or set \
+             HARNESS_SKIP_VIEWERS=1 to skip this knowingly",
+            names[0]
         ),
     }
+}
+
+fn chromium() -> Option<PathBuf> {
+    viewer(&["chromium", "chromium-browser", "google-chrome"], "chromium")
 }
 
 fn run(path: &str, text: &str) -> ScriptResult {
@@ -130,10 +138,7 @@ const ACTIVE_OPEN: &str = "steps:
 
 #[test]
 fn report_pages_render_the_ladder_of_a_passing_and_a_failing_run() {
-    let Some(chrome) = chromium() else {
-        eprintln!("skipped: HARNESS_SKIP_BROWSER is set");
-        return;
-    };
+    let Some(chrome) = chromium() else { return };
     let dir = std::env::temp_dir().join(format!("harness-pictures-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -188,4 +193,64 @@ fn report_pages_render_the_ladder_of_a_passing_and_a_failing_run() {
     let got = results[1].trace.iter().filter(|e| matches!(e, TraceEntry::Packet { dir: Dir::Out, .. })).count();
     assert!(got >= 2);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without a browser: the ladder draws an arrow per segment (and the one a
+/// failing step expected), a box per call, a mark per state change and
+/// timer; a standalone picture carries its style sheet.
+#[test]
+fn the_ladder_draws_every_entry_of_the_trace() {
+    let ok =
+        run("pass.yaml", &ACTIVE_OPEN.replace("  - wait: 1.5s\n", "  - {at: \"*\", out: \"P. 1:101(100) ack 1\"}\n"));
+    let bad = run("fail.yaml", &ACTIVE_OPEN.replace("  - out: P. 1:101(100) ack 1\n", "  - out: P. 1:100(99) ack 1\n"));
+    for (r, failed) in [(&ok, false), (&bad, true)] {
+        let n = |f: fn(&TraceEntry) -> bool| r.trace.iter().filter(|e| f(e)).count();
+        let (svg, d) = harness::pictures::ladder::ladder(r);
+        assert_eq!(d.arrows, n(|e| matches!(e, TraceEntry::Packet { .. })) + usize::from(failed));
+        assert_eq!(d.calls, n(|e| matches!(e, TraceEntry::Call { .. })));
+        assert_eq!(d.states, n(|e| matches!(e, TraceEntry::Mark { mark: Mark::State { .. }, .. })));
+        assert_eq!(d.timers, n(|e| matches!(e, TraceEntry::Mark { mark: Mark::Timer { .. }, .. })));
+        assert_eq!(d.failures, usize::from(failed));
+        assert_eq!(svg.matches("<g class=\"arrow").count(), d.arrows);
+        assert!(svg.contains("<style>") && svg.ends_with("</svg>\n"));
+    }
+    assert!(ok.trace.iter().any(|e| matches!(e, TraceEntry::Mark { mark: Mark::Timer { .. }, .. })));
+    let (svg, _) = harness::pictures::ladder::ladder(&bad);
+    assert!(svg.contains("got: P. 1:101(100)") && svg.contains("expected: P. 1:100(99)"), "{svg}");
+    assert!(svg.contains("length: expected 99, got 100") || svg.contains("expected 99"), "{svg}");
+}
+
+/// tshark prints each packet's comment (its step, file:line, and for the
+/// segment a failing step got, what differed) and its direction.
+#[test]
+fn tshark_shows_the_comments_of_a_capture() {
+    let Some(tshark) = viewer(&["tshark"], "tshark") else { return };
+    let bad = run("fail.yaml", &ACTIVE_OPEN.replace("  - out: . 1:1(0) ack 1\n", "  - out: . 1:1(0) ack 1 win 1000\n"));
+    let path = std::env::temp_dir().join(format!("harness-tshark-{}.pcapng", std::process::id()));
+    report::write_pcapng(&path, &bad).unwrap();
+    let out = Command::new(tshark)
+        .args(["-r"])
+        .arg(&path)
+        .args(["-T", "fields", "-E", "separator=|", "-e", "frame.number", "-e", "frame.comment"])
+        .output()
+        .expect("running tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let packets = bad.trace.iter().filter(|e| matches!(e, TraceEntry::Packet { .. })).count();
+    assert_eq!(lines.len(), packets, "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lines[0].starts_with("1|step 4, fail.yaml:5: out: S 0:0(0)"), "{}", lines[0]);
+    let last = lines.last().unwrap();
+    assert!(last.contains("fail.yaml:7: out: . 1:1(0) ack 1 win 1000") && last.contains("MISMATCH"), "{last}");
+    assert!(last.contains("win: expected 1000, got 65535"), "{last}");
+    // The direction flags: the stack's segments outbound (2), the peer's
+    // inbound (1).
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&path)
+        .args(["-T", "fields", "-e", "frame.packet_flags_direction"])
+        .output()
+        .unwrap();
+    let dirs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(dirs[..3], ["0x00000002", "0x00000001", "0x00000002"], "{dirs:?}");
+    std::fs::remove_file(&path).unwrap();
 }

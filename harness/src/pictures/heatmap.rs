@@ -151,3 +151,39 @@ pub fn heatmap(title: &str, cells: &[Cell]) -> (String, Drawn) {
     svg.finish();
     (out, d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(row: &str, kind: &str, pos: &str, verdict: CellVerdict) -> Cell {
+        Cell {
+            row: row.into(),
+            kind: kind.into(),
+            pos: pos.into(),
+            verdict,
+            href: Some(format!("runs.html#{row}-{kind}-{pos}")),
+            title: "why".into(),
+        }
+    }
+
+    #[test]
+    fn a_cell_per_run_in_the_grid_s_order_with_its_link() {
+        let cells = vec![
+            cell("closing", "RST", "left", CellVerdict::Pass),
+            cell("closing", "SYN", "beyond", CellVerdict::Fail),
+            cell("listen", "SYN", "listen", CellVerdict::Deviation),
+            cell("closing", "SYN", "below", CellVerdict::Skipped),
+        ];
+        let (svg, d) = heatmap("t", &cells);
+        assert_eq!((d.rows, d.cells), (2, 4));
+        for class in ["pass", "fail", "known-deviation", "not-run"] {
+            assert_eq!(svg.matches(&format!("class=\"cell {class}\"")).count(), 1, "{class}: {svg}");
+        }
+        assert!(svg.contains("<a href=\"runs.html#listen-SYN-listen\">"));
+        // SYN before RST; below before beyond, and the extra position last.
+        let at = |t: &str| svg.find(t).unwrap();
+        assert!(at(">SYN<") < at(">RST<"));
+        assert!(at(">below<") < at(">beyond<") && at(">beyond<") < at(">listen</text>"));
+    }
+}

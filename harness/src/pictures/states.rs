@@ -255,3 +255,31 @@ pub fn transitions(trace: &[crate::engine::TraceEntry]) -> Vec<(State, State)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_figure_is_always_drawn_and_runs_colour_it() {
+        let (svg, d) = diagram("none", &Edges::new());
+        assert_eq!((d.states, d.transitions, d.exercised), (12, 20, 0));
+        assert_eq!(svg.matches("class=\"transition none\"").count(), 20);
+        let mut e = Edges::new();
+        e.insert((State::Listen, State::SynReceived), EdgeStat { passed: 3, ..EdgeStat::default() });
+        e.insert((State::SynReceived, State::Established), EdgeStat { passed: 2, failed: 1, ..EdgeStat::default() });
+        e.insert((State::FinWait1, State::FinWait2), EdgeStat { deviation: 1, ..EdgeStat::default() });
+        // Outside the figure: drawn too, thinner.
+        e.insert((State::Established, State::Closed), EdgeStat { seen: 4, ..EdgeStat::default() });
+        let (svg, d) = diagram("some", &e);
+        assert_eq!((d.transitions, d.exercised), (21, 4));
+        for (class, n) in [("pass", 1), ("fail", 1), ("dev", 1), ("seen", 1), ("none", 17)] {
+            assert_eq!(svg.matches(&format!("class=\"transition {class}\"")).count(), n, "{class}");
+        }
+        assert!(svg.contains("rcv SYN / snd SYN,ACK ×3"), "the figure's words and the count");
+        assert!(
+            svg.contains("SYN-RECEIVED -&gt; ESTABLISHED: 2 passed, 1 failed"),
+            "the title says what the runs said"
+        );
+    }
+}
