@@ -517,7 +517,9 @@ pub fn run_page_into(b: &mut String, r: &ScriptResult) {
     let _ = writeln!(b, "<h1>{} <span class=\"{class}\">{word}</span></h1>", esc(&r.script.name));
     let _ = writeln!(b, "<table><tr><th>script</th><td>{}</td></tr>", esc(&id));
     let _ = writeln!(b, "<tr><th>target</th><td>{}</td></tr>", r.target);
-    for (k, v) in &r.info {
+    // The target's own facts; its sysctls (a hundred on Linux) folded away.
+    let (sysctls, facts): (Vec<_>, Vec<_>) = r.info.iter().partition(|(k, _)| k.starts_with("net."));
+    for (k, v) in facts {
         let _ = writeln!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
     }
     let _ = writeln!(
@@ -531,6 +533,13 @@ pub fn run_page_into(b: &mut String, r: &ScriptResult) {
         let _ = writeln!(b, "<tr><th>rfc</th><td>{}</td></tr>", esc(&r.script.rfc.join(", ")));
     }
     b.push_str("</table>\n");
+    if !sysctls.is_empty() {
+        let _ = write!(b, "<details><summary>{} sysctls of the run</summary><table>", sysctls.len());
+        for (k, v) in sysctls {
+            let _ = write!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+        }
+        b.push_str("</table></details>\n");
+    }
     match &r.status {
         Status::Failed(_) => {
             let _ = writeln!(b, "<h2 class=\"fail\">Failure</h2><pre>{}</pre>", esc(&report::failure_text(r)));

@@ -42,7 +42,8 @@ pub fn plot(title: &str, series: &[Series<'_>]) -> String {
             let v = v_max * f64::from(k) / 4.0;
             let y = y0 + 6.0 + panel - panel * f64::from(k) / 4.0;
             svg.line((left, y), (left + pw, y), "stroke=\"#eaeef2\"");
-            svg.text(left - 6.0, y + 4.0, "end", "font-size=\"10\"", &format!("{v:.0}"));
+            let label = if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+            svg.text(left - 6.0, y + 4.0, "end", "font-size=\"10\"", &label);
         }
         for k in 0..=5 {
             let t = t_max * f64::from(k) / 5.0;
