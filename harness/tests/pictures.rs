@@ -254,3 +254,36 @@ fn tshark_shows_the_comments_of_a_capture() {
     assert_eq!(dirs[..3], ["0x00000002", "0x00000001", "0x00000002"], "{dirs:?}");
     std::fs::remove_file(&path).unwrap();
 }
+
+/// A target that logs no transitions (smoltcp here) has its connection's
+/// state asked after each step: the listener before the connection, the
+/// connection's states after, and CLOSED once it is gone, even when the
+/// script then uses the listener again.
+#[test]
+fn states_are_sampled_on_a_target_that_logs_none() {
+    let text = "steps:
+  - call: socket() = 3
+  - call: bind(3, 8080) = 0
+  - call: listen(3, 1) = 0
+  - in:  S 0:0(0) win 65535 <mss 1460>
+  - out: S. 0:0(0) ack 1 <mss 1460,...>
+  - in:  . 1:1(0) ack 1 win 65535
+  - call: accept(3) = 4
+  - in:  R. 1:1(0) ack 1 win 0
+  - call: fcntl(3, F_GETFL) = *
+";
+    let s = script::parse(Path::new("sampled.yaml"), text).unwrap_or_else(|e| panic!("{}", e.one_line())).remove(0);
+    let mut cfg = RunConfig::default();
+    cfg.options.marks = true;
+    let r = runner::run_one_with(&s, TargetKind::Smoltcp, &cfg);
+    assert!(matches!(r.status, Status::Passed), "{}", report::failure_text(&r));
+    let states: Vec<String> =
+        harness::pictures::states::transitions(&r.trace).iter().map(|(a, b)| format!("{a}>{b}")).collect();
+    assert_eq!(
+        states,
+        ["CLOSED>LISTEN", "LISTEN>SYN-RECEIVED", "SYN-RECEIVED>ESTABLISHED", "ESTABLISHED>CLOSED"],
+        "{}",
+        report::trace_text(&r)
+    );
+    assert!(r.trace.iter().any(|e| e.to_string().contains("(seen after the step)")));
+}

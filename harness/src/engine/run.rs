@@ -9,6 +9,7 @@ use super::trace::Trace;
 use crate::script::call::CallSpec;
 use crate::script::{Outbound, Script, Step, TargetKind};
 use crate::target::{Target, TargetCall, TargetError};
+use reference_stack::State;
 use std::time::Duration;
 
 /// A blocking call that has not returned yet.
@@ -95,6 +96,8 @@ pub(super) struct MarkLog {
     /// Taken from the target and not yet in the trace: later than the
     /// packet being recorded.
     pending: std::collections::VecDeque<(Duration, super::trace::Mark)>,
+    /// A sampled connection was seen (in a state other than CLOSED or LISTEN).
+    conn_seen: bool,
 }
 
 /// Lateness below this is the wake-up path's, not worth recording.
@@ -128,7 +131,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
     };
     if opts.marks {
         let logged = r.target.log_marks();
-        r.marks = Some(MarkLog { logged, last: None, pending: Default::default() });
+        r.marks = Some(MarkLog { logged, last: None, pending: Default::default(), conn_seen: false });
         r.note_marks();
     }
     let outcome = match r.all_steps() {
@@ -296,16 +299,18 @@ impl Run<'_> {
         }
         let conn = self.num.conn(self.script);
         let Ok(mut now) = self.target.state(None, conn) else { return };
-        // No connection yet (or any more): the socket the script last used
-        // may be its listener.
-        if now == reference_stack::State::Closed {
+        // No connection yet: the socket the script last used may be its
+        // listener. (Once a connection was seen, CLOSED is where it went.)
+        let seen = self.marks.as_ref().is_some_and(|l| l.conn_seen);
+        if now == State::Closed && !seen {
             if let Some(fd) = self.last_fd {
-                if self.target.state(Some(fd), conn).is_ok_and(|s| s == reference_stack::State::Listen) {
-                    now = reference_stack::State::Listen;
+                if self.target.state(Some(fd), conn).is_ok_and(|s| s == State::Listen) {
+                    now = State::Listen;
                 }
             }
         }
         let Some(log) = &mut self.marks else { return };
+        log.conn_seen |= !matches!(now, State::Closed | State::Listen);
         let from = log.last.replace(now);
         match from {
             Some(from) if from != now => {
