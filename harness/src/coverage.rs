@@ -2,6 +2,7 @@
 //! verdict on each target, built from the same results `harness run` reports,
 //! printed as text, Markdown or HTML.
 
+use crate::pictures::esc;
 use crate::runner::{ScriptResult, Status};
 use crate::script::TargetKind;
 use crate::suite::{Catalogue, Requirement};
@@ -403,13 +404,13 @@ impl Coverage {
         if !header.is_empty() {
             s.push_str("<table>\n");
             for (k, v) in header {
-                let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", html_escape(k), html_escape(v));
+                let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
             }
             s.push_str("</table>\n");
         }
         s.push_str("<ul>\n");
         for l in self.summary_lines() {
-            let _ = writeln!(s, "<li>{}</li>", html_escape(&l));
+            let _ = writeln!(s, "<li>{}</li>", esc(&l));
         }
         s.push_str("</ul>\n");
         s.push_str(pictures);
@@ -423,18 +424,18 @@ impl Coverage {
                 s,
                 "<tr><td>{}</td><td>{}</td><td>{} (§{})</td>",
                 r.req.id,
-                html_escape(&r.req.level),
-                html_escape(&r.req.text),
-                html_escape(&r.req.section)
+                esc(&r.req.level),
+                esc(&r.req.text),
+                esc(&r.req.section)
             );
             for v in &r.verdicts {
                 let class = v.word().split(' ').next().unwrap_or_default();
                 let _ = write!(s, "<td class=\"{class}\">{}</td>", v.word());
             }
             let scripts = if r.req.observable {
-                r.scripts.iter().map(|p| html_escape(p)).collect::<Vec<_>>().join("<br>")
+                r.scripts.iter().map(|p| esc(p)).collect::<Vec<_>>().join("<br>")
             } else {
-                format!("not observable: {}", html_escape(r.req.why.as_deref().unwrap_or_default()))
+                format!("not observable: {}", esc(r.req.why.as_deref().unwrap_or_default()))
             };
             let _ = writeln!(s, "<td>{scripts}</td></tr>");
         }
@@ -445,10 +446,6 @@ impl Coverage {
 
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Reporters, all fed from the same [`ScriptResult`]s: the human one, JSON
-//! lines, JUnit XML, classic pcap files and the normalised trace.
+//! lines, JUnit XML, pcapng captures with a comment per packet and the
+//! normalised trace. (The HTML report's pages are `crate::pictures`'.)
 
 use crate::engine::{Dir, TraceEntry};
 use crate::runner::{ScriptResult, Status};

@@ -92,7 +92,7 @@ pub(super) struct Run<'a> {
 
 pub(super) struct MarkLog {
     logged: bool,
-    last: Option<reference_stack::State>,
+    last: Option<State>,
     /// Taken from the target and not yet in the trace: later than the
     /// packet being recorded.
     pending: std::collections::VecDeque<(Duration, super::trace::Mark)>,
