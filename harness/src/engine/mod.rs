@@ -19,4 +19,4 @@ mod trace;
 
 pub use outcome::{Failure, FieldDiff, Outcome, RunOptions, RunReport};
 pub use run::{run, run_with};
-pub use trace::{Dir, Mark, TraceEntry, TRACE_HEAD, TRACE_TAIL};
+pub use trace::{cause_text, Dir, Mark, TraceEntry, TRACE_HEAD, TRACE_TAIL};

@@ -2,6 +2,7 @@
 //! script's notation. Reports print it; snapshots keep it.
 
 use crate::script::packet::{segment_text, Style};
+use reference_stack::event::Cause;
 use reference_stack::wire::{IpPacket, TcpRepr};
 use reference_stack::State;
 use std::fmt;
@@ -44,16 +45,27 @@ pub enum TraceEntry {
 pub enum Mark {
     /// `cause`: what the stack logged as the reason (the reference stack
     /// logs every transition); `None` when the engine saw the new state by
-    /// asking after a step (a target that logs none).
-    State { from: State, to: State, cause: Option<String> },
+    /// asking after a step (a target that logs none). Kept as the stack's
+    /// value and put into words only when shown.
+    State { from: State, to: State, cause: Option<Cause> },
     /// A timer of the stack fired (the stack's name for it).
-    Timer { kind: String },
+    Timer { kind: &'static str },
+}
+
+/// What made the state change, in words: "a segment with flags S.", "call
+/// Close", "the TimeWait timer".
+pub fn cause_text(c: &Cause) -> String {
+    match c {
+        Cause::Segment(s) => format!("a segment with flags {}", s.flags),
+        Cause::Call(call) => format!("call {call:?}"),
+        Cause::Timer(t) => format!("the {t:?} timer"),
+    }
 }
 
 impl fmt::Display for Mark {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Mark::State { from, to, cause: Some(c) } => write!(f, "state {from} -> {to} on {c}"),
+            Mark::State { from, to, cause: Some(c) } => write!(f, "state {from} -> {to} on {}", cause_text(c)),
             Mark::State { from, to, cause: None } => write!(f, "state {from} -> {to} (seen after the step)"),
             Mark::Timer { kind } => write!(f, "timer {kind} fires"),
         }

@@ -217,7 +217,10 @@ pub fn ladder_into(page: &mut String, r: &ScriptResult, standalone: bool) -> Dra
                 o.push_str("<g class=\"state\"><title>");
                 o.push_str(name);
                 o.push_str(" on ");
-                esc_into(o, cause.as_deref().unwrap_or("seen after the step"));
+                match cause {
+                    Some(c) => esc_into(o, &crate::engine::cause_text(c)),
+                    None => o.push_str("seen after the step"),
+                }
                 o.push_str("</title><rect");
                 attrs(o, &[("x", stack - w / 2), ("y", yi - 8), ("width", w), ("height", 20), ("rx", 10)]);
                 o.push_str("/><text");

@@ -31,6 +31,20 @@ pub struct ReferenceTarget {
     marks: Option<Vec<(Duration, FourTuple, Mark)>>,
 }
 
+/// A timer's name, as the reference stack's `TimerKind` spells it.
+fn timer_name(k: reference_stack::TimerKind) -> &'static str {
+    use reference_stack::TimerKind as T;
+    match k {
+        T::Retransmission => "Retransmission",
+        T::Persist => "Persist",
+        T::DelayedAck => "DelayedAck",
+        T::KeepAlive => "KeepAlive",
+        T::TimeWait => "TimeWait",
+        T::FinWait2 => "FinWait2",
+        T::User => "User",
+    }
+}
+
 fn at(d: Duration) -> Instant {
     Instant::from_micros(d.as_micros() as u64)
 }
@@ -94,7 +108,7 @@ impl ReferenceTarget {
         if let Some(marks) = &mut self.marks {
             for e in &events {
                 if let (Some(conn), EventKind::Transition { from, to, cause }) = (e.conn, &e.kind) {
-                    let mark = Mark::State { from: *from, to: *to, cause: Some(cause.to_string()) };
+                    let mark = Mark::State { from: *from, to: *to, cause: Some(*cause) };
                     marks.push((since_start(e.at), conn, mark));
                 }
             }
@@ -125,7 +139,7 @@ impl ReferenceTarget {
                     if let Some(marks) = &mut self.marks {
                         for c in self.stack.connections() {
                             for (kind, t) in c.timers.iter().filter(|(_, t)| *t <= d) {
-                                marks.push((since_start(t), c.tuple, Mark::Timer { kind: format!("{kind:?}") }));
+                                marks.push((since_start(t), c.tuple, Mark::Timer { kind: timer_name(kind) }));
                             }
                         }
                     }
