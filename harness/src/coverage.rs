@@ -87,6 +87,20 @@ pub enum RunVerdict {
     },
 }
 
+impl RunVerdict {
+    pub fn of(status: &Status) -> RunVerdict {
+        match status {
+            Status::Passed => RunVerdict::Passed,
+            Status::Failed(_) => RunVerdict::Failed,
+            Status::Error(_) => RunVerdict::Error,
+            Status::Skipped(_) => RunVerdict::Skipped,
+            Status::Deviation { deviation, .. } => {
+                RunVerdict::Deviation { reason: deviation.reason.clone(), rfc: deviation.rfc.clone() }
+            }
+        }
+    }
+}
+
 /// What coverage needs of one run: taken from a [`ScriptResult`] or read
 /// back from a `--json` record (`harness coverage --from`).
 #[derive(Clone, Debug)]
@@ -113,15 +127,7 @@ impl RunFacts {
             variant: r.script.variant.clone(),
             rfc: r.script.rfc.clone(),
             target: r.target,
-            verdict: match &r.status {
-                Status::Passed => RunVerdict::Passed,
-                Status::Failed(_) => RunVerdict::Failed,
-                Status::Error(_) => RunVerdict::Error,
-                Status::Skipped(_) => RunVerdict::Skipped,
-                Status::Deviation { deviation, .. } => {
-                    RunVerdict::Deviation { reason: deviation.reason.clone(), rfc: deviation.rfc.clone() }
-                }
-            },
+            verdict: RunVerdict::of(&r.status),
             transitions: crate::pictures::states::transitions(&r.trace),
             page: None,
             kernel: r.info.iter().find(|(k, _)| k == "kernel").map(|(_, v)| v.clone()),

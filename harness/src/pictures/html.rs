@@ -497,21 +497,9 @@ pub fn uname() -> String {
 /// One run's page (a section of its target's runs file): what ran, the verdict, the failure, the ladder, and for
 /// a run that did not pass, the trace as text (a passing run's ladder holds
 /// every entry's text, whole, in its arrows' titles).
-pub fn run_page(r: &ScriptResult) -> String {
-    let mut b = String::new();
-    run_page_into(&mut b, r);
-    b
-}
-
-/// [`run_page`], appended to `b`.
+/// Appended to `b`.
 pub fn run_page_into(b: &mut String, r: &ScriptResult) {
-    let (class, word) = match &r.status {
-        Status::Passed => ("pass", "pass"),
-        Status::Failed(_) => ("fail", "FAIL"),
-        Status::Error(_) => ("fail", "ERROR"),
-        Status::Skipped(_) => ("skip", "skipped"),
-        Status::Deviation { .. } => ("dev", "known deviation"),
-    };
+    let (class, word) = verdict_class(&RunVerdict::of(&r.status));
     let id = r.id();
     let _ = writeln!(b, "<section class=\"run\" id=\"{}\">\n<p><a href=\"index.html\">all runs</a></p>", anchor(r));
     let _ = writeln!(b, "<h1>{} <span class=\"{class}\">{word}</span></h1>", esc(&r.script.name));
