@@ -154,6 +154,43 @@ pub(super) fn link_up(name: &str) -> Result<(), NetlinkError> {
     request(format!("set {name} up"), msg)
 }
 
+const IFLA_MTU: u16 = 4;
+const RTM_NEWQDISC: u16 = 36;
+const NLM_F_REPLACE: u16 = 0x100;
+const TC_H_ROOT: u32 = 0xFFFF_FFFF;
+const TCA_KIND: u16 = 1;
+
+/// `ip link set NAME mtu MTU`.
+pub(super) fn link_mtu(name: &str, mtu: u32) -> Result<(), NetlinkError> {
+    let idx = ifindex(name)?;
+    let msg = Msg::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK)
+        .bytes(&ifinfomsg(idx, 0, 0))
+        .attr(IFLA_MTU, &mtu.to_ne_bytes())
+        .finish();
+    request(format!("set {name} mtu {mtu}"), msg)
+}
+
+/// `tc qdisc replace dev NAME root KIND` (the kind's default parameters).
+pub(super) fn root_qdisc(name: &str, kind: &str) -> Result<(), NetlinkError> {
+    let idx = ifindex(name)?;
+    // struct tcmsg: family, two pad octets, ifindex, handle, parent, info.
+    let mut tcm = [0u8; 20];
+    tcm[4..8].copy_from_slice(&(idx as i32).to_ne_bytes());
+    tcm[12..16].copy_from_slice(&TC_H_ROOT.to_ne_bytes());
+    let mut k = kind.as_bytes().to_vec();
+    k.push(0);
+    let msg = Msg::new(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        .bytes(&tcm)
+        .attr(TCA_KIND, &k)
+        .finish();
+    request(format!("root qdisc {kind} on {name}"), msg).map_err(|e| match e {
+        NetlinkError::Refused { errno: libc::ENOENT, what } => {
+            NetlinkError::Refused { what: format!("{what} (a kind this kernel does not have)"), errno: libc::ENOENT }
+        }
+        e => e,
+    })
+}
+
 fn ip_bytes(a: IpAddr) -> (u8, Vec<u8>) {
     match a {
         IpAddr::V4(v) => (libc::AF_INET as u8, v.octets().to_vec()),

@@ -107,6 +107,16 @@ impl Private {
         Ok(netlink::link_up(name)?)
     }
 
+    /// `ip link set NAME mtu MTU`.
+    pub fn link_mtu(&self, name: &str, mtu: u32) -> Result<(), NetnsError> {
+        Ok(netlink::link_mtu(name, mtu)?)
+    }
+
+    /// `tc qdisc replace dev NAME root KIND`.
+    pub fn root_qdisc(&self, name: &str, kind: &str) -> Result<(), NetnsError> {
+        Ok(netlink::root_qdisc(name, kind)?)
+    }
+
     /// `ip addr add ADDR/PREFIX dev NAME` (IPv6 without duplicate address detection).
     pub fn addr_add(&self, name: &str, addr: IpAddr, prefix: u8) -> Result<(), NetnsError> {
         Ok(netlink::addr_add(name, addr, prefix)?)

@@ -254,6 +254,14 @@ pub struct Script {
     /// kernel as a GSO packet of segment size N, as a NIC's GRO hands it
     /// over (packetdrill's --mss): one longer than N is a super-segment.
     pub in_gso: Option<u16>,
+    /// `mtu: N`: the MTU of the Linux target's device (packetdrill's
+    /// --mtu); other targets cannot run the script.
+    pub mtu: Option<u16>,
+    /// `qdisc: KIND`: the root qdisc of the Linux target's device, with the
+    /// kind's default parameters (`tc qdisc replace dev tun0 root KIND`, as
+    /// packetdrill's helpers set pfifo); other targets have no queue and
+    /// ignore it.
+    pub qdisc: Option<String>,
     pub steps: Vec<Step>,
 }
 
@@ -450,6 +458,8 @@ struct RawScript {
     timer_tick: Option<Spanned<String>>,
     in_gso: Option<Spanned<u32>>,
     option_layout: Option<Spanned<String>>,
+    mtu: Option<Spanned<u32>>,
+    qdisc: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -1094,6 +1104,28 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 Some(g.value as u16)
             }
         },
+        mtu: raw.mtu.as_ref().map(|m| {
+            if !(68..=65_535).contains(&m.value) {
+                errs.push(ctx.err_at(&m.referenced, "mtu is a device MTU from 68 to 65535".to_string(), None));
+            }
+            m.value.clamp(68, 65_535) as u16
+        }),
+        qdisc: raw.qdisc.as_ref().map(|q| {
+            let ok = !q.value.is_empty()
+                && q.value.len() < 16
+                && q.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                errs.push(ctx.err_at(
+                    &q.referenced,
+                    format!(
+                        "qdisc is a queueing discipline's kind (pfifo, bfifo, fq, fq_codel, ...), not `{}`",
+                        q.value
+                    ),
+                    None,
+                ));
+            }
+            q.value.clone()
+        }),
         fds_mapped: switch(ctx, &mut errs, &raw.fds, "fds", "exact", "mapped"),
         merge_out: switch(ctx, &mut errs, &raw.out_segments, "out_segments", "exact", "merge"),
         script_clock: switch(ctx, &mut errs, &raw.clock, "clock", "observed", "script"),

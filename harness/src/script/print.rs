@@ -33,10 +33,12 @@ pub enum Key {
     TimerTick,
     InGso,
     OptionLayout,
+    Mtu,
+    Qdisc,
 }
 
 impl Key {
-    pub const ALL: [Key; 25] = [
+    pub const ALL: [Key; 27] = [
         Key::Name,
         Key::From,
         Key::Description,
@@ -62,6 +64,8 @@ impl Key {
         Key::TimerTick,
         Key::InGso,
         Key::OptionLayout,
+        Key::Mtu,
+        Key::Qdisc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +95,8 @@ impl Key {
             Key::TimerTick => "timer_tick",
             Key::InGso => "in_gso",
             Key::OptionLayout => "option_layout",
+            Key::Mtu => "mtu",
+            Key::Qdisc => "qdisc",
         }
     }
 }
@@ -441,6 +447,8 @@ mod tests {
                 Key::TimerTick => "1ms".into(),
                 Key::InGso => Value::Int(1460),
                 Key::OptionLayout => "exact".into(),
+                Key::Mtu => Value::Int(1520),
+                Key::Qdisc => "pfifo".into(),
             };
             d.set(k, v);
         }

@@ -115,6 +115,9 @@ impl TargetKind {
 /// its line), if it cannot. Steps for another target (`only:`) do not count.
 pub fn refusal(kind: TargetKind, script: &Script) -> Option<String> {
     let c = kind.capabilities();
+    if let (Some(mtu), false) = (script.mtu, c.linux) {
+        return Some(format!("`mtu: {mtu}` sets the Linux target's device MTU; {kind} has no such device"));
+    }
     for st in script.steps.iter().filter(|s| s.only.is_none_or(|o| o == kind)) {
         let why: Option<String> = match &st.kind {
             StepKind::Call(spec) => spec

@@ -278,8 +278,14 @@ impl LinuxTarget {
                 let ns = Private::unshare().map_err(|e| setup(e.to_string()))?;
                 let tun = if script.offload_tso { Tun::create_offload("tun0") } else { Tun::create("tun0") }
                     .map_err(|e| setup(e.to_string()))?;
+                if let Some(mtu) = script.mtu {
+                    ns.link_mtu("tun0", u32::from(mtu)).map_err(|e| setup(e.to_string()))?;
+                }
                 ns.addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 ns.link_up("tun0").map_err(|e| setup(e.to_string()))?;
+                if let Some(kind) = &script.qdisc {
+                    ns.root_qdisc("tun0", kind).map_err(|e| setup(e.to_string()))?;
+                }
                 ns.route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
                 let idx = netlink::ifindex("tun0").map_err(|e| setup(e.to_string()))?;
                 (ns, Box::new(TunLink::new(tun, idx)))
@@ -302,11 +308,21 @@ impl LinuxTarget {
                     sys::ethtool_set("veth0", cmd, false)
                         .map_err(|e| setup(format!("turning {what} offload off on veth0: {e}")))?;
                 }
+                if let Some(mtu) = script.mtu {
+                    ns.link_mtu("veth0", u32::from(mtu)).map_err(|e| setup(e.to_string()))?;
+                }
                 ns.addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 ns.link_up("veth0").map_err(|e| setup(e.to_string()))?;
+                if let Some(kind) = &script.qdisc {
+                    ns.root_qdisc("veth0", kind).map_err(|e| setup(e.to_string()))?;
+                }
                 ns.route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
                 ns.neigh_add("veth0", script.remote, MAC_HARNESS).map_err(|e| setup(e.to_string()))?;
                 let h = Private::enter(&harness_ns).map_err(|e| setup(e.to_string()))?;
+                if let Some(mtu) = script.mtu {
+                    // veth drops what is larger than the receiving end's MTU.
+                    h.link_mtu("veth1", u32::from(mtu)).map_err(|e| setup(e.to_string()))?;
+                }
                 h.link_up("veth1").map_err(|e| setup(e.to_string()))?;
                 let idx = netlink::ifindex("veth1").map_err(|e| setup(e.to_string()))?;
                 let raw = RawLink::open(idx, MAC_KERNEL).map_err(|e| setup(format!("AF_PACKET socket: {e}")))?;
