@@ -1864,6 +1864,8 @@ steps:
             ("timer_tick: 0s\nsteps:\n  - call: socket() = 3\n", "timer_tick is a kernel's tick"),
             ("timer_tick: 1s\nsteps:\n  - call: socket() = 3\n", "at most 100ms"),
             ("in_gso: 1000\nsteps:\n  - call: socket() = 3\n", "with `offload: tso`"),
+            ("mtu: 40\nsteps:\n  - call: socket() = 3\n", "mtu is a device MTU from 68 to 65535"),
+            ("qdisc: \"fq; rm\"\nsteps:\n  - call: socket() = 3\n", "qdisc is a queueing discipline's kind"),
             ("congestion: \"cu bic\"\nsteps:\n  - call: socket() = 3\n", "not a congestion control name"),
             ("steps:\n  - sysctl: {kernel.panic: 1}\n", "not a network sysctl"),
         ] {
