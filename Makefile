@@ -46,13 +46,17 @@ bench-report: setup
 ## are installed for them, the harness itself needs neither); the importer refuses
 ## the others (writes under /sys/module, files in /tmp).
 PACKETDRILL_TCP ?= ../shared/peers/packetdrill/gtests/net/tcp
+## The helpers that copy lacks (`../common/defaults.sh`, set_sysctls.py),
+## written for this project from its HELPERS.md; a tree that holds its own
+## helpers is read first, so these only fill the gap.
+PACKETDRILL_HELPERS ?= harness/import-helpers/packetdrill-gtests
 PD_OUT := target/packetdrill
 bench-packetdrill: setup
 	command -v ethtool >/dev/null || apt-get install -y --no-install-recommends ethtool
 	command -v tc >/dev/null || apt-get install -y --no-install-recommends iproute2
 	$(CARGO) build --release -p harness
 	rm -rf $(PD_OUT) && mkdir -p $(PD_OUT)
-	$(HARNESS) import $(PACKETDRILL_TCP) --allow-shell -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt
+	$(HARNESS) import $(PACKETDRILL_TCP) --helpers $(PACKETDRILL_HELPERS) --allow-shell -o $(PD_OUT)/scripts | tee $(PD_OUT)/import.txt
 	for j in 2 16; do \
 	  $(HARNESS) run $(PD_OUT)/scripts --target linux --allow-shell -j $$j --verdicts > $(PD_OUT)/run-j$$j.txt; \
 	  grep -E '^(pass|FAIL|ERROR|skip) +[0-9.]+s ' $(PD_OUT)/run-j$$j.txt; \
@@ -75,7 +79,7 @@ bench-packetdrill: setup
 ## Figures in target/stress/.
 stress-linux: setup
 	$(CARGO) build --release -p harness
-	PACKETDRILL_TCP=$(PACKETDRILL_TCP) scripts/stress-linux.sh
+	PACKETDRILL_TCP=$(PACKETDRILL_TCP) PACKETDRILL_HELPERS=$(PACKETDRILL_HELPERS) scripts/stress-linux.sh
 
 ## The lwIP device under test (duts/lwip/lwip-dut.c), against Debian's
 ## liblwip-dev (2.1.3): a program the harness starts per script.

@@ -51,7 +51,7 @@ done
 
 differ=0
 if [ "$pd_runs" -gt 0 ] && [ -d "$pd_tree" ]; then
-  "$H" import "$pd_tree" --allow-shell -o "$out/packetdrill" > "$out/packetdrill-import.txt" 2>&1 || true
+  "$H" import "$pd_tree" --helpers "${PACKETDRILL_HELPERS:-harness/import-helpers/packetdrill-gtests}" --allow-shell -o "$out/packetdrill" > "$out/packetdrill-import.txt" 2>&1 || true
   for k in $(seq "$pd_runs"); do
     start=$(date +%s)
     "$H" run "$out/packetdrill" --target linux --allow-shell -j "$jobs" --verdicts > "$out/packetdrill-$k.txt" 2>&1 || true

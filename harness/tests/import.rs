@@ -15,6 +15,10 @@ fn harness(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The helpers google's tree runs (`../common/defaults.sh`), which the
+/// tests' scripts run too.
+const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/import-helpers/packetdrill-gtests");
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("harness-import-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -59,7 +63,8 @@ fn converts_and_keeps_pkt_lines() {
         .unwrap();
     std::fs::write(dir.join("in/broken.pkt"), "0 socket(..., SOCK_STREAM\n").unwrap();
     let out = dir.join("out");
-    let (code, stdout, stderr) = harness(&["import", dir.join("in").to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (code, stdout, stderr) =
+        harness(&["import", "--helpers", HELPERS, dir.join("in").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     // The converted script: the tree is mirrored, every step names its .pkt line.
     let yaml = std::fs::read_to_string(out.join("sub/server.yaml")).unwrap();
@@ -83,13 +88,13 @@ fn converts_and_keeps_pkt_lines() {
 
 #[test]
 fn bad_command_lines_are_refused() {
-    let (code, _, stderr) = harness(&["import", "/nonexistent/x.pkt"]);
+    let (code, _, stderr) = harness(&["import", "--helpers", HELPERS, "/nonexistent/x.pkt"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("/nonexistent/x.pkt: No such file"), "{stderr}");
-    let (code, _, stderr) = harness(&["import", "-D", "no-equals", "/nonexistent"]);
+    let (code, _, stderr) = harness(&["import", "--helpers", HELPERS, "-D", "no-equals", "/nonexistent"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("expected NAME=VALUE"), "{stderr}");
-    let (code, _, stderr) = harness(&["import", "--congestion", "cu bic", "/nonexistent"]);
+    let (code, _, stderr) = harness(&["import", "--helpers", HELPERS, "--congestion", "cu bic", "/nonexistent"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--congestion"), "{stderr}");
 }
@@ -106,7 +111,8 @@ fn packetdrills_own_scripts_import() {
         return;
     }
     let out = temp_dir("packetdrill");
-    let (code, stdout, stderr) = harness(&["import", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (code, stdout, stderr) =
+        harness(&["import", "--helpers", HELPERS, src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let last = stdout.lines().last().unwrap();
     let n: Vec<usize> =
@@ -130,7 +136,8 @@ fn converted_script_runs_on_linux_and_points_at_the_pkt_line() {
     std::fs::write(dir.join("good.pkt"), server_pkt(101)).unwrap();
     std::fs::write(dir.join("bad.pkt"), server_pkt(51)).unwrap();
     let out = dir.join("out");
-    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (code, stdout, _) =
+        harness(&["import", "--helpers", HELPERS, dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}");
     let (code, stdout, stderr) =
         harness(&["run", out.join("good.yaml").to_str().unwrap(), "--target", "linux", "--verdicts"]);
@@ -142,5 +149,220 @@ fn converted_script_runs_on_linux_and_points_at_the_pkt_line() {
     assert!(stdout.contains("  from: bad.pkt:17\n"), "{stdout}");
     assert!(stdout.contains("ack  expected 51"), "{stdout}");
     assert!(stdout.contains("(from bad.pkt:17)"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Copies every .pkt file under `src` to `dst` (same layout), with each
+/// helper call rewritten by `rewrite` and `place` putting helpers in.
+fn copy_tree(src: &Path, dst: &Path, rewrite: &dyn Fn(&str) -> String, place: &dyn Fn(&Path)) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &dst.join(e.file_name()), rewrite, place);
+        } else if p.extension().is_some_and(|x| x == "pkt") {
+            std::fs::create_dir_all(dst).unwrap();
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(dst.join(e.file_name()), rewrite(&text)).unwrap();
+            place(dst);
+        }
+    }
+}
+
+/// The files under `dir`, relative, with their contents.
+fn tree_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    fn walk(d: &Path, root: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                out.insert(p.strip_prefix(root).unwrap().to_path_buf(), std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// `../common/defaults.sh` (any depth of `../`) -> `to`.
+fn redirect_common(text: &str, defaults: &str, sysctls: &str) -> String {
+    let mut out = String::new();
+    for l in text.split_inclusive('\n') {
+        let mut l = l.to_string();
+        for (name, to) in [("common/defaults.sh", defaults), ("common/set_sysctls.py", sysctls)] {
+            while let Some(i) = l.find(name) {
+                let mut start = i;
+                while start >= 3 && &l[start - 3..start] == "../" {
+                    start -= 3;
+                }
+                l.replace_range(start..i + name.len(), to);
+            }
+        }
+        out.push_str(&l);
+    }
+    out
+}
+
+/// A tree that keeps its helpers beside its scripts, under names and paths
+/// of its own, converts exactly as the original with its helpers elsewhere:
+/// helpers are read, never recognised by name or place.
+#[test]
+fn helpers_are_read_wherever_the_tree_keeps_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/packetdrill/gtests/net/tcp");
+    let src = std::env::var_os("PACKETDRILL_TCP").map(PathBuf::from).unwrap_or(src);
+    if !src.is_dir() {
+        eprintln!("SKIPPED: no packetdrill scripts at {} (set PACKETDRILL_TCP)", src.display());
+        return;
+    }
+    let dir = temp_dir("helpers-moved");
+    let helper = |n: &str| std::fs::read_to_string(Path::new(HELPERS).join(n)).unwrap();
+    let (defaults, sysctls) = (helper("defaults.sh"), helper("set_sysctls.py"));
+    let import = |tree: &Path, out: &Path, helpers: bool| {
+        let mut args = vec!["import", tree.to_str().unwrap(), "--allow-shell", "-o", out.to_str().unwrap()];
+        if helpers {
+            args.extend(["--helpers", HELPERS]);
+        }
+        let (code, stdout, stderr) = harness(&args);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let last = stdout.lines().last().unwrap();
+        last.split("; written").next().unwrap().to_string()
+    };
+    let original = dir.join("original");
+    let summary = import(&src, &original, true);
+    assert!(summary.contains("159 converted"), "{summary}");
+    let want = tree_files(&original);
+
+    // 1. Every helper moved to `./` beside the scripts.
+    let moved = dir.join("moved");
+    copy_tree(&src, &moved, &|t| redirect_common(t, "./defaults.sh", "./set_sysctls.py"), &|d| {
+        std::fs::write(d.join("defaults.sh"), &defaults).unwrap();
+        std::fs::write(d.join("set_sysctls.py"), &sysctls).unwrap();
+    });
+    let out = dir.join("moved-out");
+    assert_eq!(import(&moved, &out, false), summary);
+    assert!(tree_files(&out) == want, "the tree with its helpers in ./ converts differently");
+
+    // 2. Names and paths of the tree's own, the setup split over two
+    // helpers, one running the other (relative to the script's directory,
+    // where packetdrill runs its commands).
+    let renamed = dir.join("renamed");
+    let (sysctl_lines, rest): (Vec<&str>, Vec<&str>) = defaults.lines().partition(|l| l.starts_with("sysctl"));
+    let base = format!("#!/bin/bash\nset -e\n{}\n./lib/tcp-knobs.sh # the sysctls\n", rest.join("\n"));
+    let knobs = format!("{}\n", sysctl_lines.join("\n"));
+    copy_tree(&src, &renamed, &|t| redirect_common(t, "./lib/base-setup", "./lib/proc-set"), &|d| {
+        std::fs::create_dir_all(d.join("lib")).unwrap();
+        std::fs::write(d.join("lib/base-setup"), &base).unwrap();
+        std::fs::write(d.join("lib/tcp-knobs.sh"), &knobs).unwrap();
+        std::fs::write(d.join("lib/proc-set"), &sysctls).unwrap();
+    });
+    let out = dir.join("renamed-out");
+    assert_eq!(import(&renamed, &out, false), summary);
+    let got = tree_files(&out);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, v) in &want {
+        // The qdisc line now comes before the sysctls; the settings are the same.
+        let (mut a, mut b): (Vec<&str>, Vec<&str>) = (v.lines().collect(), got[k].lines().collect());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "{}", k.display());
+    }
+
+    // 3. Without the helpers, each script is refused at its helper line.
+    let (code, stdout, _) = harness(&["import", src.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("0 converted"), "{stdout}");
+    assert!(stdout.contains("../common/defaults.sh` is not at"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tree laid out as the kernel's selftests lay theirs out (written for
+/// this test): the helper `./defaults.sh` beside the scripts, the addresses
+/// and defines on the runner's command line, given after `--` as
+/// packetdrill's own. The script converts and passes on the kernel, with
+/// the helper's sysctls, qdisc and the command line's MTU in force.
+#[test]
+fn a_selftests_style_tree_with_its_runners_arguments() {
+    let dir = temp_dir("selftests");
+    let tree = dir.join("packetdrill");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("defaults.sh"),
+        "#!/bin/bash\n# Settings every script starts from.\nset -e\n\
+         sysctl -q net.ipv4.tcp_rmem=\"4096 $((64 * 1024)) 1048576\" \\\n    net.ipv4.tcp_timestamps=0\n\
+         ip tcp_metrics flush all >/dev/null 2>&1\n\
+         tc qdisc replace dev tun0 root bfifo\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("tcp_passive_no_ts.pkt"),
+        "// A passive open without timestamps; the helper and the MTU checked.\n\
+         `./defaults.sh`\n\
+         0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+         +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+         +0 bind(3, ..., ...) = 0\n\
+         +0 listen(3, 1) = 0\n\
+         +0 < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 1 ecr 0>\n\
+         +0 > S. 0:0(0) ack 1 <mss 1360,nop,nop,sackOK>\n\
+         +.01 < . 1:1(0) ack 1 win 514\n\
+         +0 accept(3, ..., ...) = 4\n\
+         +0 `ip link show tun0 | grep -q 'mtu 1400' && tc qdisc show dev tun0 | grep -q '^qdisc bfifo'`\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, stdout, stderr) = harness(&[
+        "import",
+        tree.to_str().unwrap(),
+        "--allow-shell",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "--ip_version=ipv4",
+        "--local_ip=198.51.100.7",
+        "--gateway_ip=198.51.100.7",
+        "--netmask_ip=255.255.255.0",
+        "--remote_ip=192.0.2.9",
+        "--mtu=1400",
+        "-D",
+        "CMSG_LEVEL_IP=SOL_IP",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 converted"), "{stdout}");
+    let y = std::fs::read_to_string(out.join("tcp_passive_no_ts.yaml")).unwrap();
+    for want in [
+        "mtu: 1400",
+        "qdisc: bfifo",
+        "net.ipv4.tcp_rmem: \"4096 65536 1048576\"",
+        "net.ipv4.tcp_timestamps: \"0\"",
+        "addresses: {local: \"198.51.100.7\", remote: \"192.0.2.9\"}",
+    ] {
+        assert!(y.contains(want), "{want} not in\n{y}");
+    }
+    // Bad command lines are refused before anything is read.
+    for (args, why) in [
+        (vec!["--ip_vers=ipv6"], "did you mean `--ip_version`"),
+        (vec!["--mtu"], "`--mtu` needs a value"),
+        (vec!["--strict_segments=1"], "takes no value"),
+        (vec!["x.pkt"], "scripts to import go before `--`"),
+    ] {
+        let mut a = vec!["import", tree.to_str().unwrap(), "--"];
+        a.extend(args);
+        let (code, _, stderr) = harness(&a);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    }
+    if common::privileged() {
+        let (code, stdout, stderr) = harness(&[
+            "run",
+            out.join("tcp_passive_no_ts.yaml").to_str().unwrap(),
+            "--target",
+            "linux",
+            "--allow-shell",
+            "--verdicts",
+        ]);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

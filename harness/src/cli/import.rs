@@ -1,7 +1,10 @@
 //! `harness import`: packetdrill scripts in, the language out.
 
 use super::common::{congestion, define, Congestion, Error, Verdict};
-use crate::import::{self, convert::ImportOptions};
+use crate::import::{
+    self,
+    convert::{HelperCongestion, ImportOptions},
+};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -19,22 +22,50 @@ pub(super) struct ImportArgs {
     /// List every problem of every refused file, not just the first.
     #[arg(short, long)]
     verbose: bool,
-    /// What defaults.sh's default congestion control (cubic) becomes: set
-    /// on every socket (`congestion: NAME`), or `host` to leave the
-    /// host's default, as packetdrill itself gets inside a namespace.
-    #[arg(long, default_value = "cubic", value_parser = congestion)]
-    congestion: Congestion,
+    /// What a helper's `net.ipv4.tcp_congestion_control` becomes (a
+    /// namespace cannot change the host's default, so it is set on every
+    /// socket: `congestion: NAME`): by default the helper's value; NAME
+    /// instead; or `host` to leave the host's default, as packetdrill
+    /// itself gets inside a namespace.
+    #[arg(long, value_parser = congestion)]
+    congestion: Option<Congestion>,
     /// packetdrill's -D NAME=VALUE: replace NAME (a whole word) by VALUE.
     #[arg(short = 'D', long = "define", value_name = "NAME=VALUE", value_parser = define)]
     defines: Vec<(String, String)>,
+    /// A directory holding helpers the tree runs but does not hold (looked
+    /// up by file name when `../common/defaults.sh` or the like is not
+    /// beside the script). Repeatable; the script's own tree comes first.
+    #[arg(long = "helpers", value_name = "DIR")]
+    helper_dirs: Vec<PathBuf>,
+    /// After `--`: packetdrill's own command line for every script, as a
+    /// tree's runner passes it (`-- --ip_version=ipv4 --local_ip=192.168.0.1
+    /// -D CMSG_LEVEL_IP=SOL_IP`); it overrides the scripts' options, as in
+    /// packetdrill.
+    #[arg(last = true, value_name = "PACKETDRILL_ARGS", allow_hyphen_values = true)]
+    packetdrill: Vec<String>,
 }
 
 pub(super) fn import(a: ImportArgs) -> Result<Verdict, Error> {
     let congestion = match a.congestion {
-        Congestion::Host => None,
-        Congestion::Algo(c) => Some(c),
+        None => HelperCongestion::AsSet,
+        Some(Congestion::Host) => HelperCongestion::Host,
+        Some(Congestion::Algo(c)) => HelperCongestion::Algo(c),
     };
-    let opts = ImportOptions { congestion, allow_shell: a.allow_shell, defines: a.defines };
+    let (args, pd_defines) =
+        import::packetdrill_args(&a.packetdrill).map_err(|e| Error::Invalid(format!("after `--`: {e}")))?;
+    // A name defined both ways: harness import's own -D wins.
+    let mut defines = a.defines;
+    for (n, v) in pd_defines {
+        if !defines.iter().any(|(d, _)| *d == n) {
+            defines.push((n, v));
+        }
+    }
+    for d in &a.helper_dirs {
+        if !d.is_dir() {
+            return Err(Error::Invalid(format!("--helpers {}: not a directory", d.display())));
+        }
+    }
+    let opts = ImportOptions { congestion, allow_shell: a.allow_shell, defines, helper_dirs: a.helper_dirs, args };
     let files = import::find_pkt(&a.paths).map_err(|e| Error::Invalid(e.to_string()))?;
     let results = import::import(&files, a.output.as_deref(), &opts).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut converted = 0;

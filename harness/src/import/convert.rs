@@ -5,44 +5,22 @@
 //! What the language cannot say is not approximated: the script is refused
 //! with a [`Problem`] per construct (file:line, the construct, why).
 
+use super::helpers;
 use super::pkt::{self, Item, ItemKind, PdTime};
 use crate::script::print::{Key, ScriptDoc, StepDoc, StepKey, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
-
-/// What `defaults.sh` sets (`../shared/peers/packetdrill/HELPERS.md`), as
-/// (sysctl, value). `tcp_congestion_control = cubic` is not here: a namespace
-/// cannot change the default away from the host's allowed list, so it becomes
-/// the header's `congestion: cubic` (set on every socket the script makes).
-pub const DEFAULTS_SH: &[(&str, &str)] = &[
-    ("net.ipv4.tcp_rmem", "4096 540000 15728640"),
-    ("net.ipv4.tcp_wmem", "4096 262144 4194304"),
-    ("net.ipv4.tcp_timestamps", "1"),
-    ("net.ipv4.tcp_syn_retries", "5"),
-    ("net.ipv4.tcp_synack_retries", "5"),
-    ("net.ipv4.tcp_frto", "2"),
-    ("net.ipv4.tcp_sack", "1"),
-    ("net.ipv4.tcp_dsack", "1"),
-    ("net.ipv4.tcp_fack", "0"),
-    ("net.ipv4.tcp_reordering", "3"),
-    ("net.ipv4.tcp_slow_start_after_idle", "0"),
-    ("net.ipv4.tcp_early_retrans", "4"),
-    ("net.ipv4.tcp_recovery", "1"),
-    ("net.ipv4.tcp_tso_win_divisor", "3"),
-    ("net.ipv4.tcp_ecn", "0"),
-    ("net.ipv4.tcp_ecn_option", "2"),
-    ("net.ipv4.tcp_pacing_ss_ratio", "200"),
-    ("net.ipv4.tcp_pacing_ca_ratio", "120"),
-    ("net.ipv4.tcp_notsent_lowat", "4294967295"),
-    ("net.ipv4.tcp_fastopen", "0x70403"),
-    ("net.ipv4.tcp_fastopen_key", "a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"),
-    ("net.ipv4.tcp_syncookies", "1"),
-];
+use std::path::{Path, PathBuf};
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { congestion: Some("cubic".into()), allow_shell: false, defines: Vec::new() }
+        ImportOptions {
+            congestion: HelperCongestion::AsSet,
+            allow_shell: false,
+            defines: Vec::new(),
+            helper_dirs: Vec::new(),
+            args: Vec::new(),
+        }
     }
 }
 
@@ -68,16 +46,35 @@ const PY_CONSTANTS: &[(&str, i64)] = &[
 
 #[derive(Clone, Debug)]
 pub struct ImportOptions {
-    /// What defaults.sh's `tcp_congestion_control=cubic` becomes: the
-    /// header's `congestion:` (set on every socket), or `None` to leave the
-    /// host's default (what packetdrill itself gets inside a namespace).
-    pub congestion: Option<String>,
+    /// What a helper's `net.ipv4.tcp_congestion_control` becomes.
+    pub congestion: HelperCongestion,
     /// packetdrill's `-D NAME=VALUE`: NAME is replaced by VALUE as a whole
     /// word (run_all.py passes TFO_COOKIE, CMSG_LEVEL_IP, ...).
     pub defines: Vec<(String, String)>,
     /// Keep backtick commands the language has no equivalent for as `shell:`
     /// steps (run only under `harness run --allow-shell`).
     pub allow_shell: bool,
+    /// Where to find a helper the tree refers to but does not hold, by its
+    /// file name (`--helpers DIR`).
+    pub helper_dirs: Vec<PathBuf>,
+    /// packetdrill's command line for every script (`--ip_version=ipv6`,
+    /// `--local_ip=...`): as packetdrill does, they override the script's
+    /// own options. `-D` goes to `defines`.
+    pub args: Vec<(String, Option<String>)>,
+}
+
+/// What the congestion control a helper sets becomes. A namespace cannot
+/// change the default away from the host's allowed list, so it is set on
+/// every socket the script makes (the header's `congestion:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelperCongestion {
+    /// The helper's value.
+    AsSet,
+    /// Left out: the host's default, as packetdrill itself gets inside a
+    /// namespace.
+    Host,
+    /// This algorithm instead.
+    Algo(String),
 }
 
 /// One construct the language cannot say.
@@ -127,6 +124,8 @@ struct Out {
     local_isn: u32,
     /// The first connection's ISN: the header's `remote_isn`.
     header_isn: Option<u32>,
+    /// The script's directory, where its helpers are looked up.
+    script_dir: Option<PathBuf>,
 }
 
 fn secs(v: f64) -> String {
@@ -219,21 +218,83 @@ impl Out {
 /// Converts one packetdrill script. `name` is how the header names the
 /// source (its path relative to the imported tree).
 pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
+    convert_file(name, text, None, opts)
+}
+
+/// [`convert`] of a script read from `path`, whose helpers are looked up
+/// from its directory.
+pub fn convert_file(name: &str, text: &str, path: Option<&Path>, opts: &ImportOptions) -> Converted {
     let mut defines = opts.defines.clone();
-    if !defines.iter().any(|(n, _)| n == "TFO_COOKIE") {
-        defines.push(("TFO_COOKIE".into(), tfo_cookie_for(name, text)));
-    }
     // run_all.py's other IPv4 definitions.
     for (n, v) in [("CODE", "host_unreachable"), ("CMSG_LEVEL_IP", "SOL_IP"), ("CMSG_TYPE_RECVERR", "IP_RECVERR")] {
         if !defines.iter().any(|(d, _)| d == n) {
             defines.push((n.into(), v.into()));
         }
     }
-    let text = &substitute(text, &defines);
+    if defines.iter().any(|(n, _)| n == "TFO_COOKIE") || !text.contains("TFO_COOKIE") {
+        return convert_with(name, text, path, opts, &defines).0;
+    }
+    // The fast-open cookie depends on the key the script (or a helper it
+    // runs) sets: a first reading finds it.
+    let (first, key) = convert_with(name, text, path, opts, &defines);
+    match key.as_deref().map(fastopen_key) {
+        Some(Some(key)) => {
+            defines.push(("TFO_COOKIE".into(), tfo_cookie_for(name, text, &opts.args, key)));
+            convert_with(name, text, path, opts, &defines).0
+        }
+        bad => {
+            let line = text.lines().position(|l| l.contains("TFO_COOKIE")).map_or(0, |i| i + 1);
+            let why = match bad {
+                Some(None) => format!(
+                    "the script sets net.ipv4.tcp_fastopen_key to `{}`, which is not four 8-digit hex words \
+                     joined by `-`",
+                    key.unwrap_or_default()
+                ),
+                _ => "the cookie follows net.ipv4.tcp_fastopen_key, which neither the script nor its helpers \
+                      set (the kernel then picks a random key)"
+                    .into(),
+            };
+            let mut problems = vec![Problem {
+                line,
+                construct: "TFO_COOKIE".into(),
+                reason: format!("{why}; give it with -D TFO_COOKIE=HEX"),
+            }];
+            // The first reading's other problems (not those of the lines
+            // that name the cookie).
+            let lines: Vec<&str> = text.lines().collect();
+            problems.extend(
+                first
+                    .problems
+                    .into_iter()
+                    .filter(|p| !lines.get(p.line.wrapping_sub(1)).is_some_and(|l| l.contains("TFO_COOKIE"))),
+            );
+            Converted { yaml: None, problems, steps: first.steps }
+        }
+    }
+}
+
+/// `net.ipv4.tcp_fastopen_key`'s value as the kernel reads it: four 32-bit
+/// hex words joined by `-` (a second key after `,` is the backup).
+fn fastopen_key(v: &str) -> Option<[u32; 4]> {
+    let primary = v.trim().split(',').next()?;
+    let words: Vec<u32> = primary.split('-').map(|w| u32::from_str_radix(w, 16).ok()).collect::<Option<_>>()?;
+    words.try_into().ok()
+}
+
+/// One reading of the script with these defines; also the fast-open key the
+/// header's sysctls set.
+fn convert_with(
+    name: &str,
+    text: &str,
+    path: Option<&Path>,
+    opts: &ImportOptions,
+    defines: &[(String, String)],
+) -> (Converted, Option<String>) {
+    let text = &substitute(text, defines);
     let items = match pkt::parse(text) {
         Ok(i) => i,
         Err(e) => {
-            return Converted {
+            let c = Converted {
                 yaml: None,
                 problems: vec![Problem {
                     line: e.line,
@@ -241,7 +302,8 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
                     reason: format!("column {}: {}", e.column, e.message),
                 }],
                 steps: 0,
-            }
+            };
+            return (c, None);
         }
     };
     let mut o = Out {
@@ -261,12 +323,20 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         isn_patch: None,
         local_isn: 0,
         header_isn: None,
+        script_dir: path.map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()),
     };
     let mut tolerance_us = PD_TOLERANCE_US;
     let mut first_comment: Option<String> = None;
     let mut seen_event = false;
+    // packetdrill reads the script's options, then its command line over
+    // them, before anything else in the script.
+    let mut args_applied = false;
     for it in &items {
         let line = it.line;
+        if !args_applied && !matches!(it.kind, ItemKind::Comment(_) | ItemKind::Flag { .. }) {
+            args_applied = true;
+            command_line(&mut o, &opts.args, &mut tolerance_us);
+        }
         match &it.kind {
             ItemKind::Comment(c) => {
                 if first_comment.is_none() && !seen_event {
@@ -293,11 +363,15 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
             }
         }
     }
+    if !args_applied {
+        command_line(&mut o, &opts.args, &mut tolerance_us);
+    }
+    let fo_key = o.sysctl.iter().rev().find(|(k, _)| k == "net.ipv4.tcp_fastopen_key").map(|(_, v)| v.clone());
     // Comments after the last step are kept too.
     let trailing = o.take_comments();
     let steps = o.doc.steps.len();
     if !o.problems.is_empty() {
-        return Converted { yaml: None, problems: o.problems, steps };
+        return (Converted { yaml: None, problems: o.problems, steps }, fo_key);
     }
     let title = first_comment.filter(|c| !c.is_empty()).unwrap_or_else(|| name.to_string());
     let mut doc = ScriptDoc {
@@ -351,30 +425,39 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
         }
         doc.set(Key::Sysctl, Value::Block(seen.into_iter().map(|(k, v)| (k, Value::Str(v))).collect()));
     }
-    Converted { yaml: Some(doc.print()), problems: Vec::new(), steps }
+    (Converted { yaml: Some(doc.print()), problems: Vec::new(), steps }, fo_key)
 }
 
 /// `--ip_version=ipv6`'s addresses unless the script names its own.
 const V6_LOCAL: &str = "2001:db8:1::1";
 const V6_REMOTE: &str = "2001:db8::1";
 
-/// `local` or `remote` out of a header's `{local: "A", remote: "B"}`.
 /// The fast-open cookie Linux gives the script's peer: SipHash-2-4, keyed by
-/// `tcp_fastopen_key` (defaults.sh's a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4),
-/// over the client's then the server's address, little-endian
-/// (net/ipv4/tcp_fastopen.c). run_all.py passes the value for its own
-/// addresses (3021b9d889017eeb for 192.0.2.1 -> 192.168.0.1); this is the
-/// value for the addresses the script will run with.
-fn tfo_cookie_for(name: &str, text: &str) -> String {
+/// the `tcp_fastopen_key` the script's sysctls set, over the client's then
+/// the server's address, little-endian (net/ipv4/tcp_fastopen.c).
+/// run_all.py passes the value for its own addresses (3021b9d889017eeb for
+/// 192.0.2.1 -> 192.168.0.1 under google's defaults.sh); this is the value
+/// for the addresses the script will run with.
+fn tfo_cookie_for(name: &str, text: &str, args: &[(String, Option<String>)], key: [u32; 4]) -> String {
+    // The command line's value, else the script's.
+    let arg = |flag: &str| args.iter().rev().find(|(n, _)| n == flag).and_then(|(_, v)| v.clone());
     let flag = |name: &str| -> Option<std::net::IpAddr> {
+        if let Some(v) = arg(&name[2..]) {
+            return v.parse().ok();
+        }
         text.lines().find_map(|l| l.trim().strip_prefix(name)?.strip_prefix('=')?.trim().parse().ok())
     };
-    let v6 = text.lines().any(|l| l.trim().starts_with("--ip_version=ipv6"))
-        || (name.ends_with("v6.pkt") && !text.lines().any(|l| l.trim().starts_with("--ip_version=ipv4")));
+    let v6 = match arg("ip_version").as_deref() {
+        Some(v) => v == "ipv6",
+        None => {
+            text.lines().any(|l| l.trim().starts_with("--ip_version=ipv6"))
+                || (name.ends_with("v6.pkt") && !text.lines().any(|l| l.trim().starts_with("--ip_version=ipv4")))
+        }
+    };
     let (dl, dr) = if v6 { (V6_LOCAL, V6_REMOTE) } else { ("198.51.100.1", "192.0.2.1") };
     let local = flag("--local_ip").unwrap_or_else(|| dl.parse().expect("literal"));
     let remote = flag("--remote_ip").unwrap_or_else(|| dr.parse().expect("literal"));
-    tfo_cookie(remote, local, [0xa1a1_a1a1, 0xb2b2_b2b2, 0xc3c3_c3c3, 0xd4d4_d4d4])
+    tfo_cookie(remote, local, key)
 }
 
 pub fn tfo_cookie(client: std::net::IpAddr, server: std::net::IpAddr, key: [u32; 4]) -> String {
@@ -416,6 +499,14 @@ fn substitute(text: &str, defines: &[(String, String)]) -> String {
         t = out;
     }
     t
+}
+
+/// packetdrill's command line (`ImportOptions::args`), over the script's
+/// options; problems are reported at line 0 (the command line).
+fn command_line(o: &mut Out, args: &[(String, Option<String>)], tolerance_us: &mut u64) {
+    for (name, value) in args {
+        flag(o, 0, name, value.as_deref(), tolerance_us);
+    }
 }
 
 fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us: &mut u64) {
@@ -462,6 +553,16 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
             }
             _ => o.problem(line, "option --mss", format!("`{v}` is not a segment size")),
         },
+        // packetdrill's namespace reaches the remote address through a
+        // gateway; the run's namespace has it on-link (route lines that
+        // name the gateway lose their `via`), so neither changes the run.
+        "gateway_ip" | "netmask_ip" if v.parse::<std::net::IpAddr>().is_ok() => {}
+        "mtu" => match v.parse::<u16>() {
+            Ok(n) if n >= 68 => {
+                o.doc.set(Key::Mtu, Value::Int(i64::from(n)));
+            }
+            _ => o.problem(line, "option --mtu", format!("`{v}` is not a device MTU (68 to 65535)")),
+        },
         "tolerance_percent" => match v.parse::<f64>() {
             Ok(p) if (0.0..=100.0).contains(&p) => {
                 o.doc.set(Key::TolerancePercent, Value::Num(p));
@@ -506,7 +607,107 @@ fn route_in_our_namespace(l: &str) -> String {
     l.to_string()
 }
 
-/// Backtick commands: packetdrill's helpers become header settings.
+/// One line of shell a backtick block runs: its own, or a helper's.
+struct ShLine {
+    /// Which line of the block (a helper's lines share their call's).
+    i: usize,
+    /// The .pkt line.
+    lno: usize,
+    /// The helper file and line it was read from.
+    origin: Option<helpers::Origin>,
+    text: String,
+}
+
+impl ShLine {
+    /// A message about this line: prefixed by the helper's file:line.
+    fn say(&self, what: String) -> String {
+        match &self.origin {
+            Some(h) => format!("{}:{}: {what}", h.file, h.line),
+            None => what,
+        }
+    }
+}
+
+/// `cmd`'s redirections that change nothing (to /dev/null, between
+/// descriptors) taken out.
+fn without_null_redirections(l: &str) -> String {
+    let mut t = l.to_string();
+    for r in ["2>&1", "&> /dev/null", "&>/dev/null", "2> /dev/null", "2>/dev/null", "> /dev/null", ">/dev/null"] {
+        t = t.replace(r, " ");
+    }
+    t.trim().to_string()
+}
+
+/// `ARG` of a set_sysctls.py-style call: `/proc/sys/NAME=VALUE`.
+fn proc_sys_arg(a: &str) -> Option<(String, &str)> {
+    let (k, v) = a.split_once('=')?;
+    let k = k.strip_prefix("/proc/sys/")?;
+    k.starts_with("net/").then(|| (k.replace('/', "."), v))
+}
+
+/// Puts the line into `out`, or, when it runs a file of the script's tree,
+/// that file's lines in its place (read, never recognised by name).
+fn expand(o: &mut Out, opts: &ImportOptions, line: ShLine, depth: usize, out: &mut Vec<ShLine>) {
+    let plain = shell_words(&without_null_redirections(&line.text));
+    let Some(words) = plain.filter(|w| w.first().is_some_and(|w0| w0.contains('/'))) else {
+        out.push(line);
+        return;
+    };
+    let cmd = words[0].as_str();
+    // An absolute path is the host's program (`/bin/rm`), not the tree's.
+    if cmd.starts_with('/') {
+        out.push(line);
+        return;
+    }
+    let found = helpers::locate(cmd, o.script_dir.as_deref(), &opts.helper_dirs);
+    let path = match found {
+        Ok(p) => p,
+        Err(why) => {
+            let what = line.say(why);
+            o.problem(line.lno, "helper not found", what);
+            return;
+        }
+    };
+    // set_sysctls.py's convention: every argument /proc/sys/NAME=VALUE.
+    if words.len() > 1 && words[1..].iter().all(|a| proc_sys_arg(a).is_some()) {
+        out.push(line);
+        return;
+    }
+    if depth >= helpers::MAX_DEPTH {
+        let what = line.say(format!("`{cmd}`: helpers run helpers deeper than {}", helpers::MAX_DEPTH));
+        o.problem(line.lno, "helper", what);
+        return;
+    }
+    let h = match helpers::read(&path) {
+        Ok(h) => h,
+        Err(why) => {
+            let what = line.say(why);
+            o.problem(line.lno, "helper", what);
+            return;
+        }
+    };
+    if let Some(interp) = &h.interpreter {
+        let what = line.say(format!(
+            "`{cmd}` is a {interp} program: the importer reads shell helpers, and calls whose arguments are all \
+             /proc/sys/NAME=VALUE"
+        ));
+        o.problem(line.lno, format!("helper {interp}"), what);
+        return;
+    }
+    // Named as the script's tree names it (commands run in the script's
+    // directory, helpers' too), or where --helpers found it.
+    let file = match o.script_dir.as_ref().is_some_and(|d| path.starts_with(d)) {
+        true => cmd.to_string(),
+        false => path.display().to_string(),
+    };
+    for (n, text) in helpers::lines(&h.text) {
+        let origin = Some(helpers::Origin { file: file.clone(), line: n });
+        expand(o, opts, ShLine { i: line.i, lno: line.lno, origin, text }, depth + 1, out);
+    }
+}
+
+/// Backtick commands (and the helper files they run) become header
+/// settings, `sysctl:` steps, or `shell:` steps under --allow-shell.
 fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let line = it.line;
     let mut dropped = true;
@@ -529,77 +730,74 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         }
         cont = more;
     }
+    let mut sh = Vec::new();
+    for (i, raw) in lines {
+        let text = helpers::strip_comment(&raw).trim().trim_end_matches(';').trim().to_string();
+        if !text.is_empty() {
+            expand(o, opts, ShLine { i, lno: line + i, origin: None, text }, 0, &mut sh);
+        }
+    }
     // Where the mid-script sysctls and the kept commands sit in the block.
     let (mut last_sysctl, mut first_kept) = (None, None);
-    for (i, raw) in &lines {
-        let i = *i;
+    for (n, s) in sh.iter().enumerate() {
+        let (i, lno, l) = (s.i, s.lno, s.text.as_str());
+        // packetdrill runs a block as one command: its last line's status is
+        // the block's, a failure of any other line goes unnoticed.
+        let last = n + 1 == sh.len();
         let (n_sysctl, n_kept) = (mid_sysctl.len(), kept.len());
-        let l = raw.split('#').next().unwrap_or("").trim();
-        let l = l.trim_end_matches(';').trim();
-        if l.is_empty() {
-            continue;
-        }
-        let lno = line + i;
-        // A plain command (no pipes, redirections or lists) is read word by
-        // word; anything else is a shell command as a whole.
-        let plain = shell_words(l);
+        // A plain command (no pipes, lists or redirections other than to
+        // /dev/null) is read word by word; anything else is a shell
+        // command as a whole.
+        let plain = shell_words(&without_null_redirections(l));
         let words: Vec<&str> = match &plain {
             Some(w) if !w.is_empty() => w.iter().map(String::as_str).collect(),
             _ => vec![""],
         };
-        if words[0].ends_with("common/defaults.sh") && words.len() == 1 {
-            if seen_steps(o) {
-                o.problem(
-                    lno,
-                    "shell defaults.sh",
-                    "defaults.sh after the first step (the header sets sysctls before it)",
-                );
-            }
-            o.sysctl.extend(DEFAULTS_SH.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            if let Some(cc) = &opts.congestion {
-                o.doc.set(Key::Congestion, cc.as_str());
-            }
-        } else if words[0].ends_with("common/set_sysctls.py") {
-            for kv in &words[1..] {
-                match kv.split_once('=') {
-                    Some((k, v)) if k.starts_with("/proc/sys/net/") => {
-                        sysctl_at(o, lno, &k["/proc/sys/".len()..].replace('/', "."), v, &mut mid_sysctl)
-                    }
-                    _ => o.problem(lno, "shell set_sysctls.py", format!("`{kv}` is not /proc/sys/net/...=VALUE")),
-                }
+        if words[0].contains('/') && words.len() > 1 && words[1..].iter().all(|a| proc_sys_arg(a).is_some()) {
+            for (k, v) in words[1..].iter().filter_map(|a| proc_sys_arg(a)) {
+                sysctl_at(o, lno, &k, v, s.origin.is_some(), opts, &mut mid_sysctl);
             }
         } else if words[0] == "sysctl" {
             let kvs: Vec<&&str> = words[1..].iter().filter(|w| !w.starts_with('-')).collect();
             for kv in kvs {
                 match kv.split_once('=') {
                     Some((k, v)) if k.starts_with("net.") || k.starts_with("net/") => {
-                        sysctl_at(o, lno, &k.replace('/', "."), v, &mut mid_sysctl)
+                        sysctl_at(o, lno, &k.replace('/', "."), v, s.origin.is_some(), opts, &mut mid_sysctl)
                     }
-                    _ => o.problem(lno, "shell sysctl", format!("`{kv}` is not net.NAME=VALUE")),
+                    _ => {
+                        let what = s.say(format!("`{kv}` is not net.NAME=VALUE"));
+                        o.problem(lno, "shell sysctl", what)
+                    }
                 }
             }
         } else if l.starts_with("/tmp/sysctl_restore_") && l.ends_with(".sh") && !l.contains(' ') {
             // Restores what set_sysctls.py changed: the namespace dies with
             // the run, so there is nothing to restore.
-        } else if (l == "ip tcp_metrics flush all > /dev/null 2>&1" || l == "ip tcp_metrics flush all")
-            && !seen_steps(o)
-        {
+        } else if words[..] == ["ip", "tcp_metrics", "flush", "all"] && !seen_steps(o) {
             // A fresh namespace has no metrics to flush (later in the script,
             // it forgets fast-open cookies: a shell step).
+        } else if let Some(kind) =
+            root_qdisc(&words).filter(|k| !seen_steps(o) && (last || ALWAYS_BUILT_QDISCS.contains(k)))
+        {
+            // The run's device's root qdisc, before anything is sent. The
+            // target fails the run where the kernel lacks the kind, as the
+            // block's status fails packetdrill's; a line before the last
+            // (whose failure packetdrill ignores) only for the kinds every
+            // kernel with tc has.
+            o.doc.set(Key::Qdisc, kind);
         } else if let (true, Err(why)) = (opts.allow_shell, namespace_local(l)) {
             let first = l.split_whitespace().next().unwrap_or("");
-            o.problem(lno, format!("shell {}", first.rsplit('/').next().unwrap_or(first)), why);
+            let what = s.say(why);
+            o.problem(lno, format!("shell {}", first.rsplit('/').next().unwrap_or(first)), what);
         } else if opts.allow_shell {
             dropped = false;
             kept.push(route_in_our_namespace(l));
         } else {
             let first = l.split_whitespace().next().unwrap_or("");
             let cmd_name = first.rsplit('/').next().unwrap_or(first);
-            o.problem(
-                lno,
-                format!("shell {cmd_name}"),
-                format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"),
-            );
+            let what =
+                s.say(format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"));
+            o.problem(lno, format!("shell {cmd_name}"), what);
         }
         if mid_sysctl.len() > n_sysctl {
             last_sysctl = Some(i);
@@ -608,6 +806,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
             first_kept.get_or_insert(i);
         }
     }
+    let lines: Vec<(usize, String)> = sh.iter().map(|s| (s.i, s.text.clone())).collect();
     if !mid_sysctl.is_empty() {
         // Sysctls first, then the other commands: a `sysctl:` step and a
         // `shell:` step at the same time, in that order.
@@ -649,11 +848,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
 const NAMESPACE_LOCAL: &[&str] = &["tc", "ip", "ethtool", "nstat", "sysctl", "ss"];
 
 fn namespace_local(l: &str) -> Result<(), String> {
-    // Redirections to /dev/null and between descriptors change nothing.
-    let mut t = l.to_string();
-    for r in ["2>&1", "&> /dev/null", "&>/dev/null", "2> /dev/null", "2>/dev/null", "> /dev/null", ">/dev/null"] {
-        t = t.replace(r, " ");
-    }
+    let t = without_null_redirections(l);
     if let Some(i) = t.find('>') {
         let target = t[i + 1..].split_whitespace().next().unwrap_or("");
         return Err(format!("`{l}` writes to `{target}`, outside the run's namespace"));
@@ -695,7 +890,8 @@ fn shell_words(l: &str) -> Option<Vec<String>> {
                     match c {
                         '"' => break,
                         '\\' => cur.extend(chars.next()),
-                        '$' | '`' => return None,
+                        '$' => cur.push_str(&arith_expansion(&mut chars)?),
+                        '`' => return None,
                         c => cur.push(c),
                     }
                 }
@@ -704,7 +900,11 @@ fn shell_words(l: &str) -> Option<Vec<String>> {
                 in_word = true;
                 cur.extend(chars.next());
             }
-            '|' | '&' | ';' | '<' | '>' | '$' | '`' | '*' | '?' | '(' | ')' => return None,
+            '$' => {
+                in_word = true;
+                cur.push_str(&arith_expansion(&mut chars)?);
+            }
+            '|' | '&' | ';' | '<' | '>' | '`' | '*' | '?' | '(' | ')' => return None,
             c if c.is_whitespace() => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
@@ -723,23 +923,61 @@ fn shell_words(l: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
+/// After a `$`: `((EXPR))` evaluated (the rest of `chars` moves past it);
+/// any other expansion is `None` (the command is not a plain one).
+fn arith_expansion(chars: &mut std::str::Chars<'_>) -> Option<String> {
+    let rest = chars.as_str().strip_prefix("((")?;
+    let end = rest.find("))")?;
+    let v = super::helpers::arith(&rest[..end])?;
+    *chars = rest[end + 2..].chars();
+    Some(v.to_string())
+}
+
 fn seen_steps(o: &Out) -> bool {
     !o.doc.steps.is_empty()
 }
 
+/// Root qdiscs built into every kernel that has tc (sch_generic.c,
+/// sch_fifo.c): setting one cannot fail for want of a module.
+const ALWAYS_BUILT_QDISCS: &[&str] = &["pfifo", "bfifo", "pfifo_fast"];
+
+/// `tc qdisc add|replace dev tun0 root KIND` (no parameters): the run's
+/// device's root qdisc.
+fn root_qdisc<'a>(w: &[&'a str]) -> Option<&'a str> {
+    match w {
+        ["tc", "qdisc", "add" | "replace", "dev", "tun0", "root", kind] => Some(kind),
+        _ => None,
+    }
+}
+
 /// Before the first step, a header setting; after it, a `sysctl:` step.
-fn sysctl_at(o: &mut Out, line: usize, k: &str, v: &str, mid: &mut Vec<(String, String)>) {
+/// `from_helper`: the setting was read from a helper file, where the
+/// congestion control is what `--congestion` makes of it.
+fn sysctl_at(
+    o: &mut Out,
+    line: usize,
+    k: &str,
+    v: &str,
+    from_helper: bool,
+    opts: &ImportOptions,
+    mid: &mut Vec<(String, String)>,
+) {
     if k == "net.ipv4.tcp_congestion_control" {
         // A namespace cannot change the default away from the host's
         // allowed list: the algorithm is set on every socket instead.
+        let algo = match (&opts.congestion, from_helper) {
+            (HelperCongestion::AsSet, _) | (_, false) => Some(v),
+            (HelperCongestion::Host, true) => None,
+            (HelperCongestion::Algo(a), true) => Some(a.as_str()),
+        };
         if seen_steps(o) {
             o.problem(
                 line,
                 "sysctl mid-script",
                 format!("`{k}={v}` after the first step (set per socket from the start)"),
             );
-        } else {
-            o.doc.set(Key::Congestion, v);
+        } else if let Some(a) = algo {
+            o.doc.set(Key::Congestion, a);
         }
         return;
     }
@@ -1415,6 +1653,14 @@ pub fn yaml_name(rel: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
+    /// Import options with the helpers google's tree runs.
+    fn with_helpers() -> ImportOptions {
+        ImportOptions {
+            helper_dirs: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("import-helpers/packetdrill-gtests")],
+            ..ImportOptions::default()
+        }
+    }
+
     #[test]
     fn converts_a_server_script() {
         let pkt = "// Test for blocking accept.\n--tolerance_usecs=10000\n`../common/defaults.sh`\n\
@@ -1427,7 +1673,7 @@ mod tests {
                    +0 %{ cwnd = 10; assert tcpi_snd_cwnd == cwnd, tcpi_snd_cwnd }%\n\
                    +0 %{ assert (tcpi_options & TCPI_OPT_SYN_DATA) != 0; assert 100 <= tcpi_rtt < 200 }%\n\
                    `/tmp/sysctl_restore_${PPID}.sh`\n";
-        let c = convert("blocking/x.pkt", pkt, &ImportOptions::default());
+        let c = convert("blocking/x.pkt", pkt, &with_helpers());
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         let y = c.yaml.unwrap();
         assert!(y.contains("tolerance: 10000us"), "{y}");
@@ -1479,5 +1725,96 @@ mod tests {
         assert!(y.ends_with("  # the end\n"), "{y}");
         assert!(y.contains("{at: \"+0.3\", call: \"close(3) = 0\""), "{y}");
         assert!(y.contains("{at: \"@1~1.5\", out:"), "{y}");
+    }
+
+    /// Helpers read from the script's tree: what they set, what is refused
+    /// (at the helper's file:line), and what is kept under --allow-shell.
+    #[test]
+    fn helpers_are_read_line_by_line() {
+        let d = std::env::temp_dir().join(format!("convert-helpers-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("t/lib")).unwrap();
+        let w = |p: &str, t: &str| std::fs::write(d.join(p), t).unwrap();
+        w(
+            "t/lib/setup.sh",
+            "#!/bin/bash\n# setup\nsysctl -w net.ipv4.tcp_sack=0\nsysctl -q net.core.x=$((2*8))\n./lib/more.sh\n",
+        );
+        w("t/lib/more.sh", "tc qdisc replace dev tun0 root pfifo\nmodprobe tcp_bbr\n");
+        w("t/lib/py", "#!/usr/bin/env python3\nprint(1)\n");
+        w("t/lib/loop.sh", "./lib/loop.sh\n");
+        let script = d.join("t/x.pkt");
+        let conv = |pkt: &str, allow_shell: bool| {
+            let opts = ImportOptions { allow_shell, ..ImportOptions::default() };
+            convert_file("x.pkt", pkt, Some(&script), &opts)
+        };
+        let body = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+        // modprobe is neither a setting nor namespace-local.
+        let c = conv(&format!("`./lib/setup.sh`\n{body}"), false);
+        let p: Vec<(usize, &str, &str)> =
+            c.problems.iter().map(|p| (p.line, p.construct.as_str(), p.reason.as_str())).collect();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].0, p[0].1), (1, "shell modprobe"));
+        assert!(p[0].2.starts_with("./lib/more.sh:2: `modprobe tcp_bbr` is a shell command"), "{}", p[0].2);
+        let c = conv(&format!("`./lib/setup.sh`\n{body}"), true);
+        assert!(
+            c.problems[0].reason.contains("more.sh:2: `modprobe tcp_bbr`: `modprobe` is not known"),
+            "{:?}",
+            c.problems
+        );
+        // Without the refused line: settings from both helpers.
+        w("t/lib/more.sh", "tc qdisc replace dev tun0 root pfifo\n");
+        let y = conv(&format!("`./lib/setup.sh`\n{body}"), false).yaml.unwrap();
+        for want in ["qdisc: pfifo", "net.ipv4.tcp_sack: \"0\"", "net.core.x: \"16\""] {
+            assert!(y.contains(want), "{want}: {y}");
+        }
+        // After the first step, a helper's sysctls are a sysctl: step.
+        let y = conv(&format!("{body}+0 `./lib/setup.sh`\n"), true).yaml.unwrap();
+        assert!(y.contains("sysctl: {net.ipv4.tcp_sack: \"0\", net.core.x: \"16\"}"), "{y}");
+        assert!(y.contains("shell: \"tc qdisc replace dev tun0 root pfifo\""), "{y}");
+        for (pkt, construct, why) in [
+            ("`./lib/py`\n", "helper python3", "is a python3 program"),
+            ("`./lib/loop.sh`\n", "helper", "helpers run helpers deeper than 8"),
+            ("`./lib/none.sh`\n", "helper not found", "`./lib/none.sh` is not at"),
+            ("`../../../etc/x.sh`\n", "helper not found", "is not at"),
+        ] {
+            let c = conv(&format!("{pkt}{body}"), true);
+            assert_eq!(c.problems.len(), 1, "{pkt}: {:?}", c.problems);
+            assert_eq!(c.problems[0].construct, construct, "{pkt}");
+            assert!(c.problems[0].reason.contains(why), "{pkt}: {}", c.problems[0].reason);
+        }
+        // set_sysctls.py's convention: read from the call's arguments.
+        let y = conv(&format!("`./lib/py /proc/sys/net/ipv4/tcp_ecn=1`\n{body}"), false).yaml.unwrap();
+        assert!(y.contains("net.ipv4.tcp_ecn: \"1\""), "{y}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The fast-open cookie is computed from the key the script's sysctls
+    /// set, or the script is refused at the cookie's line.
+    #[test]
+    fn the_fastopen_cookie_follows_the_scripts_key() {
+        let pkt = |key: &str| {
+            format!(
+                "`sysctl -q net.ipv4.tcp_fastopen_key={key}`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                 +0 sendto(3, ..., 0, MSG_FASTOPEN, ..., ...) = -1 EINPROGRESS (Operation now in progress)\n\
+                 +0 > S 0:0(0) <mss 1460,nop,nop,sackOK,nop,wscale 8,FO,nop,nop>\n\
+                 +0 < S. 123:123(0) ack 1 win 5792 <mss 1460,nop,nop,sackOK,nop,wscale 6,FO TFO_COOKIE,nop,nop>\n"
+            )
+        };
+        let opts = ImportOptions::default();
+        let a = convert("x.pkt", &pkt("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4"), &opts).yaml.unwrap();
+        let b = convert("x.pkt", &pkt("00000001-00000002-00000003-00000004"), &opts).yaml.unwrap();
+        let cookie = |y: &str| y.split("opt34 ").nth(1).map(|s| s[..16].to_string());
+        assert_ne!(cookie(&a), cookie(&b), "{a}\n{b}");
+        let want = tfo_cookie(
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            [0xa1a1_a1a1, 0xb2b2_b2b2, 0xc3c3_c3c3, 0xd4d4_d4d4],
+        );
+        assert!(a.contains(&want), "{want}: {a}");
+        let c = convert("x.pkt", &pkt("zz"), &opts);
+        assert_eq!(c.problems[0].construct, "TFO_COOKIE");
+        assert_eq!(c.problems[0].line, 5);
+        let none = pkt("x").replace("`sysctl -q net.ipv4.tcp_fastopen_key=x`\n", "");
+        let c = convert("x.pkt", &none, &opts);
+        assert!(c.problems[0].reason.contains("neither the script nor its helpers set"), "{:?}", c.problems);
     }
 }

@@ -6,11 +6,117 @@
 //! cannot say.
 
 pub mod convert;
+pub mod helpers;
 pub mod pkt;
 
 use convert::{ImportOptions, Problem};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// packetdrill's command-line options (config.c's table at the upstream
+/// commit): name and whether it takes a value.
+pub const PACKETDRILL_OPTIONS: &[(&str, bool)] = &[
+    ("ip_version", true),
+    ("bind_port", true),
+    ("code_command", true),
+    ("code_format", true),
+    ("code_sockopt", true),
+    ("connect_port", true),
+    ("remote_ip", true),
+    ("local_ip", true),
+    ("gateway_ip", true),
+    ("netmask_ip", true),
+    ("speed", true),
+    ("mss", true),
+    ("mtu", true),
+    ("init_scripts", true),
+    ("tolerance_usecs", true),
+    ("tolerance_percent", true),
+    ("wire_client", false),
+    ("wire_server", false),
+    ("wire_server_ip", true),
+    ("wire_server_at", true),
+    ("wire_server_port", true),
+    ("wire_client_dev", true),
+    ("wire_server_dev", true),
+    ("so_filename", true),
+    ("so_flags", true),
+    ("tcp_ts_ecr_scaled", false),
+    ("tcp_ts_tick_usecs", true),
+    ("strict_segments", false),
+    ("non_fatal", true),
+    ("dry_run", false),
+    ("is_anyip", false),
+    ("send_omit_free", false),
+    ("psp_udp_port", true),
+    ("debug", false),
+    ("define", true),
+    ("verbose", false),
+];
+
+/// packetdrill's own command line (as a tree's runner passes it: `--ip_version=ipv4
+/// --local_ip=192.168.0.1 -D CMSG_LEVEL_IP=SOL_IP ...`), read as its getopt_long
+/// does: `--NAME=VALUE`, `--NAME VALUE`, `-D NAME=VALUE`, `-DNAME=VALUE`, `-v`.
+/// Returns the options (without -D) and the defines; script paths are not
+/// taken here (give them to `harness import` before `--`).
+#[allow(clippy::type_complexity)]
+pub fn packetdrill_args(args: &[String]) -> Result<(Vec<(String, Option<String>)>, Vec<(String, String)>), String> {
+    let mut opts = Vec::new();
+    let mut defines = Vec::new();
+    let mut it = args.iter();
+    let define = |d: &str, defines: &mut Vec<(String, String)>| match d.split_once('=') {
+        Some((n, v)) if !n.is_empty() => {
+            defines.push((n.to_string(), v.to_string()));
+            Ok(())
+        }
+        // packetdrill's -D NAME alone defines NAME as nothing.
+        None if !d.is_empty() => {
+            defines.push((d.to_string(), String::new()));
+            Ok(())
+        }
+        _ => Err(format!("`-D {d}`: expected NAME=VALUE")),
+    };
+    while let Some(a) = it.next() {
+        if a == "-v" {
+            continue;
+        }
+        if let Some(d) = a.strip_prefix("-D") {
+            let d = if d.is_empty() { it.next().ok_or("`-D` needs NAME=VALUE")?.as_str() } else { d };
+            define(d, &mut defines)?;
+            continue;
+        }
+        let Some(body) = a.strip_prefix("--") else {
+            return Err(format!(
+                "`{a}` is not one of packetdrill's options (scripts to import go before `--`, not after)"
+            ));
+        };
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (body, None),
+        };
+        // getopt_long takes any unambiguous prefix; packetdrill's runners
+        // write names in full, and so must these.
+        let Some(&(_, has_arg)) = PACKETDRILL_OPTIONS.iter().find(|(n, _)| *n == name) else {
+            let near = crate::script::did_you_mean(name, PACKETDRILL_OPTIONS.iter().map(|(n, _)| *n));
+            return Err(format!(
+                "`--{name}` is not one of packetdrill's options{}",
+                near.first().map(|n| format!(" (did you mean `--{n}`?)")).unwrap_or_default()
+            ));
+        };
+        let value = match (has_arg, inline) {
+            (true, Some(v)) => Some(v),
+            (true, None) => Some(it.next().ok_or_else(|| format!("`--{name}` needs a value"))?.clone()),
+            (false, Some(_)) => return Err(format!("`--{name}` takes no value")),
+            (false, None) => None,
+        };
+        match (name, value) {
+            ("define", Some(d)) => define(&d, &mut defines)?,
+            ("verbose" | "debug", _) => {}
+            (n, v) => opts.push((n.to_string(), v)),
+        }
+    }
+    Ok((opts, defines))
+}
 
 /// The outcome for one file.
 #[derive(Debug)]
@@ -70,7 +176,7 @@ pub fn import(
         })?;
         let text = String::from_utf8_lossy(&bytes);
         let name = rel.display().to_string();
-        let c = convert::convert(&name, &text, opts);
+        let c = convert::convert_file(&name, &text, Some(src), opts);
         let mut problems = c.problems;
         let mut written = None;
         if let Some(yaml) = c.yaml {
