@@ -231,6 +231,41 @@ pub fn convert_file(name: &str, text: &str, path: Option<&Path>, opts: &ImportOp
             defines.push((n.into(), v.into()));
         }
     }
+    // The script's own `--define=NAME=VALUE` lines: packetdrill reads them
+    // before the rest, and a command line's -D (here: earlier in the list)
+    // overrides them. They leave blank lines, so line numbers stay.
+    let mut own = String::with_capacity(text.len());
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        let t = l.trim();
+        let Some(body) = t.strip_prefix("--define").filter(|b| b.is_empty() || b.starts_with([' ', '\t', '='])) else {
+            own.push_str(l);
+            continue;
+        };
+        let kv = body.trim_start().strip_prefix('=').map(str::trim_start).unwrap_or("");
+        match kv.split_once('=') {
+            Some((n, v))
+                if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !v.is_empty() =>
+            {
+                if !defines.iter().any(|(d, _)| d == n) {
+                    defines.push((n.to_string(), v.trim().to_string()));
+                }
+            }
+            _ => {
+                let c = Converted {
+                    yaml: None,
+                    problems: vec![Problem {
+                        line: i + 1,
+                        construct: "option --define".into(),
+                        reason: format!("`{t}` is not --define=NAME=VALUE"),
+                    }],
+                    steps: 0,
+                };
+                return c;
+            }
+        }
+        own.push_str(if l.ends_with('\n') { "\n" } else { "" });
+    }
+    let text = own.as_str();
     if defines.iter().any(|(n, _)| n == "TFO_COOKIE") || !text.contains("TFO_COOKIE") {
         return convert_with(name, text, path, opts, &defines).0;
     }
@@ -569,14 +604,63 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
             }
             _ => o.problem(line, "option --tolerance_percent", format!("`{v}` is not a percentage")),
         },
-        _ => o.problem(
-            line,
-            format!("option --{name}"),
-            format!(
-                "packetdrill's `--{name}{}` has no equivalent in the language yet",
-                value.map(|v| format!("={v}")).unwrap_or_default()
-            ),
-        ),
+        // Output only.
+        "verbose" | "debug" => {}
+        _ => {
+            let written = format!("--{name}{}", value.map(|v| format!("={v}")).unwrap_or_default());
+            let why = match name {
+                "bind_port" | "connect_port" => {
+                    "the ports packetdrill's `...` addresses stand for: the language's are the header's \
+                     local_port and remote_port, and packets of one connection only"
+                }
+                "speed" => "the TUN device's reported link speed: the language has no such setting",
+                "init_scripts" => "scripts packetdrill runs first: import them as scripts of their own",
+                "code_command" | "code_format" | "code_sockopt" => {
+                    "how packetdrill runs its %{ }% blocks: the importer turns them into tcp_info: steps \
+                     (TCP_INFO read by the harness), so there is no interpreter to choose"
+                }
+                "wire_client" | "wire_server" | "wire_server_ip" | "wire_server_at" | "wire_server_port"
+                | "wire_client_dev" | "wire_server_dev" => {
+                    "packetdrill's two-machine wire mode: the harness drives a stack it does not link \
+                     through its DUT protocol (--target dut), chosen at run time, not in the script"
+                }
+                "so_filename" | "so_flags" => {
+                    "a TCP stack in a shared object: here such a stack is a target (an in-process adapter or \
+                     the DUT protocol), chosen at run time, not in the script"
+                }
+                "non_fatal" => {
+                    "packetdrill goes on after a failing packet or call of these kinds: a script of the \
+                     language stops at its first failure"
+                }
+                "dry_run" => "packetdrill only parses the script: `harness check` does that",
+                "is_anyip" => "the local address as an AnyIP route (IP_TRANSPARENT-style): not in the language yet",
+                "send_omit_free" => {
+                    "sendmsg() that leaves the buffer unfreed for later zerocopy checks: not in the language yet"
+                }
+                "psp_udp_port" => "PSP encapsulation's UDP port: the language has no PSP",
+                "ip_version" => {
+                    "an IP version packetdrill knows (ipv4, ipv6) but the language does not (ipv4-mapped-ipv6)"
+                }
+                "mss" | "mtu" | "tolerance_usecs" | "tolerance_percent" | "tcp_ts_tick_usecs" | "local_ip"
+                | "remote_ip" | "gateway_ip" | "netmask_ip" => "not a value this option takes",
+                "strict_segments" | "tcp_ts_ecr_scaled" => "this option takes no value",
+                _ if crate::import::PACKETDRILL_OPTIONS.iter().any(|(n, _)| *n == name) => "not in the language yet",
+                _ => {
+                    let near =
+                        crate::script::did_you_mean(name, crate::import::PACKETDRILL_OPTIONS.iter().map(|(n, _)| *n));
+                    o.problem(
+                        line,
+                        format!("option --{name}"),
+                        format!(
+                            "`{written}` is not one of packetdrill's options{}",
+                            near.first().map(|n| format!(" (did you mean `--{n}`?)")).unwrap_or_default()
+                        ),
+                    );
+                    return;
+                }
+            };
+            o.problem(line, format!("option --{name}"), format!("`{written}`: {why}"));
+        }
     }
 }
 
@@ -1002,6 +1086,21 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
             o.problem(line, "ICMP packet", format!("`{t}`: IP-level marks on an ICMP message"));
             return;
         }
+        let words: Vec<&str> = t.split_whitespace().collect();
+        let special = if t.contains("[udp") || t.contains("[raw") {
+            Some(
+                "an ICMP error quoting a UDP datagram or a raw packet: the language's ICMP errors quote a TCP \
+                  segment of the connection ([SEQ:END(LEN)])",
+            )
+        } else if words.get(1).is_some_and(|w| w.starts_with("echo")) || words.contains(&"id") {
+            Some("an ICMP echo message: the language sends ICMP errors about the connection only")
+        } else {
+            None
+        };
+        if let Some(why) = special {
+            o.problem(line, "ICMP packet", format!("`{t}`: {why}"));
+            return;
+        }
         if let Err(why) = crate::script::packet::IcmpSpec::parse(&t) {
             o.problem(line, "ICMP packet", format!("`{t}`: {why}"));
             return;
@@ -1010,10 +1109,12 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
         o.step(line, at, StepKey::In, t.into(), vec![]);
         return;
     }
-    // ECN marks are the language's: `[ect0] P. ...`.
-    if let Some(rest) = t.strip_prefix('[') {
-        let (mark, after) = rest.split_once(']').unwrap_or((rest, ""));
-        t = format!("[{}] {}", mark.trim(), after.trim());
+    // What of packetdrill's packet grammar the language cannot say, each
+    // refused with its reason (before the language's parser would stop at
+    // its first character).
+    if let Err((construct, why)) = packetdrill_packet_forms(&mut t) {
+        o.problem(line, construct, format!("`{}`: {why}", text.trim()));
+        return;
     }
     // Options: FO (RFC 7413, kind 34) and FOEXP (kind 254 with magic 0xF989).
     if let (Some(a), Some(b)) = (t.find('<'), t.rfind('>')) {
@@ -1064,6 +1165,104 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
     }
     let at = it.time.as_ref().and_then(|tm| o.at(line, tm));
     o.step(line, at, if inbound { StepKey::In } else { StepKey::Out }, t.into(), vec![]);
+}
+
+/// packetdrill's packet forms around the TCP segment: encapsulations
+/// (outer IPv4/IPv6 headers, GRE, MPLS, PSP), UDP, per-packet ports, the IP
+/// information in `(...)` or `[...]`, and the flags (ACE digits, AE). The ECN
+/// marks become the language's `[mark]`; the rest is refused with the
+/// construct and why.
+fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)> {
+    const ENCAP: &str = "packet encapsulation";
+    let first = t.split(|c: char| c.is_whitespace() || c == ':' || c == ',').next().unwrap_or("");
+    let why_encap = |what: &str| {
+        Err((
+            ENCAP,
+            format!(
+                "{what}: the language's packets are one IP header and a TCP segment (or an ICMP error about one); \
+                 the Linux target has no tunnel device to take them"
+            ),
+        ))
+    };
+    match first {
+        "ipv4" => return why_encap("an outer IPv4 header (IP-in-IP)"),
+        "ipv6" => return why_encap("an outer IPv6 header (IPv6 encapsulation)"),
+        "gre" | "GREv0" => return why_encap("GRE encapsulation"),
+        "mpls" => return why_encap("an MPLS label stack"),
+        "encap" => return why_encap("PSP encapsulation"),
+        _ => {}
+    }
+    // IP information: `[ect0]`, `(ect1)`, `(tos 0x2)`, `(ect0, flowlabel 0x3)`, `(ttl 9)`.
+    let mut rest = t.trim_start().to_string();
+    let mut mark = None;
+    if let Some(open @ ('(' | '[')) = rest.chars().next() {
+        let close = if open == '(' { ')' } else { ']' };
+        let Some(end) = rest.find(close) else {
+            return Err(("packet", format!("`{open}` is never closed")));
+        };
+        for item in rest[1..end].split(',').map(str::trim) {
+            let w: Vec<&str> = item.split_whitespace().collect();
+            match w[..] {
+                [m @ ("ect0" | "ect1" | "ce" | "noecn" | "ect01")] => mark = Some(m.to_string()),
+                ["tos", v] => {
+                    return Err((
+                        "packet IP header",
+                        format!("the whole TOS octet (`tos {v}`): the language sets and checks the ECN marks ([ect0], [ce], ...), not the DSCP bits"),
+                    ))
+                }
+                ["flowlabel", v] => {
+                    return Err((
+                        "packet IP header",
+                        format!("an IPv6 flow label (`flowlabel {v}`): the language neither sets nor checks it"),
+                    ))
+                }
+                ["ttl", v] => {
+                    return Err(("packet IP header", format!("the TTL (`ttl {v}`): the language neither sets nor checks it")))
+                }
+                _ => return Err(("packet", format!("`{item}` is not IP information packetdrill knows"))),
+            }
+        }
+        rest = rest[end + 1..].trim_start().to_string();
+    }
+    let word = rest.split_whitespace().next().unwrap_or("");
+    if word == "udp" {
+        return Err(("UDP packet", "a UDP datagram: the harness tests TCP (and ICMP errors about TCP)".into()));
+    }
+    if let Some((a, b)) = word.split_once('>') {
+        if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()) {
+            return Err((
+                "packet ports",
+                format!(
+                    "per-packet ports (`{word}`): a script's packets use its header's local_port and remote_port \
+                     (one connection's), so a packet of another connection cannot be written yet"
+                ),
+            ));
+        }
+    }
+    if word != "icmp" && word != "-" {
+        if word.chars().any(|c| ('0'..='7').contains(&c)) {
+            return Err((
+                "packet flags",
+                format!("AccECN's ACE counter in the flags (`{word}`): the language has no AE flag or ACE field yet"),
+            ));
+        }
+        if word.contains('A') {
+            return Err(("packet flags", format!("the AE flag (`{word}`): the language has no AE flag yet")));
+        }
+    }
+    if let Some(opts) = rest.rsplit_once('<').map(|(_, o)| o) {
+        if opts.split(',').any(|o| o.split_whitespace().next() == Some("ECN")) {
+            return Err((
+                "packet option AccECN",
+                "the AccECN option (`ECN e0b/e1b/ceb`): the language has no AccECN fields yet".into(),
+            ));
+        }
+    }
+    *t = match mark {
+        Some(m) => format!("[{m}] {rest}"),
+        None => rest,
+    };
+    Ok(())
 }
 
 /// Rewrites packetdrill's absolute numbers on SYNs into the language's,
@@ -1139,18 +1338,42 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         o.problem(line, format!("call {name}"), "a system call without `= RESULT`");
         return;
     };
-    let args1 = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    let args1 = sockaddr_in(&args.split_whitespace().collect::<Vec<_>>().join(" "));
     let mut new_connection = false;
     let mut extra = Vec::new();
     let structured = match name {
         "poll" => poll_struct(&args1, result),
         "sendmsg" => sendmsg_struct(&args1, result),
+        "writev" => writev_iovec(&args1, result),
         "recvmsg" => Some(recvmsg_struct(&args1, result).map(|(t, e)| {
             extra = e;
             t
         })),
         _ => None,
     };
+    // Buffers with contents, and struct values of socket options: what the
+    // language's calls do not take yet, said as such.
+    let parts: Vec<&str> = split_top(&args1, ',').into_iter().map(str::trim).collect();
+    let structured = structured.or_else(|| match (name, parts.get(1), parts.get(3)) {
+        ("write" | "send" | "sendto", Some(buf), _) if buf.starts_with('"') => Some(Err(format!(
+            "a buffer's contents ({buf}): the language's {name} sends `...`, octets whose values the script \
+             does not give"
+        ))),
+        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with("[inet") => Some(Err(format!(
+            "the address value `{v}` of {}: the language's socket options take integers ([N]) and strings",
+            parts.get(2).copied().unwrap_or("?")
+        ))),
+        ("poll", Some(_), _) if parts.first() == Some(&"[]") => {
+            Some(Err("a poll of no descriptors (packetdrill's sleep): the language's poll watches one descriptor; a \
+             `wait:` step waits"
+                .into()))
+        }
+        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with('{') => Some(Err(format!(
+            "the struct value `{v}` of {}: the language's socket options take integers ([N]) and strings",
+            parts.get(2).copied().unwrap_or("?")
+        ))),
+        _ => None,
+    });
     let text = match structured {
         Some(Ok(t)) => t,
         Some(Err(why)) => {
@@ -1355,7 +1578,64 @@ fn recvmsg_struct(args: &str, result: &str) -> Result<(String, Vec<(StepKey, Val
 /// TCP copies an iovec's buffers one after the other, so on the wire it is
 /// one buffer of their total length. With MSG_ZEROCOPY the buffers become
 /// the packets' fragments, so that form is refused.
+/// packetdrill's `{sa_family=AF_INET, sin_port=htons(P), sin_addr=inet_addr("A")}`
+/// as the language's `A:P` (other text unchanged).
+fn sockaddr_in(args: &str) -> String {
+    let mut out = String::with_capacity(args.len());
+    let mut rest = args;
+    while let Some(i) = rest.find("{sa_family=AF_INET,") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let Some(end) = after.find('}') else { break };
+        let inner = &after[1..end];
+        let field = |k: &str| inner.split(',').map(str::trim).find_map(|f| f.strip_prefix(k));
+        let port =
+            field("sin_port=htons(").and_then(|p| p.strip_suffix(')')).and_then(|p| p.trim().parse::<u16>().ok());
+        let addr = field("sin_addr=inet_addr(")
+            .and_then(|a| a.strip_suffix(')'))
+            .and_then(|a| a.trim().trim_matches('"').parse::<std::net::Ipv4Addr>().ok());
+        match (addr, port) {
+            (Some(a), Some(p)) => out.push_str(&format!("{a}:{p}")),
+            _ => out.push_str(&after[..=end]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `writev(FD, [{..., A}, {..., B}], N) = R` as `write(FD, ..., A+B) = R`:
+/// a TCP socket takes the vector's octets as one stream, as sendmsg's
+/// iovec (below).
+fn writev_iovec(args: &str, result: &str) -> Option<Result<String, String>> {
+    let (fd, rest) = args.split_once(',')?;
+    let list = rest.trim().strip_prefix('[')?;
+    let (list, count) = list.rsplit_once(']')?;
+    let count = count.trim().trim_start_matches(',').trim();
+    let mut total = 0u64;
+    let mut n = 0;
+    for entry in list.split('}').map(|e| e.trim().trim_start_matches(',').trim()).filter(|e| !e.is_empty()) {
+        let Some(len) = entry.strip_prefix("{...,").map(str::trim) else {
+            return Some(Err(format!(
+                "iovec `{entry}}}`: the language's write sends octets of a length (`{{..., N}}`), not given contents"
+            )));
+        };
+        match len.parse::<u64>() {
+            Ok(v) => total += v,
+            Err(_) => return Some(Err(format!("iovec length `{len}`"))),
+        }
+        n += 1;
+    }
+    if count.parse::<usize>().ok() != Some(n) {
+        return Some(Err(format!("an iovec count `{count}` that is not the vector's {n} entries")));
+    }
+    Some(Ok(format!("write({}, ..., {total}) = {result}", fd.trim())))
+}
+
 fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {
+    if args.contains("msg_control") {
+        return Some(Err("ancillary data (msg_control) on sendmsg: the language's sendmsg sends none yet".into()));
+    }
     let (fd, rest) = args.split_once(',')?;
     let rest = rest.trim().strip_prefix('{')?;
     let close = rest.rfind('}')?;
@@ -1468,8 +1748,8 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
         match c {
             '\'' | '"' if quote == Some(c) => quote = None,
             '\'' | '"' if quote.is_none() => quote = Some(c),
-            '(' | '[' if quote.is_none() => depth += 1,
-            ')' | ']' if quote.is_none() => depth -= 1,
+            '(' | '[' | '{' if quote.is_none() => depth += 1,
+            ')' | ']' | '}' if quote.is_none() => depth -= 1,
             c if c == sep && depth == 0 && quote.is_none() => {
                 out.push(&s[start..i]);
                 start = i + c.len_utf8();

@@ -224,18 +224,47 @@ pub fn parse(text: &str) -> Result<Vec<Item>, PktError> {
         }
         if lx.starts("--") {
             lx.p += 2;
+            // The name, as packetdrill's lexer reads it: [a-zA-Z0-9_]+.
             let start = lx.p;
-            while lx.peek().is_some_and(|c| !c.is_ascii_whitespace()) {
+            while lx.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
                 lx.p += 1;
             }
-            let word = &text[start..lx.p];
-            let (name, value) = match word.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (word.to_string(), None),
-            };
+            let name = text[start..lx.p].to_string();
             if name.is_empty() {
                 return Err(lx.err(at, "`--` without an option name"));
             }
+            // `= VALUE`, where VALUE may be a "string", a `command`, or
+            // WORD=that (blanks around `=` allowed, as between tokens).
+            let save = lx.p;
+            lx.skip_blank();
+            let value = if lx.peek() == Some(b'=') {
+                lx.p += 1;
+                lx.skip_blank();
+                let vstart = lx.p;
+                while let Some(c) = lx.peek().filter(|c| !c.is_ascii_whitespace()) {
+                    lx.p += 1;
+                    if c == b'"' || c == b'`' {
+                        let what = if c == b'"' { "a string" } else { "a backtick command" };
+                        lx.until(lx.p - 1, if c == b'"' { "\"" } else { "`" }, what)?;
+                    }
+                }
+                if lx.p == vstart {
+                    return Err(lx.err(at, format!("`--{name}=` without a value")));
+                }
+                Some(text[vstart..lx.p].to_string())
+            } else {
+                lx.p = save;
+                if lx.peek().is_some_and(|c| !c.is_ascii_whitespace() && c != b'/') {
+                    return Err(lx.err(
+                        lx.p,
+                        format!(
+                            "`--{name}` is followed by `{}`, not `=` or a blank",
+                            lx.peek().unwrap_or(b' ') as char
+                        ),
+                    ));
+                }
+                None
+            };
             items.push(Item { line, time: None, kind: ItemKind::Flag { name, value } });
             continue;
         }

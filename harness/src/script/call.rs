@@ -615,7 +615,11 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String
             }
             "fd" => fd = Some(parse_int(v).ok_or(format!("`{v}` is not a descriptor"))? as i32),
             "ptr" | "u32" | "u64" if v == "0" => {}
-            other => return Err(format!("`{other}` in an epoll_event (events=, fd=)")),
+            other => {
+                return Err(format!(
+                    "`{other}={v}` in an epoll_event: the language's event data is fd=N (or ptr/u32/u64 = 0)"
+                ))
+            }
         }
     }
     Ok((events.ok_or("an epoll_event needs events=")?, fd))
