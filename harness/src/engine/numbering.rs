@@ -147,11 +147,11 @@ impl Numbering {
             seq,
             ack,
             flags: spec.flags,
+            reserved: if spec.ae { crate::script::packet::AE_BIT } else { 0 },
             window: spec.win.and_then(|w| w.value()).unwrap_or(65535),
             urgent: spec.urg.and_then(|u| u.value()).unwrap_or(0),
             options,
             payload,
-            ..TcpRepr::default()
         };
         let mut ip = IpRepr::new(s.remote, s.local);
         ip.tos = spec.ecn.map_or(0, |e| e.bits());
@@ -186,8 +186,10 @@ impl Numbering {
             }
         }
         let got_flags = if spec.psh_any { TcpFlags(t.flags.0 & !TcpFlags::PSH.0) } else { t.flags };
-        if got_flags != spec.flags {
-            diff("flags", spec.flags.to_string(), t.flags.to_string());
+        let got_ae = t.reserved & crate::script::packet::AE_BIT != 0;
+        if got_flags != spec.flags || got_ae != spec.ae {
+            use crate::script::packet::flags_text;
+            diff("flags", flags_text(spec.flags, spec.ae), flags_text(t.flags, got_ae));
         }
         // The stack's ISN comes from its SYN.
         if t.flags.syn() && self.stack_isn.is_none() {

@@ -131,9 +131,10 @@ pub enum Style {
 pub fn segment_text(t: &TcpRepr, seq_base: u32, ack_base: u32, style: Style) -> String {
     let seq = t.seq.0.wrapping_sub(seq_base);
     let len = t.payload.len() as u32;
-    let flags = match (style, t.flags == TcpFlags::NONE) {
+    let ae = t.reserved & AE_BIT != 0;
+    let flags = match (style, t.flags == TcpFlags::NONE && !ae) {
         (Style::Script, true) => "-".to_string(),
-        _ => t.flags.to_string(),
+        _ => flags_text(t.flags, ae),
     };
     let mut s = format!("{flags} {seq}:{}({len})", seq.wrapping_add(len));
     if t.flags.ack() || style == Style::Script {
@@ -176,6 +177,8 @@ pub fn option_text(o: &TcpOption, sack_base: u32) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketSpec {
     pub flags: TcpFlags,
+    /// `A` (or an ACE digit with 4): the AE flag ([`AE_BIT`]).
+    pub ae: bool,
     pub seq: Field<u32>,
     pub len: Field<u32>,
     pub ack: Option<Field<u32>>,
@@ -319,6 +322,59 @@ fn field_or_range<T: std::str::FromStr + PartialOrd>(
     Ok(Field::Range(lo, hi))
 }
 
+/// The AE flag (RFC 9768 2.1, formerly NS): bit 0 of the TCP header's
+/// reserved nibble (the low bit of octet 12), which [`TcpFlags`] (octet 13)
+/// does not hold.
+pub const AE_BIT: u8 = 0x01;
+
+/// A segment's flags as the notation writes them: [`TcpFlags`]' letters,
+/// with `A` for AE before the `.` of ACK.
+pub fn flags_text(flags: TcpFlags, ae: bool) -> String {
+    let s = flags.to_string();
+    if !ae {
+        return s;
+    }
+    match s.as_str() {
+        "[none]" => "A".into(),
+        _ => match s.strip_suffix('.') {
+            Some(head) => format!("{head}A."),
+            None => format!("{s}A"),
+        },
+    }
+}
+
+/// Flags with AE: the letters (`A` for AE), or, as packetdrill writes
+/// AccECN's ACE counter, one digit 0 to 7 for the three bits AE, CWR, ECE
+/// (4, 2, 1) in place of the letters E, W and A.
+pub fn parse_flags_ae(tok: &str, at: usize) -> Result<(TcpFlags, bool), PacketError> {
+    let ace: Vec<(usize, char)> = tok.char_indices().filter(|(_, c)| c.is_ascii_digit()).collect();
+    let letters: String = tok.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let ae_letter = letters.contains('A');
+    if let Some(&(i, d)) = ace.first() {
+        if ace.len() > 1 || d > '7' || letters.contains(['E', 'W', 'A']) {
+            return Err(PacketError {
+                message: format!("`{tok}`: the ACE digit is one of 0 to 7, in place of E, W and A"),
+                at: at + i,
+                len: 1,
+                help: Some("`S.7` is SYN, ACK, AE, CWR and ECE; `.5` is ACK, AE and ECE".into()),
+            });
+        }
+    }
+    let mut f = parse_flags(&letters.replace('A', ""), at)?;
+    let mut ae = ae_letter;
+    if let Some(&(_, d)) = ace.first() {
+        let v = d as u8 - b'0';
+        if v & 1 != 0 {
+            f |= TcpFlags::ECE;
+        }
+        if v & 2 != 0 {
+            f |= TcpFlags::CWR;
+        }
+        ae = v & 4 != 0;
+    }
+    Ok((f, ae))
+}
+
 pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
     let mut f = TcpFlags::NONE;
     for (i, c) in tok.char_indices() {
@@ -337,7 +393,7 @@ pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
                     message: format!("unknown flag `{c}`"),
                     at: at + i,
                     len: c.len_utf8(),
-                    help: Some("flags are S F R P U E W and `.` for ACK (`-` for none), as in `S.` or `P.`; `p` on an `out` packet: PSH either way".into()),
+                    help: Some("flags are S F R P U E W A (AE) and `.` for ACK (`-` for none), as in `S.` or `P.`, or a digit 0 to 7 for AccECN's ACE bits; `p` on an `out` packet: PSH either way".into()),
                 })
             }
         };
@@ -370,13 +426,15 @@ impl PacketSpec {
             });
         };
         let psh_any = ftok.contains('p');
-        let flags = if psh_any {
+        let (flags, ae) = if psh_any {
             if ftok.contains('P') {
                 return Err(err("`P` and `p` together: `p` already allows PSH", fat, ftok.len()));
             }
-            parse_flags(&ftok.replace('p', ""), fat)?
+            parse_flags_ae(&ftok.replace('p', ""), fat)?
+        } else if ftok == "-" {
+            (TcpFlags::NONE, false)
         } else {
-            parse_flags(ftok, fat)?
+            parse_flags_ae(ftok, fat)?
         };
         let Some(&(sat, stok)) = toks.get(1) else {
             return Err(PacketError {
@@ -389,6 +447,7 @@ impl PacketSpec {
         let (seq, len) = parse_seq(stok, sat)?;
         let mut p = PacketSpec {
             flags,
+            ae,
             seq,
             len,
             ack: None,
@@ -754,6 +813,26 @@ mod tests {
         assert!(PacketSpec::parse(t).unwrap().check_concrete(t).unwrap_err().message.contains("no `ack N`"));
         let t = ". 1:1(0) ack 1 <nop,nop,TS val 5 ecr *>";
         assert!(PacketSpec::parse(t).unwrap().check_concrete(t).is_ok());
+    }
+    #[test]
+    fn the_ae_flag_and_ace_digits() {
+        let p = PacketSpec::parse("SEWA 0:0(0) win 1000").unwrap();
+        assert_eq!((p.flags, p.ae), (TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR, true));
+        let p = PacketSpec::parse("S.5 0:0(0) ack 1 win 1000").unwrap();
+        assert_eq!((p.flags, p.ae), (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE, true));
+        let p = PacketSpec::parse(".2 1:1(0) ack 1").unwrap();
+        assert_eq!((p.flags, p.ae), (TcpFlags::ACK | TcpFlags::CWR, false));
+        // ACE 0 alone: no flags, AE, CWR and ECE clear (checked as such).
+        let p = PacketSpec::parse("0 1:1(0)").unwrap();
+        assert_eq!((p.flags, p.ae), (TcpFlags::NONE, false));
+        for bad in ["S.8 0:0(0)", "SE1 0:0(0)", "S12 0:0(0)", "SA3 0:0(0)"] {
+            let e = PacketSpec::parse(bad).unwrap_err();
+            assert!(e.message.contains("ACE digit"), "{bad}: {}", e.message);
+        }
+        assert_eq!(flags_text(TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE, true), "SEA.");
+        assert_eq!(flags_text(TcpFlags::NONE, true), "A");
+        assert_eq!(flags_text(TcpFlags::SYN, true), "SA");
+        assert_eq!(flags_text(TcpFlags::SYN, false), "S");
     }
 }
 
