@@ -366,3 +366,41 @@ fn a_selftests_style_tree_with_its_runners_arguments() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// packetdrill's AE flag and ACE digits reach the kernel: a SYN with ACE 7
+/// (AE, CWR, ECE) to a stack doing RFC 3168 ECN gets a SYN-ACK with ECE
+/// only; expecting AE on it fails on the flags.
+#[test]
+fn ace_digits_and_the_ae_flag_reach_the_kernel() {
+    let dir = temp_dir("ace");
+    let pkt = |synack: &str| {
+        format!(
+            "`sysctl -q net.ipv4.tcp_ecn=1`\n\
+             0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+             +0 bind(3, ..., ...) = 0\n\
+             +0 listen(3, 1) = 0\n\
+             +0 < S7 0:0(0) win 65535 <mss 1460>\n\
+             +0 > {synack} 0:0(0) ack 1 <mss 1460>\n"
+        )
+    };
+    std::fs::write(dir.join("good.pkt"), pkt("SE.")).unwrap();
+    std::fs::write(dir.join("bad.pkt"), pkt("SEA.")).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 converted"), "{stdout}");
+    let y = std::fs::read_to_string(out.join("good.yaml")).unwrap();
+    assert!(y.contains("in: \"S7 0:0(0) win 65535 <mss 1460>\""), "{y}");
+    if !common::privileged() {
+        return;
+    }
+    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+    let (code, stdout, stderr) = run("good.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("flags  expected SEA.\n                got SE."), "{stdout}");
+    assert!(stdout.contains("in   SEWA 0:0(0)"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1126,17 +1126,28 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
                     Some("FO") => opts.push(format!("opt34 {}", w.get(1).copied().unwrap_or("")).trim().to_string()),
                     Some("FOEXP") => opts.push(format!("opt254 f989{}", w.get(1).copied().unwrap_or(""))),
                     // TCP MD5 (RFC 2385, kind 19): the digest as written;
-                    // it is not computed (packetdrill does not either).
+                    // it is not computed (packetdrill does not either, and
+                    // takes a digest shorter than 16 octets as given).
                     Some("md5") => match w.get(1) {
-                        Some(h) if h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
-                            opts.push(format!("opt19 {h}"))
+                        Some(h) if h.len() <= 32 && h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                            opts.push(format!("opt19 {h}").trim().to_string())
                         }
                         _ => {
                             o.problem(
                                 line,
                                 "option md5",
-                                format!("`{}`: md5 takes a 16-byte digest in hex", opt.trim()),
+                                format!("`{}`: md5 takes a digest of up to 16 octets in hex", opt.trim()),
                             );
+                            return;
+                        }
+                    },
+                    // AccECN (RFC 9768 drafts' kinds 172 and 174): its
+                    // 24-bit counters, big-endian, in the order the first
+                    // one names (e0b ceb e1b, or e1b ceb e0b).
+                    Some("ECN") => match accecn_option(&w[1..]) {
+                        Ok(raw) => opts.push(raw),
+                        Err(why) => {
+                            o.problem(line, "option AccECN", format!("`{}`: {why}", opt.trim()));
                             return;
                         }
                     },
@@ -1167,11 +1178,37 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
     o.step(line, at, if inbound { StepKey::In } else { StepKey::Out }, t.into(), vec![]);
 }
 
+/// packetdrill's `ECN e0b A ceb B e1b C` (or starting with e1b): the raw
+/// option, kind 172 (order e0b, ceb, e1b) or 174 (e1b, ceb, e0b), each
+/// counter three octets, as many as given in that order.
+fn accecn_option(w: &[&str]) -> Result<String, String> {
+    let order: &[&str] = match w.first() {
+        Some(&"e0b") => &["e0b", "ceb", "e1b"],
+        Some(&"e1b") => &["e1b", "ceb", "e0b"],
+        _ => return Err("an AccECN option starts with e0b or e1b".into()),
+    };
+    if !w.len().is_multiple_of(2) || w.len() / 2 > 3 {
+        return Err("an AccECN option is up to three `NAME VALUE` counters".into());
+    }
+    let mut hex = String::new();
+    for (i, pair) in w.chunks(2).enumerate() {
+        if pair[0] != order[i] {
+            return Err(format!("counter {} must be {} (after {})", i + 1, order[i], order[..i].join(", ")));
+        }
+        match pair[1].parse::<u32>() {
+            Ok(v) if v < 1 << 24 => hex.push_str(&format!("{v:06x}")),
+            _ => return Err(format!("`{}` is not a 24-bit counter", pair[1])),
+        }
+    }
+    let kind = if order[0] == "e0b" { 172 } else { 174 };
+    Ok(format!("opt{kind} {hex}"))
+}
+
 /// packetdrill's packet forms around the TCP segment: encapsulations
 /// (outer IPv4/IPv6 headers, GRE, MPLS, PSP), UDP, per-packet ports, the IP
-/// information in `(...)` or `[...]`, and the flags (ACE digits, AE). The ECN
-/// marks become the language's `[mark]`; the rest is refused with the
-/// construct and why.
+/// information in `(...)` or `[...]`. The ECN marks become the language's
+/// `[mark]` (the flags, AE and ACE digits included, are the language's
+/// already); the rest is refused with the construct and why.
 fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)> {
     const ENCAP: &str = "packet encapsulation";
     let first = t.split(|c: char| c.is_whitespace() || c == ':' || c == ',').next().unwrap_or("");
@@ -1236,25 +1273,6 @@ fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)
                     "per-packet ports (`{word}`): a script's packets use its header's local_port and remote_port \
                      (one connection's), so a packet of another connection cannot be written yet"
                 ),
-            ));
-        }
-    }
-    if word != "icmp" && word != "-" {
-        if word.chars().any(|c| ('0'..='7').contains(&c)) {
-            return Err((
-                "packet flags",
-                format!("AccECN's ACE counter in the flags (`{word}`): the language has no AE flag or ACE field yet"),
-            ));
-        }
-        if word.contains('A') {
-            return Err(("packet flags", format!("the AE flag (`{word}`): the language has no AE flag yet")));
-        }
-    }
-    if let Some(opts) = rest.rsplit_once('<').map(|(_, o)| o) {
-        if opts.split(',').any(|o| o.split_whitespace().next() == Some("ECN")) {
-            return Err((
-                "packet option AccECN",
-                "the AccECN option (`ECN e0b/e1b/ceb`): the language has no AccECN fields yet".into(),
             ));
         }
     }
