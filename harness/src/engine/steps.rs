@@ -439,10 +439,16 @@ impl Run<'_> {
             };
             if !check.holds(v) {
                 let eq = if matches!(check, InfoCheck::Range(..)) { "= " } else { "" };
+                // TCP_INFO's fields as the kernel names them; SO_MEMINFO's
+                // and TCP_CC_INFO's by their own names.
+                let label = match ["meminfo_", "bbr_", "dctcp_", "tcpv_"].iter().any(|p| name.starts_with(p)) {
+                    true => name.clone(),
+                    false => format!("tcpi_{name}"),
+                };
                 diffs.push(FieldDiff {
                     field: "tcp_info",
-                    expected: format!("tcpi_{name} {eq}{check}"),
-                    actual: format!("tcpi_{name} = {v}"),
+                    expected: format!("{label} {eq}{check}"),
+                    actual: format!("{label} = {v}"),
                 });
             }
         }

@@ -107,7 +107,21 @@ const TCP_INFO_LAYOUT: &[(&str, usize)] = &[
     ("total_rto", 2),
     ("total_rto_recoveries", 2),
     ("total_rto_time", 4),
+    // Accurate ECN (6.18): counters, then a word of bit fields split below.
+    ("received_ce", 4),
+    ("delivered_e1_bytes", 4),
+    ("delivered_e0_bytes", 4),
+    ("delivered_ce_bytes", 4),
+    ("received_e1_bytes", 4),
+    ("received_e0_bytes", 4),
+    ("received_ce_bytes", 4),
+    (ECN_BITS, 4),
 ];
+
+/// The word `tcpi_ecn_mode:2, tcpi_accecn_opt_seen:2, tcpi_accecn_fail_mode:4,
+/// tcpi_options2:24` (bit fields from the low bits up, as on every Linux ABI
+/// this runs on): read whole, reported as its four fields.
+const ECN_BITS: &str = "ecn_bits";
 
 /// TCP_INFO as name -> value, for every field this kernel filled in (an
 /// older kernel returns a shorter struct; its missing fields are absent).
@@ -147,10 +161,82 @@ pub fn tcp_info_fields(fd: BorrowedFd<'_>) -> io::Result<std::collections::BTree
                 i64::try_from(u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])).unwrap_or(i64::MAX)
             }
         };
-        m.insert(*name, v);
+        if *name == ECN_BITS {
+            m.insert("ecn_mode", v & 0x3);
+            m.insert("accecn_opt_seen", (v >> 2) & 0x3);
+            m.insert("accecn_fail_mode", (v >> 4) & 0xf);
+            m.insert("options2", (v >> 8) & 0xff_ffff);
+        } else {
+            m.insert(*name, v);
+        }
         off += size;
     }
+    socket_extras(fd, &mut m);
     Ok(m)
+}
+
+/// SO_MEMINFO's counters (`meminfo_*`, linux/sock_diag.h's SK_MEMINFO_*
+/// order) and TCP_CC_INFO's for the socket's congestion control (`bbr_*`,
+/// `dctcp_*`, `tcpv_*`: linux/inet_diag.h), where the kernel gives them.
+fn socket_extras(fd: BorrowedFd<'_>, m: &mut std::collections::BTreeMap<&'static str, i64>) {
+    const MEMINFO: [&str; 9] = [
+        "meminfo_rmem_alloc",
+        "meminfo_rcvbuf",
+        "meminfo_wmem_alloc",
+        "meminfo_sndbuf",
+        "meminfo_fwd_alloc",
+        "meminfo_wmem_queued",
+        "meminfo_optmem",
+        "meminfo_backlog",
+        "meminfo_drops",
+    ];
+    let get = |level: i32, name: i32, buf: &mut [u8]| -> Option<usize> {
+        let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: `buf` is live and `len` its size; the kernel writes at most `len` bytes.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, buf.as_mut_ptr().cast(), &mut len) };
+        (rc == 0).then_some((len as usize).min(buf.len()))
+    };
+    let u32_at = |b: &[u8], i: usize| i64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let mut buf = [0u8; 64];
+    if let Some(len) = get(libc::SOL_SOCKET, libc::SO_MEMINFO, &mut buf) {
+        for (i, n) in MEMINFO.iter().enumerate().take(len / 4) {
+            m.insert(n, u32_at(&buf, i * 4));
+        }
+    }
+    let mut cc = [0u8; 16];
+    let Some(cc_len) = get(libc::IPPROTO_TCP, libc::TCP_CONGESTION, &mut cc) else { return };
+    let algo = String::from_utf8_lossy(&cc[..cc_len]).trim_end_matches('\0').to_string();
+    let Some(len) = get(libc::IPPROTO_TCP, libc::TCP_CC_INFO, &mut buf) else { return };
+    let b = &buf[..len];
+    match algo.as_str() {
+        // struct tcp_bbr_info: bw_lo, bw_hi, min_rtt, pacing_gain, cwnd_gain.
+        "bbr" if len >= 20 => {
+            let (lo, hi) = (u32_at(b, 0), u32_at(b, 4));
+            m.insert("bbr_bw_lo", lo);
+            m.insert("bbr_bw_hi", hi);
+            m.insert("bbr_bw", (hi << 32) | lo);
+            m.insert("bbr_min_rtt", u32_at(b, 8));
+            m.insert("bbr_pacing_gain", u32_at(b, 12));
+            m.insert("bbr_cwnd_gain", u32_at(b, 16));
+        }
+        // struct tcp_dctcp_info: u16 enabled, u16 ce_state, alpha, ab_ecn, ab_tot.
+        "dctcp" if len >= 16 => {
+            m.insert("dctcp_enabled", i64::from(u16::from_ne_bytes([b[0], b[1]])));
+            m.insert("dctcp_ce_state", i64::from(u16::from_ne_bytes([b[2], b[3]])));
+            m.insert("dctcp_alpha", u32_at(b, 4));
+            m.insert("dctcp_ab_ecn", u32_at(b, 8));
+            m.insert("dctcp_ab_tot", u32_at(b, 12));
+        }
+        // struct tcpvegas_info: enabled, rttcnt, rtt, minrtt.
+        "vegas" if len >= 16 => {
+            m.insert("tcpv_enabled", u32_at(b, 0));
+            m.insert("tcpv_rttcnt", u32_at(b, 4));
+            m.insert("tcpv_rtt", u32_at(b, 8));
+            m.insert("tcpv_minrtt", u32_at(b, 12));
+        }
+        _ => {}
+    }
 }
 
 fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::sockaddr_ll {
