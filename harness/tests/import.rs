@@ -369,7 +369,8 @@ fn a_selftests_style_tree_with_its_runners_arguments() {
 
 /// packetdrill's AE flag and ACE digits reach the kernel: a SYN with ACE 7
 /// (AE, CWR, ECE) to a stack doing RFC 3168 ECN gets a SYN-ACK with ECE
-/// only; expecting AE on it fails on the flags.
+/// only; expecting AE on it fails on the flags. The CE mark counts in the
+/// AccECN-era TCP_INFO fields (6.18: tcpi_received_ce, _bytes).
 #[test]
 fn ace_digits_and_the_ae_flag_reach_the_kernel() {
     let dir = temp_dir("ace");
@@ -381,7 +382,13 @@ fn ace_digits_and_the_ae_flag_reach_the_kernel() {
              +0 bind(3, ..., ...) = 0\n\
              +0 listen(3, 1) = 0\n\
              +0 < S7 0:0(0) win 65535 <mss 1460>\n\
-             +0 > {synack} 0:0(0) ack 1 <mss 1460>\n"
+             +0 > {synack} 0:0(0) ack 1 <mss 1460>\n\
+             +.01 < . 1:1(0) ack 1 win 257\n\
+             +0 accept(3, ..., ...) = 4\n\
+             +0 < [ce] P. 1:11(10) ack 1 win 257\n\
+             +0 > E. 1:1(0) ack 11\n\
+             +0 %{{ assert tcpi_received_ce == 1; assert tcpi_received_ce_bytes == 10 }}%\n\
+             +0 %{{ assert SK_MEMINFO_DROPS == 0; assert SK_MEMINFO_RMEM_ALLOC > 0 }}%\n"
         )
     };
     std::fs::write(dir.join("good.pkt"), pkt("SE.")).unwrap();

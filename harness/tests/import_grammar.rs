@@ -261,7 +261,7 @@ const CASES: &[(&str, &str, Want)] = &[
     ("word_list: FLAGS", "L|+0 close(9) = -1 EBADF (flags)\n", Converts(&["EBADF"])),
     ("word_list: word_list WORD", "L|+0 close(9) = -1 EBADF (Bad file descriptor)\n", Converts(&["EBADF"])),
     ("command_spec: BACK_QUOTED", "L|+0 `sysctl -q net.ipv4.tcp_dsack=0`\n", Converts(&["net.ipv4.tcp_dsack: \"0\""])),
-    ("code_spec: CODE", "E|+0 %{ assert tcpi_rto == 200000 }%\n", Converts(&["rto: 200000"])),
+    ("code_spec: CODE", "--code_sockopt=SO_MEMINFO\nE|+0 %{ assert tcpi_rto == 200000; assert SK_MEMINFO_DROPS == 0; assert bbr_cwnd_gain >= 0; assert tcp_minrtt >= 0 }%\n", Converts(&["rto: 200000", "meminfo_drops: 0", "bbr_cwnd_gain: \"0~", "tcpv_minrtt: \"0~"])),
     ("opt_cleanup_command: <empty>", "L|", Converts(&["listen(3, 1) = 0"])),
     ("opt_cleanup_command: cleanup_command", "L|`sysctl -q net.ipv4.tcp_sack=1`\n", Converts(&["{sysctl: {net.ipv4.tcp_sack: \"1\"}"])),
     ("cleanup_command: command_spec", "L|`sysctl -q net.ipv4.tcp_sack=0`\n", Converts(&["{sysctl: {net.ipv4.tcp_sack: \"0\"}"])),

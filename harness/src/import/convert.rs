@@ -41,6 +41,8 @@ const PY_CONSTANTS: &[(&str, i64)] = &[
     ("TCPI_OPT_ECN", 8),
     ("TCPI_OPT_ECN_SEEN", 16),
     ("TCPI_OPT_SYN_DATA", 32),
+    ("TCPI_OPT_USEC_TS", 64),
+    ("TCPI_OPT_TFO_CHILD", 128),
     ("TCP_INFINITE_SSTHRESH", 0x7fff_ffff),
 ];
 
@@ -606,6 +608,9 @@ fn flag(o: &mut Out, line: usize, name: &str, value: Option<&str>, tolerance_us:
         },
         // Output only.
         "verbose" | "debug" => {}
+        // Which getsockopt packetdrill's blocks read: the tcp_info step
+        // reads TCP_INFO, SO_MEMINFO and TCP_CC_INFO together.
+        "code_sockopt" if matches!(v, "TCP_INFO" | "SO_MEMINFO" | "TCP_CC_INFO") => {}
         _ => {
             let written = format!("--{name}{}", value.map(|v| format!("={v}")).unwrap_or_default());
             let why = match name {
@@ -1129,7 +1134,11 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
                     // it is not computed (packetdrill does not either, and
                     // takes a digest shorter than 16 octets as given).
                     Some("md5") => match w.get(1) {
-                        Some(h) if h.len() <= 32 && h.len().is_multiple_of(2) && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+                        Some(h)
+                            if h.len() <= 32
+                                && h.len().is_multiple_of(2)
+                                && h.chars().all(|c| c.is_ascii_hexdigit()) =>
+                        {
                             opts.push(format!("opt19 {h}").trim().to_string())
                         }
                         _ => {
@@ -1779,6 +1788,28 @@ fn split_top(s: &str, sep: char) -> Vec<&str> {
     out
 }
 
+/// A variable packetdrill's code.c gives a Python block, as the tcp_info
+/// step's field: `tcpi_X` (TCP_INFO), `SK_MEMINFO_X` (SO_MEMINFO:
+/// `meminfo_x`), `bbr_*`/`dctcp_*`/`tcpv_*` and vegas's `tcp_rtt`,
+/// `tcp_minrtt` (TCP_CC_INFO).
+fn py_field(t: &str) -> Option<String> {
+    if !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    if let Some(f) = t.strip_prefix("tcpi_") {
+        return Some(f.to_string());
+    }
+    if let Some(f) = t.strip_prefix("SK_MEMINFO_") {
+        return Some(format!("meminfo_{}", f.to_ascii_lowercase()));
+    }
+    match t {
+        "tcp_rtt" => Some("tcpv_rtt".into()),
+        "tcp_minrtt" => Some("tcpv_minrtt".into()),
+        _ if t.starts_with("bbr_") || t.starts_with("dctcp_") || t.starts_with("tcpv_") => Some(t.to_string()),
+        _ => None,
+    }
+}
+
 /// One statement: `NAME = INT`, `NAME += INT`, or `assert COND[, MSG]`.
 fn py_stmt(o: &mut Out, s: &str) -> Result<Option<Vec<(String, Value)>>, String> {
     if let Some(rest) = s.strip_prefix("assert ") {
@@ -1874,18 +1905,15 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, Value)>, String> {
         let t = t.trim();
         let t = t.strip_prefix('(').and_then(|x| x.strip_suffix(')')).unwrap_or(t).trim();
         if let Some((f, m)) = t.split_once('&') {
-            let f = f.trim().strip_prefix("tcpi_")?;
-            return Some((f.to_string(), py_int(o, m).ok()));
+            return Some((py_field(f.trim())?, py_int(o, m).ok()));
         }
-        t.strip_prefix("tcpi_")
-            .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            .map(|f| (f.to_string(), None))
+        py_field(t).map(|f| (f, None))
     };
     let check_field = |f: &str| -> Result<(), String> {
         if crate::script::TCP_INFO_FIELDS.contains(&f) {
             Ok(())
         } else {
-            Err(format!("TCP_INFO field `tcpi_{f}` is not one the language reads"))
+            Err(format!("the field `{f}` (TCP_INFO, SO_MEMINFO or TCP_CC_INFO) is not one the language reads"))
         }
     };
     match toks.len() {
