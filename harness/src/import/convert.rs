@@ -1372,6 +1372,16 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         "poll" => poll_struct(&args1, result),
         "sendmsg" => sendmsg_struct(&args1, result),
         "writev" => writev_iovec(&args1, result),
+        "readv" => writev_iovec(&args1, result).map(|r| r.map(|t| t.replacen("write(", "read(", 1))),
+        "cap_set" => Some(Err("drops the process's capabilities: the harness makes its calls with its own, \
+                               and a script cannot change them"
+            .into())),
+        "open" | "sendfile" => Some(Err(format!(
+            "{name} works on a file of the host: a script's calls act on sockets and pipes of the run only"
+        ))),
+        "psp_rx_assoc" | "psp_tx_assoc" => {
+            Some(Err("a PSP security association: the language has no PSP encapsulation".into()))
+        }
         "recvmsg" => Some(recvmsg_struct(&args1, result).map(|(t, e)| {
             extra = e;
             t
@@ -1382,10 +1392,13 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     // language's calls do not take yet, said as such.
     let parts: Vec<&str> = split_top(&args1, ',').into_iter().map(str::trim).collect();
     let structured = structured.or_else(|| match (name, parts.get(1), parts.get(3)) {
-        ("write" | "send" | "sendto", Some(buf), _) if buf.starts_with('"') => Some(Err(format!(
-            "a buffer's contents ({buf}): the language's {name} sends `...`, octets whose values the script \
-             does not give"
-        ))),
+        ("write" | "send" | "sendto" | "read" | "recv" | "recvfrom", Some(buf), _)
+            if buf.starts_with('"') && buf.ends_with("...") =>
+        {
+            Some(Err(format!(
+                "a buffer given by its first octets ({buf}): the language's {name} takes a whole string or `...`"
+            )))
+        }
         ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with("[inet") => Some(Err(format!(
             "the address value `{v}` of {}: the language's socket options take integers ([N]) and strings",
             parts.get(2).copied().unwrap_or("?")
@@ -1631,9 +1644,9 @@ fn sockaddr_in(args: &str) -> String {
     out
 }
 
-/// `writev(FD, [{..., A}, {..., B}], N) = R` as `write(FD, ..., A+B) = R`:
-/// a TCP socket takes the vector's octets as one stream, as sendmsg's
-/// iovec (below).
+/// `writev(FD, [{..., A}, {..., B}], N) = R` as `write(FD, ..., A+B) = R`
+/// (and readv as read): a TCP socket takes the vector's octets as one
+/// stream, as sendmsg's iovec (below).
 fn writev_iovec(args: &str, result: &str) -> Option<Result<String, String>> {
     let (fd, rest) = args.split_once(',')?;
     let list = rest.trim().strip_prefix('[')?;

@@ -279,7 +279,9 @@ calls! {
     /// (MSG_EOR, MSG_MORE, MSG_ZEROCOPY, MSG_FASTOPEN, MSG_DONTWAIT), as
     /// Linux numbers; `to`: sendto's destination (a fast-open connect).
     Write { fd: Fd, data: Payload, oob: bool, flags: i32, to: Peer };
-    Read { fd: Fd, len: usize, peek: bool };
+    /// read, recv, recvfrom. `flags`: Linux-only receive flags beyond
+    /// MSG_PEEK (MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC), as Linux numbers.
+    Read { fd: Fd, len: usize, peek: bool, flags: i32 };
     Shutdown { fd: Fd, how: Shutdown };
     Close { fd: Fd };
     SetSockOpt { fd: Fd, opt: OptName, value: i64 };
@@ -560,6 +562,9 @@ fn msg_flags(a: Option<&(usize, Arg)>, at: usize, table: &[(&str, i32)]) -> Resu
         Some(_) => Err(cerr("expected flags: MSG_ names joined by `|`, or a number", at, 1, None)),
     }
 }
+
+/// Linux receive flags beyond MSG_PEEK (linux/socket.h).
+pub const READ_FLAGS: &[(&str, i32)] = &[("MSG_DONTWAIT", 0x40), ("MSG_WAITALL", 0x100), ("MSG_TRUNC", 0x20)];
 
 /// Linux send flags beyond MSG_OOB (linux/socket.h).
 pub const MSG_FLAGS: &[(&str, i32)] = &[
@@ -1078,6 +1083,22 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     Arg::Int(v) if len.is_none() && i <= 2 => {
                         len = Some(length(*v, *at)?)
                     }
+                    // packetdrill's `write(fd, "text", N)`: the first N
+                    // octets of the string.
+                    Arg::Int(v) if i == 2 && data.is_some() => {
+                        let text: &mut Vec<u8> = data.as_mut().expect("checked");
+                        let n = length(*v, *at)?;
+                        if n > text.len() {
+                            return Err(cerr(
+                                format!("a length of {n} for a string of {} octets", text.len()),
+                                *at,
+                                1,
+                                None,
+                            ));
+                        }
+                        text.truncate(n);
+                        len = Some(n);
+                    }
                     Arg::Int(0) => {}
                     Arg::Str(s) => {
                         len = Some(s.len());
@@ -1122,24 +1143,32 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let fd = fd(0)?;
             let mut len = None;
             let mut peek = false;
+            let mut flags = 0;
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
                     Arg::Int(v) if len.is_none() && i <= 2 => len = Some(length(*v, *at)?),
                     Arg::Int(0) | Arg::Elided => {}
-                    Arg::Names(n) if n.iter().any(|x| x == "MSG_PEEK") => peek = true,
+                    Arg::Names(n) if n.iter().all(|x| x == "MSG_PEEK" || READ_FLAGS.iter().any(|f| f.0 == x)) => {
+                        for x in n {
+                            match READ_FLAGS.iter().find(|f| f.0 == x) {
+                                Some(f) => flags |= f.1,
+                                None => peek = true,
+                            }
+                        }
+                    }
                     _ => {
                         return Err(cerr(
                             format!("unexpected argument to {name}"),
                             *at,
                             1,
-                            Some("read(fd, N), recv(fd, ..., N, MSG_PEEK)"),
+                            Some("read(fd, N), recv(fd, ..., N, MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_TRUNC)"),
                         ))
                     }
                 }
             }
             let len =
                 len.ok_or_else(|| cerr(format!("`{name}` needs a length"), end, 1, Some("e.g. read(4, 1000)")))?;
-            Call::Read { fd, len, peek }
+            Call::Read { fd, len, peek, flags }
         }
         "shutdown" => {
             let fd = fd(0)?;
@@ -1467,8 +1496,8 @@ mod tests {
             p("setsockopt(3, SOL_IP, IP_MTU_DISCOVER, [IP_PMTUDISC_DONT], 4) = 0").call,
             Call::LinuxOpt { fd: 3, get: false, label: "IP_MTU_DISCOVER", level: 0, name: 10, value: 0 }
         );
-        assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false });
-        assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true });
+        assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false, flags: 0 });
+        assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true, flags: 0 });
         assert_eq!(p("shutdown(4, SHUT_WR) = 0").call, Call::Shutdown { fd: 4, how: Shutdown::Write });
         assert_eq!(
             p("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0").call,
@@ -1516,7 +1545,29 @@ mod tests {
             p("recvfrom(4, NULL, 1000, 0, ..., ...) = -1 EFAULT").call,
             Call::NullBuffer { fd: 4, write: false, len: 1000, flags: 0, to: false }
         );
-        assert_eq!(p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call, Call::Read { fd: 4, len: 10, peek: false });
+        assert_eq!(
+            p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call,
+            Call::Read { fd: 4, len: 10, peek: false, flags: 0 }
+        );
+        // Linux's receive flags, and packetdrill's `write(fd, "text", N)`.
+        assert_eq!(
+            p("recv(4, ..., 10, MSG_DONTWAIT|MSG_PEEK) = 10").call,
+            Call::Read { fd: 4, len: 10, peek: true, flags: 0x40 }
+        );
+        assert_eq!(
+            p("write(4, \"hello\", 3) = 3").call,
+            Call::Write {
+                fd: 4,
+                data: Payload { len: 3, data: Some(b"hel".to_vec()) },
+                oob: false,
+                flags: 0,
+                to: false
+            }
+        );
+        assert!(CallSpec::parse("write(4, \"hi\", 3) = 3")
+            .unwrap_err()
+            .message
+            .contains("a length of 3 for a string of 2"));
         let c = p("pipe([5, 6]) = 0");
         assert_eq!((c.call, c.out), (Call::Pipe {}, OutCheck::Ends([5, 6])));
         assert_eq!(

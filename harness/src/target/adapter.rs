@@ -214,7 +214,7 @@ impl Calls {
                     done(api.send(now, *fd, &data).map(|n| n as i64))
                 }
             }
-            TargetCall::Read { fd, len, peek } => match api.recv(now, *fd, *len, *peek) {
+            TargetCall::Read { fd, len, peek, .. } => match api.recv(now, *fd, *len, *peek) {
                 Ok(d) => done(Ok(d.len() as i64)),
                 Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
                 Err(e) => done(Err(e)),

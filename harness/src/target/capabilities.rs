@@ -45,6 +45,9 @@ fn linux_forms(c: &Call) -> Option<&'static str> {
             Some("send flags (MSG_EOR, MSG_FASTOPEN, ...) and sendto are Linux's")
         }
         Call::RecvMsg { flags, .. } if *flags != 0 => Some("recvmsg flags (MSG_ERRQUEUE, ...) are Linux's"),
+        Call::Read { flags, .. } if *flags != 0 => {
+            Some("recv flags (MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC) are Linux's")
+        }
         _ => None,
     }
 }

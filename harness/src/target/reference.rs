@@ -343,7 +343,7 @@ impl Target for ReferenceTarget {
                     "recvmsg flags (MSG_ERRQUEUE, ...) are Linux's; the reference stack has no error queue".into(),
                 ))
             }
-            TargetCall::Read { fd, len, peek } => match s.recv(now, *fd, *len, *peek) {
+            TargetCall::Read { fd, len, peek, .. } => match s.recv(now, *fd, *len, *peek) {
                 Ok(d) => Self::done(Ok(d.len() as i64)),
                 Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
                 Err(e) => Self::done(Err(e)),

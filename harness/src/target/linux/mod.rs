@@ -658,9 +658,9 @@ impl Target for LinuxTarget {
                 let to = to.filter(|_| *extra & MSG_FASTOPEN != 0).map(SockAddr::from);
                 self.start_blocking(Job::Send { fd: raw, data: data.bytes().into_owned(), flags: *extra, to }, false)
             }
-            TargetCall::Read { fd, len, peek } if self.is_blocking(*fd) => {
+            TargetCall::Read { fd, len, peek, flags: extra } if self.is_blocking(*fd) => {
                 let raw = self.raw(*fd)?;
-                let flags = if *peek { libc::MSG_PEEK } else { 0 };
+                let flags = extra | if *peek { libc::MSG_PEEK } else { 0 };
                 self.start_blocking(Job::Recv { fd: raw, len: *len, flags }, false)
             }
             TargetCall::Accept { fd } => match self.sock(*fd).map(|s| (s.s.accept(), s.blocking)) {
@@ -692,9 +692,9 @@ impl Target for LinuxTarget {
                         .map(|n| n as i64),
                 )
             }
-            TargetCall::Read { fd, len, peek } => {
+            TargetCall::Read { fd, len, peek, flags: extra } => {
                 let mut buf = vec![MaybeUninit::<u8>::uninit(); (*len).max(1)];
-                let flags = if *peek { libc::MSG_PEEK } else { 0 };
+                let flags = extra | if *peek { libc::MSG_PEEK } else { 0 };
                 match self.sock(*fd).map(|s| (s.s.recv_with_flags(&mut buf[..*len], flags), s.blocking)) {
                     Ok((Ok(n), _)) => done(Ok(n as i64)),
                     Ok((Err(e), true)) if would_block(&e) => Ok(CallOutcome::WouldBlock),
