@@ -324,6 +324,7 @@ fn a_selftests_style_tree_with_its_runners_arguments() {
         "--netmask_ip=255.255.255.0",
         "--remote_ip=192.0.2.9",
         "--mtu=1400",
+        "--send_omit_free",
         "-D",
         "CMSG_LEVEL_IP=SOL_IP",
     ]);

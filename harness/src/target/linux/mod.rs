@@ -87,6 +87,11 @@ pub struct LinuxTarget {
     congestion: Option<String>,
     /// `in_gso:`: segments go in as GSO packets of this size.
     in_gso: Option<u16>,
+    /// The buffers of MSG_ZEROCOPY sends, kept for the whole run: the kernel
+    /// sends (and resends) from those pages after the call returns, so
+    /// they are never freed and reused under it (packetdrill's
+    /// --send_omit_free, which its run_all.py always passes).
+    zerocopy_buffers: Vec<Vec<u8>>,
 }
 
 /// Closes what finished scripts leave behind, off their critical path.
@@ -372,6 +377,7 @@ impl LinuxTarget {
             info,
             congestion: script.congestion.clone(),
             in_gso: script.in_gso,
+            zerocopy_buffers: Vec::new(),
         })
     }
 
@@ -683,14 +689,18 @@ impl Target for LinuxTarget {
                 // the script, not a SIGPIPE that kills the harness.
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | extra | if *oob { libc::MSG_OOB } else { 0 };
                 let to = to.filter(|_| *extra & MSG_FASTOPEN != 0);
-                done(
-                    self.sock(*fd)
-                        .and_then(|s| match to {
-                            Some(a) => s.s.send_to_with_flags(&data.bytes(), &SockAddr::from(a), flags),
-                            None => s.s.send_with_flags(&data.bytes(), flags),
-                        })
-                        .map(|n| n as i64),
-                )
+                let bytes = data.bytes().into_owned();
+                let r = self
+                    .sock(*fd)
+                    .and_then(|s| match to {
+                        Some(a) => s.s.send_to_with_flags(&bytes, &SockAddr::from(a), flags),
+                        None => s.s.send_with_flags(&bytes, flags),
+                    })
+                    .map(|n| n as i64);
+                if flags & libc::MSG_ZEROCOPY != 0 {
+                    self.zerocopy_buffers.push(bytes);
+                }
+                done(r)
             }
             TargetCall::Read { fd, len, peek, flags: extra } => {
                 let mut buf = vec![MaybeUninit::<u8>::uninit(); (*len).max(1)];
@@ -861,7 +871,11 @@ impl Target for LinuxTarget {
                     at += l + 8;
                 }
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
-                done(self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64))
+                let r = self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64);
+                if flags & libc::MSG_ZEROCOPY != 0 {
+                    self.zerocopy_buffers.push(data);
+                }
+                done(r)
             }
             TargetCall::RecvMsg { fd, len, flags } => {
                 match self
