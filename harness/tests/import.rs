@@ -412,3 +412,37 @@ fn ace_digits_and_the_ae_flag_reach_the_kernel() {
     assert!(stdout.contains("in   SEWA 0:0(0)"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// packetdrill's IP information, `(tos 0x10)` on an inbound packet and
+/// `(ttl 64, tos 0x0)` on an outbound one, is set and checked on the
+/// kernel; a wrong TTL fails on the ttl field.
+#[test]
+fn ip_information_is_set_and_checked_on_the_kernel() {
+    let dir = temp_dir("ipinfo");
+    let pkt = |ttl: u8| {
+        format!(
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+             +0 bind(3, ..., ...) = 0\n\
+             +0 listen(3, 1) = 0\n\
+             +0 < (tos 0x10, ttl 9) S 0:0(0) win 65535 <mss 1460>\n\
+             +0 > (ttl {ttl}, tos 0x0) S. 0:0(0) ack 1 <mss 1460>\n"
+        )
+    };
+    std::fs::write(dir.join("good.pkt"), pkt(64)).unwrap();
+    std::fs::write(dir.join("bad.pkt"), pkt(63)).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 converted"), "{stdout}");
+    if !common::privileged() {
+        return;
+    }
+    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+    let (code, stdout, stderr) = run("good.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ttl  expected 63\n              got 64"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

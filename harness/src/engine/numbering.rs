@@ -154,7 +154,13 @@ impl Numbering {
             payload,
         };
         let mut ip = IpRepr::new(s.remote, s.local);
-        ip.tos = spec.ecn.map_or(0, |e| e.bits());
+        ip.tos = spec.tos.unwrap_or_else(|| spec.ecn.map_or(0, |e| e.bits()));
+        if let Some(f) = spec.flow_label {
+            ip.flow_label = f;
+        }
+        if let Some(t) = spec.ttl {
+            ip.ttl = t;
+        }
         Ok(IpPacket { ip, tcp })
     }
 
@@ -184,6 +190,15 @@ impl Numbering {
             if !e.allows(p.ip.tos) {
                 diff("ECN", e.to_string(), format!("[{}]", crate::script::packet::Ecn::name_of(p.ip.tos)));
             }
+        }
+        if let Some(tos) = spec.tos.filter(|t| *t != p.ip.tos) {
+            diff("tos", format!("{tos:#04x}"), format!("{:#04x}", p.ip.tos));
+        }
+        if let Some(f) = spec.flow_label.filter(|f| *f != p.ip.flow_label) {
+            diff("flowlabel", format!("{f:#x}"), format!("{:#x}", p.ip.flow_label));
+        }
+        if let Some(t) = spec.ttl.filter(|t| *t != p.ip.ttl) {
+            diff("ttl", t.to_string(), p.ip.ttl.to_string());
         }
         let got_flags = if spec.psh_any { TcpFlags(t.flags.0 & !TcpFlags::PSH.0) } else { t.flags };
         let got_ae = t.reserved & crate::script::packet::AE_BIT != 0;

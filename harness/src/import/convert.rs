@@ -1117,7 +1117,7 @@ fn packet(o: &mut Out, it: &Item, inbound: bool, text: &str) {
     // What of packetdrill's packet grammar the language cannot say, each
     // refused with its reason (before the language's parser would stop at
     // its first character).
-    if let Err((construct, why)) = packetdrill_packet_forms(&mut t) {
+    if let Err((construct, why)) = packetdrill_packet_forms(&t) {
         o.problem(line, construct, format!("`{}`: {why}", text.trim()));
         return;
     }
@@ -1213,12 +1213,12 @@ fn accecn_option(w: &[&str]) -> Result<String, String> {
     Ok(format!("opt{kind} {hex}"))
 }
 
-/// packetdrill's packet forms around the TCP segment: encapsulations
-/// (outer IPv4/IPv6 headers, GRE, MPLS, PSP), UDP, per-packet ports, the IP
-/// information in `(...)` or `[...]`. The ECN marks become the language's
-/// `[mark]` (the flags, AE and ACE digits included, are the language's
-/// already); the rest is refused with the construct and why.
-fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)> {
+/// packetdrill's packet forms around the TCP segment that the language
+/// does not have: encapsulations (outer IPv4/IPv6 headers, GRE, MPLS, PSP),
+/// UDP, per-packet ports, each refused with the construct and why. The IP
+/// information (`[ect0]`, `(tos 0x2, flowlabel 0x3)`, `(ttl 9)`) and the
+/// flags (AE, ACE digits) are the language's already.
+fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
     const ENCAP: &str = "packet encapsulation";
     let first = t.split(|c: char| c.is_whitespace() || c == ':' || c == ',').next().unwrap_or("");
     let why_encap = |what: &str| {
@@ -1238,38 +1238,16 @@ fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)
         "encap" => return why_encap("PSP encapsulation"),
         _ => {}
     }
-    // IP information: `[ect0]`, `(ect1)`, `(tos 0x2)`, `(ect0, flowlabel 0x3)`, `(ttl 9)`.
-    let mut rest = t.trim_start().to_string();
-    let mut mark = None;
-    if let Some(open @ ('(' | '[')) = rest.chars().next() {
-        let close = if open == '(' { ')' } else { ']' };
-        let Some(end) = rest.find(close) else {
-            return Err(("packet", format!("`{open}` is never closed")));
-        };
-        for item in rest[1..end].split(',').map(str::trim) {
-            let w: Vec<&str> = item.split_whitespace().collect();
-            match w[..] {
-                [m @ ("ect0" | "ect1" | "ce" | "noecn" | "ect01")] => mark = Some(m.to_string()),
-                ["tos", v] => {
-                    return Err((
-                        "packet IP header",
-                        format!("the whole TOS octet (`tos {v}`): the language sets and checks the ECN marks ([ect0], [ce], ...), not the DSCP bits"),
-                    ))
-                }
-                ["flowlabel", v] => {
-                    return Err((
-                        "packet IP header",
-                        format!("an IPv6 flow label (`flowlabel {v}`): the language neither sets nor checks it"),
-                    ))
-                }
-                ["ttl", v] => {
-                    return Err(("packet IP header", format!("the TTL (`ttl {v}`): the language neither sets nor checks it")))
-                }
-                _ => return Err(("packet", format!("`{item}` is not IP information packetdrill knows"))),
-            }
+    // The IP information (`[ect0]`, `(tos 0x2, flowlabel 0x3)`, ...) is the
+    // language's; what follows it is looked at here.
+    let rest = t.trim_start();
+    let rest = match rest.chars().next() {
+        Some(open @ ('(' | '[')) => {
+            let close = if open == '(' { ')' } else { ']' };
+            rest.find(close).map_or(rest, |e| rest[e + 1..].trim_start())
         }
-        rest = rest[end + 1..].trim_start().to_string();
-    }
+        _ => rest,
+    };
     let word = rest.split_whitespace().next().unwrap_or("");
     if word == "udp" {
         return Err(("UDP packet", "a UDP datagram: the harness tests TCP (and ICMP errors about TCP)".into()));
@@ -1285,10 +1263,6 @@ fn packetdrill_packet_forms(t: &mut String) -> Result<(), (&'static str, String)
             ));
         }
     }
-    *t = match mark {
-        Some(m) => format!("[{m}] {rest}"),
-        None => rest,
-    };
     Ok(())
 }
 

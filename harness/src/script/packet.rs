@@ -200,6 +200,99 @@ pub struct PacketSpec {
     /// carry; `[ect01]` (out only): either ECT codepoint. `None`: an `in`
     /// packet is Not-ECT and an `out` packet's field is not checked.
     pub ecn: Option<Ecn>,
+    /// `(tos 0xNN)`: the whole TOS octet (IPv4) or traffic class (IPv6) an
+    /// `in` packet carries or an `out` packet must carry, ECN bits included.
+    pub tos: Option<u8>,
+    /// `(flowlabel 0xN)`: the IPv6 flow label (20 bits) set or checked.
+    pub flow_label: Option<u32>,
+    /// `(ttl N)`: the TTL (IPv4) or hop limit (IPv6) set or checked.
+    pub ttl: Option<u8>,
+}
+
+/// The IP information before a packet's flags: `[ect0]`, or packetdrill's
+/// `(ect0, flowlabel 0x3)`, `(tos 0x2)`, `[ttl 9]`: ECN mark, TOS octet,
+/// flow label and TTL, comma-separated, each at most once.
+#[derive(Debug, Default)]
+struct IpInfo {
+    ecn: Option<Ecn>,
+    tos: Option<u8>,
+    flow_label: Option<u32>,
+    ttl: Option<u8>,
+    /// Octets of the text it took (0: none).
+    consumed: usize,
+}
+
+impl IpInfo {
+    fn parse(s: &str) -> Result<IpInfo, PacketError> {
+        let start = s.len() - s.trim_start().len();
+        let rest = &s[start..];
+        let close = match rest.chars().next() {
+            Some('[') => ']',
+            Some('(') => ')',
+            _ => return Ok(IpInfo::default()),
+        };
+        let Some(end) = rest.find(close) else {
+            return Err(err(format!("`{}` is never closed", &rest[..1]), start, 1));
+        };
+        let mut info = IpInfo { consumed: start + end + 1, ..IpInfo::default() };
+        let mut at = start + 1;
+        for item in rest[1..end].split(',') {
+            let item_at = at + (item.len() - item.trim_start().len());
+            at += item.len() + 1;
+            let w: Vec<&str> = item.split_whitespace().collect();
+            let bad = |what: &str| {
+                Err(PacketError {
+                    message: format!("`{}`: {what}", item.trim()),
+                    at: item_at,
+                    len: item.trim().len().max(1),
+                    help: Some(
+                        "IP information: an ECN mark ([noecn], [ect0], [ect1], [ce], [ect01]), `tos 0xNN`, \
+                         `flowlabel 0xNNNNN`, `ttl N`, comma-separated, as in `(ect0, flowlabel 0x3)`"
+                            .into(),
+                    ),
+                })
+            };
+            let num = |v: &str| -> Option<u64> {
+                match v.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16).ok(),
+                    None => v.parse().ok(),
+                }
+            };
+            match w[..] {
+                [m] if Ecn::NAMES.iter().any(|(n, _)| *n == m) && info.ecn.is_none() => {
+                    info.ecn = Ecn::NAMES.iter().find(|(n, _)| *n == m).map(|(_, e)| *e);
+                }
+                ["tos", v] if info.tos.is_none() => match num(v).and_then(|n| u8::try_from(n).ok()) {
+                    Some(t) => info.tos = Some(t),
+                    None => return bad("a TOS octet is 0 to 0xff"),
+                },
+                ["flowlabel", v] if info.flow_label.is_none() => match num(v).filter(|n| *n < 1 << 20) {
+                    Some(f) => info.flow_label = Some(f as u32),
+                    None => return bad("a flow label is 20 bits (0 to 0xfffff)"),
+                },
+                ["ttl", v] if info.ttl.is_none() => match num(v).and_then(|n| u8::try_from(n).ok()) {
+                    Some(t) => info.ttl = Some(t),
+                    None => return bad("a TTL is 0 to 255"),
+                },
+                [] => return bad("empty IP information"),
+                [m] if !m.contains(' ') && w.len() == 1 && !Ecn::NAMES.iter().any(|(n, _)| *n == m) => {
+                    return Err(PacketError {
+                        message: format!("unknown ECN mark `[{m}]`"),
+                        at: item_at,
+                        len: m.len(),
+                        help: Some(
+                            "marks: [noecn], [ect0], [ect1], [ce], [ect01] (an `out` packet's ECT either way)".into(),
+                        ),
+                    })
+                }
+                _ => return bad("not IP information, or given twice"),
+            }
+        }
+        if let (Some(_), Some(_)) = (info.ecn, info.tos) {
+            return Err(err("an ECN mark and `tos` together: the TOS octet holds the ECN bits", start, end + 1));
+        }
+        Ok(info)
+    }
 }
 
 /// The IP header's ECN codepoints (RFC 3168 5).
@@ -404,19 +497,14 @@ pub fn parse_flags(tok: &str, at: usize) -> Result<TcpFlags, PacketError> {
 impl PacketSpec {
     /// Parses a packet. Offsets in errors are byte offsets in `s`.
     pub fn parse(s: &str) -> Result<PacketSpec, PacketError> {
-        let mut toks = tokens(s)?;
-        // `[ect0] S 0:0(0) ...`: the ECN mark comes first.
-        let mut ecn = None;
-        if let Some(&(at, t)) = toks.first().filter(|(_, t)| t.starts_with('[')) {
-            let name = t.trim_start_matches('[').trim_end_matches(']');
-            ecn = Some(Ecn::NAMES.iter().find(|(n, _)| *n == name).map(|(_, e)| *e).ok_or_else(|| PacketError {
-                message: format!("unknown ECN mark `{t}`"),
-                at,
-                len: t.len(),
-                help: Some("marks: [noecn], [ect0], [ect1], [ce], [ect01] (an `out` packet's ECT either way)".into()),
-            })?);
-            toks.remove(0);
+        // `[ect0] S 0:0(0) ...` or `(tos 0x2, flowlabel 0x1) ...`: the IP
+        // information comes first (packetdrill's `[...]` or `(...)`).
+        let ip = IpInfo::parse(s)?;
+        let mut toks = tokens(&s[ip.consumed..])?;
+        for t in &mut toks {
+            t.0 += ip.consumed;
         }
+        let ecn = ip.ecn;
         let Some(&(fat, ftok)) = toks.first() else {
             return Err(PacketError {
                 message: "empty packet".into(),
@@ -459,6 +547,9 @@ impl PacketSpec {
             psh_any,
             bad_checksum: false,
             ecn,
+            tos: ip.tos,
+            flow_label: ip.flow_label,
+            ttl: ip.ttl,
         };
         let mut i = 2;
         while i < toks.len() {
@@ -814,6 +905,29 @@ mod tests {
         let t = ". 1:1(0) ack 1 <nop,nop,TS val 5 ecr *>";
         assert!(PacketSpec::parse(t).unwrap().check_concrete(t).is_ok());
     }
+    #[test]
+    fn ip_information_before_the_flags() {
+        let p = PacketSpec::parse("(ect0, flowlabel 0x3) . 1:1(0) ack 1").unwrap();
+        assert_eq!((p.ecn, p.flow_label, p.tos, p.ttl), (Some(Ecn::Ect0), Some(3), None, None));
+        let p = PacketSpec::parse("[tos 0x10, ttl 9]S 0:0(0)").unwrap();
+        assert_eq!((p.tos, p.ttl, p.flags), (Some(0x10), Some(9), TcpFlags::SYN));
+        let p = PacketSpec::parse("[ce] . 1:1(0)").unwrap();
+        assert_eq!(p.ecn, Some(Ecn::Ce));
+        for (bad, why) in [
+            ("(tos 0x100) S 0:0(0)", "a TOS octet is 0 to 0xff"),
+            ("(flowlabel 0x100000) S 0:0(0)", "20 bits"),
+            ("(ttl 300) S 0:0(0)", "a TTL is 0 to 255"),
+            ("(ect0, tos 0x2) S 0:0(0)", "an ECN mark and `tos` together"),
+            ("(ttl 1, ttl 2) S 0:0(0)", "given twice"),
+            ("[ect9] S 0:0(0)", "unknown ECN mark"),
+            ("(ttl 1 S 0:0(0)", "not IP information"),
+            ("(ttl 1 S", "never closed"),
+        ] {
+            let e = PacketSpec::parse(bad).unwrap_err();
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+        }
+    }
+
     #[test]
     fn the_ae_flag_and_ace_digits() {
         let p = PacketSpec::parse("SEWA 0:0(0) win 1000").unwrap();
