@@ -1362,6 +1362,16 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         })),
         _ => None,
     };
+    // packetdrill's sleep: a poll of nothing for MS milliseconds.
+    if name == "poll" && result.trim() == "0" {
+        if let ["[]", "0", ms] = split_top(&args1, ',').iter().map(|a| a.trim()).collect::<Vec<_>>()[..] {
+            if let Ok(ms) = ms.parse::<u32>() {
+                let at = it.time.as_ref().and_then(|t| o.at(line, t));
+                o.step(line, at, StepKey::Wait, format!("{ms}ms").into(), vec![]);
+                return;
+            }
+        }
+    }
     // Buffers with contents, and struct values of socket options: what the
     // language's calls do not take yet, said as such.
     let parts: Vec<&str> = split_top(&args1, ',').into_iter().map(str::trim).collect();
@@ -1377,15 +1387,18 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             "the address value `{v}` of {}: the language's socket options take integers ([N]) and strings",
             parts.get(2).copied().unwrap_or("?")
         ))),
-        ("poll", Some(_), _) if parts.first() == Some(&"[]") => {
-            Some(Err("a poll of no descriptors (packetdrill's sleep): the language's poll watches one descriptor; a \
-             `wait:` step waits"
-                .into()))
+        ("poll", Some(_), _) if parts.first() == Some(&"[]") => Some(Err(
+            "a poll of no descriptors other than `poll([], 0, MS) = 0` (a sleep, which becomes `wait:`)".into(),
+        )),
+        ("setsockopt" | "getsockopt", _, Some(v))
+            if v.starts_with('{') && !(name == "setsockopt" && parts.get(2) == Some(&"SO_LINGER")) =>
+        {
+            Some(Err(format!(
+                "the struct value `{v}` of {}: the language's socket options take integers ([N]), strings and \
+                 SO_LINGER's struct linger",
+                parts.get(2).copied().unwrap_or("?")
+            )))
         }
-        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with('{') => Some(Err(format!(
-            "the struct value `{v}` of {}: the language's socket options take integers ([N]) and strings",
-            parts.get(2).copied().unwrap_or("?")
-        ))),
         _ => None,
     });
     let text = match structured {

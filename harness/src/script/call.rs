@@ -1209,6 +1209,43 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             };
             Call::LinuxOptBytes { fd, label: "TCP_FASTOPEN_KEY", level: 6, name: 33, value, len }
         }
+        "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "SO_LINGER")) => {
+            // setsockopt(fd, SOL_SOCKET, SO_LINGER, {onoff=A, linger=B}, 8): struct linger, two ints.
+            let fd = fd(0)?;
+            let p = args.iter().position(|(_, a)| names_in(a).iter().any(|n| n == "SO_LINGER")).expect("found");
+            let fields = match args.get(p + 1).map(|a| &a.1) {
+                Some(Arg::Struct(f)) => f,
+                _ => {
+                    return Err(cerr(
+                        "SO_LINGER takes a struct linger",
+                        arg_at(p + 1),
+                        1,
+                        Some("setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=0}, 8) = 0"),
+                    ))
+                }
+            };
+            let field = |k: &str| -> Result<i32, CallError> {
+                let v = fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim());
+                v.and_then(|v| v.parse::<i32>().ok())
+                    .ok_or_else(|| cerr(format!("struct linger needs {k}=N"), arg_at(p + 1), 1, None))
+            };
+            if let Some((k, _)) = fields.iter().find(|(n, _)| n != "onoff" && n != "linger") {
+                return Err(cerr(
+                    format!("`{k}` is not a field of struct linger (onoff, linger)"),
+                    arg_at(p + 1),
+                    1,
+                    None,
+                ));
+            }
+            let mut value = field("onoff")?.to_ne_bytes().to_vec();
+            value.extend(field("linger")?.to_ne_bytes());
+            let len = match args.get(p + 2) {
+                None => 8,
+                Some((at, Arg::Int(n))) if *n >= 0 => length(*n, *at)?,
+                Some((at, _)) => return Err(cerr("expected the value's length", *at, 1, None)),
+            };
+            Call::LinuxOptBytes { fd, label: "SO_LINGER", level: 1, name: 13, value, len }
+        }
         "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "TCP_CONGESTION")) => {
             let fd = fd(0)?;
             let algo = args.iter().find_map(|(_, a)| match a {
@@ -1549,6 +1586,13 @@ mod tests {
             p("recvfrom(4, ..., 10, 0, ..., ...) = 10").call,
             Call::Read { fd: 4, len: 10, peek: false, flags: 0 }
         );
+        // SO_LINGER's struct linger, as bytes for the Linux target.
+        let c = p("setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=7}, 8) = 0").call;
+        let mut want = 1i32.to_ne_bytes().to_vec();
+        want.extend(7i32.to_ne_bytes());
+        assert_eq!(c, Call::LinuxOptBytes { fd: 4, label: "SO_LINGER", level: 1, name: 13, value: want, len: 8 });
+        let e = CallSpec::parse("setsockopt(4, SOL_SOCKET, SO_LINGER, {on=1, linger=7}, 8) = 0").unwrap_err();
+        assert!(e.message.contains("`on` is not a field of struct linger"), "{}", e.message);
         // Linux's receive flags, and packetdrill's `write(fd, "text", N)`.
         assert_eq!(
             p("recv(4, ..., 10, MSG_DONTWAIT|MSG_PEEK) = 10").call,
