@@ -1209,8 +1209,13 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             };
             Call::LinuxOptBytes { fd, label: "TCP_FASTOPEN_KEY", level: 6, name: 33, value, len }
         }
-        "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "SO_LINGER")) => {
-            // setsockopt(fd, SOL_SOCKET, SO_LINGER, {onoff=A, linger=B}, 8): struct linger, two ints.
+        "setsockopt"
+            if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "SO_LINGER"))
+                && args.iter().any(|(_, a)| matches!(a, Arg::Struct(_))) =>
+        {
+            // setsockopt(fd, SOL_SOCKET, SO_LINGER, {onoff=A, linger=B}, 8):
+            // struct linger. On with B seconds is the language's
+            // `SO_LINGER, B` (every target); off is Linux's, as bytes.
             let fd = fd(0)?;
             let p = args.iter().position(|(_, a)| names_in(a).iter().any(|n| n == "SO_LINGER")).expect("found");
             let fields = match args.get(p + 1).map(|a| &a.1) {
@@ -1237,14 +1242,19 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     None,
                 ));
             }
-            let mut value = field("onoff")?.to_ne_bytes().to_vec();
-            value.extend(field("linger")?.to_ne_bytes());
+            let (onoff, secs) = (field("onoff")?, field("linger")?);
             let len = match args.get(p + 2) {
                 None => 8,
                 Some((at, Arg::Int(n))) if *n >= 0 => length(*n, *at)?,
                 Some((at, _)) => return Err(cerr("expected the value's length", *at, 1, None)),
             };
-            Call::LinuxOptBytes { fd, label: "SO_LINGER", level: 1, name: 13, value, len }
+            if onoff != 0 && secs >= 0 && len == 8 {
+                Call::SetSockOpt { fd, opt: OptName::Linger, value: i64::from(secs) }
+            } else {
+                let mut value = onoff.to_ne_bytes().to_vec();
+                value.extend(secs.to_ne_bytes());
+                Call::LinuxOptBytes { fd, label: "SO_LINGER", level: 1, name: 13, value, len }
+            }
         }
         "setsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "TCP_CONGESTION")) => {
             let fd = fd(0)?;
@@ -1588,7 +1598,9 @@ mod tests {
         );
         // SO_LINGER's struct linger, as bytes for the Linux target.
         let c = p("setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=1, linger=7}, 8) = 0").call;
-        let mut want = 1i32.to_ne_bytes().to_vec();
+        assert_eq!(c, Call::SetSockOpt { fd: 4, opt: OptName::Linger, value: 7 });
+        let c = p("setsockopt(4, SOL_SOCKET, SO_LINGER, {onoff=0, linger=7}, 8) = 0").call;
+        let mut want = 0i32.to_ne_bytes().to_vec();
         want.extend(7i32.to_ne_bytes());
         assert_eq!(c, Call::LinuxOptBytes { fd: 4, label: "SO_LINGER", level: 1, name: 13, value: want, len: 8 });
         let e = CallSpec::parse("setsockopt(4, SOL_SOCKET, SO_LINGER, {on=1, linger=7}, 8) = 0").unwrap_err();
