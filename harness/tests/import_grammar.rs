@@ -393,3 +393,29 @@ fn the_table_covers_222_productions() {
     assert_eq!(names.len(), n, "a production is listed twice");
     assert_eq!(n, 222);
 }
+
+/// Times as packetdrill's lexer reads them: its tokens may stand apart
+/// (`+ 0.1`, `+.1 ~ +.2`, `+0 ... 0.100`), and each form keeps its meaning.
+#[test]
+fn time_forms_with_spaces() {
+    let pkt = format!(
+        "{L}+.1 ~ +.2 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>\n\
+         +0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 8>\n\
+         0.300 < . 1:1(0) ack 1 win 257\n\
+         +0 ... 0.100 accept(3, ..., ...) = 4\n\
+         + 0.1 close(4) = 0\n\
+         1 ~ 1.5 close(3) = 0\n"
+    );
+    let c = convert("times.pkt", &pkt, &ImportOptions::default());
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let y = c.yaml.unwrap();
+    for want in [
+        "{at: \"+0.1~0.2\", in: \"S 0:0(0)",
+        "{at: \"@0.3\", in: \". 1:1(0) ack 1 win 257\"",
+        "{at: \"+0...0.1\", call: \"accept(3, ..., ...) = 4\"",
+        "{at: \"+0.1\", call: \"close(4) = 0\"",
+        "{at: \"@1~1.5\", call: \"close(3) = 0\"",
+    ] {
+        assert!(y.contains(want), "{want}\n{y}");
+    }
+}

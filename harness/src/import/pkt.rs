@@ -141,6 +141,8 @@ impl<'a> Lexer<'a> {
             if self.peek() == Some(b'+') {
                 t.relative = true;
                 self.p += 1;
+                // `+ 0.1`: the lexer's tokens may stand apart.
+                self.skip_blank();
             }
             t.start =
                 self.number().ok_or_else(|| self.err(start, "expected a time (`0.1`, `+.1`, `*`) or `--option`"))?;
@@ -151,6 +153,7 @@ impl<'a> Lexer<'a> {
                 self.skip_blank();
                 if self.peek() == Some(b'+') {
                     self.p += 1;
+                    self.skip_blank();
                 }
                 let at = self.p;
                 t.range_end =
@@ -160,6 +163,7 @@ impl<'a> Lexer<'a> {
                 self.skip_blank();
                 if self.peek() == Some(b'+') {
                     self.p += 1;
+                    self.skip_blank();
                 }
                 let at = self.p;
                 t.returns = Some(
