@@ -53,7 +53,8 @@ struct Opt {
 }
 
 /// The target: each reader on the input's text. Errors are fine; a panic,
-/// a hang or unbounded memory is not.
+/// a hang, unbounded memory, or an imported script the language refuses is
+/// not.
 fn run(bytes: &[u8]) {
     let Some((&sel, rest)) = bytes.split_first() else { return };
     let text = String::from_utf8_lossy(rest);
@@ -70,8 +71,23 @@ fn run(bytes: &[u8]) {
             }
         }
         _ => {
-            let opts = harness::import::convert::ImportOptions::default();
-            std::hint::black_box(harness::import::convert::convert("fuzz.pkt", &text, &opts));
+            // google's helpers (the stand-ins the repository keeps), so
+            // the seeds from packetdrill's tree convert and reach the YAML.
+            let opts = harness::import::convert::ImportOptions {
+                helper_dirs: vec![
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../harness/import-helpers/packetdrill-gtests")
+                ],
+                ..harness::import::convert::ImportOptions::default()
+            };
+            let c = harness::import::convert::convert("fuzz.pkt", &text, &opts);
+            // The round trip: what the importer writes, the language must
+            // read. A script it writes and then refuses is an importer bug,
+            // a finding like a panic.
+            if let Some(yaml) = &c.yaml {
+                if let Err(e) = harness::script::parse(Path::new("fuzz.yaml"), yaml) {
+                    panic!("the importer wrote a script the language refuses: {} (line {})\n{yaml}", e.message, e.line);
+                }
+            }
         }
     }
 }
