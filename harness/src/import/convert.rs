@@ -376,8 +376,14 @@ fn convert_with(
         }
         match &it.kind {
             ItemKind::Comment(c) => {
+                // The script's title: its first comment line that says
+                // something (not a license tag, not an empty `//`).
                 if first_comment.is_none() && !seen_event {
-                    first_comment = Some(c.lines().next().unwrap_or("").trim().to_string());
+                    first_comment = c
+                        .lines()
+                        .map(|l| l.trim().trim_start_matches(['/', '*']).trim())
+                        .find(|l| !l.is_empty() && !l.starts_with("SPDX-License-Identifier"))
+                        .map(str::to_string);
                 }
                 o.pending_comments.push(c.clone());
             }
