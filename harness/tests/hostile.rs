@@ -206,3 +206,25 @@ fn a_run_time_refusal_names_the_step() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Found by `make fuzz-parsers` once it held the importer to the round trip:
+/// a .pkt comment with control characters (here \x05, \x00, \x01 and a lone
+/// \r) was written into a YAML comment as it was, and the script the
+/// importer wrote did not parse. Now such characters are written as text.
+#[test]
+fn an_imported_comment_with_control_characters_reads_back() {
+    let pkt = "// Test the sWmultaneovs open \u{5}\u{ff}\u{5}E, [1],\u{0}nam0# co\u{81}nect\r(d, |4)\u{1}urg\n\
+               0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+    let c = harness::import::convert::convert("x.pkt", pkt, &harness::import::convert::ImportOptions::default());
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let y = c.yaml.unwrap();
+    harness::script::parse(std::path::Path::new("x.yaml"), &y).unwrap_or_else(|e| panic!("{}\n{y}", e.message));
+    assert!(y.contains("open \\x05\u{ff}\\x05E"), "{y}");
+    // The campaign's own input had no event at all: refused, not written
+    // as a script without steps (which the language refuses).
+    let only_comment = pkt.lines().next().unwrap();
+    let c =
+        harness::import::convert::convert("x.pkt", only_comment, &harness::import::convert::ImportOptions::default());
+    assert!(c.yaml.is_none());
+    assert_eq!(c.problems[0].construct, "no steps", "{:?}", c.problems);
+}

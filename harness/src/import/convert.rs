@@ -413,6 +413,14 @@ fn convert_with(
     // Comments after the last step are kept too.
     let trailing = o.take_comments();
     let steps = o.doc.steps.len();
+    if steps == 0 && o.problems.is_empty() {
+        let line = items.last().map_or(1, |i| i.line);
+        o.problem(
+            line,
+            "no steps",
+            "nothing to run: no packet, call or command became a step (a script of the language needs one)",
+        );
+    }
     if !o.problems.is_empty() {
         return (Converted { yaml: None, problems: o.problems, steps }, fo_key);
     }

@@ -317,14 +317,34 @@ impl ScriptDoc {
     }
 }
 
+/// Whether YAML 1.2 lets `c` stand in a document as itself (its printable
+/// set, less the characters some readers take for line breaks).
+fn printable(c: char) -> bool {
+    matches!(c, '\t' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// A comment's text, one `#` line per line; characters YAML does not allow
+/// there (control characters, a lone carriage return) are written as
+/// `\xNN` / `\u{N}` text, so the comment stays a comment.
 fn comment(o: &mut String, indent: &str, c: &str) {
     for l in c.lines() {
         let l = l.trim_end();
         if l.is_empty() {
             let _ = writeln!(o, "{indent}#");
-        } else {
-            let _ = writeln!(o, "{indent}# {l}");
+            continue;
         }
+        let _ = write!(o, "{indent}# ");
+        for ch in l.chars() {
+            if printable(ch) {
+                o.push(ch);
+            } else if (ch as u32) < 0x100 {
+                let _ = write!(o, "\\x{:02x}", ch as u32);
+            } else {
+                let _ = write!(o, "\\u{{{:x}}}", ch as u32);
+            }
+        }
+        o.push('\n');
     }
 }
 
@@ -383,10 +403,13 @@ pub fn quoted(s: &str) -> String {
             '\\' => o.push_str("\\\\"),
             '\n' => o.push_str("\\n"),
             '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            c if printable(c) => o.push(c),
+            c if (c as u32) < 0x100 => {
                 let _ = write!(o, "\\x{:02x}", c as u32);
             }
-            c => o.push(c),
+            c => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
         }
     }
     o.push('"');
@@ -411,6 +434,24 @@ mod tests {
             assert!(scalar(quotedly).starts_with('"'), "{quotedly}");
         }
         assert_eq!(quoted("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\x01\"");
+    }
+
+    /// Whatever text a comment or a name holds (an imported file's, found
+    /// by `make fuzz-parsers`: control characters in a comment), the
+    /// document reads back, with the name unchanged.
+    #[test]
+    fn any_text_in_comments_and_names_reads_back() {
+        let mut text: String = (0u32..0x300).filter_map(char::from_u32).collect();
+        text.extend(['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}', '\u{10000}', '\r', '#']);
+        let mut d = ScriptDoc { comments: vec![text.clone()], ..ScriptDoc::default() };
+        let name: String = text.chars().filter(|c| *c != '\n').collect();
+        d.set(Key::Name, name.as_str());
+        d.steps.push(StepDoc::new(None, StepKey::Call, "socket() = 3"));
+        d.steps[0].comments = vec![text.clone()];
+        d.trailing = vec![text];
+        let y = d.print();
+        let s = crate::script::parse(Path::new("x.yaml"), &y).unwrap_or_else(|e| panic!("{}\n{y}", e.message));
+        assert_eq!(s[0].name, name);
     }
 
     /// Every header and step key the printer knows is one the parser
