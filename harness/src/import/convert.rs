@@ -1927,7 +1927,15 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, Value)>, String> {
         if crate::script::TCP_INFO_FIELDS.contains(&f) {
             Ok(())
         } else {
-            Err(format!("the field `{f}` (TCP_INFO, SO_MEMINFO or TCP_CC_INFO) is not one the language reads"))
+            match f {
+                // code.c's FreeBSD section.
+                "snd_bwnd" | "snd_nxt" | "rcv_nxt" | "toe_tid" | "snd_rexmitpack" | "snd_zerowin" => {
+                    Err(format!("`tcpi_{f}` is FreeBSD's tcp_info field: Linux's struct tcp_info has none"))
+                }
+                _ => {
+                    Err(format!("the field `{f}` (TCP_INFO, SO_MEMINFO or TCP_CC_INFO) is not one the language reads"))
+                }
+            }
         }
     };
     match toks.len() {
