@@ -228,3 +228,15 @@ fn an_imported_comment_with_control_characters_reads_back() {
     assert!(c.yaml.is_none());
     assert_eq!(c.problems[0].construct, "no steps", "{:?}", c.problems);
 }
+
+/// Found by `make fuzz-parsers` (second campaign with the round trip): a
+/// sysctl whose name holds control characters went into the header, which
+/// the language then refused. The importer applies the language's rule.
+#[test]
+fn an_imported_sysctl_with_a_bad_name_is_refused_at_its_line() {
+    let pkt = "`sysctl -q net.ipv4.tcp_\u{0}\u{10}open=0x202`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+    let c = harness::import::convert::convert("x.pkt", pkt, &harness::import::convert::ImportOptions::default());
+    assert!(c.yaml.is_none());
+    assert_eq!((c.problems[0].line, c.problems[0].construct.as_str()), (1, "sysctl"), "{:?}", c.problems);
+    assert!(c.problems[0].reason.contains("is not a network sysctl"), "{:?}", c.problems);
+}

@@ -1065,6 +1065,12 @@ fn sysctl_at(
     opts: &ImportOptions,
     mid: &mut Vec<(String, String)>,
 ) {
+    // The language's rule for the names it sets (what it would refuse, the
+    // importer does not write).
+    if let Err(why) = crate::script::check_sysctl_name(k) {
+        o.problem(line, "sysctl", why);
+        return;
+    }
     if k == "net.ipv4.tcp_congestion_control" {
         // A namespace cannot change the default away from the host's
         // allowed list: the algorithm is set on every socket instead.

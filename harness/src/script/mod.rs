@@ -1168,7 +1168,7 @@ fn switch(
 }
 
 /// A sysctl the Linux target may set: `net.*`, a plain dotted name.
-fn check_sysctl_name(k: &str) -> Result<(), String> {
+pub fn check_sysctl_name(k: &str) -> Result<(), String> {
     if k.starts_with("net.")
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
         && !k.contains("..")
