@@ -240,3 +240,15 @@ fn an_imported_sysctl_with_a_bad_name_is_refused_at_its_line() {
     assert_eq!((c.problems[0].line, c.problems[0].construct.as_str()), (1, "sysctl"), "{:?}", c.problems);
     assert!(c.problems[0].reason.contains("is not a network sysctl"), "{:?}", c.problems);
 }
+
+/// Found by `make fuzz-parsers` (third campaign): `${` in a .pkt's comment
+/// reads as a matrix variable in the YAML; a document without a matrix now
+/// spells it `\x24{`, and the title still reads back as written.
+#[test]
+fn an_imported_dollar_brace_is_not_a_matrix_variable() {
+    let pkt = "// costs ${HOME} and \"${x}\"\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+    let c = harness::import::convert::convert("x.pkt", pkt, &harness::import::convert::ImportOptions::default());
+    let y = c.yaml.unwrap();
+    let s = harness::script::parse(std::path::Path::new("x.yaml"), &y).unwrap_or_else(|e| panic!("{}\n{y}", e.message));
+    assert_eq!(s[0].name, "costs ${HOME} and \"${x}\"");
+}

@@ -279,6 +279,11 @@ impl ScriptDoc {
                         let _ = writeln!(o, "  {}: {}", scalar(ek), flow(ev));
                     }
                 }
+                // Without a matrix, `${` may not be spelled (below): such
+                // text goes double-quoted, where it can be escaped.
+                Value::Folded(text) if self.matrix.is_empty() && text.contains("${") => {
+                    let _ = writeln!(o, "{}: {}", k.name(), quoted(text));
+                }
                 Value::Folded(text) => {
                     let _ = writeln!(o, "{}: >", k.name());
                     for l in text.lines() {
@@ -312,6 +317,13 @@ impl ScriptDoc {
         }
         for c in &self.trailing {
             comment(&mut o, "  ", c);
+        }
+        // `${` is a matrix variable wherever it stands in a script; a
+        // document without a matrix spells it `\x24{` (in a double-quoted
+        // string that reads back as `${`; in a comment it is text). Plain
+        // scalars and map keys never hold a `$`, folded text went quoted.
+        if self.matrix.is_empty() && o.contains("${") {
+            o = o.replace("${", "\\x24{");
         }
         o
     }
@@ -442,7 +454,7 @@ mod tests {
     #[test]
     fn any_text_in_comments_and_names_reads_back() {
         let mut text: String = (0u32..0x300).filter_map(char::from_u32).collect();
-        text.extend(['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}', '\u{10000}', '\r', '#']);
+        text.extend(['\u{2028}', '\u{2029}', '\u{feff}', '\u{fffe}', '\u{ffff}', '\u{10000}', '\r', '#', '$', '{']);
         let mut d = ScriptDoc { comments: vec![text.clone()], ..ScriptDoc::default() };
         let name: String = text.chars().filter(|c| *c != '\n').collect();
         d.set(Key::Name, name.as_str());
