@@ -817,24 +817,8 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let mut kept: Vec<String> = Vec::new();
     let mut mid_sysctl: Vec<(String, String)> = Vec::new();
     // A trailing `\` continues the line (the line number stays the first one).
-    let mut lines: Vec<(usize, String)> = Vec::new();
-    let mut cont = false;
-    for (i, raw) in cmd.lines().enumerate() {
-        let (body, more) = match raw.trim_end().strip_suffix('\\') {
-            Some(b) => (b, true),
-            None => (raw, false),
-        };
-        match lines.last_mut() {
-            Some((_, l)) if cont => {
-                l.push(' ');
-                l.push_str(body);
-            }
-            _ => lines.push((i, body.to_string())),
-        }
-        cont = more;
-    }
     let mut sh = Vec::new();
-    for (i, raw) in lines {
+    for (i, raw) in helpers::joined(cmd) {
         let text = helpers::strip_comment(&raw).trim().trim_end_matches(';').trim().to_string();
         if !text.is_empty() {
             expand(o, opts, ShLine { i, lno: line + i, origin: None, text }, 0, &mut sh);
@@ -1930,7 +1914,7 @@ fn py_cond(o: &Out, c: &str) -> Result<Vec<(String, Value)>, String> {
         py_field(t).map(|f| (f, None))
     };
     let check_field = |f: &str| -> Result<(), String> {
-        if crate::script::TCP_INFO_FIELDS.contains(&f) {
+        if crate::script::is_info_field(f) {
             Ok(())
         } else {
             match f {

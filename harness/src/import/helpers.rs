@@ -91,6 +91,16 @@ pub fn read(path: &Path) -> Result<Helper, String> {
 /// `\`-continued lines joined (numbered by their first line), and the shell
 /// options that change nothing here (`set -e`, `set -x`, ...) left out.
 pub fn lines(text: &str) -> Vec<(usize, String)> {
+    joined(text)
+        .into_iter()
+        .map(|(i, l)| (i + 1, strip_comment(&l).trim().trim_end_matches(';').trim().to_string()))
+        .filter(|(_, l)| !l.is_empty() && !is_shell_option(l))
+        .collect()
+}
+
+/// Shell text's lines with `\`-continued ones joined, each with the index
+/// (from 0) of its first line.
+pub fn joined(text: &str) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
     let mut cont = false;
     for (i, raw) in text.lines().enumerate() {
@@ -103,14 +113,11 @@ pub fn lines(text: &str) -> Vec<(usize, String)> {
                 l.push(' ');
                 l.push_str(body.trim());
             }
-            _ => out.push((i + 1, body.trim_end().to_string())),
+            _ => out.push((i, body.trim_end().to_string())),
         }
         cont = more;
     }
-    out.into_iter()
-        .map(|(n, l)| (n, strip_comment(&l).trim().trim_end_matches(';').trim().to_string()))
-        .filter(|(_, l)| !l.is_empty() && !is_shell_option(l))
-        .collect()
+    out
 }
 
 /// `set -e`, `set -o pipefail`, `set -eux`: how the shell runs, not what.

@@ -175,21 +175,45 @@ pub fn tcp_info_fields(fd: BorrowedFd<'_>) -> io::Result<std::collections::BTree
     Ok(m)
 }
 
+/// SO_MEMINFO's counters, in the kernel's order (linux/sock_diag.h's
+/// SK_MEMINFO_*): fields of the same `tcp_info` step on Linux.
+pub const MEMINFO_FIELDS: [&str; 9] = [
+    "meminfo_rmem_alloc",
+    "meminfo_rcvbuf",
+    "meminfo_wmem_alloc",
+    "meminfo_sndbuf",
+    "meminfo_fwd_alloc",
+    "meminfo_wmem_queued",
+    "meminfo_optmem",
+    "meminfo_backlog",
+    "meminfo_drops",
+];
+
+/// TCP_CC_INFO's fields for bbr, dctcp and vegas (linux/inet_diag.h): fields
+/// of the same `tcp_info` step on Linux, for the socket's congestion control.
+pub const CC_INFO_FIELDS: &[&str] = &[
+    "bbr_bw_lo",
+    "bbr_bw_hi",
+    "bbr_bw",
+    "bbr_min_rtt",
+    "bbr_pacing_gain",
+    "bbr_cwnd_gain",
+    "dctcp_enabled",
+    "dctcp_ce_state",
+    "dctcp_alpha",
+    "dctcp_ab_ecn",
+    "dctcp_ab_tot",
+    "tcpv_enabled",
+    "tcpv_rttcnt",
+    "tcpv_rtt",
+    "tcpv_minrtt",
+];
+
 /// SO_MEMINFO's counters (`meminfo_*`, linux/sock_diag.h's SK_MEMINFO_*
 /// order) and TCP_CC_INFO's for the socket's congestion control (`bbr_*`,
 /// `dctcp_*`, `tcpv_*`: linux/inet_diag.h), where the kernel gives them.
 fn socket_extras(fd: BorrowedFd<'_>, m: &mut std::collections::BTreeMap<&'static str, i64>) {
-    const MEMINFO: [&str; 9] = [
-        "meminfo_rmem_alloc",
-        "meminfo_rcvbuf",
-        "meminfo_wmem_alloc",
-        "meminfo_sndbuf",
-        "meminfo_fwd_alloc",
-        "meminfo_wmem_queued",
-        "meminfo_optmem",
-        "meminfo_backlog",
-        "meminfo_drops",
-    ];
+    use MEMINFO_FIELDS as MEMINFO;
     let get = |level: i32, name: i32, buf: &mut [u8]| -> Option<usize> {
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: `buf` is live and `len` its size; the kernel writes at most `len` bytes.

@@ -1449,8 +1449,11 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
                 &t.referenced,
                 m,
                 Some(format!(
-                    "e.g. `tcp_info: {{fd: 4, snd_cwnd: 10, rto: 200000~220000, retransmits: 0}}`; fields: {}",
-                    TCP_INFO_FIELDS.join(", ")
+                    "e.g. `tcp_info: {{fd: 4, snd_cwnd: 10, rto: 200000~220000, retransmits: 0}}`; fields: {}; \
+                     on Linux also {}, {}",
+                    TCP_INFO_FIELDS.join(", "),
+                    crate::os::sys::MEMINFO_FIELDS.join(", "),
+                    crate::os::sys::CC_INFO_FIELDS.join(", ")
                 )),
             )
         })?;
@@ -1696,33 +1699,14 @@ pub const TCP_INFO_FIELDS: &[&str] = &[
     "accecn_opt_seen",
     "accecn_fail_mode",
     "options2",
-    // SO_MEMINFO (linux/sock_diag.h's SK_MEMINFO_*).
-    "meminfo_rmem_alloc",
-    "meminfo_rcvbuf",
-    "meminfo_wmem_alloc",
-    "meminfo_sndbuf",
-    "meminfo_fwd_alloc",
-    "meminfo_wmem_queued",
-    "meminfo_optmem",
-    "meminfo_backlog",
-    "meminfo_drops",
-    // TCP_CC_INFO for the socket's congestion control (linux/inet_diag.h).
-    "bbr_bw_lo",
-    "bbr_bw_hi",
-    "bbr_bw",
-    "bbr_min_rtt",
-    "bbr_pacing_gain",
-    "bbr_cwnd_gain",
-    "dctcp_enabled",
-    "dctcp_ce_state",
-    "dctcp_alpha",
-    "dctcp_ab_ecn",
-    "dctcp_ab_tot",
-    "tcpv_enabled",
-    "tcpv_rttcnt",
-    "tcpv_rtt",
-    "tcpv_minrtt",
 ];
+
+/// Whether a `tcp_info` step may name the field: TCP_INFO's, SO_MEMINFO's or
+/// TCP_CC_INFO's.
+pub fn is_info_field(f: &str) -> bool {
+    use crate::os::sys::{CC_INFO_FIELDS, MEMINFO_FIELDS};
+    TCP_INFO_FIELDS.contains(&f) || MEMINFO_FIELDS.contains(&f) || CC_INFO_FIELDS.contains(&f)
+}
 
 fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String> {
     let m = v.as_object().ok_or("tcp_info is a map: {fd: N, FIELD: VALUE, ...}")?;
@@ -1741,7 +1725,7 @@ fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String
             continue;
         }
         let name = k.strip_prefix("tcpi_").unwrap_or(k);
-        if !TCP_INFO_FIELDS.contains(&name) {
+        if !is_info_field(name) {
             return Err(format!("unknown TCP_INFO field `{k}`"));
         }
         let check = match val {
