@@ -750,11 +750,29 @@ fn proc_sys_arg(a: &str) -> Option<(String, &str)> {
 
 /// Puts the line into `out`, or, when it runs a file of the script's tree,
 /// that file's lines in its place (read, never recognised by name).
-fn expand(o: &mut Out, opts: &ImportOptions, line: ShLine, depth: usize, out: &mut Vec<ShLine>) {
+fn expand(o: &mut Out, opts: &ImportOptions, line: ShLine, depth: usize, env: &mut ShellEnv, out: &mut Vec<ShLine>) {
+    let mut line = line;
+    line.text = env.substitute(&line.text);
     let plain = shell_words(&without_null_redirections(&line.text));
-    let Some(words) = plain.filter(|w| w.first().is_some_and(|w0| w0.contains('/'))) else {
-        out.push(line);
-        return;
+    // `NAME=VALUE`, `export NAME=VALUE`: the shell's variables, for the
+    // lines after it (`$NAME`, `${NAME}`).
+    if let Some(words) = &plain {
+        if env.assign(words) {
+            return;
+        }
+    }
+    // `source FILE` and `. FILE` read FILE in this shell (its variables
+    // stay); any other path runs a helper in a shell of its own.
+    let (words, sourced) = match plain {
+        Some(w) if w.len() == 2 && (w[0] == "source" || w[0] == ".") => {
+            let f = if w[1].contains('/') { w[1].clone() } else { format!("./{}", w[1]) };
+            (vec![f], true)
+        }
+        Some(w) if w.first().is_some_and(|w0| w0.contains('/')) => (w, false),
+        _ => {
+            out.push(line);
+            return;
+        }
     };
     let cmd = words[0].as_str();
     // An absolute path is the host's program (`/bin/rm`), not the tree's.
@@ -803,9 +821,86 @@ fn expand(o: &mut Out, opts: &ImportOptions, line: ShLine, depth: usize, out: &m
         true => cmd.to_string(),
         false => path.display().to_string(),
     };
+    // A helper run as a program sees the exported variables only.
+    let mut own = if sourced { None } else { Some(env.exported()) };
+    let env = own.as_mut().unwrap_or(env);
     for (n, text) in helpers::lines(&h.text) {
         let origin = Some(helpers::Origin { file: file.clone(), line: n });
-        expand(o, opts, ShLine { i: line.i, lno: line.lno, origin, text }, depth + 1, out);
+        expand(o, opts, ShLine { i: line.i, lno: line.lno, origin, text }, depth + 1, env, out);
+    }
+}
+
+/// The shell variables a backtick block (and the helpers it sources) set:
+/// name -> (value, exported).
+#[derive(Default)]
+struct ShellEnv(BTreeMap<String, (String, bool)>);
+
+impl ShellEnv {
+    fn name_ok(n: &str) -> bool {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+
+    /// Takes `NAME=VALUE` or `export|readonly NAME=VALUE [...]`; false for
+    /// any other command.
+    fn assign(&mut self, words: &[String]) -> bool {
+        let (exported, rest) = match words.first().map(String::as_str) {
+            Some("export") => (true, &words[1..]),
+            Some("readonly" | "local" | "declare") => (false, &words[1..]),
+            _ => (false, words),
+        };
+        let pairs: Option<Vec<(&str, &str)>> =
+            rest.iter().map(|w| w.split_once('=').filter(|(n, _)| Self::name_ok(n))).collect();
+        match pairs {
+            Some(p) if !p.is_empty() && (exported || words.len() == p.len()) => {
+                for (n, v) in p {
+                    let was_exported = self.0.get(n).is_some_and(|e| e.1);
+                    self.0.insert(n.to_string(), (v.to_string(), exported || was_exported));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `$NAME` and `${NAME}` of the variables set, replaced by their values
+    /// (others, and `$((...))`, left for the word reader).
+    fn substitute(&self, text: &str) -> String {
+        if self.0.is_empty() || !text.contains('$') {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (name, used) = match after.strip_prefix('{') {
+                Some(b) => match b.find('}') {
+                    Some(e) => (&b[..e], e + 2),
+                    None => ("", 0),
+                },
+                None => {
+                    let e = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                    (&after[..e], e)
+                }
+            };
+            match self.0.get(name).filter(|_| Self::name_ok(name)) {
+                Some((v, _)) => {
+                    out.push_str(v);
+                    rest = &after[used..];
+                }
+                None => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn exported(&self) -> ShellEnv {
+        ShellEnv(self.0.iter().filter(|(_, v)| v.1).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 }
 
@@ -818,10 +913,12 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let mut mid_sysctl: Vec<(String, String)> = Vec::new();
     // A trailing `\` continues the line (the line number stays the first one).
     let mut sh = Vec::new();
+    // Each backtick block is a shell of its own.
+    let mut env = ShellEnv::default();
     for (i, raw) in helpers::joined(cmd) {
         let text = helpers::strip_comment(&raw).trim().trim_end_matches(';').trim().to_string();
         if !text.is_empty() {
-            expand(o, opts, ShLine { i, lno: line + i, origin: None, text }, 0, &mut sh);
+            expand(o, opts, ShLine { i, lno: line + i, origin: None, text }, 0, &mut env, &mut sh);
         }
     }
     // Where the mid-script sysctls and the kept commands sit in the block.
@@ -2122,6 +2219,46 @@ mod tests {
         // set_sysctls.py's convention: read from the call's arguments.
         let y = conv(&format!("`./lib/py /proc/sys/net/ipv4/tcp_ecn=1`\n{body}"), false).yaml.unwrap();
         assert!(y.contains("net.ipv4.tcp_ecn: \"1\""), "{y}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Helpers as trees write them: variables (`NAME=`, `export`, `$NAME`,
+    /// `${NAME}`), `source FILE` and `. FILE` (sharing the variables), and a
+    /// helper run as a program seeing only the exported ones.
+    #[test]
+    fn helpers_with_variables_and_source() {
+        let d = std::env::temp_dir().join(format!("convert-vars-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("t/lib")).unwrap();
+        let w = |p: &str, t: &str| std::fs::write(d.join(p), t).unwrap();
+        w(
+            "t/lib/env.sh",
+            "#!/bin/bash\nRMEM_MAX=$((8*1024*1024))\nexport ECN=1\nLOCAL_ONLY=5\nsource lib/knobs.sh\n. ./lib/more.sh\n./lib/child.sh\n",
+        );
+        w("t/lib/knobs.sh", "sysctl -q net.ipv4.tcp_rmem=\"4096 87380 ${RMEM_MAX}\"\n");
+        w("t/lib/more.sh", "sysctl -q net.ipv4.tcp_syn_retries=$LOCAL_ONLY\n");
+        w("t/lib/child.sh", "sysctl -q net.ipv4.tcp_ecn=$ECN\n");
+        let script = d.join("t/x.pkt");
+        let conv = |pkt: &str| convert_file("x.pkt", pkt, Some(&script), &ImportOptions::default());
+        let c = conv("`./lib/env.sh`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let y = c.yaml.unwrap();
+        for want in
+            ["net.ipv4.tcp_rmem: \"4096 87380 8388608\"", "net.ipv4.tcp_syn_retries: \"5\"", "net.ipv4.tcp_ecn: \"1\""]
+        {
+            assert!(y.contains(want), "{want}\n{y}");
+        }
+        // A helper run as a program does not see what is not exported.
+        w("t/lib/child.sh", "sysctl -q net.ipv4.tcp_ecn=$LOCAL_ONLY\n");
+        let c = conv("`./lib/env.sh`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        assert!(
+            c.problems[0].reason.starts_with("./lib/child.sh:1: `sysctl -q net.ipv4.tcp_ecn=$LOCAL_ONLY`"),
+            "{:?}",
+            c.problems
+        );
+        // Variables of the block itself.
+        let c = conv("`X=2\nsysctl -q net.ipv4.tcp_frto=$X`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
+        assert!(c.yaml.unwrap().contains("net.ipv4.tcp_frto: \"2\""));
         let _ = std::fs::remove_dir_all(&d);
     }
 

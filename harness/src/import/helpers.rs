@@ -8,7 +8,9 @@
 //! packetdrill runs its commands there), or by its file name in the
 //! directories given with `--helpers` (for a tree shipped without its
 //! helpers), and its lines take the place of the call, each remembering the
-//! helper's file and line for the messages.
+//! helper's file and line for the messages. `source FILE` and `. FILE` are
+//! read the same way, in the same shell (its variables, which the importer
+//! follows, stay; a helper run as a program sees the exported ones).
 //!
 //! What the lines become is [`super::convert`]'s business, as for lines
 //! written in the script itself.
