@@ -960,6 +960,9 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         } else if words[..] == ["ip", "tcp_metrics", "flush", "all"] && !seen_steps(o) {
             // A fresh namespace has no metrics to flush (later in the script,
             // it forgets fast-open cookies: a shell step).
+        } else if let Some(mtu) = tun_mtu(&words).filter(|_| !seen_steps(o)) {
+            // The run's device's MTU, before anything is sent.
+            o.doc.set(Key::Mtu, Value::Int(i64::from(mtu)));
         } else if let Some(kind) =
             root_qdisc(&words).filter(|k| !seen_steps(o) && (last || ALWAYS_BUILT_QDISCS.contains(k)))
         {
@@ -1119,6 +1122,16 @@ fn arith_expansion(chars: &mut std::str::Chars<'_>) -> Option<String> {
 
 fn seen_steps(o: &Out) -> bool {
     !o.doc.steps.is_empty()
+}
+
+/// `ip link set [dev] tun0 mtu N` with an MTU every device takes (68 to
+/// 65535): the run's device's MTU.
+fn tun_mtu(w: &[&str]) -> Option<u16> {
+    let n = match w {
+        ["ip", "link", "set", "dev", "tun0", "mtu", n] | ["ip", "link", "set", "tun0", "mtu", n] => n,
+        _ => return None,
+    };
+    n.parse::<u16>().ok().filter(|m| *m >= 68)
 }
 
 /// Root qdiscs built into every kernel that has tc (sch_generic.c,
@@ -2201,6 +2214,11 @@ mod tests {
         for want in ["qdisc: pfifo", "net.ipv4.tcp_sack: \"0\"", "net.core.x: \"16\""] {
             assert!(y.contains(want), "{want}: {y}");
         }
+        // A helper's `ip link set dev tun0 mtu N` is the header's mtu:.
+        w("t/lib/more.sh", "tc qdisc replace dev tun0 root pfifo\nip link set dev tun0 mtu 1400\n");
+        let y = conv(&format!("`./lib/setup.sh`\n{body}"), false).yaml.unwrap();
+        assert!(y.contains("mtu: 1400"), "{y}");
+        w("t/lib/more.sh", "tc qdisc replace dev tun0 root pfifo\n");
         // After the first step, a helper's sysctls are a sysctl: step.
         let y = conv(&format!("{body}+0 `./lib/setup.sh`\n"), true).yaml.unwrap();
         assert!(y.contains("sysctl: {net.ipv4.tcp_sack: \"0\", net.core.x: \"16\"}"), "{y}");
