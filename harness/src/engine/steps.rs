@@ -441,9 +441,9 @@ impl Run<'_> {
                 let eq = if matches!(check, InfoCheck::Range(..)) { "= " } else { "" };
                 // TCP_INFO's fields as the kernel names them; SO_MEMINFO's
                 // and TCP_CC_INFO's by their own names.
-                let label = match ["meminfo_", "bbr_", "dctcp_", "tcpv_"].iter().any(|p| name.starts_with(p)) {
-                    true => name.clone(),
-                    false => format!("tcpi_{name}"),
+                let label = match crate::script::TCP_INFO_FIELDS.contains(&name.as_str()) {
+                    true => format!("tcpi_{name}"),
+                    false => name.clone(),
                 };
                 diffs.push(FieldDiff {
                     field: "tcp_info",

@@ -1459,8 +1459,8 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
     let structured = match name {
         "poll" => poll_struct(&args1, result),
         "sendmsg" => sendmsg_struct(&args1, result),
-        "writev" => writev_iovec(&args1, result),
-        "readv" => writev_iovec(&args1, result).map(|r| r.map(|t| t.replacen("write(", "read(", 1))),
+        "writev" => iovec_as_one(&args1, result, "write"),
+        "readv" => iovec_as_one(&args1, result, "read"),
         "cap_set" => Some(Err("drops the process's capabilities: the harness makes its calls with its own, \
                                and a script cannot change them"
             .into())),
@@ -1748,7 +1748,7 @@ fn sockaddr_in(args: &str) -> String {
 /// `writev(FD, [{..., A}, {..., B}], N) = R` as `write(FD, ..., A+B) = R`
 /// (and readv as read): a TCP socket takes the vector's octets as one
 /// stream, as sendmsg's iovec (below).
-fn writev_iovec(args: &str, result: &str) -> Option<Result<String, String>> {
+fn iovec_as_one(args: &str, result: &str, call: &str) -> Option<Result<String, String>> {
     let (fd, rest) = args.split_once(',')?;
     let list = rest.trim().strip_prefix('[')?;
     let (list, count) = list.rsplit_once(']')?;
@@ -1758,7 +1758,7 @@ fn writev_iovec(args: &str, result: &str) -> Option<Result<String, String>> {
     for entry in list.split('}').map(|e| e.trim().trim_start_matches(',').trim()).filter(|e| !e.is_empty()) {
         let Some(len) = entry.strip_prefix("{...,").map(str::trim) else {
             return Some(Err(format!(
-                "iovec `{entry}}}`: the language's write sends octets of a length (`{{..., N}}`), not given contents"
+                "iovec `{entry}}}`: the language's {call} takes octets of a length (`{{..., N}}`), not given contents"
             )));
         };
         match len.parse::<u64>() {
@@ -1770,7 +1770,7 @@ fn writev_iovec(args: &str, result: &str) -> Option<Result<String, String>> {
     if count.parse::<usize>().ok() != Some(n) {
         return Some(Err(format!("an iovec count `{count}` that is not the vector's {n} entries")));
     }
-    Some(Ok(format!("write({}, ..., {total}) = {result}", fd.trim())))
+    Some(Ok(format!("{call}({}, ..., {total}) = {result}", fd.trim())))
 }
 
 fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {

@@ -689,7 +689,7 @@ impl Target for LinuxTarget {
                 // the script, not a SIGPIPE that kills the harness.
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | extra | if *oob { libc::MSG_OOB } else { 0 };
                 let to = to.filter(|_| *extra & MSG_FASTOPEN != 0);
-                let bytes = data.bytes().into_owned();
+                let bytes = data.bytes();
                 let r = self
                     .sock(*fd)
                     .and_then(|s| match to {
@@ -697,8 +697,9 @@ impl Target for LinuxTarget {
                         None => s.s.send_with_flags(&bytes, flags),
                     })
                     .map(|n| n as i64);
+                // Owned (a copy) only where the kernel keeps the pages.
                 if flags & libc::MSG_ZEROCOPY != 0 {
-                    self.zerocopy_buffers.push(bytes);
+                    self.zerocopy_buffers.push(bytes.into_owned());
                 }
                 done(r)
             }
