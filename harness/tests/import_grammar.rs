@@ -419,3 +419,12 @@ fn time_forms_with_spaces() {
         assert!(y.contains(want), "{want}\n{y}");
     }
 }
+
+/// Found reading the change again: packetdrill puts PSP's `encap` after the
+/// IP information (`[ect0] encap psp ...`); refused by name there too.
+#[test]
+fn encapsulation_after_ip_information() {
+    let c =
+        convert("e.pkt", &pkt_of("E|+0 < [ect0] encap psp spi 1 . 1:1(0) ack 1 win 257\n"), &ImportOptions::default());
+    assert!(judge(&c, &Refused("packet encapsulation", "PSP")), "{:?}", c.problems);
+}

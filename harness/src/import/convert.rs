@@ -1363,6 +1363,10 @@ fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
         _ => rest,
     };
     let word = rest.split_whitespace().next().unwrap_or("");
+    // packetdrill's PSP encapsulation comes after the IP information.
+    if word == "encap" {
+        return why_encap("PSP encapsulation");
+    }
     if word == "udp" {
         return Err(("UDP packet", "a UDP datagram: the harness tests TCP (and ICMP errors about TCP)".into()));
     }
