@@ -446,3 +446,68 @@ fn ip_information_is_set_and_checked_on_the_kernel() {
     assert!(stdout.contains("ttl  expected 63\n              got 64"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Names of packetdrill's symbol table that the language gained (fcntl's
+/// commands and flags, socket options passed as numbers, MSG_ and POLL
+/// bits, every errno) do on the kernel what packetdrill's would.
+#[test]
+fn packetdrill_symbols_reach_the_kernel() {
+    let dir = temp_dir("symbols");
+    let good = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+        +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+        +0 bind(3, ..., ...) = 0\n\
+        +0 listen(3, 1) = 0\n\
+        +0 getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, [1], [4]) = 0\n\
+        +0 getsockopt(3, SOL_SOCKET, SO_TYPE, [1], [4]) = 0\n\
+        +0 < S 0:0(0) win 32792 <mss 1000>\n\
+        +0 > S. 0:0(0) ack 1 <mss 1460>\n\
+        +.1 < . 1:1(0) ack 1 win 257\n\
+        +0 accept(3, ..., ...) = 4\n\
+        +0 getsockopt(4, SOL_SOCKET, SO_ACCEPTCONN, [0], [4]) = 0\n\
+        +0 fcntl(4, F_GETFD) = 0\n\
+        +0 fcntl(4, F_SETFD, FD_CLOEXEC) = 0\n\
+        +0 fcntl(4, F_GETFD) = 1\n\
+        +0 fcntl(4, F_DUPFD, 0) = 5\n\
+        +0 fcntl(5, F_GETFD) = 0\n\
+        +0 fcntl(4, F_SETFL, O_RDWR|O_APPEND|O_NONBLOCK) = 0\n\
+        +0 fcntl(4, F_GETFL) = 0xc02\n\
+        +0 fcntl(4, F_SETLEASE, F_RDLCK) = -1 EINVAL (Invalid argument)\n\
+        +0 fcntl(4, F_GETLK, 0) = -1 EFAULT (Bad address)\n\
+        +0 read(4, ..., 10) = -1 EAGAIN (Resource temporarily unavailable)\n\
+        +0 poll([{fd=4, events=POLLOUT|POLLWRNORM|POLLWRBAND|POLLIN|POLLRDNORM, revents=POLLOUT|POLLWRNORM}], 1, 0) = 1\n\
+        +0 getsockopt(4, SOL_IP, IP_MTU, [1500], [4]) = 0\n\
+        +0 setsockopt(4, SOL_SOCKET, SO_BINDTODEVICE, \"nosuchdev\", 9) = -1 ENODEV (No such device)\n\
+        +0 setsockopt(4, SOL_TCP, TCP_COOKIE_TRANSACTIONS, [1], 4) = -1 ENOPROTOOPT (Protocol not available)\n\
+        +0 setsockopt(4, SOL_SOCKET, SO_RCVTIMEO, [1], 4) = -1 EINVAL (Invalid argument)\n\
+        +0 write(5, ..., 10) = 10\n\
+        +0 > P. 1:11(10) ack 1\n\
+        +.1 < . 1:1(0) ack 11 win 257\n\
+        +0 send(5, ..., 10, MSG_DONTROUTE|MSG_CONFIRM) = 10\n\
+        +0 > P. 11:21(10) ack 1\n\
+        +.1 < . 1:1(0) ack 21 win 257\n\
+        +0 < P. 1:11(10) ack 21 win 257\n\
+        +0 > . 21:21(0) ack 11\n\
+        +0 poll([{fd=4, events=POLLIN|POLLRDNORM|POLLRDBAND, revents=POLLIN|POLLRDNORM}], 1, 0) = 1\n\
+        +0 recv(4, ..., 10, MSG_CMSG_CLOEXEC) = 10\n\
+        +0 close(5) = 0\n\
+        +0 close(4) = 0\n";
+    std::fs::write(dir.join("good.pkt"), good).unwrap();
+    // The dup'd descriptor is a socket of its own to the script: its
+    // FD_CLOEXEC is not the original's.
+    let bad = good.replace("+0 fcntl(5, F_GETFD) = 0", "+0 fcntl(5, F_GETFD) = 1");
+    std::fs::write(dir.join("bad.pkt"), bad).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 converted"), "{stdout}");
+    if !common::privileged() {
+        return;
+    }
+    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+    let (code, stdout, stderr) = run("good.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("fcntl(5, F_GETFD) = 1"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -137,7 +137,10 @@ impl Run<'_> {
         let mut ret = ret;
         if let (
             true,
-            Call::Socket { .. } | Call::Accept { .. } | Call::EpollCreate {},
+            Call::Socket { .. }
+            | Call::Accept { .. }
+            | Call::EpollCreate {}
+            | Call::Fcntl { label: "F_DUPFD" | "F_DUPFD_CLOEXEC", .. },
             Expect::Value(want),
             CallValue::Value(got),
         ) = (self.script.fds_mapped, call, &spec.expect, &ret)

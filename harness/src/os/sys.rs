@@ -38,6 +38,20 @@ pub fn setsockopt_bytes(fd: BorrowedFd<'_>, level: i32, name: i32, value: &[u8])
     }
 }
 
+/// fcntl(2) with an integer argument (a NULL pointer for the commands that
+/// take one, when the script gives 0).
+pub fn fcntl(fd: BorrowedFd<'_>, cmd: i32, arg: i64) -> io::Result<i64> {
+    // SAFETY: the fd is open; commands that read through a pointer get 0
+    // (NULL, answered with EFAULT): the language lets no other value through.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, arg as libc::c_long) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(i64::from(rc))
+    }
+}
+
 /// getsockopt of an int.
 pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut v: i32 = 0;

@@ -29,40 +29,72 @@ pub enum Arg {
 /// the language, the reference target and the Linux target).
 pub use reference_stack::SockOptName as OptName;
 
-/// poll(2) event bits, Linux's values.
+/// poll(2) event bits, Linux's values (asm-generic/poll.h): every name
+/// packetdrill's symbol table has.
 pub mod pollbits {
     pub const POLLIN: u32 = 0x001;
     pub const POLLPRI: u32 = 0x002;
     pub const POLLOUT: u32 = 0x004;
     pub const POLLERR: u32 = 0x008;
     pub const POLLHUP: u32 = 0x010;
+    pub const POLLNVAL: u32 = 0x020;
+    pub const POLLRDNORM: u32 = 0x040;
+    pub const POLLRDBAND: u32 = 0x080;
+    pub const POLLWRNORM: u32 = 0x100;
+    pub const POLLWRBAND: u32 = 0x200;
+    pub const POLLMSG: u32 = 0x400;
+    pub const POLLREMOVE: u32 = 0x1000;
     pub const POLLRDHUP: u32 = 0x2000;
+    /// Every bit, by name, in the order names are shown.
+    pub const ALL: &[(u32, &str)] = &[
+        (POLLIN, "POLLIN"),
+        (POLLPRI, "POLLPRI"),
+        (POLLOUT, "POLLOUT"),
+        (POLLERR, "POLLERR"),
+        (POLLHUP, "POLLHUP"),
+        (POLLNVAL, "POLLNVAL"),
+        (POLLRDNORM, "POLLRDNORM"),
+        (POLLRDBAND, "POLLRDBAND"),
+        (POLLWRNORM, "POLLWRNORM"),
+        (POLLWRBAND, "POLLWRBAND"),
+        (POLLMSG, "POLLMSG"),
+        (POLLREMOVE, "POLLREMOVE"),
+        (POLLRDHUP, "POLLRDHUP"),
+    ];
     pub fn from_name(s: &str) -> Option<u32> {
-        Some(match s {
-            "POLLIN" => POLLIN,
-            "POLLPRI" => POLLPRI,
-            "POLLOUT" => POLLOUT,
-            "POLLERR" => POLLERR,
-            "POLLHUP" => POLLHUP,
-            "POLLRDHUP" => POLLRDHUP,
-            _ => return None,
-        })
+        ALL.iter().find(|b| b.1 == s).map(|b| b.0)
     }
     pub fn names(v: u32) -> String {
-        let all = [
-            (POLLIN, "POLLIN"),
-            (POLLPRI, "POLLPRI"),
-            (POLLOUT, "POLLOUT"),
-            (POLLERR, "POLLERR"),
-            (POLLHUP, "POLLHUP"),
-            (POLLRDHUP, "POLLRDHUP"),
-        ];
-        let s: Vec<&str> = all.iter().filter(|(b, _)| v & b != 0).map(|x| x.1).collect();
+        let s: Vec<&str> = ALL.iter().filter(|(b, _)| v & b != 0).map(|x| x.1).collect();
         if s.is_empty() {
             "0".into()
         } else {
             s.join("|")
         }
+    }
+    /// What poll(2) reports for a socket of this readiness when `events`
+    /// are asked for, as Linux's tcp_poll does: readable data is POLLIN and
+    /// POLLRDNORM, room to write POLLOUT and POLLWRNORM, urgent data
+    /// POLLPRI; POLLERR and POLLHUP whether asked for or not.
+    pub fn revents(p: &reference_stack::PollEvents, events: u32) -> u32 {
+        let mut m = 0;
+        for (on, bits) in [
+            (p.readable, POLLIN | POLLRDNORM),
+            (p.writable, POLLOUT | POLLWRNORM),
+            (p.pri, POLLPRI),
+            (p.rdhup, POLLRDHUP),
+        ] {
+            if on {
+                m |= bits & events;
+            }
+        }
+        if p.error {
+            m |= POLLERR;
+        }
+        if p.hup {
+            m |= POLLHUP;
+        }
+        m
     }
 }
 
@@ -302,7 +334,7 @@ calls! {
     /// `epoll_wait(epfd, {events=E, fd=N}, MAX, TIMEOUT_MS) = COUNT`; the
     /// first event comes back as `out`.
     EpollWait { epfd: Fd, max: i32, timeout_ms: i64 } linux "epoll (Linux only)";
-    /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD): the
+    /// `ioctl(fd, SIOCINQ, [N]) = 0` (SIOCINQ or FIONREAD, SIOCOUTQ, SIOCOUTQNSD): the
     /// count comes back as `out`.
     Ioctl { fd: Fd, label: Label, request: u64 } linux "ioctls that count a socket's queues (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD) are Linux's";
     /// A socket option only Linux has (TCP_FASTOPEN, SO_ZEROCOPY, ...), by
@@ -325,6 +357,10 @@ calls! {
     /// `splice(IN, NULL, OUT, NULL, LEN, FLAGS) = N`: moves up to LEN bytes
     /// from a socket to a pipe or back.
     Splice { fd_in: Fd, fd_out: Fd, len: usize, flags: u32 } linux "pipes and splice are the kernel's, not the reference stack's";
+    /// `fcntl(fd, CMD, ARG)` beyond O_NONBLOCK: F_SETFL with O_APPEND,
+    /// F_GETFD/F_SETFD, F_DUPFD (a new descriptor), owner, signal, lease
+    /// and notify commands, passed to the kernel as numbers.
+    Fcntl { fd: Fd, label: Label, cmd: i32, arg: i64 } linux "fcntl commands beyond F_GETFL and F_SETFL's O_NONBLOCK are the kernel's";
     /// `sendto(fd, ..., N, FLAGS, AF_UNSPEC, ...)`: an address of family
     /// AF_UNSPEC (with MSG_FASTOPEN Linux refuses it, EOPNOTSUPP).
     SendToUnspec { fd: Fd, data: Payload, flags: i32 } linux "sendto with an AF_UNSPEC address is Linux's";
@@ -350,16 +386,29 @@ pub enum OutCheck {
     Ends([Fd; 2]),
 }
 
-/// recvmsg(2) flags, Linux's values (in and out).
+/// The MSG_ flags of send(2) and recv(2), Linux's values
+/// (linux/socket.h): every name packetdrill's symbol table has. recvmsg's
+/// flags, in and out, are named from it.
 pub const RECV_FLAGS: &[(&str, i32)] = &[
     ("MSG_OOB", 0x1),
     ("MSG_PEEK", 0x2),
+    ("MSG_DONTROUTE", 0x4),
     ("MSG_CTRUNC", 0x8),
+    ("MSG_PROXY", 0x10),
     ("MSG_TRUNC", 0x20),
     ("MSG_DONTWAIT", 0x40),
     ("MSG_EOR", 0x80),
     ("MSG_WAITALL", 0x100),
+    ("MSG_FIN", 0x200),
+    ("MSG_SYN", 0x400),
+    ("MSG_CONFIRM", 0x800),
+    ("MSG_RST", 0x1000),
     ("MSG_ERRQUEUE", 0x2000),
+    ("MSG_NOSIGNAL", 0x4000),
+    ("MSG_MORE", 0x8000),
+    ("MSG_ZEROCOPY", 0x0400_0000),
+    ("MSG_FASTOPEN", 0x2000_0000),
+    ("MSG_CMSG_CLOEXEC", 0x4000_0000),
 ];
 
 /// Names of recvmsg flag bits.
@@ -541,6 +590,41 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
     ("IP_FREEBIND", 0, 15),
     ("IP_RECVERR", 0, 11),
     ("IPV6_TCLASS", 41, 67),
+    // The rest of packetdrill's symbol table: passed to the kernel as the
+    // script gives them, an integer (or bytes) whatever the option's type,
+    // as packetdrill does (a struct-valued option given 4 octets gets the
+    // kernel's EINVAL, as under packetdrill).
+    ("SO_DEBUG", 1, 1),
+    ("SO_TYPE", 1, 3),
+    ("SO_DONTROUTE", 1, 5),
+    ("SO_BROADCAST", 1, 6),
+    ("SO_OOBINLINE", 1, 10),
+    ("SO_NO_CHECK", 1, 11),
+    ("SO_BSDCOMPAT", 1, 14),
+    ("SO_REUSEPORT", 1, 15),
+    ("SO_PASSCRED", 1, 16),
+    ("SO_PEERCRED", 1, 17),
+    ("SO_RCVTIMEO", 1, 20),
+    ("SO_SNDTIMEO", 1, 21),
+    ("SO_SECURITY_AUTHENTICATION", 1, 22),
+    ("SO_SECURITY_ENCRYPTION_TRANSPORT", 1, 23),
+    ("SO_SECURITY_ENCRYPTION_NETWORK", 1, 24),
+    ("SO_BINDTODEVICE", 1, 25),
+    ("SO_ATTACH_FILTER", 1, 26),
+    ("SO_DETACH_FILTER", 1, 27),
+    ("SO_PEERNAME", 1, 28),
+    ("SO_TIMESTAMP", 1, 29),
+    ("SO_ACCEPTCONN", 1, 30),
+    ("SO_PEERSEC", 1, 31),
+    ("TCP_INFO", 6, 11),
+    ("TCP_MD5SIG", 6, 14),
+    ("TCP_COOKIE_TRANSACTIONS", 6, 15),
+    ("TCP_THIN_DUPACK", 6, 17),
+    ("TCP_TIMESTAMP", 6, 24),
+    ("IP_MTU", 0, 14),
+    ("IPV6_MTU_DISCOVER", 41, 23),
+    ("IPV6_MTU", 41, 24),
+    ("IPV6_HOPLIMIT", 41, 52),
 ];
 
 /// A flags argument: absent, `...`, a number, or names from `table` (and
@@ -563,18 +647,18 @@ fn msg_flags(a: Option<&(usize, Arg)>, at: usize, table: &[(&str, i32)]) -> Resu
     }
 }
 
-/// Linux receive flags beyond MSG_PEEK (linux/socket.h).
-pub const READ_FLAGS: &[(&str, i32)] = &[("MSG_DONTWAIT", 0x40), ("MSG_WAITALL", 0x100), ("MSG_TRUNC", 0x20)];
+/// Receive flags: every MSG_ name; MSG_PEEK is the call's `peek`, the
+/// rest go to the call as Linux's numbers (the reference stack models
+/// MSG_DONTWAIT, MSG_WAITALL and MSG_TRUNC's absence only).
+pub const READ_FLAGS: &[(&str, i32)] = RECV_FLAGS;
 
-/// Linux send flags beyond MSG_OOB (linux/socket.h).
-pub const MSG_FLAGS: &[(&str, i32)] = &[
-    ("MSG_DONTWAIT", 0x40),
-    ("MSG_NOSIGNAL", 0x4000),
-    ("MSG_EOR", 0x80),
-    ("MSG_MORE", 0x8000),
-    ("MSG_FASTOPEN", 0x2000_0000),
-    ("MSG_ZEROCOPY", 0x0400_0000),
-];
+/// Send flags: every MSG_ name; MSG_OOB is the call's `oob`, the rest go
+/// to the call as Linux's numbers (only Linux takes them).
+pub const MSG_FLAGS: &[(&str, i32)] = RECV_FLAGS;
+
+/// The receive flags the reference stack and the in-process adapters
+/// take (and ignore: their reads never block past what the engine drives).
+pub const PLAIN_READ_FLAGS: i32 = 0x20 | 0x40 | 0x100;
 
 /// epoll event bits (linux/eventpoll.h).
 pub const EPOLL_EVENTS: &[(&str, u32)] = &[
@@ -583,6 +667,11 @@ pub const EPOLL_EVENTS: &[(&str, u32)] = &[
     ("EPOLLOUT", 0x4),
     ("EPOLLERR", 0x8),
     ("EPOLLHUP", 0x10),
+    ("EPOLLRDNORM", 0x40),
+    ("EPOLLRDBAND", 0x80),
+    ("EPOLLWRNORM", 0x100),
+    ("EPOLLWRBAND", 0x200),
+    ("EPOLLMSG", 0x400),
     ("EPOLLRDHUP", 0x2000),
     ("EPOLLEXCLUSIVE", 1 << 28),
     ("EPOLLWAKEUP", 1 << 29),
@@ -631,7 +720,8 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String
 }
 
 /// Socket ioctls (asm-generic/ioctls.h, linux/sockios.h).
-const IOCTLS: &[(&str, u64)] = &[("SIOCINQ", 0x541B), ("SIOCOUTQ", 0x5411), ("SIOCOUTQNSD", 0x894B)];
+const IOCTLS: &[(&str, u64)] =
+    &[("SIOCINQ", 0x541B), ("FIONREAD", 0x541B), ("SIOCOUTQ", 0x5411), ("SIOCOUTQNSD", 0x894B)];
 
 /// Named values of those options.
 const LINUX_OPT_VALUES: &[(&str, i64)] = &[
@@ -639,6 +729,8 @@ const LINUX_OPT_VALUES: &[(&str, i64)] = &[
     ("IP_PMTUDISC_WANT", 1),
     ("IP_PMTUDISC_DO", 2),
     ("IP_PMTUDISC_PROBE", 3),
+    // packetdrill's name for the kernel's "no slow-start threshold yet".
+    ("TCP_INFINITE_SSTHRESH", 0x7fff_ffff),
     // SO_TIMESTAMPING's bits (linux/net_tstamp.h).
     ("SOF_TIMESTAMPING_TX_HARDWARE", 1),
     ("SOF_TIMESTAMPING_TX_SOFTWARE", 1 << 1),
@@ -656,6 +748,54 @@ const LINUX_OPT_VALUES: &[(&str, i64)] = &[
     ("SOF_TIMESTAMPING_OPT_PKTINFO", 1 << 13),
     ("SOF_TIMESTAMPING_OPT_TX_SWHW", 1 << 14),
 ];
+
+/// fcntl(2) commands, Linux's numbers (asm-generic/fcntl.h,
+/// linux/fcntl.h; on 64-bit Linux the *64 lock commands are the plain ones).
+pub const FCNTL_CMDS: &[(&str, i32)] = &[
+    ("F_DUPFD", 0),
+    ("F_GETFD", 1),
+    ("F_SETFD", 2),
+    ("F_GETFL", 3),
+    ("F_SETFL", 4),
+    ("F_GETLK", 5),
+    ("F_SETLK", 6),
+    ("F_SETLKW", 7),
+    ("F_GETLK64", 5),
+    ("F_SETLK64", 6),
+    ("F_SETLKW64", 7),
+    ("F_SETOWN", 8),
+    ("F_GETOWN", 9),
+    ("F_SETSIG", 10),
+    ("F_GETSIG", 11),
+    ("F_SETLEASE", 1024),
+    ("F_GETLEASE", 1025),
+    ("F_NOTIFY", 1026),
+    ("F_DUPFD_CLOEXEC", 1030),
+];
+
+/// fcntl(2) arguments by name: open flags (asm-generic/fcntl.h),
+/// FD_CLOEXEC, and lease and lock types.
+pub const FCNTL_VALUES: &[(&str, i64)] = &[
+    ("O_RDONLY", 0),
+    ("O_WRONLY", 0o1),
+    ("O_RDWR", 0o2),
+    ("O_ACCMODE", 0o3),
+    ("O_CREAT", 0o100),
+    ("O_EXCL", 0o200),
+    ("O_NOCTTY", 0o400),
+    ("O_TRUNC", 0o1000),
+    ("O_APPEND", 0o2000),
+    ("O_NONBLOCK", 0o4000),
+    ("FD_CLOEXEC", 1),
+    ("F_RDLCK", 0),
+    ("F_WRLCK", 1),
+    ("F_UNLCK", 2),
+    ("F_EXLCK", 4),
+    ("F_SHLCK", 8),
+];
+const O_ACCMODE: i64 = 0o3;
+const O_CREATION: i64 = 0o100 | 0o200 | 0o400 | 0o1000;
+const O_NONBLOCK_FLAG: i64 = 0o4000;
 
 pub const CALLS: &str =
     "socket, bind, listen, accept, connect, write, send, sendto, sendmsg, read, recv, recvfrom, recvmsg, pipe, splice, shutdown, close, setsockopt, getsockopt, fcntl, poll, ioctl, epoll_create, epoll_ctl, epoll_wait";
@@ -993,6 +1133,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                             "SPLICE_F_MOVE" => 1,
                             "SPLICE_F_NONBLOCK" => 2,
                             "SPLICE_F_MORE" => 4,
+                            "SPLICE_F_GIFT" => 8,
                             _ => return Err(cerr(format!("`{x}` is not a splice flag"), arg_at(5), 1, None)),
                         };
                     }
@@ -1104,11 +1245,11 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                         len = Some(s.len());
                         data = Some(s.clone());
                     }
-                    Arg::Names(n) if n.iter().all(|x| x == "MSG_OOB" || MSG_FLAGS.iter().any(|f| f.0 == x)) => {
+                    Arg::Names(n) if n.iter().all(|x| MSG_FLAGS.iter().any(|f| f.0 == x)) => {
                         for x in n {
                             match MSG_FLAGS.iter().find(|f| f.0 == x) {
-                                Some(f) => flags |= f.1,
-                                None => oob = true,
+                                Some(f) if f.1 != 1 => flags |= f.1,
+                                _ => oob = true,
                             }
                         }
                     }
@@ -1148,11 +1289,11 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 match a {
                     Arg::Int(v) if len.is_none() && i <= 2 => len = Some(length(*v, *at)?),
                     Arg::Int(0) | Arg::Elided => {}
-                    Arg::Names(n) if n.iter().all(|x| x == "MSG_PEEK" || READ_FLAGS.iter().any(|f| f.0 == x)) => {
+                    Arg::Names(n) if n.iter().all(|x| READ_FLAGS.iter().any(|f| f.0 == x)) => {
                         for x in n {
                             match READ_FLAGS.iter().find(|f| f.0 == x) {
-                                Some(f) => flags |= f.1,
-                                None => peek = true,
+                                Some(f) if f.1 != 2 => flags |= f.1,
+                                _ => peek = true,
                             }
                         }
                     }
@@ -1276,6 +1417,10 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             })?;
             Call::SetCongestion { fd, algo }
         }
+        "setsockopt" | "getsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "SOL_UDP")) => {
+            let at = args.iter().find(|(_, a)| names_in(a).iter().any(|n| n == "SOL_UDP")).map_or(end, |a| a.0);
+            return Err(cerr("SOL_UDP: options of UDP sockets, and the language's sockets are TCP's", at, 1, None));
+        }
         "setsockopt" | "getsockopt" => {
             let fd = fd(0)?;
             // The option is the first name that is an option; levels are skipped.
@@ -1307,6 +1452,15 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                     _ => None,
                 };
                 let get = name == "getsockopt";
+                // A string value is the option's bytes (SO_BINDTODEVICE "lo").
+                if let (false, Some(Arg::Str(b))) = (get, inner) {
+                    let len = match args.get(p + 2) {
+                        None => b.len(),
+                        Some((at, Arg::Int(n))) if *n >= 0 => length(*n, *at)?,
+                        Some((at, _)) => return Err(cerr("expected the value's length", *at, 1, None)),
+                    };
+                    return Ok((Call::LinuxOptBytes { fd, label, level, name: num, value: b.clone(), len }, out));
+                }
                 let (value, expect) = match (get, int) {
                     (false, Some(v)) => (v, None),
                     (true, v) if inner.is_none() || v.is_some() => (0, v.map(Expect::Value)),
@@ -1428,7 +1582,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             let name = args.get(1).map(|a| names_in(&a.1)).unwrap_or_default();
             let Some(&(label, request)) = name.first().and_then(|n| IOCTLS.iter().find(|i| i.0 == n)) else {
                 return Err(cerr(
-                    "ioctl supports SIOCINQ, SIOCOUTQ and SIOCOUTQNSD",
+                    "ioctl supports SIOCINQ (FIONREAD), SIOCOUTQ and SIOCOUTQNSD",
                     arg_at(1),
                     1,
                     Some("e.g. ioctl(4, SIOCINQ, [1000]) = 0"),
@@ -1449,16 +1603,75 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
         }
         "fcntl" => {
             let fd = fd(0)?;
-            match args.get(1).map(|a| names_in(&a.1)) {
-                Some(n) if n == ["F_SETFL"] => {
-                    let flags = args.get(2).map(|a| names_in(&a.1)).unwrap_or_default();
-                    if flags.iter().any(|f| f != "O_NONBLOCK" && f != "O_RDWR" && f != "O_RDONLY" && f != "O_WRONLY") {
-                        return Err(cerr("fcntl F_SETFL supports O_NONBLOCK (and O_RDWR)", arg_at(2), 1, None));
-                    }
-                    Call::SetNonBlocking { fd, on: flags.iter().any(|f| f == "O_NONBLOCK") }
+            let cmd_names = args.get(1).map(|a| names_in(&a.1)).unwrap_or_default();
+            let &(label, cmd) = match cmd_names.as_slice() {
+                [n] => FCNTL_CMDS.iter().find(|c| c.0 == n).ok_or_else(|| {
+                    cerr(
+                        format!("`{n}` is not an fcntl command"),
+                        arg_at(1),
+                        1,
+                        Some(&FCNTL_CMDS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")),
+                    )
+                })?,
+                _ => return Err(cerr("expected an fcntl command (F_GETFL, F_SETFL, ...)", arg_at(1), 1, None)),
+            };
+            // The argument: a number, or names of O_ flags, FD_CLOEXEC or
+            // a lease type joined by `|`.
+            let arg = match args.get(2) {
+                None | Some((_, Arg::Elided)) => 0,
+                Some((_, Arg::Int(v))) => *v,
+                Some((at, Arg::Names(n))) => {
+                    n.iter().try_fold(0, |m, x| match FCNTL_VALUES.iter().find(|v| v.0 == x) {
+                        Some(v) => Ok(m | v.1),
+                        None => Err(cerr(
+                            match x.split('_').next() {
+                                Some("LOCK") => format!(
+                                    "`{x}` is flock(2)'s, and packetdrill has no flock call: not an fcntl value"
+                                ),
+                                Some("SEEK") => {
+                                    format!("`{x}` is lseek(2)'s, and a socket has no offset: not an fcntl value")
+                                }
+                                _ => format!(
+                                    "`{x}` is not an fcntl value ({})",
+                                    FCNTL_VALUES.iter().map(|v| v.0).collect::<Vec<_>>().join(", ")
+                                ),
+                            },
+                            *at,
+                            1,
+                            None,
+                        )),
+                    })?
                 }
-                Some(n) if n == ["F_GETFL"] => Call::GetFl { fd },
-                _ => return Err(cerr("fcntl supports F_SETFL and F_GETFL", arg_at(1), 1, None)),
+                Some((at, _)) => return Err(cerr("expected the fcntl argument: a number or names", *at, 1, None)),
+            };
+            match label {
+                "F_GETFL" => Call::GetFl { fd },
+                // F_SETFL changes O_APPEND, O_ASYNC, O_DIRECT, O_NOATIME
+                // and O_NONBLOCK only (fs/fcntl.c); the access mode and
+                // creation flags are ignored. O_NONBLOCK alone is the
+                // language's, on every target.
+                "F_SETFL" if arg & !(O_ACCMODE | O_CREATION | O_NONBLOCK_FLAG) == 0 => {
+                    Call::SetNonBlocking { fd, on: arg & O_NONBLOCK_FLAG != 0 }
+                }
+                "F_GETLK" | "F_SETLK" | "F_SETLKW" | "F_GETLK64" | "F_SETLK64" | "F_SETLKW64" if arg != 0 => {
+                    return Err(cerr(
+                        format!("{label} takes a pointer to a struct flock, which the language has not (packetdrill would pass the number {arg} as the pointer; 0, a NULL pointer, is taken)"),
+                        arg_at(2),
+                        1,
+                        None,
+                    ))
+                }
+                // The owner gets SIGIO and SIGURG: no process but the
+                // harness's own may be named (0 clears it).
+                "F_SETOWN" if arg != 0 => {
+                    return Err(cerr(
+                        "F_SETOWN with a process other than 0: the kernel would signal a process outside the run",
+                        arg_at(2),
+                        1,
+                        None,
+                    ))
+                }
+                _ => Call::Fcntl { fd, label, cmd, arg },
             }
         }
         "poll" => {
@@ -1665,6 +1878,52 @@ mod tests {
         }
     }
 
+    /// The names of packetdrill's symbol table each language form takes
+    /// (harness/tests/import_grammar.rs holds the importer to all 373).
+    #[test]
+    fn packetdrill_symbols() {
+        assert_eq!(
+            p("fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK|O_CREAT) = 0").call,
+            Call::SetNonBlocking { fd: 4, on: true }
+        );
+        assert_eq!(
+            p("fcntl(4, F_SETFL, O_APPEND) = 0").call,
+            Call::Fcntl { fd: 4, label: "F_SETFL", cmd: 4, arg: 0o2000 }
+        );
+        assert_eq!(
+            p("fcntl(4, F_SETFD, FD_CLOEXEC) = 0").call,
+            Call::Fcntl { fd: 4, label: "F_SETFD", cmd: 2, arg: 1 }
+        );
+        assert_eq!(
+            p("fcntl(4, F_DUPFD_CLOEXEC, 0) = 5").call,
+            Call::Fcntl { fd: 4, label: "F_DUPFD_CLOEXEC", cmd: 1030, arg: 0 }
+        );
+        assert_eq!(p("fcntl(4, F_GETFL) = 2").call, Call::GetFl { fd: 4 });
+        match p("send(4, ..., 10, MSG_OOB|MSG_CONFIRM|MSG_DONTROUTE) = 10").call {
+            Call::Write { oob, flags, .. } => assert_eq!((oob, flags), (true, 0x804)),
+            c => panic!("{c:?}"),
+        }
+        match p("recv(4, ..., 10, MSG_PEEK|MSG_OOB) = 1").call {
+            Call::Read { peek, flags, .. } => assert_eq!((peek, flags), (true, 1)),
+            c => panic!("{c:?}"),
+        }
+        assert_eq!(p("poll(4, POLLRDNORM|POLLWRBAND, 0) = POLLRDNORM").expect, Expect::Events(0x40));
+        assert_eq!(
+            pollbits::names(0x1ff),
+            "POLLIN|POLLPRI|POLLOUT|POLLERR|POLLHUP|POLLNVAL|POLLRDNORM|POLLRDBAND|POLLWRNORM"
+        );
+        assert_eq!(p("read(4, 10) = -1 EHWPOISON").expect, Expect::Error(Errno::EHWPOISON));
+        assert_eq!(p("read(4, 10) = -1 EDEADLOCK").expect, Expect::Error(Errno::EDEADLK));
+        assert_eq!(
+            p("setsockopt(4, SOL_SOCKET, SO_BINDTODEVICE, \"lo\", 2) = 0").call,
+            Call::LinuxOptBytes { fd: 4, label: "SO_BINDTODEVICE", level: 1, name: 25, value: b"lo".to_vec(), len: 2 }
+        );
+        assert_eq!(
+            p("setsockopt(4, SOL_TCP, TCP_WINDOW_CLAMP, [TCP_INFINITE_SSTHRESH], 4) = 0").call,
+            Call::LinuxOpt { fd: 4, get: false, label: "TCP_WINDOW_CLAMP", level: 6, name: 10, value: 0x7fff_ffff }
+        );
+    }
+
     #[test]
     fn errors_point_at_the_culprit() {
         let cases: &[(&str, usize, &str)] = &[
@@ -1679,7 +1938,10 @@ mod tests {
             ("write(4, 10) = -5", 15, "-1 ERRNO"),
             ("poll(4, POLLIN) = 1", 18, "revents"),
             ("bind(3, 70000) = 0", 8, "0 to 65535"),
-            ("fcntl(3, F_DUPFD) = 0", 9, "F_SETFL"),
+            ("fcntl(3, F_FROB) = 0", 9, "not an fcntl command"),
+            ("fcntl(3, F_SETFL, LOCK_EX) = 0", 18, "not an fcntl value"),
+            ("fcntl(3, F_SETLK, 7) = 0", 18, "struct flock"),
+            ("fcntl(3, F_SETOWN, 1) = 0", 19, "outside the run"),
         ];
         for (text, at, msg) in cases {
             let e = CallSpec::parse(text).unwrap_err();

@@ -97,26 +97,7 @@ impl Calls {
     }
 
     fn revents<A: SocketApi + ?Sized>(api: &mut A, now: Duration, fd: Fd, events: u32) -> Result<u32, Errno> {
-        let p = api.poll(now, fd)?;
-        let mut m = 0;
-        for (on, bit) in [
-            (p.readable, pollbits::POLLIN),
-            (p.writable, pollbits::POLLOUT),
-            (p.pri, pollbits::POLLPRI),
-            (p.rdhup, pollbits::POLLRDHUP),
-        ] {
-            if on && events & bit != 0 {
-                m |= bit;
-            }
-        }
-        // POLLERR and POLLHUP are reported whether asked for or not.
-        if p.error {
-            m |= pollbits::POLLERR;
-        }
-        if p.hup {
-            m |= pollbits::POLLHUP;
-        }
-        Ok(m)
+        Ok(pollbits::revents(&api.poll(now, fd)?, events))
     }
 
     fn write_more<A: SocketApi + ?Sized>(&mut self, api: &mut A, now: Duration, fd: Fd) -> CallOutcome {
@@ -213,6 +194,12 @@ impl Calls {
                 } else {
                     done(api.send(now, *fd, &data).map(|n| n as i64))
                 }
+            }
+            TargetCall::Read { flags, .. } if flags & !crate::script::call::PLAIN_READ_FLAGS != 0 => {
+                return Err(TargetError::Unsupported(format!(
+                    "receive flags only Linux has ({})",
+                    crate::script::call::recv_flag_names(flags & !crate::script::call::PLAIN_READ_FLAGS)
+                )))
             }
             TargetCall::Read { fd, len, peek, .. } => match api.recv(now, *fd, *len, *peek) {
                 Ok(d) => done(Ok(d.len() as i64)),

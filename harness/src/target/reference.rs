@@ -170,26 +170,7 @@ impl ReferenceTarget {
     }
 
     fn revents(&mut self, fd: i32, events: u32) -> Result<u32, Errno> {
-        let p = self.stack.poll(at(self.now), fd)?;
-        let mut m = 0;
-        for (on, bit) in [
-            (p.readable, pollbits::POLLIN),
-            (p.writable, pollbits::POLLOUT),
-            (p.pri, pollbits::POLLPRI),
-            (p.rdhup, pollbits::POLLRDHUP),
-        ] {
-            if on && events & bit != 0 {
-                m |= bit;
-            }
-        }
-        // POLLERR and POLLHUP are reported whether asked for or not.
-        if p.error {
-            m |= pollbits::POLLERR;
-        }
-        if p.hup {
-            m |= pollbits::POLLHUP;
-        }
-        Ok(m)
+        Ok(pollbits::revents(&self.stack.poll(at(self.now), fd)?, events))
     }
 
     fn sockopt(opt: OptName, v: i64) -> Result<SockOpt, Errno> {
@@ -342,6 +323,12 @@ impl Target for ReferenceTarget {
                 return Err(TargetError::Unsupported(
                     "recvmsg flags (MSG_ERRQUEUE, ...) are Linux's; the reference stack has no error queue".into(),
                 ))
+            }
+            TargetCall::Read { flags, .. } if flags & !crate::script::call::PLAIN_READ_FLAGS != 0 => {
+                return Err(TargetError::Unsupported(format!(
+                    "receive flags only Linux has ({})",
+                    crate::script::call::recv_flag_names(flags & !crate::script::call::PLAIN_READ_FLAGS)
+                )))
             }
             TargetCall::Read { fd, len, peek, .. } => match s.recv(now, *fd, *len, *peek) {
                 Ok(d) => Self::done(Ok(d.len() as i64)),

@@ -19,7 +19,6 @@ use crate::os::transport::{RawLink, Transport, TunLink};
 use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
 use crate::script::{Script, TargetKind};
-use nix::poll::PollFlags;
 use reference_stack::wire::IpPacket;
 use reference_stack::{Errno, FourTuple, State};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -53,13 +52,15 @@ impl TransportKind {
 const MAC_KERNEL: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const MAC_HARNESS: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-const O_RDWR: i64 = 0o2;
 const MSG_FASTOPEN: i32 = 0x2000_0000;
 const O_NONBLOCK: i64 = 0o4000;
 
 struct Sock {
     s: Socket,
     blocking: bool,
+    /// FD_CLOEXEC as the script sees it (F_GETFD/F_SETFD): the harness's
+    /// own descriptors are close-on-exec whatever the script says.
+    cloexec: bool,
 }
 
 pub struct LinuxTarget {
@@ -462,47 +463,24 @@ impl LinuxTarget {
 
     fn add(&mut self, s: Socket) -> i64 {
         let fd = self.free_number();
-        self.socks.insert(fd, Sock { s, blocking: true });
+        self.socks.insert(fd, Sock { s, blocking: true, cloexec: false });
         i64::from(fd)
     }
 
     fn revents(&self, fd: i32, events: u32) -> Result<u32, std::io::Error> {
         let s = self.sock(fd)?;
-        let mut want = PollFlags::empty();
-        for (bit, f) in [
-            (pollbits::POLLIN, PollFlags::POLLIN),
-            (pollbits::POLLOUT, PollFlags::POLLOUT),
-            (pollbits::POLLPRI, PollFlags::POLLPRI),
-            (pollbits::POLLRDHUP, PollFlags::from_bits_retain(libc::POLLRDHUP)),
-        ] {
-            if events & bit != 0 {
-                want |= f;
-            }
-        }
+        // The language's bits are Linux's (pollbits), passed as they are.
         // libc's poll, not nix's: nix's `revents()` gives None for a bit it
         // does not name (POLLRDHUP), which would read as "nothing ready".
-        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&s.s), events: want.bits(), revents: 0 };
+        let events = (events & pollbits::ALL.iter().fold(0, |m, b| m | b.0)) as i16;
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&s.s), events, revents: 0 };
         // SAFETY: one live pollfd, count 1, timeout 0 (never sleeps).
         #[allow(unsafe_code)]
         let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let got = PollFlags::from_bits_retain(pfd.revents);
-        let mut m = 0;
-        for (bit, f) in [
-            (pollbits::POLLIN, PollFlags::POLLIN),
-            (pollbits::POLLOUT, PollFlags::POLLOUT),
-            (pollbits::POLLPRI, PollFlags::POLLPRI),
-            (pollbits::POLLRDHUP, PollFlags::from_bits_retain(libc::POLLRDHUP)),
-            (pollbits::POLLERR, PollFlags::POLLERR),
-            (pollbits::POLLHUP, PollFlags::POLLHUP),
-        ] {
-            if got.contains(f) {
-                m |= bit;
-            }
-        }
-        Ok(m)
+        Ok(u32::from(pfd.revents as u16))
     }
 
     /// Starts a call on a blocking socket for real; `WouldBlock` while it
@@ -858,7 +836,44 @@ impl Target for LinuxTarget {
                 }
                 None => done(Err(std::io::Error::from_raw_os_error(libc::EBADF))),
             },
-            TargetCall::GetFl { fd } => done(self.sock(*fd).map(|s| O_RDWR | if s.blocking { 0 } else { O_NONBLOCK })),
+            // The kernel's flags (O_RDWR, O_APPEND), with O_NONBLOCK as the
+            // script set it: the harness keeps every socket non-blocking.
+            TargetCall::GetFl { fd } => done(self.sock(*fd).and_then(|s| {
+                let real = sys::fcntl(s.s.as_fd(), libc::F_GETFL, 0)?;
+                Ok((real & !O_NONBLOCK) | if s.blocking { 0 } else { O_NONBLOCK })
+            })),
+            TargetCall::Fcntl { fd, cmd, arg, .. } => {
+                let Some(s) = self.socks.get_mut(fd) else {
+                    return done(Err(std::io::Error::from_raw_os_error(libc::EBADF)));
+                };
+                match *cmd {
+                    libc::F_SETFL => {
+                        let r = sys::fcntl(s.s.as_fd(), libc::F_SETFL, arg | O_NONBLOCK);
+                        if r.is_ok() {
+                            s.blocking = arg & O_NONBLOCK == 0;
+                        }
+                        done(r)
+                    }
+                    libc::F_GETFD => done(Ok(i64::from(s.cloexec))),
+                    libc::F_SETFD => {
+                        s.cloexec = arg & i64::from(libc::FD_CLOEXEC) != 0;
+                        done(Ok(0))
+                    }
+                    libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => match s.s.try_clone() {
+                        Ok(dup) => {
+                            let blocking = s.blocking;
+                            let nfd = self.free_number();
+                            let cloexec = *cmd == libc::F_DUPFD_CLOEXEC;
+                            self.socks.insert(nfd, Sock { s: dup, blocking, cloexec });
+                            done(Ok(i64::from(nfd)))
+                        }
+                        Err(e) => done(Err(e)),
+                    },
+                    // Owner, signal, lease, notify and (with a NULL pointer)
+                    // lock commands: the kernel's answer as it is.
+                    c => done(sys::fcntl(s.s.as_fd(), c, *arg)),
+                }
+            }
             TargetCall::SendMsg { fd, iov, flags } => {
                 // Each buffer apart from the next (as separately allocated
                 // buffers are): with MSG_ZEROCOPY the kernel merges
