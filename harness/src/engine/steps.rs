@@ -44,6 +44,8 @@ impl Run<'_> {
                 Ok(())
             }
             StepKind::Sysctl(kv) => self.step_sysctl(step, kv, lo),
+            StepKind::Qdisc(_) | StepKind::Route(_) | StepKind::TcpMetricsFlush => self.step_netconf(step, lo),
+            StepKind::Counters(fields) => self.step_counters(step, fields, lo),
             StepKind::Call(spec) => self.step_call(i, step, spec, lo),
             StepKind::State { of, is } => self.step_state(step, *of, *is, lo),
             StepKind::TcpInfo { fd, fields } => self.step_tcp_info(step, *fd, fields, lo),
@@ -405,6 +407,61 @@ impl Run<'_> {
                 return Err(TargetError::Unsupported(format!("sysctl {k}")).into());
             };
             host.sysctl(k, v)?;
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    /// A `qdisc:`, `route:` or `tcp_metrics:` step: the host's network
+    /// setting, now.
+    fn step_netconf(&mut self, step: &Step, lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let Some(host) = self.target.host() else {
+            return Err(TargetError::Unsupported("qdisc, route and tcp_metrics settings".into()).into());
+        };
+        match &step.kind {
+            StepKind::Qdisc(q) => host.qdisc(q)?,
+            StepKind::Route(r) => host.route(r)?,
+            StepKind::TcpMetricsFlush => host.tcp_metrics_flush()?,
+            _ => unreachable!("a network setting"),
+        }
+        self.time.last = at;
+        Ok(())
+    }
+
+    /// A `counters:` step: the growth of the kernel's SNMP counters since
+    /// the previous one (or the start).
+    fn step_counters(&mut self, step: &Step, fields: &[InfoField], lo: Duration) -> Result<(), StepError> {
+        let at = self.reach(step, lo)?;
+        let Some(host) = self.target.host() else {
+            return Err(TargetError::Unsupported("SNMP counters".into()).into());
+        };
+        let delta = host.counters()?;
+        let mut diffs = Vec::new();
+        for (name, check) in fields {
+            let matching: Vec<(&String, &i64)> = if name.contains('*') {
+                delta.iter().filter(|(k, _)| crate::suite::glob(name, k)).collect()
+            } else {
+                delta.get_key_value(name).into_iter().collect()
+            };
+            if matching.is_empty() {
+                let hint = crate::script::mean(name, delta.keys().map(String::as_str));
+                let hint = hint.trim_end_matches([' ', ';', ',']);
+                let sep = if hint.is_empty() { "" } else { "; " };
+                return Err(mismatch(format!("the kernel has no counter `{name}`{sep}{hint}"), vec![]));
+            }
+            let v: i64 = matching.iter().map(|(_, v)| **v).sum();
+            if !check.holds(v) {
+                let eq = if matches!(check, InfoCheck::Range(..)) { "+" } else { "" };
+                diffs.push(FieldDiff {
+                    field: "counters",
+                    expected: format!("{name} {eq}{check}"),
+                    actual: format!("{name} +{v}"),
+                });
+            }
+        }
+        if !diffs.is_empty() {
+            return Err(mismatch("the kernel's counters grew otherwise".to_string(), diffs));
         }
         self.time.last = at;
         Ok(())

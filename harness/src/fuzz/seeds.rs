@@ -155,6 +155,10 @@ pub fn case_from_script(s: &Script) -> Case {
             | StepKind::TcpInfo { .. }
             | StepKind::Shell(_)
             | StepKind::Sysctl(_)
+            | StepKind::Qdisc(_)
+            | StepKind::Route(_)
+            | StepKind::TcpMetricsFlush
+            | StepKind::Counters(_)
             | StepKind::Icmp(_)
             | StepKind::NewConnection { .. } => {}
         }

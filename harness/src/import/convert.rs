@@ -911,6 +911,8 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
     let mut dropped = true;
     let mut kept: Vec<String> = Vec::new();
     let mut mid_sysctl: Vec<(String, String)> = Vec::new();
+    // `qdisc:` and `route:` steps, after the first step.
+    let mut mid_net: Vec<(StepKey, Value)> = Vec::new();
     // A trailing `\` continues the line (the line number stays the first one).
     let mut sh = Vec::new();
     // Each backtick block is a shell of its own.
@@ -928,7 +930,7 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         // packetdrill runs a block as one command: its last line's status is
         // the block's, a failure of any other line goes unnoticed.
         let last = n + 1 == sh.len();
-        let (n_sysctl, n_kept) = (mid_sysctl.len(), kept.len());
+        let (n_sysctl, n_kept) = (mid_sysctl.len() + mid_net.len(), kept.len());
         // A plain command (no pipes, lists or redirections other than to
         // /dev/null) is read word by word; anything else is a shell
         // command as a whole.
@@ -957,21 +959,44 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         } else if l.starts_with("/tmp/sysctl_restore_") && l.ends_with(".sh") && !l.contains(' ') {
             // Restores what set_sysctls.py changed: the namespace dies with
             // the run, so there is nothing to restore.
-        } else if words[..] == ["ip", "tcp_metrics", "flush", "all"] && !seen_steps(o) {
-            // A fresh namespace has no metrics to flush (later in the script,
-            // it forgets fast-open cookies: a shell step).
+        } else if matches!(
+            words[..],
+            ["ip", "tcp_metrics" | "tcpmetrics" | "tcp_metr", "flush", "all"] | ["ip", "tcp_metrics", "flush"]
+        ) {
+            // A fresh namespace has no metrics to flush; later in the script,
+            // the kernel forgets fast-open cookies and RTTs: a step.
+            if seen_steps(o) {
+                mid_net.push((StepKey::TcpMetrics, "flush".into()));
+            }
+        } else if let Some(counters) = nstat(l) {
+            // nstat prints (and forgets) how much the counters grew since its
+            // previous run; grep succeeds if a name holding the word grew.
+            // Before the first step, the count starts with the run anyway.
+            if seen_steps(o) {
+                mid_net.push((StepKey::Counters, counters));
+            }
         } else if let Some(mtu) = tun_mtu(&words).filter(|_| !seen_steps(o)) {
             // The run's device's MTU, before anything is sent.
             o.doc.set(Key::Mtu, Value::Int(i64::from(mtu)));
-        } else if let Some(kind) =
-            root_qdisc(&words).filter(|k| !seen_steps(o) && (last || ALWAYS_BUILT_QDISCS.contains(k)))
-        {
-            // The run's device's root qdisc, before anything is sent. The
-            // target fails the run where the kernel lacks the kind, as the
-            // block's status fails packetdrill's; a line before the last
-            // (whose failure packetdrill ignores) only for the kinds every
-            // kernel with tc has.
-            o.doc.set(Key::Qdisc, kind);
+        } else if ethtool_tso_off(&words) && !seen_steps(o) {
+            // The device without TSO (and GSO): the kernel segments what
+            // it sends itself, as the language's `offload: none` device.
+            o.doc.set(Key::Offload, "none");
+        } else if let Some(q) = root_qdisc(l, last, seen_steps(o), o.doc.get(Key::Qdisc)) {
+            // The run's device's root qdisc: before anything is sent, the
+            // header's; later, a step.
+            if seen_steps(o) {
+                mid_net.push((StepKey::Qdisc, q.into()));
+            } else {
+                o.doc.set(Key::Qdisc, q);
+            }
+        } else if let Some(r) = route_metrics(&words, script_remote(o)) {
+            // The metrics of the route to the script's address.
+            if seen_steps(o) {
+                mid_net.push((StepKey::Route, r.into()));
+            } else {
+                o.doc.set(Key::Route, r);
+            }
         } else if let (true, Err(why)) = (opts.allow_shell, namespace_local(l)) {
             let first = l.split_whitespace().next().unwrap_or("");
             let what = s.say(why);
@@ -982,11 +1007,14 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         } else {
             let first = l.split_whitespace().next().unwrap_or("");
             let cmd_name = first.rsplit('/').next().unwrap_or(first);
-            let what =
-                s.say(format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"));
+            let what = s.say(match namespace_local(l) {
+                // --allow-shell would not keep it either: say why.
+                Err(why) => format!("{why}: not kept, even with --allow-shell"),
+                Ok(()) => format!("`{l}` is a shell command; import with --allow-shell to keep it as a `shell:` step"),
+            });
             o.problem(lno, format!("shell {cmd_name}"), what);
         }
-        if mid_sysctl.len() > n_sysctl {
+        if mid_sysctl.len() + mid_net.len() > n_sysctl {
             last_sysctl = Some(i);
         }
         if kept.len() > n_kept {
@@ -994,18 +1022,23 @@ fn shell(o: &mut Out, it: &Item, cmd: &str, opts: &ImportOptions) {
         }
     }
     let lines: Vec<(usize, String)> = sh.iter().map(|s| (s.i, s.text.clone())).collect();
-    if !mid_sysctl.is_empty() {
-        // Sysctls first, then the other commands: a `sysctl:` step and a
-        // `shell:` step at the same time, in that order.
+    if !mid_sysctl.is_empty() || !mid_net.is_empty() {
+        // Sysctls first, then qdiscs and routes, then the other commands:
+        // steps at the same time, in that order.
         if let (false, Some(s), Some(k)) = (dropped, last_sysctl, first_kept) {
             if s > k {
-                o.problem(line, "shell", "a backtick block that runs commands before its mid-script sysctls");
+                o.problem(line, "shell", "a backtick block that runs commands before its mid-script settings");
                 return;
             }
         }
-        let at = it.time.as_ref().and_then(|t| o.at(line, t));
-        let m = mid_sysctl.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
-        o.step(line, at, StepKey::Sysctl, Value::Map(m), vec![]);
+        let mut at = it.time.as_ref().and_then(|t| o.at(line, t));
+        if !mid_sysctl.is_empty() {
+            let m = mid_sysctl.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+            o.step(line, at.take(), StepKey::Sysctl, Value::Map(m), vec![]);
+        }
+        for (key, v) in mid_net {
+            o.step(line, at.take(), key, v, vec![]);
+        }
         if !dropped {
             // The block's status is its last line's (a kept command's here,
             // since the sysctls come first).
@@ -1138,13 +1171,107 @@ fn tun_mtu(w: &[&str]) -> Option<u16> {
 /// sch_fifo.c): setting one cannot fail for want of a module.
 const ALWAYS_BUILT_QDISCS: &[&str] = &["pfifo", "bfifo", "pfifo_fast"];
 
-/// `tc qdisc add|replace dev tun0 root KIND` (no parameters): the run's
-/// device's root qdisc.
-fn root_qdisc<'a>(w: &[&'a str]) -> Option<&'a str> {
-    match w {
-        ["tc", "qdisc", "add" | "replace", "dev", "tun0", "root", kind] => Some(kind),
+/// `tc qdisc add|replace dev tun0 root KIND [limit N]`, alone or after a
+/// `tc qdisc del dev tun0 root` in a `;` list (a replace): the run's
+/// device's root qdisc, as the language writes it. The target fails the
+/// run where the kernel lacks the kind, as the block's status fails
+/// packetdrill's when the line is its last; before the last, packetdrill
+/// goes on unnoticed with the qdisc set before, which the header then names
+/// as the fallback (`fq or pfifo`). Without one to name (or mid-script),
+/// such a line is not a setting.
+fn root_qdisc(l: &str, last: bool, mid_script: bool, before: Option<&Value>) -> Option<String> {
+    let parts: Vec<Vec<String>> =
+        without_null_redirections(l).split(';').map(|p| shell_words(p.trim())).collect::<Option<_>>()?;
+    let parts: Vec<Vec<&str>> = parts.iter().map(|p| p.iter().map(String::as_str).collect()).collect();
+    let add = match parts.as_slice() {
+        [add] => add,
+        [del, add] if matches!(del.as_slice(), ["tc", "qdisc", "del" | "delete", "dev", "tun0", "root"]) => add,
+        _ => return None,
+    };
+    match add.as_slice() {
+        ["tc", "qdisc", "add" | "replace", "dev", "tun0", "root", rest @ ..] => {
+            let q = crate::script::netconf::Qdisc::parse(&rest.join(" ")).ok()?;
+            if last || ALWAYS_BUILT_QDISCS.contains(&q.kind.as_str()) {
+                Some(q.to_string())
+            } else if let (false, Some(Value::Str(b))) = (mid_script, before) {
+                Some(format!("{q} or {b}"))
+            } else {
+                None
+            }
+        }
         _ => None,
     }
+}
+
+/// `nstat` (or `nstat -n`): a `counters:` step that only starts counting;
+/// `nstat | grep [-q] WORD`: one that asks that a counter whose name holds
+/// WORD grew (nstat lists the counters that grew; grep matches within names).
+fn nstat(l: &str) -> Option<Value> {
+    let t = without_null_redirections(l);
+    let parts: Vec<Vec<String>> = t.split('|').map(|p| shell_words(p.trim())).collect::<Option<_>>()?;
+    let parts: Vec<Vec<&str>> = parts.iter().map(|p| p.iter().map(String::as_str).collect()).collect();
+    match parts.as_slice() {
+        [n] if matches!(n.as_slice(), ["nstat"] | ["nstat", "-n"]) => Some(Value::Map(Vec::new())),
+        [n, g] if n.as_slice() == ["nstat"] => {
+            let word = match g.as_slice() {
+                ["grep", w] | ["grep", "-q", w] => *w,
+                _ => return None,
+            };
+            word.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| Value::Map(vec![(format!("*{word}*"), "1~".into())]))
+        }
+        _ => None,
+    }
+}
+
+/// `ethtool -K tun0 tso off [gso off]` (either order, `--offload`): the
+/// device without segmentation offload.
+fn ethtool_tso_off(w: &[&str]) -> bool {
+    match w {
+        ["ethtool", "-K" | "--offload" | "--features", "tun0", rest @ ..]
+            if !rest.is_empty() && rest.len() % 2 == 0 =>
+        {
+            let pairs: Vec<(&str, &str)> = rest.chunks(2).map(|c| (c[0], c[1])).collect();
+            pairs.iter().all(|p| matches!(*p, ("tso" | "gso", "off"))) && pairs.iter().any(|p| p.0 == "tso")
+        }
+        _ => false,
+    }
+}
+
+/// The address the script's packets come from, as packetdrill names it.
+fn script_remote(o: &Out) -> std::net::IpAddr {
+    let set = match o.doc.get(Key::Addresses) {
+        Some(Value::Map(m)) => m.iter().find(|(k, _)| k == "remote").and_then(|(_, v)| match v {
+            Value::Str(s) => s.parse().ok(),
+            _ => None,
+        }),
+        _ => None,
+    };
+    set.unwrap_or_else(|| if o.ipv6 { V6_REMOTE } else { "192.0.2.1" }.parse().expect("literal"))
+}
+
+/// `ip [-4|-6] route change|replace|add REMOTE [via GW] dev tun0 METRICS...`
+/// for the script's own address: the route's metrics, as the language
+/// writes them.
+fn route_metrics(w: &[&str], remote: std::net::IpAddr) -> Option<String> {
+    let rest = match w {
+        ["ip", "-4" | "-6", "route" | "ro" | "r", rest @ ..] | ["ip", "route" | "ro" | "r", rest @ ..] => rest,
+        _ => return None,
+    };
+    let (dst, rest) = match rest {
+        ["change" | "replace" | "add", dst, rest @ ..] => (*dst, rest),
+        _ => return None,
+    };
+    let dst: std::net::IpAddr = dst.trim_end_matches("/32").trim_end_matches("/128").parse().ok()?;
+    if dst != remote {
+        return None;
+    }
+    let rest = match rest {
+        ["via", _, "dev", "tun0", m @ ..] | ["dev", "tun0", m @ ..] => m,
+        _ => return None,
+    };
+    crate::script::netconf::RouteMetrics::parse(&rest.join(" ")).ok().map(|r| r.to_string())
 }
 
 /// Before the first step, a header setting; after it, a `sysctl:` step.
@@ -2138,11 +2265,66 @@ mod tests {
         crate::script::parse(Path::new("x.yaml"), &y).unwrap();
     }
 
+    /// tc, ip, ethtool and nstat lines become the language's settings:
+    /// header keys before the first step, steps after it.
+    #[test]
+    fn network_settings_from_shell_lines() {
+        let body = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
+        let conv = |pkt: &str| convert("x.pkt", pkt, &ImportOptions::default());
+        let y = conv(&format!(
+            "`tc qdisc add dev tun0 root pfifo\n\
+             tc qdisc replace dev tun0 root fq\n\
+             ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 600 mtu lock 640 initcwnd 11\n\
+             ethtool -K tun0 gso off tso off\n\
+             nstat > /dev/null`\n{body}\
+             +0 `tc qdisc delete dev tun0 root 2>/dev/null ; tc qdisc add dev tun0 root pfifo limit 0`\n\
+             +0 `ip route change 192.0.2.1 via 192.168.0.2 dev tun0 advmss 1460 mtu lock 1500`\n\
+             +0 `ip tcp_metrics flush all > /dev/null 2>&1`\n\
+             +0 `nstat > /dev/null`\n\
+             +0 `nstat | grep TcpExtOutOfWindowIcmps > /dev/null`\n"
+        ))
+        .yaml
+        .unwrap();
+        for want in [
+            // Not the block's last line: packetdrill goes on with pfifo where fq is missing.
+            "qdisc: \"fq or pfifo\"",
+            "route: \"advmss 600 mtu lock 640 initcwnd 11\"",
+            "offload: none",
+            "{qdisc: \"pfifo limit 0\", from: 7}",
+            "{route: \"advmss 1460 mtu lock 1500\", from: 8}",
+            "{tcp_metrics: flush, from: 9}",
+            "{counters: {}, from: 10}",
+            "{counters: {\"*TcpExtOutOfWindowIcmps*\": \"1~\"}, from: 11}",
+        ] {
+            assert!(y.contains(want), "{want}: {y}");
+        }
+        crate::script::parse(Path::new("x.yaml"), &y).unwrap();
+        // The block's last line: the kernel must have the kind, as packetdrill's status says.
+        let y = conv(&format!("`tc qdisc replace dev tun0 root fq`\n{body}")).yaml.unwrap();
+        assert!(y.contains("qdisc: fq\n"), "{y}");
+        // What is not the run's own device or address, or not a setting, stays a shell command.
+        for line in [
+            "ip route change 198.51.100.7 dev tun0 advmss 600",
+            "ip route change 192.0.2.1 dev eth0 advmss 600",
+            "ip route change 192.0.2.1 dev tun0 rtt 3",
+            "tc qdisc add dev tun0 root fq_codel target 5ms",
+            "ethtool -K tun0 gro off",
+            "nstat -a | grep Tcp",
+        ] {
+            let c = conv(&format!("{body}+0 `{line}`\n"));
+            assert_eq!(c.problems.len(), 1, "{line}: {:?}", c.problems);
+            assert!(c.problems[0].reason.contains("is a shell command"), "{line}: {:?}", c.problems);
+        }
+        // Not the block's last line, mid-script: nothing to fall back on.
+        let c = conv(&format!("{body}+0 `tc qdisc replace dev tun0 root fq\nsysctl -q net.ipv4.tcp_sack=1`\n"));
+        assert!(c.problems[0].reason.contains("tc qdisc replace dev tun0 root fq"), "{:?}", c.problems);
+    }
+
     #[test]
     fn refuses_with_reasons() {
         let pkt = "--mss=x\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
                    +0 < [ect9] S 0:0(0) win 1000\n+0 > icmp unreachable\n+0 frob(3) = 0\n\
-                   +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root pfifo`\n";
+                   +0 %{ import os }%\n+0 `tc qdisc add dev tun0 root fq_codel target 5ms`\n";
         let c = convert("x.pkt", pkt, &ImportOptions::default());
         assert!(c.yaml.is_none());
         let got: Vec<(usize, &str)> = c.problems.iter().map(|p| (p.line, p.construct.as_str())).collect();
@@ -2205,7 +2387,8 @@ mod tests {
             c.problems.iter().map(|p| (p.line, p.construct.as_str(), p.reason.as_str())).collect();
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!((p[0].0, p[0].1), (1, "shell modprobe"));
-        assert!(p[0].2.starts_with("./lib/more.sh:2: `modprobe tcp_bbr` is a shell command"), "{}", p[0].2);
+        assert!(p[0].2.starts_with("./lib/more.sh:2: `modprobe tcp_bbr`: `modprobe` is not known"), "{}", p[0].2);
+        assert!(p[0].2.ends_with("not kept, even with --allow-shell"), "{}", p[0].2);
         let c = conv(&format!("`./lib/setup.sh`\n{body}"), true);
         assert!(
             c.problems[0].reason.contains("more.sh:2: `modprobe tcp_bbr`: `modprobe` is not known"),
@@ -2226,7 +2409,7 @@ mod tests {
         // After the first step, a helper's sysctls are a sysctl: step.
         let y = conv(&format!("{body}+0 `./lib/setup.sh`\n"), true).yaml.unwrap();
         assert!(y.contains("sysctl: {net.ipv4.tcp_sack: \"0\", net.core.x: \"16\"}"), "{y}");
-        assert!(y.contains("shell: \"tc qdisc replace dev tun0 root pfifo\""), "{y}");
+        assert!(y.contains("{qdisc: pfifo, from: "), "{y}");
         for (pkt, construct, why) in [
             ("`./lib/py`\n", "helper python3", "is a python3 program"),
             ("`./lib/loop.sh`\n", "helper", "helpers run helpers deeper than 8"),

@@ -123,7 +123,11 @@ fn recv_all(s: &Socket) -> Result<Vec<u8>, NetlinkError> {
 
 /// Sends one request and waits for the kernel's acknowledgement.
 fn request(what: String, msg: Vec<u8>) -> Result<(), NetlinkError> {
-    let s = open(NETLINK_ROUTE)?;
+    request_on(NETLINK_ROUTE, what, msg)
+}
+
+fn request_on(proto: i32, what: String, msg: Vec<u8>) -> Result<(), NetlinkError> {
+    let s = open(proto)?;
     s.send(&msg).map_err(|e| NetlinkError::Io("send", e))?;
     let reply = recv_all(&s)?;
     if reply.len() >= 20 && u16::from_ne_bytes([reply[4], reply[5]]) == NLMSG_ERROR {
@@ -170,8 +174,9 @@ pub(super) fn link_mtu(name: &str, mtu: u32) -> Result<(), NetlinkError> {
     request(format!("set {name} mtu {mtu}"), msg)
 }
 
-/// `tc qdisc replace dev NAME root KIND` (the kind's default parameters).
-pub(super) fn root_qdisc(name: &str, kind: &str) -> Result<(), NetlinkError> {
+/// `tc qdisc replace dev NAME root KIND [limit N]`: the kind's default
+/// parameters, or a FIFO's limit (`struct tc_fifo_qopt`, sch_fifo.c).
+pub(super) fn root_qdisc(name: &str, kind: &str, limit: Option<u32>) -> Result<(), NetlinkError> {
     let idx = ifindex(name)?;
     // struct tcmsg: family, two pad octets, ifindex, handle, parent, info.
     let mut tcm = [0u8; 20];
@@ -179,16 +184,87 @@ pub(super) fn root_qdisc(name: &str, kind: &str) -> Result<(), NetlinkError> {
     tcm[12..16].copy_from_slice(&TC_H_ROOT.to_ne_bytes());
     let mut k = kind.as_bytes().to_vec();
     k.push(0);
-    let msg = Msg::new(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        .bytes(&tcm)
-        .attr(TCA_KIND, &k)
-        .finish();
-    request(format!("root qdisc {kind} on {name}"), msg).map_err(|e| match e {
+    let mut msg =
+        Msg::new(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE).bytes(&tcm).attr(TCA_KIND, &k);
+    if let Some(l) = limit {
+        msg = msg.attr(TCA_OPTIONS, &l.to_ne_bytes());
+    }
+    let what = match limit {
+        Some(l) => format!("root qdisc {kind} limit {l} on {name}"),
+        None => format!("root qdisc {kind} on {name}"),
+    };
+    request(what, msg.finish()).map_err(|e| match e {
         NetlinkError::Refused { errno: libc::ENOENT, what } => {
             NetlinkError::Refused { what: format!("{what} (a kind this kernel does not have)"), errno: libc::ENOENT }
         }
         e => e,
     })
+}
+
+const TCA_OPTIONS: u16 = 2;
+const NETLINK_GENERIC: i32 = 16;
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+const TCP_METRICS_CMD_DEL: u8 = 2;
+
+/// A generic netlink family's number, by name.
+fn genl_family(name: &str) -> Result<u16, NetlinkError> {
+    let s = open(NETLINK_GENERIC)?;
+    let mut n = name.as_bytes().to_vec();
+    n.push(0);
+    // genlmsghdr: cmd, version, reserved.
+    let msg = Msg::new(GENL_ID_CTRL, NLM_F_REQUEST)
+        .bytes(&[CTRL_CMD_GETFAMILY, 1, 0, 0])
+        .attr(CTRL_ATTR_FAMILY_NAME, &n)
+        .finish();
+    s.send(&msg).map_err(|e| NetlinkError::Io("send", e))?;
+    let reply = recv_all(&s)?;
+    let what = || format!("generic netlink family {name}");
+    if reply.len() >= 20 && u16::from_ne_bytes([reply[4], reply[5]]) == NLMSG_ERROR {
+        let errno = -i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
+        return Err(NetlinkError::Refused { what: what(), errno });
+    }
+    reply
+        .get(20..)
+        .and_then(|a| attrs(a).into_iter().find(|(t, v)| *t == CTRL_ATTR_FAMILY_ID && v.len() >= 2))
+        .map(|(_, v)| u16::from_ne_bytes([v[0], v[1]]))
+        .ok_or(NetlinkError::Refused { what: what(), errno: libc::ENOENT })
+}
+
+/// `ip tcp_metrics flush all`: the namespace's TCP metrics cache (RTTs,
+/// fast-open cookies) forgotten.
+pub(super) fn tcp_metrics_flush() -> Result<(), NetlinkError> {
+    let family = genl_family("tcp_metrics")?;
+    // TCP_METRICS_CMD_DEL without an address: every entry (tcp_metrics.c).
+    let msg = Msg::new(family, NLM_F_REQUEST | NLM_F_ACK).bytes(&[TCP_METRICS_CMD_DEL, 1, 0, 0]).finish();
+    request_on(NETLINK_GENERIC, "flush tcp_metrics".into(), msg)
+}
+const RTA_METRICS: u16 = 8;
+const RTAX_LOCK: u16 = 1;
+
+/// `ip route replace DST/PREFIX dev NAME METRICS...`: a route of its own to
+/// `dst` with these (RTAX_ number, value, locked) metrics.
+pub(super) fn route_metrics(name: &str, dst: IpAddr, metrics: &[(u16, u32, bool)]) -> Result<(), NetlinkError> {
+    let idx = ifindex(name)?;
+    let (family, octets) = ip_bytes(dst);
+    let prefix = (octets.len() * 8) as u8;
+    // rtmsg: family, dst_len, src_len, tos, table MAIN, protocol BOOT, scope LINK, type UNICAST, flags.
+    let m = [family, prefix, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0];
+    let mut msg = Msg::new(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        .bytes(&m)
+        .attr(RTA_DST, &octets)
+        .attr(RTA_OIF, &idx.to_ne_bytes())
+        .begin(RTA_METRICS);
+    let locks = metrics.iter().filter(|x| x.2).fold(0u32, |l, x| l | 1 << x.0);
+    if locks != 0 {
+        msg = msg.attr(RTAX_LOCK, &locks.to_ne_bytes());
+    }
+    for (num, v, _) in metrics {
+        msg = msg.attr(*num, &v.to_ne_bytes());
+    }
+    request(format!("route {dst}/{prefix} via {name} with metrics"), msg.end().finish())
 }
 
 fn ip_bytes(a: IpAddr) -> (u8, Vec<u8>) {

@@ -112,9 +112,28 @@ impl Private {
         Ok(netlink::link_mtu(name, mtu)?)
     }
 
-    /// `tc qdisc replace dev NAME root KIND`.
-    pub fn root_qdisc(&self, name: &str, kind: &str) -> Result<(), NetnsError> {
-        Ok(netlink::root_qdisc(name, kind)?)
+    /// `tc qdisc replace dev NAME root KIND [limit N]`.
+    /// A kind the kernel lacks gives way to the qdisc's fallback, if any.
+    pub fn root_qdisc(&self, name: &str, q: &crate::script::netconf::Qdisc) -> Result<(), NetnsError> {
+        match (netlink::root_qdisc(name, &q.kind, q.limit), &q.fallback) {
+            (Err(netlink::NetlinkError::Refused { errno: libc::ENOENT, .. }), Some(f)) => self.root_qdisc(name, f),
+            (r, _) => Ok(r?),
+        }
+    }
+
+    /// `ip tcp_metrics flush all`.
+    pub fn tcp_metrics_flush(&self) -> Result<(), NetnsError> {
+        Ok(netlink::tcp_metrics_flush()?)
+    }
+
+    /// `ip route replace DST dev NAME METRICS...`: metrics of the route to `dst`.
+    pub fn route_metrics(
+        &self,
+        name: &str,
+        dst: IpAddr,
+        r: &crate::script::netconf::RouteMetrics,
+    ) -> Result<(), NetnsError> {
+        Ok(netlink::route_metrics(name, dst, &r.metrics)?)
     }
 
     /// `ip addr add ADDR/PREFIX dev NAME` (IPv6 without duplicate address detection).

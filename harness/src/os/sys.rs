@@ -52,6 +52,41 @@ pub fn fcntl(fd: BorrowedFd<'_>, cmd: i32, arg: i64) -> io::Result<i64> {
     }
 }
 
+/// The calling thread's network namespace's SNMP counters, by nstat's
+/// names: `/proc/net/snmp` and `/proc/net/netstat` (a line of names after
+/// its section, `TcpExt:`, then a line of values; TcpExt + ListenOverflows
+/// is TcpExtListenOverflows) and `/proc/net/snmp6` (a name and a value a
+/// line). The thread's own namespace: `/proc/thread-self`, not `/proc/self`
+/// (the process's first thread lives in the host's).
+pub fn net_counters() -> io::Result<std::collections::BTreeMap<String, i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for file in ["snmp", "netstat"] {
+        let text = std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))?;
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.chunks(2) {
+            let [names, values] = pair else { continue };
+            let (Some((sect, names)), Some((_, values))) = (names.split_once(':'), values.split_once(':')) else {
+                continue;
+            };
+            for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+                if let Ok(v) = v.parse::<i64>() {
+                    out.insert(format!("{sect}{n}"), v);
+                }
+            }
+        }
+    }
+    // Without IPv6 in the kernel there is no snmp6.
+    if let Ok(text) = std::fs::read_to_string("/proc/thread-self/net/snmp6") {
+        for l in text.lines() {
+            let mut w = l.split_whitespace();
+            if let (Some(n), Some(v)) = (w.next(), w.next().and_then(|v| v.parse::<i64>().ok())) {
+                out.insert(n.to_string(), v);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// getsockopt of an int.
 pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut v: i32 = 0;

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod call;
+pub mod netconf;
 pub mod packet;
 pub mod print;
 pub mod time;
@@ -158,6 +159,19 @@ pub enum StepKind {
     },
     /// `sysctl: {net.X: V}` mid-script (the header's are set before it starts).
     Sysctl(Vec<(String, String)>),
+    /// `qdisc: "pfifo limit 0"` mid-script: the device's root qdisc now.
+    Qdisc(netconf::Qdisc),
+    /// `route: "advmss 1460 mtu lock 1500"` mid-script: the metrics of the
+    /// route to the script's address now.
+    Route(netconf::RouteMetrics),
+    /// `tcp_metrics: flush`: the kernel forgets what it learned of peers
+    /// (RTTs, fast-open cookies), as `ip tcp_metrics flush all`.
+    TcpMetricsFlush,
+    /// `counters: {TcpExtListenOverflows: 1, "*OutOfWindowIcmps*": "1~"}`:
+    /// how much the kernel's SNMP counters (nstat's names) grew since the
+    /// previous `counters:` step or the start; a name with `*` is the sum
+    /// over the counters it matches. `counters: {}` only starts counting.
+    Counters(Vec<InfoField>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,11 +271,14 @@ pub struct Script {
     /// `mtu: N`: the MTU of the Linux target's device (packetdrill's
     /// --mtu); other targets cannot run the script.
     pub mtu: Option<u16>,
-    /// `qdisc: KIND`: the root qdisc of the Linux target's device, with the
-    /// kind's default parameters (`tc qdisc replace dev tun0 root KIND`, as
-    /// packetdrill's helpers set pfifo); other targets have no queue and
-    /// ignore it.
-    pub qdisc: Option<String>,
+    /// `qdisc: KIND [limit N]`: the root qdisc of the Linux target's device
+    /// (`tc qdisc replace dev tun0 root KIND`, as packetdrill's helpers set
+    /// pfifo); other targets have no queue and ignore it.
+    pub qdisc: Option<netconf::Qdisc>,
+    /// `route: "advmss 600 mtu lock 640"`: the metrics of the Linux target's
+    /// route to the script's address (`ip route change ...`); other targets
+    /// cannot run the script.
+    pub route: Option<netconf::RouteMetrics>,
     pub steps: Vec<Step>,
 }
 
@@ -460,6 +477,7 @@ struct RawScript {
     option_layout: Option<Spanned<String>>,
     mtu: Option<Spanned<u32>>,
     qdisc: Option<Spanned<String>>,
+    route: Option<Spanned<String>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -491,6 +509,10 @@ struct RawStep {
     shell: Option<Spanned<String>>,
     sysctl: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
     new_connection: Option<Spanned<BTreeMap<String, u32>>>,
+    qdisc: Option<Spanned<String>>,
+    route: Option<Spanned<String>>,
+    tcp_metrics: Option<Spanned<String>>,
+    counters: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
     only: Option<Spanned<String>>,
     /// With a `recvmsg` call: the msghdr's flags it must return.
     msg_flags: Option<Spanned<serde_json::Value>>,
@@ -1110,21 +1132,19 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             }
             m.value.clamp(68, 65_535) as u16
         }),
-        qdisc: raw.qdisc.as_ref().map(|q| {
-            let ok = !q.value.is_empty()
-                && q.value.len() < 16
-                && q.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                errs.push(ctx.err_at(
-                    &q.referenced,
-                    format!(
-                        "qdisc is a queueing discipline's kind (pfifo, bfifo, fq, fq_codel, ...), not `{}`",
-                        q.value
-                    ),
-                    None,
-                ));
+        qdisc: raw.qdisc.as_ref().and_then(|q| match netconf::Qdisc::parse(&q.value) {
+            Ok(q) => Some(q),
+            Err(m) => {
+                errs.push(ctx.err_at(&q.referenced, m, None));
+                None
             }
-            q.value.clone()
+        }),
+        route: raw.route.as_ref().and_then(|r| match netconf::RouteMetrics::parse(&r.value) {
+            Ok(r) => Some(r),
+            Err(m) => {
+                errs.push(ctx.err_at(&r.referenced, m, None));
+                None
+            }
         }),
         fds_mapped: switch(ctx, &mut errs, &raw.fds, "fds", "exact", "mapped"),
         merge_out: switch(ctx, &mut errs, &raw.out_segments, "out_segments", "exact", "merge"),
@@ -1299,6 +1319,10 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         r.shell.is_some(),
         r.sysctl.is_some(),
         r.new_connection.is_some(),
+        r.qdisc.is_some(),
+        r.route.is_some(),
+        r.tcp_metrics.is_some(),
+        r.counters.is_some(),
     ];
     let n = kinds.iter().filter(|k| **k).count();
     if n != 1 {
@@ -1308,9 +1332,9 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             off,
             1,
             if n == 0 {
-                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `new_connection`".into()
+                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `new_connection`".into()
             } else {
-                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `new_connection`".into()
+                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `new_connection`".into()
             },
             Some("split it into several steps".into()),
         ));
@@ -1475,6 +1499,29 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             kv.push((k.clone(), val));
         }
         StepKind::Sysctl(kv)
+    } else if let Some(q) = &r.qdisc {
+        StepKind::Qdisc(netconf::Qdisc::parse(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)
+    } else if let Some(q) = &r.route {
+        StepKind::Route(netconf::RouteMetrics::parse(&q.value).map_err(|m| ctx.err_at(&q.referenced, m, None))?)
+    } else if let Some(t) = &r.tcp_metrics {
+        if t.value != "flush" {
+            return Err(ctx.err_at(&t.referenced, format!("tcp_metrics takes `flush`, not `{}`", t.value), None));
+        }
+        StepKind::TcpMetricsFlush
+    } else if let Some(c) = &r.counters {
+        let mut fields = Vec::new();
+        for (k, v) in &c.value {
+            let ok = !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '*' || ch == '_');
+            if !ok {
+                return Err(ctx.err_at(
+                    &c.referenced,
+                    format!("`{k}` is not a counter's name (nstat's: TcpExtListenOverflows, TcpInSegs, Ip6InReceives; `*` for any text)"),
+                    None,
+                ));
+            }
+            fields.push((k.clone(), parse_check(k, v).map_err(|m| ctx.err_at(&c.referenced, m, None))?));
+        }
+        StepKind::Counters(fields)
     } else if let Some(m) = &r.new_connection {
         if let Some(k) = m.value.keys().find(|k| *k != "remote_isn") {
             return Err(ctx.err_at(&m.referenced, format!("unknown key `{k}` in new_connection (remote_isn)"), None));
@@ -1711,14 +1758,6 @@ pub fn is_info_field(f: &str) -> bool {
 fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String> {
     let m = v.as_object().ok_or("tcp_info is a map: {fd: N, FIELD: VALUE, ...}")?;
     let fd = m.get("fd").and_then(|f| f.as_i64()).ok_or("tcp_info needs `fd: N`")? as i32;
-    let int = |s: &str| -> Result<i64, String> {
-        let s = s.trim();
-        match s.strip_prefix("0x") {
-            Some(h) => i64::from_str_radix(h, 16),
-            None => s.parse(),
-        }
-        .map_err(|_| format!("`{s}` is not an integer"))
-    };
     let mut fields = Vec::new();
     for (k, val) in m {
         if k == "fd" {
@@ -1728,29 +1767,45 @@ fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String
         if !is_info_field(name) {
             return Err(format!("unknown TCP_INFO field `{k}`"));
         }
-        let check = match val {
-            serde_json::Value::Number(n) => {
-                let x = n.as_i64().ok_or(format!("`{k}` needs an integer"))?;
-                InfoCheck::Range(x, x)
-            }
-            serde_json::Value::String(s) if s == "*" => InfoCheck::Range(i64::MIN, i64::MAX),
-            serde_json::Value::String(s) if s.starts_with("!&") => InfoCheck::BitsClear(int(&s[2..])?),
-            serde_json::Value::String(s) if s.starts_with('&') => InfoCheck::BitsSet(int(&s[1..])?),
-            serde_json::Value::String(s) => match s.split_once('~') {
-                Some((a, b)) => InfoCheck::Range(int(a)?, int(b)?),
-                None => {
-                    let x = int(s).map_err(|_| format!("`{k}: {s}` is not N, lo~hi, &MASK, !&MASK or *"))?;
-                    InfoCheck::Range(x, x)
-                }
-            },
-            _ => return Err(format!("`{k}` needs N, lo~hi, &MASK, !&MASK or *")),
-        };
-        fields.push((name.to_string(), check));
+        fields.push((name.to_string(), parse_check(k, val)?));
     }
     if fields.is_empty() {
         return Err("tcp_info names no field".into());
     }
     Ok((fd, fields))
+}
+
+/// A value a number must have: `N`, `lo~hi` (`lo~` or `~hi` open),
+/// `&MASK`, `!&MASK` or `*`.
+fn parse_check(k: &str, val: &serde_json::Value) -> Result<InfoCheck, String> {
+    let int = |s: &str| -> Result<i64, String> {
+        let s = s.trim();
+        match s.strip_prefix("0x") {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => s.parse(),
+        }
+        .map_err(|_| format!("`{s}` is not an integer"))
+    };
+    Ok(match val {
+        serde_json::Value::Number(n) => {
+            let x = n.as_i64().ok_or(format!("`{k}` needs an integer"))?;
+            InfoCheck::Range(x, x)
+        }
+        serde_json::Value::String(s) if s == "*" => InfoCheck::Range(i64::MIN, i64::MAX),
+        serde_json::Value::String(s) if s.starts_with("!&") => InfoCheck::BitsClear(int(&s[2..])?),
+        serde_json::Value::String(s) if s.starts_with('&') => InfoCheck::BitsSet(int(&s[1..])?),
+        serde_json::Value::String(s) => match s.split_once('~') {
+            Some((a, b)) => InfoCheck::Range(
+                if a.trim().is_empty() { i64::MIN } else { int(a)? },
+                if b.trim().is_empty() { i64::MAX } else { int(b)? },
+            ),
+            None => {
+                let x = int(s).map_err(|_| format!("`{k}: {s}` is not N, lo~hi, &MASK, !&MASK or *"))?;
+                InfoCheck::Range(x, x)
+            }
+        },
+        _ => return Err(format!("`{k}` needs N, lo~hi, &MASK, !&MASK or *")),
+    })
 }
 
 fn parse_state(v: &serde_json::Value) -> Result<(StateOf, State), String> {

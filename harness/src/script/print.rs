@@ -35,10 +35,11 @@ pub enum Key {
     OptionLayout,
     Mtu,
     Qdisc,
+    Route,
 }
 
 impl Key {
-    pub const ALL: [Key; 27] = [
+    pub const ALL: [Key; 28] = [
         Key::Name,
         Key::From,
         Key::Description,
@@ -66,6 +67,7 @@ impl Key {
         Key::OptionLayout,
         Key::Mtu,
         Key::Qdisc,
+        Key::Route,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,6 +99,7 @@ impl Key {
             Key::OptionLayout => "option_layout",
             Key::Mtu => "mtu",
             Key::Qdisc => "qdisc",
+            Key::Route => "route",
         }
     }
 }
@@ -114,6 +117,10 @@ pub enum StepKey {
     TcpInfo,
     Shell,
     Sysctl,
+    Qdisc,
+    Route,
+    TcpMetrics,
+    Counters,
     NewConnection,
     Only,
     Why,
@@ -124,7 +131,7 @@ pub enum StepKey {
 }
 
 impl StepKey {
-    pub const ALL: [StepKey; 17] = [
+    pub const ALL: [StepKey; 21] = [
         StepKey::At,
         StepKey::In,
         StepKey::Out,
@@ -135,6 +142,10 @@ impl StepKey {
         StepKey::TcpInfo,
         StepKey::Shell,
         StepKey::Sysctl,
+        StepKey::Qdisc,
+        StepKey::Route,
+        StepKey::TcpMetrics,
+        StepKey::Counters,
         StepKey::NewConnection,
         StepKey::Only,
         StepKey::Why,
@@ -156,6 +167,10 @@ impl StepKey {
             StepKey::TcpInfo => "tcp_info",
             StepKey::Shell => "shell",
             StepKey::Sysctl => "sysctl",
+            StepKey::Qdisc => "qdisc",
+            StepKey::Route => "route",
+            StepKey::TcpMetrics => "tcp_metrics",
+            StepKey::Counters => "counters",
             StepKey::NewConnection => "new_connection",
             StepKey::Only => "only",
             StepKey::Why => "why",
@@ -501,7 +516,8 @@ mod tests {
                 Key::InGso => Value::Int(1460),
                 Key::OptionLayout => "exact".into(),
                 Key::Mtu => Value::Int(1520),
-                Key::Qdisc => "pfifo".into(),
+                Key::Qdisc => "pfifo limit 10".into(),
+                Key::Route => "advmss 600 mtu lock 640".into(),
             };
             d.set(k, v);
         }
@@ -528,6 +544,14 @@ mod tests {
         ));
         d.steps.push(StepDoc::new(None, StepKey::Shell, "tc qdisc show dev \"tun0\""));
         d.steps.push(StepDoc::new(None, StepKey::Sysctl, Value::Map(vec![("net.ipv4.tcp_sack".into(), "0".into())])));
+        d.steps.push(StepDoc::new(None, StepKey::Qdisc, "pfifo limit 0"));
+        d.steps.push(StepDoc::new(None, StepKey::Route, "advmss 1460 mtu lock 1500"));
+        d.steps.push(StepDoc::new(None, StepKey::TcpMetrics, "flush"));
+        d.steps.push(StepDoc::new(
+            None,
+            StepKey::Counters,
+            Value::Map(vec![("*OutOfWindowIcmps*".into(), "1~".into())]),
+        ));
         d.steps.push(StepDoc::new(None, StepKey::NewConnection, Value::Map(vec![("remote_isn".into(), 5.into())])));
         d.steps.push(
             StepDoc::new(None, StepKey::Call, "recvmsg(4, 0, MSG_ERRQUEUE) = 0")
@@ -549,9 +573,11 @@ mod tests {
         assert_eq!(s.from.as_deref(), Some("dir/x.pkt"));
         assert_eq!(s.sysctl.get("net.ipv4.tcp_wmem").map(String::as_str), Some("4096 262144 4194304"));
         assert_eq!((s.local_port, s.remote_port, s.remote_isn, s.tolerance_percent), (8081, 8081, 1000, Some(12.5)));
-        assert_eq!(s.steps.len(), 12);
+        assert_eq!(s.steps.len(), 16);
         assert_eq!(s.steps[0].from, Some(7));
-        assert_eq!(s.steps[11].within, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(s.steps[15].within, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(s.qdisc.as_ref().map(ToString::to_string).as_deref(), Some("pfifo limit 10"));
+        assert_eq!(s.route.as_ref().map(ToString::to_string).as_deref(), Some("advmss 600 mtu lock 640"));
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub fn refusal(kind: TargetKind, script: &Script) -> Option<String> {
     if let (Some(mtu), false) = (script.mtu, c.linux) {
         return Some(format!("`mtu: {mtu}` sets the Linux target's device MTU; {kind} has no such device"));
     }
+    if let (Some(r), false) = (&script.route, c.linux) {
+        return Some(format!("`route: {r}` sets the Linux target's route metrics; {kind} has no routes"));
+    }
     for st in script.steps.iter().filter(|s| s.only.is_none_or(|o| o == kind)) {
         let why: Option<String> = match &st.kind {
             StepKind::Call(spec) => spec
@@ -131,6 +134,12 @@ pub fn refusal(kind: TargetKind, script: &Script) -> Option<String> {
                 .map(|w| format!("`{}`: {w}", call_name(&st.text))),
             StepKind::Shell(_) if !c.linux => Some("a `shell:` step runs on a host; this target is not one".into()),
             StepKind::Sysctl(_) if !c.linux => Some("a `sysctl:` step sets the kernel's; this target has none".into()),
+            StepKind::Counters(_) if !c.linux => {
+                Some("a `counters:` step reads a kernel's SNMP counters; this target has none".into())
+            }
+            StepKind::Qdisc(_) | StepKind::Route(_) | StepKind::TcpMetricsFlush if !c.linux => Some(
+                "a `qdisc:`, `route:` or `tcp_metrics:` step acts on a kernel's network; this target has none".into(),
+            ),
             StepKind::Icmp(_) if !c.icmp_input => Some(format!("ICMP errors: {kind} takes none for TCP")),
             StepKind::TcpInfo { fields, .. } => c.tcp_info.and_then(|known| {
                 fields

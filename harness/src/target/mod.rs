@@ -119,6 +119,15 @@ pub trait Host {
     fn shell(&mut self, cmd: &str) -> Result<(), TargetError>;
     /// Sets a sysctl (a `sysctl:` step).
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError>;
+    /// Replaces the device's root qdisc (a `qdisc:` step).
+    fn qdisc(&mut self, q: &crate::script::netconf::Qdisc) -> Result<(), TargetError>;
+    /// Sets the metrics of the route to the script's address (a `route:` step).
+    fn route(&mut self, r: &crate::script::netconf::RouteMetrics) -> Result<(), TargetError>;
+    /// Forgets the TCP metrics cache (a `tcp_metrics: flush` step).
+    fn tcp_metrics_flush(&mut self) -> Result<(), TargetError>;
+    /// How much each SNMP counter (nstat's names) grew since the previous
+    /// call, or since the target was made (a `counters:` step).
+    fn counters(&mut self) -> Result<std::collections::BTreeMap<String, i64>, TargetError>;
 }
 
 /// A stack under test. Times are script times (since the script started).

@@ -18,6 +18,7 @@ use crate::os::tcp_states;
 use crate::os::transport::{RawLink, Transport, TunLink};
 use crate::os::tun::Tun;
 use crate::script::call::{pollbits, Cmsg, ExtErr, OptName};
+use crate::script::netconf::{Qdisc, RouteMetrics};
 use crate::script::{Script, TargetKind};
 use reference_stack::wire::IpPacket;
 use reference_stack::{Errno, FourTuple, State};
@@ -93,6 +94,12 @@ pub struct LinuxTarget {
     /// they are never freed and reused under it (packetdrill's
     /// --send_omit_free, which its run_all.py always passes).
     zerocopy_buffers: Vec<Vec<u8>>,
+    /// The device the kernel sends on (`tun0` or `veth0`), and the
+    /// script's address: `qdisc:` and `route:` steps act on them.
+    dev: &'static str,
+    remote: IpAddr,
+    /// The SNMP counters when the last `counters:` step (or the setup) read them.
+    counters_base: BTreeMap<String, i64>,
 }
 
 /// Closes what finished scripts leave behind, off their critical path.
@@ -289,10 +296,13 @@ impl LinuxTarget {
                 }
                 ns.addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 ns.link_up("tun0").map_err(|e| setup(e.to_string()))?;
-                if let Some(kind) = &script.qdisc {
-                    ns.root_qdisc("tun0", kind).map_err(|e| setup(e.to_string()))?;
+                if let Some(q) = &script.qdisc {
+                    ns.root_qdisc("tun0", q).map_err(|e| setup(e.to_string()))?;
                 }
                 ns.route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
+                if let Some(r) = &script.route {
+                    ns.route_metrics("tun0", script.remote, r).map_err(|e| setup(e.to_string()))?;
+                }
                 let idx = netlink::ifindex("tun0").map_err(|e| setup(e.to_string()))?;
                 (ns, Box::new(TunLink::new(tun, idx)))
             }
@@ -319,10 +329,13 @@ impl LinuxTarget {
                 }
                 ns.addr_add("veth0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
                 ns.link_up("veth0").map_err(|e| setup(e.to_string()))?;
-                if let Some(kind) = &script.qdisc {
-                    ns.root_qdisc("veth0", kind).map_err(|e| setup(e.to_string()))?;
+                if let Some(q) = &script.qdisc {
+                    ns.root_qdisc("veth0", q).map_err(|e| setup(e.to_string()))?;
                 }
                 ns.route_add("veth0", net, plen).map_err(|e| setup(e.to_string()))?;
+                if let Some(r) = &script.route {
+                    ns.route_metrics("veth0", script.remote, r).map_err(|e| setup(e.to_string()))?;
+                }
                 ns.neigh_add("veth0", script.remote, MAC_HARNESS).map_err(|e| setup(e.to_string()))?;
                 let h = Private::enter(&harness_ns).map_err(|e| setup(e.to_string()))?;
                 if let Some(mtu) = script.mtu {
@@ -379,6 +392,17 @@ impl LinuxTarget {
             congestion: script.congestion.clone(),
             in_gso: script.in_gso,
             zerocopy_buffers: Vec::new(),
+            dev: match transport {
+                TransportKind::Tun => "tun0",
+                TransportKind::Raw => "veth0",
+            },
+            remote: script.remote,
+            // Only a script that counts pays for reading them.
+            counters_base: if script.steps.iter().any(|s| matches!(s.kind, crate::script::StepKind::Counters(_))) {
+                sys::net_counters().map_err(|e| setup(format!("reading /proc/net's counters: {e}")))?
+            } else {
+                BTreeMap::new()
+            },
         })
     }
 
@@ -1055,5 +1079,24 @@ impl Host for LinuxTarget {
 
     fn sysctl(&mut self, key: &str, value: &str) -> Result<(), TargetError> {
         self.ns.sysctl(key, value).map_err(|e| TargetError::Setup(e.to_string()))
+    }
+
+    fn qdisc(&mut self, q: &Qdisc) -> Result<(), TargetError> {
+        self.ns.root_qdisc(self.dev, q).map_err(|e| TargetError::Setup(e.to_string()))
+    }
+
+    fn route(&mut self, r: &RouteMetrics) -> Result<(), TargetError> {
+        self.ns.route_metrics(self.dev, self.remote, r).map_err(|e| TargetError::Setup(e.to_string()))
+    }
+
+    fn tcp_metrics_flush(&mut self) -> Result<(), TargetError> {
+        self.ns.tcp_metrics_flush().map_err(|e| TargetError::Setup(e.to_string()))
+    }
+
+    fn counters(&mut self) -> Result<BTreeMap<String, i64>, TargetError> {
+        let now = sys::net_counters().map_err(|e| TargetError::Setup(format!("reading /proc/net's counters: {e}")))?;
+        let delta = now.iter().map(|(k, v)| (k.clone(), v - self.counters_base.get(k).copied().unwrap_or(0))).collect();
+        self.counters_base = now;
+        Ok(delta)
     }
 }
