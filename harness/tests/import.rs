@@ -511,3 +511,72 @@ fn packetdrill_symbols_reach_the_kernel() {
     assert!(stdout.contains("fcntl(5, F_GETFD) = 1"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SCM_TIMESTAMPING_OPT_STATS on the error queue: packetdrill's
+/// `cmsg_data=[TCP_NLA_NAME=VALUE, ...]` becomes `opt_stats:` and is
+/// checked against what the kernel sends. The set of attributes is the
+/// kernel's (newer kernels send more), so it is read from a first run.
+#[test]
+fn opt_stats_reach_the_kernel() {
+    if !common::privileged() {
+        return;
+    }
+    let dir = temp_dir("optstats");
+    let pkt = |stats: &str| {
+        format!(
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+             +0 bind(3, ..., ...) = 0\n\
+             +0 listen(3, 1) = 0\n\
+             +0 < S 0:0(0) win 32792 <mss 1000>\n\
+             +0 > S. 0:0(0) ack 1 <mss 1460>\n\
+             +.01 < . 1:1(0) ack 1 win 32792\n\
+             +0 accept(3, ..., ...) = 4\n\
+             +0 setsockopt(4, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_ACK | SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_STATS], 4) = 0\n\
+             +0 write(4, ..., 1000) = 1000\n\
+             +0 > P. 1:1001(1000) ack 1\n\
+             +.01 < . 1:1(0) ack 1001 win 32792\n\
+             +0 recvmsg(4, {{msg_name(...)=..., msg_iov(1)=[{{...,0}}], msg_flags=MSG_ERRQUEUE|MSG_TRUNC, msg_control=[\
+             {{cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING, cmsg_data={{scm_sec=0,scm_nsec=0}}}}, \
+             {{cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING_OPT_STATS, cmsg_data=[{stats}]}}, \
+             {{cmsg_level=SOL_IP, cmsg_type=IP_RECVERR, cmsg_data={{ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING, ee_type=0, ee_code=0, ee_info=SCM_TSTAMP_ACK, ee_data=999}}}}]}}, MSG_ERRQUEUE) = 0\n"
+        )
+    };
+    let run = |name: &str, stats: &str| {
+        std::fs::write(dir.join(format!("{name}.pkt")), pkt(stats)).unwrap();
+        let out = dir.join("out");
+        let (code, stdout, _) =
+            harness(&["import", dir.join(format!("{name}.pkt")).to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{stdout}");
+        assert!(stdout.contains("1 converted"), "{stdout}");
+        harness(&["run", out.join(format!("{name}.yaml")).to_str().unwrap(), "--target", "linux", "--verdicts"])
+    };
+    // What this kernel sends.
+    let (code, stdout, _) = run("probe", "TCP_NLA_BUSY=...");
+    assert_eq!(code, Some(1), "{stdout}");
+    let got = stdout.lines().find(|l| l.trim_start().starts_with("got [")).expect("the msghdr's diff");
+    let stats = got.split("{opt_stats: {").nth(1).and_then(|r| r.split('}').next()).expect("opt_stats in the diff");
+    let names: Vec<&str> = stats.split(", ").filter_map(|kv| kv.split(':').next()).collect();
+    for n in ["busy", "data_segs_out", "snd_cwnd", "bytes_sent", "srtt"] {
+        assert!(names.contains(&n), "{n}: {stats}");
+    }
+    let with = |bytes_sent: u32| {
+        names
+            .iter()
+            .map(|n| match *n {
+                "data_segs_out" => "TCP_NLA_DATA_SEGS_OUT=1".to_string(),
+                "bytes_sent" => format!("TCP_NLA_BYTES_SENT={bytes_sent}"),
+                "snd_cwnd" => "TCP_NLA_SND_CWND=10".to_string(),
+                "total_retrans" => "TCP_NLA_TOTAL_RETRANS=0".to_string(),
+                n => format!("TCP_NLA_{}=...", n.to_uppercase()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (code, stdout, stderr) = run("good", &with(1000));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad", &with(999));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("bytes_sent: 999"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

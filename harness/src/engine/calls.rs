@@ -239,6 +239,17 @@ impl Run<'_> {
                 && want.iter().zip(&got_cmsgs).all(|(w, g)| match (w, g) {
                     (Cmsg::Timestamping(None), Cmsg::Timestamping(_)) => true,
                     (Cmsg::Timestamping(Some(a)), Cmsg::Timestamping(Some(b))) => (a - b).abs() <= tol,
+                    // Every attribute the kernel sent, none more; packetdrill's
+                    // rule for each (the kernel's order is its own and fixed,
+                    // so they are matched by name).
+                    (Cmsg::OptStats(w), Cmsg::OptStats(g)) => {
+                        w.len() == g.len()
+                            && w.iter().all(|(wn, wv)| {
+                                g.iter().find(|(gn, _)| gn == wn).is_some_and(|(_, gv)| {
+                                    crate::script::call::opt_stat_holds(wn, *wv, *gv, tol as u64)
+                                })
+                            })
+                    }
                     (w, g) => w == g,
                 });
             if !same {

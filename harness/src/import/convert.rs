@@ -1737,6 +1737,14 @@ impl PdExpr {
 }
 
 /// Splits on commas outside brackets, braces and parentheses; empty items dropped.
+/// A packetdrill integer: decimal or 0x hex.
+fn parse_pd_int(s: &str) -> Option<i64> {
+    match s.strip_prefix("0x") {
+        Some(h) => i64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn split_top_nested(s: &str) -> Vec<&str> {
     let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
     for (i, c) in s.char_indices() {
@@ -1835,6 +1843,27 @@ fn recvmsg_struct(args: &str, result: &str) -> Result<(String, Vec<(StepKey, Val
                         e.push((k.to_string(), num(data, pd)?));
                     }
                     one("recverr", Value::Map(e))
+                }
+                "SCM_TIMESTAMPING_OPT_STATS" => {
+                    // cmsg_data=[TCP_NLA_BUSY=0, TCP_NLA_SRTT=..., ...]: `...` unchecked.
+                    let PdExpr::List(items) = data else {
+                        return Err("SCM_TIMESTAMPING_OPT_STATS's data is a list of TCP_NLA_NAME=VALUE".into());
+                    };
+                    let mut attrs = Vec::new();
+                    for it in items {
+                        let a = it.atom().ok_or("an OPT_STATS attribute is TCP_NLA_NAME=VALUE")?;
+                        let (k, v) = a.split_once('=').ok_or(format!("`{a}`: an attribute is TCP_NLA_NAME=VALUE"))?;
+                        let name = k.trim().strip_prefix("TCP_NLA_").map(str::to_ascii_lowercase);
+                        let name = name
+                            .filter(|n| crate::script::call::OPT_STATS.iter().any(|x| x.1 == n))
+                            .ok_or(format!("`{}` is not a TCP_NLA_ attribute", k.trim()))?;
+                        let v = match v.trim() {
+                            "..." => Value::from("*"),
+                            n => Value::Int(parse_pd_int(n).ok_or(format!("`{a}`: the value is a number or ..."))?),
+                        };
+                        attrs.push((name, v));
+                    }
+                    one("opt_stats", Value::Map(attrs))
                 }
                 other => return Err(format!("control message `{other}` is not in the language yet")),
             });

@@ -453,8 +453,65 @@ pub enum Cmsg {
     Timestamping(Option<i64>),
     /// SOL_IP / IP_RECVERR (or SOL_IPV6 / IPV6_RECVERR): a sock_extended_err.
     RecvErr(ExtErr),
+    /// SOL_SOCKET / SCM_TIMESTAMPING_OPT_STATS (SOF_TIMESTAMPING_OPT_STATS):
+    /// the connection's TCP_NLA_ attributes, by name (without `TCP_NLA_`,
+    /// lower case); as expected, every one the kernel sends, `None` not checked.
+    OptStats(Vec<(String, Option<u64>)>),
     /// Any other control message, by level and type (never expected).
     Other { level: i32, kind: i32, len: usize },
+}
+
+/// SCM_TIMESTAMPING_OPT_STATS's attributes (linux/tcp.h's TCP_NLA_*):
+/// number and name. The first three are times in microseconds.
+pub const OPT_STATS: &[(u16, &str)] = &[
+    (0, "pad"),
+    (1, "busy"),
+    (2, "rwnd_limited"),
+    (3, "sndbuf_limited"),
+    (4, "data_segs_out"),
+    (5, "total_retrans"),
+    (6, "pacing_rate"),
+    (7, "delivery_rate"),
+    (8, "snd_cwnd"),
+    (9, "reordering"),
+    (10, "min_rtt"),
+    (11, "recur_retrans"),
+    (12, "delivery_rate_app_lmt"),
+    (13, "sndq_size"),
+    (14, "ca_state"),
+    (15, "snd_ssthresh"),
+    (16, "delivered"),
+    (17, "delivered_ce"),
+    (18, "bytes_sent"),
+    (19, "bytes_retrans"),
+    (20, "dsack_dups"),
+    (21, "reord_seen"),
+    (22, "srtt"),
+    (23, "timeout_rehash"),
+    (24, "bytes_notsent"),
+    (25, "edt"),
+    (26, "ttl"),
+    (27, "rehash"),
+];
+
+/// An OPT_STATS attribute's name for its number (`nla_N` for one this
+/// table lacks).
+pub fn opt_stat_name(n: u16) -> String {
+    OPT_STATS.iter().find(|a| a.0 == n).map_or_else(|| format!("nla_{n}"), |a| a.1.to_string())
+}
+
+/// packetdrill's rule for one attribute: the busy and limited times
+/// within `tol_us` when the expected one is not zero (exactly zero when it
+/// is), the others exactly; an unchecked one always.
+pub fn opt_stat_holds(name: &str, want: Option<u64>, got: Option<u64>, tol_us: u64) -> bool {
+    match (want, got) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(w), Some(g)) if ["busy", "rwnd_limited", "sndbuf_limited"].contains(&name) && w != 0 => {
+            w.abs_diff(g) <= tol_us
+        }
+        (Some(w), Some(g)) => w == g,
+    }
 }
 
 /// struct sock_extended_err (linux/errqueue.h).
@@ -501,6 +558,16 @@ impl std::fmt::Display for Cmsg {
                 "{{recverr: {{errno: {}, origin: {}, type: {}, code: {}, info: {}, data: {}}}}}",
                 e.errno, e.origin, e.kind, e.code, e.info, e.data
             ),
+            Cmsg::OptStats(attrs) => {
+                let a: Vec<String> = attrs
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => format!("{k}: {v}"),
+                        None => format!("{k}: \"*\""),
+                    })
+                    .collect();
+                write!(f, "{{opt_stats: {{{}}}}}", a.join(", "))
+            }
             Cmsg::Other { level, kind, len } => write!(f, "{{level: {level}, type: {kind}, len: {len}}}"),
         }
     }

@@ -1590,7 +1590,7 @@ fn parse_cmsgs(v: &serde_json::Value) -> Result<Vec<call::Cmsg>, String> {
     let mut out = Vec::new();
     for item in list {
         let m = item.as_object().filter(|m| m.len() == 1).ok_or(format!(
-            "`{item}`: a control message is one of {{inq: N}}, {{timestamping: SECS}}, {{recverr: {{...}}}}"
+            "`{item}`: a control message is one of {{inq: N}}, {{timestamping: SECS}}, {{recverr: {{...}}}}, {{opt_stats: {{...}}}}"
         ))?;
         let (k, x) = m.iter().next().expect("one entry");
         out.push(match k.as_str() {
@@ -1626,7 +1626,29 @@ fn parse_cmsgs(v: &serde_json::Value) -> Result<Vec<call::Cmsg>, String> {
                 }
                 Cmsg::RecvErr(e)
             }
-            other => return Err(format!("unknown control message `{other}` (inq, timestamping, recverr)")),
+            "opt_stats" => {
+                let f = x.as_object().ok_or("opt_stats: a map of TCP_NLA_ attributes (busy: N, srtt: \"*\", ...)")?;
+                let mut attrs = Vec::new();
+                for (fk, fv) in f {
+                    let name = fk.strip_prefix("TCP_NLA_").map(str::to_ascii_lowercase).unwrap_or_else(|| fk.clone());
+                    if !call::OPT_STATS.iter().any(|a| a.1 == name) {
+                        return Err(format!(
+                            "opt_stats: `{fk}` is not a TCP_NLA_ attribute ({})",
+                            call::OPT_STATS.iter().map(|a| a.1).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    let v = match fv {
+                        serde_json::Value::String(t) if t == "*" => None,
+                        serde_json::Value::Number(n) => {
+                            Some(n.as_u64().ok_or(format!("opt_stats: `{fk}: {n}` is not a count"))?)
+                        }
+                        other => return Err(format!("opt_stats: `{fk}: {other}` is not a count or \"*\"")),
+                    };
+                    attrs.push((name, v));
+                }
+                Cmsg::OptStats(attrs)
+            }
+            other => return Err(format!("unknown control message `{other}` (inq, timestamping, recverr, opt_stats)")),
         });
     }
     Ok(out)
@@ -1973,6 +1995,15 @@ steps:
             ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", msg_flags: MSG_NOPE}\n", "not a recvmsg flag"),
             ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{frob: 1}]}\n", "unknown control message"),
             ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{recverr: {colour: 1}}]}\n", "unknown field"),
+            (
+                "steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{opt_stats: {frob: 1}}]}\n",
+                "not a TCP_NLA_ attribute",
+            ),
+            ("steps:\n  - {call: \"recvmsg(4, 1, 0) = 1\", cmsg: [{opt_stats: {busy: -1}}]}\n", "not a count"),
+            ("steps:\n  - counters: {\"Tcp Ext\": 1}\n", "not a counter's name"),
+            ("steps:\n  - qdisc: \"fq limit 3\"\n", "pfifo"),
+            ("steps:\n  - route: \"rtt 3\"\n", "not a route metric"),
+            ("steps:\n  - tcp_metrics: clear\n", "takes `flush`"),
             ("steps:\n  - in: icmp unreachable bogus_code\n", "unknown code"),
         ] {
             let e = p(bad).unwrap_err();

@@ -442,6 +442,30 @@ impl LinuxTarget {
                         data: int(d, 12),
                     })
                 }
+                // SCM_TIMESTAMPING_OPT_STATS: netlink attributes, each a
+                // u8, u32 or u64 by its length.
+                (libc::SOL_SOCKET, 54) => {
+                    let mut attrs = Vec::new();
+                    let mut d = &c.data[..];
+                    while d.len() >= 4 {
+                        let len = usize::from(u16::from_ne_bytes([d[0], d[1]]));
+                        let ty = u16::from_ne_bytes([d[2], d[3]]) & 0x3fff;
+                        if len < 4 || len > d.len() {
+                            break;
+                        }
+                        let v = &d[4..len];
+                        let value = match v.len() {
+                            1 => u64::from(v[0]),
+                            2 => u64::from(u16::from_ne_bytes([v[0], v[1]])),
+                            4 => u64::from(u32::from_ne_bytes(v.try_into().expect("4 octets"))),
+                            8 => u64::from_ne_bytes(v.try_into().expect("8 octets")),
+                            _ => 0,
+                        };
+                        attrs.push((crate::script::call::opt_stat_name(ty), Some(value)));
+                        d = &d[len.next_multiple_of(4).min(d.len())..];
+                    }
+                    Cmsg::OptStats(attrs)
+                }
                 (level, kind) => Cmsg::Other { level, kind, len: c.data.len() },
             })
             .collect()
