@@ -489,6 +489,11 @@ fn packetdrill_symbols_reach_the_kernel() {
         +0 > . 21:21(0) ack 11\n\
         +0 poll([{fd=4, events=POLLIN|POLLRDNORM|POLLRDBAND, revents=POLLIN|POLLRDNORM}], 1, 0) = 1\n\
         +0 recv(4, ..., 10, MSG_CMSG_CLOEXEC) = 10\n\
+        +0 epoll_create(1) = 6\n\
+        +0 epoll_ctl(6, EPOLL_CTL_ADD, 4, {events=EPOLLOUT|EPOLLWRNORM, u64=77}) = 0\n\
+        +0 epoll_wait(6, {events=EPOLLOUT|EPOLLWRNORM, u64=77}, 1, 0) = 1\n\
+        +0 epoll_ctl(6, EPOLL_CTL_MOD, 4, {events=EPOLLOUT, fd=5}) = 0\n\
+        +0 epoll_wait(6, {events=EPOLLOUT, fd=5}, 1, 0) = 1\n\
         +0 close(5) = 0\n\
         +0 close(4) = 0\n";
     std::fs::write(dir.join("good.pkt"), good).unwrap();

@@ -7,8 +7,8 @@ use super::outcome::FieldDiff;
 use super::run::{mismatch, Pending, Run, StepError};
 use super::timing::window_text;
 use crate::script::call::{
-    cmsgs_text, epoll_names, recv_flag_names, BindTo, Call, CallSpec, Cmsg, Expect, Fd, OutCheck, Resolve, Resolved,
-    Scripted,
+    cmsgs_text, epoll_names, recv_flag_names, BindTo, Call, CallSpec, Cmsg, EventData, Expect, Fd, OutCheck, Resolve,
+    Resolved, Scripted,
 };
 use crate::script::time::Base;
 use crate::script::{Script, Step};
@@ -175,16 +175,22 @@ impl Run<'_> {
             OutCheck::None | OutCheck::Ends(_) => Ok(()),
             OutCheck::Event(want) => {
                 let got = match out {
-                    Some(CallValue::Event { events, fd }) => Some((events, fd)),
+                    Some(CallValue::Event { events, data }) => Some((events, data)),
                     _ => None,
                 };
-                let want_real = want.map(|(e, fd)| (e, self.num.real_fd(fd)));
+                // A descriptor is the target's number for the script's.
+                let want_real = want.map(|(e, d)| match d {
+                    EventData::Fd(fd) => (e, self.num.real_fd(fd) as u64),
+                    EventData::Value(v) => (e, v),
+                });
                 if got == want_real {
                     return Ok(());
                 }
-                let show = |w: Option<(u32, i32)>| match w {
+                let by_fd = matches!(want, Some((_, EventData::Fd(_))));
+                let show = |w: Option<(u32, u64)>| match w {
                     None => "no event".to_string(),
-                    Some((e, fd)) => format!("{{events={}, fd={fd}}}", epoll_names(e)),
+                    Some((e, d)) if by_fd => format!("{{events={}, fd={}}}", epoll_names(e), d as i64),
+                    Some((e, d)) => format!("{{events={}, u64={d}}}", epoll_names(e)),
                 };
                 Err(mismatch(
                     format!("`{text}` reported {}, expected {}", show(got), show(want_real)),

@@ -185,6 +185,9 @@ pub type Label = &'static str;
 pub type Bytes = Vec<u8>;
 /// An iovec's buffer lengths.
 pub type Lengths = Vec<usize>;
+/// An epoll_event's data when it is not a descriptor (`u32=N`, `u64=N`,
+/// `ptr=N`): the 64 bits as given.
+pub type Data = Option<u64>;
 
 /// How one form of a call becomes another: descriptors and addresses.
 pub trait Resolve<A: Form, B: Form> {
@@ -225,7 +228,7 @@ impl<A: Form> Field<A> for Peer {
 macro_rules! same_in_every_form {
     ($($t:ty),*) => { $(impl<A: Form> Field<A> for $t { type Ty = $t; })* };
 }
-same_in_every_form!(bool, i32, i64, u32, u64, usize, String, Payload, Shutdown, OptName, Label, Bytes, Lengths);
+same_in_every_form!(bool, i32, i64, u32, u64, usize, String, Payload, Shutdown, OptName, Label, Bytes, Lengths, Data);
 
 // How a field is mapped from one form to another, by its declared type:
 // descriptors and addresses through the resolver, the rest kept.
@@ -330,7 +333,9 @@ calls! {
     /// `epoll_create(N) = fd`.
     EpollCreate {} linux "epoll (Linux only)";
     /// `epoll_ctl(epfd, EPOLL_CTL_ADD|MOD|DEL, fd, {events=E, fd=N}) = 0`.
-    EpollCtl { epfd: Fd, op: i32, fd: Fd, events: u32 } linux "epoll (Linux only)";
+    /// The event's data is the descriptor `data_fd` (`fd=N`, the watched
+    /// one by default), or `data` (`u32=N`, `u64=N`, `ptr=N`) when given.
+    EpollCtl { epfd: Fd, op: i32, fd: Fd, events: u32, data_fd: Fd, data: Data } linux "epoll (Linux only)";
     /// `epoll_wait(epfd, {events=E, fd=N}, MAX, TIMEOUT_MS) = COUNT`; the
     /// first event comes back as `out`.
     EpollWait { epfd: Fd, max: i32, timeout_ms: i64 } linux "epoll (Linux only)";
@@ -378,8 +383,8 @@ pub enum OutCheck {
     None,
     /// The value read back (getsockopt, a Linux option read, ioctl).
     Value(Expect),
-    /// epoll_wait's first event: its bits and descriptor (`None`: no event).
-    Event(Option<(u32, Fd)>),
+    /// epoll_wait's first event: its bits and data (`None`: no event).
+    Event(Option<(u32, EventData)>),
     /// recvmsg's msghdr: its flags and control messages, each unchecked when absent.
     Msg { flags: Option<i32>, cmsgs: Option<Vec<Cmsg>> },
     /// pipe's two ends, as the script names them.
@@ -754,8 +759,18 @@ pub fn epoll_names(v: u32) -> String {
     EPOLL_EVENTS.iter().filter(|(_, b)| v & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join("|")
 }
 
-/// `{events=E, fd=N}` or `{events=0, ptr=0}`: the bits and the descriptor.
-fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String> {
+/// An epoll event's data as a script gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventData {
+    /// `fd=N`: a descriptor, the script's number.
+    Fd(Fd),
+    /// `u32=N`, `u64=N`, `ptr=N`: the bits.
+    Value(u64),
+}
+
+/// `{events=E, fd=N}`, `{events=E, u32=N}` (or `u64=`, `ptr=`): the bits
+/// and the data, if given.
+fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<EventData>), String> {
     let mut events = None;
     let mut fd = None;
     for (k, v) in fields {
@@ -774,13 +789,16 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<i32>), String
                 }
                 events = Some(m);
             }
-            "fd" => fd = Some(parse_int(v).ok_or(format!("`{v}` is not a descriptor"))? as i32),
-            "ptr" | "u32" | "u64" if v == "0" => {}
-            other => {
-                return Err(format!(
-                    "`{other}={v}` in an epoll_event: the language's event data is fd=N (or ptr/u32/u64 = 0)"
-                ))
+            "fd" => fd = Some(EventData::Fd(parse_int(v).ok_or(format!("`{v}` is not a descriptor"))? as i32)),
+            "ptr" | "u32" | "u64" => {
+                let n = parse_int(v).ok_or(format!("`{k}={v}`: not a number"))?;
+                let n = match k.as_str() {
+                    "u32" => u64::from(u32::try_from(n).map_err(|_| format!("`u32={v}` is out of range"))?),
+                    _ => n as u64,
+                };
+                fd = Some(EventData::Value(n));
             }
+            other => return Err(format!("`{other}={v}` in an epoll_event: its data is fd=N, u32=N, u64=N or ptr=N")),
         }
     }
     Ok((events.ok_or("an epoll_event needs events=")?, fd))
@@ -1620,12 +1638,17 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                 Some((_, Arg::Int(v))) => *v as i32,
                 _ => return Err(cerr("expected the descriptor to watch", arg_at(2), 1, None)),
             };
-            let events = match args.get(3).map(|a| &a.1) {
-                Some(Arg::Struct(f)) => epoll_event(f).map_err(|m| cerr(m, arg_at(3), 1, None))?.0,
-                None | Some(Arg::Elided) if op == 2 => 0,
+            let (events, data) = match args.get(3).map(|a| &a.1) {
+                Some(Arg::Struct(f)) => epoll_event(f).map_err(|m| cerr(m, arg_at(3), 1, None))?,
+                None | Some(Arg::Elided) if op == 2 => (0, None),
                 _ => return Err(cerr("expected {events=EPOLLIN|..., fd=N}", arg_at(3), 1, None)),
             };
-            Call::EpollCtl { epfd, op, fd: target, events }
+            let (data_fd, data) = match data {
+                None => (target, None),
+                Some(EventData::Fd(f)) => (f, None),
+                Some(EventData::Value(v)) => (target, Some(v)),
+            };
+            Call::EpollCtl { epfd, op, fd: target, events, data_fd, data }
         }
         "epoll_wait" => {
             let epfd = fd(0)?;

@@ -31,10 +31,11 @@ pub enum CallValue {
     Value(i64),
     Error(Errno),
     Events(u32),
-    /// An epoll event: its bits and the descriptor it is for.
+    /// An epoll event: its bits and its data (the descriptor it is for,
+    /// unless the script gave other data).
     Event {
         events: u32,
-        fd: i32,
+        data: u64,
     },
     /// Two descriptors (pipe's ends).
     Pair(i32, i32),
@@ -51,8 +52,8 @@ impl fmt::Display for CallValue {
             CallValue::Value(v) => write!(f, "{v}"),
             CallValue::Error(e) => write!(f, "-1 {}", e.name()),
             CallValue::Events(v) => write!(f, "{}", crate::script::call::pollbits::names(*v)),
-            CallValue::Event { events, fd } => {
-                write!(f, "{{events={}, fd={fd}}}", crate::script::call::epoll_names(*events))
+            CallValue::Event { events, data } => {
+                write!(f, "{{events={}, data={data}}}", crate::script::call::epoll_names(*events))
             }
             CallValue::Pair(a, b) => write!(f, "[{a}, {b}]"),
             CallValue::Msg { flags, cmsgs } => write!(

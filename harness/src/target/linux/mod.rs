@@ -768,11 +768,11 @@ impl Target for LinuxTarget {
                     done(Ok(i64::from(n)))
                 }
             }
-            TargetCall::EpollCtl { epfd, op, fd, events } => {
+            TargetCall::EpollCtl { epfd, op, fd, events, data_fd, data } => {
                 use std::os::fd::AsRawFd;
                 match (self.epolls.get(epfd).map(|e| e.as_raw_fd()), self.socks.get(fd).map(|s| s.s.as_raw_fd())) {
                     (Some(ep), Some(raw)) => {
-                        let mut ev = libc::epoll_event { events: *events, u64: *fd as u64 };
+                        let mut ev = libc::epoll_event { events: *events, u64: data.unwrap_or(*data_fd as u64) };
                         // SAFETY: `ev` is live for the call; both descriptors are open.
                         #[allow(unsafe_code)]
                         let r = unsafe { libc::epoll_ctl(ep, *op, raw, &mut ev) };
@@ -806,7 +806,7 @@ impl Target for LinuxTarget {
                             self.epoll_until = None;
                             let out = (n > 0).then(|| {
                                 let (events, data) = (evs[0].events, evs[0].u64);
-                                CallValue::Event { events, fd: data as i32 }
+                                CallValue::Event { events, data }
                             });
                             Ok(CallOutcome::Done { ret: CallValue::Value(i64::from(n)), out })
                         }
