@@ -585,3 +585,55 @@ fn opt_stats_reach_the_kernel() {
     assert!(stdout.contains("bytes_sent: 999"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// packetdrill's sendmsg with msg_control: a control message passed with
+/// one send (SO_TIMESTAMPING's TX_SCHED for this send alone) reaches the
+/// kernel, which timestamps that send and not the next.
+#[test]
+fn sendmsg_control_messages_reach_the_kernel() {
+    let dir = temp_dir("sendcmsg");
+    let good = concat!(
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+        "+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n",
+        "+0 bind(3, ..., ...) = 0\n",
+        "+0 listen(3, 1) = 0\n",
+        "+0 < S 0:0(0) win 32792 <mss 1000>\n",
+        "+0 > S. 0:0(0) ack 1 <mss 1460>\n",
+        "+.01 < . 1:1(0) ack 1 win 32792\n",
+        "+0 accept(3, ..., ...) = 4\n",
+        "+0 setsockopt(4, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY], 4) = 0\n",
+        "+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0, msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]}, 0) = 100\n",
+        "+0 > P. 1:101(100) ack 1\n",
+        "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{...,0}], msg_flags=MSG_ERRQUEUE, msg_control=[\n",
+        "   {cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING, cmsg_data={scm_sec=0,scm_nsec=0}},\n",
+        "   {cmsg_level=SOL_IP, cmsg_type=IP_RECVERR, cmsg_data={ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING, ee_type=0, ee_code=0, ee_info=SCM_TSTAMP_SCHED, ee_data=99}}]}, MSG_ERRQUEUE) = 0\n",
+        "+.01 < . 1:1(0) ack 101 win 32792\n",
+        "+0 sendmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 100}], msg_flags=0}, 0) = 100\n",
+        "+0 > P. 101:201(100) ack 1\n",
+        "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{...,0}], msg_flags=0}, MSG_ERRQUEUE) = -1 EAGAIN (Resource temporarily unavailable)\n"
+    );
+    std::fs::write(dir.join("good.pkt"), good).unwrap();
+    // Without the control message the send is not timestamped.
+    let bad = good.replace(
+        ", msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]",
+        "",
+    );
+    assert_ne!(bad, good);
+    std::fs::write(dir.join("bad.pkt"), bad).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 converted"), "{stdout}");
+    let y = std::fs::read_to_string(out.join("good.yaml")).unwrap();
+    assert!(y.contains("sendmsg(4, [100], 0, [{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]) = 100"), "{y}");
+    if !common::privileged() {
+        return;
+    }
+    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+    let (code, stdout, stderr) = run("good.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("returned -1 EAGAIN, expected 0"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

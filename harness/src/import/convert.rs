@@ -1934,8 +1934,29 @@ fn iovec_as_one(args: &str, result: &str, call: &str) -> Option<Result<String, S
 }
 
 fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {
+    // Control messages: the language's sendmsg takes them after the flags.
+    let mut control = String::new();
     if args.contains("msg_control") {
-        return Some(Err("ancillary data (msg_control) on sendmsg: the language's sendmsg sends none yet".into()));
+        let parts = split_top_nested(args);
+        let msg = match parts.get(1).map(|m| PdExpr::parse(m)) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return Some(Err(e)),
+            None => return Some(Err("sendmsg takes (fd, msghdr, flags)".into())),
+        };
+        let Some(PdExpr::List(items)) = msg.field("msg_control") else {
+            return Some(Err("msg_control is a list of cmsgs".into()));
+        };
+        let mut list = Vec::new();
+        for cm in items {
+            let f = |k: &str| cm.field(k).and_then(PdExpr::atom).map(str::to_string);
+            match (f("cmsg_level"), f("cmsg_type"), f("cmsg_data")) {
+                (Some(l), Some(t), Some(d)) => list.push(format!("{{cmsg_level={l}, cmsg_type={t}, cmsg_data={d}}}")),
+                _ => {
+                    return Some(Err("a sendmsg control message is {cmsg_level=L, cmsg_type=T, cmsg_data=INT}".into()))
+                }
+            }
+        }
+        control = format!(", [{}]", list.join(", "));
     }
     let (fd, rest) = args.split_once(',')?;
     let rest = rest.trim().strip_prefix('{')?;
@@ -1956,10 +1977,11 @@ fn sendmsg_struct(args: &str, result: &str) -> Option<Result<String, String>> {
         return Some(Err("msg_flags other than 0".into()));
     }
     let flags = if flags.is_empty() { "0" } else { flags };
-    if flags.contains("MSG_ZEROCOPY") {
-        // The buffers become the packet's fragments: the split is kept.
+    if flags.contains("MSG_ZEROCOPY") || !control.is_empty() {
+        // The buffers become the packet's fragments (the split is kept),
+        // or the send carries control messages.
         let l = lens.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        return Some(Ok(format!("sendmsg({}, [{l}], {flags}) = {result}", fd.trim())));
+        return Some(Ok(format!("sendmsg({}, [{l}], {flags}{control}) = {result}", fd.trim())));
     }
     Some(Ok(format!("sendto({}, ..., {total}, {flags}, ..., ...) = {result}", fd.trim())))
 }

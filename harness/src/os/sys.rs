@@ -468,16 +468,39 @@ pub struct RawCmsg {
 }
 
 /// sendmsg(2) of an iovec of `bufs`; returns the bytes sent.
-pub fn sendmsg_iov(fd: BorrowedFd<'_>, bufs: &[&[u8]], flags: i32) -> io::Result<usize> {
+pub fn sendmsg_iov(fd: BorrowedFd<'_>, bufs: &[&[u8]], flags: i32, cmsgs: &[(i32, i32, i32)]) -> io::Result<usize> {
     let mut iov: Vec<libc::iovec> =
         bufs.iter().map(|b| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() }).collect();
-    // SAFETY: zeroed msghdr is valid (no name, no control); iov points at
-    // live buffers of the given lengths, which the kernel only reads.
+    // Each control message: a cmsghdr and an int, padded to CMSG_SPACE (u64s
+    // keep the buffer aligned for cmsghdr).
+    // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
+    #[allow(unsafe_code)]
+    let (space, clen) = unsafe { (libc::CMSG_SPACE(4) as usize, libc::CMSG_LEN(4) as usize) };
+    let mut control = vec![0u64; (space * cmsgs.len()).div_ceil(8)];
+    for (i, (level, ty, data)) in cmsgs.iter().enumerate() {
+        let hdr = libc::cmsghdr { cmsg_len: clen, cmsg_level: *level, cmsg_type: *ty };
+        // SAFETY: message i starts at i * space octets, within the buffer
+        // (space octets each) and aligned (space is a multiple of the
+        // cmsghdr's alignment); its int of data ends at CMSG_LEN(4) <= space.
+        #[allow(unsafe_code)]
+        unsafe {
+            let at = control.as_mut_ptr().cast::<u8>().add(i * space);
+            std::ptr::write_unaligned(at.cast::<libc::cmsghdr>(), hdr);
+            std::ptr::write_unaligned(at.add(clen - 4).cast::<i32>(), *data);
+        }
+    }
+    // SAFETY: zeroed msghdr is valid (no name); iov points at live buffers
+    // of the given lengths, which the kernel only reads, and the control
+    // buffer holds the messages it states.
     #[allow(unsafe_code)]
     let rc = unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_iov = iov.as_mut_ptr();
         msg.msg_iovlen = iov.len();
+        if !cmsgs.is_empty() {
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space * cmsgs.len();
+        }
         libc::sendmsg(fd.as_raw_fd(), &msg, flags)
     };
     if rc < 0 {

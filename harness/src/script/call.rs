@@ -188,6 +188,9 @@ pub type Lengths = Vec<usize>;
 /// An epoll_event's data when it is not a descriptor (`u32=N`, `u64=N`,
 /// `ptr=N`): the 64 bits as given.
 pub type Data = Option<u64>;
+/// Control messages a send passes: (level, type, an int of data), Linux's
+/// numbers.
+pub type SendCmsgs = Vec<(i32, i32, i32)>;
 
 /// How one form of a call becomes another: descriptors and addresses.
 pub trait Resolve<A: Form, B: Form> {
@@ -228,7 +231,9 @@ impl<A: Form> Field<A> for Peer {
 macro_rules! same_in_every_form {
     ($($t:ty),*) => { $(impl<A: Form> Field<A> for $t { type Ty = $t; })* };
 }
-same_in_every_form!(bool, i32, i64, u32, u64, usize, String, Payload, Shutdown, OptName, Label, Bytes, Lengths, Data);
+same_in_every_form!(
+    bool, i32, i64, u32, u64, usize, String, Payload, Shutdown, OptName, Label, Bytes, Lengths, Data, SendCmsgs
+);
 
 // How a field is mapped from one form to another, by its declared type:
 // descriptors and addresses through the resolver, the rest kept.
@@ -348,7 +353,10 @@ calls! {
     /// `sendmsg(fd, [L1, L2, ...], FLAGS) = N`: one send of an iovec of
     /// buffers of these lengths (with MSG_ZEROCOPY each becomes a fragment
     /// of the packet, so the split matters).
-    SendMsg { fd: Fd, iov: Lengths, flags: i32 } linux "sendmsg with an iovec (zerocopy fragments) is Linux's";
+    /// `cmsgs`: control messages passed with it (`[{cmsg_level=SOL_SOCKET,
+    /// cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]`
+    /// after the flags: this send's timestamping, mark or priority).
+    SendMsg { fd: Fd, iov: Lengths, flags: i32, cmsgs: SendCmsgs } linux "sendmsg with an iovec (zerocopy fragments) is Linux's";
     /// `recvmsg(fd, LEN, FLAGS) = N`: the msghdr's flags and control
     /// messages come back as `out`. A plain recvmsg(fd, LEN, 0) is a read
     /// on the reference target.
@@ -802,6 +810,41 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<EventData>), 
         }
     }
     Ok((events.ok_or("an epoll_event needs events=")?, fd))
+}
+
+/// Socket levels by name (linux/socket.h, netinet/in.h).
+const LEVELS: &[(&str, i32)] =
+    &[("SOL_SOCKET", 1), ("SOL_IP", 0), ("SOL_TCP", 6), ("IPPROTO_TCP", 6), ("SOL_IPV6", 41), ("SOL_UDP", 17)];
+
+/// One control message of a send: `{cmsg_level=L, cmsg_type=T,
+/// cmsg_data=D}`, each a number or a name (a level, a socket option or
+/// SCM_ name, a value of one), as packetdrill writes it.
+fn send_cmsg(a: &Arg) -> Result<(i32, i32, i32), String> {
+    let Arg::Struct(fields) = a else {
+        return Err("a control message is {cmsg_level=L, cmsg_type=T, cmsg_data=D}".into());
+    };
+    let get = |k: &str| {
+        fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim()).ok_or(format!("a control message needs {k}="))
+    };
+    if let Some((k, _)) = fields.iter().find(|(n, _)| !["cmsg_level", "cmsg_type", "cmsg_data"].contains(&n.as_str())) {
+        return Err(format!("`{k}` is not a field of a control message (cmsg_level, cmsg_type, cmsg_data)"));
+    }
+    let num = |v: &str, names: &dyn Fn(&str) -> Option<i64>| -> Result<i32, String> {
+        let mut m = 0i64;
+        for n in v.split('|').map(str::trim) {
+            m |= parse_int(n).or_else(|| names(n)).ok_or(format!("`{n}` is not a number or a name this takes"))?;
+        }
+        i32::try_from(m).or_else(|_| u32::try_from(m).map(|u| u as i32)).map_err(|_| format!("`{v}` is out of range"))
+    };
+    let level = num(get("cmsg_level")?, &|n| LEVELS.iter().find(|l| l.0 == n).map(|l| i64::from(l.1)))?;
+    // SCM_TIMESTAMPING is SO_TIMESTAMPING, SCM_TXTIME SO_TXTIME (asm-generic/socket.h).
+    let ty = num(get("cmsg_type")?, &|n| match n {
+        "SCM_TIMESTAMPING" => Some(37),
+        "SCM_TXTIME" | "SO_TXTIME" => Some(61),
+        _ => LINUX_OPTS.iter().find(|o| o.0 == n).map(|o| i64::from(o.2)),
+    })?;
+    let data = num(get("cmsg_data")?, &|n| LINUX_OPT_VALUES.iter().find(|v| v.0 == n).map(|v| v.1))?;
+    Ok((level, ty, data))
 }
 
 /// Socket ioctls (asm-generic/ioctls.h, linux/sockios.h).
@@ -1270,7 +1313,25 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             if iov.iter().sum::<usize>() as u64 > MAX_CALL_LEN {
                 return Err(cerr(format!("the iovec holds over {MAX_CALL_LEN} octets"), arg_at(1), 1, None));
             }
-            Call::SendMsg { fd, iov, flags: msg_flags(args.get(2), arg_at(2), MSG_FLAGS)? }
+            let cmsgs = match args.get(3) {
+                None => Vec::new(),
+                Some((at, Arg::List(items))) => {
+                    items.iter().map(|c| send_cmsg(c).map_err(|m| cerr(m, *at, 1, None))).collect::<Result<_, _>>()?
+                }
+                // `[{...}]`: a list of one.
+                Some((at, Arg::Ref(one))) if matches!(**one, Arg::Struct(_)) => {
+                    vec![send_cmsg(one).map_err(|m| cerr(m, *at, 1, None))?]
+                }
+                Some((at, _)) => {
+                    return Err(cerr(
+                        "after the flags, sendmsg takes its control messages as a list",
+                        *at,
+                        1,
+                        Some("e.g. [{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]"),
+                    ))
+                }
+            };
+            Call::SendMsg { fd, iov, flags: msg_flags(args.get(2), arg_at(2), MSG_FLAGS)?, cmsgs }
         }
         "recvmsg" => {
             // recvmsg(fd, LEN, FLAGS); what the msghdr must hold is said by
@@ -1877,9 +1938,22 @@ mod tests {
     fn msghdr_calls_and_null_buffers() {
         assert_eq!(
             p("sendmsg(4, [0, 40, 0, 20], MSG_ZEROCOPY) = 60").call,
-            Call::SendMsg { fd: 4, iov: vec![0, 40, 0, 20], flags: 0x0400_0000 }
+            Call::SendMsg { fd: 4, iov: vec![0, 40, 0, 20], flags: 0x0400_0000, cmsgs: vec![] }
         );
-        assert_eq!(p("sendmsg(4, [7], 0) = 7").call, Call::SendMsg { fd: 4, iov: vec![7], flags: 0 });
+        assert_eq!(p("sendmsg(4, [7], 0) = 7").call, Call::SendMsg { fd: 4, iov: vec![7], flags: 0, cmsgs: vec![] });
+        assert_eq!(
+            p("sendmsg(4, [7], 0, [{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED|SOF_TIMESTAMPING_OPT_ID}, {cmsg_level=1, cmsg_type=SO_MARK, cmsg_data=7}]) = 7").call,
+            Call::SendMsg { fd: 4, iov: vec![7], flags: 0, cmsgs: vec![(1, 37, 0x180), (1, 36, 7)] }
+        );
+        for (bad, msg) in [
+            ("sendmsg(4, [7], 0, 5) = 7", "as a list"),
+            ("sendmsg(4, [7], 0, [{cmsg_level=SOL_SOCKET, cmsg_type=SO_MARK}]) = 7", "needs cmsg_data"),
+            ("sendmsg(4, [7], 0, [{cmsg_level=SOL_SOCKET, cmsg_type=SO_FROB, cmsg_data=1}]) = 7", "`SO_FROB`"),
+            ("sendmsg(4, [7], 0, [{level=1, cmsg_type=SO_MARK, cmsg_data=1}]) = 7", "not a field"),
+        ] {
+            let e = CallSpec::parse(bad).unwrap_err();
+            assert!(e.message.contains(msg), "{bad}: {e:?}");
+        }
         let c = p("recvmsg(4, 0, MSG_ERRQUEUE) = 0");
         assert_eq!(c.call, Call::RecvMsg { fd: 4, len: 0, flags: 0x2000 });
         assert_eq!(c.out, OutCheck::Msg { flags: None, cmsgs: None });

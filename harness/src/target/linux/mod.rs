@@ -922,7 +922,7 @@ impl Target for LinuxTarget {
                     c => done(sys::fcntl(s.s.as_fd(), c, *arg)),
                 }
             }
-            TargetCall::SendMsg { fd, iov, flags } => {
+            TargetCall::SendMsg { fd, iov, flags, cmsgs } => {
                 // Each buffer apart from the next (as separately allocated
                 // buffers are): with MSG_ZEROCOPY the kernel merges
                 // contiguous buffers into one fragment.
@@ -935,7 +935,8 @@ impl Target for LinuxTarget {
                     at += l + 8;
                 }
                 let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | flags;
-                let r = self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags)).map(|n| n as i64);
+                let r =
+                    self.sock(*fd).and_then(|s| sys::sendmsg_iov(s.s.as_fd(), &bufs, flags, cmsgs)).map(|n| n as i64);
                 if flags & libc::MSG_ZEROCOPY != 0 {
                     self.zerocopy_buffers.push(data);
                 }
