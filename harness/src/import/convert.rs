@@ -1628,10 +1628,30 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
                 "a buffer given by its first octets ({buf}): the language's {name} takes a whole string or `...`"
             )))
         }
-        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with("[inet") => Some(Err(format!(
-            "the address value `{v}` of {}: the language's socket options take integers ([N]) and strings",
-            parts.get(2).copied().unwrap_or("?")
-        ))),
+        // An IPv6 address as the option's value: its 16 octets, which
+        // packetdrill passes as they are (struct in6_addr).
+        ("setsockopt", _, Some(v)) if v.starts_with("inet6_addr(") => {
+            let a = v.strip_prefix("inet6_addr(").and_then(|r| r.strip_suffix(')')).map(|q| q.trim().trim_matches('"'));
+            Some(match a.and_then(|a| a.parse::<std::net::Ipv6Addr>().ok()) {
+                Some(ip) => {
+                    let bytes: String = ip.octets().iter().map(|b| format!("\\x{b:02x}")).collect();
+                    let mut p: Vec<String> = parts.iter().map(|x| x.to_string()).collect();
+                    p[3] = format!("\"{bytes}\"");
+                    Ok(format!("{name}({}) = {result}", p.join(", ")))
+                }
+                None => Err(format!("`{v}` is not an IPv6 address")),
+            })
+        }
+        // packetdrill's own setsockopt refuses these at run time: an
+        // address in brackets is not an integer, and an IPv4 address is
+        // not a value it passes.
+        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with("[inet") || v.starts_with("inet_addr(") => {
+            Some(Err(format!(
+                "the address value `{v}` of {}: packetdrill's setsockopt takes a bare inet6_addr(...) (its 16 octets) \
+                 but refuses this form at run time, so the script cannot pass there either",
+                parts.get(2).copied().unwrap_or("?")
+            )))
+        }
         ("poll", Some(_), _) if parts.first() == Some(&"[]") => Some(Err(
             "a poll of no descriptors other than `poll([], 0, MS) = 0` (a sleep, which becomes `wait:`)".into(),
         )),
