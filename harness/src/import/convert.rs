@@ -1655,6 +1655,29 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
         ("poll", Some(_), _) if parts.first() == Some(&"[]") => Some(Err(
             "a poll of no descriptors other than `poll([], 0, MS) = 0` (a sleep, which becomes `wait:`)".into(),
         )),
+        // `{N}`: packetdrill's list of one, read as `[N]`; a longer list
+        // its setsockopt and getsockopt refuse at run time.
+        ("setsockopt" | "getsockopt", _, Some(v))
+            if v.starts_with('{')
+                && v.ends_with('}')
+                && split_top(&v[1..v.len() - 1], ',').iter().all(|e| {
+                    let e = e.trim();
+                    !e.is_empty() && !e.contains(|c: char| c.is_whitespace() || "=(){}".contains(c))
+                }) =>
+        {
+            let inner = &v[1..v.len() - 1];
+            Some(if split_top(inner, ',').len() == 1 {
+                let mut p: Vec<String> = parts.iter().map(|x| x.to_string()).collect();
+                p[3] = format!("[{}]", inner.trim());
+                Ok(format!("{name}({}) = {result}", p.join(", ")))
+            } else {
+                Err(format!(
+                    "the list value `{v}` of {}: packetdrill's {name} takes a list of one element and refuses \
+                     this one at run time (\"Expected [<element>] but got multiple elements\")",
+                    parts.get(2).copied().unwrap_or("?")
+                ))
+            })
+        }
         ("setsockopt" | "getsockopt", _, Some(v))
             if v.starts_with('{') && !(name == "setsockopt" && parts.get(2) == Some(&"SO_LINGER")) =>
         {
