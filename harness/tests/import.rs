@@ -464,6 +464,8 @@ fn packetdrill_symbols_reach_the_kernel() {
         +.1 < . 1:1(0) ack 1 win 257\n\
         +0 accept(3, ..., ...) = 4\n\
         +0 getsockopt(4, SOL_SOCKET, SO_ACCEPTCONN, [0], [4]) = 0\n\
+        +0 setsockopt(4, SOL_TCP, TCP_CONGESTION, \"reno\", 4) = 0\n\
+        +0 getsockopt(4, SOL_TCP, TCP_CONGESTION, \"reno\"..., [4]) = 0\n\
         +0 fcntl(4, F_GETFD) = 0\n\
         +0 fcntl(4, F_SETFD, FD_CLOEXEC) = 0\n\
         +0 fcntl(4, F_GETFD) = 1\n\

@@ -200,6 +200,22 @@ impl Run<'_> {
             // A failed recvmsg leaves the msghdr as it was: nothing to check.
             OutCheck::Msg { .. } if !matches!(ret, CallValue::Value(_)) => Ok(()),
             OutCheck::Msg { flags, cmsgs } => self.check_msghdr(text, *flags, cmsgs.as_deref(), out),
+            OutCheck::Bytes(want) => {
+                let got = match out {
+                    Some(CallValue::Bytes(b)) => b,
+                    _ => return Ok(()),
+                };
+                if got == *want {
+                    return Ok(());
+                }
+                let show = |b: &[u8]| {
+                    format!("{} ({} octets)", crate::script::print::quoted(&String::from_utf8_lossy(b)), b.len())
+                };
+                Err(mismatch(
+                    format!("`{text}` read {}, expected {}", show(&got), show(want)),
+                    vec![FieldDiff { field: "value", expected: show(want), actual: show(&got) }],
+                ))
+            }
             OutCheck::Value(e) => {
                 let got = out.map_or_else(|| "nothing".to_string(), |o| o.to_string());
                 let ok = match (e, &got) {

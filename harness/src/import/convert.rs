@@ -1625,8 +1625,15 @@ fn call(o: &mut Out, it: &Item, name: &str, args: &str, result: Option<&str>) {
             if buf.starts_with('"') && buf.ends_with("...") =>
         {
             Some(Err(format!(
-                "a buffer given by its first octets ({buf}): the language's {name} takes a whole string or `...`"
+                "a buffer given as {buf}: packetdrill's {name} takes `...` or NULL there and refuses a string at \
+                 run time (\"Expected ... or NULL for buffer\")"
             )))
+        }
+        // `"text"...` is how packetdrill prints a string value: the string.
+        ("setsockopt" | "getsockopt", _, Some(v)) if v.starts_with('"') && v.ends_with("\"...") => {
+            let mut p: Vec<String> = parts.iter().map(|x| x.to_string()).collect();
+            p[3] = v.trim_end_matches("...").to_string();
+            Ok(format!("{name}({}) = {result}", p.join(", "))).into()
         }
         // An IPv6 address as the option's value: its 16 octets, which
         // packetdrill passes as they are (struct in6_addr).

@@ -87,6 +87,21 @@ pub fn net_counters() -> io::Result<std::collections::BTreeMap<String, i64>> {
     Ok(out)
 }
 
+/// getsockopt into `len` octets: what the kernel wrote (its length may
+/// be shorter).
+pub fn getsockopt_bytes(fd: BorrowedFd<'_>, level: i32, name: i32, len: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len];
+    let mut l = len as libc::socklen_t;
+    // SAFETY: `v` holds `len` octets and `l` says so; the fd is open.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, v.as_mut_ptr().cast(), &mut l) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    v.truncate(l as usize);
+    Ok(v)
+}
+
 /// getsockopt of an int.
 pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut v: i32 = 0;

@@ -365,6 +365,10 @@ calls! {
     /// `setsockopt(fd, SOL_TCP, TCP_FASTOPEN_KEY, "\x..", LEN)`; the value
     /// is passed with length LEN (zero-padded or cut).
     LinuxOptBytes { fd: Fd, label: Label, level: i32, name: i32, value: Bytes, len: usize } linux "a socket option only Linux has (its value is bytes)";
+    /// `getsockopt(fd, SOL_TCP, TCP_CONGESTION, "cubic", [5]) = 0`: an
+    /// option read as `len` octets; they come back as `out` (packetdrill's
+    /// rule: the kernel's length must be `len` and the octets the string).
+    GetOptBytes { fd: Fd, label: Label, level: i32, name: i32, len: usize } linux "a socket option read as bytes is Linux's";
     /// `pipe([R, W]) = 0`: the two ends come back as `out`.
     Pipe {} linux "pipes and splice are the kernel's, not the reference stack's";
     /// `splice(IN, NULL, OUT, NULL, LEN, FLAGS) = N`: moves up to LEN bytes
@@ -397,6 +401,8 @@ pub enum OutCheck {
     Msg { flags: Option<i32>, cmsgs: Option<Vec<Cmsg>> },
     /// pipe's two ends, as the script names them.
     Ends([Fd; 2]),
+    /// An option's octets, as read (GetOptBytes).
+    Bytes(Bytes),
 }
 
 /// The MSG_ flags of send(2) and recv(2), Linux's values
@@ -811,6 +817,10 @@ fn epoll_event(fields: &[(String, String)]) -> Result<(u32, Option<EventData>), 
     }
     Ok((events.ok_or("an epoll_event needs events=")?, fd))
 }
+
+/// Options whose value is bytes and that the language sets otherwise
+/// (SetCongestion, LinuxOptBytes): for reading them as bytes.
+const BYTES_OPTS: &[(&str, i32, i32)] = &[("TCP_CONGESTION", 6, 13), ("TCP_FASTOPEN_KEY", 6, 33)];
 
 /// Socket levels by name (linux/socket.h, netinet/in.h).
 const LEVELS: &[(&str, i32)] =
@@ -1563,6 +1573,38 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             })?;
             Call::SetCongestion { fd, algo }
         }
+        // getsockopt(fd, LEVEL, OPT, "octets", [LEN]): the option read as bytes.
+        "getsockopt" if matches!(args.get(3).map(|a| &a.1), Some(Arg::Str(_))) => {
+            let fd = fd(0)?;
+            let Some(Arg::Str(want)) = args.get(3).map(|a| &a.1) else { unreachable!("matched") };
+            let opt = args.get(2).map(|a| names_in(&a.1)).unwrap_or_default();
+            let &(label, level, num) =
+                opt.first().and_then(|n| BYTES_OPTS.iter().chain(LINUX_OPTS).find(|o| o.0 == n)).ok_or_else(|| {
+                    cerr("expected a socket option read as bytes (TCP_CONGESTION, ...)", arg_at(2), 1, None)
+                })?;
+            let len = match args.get(4).map(|a| &a.1) {
+                None => want.len(),
+                Some(Arg::Int(n)) if *n >= 0 => length(*n, arg_at(4))?,
+                Some(Arg::Ref(b)) => match **b {
+                    Arg::Int(n) if n >= 0 => length(n, arg_at(4))?,
+                    _ => return Err(cerr("expected the value's length, [N]", arg_at(4), 1, None)),
+                },
+                Some(_) => return Err(cerr("expected the value's length, [N]", arg_at(4), 1, None)),
+            };
+            if len != want.len() {
+                return Err(cerr(
+                    format!(
+                        "a length of {len} for a value of {} octets (packetdrill's getsockopt needs them equal)",
+                        want.len()
+                    ),
+                    arg_at(4),
+                    1,
+                    None,
+                ));
+            }
+            out = OutCheck::Bytes(want.clone());
+            Call::GetOptBytes { fd, label, level, name: num, len }
+        }
         "setsockopt" | "getsockopt" if args.iter().any(|(_, a)| names_in(a).iter().any(|n| n == "SOL_UDP")) => {
             let at = args.iter().find(|(_, a)| names_in(a).iter().any(|n| n == "SOL_UDP")).map_or(end, |a| a.0);
             return Err(cerr("SOL_UDP: options of UDP sockets, and the language's sockets are TCP's", at, 1, None));
@@ -2040,6 +2082,21 @@ mod tests {
             let e = CallSpec::parse(bad).unwrap_err();
             assert!(e.message.contains(msg), "{bad}: {e:?}");
         }
+    }
+
+    #[test]
+    fn options_read_as_bytes() {
+        let c = p("getsockopt(4, SOL_TCP, TCP_CONGESTION, \"reno\", [4]) = 0");
+        assert_eq!(c.call, Call::GetOptBytes { fd: 4, label: "TCP_CONGESTION", level: 6, name: 13, len: 4 });
+        assert_eq!(c.out, OutCheck::Bytes(b"reno".to_vec()));
+        assert!(CallSpec::parse("getsockopt(4, SOL_TCP, TCP_CONGESTION, \"reno\", [16]) = 0")
+            .unwrap_err()
+            .message
+            .contains("a length of 16 for a value of 4 octets"));
+        assert!(CallSpec::parse("getsockopt(4, SOL_TCP, TCP_FROB, \"x\", [1]) = 0")
+            .unwrap_err()
+            .message
+            .contains("read as bytes"));
     }
 
     /// The names of packetdrill's symbol table each language form takes

@@ -39,6 +39,8 @@ pub enum CallValue {
     },
     /// Two descriptors (pipe's ends).
     Pair(i32, i32),
+    /// An option's octets.
+    Bytes(Vec<u8>),
     /// What recvmsg(2) returned in its msghdr.
     Msg {
         flags: i32,
@@ -56,6 +58,7 @@ impl fmt::Display for CallValue {
                 write!(f, "{{events={}, data={data}}}", crate::script::call::epoll_names(*events))
             }
             CallValue::Pair(a, b) => write!(f, "[{a}, {b}]"),
+            CallValue::Bytes(b) => write!(f, "{}", crate::script::print::quoted(&String::from_utf8_lossy(b))),
             CallValue::Msg { flags, cmsgs } => write!(
                 f,
                 "{{msg_flags: {}, cmsg: {}}}",

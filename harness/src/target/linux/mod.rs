@@ -858,6 +858,12 @@ impl Target for LinuxTarget {
                     Err(e) => done(Err(e)),
                 }
             }
+            TargetCall::GetOptBytes { fd, level, name, len, .. } => {
+                match self.sock(*fd).and_then(|s| sys::getsockopt_bytes(s.s.as_fd(), *level, *name, *len)) {
+                    Ok(v) => Ok(CallOutcome::Done { ret: CallValue::Value(0), out: Some(CallValue::Bytes(v)) }),
+                    Err(e) => done(Err(e)),
+                }
+            }
             TargetCall::Ioctl { fd, request, .. } => {
                 let r = self.raw(*fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF)).and_then(|raw| {
                     let mut v: libc::c_int = 0;
