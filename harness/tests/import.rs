@@ -639,3 +639,36 @@ fn sendmsg_control_messages_reach_the_kernel() {
     assert!(stdout.contains("returned -1 EAGAIN, expected 0"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// packetdrill's per-packet ports: a SYN from another port to a closed
+/// one, and the kernel's RST with those ports, beside the connection.
+#[test]
+fn per_packet_ports_reach_the_kernel() {
+    let dir = temp_dir("ports");
+    let good = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+        +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+        +0 bind(3, ..., ...) = 0\n\
+        +0 listen(3, 4) = 0\n\
+        +0 < 9999>8081 S 100:100(0) win 1000\n\
+        +0 > 8081>9999 R. 0:0(0) ack 101 win 0\n\
+        +0 < S 0:0(0) win 32792 <mss 1000>\n\
+        +0 > S. 0:0(0) ack 1 <mss 1460>\n\
+        +.1 < . 1:1(0) ack 1 win 257\n\
+        +0 accept(3, ..., ...) = 4\n";
+    std::fs::write(dir.join("good.pkt"), good).unwrap();
+    std::fs::write(dir.join("bad.pkt"), good.replace("> 8081>9999 R.", "> 8081>9998 R.")).unwrap();
+    let out = dir.join("out");
+    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 converted"), "{stdout}");
+    if !common::privileged() {
+        return;
+    }
+    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+    let (code, stdout, stderr) = run("good.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, _) = run("bad.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ports  expected 8081 > 9998"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

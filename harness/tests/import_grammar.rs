@@ -124,7 +124,7 @@ const CASES: &[(&str, &str, Want)] = &[
     ("opt_icmp_echo_id: <empty>", "E|+0 < icmp unreachable port_unreachable [1:11(10)]\n", Converts(&["port_unreachable"])),
     ("opt_icmp_echo_id: ID INTEGER", "E|+0 < icmp echo_reply id 5 [1:11(10)]\n", Refused("ICMP packet", "an ICMP echo message")),
     ("opt_port_info: <empty>", "L|+0 < S 0:0(0) win 1000\n", Converts(&["in: \"S 0:0(0) win 1000\""])),
-    ("opt_port_info: INTEGER '>' INTEGER", "L|+0 < 9999>8080 S 0:0(0) win 1000\n", Refused("packet ports", "per-packet ports")),
+    ("opt_port_info: INTEGER '>' INTEGER", "L|+0 < 9999>8081 S 0:0(0) win 1000\n+0 > 8081>9999 R. 0:0(0) ack 1 win 0\n", Converts(&["in: \"9999>8081 S 0:0(0) win 1000\"", "out: \"8081>9999 R. 0:0(0) ack 1 win 0\""])),
     ("direction: '<'", "L|+0 < S 0:0(0) win 1000\n", Converts(&["in: \"S 0:0(0) win 1000\""])),
     ("direction: '>'", "E|+0 write(4, ..., 10) = 10\n+0 > P. 1:11(10) ack 1\n", Converts(&["out: \"P. 1:11(10) ack 1\""])),
     ("tos_spec: ip_ecn", "E|+0 < [ce] . 1:1(0) ack 1 win 257\n", Converts(&["in: \"[ce] . 1:1(0) ack 1 win 257\""])),

@@ -141,9 +141,10 @@ impl Numbering {
         }
         let len = spec.len.value().unwrap_or(0) as usize;
         let payload = spec.data.clone().unwrap_or_else(|| (0..len).map(|i| (i % 251) as u8).collect());
+        let (src_port, dst_port) = spec.ports.unwrap_or((self.remote_port, self.local_port));
         let tcp = TcpRepr {
-            src_port: self.remote_port,
-            dst_port: self.local_port,
+            src_port,
+            dst_port,
             seq,
             ack,
             flags: spec.flags,
@@ -175,16 +176,14 @@ impl Numbering {
         if p.ip.src != s.local || p.ip.dst != s.remote {
             diff("addresses", format!("{} > {}", s.local, s.remote), format!("{} > {}", p.ip.src, p.ip.dst));
         }
-        // The stack's ephemeral port is learned from its first packet.
-        if self.stack_isn.is_none() && t.flags.syn() {
+        // The stack's ephemeral port is learned from its first packet (of
+        // the connection: a packet with its own ports is another's).
+        if self.stack_isn.is_none() && t.flags.syn() && spec.ports.is_none() {
             self.local_port = t.src_port;
         }
-        if t.src_port != self.local_port || t.dst_port != self.remote_port {
-            diff(
-                "ports",
-                format!("{} > {}", self.local_port, self.remote_port),
-                format!("{} > {}", t.src_port, t.dst_port),
-            );
+        let (src, dst) = spec.ports.unwrap_or((self.local_port, self.remote_port));
+        if t.src_port != src || t.dst_port != dst {
+            diff("ports", format!("{src} > {dst}"), format!("{} > {}", t.src_port, t.dst_port));
         }
         if let Some(e) = spec.ecn {
             if !e.allows(p.ip.tos) {

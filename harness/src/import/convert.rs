@@ -1456,7 +1456,7 @@ fn accecn_option(w: &[&str]) -> Result<String, String> {
 
 /// packetdrill's packet forms around the TCP segment that the language
 /// does not have: encapsulations (outer IPv4/IPv6 headers, GRE, MPLS, PSP),
-/// UDP, per-packet ports, each refused with the construct and why. The IP
+/// UDP, each refused with the construct and why. The IP
 /// information (`[ect0]`, `(tos 0x2, flowlabel 0x3)`, `(ttl 9)`) and the
 /// flags (AE, ACE digits) are the language's already.
 fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
@@ -1497,17 +1497,7 @@ fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
     if word == "udp" {
         return Err(("UDP packet", "a UDP datagram: the harness tests TCP (and ICMP errors about TCP)".into()));
     }
-    if let Some((a, b)) = word.split_once('>') {
-        if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()) {
-            return Err((
-                "packet ports",
-                format!(
-                    "per-packet ports (`{word}`): a script's packets use its header's local_port and remote_port \
-                     (one connection's), so a packet of another connection cannot be written yet"
-                ),
-            ));
-        }
-    }
+    // Per-packet ports (`9999>8080`) are the language's too.
     Ok(())
 }
 
@@ -1515,9 +1505,25 @@ fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
 /// which counts the script's side from `remote_isn`.
 fn absolute_to_relative(o: &mut Out, inbound: bool, t: &mut String) -> Result<(), String> {
     let mut words: Vec<String> = t.split(' ').map(str::to_string).collect();
-    // The flags: the first word after an ECN mark.
-    let Some(fi) = words.iter().position(|w| !w.is_empty() && !w.starts_with('[')) else { return Ok(()) };
-    if !words[fi].contains('S') {
+    // The flags: the first word after an ECN mark and the packet's own
+    // ports (`9999>8080`, `9999 > 8080`).
+    let Some(mut fi) = words.iter().position(|w| !w.is_empty() && !w.starts_with('[')) else {
+        return Ok(());
+    };
+    let digits = |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '>');
+    let next = |i: usize| words.iter().skip(i + 1).position(|w| !w.is_empty()).map(|p| p + i + 1);
+    let mut own_ports = false;
+    if digits(&words[fi]) && words[fi].contains('>') {
+        own_ports = true;
+        fi = next(fi).unwrap_or(fi);
+    } else if digits(&words[fi]) && next(fi).is_some_and(|n| words[n] == ">") {
+        own_ports = true;
+        fi = next(fi).and_then(next).and_then(next).unwrap_or(fi);
+    }
+    // A packet with its own ports is not the connection's: its numbers stay
+    // as written (the language counts them as the connection's, from the
+    // ISN it has then), and it names no ISN.
+    if !words[fi].contains('S') || own_ports {
         return Ok(());
     }
     o.had_connection = true;

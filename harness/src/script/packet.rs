@@ -207,6 +207,11 @@ pub struct PacketSpec {
     pub flow_label: Option<u32>,
     /// `(ttl N)`: the TTL (IPv4) or hop limit (IPv6) set or checked.
     pub ttl: Option<u8>,
+    /// `9999>8080` before the flags (packetdrill's per-packet ports): the
+    /// packet's source and destination ports, instead of the connection's
+    /// (`in`: the script's port, then the stack's; `out`: the stack's, then
+    /// the script's). Its numbers count as the connection's do.
+    pub ports: Option<(u16, u16)>,
 }
 
 /// The IP information before a packet's flags: `[ect0]`, or packetdrill's
@@ -505,6 +510,24 @@ impl PacketSpec {
             t.0 += ip.consumed;
         }
         let ecn = ip.ecn;
+        // `9999>8080` or `9999 > 8080`: the packet's own ports.
+        let mut ports = None;
+        // (A flags token may be digits too: the ACE field's value.)
+        let spaced = toks.get(1).is_some_and(|t| t.1 == ">");
+        if toks.first().is_some_and(|t| t.1.starts_with(|c: char| c.is_ascii_digit()) && (spaced || t.1.contains('>')))
+        {
+            let n = if spaced { 3 } else { 1 };
+            let text: String = toks.iter().take(n).map(|t| t.1).collect();
+            let at = toks[0].0;
+            let (a, b) = text
+                .split_once('>')
+                .ok_or_else(|| err(format!("`{text}`: ports are written SRC>DST, e.g. `9999>8080`"), at, text.len()))?;
+            let port = |x: &str| {
+                x.parse::<u16>().map_err(|_| err(format!("`{x}` is not a port (0 to 65535)"), at, text.len()))
+            };
+            ports = Some((port(a)?, port(b)?));
+            toks.drain(..n.min(toks.len()));
+        }
         let Some(&(fat, ftok)) = toks.first() else {
             return Err(PacketError {
                 message: "empty packet".into(),
@@ -550,6 +573,7 @@ impl PacketSpec {
             tos: ip.tos,
             flow_label: ip.flow_label,
             ttl: ip.ttl,
+            ports,
         };
         let mut i = 2;
         while i < toks.len() {
@@ -819,6 +843,17 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_packet_ports() {
+        let p = PacketSpec::parse("9999>8080 S 0:0(0) win 1000").unwrap();
+        assert_eq!(p.ports, Some((9999, 8080)));
+        let p = PacketSpec::parse("[ect0] 9999 > 8080 S. 0:0(0) ack 1").unwrap();
+        assert_eq!((p.ports, p.flags), (Some((9999, 8080)), TcpFlags(TcpFlags::SYN.0 | TcpFlags::ACK.0)));
+        assert_eq!(PacketSpec::parse("S 0:0(0)").unwrap().ports, None);
+        assert!(PacketSpec::parse("70000>80 S 0:0(0)").unwrap_err().message.contains("not a port"));
+        assert!(PacketSpec::parse("9999> S 0:0(0)").unwrap_err().message.contains("not a port"));
+    }
 
     #[test]
     fn icmp_forms_and_their_errors() {
