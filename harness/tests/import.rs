@@ -374,7 +374,6 @@ fn a_selftests_style_tree_with_its_runners_arguments() {
 /// AccECN-era TCP_INFO fields (6.18: tcpi_received_ce, _bytes).
 #[test]
 fn ace_digits_and_the_ae_flag_reach_the_kernel() {
-    let dir = temp_dir("ace");
     let pkt = |synack: &str| {
         format!(
             "`sysctl -q net.ipv4.tcp_ecn=1`\n\
@@ -392,25 +391,40 @@ fn ace_digits_and_the_ae_flag_reach_the_kernel() {
              +0 %{{ assert SK_MEMINFO_DROPS == 0; assert SK_MEMINFO_RMEM_ALLOC > 0 }}%\n"
         )
     };
-    std::fs::write(dir.join("good.pkt"), pkt("SE.")).unwrap();
-    std::fs::write(dir.join("bad.pkt"), pkt("SEA.")).unwrap();
+    let y = good_and_bad_on_the_kernel(
+        "ace",
+        &pkt("SE."),
+        &pkt("SEA."),
+        &["flags  expected SEA.\n                got SE.", "in   SEWA 0:0(0)"],
+    );
+    assert!(y.contains("in: \"S7 0:0(0) win 65535 <mss 1460>\""), "{y}");
+}
+
+/// Imports `good` and `bad` (.pkt texts) from a directory of their own, then,
+/// with privileges, runs both on the kernel: `good` must pass, `bad` fail
+/// with output holding each of `bad_says`. Returns the good script's YAML.
+fn good_and_bad_on_the_kernel(name: &str, good: &str, bad: &str, bad_says: &[&str]) -> String {
+    assert_ne!(good, bad, "{name}: the bad variant is the good one");
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("good.pkt"), good).unwrap();
+    std::fs::write(dir.join("bad.pkt"), bad).unwrap();
     let out = dir.join("out");
     let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("2 converted"), "{stdout}");
-    let y = std::fs::read_to_string(out.join("good.yaml")).unwrap();
-    assert!(y.contains("in: \"S7 0:0(0) win 65535 <mss 1460>\""), "{y}");
-    if !common::privileged() {
-        return;
+    let yaml = std::fs::read_to_string(out.join("good.yaml")).unwrap();
+    if common::privileged() {
+        let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
+        let (code, stdout, stderr) = run("good.yaml");
+        assert_eq!(code, Some(0), "{name}: {stdout}{stderr}");
+        let (code, stdout, _) = run("bad.yaml");
+        assert_eq!(code, Some(1), "{name}: {stdout}");
+        for want in bad_says {
+            assert!(stdout.contains(want), "{name}: {want}: {stdout}");
+        }
     }
-    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
-    let (code, stdout, stderr) = run("good.yaml");
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let (code, stdout, _) = run("bad.yaml");
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("flags  expected SEA.\n                got SE."), "{stdout}");
-    assert!(stdout.contains("in   SEWA 0:0(0)"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+    yaml
 }
 
 /// packetdrill's IP information, `(tos 0x10)` on an inbound packet and
@@ -418,7 +432,6 @@ fn ace_digits_and_the_ae_flag_reach_the_kernel() {
 /// kernel; a wrong TTL fails on the ttl field.
 #[test]
 fn ip_information_is_set_and_checked_on_the_kernel() {
-    let dir = temp_dir("ipinfo");
     let pkt = |ttl: u8| {
         format!(
             "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
@@ -429,22 +442,7 @@ fn ip_information_is_set_and_checked_on_the_kernel() {
              +0 > (ttl {ttl}, tos 0x0) S. 0:0(0) ack 1 <mss 1460>\n"
         )
     };
-    std::fs::write(dir.join("good.pkt"), pkt(64)).unwrap();
-    std::fs::write(dir.join("bad.pkt"), pkt(63)).unwrap();
-    let out = dir.join("out");
-    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("2 converted"), "{stdout}");
-    if !common::privileged() {
-        return;
-    }
-    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
-    let (code, stdout, stderr) = run("good.yaml");
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let (code, stdout, _) = run("bad.yaml");
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("ttl  expected 63\n              got 64"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
+    good_and_bad_on_the_kernel("ipinfo", &pkt(64), &pkt(63), &["ttl  expected 63\n              got 64"]);
 }
 
 /// Names of packetdrill's symbol table that the language gained (fcntl's
@@ -452,7 +450,6 @@ fn ip_information_is_set_and_checked_on_the_kernel() {
 /// bits, every errno) do on the kernel what packetdrill's would.
 #[test]
 fn packetdrill_symbols_reach_the_kernel() {
-    let dir = temp_dir("symbols");
     let good = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
         +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
         +0 bind(3, ..., ...) = 0\n\
@@ -498,25 +495,10 @@ fn packetdrill_symbols_reach_the_kernel() {
         +0 epoll_wait(6, {events=EPOLLOUT, fd=5}, 1, 0) = 1\n\
         +0 close(5) = 0\n\
         +0 close(4) = 0\n";
-    std::fs::write(dir.join("good.pkt"), good).unwrap();
     // The dup'd descriptor is a socket of its own to the script: its
     // FD_CLOEXEC is not the original's.
     let bad = good.replace("+0 fcntl(5, F_GETFD) = 0", "+0 fcntl(5, F_GETFD) = 1");
-    std::fs::write(dir.join("bad.pkt"), bad).unwrap();
-    let out = dir.join("out");
-    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("2 converted"), "{stdout}");
-    if !common::privileged() {
-        return;
-    }
-    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
-    let (code, stdout, stderr) = run("good.yaml");
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let (code, stdout, _) = run("bad.yaml");
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("fcntl(5, F_GETFD) = 1"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
+    good_and_bad_on_the_kernel("symbols", good, &bad, &["fcntl(5, F_GETFD) = 1"]);
 }
 
 /// SCM_TIMESTAMPING_OPT_STATS on the error queue: packetdrill's
@@ -593,7 +575,6 @@ fn opt_stats_reach_the_kernel() {
 /// kernel, which timestamps that send and not the next.
 #[test]
 fn sendmsg_control_messages_reach_the_kernel() {
-    let dir = temp_dir("sendcmsg");
     let good = concat!(
         "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
         "+0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n",
@@ -614,37 +595,19 @@ fn sendmsg_control_messages_reach_the_kernel() {
         "+0 > P. 101:201(100) ack 1\n",
         "+0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{...,0}], msg_flags=0}, MSG_ERRQUEUE) = -1 EAGAIN (Resource temporarily unavailable)\n"
     );
-    std::fs::write(dir.join("good.pkt"), good).unwrap();
     // Without the control message the send is not timestamped.
     let bad = good.replace(
         ", msg_control=[{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]",
         "",
     );
-    assert_ne!(bad, good);
-    std::fs::write(dir.join("bad.pkt"), bad).unwrap();
-    let out = dir.join("out");
-    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("2 converted"), "{stdout}");
-    let y = std::fs::read_to_string(out.join("good.yaml")).unwrap();
+    let y = good_and_bad_on_the_kernel("sendcmsg", good, &bad, &["returned -1 EAGAIN, expected 0"]);
     assert!(y.contains("sendmsg(4, [100], 0, [{cmsg_level=SOL_SOCKET, cmsg_type=SO_TIMESTAMPING, cmsg_data=SOF_TIMESTAMPING_TX_SCHED}]) = 100"), "{y}");
-    if !common::privileged() {
-        return;
-    }
-    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
-    let (code, stdout, stderr) = run("good.yaml");
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let (code, stdout, _) = run("bad.yaml");
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("returned -1 EAGAIN, expected 0"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// packetdrill's per-packet ports: a SYN from another port to a closed
 /// one, and the kernel's RST with those ports, beside the connection.
 #[test]
 fn per_packet_ports_reach_the_kernel() {
-    let dir = temp_dir("ports");
     let good = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
         +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
         +0 bind(3, ..., ...) = 0\n\
@@ -655,20 +618,10 @@ fn per_packet_ports_reach_the_kernel() {
         +0 > S. 0:0(0) ack 1 <mss 1460>\n\
         +.1 < . 1:1(0) ack 1 win 257\n\
         +0 accept(3, ..., ...) = 4\n";
-    std::fs::write(dir.join("good.pkt"), good).unwrap();
-    std::fs::write(dir.join("bad.pkt"), good.replace("> 8081>9999 R.", "> 8081>9998 R.")).unwrap();
-    let out = dir.join("out");
-    let (code, stdout, _) = harness(&["import", dir.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("2 converted"), "{stdout}");
-    if !common::privileged() {
-        return;
-    }
-    let run = |f: &str| harness(&["run", out.join(f).to_str().unwrap(), "--target", "linux", "--verdicts"]);
-    let (code, stdout, stderr) = run("good.yaml");
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let (code, stdout, _) = run("bad.yaml");
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains("ports  expected 8081 > 9998"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
+    good_and_bad_on_the_kernel(
+        "ports",
+        good,
+        &good.replace("> 8081>9999 R.", "> 8081>9998 R."),
+        &["ports  expected 8081 > 9998"],
+    );
 }
