@@ -88,6 +88,9 @@ pub(super) struct Run<'a> {
     /// Marks asked for ([`RunOptions::marks`]): whether the target logs
     /// them itself, and the state seen after the last step when it does not.
     pub marks: Option<MarkLog>,
+    /// Packets the stack sent that a `flood` step took from the target but
+    /// were not answers to the flood: the steps after it see them first.
+    pub held: std::collections::VecDeque<(Duration, reference_stack::wire::IpPacket)>,
 }
 
 pub(super) struct MarkLog {
@@ -128,6 +131,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         current: 0,
         late: Vec::new(),
         marks: None,
+        held: std::collections::VecDeque::new(),
     };
     if opts.marks {
         let logged = r.target.log_marks();

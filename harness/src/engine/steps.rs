@@ -7,7 +7,7 @@ use super::run::{mismatch, Run, StepError};
 use super::timing::window_text;
 use super::trace::{render, Dir, TraceEntry};
 use crate::script::packet::{IcmpSpec, PacketSpec};
-use crate::script::{InfoCheck, InfoField, Outbound, StateOf, Step, StepKind, TargetKind};
+use crate::script::{Flood, InfoCheck, InfoField, Outbound, StateOf, Step, StepKind, TargetKind};
 use crate::target::{Inject, TargetError};
 use reference_stack::wire::{IcmpErrorRepr, IpPacket, QuotedTcp, TcpFlags};
 use reference_stack::State;
@@ -46,6 +46,7 @@ impl Run<'_> {
             StepKind::Sysctl(kv) => self.step_sysctl(step, kv, lo),
             StepKind::Qdisc(_) | StepKind::Route(_) | StepKind::TcpMetricsFlush => self.step_netconf(step, lo),
             StepKind::Counters(fields) => self.step_counters(step, fields, lo),
+            StepKind::Flood(f) => self.step_flood(step, f, lo),
             StepKind::Call(spec) => self.step_call(i, step, spec, lo),
             StepKind::State { of, is } => self.step_state(step, *of, *is, lo),
             StepKind::TcpInfo { fd, fields } => self.step_tcp_info(step, *fd, fields, lo),
@@ -108,7 +109,7 @@ impl Run<'_> {
         if self.script.outbound == Outbound::Queue {
             return Ok(());
         }
-        while let Some((at, p)) = self.target.next_packet(t)? {
+        while let Some((at, p)) = self.next_packet(t)? {
             if self.take_expected(at, &p)? {
                 continue;
             }
@@ -369,7 +370,7 @@ impl Run<'_> {
             // A packet already read is this step's to judge, however late
             // the engine got here; the step's time check says if it was late.
             let deadline = deadline.max(self.target.now());
-            let Some((at, p)) = self.target.next_packet(deadline)? else { return Ok(None) };
+            let Some((at, p)) = self.next_packet(deadline)? else { return Ok(None) };
             if self.take_expected(at, &p)? {
                 continue;
             }
@@ -426,6 +427,101 @@ impl Run<'_> {
             _ => unreachable!("a network setting"),
         }
         self.time.last = at;
+        Ok(())
+    }
+
+    /// The next packet the stack sent by `deadline`: one a flood held back
+    /// first, then the target's.
+    pub(super) fn next_packet(&mut self, deadline: Duration) -> Result<Option<(Duration, IpPacket)>, TargetError> {
+        if self.held.front().is_some_and(|(at, _)| *at <= deadline) {
+            return Ok(self.held.pop_front());
+        }
+        self.target.next_packet(deadline)
+    }
+
+    /// A `flood` step: `count` segments, each from its own source of the
+    /// script's network (numbered as the connection's), then the stack's
+    /// answers to those sources within `settle` of the last, counted by
+    /// their flags. What the stack sent elsewhere meanwhile is kept for the
+    /// steps after it.
+    fn step_flood(&mut self, step: &Step, f: &Flood, lo: Duration) -> Result<(), StepError> {
+        let start = self.reach(step, lo)?;
+        let sources = flood_sources(self.script.remote, f.count).map_err(|m| mismatch(m, vec![]))?;
+        if let Some(host) = self.target.host() {
+            let mut addrs: Vec<std::net::IpAddr> = sources.iter().map(|s| s.0).collect();
+            addrs.sort_unstable();
+            addrs.dedup();
+            host.sources(&addrs)?;
+        }
+        let pkt = self.num.build_in(self.script, &f.seg).map_err(|m| mismatch(m, vec![]))?;
+        let from: std::collections::HashSet<(std::net::IpAddr, u16)> = sources.iter().copied().collect();
+        let mut kinds: BTreeMap<String, i64> = BTreeMap::new();
+        let mut answered: std::collections::HashSet<(std::net::IpAddr, u16)> = std::collections::HashSet::new();
+        let mut take = |p: &IpPacket, kinds: &mut BTreeMap<String, i64>| -> bool {
+            let to = (p.ip.dst, p.tcp.dst_port);
+            if !from.contains(&to) {
+                return false;
+            }
+            let ae = p.tcp.reserved & crate::script::packet::AE_BIT != 0;
+            *kinds.entry(crate::script::packet::flags_text(p.tcp.flags, ae)).or_default() += 1;
+            answered.insert(to);
+            true
+        };
+        for (i, (addr, port)) in sources.iter().enumerate() {
+            if let Some(rate) = f.rate {
+                self.target.advance(start + Duration::from_secs_f64(i as f64 / f64::from(rate)))?;
+            }
+            let mut p = pkt.clone();
+            p.ip.src = *addr;
+            p.tcp.src_port = *port;
+            let wire = p.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
+            self.target.inject(Inject::Tcp { pkt: &p, wire: &wire })?;
+            // Answers are taken as they come, so the target keeps few.
+            while let Some((at, q)) = self.target.next_packet(self.target.now())? {
+                if !take(&q, &mut kinds) {
+                    self.held.push_back((at, q));
+                }
+            }
+        }
+        let sent = self.target.now();
+        let end = sent + f.settle;
+        while let Some((at, q)) = self.target.next_packet(end)? {
+            if !take(&q, &mut kinds) {
+                self.held.push_back((at, q));
+            }
+        }
+        self.target.advance(end)?;
+        let none = i64::from(f.count) - answered.len() as i64;
+        let summary = |kinds: &BTreeMap<String, i64>| {
+            let mut parts: Vec<String> = kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            parts.push(format!("none {none}"));
+            parts.join(", ")
+        };
+        self.trace.push(TraceEntry::Call {
+            at: start,
+            text: format!(
+                "flood {} x `{}` from as many sources in {:.3} s",
+                f.count,
+                render(self.num.isns(), &pkt.tcp, Dir::In),
+                (sent - start).as_secs_f64()
+            ),
+            ret: format!("answers: {}", summary(&kinds)),
+        });
+        let mut diffs = Vec::new();
+        for (k, check) in &f.answers {
+            let v = if k == "none" { none } else { kinds.get(k).copied().unwrap_or(0) };
+            if !check.holds(v) {
+                diffs.push(FieldDiff {
+                    field: "answers",
+                    expected: format!("{k} {check}"),
+                    actual: format!("{k} {v}"),
+                });
+            }
+        }
+        if !diffs.is_empty() {
+            return Err(mismatch(format!("the stack answered the flood otherwise ({})", summary(&kinds)), diffs));
+        }
+        self.time.last = end;
         Ok(())
     }
 
@@ -520,7 +616,7 @@ impl Run<'_> {
         let start = self.time.at(&step.time, lo);
         self.no_packets_until(start)?;
         let end = start + d;
-        if let Some((at, p)) = self.target.next_packet(end)? {
+        if let Some((at, p)) = self.next_packet(end)? {
             let text = self.out_entry(at, &p);
             return Err(mismatch(
                 format!("expected nothing for {:.6} s, but at {:.6}: out {text}", d.as_secs_f64(), at.as_secs_f64()),
@@ -552,5 +648,48 @@ fn break_tcp_checksum(wire: &mut [u8]) {
     };
     if let Some(b) = wire.get_mut(ip_len + 16) {
         *b ^= 0xff;
+    }
+}
+
+/// A flood's sources: the script's network's addresses but its own (IPv4:
+/// the /24's hosts; IPv6: the /64's, from ::2), each with ports from 1024
+/// up, address first: `count` distinct (address, port) pairs.
+pub(super) fn flood_sources(remote: std::net::IpAddr, count: u32) -> Result<Vec<(std::net::IpAddr, u16)>, String> {
+    use std::net::IpAddr;
+    let hosts: Vec<IpAddr> = match remote {
+        IpAddr::V4(v) => {
+            let base = u32::from(v) & 0xffff_ff00;
+            (1..255).map(|h| IpAddr::V4((base | h).into())).filter(|a| *a != remote).collect()
+        }
+        IpAddr::V6(v) => {
+            let base = u128::from(v) & !0xffff_ffff_ffff_ffffu128;
+            (1..=4096u128).map(|h| IpAddr::V6((base | h).into())).filter(|a| *a != remote).collect()
+        }
+    };
+    let per_port = hosts.len() as u64;
+    let ports = u64::from(u16::MAX) - 1024 + 1;
+    if u64::from(count) > per_port * ports {
+        return Err(format!("a flood of {count} has not as many sources in the script's network"));
+    }
+    Ok((0..u64::from(count)).map(|i| (hosts[(i % per_port) as usize], (1024 + i / per_port) as u16)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flood_sources;
+
+    #[test]
+    fn a_floods_sources_are_distinct_and_in_the_scripts_network() {
+        let v4 = flood_sources("192.0.2.1".parse().unwrap(), 10_000).unwrap();
+        let set: std::collections::HashSet<_> = v4.iter().collect();
+        assert_eq!(set.len(), 10_000);
+        assert!(v4.iter().all(|(a, p)| a.to_string().starts_with("192.0.2.")
+            && *a != "192.0.2.1".parse::<std::net::IpAddr>().unwrap()
+            && *p >= 1024));
+        assert_eq!(v4[0], ("192.0.2.2".parse().unwrap(), 1024));
+        let v6 = flood_sources("2001:db8::1".parse().unwrap(), 5000).unwrap();
+        assert_eq!(v6.iter().collect::<std::collections::HashSet<_>>().len(), 5000);
+        assert!(v6.iter().all(|(a, _)| a.to_string().starts_with("2001:db8::")));
+        assert!(flood_sources("192.0.2.1".parse().unwrap(), u32::MAX).is_err());
     }
 }

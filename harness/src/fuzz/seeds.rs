@@ -159,6 +159,7 @@ pub fn case_from_script(s: &Script) -> Case {
             | StepKind::Route(_)
             | StepKind::TcpMetricsFlush
             | StepKind::Counters(_)
+            | StepKind::Flood(_)
             | StepKind::Icmp(_)
             | StepKind::NewConnection { .. } => {}
         }

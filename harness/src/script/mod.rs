@@ -172,7 +172,28 @@ pub enum StepKind {
     /// previous `counters:` step or the start; a name with `*` is the sum
     /// over the counters it matches. `counters: {}` only starts counting.
     Counters(Vec<InfoField>),
+    /// `flood: {count: 10000, seg: "S 0:0(0) win 65535", answers: {"S.": "1~"}}`:
+    /// many segments, each from its own address and port of the script's
+    /// network, then what the stack sent back to them.
+    Flood(Flood),
 }
+
+/// A flood: `count` copies of `seg`, each from its own source (the
+/// script's network's addresses, then ports from 1024), at `rate` per
+/// second (as fast as the target takes them when `None`); the stack's
+/// answers to those sources within `settle` of the last, counted by their
+/// flags (`S.`, `R.`, ...; `none`: the sources that got nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flood {
+    pub count: u32,
+    pub seg: PacketSpec,
+    pub rate: Option<u32>,
+    pub settle: Duration,
+    pub answers: Vec<InfoField>,
+}
+
+/// The most segments one `flood` step sends.
+pub const MAX_FLOOD: u32 = 1_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
@@ -513,6 +534,7 @@ struct RawStep {
     route: Option<Spanned<String>>,
     tcp_metrics: Option<Spanned<String>>,
     counters: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
+    flood: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
     only: Option<Spanned<String>>,
     /// With a `recvmsg` call: the msghdr's flags it must return.
     msg_flags: Option<Spanned<serde_json::Value>>,
@@ -1323,6 +1345,7 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
         r.route.is_some(),
         r.tcp_metrics.is_some(),
         r.counters.is_some(),
+        r.flood.is_some(),
     ];
     let n = kinds.iter().filter(|k| **k).count();
     if n != 1 {
@@ -1332,9 +1355,9 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             off,
             1,
             if n == 0 {
-                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `new_connection`".into()
+                "a step needs one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `flood`, `new_connection`".into()
             } else {
-                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `new_connection`".into()
+                "a step has exactly one of `in`, `out`, `call`, `state`, `quiet`, `wait`, `tcp_info`, `shell`, `sysctl`, `qdisc`, `route`, `tcp_metrics`, `counters`, `flood`, `new_connection`".into()
             },
             Some("split it into several steps".into()),
         ));
@@ -1522,6 +1545,8 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             fields.push((k.clone(), parse_check(k, v).map_err(|m| ctx.err_at(&c.referenced, m, None))?));
         }
         StepKind::Counters(fields)
+    } else if let Some(f) = &r.flood {
+        StepKind::Flood(parse_flood(&f.value).map_err(|m| ctx.err_at(&f.referenced, m, None))?)
     } else if let Some(m) = &r.new_connection {
         if let Some(k) = m.value.keys().find(|k| *k != "remote_isn") {
             return Err(ctx.err_at(&m.referenced, format!("unknown key `{k}` in new_connection (remote_isn)"), None));
@@ -1797,6 +1822,50 @@ fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String
     Ok((fd, fields))
 }
 
+/// `flood: {count, seg, rate, settle, answers}`.
+fn parse_flood(m: &serde_json::Map<String, serde_json::Value>) -> Result<Flood, String> {
+    if let Some(k) = m.keys().find(|k| !["count", "seg", "rate", "settle", "answers"].contains(&k.as_str())) {
+        return Err(format!("unknown key `{k}` in a flood (count, seg, rate, settle, answers)"));
+    }
+    let count = m
+        .get("count")
+        .and_then(serde_json::Value::as_u64)
+        .filter(|c| (1..=u64::from(MAX_FLOOD)).contains(c))
+        .ok_or(format!("a flood needs `count:`, from 1 to {MAX_FLOOD}"))? as u32;
+    let seg_text = m
+        .get("seg")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("a flood needs `seg:`, the segment each source sends")?;
+    let seg = PacketSpec::parse(seg_text).map_err(|e| format!("seg: {}", e.message))?;
+    if seg.ports.is_some() {
+        return Err("seg: a flood's segments come from ports of its own; give none".into());
+    }
+    let rate = match m.get("rate") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|r| (1..=10_000_000).contains(r))
+                .ok_or("rate is segments per second, from 1 to 10000000")? as u32,
+        ),
+    };
+    let settle = match m.get("settle") {
+        None => Duration::from_millis(100),
+        Some(serde_json::Value::String(t)) => time::parse_duration(t)?,
+        Some(other) => return Err(format!("settle: `{other}` is not a time (e.g. 100ms)")),
+    };
+    let mut answers = Vec::new();
+    if let Some(a) = m.get("answers") {
+        let a = a.as_object().ok_or("answers is a map of flags (S., R., ...) or `none` to counts")?;
+        for (k, v) in a {
+            if k != "none" {
+                crate::script::packet::parse_flags_ae(k, 0).map_err(|e| format!("answers: `{k}`: {}", e.message))?;
+            }
+            answers.push((k.clone(), parse_check(k, v)?));
+        }
+    }
+    Ok(Flood { count, seg, rate, settle, answers })
+}
+
 /// A value a number must have: `N`, `lo~hi` (`lo~` or `~hi` open),
 /// `&MASK`, `!&MASK` or `*`.
 fn parse_check(k: &str, val: &serde_json::Value) -> Result<InfoCheck, String> {
@@ -2004,6 +2073,12 @@ steps:
             ("steps:\n  - qdisc: \"fq limit 3\"\n", "pfifo"),
             ("steps:\n  - route: \"rtt 3\"\n", "not a route metric"),
             ("steps:\n  - tcp_metrics: clear\n", "takes `flush`"),
+            ("steps:\n  - flood: {seg: \"S 0:0(0)\"}\n", "needs `count:`"),
+            ("steps:\n  - flood: {count: 2000000, seg: \"S 0:0(0)\"}\n", "from 1 to 1000000"),
+            ("steps:\n  - flood: {count: 5}\n", "needs `seg:`"),
+            ("steps:\n  - flood: {count: 5, seg: \"9>8 S 0:0(0)\"}\n", "ports of its own"),
+            ("steps:\n  - flood: {count: 5, seg: \"S 0:0(0)\", answers: {\"Q\": 1}}\n", "answers: `Q`"),
+            ("steps:\n  - flood: {count: 5, seg: \"S 0:0(0)\", colour: 1}\n", "unknown key `colour`"),
             ("steps:\n  - in: icmp unreachable bogus_code\n", "unknown code"),
         ] {
             let e = p(bad).unwrap_err();

@@ -121,6 +121,7 @@ pub enum StepKey {
     Route,
     TcpMetrics,
     Counters,
+    Flood,
     NewConnection,
     Only,
     Why,
@@ -131,7 +132,7 @@ pub enum StepKey {
 }
 
 impl StepKey {
-    pub const ALL: [StepKey; 21] = [
+    pub const ALL: [StepKey; 22] = [
         StepKey::At,
         StepKey::In,
         StepKey::Out,
@@ -146,6 +147,7 @@ impl StepKey {
         StepKey::Route,
         StepKey::TcpMetrics,
         StepKey::Counters,
+        StepKey::Flood,
         StepKey::NewConnection,
         StepKey::Only,
         StepKey::Why,
@@ -171,6 +173,7 @@ impl StepKey {
             StepKey::Route => "route",
             StepKey::TcpMetrics => "tcp_metrics",
             StepKey::Counters => "counters",
+            StepKey::Flood => "flood",
             StepKey::NewConnection => "new_connection",
             StepKey::Only => "only",
             StepKey::Why => "why",
@@ -552,6 +555,15 @@ mod tests {
             StepKey::Counters,
             Value::Map(vec![("*OutOfWindowIcmps*".into(), "1~".into())]),
         ));
+        d.steps.push(StepDoc::new(
+            None,
+            StepKey::Flood,
+            Value::Map(vec![
+                ("count".into(), 100.into()),
+                ("seg".into(), "S 0:0(0) win 65535".into()),
+                ("answers".into(), Value::Map(vec![("S.".into(), "1~".into()), ("none".into(), 0.into())])),
+            ]),
+        ));
         d.steps.push(StepDoc::new(None, StepKey::NewConnection, Value::Map(vec![("remote_isn".into(), 5.into())])));
         d.steps.push(
             StepDoc::new(None, StepKey::Call, "recvmsg(4, 0, MSG_ERRQUEUE) = 0")
@@ -573,9 +585,9 @@ mod tests {
         assert_eq!(s.from.as_deref(), Some("dir/x.pkt"));
         assert_eq!(s.sysctl.get("net.ipv4.tcp_wmem").map(String::as_str), Some("4096 262144 4194304"));
         assert_eq!((s.local_port, s.remote_port, s.remote_isn, s.tolerance_percent), (8081, 8081, 1000, Some(12.5)));
-        assert_eq!(s.steps.len(), 16);
+        assert_eq!(s.steps.len(), 17);
         assert_eq!(s.steps[0].from, Some(7));
-        assert_eq!(s.steps[15].within, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(s.steps[16].within, Some(std::time::Duration::from_millis(500)));
         assert_eq!(s.qdisc.as_ref().map(ToString::to_string).as_deref(), Some("pfifo limit 10"));
         assert_eq!(s.route.as_ref().map(ToString::to_string).as_deref(), Some("advmss 600 mtu lock 640"));
     }

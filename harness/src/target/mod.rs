@@ -129,6 +129,9 @@ pub trait Host {
     fn route(&mut self, r: &crate::script::netconf::RouteMetrics) -> Result<(), TargetError>;
     /// Forgets the TCP metrics cache (a `tcp_metrics: flush` step).
     fn tcp_metrics_flush(&mut self) -> Result<(), TargetError>;
+    /// Makes the stack able to answer these addresses of the script's
+    /// network (a `flood`'s sources): on a veth pair, their neighbour entries.
+    fn sources(&mut self, addrs: &[std::net::IpAddr]) -> Result<(), TargetError>;
     /// How much each SNMP counter (nstat's names) grew since the previous
     /// call, or since the target was made (a `counters:` step).
     fn counters(&mut self) -> Result<std::collections::BTreeMap<String, i64>, TargetError>;

@@ -60,7 +60,7 @@ impl RealWire {
     }
 
     /// Reads every datagram waiting on the link; keeps the TCP ones for the
-    /// script's peer. A segment whose options are padded with anything but
+    /// script's network. A segment whose options are padded with anything but
     /// zeros is the stack's failure.
     pub fn drain(&mut self) -> Result<(), TargetError> {
         loop {
@@ -87,7 +87,10 @@ impl RealWire {
                         let probe_answer = self
                             .probe_port
                             .is_some_and(|port| p.tcp.flags.rst() && p.tcp.src_port == port && p.tcp.dst_port == port);
-                        if p.ip.dst == self.remote && !probe_answer {
+                        // The script's address, or another of its network
+                        // (a flood's sources, the script's other ports'
+                        // peers): the engine checks the addresses.
+                        if same_network(p.ip.dst, self.remote) && !probe_answer {
                             self.sent.push_back((at, p));
                         }
                     }
@@ -154,5 +157,16 @@ impl RealWire {
         self.link
             .send(wire)
             .map_err(|e| TargetError::Setup(format!("writing to the {} transport: {e}", self.link.name())))
+    }
+}
+
+/// Whether `a` is in `b`'s network: the /24 (IPv4) or /64 (IPv6) the
+/// targets route to the script.
+fn same_network(a: std::net::IpAddr, b: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) >> 8 == u32::from(b) >> 8,
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) >> 64 == u128::from(b) >> 64,
+        _ => false,
     }
 }

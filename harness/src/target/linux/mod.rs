@@ -100,6 +100,8 @@ pub struct LinuxTarget {
     remote: IpAddr,
     /// The SNMP counters when the last `counters:` step (or the setup) read them.
     counters_base: BTreeMap<String, i64>,
+    /// Neighbour entries made for a flood's sources (veth pair only).
+    neighbours: std::collections::BTreeSet<IpAddr>,
 }
 
 /// Closes what finished scripts leave behind, off their critical path.
@@ -398,6 +400,7 @@ impl LinuxTarget {
             },
             remote: script.remote,
             // Only a script that counts pays for reading them.
+            neighbours: std::collections::BTreeSet::new(),
             counters_base: if script.steps.iter().any(|s| matches!(s.kind, crate::script::StepKind::Counters(_))) {
                 sys::net_counters().map_err(|e| setup(format!("reading /proc/net's counters: {e}")))?
             } else {
@@ -1122,6 +1125,21 @@ impl Host for LinuxTarget {
 
     fn tcp_metrics_flush(&mut self) -> Result<(), TargetError> {
         self.ns.tcp_metrics_flush().map_err(|e| TargetError::Setup(e.to_string()))
+    }
+
+    fn sources(&mut self, addrs: &[IpAddr]) -> Result<(), TargetError> {
+        // On TUN every address of the script's network is routed to the
+        // device; a veth pair needs each one's neighbour entry (the
+        // harness's MAC), as the script's own has.
+        if self.dev != "veth0" {
+            return Ok(());
+        }
+        for a in addrs.iter().filter(|a| **a != self.remote) {
+            if self.neighbours.insert(*a) {
+                self.ns.neigh_add("veth0", *a, MAC_HARNESS).map_err(|e| TargetError::Setup(e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     fn counters(&mut self) -> Result<BTreeMap<String, i64>, TargetError> {
