@@ -46,6 +46,12 @@ impl Numbering {
         }
     }
 
+    /// One of the script's other connections: the script's port is its
+    /// own, the rest is learned as for the main one.
+    pub fn other(s: &Script, remote_port: u16) -> Numbering {
+        Numbering { remote_port, ..Numbering::new(s) }
+    }
+
     pub fn isns(&self) -> Isns {
         Isns { stack: self.stack_isn.unwrap_or(0), script: self.remote_isn }
     }
@@ -79,7 +85,7 @@ impl Numbering {
     /// What a packet no step checks teaches (`outbound: ignore`): the
     /// stack's ISN and port from its SYN, its TS val.
     pub fn learn_unchecked(&mut self, s: &Script, p: &IpPacket) {
-        if p.tcp.flags.syn() && self.stack_isn.is_none() && p.ip.dst == s.remote {
+        if p.tcp.flags.syn() && self.stack_isn.is_none() && p.ip.dst == s.remote && p.tcp.dst_port == self.remote_port {
             self.stack_isn = Some(p.tcp.seq.0);
             self.local_port = p.tcp.src_port;
         }

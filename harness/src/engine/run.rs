@@ -91,6 +91,8 @@ pub(super) struct Run<'a> {
     /// Packets the stack sent that a `flood` step took from the target but
     /// were not answers to the flood: the steps after it see them first.
     pub held: std::collections::VecDeque<(Duration, reference_stack::wire::IpPacket)>,
+    /// The script's other connections' numbers (`conn:` steps), by name.
+    pub conns: std::collections::BTreeMap<String, super::numbering::Numbering>,
 }
 
 pub(super) struct MarkLog {
@@ -132,6 +134,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         late: Vec::new(),
         marks: None,
         held: std::collections::VecDeque::new(),
+        conns: std::collections::BTreeMap::new(),
     };
     if opts.marks {
         let logged = r.target.log_marks();
@@ -270,7 +273,15 @@ impl Run<'_> {
     /// logged up to then (the timer that sent it, the state it left).
     pub(super) fn out_entry(&mut self, at: Duration, p: &reference_stack::wire::IpPacket) -> String {
         self.flush_marks(Some(at));
-        self.trace.out(self.num.isns(), at, p)
+        let ports = self.shows_ports(p.tcp.dst_port);
+        self.trace.out(self.num.isns(), at, p, ports)
+    }
+
+    /// Whether a segment to or from the script's `port` is shown with its
+    /// ports: in a script of several connections, or when the port is not
+    /// the connection's (per-packet ports, a flood's).
+    pub(super) fn shows_ports(&self, port: u16) -> bool {
+        !self.script.connections.is_empty() || port != self.num.remote_port
     }
 
     /// Puts the marks a logging target has logged into the trace: all of

@@ -2,6 +2,7 @@
 //! does what the step says and checks what came back; a mismatch is returned
 //! for the step loop to place.
 
+use super::numbering::Numbering;
 use super::outcome::FieldDiff;
 use super::run::{mismatch, Run, StepError};
 use super::timing::window_text;
@@ -18,7 +19,22 @@ use std::time::Duration;
 const ANY_TIME: Duration = Duration::from_secs(24 * 3600);
 
 impl Run<'_> {
+    /// A step, with the numbers of the connection it names (`conn:`) in
+    /// place of the main one's while it runs; descriptors stay the script's.
     pub(super) fn step(&mut self, i: usize, step: &Step) -> Result<(), StepError> {
+        let Some(name) = step.conn.as_deref() else { return self.step_main(i, step) };
+        let port = self.script.connections.iter().find(|(n, _)| n == name).map_or(self.num.remote_port, |c| c.1);
+        let mut other = self.conns.remove(name).unwrap_or_else(|| Numbering::other(self.script, port));
+        std::mem::swap(&mut self.num, &mut other);
+        std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
+        let r = self.step_main(i, step);
+        std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
+        std::mem::swap(&mut self.num, &mut other);
+        self.conns.insert(name.to_string(), other);
+        r
+    }
+
+    fn step_main(&mut self, i: usize, step: &Step) -> Result<(), StepError> {
         let (lo, hi) = self.time.window(&step.time);
         if !step.time.any {
             self.settle_pending(lo)?;
@@ -184,6 +200,9 @@ impl Run<'_> {
         let pkt = self.num.build_in(self.script, spec).map_err(|m| mismatch(m, vec![]))?;
         let mut wire = pkt.emit().map_err(|e| TargetError::Unsupported(format!("the packet cannot be built: {e}")))?;
         let mut text = render(self.num.isns(), &pkt.tcp, Dir::In);
+        if self.shows_ports(pkt.tcp.src_port) {
+            text = format!("{}>{} {text}", pkt.tcp.src_port, pkt.tcp.dst_port);
+        }
         if spec.bad_checksum {
             break_tcp_checksum(&mut wire);
             text.push_str(" bad_checksum");

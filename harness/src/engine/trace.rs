@@ -165,9 +165,13 @@ impl Trace {
         out
     }
 
-    /// A segment the stack sent at `at`; returns its rendering.
-    pub fn out(&mut self, isns: Isns, at: Duration, p: &IpPacket) -> String {
-        let text = render(isns, &p.tcp, Dir::Out);
+    /// A segment the stack sent at `at`; returns its rendering (with its
+    /// ports first when `ports`: a script of several connections).
+    pub fn out(&mut self, isns: Isns, at: Duration, p: &IpPacket, ports: bool) -> String {
+        let mut text = render(isns, &p.tcp, Dir::Out);
+        if ports {
+            text = format!("{}>{} {text}", p.tcp.src_port, p.tcp.dst_port);
+        }
         let (bytes, step) = (p.emit().unwrap_or_default(), self.step);
         self.push(TraceEntry::Packet { at, dir: Dir::Out, text: text.clone(), bytes, step });
         text

@@ -202,6 +202,9 @@ pub struct Step {
     pub text: String,
     pub time: TimeSpec,
     pub only: Option<TargetKind>,
+    /// `conn: NAME`: the step is about another connection of the script's,
+    /// one of the header's `connections` (its own port and numbering).
+    pub conn: Option<String>,
     /// `from: LINE`: the line of the imported file (the header's `from`).
     pub from: Option<usize>,
     /// `within: D` on an `out` step: the packet must come at the latest D
@@ -300,6 +303,10 @@ pub struct Script {
     /// route to the script's address (`ip route change ...`); other targets
     /// cannot run the script.
     pub route: Option<netconf::RouteMetrics>,
+    /// `connections: [b, c]` or `{b: 40100}`: the script's other connections
+    /// by name, each with its remote port (by default `remote_port` + 1000
+    /// for the first, + 2000 for the second, ...), numbered on their own.
+    pub connections: Vec<(String, u16)>,
     pub steps: Vec<Step>,
 }
 
@@ -499,6 +506,7 @@ struct RawScript {
     mtu: Option<Spanned<u32>>,
     qdisc: Option<Spanned<String>>,
     route: Option<Spanned<String>>,
+    connections: Option<Spanned<serde_json::Value>>,
     /// Free text on why the script exists.
     #[allow(dead_code)]
     description: Option<String>,
@@ -536,6 +544,7 @@ struct RawStep {
     counters: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
     flood: Option<Spanned<serde_json::Map<String, serde_json::Value>>>,
     only: Option<Spanned<String>>,
+    conn: Option<Spanned<String>>,
     /// With a `recvmsg` call: the msghdr's flags it must return.
     msg_flags: Option<Spanned<serde_json::Value>>,
     /// With a `recvmsg` call: the control messages it must return, in order.
@@ -968,6 +977,16 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             None => ScriptError::at(ctx.path, &ctx.source, 0, 1, "addresses of different IP versions".into(), None),
         });
     }
+    let connections = match &raw.connections {
+        None => Vec::new(),
+        Some(c) => match parse_connections(&c.value, raw.remote_port.as_ref().map_or(40000, |p| p.value)) {
+            Ok(v) => v,
+            Err(m) => {
+                errs.push(ctx.err_at(&c.referenced, m, None));
+                Vec::new()
+            }
+        },
+    };
     let steps_loc = raw.steps.referenced;
     let mut steps = Vec::new();
     let queue = raw.outbound.as_ref().is_some_and(|o| o.value == "queue");
@@ -998,6 +1017,17 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 continue;
             }
         };
+        if let Some(c) = step.conn.as_deref().filter(|c| !connections.iter().any(|(n, _)| n == c)) {
+            errs.push(ScriptError::at(
+                ctx.path,
+                &ctx.source,
+                step.pos.offset,
+                1,
+                format!("`conn: {c}` is not one of the header's `connections`"),
+                Some(format!("e.g. `connections: [{c}]`")),
+            ));
+            continue;
+        }
         earliest = match step.time.base {
             time::Base::Absolute => earliest.max(step.time.lo),
             time::Base::Relative => earliest + step.time.lo,
@@ -1161,6 +1191,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
                 None
             }
         }),
+        connections,
         route: raw.route.as_ref().and_then(|r| match netconf::RouteMetrics::parse(&r.value) {
             Ok(r) => Some(r),
             Err(m) => {
@@ -1593,7 +1624,23 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
             Some(d)
         }
     };
-    Ok(Step { pos, text: line_text, time, only, from: r.from.as_ref().map(|f| f.value), within, kind })
+    let conn = match &r.conn {
+        None => None,
+        Some(c) => {
+            let ok = matches!(&kind, StepKind::In(_) | StepKind::Out(_) | StepKind::Icmp(_))
+                || matches!(&kind, StepKind::State { of: StateOf::Conn, .. });
+            if !ok {
+                return Err(ctx.err_at(
+                    &c.referenced,
+                    "`conn` goes with `in`, `out` and `state: conn ...` steps (calls name their descriptors)"
+                        .to_string(),
+                    None,
+                ));
+            }
+            Some(c.value.clone())
+        }
+    };
+    Ok(Step { pos, text: line_text, time, only, conn, from: r.from.as_ref().map(|f| f.value), within, kind })
 }
 
 /// `cmsg: [{inq: N}, {timestamping: SECS}, {recverr: {errno, origin, type, code, info, data}}]`.
@@ -1820,6 +1867,41 @@ fn parse_tcp_info(v: &serde_json::Value) -> Result<(i32, Vec<InfoField>), String
         return Err("tcp_info names no field".into());
     }
     Ok((fd, fields))
+}
+
+/// `connections: [b, c]` (ports by default) or `{b: 40100, c: 40200}`.
+fn parse_connections(v: &serde_json::Value, remote_port: u16) -> Result<Vec<(String, u16)>, String> {
+    let name_ok = |n: &str| {
+        !n.is_empty() && n.len() <= 32 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let mut out: Vec<(String, u16)> = Vec::new();
+    let entries: Vec<(String, Option<u64>)> = match v {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(|n| (n.to_string(), None)).ok_or("connections is a list of names"))
+            .collect::<Result<_, _>>()?,
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, p)| p.as_u64().map(|p| (k.clone(), Some(p))).ok_or("connections maps a name to its remote port"))
+            .collect::<Result<_, _>>()?,
+        _ => return Err("connections is a list of names, or a map of names to remote ports".into()),
+    };
+    for (i, (name, port)) in entries.into_iter().enumerate() {
+        if !name_ok(&name) {
+            return Err(format!("`{name}` is not a connection's name (letters, digits, `_`, `-`)"));
+        }
+        let port = match port {
+            Some(p) => u16::try_from(p).ok().filter(|p| *p > 0).ok_or(format!("`{name}: {p}` is not a port"))?,
+            None => remote_port
+                .checked_add(1000 * (i as u16 + 1))
+                .ok_or(format!("`{name}`: no default port above {remote_port}; give one"))?,
+        };
+        if port == remote_port || out.iter().any(|(n, p)| *n == name || *p == port) {
+            return Err(format!("`{name}`: each connection needs a name and a remote port of its own"));
+        }
+        out.push((name, port));
+    }
+    Ok(out)
 }
 
 /// `flood: {count, seg, rate, settle, answers}`.
@@ -2074,6 +2156,12 @@ steps:
             ("steps:\n  - route: \"rtt 3\"\n", "not a route metric"),
             ("steps:\n  - tcp_metrics: clear\n", "takes `flush`"),
             ("steps:\n  - flood: {seg: \"S 0:0(0)\"}\n", "needs `count:`"),
+            ("connections: [b, b]\nsteps:\n  - call: socket() = 3\n", "of its own"),
+            ("connections: {b: 40000}\nsteps:\n  - call: socket() = 3\n", "of its own"),
+            ("connections: [\"b c\"]\nsteps:\n  - call: socket() = 3\n", "not a connection's name"),
+            ("connections: 5\nsteps:\n  - call: socket() = 3\n", "list of names"),
+            ("steps:\n  - {in: \"S 0:0(0)\", conn: b}\n", "not one of the header's `connections`"),
+            ("connections: [b]\nsteps:\n  - {call: \"socket() = 3\", conn: b}\n", "`conn` goes with"),
             ("steps:\n  - flood: {count: 2000000, seg: \"S 0:0(0)\"}\n", "from 1 to 1000000"),
             ("steps:\n  - flood: {count: 5}\n", "needs `seg:`"),
             ("steps:\n  - flood: {count: 5, seg: \"9>8 S 0:0(0)\"}\n", "ports of its own"),
