@@ -57,6 +57,19 @@ pub struct Coverage {
     pub unknown_tags: Vec<(String, String)>,
     pub scripts: usize,
     pub runs: usize,
+    /// Beyond RFC 9293's requirements: each other RFC clause (`"4987
+    /// 3.6"`) and each `tags:` entry (a Linux sysctl, a behaviour) the
+    /// scripts name, with their scripts and verdict per target.
+    pub others: Vec<OtherRow>,
+}
+
+/// A row of [`Coverage::others`].
+#[derive(Clone, Debug)]
+pub struct OtherRow {
+    /// `rfc 4987 3.6` or `tag tcp_syncookies`.
+    pub what: String,
+    pub scripts: Vec<String>,
+    pub verdicts: Vec<Verdict>,
 }
 
 /// Level, then: total, observable, covered.
@@ -109,6 +122,8 @@ pub struct RunFacts {
     /// `var=value, ...` for a matrix variant.
     pub variant: Option<String>,
     pub rfc: Vec<String>,
+    /// The script's `tags:` (a Linux sysctl, a behaviour's name).
+    pub tags: Vec<String>,
     pub target: TargetKind,
     pub verdict: RunVerdict,
     /// The connection's state changes, in order (recorded when the run was
@@ -126,6 +141,7 @@ impl RunFacts {
             path: r.script.path.display().to_string(),
             variant: r.script.variant.clone(),
             rfc: r.script.rfc.clone(),
+            tags: r.script.tags.clone(),
             target: r.target,
             verdict: RunVerdict::of(&r.status),
             transitions: crate::pictures::states::transitions(&r.trace),
@@ -170,10 +186,15 @@ impl RunFacts {
                 transitions.push((state(&pair[0])?, state(&pair[1])?));
             }
         }
+        let tags = match v.get("tags") {
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            _ => Vec::new(),
+        };
         Ok(Some(RunFacts {
             path,
             variant: text("variant").map(String::from),
             rfc,
+            tags,
             target,
             verdict,
             transitions,
@@ -254,7 +275,39 @@ impl Coverage {
                 Row { req: req.clone(), scripts: scripts.into_iter().collect(), verdicts }
             })
             .collect();
+        let mut by_other: BTreeMap<String, Vec<&RunFacts>> = BTreeMap::new();
+        for r in results {
+            for t in r.rfc.iter().filter(|t| !known.contains(t.as_str()) && !looks_like_id(t)) {
+                by_other.entry(format!("rfc {t}")).or_default().push(r);
+            }
+            for t in &r.tags {
+                by_other.entry(format!("tag {t}")).or_default().push(r);
+            }
+        }
+        let others = by_other
+            .into_iter()
+            .map(|(what, rs)| {
+                let scripts: BTreeSet<String> = rs.iter().map(|r| r.path.clone()).collect();
+                let verdicts = targets
+                    .iter()
+                    .map(|t| {
+                        let on: Vec<&&RunFacts> = rs.iter().filter(|r| r.target == *t).collect();
+                        if on.iter().any(|r| matches!(r.verdict, RunVerdict::Failed | RunVerdict::Error)) {
+                            Verdict::Fail
+                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Deviation { .. })) {
+                            Verdict::Deviation
+                        } else if on.iter().any(|r| r.verdict == RunVerdict::Passed) {
+                            Verdict::Pass
+                        } else {
+                            Verdict::NotRun
+                        }
+                    })
+                    .collect();
+                OtherRow { what, scripts: scripts.into_iter().collect(), verdicts }
+            })
+            .collect();
         Coverage {
+            others,
             targets: targets.to_vec(),
             rows,
             unknown_tags: unknown.into_iter().collect(),
@@ -356,6 +409,16 @@ impl Coverage {
                 let _ = writeln!(s, "({})", r.req.why.as_deref().unwrap_or_default());
             }
         }
+        if !self.others.is_empty() {
+            let _ = writeln!(s, "\nBEYOND RFC 9293'S REQUIREMENTS");
+            for o in &self.others {
+                let _ = write!(s, "{:<32} ", o.what);
+                for v in &o.verdicts {
+                    let _ = write!(s, "{:<tw$} ", v.word());
+                }
+                let _ = writeln!(s, "{}", o.scripts.join(", "));
+            }
+        }
         s.push('\n');
         for l in self.summary_lines() {
             let _ = writeln!(s, "{l}");
@@ -388,6 +451,25 @@ impl Coverage {
                 format!("not observable: {}", md_escape(r.req.why.as_deref().unwrap_or_default()))
             };
             let _ = writeln!(s, " {scripts} |");
+        }
+        if !self.others.is_empty() {
+            s.push_str("\n## Beyond RFC 9293's requirements\n\n| Clause or tag |");
+            for t in &self.targets {
+                let _ = write!(s, " {} |", t.name());
+            }
+            s.push_str(" Scripts |\n|---|");
+            for _ in &self.targets {
+                s.push_str("---|");
+            }
+            s.push_str("---|\n");
+            for o in &self.others {
+                let _ = write!(s, "| {} |", md_escape(&o.what));
+                for v in &o.verdicts {
+                    let _ = write!(s, " {} |", v.word());
+                }
+                let scripts = o.scripts.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join("<br>");
+                let _ = writeln!(s, " {scripts} |");
+            }
         }
         s
     }
@@ -445,7 +527,25 @@ impl Coverage {
             };
             let _ = writeln!(s, "<td>{scripts}</td></tr>");
         }
-        s.push_str("</table>\n</body></html>\n");
+        s.push_str("</table>\n");
+        if !self.others.is_empty() {
+            s.push_str("<h2>Beyond RFC 9293's requirements</h2>\n<table>\n<tr><th>Clause or tag</th>");
+            for t in &self.targets {
+                let _ = write!(s, "<th>{}</th>", t.name());
+            }
+            s.push_str("<th>Scripts</th></tr>\n");
+            for o in &self.others {
+                let _ = write!(s, "<tr><td>{}</td>", esc(&o.what));
+                for v in &o.verdicts {
+                    let class = v.word().split(' ').next().unwrap_or_default();
+                    let _ = write!(s, "<td class=\"{class}\">{}</td>", v.word());
+                }
+                let scripts = o.scripts.iter().map(|p| esc(p)).collect::<Vec<_>>().join("<br>");
+                let _ = writeln!(s, "<td>{scripts}</td></tr>");
+            }
+            s.push_str("</table>\n");
+        }
+        s.push_str("</body></html>\n");
         s
     }
 }
@@ -457,6 +557,38 @@ fn md_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clauses_and_tags_beyond_the_requirements_have_rows() {
+        let facts = |path: &str, rfc: &[&str], tags: &[&str], target, verdict| RunFacts {
+            path: path.into(),
+            variant: None,
+            rfc: rfc.iter().map(|x| x.to_string()).collect(),
+            tags: tags.iter().map(|x| x.to_string()).collect(),
+            target,
+            verdict,
+            transitions: Vec::new(),
+            page: None,
+            kernel: None,
+        };
+        let cat = Catalogue { requirements: Vec::new() };
+        let runs = [
+            facts("q/a.yaml", &["4987 3.6"], &["tcp_syncookies"], TargetKind::Linux, RunVerdict::Passed),
+            facts("q/a.yaml", &["4987 3.6"], &["tcp_syncookies"], TargetKind::Reference, RunVerdict::Skipped),
+            facts("q/b.yaml", &["MUST-99"], &["tcp_syncookies"], TargetKind::Linux, RunVerdict::Failed),
+        ];
+        let c = Coverage::build(&cat, &runs, &[TargetKind::Reference, TargetKind::Linux]);
+        let rows: Vec<(&str, Vec<&str>)> =
+            c.others.iter().map(|o| (o.what.as_str(), o.verdicts.iter().map(|v| v.word()).collect())).collect();
+        assert_eq!(
+            rows,
+            vec![("rfc 4987 3.6", vec!["not run", "pass"]), ("tag tcp_syncookies", vec!["not run", "FAIL"])]
+        );
+        assert_eq!(c.others[1].scripts, vec!["q/a.yaml", "q/b.yaml"]);
+        assert!(c.text().contains("BEYOND RFC 9293'S REQUIREMENTS"));
+        assert!(c.markdown().contains("| tag tcp_syncookies | not run | FAIL |"));
+        assert!(c.html().contains("<td>rfc 4987 3.6</td>"));
+    }
 
     #[test]
     fn id_shapes() {

@@ -182,6 +182,7 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
             "target": r.target.name(),
             "status": status_word(&r.status),
             "rfc": r.script.rfc,
+            "tags": r.script.tags,
             "wall_seconds": r.wall.as_secs_f64(),
             "script_seconds": r.script_time.as_secs_f64(),
             "failure": failure,
