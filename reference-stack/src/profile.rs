@@ -104,6 +104,31 @@ pub struct Profile {
     pub mtu: usize,
     /// Initial congestion window.
     pub initial_window: InitialWindow,
+
+    // --- Listen queues -----------------------------------------------------
+    /// How a listener bounds its half-open connections and the established
+    /// ones not accepted yet, and what it does past the bound.
+    pub listen: ListenQueues,
+}
+
+/// A listener's queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenQueues {
+    /// RFC 9293 says nothing of a queue's size (3.10.1's OPEN has no
+    /// backlog): the choice here is half-open and unaccepted connections
+    /// together at most the backlog, a SYN beyond it dropped silently so
+    /// the peer retries.
+    Backlog,
+    /// Linux's (tcp_conn_request, tcp_check_req, syncookies.c): the SYN
+    /// queue and the accept queue each hold up to backlog + 1 (the backlog
+    /// capped at `somaxconn`); past the SYN queue a SYN gets a SYN cookie
+    /// (RFC 4987 3.6) when `syncookies` is 1 (always when 2), else it is
+    /// dropped, and without cookies a quarter of `max_syn_backlog` is kept
+    /// for peers the stack has seen (it has seen none); a SYN that finds the
+    /// accept queue full is dropped; an ACK that finds it full is dropped
+    /// (`abort_on_overflow` false: the connection stays half-open) or
+    /// answered with a RST.
+    Linux { syncookies: u8, max_syn_backlog: u32, somaxconn: u32, abort_on_overflow: bool },
 }
 
 /// When a connection with unacknowledged data gives up (R2).
@@ -200,6 +225,7 @@ impl Profile {
             snd_buf: 131_072,
             mtu: 1500,
             initial_window: InitialWindow::Rfc5681,
+            listen: ListenQueues::Backlog,
         }
     }
 
@@ -276,6 +302,15 @@ impl Profile {
             mtu: 1500,
             // TCP_INIT_CWND = 10 (RFC 6928).
             initial_window: InitialWindow::Segments(10),
+            // tcp_syncookies = 1, tcp_max_syn_backlog = 2048 (in a fresh
+            // namespace on this machine), somaxconn = 4096,
+            // tcp_abort_on_overflow = 0.
+            listen: ListenQueues::Linux {
+                syncookies: 1,
+                max_syn_backlog: 2048,
+                somaxconn: 4096,
+                abort_on_overflow: false,
+            },
         }
     }
 

@@ -13,14 +13,14 @@
 
 use crate::errno::Errno;
 use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, SegmentSummary};
-use crate::profile::Profile;
+use crate::profile::{ListenQueues, Profile};
 use crate::rng::{siphash24, Rng};
 use crate::seq::SeqNumber;
 use crate::sorted_map::SortedMap;
 use crate::state::State;
 use crate::tcb::{ConnView, Ctx, InvariantViolation, LiveView, SockOpts, Tcb, TcbStatus};
 use crate::time::{Duration, Instant};
-use crate::wire::{IpPacket, IpRepr, TcpFlags, TcpRepr, WireError};
+use crate::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr, WireError};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -148,6 +148,16 @@ pub struct StackStats {
     pub malformed_in: u64,
     pub retransmitted_segments: u64,
     pub connections_opened: u64,
+    /// Linux's listen counters (the `linux` profile's queues): a SYN or an
+    /// ACK that found the accept queue full; every segment a listener dropped
+    /// for its queues; SYN cookies sent, taken back, and failing validation;
+    /// half-open connections reset.
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
+    pub embryonic_rsts: u64,
 }
 
 /// Stack configuration.
@@ -175,6 +185,9 @@ struct Listener {
     backlog: usize,
     half_open: Vec<u64>,
     accept_queue: VecDeque<u64>,
+    /// When the listener last answered a SYN with a cookie: cookie ACKs are
+    /// taken for two minutes after (Linux's tcp_synq_no_recent_overflow).
+    cookie_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -411,7 +424,9 @@ impl Stack {
                 && self.conns[&key].tcb.syn_may_reopen(seg)
                 && self.find_listener(tuple.local).is_some();
             if !reopen {
-                self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+                if !self.accept_overflow(key, tuple, seg) {
+                    self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+                }
                 return;
             }
             // MAY-2 / RFC 6191: the new incarnation's ISS lies beyond the old
@@ -467,8 +482,12 @@ impl Stack {
             self.drop_event(Some(tuple), DropReason::Ignored, seg);
             return;
         }
-        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>.
+        // Second, check for an ACK: <SEQ=SEG.ACK><CTL=RST>; under Linux's
+        // queues it may be the answer to a SYN cookie.
         if seg.flags.ack() {
+            if !seg.flags.syn() && self.cookie_ack(lfd, tuple, seg) {
+                return;
+            }
             let rst = TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) };
             self.out.push_back((tuple, rst));
             return;
@@ -478,16 +497,48 @@ impl Stack {
             self.drop_event(Some(tuple), DropReason::Ignored, seg);
             return;
         }
-        let (opts, full) = match self.sockets.get(&lfd) {
+        let (opts, backlog, qlen, accepted) = match self.sockets.get(&lfd) {
             Some(Socket { opts, kind: SocketKind::Listening(l), .. }) => {
-                (opts.clone(), l.half_open.len() + l.accept_queue.len() >= l.backlog)
+                (opts.clone(), l.backlog, l.half_open.len(), l.accept_queue.len())
             }
             _ => return,
         };
-        if full {
-            // Choice: a full queue drops the SYN silently, so the peer retries (as Linux).
-            self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
-            return;
+        match self.profile.listen {
+            ListenQueues::Backlog => {
+                if qlen + accepted >= backlog.max(1) {
+                    // Choice: a full queue drops the SYN silently, so the peer retries.
+                    self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+                    return;
+                }
+            }
+            ListenQueues::Linux { syncookies, max_syn_backlog, somaxconn, .. } => {
+                let max = backlog.min(somaxconn as usize);
+                // tcp_conn_request: past the SYN queue, a cookie or nothing.
+                let want_cookie = syncookies == 2 || qlen > max;
+                if want_cookie && syncookies == 0 {
+                    self.stats.listen_drops += 1;
+                    self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+                    return;
+                }
+                if accepted > max {
+                    self.stats.listen_overflows += 1;
+                    self.stats.listen_drops += 1;
+                    self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+                    return;
+                }
+                // Without cookies a quarter of the queue is kept for peers
+                // the stack has talked to before (it keeps no such memory).
+                let max_syn = max_syn_backlog as usize;
+                if !want_cookie && syncookies == 0 && max_syn.saturating_sub(qlen) < max_syn >> 2 {
+                    self.stats.listen_drops += 1;
+                    self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+                    return;
+                }
+                if want_cookie {
+                    self.send_cookie(lfd, tuple, seg, opts);
+                    return;
+                }
+            }
         }
         let mut iss = self.isn(&tuple);
         if let Some(floor) = iss_floor {
@@ -509,6 +560,221 @@ impl Stack {
             l.half_open.push(key);
         }
         self.after_tcb(key);
+    }
+
+    // ------------------------------------------------------------------
+    // SYN cookies (the linux profile's queues; RFC 4987 3.6)
+    // ------------------------------------------------------------------
+
+    /// The cookie for a SYN from `tuple` with sequence number `sseq`
+    /// carrying MSS table entry `mssind`, in Linux's layout
+    /// (secure_tcp_syn_cookie): a keyed hash of the 4-tuple plus the peer's
+    /// ISN, the minute counter in the top 8 bits, and a second hash (of the
+    /// counter too) plus the entry in the low 24.
+    fn cookie(&self, tuple: &FourTuple, sseq: SeqNumber, count: u32, mssind: u32) -> u32 {
+        let (h1, h2) = self.cookie_hashes(tuple, count);
+        h1.wrapping_add(sseq.0).wrapping_add(count << COOKIE_BITS).wrapping_add(h2.wrapping_add(mssind) & COOKIE_MASK)
+    }
+
+    fn cookie_hashes(&self, tuple: &FourTuple, count: u32) -> (u32, u32) {
+        let key = (self.isn_key.0 ^ 0x636f_6f6b_6965_0001, self.isn_key.1.rotate_left(17));
+        let mut b = tuple_bytes(tuple);
+        let h1 = siphash24(key, &b) as u32;
+        b.extend_from_slice(&count.to_be_bytes());
+        let h2 = siphash24((key.1, key.0), &b) as u32;
+        (h1, h2)
+    }
+
+    /// The MSS table entry a cookie carries, if `cookie` is one this stack
+    /// made for `tuple` and `sseq` within the last two minutes
+    /// (check_tcp_syn_cookie, MAX_SYNCOOKIE_AGE).
+    fn cookie_check(&self, tuple: &FourTuple, sseq: SeqNumber, cookie: u32) -> Option<u32> {
+        let now = self.cookie_count();
+        let (h1, _) = self.cookie_hashes(tuple, 0);
+        let rest = cookie.wrapping_sub(h1).wrapping_sub(sseq.0);
+        let count = rest >> COOKIE_BITS;
+        if now.wrapping_sub(count) & (u32::MAX >> COOKIE_BITS) > COOKIE_MAX_AGE {
+            return None;
+        }
+        let (_, h2) = self.cookie_hashes(tuple, count);
+        let mssind = rest.wrapping_sub(h2) & COOKIE_MASK;
+        (mssind < COOKIE_MSS_V4.len() as u32).then_some(mssind)
+    }
+
+    /// Minutes since the stack started (Linux counts them since boot).
+    fn cookie_count(&self) -> u32 {
+        (self.now.total_micros() / 60_000_000) as u32
+    }
+
+    fn cookie_mss_table(tuple: &FourTuple) -> &'static [u16] {
+        if tuple.local.is_ipv6() {
+            &COOKIE_MSS_V6
+        } else {
+            &COOKIE_MSS_V4
+        }
+    }
+
+    /// Answers a SYN with a cookie SYN,ACK and keeps nothing: the SYN,ACK a
+    /// half-open connection would send, its ISS the cookie, without window
+    /// scale and SACK unless timestamps carry them back (their TSval's low
+    /// six bits: the peer's window scale, or 15 for none, SACK and ECN, as
+    /// cookie_init_timestamp puts them).
+    fn send_cookie(&mut self, lfd: Fd, tuple: FourTuple, seg: &TcpRepr, opts: SockOpts) {
+        let table = Self::cookie_mss_table(&tuple);
+        let peer_mss = seg.mss().unwrap_or(536);
+        let mssind = table.iter().rposition(|m| *m <= peer_mss).unwrap_or(0);
+        let cookie = self.cookie(&tuple, seg.seq, self.cookie_count(), mssind as u32);
+        let with_ts = self.profile.timestamps && seg.timestamps().is_some();
+        let mut syn = seg.clone();
+        if !with_ts {
+            syn.options.clear();
+            for o in seg.options.iter().filter(|o| !matches!(o, TcpOption::WindowScale(_) | TcpOption::SackPermitted)) {
+                syn.options.push(*o);
+            }
+        }
+        let mut out = VecDeque::new();
+        let mut events = Vec::new();
+        let ts_offset = self.ts_offset(&tuple);
+        let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut out, events: &mut events };
+        let _ = Tcb::accept_syn(&mut ctx, tuple, SeqNumber(cookie), ts_offset, opts, &syn);
+        let Some((_, mut synack)) = out.pop_front() else { return };
+        if with_ts {
+            let bits =
+                u32::from(seg.window_scale().unwrap_or(15).min(15)) | if seg.sack_permitted() { 1 << 4 } else { 0 };
+            let old = std::mem::take(&mut synack.options);
+            for o in old.iter() {
+                synack.options.push(match o {
+                    TcpOption::Timestamps { tsval, tsecr } => {
+                        let mut v = (tsval & !0x3f) | bits;
+                        if v > *tsval {
+                            v = v.wrapping_sub(64);
+                        }
+                        TcpOption::Timestamps { tsval: v, tsecr: *tsecr }
+                    }
+                    o => *o,
+                });
+            }
+        }
+        self.stats.syncookies_sent += 1;
+        if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+            l.cookie_at = Some(self.now);
+        }
+        let queued = self.out.len();
+        self.out.push_back((tuple, synack));
+        self.tag_output(queued, None);
+    }
+
+    /// An ACK to a listener that may answer one of its cookies: valid, it
+    /// makes the connection (with the MSS the cookie carries, and window
+    /// scale and SACK if the timestamp echoed them), unless the accept
+    /// queue is full (then it is dropped); `false` when it is not a
+    /// cookie's answer (the caller resets it).
+    fn cookie_ack(&mut self, lfd: Fd, tuple: FourTuple, seg: &TcpRepr) -> bool {
+        let ListenQueues::Linux { syncookies, somaxconn, .. } = self.profile.listen else {
+            return false;
+        };
+        let (opts, backlog, accepted, recent) = match self.sockets.get(&lfd) {
+            Some(Socket { opts, kind: SocketKind::Listening(l), .. }) => (
+                opts.clone(),
+                l.backlog,
+                l.accept_queue.len(),
+                l.cookie_at.is_some_and(|t| self.now.saturating_duration_since(t) < Duration::from_secs(120)),
+            ),
+            _ => return false,
+        };
+        if syncookies == 0 || !recent || seg.flags.rst() {
+            return false;
+        }
+        let sseq = seg.seq - 1;
+        let Some(mssind) = self.cookie_check(&tuple, sseq, (seg.ack - 1).0) else {
+            self.stats.syncookies_failed += 1;
+            return false;
+        };
+        self.stats.syncookies_recv += 1;
+        if accepted > backlog.min(somaxconn as usize) {
+            self.stats.listen_overflows += 1;
+            self.stats.listen_drops += 1;
+            // The connection was never kept, and Linux forgets it without
+            // a word whatever tcp_abort_on_overflow says (cookie_v4_check
+            // finds no socket: the ACK is discarded).
+            self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+            return true;
+        }
+        // The SYN the cookie stands for, then the ACK itself.
+        let mut syn = TcpRepr {
+            seq: sseq,
+            flags: TcpFlags::SYN,
+            window: seg.window,
+            src_port: seg.src_port,
+            dst_port: seg.dst_port,
+            ..TcpRepr::default()
+        };
+        syn.options.push(TcpOption::Mss(Self::cookie_mss_table(&tuple)[mssind as usize]));
+        if let (true, Some((tsval, tsecr))) = (self.profile.timestamps, seg.timestamps()) {
+            let bits = tsecr & 0x3f;
+            if bits & 0xf != 0xf {
+                syn.options.push(TcpOption::WindowScale((bits & 0xf) as u8));
+            }
+            if bits & (1 << 4) != 0 {
+                syn.options.push(TcpOption::SackPermitted);
+            }
+            syn.options.push(TcpOption::Timestamps { tsval, tsecr: 0 });
+        }
+        let key = self.next_conn;
+        self.next_conn += 1;
+        let ts_offset = self.ts_offset(&tuple);
+        let mut discard = VecDeque::new();
+        let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut discard, events: &mut self.events };
+        let tcb = Tcb::accept_syn(&mut ctx, tuple, seg.ack - 1, ts_offset, opts, &syn);
+        self.conns.insert(key, Conn { tcb, owner: Owner::Listener(lfd) });
+        self.stats.connections_opened += 1;
+        self.demux.insert(tuple, key);
+        if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+            l.half_open.push(key);
+        }
+        self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
+        true
+    }
+
+    /// Under Linux's queues, an ACK that would complete a half-open
+    /// connection while the accept queue is full (tcp_check_req's
+    /// listen_overflow): dropped, the connection left half-open, or with
+    /// `abort_on_overflow` reset. `true` when that happened.
+    fn accept_overflow(&mut self, key: u64, tuple: FourTuple, seg: &TcpRepr) -> bool {
+        let ListenQueues::Linux { somaxconn, abort_on_overflow, .. } = self.profile.listen else { return false };
+        let Some(conn) = self.conns.get(&key) else { return false };
+        let Owner::Listener(lfd) = conn.owner else { return false };
+        if conn.tcb.state() != State::SynReceived
+            || !seg.flags.ack()
+            || seg.flags.syn()
+            || seg.flags.rst()
+            || seg.ack != conn.tcb.snd_nxt()
+        {
+            return false;
+        }
+        let full = match self.sockets.get(&lfd) {
+            Some(Socket { kind: SocketKind::Listening(l), .. }) => {
+                l.accept_queue.len() > l.backlog.min(somaxconn as usize)
+            }
+            _ => false,
+        };
+        if !full {
+            return false;
+        }
+        self.stats.listen_overflows += 1;
+        self.stats.listen_drops += 1;
+        self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
+        if abort_on_overflow {
+            let rst = TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) };
+            self.out.push_back((tuple, rst));
+            self.stats.embryonic_rsts += 1;
+            self.demux.remove(&tuple);
+            if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
+                l.half_open.retain(|k| *k != key);
+            }
+            self.conns.remove(&key);
+        }
+        true
     }
 
     fn find_listener(&self, local: SocketAddr) -> Option<Fd> {
@@ -712,7 +978,7 @@ impl Stack {
             SocketKind::Conn(_) => return Err(Errno::EINVAL),
             SocketKind::Listening(_) => {
                 if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&fd).map(|s| &mut s.kind) {
-                    l.backlog = backlog.max(1) as usize;
+                    l.backlog = backlog.max(0) as usize;
                 }
                 return Ok(());
             }
@@ -727,9 +993,10 @@ impl Stack {
         }
         let s = self.socket_mut(fd)?;
         s.kind = SocketKind::Listening(Listener {
-            backlog: backlog.max(1) as usize,
+            backlog: backlog.max(0) as usize,
             half_open: Vec::new(),
             accept_queue: VecDeque::new(),
+            cookie_at: None,
         });
         let local = s.local.expect("bound above");
         let tuple = FourTuple { local, remote: SocketAddr::new(domain.unspecified(), 0) };
@@ -1129,3 +1396,11 @@ fn tuple_bytes(t: &FourTuple) -> Vec<u8> {
     }
     b
 }
+
+/// A SYN cookie's layout and the MSS values it can carry (syncookies.c:
+/// COOKIEBITS, MAX_SYNCOOKIE_AGE, msstab; the IPv6 table is IPv6's).
+const COOKIE_BITS: u32 = 24;
+const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
+const COOKIE_MAX_AGE: u32 = 2;
+const COOKIE_MSS_V4: [u16; 4] = [536, 1300, 1440, 1460];
+const COOKIE_MSS_V6: [u16; 4] = [1220, 1420, 1440, 8940];

@@ -548,10 +548,7 @@ impl Run<'_> {
     /// the previous one (or the start).
     fn step_counters(&mut self, step: &Step, fields: &[InfoField], lo: Duration) -> Result<(), StepError> {
         let at = self.reach(step, lo)?;
-        let Some(host) = self.target.host() else {
-            return Err(TargetError::Unsupported("SNMP counters".into()).into());
-        };
-        let delta = host.counters()?;
+        let delta = self.target.counters()?;
         let mut diffs = Vec::new();
         for (name, check) in fields {
             let matching: Vec<(&String, &i64)> = if name.contains('*') {
@@ -563,7 +560,7 @@ impl Run<'_> {
                 let hint = crate::script::mean(name, delta.keys().map(String::as_str));
                 let hint = hint.trim_end_matches([' ', ';', ',']);
                 let sep = if hint.is_empty() { "" } else { "; " };
-                return Err(mismatch(format!("the kernel has no counter `{name}`{sep}{hint}"), vec![]));
+                return Err(mismatch(format!("the target has no counter `{name}`{sep}{hint}"), vec![]));
             }
             let v: i64 = matching.iter().map(|(_, v)| **v).sum();
             if !check.holds(v) {
@@ -576,7 +573,7 @@ impl Run<'_> {
             }
         }
         if !diffs.is_empty() {
-            return Err(mismatch("the kernel's counters grew otherwise".to_string(), diffs));
+            return Err(mismatch("the counters grew otherwise".to_string(), diffs));
         }
         self.time.last = at;
         Ok(())

@@ -134,8 +134,8 @@ pub fn refusal(kind: TargetKind, script: &Script) -> Option<String> {
                 .map(|w| format!("`{}`: {w}", call_name(&st.text))),
             StepKind::Shell(_) if !c.linux => Some("a `shell:` step runs on a host; this target is not one".into()),
             StepKind::Sysctl(_) if !c.linux => Some("a `sysctl:` step sets the kernel's; this target has none".into()),
-            StepKind::Counters(_) if !c.linux => {
-                Some("a `counters:` step reads a kernel's SNMP counters; this target has none".into())
+            StepKind::Counters(_) if !c.linux && kind != TargetKind::Reference => {
+                Some("a `counters:` step reads a stack's SNMP counters; this target counts none".into())
             }
             StepKind::Qdisc(_) | StepKind::Route(_) | StepKind::TcpMetricsFlush if !c.linux => Some(
                 "a `qdisc:`, `route:` or `tcp_metrics:` step acts on a kernel's network; this target has none".into(),

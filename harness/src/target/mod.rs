@@ -187,6 +187,15 @@ pub trait Target {
     fn host(&mut self) -> Option<&mut dyn Host> {
         None
     }
+    /// How much each of the stack's counters (nstat's names) grew since the
+    /// previous call, or since the target was made (a `counters:` step): a
+    /// host's SNMP counters, or what a stack in process counts.
+    fn counters(&mut self) -> Result<std::collections::BTreeMap<String, i64>, TargetError> {
+        match self.host() {
+            Some(h) => h.counters(),
+            None => Err(TargetError::Unsupported("counters".into())),
+        }
+    }
     /// Facts about the target for the report (kernel version, sysctls).
     fn info(&self) -> Vec<(String, String)> {
         Vec::new()

@@ -29,6 +29,8 @@ pub struct ReferenceTarget {
     /// Transitions and timer firings, when the engine asked for them
     /// ([`Target::log_marks`]): each with its connection.
     marks: Option<Vec<(Duration, FourTuple, Mark)>>,
+    /// The counters when the last `counters:` step read them.
+    counters_base: std::collections::BTreeMap<String, i64>,
 }
 
 /// A timer's name, as the reference stack's `TimerKind` spells it.
@@ -54,12 +56,44 @@ fn since_start(i: Instant) -> Duration {
 }
 
 /// The script's profile with the header's sysctls that have a profile
-/// field applied (the Linux target sets them in its namespace): only
-/// `net.ipv4.tcp_rfc1337` today; the others are Linux's alone.
+/// field applied (the Linux target sets them in its namespace):
+/// tcp_rfc1337, the options a SYN offers (tcp_timestamps, tcp_sack,
+/// tcp_window_scaling), tcp_fin_timeout, and under the linux profile's
+/// queues tcp_syncookies, tcp_max_syn_backlog, somaxconn and
+/// tcp_abort_on_overflow; the others are Linux's alone.
 fn profile_for(script: &Script) -> reference_stack::Profile {
+    use reference_stack::profile::ListenQueues;
     let mut p = script.profile.clone();
-    if let Some(v) = script.sysctl.get("net.ipv4.tcp_rfc1337") {
-        p.rfc1337 = v.trim() != "0";
+    let num = |k: &str| script.sysctl.get(k).and_then(|v| v.trim().parse::<u32>().ok());
+    let on = |k: &str| num(k).map(|v| v != 0);
+    if let Some(v) = on("net.ipv4.tcp_rfc1337") {
+        p.rfc1337 = v;
+    }
+    if let Some(v) = on("net.ipv4.tcp_timestamps") {
+        p.timestamps = v;
+    }
+    if let Some(v) = on("net.ipv4.tcp_sack") {
+        p.sack = v;
+    }
+    if let Some(v) = on("net.ipv4.tcp_window_scaling") {
+        p.window_scaling = v;
+    }
+    if let Some(v) = num("net.ipv4.tcp_fin_timeout") {
+        p.fin_wait_2_timeout = Some(reference_stack::Duration::from_secs(u64::from(v)));
+    }
+    if let ListenQueues::Linux { syncookies, max_syn_backlog, somaxconn, abort_on_overflow } = &mut p.listen {
+        if let Some(v) = num("net.ipv4.tcp_syncookies") {
+            *syncookies = v.min(2) as u8;
+        }
+        if let Some(v) = num("net.ipv4.tcp_max_syn_backlog") {
+            *max_syn_backlog = v;
+        }
+        if let Some(v) = num("net.core.somaxconn") {
+            *somaxconn = v;
+        }
+        if let Some(v) = on("net.ipv4.tcp_abort_on_overflow") {
+            *abort_on_overflow = v;
+        }
     }
     p
 }
@@ -78,6 +112,7 @@ impl ReferenceTarget {
             violation: None,
             now: Duration::ZERO,
             sent: VecDeque::new(),
+            counters_base: std::collections::BTreeMap::new(),
             write_left: None,
             poll_until: None,
             marks: None,
@@ -225,9 +260,38 @@ impl ReferenceTarget {
     }
 }
 
+impl ReferenceTarget {
+    /// The stack's counters by nstat's names (the ones it keeps).
+    fn counter_values(&self) -> std::collections::BTreeMap<String, i64> {
+        let s = self.stack.stats();
+        [
+            ("IpInReceives", s.datagrams_in),
+            ("IpOutRequests", s.datagrams_out),
+            ("TcpInErrs", s.malformed_in),
+            ("TcpRetransSegs", s.retransmitted_segments),
+            ("TcpExtListenOverflows", s.listen_overflows),
+            ("TcpExtListenDrops", s.listen_drops),
+            ("TcpExtSyncookiesSent", s.syncookies_sent),
+            ("TcpExtSyncookiesRecv", s.syncookies_recv),
+            ("TcpExtSyncookiesFailed", s.syncookies_failed),
+            ("TcpExtEmbryonicRsts", s.embryonic_rsts),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v as i64))
+        .collect()
+    }
+}
+
 impl Target for ReferenceTarget {
     fn kind(&self) -> TargetKind {
         TargetKind::Reference
+    }
+
+    fn counters(&mut self) -> Result<std::collections::BTreeMap<String, i64>, TargetError> {
+        let now = self.counter_values();
+        let delta = now.iter().map(|(k, v)| (k.clone(), v - self.counters_base.get(k).copied().unwrap_or(0))).collect();
+        self.counters_base = now;
+        Ok(delta)
     }
 
     fn clock(&self) -> Clock {

@@ -1,0 +1,121 @@
+//! The linux profile's listen queues: SYN cookies in Linux's layout (with
+//! the window scale and SACK in the timestamp when there is one), their
+//! validation and age, and the SYN and accept queues' bounds.
+mod support;
+
+use reference_stack::profile::ListenQueues;
+use reference_stack::wire::{TcpOption, TcpRepr};
+use reference_stack::{Domain, Errno, Profile, State};
+use support::*;
+
+fn linux(syncookies: u8, abort_on_overflow: bool) -> Profile {
+    let mut p = Profile::linux();
+    p.listen = ListenQueues::Linux { syncookies, max_syn_backlog: 128, somaxconn: 4096, abort_on_overflow };
+    p
+}
+
+fn listen(r: &mut Rig, backlog: i32) -> i32 {
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    r.stack.listen(r.now, fd, backlog).unwrap();
+    fd
+}
+
+fn syn(r: &Rig, port: u16, opts: &[TcpOption]) -> TcpRepr {
+    let mut s = r.seg("S", PEER_ISS, 0);
+    s.src_port = port;
+    s.options = opts.to_vec().into();
+    s
+}
+
+fn ack(r: &Rig, port: u16, ack: u32, opts: &[TcpOption]) -> TcpRepr {
+    let mut s = r.seg(".", PEER_ISS + 1, ack);
+    s.src_port = port;
+    s.options = opts.to_vec().into();
+    s
+}
+
+#[test]
+fn a_cookie_carries_the_mss_window_scale_and_sack_back() {
+    let mut r = Rig::with_profile(linux(2, false));
+    let lfd = listen(&mut r, 8);
+    let ts = TcpOption::Timestamps { tsval: 5000, tsecr: 0 };
+    r.inject(syn(&r, 40000, &[TcpOption::Mss(1000), TcpOption::WindowScale(7), TcpOption::SackPermitted, ts]));
+    let sa = r.out().expect("a cookie SYN,ACK");
+    assert!(sa.flags.syn() && sa.flags.ack());
+    // Nothing was kept for it.
+    assert_eq!(r.stack.accept(r.now, lfd), Err(Errno::EAGAIN));
+    // The peer's window scale (7) and SACK (16) in TSval's low six bits.
+    let (tsval, tsecr) = sa.timestamps().expect("TS on the SYN,ACK");
+    assert_eq!((tsval & 0x3f, tsecr), (7 | 16, 5000));
+    let cookie = sa.seq.0;
+    r.advance_ms(10);
+    r.inject(ack(&r, 40000, cookie.wrapping_add(1), &[TcpOption::Timestamps { tsval: 5010, tsecr: tsval }]));
+    let (fd, _) = r.stack.accept(r.now, lfd).expect("the cookie made the connection");
+    let st = r.stack.status(fd).unwrap();
+    // 536 from the table, less the timestamp option's 12 octets (as Linux's tcpi_snd_mss).
+    assert_eq!((st.state, st.iss.0, st.snd_mss), (State::Established, cookie, 524));
+    assert_eq!((st.snd_wscale, st.sack, st.timestamps), (7, true, true));
+    assert_eq!((r.stack.stats().syncookies_sent, r.stack.stats().syncookies_recv), (1, 1));
+}
+
+#[test]
+fn a_forged_or_stale_cookie_is_reset() {
+    let mut r = Rig::with_profile(linux(2, false));
+    let lfd = listen(&mut r, 8);
+    r.inject(syn(&r, 40000, &[TcpOption::Mss(1460)]));
+    let cookie = r.out().expect("a cookie SYN,ACK").seq.0;
+    // Without timestamps the SYN,ACK offers neither window scale nor SACK.
+    r.inject(ack(&r, 40000, cookie.wrapping_add(2), &[]));
+    r.expect("R", cookie.wrapping_add(2), None);
+    assert_eq!(r.stack.stats().syncookies_failed, 1);
+    // The right cookie from another port is not that port's.
+    r.inject(ack(&r, 40001, cookie.wrapping_add(1), &[]));
+    r.expect("R", cookie.wrapping_add(1), None);
+    // Three minutes on, the right one is too old.
+    r.advance_ms(180_000);
+    r.inject(syn(&r, 40002, &[TcpOption::Mss(1460)]));
+    let _ = r.out();
+    r.inject(ack(&r, 40000, cookie.wrapping_add(1), &[]));
+    r.expect("R", cookie.wrapping_add(1), None);
+    assert_eq!(r.stack.accept(r.now, lfd), Err(Errno::EAGAIN));
+    assert_eq!(r.stack.stats().syncookies_recv, 0);
+}
+
+#[test]
+fn the_queues_hold_backlog_plus_one_and_overflow_as_linux() {
+    // No cookies: the SYN queue holds backlog + 1, then SYNs are dropped.
+    let mut r = Rig::with_profile(linux(0, false));
+    let _ = listen(&mut r, 2);
+    for port in 40000..40005 {
+        r.inject(syn(&r, port, &[TcpOption::Mss(1460)]));
+    }
+    let answered = std::iter::from_fn(|| r.out()).count();
+    assert_eq!(answered, 3);
+    assert_eq!(r.stack.stats().listen_drops, 2);
+
+    // An ACK that finds the accept queue full (listen(1) holds two): dropped,
+    // or with abort_on_overflow reset; the half-open connection stays or goes.
+    for abort in [false, true] {
+        let mut r = Rig::with_profile(linux(1, abort));
+        let _ = listen(&mut r, 1);
+        let mut isn = Vec::new();
+        for port in [40000, 40001, 40002] {
+            r.inject(syn(&r, port, &[TcpOption::Mss(1460)]));
+            isn.push(r.out().expect("SYN,ACK").seq.0);
+            if port == 40000 {
+                r.inject(ack(&r, port, isn[0].wrapping_add(1), &[]));
+            }
+        }
+        r.inject(ack(&r, 40001, isn[1].wrapping_add(1), &[]));
+        r.expect_nothing();
+        r.inject(ack(&r, 40002, isn[2].wrapping_add(1), &[]));
+        if abort {
+            r.expect("R", isn[2].wrapping_add(1), None);
+        } else {
+            r.expect_nothing();
+        }
+        let s = r.stack.stats();
+        assert_eq!((s.listen_overflows, s.embryonic_rsts), (1, u64::from(abort)), "abort_on_overflow {abort}");
+    }
+}
