@@ -1471,12 +1471,20 @@ fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
             ),
         ))
     };
+    let why_psp = || {
+        Err((
+            ENCAP,
+            "PSP encapsulation: a PSP-encrypted TCP segment in UDP needs the kernel's PSP security associations \
+             (psp_rx_assoc, psp_tx_assoc) and the harness to encrypt; the language has neither"
+                .to_string(),
+        ))
+    };
     match first {
         "ipv4" => return why_encap("an outer IPv4 header (IP-in-IP)"),
         "ipv6" => return why_encap("an outer IPv6 header (IPv6 encapsulation)"),
         "gre" | "GREv0" => return why_encap("GRE encapsulation"),
         "mpls" => return why_encap("an MPLS label stack"),
-        "encap" => return why_encap("PSP encapsulation"),
+        "encap" => return why_psp(),
         _ => {}
     }
     // The IP information (`[ect0]`, `(tos 0x2, flowlabel 0x3)`, ...) is the
@@ -1492,7 +1500,7 @@ fn packetdrill_packet_forms(t: &str) -> Result<(), (&'static str, String)> {
     let word = rest.split_whitespace().next().unwrap_or("");
     // packetdrill's PSP encapsulation comes after the IP information.
     if word == "encap" {
-        return why_encap("PSP encapsulation");
+        return why_psp();
     }
     if word == "udp" {
         return Err(("UDP packet", "a UDP datagram: the harness tests TCP (and ICMP errors about TCP)".into()));
