@@ -742,14 +742,13 @@ impl Stack {
     /// `abort_on_overflow` reset. `true` when that happened.
     fn accept_overflow(&mut self, key: u64, tuple: FourTuple, seg: &TcpRepr) -> bool {
         let ListenQueues::Linux { somaxconn, abort_on_overflow, .. } = self.profile.listen else { return false };
+        // The cheap tests first: this runs for every segment of a connection.
+        if !seg.flags.ack() || seg.flags.syn() || seg.flags.rst() {
+            return false;
+        }
         let Some(conn) = self.conns.get(&key) else { return false };
         let Owner::Listener(lfd) = conn.owner else { return false };
-        if conn.tcb.state() != State::SynReceived
-            || !seg.flags.ack()
-            || seg.flags.syn()
-            || seg.flags.rst()
-            || seg.ack != conn.tcb.snd_nxt()
-        {
+        if conn.tcb.state() != State::SynReceived || seg.ack != conn.tcb.snd_nxt() {
             return false;
         }
         let full = match self.sockets.get(&lfd) {
