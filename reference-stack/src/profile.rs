@@ -109,6 +109,12 @@ pub struct Profile {
     /// How a listener bounds its half-open connections and the established
     /// ones not accepted yet, and what it does past the bound.
     pub listen: ListenQueues,
+    /// Ephemeral ports for connect() without bind(); `None`: 32768 to 60999.
+    pub local_ports: Option<(u16, u16)>,
+    /// An outgoing connection may take over a 4-tuple in TIME-WAIT whose
+    /// TS.Recent is older than this (Linux's tcp_tw_reuse with
+    /// tcp_tw_reuse_delay); `None`: never (RFC 9293 has no such rule).
+    pub tw_reuse_after: Option<Duration>,
 }
 
 /// A listener's queues.
@@ -226,6 +232,8 @@ impl Profile {
             mtu: 1500,
             initial_window: InitialWindow::Rfc5681,
             listen: ListenQueues::Backlog,
+            local_ports: None,
+            tw_reuse_after: None,
         }
     }
 
@@ -311,6 +319,11 @@ impl Profile {
                 somaxconn: 4096,
                 abort_on_overflow: false,
             },
+            // ip_local_port_range = 32768 60999.
+            local_ports: None,
+            // tcp_tw_reuse = 2: loopback only, which the stack's addresses are
+            // not (with 1, tcp_tw_reuse_delay = 1000 ms).
+            tw_reuse_after: None,
         }
     }
 

@@ -776,6 +776,19 @@ impl Stack {
         true
     }
 
+    /// The TIME-WAIT connection on `tuple` an outgoing connection may take
+    /// over: its key, SND.NXT and TS.Recent.
+    fn time_wait_reusable(&self, tuple: &FourTuple) -> Option<(u64, SeqNumber, u32)> {
+        let after = self.profile.tw_reuse_after?;
+        let key = *self.demux.get(tuple)?;
+        let conn = self.conns.get(&key)?;
+        if !matches!(conn.owner, Owner::Orphan) {
+            return None;
+        }
+        let (nxt, ts_recent, at) = conn.tcb.time_wait_timestamps()?;
+        (self.now.saturating_duration_since(at) > after).then_some((key, nxt, ts_recent))
+    }
+
     fn find_listener(&self, local: SocketAddr) -> Option<Fd> {
         let mut wildcard = None;
         for (fd, s) in self.sockets.iter() {
@@ -952,12 +965,15 @@ impl Stack {
     }
 
     fn ephemeral_port(&mut self, ip: IpAddr, remote: Option<SocketAddr>) -> Result<u16, Errno> {
-        let span = u32::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
+        let (lo, hi) = self.profile.local_ports.unwrap_or(EPHEMERAL);
+        let span = u32::from(hi.saturating_sub(lo)) + 1;
         let start = self.rng.next_u32() % span;
         for i in 0..span {
-            let port = EPHEMERAL.0 + ((start + i) % span) as u16;
+            let port = lo + ((start + i) % span) as u16;
             let local = SocketAddr::new(ip, port);
             let taken = match remote {
+                // A TIME-WAIT the connection may take over does not hold it.
+                Some(r) if self.time_wait_reusable(&FourTuple { local, remote: r }).is_some() => false,
                 Some(r) => {
                     self.demux.contains_key(&FourTuple { local, remote: r }) || self.port_in_use(-1, local, false)
                 }
@@ -1065,16 +1081,27 @@ impl Stack {
             None => self.ephemeral_port(local_ip, Some(remote))?,
         };
         let tuple = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+        // tcp_tw_reuse: a TIME-WAIT with an old enough timestamp gives its
+        // 4-tuple up; the new ISS lies beyond its sequence space (SND.NXT +
+        // 65535 + 2) and the SYN echoes its TS.Recent (tcp_twsk_unique).
+        let mut echo = None;
+        let mut iss_after = None;
+        if let Some((old_key, nxt, ts_recent)) = self.time_wait_reusable(&tuple) {
+            self.demux.remove(&tuple);
+            self.conns.remove(&old_key);
+            echo = Some(ts_recent);
+            iss_after = Some(nxt + 65537);
+        }
         if self.demux.contains_key(&tuple) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        let iss = self.isn(&tuple);
+        let iss = iss_after.unwrap_or_else(|| self.isn(&tuple));
         let ts_offset = self.ts_offset(&tuple);
         let key = self.next_conn;
         self.next_conn += 1;
         let queued = self.out.len();
         let mut ctx = Ctx { now: self.now, profile: &self.profile, out: &mut self.out, events: &mut self.events };
-        let tcb = Tcb::connect(&mut ctx, tuple, iss, ts_offset, opts);
+        let tcb = Tcb::connect_echoing(&mut ctx, tuple, iss, ts_offset, opts, echo);
         self.tag_output(queued, Some(key));
         self.conns.insert(key, Conn { tcb, owner: Owner::Fd(fd) });
         self.stats.connections_opened += 1;

@@ -264,6 +264,12 @@ pub struct Tcb {
     sack_ok: bool,
     ts_ok: bool,
     ts_recent: u32,
+    /// When TS.Recent last changed (Linux's ts_recent_stamp: what
+    /// tcp_tw_reuse times a TIME-WAIT by).
+    ts_recent_at: Instant,
+    /// An active open that took over a TIME-WAIT (tcp_tw_reuse): its SYN
+    /// echoes the old TS.Recent, as Linux's does.
+    syn_echoes_ts: bool,
     ts_offset: u32,
     last_ack_sent: SeqNumber,
     /// SendMSS (RFC 9293 3.7.1): the peer's MSS option or the default (MUST-15).
@@ -386,6 +392,8 @@ impl Tcb {
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
+            ts_recent_at: ctx.now,
+            syn_echoes_ts: false,
             ts_offset,
             last_ack_sent: SeqNumber(0),
             peer_mss: default_send_mss(&tuple),
@@ -434,7 +442,24 @@ impl Tcb {
 
     /// OPEN, active (RFC 9293 3.10.1): send <SEQ=ISS><CTL=SYN>, enter SYN-SENT.
     pub fn connect(ctx: &mut Ctx<'_>, tuple: FourTuple, iss: SeqNumber, ts_offset: u32, opts: SockOpts) -> Tcb {
+        Tcb::connect_echoing(ctx, tuple, iss, ts_offset, opts, None)
+    }
+
+    /// An active open, echoing `ts_recent` in its SYN when it takes over a
+    /// TIME-WAIT's 4-tuple (tcp_tw_reuse).
+    pub fn connect_echoing(
+        ctx: &mut Ctx<'_>,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        ts_offset: u32,
+        opts: SockOpts,
+        ts_recent: Option<u32>,
+    ) -> Tcb {
         let mut t = Tcb::blank(ctx, tuple, iss, ts_offset, opts, State::Closed);
+        if let Some(ts) = ts_recent {
+            t.ts_recent = ts;
+            t.syn_echoes_ts = true;
+        }
         t.set_state(ctx, State::SynSent, Cause::Call(Call::Connect));
         t.send_syn(ctx);
         t.rtt_probe = Some((iss + 1, ctx.now));
@@ -516,6 +541,12 @@ impl Tcb {
             (true, Some((tsval, _))) => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
             _ => seg.seq > self.rcv_nxt,
         }
+    }
+
+    /// In TIME-WAIT with timestamps: SND.NXT, TS.Recent and when it last
+    /// changed (what an outgoing connection taking the 4-tuple over needs).
+    pub fn time_wait_timestamps(&self) -> Option<(SeqNumber, u32, Instant)> {
+        (self.state == State::TimeWait && self.ts_ok).then_some((self.snd_nxt, self.ts_recent, self.ts_recent_at))
     }
 
     /// Ends TIME-WAIT because a SYN reopens the connection.
@@ -755,8 +786,10 @@ impl Tcb {
         } else {
             (p.sack, p.timestamps, self.offered_wscale)
         };
-        let tsopt = ts
-            .then(|| TcpOption::Timestamps { tsval: self.ts_now(ctx), tsecr: if synack { self.ts_recent } else { 0 } });
+        let tsopt = ts.then(|| TcpOption::Timestamps {
+            tsval: self.ts_now(ctx),
+            tsecr: if synack || self.syn_echoes_ts { self.ts_recent } else { 0 },
+        });
         match (sack, tsopt) {
             (true, Some(t)) => o.extend([TcpOption::SackPermitted, t]),
             (false, Some(t)) => o.extend([TcpOption::Nop, TcpOption::Nop, t]),
@@ -904,6 +937,7 @@ impl Tcb {
         if let (true, Some((tsval, _))) = (p.timestamps, syn.timestamps()) {
             self.ts_ok = true;
             self.ts_recent = tsval;
+            self.ts_recent_at = self.last_recv.max(self.ts_recent_at);
         }
     }
 
@@ -1099,6 +1133,7 @@ impl Tcb {
         if let (true, Some((tsval, _))) = (self.ts_ok, seg.timestamps()) {
             if seg.seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                 self.ts_recent = tsval;
+                self.ts_recent_at = ctx.now;
             }
         }
         let trimmed = if zero_window_allowance {

@@ -58,7 +58,8 @@ fn since_start(i: Instant) -> Duration {
 /// The script's profile with the header's sysctls that have a profile
 /// field applied (the Linux target sets them in its namespace):
 /// tcp_rfc1337, the options a SYN offers (tcp_timestamps, tcp_sack,
-/// tcp_window_scaling), tcp_fin_timeout, and under the linux profile's
+/// tcp_window_scaling), tcp_fin_timeout, ip_local_port_range, tcp_tw_reuse
+/// (and tcp_tw_reuse_delay), and under the linux profile's
 /// queues tcp_syncookies, tcp_max_syn_backlog, somaxconn and
 /// tcp_abort_on_overflow; the others are Linux's alone.
 fn profile_for(script: &Script) -> reference_stack::Profile {
@@ -80,6 +81,18 @@ fn profile_for(script: &Script) -> reference_stack::Profile {
     }
     if let Some(v) = num("net.ipv4.tcp_fin_timeout") {
         p.fin_wait_2_timeout = Some(reference_stack::Duration::from_secs(u64::from(v)));
+    }
+    if let Some(range) = script.sysctl.get("net.ipv4.ip_local_port_range") {
+        let mut w = range.split_whitespace().map(|x| x.parse::<u16>());
+        if let (Some(Ok(lo)), Some(Ok(hi))) = (w.next(), w.next()) {
+            p.local_ports = Some((lo.min(hi), lo.max(hi)));
+        }
+    }
+    // 1: any peer; 2 (Linux's default): loopback only, which the stack's
+    // addresses are not.
+    if let Some(v) = num("net.ipv4.tcp_tw_reuse") {
+        let delay = num("net.ipv4.tcp_tw_reuse_delay").unwrap_or(1000);
+        p.tw_reuse_after = (v == 1).then(|| reference_stack::Duration::from_millis(u64::from(delay)));
     }
     if let ListenQueues::Linux { syncookies, max_syn_backlog, somaxconn, abort_on_overflow } = &mut p.listen {
         if let Some(v) = num("net.ipv4.tcp_syncookies") {
