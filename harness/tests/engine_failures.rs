@@ -321,3 +321,26 @@ fn within_and_ranges_are_refused_where_they_make_no_sense() {
     let e = script::parse(Path::new("bad.yaml"), &text).expect_err("queue and within");
     assert!(e.message.contains("does not go with `outbound: queue`"), "{}", e.one_line());
 }
+
+/// A failing step of another connection (`conn:`) is reported with that
+/// connection's name, 4-tuple and state, and its packets with their ports.
+#[test]
+fn a_conn_steps_failure_names_its_connection() {
+    let text = "connections: [b]
+steps:
+  - call: socket() = 3
+  - call: bind(3, 8080) = 0
+  - call: listen(3, 2) = 0
+  - in: S 0:0(0) win 65535 <mss 1460>
+  - out: S. 0:0(0) ack 1 <mss 1460>
+  - {in: \"S 0:0(0) win 65535 <mss 1460>\", conn: b}
+  - {out: \"S. 0:0(0) ack 2 <mss 1460>\", conn: b}
+";
+    let scripts = script::parse(Path::new("conn.yaml"), text).unwrap_or_else(|e| panic!("{}", e.one_line()));
+    let r = runner::run_one(&scripts[0], TargetKind::Reference);
+    let report = report::failure_text(&r);
+    assert!(matches!(r.status, Status::Failed(_)), "{report}");
+    assert!(report.contains("connection: b 198.51.100.1:8080 <-> 192.0.2.1:41000 SYN-RECEIVED"), "{report}");
+    assert!(report.contains("in   41000>8080 S 0:0(0)"), "{report}");
+    assert!(report.contains("ack  expected 2"), "{report}");
+}

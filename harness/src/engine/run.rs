@@ -93,6 +93,8 @@ pub(super) struct Run<'a> {
     pub held: std::collections::VecDeque<(Duration, reference_stack::wire::IpPacket)>,
     /// The script's other connections' numbers (`conn:` steps), by name.
     pub conns: std::collections::BTreeMap<String, super::numbering::Numbering>,
+    /// The connection a failed `conn:` step named, for the report.
+    pub failed_conn: Option<String>,
 }
 
 pub(super) struct MarkLog {
@@ -135,6 +137,7 @@ pub fn run_with(script: &Script, target: &mut dyn Target, opts: RunOptions) -> R
         marks: None,
         held: std::collections::VecDeque::new(),
         conns: std::collections::BTreeMap::new(),
+        failed_conn: None,
     };
     if opts.marks {
         let logged = r.target.log_marks();
@@ -340,10 +343,15 @@ impl Run<'_> {
     }
 
     fn describe_state(&mut self) -> Option<String> {
-        let conn = self.num.conn(self.script);
+        // The connection the failed step was about (`conn:`), else the main one.
+        let named = self.failed_conn.as_ref().and_then(|n| self.conns.get(n).map(|num| (n, num.conn(self.script))));
+        let (prefix, conn) = match named {
+            Some((n, c)) => (format!("{n} "), c),
+            None => (String::new(), self.num.conn(self.script)),
+        };
         let c = self.target.state(None, conn).ok()?;
         let fd = self.last_fd.and_then(|fd| self.target.state(Some(fd), conn).ok().map(|s| format!(", fd {fd}: {s}")));
-        Some(format!("{} {c}{}", conn, fd.unwrap_or_default()))
+        Some(format!("{prefix}{} {c}{}", conn, fd.unwrap_or_default()))
     }
 }
 

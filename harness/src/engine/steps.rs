@@ -28,6 +28,9 @@ impl Run<'_> {
         std::mem::swap(&mut self.num, &mut other);
         std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
         let r = self.step_main(i, step);
+        if r.is_err() {
+            self.failed_conn = Some(name.to_string());
+        }
         std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
         std::mem::swap(&mut self.num, &mut other);
         self.conns.insert(name.to_string(), other);
