@@ -258,12 +258,8 @@ impl Coverage {
                             } else {
                                 Verdict::NotObservable
                             }
-                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Failed | RunVerdict::Error)) {
-                            Verdict::Fail
-                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Deviation { .. })) {
-                            Verdict::Deviation
-                        } else if on.iter().any(|r| r.verdict == RunVerdict::Passed) {
-                            Verdict::Pass
+                        } else if let Some(v) = judged(&on) {
+                            v
                         } else if req.not_on.iter().any(|n| n == t.name()) {
                             // Skipped where it cannot be observed.
                             Verdict::NotObservable
@@ -292,15 +288,7 @@ impl Coverage {
                     .iter()
                     .map(|t| {
                         let on: Vec<&&RunFacts> = rs.iter().filter(|r| r.target == *t).collect();
-                        if on.iter().any(|r| matches!(r.verdict, RunVerdict::Failed | RunVerdict::Error)) {
-                            Verdict::Fail
-                        } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Deviation { .. })) {
-                            Verdict::Deviation
-                        } else if on.iter().any(|r| r.verdict == RunVerdict::Passed) {
-                            Verdict::Pass
-                        } else {
-                            Verdict::NotRun
-                        }
+                        judged(&on).unwrap_or(Verdict::NotRun)
                     })
                     .collect();
                 OtherRow { what, scripts: scripts.into_iter().collect(), verdicts }
@@ -547,6 +535,20 @@ impl Coverage {
         }
         s.push_str("</body></html>\n");
         s
+    }
+}
+
+/// What a target's runs of a row's scripts add up to: a failure over a
+/// known deviation over a pass; `None` when none of them ran.
+fn judged(on: &[&&RunFacts]) -> Option<Verdict> {
+    if on.iter().any(|r| matches!(r.verdict, RunVerdict::Failed | RunVerdict::Error)) {
+        Some(Verdict::Fail)
+    } else if on.iter().any(|r| matches!(r.verdict, RunVerdict::Deviation { .. })) {
+        Some(Verdict::Deviation)
+    } else if on.iter().any(|r| r.verdict == RunVerdict::Passed) {
+        Some(Verdict::Pass)
+    } else {
+        None
     }
 }
 
