@@ -252,3 +252,18 @@ fn an_imported_dollar_brace_is_not_a_matrix_variable() {
     let s = harness::script::parse(std::path::Path::new("x.yaml"), &y).unwrap_or_else(|e| panic!("{}\n{y}", e.message));
     assert_eq!(s[0].name, "costs ${HOME} and \"${x}\"");
 }
+
+/// Found by `make fuzz-parsers` (2026-12-06): a time of 222222222 s made a
+/// script past the language's limit of script time, which the importer
+/// wrote and the language refused. The importer now reads back what it
+/// writes: what the language refuses is a problem at the .pkt line its
+/// step came from.
+#[test]
+fn an_imported_time_past_the_languages_limit_is_refused_at_its_line() {
+    let pkt = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+               +222222222.01 close(3) = 0\n";
+    let c = harness::import::convert::convert("x.pkt", pkt, &harness::import::convert::ImportOptions::default());
+    assert!(c.yaml.is_none());
+    assert_eq!((c.problems[0].line, c.problems[0].construct.as_str()), (4, "language"), "{:?}", c.problems);
+    assert!(c.problems[0].reason.contains("runs past 10 days of script time"), "{:?}", c.problems);
+}

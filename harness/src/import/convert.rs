@@ -226,6 +226,29 @@ pub fn convert(name: &str, text: &str, opts: &ImportOptions) -> Converted {
 /// [`convert`] of a script read from `path`, whose helpers are looked up
 /// from its directory.
 pub fn convert_file(name: &str, text: &str, path: Option<&Path>, opts: &ImportOptions) -> Converted {
+    let mut c = convert_file_unchecked(name, text, path, opts);
+    // The importer never writes a script the language refuses: what would
+    // be one (a time past the language's limit, say) is a problem at the
+    // .pkt line its step came from.
+    if let Some(Err(e)) = c.yaml.as_deref().map(|y| crate::script::parse(Path::new(name), y)) {
+        let from = c
+            .yaml
+            .as_deref()
+            .and_then(|y| y.lines().nth(e.line.saturating_sub(1)))
+            .and_then(|l| l.rsplit_once("from: "))
+            .and_then(|(_, n)| n.trim_end_matches(['}', ' ']).parse::<usize>().ok())
+            .unwrap_or(0);
+        c.problems.push(Problem {
+            line: from,
+            construct: "language".into(),
+            reason: format!("what this line becomes, the language refuses: {}", e.message),
+        });
+        c.yaml = None;
+    }
+    c
+}
+
+fn convert_file_unchecked(name: &str, text: &str, path: Option<&Path>, opts: &ImportOptions) -> Converted {
     let mut defines = opts.defines.clone();
     // run_all.py's other IPv4 definitions.
     for (n, v) in [("CODE", "host_unreachable"), ("CMSG_LEVEL_IP", "SOL_IP"), ("CMSG_TYPE_RECVERR", "IP_RECVERR")] {
