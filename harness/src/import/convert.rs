@@ -230,11 +230,11 @@ pub fn convert_file(name: &str, text: &str, path: Option<&Path>, opts: &ImportOp
     // The importer never writes a script the language refuses: what would
     // be one (a time past the language's limit, say) is a problem at the
     // .pkt line its step came from.
-    if let Some(Err(e)) = c.yaml.as_deref().map(|y| crate::script::parse(Path::new(name), y)) {
-        let from = c
-            .yaml
-            .as_deref()
-            .and_then(|y| y.lines().nth(e.line.saturating_sub(1)))
+    let Some(y) = c.yaml.as_deref() else { return c };
+    if let Err(e) = crate::script::parse(Path::new(name), y) {
+        let from = y
+            .lines()
+            .nth(e.line.saturating_sub(1))
             .and_then(|l| l.rsplit_once("from: "))
             .and_then(|(_, n)| n.trim_end_matches(['}', ' ']).parse::<usize>().ok())
             .unwrap_or(0);
