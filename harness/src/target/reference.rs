@@ -63,9 +63,17 @@ fn since_start(i: Instant) -> Duration {
 /// queues tcp_syncookies, tcp_max_syn_backlog, somaxconn and
 /// tcp_abort_on_overflow; the others are Linux's alone.
 fn profile_for(script: &Script) -> reference_stack::Profile {
-    use reference_stack::profile::ListenQueues;
     let mut p = script.profile.clone();
-    let num = |k: &str| script.sysctl.get(k).and_then(|v| v.trim().parse::<u32>().ok());
+    apply_sysctls(&mut p, |k| script.sysctl.get(k).map(String::as_str));
+    p
+}
+
+/// [`profile_for`]'s work on any profile, with `get` giving a sysctl's
+/// value by name (the fuzzer's cases set their sysctls this way too, so a
+/// finding's script gets the stack its case ran on).
+pub fn apply_sysctls<'a>(p: &mut reference_stack::Profile, get: impl Fn(&str) -> Option<&'a str>) {
+    use reference_stack::profile::ListenQueues;
+    let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u32>().ok());
     let on = |k: &str| num(k).map(|v| v != 0);
     if let Some(v) = on("net.ipv4.tcp_rfc1337") {
         p.rfc1337 = v;
@@ -82,7 +90,7 @@ fn profile_for(script: &Script) -> reference_stack::Profile {
     if let Some(v) = num("net.ipv4.tcp_fin_timeout") {
         p.fin_wait_2_timeout = Some(reference_stack::Duration::from_secs(u64::from(v)));
     }
-    if let Some(range) = script.sysctl.get("net.ipv4.ip_local_port_range") {
+    if let Some(range) = get("net.ipv4.ip_local_port_range") {
         let mut w = range.split_whitespace().map(|x| x.parse::<u16>());
         if let (Some(Ok(lo)), Some(Ok(hi))) = (w.next(), w.next()) {
             p.local_ports = Some((lo.min(hi), lo.max(hi)));
@@ -108,7 +116,6 @@ fn profile_for(script: &Script) -> reference_stack::Profile {
             *abort_on_overflow = v;
         }
     }
-    p
 }
 
 impl ReferenceTarget {
