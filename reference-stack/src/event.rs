@@ -198,6 +198,21 @@ pub enum Notice {
     FastRetransmit { dup_acks: u32 },
     /// RFC 6191 / MAY-2: a SYN reopened a connection in TIME-WAIT.
     TimeWaitReopened,
+    /// RFC 4987 3.6 (the `linux` profile's queues): a SYN past the SYN
+    /// queue was answered with a SYN cookie and nothing kept.
+    SynCookieSent,
+    /// An ACK to a listener carried a valid cookie: the connection was made
+    /// from it (or, with the accept queue full, dropped).
+    SynCookieValid,
+    /// An ACK to a listener that had sent cookies did not carry one of
+    /// them (it is answered with a RST, as any ACK to LISTEN).
+    SynCookieInvalid,
+    /// A handshake completed (or a cookie came back) while the accept queue
+    /// was full: `reset` when `tcp_abort_on_overflow` answered it with a RST.
+    AcceptQueueOverflow { reset: bool },
+    /// `tcp_tw_reuse`: an outgoing connection took over a 4-tuple in
+    /// TIME-WAIT.
+    TimeWaitReused,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

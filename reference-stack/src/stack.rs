@@ -12,7 +12,7 @@
 //! give the same outputs bit for bit.
 
 use crate::errno::Errno;
-use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, SegmentSummary};
+use crate::event::{Call, Cause, DropReason, Event, EventKind, FourTuple, Notice, SegmentSummary};
 use crate::profile::{ListenQueues, Profile};
 use crate::rng::{siphash24, Rng};
 use crate::seq::SeqNumber;
@@ -445,6 +445,10 @@ impl Stack {
         self.closed_segment(tuple, seg);
     }
 
+    fn notice(&mut self, conn: FourTuple, n: Notice) {
+        self.events.push(Event { at: self.now, conn: Some(conn), kind: EventKind::Notice(n) });
+    }
+
     fn drop_event(&mut self, conn: Option<FourTuple>, reason: DropReason, seg: &TcpRepr) {
         self.events.push(Event {
             at: self.now,
@@ -656,6 +660,7 @@ impl Stack {
             }
         }
         self.stats.syncookies_sent += 1;
+        self.notice(tuple, Notice::SynCookieSent);
         if let Some(SocketKind::Listening(l)) = self.sockets.get_mut(&lfd).map(|s| &mut s.kind) {
             l.cookie_at = Some(self.now);
         }
@@ -688,10 +693,13 @@ impl Stack {
         let sseq = seg.seq - 1;
         let Some(mssind) = self.cookie_check(&tuple, sseq, (seg.ack - 1).0) else {
             self.stats.syncookies_failed += 1;
+            self.notice(tuple, Notice::SynCookieInvalid);
             return false;
         };
         self.stats.syncookies_recv += 1;
+        self.notice(tuple, Notice::SynCookieValid);
         if accepted > backlog.min(somaxconn as usize) {
+            self.notice(tuple, Notice::AcceptQueueOverflow { reset: false });
             self.stats.listen_overflows += 1;
             self.stats.listen_drops += 1;
             // The connection was never kept, and Linux forgets it without
@@ -762,6 +770,7 @@ impl Stack {
         }
         self.stats.listen_overflows += 1;
         self.stats.listen_drops += 1;
+        self.notice(tuple, Notice::AcceptQueueOverflow { reset: abort_on_overflow });
         self.drop_event(Some(tuple), DropReason::ListenQueueFull, seg);
         if abort_on_overflow {
             let rst = TcpRepr { seq: seg.ack, flags: TcpFlags::RST, ..reply_to(seg) };
@@ -1091,6 +1100,7 @@ impl Stack {
             self.conns.remove(&old_key);
             echo = Some(ts_recent);
             iss_after = Some(nxt + 65537);
+            self.notice(tuple, Notice::TimeWaitReused);
         }
         if self.demux.contains_key(&tuple) {
             return Err(Errno::EADDRNOTAVAIL);

@@ -118,6 +118,12 @@ fn notice_index(n: &Notice) -> usize {
         Notice::R1Reached { .. } => 0,
         Notice::FastRetransmit { .. } => 1,
         Notice::TimeWaitReopened => 2,
+        Notice::SynCookieSent => 4,
+        Notice::SynCookieValid => 5,
+        Notice::SynCookieInvalid => 6,
+        Notice::AcceptQueueOverflow { reset: false } => 7,
+        Notice::AcceptQueueOverflow { reset: true } => 8,
+        Notice::TimeWaitReused => 9,
         _ => 3,
     }
 }
