@@ -232,7 +232,9 @@ fn main() {
             mutators::SeqToEdge,
             mutators::ResizePayload,
             mutators::RepeatRun,
-            mutators::ShortWait
+            mutators::ShortWait,
+            mutators::OtherConnection,
+            mutators::QueueHeader
         ));
         let mutator = HavocScheduledMutator::with_max_stack_pow(mutations, usize::from(opt.havoc_stack_pow));
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));

@@ -2,7 +2,7 @@
 //! a case, so a mutation inserts, drops, copies or reorders actions, or moves
 //! one field of a segment to a place that matters, instead of tearing bytes.
 
-use harness::fuzz::case::{HEADER, RECORD};
+use harness::fuzz::case::{CONNECTIONS, HEADER, RECORD};
 use libafl::inputs::{BytesInput, HasMutatorBytes, ResizableMutator};
 use libafl::mutators::{MutationResult, Mutator};
 use libafl::state::HasRand;
@@ -24,9 +24,10 @@ fn records(input: &BytesInput) -> usize {
     input.mutator_bytes().len().saturating_sub(HEADER) / RECORD
 }
 
-/// A segment record: kinds 0 to 3, 6 and 7 (see `Action::from_record`).
+/// A segment record: kinds 0 to 3 and 6 (see `Action::from_record`; 4 is
+/// a call, 5 a wait, 7 a SYN burst).
 fn is_segment(r: &[u8]) -> bool {
-    !matches!(r[0] % 8, 4 | 5)
+    !matches!(r[0] % 8, 4 | 5 | 7)
 }
 
 macro_rules! record_mutator {
@@ -178,6 +179,46 @@ record_mutator!(ResizePayload, "resize-payload", |state, input| {
     Ok(MutationResult::Mutated)
 });
 
+// Moves a segment or a call to another of the case's connections (the
+// kind byte's high bits), so one case drives two or three at once.
+record_mutator!(OtherConnection, "other-connection", |state, input| {
+    let n = records(input);
+    let start = below(state, n.max(1));
+    let Some(i) = (0..n).map(|i| (start + i) % n).find(|i| {
+        let k = input.mutator_bytes()[HEADER + i * RECORD] % 8;
+        k != 5 && k != 7
+    }) else {
+        return Ok(MutationResult::Skipped);
+    };
+    let r = HEADER + i * RECORD;
+    let b = input.mutator_bytes_mut();
+    let conn = (b[r] >> 3) % CONNECTIONS;
+    let to = (conn + 1 + below(state, usize::from(CONNECTIONS) - 1) as u8) % CONNECTIONS;
+    b[r] = (b[r] & 7) | to << 3;
+    Ok(MutationResult::Mutated)
+});
+
+// The header's listen-queue fields (see `Header`): a small backlog, or the
+// linux profile's sysctls (tcp_syncookies, tcp_abort_on_overflow,
+// tcp_tw_reuse), one at a time.
+record_mutator!(QueueHeader, "queue-header", |state, input| {
+    if input.mutator_bytes().len() < HEADER {
+        return Ok(MutationResult::Skipped);
+    }
+    let which = below(state, 4);
+    let v = below(state, 4) as u8;
+    let b = input.mutator_bytes_mut();
+    match which {
+        // Another backlog.
+        0 => b[0] = (b[0] & !6) | ((((b[0] >> 1) + 1 + v % 3) % 4) << 1),
+        // Another tcp_syncookies code (bits 3-4), under the linux profile.
+        1 => b[1] = (b[1] & !0x18) | ((((b[1] >> 3) + 1 + v % 3) % 4) << 3) | 1,
+        2 => b[1] ^= 4 | (b[1] & 1 ^ 1),
+        _ => b[1] ^= 2 | (b[1] & 1 ^ 1),
+    }
+    Ok(MutationResult::Mutated)
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +318,33 @@ mod tests {
             let c = Case::decode(i.mutator_bytes());
             assert!(c.actions.iter().any(|a| matches!(a, Action::Segment(s)
                 if matches!(s.seq, SeqAt::Next(0) | SeqAt::Old(0) | SeqAt::Beyond(0) | SeqAt::InsideRight(0)))));
+
+            // One segment or call moves to another connection; nothing else changes.
+            let mut i = before.clone();
+            OtherConnection.mutate(&mut state, &mut i).unwrap();
+            let (a, b) = (Case::decode(i.mutator_bytes()), Case::decode(before.mutator_bytes()));
+            let conn = |x: &Action| match x {
+                Action::Segment(s) => Some(s.conn),
+                Action::Call { conn, .. } => Some(*conn),
+                _ => None,
+            };
+            let moved: Vec<_> = a.actions.iter().zip(&b.actions).filter(|(x, y)| x != y).collect();
+            assert_eq!(moved.len(), 1);
+            let (x, y) = moved[0];
+            assert_ne!(conn(x), conn(y));
+            let mut x = x.clone();
+            match &mut x {
+                Action::Segment(s) => s.conn = conn(y).unwrap(),
+                Action::Call { conn: c, .. } => *c = conn(y).unwrap(),
+                _ => unreachable!(),
+            }
+            assert_eq!(&x, y, "only the connection changed");
+
+            // The header's queue fields change; the actions do not.
+            let mut i = before.clone();
+            QueueHeader.mutate(&mut state, &mut i).unwrap();
+            assert_eq!(&i.mutator_bytes()[HEADER..], &before.mutator_bytes()[HEADER..]);
+            assert_ne!(&i.mutator_bytes()[..HEADER], &before.mutator_bytes()[..HEADER]);
 
             // Payload lengths change, and only payload lengths.
             let mut i = before.clone();

@@ -45,7 +45,12 @@ pub(super) fn fuzz(a: FuzzArgs) -> Result<Verdict, Error> {
         );
     }
     match fuzz::pictures::write_states(&a.out) {
-        Ok((cases, taken)) => {
+        Ok(fuzz::pictures::Written { cases, transitions: taken, notices }) => {
+            let reached: Vec<String> = notices.iter().map(|(n, c)| format!("{n} ({c})")).collect();
+            println!(
+                "events the queue's cases reach (cases): {}",
+                if reached.is_empty() { "none".to_string() } else { reached.join(", ") }
+            );
             let progress = a.out.join("progress.svg");
             println!(
                 "pictures: {} (the {taken} transitions its {cases} queue cases take){}",

@@ -19,4 +19,5 @@ mod trace;
 
 pub use outcome::{Failure, FieldDiff, Outcome, RunOptions, RunReport};
 pub use run::{run, run_with};
+pub(crate) use steps::flood_sources;
 pub use trace::{cause_text, Dir, Mark, TraceEntry, TRACE_HEAD, TRACE_TAIL};

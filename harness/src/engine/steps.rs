@@ -27,10 +27,14 @@ impl Run<'_> {
         let mut other = self.conns.remove(name).unwrap_or_else(|| Numbering::other(self.script, port));
         std::mem::swap(&mut self.num, &mut other);
         std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
+        // The main connection's numbers wait under the name "" (for what
+        // the stack sends it meanwhile: see `learn_unchecked`).
+        self.conns.insert(String::new(), other);
         let r = self.step_main(i, step);
         if r.is_err() {
             self.failed_conn = Some(name.to_string());
         }
+        let mut other = self.conns.remove("").expect("the main connection's numbers");
         std::mem::swap(&mut self.num.fd_map, &mut other.fd_map);
         std::mem::swap(&mut self.num, &mut other);
         self.conns.insert(name.to_string(), other);
@@ -134,7 +138,7 @@ impl Run<'_> {
             }
             match self.script.outbound {
                 Outbound::Queue | Outbound::Ignore => {
-                    self.num.learn_unchecked(self.script, &p);
+                    self.learn_unchecked(&p);
                     self.out_entry(at, &p);
                 }
                 Outbound::Check => {
@@ -150,6 +154,27 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// What a packet no step checks teaches the connection it is for: the
+    /// one of the step (or the main one) if its port is theirs, else the
+    /// header's connection of that port; anything else teaches the step's
+    /// connection its TS val, as before there were several.
+    fn learn_unchecked(&mut self, p: &IpPacket) {
+        let port = p.tcp.dst_port;
+        if p.ip.dst == self.script.remote && port != self.num.remote_port {
+            if let Some(n) = self.conns.values_mut().find(|n| n.remote_port == port) {
+                n.learn_unchecked(self.script, p);
+                return;
+            }
+            if let Some((name, _)) = self.script.connections.iter().find(|(_, q)| *q == port) {
+                let mut n = Numbering::other(self.script, port);
+                n.learn_unchecked(self.script, p);
+                self.conns.insert(name.clone(), n);
+                return;
+            }
+        }
+        self.num.learn_unchecked(self.script, p);
     }
 
     /// `within: D` on an `out` step: its packet is awaited from now on, by
@@ -673,7 +698,7 @@ fn break_tcp_checksum(wire: &mut [u8]) {
 /// A flood's sources: the script's network's addresses but its own (IPv4:
 /// the /24's hosts; IPv6: the /64's, from ::2), each with ports from 1024
 /// up, address first: `count` distinct (address, port) pairs.
-pub(super) fn flood_sources(remote: std::net::IpAddr, count: u32) -> Result<Vec<(std::net::IpAddr, u16)>, String> {
+pub(crate) fn flood_sources(remote: std::net::IpAddr, count: u32) -> Result<Vec<(std::net::IpAddr, u16)>, String> {
     use std::net::IpAddr;
     let hosts: Vec<IpAddr> = match remote {
         IpAddr::V4(v) => {

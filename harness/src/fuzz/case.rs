@@ -6,6 +6,18 @@ pub const HEADER: usize = 2;
 pub const RECORD: usize = 16;
 /// Records beyond this are ignored (bounds the work per execution).
 pub const MAX_RECORDS: usize = 128;
+/// Connections a case drives: the first (as every case before there were
+/// more), and two more from the same peer address on the next ports.
+pub const CONNECTIONS: u8 = 3;
+/// The listener's backlog, chosen by bits 1-2 of the header's first byte
+/// (0: 8, as every case before these bits; the small ones let two or three
+/// connections fill Linux's accept queue).
+pub const BACKLOGS: [u32; 4] = [8, 0, 1, 2];
+/// `tcp_syncookies` under the linux profile, by bits 3-4 of the second byte.
+const SYNCOOKIES: [u8; 4] = [1, 2, 0, 1];
+/// The most SYNs one burst sends (more than the largest SYN queue a case
+/// can have, the backlog of 8 plus one).
+pub const MAX_BURST: u16 = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -44,6 +56,8 @@ pub enum AckAt {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Segment {
+    /// Which connection (below [`CONNECTIONS`]) sends it.
+    pub conn: u8,
     pub flags: u8,
     pub seq: SeqAt,
     pub ack: AckAt,
@@ -76,12 +90,34 @@ pub enum CallKind {
     Urgent(u8),
 }
 
+/// SYNs from `count` sources of the peer's network that are none of the
+/// case's connections (a script's `flood`): the addresses of 192.0.2.0/24
+/// but the peer's, then the next port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Burst {
+    /// 1 to [`MAX_BURST`].
+    pub count: u16,
+    pub seq: u32,
+    pub window: u16,
+    /// As a segment's (MSS, window scale, SACK-permitted, timestamps, ...).
+    pub options: u8,
+    pub option_arg: u8,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     Segment(Segment),
-    Call(CallKind),
+    /// A call on the socket of connection `conn`. Under [`Role::Listen`],
+    /// `Accept` takes whichever connection is first in the accept queue;
+    /// under [`Role::Connect`], `Accept` on connection 1 or 2 without a
+    /// socket is a `connect()` to its port.
+    Call {
+        conn: u8,
+        call: CallKind,
+    },
     /// Advance time by this many microseconds; `None`: to the next timer.
     Wait(Option<u64>),
+    SynBurst(Burst),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -89,7 +125,71 @@ pub struct Case {
     pub role: Role,
     /// `true`: the linux profile; `false`: rfc9293.
     pub linux: bool,
+    /// The listener's backlog: one of [`BACKLOGS`].
+    pub backlog: u32,
+    /// Under the linux profile: `tcp_syncookies` (0, 1 or 2),
+    /// `tcp_abort_on_overflow`, and `tcp_tw_reuse` 1 with two ephemeral
+    /// ports (`ip_local_port_range` 50000 50001: the reference stack gives
+    /// each `connect()` a port of its own), so while connection 0 holds one,
+    /// a second `connect()` on connection 1 needs its first one's TIME-WAIT.
+    pub syncookies: u8,
+    pub abort_on_overflow: bool,
+    pub tw_reuse: bool,
     pub actions: Vec<Action>,
+}
+
+/// What the header's two bytes say (see [`Case`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub role: Role,
+    pub linux: bool,
+    pub backlog: u32,
+    pub syncookies: u8,
+    pub abort_on_overflow: bool,
+    pub tw_reuse: bool,
+}
+
+impl Header {
+    pub fn decode(bytes: &[u8]) -> Header {
+        let (a, b) = (bytes.first().copied().unwrap_or(0), bytes.get(1).copied().unwrap_or(0));
+        Header {
+            role: if a & 1 == 1 { Role::Connect } else { Role::Listen },
+            linux: b & 1 == 1,
+            backlog: BACKLOGS[usize::from(a >> 1 & 3)],
+            syncookies: SYNCOOKIES[usize::from(b >> 3 & 3)],
+            abort_on_overflow: b & 4 != 0,
+            tw_reuse: b & 2 != 0,
+        }
+    }
+
+    pub fn encode(&self) -> [u8; HEADER] {
+        let backlog = BACKLOGS.iter().position(|b| *b == self.backlog).unwrap_or(0) as u8;
+        let cookies = SYNCOOKIES.iter().position(|c| *c == self.syncookies).unwrap_or(0) as u8;
+        [
+            u8::from(self.role == Role::Connect) | backlog << 1,
+            u8::from(self.linux) | u8::from(self.tw_reuse) << 1 | u8::from(self.abort_on_overflow) << 2 | cookies << 3,
+        ]
+    }
+
+    /// The sysctls that make a stack of the header's profile the one the
+    /// case runs on (none when the bits are 0, as in every case before them).
+    pub fn sysctls(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if !self.linux {
+            return v;
+        }
+        if self.syncookies != 1 {
+            v.push(("net.ipv4.tcp_syncookies", self.syncookies.to_string()));
+        }
+        if self.abort_on_overflow {
+            v.push(("net.ipv4.tcp_abort_on_overflow", "1".to_string()));
+        }
+        if self.tw_reuse {
+            v.push(("net.ipv4.tcp_tw_reuse", "1".to_string()));
+            v.push(("net.ipv4.ip_local_port_range", "50000 50001".to_string()));
+        }
+        v
+    }
 }
 
 fn u16_at(r: &[u8], i: usize) -> u16 {
@@ -102,18 +202,31 @@ fn u32_at(r: &[u8], i: usize) -> u32 {
 impl Action {
     /// Decodes one 16-byte record. Every byte pattern decodes to some action.
     pub fn from_record(r: &[u8; RECORD]) -> Action {
+        // The connection: the high bits of the kind byte (0 in every case
+        // written before there were more).
+        let conn = (r[0] >> 3) % CONNECTIONS;
         match r[0] % 8 {
-            4 => Action::Call(match r[1] % 10 {
-                0 => CallKind::Accept,
-                1 => CallKind::Send(u16_at(r, 2)),
-                2 => CallKind::Recv(u16_at(r, 2)),
-                3 => CallKind::Close,
-                4 => CallKind::Shutdown(r[2] % 3),
-                5 => CallKind::Abort,
-                6 => CallKind::NoDelay(r[2] & 1 == 1),
-                7 => CallKind::KeepAlive { idle: r[2], probes: r[4] },
-                8 => CallKind::RcvBuf(u16_at(r, 2)),
-                _ => CallKind::Urgent(r[2]),
+            4 => Action::Call {
+                conn,
+                call: match r[1] % 10 {
+                    0 => CallKind::Accept,
+                    1 => CallKind::Send(u16_at(r, 2)),
+                    2 => CallKind::Recv(u16_at(r, 2)),
+                    3 => CallKind::Close,
+                    4 => CallKind::Shutdown(r[2] % 3),
+                    5 => CallKind::Abort,
+                    6 => CallKind::NoDelay(r[2] & 1 == 1),
+                    7 => CallKind::KeepAlive { idle: r[2], probes: r[4] },
+                    8 => CallKind::RcvBuf(u16_at(r, 2)),
+                    _ => CallKind::Urgent(r[2]),
+                },
+            },
+            7 => Action::SynBurst(Burst {
+                count: 1 + u16::from(r[1]) % MAX_BURST,
+                seq: u32_at(r, 3),
+                window: u16_at(r, 12),
+                options: r[14],
+                option_arg: r[15],
             }),
             5 => Action::Wait(match r[1] % 4 {
                 0 => Some(u64::from(u16_at(r, 2) % 2000) * 1000),
@@ -125,6 +238,7 @@ impl Action {
                 let v = u32_at(r, 3);
                 let w = u32_at(r, 8);
                 Action::Segment(Segment {
+                    conn,
                     flags: r[1],
                     seq: match (r[2] & 7) % 5 {
                         0 => SeqAt::Next(v % 65_536),
@@ -154,9 +268,9 @@ impl Action {
     pub fn to_record(&self) -> [u8; RECORD] {
         let mut r = [0u8; RECORD];
         match self {
-            Action::Call(c) => {
-                r[0] = 4;
-                let (k, arg): (u8, u16) = match *c {
+            Action::Call { conn, call } => {
+                r[0] = 4 | (conn % CONNECTIONS) << 3;
+                let (k, arg): (u8, u16) = match *call {
                     CallKind::Accept => (0, 0),
                     CallKind::Send(n) => (1, n),
                     CallKind::Recv(n) => (2, n),
@@ -189,8 +303,16 @@ impl Action {
                     }
                 }
             }
+            Action::SynBurst(b) => {
+                r[0] = 7;
+                r[1] = (b.count.clamp(1, MAX_BURST) - 1) as u8;
+                r[3..7].copy_from_slice(&b.seq.to_le_bytes());
+                r[12..14].copy_from_slice(&b.window.to_le_bytes());
+                r[14] = b.options;
+                r[15] = b.option_arg;
+            }
             Action::Segment(s) => {
-                r[0] = 0;
+                r[0] = (s.conn % CONNECTIONS) << 3;
                 r[1] = s.flags;
                 let (m, v) = match s.seq {
                     SeqAt::Next(v) => (0, v),
@@ -222,16 +344,40 @@ impl Action {
 impl Case {
     /// Decodes bytes; anything decodes (short input: an empty case).
     pub fn decode(bytes: &[u8]) -> Case {
-        let role = if bytes.first().is_some_and(|b| b & 1 == 1) { Role::Connect } else { Role::Listen };
-        let linux = bytes.get(1).is_some_and(|b| b & 1 == 1);
+        let h = Header::decode(bytes);
         let records = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).take(MAX_RECORDS);
         let mut actions = Vec::with_capacity(records.len());
         actions.extend(records.map(|c| Action::from_record(c.try_into().expect("16 bytes"))));
-        Case { role, linux, actions }
+        Case {
+            role: h.role,
+            linux: h.linux,
+            backlog: h.backlog,
+            syncookies: h.syncookies,
+            abort_on_overflow: h.abort_on_overflow,
+            tw_reuse: h.tw_reuse,
+            actions,
+        }
+    }
+
+    /// A case of the given role and profile with every other header field
+    /// as in a case before they existed.
+    pub fn new(role: Role, linux: bool, actions: Vec<Action>) -> Case {
+        Case { role, linux, backlog: 8, syncookies: 1, abort_on_overflow: false, tw_reuse: false, actions }
+    }
+
+    pub fn header(&self) -> Header {
+        Header {
+            role: self.role,
+            linux: self.linux,
+            backlog: self.backlog,
+            syncookies: self.syncookies,
+            abort_on_overflow: self.abort_on_overflow,
+            tw_reuse: self.tw_reuse,
+        }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = vec![u8::from(self.role == Role::Connect), u8::from(self.linux)];
+        let mut b = self.header().encode().to_vec();
         for a in &self.actions {
             b.extend_from_slice(&a.to_record());
         }
@@ -259,6 +405,7 @@ mod tests {
     fn records_round_trip() {
         let actions = vec![
             Action::Segment(Segment {
+                conn: 2,
                 flags: 0x12,
                 seq: SeqAt::Beyond(77),
                 ack: AckAt::Raw(0xdead_beef),
@@ -267,13 +414,46 @@ mod tests {
                 option_arg: 9,
                 payload_len: 2000,
             }),
-            Action::Call(CallKind::Send(3000)),
-            Action::Call(CallKind::Shutdown(1)),
+            Action::Call { conn: 0, call: CallKind::Send(3000) },
+            Action::Call { conn: 1, call: CallKind::Shutdown(1) },
             Action::Wait(Some(1_500_000)),
             Action::Wait(None),
+            Action::SynBurst(Burst { count: MAX_BURST, seq: 7, window: 512, options: 9, option_arg: 3 }),
         ];
-        let c = Case { role: Role::Connect, linux: true, actions };
+        let mut c = Case::new(Role::Connect, true, actions);
         assert_eq!(Case::decode(&c.encode()), c);
+        for backlog in BACKLOGS {
+            for syncookies in 0..=2 {
+                for bits in 0..4u8 {
+                    (c.backlog, c.syncookies, c.abort_on_overflow, c.tw_reuse) =
+                        (backlog, syncookies, bits & 1 != 0, bits & 2 != 0);
+                    assert_eq!(Case::decode(&c.encode()), c);
+                }
+            }
+        }
+    }
+
+    /// The header bytes of every case written before the connection and
+    /// queue fields existed (0 or 1 each) decode as they did: backlog 8,
+    /// the linux profile's defaults, no sysctls; records whose kind byte
+    /// has no high bits are connection 0's.
+    #[test]
+    fn cases_before_the_queue_fields_mean_what_they_meant() {
+        for (a, b) in [(0u8, 0u8), (0, 1), (1, 0), (1, 1)] {
+            let h = Header::decode(&[a, b]);
+            assert_eq!((h.backlog, h.syncookies, h.abort_on_overflow, h.tw_reuse), (8, 1, false, false));
+            assert!(h.sysctls().is_empty());
+            assert_eq!(h.encode(), [a, b]);
+        }
+        let mut r = [0u8; RECORD];
+        for kind in [0u8, 4] {
+            r[0] = kind;
+            match Action::from_record(&r) {
+                Action::Segment(s) => assert_eq!(s.conn, 0),
+                Action::Call { conn, .. } => assert_eq!(conn, 0),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

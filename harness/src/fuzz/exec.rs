@@ -2,7 +2,7 @@
 //! after every action, and a coverage map of (state, segment kind, next
 //! state) transitions for the fuzzer's feedback.
 
-use super::case::{AckAt, Action, CallKind, Role, SeqAt, HEADER, MAX_RECORDS, RECORD};
+use super::case::{AckAt, Action, Burst, CallKind, Header, Role, SeqAt, CONNECTIONS, HEADER, MAX_RECORDS, RECORD};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, TimerSteps, Violation};
 use reference_stack::wire::{IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
@@ -40,7 +40,13 @@ const EMITTED: usize = 7040;
 pub const MAP_SIZE: usize = EMITTED + 64;
 
 pub const LOCAL: &str = "198.51.100.1:8080";
+/// The peer of connection 0; connection k's is on the port k above.
 pub const REMOTE: &str = "192.0.2.1:40000";
+
+/// The remote port of connection `conn`.
+pub fn remote_port(conn: u8) -> u16 {
+    40000 + u16::from(conn)
+}
 
 /// An oracle that failed, and after which action (0 = the setup).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,16 +58,30 @@ pub struct Finding {
 /// What the case did, in the script's terms (for writing a reproducer).
 #[derive(Clone, Debug)]
 pub enum Recorded {
-    /// A segment sent to the stack, with the stack's ISN as the engine will
-    /// know it at that point (from the stack's first SYN).
+    /// A segment sent to the stack by connection `conn`, with the stack's
+    /// ISN as the engine will know it at that point (from the stack's
+    /// first SYN on that connection).
     In {
         at: Instant,
+        conn: u8,
         tcp: Box<TcpRepr>,
         stack_isn: Option<u32>,
     },
     Call {
         at: Instant,
         text: String,
+    },
+    /// Connection `conn` starts again: a new `connect()` on it, numbered
+    /// from its new SYN.
+    NewConnection {
+        at: Instant,
+        conn: u8,
+    },
+    /// SYNs like `tcp` from `count` sources (a `flood` step).
+    Flood {
+        at: Instant,
+        count: u16,
+        tcp: Box<TcpRepr>,
     },
     /// The clock ran on from `at` to `until` (a `wait` step).
     Wait {
@@ -85,6 +105,32 @@ pub fn transitions_hit(map: &[u8]) -> Vec<(State, State)> {
         })
         .map(|i| (State::ALL[i / n], State::ALL[i % n]))
         .collect()
+}
+
+/// The stack's notices the map counts, by their slot in the NOTICES
+/// region, with a name for reports.
+pub const NOTICE_NAMES: [(usize, &str); 9] = [
+    (0, "R1 reached"),
+    (1, "fast retransmit"),
+    (2, "TIME-WAIT reopened by a SYN"),
+    (4, "SYN cookie sent"),
+    (5, "SYN cookie validated"),
+    (6, "cookie ACK rejected"),
+    (7, "accept-queue overflow, ACK dropped"),
+    (8, "accept-queue overflow, reset"),
+    (9, "TIME-WAIT taken over (tcp_tw_reuse)"),
+];
+
+/// The notices (names of [`NOTICE_NAMES`]) a run's `map` shows, and
+/// whether a SYN was dropped for a full listen queue.
+pub fn notices_hit(map: &[u8]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> =
+        NOTICE_NAMES.iter().filter(|(i, _)| map.get(NOTICES + i).is_some_and(|b| *b != 0)).map(|(_, n)| *n).collect();
+    let syn = flag_class(TcpFlags::SYN) % 8;
+    if map.get(DROPS + 9 * 8 + syn).is_some_and(|b| *b != 0) {
+        v.push("SYN dropped, listen queue full");
+    }
+    v
 }
 
 fn state_index(s: State) -> usize {
@@ -175,16 +221,33 @@ pub fn classify_counts(map: &mut [u8]) {
     }
 }
 
+/// One of the case's connections, as the peer knows it.
+#[derive(Clone, Copy)]
+struct Peer {
+    local: SocketAddr,
+    remote: SocketAddr,
+    fd: Option<Fd>,
+    /// The stack's ISN, from its first SYN to this peer (since the last
+    /// `connect()` on it).
+    stack_isn: Option<u32>,
+    last_tsval: u32,
+    /// A `connect()` was made on it (a second one starts a new connection).
+    connected: bool,
+    /// The sequence number of the peer's last SYN, and, when the stack
+    /// answered it with a SYN cookie (and kept nothing), RCV.NXT as it
+    /// expects it and the cookie: what `SeqAt` and `AckAt` count from while
+    /// the connection has no TCB. (`stack_isn` stays what a replay learns.)
+    last_syn: u32,
+    cookie: Option<(u32, u32)>,
+}
+
 struct Run<'m> {
     stack: Stack,
     oracle: Oracle,
     now: Instant,
-    local: SocketAddr,
-    remote: SocketAddr,
+    role: Role,
+    peers: [Peer; CONNECTIONS as usize],
     lfd: Option<Fd>,
-    cfd: Option<Fd>,
-    stack_isn: Option<u32>,
-    last_tsval: u32,
     ts_clock: u32,
     map: &'m mut [u8],
     /// The map slots hit so far (each once), for bucketing at the end.
@@ -231,8 +294,9 @@ impl Run<'_> {
         }
     }
 
-    fn tuple(&self) -> FourTuple {
-        FourTuple { local: self.local, remote: self.remote }
+    fn tuple(&self, conn: u8) -> FourTuple {
+        let p = &self.peers[usize::from(conn)];
+        FourTuple { local: p.local, remote: p.remote }
     }
 
     fn call(&mut self, text: impl FnOnce() -> String) {
@@ -249,13 +313,22 @@ impl Run<'_> {
                 r.push(Recorded::Out { at: self.now, bytes: self.wire.clone() });
             }
             let (ip, tcp) = self.oracle.on_emit_header(&self.wire, origin.as_ref()).map_err(fail)?;
-            if ip.dst == self.remote.ip() && tcp.dst_port == self.remote.port() {
-                if tcp.flags.syn() && self.stack_isn.is_none() {
-                    self.stack_isn = Some(tcp.seq.0);
-                    self.local = SocketAddr::new(self.local.ip(), tcp.src_port);
+            if let Some(p) = self.peers.iter_mut().find(|p| ip.dst == p.remote.ip() && tcp.dst_port == p.remote.port())
+            {
+                if tcp.flags.syn() && p.stack_isn.is_none() {
+                    p.stack_isn = Some(tcp.seq.0);
+                    p.local = SocketAddr::new(p.local.ip(), tcp.src_port);
+                }
+                // A SYN,ACK that left no TCB behind: a cookie (what the
+                // peer's ACK must carry back).
+                if tcp.flags.syn() && tcp.flags.ack() && self.role == Role::Listen {
+                    let tuple = FourTuple { local: p.local, remote: p.remote };
+                    if self.stack.connection_view(&tuple).is_none() {
+                        p.cookie = Some((p.last_syn.wrapping_add(1), tcp.seq.0));
+                    }
                 }
                 if let Some((v, _)) = tcp.timestamps {
-                    self.last_tsval = v;
+                    p.last_tsval = v;
                 }
             }
             self.hit(EMITTED + flag_class(tcp.flags));
@@ -287,11 +360,22 @@ impl Run<'_> {
     }
 
     fn segment(&mut self, s: &super::case::Segment) {
-        let st = self.stack.connection_view(&self.tuple());
+        let conn = s.conn % CONNECTIONS;
+        let peer = self.peers[usize::from(conn)];
+        let tuple = self.tuple(conn);
+        let st = self.stack.connection_view(&tuple);
         let (rcv_nxt, rcv_wnd, snd_nxt, snd_una, max_wnd, state) = match &st {
             Some(c) => (c.rcv_nxt.0, c.rcv_wnd, c.snd_nxt.0, c.snd_una.0, c.max_snd_wnd, c.state),
             None => {
-                (0, 0, self.stack_isn.map_or(0, |i| i.wrapping_add(1)), self.stack_isn.unwrap_or(0), 0, State::Closed)
+                let isn = peer.cookie.map(|c| c.1).or(peer.stack_isn);
+                (
+                    peer.cookie.map_or(0, |c| c.0),
+                    0,
+                    isn.map_or(0, |i| i.wrapping_add(1)),
+                    isn.unwrap_or(0),
+                    0,
+                    State::Closed,
+                )
             }
         };
         self.hit(SEGMENT_KINDS + state_index(state) * 64 + flag_class(TcpFlags(s.flags)));
@@ -316,20 +400,19 @@ impl Run<'_> {
             flags |= TcpFlags::URG;
         }
         // The segment is built in the run's reused buffers.
-        let tuple = self.tuple();
         let tcp = &mut self.tcp;
-        let urgent = options_into(s, self.ts_clock, self.last_tsval, snd_una, &mut tcp.options);
+        let urgent = options_into(s, self.ts_clock, peer.last_tsval, snd_una, &mut tcp.options);
         tcp.payload.clear();
         tcp.payload.extend_from_slice(&PATTERN[..usize::from(s.payload_len)]);
-        tcp.src_port = self.remote.port();
-        tcp.dst_port = self.local.port();
+        tcp.src_port = peer.remote.port();
+        tcp.dst_port = peer.local.port();
         tcp.seq = SeqNumber(seq);
         tcp.ack = SeqNumber(ack);
         tcp.flags = flags;
         tcp.reserved = 0;
         tcp.window = s.window;
         tcp.urgent = urgent;
-        let ip = IpRepr::new(self.remote.ip(), self.local.ip());
+        let ip = IpRepr::new(peer.remote.ip(), peer.local.ip());
         // What cannot be put on the wire is not sent (options over 40 bytes).
         if tcp.check_emit().is_err() {
             return;
@@ -337,7 +420,14 @@ impl Run<'_> {
         self.oracle.before_inject(tuple, st.as_ref());
         self.oracle.on_inject(ip.src, ip.dst, tcp);
         if let Some(r) = self.rec.as_deref_mut() {
-            r.push(Recorded::In { at: self.now, tcp: Box::new(tcp.clone()), stack_isn: self.stack_isn });
+            r.push(Recorded::In { at: self.now, conn, tcp: Box::new(tcp.clone()), stack_isn: peer.stack_isn });
+        }
+        let p = &mut self.peers[usize::from(conn)];
+        if flags.syn() {
+            p.last_syn = seq;
+        }
+        if st.is_some() {
+            p.cookie = None;
         }
         // The segment as the stack's parser would hand it over, without the
         // round trip through bytes (a replayed script takes that trip:
@@ -363,11 +453,59 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// SYNs from `b.count` sources of the peer's network, as a script's
+    /// `flood` step sends them (the same sources, all at once, to connection
+    /// 0's port), each settled through the oracles before the next.
+    fn burst(&mut self, b: &Burst, step: usize) -> Result<(), Finding> {
+        let main = self.peers[0];
+        let Ok(sources) = crate::engine::flood_sources(main.remote.ip(), u32::from(b.count)) else { return Ok(()) };
+        let seg = super::case::Segment {
+            conn: 0,
+            flags: TcpFlags::SYN.0,
+            seq: SeqAt::Raw(b.seq),
+            ack: AckAt::Raw(0),
+            window: b.window,
+            // A SYN's options: no SACK blocks, no urgent pointer.
+            options: b.options & 0x2f,
+            option_arg: b.option_arg,
+            payload_len: 0,
+        };
+        let mut tcp = TcpRepr {
+            src_port: 0,
+            dst_port: main.local.port(),
+            seq: SeqNumber(b.seq),
+            flags: TcpFlags::SYN,
+            window: b.window,
+            ..TcpRepr::default()
+        };
+        options_into(&seg, self.ts_clock, 0, 0, &mut tcp.options);
+        if tcp.check_emit().is_err() {
+            return Ok(());
+        }
+        if let Some(r) = self.rec.as_deref_mut() {
+            r.push(Recorded::Flood { at: self.now, count: b.count, tcp: Box::new(tcp.clone()) });
+        }
+        pad_as_parsed(&mut tcp);
+        for (addr, port) in sources {
+            tcp.src_port = port;
+            let tuple = FourTuple { local: main.local, remote: SocketAddr::new(addr, port) };
+            let st = self.stack.connection_view(&tuple);
+            self.hit(SEGMENT_KINDS + state_index(st.as_ref().map_or(State::Listen, |c| c.state)) * 64 + 2);
+            let ip = IpRepr::new(addr, main.local.ip());
+            self.oracle.before_inject(tuple, st.as_ref());
+            self.oracle.on_inject(ip.src, ip.dst, &tcp);
+            self.stack.handle_segment(self.now, ip, &tcp);
+            self.settle(step)?;
+        }
+        Ok(())
+    }
+
     /// Does action number `step` (from 1); the caller settles after it.
     fn act(&mut self, a: &Action, step: usize) -> Result<(), Finding> {
         let now = self.now;
         match a {
             Action::Segment(s) => self.segment(s),
+            Action::SynBurst(b) => return self.burst(b, step),
             Action::Wait(d) => {
                 let until = match d {
                     Some(us) => now + Duration::from_micros(*us),
@@ -378,82 +516,125 @@ impl Run<'_> {
                 }
                 return self.wait_until(until, step);
             }
-            Action::Call(c) => {
-                let Some(fd) = self.cfd else {
-                    if let (CallKind::Accept, Some(lfd)) = (c, self.lfd) {
-                        if let Ok((nfd, _)) = self.stack.accept(now, lfd) {
-                            let _ = self.stack.set_nonblocking(nfd, true);
-                            self.cfd = Some(nfd);
-                            self.call(|| format!("accept({lfd}) = *"));
-                            self.call(|| format!("fcntl({nfd}, F_SETFL, O_NONBLOCK) = *"));
-                        }
+            Action::Call { conn, call: c } => {
+                let conn = conn % CONNECTIONS;
+                let Some(fd) = self.peers[usize::from(conn)].fd else {
+                    if let CallKind::Accept = c {
+                        self.open(conn);
                     }
                     return Ok(());
                 };
-                match *c {
-                    CallKind::Accept => {}
-                    CallKind::Send(n) => {
-                        let n = usize::from(n) % 16_384;
-                        let _ = self.stack.send(now, fd, &PATTERN[..n], false);
-                        self.call(|| format!("write({fd}, {n}) = *"));
-                    }
-                    CallKind::Urgent(n) => {
-                        let n = usize::from(n).max(1);
-                        let _ = self.stack.send(now, fd, &PATTERN[..n], true);
-                        self.call(|| format!("send({fd}, ..., {n}, MSG_OOB) = *"));
-                    }
-                    CallKind::Recv(n) => {
-                        let _ = self.stack.recv(now, fd, usize::from(n), false);
-                        self.call(|| format!("read({fd}, {n}) = *"));
-                    }
-                    CallKind::Close => {
-                        let _ = self.stack.close(now, fd);
-                        self.cfd = None;
-                        self.call(|| format!("close({fd}) = *"));
-                    }
-                    CallKind::Abort => {
-                        let _ = self.stack.setsockopt(now, fd, SockOpt::Linger(Some(0)));
-                        let _ = self.stack.close(now, fd);
-                        self.cfd = None;
-                        self.call(|| format!("setsockopt({fd}, SO_LINGER, 0) = *"));
-                        self.call(|| format!("close({fd}) = *"));
-                    }
-                    CallKind::Shutdown(h) => {
-                        let (how, name) = match h {
-                            0 => (reference_stack::Shutdown::Read, "SHUT_RD"),
-                            1 => (reference_stack::Shutdown::Write, "SHUT_WR"),
-                            _ => (reference_stack::Shutdown::Both, "SHUT_RDWR"),
-                        };
-                        let _ = self.stack.shutdown(now, fd, how);
-                        self.call(|| format!("shutdown({fd}, {name}) = *"));
-                    }
-                    CallKind::NoDelay(on) => {
-                        let _ = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
-                        self.call(|| format!("setsockopt({fd}, TCP_NODELAY, {}) = *", u8::from(on)));
-                    }
-                    CallKind::KeepAlive { idle, probes } => {
-                        let idle = u32::from(idle) + 1;
-                        let _ = self.stack.setsockopt(now, fd, SockOpt::KeepAlive(true));
-                        let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIdle(idle));
-                        self.call(|| format!("setsockopt({fd}, SO_KEEPALIVE, 1) = *"));
-                        self.call(|| format!("setsockopt({fd}, TCP_KEEPIDLE, {idle}) = *"));
-                        if probes != 0 {
-                            let (intvl, cnt) = (1 + u32::from(probes & 15), 1 + u32::from(probes >> 4 & 7));
-                            let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIntvl(intvl));
-                            let _ = self.stack.setsockopt(now, fd, SockOpt::KeepCnt(cnt));
-                            self.call(|| format!("setsockopt({fd}, TCP_KEEPINTVL, {intvl}) = *"));
-                            self.call(|| format!("setsockopt({fd}, TCP_KEEPCNT, {cnt}) = *"));
-                        }
-                    }
-                    CallKind::RcvBuf(n) => {
-                        let v = u32::from(n) * 4 + 256;
-                        let _ = self.stack.setsockopt(now, fd, SockOpt::RcvBuf(v));
-                        self.call(|| format!("setsockopt({fd}, SO_RCVBUF, {v}) = *"));
-                    }
-                }
+                self.call_with(fd, conn, *c);
             }
         }
         Ok(())
+    }
+
+    /// `Accept` on a connection without a socket: under [`Role::Listen`]
+    /// an `accept()` (of whichever connection is first in the queue: the
+    /// socket goes to the peer it came from, if that is one of the case's);
+    /// under [`Role::Connect`], for connections 1 and 2, a `connect()` to
+    /// the connection's peer (a second one on the same connection starts it
+    /// again, and with `tcp_tw_reuse` may take its TIME-WAIT over).
+    fn open(&mut self, conn: u8) {
+        let now = self.now;
+        match (self.role, self.lfd) {
+            (Role::Listen, Some(lfd)) => {
+                if let Ok((nfd, from)) = self.stack.accept(now, lfd) {
+                    let _ = self.stack.set_nonblocking(nfd, true);
+                    if let Some(p) = self.peers.iter_mut().find(|p| p.remote == from && p.fd.is_none()) {
+                        p.fd = Some(nfd);
+                    }
+                    self.call(|| format!("accept({lfd}) = *"));
+                    self.call(|| format!("fcntl({nfd}, F_SETFL, O_NONBLOCK) = *"));
+                }
+            }
+            (Role::Connect, _) if conn > 0 => {
+                let Ok(fd) = self.stack.socket(now, Domain::Inet) else { return };
+                let _ = self.stack.set_nonblocking(fd, true);
+                let peer = &mut self.peers[usize::from(conn)];
+                let remote = peer.remote;
+                let again = std::mem::replace(&mut peer.connected, true);
+                if again {
+                    peer.stack_isn = None;
+                    if let Some(r) = self.rec.as_deref_mut() {
+                        r.push(Recorded::NewConnection { at: now, conn });
+                    }
+                }
+                self.call(|| format!("socket() = {fd}"));
+                self.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
+                let _ = self.stack.connect(now, fd, remote);
+                self.peers[usize::from(conn)].fd = Some(fd);
+                self.call(|| format!("connect({fd}, {remote}) = *"));
+            }
+            _ => {}
+        }
+    }
+
+    /// A call on connection `conn`'s socket `fd`.
+    fn call_with(&mut self, fd: Fd, conn: u8, c: CallKind) {
+        let now = self.now;
+        match c {
+            CallKind::Accept => {}
+            CallKind::Send(n) => {
+                let n = usize::from(n) % 16_384;
+                let _ = self.stack.send(now, fd, &PATTERN[..n], false);
+                self.call(|| format!("write({fd}, {n}) = *"));
+            }
+            CallKind::Urgent(n) => {
+                let n = usize::from(n).max(1);
+                let _ = self.stack.send(now, fd, &PATTERN[..n], true);
+                self.call(|| format!("send({fd}, ..., {n}, MSG_OOB) = *"));
+            }
+            CallKind::Recv(n) => {
+                let _ = self.stack.recv(now, fd, usize::from(n), false);
+                self.call(|| format!("read({fd}, {n}) = *"));
+            }
+            CallKind::Close => {
+                let _ = self.stack.close(now, fd);
+                self.peers[usize::from(conn)].fd = None;
+                self.call(|| format!("close({fd}) = *"));
+            }
+            CallKind::Abort => {
+                let _ = self.stack.setsockopt(now, fd, SockOpt::Linger(Some(0)));
+                let _ = self.stack.close(now, fd);
+                self.peers[usize::from(conn)].fd = None;
+                self.call(|| format!("setsockopt({fd}, SO_LINGER, 0) = *"));
+                self.call(|| format!("close({fd}) = *"));
+            }
+            CallKind::Shutdown(h) => {
+                let (how, name) = match h {
+                    0 => (reference_stack::Shutdown::Read, "SHUT_RD"),
+                    1 => (reference_stack::Shutdown::Write, "SHUT_WR"),
+                    _ => (reference_stack::Shutdown::Both, "SHUT_RDWR"),
+                };
+                let _ = self.stack.shutdown(now, fd, how);
+                self.call(|| format!("shutdown({fd}, {name}) = *"));
+            }
+            CallKind::NoDelay(on) => {
+                let _ = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
+                self.call(|| format!("setsockopt({fd}, TCP_NODELAY, {}) = *", u8::from(on)));
+            }
+            CallKind::KeepAlive { idle, probes } => {
+                let idle = u32::from(idle) + 1;
+                let _ = self.stack.setsockopt(now, fd, SockOpt::KeepAlive(true));
+                let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIdle(idle));
+                self.call(|| format!("setsockopt({fd}, SO_KEEPALIVE, 1) = *"));
+                self.call(|| format!("setsockopt({fd}, TCP_KEEPIDLE, {idle}) = *"));
+                if probes != 0 {
+                    let (intvl, cnt) = (1 + u32::from(probes & 15), 1 + u32::from(probes >> 4 & 7));
+                    let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIntvl(intvl));
+                    let _ = self.stack.setsockopt(now, fd, SockOpt::KeepCnt(cnt));
+                    self.call(|| format!("setsockopt({fd}, TCP_KEEPINTVL, {intvl}) = *"));
+                    self.call(|| format!("setsockopt({fd}, TCP_KEEPCNT, {cnt}) = *"));
+                }
+            }
+            CallKind::RcvBuf(n) => {
+                let v = u32::from(n) * 4 + 256;
+                let _ = self.stack.setsockopt(now, fd, SockOpt::RcvBuf(v));
+                self.call(|| format!("setsockopt({fd}, SO_RCVBUF, {v}) = *"));
+            }
+        }
     }
 }
 
@@ -516,9 +697,18 @@ fn run_case_with(
     rec: Option<&mut Vec<Recorded>>,
     scratch: &mut Scratch,
 ) -> Result<(), Finding> {
-    let role = if bytes.first().is_some_and(|b| b & 1 == 1) { Role::Connect } else { Role::Listen };
-    let linux = bytes.get(1).is_some_and(|b| b & 1 == 1);
-    let profile = if linux { Profile::linux() } else { Profile::rfc9293() };
+    let h = Header::decode(bytes);
+    let role = h.role;
+    let mut profile = if h.linux { Profile::linux() } else { Profile::rfc9293() };
+    if h.linux && (h.syncookies != 1 || h.abort_on_overflow || h.tw_reuse) {
+        // What the case's sysctls make of the profile, as a replay's
+        // reference target does.
+        let sysctls = h.sysctls();
+        crate::target::reference::apply_sysctls(&mut profile, |k| {
+            sysctls.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str())
+        });
+    }
+    let backlog = h.backlog;
     let oracle = if profile.rfc5961 { Oracle::new() } else { Oracle::without_rfc5961() };
     let local: SocketAddr = SocketAddr::new(std::net::Ipv4Addr::new(198, 51, 100, 1).into(), 8080);
     let remote: SocketAddr = SocketAddr::new(std::net::Ipv4Addr::new(192, 0, 2, 1).into(), 40000);
@@ -530,12 +720,18 @@ fn run_case_with(
         stack: Stack::new(StackConfig { addrs: vec![local.ip()], profile, seed: 1 }),
         oracle,
         now: Instant::ZERO,
-        local,
-        remote,
+        role,
+        peers: std::array::from_fn(|k| Peer {
+            local,
+            remote: SocketAddr::new(remote.ip(), remote_port(k as u8)),
+            fd: None,
+            stack_isn: None,
+            last_tsval: 0,
+            connected: false,
+            last_syn: 0,
+            cookie: None,
+        }),
         lfd: None,
-        cfd: None,
-        stack_isn: None,
-        last_tsval: 0,
         ts_clock: 100,
         map,
         touched: std::mem::take(&mut scratch.touched),
@@ -550,19 +746,20 @@ fn run_case_with(
             if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
                 let _ = r.stack.set_nonblocking(fd, true);
                 let _ = r.stack.bind(now, fd, local);
-                let _ = r.stack.listen(now, fd, 8);
+                let _ = r.stack.listen(now, fd, backlog as i32);
                 r.lfd = Some(fd);
                 r.call(|| format!("socket() = {fd}"));
                 r.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
                 r.call(|| format!("bind({fd}, {}) = *", local.port()));
-                r.call(|| format!("listen({fd}, 8) = *"));
+                r.call(|| format!("listen({fd}, {backlog}) = *"));
             }
         }
         Role::Connect => {
             if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
                 let _ = r.stack.set_nonblocking(fd, true);
                 let _ = r.stack.connect(now, fd, remote);
-                r.cfd = Some(fd);
+                r.peers[0].fd = Some(fd);
+                r.peers[0].connected = true;
                 r.call(|| format!("socket() = {fd}"));
                 r.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
                 r.call(|| format!("connect({fd}, {remote}) = *"));
@@ -606,6 +803,7 @@ mod tests {
             for option_arg in [0u8, 1, 3, 7, 200, 255] {
                 for payload_len in [0u16, 1, 1460] {
                     let s = Segment {
+                        conn: 0,
                         flags: 0x18 | (options & 3),
                         seq: SeqAt::Next(0),
                         ack: AckAt::Next(0),
@@ -645,6 +843,120 @@ mod tests {
         assert!(checked > 1000, "{checked}");
     }
 
+    /// Three connections and a burst of SYNs against a listener of backlog
+    /// 0 under the linux profile: the second handshake overflows the
+    /// accept queue, the burst fills the SYN queue, and the third
+    /// connection gets a cookie that its ACK brings back; the map shows
+    /// each, and the case's script replays the same datagrams.
+    #[test]
+    fn connections_and_a_burst_reach_cookies_and_accept_overflow() {
+        use crate::fuzz::case::{Action, Burst, Case, Role};
+        let seg = |conn: u8, flags: u8| {
+            Action::Segment(Segment {
+                conn,
+                flags,
+                seq: if flags & 2 != 0 { SeqAt::Raw(1000) } else { SeqAt::Next(0) },
+                ack: AckAt::Next(0),
+                window: 1000,
+                options: u8::from(flags & 2 != 0),
+                option_arg: 231,
+                payload_len: 0,
+            })
+        };
+        let (syn, ack) = (TcpFlags::SYN.0, TcpFlags::ACK.0);
+        let mut case = Case::new(
+            Role::Listen,
+            true,
+            vec![
+                seg(0, syn),
+                Action::SynBurst(Burst { count: 3, seq: 5, window: 1000, options: 1, option_arg: 0 }),
+                seg(1, syn),
+                seg(1, ack),
+                seg(0, ack),
+                Action::Call { conn: 1, call: crate::fuzz::case::CallKind::Accept },
+                seg(2, syn),
+                seg(2, ack),
+            ],
+        );
+        case.backlog = 0;
+        let mut map = vec![0u8; MAP_SIZE];
+        run_case(&case.encode(), &mut map, None).unwrap();
+        let hit = notices_hit(&map);
+        for n in ["SYN cookie sent", "SYN cookie validated", "accept-queue overflow, ACK dropped"] {
+            assert!(hit.contains(&n), "{n} not in {hit:?}");
+        }
+        // With tcp_abort_on_overflow the overflow is answered with a RST.
+        case.abort_on_overflow = true;
+        map.fill(0);
+        run_case(&case.encode(), &mut map, None).unwrap();
+        assert!(notices_hit(&map).contains(&"accept-queue overflow, reset"));
+        // A wrong cookie is rejected.
+        let Action::Segment(s) = &mut case.actions[3] else { panic!() };
+        s.ack = AckAt::Next(7);
+        map.fill(0);
+        run_case(&case.encode(), &mut map, None).unwrap();
+        assert!(notices_hit(&map).contains(&"cookie ACK rejected"), "{:?}", notices_hit(&map));
+        let t = crate::fuzz::triage::Triage {
+            kind: "check".into(),
+            location: "replay".into(),
+            message: "queues".into(),
+            step: 0,
+        };
+        let yaml = crate::fuzz::triage::script(&case.encode(), &t);
+        assert!(yaml.contains("connections: {b: 40001, c: 40002}"), "{yaml}");
+        assert!(yaml.contains("flood: {count: 3"), "{yaml}");
+        assert!(yaml.contains("net.ipv4.tcp_abort_on_overflow"), "{yaml}");
+        assert!(yaml.contains("listen(3, 0)"), "{yaml}");
+    }
+
+    /// Under the connect role, connections 1 and 2 are opened by `Accept`;
+    /// with `tcp_tw_reuse` and one local port, reopening connection 1 after
+    /// its TIME-WAIT is a second old takes the TIME-WAIT over.
+    #[test]
+    fn connect_role_opens_more_connections_and_reuses_time_wait() {
+        use crate::fuzz::case::{Action, CallKind, Case, Role};
+        let seg = |flags: u8, ts: bool| {
+            Action::Segment(Segment {
+                conn: 1,
+                flags,
+                seq: if flags & 2 != 0 { SeqAt::Raw(1000) } else { SeqAt::Next(0) },
+                ack: AckAt::Next(0),
+                window: 1000,
+                options: if ts { 8 } else { 0 },
+                option_arg: 0,
+                payload_len: 0,
+            })
+        };
+        let open = Action::Call { conn: 1, call: CallKind::Accept };
+        let mut case = Case::new(
+            Role::Connect,
+            true,
+            vec![
+                open.clone(),
+                seg(0x12, true),
+                Action::Call { conn: 1, call: CallKind::Close },
+                seg(0x11, true),
+                Action::Wait(Some(2_000_000)),
+                open.clone(),
+            ],
+        );
+        case.tw_reuse = true;
+        let mut map = vec![0u8; MAP_SIZE];
+        run_case(&case.encode(), &mut map, None).unwrap();
+        assert!(notices_hit(&map).contains(&"TIME-WAIT taken over (tcp_tw_reuse)"), "{:?}", notices_hit(&map));
+        let t = crate::fuzz::triage::Triage {
+            kind: "check".into(),
+            location: "replay".into(),
+            message: "reuse".into(),
+            step: 0,
+        };
+        let yaml = crate::fuzz::triage::script(&case.encode(), &t);
+        assert!(yaml.contains("new_connection: {}, conn: b") || yaml.contains("conn: b"), "{yaml}");
+        let s = crate::script::parse(std::path::Path::new("case.yaml"), &yaml).unwrap();
+        let r = crate::runner::run_one(&s[0], crate::script::TargetKind::Reference);
+        assert!(matches!(r.status, crate::runner::Status::Passed), "{:?}\n{yaml}", r.status);
+    }
+
     #[test]
     fn map_regions_do_not_overlap() {
         let regions =
@@ -675,6 +987,7 @@ mod tests {
         // which is class 32; every slot holds a class, not a raw count.
         let mut map = vec![0u8; MAP_SIZE];
         let bare = Segment {
+            conn: 0,
             flags: 0,
             seq: SeqAt::Next(0),
             ack: AckAt::Next(0),
@@ -683,11 +996,11 @@ mod tests {
             option_arg: 0,
             payload_len: 0,
         };
-        let case = crate::fuzz::case::Case {
-            role: crate::fuzz::case::Role::Listen,
-            linux: false,
-            actions: vec![crate::fuzz::case::Action::Segment(bare); 20],
-        };
+        let case = crate::fuzz::case::Case::new(
+            crate::fuzz::case::Role::Listen,
+            false,
+            vec![crate::fuzz::case::Action::Segment(bare); 20],
+        );
         run_case(&case.encode(), &mut map, None).unwrap();
         assert_eq!(map.iter().filter(|&&v| v == 32).count(), 2);
         assert!(map.iter().all(|&v| [0, 1, 2, 4, 8, 16, 32, 64, 128].contains(&v)));

@@ -91,7 +91,22 @@ impl Progress {
 /// The state transitions the cases of `out/queue` take, each counted once
 /// per case that takes it.
 pub fn queue_transitions(out: &Path) -> std::io::Result<(usize, Edges)> {
+    queue_coverage(out).map(|q| (q.cases, q.edges))
+}
+
+/// What the cases of a campaign's queue reach, each counted once per case.
+#[derive(Debug, Default)]
+pub struct QueueCoverage {
+    pub cases: usize,
+    pub edges: Edges,
+    /// The stack's notices (listen queues, cookies, TIME-WAIT reuse, ...)
+    /// by name (see `exec::NOTICE_NAMES`): how many cases reach each.
+    pub notices: std::collections::BTreeMap<&'static str, usize>,
+}
+
+pub fn queue_coverage(out: &Path) -> std::io::Result<QueueCoverage> {
     let mut edges = Edges::new();
+    let mut notices = std::collections::BTreeMap::new();
     let mut cases = 0;
     let mut map = vec![0u8; super::exec::MAP_SIZE];
     for entry in std::fs::read_dir(out.join("queue"))? {
@@ -114,18 +129,37 @@ pub fn queue_transitions(out: &Path) -> std::io::Result<(usize, Edges)> {
         for t in super::exec::transitions_hit(&map) {
             edges.entry(t).or_default().seen += 1;
         }
+        for n in super::exec::notices_hit(&map) {
+            *notices.entry(n).or_default() += 1;
+        }
     }
-    Ok((cases, edges))
+    Ok(QueueCoverage { cases, edges, notices })
+}
+
+/// What [`write_states`] found.
+#[derive(Debug)]
+pub struct Written {
+    pub cases: usize,
+    pub transitions: usize,
+    pub notices: Vec<(&'static str, usize)>,
 }
 
 /// Writes `out/states.svg`; returns how many queue cases it ran and how
-/// many transitions they took.
-pub fn write_states(out: &Path) -> std::io::Result<(usize, usize)> {
-    let (cases, edges) = queue_transitions(out)?;
+/// many transitions they took, and the notices they reach (also written
+/// to `out/notices.tsv`: name, then cases).
+pub fn write_states(out: &Path) -> std::io::Result<Written> {
+    let QueueCoverage { cases, edges, notices } = queue_coverage(out)?;
+    let mut tsv = String::from("notice\tcases\n");
+    for (_, n) in super::exec::NOTICE_NAMES.iter() {
+        tsv.push_str(&format!("{n}\t{}\n", notices.get(n).copied().unwrap_or(0)));
+    }
+    let syn = "SYN dropped, listen queue full";
+    tsv.push_str(&format!("{syn}\t{}\n", notices.get(syn).copied().unwrap_or(0)));
+    std::fs::write(out.join("notices.tsv"), tsv)?;
     let (svg, d) =
         diagram(&format!("RFC 9293 Figure 5: the transitions the campaign's {cases} queue cases take"), &edges);
     std::fs::write(out.join("states.svg"), svg)?;
-    Ok((cases, d.exercised))
+    Ok(Written { cases, transitions: d.exercised, notices: notices.into_iter().collect() })
 }
 
 #[cfg(test)]
@@ -169,7 +203,7 @@ mod tests {
         let opened = edges.get(&(State::Closed, State::Listen)).map_or(0, |e| e.seen)
             + edges.get(&(State::Closed, State::SynSent)).map_or(0, |e| e.seen);
         assert_eq!(opened, n, "every case opens: {edges:?}");
-        let (ran, taken) = write_states(&dir).unwrap();
+        let Written { cases: ran, transitions: taken, .. } = write_states(&dir).unwrap();
         assert_eq!((ran, taken), (n, edges.len()));
         let svg = std::fs::read_to_string(dir.join("states.svg")).unwrap();
         assert_eq!(svg.matches("class=\"state-node\"").count(), 12);

@@ -14,7 +14,7 @@
 //! state. Assertions (`out`, `state`, `quiet`, `tcp_info`) are not
 //! part of a case: the oracles take their place.
 
-use super::case::{AckAt, Action, CallKind, Case, Role, Segment, SeqAt};
+use super::case::{AckAt, Action, Burst, CallKind, Case, Role, Segment, SeqAt, BACKLOGS, CONNECTIONS, MAX_BURST};
 use crate::script::call::{Call, OptName};
 use crate::script::packet::OptSpec;
 use crate::script::time::Base;
@@ -33,11 +33,22 @@ pub fn case_from_script(s: &Script) -> Case {
         };
     let mut actions = Vec::new();
     let mut now = Duration::ZERO;
-    // The peer's next sequence number (script-relative) once it sent a SYN,
-    // and the end of what the stack has sent, as the `out` steps show it.
-    let mut peer_next: Option<u32> = None;
-    let mut stack_next: u32 = 0;
+    // Per connection: the peer's next sequence number (script-relative)
+    // once it sent a SYN, and the end of what the stack has sent, as the
+    // `out` steps show it.
+    let mut peer_nexts: [Option<u32>; CONNECTIONS as usize] = [None; CONNECTIONS as usize];
+    let mut stack_nexts: [u32; CONNECTIONS as usize] = [0; CONNECTIONS as usize];
     for st in &s.steps {
+        // The script's connections in the header's order after the main
+        // one; a step of a connection past the case's last is left out.
+        let conn = match &st.conn {
+            None => 0,
+            Some(name) => match s.connections.iter().position(|(n, _)| n == name) {
+                Some(i) if i + 1 < usize::from(CONNECTIONS) => i as u8 + 1,
+                _ => continue,
+            },
+        };
+        let (peer_next, stack_next) = (&mut peer_nexts[usize::from(conn)], &mut stack_nexts[usize::from(conn)]);
         let at = match st.time.base {
             Base::Absolute => st.time.lo,
             Base::Relative => now + st.time.lo,
@@ -50,7 +61,7 @@ pub fn case_from_script(s: &Script) -> Case {
             StepKind::In(p) => {
                 let seq = p.seq.value().unwrap_or(0);
                 let len = p.len.value().or(p.data.as_ref().map(|d| d.len() as u32)).unwrap_or(0);
-                let seq_at = match peer_next {
+                let seq_at = match *peer_next {
                     None => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
                     Some(n) if seq.wrapping_sub(n) < 65_536 => SeqAt::Next(seq.wrapping_sub(n)),
                     Some(n) if n.wrapping_sub(1).wrapping_sub(seq) < 65_536 => {
@@ -59,49 +70,33 @@ pub fn case_from_script(s: &Script) -> Case {
                     Some(_) => SeqAt::Raw(s.remote_isn.wrapping_add(seq)),
                 };
                 let end = seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
-                peer_next = Some(match peer_next {
+                *peer_next = Some(match *peer_next {
                     Some(n) if end.wrapping_sub(n) >= 1 << 31 => n,
                     _ => end,
                 });
                 let ack = p.ack.as_ref().and_then(|a| a.value()).unwrap_or(0);
-                let ack_at = if ack.wrapping_sub(stack_next) < 65_536 {
-                    AckAt::Next(ack.wrapping_sub(stack_next))
+                let ack_at = if ack.wrapping_sub(*stack_next) < 65_536 {
+                    AckAt::Next(ack.wrapping_sub(*stack_next))
                 } else {
                     // Behind the stack's data: acknowledge no more than is
                     // already acknowledged (a simultaneous close's FIN does
                     // not cover ours).
                     AckAt::Una(0)
                 };
-                let (mut options, mut arg) = (0u8, None);
-                for o in p.options.iter().flatten() {
-                    match o {
-                        OptSpec::Mss(m) => {
-                            options |= 1;
-                            arg = arg.or(m.value().map(|m| (m.saturating_sub(536) / 4).min(255) as u8));
-                        }
-                        OptSpec::WScale(w) => {
-                            options |= 2;
-                            arg = arg.or(w.value());
-                        }
-                        OptSpec::SackOk => options |= 4,
-                        OptSpec::Ts { .. } => options |= 8,
-                        OptSpec::Sack(_) => options |= 16,
-                        OptSpec::Unknown { .. } => options |= 32,
-                        OptSpec::Eol | OptSpec::Nop => {}
-                    }
-                }
+                let (mut options, arg) = option_bits(p.options.iter().flatten());
                 let mut flags = p.flags;
                 if flags.urg() {
                     options |= 64;
                     flags = TcpFlags(flags.0 & !TcpFlags::URG.0);
                 }
                 actions.push(Action::Segment(Segment {
+                    conn,
                     flags: flags.0,
                     seq: seq_at,
                     ack: ack_at,
                     window: p.win.as_ref().and_then(|w| w.value()).unwrap_or(65_535),
                     options,
-                    option_arg: arg.unwrap_or(0),
+                    option_arg: arg,
                     payload_len: len.min(2047) as u16,
                 }));
             }
@@ -110,8 +105,8 @@ pub fn case_from_script(s: &Script) -> Case {
                     if let (Some(seq), Some(len)) = (p.seq.value(), p.len.value()) {
                         let end =
                             seq.wrapping_add(len).wrapping_add(u32::from(p.flags.syn()) + u32::from(p.flags.fin()));
-                        if end.wrapping_sub(stack_next) < 1 << 31 {
-                            stack_next = end;
+                        if end.wrapping_sub(*stack_next) < 1 << 31 {
+                            *stack_next = end;
                         }
                     }
                 }
@@ -140,13 +135,27 @@ pub fn case_from_script(s: &Script) -> Case {
                     _ => None,
                 };
                 // An abortive close is SO_LINGER 0 then close(): one action.
-                let after_abort = matches!(actions.last(), Some(Action::Call(CallKind::Abort)));
+                let after_abort =
+                    matches!(actions.last(), Some(Action::Call { call: CallKind::Abort, conn: c }) if *c == conn);
                 match kind {
                     Some(CallKind::Close) if after_abort => {}
-                    Some(k) => actions.push(Action::Call(k)),
+                    Some(call) => actions.push(Action::Call { conn, call }),
                     None => {}
                 }
             }
+            // A flood of SYNs: a burst as large as a case's (more than any
+            // SYN queue a case can have).
+            StepKind::Flood(f) if f.seg.flags.syn() && !f.seg.flags.ack() => {
+                let (options, option_arg) = option_bits(f.seg.options.iter().flatten());
+                actions.push(Action::SynBurst(Burst {
+                    count: f.count.clamp(1, u32::from(MAX_BURST)) as u16,
+                    seq: s.remote_isn.wrapping_add(f.seg.seq.value().unwrap_or(0)),
+                    window: f.seg.win.as_ref().and_then(|w| w.value()).unwrap_or(65_535),
+                    options,
+                    option_arg,
+                }));
+            }
+            StepKind::Flood(_) => {}
             StepKind::Quiet(d) | StepKind::Wait(d) => {
                 push_wait(&mut actions, *d);
                 now += *d;
@@ -159,13 +168,60 @@ pub fn case_from_script(s: &Script) -> Case {
             | StepKind::Route(_)
             | StepKind::TcpMetricsFlush
             | StepKind::Counters(_)
-            | StepKind::Flood(_)
             | StepKind::Icmp(_)
             | StepKind::NewConnection { .. } => {}
         }
     }
     actions.truncate(super::case::MAX_RECORDS);
-    Case { role, linux: s.profile.name == "linux", actions }
+    let mut case = Case::new(role, s.profile.name == "linux", actions);
+    // The listen queues' settings, from the scripts about them (several
+    // connections or a flood); every other script's case keeps the
+    // defaults, as its seed always had.
+    let queues = !s.connections.is_empty() || s.steps.iter().any(|st| matches!(st.kind, StepKind::Flood(_)));
+    if queues {
+        let backlog = s.steps.iter().find_map(|st| match &st.kind {
+            StepKind::Call(c) => match c.call {
+                Call::Listen { backlog, .. } => Some(backlog),
+                _ => None,
+            },
+            _ => None,
+        });
+        // The nearest backlog a case can have.
+        if let Some(b) = backlog {
+            case.backlog = BACKLOGS.iter().copied().min_by_key(|x| (i64::from(*x) - i64::from(b)).abs()).unwrap_or(8);
+        }
+        if case.linux {
+            let num = |k: &str| s.sysctl.get(k).and_then(|v| v.trim().parse::<u32>().ok());
+            case.syncookies = num("net.ipv4.tcp_syncookies").map_or(1, |v| v.min(2) as u8);
+            case.abort_on_overflow = num("net.ipv4.tcp_abort_on_overflow").is_some_and(|v| v != 0);
+            case.tw_reuse = num("net.ipv4.tcp_tw_reuse") == Some(1);
+        }
+    }
+    case
+}
+
+/// A segment's option bits and argument (see [`Segment`]) for the options
+/// a script's packet lists.
+fn option_bits<'a>(opts: impl Iterator<Item = &'a OptSpec>) -> (u8, u8) {
+    let (mut options, mut arg) = (0u8, None);
+    for o in opts {
+        match o {
+            OptSpec::Mss(m) => {
+                options |= 1;
+                arg = arg.or(m.value().map(|m| (m.saturating_sub(536) / 4).min(255) as u8));
+            }
+            OptSpec::WScale(w) => {
+                options |= 2;
+                arg = arg.or(w.value());
+            }
+            OptSpec::SackOk => options |= 4,
+            OptSpec::Ts { .. } => options |= 8,
+            OptSpec::Sack(_) => options |= 16,
+            OptSpec::Unknown { .. } => options |= 32,
+            OptSpec::Eol | OptSpec::Nop => {}
+        }
+    }
+    (options, arg.unwrap_or(0))
 }
 
 /// Wait actions for `d`: whole seconds in steps of up to 255 s, the rest

@@ -1,7 +1,7 @@
 //! From a raw crashing input to a finding a person can read and replay:
 //! classify it (which oracle, where), minimise it, write it as a script.
 
-use super::case::{Case, HEADER, RECORD};
+use super::case::{Case, CONNECTIONS, HEADER, RECORD};
 use super::exec::{self, Recorded, MAP_SIZE, REMOTE};
 use crate::script::packet::{segment_text, Style};
 use crate::script::print::{Key, ScriptDoc, StepDoc, StepKey, Value};
@@ -126,6 +126,9 @@ pub fn minimise(bytes: &[u8]) -> Vec<u8> {
     join(&header, &recs)
 }
 
+/// The names of a case's connections in its script (0 is the main one).
+const CONN_NAMES: [&str; CONNECTIONS as usize] = ["main", "b", "c"];
+
 /// The script that replays `bytes` on the reference target; the reference
 /// target's oracles make it fail where the fuzzer's did.
 pub fn script(bytes: &[u8], t: &Triage) -> String {
@@ -141,18 +144,46 @@ pub fn script(bytes: &[u8], t: &Triage) -> String {
     doc.set(Key::Description, t.message.as_str());
     doc.set(Key::Targets, Value::List(vec!["reference".into()]));
     doc.set(Key::Profile, if case.linux { "linux" } else { "rfc9293" });
+    let sysctls = case.header().sysctls();
+    if !sysctls.is_empty() {
+        doc.set(Key::Sysctl, Value::Block(sysctls.into_iter().map(|(k, v)| (k.to_string(), Value::Str(v))).collect()));
+    }
     let port: i64 = REMOTE.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(40000);
     doc.set(Key::RemotePort, Value::Int(port));
+    // Connections 1 and 2 by name, when the case used them.
+    let used = rec.iter().any(|r| matches!(r, Recorded::In { conn: 1.., .. } | Recorded::NewConnection { .. }));
+    if used {
+        let names =
+            (1..CONNECTIONS).map(|k| (CONN_NAMES[usize::from(k)].to_string(), i64::from(exec::remote_port(k)).into()));
+        doc.set(Key::Connections, Value::Map(names.collect()));
+    }
     doc.set(Key::Outbound, Outbound::Ignore.name());
     let secs = |i: &reference_stack::Instant| Some(format!("{:.6}", i.total_micros() as f64 / 1e6));
+    let on = |step: StepDoc, conn: u8| match conn {
+        0 => step,
+        k => step.with(StepKey::Conn, CONN_NAMES[usize::from(k)]),
+    };
     for r in &rec {
         doc.steps.push(match r {
             Recorded::Call { at, text } => StepDoc::new(secs(at), StepKey::Call, text.as_str()),
             // The script's ISN is 0; numbers in the stack's sequence space
             // are relative to its ISN once the engine knows it.
-            Recorded::In { at, tcp, stack_isn } => {
-                StepDoc::new(secs(at), StepKey::In, segment_text(tcp, 0, stack_isn.unwrap_or(0), Style::Script))
+            Recorded::In { at, conn, tcp, stack_isn } => on(
+                StepDoc::new(secs(at), StepKey::In, segment_text(tcp, 0, stack_isn.unwrap_or(0), Style::Script)),
+                *conn,
+            ),
+            Recorded::NewConnection { at, conn } => {
+                on(StepDoc::new(secs(at), StepKey::NewConnection, Value::Map(vec![])), *conn)
             }
+            Recorded::Flood { at, count, tcp } => StepDoc::new(
+                secs(at),
+                StepKey::Flood,
+                Value::Map(vec![
+                    ("count".into(), i64::from(*count).into()),
+                    ("seg".into(), segment_text(tcp, 0, 0, Style::Script).into()),
+                    ("settle".into(), "0us".into()),
+                ]),
+            ),
             Recorded::Wait { at, until } => {
                 let d = until.total_micros() - at.total_micros();
                 StepDoc::new(secs(at), StepKey::Wait, format!("{d}us"))
@@ -221,10 +252,14 @@ mod tests {
             let mut rec = Vec::new();
             let mut map = vec![0u8; exec::MAP_SIZE];
             let found = exec::run_case(&bytes, &mut map, Some(&mut rec));
+            // What the stack sent the case's peers (a flood step counts its
+            // answers to the flood's sources instead of tracing each).
+            let peer: std::net::IpAddr = REMOTE.parse::<std::net::SocketAddr>().unwrap().ip();
+            let to_peer = |b: &[u8]| reference_stack::wire::IpPacket::parse(b).is_ok_and(|p| p.ip.dst == peer);
             let sent: Vec<(u64, Vec<u8>)> = rec
                 .iter()
                 .filter_map(|r| match r {
-                    Recorded::Out { at, bytes } => Some((at.total_micros(), bytes.clone())),
+                    Recorded::Out { at, bytes } if to_peer(bytes) => Some((at.total_micros(), bytes.clone())),
                     _ => None,
                 })
                 .collect();
@@ -236,7 +271,9 @@ mod tests {
                 .trace
                 .iter()
                 .filter_map(|e| match e {
-                    TraceEntry::Packet { at, dir: Dir::Out, bytes, .. } => Some((at.as_micros() as u64, bytes.clone())),
+                    TraceEntry::Packet { at, dir: Dir::Out, bytes, .. } if to_peer(bytes) => {
+                        Some((at.as_micros() as u64, bytes.clone()))
+                    }
                     _ => None,
                 })
                 .collect();

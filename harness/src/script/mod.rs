@@ -1627,12 +1627,14 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     let conn = match &r.conn {
         None => None,
         Some(c) => {
-            let ok = matches!(&kind, StepKind::In(_) | StepKind::Out(_) | StepKind::Icmp(_))
-                || matches!(&kind, StepKind::State { of: StateOf::Conn, .. });
+            let ok = matches!(
+                &kind,
+                StepKind::In(_) | StepKind::Out(_) | StepKind::Icmp(_) | StepKind::NewConnection { .. }
+            ) || matches!(&kind, StepKind::State { of: StateOf::Conn, .. });
             if !ok {
                 return Err(ctx.err_at(
                     &c.referenced,
-                    "`conn` goes with `in`, `out` and `state: conn ...` steps (calls name their descriptors)"
+                    "`conn` goes with `in`, `out`, `new_connection` and `state: conn ...` steps (calls name their descriptors)"
                         .to_string(),
                     None,
                 ));

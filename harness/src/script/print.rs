@@ -22,6 +22,7 @@ pub enum Key {
     LocalPort,
     RemotePort,
     RemoteIsn,
+    Connections,
     Outbound,
     Timestamps,
     Offload,
@@ -39,7 +40,7 @@ pub enum Key {
 }
 
 impl Key {
-    pub const ALL: [Key; 28] = [
+    pub const ALL: [Key; 29] = [
         Key::Name,
         Key::From,
         Key::Description,
@@ -54,6 +55,7 @@ impl Key {
         Key::LocalPort,
         Key::RemotePort,
         Key::RemoteIsn,
+        Key::Connections,
         Key::Outbound,
         Key::Timestamps,
         Key::Offload,
@@ -86,6 +88,7 @@ impl Key {
             Key::LocalPort => "local_port",
             Key::RemotePort => "remote_port",
             Key::RemoteIsn => "remote_isn",
+            Key::Connections => "connections",
             Key::Outbound => "outbound",
             Key::Timestamps => "timestamps",
             Key::Offload => "offload",
@@ -129,10 +132,11 @@ pub enum StepKey {
     MsgFlags,
     Cmsg,
     Within,
+    Conn,
 }
 
 impl StepKey {
-    pub const ALL: [StepKey; 22] = [
+    pub const ALL: [StepKey; 23] = [
         StepKey::At,
         StepKey::In,
         StepKey::Out,
@@ -155,6 +159,7 @@ impl StepKey {
         StepKey::MsgFlags,
         StepKey::Cmsg,
         StepKey::Within,
+        StepKey::Conn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -181,6 +186,7 @@ impl StepKey {
             StepKey::MsgFlags => "msg_flags",
             StepKey::Cmsg => "cmsg",
             StepKey::Within => "within",
+            StepKey::Conn => "conn",
         }
     }
 }
@@ -506,6 +512,7 @@ mod tests {
                 }
                 Key::LocalPort | Key::RemotePort => Value::Int(8081),
                 Key::RemoteIsn => Value::Int(1000),
+                Key::Connections => Value::Map(vec![("b".into(), 40001.into()), ("c".into(), 40002.into())]),
                 // (`queue` does not go with the `within` step below.)
                 Key::Outbound => "ignore".into(),
                 Key::Timestamps => "mapped".into(),
@@ -533,6 +540,7 @@ mod tests {
                 .with(StepKey::Only, "linux")
         });
         d.steps.push(StepDoc::new(None, StepKey::In, "S 0:0(0) win 1 <sackOK,TS val 1 ecr 0>"));
+        d.steps.push(StepDoc::new(None, StepKey::In, "S 0:0(0) win 1").with(StepKey::Conn, "c"));
         d.steps.push(StepDoc::new(
             None,
             StepKey::State,
@@ -585,9 +593,11 @@ mod tests {
         assert_eq!(s.from.as_deref(), Some("dir/x.pkt"));
         assert_eq!(s.sysctl.get("net.ipv4.tcp_wmem").map(String::as_str), Some("4096 262144 4194304"));
         assert_eq!((s.local_port, s.remote_port, s.remote_isn, s.tolerance_percent), (8081, 8081, 1000, Some(12.5)));
-        assert_eq!(s.steps.len(), 17);
+        assert_eq!(s.connections, vec![("b".to_string(), 40001), ("c".to_string(), 40002)]);
+        assert!(s.steps.iter().any(|st| st.conn.as_deref() == Some("c")));
+        assert_eq!(s.steps.len(), 18);
         assert_eq!(s.steps[0].from, Some(7));
-        assert_eq!(s.steps[16].within, Some(std::time::Duration::from_millis(500)));
+        assert_eq!(s.steps[17].within, Some(std::time::Duration::from_millis(500)));
         assert_eq!(s.qdisc.as_ref().map(ToString::to_string).as_deref(), Some("pfifo limit 10"));
         assert_eq!(s.route.as_ref().map(ToString::to_string).as_deref(), Some("advmss 600 mtu lock 640"));
     }
