@@ -234,7 +234,8 @@ fn main() {
             mutators::RepeatRun,
             mutators::ShortWait,
             mutators::OtherConnection,
-            mutators::QueueHeader
+            mutators::QueueHeader,
+            mutators::InsertBurst
         ));
         let mutator = HavocScheduledMutator::with_max_stack_pow(mutations, usize::from(opt.havoc_stack_pow));
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));

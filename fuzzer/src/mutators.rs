@@ -24,10 +24,10 @@ fn records(input: &BytesInput) -> usize {
     input.mutator_bytes().len().saturating_sub(HEADER) / RECORD
 }
 
-/// A segment record: kinds 0 to 3 and 6 (see `Action::from_record`; 4 is
-/// a call, 5 a wait, 7 a SYN burst).
+/// A segment record: kinds 0 to 3, 6 and 7 (see `Action::from_record`;
+/// 4 is a call, 5 a wait, 7 with no connection bits a SYN burst).
 fn is_segment(r: &[u8]) -> bool {
-    !matches!(r[0] % 8, 4 | 5 | 7)
+    !matches!(r[0] % 8, 4 | 5) && r[0] != 7
 }
 
 macro_rules! record_mutator {
@@ -185,8 +185,8 @@ record_mutator!(OtherConnection, "other-connection", |state, input| {
     let n = records(input);
     let start = below(state, n.max(1));
     let Some(i) = (0..n).map(|i| (start + i) % n).find(|i| {
-        let k = input.mutator_bytes()[HEADER + i * RECORD] % 8;
-        k != 5 && k != 7
+        let k = input.mutator_bytes()[HEADER + i * RECORD];
+        k % 8 != 5 && k != 7
     }) else {
         return Ok(MutationResult::Skipped);
     };
@@ -195,6 +195,23 @@ record_mutator!(OtherConnection, "other-connection", |state, input| {
     let conn = (b[r] >> 3) % CONNECTIONS;
     let to = (conn + 1 + below(state, usize::from(CONNECTIONS) - 1) as u8) % CONNECTIONS;
     b[r] = (b[r] & 7) | to << 3;
+    Ok(MutationResult::Mutated)
+});
+
+// Inserts a burst of SYNs from other sources (1 to MAX_BURST, options as
+// a segment's), which fills a listener's SYN queue.
+record_mutator!(InsertBurst, "insert-burst", |state, input| {
+    let n = records(input);
+    if n >= MAX_ACTIONS {
+        return Ok(MutationResult::Skipped);
+    }
+    if input.mutator_bytes().len() < HEADER {
+        input.resize(HEADER, 0);
+    }
+    let at = HEADER + below(state, n + 1) * RECORD;
+    let mut rec: Vec<u8> = (0..RECORD).map(|_| state.rand_mut().next() as u8).collect();
+    rec[0] = 7;
+    input.splice(at..at, rec);
     Ok(MutationResult::Mutated)
 });
 
@@ -339,6 +356,16 @@ mod tests {
                 _ => unreachable!(),
             }
             assert_eq!(&x, y, "only the connection changed");
+
+            // A burst goes in; the actions around it stay.
+            let mut i = before.clone();
+            InsertBurst.mutate(&mut state, &mut i).unwrap();
+            let (a, b) = (Case::decode(i.mutator_bytes()), Case::decode(before.mutator_bytes()));
+            assert_eq!(a.actions.len(), b.actions.len() + 1);
+            let k = a.actions.iter().position(|x| matches!(x, Action::SynBurst(_))).expect("a burst");
+            let mut without = a.actions.clone();
+            without.remove(k);
+            assert_eq!(without, b.actions);
 
             // The header's queue fields change; the actions do not.
             let mut i = before.clone();
