@@ -77,7 +77,13 @@ pub struct Liveness {
     fin_in: Vec<FourTuple>,
     /// Connections keep-alive gave up on during the step.
     gave_up: Vec<FourTuple>,
+    /// SYN cookies sent (no connection kept) and the ACK each carried: a
+    /// connection later made from one has acknowledged that much already.
+    cookies: Vec<(FourTuple, SeqNumber)>,
 }
+
+/// The most cookies remembered (the oldest go first).
+const COOKIES_KEPT: usize = 64;
 
 /// The violation a rule gives.
 pub(super) fn broken(rule: &'static str, conn: &FourTuple, detail: String) -> super::Violation {
@@ -89,6 +95,15 @@ impl Liveness {
         if fin && !self.fin_in.contains(&t) {
             self.fin_in.push(t);
         }
+    }
+
+    /// A SYN,ACK sent with a SYN cookie to `t`, acknowledging `ack`.
+    pub(super) fn on_cookie(&mut self, t: FourTuple, ack: SeqNumber) {
+        self.cookies.retain(|(c, _)| *c != t);
+        if self.cookies.len() >= COOKIES_KEPT {
+            self.cookies.remove(0);
+        }
+        self.cookies.push((t, ack));
     }
 
     /// A segment the connection `id` (with SND.UNA `snd_una`) sent.
@@ -153,6 +168,13 @@ impl Liveness {
         for v in stack.live_views() {
             let o = self.conns.get_or_insert_default(v.id);
             o.alive = true;
+            if o.tuple.is_none() {
+                // New: made from a cookie, it acknowledged what the cookie did.
+                if let Some(i) = self.cookies.iter().position(|(c, _)| *c == v.tuple) {
+                    let (_, a) = self.cookies.remove(i);
+                    o.acked = Some(o.acked.map_or(a, |b| if a > b { a } else { b }));
+                }
+            }
             o.tuple = Some(v.tuple);
             let late = |by: Option<Instant>| by.is_some_and(|d| now > d);
             let ms = |d: Instant| d.total_micros() / 1000;
