@@ -6,7 +6,10 @@
 #   1. one core, from the seeds in corpus/
 #   2. two cores, from the seeds (scaling: the ratio to 1 is printed)
 #   3. one core, from an empty corpus (what the seeds are worth)
-#   4. the first campaign's queue without LibAFL (the target's own cost)
+#   4. one core, from the seeds, cases of one connection only
+#      (--one-connection: what every case was before they had three)
+#   5. the first campaign's queue without LibAFL (the target's own cost),
+#      its cases of one connection apart from the others
 # Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary]
 set -u
 secs=${1:-60}
@@ -32,8 +35,24 @@ echo "tcp-fuzz benchmark: ${secs}s per campaign, $(nproc) cores, $(uname -r)"
 run one-core-seeds 0
 run two-cores-seeds 0,1
 run one-core-empty 0 --no-seeds
+run one-core-one-connection 0 --one-connection
 awk -v a="$rate_one_core_seeds" -v b="$rate_two_cores_seeds" 'BEGIN { if (a > 0) printf "two cores / one core: %.2fx\n", b / a }'
 # 4. The same cases without LibAFL: the one-core campaign's queue run
 #    through run_case alone (harness/benches/fuzz_exec.rs), what an
 #    execution of the reference stack and its oracles costs by itself.
 (cd "$root" && cargo bench --quiet -p harness --bench fuzz_exec -- "$work/one-core-seeds/queue" 10 2>/dev/null) | grep '^fuzz_exec'
+# The queue's cases of one connection (no connection bits, bursts or queue
+# header bits) and the rest, each on its own.
+mkdir -p "$work/one" "$work/more"
+for f in "$work/one-core-seeds/queue"/*; do
+    [ -f "$f" ] || continue
+    if od -An -v -tu1 -w1 "$f" | awk 'NR == 1 && int($1 / 2) % 4 != 0 { m = 1 } NR == 2 && (int($1 / 2) % 4 != 0 || int($1 / 8) % 4 == 1 || int($1 / 8) % 4 == 2) { m = 1 } NR > 2 && (NR - 3) % 16 == 0 && (($1 == 7) || ($1 % 8 != 5 && int($1 / 8) % 3 != 0)) { m = 1 } END { exit m ? 1 : 0 }'; then
+        cp "$f" "$work/one/"
+    else
+        cp "$f" "$work/more/"
+    fi
+done
+for d in one more; do
+    echo "cases of $([ $d = one ] && echo one connection || echo more than one, or bursts, or queue settings): $(ls "$work/$d" | wc -l)"
+    [ -n "$(ls "$work/$d")" ] && (cd "$root" && cargo bench --quiet -p harness --bench fuzz_exec -- "$work/$d" 5 2>/dev/null) | grep 'execs/s'
+done

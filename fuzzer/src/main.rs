@@ -123,6 +123,11 @@ struct Opt {
     /// Ignore the seed corpus (to measure coverage from nothing).
     #[arg(long)]
     no_seeds: bool,
+    /// Cases of one connection only (no second or third connection, no SYN
+    /// bursts, the listen queue's defaults): what every case was before
+    /// cases had more, at that speed.
+    #[arg(long)]
+    one_connection: bool,
     /// Havoc stacks 2 to 2^N mutations on each new case.
     #[arg(long, default_value_t = HAVOC_STACK_POW, value_parser = clap::value_parser!(u8).range(1..=7))]
     havoc_stack_pow: u8,
@@ -237,7 +242,12 @@ fn main() {
             mutators::QueueHeader,
             mutators::InsertBurst
         ));
-        let mutator = HavocScheduledMutator::with_max_stack_pow(mutations, usize::from(opt.havoc_stack_pow));
+        let mutator = mutators::Confined {
+            inner: HavocScheduledMutator::with_max_stack_pow(mutations, usize::from(opt.havoc_stack_pow)),
+            one: opt.one_connection,
+        };
+        let one_connection = opt.one_connection;
+        let mut confined = Vec::new();
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));
         let scheduler = scheduler::LazyCull::new(&edges);
         let mut fuzzer = StdFuzzer::new(scheduler, feedback, objective);
@@ -246,7 +256,15 @@ fn main() {
             // SAFETY: see above; this is the only writer.
             #[allow(static_mut_refs)]
             let map = unsafe { &mut MAP };
-            let verdict = run_case(&bytes, map, None);
+            let verdict = if one_connection {
+                // Seeds too (mutated cases are confined already).
+                confined.clear();
+                confined.extend_from_slice(&bytes);
+                harness::fuzz::case::confine_to_one_connection(&mut confined);
+                run_case(&confined, map, None)
+            } else {
+                run_case(&bytes, map, None)
+            };
             // SAFETY: the counters (see above) are not borrowed by the
             // observer during a run; this is the only other access.
             classify_counts(unsafe { std::slice::from_raw_parts_mut(edges_ptr, edges_len) });

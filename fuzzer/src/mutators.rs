@@ -236,6 +236,32 @@ record_mutator!(QueueHeader, "queue-header", |state, input| {
     Ok(MutationResult::Mutated)
 });
 
+/// A mutator whose results are confined to one connection when `one` is
+/// set (`tcp-fuzz --one-connection`; see `confine_to_one_connection`).
+pub struct Confined<M> {
+    pub inner: M,
+    pub one: bool,
+}
+
+impl<M: Named> Named for Confined<M> {
+    fn name(&self) -> &Cow<'static, str> {
+        self.inner.name()
+    }
+}
+
+impl<S, M: Mutator<BytesInput, S>> Mutator<BytesInput, S> for Confined<M> {
+    fn mutate(&mut self, state: &mut S, input: &mut BytesInput) -> Result<MutationResult, Error> {
+        let r = self.inner.mutate(state, input)?;
+        if self.one {
+            harness::fuzz::case::confine_to_one_connection(input.mutator_bytes_mut());
+        }
+        Ok(r)
+    }
+    fn post_exec(&mut self, state: &mut S, id: Option<libafl::corpus::CorpusId>) -> Result<(), Error> {
+        self.inner.post_exec(state, id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -388,6 +388,25 @@ impl Case {
     }
 }
 
+/// Makes `bytes` a case of one connection, as every case was before there
+/// were more: the header's queue bits cleared (backlog 8, the profile's
+/// defaults), every record's connection bits cleared, a burst made a
+/// segment (kind 6, as kind 7 decoded before bursts). `tcp-fuzz
+/// --one-connection` runs only such cases.
+pub fn confine_to_one_connection(bytes: &mut [u8]) {
+    for b in bytes.iter_mut().take(HEADER) {
+        *b &= 1;
+    }
+    for r in bytes.get_mut(HEADER..).unwrap_or(&mut []).chunks_exact_mut(RECORD) {
+        if r[0] % 8 != 5 {
+            r[0] &= 7;
+            if r[0] == 7 {
+                r[0] = 6;
+            }
+        }
+    }
+}
+
 /// A case from unstructured bytes, for property tests and `arbitrary` users.
 impl<'a> Arbitrary<'a> for Case {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
@@ -455,6 +474,27 @@ mod tests {
                 Action::Segment(s) => assert_eq!(s.conn, 0),
                 Action::Call { conn, .. } => assert_eq!(conn, 0),
                 other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn confined_cases_have_one_connection_and_keep_the_rest() {
+        for seed in 0..50u8 {
+            let bytes: Vec<u8> = (0..2 + 16 * 20).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed)).collect();
+            let mut c = bytes.clone();
+            confine_to_one_connection(&mut c);
+            let (a, b) = (Case::decode(&c), Case::decode(&bytes));
+            assert_eq!((a.backlog, a.syncookies, a.abort_on_overflow, a.tw_reuse), (8, 1, false, false));
+            assert_eq!((a.role, a.linux), (b.role, b.linux));
+            assert_eq!(a.actions.len(), b.actions.len());
+            for (x, y) in a.actions.iter().zip(&b.actions) {
+                match (x, y) {
+                    (Action::Segment(s), Action::Segment(t)) => assert_eq!(*s, Segment { conn: 0, ..t.clone() }),
+                    (Action::Call { conn, call }, Action::Call { call: d, .. }) => assert_eq!((*conn, call), (0, d)),
+                    (Action::Segment(s), Action::SynBurst(_)) => assert_eq!(s.conn, 0),
+                    (x, y) => assert_eq!(x, y),
+                }
             }
         }
     }
