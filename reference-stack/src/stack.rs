@@ -83,6 +83,9 @@ pub enum SockOpt {
     UserTimeout(u32),
     /// SO_REUSEADDR.
     ReuseAddr(bool),
+    /// SO_REUSEPORT: sockets that all set it before bind() share a port
+    /// (listeners share the connections by the 4-tuple's hash).
+    ReusePort(bool),
     /// SO_ERROR (get only): the pending error, cleared by reading it.
     Error(Option<Errno>),
 }
@@ -102,6 +105,7 @@ pub enum SockOptName {
     Linger,
     UserTimeout,
     ReuseAddr,
+    ReusePort,
     Error,
 }
 
@@ -120,12 +124,13 @@ impl SockOptName {
             "SO_LINGER" => SockOptName::Linger,
             "TCP_USER_TIMEOUT" => SockOptName::UserTimeout,
             "SO_REUSEADDR" => SockOptName::ReuseAddr,
+            "SO_REUSEPORT" => SockOptName::ReusePort,
             "SO_ERROR" => SockOptName::Error,
             _ => return None,
         })
     }
     /// The names [`SockOptName::from_name`] knows, for error messages.
-    pub const NAMES: &'static str = "TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, SO_RCVBUF, SO_SNDBUF, SO_LINGER, TCP_USER_TIMEOUT, SO_REUSEADDR, SO_ERROR";
+    pub const NAMES: &'static str = "TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_MAXSEG, SO_RCVBUF, SO_SNDBUF, SO_LINGER, TCP_USER_TIMEOUT, SO_REUSEADDR, SO_REUSEPORT, SO_ERROR";
 }
 
 /// Readiness, as poll(2) would report it.
@@ -422,7 +427,7 @@ impl Stack {
         if let Some(&key) = self.demux.get(&tuple) {
             let reopen = self.profile.syn_reopens_time_wait
                 && self.conns[&key].tcb.syn_may_reopen(seg)
-                && self.find_listener(tuple.local).is_some();
+                && self.find_listener(&tuple).is_some();
             if !reopen {
                 if !self.accept_overflow(key, tuple, seg) {
                     self.with_tcb(key, |tcb, ctx| tcb.on_segment(ctx, seg));
@@ -434,11 +439,11 @@ impl Stack {
             // clock's value when that is already past it.
             let old_nxt = self.conns[&key].tcb.snd_nxt();
             self.with_tcb(key, |tcb, ctx| tcb.reopen_from_time_wait(ctx, seg));
-            let lfd = self.find_listener(tuple.local).expect("checked above");
+            let lfd = self.find_listener(&tuple).expect("checked above");
             self.listen_segment(lfd, tuple, seg, Some(old_nxt + 65537));
             return;
         }
-        if let Some(lfd) = self.find_listener(tuple.local) {
+        if let Some(lfd) = self.find_listener(&tuple) {
             self.listen_segment(lfd, tuple, seg, None);
             return;
         }
@@ -798,22 +803,36 @@ impl Stack {
         (self.now.saturating_duration_since(at) > after).then_some((key, nxt, ts_recent))
     }
 
-    fn find_listener(&self, local: SocketAddr) -> Option<Fd> {
-        let mut wildcard = None;
-        for (fd, s) in self.sockets.iter() {
-            if let (SocketKind::Listening(_), Some(addr)) = (&s.kind, s.local) {
-                if addr.port() != local.port() || !s.domain.matches(local.ip()) {
-                    continue;
+    /// The listener a segment to `tuple` goes to: one bound to its local
+    /// address, else one bound to the wildcard; among several that share
+    /// the port with SO_REUSEPORT, the one the 4-tuple's hash picks
+    /// (Linux: reuseport_select_sock), in the order of their descriptors.
+    fn find_listener(&self, tuple: &FourTuple) -> Option<Fd> {
+        let local = tuple.local;
+        // Listeners on the port, bound to the address itself (`true`) or
+        // to the wildcard, in the order of their descriptors (`sockets` is
+        // sorted); counted first, so the common case allocates nothing.
+        let on_port = || {
+            self.sockets.iter().filter_map(move |(fd, s)| match (&s.kind, s.local) {
+                (SocketKind::Listening(_), Some(addr))
+                    if addr.port() == local.port()
+                        && s.domain.matches(local.ip())
+                        && (addr.ip() == local.ip() || addr.ip().is_unspecified()) =>
+                {
+                    Some((*fd, addr.ip() == local.ip()))
                 }
-                if addr.ip() == local.ip() {
-                    return Some(*fd);
-                }
-                if addr.ip().is_unspecified() && wildcard.is_none() {
-                    wildcard = Some(*fd);
-                }
-            }
-        }
-        wildcard
+                _ => None,
+            })
+        };
+        let exact = on_port().filter(|l| l.1).count();
+        let want = exact > 0;
+        let n = if want { exact } else { on_port().count() };
+        let pick = match n {
+            0 => return None,
+            1 => 0,
+            n => siphash24(self.isn_key, &tuple_bytes(tuple)) as usize % n,
+        };
+        on_port().filter(|l| l.1 == want).nth(pick).map(|l| l.0)
     }
 
     /// RFC 9293 3.4.1 (MUST-8, MUST-9, SHLD-1): ISN = M + F(localip, localport,
@@ -952,12 +971,30 @@ impl Stack {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let reuse = s.opts.reuse_addr;
+        let reuse_port = s.opts.reuse_port;
         let port = if addr.port() == 0 { self.ephemeral_port(addr.ip(), None)? } else { addr.port() };
-        if self.port_in_use(fd, SocketAddr::new(addr.ip(), port), reuse) {
+        let local = SocketAddr::new(addr.ip(), port);
+        // SO_REUSEPORT (Linux's inet_csk_bind_conflict): a socket that set
+        // it may share the port with sockets that all set it too.
+        let shared = reuse_port && self.port_shared_by_reuseport(fd, local);
+        if !shared && self.port_in_use(fd, local, reuse) {
             return Err(Errno::EADDRINUSE);
         }
         self.socket_mut(fd)?.local = Some(SocketAddr::new(addr.ip(), port));
         Ok(())
+    }
+
+    /// Every socket holding `addr`'s port (on an overlapping address) set
+    /// SO_REUSEPORT, and no connection without a descriptor holds it.
+    fn port_shared_by_reuseport(&self, fd: Fd, addr: SocketAddr) -> bool {
+        let overlaps = |a: IpAddr| a == addr.ip() || a.is_unspecified() || addr.ip().is_unspecified();
+        self.sockets.iter().all(|(f, s)| {
+            *f == fd || !s.local.is_some_and(|l| l.port() == addr.port() && overlaps(l.ip())) || s.opts.reuse_port
+        }) && !self.demux.iter().any(|(t, k)| {
+            t.local.port() == addr.port()
+                && overlaps(t.local.ip())
+                && self.conns.get(k).is_some_and(|c| matches!(c.owner, Owner::Orphan))
+        })
     }
 
     fn port_in_use(&self, fd: Fd, addr: SocketAddr, reuse: bool) -> bool {
@@ -1249,6 +1286,7 @@ impl Stack {
             SockOpt::Linger(v) => o.linger = v.map(|s| Duration::from_secs(u64::from(s))),
             SockOpt::UserTimeout(ms) => o.user_timeout = (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
             SockOpt::ReuseAddr(v) => o.reuse_addr = v,
+            SockOpt::ReusePort(v) => o.reuse_port = v,
             SockOpt::Error(_) => return Err(Errno::ENOPROTOOPT),
         }
         let opts = o.clone();
@@ -1286,6 +1324,7 @@ impl Stack {
             SockOptName::Linger => SockOpt::Linger(o.linger.map(|d| (d.total_micros() / 1_000_000) as u32)),
             SockOptName::UserTimeout => SockOpt::UserTimeout(o.user_timeout.map_or(0, |d| d.total_millis() as u32)),
             SockOptName::ReuseAddr => SockOpt::ReuseAddr(o.reuse_addr),
+            SockOptName::ReusePort => SockOpt::ReusePort(o.reuse_port),
             SockOptName::Error => {
                 let err = key.and_then(|k| self.conns.get_mut(&k)).and_then(|c| c.tcb.take_error());
                 SockOpt::Error(err)

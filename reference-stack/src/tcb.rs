@@ -65,6 +65,8 @@ pub struct SockOpts {
     pub user_timeout: Option<Duration>,
     /// SO_REUSEADDR.
     pub reuse_addr: bool,
+    /// SO_REUSEPORT.
+    pub reuse_port: bool,
 }
 
 impl SockOpts {
@@ -81,6 +83,7 @@ impl SockOpts {
             linger: None,
             user_timeout: None,
             reuse_addr: false,
+            reuse_port: false,
         }
     }
 }

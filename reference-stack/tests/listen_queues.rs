@@ -119,3 +119,44 @@ fn the_queues_hold_backlog_plus_one_and_overflow_as_linux() {
         assert_eq!((s.listen_overflows, s.embryonic_rsts), (1, u64::from(abort)), "abort_on_overflow {abort}");
     }
 }
+
+/// SO_REUSEPORT: listeners that all set it share the port and the
+/// connections (by the 4-tuple's hash, so many peers reach both); a socket
+/// without it cannot bind there, nor can one with it where a socket
+/// without it holds the port.
+#[test]
+fn reuseport_listeners_share_a_port_and_its_connections() {
+    use reference_stack::SockOpt;
+    let mut r = Rig::with_profile(Profile::linux());
+    let reuse_listener = |r: &mut Rig| {
+        let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+        r.stack.setsockopt(r.now, fd, SockOpt::ReusePort(true)).unwrap();
+        r.stack.bind(r.now, fd, r.local).unwrap();
+        r.stack.listen(r.now, fd, 64).unwrap();
+        fd
+    };
+    let (a, b) = (reuse_listener(&mut r), reuse_listener(&mut r));
+    let plain = r.stack.socket(r.now, Domain::Inet).unwrap();
+    assert_eq!(r.stack.bind(r.now, plain, r.local), Err(Errno::EADDRINUSE));
+    assert_eq!(r.stack.getsockopt(r.now, a, reference_stack::SockOptName::ReusePort), Ok(SockOpt::ReusePort(true)));
+    for port in 41000..41040 {
+        r.inject(syn(&r, port, &[TcpOption::Mss(1460)]));
+        let sa = r.out().expect("a SYN,ACK");
+        r.inject(ack(&r, port, sa.seq.0.wrapping_add(1), &[]));
+    }
+    let mut took = [0, 0];
+    for (i, fd) in [a, b].into_iter().enumerate() {
+        while r.stack.accept(r.now, fd).is_ok() {
+            took[i] += 1;
+        }
+    }
+    assert_eq!(took[0] + took[1], 40);
+    assert!(took[0] > 5 && took[1] > 5, "the hash spreads the connections: {took:?}");
+    // A port held by a socket without the option is not shared.
+    let mut r = Rig::with_profile(Profile::linux());
+    let first = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, first, r.local).unwrap();
+    let late = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, late, SockOpt::ReusePort(true)).unwrap();
+    assert_eq!(r.stack.bind(r.now, late, r.local), Err(Errno::EADDRINUSE));
+}

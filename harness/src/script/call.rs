@@ -687,7 +687,6 @@ pub const LINUX_OPTS: &[(&str, i32, i32)] = &[
     ("SO_OOBINLINE", 1, 10),
     ("SO_NO_CHECK", 1, 11),
     ("SO_BSDCOMPAT", 1, 14),
-    ("SO_REUSEPORT", 1, 15),
     ("SO_PASSCRED", 1, 16),
     ("SO_PEERCRED", 1, 17),
     ("SO_RCVTIMEO", 1, 20),

@@ -130,13 +130,16 @@ impl Calls {
             OptName::Linger => SockOpt::Linger(Some(u)),
             OptName::UserTimeout => SockOpt::UserTimeout(u),
             OptName::ReuseAddr => SockOpt::ReuseAddr(v != 0),
+            OptName::ReusePort => SockOpt::ReusePort(v != 0),
             OptName::Error => return Err(Errno::ENOPROTOOPT),
         })
     }
 
     fn getsockopt<A: SocketApi + ?Sized>(api: &mut A, now: Duration, fd: Fd, opt: OptName) -> Result<CallValue, Errno> {
         Ok(match api.getsockopt(now, fd, opt)? {
-            SockOpt::NoDelay(b) | SockOpt::KeepAlive(b) | SockOpt::ReuseAddr(b) => CallValue::Value(i64::from(b)),
+            SockOpt::NoDelay(b) | SockOpt::KeepAlive(b) | SockOpt::ReuseAddr(b) | SockOpt::ReusePort(b) => {
+                CallValue::Value(i64::from(b))
+            }
             SockOpt::KeepIdle(v)
             | SockOpt::KeepIntvl(v)
             | SockOpt::KeepCnt(v)

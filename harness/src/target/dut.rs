@@ -377,6 +377,7 @@ fn opt_name(o: SockOptName) -> &'static str {
         SockOptName::Linger => "SO_LINGER",
         SockOptName::UserTimeout => "TCP_USER_TIMEOUT",
         SockOptName::ReuseAddr => "SO_REUSEADDR",
+        SockOptName::ReusePort => "SO_REUSEPORT",
         SockOptName::Error => "SO_ERROR",
     }
 }
@@ -394,6 +395,7 @@ fn opt_value(o: SockOpt) -> Option<(SockOptName, i64)> {
         SockOpt::Linger(v) => (SockOptName::Linger, v.map_or(-1, i64::from)),
         SockOpt::UserTimeout(v) => (SockOptName::UserTimeout, i64::from(v)),
         SockOpt::ReuseAddr(b) => (SockOptName::ReuseAddr, i64::from(b)),
+        SockOpt::ReusePort(b) => (SockOptName::ReusePort, i64::from(b)),
         _ => return None,
     })
 }
@@ -476,6 +478,7 @@ impl SocketApi for DutClient {
             SockOptName::Linger => SockOpt::Linger((v >= 0).then_some(u)),
             SockOptName::UserTimeout => SockOpt::UserTimeout(u),
             SockOptName::ReuseAddr => SockOpt::ReuseAddr(v != 0),
+            SockOptName::ReusePort => SockOpt::ReusePort(v != 0),
             SockOptName::Error => unreachable!("answered above"),
         })
     }

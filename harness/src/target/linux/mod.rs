@@ -601,6 +601,7 @@ impl LinuxTarget {
             OptName::SndBuf => (libc::SOL_SOCKET, libc::SO_SNDBUF),
             OptName::UserTimeout => (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT),
             OptName::ReuseAddr => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+            OptName::ReusePort => (libc::SOL_SOCKET, libc::SO_REUSEPORT),
             OptName::Linger | OptName::Error => return None,
         })
     }
