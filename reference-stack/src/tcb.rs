@@ -177,6 +177,7 @@ pub struct LiveView {
     pub snd_una: SeqNumber,
     pub snd_nxt: SeqNumber,
     pub snd_wnd: u32,
+    pub irs: SeqNumber,
     pub rcv_nxt: SeqNumber,
     /// Octets queued and never sent, and whether a FIN is queued and not sent.
     pub unsent: usize,
@@ -614,6 +615,7 @@ impl Tcb {
             snd_una: self.snd_una,
             snd_nxt: self.snd_nxt,
             snd_wnd: self.snd_wnd,
+            irs: self.irs,
             rcv_nxt: self.rcv_nxt,
             unsent: if self.snd_nxt < self.snd_buf_seq { self.snd_buf.len() } else { self.snd_buf.len() - sent_of_buf },
             fin_unsent: self.fin_queued && self.snd_nxt <= data_end,

@@ -169,9 +169,14 @@ impl Liveness {
             let o = self.conns.get_or_insert_default(v.id);
             o.alive = true;
             if o.tuple.is_none() {
-                // New: made from a cookie, it acknowledged what the cookie did.
+                // New: made from a cookie, it has acknowledged its SYN: the
+                // cookie SYN,ACK did, for the sequence number the cookie's
+                // ACK implies (a check that passes an ACK one or two past
+                // the SYN's, as Linux's does, reading another MSS index,
+                // makes IRS that much later than the SYN the cookie answered).
                 if let Some(i) = self.cookies.iter().position(|(c, _)| *c == v.tuple) {
-                    let (_, a) = self.cookies.remove(i);
+                    let (_, sent) = self.cookies.remove(i);
+                    let a = if v.irs + 1 > sent { v.irs + 1 } else { sent };
                     o.acked = Some(o.acked.map_or(a, |b| if a > b { a } else { b }));
                 }
             }
