@@ -174,8 +174,12 @@ impl Liveness {
                 // ACK implies (a check that passes an ACK one or two past
                 // the SYN's, as Linux's does, reading another MSS index,
                 // makes IRS that much later than the SYN the cookie answered).
-                if let Some(i) = self.cookies.iter().position(|(c, _)| *c == v.tuple) {
-                    let (_, sent) = self.cookies.remove(i);
+                // A cookie stays valid (for two minutes), so an ACK that
+                // brings it back again after that connection is gone makes
+                // another: the cookie is kept, and credited to a connection
+                // whose IRS lies within the MSS indexes' reach of it.
+                let near = |sent: SeqNumber| (v.irs + 1).wrapping_since(sent).wrapping_add(3) <= 6;
+                if let Some(&(_, sent)) = self.cookies.iter().find(|(c, sent)| *c == v.tuple && near(*sent)) {
                     let a = if v.irs + 1 > sent { v.irs + 1 } else { sent };
                     o.acked = Some(o.acked.map_or(a, |b| if a > b { a } else { b }));
                 }
