@@ -340,12 +340,8 @@ impl Oracle {
             remote: std::net::SocketAddr::new(ip.dst, seg.dst_port),
         };
         let status = origin;
-        match status {
-            Some(st) => self.liveness.on_emit(st.id, st.snd_una, seg),
-            // A SYN,ACK of no connection: a SYN cookie, whose ACK of the
-            // peer's SYN the connection made from it inherits.
-            None if seg.flags.syn() && seg.flags.ack() => self.liveness.on_cookie(t, seg.ack),
-            None => {}
+        if let Some(st) = status {
+            self.liveness.on_emit(st.id, st.snd_una, seg);
         }
         // Everything sent lies below SND.NXT (RFC 9293 3.3.1: SND.NXT is the
         // next sequence number to be sent): otherwise the peer's ACK of it

@@ -77,13 +77,13 @@ pub struct Liveness {
     fin_in: Vec<FourTuple>,
     /// Connections keep-alive gave up on during the step.
     gave_up: Vec<FourTuple>,
-    /// SYN cookies sent (no connection kept) and the ACK each carried: a
-    /// connection later made from one has acknowledged that much already.
-    cookies: Vec<(FourTuple, SeqNumber)>,
+    /// 4-tuples whose ACK brought a valid SYN cookie back during the step:
+    /// the connection made from it has acknowledged its SYN already (the
+    /// cookie SYN,ACK did, for whatever sequence number the ACK implies: a
+    /// cookie checks the ACK's sequence and acknowledgment numbers only
+    /// against each other).
+    from_cookie: Vec<FourTuple>,
 }
-
-/// The most cookies remembered (the oldest go first).
-const COOKIES_KEPT: usize = 64;
 
 /// The violation a rule gives.
 pub(super) fn broken(rule: &'static str, conn: &FourTuple, detail: String) -> super::Violation {
@@ -95,15 +95,6 @@ impl Liveness {
         if fin && !self.fin_in.contains(&t) {
             self.fin_in.push(t);
         }
-    }
-
-    /// A SYN,ACK sent with a SYN cookie to `t`, acknowledging `ack`.
-    pub(super) fn on_cookie(&mut self, t: FourTuple, ack: SeqNumber) {
-        self.cookies.retain(|(c, _)| *c != t);
-        if self.cookies.len() >= COOKIES_KEPT {
-            self.cookies.remove(0);
-        }
-        self.cookies.push((t, ack));
     }
 
     /// A segment the connection `id` (with SND.UNA `snd_una`) sent.
@@ -127,6 +118,9 @@ impl Liveness {
 
     pub(super) fn on_events(&mut self, events: &[Event]) {
         for e in events {
+            if let (EventKind::Notice(crate::event::Notice::SynCookieValid), Some(t)) = (&e.kind, e.conn) {
+                self.from_cookie.push(t);
+            }
             if let (
                 EventKind::Transition { to: State::Closed, cause: Cause::Timer(TimerKind::KeepAlive), .. },
                 Some(t),
@@ -141,6 +135,7 @@ impl Liveness {
         let result = self.check(stack, now);
         self.fin_in.clear();
         self.gave_up.clear();
+        self.from_cookie.clear();
         result
     }
 
@@ -168,21 +163,11 @@ impl Liveness {
         for v in stack.live_views() {
             let o = self.conns.get_or_insert_default(v.id);
             o.alive = true;
-            if o.tuple.is_none() {
-                // New: made from a cookie, it has acknowledged its SYN: the
-                // cookie SYN,ACK did, for the sequence number the cookie's
-                // ACK implies (a check that passes an ACK one or two past
-                // the SYN's, as Linux's does, reading another MSS index,
-                // makes IRS that much later than the SYN the cookie answered).
-                // A cookie stays valid (for two minutes), so an ACK that
-                // brings it back again after that connection is gone makes
-                // another: the cookie is kept, and credited to a connection
-                // whose IRS lies within the MSS indexes' reach of it.
-                let near = |sent: SeqNumber| (v.irs + 1).wrapping_since(sent).wrapping_add(3) <= 6;
-                if let Some(&(_, sent)) = self.cookies.iter().find(|(c, sent)| *c == v.tuple && near(*sent)) {
-                    let a = if v.irs + 1 > sent { v.irs + 1 } else { sent };
-                    o.acked = Some(o.acked.map_or(a, |b| if a > b { a } else { b }));
-                }
+            // New, and made from a cookie this step: its SYN (IRS) is
+            // acknowledged.
+            if o.tuple.is_none() && self.from_cookie.contains(&v.tuple) {
+                let a = v.irs + 1;
+                o.acked = Some(o.acked.map_or(a, |b| if a > b { a } else { b }));
             }
             o.tuple = Some(v.tuple);
             let late = |by: Option<Instant>| by.is_some_and(|d| now > d);
