@@ -51,19 +51,26 @@ macro_rules! record_mutator {
     };
 }
 
-record_mutator!(InsertAction, "insert-action", |state, input| {
+/// Inserts a random record at a random place, its kind byte set by
+/// `kind` if given.
+fn insert_random<S: HasRand>(state: &mut S, input: &mut BytesInput, kind: Option<u8>) -> MutationResult {
     let n = records(input);
     if n >= MAX_ACTIONS {
-        return Ok(MutationResult::Skipped);
+        return MutationResult::Skipped;
     }
     if input.mutator_bytes().len() < HEADER {
         input.resize(HEADER, 0);
     }
     let at = HEADER + below(state, n + 1) * RECORD;
-    let rec: Vec<u8> = (0..RECORD).map(|_| state.rand_mut().next() as u8).collect();
+    let mut rec: Vec<u8> = (0..RECORD).map(|_| state.rand_mut().next() as u8).collect();
+    if let Some(k) = kind {
+        rec[0] = k;
+    }
     input.splice(at..at, rec);
-    Ok(MutationResult::Mutated)
-});
+    MutationResult::Mutated
+}
+
+record_mutator!(InsertAction, "insert-action", |state, input| { Ok(insert_random(state, input, None)) });
 
 record_mutator!(DeleteAction, "delete-action", |state, input| {
     let n = records(input);
@@ -200,20 +207,7 @@ record_mutator!(OtherConnection, "other-connection", |state, input| {
 
 // Inserts a burst of SYNs from other sources (1 to MAX_BURST, options as
 // a segment's), which fills a listener's SYN queue.
-record_mutator!(InsertBurst, "insert-burst", |state, input| {
-    let n = records(input);
-    if n >= MAX_ACTIONS {
-        return Ok(MutationResult::Skipped);
-    }
-    if input.mutator_bytes().len() < HEADER {
-        input.resize(HEADER, 0);
-    }
-    let at = HEADER + below(state, n + 1) * RECORD;
-    let mut rec: Vec<u8> = (0..RECORD).map(|_| state.rand_mut().next() as u8).collect();
-    rec[0] = 7;
-    input.splice(at..at, rec);
-    Ok(MutationResult::Mutated)
-});
+record_mutator!(InsertBurst, "insert-burst", |state, input| { Ok(insert_random(state, input, Some(7))) });
 
 // The header's listen-queue fields (see `Header`): a small backlog, or the
 // linux profile's sysctls (tcp_syncookies, tcp_abort_on_overflow,

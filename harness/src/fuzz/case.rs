@@ -122,6 +122,16 @@ pub enum Action {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Case {
+    pub header: Header,
+    pub actions: Vec<Action>,
+}
+
+/// A case's two header bytes: byte 0 bit 0 the role, bits 1-2 the
+/// backlog ([`BACKLOGS`]); byte 1 bit 0 the profile, bit 1 tcp_tw_reuse,
+/// bit 2 tcp_abort_on_overflow, bits 3-4 tcp_syncookies. Every case
+/// written before the queue's settings has 0 or 1 in each byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
     pub role: Role,
     /// `true`: the linux profile; `false`: rfc9293.
     pub linux: bool,
@@ -132,18 +142,6 @@ pub struct Case {
     /// ports (`ip_local_port_range` 50000 50001: the reference stack gives
     /// each `connect()` a port of its own), so while connection 0 holds one,
     /// a second `connect()` on connection 1 needs its first one's TIME-WAIT.
-    pub syncookies: u8,
-    pub abort_on_overflow: bool,
-    pub tw_reuse: bool,
-    pub actions: Vec<Action>,
-}
-
-/// What the header's two bytes say (see [`Case`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header {
-    pub role: Role,
-    pub linux: bool,
-    pub backlog: u32,
     pub syncookies: u8,
     pub abort_on_overflow: bool,
     pub tw_reuse: bool,
@@ -347,40 +345,22 @@ impl Action {
 impl Case {
     /// Decodes bytes; anything decodes (short input: an empty case).
     pub fn decode(bytes: &[u8]) -> Case {
-        let h = Header::decode(bytes);
+        let header = Header::decode(bytes);
         let records = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).take(MAX_RECORDS);
         let mut actions = Vec::with_capacity(records.len());
         actions.extend(records.map(|c| Action::from_record(c.try_into().expect("16 bytes"))));
-        Case {
-            role: h.role,
-            linux: h.linux,
-            backlog: h.backlog,
-            syncookies: h.syncookies,
-            abort_on_overflow: h.abort_on_overflow,
-            tw_reuse: h.tw_reuse,
-            actions,
-        }
+        Case { header, actions }
     }
 
     /// A case of the given role and profile with every other header field
     /// as in a case before they existed.
     pub fn new(role: Role, linux: bool, actions: Vec<Action>) -> Case {
-        Case { role, linux, backlog: 8, syncookies: 1, abort_on_overflow: false, tw_reuse: false, actions }
-    }
-
-    pub fn header(&self) -> Header {
-        Header {
-            role: self.role,
-            linux: self.linux,
-            backlog: self.backlog,
-            syncookies: self.syncookies,
-            abort_on_overflow: self.abort_on_overflow,
-            tw_reuse: self.tw_reuse,
-        }
+        let header = Header { role, linux, backlog: 8, syncookies: 1, abort_on_overflow: false, tw_reuse: false };
+        Case { header, actions }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = self.header().encode().to_vec();
+        let mut b = self.header.encode().to_vec();
         for a in &self.actions {
             b.extend_from_slice(&a.to_record());
         }
@@ -447,7 +427,7 @@ mod tests {
         for backlog in BACKLOGS {
             for syncookies in 0..=2 {
                 for bits in 0..4u8 {
-                    (c.backlog, c.syncookies, c.abort_on_overflow, c.tw_reuse) =
+                    (c.header.backlog, c.header.syncookies, c.header.abort_on_overflow, c.header.tw_reuse) =
                         (backlog, syncookies, bits & 1 != 0, bits & 2 != 0);
                     assert_eq!(Case::decode(&c.encode()), c);
                 }
@@ -485,8 +465,9 @@ mod tests {
             let mut c = bytes.clone();
             confine_to_one_connection(&mut c);
             let (a, b) = (Case::decode(&c), Case::decode(&bytes));
-            assert_eq!((a.backlog, a.syncookies, a.abort_on_overflow, a.tw_reuse), (8, 1, false, false));
-            assert_eq!((a.role, a.linux), (b.role, b.linux));
+            let (h, g) = (a.header, b.header);
+            assert_eq!((h.backlog, h.syncookies, h.abort_on_overflow, h.tw_reuse), (8, 1, false, false));
+            assert_eq!((h.role, h.linux), (g.role, g.linux));
             assert_eq!(a.actions.len(), b.actions.len());
             for (x, y) in a.actions.iter().zip(&b.actions) {
                 match (x, y) {
@@ -505,6 +486,6 @@ mod tests {
         let c = Case::arbitrary(&mut u).unwrap();
         assert_eq!(Case::decode(&c.encode()), c);
         assert!(Case::decode(&[]).actions.is_empty());
-        assert_eq!(Case::decode(&[1, 1, 2]).role, Role::Connect);
+        assert_eq!(Case::decode(&[1, 1, 2]).header.role, Role::Connect);
     }
 }

@@ -879,7 +879,7 @@ mod tests {
                 seg(2, ack),
             ],
         );
-        case.backlog = 0;
+        case.header.backlog = 0;
         let mut map = vec![0u8; MAP_SIZE];
         run_case(&case.encode(), &mut map, None).unwrap();
         let hit = notices_hit(&map);
@@ -887,7 +887,7 @@ mod tests {
             assert!(hit.contains(&n), "{n} not in {hit:?}");
         }
         // With tcp_abort_on_overflow the overflow is answered with a RST.
-        case.abort_on_overflow = true;
+        case.header.abort_on_overflow = true;
         map.fill(0);
         run_case(&case.encode(), &mut map, None).unwrap();
         assert!(notices_hit(&map).contains(&"accept-queue overflow, reset"));
@@ -941,7 +941,7 @@ mod tests {
                 open.clone(),
             ],
         );
-        case.tw_reuse = true;
+        case.header.tw_reuse = true;
         let mut map = vec![0u8; MAP_SIZE];
         run_case(&case.encode(), &mut map, None).unwrap();
         assert!(notices_hit(&map).contains(&"TIME-WAIT taken over (tcp_tw_reuse)"), "{:?}", notices_hit(&map));

@@ -188,13 +188,14 @@ pub fn case_from_script(s: &Script) -> Case {
         });
         // The nearest backlog a case can have.
         if let Some(b) = backlog {
-            case.backlog = BACKLOGS.iter().copied().min_by_key(|x| (i64::from(*x) - i64::from(b)).abs()).unwrap_or(8);
+            case.header.backlog =
+                BACKLOGS.iter().copied().min_by_key(|x| (i64::from(*x) - i64::from(b)).abs()).unwrap_or(8);
         }
-        if case.linux {
+        if case.header.linux {
             let num = |k: &str| s.sysctl.get(k).and_then(|v| v.trim().parse::<u32>().ok());
-            case.syncookies = num("net.ipv4.tcp_syncookies").map_or(1, |v| v.min(2) as u8);
-            case.abort_on_overflow = num("net.ipv4.tcp_abort_on_overflow").is_some_and(|v| v != 0);
-            case.tw_reuse = num("net.ipv4.tcp_tw_reuse") == Some(1);
+            case.header.syncookies = num("net.ipv4.tcp_syncookies").map_or(1, |v| v.min(2) as u8);
+            case.header.abort_on_overflow = num("net.ipv4.tcp_abort_on_overflow").is_some_and(|v| v != 0);
+            case.header.tw_reuse = num("net.ipv4.tcp_tw_reuse") == Some(1);
         }
     }
     case
@@ -283,7 +284,7 @@ mod tests {
             .find(|s| s.name.starts_with("passive open answers"))
             .expect("a passive-open script");
         let case = case_from_script(&s);
-        assert_eq!(case.role, Role::Listen);
+        assert_eq!(case.header.role, Role::Listen);
         let Action::Segment(syn) = &case.actions[0] else { panic!("first action {:?}", case.actions[0]) };
         assert_eq!(syn.flags & 0x3f, TcpFlags::SYN.0);
         assert!(matches!(

@@ -143,8 +143,8 @@ pub fn script(bytes: &[u8], t: &Triage) -> String {
     doc.set(Key::Name, format!("fuzz finding: {} ({})", t.kind, t.location));
     doc.set(Key::Description, t.message.as_str());
     doc.set(Key::Targets, Value::List(vec!["reference".into()]));
-    doc.set(Key::Profile, if case.linux { "linux" } else { "rfc9293" });
-    let sysctls = case.header().sysctls();
+    doc.set(Key::Profile, if case.header.linux { "linux" } else { "rfc9293" });
+    let sysctls = case.header.sysctls();
     if !sysctls.is_empty() {
         doc.set(Key::Sysctl, Value::Block(sysctls.into_iter().map(|(k, v)| (k.to_string(), Value::Str(v))).collect()));
     }
