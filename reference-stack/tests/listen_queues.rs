@@ -160,3 +160,34 @@ fn reuseport_listeners_share_a_port_and_its_connections() {
     r.stack.setsockopt(r.now, late, SockOpt::ReusePort(true)).unwrap();
     assert_eq!(r.stack.bind(r.now, late, r.local), Err(Errno::EADDRINUSE));
 }
+
+/// A valid cookie ACK that finds the accept queue full is forgotten
+/// without a RST, whatever tcp_abort_on_overflow says (Linux's
+/// cookie_v4_check finds no socket), and the same ACK makes the connection
+/// once the queue has room (the cookie is still valid).
+#[test]
+fn a_cookie_ack_finding_the_accept_queue_full_is_dropped_silently() {
+    for abort in [false, true] {
+        let mut r = Rig::with_profile(linux(2, abort));
+        let lfd = listen(&mut r, 0);
+        let cookie_for = |r: &mut Rig, port: u16| {
+            r.inject(syn(r, port, &[TcpOption::Mss(1460)]));
+            r.out().expect("a cookie SYN,ACK").seq.0
+        };
+        let first = cookie_for(&mut r, 41000);
+        let second = cookie_for(&mut r, 41001);
+        r.inject(ack(&r, 41000, first.wrapping_add(1), &[]));
+        assert_eq!(r.out(), None);
+        // The queue (backlog 0: room for one) is full.
+        r.inject(ack(&r, 41001, second.wrapping_add(1), &[]));
+        assert_eq!(r.out(), None, "abort_on_overflow {abort}: nothing, not even a RST");
+        assert_eq!(r.stack.stats().listen_overflows, 1);
+        let (_, peer) = r.stack.accept(r.now, lfd).expect("the first connection");
+        assert_eq!(peer.port(), 41000);
+        assert_eq!(r.stack.accept(r.now, lfd), Err(Errno::EAGAIN), "the second was not kept");
+        r.advance_ms(1000);
+        r.inject(ack(&r, 41001, second.wrapping_add(1), &[]));
+        let (_, peer) = r.stack.accept(r.now, lfd).expect("the same ACK again, with room");
+        assert_eq!(peer.port(), 41001);
+    }
+}
