@@ -127,7 +127,7 @@ pub fn notices_hit(map: &[u8]) -> Vec<&'static str> {
     let mut v: Vec<&'static str> =
         NOTICE_NAMES.iter().filter(|(i, _)| map.get(NOTICES + i).is_some_and(|b| *b != 0)).map(|(_, n)| *n).collect();
     let syn = flag_class(TcpFlags::SYN) % 8;
-    if map.get(DROPS + 9 * 8 + syn).is_some_and(|b| *b != 0) {
+    if map.get(DROPS + drop_index(&DropReason::ListenQueueFull) * 8 + syn).is_some_and(|b| *b != 0) {
         v.push("SYN dropped, listen queue full");
     }
     v
@@ -490,7 +490,11 @@ impl Run<'_> {
             tcp.src_port = port;
             let tuple = FourTuple { local: main.local, remote: SocketAddr::new(addr, port) };
             let st = self.stack.connection_view(&tuple);
-            self.hit(SEGMENT_KINDS + state_index(st.as_ref().map_or(State::Listen, |c| c.state)) * 64 + 2);
+            self.hit(
+                SEGMENT_KINDS
+                    + state_index(st.as_ref().map_or(State::Listen, |c| c.state)) * 64
+                    + flag_class(tcp.flags),
+            );
             let ip = IpRepr::new(addr, main.local.ip());
             self.oracle.before_inject(tuple, st.as_ref());
             self.oracle.on_inject(ip.src, ip.dst, &tcp);
