@@ -1443,6 +1443,11 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
             for (i, (at, a)) in args.iter().enumerate().skip(1) {
                 match a {
                     Arg::Int(v) if len.is_none() && i <= 2 => len = Some(length(*v, *at)?),
+                    // `read(4, "text")`: reads as many octets, which must be these.
+                    Arg::Str(want) if len.is_none() && i <= 2 => {
+                        len = Some(length(want.len() as i64, *at)?);
+                        out = OutCheck::Bytes(want.clone());
+                    }
                     Arg::Int(0) | Arg::Elided => {}
                     Arg::Names(n) if n.iter().all(|x| READ_FLAGS.iter().any(|f| f.0 == x)) => {
                         for x in n {
@@ -1457,7 +1462,7 @@ fn resolve(name: &str, name_at: usize, args: &[(usize, Arg)], text_len: usize) -
                             format!("unexpected argument to {name}"),
                             *at,
                             1,
-                            Some("read(fd, N), recv(fd, ..., N, MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_TRUNC)"),
+                            Some("read(fd, N), read(fd, \"octets it must return\"), recv(fd, ..., N, MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_TRUNC)"),
                         ))
                     }
                 }
@@ -1950,6 +1955,11 @@ mod tests {
         );
         assert_eq!(p("read(4, 1000) = 100").call, Call::Read { fd: 4, len: 1000, peek: false, flags: 0 });
         assert_eq!(p("recv(4, ..., 10, MSG_PEEK) = 10").call, Call::Read { fd: 4, len: 10, peek: true, flags: 0 });
+        let r = p("read(4, \"abc\") = 3");
+        assert_eq!(
+            (r.call, r.out),
+            (Call::Read { fd: 4, len: 3, peek: false, flags: 0 }, OutCheck::Bytes(b"abc".to_vec()))
+        );
         assert_eq!(p("shutdown(4, SHUT_WR) = 0").call, Call::Shutdown { fd: 4, how: Shutdown::Write });
         assert_eq!(
             p("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0").call,

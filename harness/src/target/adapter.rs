@@ -205,7 +205,7 @@ impl Calls {
                 )))
             }
             TargetCall::Read { fd, len, peek, .. } => match api.recv(now, *fd, *len, *peek) {
-                Ok(d) => done(Ok(d.len() as i64)),
+                Ok(d) => CallOutcome::Done { ret: CallValue::Value(d.len() as i64), out: Some(CallValue::Bytes(d)) },
                 Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
                 Err(e) => done(Err(e)),
             },

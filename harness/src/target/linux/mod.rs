@@ -77,6 +77,8 @@ pub struct LinuxTarget {
     syscalls: Option<SyscallThread>,
     /// When the last blocking call returned (taken by the engine).
     returned_at: Option<Duration>,
+    /// Where a blocking read under way puts the octets it returns.
+    recv_into: Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>,
     /// epoll instances, numbered with the sockets.
     epolls: BTreeMap<i32, std::os::fd::OwnedFd>,
     /// Pipe ends (`pipe`, for `splice`), numbered with the sockets.
@@ -386,6 +388,7 @@ impl LinuxTarget {
             // not something the first blocking call should wait for.
             syscalls: Some(syscalls),
             returned_at: None,
+            recv_into: None,
             epolls: BTreeMap::new(),
             pipes: BTreeMap::new(),
             epoll_until: None,
@@ -585,7 +588,18 @@ impl LinuxTarget {
                 let ns = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(nfd as i32) };
                 done(Ok(self.add(ns)))
             }
-            other => done(other),
+            Ok(n) => match self.recv_into.take() {
+                // A blocking read: the octets it returned.
+                Some(got) => {
+                    let got = std::mem::take(&mut *got.lock().unwrap_or_else(|p| p.into_inner()));
+                    Ok(CallOutcome::Done { ret: CallValue::Value(n), out: Some(CallValue::Bytes(got)) })
+                }
+                None => done(Ok(n)),
+            },
+            other => {
+                self.recv_into = None;
+                done(other)
+            }
         }
     }
 
@@ -697,7 +711,9 @@ impl Target for LinuxTarget {
             TargetCall::Read { fd, len, peek, flags: extra } if self.is_blocking(*fd) => {
                 let raw = self.raw(*fd)?;
                 let flags = extra | if *peek { libc::MSG_PEEK } else { 0 };
-                self.start_blocking(Job::Recv { fd: raw, len: *len, flags }, false)
+                let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                self.recv_into = Some(got.clone());
+                self.start_blocking(Job::Recv { fd: raw, len: *len, flags, got }, false)
             }
             TargetCall::Accept { fd } => match self.sock(*fd).map(|s| (s.s.accept(), s.blocking)) {
                 Ok((Ok((ns, _)), _)) => {
@@ -737,7 +753,12 @@ impl Target for LinuxTarget {
                 let mut buf = vec![MaybeUninit::<u8>::uninit(); (*len).max(1)];
                 let flags = extra | if *peek { libc::MSG_PEEK } else { 0 };
                 match self.sock(*fd).map(|s| (s.s.recv_with_flags(&mut buf[..*len], flags), s.blocking)) {
-                    Ok((Ok(n), _)) => done(Ok(n as i64)),
+                    Ok((Ok(n), _)) => {
+                        // SAFETY: recv initialised the first n octets.
+                        #[allow(unsafe_code)]
+                        let got = buf[..n.min(*len)].iter().map(|b| unsafe { b.assume_init() }).collect();
+                        Ok(CallOutcome::Done { ret: CallValue::Value(n as i64), out: Some(CallValue::Bytes(got)) })
+                    }
                     Ok((Err(e), true)) if would_block(&e) => Ok(CallOutcome::WouldBlock),
                     Ok((Err(e), _)) | Err(e) => done(Err(e)),
                 }

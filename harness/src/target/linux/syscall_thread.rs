@@ -35,10 +35,12 @@ pub enum Job {
         flags: i32,
         to: Option<SockAddr>,
     },
+    /// recv(); the octets it returned are left in `got`.
     Recv {
         fd: RawFd,
         len: usize,
         flags: i32,
+        got: Arc<std::sync::Mutex<Vec<u8>>>,
     },
     /// splice() from the socket `fd` to `out` (a pipe end), no offsets.
     Splice {
@@ -213,9 +215,14 @@ fn run(job: Job) -> io::Result<i64> {
                     None => cvt(libc::send(d, data.as_ptr().cast(), data.len(), flags)),
                 }
             }
-            Job::Recv { len, flags, .. } => {
+            Job::Recv { len, flags, got, .. } => {
                 let mut buf = vec![0u8; (*len).max(1)];
-                cvt(libc::recv(d, buf.as_mut_ptr().cast(), *len, *flags))
+                let r = cvt(libc::recv(d, buf.as_mut_ptr().cast(), *len, *flags));
+                if let Ok(n) = r {
+                    buf.truncate((n as usize).min(*len));
+                    *got.lock().unwrap_or_else(|p| p.into_inner()) = buf;
+                }
+                r
             }
             Job::Splice { out, len, flags, .. } => {
                 cvt(libc::splice(d, std::ptr::null_mut(), *out, std::ptr::null_mut(), *len, *flags) as _)
