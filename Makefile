@@ -12,11 +12,12 @@ FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
-## and lwIP; otherwise those are skipped with the reason), then two stacks
-## over a lossy link.
+## and lwIP; otherwise those are skipped with the reason), each script also
+## with its numbers placed to wrap mid-script (--wrap), then two stacks over
+## a lossy link.
 run: setup lwip-dut
 	$(CARGO) build --release -p harness
-	$(HARNESS) run suites/ --target all
+	$(HARNESS) run suites/ --target all --wrap peer,stack
 	$(HARNESS) loopback --loss 1 --seed 7
 
 ## Scripts per second on the reference target and on smoltcp (against the

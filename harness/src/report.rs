@@ -118,6 +118,9 @@ pub fn rerun_line(r: &ScriptResult, options: &str) -> String {
     if let Some(f) = variant_filter(&r.script) {
         line.push_str(&format!(" --filter {}", shell_quote(&f)));
     }
+    if let Some(w) = r.script.wrap {
+        line.push_str(&format!(" --wrap {}", w.side.name()));
+    }
     if !options.is_empty() {
         line.push(' ');
         line.push_str(options);

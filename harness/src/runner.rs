@@ -80,6 +80,9 @@ pub struct RunConfig {
     pub load_retries: u32,
     /// `--fail-fast`: start nothing new after a run failed.
     pub fail_fast: bool,
+    /// `--wrap`: the wrap dimension's sides; each script runs again with
+    /// those numbers placed to cross 2^32 halfway (`script::wrap`).
+    pub wrap: Vec<crate::script::wrap::WrapSide>,
 }
 
 impl Default for RunConfig {
@@ -93,6 +96,7 @@ impl Default for RunConfig {
             retries: 0,
             load_retries: DEFAULT_LOAD_RETRIES,
             fail_fast: false,
+            wrap: Vec::new(),
         }
     }
 }
@@ -581,8 +585,9 @@ impl Plan {
             cfg.probe_linux();
         }
         let files = find_scripts(paths)?;
-        let (mut scripts, invalid) = load_all(&files);
-        scripts.retain(|s| kinds.iter().any(|k| crate::filter::any_matches(&filters, s, *k)));
+        let (scripts, invalid) = load_all(&files);
+        let mut scripts = crate::script::wrap::expand(scripts, &cfg.wrap);
+        scripts.retain(|s| kinds.iter().any(|k| takes(&filters, s, *k)));
         let scripts = partition(scripts, part);
         let ledgers = Ledgers::load(paths, &kinds)?;
         Ok(Plan { kinds, cfg, scripts, invalid, ledgers, filters })
@@ -590,15 +595,12 @@ impl Plan {
 
     /// The scripts that run on `kind`: those the filters take there.
     pub fn scripts_for(&self, kind: TargetKind) -> Vec<Script> {
-        self.scripts.iter().filter(|s| crate::filter::any_matches(&self.filters, s, kind)).cloned().collect()
+        self.scripts.iter().filter(|s| takes(&self.filters, s, kind)).cloned().collect()
     }
 
     /// How many runs the plan holds.
     pub fn len(&self) -> usize {
-        self.kinds
-            .iter()
-            .map(|k| self.scripts.iter().filter(|s| crate::filter::any_matches(&self.filters, s, *k)).count())
-            .sum()
+        self.kinds.iter().map(|k| self.scripts.iter().filter(|s| takes(&self.filters, s, *k)).count()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -619,6 +621,12 @@ impl Plan {
         }
         results
     }
+}
+
+/// Whether a run on `kind` takes `s`: the filters do, and a wrap variant's
+/// numbers can be placed there.
+pub fn takes(filters: &[crate::filter::Filter], s: &Script, kind: TargetKind) -> bool {
+    crate::script::wrap::runs_on(s, kind) && crate::filter::any_matches(filters, s, kind)
 }
 
 /// An in-process target's speed: `rounds` passes over `scripts`.

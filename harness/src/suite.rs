@@ -161,11 +161,26 @@ impl Ledger {
         Ok(Ledger { root: root.to_path_buf(), file: Some(path), deviations: f.deviations })
     }
 
-    /// The entry covering a script (path as run, variant if any).
+    /// The entry covering a script (path as run, variant if any). A wrap
+    /// variant (`..., wrap=peer`) is covered by an entry for it, else by
+    /// the entry for the script it was made from: moving the numbers does
+    /// not change what a target does.
     pub fn lookup(&self, script: &Path, variant: Option<&str>) -> Option<&Deviation> {
         let rel = relative(script, &self.root)?;
+        self.find(&rel, variant).or_else(|| {
+            let v = variant?;
+            let base = match v.rsplit_once(", wrap=") {
+                Some((base, _)) => Some(base),
+                None if v.starts_with("wrap=") => None,
+                None => return None,
+            };
+            self.find(&rel, base)
+        })
+    }
+
+    fn find(&self, rel: &str, variant: Option<&str>) -> Option<&Deviation> {
         self.deviations.iter().find(|d| {
-            let script = d.script.iter().chain(&d.scripts).any(|g| glob(g, &rel));
+            let script = d.script.iter().chain(&d.scripts).any(|g| glob(g, rel));
             let globs: Vec<&String> = d.variant.iter().chain(&d.variants).collect();
             let variant = globs.is_empty() || variant.is_some_and(|v| globs.iter().any(|g| glob(g, v)));
             script && variant

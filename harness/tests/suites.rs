@@ -1,5 +1,5 @@
-//! Every script under `suites/`, each matrix variant on each target its own
-//! test, judged by the suite's ledgers: `cargo test -p harness --test suites
+//! Every script under `suites/`, each matrix variant and wrap variant on
+//! each target its own test, judged by the suite's ledgers: `cargo test -p harness --test suites
 //! -- handshake/`, or `cargo nextest run -E 'test(/handshake/)'`. Test
 //! names are `TARGET::PATH [VARIANT]`, the path relative to `suites/`.
 //!
@@ -11,6 +11,7 @@
 //! mutant is killed by one), without the per-test harness.
 
 use harness::runner::{self, RunConfig, Status};
+use harness::script::wrap::{self, WrapSide};
 use harness::script::{Script, TargetKind};
 use harness::suite::Ledgers;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
         }
     };
     let (scripts, errors) = runner::load_all(&files);
+    // The wrap dimension too, as `make run` runs it: each script again with
+    // its numbers placed to cross 2^32 halfway (`[..., wrap=peer]`).
+    let scripts = wrap::expand(scripts, &[WrapSide::Peer, WrapSide::Stack]);
     if std::env::var_os("SUITES_FAIL_FAST").is_some() {
         return fail_fast(&scripts, &errors);
     }
@@ -61,7 +65,7 @@ fn main() -> ExitCode {
     }));
     let cfg = RunConfig { linux_unavailable: None, ..RunConfig::default() };
     for kind in targets {
-        for s in &scripts {
+        for s in scripts.iter().filter(|s| wrap::runs_on(s, kind)) {
             let name = format!("{kind}::{}", rel_id(&root, s));
             let skip = runner::skip_reason(s, kind, &cfg);
             let (s, cfg, ledgers) = (s.clone(), cfg.clone(), ledgers.clone());

@@ -245,6 +245,9 @@ pub struct Stack {
     events: Vec<Event>,
     ip_ident: u16,
     stats: StackStats,
+    /// [`Stack::place_numbers`]: every new connection's ISS and timestamp
+    /// offset, instead of the keyed hashes'.
+    placed: (Option<u32>, Option<u32>),
 }
 
 impl Stack {
@@ -268,7 +271,19 @@ impl Stack {
             events: Vec::new(),
             ip_ident: 0,
             stats: StackStats::default(),
+            placed: (None, None),
         }
+    }
+
+    /// For tests that place the stack's numbers (a harness's wrap
+    /// dimension): every connection opened or accepted from now on starts
+    /// its sequence space at `iss` and its TSval clock at `ts_offset` (the
+    /// TSval at time 0), instead of at values drawn from the keyed hashes
+    /// of RFC 9293 3.4.1 and RFC 7323 7.1. A connection that must start
+    /// above an old incarnation's numbers still does; SYN cookies are
+    /// still cookies.
+    pub fn place_numbers(&mut self, iss: Option<u32>, ts_offset: Option<u32>) {
+        self.placed = (iss, ts_offset);
     }
 
     pub fn profile(&self) -> &Profile {
@@ -838,12 +853,18 @@ impl Stack {
     /// RFC 9293 3.4.1 (MUST-8, MUST-9, SHLD-1): ISN = M + F(localip, localport,
     /// remoteip, remoteport, secretkey), M a clock ticking every `isn_tick`.
     fn isn(&self, t: &FourTuple) -> SeqNumber {
+        if let Some(iss) = self.placed.0 {
+            return SeqNumber(iss);
+        }
         let m = (self.now.total_micros() / self.profile.isn_tick.total_micros().max(1)) as u32;
         SeqNumber(m.wrapping_add(siphash24(self.isn_key, &tuple_bytes(t)) as u32))
     }
 
     /// A per-connection timestamp offset, so TSval does not reveal the clock.
     fn ts_offset(&self, t: &FourTuple) -> u32 {
+        if let Some(off) = self.placed.1 {
+            return off;
+        }
         siphash24(self.ts_key, &tuple_bytes(t)) as u32
     }
 

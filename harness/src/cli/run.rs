@@ -92,6 +92,13 @@ pub(super) struct RunArgs {
     /// none the filters and partition take); without it that is exit 2.
     #[arg(long)]
     allow_empty: bool,
+    /// The wrap dimension: run every script that exchanges segments again,
+    /// with the numbers of this side placed to cross 2^32 halfway through:
+    /// `peer`, the script's sequence numbers and TSvals (every target);
+    /// `stack`, the stack's ISS and timestamp clock (the reference
+    /// target). Variants are named `[wrap=peer]`. Repeatable, or `peer,stack`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    wrap: Vec<crate::script::wrap::WrapSide>,
 }
 
 /// `--filter`: which scripts, variants and targets a command takes.
@@ -127,6 +134,9 @@ pub(super) struct ListArgs {
     /// as runs, not skips.
     #[arg(long)]
     allow_shell: bool,
+    /// As `harness run --wrap`: list the wrap variants too.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    wrap: Vec<crate::script::wrap::WrapSide>,
 }
 
 #[derive(clap::Args)]
@@ -311,6 +321,7 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
         retries: a.retries,
         load_retries: a.load_retries,
         fail_fast: a.fail_fast,
+        wrap: a.wrap.clone(),
     };
     let sel = Selection {
         partition: a.partition,
@@ -558,6 +569,7 @@ pub(super) fn list(a: ListArgs) -> Result<Verdict, Error> {
     let kinds = kinds(&a.targets);
     let files = crate::runner::find_scripts(&a.paths).map_err(|e| Error::Invalid(e.to_string()))?;
     let (scripts, errors) = crate::runner::load_all(&files);
+    let scripts = crate::script::wrap::expand(scripts, &a.wrap);
     print_script_errors(&errors, MessageFormat::Human);
     let cfg = RunConfig {
         options: RunOptions { allow_shell: a.allow_shell, ..RunOptions::default() },
@@ -567,8 +579,7 @@ pub(super) fn list(a: ListArgs) -> Result<Verdict, Error> {
     let mut runs = 0;
     let mut listed = 0;
     for s in &scripts {
-        let taken: Vec<_> =
-            kinds.iter().copied().filter(|k| crate::filter::any_matches(&a.select.filters, s, *k)).collect();
+        let taken: Vec<_> = kinds.iter().copied().filter(|k| crate::runner::takes(&a.select.filters, s, *k)).collect();
         if taken.is_empty() {
             continue;
         }

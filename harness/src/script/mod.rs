@@ -12,6 +12,7 @@ pub mod netconf;
 pub mod packet;
 pub mod print;
 pub mod time;
+pub mod wrap;
 
 use call::{CallError, CallSpec};
 use packet::{PacketError, PacketSpec};
@@ -308,6 +309,9 @@ pub struct Script {
     /// for the first, + 2000 for the second, ...), numbered on their own.
     pub connections: Vec<(String, u16)>,
     pub steps: Vec<Step>,
+    /// A wrap variant's placement (`harness run --wrap`): the script's
+    /// numbers are already moved; the stack's are the target's to place.
+    pub wrap: Option<wrap::Wrap>,
 }
 
 impl Script {
@@ -1203,6 +1207,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
         merge_out: switch(ctx, &mut errs, &raw.out_segments, "out_segments", "exact", "merge"),
         script_clock: switch(ctx, &mut errs, &raw.clock, "clock", "observed", "script"),
         steps,
+        wrap: None,
     };
     errs.sort_by_key(|e| (e.line, e.column));
     let mut errs = errs.into_iter();

@@ -120,7 +120,10 @@ pub fn apply_sysctls<'a>(p: &mut reference_stack::Profile, get: impl Fn(&str) ->
 
 impl ReferenceTarget {
     pub fn new(script: &Script) -> ReferenceTarget {
-        let stack = Stack::new(StackConfig { addrs: vec![script.local], profile: profile_for(script), seed: 1 });
+        let mut stack = Stack::new(StackConfig { addrs: vec![script.local], profile: profile_for(script), seed: 1 });
+        if let Some(w) = script.wrap.filter(|w| w.side == crate::script::wrap::WrapSide::Stack) {
+            stack.place_numbers(Some(w.stack_iss), Some(w.stack_ts_offset));
+        }
         let oracle = if script.profile.rfc5961 {
             reference_stack::oracle::Oracle::new()
         } else {
@@ -418,7 +421,7 @@ impl Target for ReferenceTarget {
                 )))
             }
             TargetCall::Read { fd, len, peek, .. } => match s.recv(now, *fd, *len, *peek) {
-                Ok(d) => Self::done(Ok(d.len() as i64)),
+                Ok(d) => CallOutcome::Done { ret: CallValue::Value(d.len() as i64), out: Some(CallValue::Bytes(d)) },
                 Err(Errno::EAGAIN) if self.blocking(*fd) => CallOutcome::WouldBlock,
                 Err(e) => Self::done(Err(e)),
             },
