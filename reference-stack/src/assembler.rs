@@ -131,6 +131,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fin_cuts_what_lies_at_and_beyond_it() {
+        let mut a = Assembler::new();
+        let base = s(100);
+        a.insert(base, s(110), b"BBBB", 8).unwrap();
+        a.insert(base, s(120), b"DDDD", 8).unwrap();
+        // A block that starts at the FIN goes entirely (not as an empty block).
+        a.truncate_at(s(120));
+        assert_eq!(a.blocks(), [Block { start: s(110), data: b"BBBB".to_vec() }]);
+        // One that straddles it keeps what lies before it.
+        a.truncate_at(s(112));
+        assert_eq!(a.blocks(), [Block { start: s(110), data: b"BB".to_vec() }]);
+        assert_eq!(a.held(), 2);
+        a.clear();
+        assert!(a.is_empty() && a.held() == 0);
+    }
+
+    #[test]
     fn block_limit_and_wrap() {
         let mut a = Assembler::new();
         let base = s(u32::MAX - 10);

@@ -95,6 +95,56 @@ mod tests {
         assert_eq!(a.finish(), b.finish());
     }
 
+    /// RFC 1071's sum done the slow way: 16-bit big-endian words, folded.
+    fn word_by_word(bytes: &[u8]) -> u16 {
+        let mut sum = 0u64;
+        for w in bytes.chunks(2) {
+            sum += u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn pseudo_headers_sum_as_their_octets() {
+        // RFC 9293 3.1: source, destination, zero, protocol 6, TCP length
+        // (16 bits); RFC 8200 8.1: source, destination, the upper-layer
+        // length (32 bits), three zero octets, next header 6. Addresses and
+        // lengths with every half-word non-zero, so a carry or a shift that
+        // goes wrong shows.
+        let cases: [(&str, &str, usize); 3] = [
+            ("198.51.100.1", "192.0.2.1", 0x9abc),
+            ("2001:db8:ffff:1234:5678:9abc:def0:fedc", "2001:db8::1", 0x1_fffe),
+            ("fe80::ffff:ffff:ffff:ffff", "2001:db8:8000::8000", 0xffff_fff0),
+        ];
+        for (src, dst, len) in cases {
+            let (s, d): (IpAddr, IpAddr) = (src.parse().expect("literal"), dst.parse().expect("literal"));
+            let mut octets = Vec::new();
+            match (s, d) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    octets.extend(a.octets());
+                    octets.extend(b.octets());
+                    octets.extend([0, 6]);
+                    octets.extend((len as u16).to_be_bytes());
+                }
+                _ => {
+                    octets.extend(ip_octets(s));
+                    octets.extend(ip_octets(d));
+                    octets.extend((len as u32).to_be_bytes());
+                    octets.extend([0, 0, 0, 6]);
+                }
+            }
+            assert_eq!(pseudo_header_sum(s, d, len).finish(), word_by_word(&octets), "{src} > {dst}, {len}");
+        }
+        // add_u16 and add_u32 are words of the same sum.
+        let mut c = Checksum::new();
+        c.add_u32(0xfedc_ba98);
+        c.add_u16(0x8765);
+        assert_eq!(c.finish(), word_by_word(&[0xfe, 0xdc, 0xba, 0x98, 0x87, 0x65]));
+    }
+
     #[test]
     fn wide_sum_matches_word_by_word() {
         let data: Vec<u8> = (0..1500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();

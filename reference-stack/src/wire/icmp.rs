@@ -164,4 +164,55 @@ mod tests {
         let bad = IcmpErrorRepr { code: 1, ..r };
         assert!(bad.emit().is_err(), "an MTU on a code other than frag_needed");
     }
+
+    #[test]
+    fn packet_too_big_quotes_the_segment_with_its_pseudo_header_checksum() {
+        let (stack, peer) = ("2001:db8::1".parse().unwrap(), "2001:db8:1::1".parse().unwrap());
+        let r = IcmpErrorRepr {
+            src: peer,
+            dst: stack,
+            kind: ICMPV6_PKT_TOOBIG,
+            code: 0,
+            mtu: Some(0x0001_2345),
+            quoted: QuotedTcp {
+                src: stack,
+                src_port: 8080,
+                dst: peer,
+                dst_port: 40000,
+                seq: 0xa1b2_c3d4,
+                payload_len: 1000,
+            },
+        };
+        let b = r.emit().unwrap();
+        let icmp_len = 4 + 4 + 40 + 8;
+        assert_eq!(b.len(), 40 + icmp_len);
+        assert_eq!(b[0] >> 4, 6);
+        assert_eq!(usize::from(u16::from_be_bytes([b[4], b[5]])), icmp_len, "payload length");
+        assert_eq!((b[6], b[7]), (IPPROTO_ICMPV6, 64));
+        // RFC 4443 2.3: the sum over the pseudo-header (addresses, the
+        // 32-bit length, next header 58) and the message is all ones.
+        let mut words = Vec::new();
+        words.extend_from_slice(&b[8..40]);
+        words.extend_from_slice(&(icmp_len as u32).to_be_bytes());
+        words.extend_from_slice(&[0, 0, 0, IPPROTO_ICMPV6]);
+        words.extend_from_slice(&b[40..]);
+        let mut sum = 0u64;
+        for w in words.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        assert_eq!(sum, 0xffff, "ICMPv6 checksum");
+        assert_eq!(&b[40..42], &[ICMPV6_PKT_TOOBIG, 0]);
+        assert_eq!(u32::from_be_bytes([b[44], b[45], b[46], b[47]]), 0x0001_2345, "MTU");
+        // The quoted IPv6 header: version 6, payload length 20 + 1000, TCP.
+        assert_eq!(u32::from_be_bytes([b[48], b[49], b[50], b[51]]), 6 << 28);
+        assert_eq!(u16::from_be_bytes([b[52], b[53]]), 1020, "quoted payload length");
+        assert_eq!(b[54], 6);
+        assert_eq!(&b[56..72], &b[24..40], "quoted source: the stack");
+        assert_eq!(&b[88..96], &[0x1f, 0x90, 0x9c, 0x40, 0xa1, 0xb2, 0xc3, 0xd4]);
+        let mixed = IcmpErrorRepr { dst: "198.51.100.1".parse().unwrap(), ..r };
+        assert!(mixed.emit().is_err(), "an ICMPv6 message quoting IPv4");
+    }
 }

@@ -288,6 +288,105 @@ mod tests {
         assert_eq!(IpPacket::parse(&f), Err(WireError::Fragmented));
     }
 
+    /// A valid IPv4 header (checksum filled in) with these fields changed.
+    fn v4_header(ihl: u8, total: u16, frag: u16, proto: u8, extra: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x40 | ihl, 0xb8];
+        h.extend_from_slice(&total.to_be_bytes());
+        h.extend_from_slice(&[0x12, 0x34]);
+        h.extend_from_slice(&frag.to_be_bytes());
+        h.extend_from_slice(&[9, proto, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1]);
+        h.extend_from_slice(&vec![1u8; usize::from(ihl).saturating_sub(5) * 4]);
+        let mut c = Checksum::new();
+        c.add_bytes(&h);
+        let sum = c.finish();
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+        h.extend_from_slice(extra);
+        h
+    }
+
+    #[test]
+    fn v4_header_bounds() {
+        // Where the segment lies: after the header (options included), up
+        // to the total length, trailing padding left out.
+        let (ip, r) = locate(&v4_header(6, 24 + 8, 0, 6, &[0; 12])).unwrap();
+        assert_eq!(r, 24..32);
+        assert_eq!((ip.ttl, ip.tos, ip.ident), (9, 0xb8, 0x1234));
+        assert_eq!(locate(&v4_header(5, 20, 0x4000, 6, &[])).unwrap().1, 20..20, "DF, nothing after the header");
+        assert!(matches!(
+            locate(&v4_header(5, 20, 0, 6, &[])[..19]),
+            Err(WireError::Truncated { need: 20, have: 19, .. })
+        ));
+        // The header length: at least 5 words, within the buffer.
+        assert_eq!(locate(&v4_header(6, 24, 0, 6, &[])).unwrap().1, 24..24, "a header that fills the buffer");
+        let mut short = v4_header(6, 24, 0, 6, &[]);
+        short.truncate(23);
+        assert_eq!(locate(&short), Err(WireError::BadIpHeaderLength(6)));
+        // The total length: at least the header, at most the buffer.
+        assert_eq!(locate(&v4_header(5, 19, 0, 6, &[0; 4])), Err(WireError::BadIpLength { declared: 19, actual: 24 }));
+        assert_eq!(locate(&v4_header(5, 25, 0, 6, &[0; 4])), Err(WireError::BadIpLength { declared: 25, actual: 24 }));
+        assert_eq!(locate(&v4_header(5, 24, 0, 6, &[0; 4])).unwrap().1, 20..24);
+        // A fragment (more fragments, or an offset) is not reassembled.
+        assert_eq!(locate(&v4_header(5, 20, 0x2000, 6, &[])), Err(WireError::Fragmented));
+        assert_eq!(locate(&v4_header(5, 20, 0x0001, 6, &[])), Err(WireError::Fragmented));
+        assert_eq!(locate(&v4_header(5, 20, 0, 17, &[])), Err(WireError::NotTcp(17)));
+    }
+
+    /// An IPv6 header with this payload length and next header, then `rest`.
+    fn v6_header(plen: u16, next: u8, rest: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x6a, 0xb1, 0x23, 0x45];
+        h.extend_from_slice(&plen.to_be_bytes());
+        h.extend_from_slice(&[next, 7]);
+        h.extend_from_slice(&"2001:db8:1::1".parse::<Ipv6Addr>().unwrap().octets());
+        h.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
+        h.extend_from_slice(rest);
+        h
+    }
+
+    #[test]
+    fn v6_header_bounds() {
+        let (ip, r) = locate(&v6_header(8, 6, &[0; 10])).unwrap();
+        assert_eq!(r, 40..48, "the payload length, not the buffer, ends the segment");
+        assert_eq!((ip.ttl, ip.tos, ip.flow_label), (7, 0xab, 0x12345));
+        assert!(matches!(locate(&v6_header(0, 6, &[])[..39]), Err(WireError::Truncated { need: 40, have: 39, .. })));
+        assert_eq!(locate(&v6_header(8, 6, &[0; 8])).unwrap().1, 40..48, "a payload that fills the buffer");
+        assert_eq!(locate(&v6_header(9, 6, &[0; 8])), Err(WireError::BadIpLength { declared: 9, actual: 8 }));
+        // Extension headers (hop-by-hop 0, routing 43, destination 60):
+        // (next, length in 8-octet units beyond the first).
+        let two = [43, 0, 0, 0, 0, 0, 0, 0, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xee, 0xee];
+        assert_eq!(locate(&v6_header(26, 0, &two)).unwrap().1, 64..66, "8 + 16 octets of headers");
+        assert_eq!(locate(&v6_header(24, 0, &two)).unwrap().1, 64..64, "headers that end the payload");
+        // Cut inside the second header's length, and inside its body.
+        assert!(matches!(
+            locate(&v6_header(9, 0, &two)),
+            Err(WireError::Truncated { what: "IPv6 extension header", need: 50, have: 49 })
+        ));
+        assert_eq!(
+            locate(&v6_header(10, 0, &two)).map(|x| x.1),
+            Err(WireError::Truncated { what: "IPv6 extension header", need: 64, have: 50 })
+        );
+        assert!(matches!(locate(&v6_header(1, 60, &[6])), Err(WireError::Truncated { need: 42, have: 41, .. })));
+        assert_eq!(
+            locate(&v6_header(2, 60, &[6, 0])).map(|x| x.1),
+            Err(WireError::Truncated { what: "IPv6 extension header", need: 48, have: 42 })
+        );
+        assert_eq!(locate(&v6_header(8, 60, &[6, 0, 0, 0, 0, 0, 0, 0])).unwrap().1, 48..48);
+        assert_eq!(locate(&v6_header(0, 17, &[])), Err(WireError::NotTcp(17)));
+    }
+
+    #[test]
+    fn the_longest_datagrams_emit_and_one_more_octet_does_not() {
+        let v4 = IpRepr::new("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let v6 = IpRepr::new("2001:db8:1::1".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        let with = |ip: IpRepr, len: usize| IpPacket { ip, tcp: TcpRepr { payload: vec![7; len], ..seg() } }.emit();
+        // IPv4: 20 + 20 + payload <= 65535. IPv6: 20 + payload <= 65535.
+        assert_eq!(with(v4, 65_495).map(|b| b.len()), Ok(65_535));
+        assert!(with(v4, 65_496).is_err());
+        assert_eq!(with(v6, 65_515).map(|b| b.len()), Ok(65_575));
+        assert!(with(v6, 65_516).is_err());
+        assert_eq!((v4.header_len(), v6.header_len()), (20, 40));
+        assert!(v6.is_v6() && !v4.is_v6());
+    }
+
     #[test]
     fn mixed_versions_cannot_emit() {
         let p = IpPacket { ip: IpRepr::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()), tcp: seg() };
