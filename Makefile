@@ -172,43 +172,48 @@ setup:
 	  rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; \
 	done
 
-## Mutation check (issue 6): cargo-mutants on the reference stack's state
-## machine and timers (reference-stack/src/tcb.rs), killed when a suite script
-## fails on the reference target (harness/tests/suites.rs, stopping at the
-## first failing run). 817 mutants (.cargo/mutants.toml leaves some out, with
-## reasons). MUTANTS_SHARD=0/1 runs them all, about 70 minutes on 2 cores;
-## MUTANTS_SHARD=k/n a round-robin slice (a sample of the whole file), and
-## `make mutants-report` totals the shards run so far. MUTANTS_ARGS=--iterate
-## retests only what the last run in that directory did not catch. On demand,
-## not in .ci/run. Results: target/mutants/K-of-N/.
-MUTANTS_SHARD ?= 0/8
+## Mutation check (issues 6 and 25): cargo-mutants over the reference stack
+## (.cargo/mutants.toml leaves some functions out, with reasons), one part at
+## a time: MUTANTS_PART=tcb (src/tcb.rs, the state machine and timers),
+## stack (src/stack.rs: demultiplexing, listen queues, the socket API) or
+## wire (src/assembler.rs and src/wire/). A mutant is killed by the
+## reference stack's own tests or, failing those, by a suite script failing
+## on the reference target (harness/tests/suites.rs, wrap variants included,
+## stopping at the first failing run): two passes, the second over what the
+## first missed (--iterate). Each part fits a CI-sized slice on 2 cores
+## (wire about 15 minutes, stack and tcb longer; the first build in each
+## scratch tree compiles every dependency). MUTANTS_ARGS=--iterate retests
+## only what the part's last run did not catch. `make mutants-report` totals
+## the parts run. On demand, not in .ci/run. Results: target/mutants/PART/.
+MUTANTS_PART ?= wire
+MUTANTS_FILES_tcb := -f reference-stack/src/tcb.rs
+MUTANTS_FILES_stack := -f reference-stack/src/stack.rs
+MUTANTS_FILES_wire := -f reference-stack/src/assembler.rs -f 'reference-stack/src/wire/*.rs'
+MUTANTS_OUT = target/mutants/$(MUTANTS_PART)
 mutants: setup
 	@command -v cargo-mutants >/dev/null || $(CARGO) install --locked cargo-mutants --version 27.1.0
+	@[ -n "$(MUTANTS_FILES_$(MUTANTS_PART))" ] || { echo "MUTANTS_PART is tcb, stack or wire, not $(MUTANTS_PART)" >&2; exit 2; }
 	@# cargo-mutants 27 runs its baseline on the mutated package only, where
-	@# there is no `suites` test: check the baseline here, then skip its own.
+	@# there is no `suites` test: check that baseline here, then skip its own.
 	$(CARGO) test -p harness --test suites
+	@# A build timeout shorter than a first build would count those mutants as
+	@# timeouts, that is as killed. Exit 2 from cargo-mutants means some were
+	@# missed, 3 that some timed out (killed): the next pass and the report
+	@# still run.
+	mkdir -p $(MUTANTS_OUT)
+	$(CARGO) mutants $(MUTANTS_FILES_$(MUTANTS_PART)) --test-package=reference-stack \
+		--timeout 60 --build-timeout 1800 -j 2 --output $(MUTANTS_OUT) $(MUTANTS_ARGS); \
+	  rc=$$?; case $$rc in 0|2|3) ;; *) exit $$rc ;; esac
+	@# Pass 1 is kept in pass1/; what it timed out on is killed, and not
+	@# tried again with the suites (--iterate skips what caught.txt lists).
+	rm -rf $(MUTANTS_OUT)/pass1 && cp -r $(MUTANTS_OUT)/mutants.out $(MUTANTS_OUT)/pass1
+	cat $(MUTANTS_OUT)/pass1/timeout.txt >> $(MUTANTS_OUT)/mutants.out/caught.txt
 	@# --test=suites for every cargo call: each mutant builds that test alone.
-	@# The first build in each of the two scratch trees compiles every
-	@# dependency (about 10 minutes on 2 cores): a shorter build timeout
-	@# would count those two mutants as timeouts, that is as killed.
-	@# (Exit 2 from cargo-mutants means some were missed: the report still runs.)
-	mkdir -p target/mutants/$(subst /,-of-,$(MUTANTS_SHARD))
-	SUITES_FAIL_FAST=1 $(CARGO) mutants -f reference-stack/src/tcb.rs --test-package=harness --baseline=skip \
-		--cargo-arg=--test=suites --timeout 120 --build-timeout 1800 \
-		--shard $(MUTANTS_SHARD) --sharding round-robin -j 2 \
-		--output target/mutants/$(subst /,-of-,$(MUTANTS_SHARD)) $(MUTANTS_ARGS); \
-	  rc=$$?; $(MAKE) --no-print-directory mutants-report; exit $$rc
+	SUITES_FAIL_FAST=1 $(CARGO) mutants $(MUTANTS_FILES_$(MUTANTS_PART)) --test-package=harness --baseline=skip \
+		--cargo-arg=--test=suites --timeout 120 --build-timeout 1800 -j 2 \
+		--iterate --output $(MUTANTS_OUT); \
+	  rc=$$?; $(MAKE) --no-print-directory mutants-report; case $$rc in 0|2|3) ;; *) exit $$rc ;; esac
 
-## The score over every shard run so far (target/mutants/*/mutants.out):
-## killed = caught + timed out, of caught + timed out + missed.
+## The score of each part run so far, and over all (scripts/mutants-report.sh).
 mutants-report:
-	@c=0; m=0; t=0; u=0; for d in target/mutants/*/mutants.out; do \
-	  [ -d "$$d" ] || continue; \
-	  dc=$$(wc -l < $$d/caught.txt); dm=$$(wc -l < $$d/missed.txt); dt=$$(wc -l < $$d/timeout.txt); du=$$(wc -l < $$d/unviable.txt); \
-	  echo "$$d: caught $$dc, missed $$dm, timeout $$dt, unviable $$du"; \
-	  c=$$((c+dc)); m=$$((m+dm)); t=$$((t+dt)); u=$$((u+du)); \
-	done; \
-	v=$$((c+m+t)); [ $$v -gt 0 ] || { echo "no mutants run yet: make mutants MUTANTS_SHARD=1/8"; exit 0; }; \
-	echo "total: $$((c+t)) of $$v viable mutants killed ($$((100*(c+t)/v)) %; $$u unviable); missed: target/mutants/*/mutants.out/missed.txt"; \
-	for d in target/mutants/*/mutants.out; do [ -s "$$d/previously_caught.txt" ] && \
-	  echo "$$d was an --iterate run: $$(wc -l < $$d/previously_caught.txt) mutants caught or unviable before were not retested (add the earlier run's caught to the figures above)"; done; true
+	@bash scripts/mutants-report.sh target/mutants

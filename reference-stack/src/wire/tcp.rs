@@ -991,3 +991,59 @@ mod tests {
         assert_eq!(TcpRepr::parse(&b, None).unwrap().options, short);
     }
 }
+
+/// The value semantics of the inline option types (equality, hashing, the
+/// text forms traces and findings print), which no segment's bytes show.
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+    use std::hash::{BuildHasher, Hash};
+
+    fn hash_of<T: Hash>(v: &T) -> u64 {
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(v)
+    }
+
+    #[test]
+    fn flags_combine_read_and_print() {
+        let pa = TcpFlags::PSH | TcpFlags::ACK;
+        assert!(pa.psh() && pa.ack() && !pa.syn() && !pa.fin());
+        assert!(!TcpFlags::ACK.psh());
+        // Or, not exclusive or: a flag given twice stays set.
+        assert_eq!(TcpFlags::ACK | TcpFlags::ACK, TcpFlags::ACK);
+        assert_eq!(format!("{pa:?}"), "P.");
+        assert_eq!(format!("{:?}", TcpFlags::SYN | TcpFlags::ACK), "S.");
+    }
+
+    #[test]
+    fn sack_blocks_and_option_data_compare_and_hash_by_content() {
+        let a = SackBlocks::new(&[(SeqNumber(1), SeqNumber(5))]).expect("one block");
+        let b = SackBlocks::new(&[(SeqNumber(1), SeqNumber(6))]).expect("one block");
+        assert_eq!(a, SackBlocks::new(&[(SeqNumber(1), SeqNumber(5))]).expect("one block"));
+        assert_ne!(a, b);
+        assert_ne!(hash_of(&a), hash_of(&b));
+        assert_eq!(format!("{a:?}"), format!("{:?}", [(SeqNumber(1), SeqNumber(5))]));
+        let (x, y) = (OptionData::new(b"ab").expect("fits"), OptionData::new(b"ac").expect("fits"));
+        assert_eq!(x, OptionData::new(b"ab").expect("fits"));
+        assert_ne!(x, y);
+        assert_ne!(hash_of(&x), hash_of(&y));
+        assert_eq!(format!("{x:?}"), format!("{:?}", b"ab"));
+    }
+
+    #[test]
+    fn option_lists_compare_and_hash_by_content() {
+        let one: TcpOptions = vec![TcpOption::Mss(1460)].into();
+        let other: TcpOptions = vec![TcpOption::Mss(536)].into();
+        assert_eq!(one, TcpOptions::from(vec![TcpOption::Mss(1460)]));
+        assert_ne!(one, other);
+        assert!(one == vec![TcpOption::Mss(1460)] && one != vec![TcpOption::Nop]);
+        assert!(one == [TcpOption::Mss(1460)] && one != [TcpOption::Nop]);
+        assert_ne!(hash_of(&one), hash_of(&other));
+    }
+
+    #[test]
+    fn wire_errors_say_what_is_wrong() {
+        let e = WireError::Truncated { what: "IPv4 header", need: 20, have: 3 };
+        assert_eq!(e.to_string(), "truncated IPv4 header: need 20 bytes, have 3");
+        assert_eq!(WireError::NotTcp(17).to_string(), "IP payload is protocol 17, not TCP (6)");
+    }
+}
