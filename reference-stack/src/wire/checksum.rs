@@ -129,12 +129,13 @@ mod tests {
                     octets.extend([0, 6]);
                     octets.extend((len as u16).to_be_bytes());
                 }
-                _ => {
-                    octets.extend(ip_octets(s));
-                    octets.extend(ip_octets(d));
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    octets.extend(a.octets());
+                    octets.extend(b.octets());
                     octets.extend((len as u32).to_be_bytes());
                     octets.extend([0, 0, 0, 6]);
                 }
+                _ => unreachable!("one version per case"),
             }
             assert_eq!(pseudo_header_sum(s, d, len).finish(), word_by_word(&octets), "{src} > {dst}, {len}");
         }

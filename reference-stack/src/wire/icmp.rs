@@ -148,6 +148,7 @@ mod tests {
         };
         let b = r.emit().unwrap();
         assert_eq!(b.len(), 20 + 8 + 20 + 8);
+        assert_eq!(u16::from_be_bytes([b[2], b[3]]), 56, "outer total length");
         assert_eq!(b[9], IPPROTO_ICMP);
         let sum = |s: &[u8]| {
             let mut c = Checksum::new();

@@ -1041,6 +1041,75 @@ mod value_tests {
     }
 
     #[test]
+    fn option_lengths_and_the_forty_octet_limit() {
+        let sack2 =
+            TcpOption::Sack(SackBlocks::new(&[(SeqNumber(1), SeqNumber(2)), (SeqNumber(3), SeqNumber(4))]).unwrap());
+        assert_eq!(sack2.wire_len(), 18);
+        assert_eq!(TcpOption::Unknown { kind: 99, data: OptionData::new(b"abc").unwrap() }.wire_len(), 5);
+        let seg = |options: Vec<TcpOption>| TcpRepr { options: options.into(), ..TcpRepr::default() };
+        let unknown = |n: usize| TcpOption::Unknown { kind: 99, data: OptionData::new(&vec![7; n]).unwrap() };
+        // 38 octets of data make a 40-octet option: the most there is room for.
+        assert_eq!(seg(vec![unknown(38)]).check_emit(), Ok(()));
+        assert!(seg(vec![unknown(38), TcpOption::Nop]).check_emit().is_err());
+        let empty = TcpOption::Sack(SackBlocks::new(&[]).unwrap());
+        assert!(seg(vec![empty]).check_emit().is_err(), "a SACK option without blocks");
+        assert_eq!(seg(vec![sack2]).check_emit(), Ok(()));
+    }
+
+    #[test]
+    fn a_parsed_header_counts_its_payload() {
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let seg = TcpRepr {
+            flags: TcpFlags::FIN | TcpFlags::ACK,
+            options: vec![TcpOption::Mss(1460)].into(),
+            payload: vec![1, 2, 3],
+            ..TcpRepr::default()
+        };
+        let h = TcpHeader::parse(&seg.emit(a, b).unwrap(), Some((a, b))).unwrap();
+        assert_eq!((h.header_len, h.payload_len, h.seg_len()), (24, 3, 4));
+        assert_eq!(h, TcpHeader::of(&seg));
+    }
+
+    /// A TCP header whose data offset covers `options` (no checksum: only
+    /// the padding rule reads it).
+    fn with_options(options: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; TCP_HEADER_LEN];
+        b[12] = (((TCP_HEADER_LEN + options.len()) / 4) as u8) << 4;
+        b.extend_from_slice(options);
+        b
+    }
+
+    #[test]
+    fn padding_is_judged_after_the_eol_wherever_it_is() {
+        assert_eq!(check_padding(&with_options(&[1, 0, 9, 0])), Err(WireError::NonzeroPadding { at: 2, value: 9 }));
+        assert_eq!(check_padding(&with_options(&[1, 1, 1, 0])), Ok(()));
+        assert_eq!(
+            check_padding(&with_options(&[2, 4, 5, 0xb4, 0, 0, 0, 5])),
+            Err(WireError::NonzeroPadding { at: 7, value: 5 })
+        );
+        assert_eq!(check_padding(&with_options(&[2, 4, 5, 0xb4, 0, 0, 0, 0])), Ok(()));
+        // An option of length 0 or 1 still moves on (by 2): no endless walk.
+        assert_eq!(check_padding(&with_options(&[99, 0, 0, 7])), Err(WireError::NonzeroPadding { at: 3, value: 7 }));
+    }
+
+    #[test]
+    fn an_option_region_longer_than_forty_octets_is_refused() {
+        assert_eq!(parse_options(&[1; 44]), Err(WireError::BadDataOffset { offset_words: 16, segment_len: 44 }));
+        assert_eq!(parse_options(&[1; 40]).map(|o| o.len()), Ok(40));
+        let o: TcpOptions = vec![TcpOption::Nop, TcpOption::Mss(1460)].into();
+        assert_eq!(format!("{o:?}"), "[Nop, Mss(1460)]");
+    }
+
+    #[test]
+    fn sack_permitted_carries_nothing() {
+        assert!(matches!(
+            walk_options(&[4, 3, 0, 0], |_, _| {}),
+            Err(WireError::BadOptionLength { kind: 4, len: 3, .. })
+        ));
+        assert_eq!(walk_options(&[4, 2, 1, 1], |_, _| {}), Ok(()));
+    }
+
+    #[test]
     fn wire_errors_say_what_is_wrong() {
         let e = WireError::Truncated { what: "IPv4 header", need: 20, have: 3 };
         assert_eq!(e.to_string(), "truncated IPv4 header: need 20 bytes, have 3");
