@@ -215,6 +215,21 @@ pub struct Step {
     pub kind: StepKind,
 }
 
+impl Step {
+    /// When the step ends at the earliest, if the previous one ended at
+    /// `prev`: its time (absolute, or after `prev`), plus a wait or quiet.
+    pub fn earliest_end(&self, prev: Duration) -> Duration {
+        let at = match self.time.base {
+            time::Base::Absolute => prev.max(self.time.lo),
+            time::Base::Relative => prev + self.time.lo,
+        };
+        at + match self.kind {
+            StepKind::Wait(d) | StepKind::Quiet(d) => d,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
 /// A checked script (one matrix variant).
 #[derive(Clone, Debug)]
 pub struct Script {
@@ -1032,13 +1047,7 @@ fn build(ctx: &Ctx<'_>, raw: RawScript, variant: Option<String>) -> Result<Scrip
             ));
             continue;
         }
-        earliest = match step.time.base {
-            time::Base::Absolute => earliest.max(step.time.lo),
-            time::Base::Relative => earliest + step.time.lo,
-        } + match step.kind {
-            StepKind::Wait(d) | StepKind::Quiet(d) => d,
-            _ => Duration::ZERO,
-        };
+        earliest = step.earliest_end(earliest);
         if earliest > MAX_SCRIPT_TIME && !over {
             over = true;
             errs.push(ScriptError::at(

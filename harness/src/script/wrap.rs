@@ -17,7 +17,7 @@
 //!   run choose them (a kernel draws both from a keyed hash).
 
 use super::packet::{Field, OptSpec, PacketSpec};
-use super::{time, Script, StepKind, TargetKind};
+use super::{Script, StepKind, TargetKind};
 use std::time::Duration;
 
 /// Whose numbers a wrap variant places.
@@ -208,17 +208,7 @@ fn out_specs(s: &Script) -> impl Iterator<Item = &PacketSpec> {
 /// The script's time at the earliest (step times, waits and quiets added
 /// up), as the checker counts it.
 fn duration(s: &Script) -> Duration {
-    let mut t = Duration::ZERO;
-    for st in &s.steps {
-        t = match st.time.base {
-            time::Base::Absolute => t.max(st.time.lo),
-            time::Base::Relative => t + st.time.lo,
-        } + match st.kind {
-            StepKind::Wait(d) | StepKind::Quiet(d) => d,
-            _ => Duration::ZERO,
-        };
-    }
-    t
+    s.steps.iter().fold(Duration::ZERO, |t, st| st.earliest_end(t))
 }
 
 #[cfg(test)]
