@@ -204,10 +204,11 @@ mutants: setup
 	$(CARGO) mutants $(MUTANTS_FILES_$(MUTANTS_PART)) --test-package=reference-stack \
 		--timeout 60 --build-timeout 1800 -j 2 --output $(MUTANTS_OUT) $(MUTANTS_ARGS); \
 	  rc=$$?; case $$rc in 0|2|3) ;; *) exit $$rc ;; esac
-	@# Pass 1 is kept in pass1/; what it timed out on is killed, and not
-	@# tried again with the suites (--iterate skips what caught.txt lists).
-	rm -rf $(MUTANTS_OUT)/pass1 && cp -r $(MUTANTS_OUT)/mutants.out $(MUTANTS_OUT)/pass1
-	cat $(MUTANTS_OUT)/pass1/timeout.txt >> $(MUTANTS_OUT)/mutants.out/caught.txt
+	@# A first run's pass 1 (every mutant) is kept in pass1/, the report's
+	@# measure of the part; what it timed out on is killed, and not tried
+	@# again (--iterate skips what caught.txt lists).
+	case "$(MUTANTS_ARGS)" in *--iterate*) ;; *) rm -rf $(MUTANTS_OUT)/pass1 && cp -r $(MUTANTS_OUT)/mutants.out $(MUTANTS_OUT)/pass1 ;; esac
+	cat $(MUTANTS_OUT)/mutants.out/timeout.txt >> $(MUTANTS_OUT)/mutants.out/caught.txt
 	@# --test=suites for every cargo call: each mutant builds that test alone.
 	SUITES_FAIL_FAST=1 $(CARGO) mutants $(MUTANTS_FILES_$(MUTANTS_PART)) --test-package=harness --baseline=skip \
 		--cargo-arg=--test=suites --timeout 120 --build-timeout 1800 -j 2 \
