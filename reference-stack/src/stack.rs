@@ -617,7 +617,9 @@ impl Stack {
         let (h1, _) = self.cookie_hashes(tuple, 0);
         let rest = cookie.wrapping_sub(h1).wrapping_sub(sseq.0);
         let count = rest >> COOKIE_BITS;
-        if now.wrapping_sub(count) & (u32::MAX >> COOKIE_BITS) > COOKIE_MAX_AGE {
+        // Valid while fewer than MAX_SYNCOOKIE_AGE minute ticks have passed
+        // (`diff >= MAX_SYNCOOKIE_AGE` fails): at most two minutes.
+        if now.wrapping_sub(count) & (u32::MAX >> COOKIE_BITS) >= COOKIE_MAX_AGE {
             return None;
         }
         let (_, h2) = self.cookie_hashes(tuple, count);
@@ -703,7 +705,9 @@ impl Stack {
                 opts.clone(),
                 l.backlog,
                 l.accept_queue.len(),
-                l.cookie_at.is_some_and(|t| self.now.saturating_duration_since(t) < Duration::from_secs(120)),
+                // tcp_synq_no_recent_overflow: not recent once `now` is
+                // after the last cookie plus 120 s (time_after, strict).
+                l.cookie_at.is_some_and(|t| self.now.saturating_duration_since(t) <= Duration::from_secs(120)),
             ),
             _ => return false,
         };
@@ -1008,7 +1012,7 @@ impl Stack {
     /// Every socket holding `addr`'s port (on an overlapping address) set
     /// SO_REUSEPORT, and no connection without a descriptor holds it.
     fn port_shared_by_reuseport(&self, fd: Fd, addr: SocketAddr) -> bool {
-        let overlaps = |a: IpAddr| a == addr.ip() || a.is_unspecified() || addr.ip().is_unspecified();
+        let overlaps = |a: IpAddr| addrs_overlap(a, addr.ip());
         self.sockets.iter().all(|(f, s)| {
             *f == fd || !s.local.is_some_and(|l| l.port() == addr.port() && overlaps(l.ip())) || s.opts.reuse_port
         }) && !self.demux.iter().any(|(t, k)| {
@@ -1019,7 +1023,7 @@ impl Stack {
     }
 
     fn port_in_use(&self, fd: Fd, addr: SocketAddr, reuse: bool) -> bool {
-        let overlaps = |a: IpAddr| a == addr.ip() || a.is_unspecified() || addr.ip().is_unspecified();
+        let overlaps = |a: IpAddr| addrs_overlap(a, addr.ip());
         let by_socket = self.sockets.iter().any(|(f, s)| {
             *f != fd
                 && s.local.is_some_and(|l| l.port() == addr.port() && overlaps(l.ip()))
@@ -1474,6 +1478,15 @@ fn reply_to(seg: &TcpRepr) -> TcpRepr {
     TcpRepr { src_port: seg.dst_port, dst_port: seg.src_port, ..TcpRepr::default() }
 }
 
+/// Whether two bound addresses claim a common local address: equal, or one
+/// is the wildcard of the other's family. An IPv6 socket is taken as
+/// IPV6_V6ONLY (it never receives IPv4, see `find_listener`), so `[::]` and
+/// `0.0.0.0` do not overlap.
+fn addrs_overlap(a: IpAddr, b: IpAddr) -> bool {
+    let covers = |w: IpAddr, x: IpAddr| w.is_unspecified() && w.is_ipv4() == x.is_ipv4();
+    a == b || covers(a, b) || covers(b, a)
+}
+
 fn is_unicast(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
@@ -1500,3 +1513,41 @@ const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
 const COOKIE_MAX_AGE: u32 = 2;
 const COOKIE_MSS_V4: [u16; 4] = [536, 1300, 1440, 1460];
 const COOKIE_MSS_V6: [u16; 4] = [1220, 1420, 1440, 8940];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `check_invariants` is what every test and the fuzzer lean on; it
+    /// must see each kind of broken bookkeeping (which no call can cause).
+    #[test]
+    fn check_invariants_sees_broken_bookkeeping() {
+        let t0 = Instant::ZERO;
+        let mut s = Stack::new(StackConfig::default());
+        let fd = s.socket(t0, Domain::Inet).unwrap();
+        assert_eq!(s.connect(t0, fd, "192.0.2.1:80".parse().unwrap()), Err(Errno::EINPROGRESS));
+        assert!(s.check_invariants().is_ok());
+        let (tuple, key) = s.demux.iter().map(|(t, k)| (*t, *k)).next().unwrap();
+        let what = |s: &Stack| s.check_invariants().expect_err("broken").what;
+
+        let mut b = s.clone();
+        b.conns.remove(&key);
+        assert!(what(&b).contains("without a connection"));
+
+        let mut b = s.clone();
+        b.demux.remove(&tuple);
+        b.demux.insert(FourTuple { remote: "192.0.2.1:81".parse().unwrap(), ..tuple }, key);
+        assert!(what(&b).contains("differs"));
+
+        let mut b = s.clone();
+        let profile = b.profile.clone();
+        let (mut out, mut events) = (VecDeque::new(), Vec::new());
+        let mut ctx = Ctx { now: t0, profile: &profile, out: &mut out, events: &mut events };
+        b.conns.get_mut(&key).unwrap().tcb.abort(&mut ctx);
+        assert!(what(&b).contains("still demultiplexed"));
+        b.demux.remove(&tuple);
+        assert!(b.check_invariants().is_ok(), "a finished connection its descriptor still holds");
+        b.conns.get_mut(&key).unwrap().owner = Owner::Orphan;
+        assert!(what(&b).contains("without a descriptor"));
+    }
+}
