@@ -163,3 +163,59 @@ fn time_wait_ends_two_msl_after_the_last_fin() {
     w.skip_to(restart + two_msl).unwrap();
     broke(w.skip_to(restart + two_msl + Duration::from_millis(1)), liveness::TIME_WAIT_ENDS);
 }
+
+/// What the liveness oracles read of a connection: octets and FIN queued
+/// and not yet sent, the timers' intervals with their backoff, keep-alive's
+/// settings.
+#[test]
+fn the_live_view_counts_what_is_queued_and_unsent() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    let view = |r: &Rig| r.stack.live_views().next().expect("one connection");
+    let v = view(&r);
+    assert_eq!((v.unsent, v.fin_unsent, v.keepalive), (0, false, None));
+    assert_eq!(v.id, r.stack.status(fd).unwrap().id);
+    // The congestion window holds most of 30000 octets back.
+    r.stack.send(r.now, fd, &[b'x'; 30_000], false).unwrap();
+    let sent: usize = std::iter::from_fn(|| r.out()).map(|s| s.payload.len()).sum();
+    assert!(sent > 0 && sent < 30_000, "{sent}");
+    let v = view(&r);
+    assert_eq!((v.unsent, v.fin_unsent), (30_000 - sent, false));
+    assert_eq!(v.snd_nxt.0.wrapping_sub(v.snd_una.0) as usize, sent);
+    // A FIN queued behind them.
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    assert_eq!(r.out(), None);
+    assert_eq!((view(&r).unsent, view(&r).fin_unsent), (30_000 - sent, true));
+    // Acknowledged as it goes, everything leaves, the FIN last.
+    let mut last_fin = false;
+    for _ in 0..100 {
+        let nxt = r.snd_nxt();
+        r.inject(r.seg(".", PEER_ISS + 1, nxt));
+        let out: Vec<_> = std::iter::from_fn(|| r.out()).collect();
+        if let Some(s) = out.last() {
+            last_fin = s.flags.fin();
+        }
+        if view(&r).unsent == 0 && !view(&r).fin_unsent {
+            break;
+        }
+    }
+    assert!(last_fin);
+    assert_eq!((view(&r).unsent, view(&r).fin_unsent), (0, false));
+    // The RTO with its backoff: after two timeouts, four times the base.
+    let base = r.stack.status(fd).unwrap().rto;
+    assert_eq!(view(&r).rto, base);
+    for _ in 0..2 {
+        r.now = r.stack.poll_timeout().unwrap();
+        let _: Vec<_> = std::iter::from_fn(|| r.out()).collect();
+    }
+    assert_eq!(view(&r).rto, base.saturating_mul(4));
+
+    // Keep-alive's settings in force, the socket's over the profile's.
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.stack.setsockopt(r.now, fd, reference_stack::SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, reference_stack::SockOpt::KeepIdle(60)).unwrap();
+    let p = Profile::rfc9293();
+    assert_eq!(view(&r).keepalive, Some((Duration::from_secs(60), p.keepalive_interval, p.keepalive_count)));
+    assert_eq!(view(&r).last_recv, r.now);
+}
