@@ -498,3 +498,74 @@ fn congestion_avoidance_grows_about_one_smss_per_rtt() {
     assert_eq!(cwnds[1], 2920 + 1460 * 1460 / 2920);
     assert!(cwnds.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 1460 / 2));
 }
+
+/// RFC 6298 2.2: the handshake gives the first RTT measurement, on both
+/// sides (the SYN's and the SYN,ACK's round trip, MUST-18's Karn aside).
+#[test]
+fn the_handshake_measures_the_first_rtt() {
+    // Active: the SYN,ACK comes 100 ms after the SYN.
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.advance_ms(100);
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!(st.srtt, Some(Duration::from_millis(100)));
+    assert_eq!(st.rttvar, Some(Duration::from_millis(50)));
+    // Passive: the ACK comes 40 ms after the SYN,ACK.
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.iss = r.out().unwrap().seq.0;
+    r.advance_ms(40);
+    r.inject(r.seg(".", P, r.iss + 1));
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.status(fd).unwrap().srtt, Some(Duration::from_millis(40)));
+}
+
+/// Linux's tcp_fin_timeout for a connection closed before it reached
+/// FIN-WAIT-2: 60 s from entering it, not from close().
+#[test]
+fn fin_wait_2_timer_starts_on_entering_it_after_close() {
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.active_open();
+    r.stack.close(r.now, fd).unwrap();
+    r.expect("F.", r.iss + 1, Some(P));
+    r.advance_ms(500);
+    r.inject(r.seg(".", P, r.iss + 2));
+    assert_eq!(r.conn_state(), State::FinWait2);
+    let entered = r.now;
+    run_timers(&mut r, entered + Duration::from_millis(59_999));
+    assert_eq!(r.conn_state(), State::FinWait2);
+    run_timers(&mut r, Instant::from_secs(1000));
+    assert_eq!(r.conn_state(), State::Closed);
+    assert_eq!(r.now, entered + Duration::from_secs(60));
+}
+
+/// RFC 7323 5.4: the TSval clock ticks once per `ts_tick` (1 ms in both
+/// profiles), from the connection's offset.
+#[test]
+fn the_tsval_clock_ticks_once_a_millisecond() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    let syn = r.out().unwrap();
+    r.iss = syn.seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Timestamps { tsval: 1, tsecr: syn.timestamps().unwrap().0 }].into();
+    r.inject(sa);
+    let _ = r.out();
+    r.at_ms(10_000);
+    r.stack.send(r.now, fd, b"a", false).unwrap();
+    let a = r.out().unwrap().timestamps().unwrap().0;
+    let mut ack = r.seg(".", P, r.iss + 2);
+    ack.options = vec![TcpOption::Timestamps { tsval: 2, tsecr: a }].into();
+    r.inject(ack);
+    r.at_ms(12_500);
+    r.stack.send(r.now, fd, b"b", false).unwrap();
+    let b = r.out().unwrap().timestamps().unwrap().0;
+    assert_eq!(b.wrapping_sub(a), 2500);
+}
