@@ -511,3 +511,68 @@ fn ipv6_passive_open_uses_v6_mss_numbers() {
     assert_eq!(stack.status(fd).unwrap().snd_mss, 1220);
     stack.check_invariants().unwrap();
 }
+
+/// MUST-39 with a buffer smaller than two segments: the window reopens by
+/// at least half the buffer (the other side of min(BUF/2, Eff.snd.MSS)).
+#[test]
+fn a_small_buffer_reopens_its_window_by_half_the_buffer() {
+    let mut p = Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(1000)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1460)].into();
+    r.inject(sa);
+    assert_eq!(r.expect(".", r.iss + 1, Some(P)).window, 1000);
+    r.inject(data(&r, P, &[0; 600]));
+    r.advance_ms(200);
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 600)).window, 400);
+    // 100 read: the window could open by 100 < 1000 / 2.
+    r.stack.recv(r.now, fd, 100, false).unwrap();
+    r.expect_nothing();
+    assert_eq!(r.stack.status(fd).unwrap().rcv_wnd, 400);
+    // 400 more: by 500, half the buffer.
+    r.stack.recv(r.now, fd, 400, false).unwrap();
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 600)).window, 900);
+}
+
+/// RFC 7323 2.2, 2.3: with window scaling the field carries the window
+/// shifted right by our scale (the SYN's never), and a window above 65535
+/// is offered.
+#[test]
+fn a_scaled_window_offers_the_whole_buffer() {
+    let mut r = Rig::with_profile(Profile::rfc9293());
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(1_000_000)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    let syn = r.out().unwrap();
+    r.iss = syn.seq.0;
+    let shift = u32::from(syn.window_scale().expect("window scale offered"));
+    assert!(shift > 0);
+    assert_eq!(syn.window, 65535, "a SYN's window is not scaled");
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1460), TcpOption::WindowScale(2)].into();
+    r.inject(sa);
+    let ack = r.expect(".", r.iss + 1, Some(P));
+    let wnd = u32::from(ack.window) << shift;
+    assert!(wnd > 1_000_000 - (1 << shift) && wnd <= 1_000_000, "{wnd}");
+    assert_eq!(r.stack.status(fd).unwrap().rcv_wnd, wnd);
+    // 600000 octets arrive unread: the right edge stays.
+    for i in 0..600u32 {
+        r.inject(data(&r, P + i * 1000, &[0; 1000]));
+    }
+    r.advance_ms(200);
+    let last = std::iter::from_fn(|| r.out()).last().expect("ACKs");
+    assert_eq!(last.ack.0, P + 600_000);
+    assert_eq!(u32::from(last.window) << shift, wnd - 600_000 - (wnd - 600_000) % (1 << shift));
+    // Read (the peer's view is below half the buffer): the window opens to
+    // the whole buffer again.
+    assert_eq!(r.stack.recv(r.now, fd, 1_000_000, false).unwrap().len(), 600_000);
+    let upd = r.out().expect("a window update");
+    assert_eq!(u32::from(upd.window) << shift, wnd);
+}
