@@ -269,6 +269,8 @@ fn addresses_and_identities() {
     assert_eq!(r.stack.now(), reference_stack::Instant::from_millis(250));
     assert_eq!(r.stack.addrs(), &[r.local.ip()]);
     assert_eq!(r.stack.profile().name, "rfc9293");
+    let linux = Rig::with_profile(reference_stack::Profile::linux());
+    assert_eq!(linux.stack.profile(), &reference_stack::Profile::linux());
 }
 
 /// A socket bound to one of two addresses connects from that one.
