@@ -752,3 +752,102 @@ fn segment_to_another_address_or_from_broadcast_is_dropped() {
     r.stack.handle_packet(r.now, &p.emit().unwrap()).unwrap();
     assert!(r.stack.poll_transmit(r.now).is_none());
 }
+
+/// SYN-SENT's first and second checks at their edges: an ACK beyond
+/// SND.NXT is reset; a RST counts only with the ACK bit and an acceptable
+/// acknowledgment field.
+#[test]
+fn syn_sent_ack_and_rst_edges() {
+    let mut r = Rig::new();
+    let _fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 2));
+    r.expect("R", r.iss + 2, None);
+    assert_eq!(r.conn_state(), State::SynSent);
+    // The acknowledgment field is right, but the ACK bit is off.
+    r.inject(r.seg("R", 0, r.iss + 1));
+    r.expect_nothing();
+    assert_eq!(r.conn_state(), State::SynSent);
+}
+
+/// A SYN,ACK's text and FIN are processed at once (RFC 9293 3.10.7.3
+/// "continue processing at the sixth step").
+#[test]
+fn text_and_fin_on_a_syn_ack() {
+    for (text, fin) in [(&b"hello"[..], true), (&b"hello"[..], false), (&b""[..], true)] {
+        let mut r = Rig::new();
+        let fd = r.drive_to(State::SynSent).unwrap();
+        let mut sa = r.seg(if fin { "SF." } else { "S." }, PEER_ISS, r.iss + 1);
+        sa.payload = text.to_vec();
+        r.inject(sa);
+        let end = P + text.len() as u32 + u32::from(fin);
+        let acks: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+        assert_eq!(acks.last().map(|a| a.ack.0), Some(end), "{text:?} fin {fin}");
+        assert_eq!(r.stack.state(fd).unwrap(), if fin { State::CloseWait } else { State::Established });
+        assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), text);
+        if fin {
+            assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"", "then end of stream");
+        }
+    }
+}
+
+/// A FIN on a SYN is queued with its text; when the text did not all fit
+/// the window, the FIN is not taken (it lies beyond what was kept).
+#[test]
+fn a_fin_on_a_syn_is_queued_with_its_text() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    let mut syn = r.seg("SF", PEER_ISS, 0);
+    syn.payload = b"abc".to_vec();
+    r.inject(syn);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.state(fd).unwrap(), State::CloseWait);
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abc");
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"");
+
+    let mut r = Rig::new();
+    let lfd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, lfd, SockOpt::RcvBuf(256)).unwrap();
+    r.stack.bind(r.now, lfd, r.local).unwrap();
+    r.stack.listen(r.now, lfd, 8).unwrap();
+    let mut syn = r.seg("SF", PEER_ISS, 0);
+    syn.payload = vec![b'x'; 300];
+    r.inject(syn);
+    let sa = r.out().unwrap();
+    assert_eq!(sa.window, 256);
+    r.iss = sa.seq.0;
+    r.inject(r.seg(".", P, r.iss + 1));
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.state(fd).unwrap(), State::Established, "the FIN was beyond the window");
+    assert_eq!(r.stack.recv(r.now, fd, 1000, false).unwrap().len(), 256);
+}
+
+/// SACK blocks (RFC 2018 4) go only where SACK was agreed, and only while
+/// data is held out of order.
+#[test]
+fn sack_blocks_only_when_agreed_and_while_data_is_held() {
+    for agreed in [false, true] {
+        let mut r = Rig::new();
+        let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+        r.stack.bind(r.now, fd, r.local).unwrap();
+        let _ = r.stack.connect(r.now, fd, r.remote);
+        r.iss = r.out().unwrap().seq.0;
+        let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+        sa.options = if agreed { vec![TcpOption::SackPermitted] } else { vec![] }.into();
+        r.inject(sa);
+        let _ = r.out();
+        let mut d = r.seg(".", P + 100, r.iss + 1);
+        d.payload = vec![0; 100];
+        r.inject(d);
+        let dup = r.out().expect("a duplicate ACK");
+        assert_eq!(dup.ack.0, P);
+        assert_eq!(!dup.sack_blocks().is_empty(), agreed, "agreed {agreed}");
+        let mut fill = r.seg(".", P, r.iss + 1);
+        fill.payload = vec![0; 100];
+        r.inject(fill);
+        let a = r.out().expect("the ACK of both");
+        assert_eq!(a.ack.0, P + 200);
+        assert!(a.sack_blocks().is_empty(), "nothing held: no SACK option");
+    }
+}
