@@ -1017,7 +1017,7 @@ impl Tcb {
         self.snd_wl2 = seg.ack;
         if self.snd_una > self.iss {
             self.set_state(ctx, State::Established, cause);
-            self.on_established(ctx);
+            self.on_established(ctx, cause);
             self.ack_now = true;
             // "continue processing at the sixth step ... where the URG bit is checked".
             if !seg.payload.is_empty() || f.fin() || f.urg() {
@@ -1204,7 +1204,7 @@ impl Tcb {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seg.seq;
                 self.snd_wl2 = seg.ack;
-                self.on_established(ctx);
+                self.on_established(ctx, cause);
             } else {
                 self.send_rst(ctx, seg.ack);
                 ctx.drop_event(self.tuple, DropReason::Unacceptable, seg);
@@ -1401,7 +1401,7 @@ impl Tcb {
     }
 
     /// Work done on entering ESTABLISHED from either side of the handshake.
-    fn on_established(&mut self, ctx: &mut Ctx<'_>) {
+    fn on_established(&mut self, ctx: &mut Ctx<'_>, cause: Cause) {
         let p = ctx.profile;
         self.retries = 0;
         self.backoff = 0;
@@ -1417,8 +1417,9 @@ impl Tcb {
         if self.snd_una == self.snd_nxt {
             self.disarm(TimerKind::Retransmission);
         }
-        // Text and FIN queued with the SYN are processed now.
-        self.release_syn_queue(ctx, Cause::Call(Call::Connect));
+        // Text and FIN queued with the SYN are processed now: a FIN's
+        // transition names the segment that completed the handshake.
+        self.release_syn_queue(ctx, cause);
         // A CLOSE queued in SYN-RECEIVED takes effect now (RFC 9293 3.10.4).
         if self.fin_queued && self.state == State::Established {
             self.set_state(ctx, State::FinWait1, Cause::Call(Call::Close));

@@ -803,6 +803,12 @@ fn a_fin_on_a_syn_is_queued_with_its_text() {
     r.inject(r.seg(".", P, r.iss + 1));
     let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
     assert_eq!(r.stack.state(fd).unwrap(), State::CloseWait);
+    // The FIN's transition names the segment that completed the handshake.
+    let cause = r.stack.events().iter().find_map(|e| match e.kind {
+        EventKind::Transition { to: State::CloseWait, cause, .. } => Some(cause),
+        _ => None,
+    });
+    assert!(matches!(cause, Some(Cause::Segment(s)) if s.ack.0 == r.iss + 1), "{cause:?}");
     assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abc");
     assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"");
 
