@@ -183,9 +183,20 @@ fn cwnd_after_rto_is_one_smss_and_slow_start_follows() {
     assert_eq!(st.cwnd, 1460);
     // ssthresh = max(FlightSize/2, 2*SMSS) = max(2190, 2920).
     assert_eq!(st.ssthresh, 2920);
-    // Slow start: each ACK of a full segment adds one SMSS.
+    // Slow start: each ACK of a full segment adds one SMSS; at ssthresh,
+    // congestion avoidance adds SMSS*SMSS/cwnd.
     r.inject(r.seg(".", P, r.iss + 1461));
     assert_eq!(r.stack.status(fd).unwrap().cwnd, 2920);
+    while r.out().is_some() {}
+    r.inject(r.seg(".", P, r.iss + 1 + 3 * 1460));
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 2920 + 730);
+    // An ACK of two segments in slow start adds one SMSS (RFC 5681 3.1: min(N, SMSS)).
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[0u8; 20_000], false).unwrap();
+    while r.out().is_some() {}
+    r.inject(r.seg(".", P, r.iss + 1 + 2 * 1460));
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 4380 + 1460);
     // The linux profile starts at IW10.
     let mut r = Rig::with_profile(Profile::linux());
     let fd = r.drive_to(State::Established).unwrap();
@@ -225,9 +236,18 @@ fn fast_retransmit_on_third_duplicate_ack_and_newreno_recovery() {
     r.inject(r.seg(".", P, r.iss + 1 + 2 * 1460));
     let pr = r.out().expect("partial-ACK retransmission");
     assert_eq!(pr.seq.0, r.iss + 1 + 2 * 1460);
-    // The full ACK ends recovery with cwnd <= ssthresh.
+    assert_eq!(pr.payload.len(), 1460, "one segment, not what follows");
+    assert!(r.out().is_none());
+    // RFC 6582 3.2 step 3: deflated by the 2920 acked, one SMSS added back.
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 5840 + 3 * 1460 - 2920 + 1460);
+    assert_eq!(r.stack.stats().retransmitted_segments, 2);
+    // A further duplicate inflates by one SMSS (step 4).
+    r.inject(r.seg(".", P, r.iss + 1 + 2 * 1460));
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 5840 + 3 * 1460 - 2920 + 2 * 1460);
+    // The full ACK ends recovery: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS)
+    // with nothing in flight.
     r.inject(r.seg(".", P, r.iss + 1 + 8 * 1460));
-    assert!(r.stack.status(fd).unwrap().cwnd <= 5840);
+    assert_eq!(r.stack.status(fd).unwrap().cwnd, 2 * 1460);
 }
 
 #[test]
@@ -568,4 +588,29 @@ fn the_tsval_clock_ticks_once_a_millisecond() {
     r.stack.send(r.now, fd, b"b", false).unwrap();
     let b = r.out().unwrap().timestamps().unwrap().0;
     assert_eq!(b.wrapping_sub(a), 2500);
+}
+
+/// RFC 6298 2.3: later samples move SRTT by 1/8 and RTTVAR by 1/4 of the
+/// difference; RTO = SRTT + 4 RTTVAR, at least rto_min.
+#[test]
+fn later_rtt_samples_are_smoothed() {
+    let mut p = Profile::rfc9293();
+    p.rto_min = Duration::from_millis(10);
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.advance_ms(100);
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let _ = r.out();
+    r.stack.send(r.now, fd, b"x", false).unwrap();
+    let _ = r.out();
+    r.advance_ms(200);
+    r.inject(r.seg(".", P, r.iss + 2));
+    let st = r.stack.status(fd).unwrap();
+    // RTTVAR = 3/4 50 + 1/4 |100 - 200|; SRTT = 7/8 100 + 1/8 200.
+    assert_eq!(st.rttvar, Some(Duration::from_micros(62_500)));
+    assert_eq!(st.srtt, Some(Duration::from_micros(112_500)));
+    assert_eq!(st.rto, Duration::from_micros(112_500 + 4 * 62_500));
 }
