@@ -614,3 +614,100 @@ fn later_rtt_samples_are_smoothed() {
     assert_eq!(st.srtt, Some(Duration::from_micros(112_500)));
     assert_eq!(st.rto, Duration::from_micros(112_500 + 4 * 62_500));
 }
+
+// ----------------------------------------------------------- timers left running
+// Each rule below is what a planted feature (reference-stack/Cargo.toml)
+// breaks for the fuzzer's liveness oracles to find; here it is checked
+// directly, so a mutant that breaks it fails the stack's own tests too.
+
+/// RFC 6298 5.3 restarts the RTO only when new data is acknowledged: a
+/// duplicate ACK leaves it running.
+#[test]
+fn a_duplicate_ack_leaves_the_rto_running() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    let t0 = r.now;
+    r.stack.send(r.now, fd, &[0u8; 2000], false).unwrap();
+    while r.out().is_some() {}
+    let rto = r.stack.status(fd).unwrap().rto;
+    for ms in [300, 600] {
+        r.now = t0 + Duration::from_millis(ms);
+        r.inject(r.seg(".", P, r.iss + 1));
+        r.expect_nothing();
+    }
+    assert_eq!(r.stack.poll_timeout(), Some(t0 + rto));
+}
+
+/// A zero-window ACK while the persist timer runs leaves it running
+/// (SHLD-29: the probe still goes at the interval).
+#[test]
+fn zero_window_acks_leave_the_persist_timer_running() {
+    let (mut r, _fd) = zero_window_rig(Profile::rfc9293());
+    let first = r.stack.poll_timeout().expect("the persist timer");
+    for ms in [200, 400, 600, 800] {
+        r.now = Instant::from_millis(ms);
+        let mut z = r.seg(".", P, r.iss + 1);
+        z.window = 0;
+        r.inject(z);
+    }
+    assert_eq!(r.stack.poll_timeout(), Some(first));
+}
+
+/// Only a retransmitted FIN restarts TIME-WAIT (MUST-13); any other
+/// acceptable segment leaves the 2 MSL timer as it was.
+#[test]
+fn only_a_fin_restarts_time_wait() {
+    let mut r = Rig::new();
+    r.drive_to(State::TimeWait);
+    let end = r.stack.poll_timeout().expect("the TIME-WAIT timer");
+    r.advance_ms(10_000);
+    r.inject(r.seg(".", P + 1, r.iss + 2));
+    assert_eq!(r.stack.poll_timeout(), Some(end));
+    r.inject(r.seg("F.", P, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert!(r.stack.poll_timeout() > Some(end));
+}
+
+/// An answered keep-alive probe resets the count: KeepCnt unanswered
+/// probes in a row are needed to give up (MUST-29 counts from the last
+/// answer).
+#[test]
+fn an_answered_probe_resets_the_keepalive_count() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(10)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIntvl(2)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepCnt(2)).unwrap();
+    // Probe at 10 s lost; the one at 12 s answered.
+    for t in [10, 12] {
+        r.now = Instant::from_secs(t);
+        r.expect(".", r.iss, Some(P));
+    }
+    r.inject(r.seg(".", P, r.iss + 1));
+    // Idle again: probes at 22 s and 24 s lost; given up at 26 s, not before.
+    for t in [22, 24] {
+        r.now = Instant::from_secs(t);
+        r.expect(".", r.iss, Some(P));
+        assert_eq!(r.stack.state(fd).unwrap(), State::Established, "at {t} s");
+    }
+    r.now = Instant::from_secs(26);
+    let _ = r.out();
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
+
+/// The delayed ACK timer runs from the first unacknowledged segment: more
+/// small segments do not push it back (MUST-40's 500 ms bound holds).
+#[test]
+fn more_segments_do_not_push_the_delayed_ack_back() {
+    let mut r = Rig::new();
+    r.drive_to(State::Established);
+    let t0 = r.now;
+    r.inject(data_from_peer(&r, 0, 10));
+    let due = r.stack.poll_timeout().expect("the delayed ACK");
+    assert_eq!(due, t0 + Duration::from_millis(200));
+    r.now = t0 + Duration::from_millis(150);
+    r.inject(data_from_peer(&r, 10, 10));
+    assert_eq!(r.stack.poll_timeout(), Some(due));
+}
