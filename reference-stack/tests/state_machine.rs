@@ -857,3 +857,46 @@ fn sack_blocks_only_when_agreed_and_while_data_is_held() {
         assert!(a.sack_blocks().is_empty(), "nothing held: no SACK option");
     }
 }
+
+/// A segment straddling RCV.NXT with a FIN: the new octets and the FIN are
+/// taken; one wholly old (its FIN too) is answered and changes nothing;
+/// one beyond the window loses its FIN with the octets cut off.
+#[test]
+fn a_fin_on_a_straddling_or_old_or_oversized_segment() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut d = r.seg("P.", P, r.iss + 1);
+    d.payload = b"abc".to_vec();
+    r.inject(d);
+    let mut d = r.seg("FP.", P + 1, r.iss + 1);
+    d.payload = b"bcdef".to_vec();
+    r.inject(d);
+    assert_eq!(r.conn_state(), State::CloseWait);
+    assert_eq!(r.rcv_nxt(), P + 7);
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abcdef");
+    // The same FIN again, wholly old: an ACK, nothing else.
+    while r.out().is_some() {}
+    let mut d = r.seg("FP.", P + 1, r.iss + 1);
+    d.payload = b"bcdef".to_vec();
+    r.inject(d);
+    r.expect(".", r.iss + 1, Some(P + 7));
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::CloseWait, P + 7));
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"");
+
+    // A window of 4: "abcdef"+FIN keeps "abcd" and drops the FIN.
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let _ = r.out();
+    let mut d = r.seg("P.", P, r.iss + 1);
+    d.payload = vec![b'x'; 252];
+    r.inject(d);
+    let mut d = r.seg("FP.", P + 252, r.iss + 1);
+    d.payload = b"abcdef".to_vec();
+    r.inject(d);
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::Established, P + 256));
+}
