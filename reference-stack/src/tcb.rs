@@ -1658,10 +1658,8 @@ impl Tcb {
         let data_end = self.snd_buf_seq + self.snd_buf.len() as u32;
         let offset = start.wrapping_since(self.snd_buf_seq) as usize;
         if start < self.snd_buf_seq || offset > self.snd_buf.len() {
-            // Only the FIN (already sent) lies at or beyond here.
-            if retransmitting && self.fin_queued && start == data_end {
-                return self.send_segment(ctx, start, 0, true);
-            }
+            // Only the FIN (already sent) lies beyond here. (A FIN resent
+            // from `data_end` has offset == len and is handled below.)
             return false;
         }
         let avail = self.snd_buf.len() - offset;
