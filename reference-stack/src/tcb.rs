@@ -1638,10 +1638,9 @@ impl Tcb {
         // A FIN from a CLOSE in SYN-RECEIVED waits for the handshake to finish.
         let syn_unacked = self.snd_una == self.iss;
         if can_send_data && !syn_unacked {
-            let mut guard = 0;
-            while self.send_one(ctx) {
-                guard += 1;
-                if guard > 100_000 {
+            // Bounded, so a bug cannot hang the caller.
+            for _ in 0..100_000 {
+                if !self.send_one(ctx) {
                     break;
                 }
             }
