@@ -576,3 +576,96 @@ fn a_scaled_window_offers_the_whole_buffer() {
     let upd = r.out().expect("a window update");
     assert_eq!(u32::from(upd.window) << shift, wnd);
 }
+
+/// The SND.WL1/SND.WL2 rule (RFC 9293 3.10.7.4, fifth step) on an
+/// acceptable segment that is older than the last window update: it
+/// carries new octets, but its window is not taken.
+#[test]
+fn an_acceptable_older_segment_does_not_update_the_window() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.inject(data(&r, P, b"abc"));
+    let mut w = r.seg(".", P + 3, r.iss + 1);
+    w.window = 1000;
+    r.inject(w);
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 1000);
+    // Straddles RCV.NXT (so it is acceptable) but starts before SND.WL1.
+    let mut old = data(&r, P + 1, b"bcdef");
+    old.window = 9;
+    r.inject(old);
+    assert_eq!(r.rcv_nxt(), P + 6, "its new octets were taken");
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 1000, "its window was not");
+    // A newer one is.
+    let mut newer = data(&r, P + 6, b"g");
+    newer.window = 2000;
+    r.inject(newer);
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 2000);
+}
+
+/// With window scaling, a duplicate ACK's window is compared scaled
+/// (RFC 5681 2's "the advertised window does not change"): three of them
+/// still make a fast retransmit.
+#[test]
+fn fast_retransmit_with_a_scaled_window() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1000), TcpOption::WindowScale(3)].into();
+    r.inject(sa);
+    let _ = r.out();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 5000;
+    r.inject(w);
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 40_000);
+    r.stack.send(r.now, fd, &[7u8; 4000], false).unwrap();
+    assert_eq!(std::iter::from_fn(|| r.out()).count(), 4);
+    for _ in 0..3 {
+        let mut d = r.seg(".", P, r.iss + 1);
+        d.window = 5000;
+        r.inject(d);
+    }
+    let fr = r.out().expect("a fast retransmit");
+    assert_eq!((fr.seq.0, fr.payload.len()), (r.iss + 1, 1000));
+}
+
+/// A retransmission timeout with the peer's window shut sends the first
+/// segment anyway: it is the window's probe (RFC 9293 3.8.6.1).
+#[test]
+fn an_rto_into_a_closed_window_still_retransmits_from_snd_una() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 500], false).unwrap();
+    assert_eq!(r.out().unwrap().payload.len(), 500);
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.now = r.stack.poll_timeout().unwrap();
+    let rtx = r.out().expect("the retransmission");
+    assert_eq!((rtx.seq.0, rtx.payload.len()), (r.iss + 1, 500));
+}
+
+/// The FIN takes a sequence number, so it needs room in the window: data
+/// that fills the window goes without it, and the FIN follows when the
+/// window opens.
+#[test]
+fn a_fin_waits_for_room_in_the_window() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 100;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[1u8; 100], false).unwrap();
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    let d = r.out().expect("the data");
+    assert_eq!((d.payload.len(), d.flags.fin()), (100, false));
+    r.expect_nothing();
+    let mut w = r.seg(".", P, r.iss + 101);
+    w.window = 100;
+    r.inject(w);
+    let f = r.expect("F.", r.iss + 101, Some(P));
+    assert!(f.payload.is_empty());
+}

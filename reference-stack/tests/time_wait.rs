@@ -127,3 +127,24 @@ fn tw_reuse_takes_only_a_time_wait_with_timestamps() {
     assert_eq!(r.stack.connect(r.now, fd, r.remote), Err(Errno::EADDRNOTAVAIL));
     let _ = SeqNumber(0);
 }
+
+/// In TIME-WAIT, acceptable text is ignored (RFC 9293 3.10.7.4, seventh
+/// step) and nothing is answered; a FIN at RCV.NXT (a second one) is taken
+/// as the eighth step says (RCV.NXT advances over it, it is acknowledged)
+/// and restarts the 2 MSL timer.
+#[test]
+fn time_wait_ignores_text_and_acknowledges_a_fin() {
+    let mut r = Rig::new();
+    r.drive_to(State::TimeWait);
+    let end = r.stack.poll_timeout().unwrap();
+    r.advance_ms(1000);
+    let mut d = r.seg("P.", P + 1, r.iss + 2);
+    d.payload = b"zz".to_vec();
+    r.inject(d);
+    r.expect_nothing();
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::TimeWait, P + 1));
+    assert_eq!(r.stack.poll_timeout(), Some(end));
+    r.inject(r.seg("F.", P + 1, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 2));
+    assert_eq!(r.stack.poll_timeout(), Some(end + Duration::from_millis(1000)));
+}
