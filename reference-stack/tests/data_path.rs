@@ -669,3 +669,146 @@ fn a_fin_waits_for_room_in_the_window() {
     let f = r.expect("F.", r.iss + 101, Some(P));
     assert!(f.payload.is_empty());
 }
+
+/// Fast retransmit sends again only what was sent: a short segment with
+/// more octets queued behind it (held by the window) goes alone.
+#[test]
+fn fast_retransmit_resends_only_what_was_sent() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 500;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[1u8; 500], false).unwrap();
+    assert_eq!(r.out().unwrap().payload.len(), 500);
+    r.stack.send(r.now, fd, &[2u8; 5000], false).unwrap();
+    r.expect_nothing();
+    for _ in 0..3 {
+        let mut d = r.seg(".", P, r.iss + 1);
+        d.window = 500;
+        r.inject(d);
+    }
+    let fr = r.out().expect("the fast retransmit");
+    assert_eq!((fr.seq.0, fr.payload.len()), (r.iss + 1, 500));
+    assert_eq!(r.snd_nxt(), r.iss + 501, "nothing beyond SND.NXT went");
+}
+
+/// Fast retransmit of the last segment carries the FIN again when it
+/// carried it; a FIN alone outstanding is fast-retransmitted alone.
+#[test]
+fn fast_retransmit_carries_the_fin() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 1000], false).unwrap();
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    let out: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    assert!(out.last().unwrap().flags.fin());
+    for _ in 0..3 {
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    let fr = r.out().expect("the fast retransmit");
+    assert_eq!((fr.seq.0, fr.payload.len(), fr.flags.fin()), (r.iss + 1, 1000, true));
+
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 1000], false).unwrap();
+    let _ = r.out();
+    r.inject(r.seg(".", P, r.iss + 1001));
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    r.expect("F.", r.iss + 1001, Some(P));
+    for _ in 0..3 {
+        r.inject(r.seg(".", P, r.iss + 1001));
+    }
+    let fr = r.out().expect("the FIN again");
+    assert_eq!((fr.seq.0, fr.payload.len(), fr.flags.fin()), (r.iss + 1001, 0, true));
+}
+
+/// MSG_OOB over several segments: every segment before the urgent pointer
+/// carries URG, also those sent after an ACK of the first (SND.UP stays
+/// until the ACK passes it).
+#[test]
+fn urgent_data_over_several_segments_keeps_urg_until_acknowledged() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 6000], true).unwrap();
+    let first: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    assert!(first.len() >= 2 && first.iter().all(|s| s.flags.urg()), "{first:?}");
+    r.inject(r.seg(".", P, r.iss + 1461));
+    let more: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    assert!(!more.is_empty());
+    for s in &more {
+        assert!(s.flags.urg(), "{s}");
+        assert_eq!(s.seq.0.wrapping_add(u32::from(s.urgent)), r.iss + 6001, "{s}");
+    }
+    // All acknowledged: later data has no URG.
+    let nxt = r.snd_nxt();
+    r.inject(r.seg(".", P, nxt));
+    while r.out().is_some() {}
+    r.inject(r.seg(".", P, r.snd_nxt()));
+    while r.out().is_some() {}
+    r.inject(r.seg(".", P, r.snd_nxt()));
+    r.stack.send(r.now, fd, b"plain", false).unwrap();
+    let plain = std::iter::from_fn(|| r.out()).last().unwrap();
+    assert!(!plain.flags.urg(), "{plain}");
+}
+
+/// After an RTO, what was outstanding is sent again in order as the ACKs
+/// come (go-back-N from SND.UNA), before any new data.
+#[test]
+fn after_an_rto_the_outstanding_segments_go_again_in_order() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 10_000], false).unwrap();
+    let sent: Vec<u32> = std::iter::from_fn(|| r.out()).map(|s| s.seq.0).collect();
+    assert_eq!(sent, [r.iss + 1, r.iss + 1461, r.iss + 2921]);
+    r.now = r.stack.poll_timeout().unwrap();
+    assert_eq!(r.out().unwrap().seq.0, r.iss + 1);
+    r.expect_nothing();
+    r.inject(r.seg(".", P, r.iss + 1461));
+    let again: Vec<u32> = std::iter::from_fn(|| r.out()).map(|s| s.seq.0).collect();
+    assert_eq!(again, [r.iss + 1461, r.iss + 2921]);
+}
+
+/// RFC 6298 5.3: an ACK of new data restarts the RTO from now.
+#[test]
+fn a_partial_ack_restarts_the_rto() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 4000], false).unwrap();
+    while r.out().is_some() {}
+    r.advance_ms(500);
+    r.inject(r.seg(".", P, r.iss + 1461));
+    while r.out().is_some() {}
+    let rto = r.stack.status(fd).unwrap().rto;
+    assert_eq!(r.stack.poll_timeout(), Some(r.now + rto));
+}
+
+/// TCP_USER_TIMEOUT counts from the oldest unacknowledged segment's
+/// first transmission, not from data acknowledged long ago.
+#[test]
+fn the_user_timeout_counts_from_the_oldest_unacknowledged_data() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::UserTimeout(5000)).unwrap();
+    r.stack.send(r.now, fd, b"a", false).unwrap();
+    let _ = r.out();
+    r.advance_ms(100);
+    r.inject(r.seg(".", P, r.iss + 2));
+    r.at_ms(10_000);
+    r.stack.send(r.now, fd, b"b", false).unwrap();
+    let _ = r.out();
+    // Retransmissions at 11 s, 13 s: still within 5 s of 10 s.
+    for _ in 0..2 {
+        r.now = r.stack.poll_timeout().unwrap();
+        let _ = r.out();
+        assert_eq!(r.stack.state(fd), Ok(State::Established), "at {}", r.now);
+    }
+    for _ in 0..10 {
+        let Some(t) = r.stack.poll_timeout() else { break };
+        r.now = t;
+        let _ = r.out();
+    }
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+    assert!(r.now >= Instant::from_millis(15_000), "{}", r.now);
+}

@@ -900,3 +900,20 @@ fn a_fin_on_a_straddling_or_old_or_oversized_segment() {
     r.inject(d);
     assert_eq!((r.conn_state(), r.rcv_nxt()), (State::Established, P + 256));
 }
+
+/// A FIN that came with the peer's SYN, on a connection closed in
+/// SYN-RECEIVED: it is taken once our SYN is acknowledged (the connection
+/// never passes through ESTABLISHED), so our FIN acknowledges it and the
+/// connection is CLOSING.
+#[test]
+fn a_syn_fin_is_released_after_a_close_in_syn_received() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("SF", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+    r.stack.close(r.now, fd).unwrap();
+    r.expect_nothing();
+    r.inject(r.seg(".", P, r.iss + 1));
+    r.expect("F.", r.iss + 1, Some(P + 1));
+    assert_eq!(r.conn_state(), State::Closing);
+}
