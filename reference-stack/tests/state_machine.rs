@@ -917,3 +917,65 @@ fn a_syn_fin_is_released_after_a_close_in_syn_received() {
     r.expect("F.", r.iss + 1, Some(P + 1));
     assert_eq!(r.conn_state(), State::Closing);
 }
+
+/// The handshake's retransmission timer stops when the SYN is acknowledged
+/// (RFC 6298 5.2): nothing is armed on a quiet ESTABLISHED connection.
+#[test]
+fn no_timer_runs_on_a_quiet_established_connection() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    assert_eq!(r.stack.status(fd).unwrap().timers.iter().count(), 0);
+    let (_lfd, fd) = Rig::new().passive_open();
+    let _ = fd;
+}
+
+/// CLOSE in SYN-RECEIVED with data queued is held until ESTABLISHED
+/// (RFC 9293 3.10.4): then FIN-WAIT-1, the data and the FIN.
+#[test]
+fn close_with_data_queued_in_syn_received_waits_for_established() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("S", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+    assert_eq!(r.stack.send(r.now, fd, b"data", false), Ok(4));
+    r.stack.close(r.now, fd).unwrap();
+    assert_eq!(r.conn_state(), State::SynReceived);
+    r.inject(r.seg(".", P, r.iss + 1));
+    assert_eq!(r.conn_state(), State::FinWait1);
+    let out: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    let last = out.last().expect("data and FIN");
+    assert!(last.flags.fin());
+    assert_eq!(out.iter().map(|s| s.payload.len()).sum::<usize>(), 4);
+}
+
+/// FIN-WAIT-1 ends only when the FIN itself is acknowledged, not the data
+/// before it.
+#[test]
+fn fin_wait_1_waits_for_the_ack_of_the_fin() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.stack.send(r.now, fd, &[1u8; 1000], false).unwrap();
+    r.stack.close(r.now, fd).unwrap();
+    while r.out().is_some() {}
+    for acked in [999, 1000] {
+        r.inject(r.seg(".", P, r.iss + 1 + acked));
+        assert_eq!(r.conn_state(), State::FinWait1, "{acked} acknowledged");
+    }
+    r.inject(r.seg(".", P, r.iss + 1002));
+    assert_eq!(r.conn_state(), State::FinWait2);
+}
+
+/// Only a segment with URG moves the receive urgent pointer: ordinary data
+/// waiting to be read is not urgent.
+#[test]
+fn ordinary_data_is_not_urgent() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    for (i, part) in [&b"abc"[..], b"def"].into_iter().enumerate() {
+        let mut d = r.seg("P.", P + 3 * i as u32, r.iss + 1);
+        d.payload = part.to_vec();
+        r.inject(d);
+    }
+    assert!(!r.stack.poll(r.now, fd).unwrap().pri);
+    assert_eq!(r.stack.status(fd).unwrap().urgent_pending, None);
+}

@@ -711,3 +711,44 @@ fn more_segments_do_not_push_the_delayed_ack_back() {
     r.inject(data_from_peer(&r, 10, 10));
     assert_eq!(r.stack.poll_timeout(), Some(due));
 }
+
+/// RFC 5681 3.2 (2): ssthresh = max(FlightSize / 2, 2 * SMSS), the floor
+/// when little is in flight.
+#[test]
+fn fast_retransmit_ssthresh_has_a_floor_of_two_segments() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    for _ in 0..4 {
+        r.stack.send(r.now, fd, &[1u8; 500], false).unwrap();
+        assert_eq!(r.out().map(|s| s.payload.len()), Some(500));
+    }
+    for _ in 0..3 {
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    // The retransmission repacketizes the small segments, up to one SMSS.
+    assert_eq!(r.out().map(|s| (s.seq.0, s.payload.len())), Some((r.iss + 1, 1460)));
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!((st.ssthresh, st.cwnd), (2920, 2920 + 3 * 1460));
+}
+
+/// Sender SWS (RFC 9293 3.8.6.2.1): a short segment goes when it is at
+/// least half the largest window the peer offered.
+#[test]
+fn a_short_segment_of_half_the_max_window_goes() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.window = 1000;
+    sa.options = vec![TcpOption::Mss(1460)].into();
+    r.inject(sa);
+    let _ = r.out();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 600;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[1u8; 2000], false).unwrap();
+    assert_eq!(r.out().map(|s| s.payload.len()), Some(600), "600 >= 1000 / 2");
+}
