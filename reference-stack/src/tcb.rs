@@ -1037,20 +1037,14 @@ impl Tcb {
     }
 
     /// The segment trimmed to the receive window (RFC 9293 3.10.7.4, first step:
-    /// "trimming off any portions that lie outside the window (including SYN and FIN)").
+    /// "trimming off any portions that lie outside the window (including SYN and FIN)"):
+    /// its right edge here; its left edge (octets, and a FIN, below RCV.NXT) in
+    /// [`Tcb::process_text_and_fin`], which must do it anyway (RCV.NXT may move
+    /// in between, when entering ESTABLISHED releases text queued with the SYN).
     fn trim<'s>(&self, seg: &'s TcpRepr) -> Trimmed<'s> {
-        let mut seq = seg.seq + u32::from(seg.flags.syn());
+        let seq = seg.seq + u32::from(seg.flags.syn());
         let mut data: &[u8] = &seg.payload;
         let mut fin = seg.flags.fin();
-        if seq < self.rcv_nxt {
-            let skip = (self.rcv_nxt.wrapping_since(seq) as usize).min(data.len());
-            data = &data[skip..];
-            seq += skip as u32;
-            if seq < self.rcv_nxt {
-                // Even the FIN (if any) is old.
-                fin = false;
-            }
-        }
         let wnd_end = self.rcv_nxt + self.rcv_wnd();
         if seq + data.len() as u32 > wnd_end {
             let keep = if wnd_end > seq { wnd_end.wrapping_since(seq) as usize } else { 0 };
