@@ -812,3 +812,85 @@ fn the_user_timeout_counts_from_the_oldest_unacknowledged_data() {
     assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
     assert!(r.now >= Instant::from_millis(15_000), "{}", r.now);
 }
+
+/// RFC 7323 4.3: TS.Recent takes SEG.TSval only from a segment at or below
+/// Last.ACK.sent; an out-of-order segment's newer TSval is not echoed.
+#[test]
+fn ts_recent_is_not_taken_from_an_out_of_order_segment() {
+    let (mut r, _fd) = ts_rig();
+    r.inject(with_ts(data(&r, P + 100, b"later"), 500));
+    let dup = r.out().expect("a duplicate ACK");
+    assert_eq!(dup.ack.0, P);
+    assert_eq!(dup.timestamps().unwrap().1, 100, "TS.Recent is still the SYN,ACK's");
+    r.inject(with_ts(data(&r, P, b"x"), 600));
+    let a = std::iter::from_fn(|| r.out()).last().expect("an ACK");
+    assert_eq!(a.timestamps().unwrap().1, 600);
+}
+
+/// When a shut window opens: what went out as a probe is sent again with
+/// what follows, the RTO runs from now; data never sent before is not a
+/// retransmission.
+#[test]
+fn a_window_opening_after_probes() {
+    // rfc9293: the probe carried a new octet, now outstanding.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    r.now = r.stack.poll_timeout().unwrap();
+    let probe = r.out().expect("a probe");
+    assert_eq!(probe.payload.len(), 1);
+    let mut open = r.seg(".", P, r.iss + 1);
+    open.window = 1000;
+    r.inject(open);
+    let again = r.out().expect("the data");
+    assert_eq!((again.seq.0, again.payload.as_slice()), (r.iss + 1, &b"data"[..]));
+    let rto = r.stack.status(fd).unwrap().rto;
+    assert_eq!(r.stack.poll_timeout(), Some(r.now + rto));
+    r.expect_nothing();
+    // linux: the probe is an old sequence number; nothing was outstanding.
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    r.now = r.stack.poll_timeout().unwrap();
+    assert!(r.out().expect("a probe").payload.is_empty());
+    let mut open = r.seg(".", P, r.iss + 1);
+    open.window = 1000;
+    r.inject(open);
+    assert_eq!(r.out().expect("the data").payload, b"data");
+    assert_eq!(r.stack.status(fd).unwrap().total_retransmits, 0);
+    assert_eq!(r.stack.stats().retransmitted_segments, 0);
+}
+
+/// URG marks segments that carry octets before the urgent pointer: not a
+/// pure ACK sent meanwhile, nor data starting at the pointer.
+#[test]
+fn urg_only_on_segments_carrying_urgent_octets() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    // 6000 urgent octets: the congestion window holds most back.
+    r.stack.send(r.now, fd, &[1u8; 6000], true).unwrap();
+    while r.out().is_some() {}
+    // The peer's data is acknowledged without URG.
+    r.inject(data(&r, P, b"hi"));
+    r.advance_ms(200);
+    let ack = r.out().expect("an ACK");
+    assert!(ack.payload.is_empty() && !ack.flags.urg(), "{ack}");
+    // One urgent octet, then plain data right after it.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    r.stack.send(r.now, fd, b"!", true).unwrap();
+    let u = r.out().unwrap();
+    assert!(u.flags.urg());
+    r.stack.send(r.now, fd, b"plain", false).unwrap();
+    let p = r.out().unwrap();
+    assert_eq!(p.seq.0, r.iss + 2);
+    assert!(!p.flags.urg(), "{p}");
+}

@@ -925,8 +925,15 @@ fn no_timer_runs_on_a_quiet_established_connection() {
     let mut r = Rig::new();
     let fd = r.active_open();
     assert_eq!(r.stack.status(fd).unwrap().timers.iter().count(), 0);
-    let (_lfd, fd) = Rig::new().passive_open();
-    let _ = fd;
+    let mut r = Rig::new();
+    let (_lfd, fd) = r.passive_open();
+    assert_eq!(r.stack.status(fd).unwrap().timers.iter().count(), 0);
+    let mut d = r.seg("P.", P, r.iss + 1);
+    d.payload = b"x".to_vec();
+    r.inject(d);
+    // Only the delayed ACK.
+    let timers: Vec<_> = r.stack.status(fd).unwrap().timers.iter().map(|t| t.0).collect();
+    assert_eq!(timers, [reference_stack::TimerKind::DelayedAck]);
 }
 
 /// CLOSE in SYN-RECEIVED with data queued is held until ESTABLISHED
@@ -978,4 +985,198 @@ fn ordinary_data_is_not_urgent() {
     }
     assert!(!r.stack.poll(r.now, fd).unwrap().pri);
     assert_eq!(r.stack.status(fd).unwrap().urgent_pending, None);
+}
+
+/// Table 6's acceptability for zero-length segments: one below RCV.NXT is
+/// old (answered with an ACK, not processed); with the receive window shut
+/// only RCV.NXT itself is acceptable.
+#[test]
+fn zero_length_segments_outside_the_window_are_answered_not_taken() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.stack.send(r.now, fd, b"abc", false).unwrap();
+    let _ = r.out();
+    // An old pure ACK acknowledging our data: answered, and the data stays unacked.
+    r.inject(r.seg(".", P - 100, r.iss + 4));
+    r.expect(".", r.iss + 4, Some(P));
+    assert_eq!(r.stack.status(fd).unwrap().snd_una.0, r.iss + 1);
+
+    // Shut the receive window: RcvBuf 256, filled.
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let _ = r.out();
+    let mut d = r.seg(".", P, r.iss + 1);
+    d.payload = vec![0; 256];
+    r.inject(d);
+    while r.out().is_some() {}
+    assert_eq!(r.stack.status(fd).unwrap().rcv_wnd, 0);
+    r.stack.send(r.now, fd, b"abc", false).unwrap();
+    let _ = r.out();
+    // Beyond RCV.NXT with a shut window: not acceptable, even as an ACK.
+    r.inject(r.seg(".", P + 256 + 5, r.iss + 4));
+    r.expect(".", r.iss + 4, Some(P + 256));
+    assert_eq!(r.stack.status(fd).unwrap().snd_una.0, r.iss + 1);
+    // At RCV.NXT: taken (MUST-66).
+    r.inject(r.seg(".", P + 256, r.iss + 4));
+    assert_eq!(r.stack.status(fd).unwrap().snd_una.0, r.iss + 4);
+    // Data at RCV.NXT with the window shut is refused; it carries no FIN, so
+    // the connection stays ESTABLISHED.
+    let mut d = r.seg("P.", P + 256, r.iss + 4);
+    d.payload = b"more".to_vec();
+    r.inject(d);
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::Established, P + 256));
+    // A FIN at RCV.NXT is let through (it needs no buffer).
+    r.inject(r.seg("F.", P + 256, r.iss + 4));
+    assert_eq!(r.conn_state(), State::CloseWait);
+}
+
+/// A FIN right at the window's edge, after data that fills it, is taken
+/// (it needs no buffer space, as at a shut window).
+#[test]
+fn a_fin_just_past_data_filling_the_window_is_taken() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    let _ = r.out();
+    let mut d = r.seg("FP.", P, r.iss + 1);
+    d.payload = vec![0; 256];
+    r.inject(d);
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::CloseWait, P + 257));
+}
+
+/// SYN-RECEIVED: an ACK of SND.UNA itself (the ISS) does not acknowledge
+/// the SYN: reset <SEQ=SEG.ACK>.
+#[test]
+fn syn_received_ack_of_the_iss_is_reset() {
+    let mut r = Rig::new();
+    r.drive_to(State::SynReceived);
+    r.inject(r.seg(".", P, r.iss));
+    r.expect("R", r.iss, None);
+    assert_eq!(r.conn_state(), State::SynReceived);
+}
+
+/// A passive open takes the send window from the handshake's ACK, scaled.
+#[test]
+fn the_handshake_ack_sets_a_scaled_send_window() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    let mut syn = r.seg("S", PEER_ISS, 0);
+    syn.options = vec![TcpOption::Mss(1460), TcpOption::WindowScale(4)].into();
+    r.inject(syn);
+    r.iss = r.out().unwrap().seq.0;
+    let mut a = r.seg(".", P, r.iss + 1);
+    a.window = 1000;
+    r.inject(a);
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.status(fd).unwrap().snd_wnd, 16_000);
+}
+
+/// RFC 5961 5.2: an ACK is acceptable down to SND.UNA - MAX.SND.WND (an
+/// old duplicate, ignored); below that it gets a challenge ACK.
+#[test]
+fn rfc5961_ack_range_boundary() {
+    let mut r = Rig::new();
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.window = 1000;
+    sa.options = vec![TcpOption::Mss(1460)].into();
+    r.inject(sa);
+    let _ = r.out();
+    for i in 1..=3u32 {
+        r.stack.send(r.now, fd, &[1u8; 1000], false).unwrap();
+        while r.out().is_some() {}
+        let mut a = r.seg(".", P, r.iss + 1 + 1000 * i);
+        a.window = 1000;
+        r.inject(a);
+    }
+    assert_eq!(r.stack.status(fd).unwrap().max_snd_wnd, 1000);
+    let mut old = r.seg(".", P, r.iss + 2001);
+    old.window = 1000;
+    r.inject(old);
+    r.expect_nothing();
+    let mut too_old = r.seg(".", P, r.iss + 2000);
+    too_old.window = 1000;
+    r.inject(too_old);
+    r.expect(".", r.iss + 3001, Some(P));
+}
+
+/// Duplicate ACKs count only with data outstanding: three pure ACKs of a
+/// quiet connection change no congestion state.
+#[test]
+fn duplicate_acks_need_data_in_flight() {
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    let before = r.stack.status(fd).unwrap();
+    for _ in 0..4 {
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    r.expect_nothing();
+    let after = r.stack.status(fd).unwrap();
+    assert_eq!((after.cwnd, after.ssthresh), (before.cwnd, before.ssthresh));
+}
+
+/// In TIME-WAIT, only a retransmitted FIN restarts the timer: an old
+/// segment without FIN is answered and leaves it.
+#[test]
+fn an_old_segment_in_time_wait_leaves_the_timer() {
+    let mut r = Rig::new();
+    r.drive_to(State::TimeWait);
+    let end = r.stack.poll_timeout().unwrap();
+    r.advance_ms(1000);
+    let mut d = r.seg(".", P - 4, r.iss + 2);
+    d.payload = b"abcde".to_vec();
+    r.inject(d);
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert_eq!(r.stack.poll_timeout(), Some(end));
+    r.inject(r.seg(".", P - 50, r.iss + 2));
+    r.expect(".", r.iss + 2, Some(P + 1));
+    assert_eq!(r.stack.poll_timeout(), Some(end));
+}
+
+/// The ACK completing a handshake may carry the SYN's text again and more,
+/// with a FIN: the SYN's text is taken once, the rest and the FIN after it.
+#[test]
+fn the_handshake_ack_repeating_the_syn_text_with_more_and_a_fin() {
+    let mut r = Rig::new();
+    let lfd = r.listen();
+    let mut syn = r.seg("S", PEER_ISS, 0);
+    syn.payload = b"abc".to_vec();
+    r.inject(syn);
+    r.iss = r.out().unwrap().seq.0;
+    let mut a = r.seg("FP.", P, r.iss + 1);
+    a.payload = b"abcdef".to_vec();
+    r.inject(a);
+    let (fd, _) = r.stack.accept(r.now, lfd).unwrap();
+    assert_eq!(r.stack.recv(r.now, fd, 100, false).unwrap(), b"abcdef");
+    assert_eq!(r.stack.state(fd).unwrap(), State::CloseWait);
+    assert_eq!(r.rcv_nxt(), P + 7);
+}
+
+/// A FIN beyond RCV.NXT in CLOSE-WAIT (the peer's FIN was taken already)
+/// changes nothing.
+#[test]
+fn a_second_fin_beyond_rcv_nxt_in_close_wait_changes_nothing() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::CloseWait).unwrap();
+    while r.out().is_some() {}
+    r.inject(r.seg("F.", P + 10, r.iss + 1));
+    let _ = r.out();
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::CloseWait, P + 1));
+    assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap(), b"");
+    // Our close still ends as usual.
+    r.stack.close(r.now, fd).unwrap();
+    r.expect("F.", r.iss + 1, Some(P + 1));
 }
