@@ -617,7 +617,7 @@ impl Tcb {
             snd_wnd: self.snd_wnd,
             irs: self.irs,
             rcv_nxt: self.rcv_nxt,
-            unsent: if self.snd_nxt < self.snd_buf_seq { self.snd_buf.len() } else { self.snd_buf.len() - sent_of_buf },
+            unsent: self.snd_buf.len() - sent_of_buf, // (SND.NXT never falls below snd_buf_seq)
             fin_unsent: self.fin_queued && self.snd_nxt <= data_end,
             rto: self.current_rto(p),
             persist: self.rto.saturating_mul(1u64 << self.persist_backoff.min(30)).min(p.rto_max),

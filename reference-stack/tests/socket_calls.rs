@@ -209,6 +209,9 @@ fn poll_reports_readiness_state_by_state() {
     r.inject(u);
     assert_eq!(r.stack.poll(r.now, fd), Ok(ev(true, false, false, false, false, true)));
     assert_eq!(r.stack.recv(r.now, fd, 10, false).unwrap().len(), 1);
+    // Read up to the urgent pointer: no longer urgent.
+    assert_eq!(r.stack.poll(r.now, fd), Ok(ev(false, false, false, false, false, false)));
+    assert_eq!(r.stack.status(fd).unwrap().urgent_pending, None);
     // The peer's FIN: readable (EOF) and read-hung-up; CLOSE-WAIT.
     r.inject(r.seg("F.", PEER_ISS + 5, r.iss + 1));
     assert_eq!(r.stack.state(fd), Ok(State::CloseWait));
