@@ -535,9 +535,14 @@ fn a_small_buffer_reopens_its_window_by_half_the_buffer() {
     r.stack.recv(r.now, fd, 100, false).unwrap();
     r.expect_nothing();
     assert_eq!(r.stack.status(fd).unwrap().rcv_wnd, 400);
-    // 400 more: by 500, half the buffer.
-    r.stack.recv(r.now, fd, 400, false).unwrap();
-    assert_eq!(r.expect(".", r.iss + 1, Some(P + 600)).window, 900);
+    // 50 more arrive: the ACK's window is what was left (350), not the
+    // free space (450): the edge moves only by half the buffer.
+    r.inject(data(&r, P + 600, &[0; 50]));
+    r.advance_ms(200);
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 650)).window, 350);
+    // 450 more read (100 left): free 900, by 550 >= 500: a window update.
+    r.stack.recv(r.now, fd, 450, false).unwrap();
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 650)).window, 900);
 }
 
 /// RFC 7323 2.2, 2.3: with window scaling the field carries the window
