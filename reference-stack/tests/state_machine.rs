@@ -1030,7 +1030,13 @@ fn zero_length_segments_outside_the_window_are_answered_not_taken() {
     d.payload = b"more".to_vec();
     r.inject(d);
     assert_eq!((r.conn_state(), r.rcv_nxt()), (State::Established, P + 256));
-    // A FIN at RCV.NXT is let through (it needs no buffer).
+    // Data with a FIN at RCV.NXT: the data cannot be taken, so neither is
+    // the FIN behind it.
+    let mut d = r.seg("FP.", P + 256, r.iss + 4);
+    d.payload = b"more".to_vec();
+    r.inject(d);
+    assert_eq!((r.conn_state(), r.rcv_nxt()), (State::Established, P + 256));
+    // A bare FIN at RCV.NXT is let through (it needs no buffer).
     r.inject(r.seg("F.", P + 256, r.iss + 4));
     assert_eq!(r.conn_state(), State::CloseWait);
 }
