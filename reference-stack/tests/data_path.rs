@@ -899,3 +899,50 @@ fn urg_only_on_segments_carrying_urgent_octets() {
     assert_eq!(p.seq.0, r.iss + 2);
     assert!(!p.flags.urg(), "{p}");
 }
+
+/// Fast retransmit puts the FIN only on the segment that ends where the
+/// FIN was sent: not on an earlier segment, and not when the FIN has not
+/// been sent yet.
+#[test]
+fn fast_retransmit_adds_no_fin_that_was_not_there() {
+    // Everything and the FIN sent; the first segment is resent alone.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 3000], false).unwrap();
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    let out: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    assert!(out.last().unwrap().flags.fin());
+    for _ in 0..3 {
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    let fr = r.out().expect("the fast retransmit");
+    assert_eq!((fr.seq.0, fr.payload.len(), fr.flags.fin()), (r.iss + 1, 1460, false));
+    // The FIN queued behind data the congestion window holds back.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[1u8; 5000], false).unwrap();
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    let out: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    assert!(!out.iter().any(|s| s.flags.fin()));
+    for _ in 0..3 {
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    let fr = r.out().expect("the fast retransmit");
+    assert_eq!((fr.seq.0, fr.flags.fin()), (r.iss + 1, false));
+    // All data sent, the FIN waiting for window room: not added either.
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 100;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[1u8; 100], false).unwrap();
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    assert!(!r.out().unwrap().flags.fin());
+    for _ in 0..3 {
+        let mut d = r.seg(".", P, r.iss + 1);
+        d.window = 100;
+        r.inject(d);
+    }
+    let fr = r.out().expect("the fast retransmit");
+    assert_eq!((fr.payload.len(), fr.flags.fin()), (100, false));
+}
