@@ -752,3 +752,97 @@ fn a_short_segment_of_half_the_max_window_goes() {
     r.stack.send(r.now, fd, &[1u8; 2000], false).unwrap();
     assert_eq!(r.out().map(|s| s.payload.len()), Some(600), "600 >= 1000 / 2");
 }
+
+/// RFC 5681 4.1: the restart window applies after more than an RTO without
+/// sending; at exactly one RTO the window is kept.
+#[test]
+fn restart_after_idle_needs_more_than_one_rto() {
+    for (idle_us, reset) in [(1_000_000u64, false), (1_000_001, true)] {
+        let mut r = Rig::new();
+        let fd = r.drive_to(State::Established).unwrap();
+        r.stack.send(r.now, fd, &[0u8; 4380], false).unwrap();
+        let sent_at = r.now;
+        while r.out().is_some() {}
+        r.advance_ms(10);
+        r.inject(r.seg(".", P, r.iss + 1 + 4380));
+        let grown = r.stack.status(fd).unwrap().cwnd;
+        assert!(grown > 4380);
+        let rto = r.stack.status(fd).unwrap().rto;
+        assert_eq!(rto, Duration::from_secs(1));
+        r.now = sent_at + Duration::from_micros(idle_us);
+        r.stack.send(r.now, fd, b"again", false).unwrap();
+        let cwnd = r.stack.status(fd).unwrap().cwnd;
+        assert_eq!(cwnd, if reset { 4380 } else { grown }, "idle {idle_us} us");
+    }
+}
+
+/// RFC 6298 5.1: sending new data starts the RTO only if it is not running.
+#[test]
+fn new_data_does_not_restart_a_running_rto() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    let t0 = r.now;
+    r.stack.send(r.now, fd, b"first", false).unwrap();
+    let _ = r.out();
+    let rto = r.stack.status(fd).unwrap().rto;
+    r.advance_ms(500);
+    r.stack.send(r.now, fd, b"second", false).unwrap();
+    let _ = r.out();
+    assert_eq!(r.stack.poll_timeout(), Some(t0 + rto));
+}
+
+/// The SWS override timer (the persist timer with the window open) ends
+/// when the data goes out because the window opened.
+#[test]
+fn sending_into_an_opened_window_ends_the_sws_override() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut w = r.seg(".", P, r.iss + 1);
+    w.window = 1000;
+    r.inject(w);
+    r.stack.send(r.now, fd, &[1u8; 5000], false).unwrap();
+    r.expect_nothing();
+    let kinds = |r: &Rig| r.stack.status(fd).unwrap().timers.iter().map(|t| t.0).collect::<Vec<_>>();
+    assert_eq!(kinds(&r), [TimerKind::Persist], "held by sender SWS, the override armed");
+    r.inject(r.seg(".", P, r.iss + 1));
+    assert!(r.out().is_some());
+    while r.out().is_some() {}
+    assert_eq!(kinds(&r), [TimerKind::Retransmission]);
+}
+
+/// A FIN alone behind a shut window is the zero-window probe (it takes a
+/// sequence number; without a probe a lost window update would leave it
+/// waiting for ever).
+#[test]
+fn a_fin_alone_behind_a_shut_window_is_probed() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    r.inject(z);
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    r.expect_nothing();
+    let when = r.stack.poll_timeout().expect("the persist timer");
+    r.now = when;
+    let probe = r.out().expect("the FIN as a probe");
+    assert!(probe.flags.fin() && probe.payload.is_empty());
+    assert_eq!(probe.seq.0, r.iss + 1);
+}
+
+/// A keep-alive option set while probes are under way does not cut the
+/// wait for an answer short.
+#[test]
+fn a_keepalive_option_set_during_probes_leaves_the_interval() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(10)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIntvl(2)).unwrap();
+    r.now = Instant::from_secs(10);
+    r.expect(".", r.iss, Some(P));
+    r.now = Instant::from_secs(11);
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(5)).unwrap();
+    r.expect_nothing();
+    assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(12)));
+}
