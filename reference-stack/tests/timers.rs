@@ -846,3 +846,16 @@ fn a_keepalive_option_set_during_probes_leaves_the_interval() {
     r.expect_nothing();
     assert_eq!(r.stack.poll_timeout(), Some(Instant::from_secs(12)));
 }
+
+/// Repeated zero-window probes of a queue with a FIN behind it carry the
+/// first octet and no FIN (the FIN comes after every octet).
+#[test]
+fn repeated_probes_carry_no_fin_while_octets_wait() {
+    let (mut r, fd) = zero_window_rig(Profile::rfc9293());
+    r.stack.shutdown(r.now, fd, reference_stack::Shutdown::Write).unwrap();
+    let sent = run_timers(&mut r, Instant::from_secs(20));
+    assert!(sent.len() >= 3, "{sent:?}");
+    for (_, s) in &sent {
+        assert_eq!((s.seq.0, s.payload.as_slice(), s.flags.fin()), (r.iss + 1, &b"d"[..], false), "{s}");
+    }
+}
