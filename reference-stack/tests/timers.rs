@@ -859,3 +859,21 @@ fn repeated_probes_carry_no_fin_while_octets_wait() {
         assert_eq!((s.seq.0, s.payload.as_slice(), s.flags.fin()), (r.iss + 1, &b"d"[..], false), "{s}");
     }
 }
+
+/// MUST-26: keep-alive probes only an idle connection; with data
+/// outstanding the retransmission timer does the asking.
+#[test]
+fn no_keepalive_probe_while_data_is_outstanding() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(5)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIntvl(1)).unwrap();
+    r.stack.send(r.now, fd, b"unanswered", false).unwrap();
+    let _ = r.out();
+    let sent = run_timers(&mut r, Instant::from_secs(40));
+    assert!(!sent.is_empty());
+    for (t, s) in &sent {
+        assert_eq!(s.payload, b"unanswered", "at {t} ms: {s}");
+    }
+}
