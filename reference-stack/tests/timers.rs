@@ -877,3 +877,33 @@ fn no_keepalive_probe_while_data_is_outstanding() {
         assert_eq!(s.payload, b"unanswered", "at {t} ms: {s}");
     }
 }
+
+/// MUST-37 with data in flight: while the peer answers the retransmissions
+/// into its shut window, the connection is not given up at R2; a silent
+/// peer is. A passively opened connection that gives up reports ETIMEDOUT
+/// like an active one.
+#[test]
+fn answered_probes_into_a_shut_window_keep_the_connection() {
+    let mut p = Profile::rfc9293();
+    p.data_give_up = reference_stack::profile::GiveUp::Retries(3);
+    let mut r = Rig::with_profile(p.clone());
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    let _ = r.out();
+    for _ in 0..6 {
+        r.now = r.stack.poll_timeout().expect("the retransmission timer");
+        assert!(r.out().is_some(), "a retransmission at {}", r.now);
+        r.advance_ms(10);
+        let mut z = r.seg(".", P, r.iss + 1);
+        z.window = 0;
+        r.inject(z);
+    }
+    assert_eq!(r.stack.state(fd), Ok(State::Established));
+    // Silent, accepted: given up after three retransmissions, with ETIMEDOUT.
+    let mut r = Rig::with_profile(p);
+    let (_lfd, fd) = r.passive_open();
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    let _ = r.out();
+    run_timers(&mut r, Instant::from_secs(1000));
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
