@@ -1186,3 +1186,19 @@ fn a_second_fin_beyond_rcv_nxt_in_close_wait_changes_nothing() {
     r.stack.close(r.now, fd).unwrap();
     r.expect("F.", r.iss + 1, Some(P + 1));
 }
+
+/// send() on a dead connection: the error once (SO_ERROR's), then ENOTCONN
+/// if it never connected, EPIPE if it did.
+#[test]
+fn send_after_the_connection_died() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("R.", 0, r.iss + 1));
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::ECONNREFUSED));
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::ENOTCONN));
+    let mut r = Rig::new();
+    let fd = r.active_open();
+    r.inject(r.seg("R", P, 0));
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::ECONNRESET));
+    assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::EPIPE));
+}

@@ -907,3 +907,25 @@ fn answered_probes_into_a_shut_window_keep_the_connection() {
     run_timers(&mut r, Instant::from_secs(1000));
     assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
 }
+
+/// SYN retransmissions count as retransmitted segments; after an RTO with
+/// much in flight, ssthresh is half the flight (RFC 5681 (4)).
+#[test]
+fn syn_retransmissions_count_and_ssthresh_halves_the_flight() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    for n in 1..=2u64 {
+        r.now = r.stack.poll_timeout().unwrap();
+        assert!(r.out().unwrap().flags.syn());
+        assert_eq!(r.stack.status(fd).unwrap().total_retransmits, n);
+        assert_eq!(r.stack.stats().retransmitted_segments, n);
+    }
+    let mut r = Rig::with_profile(Profile::linux());
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, &[0u8; 14_600], false).unwrap();
+    assert_eq!(std::iter::from_fn(|| r.out()).count(), 10);
+    r.now = r.stack.poll_timeout().unwrap();
+    let _ = r.out();
+    let st = r.stack.status(fd).unwrap();
+    assert_eq!((st.ssthresh, st.cwnd), (7300, 1460));
+}
