@@ -946,3 +946,40 @@ fn fast_retransmit_adds_no_fin_that_was_not_there() {
     let fr = r.out().expect("the fast retransmit");
     assert_eq!((fr.payload.len(), fr.flags.fin()), (100, false));
 }
+
+/// A window update after a read only when the peer's view of the window
+/// had fallen below half the buffer: at exactly half, none.
+#[test]
+fn no_window_update_when_the_window_was_half_the_buffer() {
+    let mut p = Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(4000)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    let mut sa = r.seg("S.", PEER_ISS, r.iss + 1);
+    sa.options = vec![TcpOption::Mss(1000)].into();
+    r.inject(sa);
+    let _ = r.out();
+    r.inject(data(&r, P, &[0; 1000]));
+    r.inject(data(&r, P + 1000, &[0; 1000]));
+    assert_eq!(r.expect(".", r.iss + 1, Some(P + 2000)).window, 2000);
+    assert_eq!(r.stack.recv(r.now, fd, 4000, false).unwrap().len(), 2000);
+    r.expect_nothing();
+}
+
+/// An option that lifts a hold acts at once: TCP_NODELAY releases what
+/// Nagle held.
+#[test]
+fn setting_nodelay_releases_what_nagle_held() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"first", false).unwrap();
+    let _ = r.out();
+    r.stack.send(r.now, fd, b"held", false).unwrap();
+    r.expect_nothing();
+    r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
+    assert_eq!(r.out().map(|s| s.payload), Some(b"held".to_vec()));
+}
