@@ -983,3 +983,14 @@ fn setting_nodelay_releases_what_nagle_held() {
     r.stack.setsockopt(r.now, fd, SockOpt::NoDelay(true)).unwrap();
     assert_eq!(r.out().map(|s| s.payload), Some(b"held".to_vec()));
 }
+
+/// RFC 7323 2.3: the shift Linux's tcp_select_initial_window picks (halve
+/// the buffer until it fits 16 bits), at most 14.
+#[test]
+fn window_shift_covers_the_buffer() {
+    use reference_stack::tcb::window_shift_for;
+    for (buf, shift) in [(0, 0), (65_535, 0), (65_536, 1), (131_071, 1), (131_072, 2), (1 << 30, 14), (usize::MAX, 14)]
+    {
+        assert_eq!(window_shift_for(buf), shift, "{buf}");
+    }
+}
