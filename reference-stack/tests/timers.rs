@@ -929,3 +929,23 @@ fn syn_retransmissions_count_and_ssthresh_halves_the_flight() {
     let st = r.stack.status(fd).unwrap();
     assert_eq!((st.ssthresh, st.cwnd), (7300, 1460));
 }
+
+/// R2 counts while the window is open, even if the peer keeps sending
+/// duplicate ACKs: only answers into a shut window (MUST-37) suspend it.
+#[test]
+fn duplicate_acks_with_an_open_window_do_not_suspend_r2() {
+    let mut p = Profile::rfc9293();
+    p.data_give_up = reference_stack::profile::GiveUp::Retries(3);
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    let _ = r.out();
+    for _ in 0..6 {
+        let Some(t) = r.stack.poll_timeout() else { break };
+        r.now = t;
+        while r.out().is_some() {}
+        r.advance_ms(10);
+        r.inject(r.seg(".", P, r.iss + 1));
+    }
+    assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
+}
