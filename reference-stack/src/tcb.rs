@@ -1414,9 +1414,12 @@ impl Tcb {
         // Text and FIN queued with the SYN are processed now: a FIN's
         // transition names the segment that completed the handshake.
         self.release_syn_queue(ctx, cause);
-        // A CLOSE queued in SYN-RECEIVED takes effect now (RFC 9293 3.10.4).
-        if self.fin_queued && self.state == State::Established {
-            self.set_state(ctx, State::FinWait1, Cause::Call(Call::Close));
+        // A CLOSE queued in SYN-RECEIVED takes effect now (RFC 9293 3.10.4):
+        // FIN-WAIT-1, or LAST-ACK if a FIN that came with the SYN was just taken.
+        match (self.fin_queued, self.state) {
+            (true, State::Established) => self.set_state(ctx, State::FinWait1, Cause::Call(Call::Close)),
+            (true, State::CloseWait) => self.set_state(ctx, State::LastAck, Cause::Call(Call::Close)),
+            _ => {}
         }
         self.rearm_keepalive(ctx);
     }

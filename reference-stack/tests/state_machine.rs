@@ -1202,3 +1202,26 @@ fn send_after_the_connection_died() {
     assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::ECONNRESET));
     assert_eq!(r.stack.send(r.now, fd, b"x", false), Err(Errno::EPIPE));
 }
+
+/// Regression (found reading `make mutants`' survivors): a CLOSE queued in
+/// SYN-RECEIVED behind data, on a connection whose peer's SYN carried a
+/// FIN, ends in LAST-ACK once the handshake completes (CLOSE-WAIT plus the
+/// CLOSE); it stayed in CLOSE-WAIT with its FIN sent.
+#[test]
+fn a_queued_close_after_a_syn_fin_goes_to_last_ack() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::SynSent).unwrap();
+    r.inject(r.seg("SF", PEER_ISS, 0));
+    r.expect("S.", r.iss, Some(P));
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    r.stack.close(r.now, fd).unwrap();
+    assert_eq!(r.conn_state(), State::SynReceived);
+    r.inject(r.seg(".", P + 1, r.iss + 1));
+    assert_eq!(r.conn_state(), State::LastAck);
+    let out: Vec<TcpRepr> = std::iter::from_fn(|| r.out()).collect();
+    let last = out.last().expect("data and FIN");
+    assert!(last.flags.fin());
+    assert_eq!(last.ack.0, P + 1, "the peer's FIN acknowledged");
+    r.inject(r.seg(".", P + 1, r.iss + 6));
+    assert_eq!(r.conn_state(), State::Closed);
+}
