@@ -949,3 +949,24 @@ fn duplicate_acks_with_an_open_window_do_not_suspend_r2() {
     }
     assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
 }
+
+/// A longer TCP_KEEPIDLE set while probes are under way: at the probe
+/// interval the connection is idle for less than the new time, so no
+/// probe goes and the timer waits for the rest of it (as Linux's
+/// tcp_keepalive_timer).
+#[test]
+fn a_longer_keepidle_set_during_probes_defers_the_next_probe() {
+    let mut r = Rig::new();
+    let fd = r.drive_to(State::Established).unwrap();
+    let last_recv = r.now;
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepAlive(true)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(10)).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIntvl(2)).unwrap();
+    r.now = Instant::from_secs(10);
+    r.expect(".", r.iss, Some(P));
+    r.now = Instant::from_secs(11);
+    r.stack.setsockopt(r.now, fd, SockOpt::KeepIdle(100)).unwrap();
+    r.now = Instant::from_secs(12);
+    r.expect_nothing();
+    assert_eq!(r.stack.poll_timeout(), Some(last_recv + Duration::from_secs(100)));
+}
