@@ -1243,6 +1243,12 @@ impl Tcb {
         {
             self.update_send_window(ctx, seg);
         }
+        // Data refused for lack of window is an unacceptable segment (MUST-66
+        // makes room for its ACK and FIN only): say where we are, in every
+        // state, whatever the steps below do with the rest of it.
+        if zero_window_allowance && !seg.payload.is_empty() {
+            self.ack_now = true;
+        }
         match self.state {
             State::FinWait1 if self.our_fin_acked() || cfg!(feature = "planted-fin-wait-1-skip") => {
                 self.set_state(ctx, State::FinWait2, cause);
@@ -1259,19 +1265,15 @@ impl Tcb {
                 }
                 return;
             }
-            // Only a retransmitted FIN arrives in TIME-WAIT; the eighth step
-            // ACKs it and restarts the timer. Anything else is dropped.
-            State::TimeWait if !trimmed.fin => return,
             _ => {}
         }
 
-        // Sixth, check the URG bit; seventh, the text; eighth, the FIN.
+        // Sixth, check the URG bit; seventh, the text; eighth, the FIN. In
+        // CLOSE-WAIT and TIME-WAIT the text is ignored, and only a FIN at
+        // RCV.NXT (a second one) counts: the eighth step ACKs it, and in
+        // TIME-WAIT restarts the 2 MSL timer.
         self.process_urg(seg);
         self.process_text_and_fin(ctx, seg, trimmed);
-        if zero_window_allowance && !seg.payload.is_empty() {
-            // Data refused for lack of window: say where we are.
-            self.ack_now = true;
-        }
     }
 
     fn process_urg(&mut self, seg: &TcpRepr) {

@@ -5,7 +5,7 @@ mod support;
 
 use reference_stack::event::{EventKind, Notice};
 use reference_stack::wire::{TcpOption, TcpRepr};
-use reference_stack::{Domain, Duration, Errno, Profile, SeqNumber, State};
+use reference_stack::{Domain, Duration, Errno, Profile, SeqNumber, Shutdown, SockOpt, State};
 use support::*;
 
 const P: u32 = PEER_ISS + 1;
@@ -147,4 +147,48 @@ fn time_wait_ignores_text_and_acknowledges_a_fin() {
     r.inject(r.seg("F.", P + 1, r.iss + 2));
     r.expect(".", r.iss + 2, Some(P + 2));
     assert_eq!(r.stack.poll_timeout(), Some(end + Duration::from_millis(1000)));
+}
+
+/// Text refused for lack of window is an unacceptable segment, and an
+/// unacceptable segment is answered with an ACK (RFC 9293 3.10.7.4 first
+/// step; MUST-66 makes room for ACKs, URGs, RSTs, and here FINs, not text),
+/// in TIME-WAIT as in ESTABLISHED. The window is shut in TIME-WAIT when the
+/// peer filled the buffer before its FIN: text at RCV.NXT then gets the ACK
+/// (window 0), where with an open window it is ignored without a word (the
+/// test above).
+#[test]
+fn time_wait_acknowledges_text_refused_at_a_shut_window() {
+    let mut p = Profile::rfc9293();
+    p.window_scaling = false;
+    let mut r = Rig::with_profile(p);
+    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
+    r.stack.bind(r.now, fd, r.local).unwrap();
+    let _ = r.stack.connect(r.now, fd, r.remote);
+    r.iss = r.out().unwrap().seq.0;
+    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+    assert_eq!(r.expect(".", r.iss + 1, Some(P)).window, 256);
+    r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();
+    r.expect("F.", r.iss + 1, Some(P));
+    r.inject(r.seg(".", P, r.iss + 2));
+    assert_eq!(r.conn_state(), State::FinWait2);
+    let mut d = r.seg("P.", P, r.iss + 2);
+    d.payload = vec![b'x'; 256];
+    r.inject(d);
+    r.advance_ms(500);
+    assert_eq!(r.expect(".", r.iss + 2, Some(P + 256)).window, 0);
+    // The FIN at RCV.NXT needs no room: taken at the shut window.
+    r.inject(r.seg("F.", P + 256, r.iss + 2));
+    assert_eq!(r.expect(".", r.iss + 2, Some(P + 257)).window, 0);
+    assert_eq!(r.conn_state(), State::TimeWait);
+    let end = r.stack.poll_timeout().unwrap();
+    r.advance_ms(1000);
+    let mut d = r.seg("P.", P + 257, r.iss + 2);
+    d.payload = b"zz".to_vec();
+    r.inject(d);
+    assert_eq!(r.expect(".", r.iss + 2, Some(P + 257)).window, 0);
+    r.expect_nothing();
+    // Refused text does not restart the 2 MSL timer; nothing was taken.
+    assert_eq!((r.conn_state(), r.rcv_nxt(), r.stack.poll_timeout()), (State::TimeWait, P + 257, Some(end)));
+    r.check();
 }
