@@ -1,6 +1,7 @@
 //! What ends or takes over a TIME-WAIT: a SYN that reopens it (MAY-2,
 //! RFC 6191: newer timestamp, or a higher sequence number without them),
-//! and an outgoing connection under tcp_tw_reuse.
+//! and an outgoing connection under tcp_tw_reuse; and what the states
+//! after the peer's FIN answer (text ignored, or ACKed when refused).
 mod support;
 
 use reference_stack::event::{EventKind, Notice};
@@ -191,4 +192,46 @@ fn time_wait_acknowledges_text_refused_at_a_shut_window() {
     // Refused text does not restart the 2 MSL timer; nothing was taken.
     assert_eq!((r.conn_state(), r.rcv_nxt(), r.stack.poll_timeout()), (State::TimeWait, P + 257, Some(end)));
     r.check();
+}
+
+/// The same in CLOSING and LAST-ACK, the other states that come after the
+/// peer's FIN: text refused at the shut window is answered with an ACK.
+#[test]
+fn closing_and_last_ack_acknowledge_text_refused_at_a_shut_window() {
+    for want in [State::Closing, State::LastAck] {
+        let mut p = Profile::rfc9293();
+        p.window_scaling = false;
+        let mut r = Rig::with_profile(p);
+        let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
+        r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
+        r.stack.bind(r.now, fd, r.local).unwrap();
+        let _ = r.stack.connect(r.now, fd, r.remote);
+        r.iss = r.out().unwrap().seq.0;
+        r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
+        r.expect(".", r.iss + 1, Some(P));
+        if want == State::Closing {
+            // Our FIN goes out first and stays unacknowledged.
+            r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();
+            r.expect("F.", r.iss + 1, Some(P));
+        }
+        let mut d = r.seg("P.", P, r.iss + 1);
+        d.payload = vec![b'x'; 256];
+        r.inject(d);
+        r.advance_ms(500);
+        assert_eq!(r.expect(".", r.iss + 1 + u32::from(want == State::Closing), Some(P + 256)).window, 0);
+        r.inject(r.seg("F.", P + 256, r.iss + 1));
+        r.expect(".", r.iss + 1 + u32::from(want == State::Closing), Some(P + 257));
+        if want == State::LastAck {
+            r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();
+            r.expect("F.", r.iss + 1, Some(P + 257));
+        }
+        assert_eq!(r.conn_state(), want);
+        let mut d = r.seg("P.", P + 257, r.iss + 1);
+        d.payload = b"zz".to_vec();
+        r.inject(d);
+        assert_eq!(r.expect(".", r.iss + 2, Some(P + 257)).window, 0, "{want:?}");
+        r.expect_nothing();
+        assert_eq!((r.conn_state(), r.rcv_nxt()), (want, P + 257));
+        r.check();
+    }
 }
