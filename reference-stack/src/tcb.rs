@@ -328,6 +328,10 @@ pub struct Tcb {
     syn_sent_at: Instant,
     /// When new data was last sent (RFC 5681 4.1 restart after idle).
     last_data_sent: Option<Instant>,
+    /// An acceptable segment came after the last data segment was sent (in
+    /// the order of events, which one instant of virtual time does not give):
+    /// MUST-37, the peer answers the probes into its shut window.
+    answered_since_data_sent: bool,
     persist_backoff: u32,
     keepalive_probes: u32,
     last_recv: Instant,
@@ -429,6 +433,7 @@ impl Tcb {
             sent_times: VecDeque::new(),
             syn_sent_at: ctx.now,
             last_data_sent: None,
+            answered_since_data_sent: false,
             persist_backoff: 0,
             keepalive_probes: 0,
             last_recv: ctx.now,
@@ -1119,6 +1124,7 @@ impl Tcb {
             return;
         }
         self.last_recv = ctx.now;
+        self.answered_since_data_sent = true;
         // (planted-keepalive-count: an answer does not reset the probe count.)
         if !cfg!(feature = "planted-keepalive-count") {
             self.keepalive_probes = 0;
@@ -1741,6 +1747,7 @@ impl Tcb {
         }
         self.build_and_send(ctx, start, len, fin);
         self.last_data_sent = Some(ctx.now);
+        self.answered_since_data_sent = false;
         match self.rtx_nxt {
             Some(_) => {
                 self.total_retransmits += 1;
@@ -1905,7 +1912,7 @@ impl Tcb {
         // RFC 9293 3.8.6.1: with the window closed on data in flight, the
         // retransmissions are the zero-window probes, and MUST-37: the
         // connection is not given up while the peer answers them.
-        let probe_answered = !syn_phase && self.snd_wnd == 0 && self.last_data_sent.is_some_and(|t| self.last_recv > t);
+        let probe_answered = !syn_phase && self.snd_wnd == 0 && self.answered_since_data_sent;
         let first_sent = if syn_phase { self.syn_sent_at } else { self.sent_times.front().map_or(ctx.now, |x| x.1) };
         let elapsed = ctx.now - first_sent;
         // TCP_USER_TIMEOUT (MUST-21) replaces R2 when set.

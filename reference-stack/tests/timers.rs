@@ -908,6 +908,30 @@ fn answered_probes_into_a_shut_window_keep_the_connection() {
     assert_eq!(r.stack.recv(r.now, fd, 1, false), Err(Errno::ETIMEDOUT));
 }
 
+/// MUST-37 goes by the order of events, not by the clock: a segment in the
+/// instant a retransmission went out is taken after it (timers due at `now`
+/// fire first), so an answer with no delay at all (a script's `+0`, a
+/// link without delay) answers it and the connection is kept past R2.
+#[test]
+fn an_answer_in_the_instant_of_the_retransmission_answers_it() {
+    let mut p = Profile::rfc9293();
+    p.data_give_up = reference_stack::profile::GiveUp::Retries(3);
+    let mut r = Rig::with_profile(p);
+    let fd = r.drive_to(State::Established).unwrap();
+    r.stack.send(r.now, fd, b"data", false).unwrap();
+    let _ = r.out();
+    let mut z = r.seg(".", P, r.iss + 1);
+    z.window = 0;
+    for _ in 0..6 {
+        r.now = r.stack.poll_timeout().expect("the retransmission timer");
+        r.inject(z.clone());
+        let s = r.out().expect("the retransmission");
+        assert_eq!((s.seq.0, s.payload.as_slice()), (r.iss + 1, &b"data"[..]), "at {}", r.now);
+    }
+    assert_eq!(r.stack.state(fd), Ok(State::Established));
+    assert_eq!(r.stack.status(fd).unwrap().total_retransmits, 6);
+}
+
 /// SYN retransmissions count as retransmitted segments; after an RTO with
 /// much in flight, ssthresh is half the flight (RFC 5681 (4)).
 #[test]
