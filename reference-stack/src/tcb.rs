@@ -2263,7 +2263,11 @@ fn default_send_mss(tuple: &FourTuple) -> u32 {
     }
 }
 
-/// The smallest shift that lets the advertised window cover the buffer (RFC 7323 2.3).
+/// The window scale offered for a receive buffer (RFC 7323 2.3): the buffer
+/// halved until it fits in 16 bits, as Linux's `tcp_select_initial_window`
+/// does. The scaled field then covers the buffer to within 2^shift - 1
+/// octets (131071 gives shift 1, a largest window of 131070), not always
+/// whole.
 pub fn window_shift_for(buf: usize) -> u8 {
     let mut s = 0u8;
     while (buf >> s) > 65535 && s < MAX_WINDOW_SHIFT {
