@@ -162,13 +162,7 @@ fn time_wait_acknowledges_text_refused_at_a_shut_window() {
     let mut p = Profile::rfc9293();
     p.window_scaling = false;
     let mut r = Rig::with_profile(p);
-    let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
-    r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
-    r.stack.bind(r.now, fd, r.local).unwrap();
-    let _ = r.stack.connect(r.now, fd, r.remote);
-    r.iss = r.out().unwrap().seq.0;
-    r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
-    assert_eq!(r.expect(".", r.iss + 1, Some(P)).window, 256);
+    let fd = r.active_open_with(&[SockOpt::RcvBuf(256)]);
     r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();
     r.expect("F.", r.iss + 1, Some(P));
     r.inject(r.seg(".", P, r.iss + 2));
@@ -202,13 +196,7 @@ fn closing_and_last_ack_acknowledge_text_refused_at_a_shut_window() {
         let mut p = Profile::rfc9293();
         p.window_scaling = false;
         let mut r = Rig::with_profile(p);
-        let fd = r.stack.socket(r.now, Domain::Inet).unwrap();
-        r.stack.setsockopt(r.now, fd, SockOpt::RcvBuf(256)).unwrap();
-        r.stack.bind(r.now, fd, r.local).unwrap();
-        let _ = r.stack.connect(r.now, fd, r.remote);
-        r.iss = r.out().unwrap().seq.0;
-        r.inject(r.seg("S.", PEER_ISS, r.iss + 1));
-        r.expect(".", r.iss + 1, Some(P));
+        let fd = r.active_open_with(&[SockOpt::RcvBuf(256)]);
         if want == State::Closing {
             // Our FIN goes out first and stays unacknowledged.
             r.stack.shutdown(r.now, fd, Shutdown::Write).unwrap();

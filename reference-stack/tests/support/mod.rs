@@ -164,7 +164,16 @@ impl Rig {
 
     /// Active open to ESTABLISHED; returns the fd.
     pub fn active_open(&mut self) -> Fd {
+        self.active_open_with(&[])
+    }
+
+    /// Active open to ESTABLISHED with these socket options set first (the
+    /// peer's SYN,ACK offers MSS 1460); returns the fd.
+    pub fn active_open_with(&mut self, opts: &[reference_stack::SockOpt]) -> Fd {
         let fd = self.stack.socket(self.now, Domain::Inet).unwrap();
+        for o in opts {
+            self.stack.setsockopt(self.now, fd, *o).unwrap();
+        }
         self.stack.bind(self.now, fd, self.local).unwrap();
         assert_eq!(self.stack.connect(self.now, fd, self.remote), Err(reference_stack::Errno::EINPROGRESS));
         let syn = self.out().expect("SYN");
