@@ -196,6 +196,9 @@ pub fn write_json(path: &Path, results: &[ScriptResult], invalid: &[ScriptError]
             rec["transitions"] =
                 transitions.iter().map(|(a, b)| serde_json::json!([a.to_string(), b.to_string()])).collect();
         }
+        if let Some(d) = &r.unshown {
+            rec["unshown_deviation"] = serde_json::json!({"reason": d.reason, "rfc": d.rfc, "kernel": d.kernel, "finding": d.finding, "intermittent": d.intermittent});
+        }
         if !r.earlier.is_empty() {
             rec["flaky"] = r.flaky().into();
             rec["rerun_for_load"] = r.rerun_for_load().into();
@@ -437,6 +440,9 @@ pub struct Counts {
     pub rerun: usize,
     /// Failures with the harness descheduled around them, among `failed`.
     pub descheduled: usize,
+    /// Passes of scripts the ledger lists as intermittent deviations (the
+    /// deviation did not show), among `passed`.
+    pub unshown: usize,
 }
 
 impl std::fmt::Display for Counts {
@@ -448,6 +454,9 @@ impl std::fmt::Display for Counts {
         }
         if self.rerun > 0 {
             notes.push(format!("{} after a rerun for the machine's load", self.rerun));
+        }
+        if self.unshown > 0 {
+            notes.push(format!("{} with an intermittent deviation not shown", self.unshown));
         }
         let passed = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
         let desch = if self.descheduled > 0 {
@@ -469,6 +478,7 @@ pub fn counts(results: &[ScriptResult]) -> Counts {
         c.flaky += usize::from(r.flaky() && matches!(r.status, Status::Passed));
         c.rerun += usize::from(r.rerun_for_load() && matches!(r.status, Status::Passed));
         c.descheduled += usize::from(r.descheduled().is_some());
+        c.unshown += usize::from(r.unshown.is_some() && matches!(r.status, Status::Passed));
         match r.status {
             Status::Passed => c.passed += 1,
             Status::Failed(_) | Status::Error(_) => c.failed += 1,
@@ -502,6 +512,26 @@ pub fn deviations_text(results: &[ScriptResult]) -> String {
                 deviation.kernel
             );
         }
+    }
+    s
+}
+
+/// Passes of scripts the target's ledger lists as intermittent deviations:
+/// a line each, with the entry and why it shows on some runs only.
+pub fn unshown_text(results: &[ScriptResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        let (Some(d), Status::Passed) = (&r.unshown, &r.status) else { continue };
+        let _ = writeln!(
+            s,
+            "UNSHOWN {} on {}: passed; the ledger's intermittent deviation did not show ({}): {} [{}; seen on {}]",
+            r.id(),
+            r.target,
+            d.intermittent.as_deref().unwrap_or_default(),
+            d.reason,
+            d.rfc,
+            d.kernel
+        );
     }
     s
 }

@@ -23,7 +23,7 @@ pub enum Status {
     Error(String),
     /// Failed as the target's ledger of known deviations says it does.
     Deviation {
-        deviation: crate::suite::Deviation,
+        deviation: Box<crate::suite::Deviation>,
         failure: engine::Failure,
     },
 }
@@ -41,6 +41,9 @@ pub struct ScriptResult {
     /// Earlier attempts that failed (`--retries`), oldest first: a pass
     /// after one is flaky.
     pub earlier: Vec<Attempt>,
+    /// A pass of a script its target's ledger lists as an intermittent
+    /// deviation: the entry, which did not show this run.
+    pub unshown: Option<crate::suite::Deviation>,
 }
 
 /// A failed attempt of a run that was tried again.
@@ -275,6 +278,7 @@ pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Scrip
         trace,
         info,
         earlier: Vec::new(),
+        unshown: None,
     };
     if let Some(why) = skip_reason(script, kind, cfg) {
         return result(Status::Skipped(why), Duration::ZERO, Vec::new(), Vec::new());
@@ -527,7 +531,11 @@ pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {
         let (d, file) = (d.clone(), ledger.file.clone());
         let status = std::mem::replace(&mut r.status, Status::Passed);
         r.status = match status {
-            Status::Failed(f) => Status::Deviation { deviation: d, failure: f },
+            Status::Failed(f) => Status::Deviation { deviation: Box::new(d), failure: f },
+            Status::Passed if d.intermittent.is_some() => {
+                r.unshown = Some(d);
+                Status::Passed
+            }
             Status::Passed => Status::Failed(engine::Failure {
                 step: None,
                 pos: None,

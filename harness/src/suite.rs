@@ -122,6 +122,13 @@ pub struct Deviation {
     /// tracker knows of it (an issue, or that none was found, and when).
     #[serde(default)]
     pub finding: Option<String>,
+    /// Set when the difference shows on some runs only, with why: a
+    /// real-time stack whose timer fires at a phase the script does not
+    /// control (lwIP's 250 ms delayed-ACK timer may happen to fire within
+    /// the step's tolerance). A pass is then a pass, reported with the
+    /// entry (`UNSHOWN`), not a failure asking to remove it.
+    #[serde(default)]
+    pub intermittent: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -366,6 +366,7 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     }
     let io_failed = write_reports(&a, &results, &invalid, html);
     print!("{}", report::deviations_text(&results));
+    print!("{}", report::unshown_text(&results));
     print!("{}", report::flaky_text(&results));
     print!("{}", report::skips_text(&results));
     if a.verdicts {
