@@ -516,6 +516,30 @@ pub fn deviations_text(results: &[ScriptResult]) -> String {
     s
 }
 
+/// The runs that failed or could not run, a line each (the first 20, then
+/// how many more), for the end of a run's output.
+pub fn failed_text(results: &[ScriptResult]) -> String {
+    const SHOWN: usize = 20;
+    let failed: Vec<&ScriptResult> =
+        results.iter().filter(|r| matches!(r.status, Status::Failed(_) | Status::Error(_))).collect();
+    let mut s = String::new();
+    for r in failed.iter().take(SHOWN) {
+        let (word, line, message) = match &r.status {
+            Status::Failed(f) => {
+                ("FAILED", f.pos.map(|p| format!(":{}", p.line)).unwrap_or_default(), f.message.as_str())
+            }
+            Status::Error(e) => ("ERROR", String::new(), e.as_str()),
+            _ => continue,
+        };
+        let message = message.lines().next().unwrap_or_default();
+        let _ = writeln!(s, "{word} {}{line} on {}: {message}", r.id(), r.target);
+    }
+    if failed.len() > SHOWN {
+        let _ = writeln!(s, "FAILED ... and {} more (above, each with its report)", failed.len() - SHOWN);
+    }
+    s
+}
+
 /// Passes of scripts the target's ledger lists as intermittent deviations:
 /// a line each, with the entry and why it shows on some runs only.
 pub fn unshown_text(results: &[ScriptResult]) -> String {

@@ -63,6 +63,9 @@ fn a_failing_script_exits_1_and_an_invalid_one_2() {
     let (code, out, _) = harness(&["run", bad.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("FAIL") && out.ends_with("0 passed, 1 failed, 0 known deviations, 0 skipped\n"), "{out}");
+    // The failure named again next to the totals (what a CI log's tail shows).
+    let before_totals = out.lines().rev().nth(1).unwrap_or_default();
+    assert!(before_totals.starts_with("FAILED ") && before_totals.contains("fails.yaml:3 on reference"), "{out}");
     let invalid = dir.join("invalid.yaml");
     std::fs::write(&invalid, "steps:\n  - inn: S\n").unwrap();
     let (code, _, err) = harness(&["run", invalid.to_str().unwrap()]);

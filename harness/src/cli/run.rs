@@ -391,6 +391,9 @@ pub(super) fn run(a: RunArgs) -> Result<Verdict, Error> {
     if not_run > 0 {
         println!("{not_run} run(s) not started: --fail-fast stopped at the first failure");
     }
+    // The failures again, a line each, next to the totals: what a CI log's
+    // tail shows.
+    print!("{}", report::failed_text(&results));
     println!("{counts}");
     if invalid > 0 || io_failed {
         Err(Error::InvalidScripts(invalid))
