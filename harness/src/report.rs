@@ -574,9 +574,13 @@ pub fn flaky_text(results: &[ScriptResult]) -> String {
             ),
             _ => ("FLAKY", String::new()),
         };
+        let what = match r.status {
+            Status::Deviation { .. } => "showed its known deviation",
+            _ => "passed",
+        };
         let _ = writeln!(
             s,
-            "{word} {} on {}: passed on attempt {} (attempt 1{why}: {message})",
+            "{word} {} on {}: {what} on attempt {} (attempt 1{why}: {message})",
             r.id(),
             r.target,
             r.earlier.len() + 1

@@ -288,3 +288,47 @@ fn the_kernel_tick_is_read_from_the_coarse_clock() {
     assert!(j >= std::time::Duration::from_millis(1) && j <= std::time::Duration::from_millis(10), "{j:?}");
     assert_eq!(harness::target::linux::jiffy(), j);
 }
+
+/// A run the ledger lists that passes on a real-time target is tried again
+/// (`--load-retries`, 2 by default) before it fails as a stale entry: a
+/// timer's phase under load can hide a deviation once. An `intermittent`
+/// entry's pass is a pass at once; a listed failure is the deviation.
+#[test]
+fn a_listed_pass_on_the_kernel_is_tried_again_before_it_fails() {
+    if !privileged() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("harness-listed-pass-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("expectations")).unwrap();
+    std::fs::write(dir.join("passes.yaml"), "steps:\n  - call: socket() = 3\n").unwrap();
+    std::fs::write(dir.join("fails.yaml"), "steps:\n  - call: socket() = 7\n").unwrap();
+    std::fs::write(dir.join("sometimes.yaml"), "steps:\n  - call: socket() = 3\n").unwrap();
+    let entry = |glob: &str, extra: &str| {
+        format!("  - script: {glob}\n    reason: listed\n    rfc: none\n    kernel: test\n{extra}")
+    };
+    std::fs::write(
+        dir.join("expectations/linux.yaml"),
+        format!(
+            "deviations:\n{}{}{}",
+            entry("passes.yaml", ""),
+            entry("fails.yaml", ""),
+            entry("sometimes.yaml", "    intermittent: a timer's phase\n")
+        ),
+    )
+    .unwrap();
+    let ledgers = harness::suite::Ledgers::load(std::slice::from_ref(&dir), &[TargetKind::Linux]).unwrap();
+    let cfg = RunConfig::default();
+    let run = |name: &str| {
+        let s = script::load(&dir.join(name)).unwrap().remove(0);
+        runner::run_with_retries(&s, TargetKind::Linux, &cfg, Some(&ledgers))
+    };
+    let r = run("passes.yaml");
+    assert!(matches!(&r.status, Status::Failed(f) if f.message.contains("remove the entry")), "{:?}", r.status);
+    assert_eq!(r.earlier.len(), cfg.load_retries as usize, "tried {} times", r.earlier.len() + 1);
+    let r = run("fails.yaml");
+    assert!(matches!(r.status, Status::Deviation { .. }) && r.earlier.is_empty(), "{:?}", r.status);
+    let r = run("sometimes.yaml");
+    assert!(matches!(r.status, Status::Passed) && r.unshown.is_some() && r.earlier.is_empty(), "{:?}", r.status);
+    let _ = std::fs::remove_dir_all(&dir);
+}

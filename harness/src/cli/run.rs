@@ -80,7 +80,8 @@ pub(super) struct RunArgs {
     /// watchdog saw the gap: the machine's load, not the stack, may have
     /// spoilt the timing). Such a run that then passes is reported RERUN,
     /// not FLAKY; one failing every time says how long the harness was
-    /// descheduled. 0: never.
+    /// descheduled. A run the ledger lists that passes there is tried again
+    /// as often before it fails as a stale entry. 0: never.
     #[arg(long, value_name = "N", default_value_t = crate::runner::DEFAULT_LOAD_RETRIES)]
     load_retries: u32,
     /// How script errors and failures are printed: `human` (positioned, with
