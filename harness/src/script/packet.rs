@@ -123,6 +123,9 @@ pub enum Style {
     /// `urg` when set, `eol` kept, `-` for no flags): the parser reads it
     /// back as the same segment.
     Script,
+    /// As an `out` step expects the segment: as `Script`, but `ack` only with
+    /// the ACK flag (a segment without it has no acknowledgment to check).
+    Expect,
 }
 
 /// A segment in the language's notation, sequence numbers relative to
@@ -133,7 +136,7 @@ pub fn segment_text(t: &TcpRepr, seq_base: u32, ack_base: u32, style: Style) -> 
     let len = t.payload.len() as u32;
     let ae = t.reserved & AE_BIT != 0;
     let flags = match (style, t.flags == TcpFlags::NONE && !ae) {
-        (Style::Script, true) => "-".to_string(),
+        (Style::Script | Style::Expect, true) => "-".to_string(),
         _ => flags_text(t.flags, ae),
     };
     let mut s = format!("{flags} {seq}:{}({len})", seq.wrapping_add(len));
@@ -143,7 +146,7 @@ pub fn segment_text(t: &TcpRepr, seq_base: u32, ack_base: u32, style: Style) -> 
     s.push_str(&format!(" win {}", t.window));
     let urg = match style {
         Style::Trace => t.flags.urg(),
-        Style::Script => t.urgent != 0,
+        Style::Script | Style::Expect => t.urgent != 0,
     };
     if urg {
         s.push_str(&format!(" urg {}", t.urgent));
@@ -151,7 +154,7 @@ pub fn segment_text(t: &TcpRepr, seq_base: u32, ack_base: u32, style: Style) -> 
     let opts: Vec<String> = t
         .options
         .iter()
-        .filter(|o| style == Style::Script || **o != TcpOption::Eol)
+        .filter(|o| style != Style::Trace || **o != TcpOption::Eol)
         .map(|o| option_text(o, ack_base))
         .collect();
     if !opts.is_empty() {
