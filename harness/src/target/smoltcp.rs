@@ -124,9 +124,16 @@ enum Kind {
     Fresh {
         bound: Option<SocketAddr>,
     },
+    /// Up to `backlog` smoltcp sockets on the port, each listening or
+    /// taken by a connection not yet accepted. The pool grows as SYNs take
+    /// its listeners (one more whenever none is left listening), rather
+    /// than being made whole at `listen`: the same answers, as datagrams
+    /// reach smoltcp one per poll, without the buffers of sockets that
+    /// never get a SYN.
     Listener {
         addr: SocketAddr,
         pool: Vec<SocketHandle>,
+        backlog: usize,
     },
     Conn {
         handle: SocketHandle,
@@ -279,6 +286,7 @@ impl Smoltcp {
         CLOCK_MS.with(|c| c.set(now.as_millis() as u32));
         self.iface.poll(at(now), &mut self.dev, &mut self.sockets);
         self.watch();
+        self.top_up();
         self.rsts.clear();
         let due: Vec<SocketHandle> = self
             .fin_pending
@@ -304,14 +312,18 @@ impl Smoltcp {
     /// refused, reset or timed out; sockets no descriptor holds go once
     /// CLOSED.
     fn watch(&mut self) {
-        let held: Vec<SocketHandle> = self.fds.values().flat_map(|s| handles(&s.kind)).collect();
-        let mut gone = Vec::new();
+        // (Called after every poll: no allocation unless a socket closed.)
+        let mut closed_any = false;
         for (h, sock) in self.sockets.iter() {
             let smoltcp::socket::Socket::Tcp(t) = sock;
             let now = state_of(t.state());
+            let before = self.seen.get(&h).copied().unwrap_or(Seen::new(State::Closed));
+            closed_any |= now == State::Closed;
+            if now == before.state && (before.ends.is_some() || now == State::Listen) {
+                continue;
+            }
             let ends =
                 t.local_endpoint().zip(t.remote_endpoint()).map(|(l, r)| (SocketAddr::from(l), SocketAddr::from(r)));
-            let before = self.seen.get(&h).copied().unwrap_or(Seen::new(State::Closed));
             let active = before.active || now == State::SynSent;
             let synced =
                 before.synced || !matches!(now, State::Closed | State::Listen | State::SynSent | State::SynReceived);
@@ -336,15 +348,65 @@ impl Smoltcp {
                     self.errors.insert(h, e);
                 }
             }
-            if now == State::Closed && !held.contains(&h) {
-                gone.push(h);
-            }
         }
+        if !closed_any {
+            return;
+        }
+        let held: Vec<SocketHandle> = self.fds.values().flat_map(|s| handles(&s.kind)).collect();
+        let gone: Vec<SocketHandle> = self
+            .sockets
+            .iter()
+            .filter(|(h, sock)| {
+                let smoltcp::socket::Socket::Tcp(t) = sock;
+                t.state() == tcp::State::Closed && !held.contains(h)
+            })
+            .map(|(h, _)| h)
+            .collect();
         for h in gone {
             self.sockets.remove(h);
             self.seen.remove(&h);
             self.errors.remove(&h);
         }
+    }
+
+    /// A listener for every pool that has none left listening and room
+    /// for one.
+    fn top_up(&mut self) {
+        let due: Vec<(Fd, SocketAddr, Opts)> = self
+            .fds
+            .iter()
+            .filter_map(|(fd, s)| match &s.kind {
+                Kind::Listener { addr, pool, backlog }
+                    if pool.len() < *backlog
+                        && !pool.iter().any(|h| self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen) =>
+                {
+                    Some((*fd, *addr, s.opts))
+                }
+                _ => None,
+            })
+            .collect();
+        for (fd, addr, opts) in due {
+            let Ok(h) = self.new_listener(addr, &opts) else { continue };
+            if let Some(Sock { kind: Kind::Listener { pool, .. }, .. }) = self.fds.get_mut(&fd) {
+                pool.push(h);
+            }
+        }
+    }
+
+    /// A smoltcp socket listening on `addr`.
+    fn new_listener(&mut self, addr: SocketAddr, opts: &Opts) -> Result<SocketHandle, Errno> {
+        let h = self.new_socket(opts);
+        let ep = IpListenEndpoint {
+            addr: (!addr.ip().is_unspecified()).then(|| IpAddress::from(addr.ip())),
+            port: addr.port(),
+        };
+        if self.tcp(h).listen(ep).is_err() {
+            self.sockets.remove(h);
+            self.seen.remove(&h);
+            return Err(Errno::EADDRINUSE);
+        }
+        self.seen.insert(h, Seen::new(State::Listen));
+        Ok(h)
     }
 
     fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
@@ -451,26 +513,16 @@ impl SocketApi for Smoltcp {
                 Kind::Conn { .. } => return Err(Errno::EINVAL),
             }
         };
-        let mut pool = Vec::new();
-        for _ in 0..backlog.clamp(1, 64) {
-            let h = self.new_socket(&opts);
-            let ep = IpListenEndpoint {
-                addr: (!addr.ip().is_unspecified()).then(|| IpAddress::from(addr.ip())),
-                port: addr.port(),
-            };
-            self.tcp(h).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
-            self.seen.insert(h, Seen::new(State::Listen));
-            pool.push(h);
-        }
-        self.sock(fd)?.kind = Kind::Listener { addr, pool };
+        let first = self.new_listener(addr, &opts)?;
+        self.sock(fd)?.kind = Kind::Listener { addr, pool: vec![first], backlog: backlog.clamp(1, 64) as usize };
         self.run(now);
         Ok(())
     }
 
     fn accept(&mut self, now: Duration, fd: Fd) -> Result<Fd, Errno> {
         self.run(now);
-        let (addr, pool, opts, ipv6) = match &self.sock(fd)?.kind {
-            Kind::Listener { addr, pool } => (*addr, pool.clone(), self.fds[&fd].opts, self.fds[&fd].ipv6),
+        let (pool, opts, ipv6) = match &self.sock(fd)?.kind {
+            Kind::Listener { pool, .. } => (pool.clone(), self.fds[&fd].opts, self.fds[&fd].ipv6),
             _ => return Err(Errno::EINVAL),
         };
         let done = pool.iter().position(|h| {
@@ -479,17 +531,11 @@ impl SocketApi for Smoltcp {
         });
         let Some(i) = done else { return Err(Errno::EAGAIN) };
         let handle = pool[i];
-        // A fresh listener takes its place in the pool.
-        let fresh = self.new_socket(&opts);
-        let ep = IpListenEndpoint {
-            addr: (!addr.ip().is_unspecified()).then(|| IpAddress::from(addr.ip())),
-            port: addr.port(),
-        };
-        self.tcp(fresh).listen(ep).map_err(|_| Errno::EADDRINUSE)?;
-        self.seen.insert(fresh, Seen::new(State::Listen));
+        // It leaves the pool, which makes room for a listener.
         if let Kind::Listener { pool, .. } = &mut self.sock(fd)?.kind {
-            pool[i] = fresh;
+            pool.remove(i);
         }
+        self.top_up();
         let nfd = (3..).find(|f| !self.fds.contains_key(f)).expect("a free number");
         self.fds.insert(nfd, Sock { kind: Kind::Conn { handle, read_shut: false }, opts, ipv6 });
         Ok(nfd)
