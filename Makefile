@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-parsers mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-diff-build fuzz-diff fuzz-diff-clean fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -136,6 +136,8 @@ fuzz-planted: setup
 fuzz-smoke: setup
 	fuzzer/planted.sh 30 planted-rst-any-in-window
 	$(MAKE) --no-print-directory fuzz-clean
+	PLANTED_AGAINST=reference fuzzer/planted.sh 60 planted-divergence
+	$(MAKE) --no-print-directory fuzz-diff-clean
 
 ## 30 seconds on the stack as built (no planted bug) must find nothing; a
 ## finding fails the run and is printed as the script that replays it.
@@ -145,6 +147,28 @@ fuzz-clean: fuzz-build
 	rm -rf $(FUZZ_CLEAN_OUT)
 	$(HARNESS) fuzz --time 30 --cores 0 --corpus corpus --out $(FUZZ_CLEAN_OUT) --fuzzer target/fuzz/tcp-fuzz || { \
 	  for f in $(FUZZ_CLEAN_OUT)/findings/*/case.yaml; do [ -f "$$f" ] && { echo "--- $$f"; cat "$$f"; }; done; exit 1; }
+
+## Differential campaigns (harness/src/fuzz/diff.rs): each case runs on the
+## reference stack and, beside it in the same virtual time, on FUZZ_AGAINST
+## (smoltcp, or `reference`: the stack itself with another seed, the
+## comparison's self-check); where they part, unless
+## fuzzer/divergences/<stack>.yaml allows it, is a finding. Both stacks'
+## code is instrumented, in a build of its own (target/fuzz-diff).
+FUZZ_AGAINST ?= smoltcp
+FUZZ_DIFF_DIR := target/fuzz-diff
+fuzz-diff-build: setup
+	SANCOV_CRATES="reference_stack smoltcp" CARGO_TARGET_DIR=$(FUZZ_DIFF_DIR) $(FUZZ_ENV) $(CARGO) build --profile fuzz -p fuzzer
+fuzz-diff: fuzz-diff-build
+	$(CARGO) build --release -p harness
+	$(HARNESS) fuzz --against $(FUZZ_AGAINST) --time $(FUZZ_TIME) --cores $(FUZZ_CORES) --corpus corpus --out fuzz-diff-out --fuzzer $(FUZZ_DIFF_DIR)/fuzz/tcp-fuzz
+
+## 30 seconds of the self-check (`--against reference`) must find nothing.
+FUZZ_DIFF_CLEAN_OUT := target/fuzz-diff-clean
+fuzz-diff-clean: fuzz-diff-build
+	$(CARGO) build --release -p harness
+	rm -rf $(FUZZ_DIFF_CLEAN_OUT)
+	$(HARNESS) fuzz --against reference --time 30 --cores 0 --corpus corpus --out $(FUZZ_DIFF_CLEAN_OUT) --fuzzer $(FUZZ_DIFF_DIR)/fuzz/tcp-fuzz || { \
+	  for f in $(FUZZ_DIFF_CLEAN_OUT)/findings/*/divergence.txt; do [ -f "$$f" ] && { echo "--- $$f"; cat "$$f"; }; done; exit 1; }
 
 ## The readers of user input (the script parser, the packet notation, the
 ## packetdrill importer) under LibAFL with the harness crate instrumented, in

@@ -10,18 +10,23 @@
 #      (--one-connection: what every case was before they had three)
 #   5. the first campaign's queue without LibAFL (the target's own cost),
 #      its cases of one connection apart from the others
-# Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary]
+#   6. differential, one core, from the seeds: each case on the reference
+#      stack and smoltcp side by side (`--against smoltcp`, the build of
+#      `make fuzz-diff-build`, both stacks instrumented), then that queue
+#      through run_diff alone; skipped with a line when not built
+# Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary] [differential tcp-fuzz binary]
 set -u
 secs=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${2:-$root/target/fuzz/tcp-fuzz}
+diffbin=${3:-$root/target/fuzz-diff/fuzz/tcp-fuzz}
 [ -x "$bin" ] || { echo "fuzzer/bench.sh: $bin not built: run make fuzz-build" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() { # name cores extra-args...
     name=$1 cores=$2
     shift 2
-    "$bin" --cores "$cores" --time "$secs" --corpus "$root/corpus" --out "$work/$name" --broker-port 13371 "$@" >"$work/$name.log" 2>&1
+    "${BIN:-$bin}" --cores "$cores" --time "$secs" --corpus "$root/corpus" --out "$work/$name" --broker-port 13371 "$@" >"$work/$name.log" 2>&1
     last=$(grep -a "(GLOBAL)" "$work/$name.log" | tail -1)
     execs=$(echo "$last" | sed -n 's/.*executions: \([0-9]*\).*/\1/p')
     edges=$(echo "$last" | sed -n 's/.* edges: \([0-9.]*\)%.*/\1/p')
@@ -56,3 +61,9 @@ for d in one more; do
     echo "cases of $([ $d = one ] && echo one connection || echo more than one, or bursts, or queue settings): $(ls "$work/$d" | wc -l)"
     [ -n "$(ls "$work/$d")" ] && (cd "$root" && cargo bench --quiet -p harness --bench fuzz_exec -- "$work/$d" 5 2>/dev/null) | grep 'execs/s'
 done
+if [ -x "$diffbin" ]; then
+    BIN=$diffbin run one-core-vs-smoltcp 0 --against smoltcp
+    (cd "$root" && FUZZ_EXEC_AGAINST=smoltcp cargo bench --quiet -p harness --bench fuzz_exec -- "$work/one-core-vs-smoltcp/queue" 10 2>/dev/null) | grep '^fuzz_exec'
+else
+    echo "one-core-vs-smoltcp: $diffbin not built (make fuzz-diff-build)"
+fi

@@ -6,6 +6,8 @@
 # first solution or the limit, prints the
 # campaign time of the first solution, then triages the solutions with the
 # same build (`harness fuzz --time 0`) to show which oracle caught what.
+# With PLANTED_AGAINST=STACK the campaign is differential (`--against STACK`)
+# and the planted bug must come out as a divergence.
 # Usage: fuzzer/planted.sh [seconds-limit] [features...]
 set -u
 limit=${1:-300}
@@ -25,7 +27,7 @@ for f in $features; do
     rm -rf "$out/$f"
     # shellcheck disable=SC2086
     "$bin" --cores 0 --time "$limit" --corpus "$root/corpus" --out "$out/$f" --broker-port 13370 \
-        ${PLANTED_NO_SEEDS:+--no-seeds} >"$out/$f.log" 2>&1 &
+        ${PLANTED_NO_SEEDS:+--no-seeds} ${PLANTED_AGAINST:+--against $PLANTED_AGAINST} >"$out/$f.log" 2>&1 &
     deadline=$(($(date +%s) + limit + 10))
     found=""
     while [ "$(date +%s)" -lt "$deadline" ] && pgrep -f "$bin" >/dev/null; do
@@ -45,11 +47,16 @@ for f in $features; do
     fi
     # Every finding must replay as a failing script (harness fuzz exits 1 when
     # it has findings and says DOES NOT REPLAY for one that does not).
-    "$build/release/harness" fuzz --time 0 --out "$out/$f" >"$out/$f.triage" 2>&1
+    "$build/release/harness" fuzz --time 0 --out "$out/$f" ${PLANTED_AGAINST:+--against $PLANTED_AGAINST} \
+        >"$out/$f.triage" 2>&1
     rc=$?
     sed 's/^/    /' "$out/$f.triage"
     if [ $rc -ne 1 ] || grep -q "DOES NOT REPLAY" "$out/$f.triage"; then
         echo "$f: triage failed (exit $rc)"
+        status=1
+    fi
+    if [ -n "${PLANTED_AGAINST:-}" ] && ! grep -q " x divergence: " "$out/$f.triage"; then
+        echo "$f: no divergence among the findings"
         status=1
     fi
 done

@@ -18,7 +18,9 @@ mod mutators;
 mod scheduler;
 
 use clap::Parser;
-use harness::fuzz::exec::{classify_counts, run_case, MAP_SIZE};
+use harness::fuzz::diff::Differ;
+use harness::fuzz::exec::{classify_counts, run_case, run_diff, MAP_SIZE};
+use harness::fuzz::triage::Against;
 use libafl::corpus::{Corpus, InMemoryOnDiskCorpus, OnDiskCorpus};
 use libafl::events::{
     setup_restarting_mgr_llmp, ClientDescription, EventConfig, Launcher, ManagerKind, ShouldSaveState, StdLlmpEventHook,
@@ -128,6 +130,15 @@ struct Opt {
     /// cases had more, at that speed.
     #[arg(long)]
     one_connection: bool,
+    /// Differential: run each case on the reference stack and, beside it in
+    /// the same virtual time, on this in-process stack (`smoltcp`), and make
+    /// every divergence that its allowances and ledger do not list a solution.
+    #[arg(long, value_name = "STACK")]
+    against: Option<String>,
+    /// The other stack's allowances and divergence ledger (default: the
+    /// file the harness ships, fuzzer/divergences/<STACK>.yaml).
+    #[arg(long, value_name = "FILE", requires = "against")]
+    allowances: Option<PathBuf>,
     /// Havoc stacks 2 to 2^N mutations on each new case.
     #[arg(long, default_value_t = HAVOC_STACK_POW, value_parser = clap::value_parser!(u8).range(1..=7))]
     havoc_stack_pow: u8,
@@ -171,8 +182,26 @@ fn stop_campaign() {
     let _ = kill(getpid(), Signal::SIGINT);
 }
 
+/// The other stack of a differential campaign and what may differ, or why not.
+fn differential(opt: &Opt) -> Result<Option<Against>, String> {
+    let Some(name) = &opt.against else { return Ok(None) };
+    let text = match &opt.allowances {
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|e| format!("--allowances {}: {e}", p.display()))?),
+        None => None,
+    };
+    let path = opt.allowances.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    Against::new(name, text.as_deref().map(|t| (path.as_str(), t))).map(Some)
+}
+
 fn main() {
     let opt = Opt::parse();
+    let against = match differential(&opt) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tcp-fuzz: {e}");
+            std::process::exit(2);
+        }
+    };
     // LibAFL logs through `log`: RUST_LOG=info shows the broker links and launches.
     env_logger::init();
     if opt.time > 0 {
@@ -248,6 +277,7 @@ fn main() {
         };
         let one_connection = opt.one_connection;
         let mut confined = Vec::new();
+        let mut differ = against.as_ref().map(|a| (Differ::new(a.make), a.allow.clone()));
         let mut stages = tuple_list!(StdMutationalStage::new(mutator));
         let scheduler = scheduler::LazyCull::new(&edges);
         let mut fuzzer = StdFuzzer::new(scheduler, feedback, objective);
@@ -256,14 +286,18 @@ fn main() {
             // SAFETY: see above; this is the only writer.
             #[allow(static_mut_refs)]
             let map = unsafe { &mut MAP };
-            let verdict = if one_connection {
+            let case: &[u8] = if one_connection {
                 // Seeds too (mutated cases are confined already).
                 confined.clear();
                 confined.extend_from_slice(&bytes);
                 harness::fuzz::case::confine_to_one_connection(&mut confined);
-                run_case(&confined, map, None)
+                &confined
             } else {
-                run_case(&bytes, map, None)
+                &bytes
+            };
+            let verdict = match differ.as_mut() {
+                Some((d, allow)) => run_diff(case, map, d, allow, None).map_err(|_| ()),
+                None => run_case(case, map, None).map_err(|_| ()),
             };
             // SAFETY: the counters (see above) are not borrowed by the
             // observer during a run; this is the only other access.

@@ -9,10 +9,13 @@
 //!     cargo bench -p harness --bench fuzz_exec -- DIR SECONDS  # a queue, say
 //!     FUZZ_EXEC_ROUNDS=2 valgrind --tool=callgrind target/release/deps/fuzz_exec-* DIR
 //!
+//! `FUZZ_EXEC_AGAINST=smoltcp` runs each case differentially instead
+//! (`run_diff`: beside that stack, compared under its allowances).
+//!
 //! `make fuzz-bench` measures the whole campaign (LibAFL included).
 
 use harness::fuzz::case::Case;
-use harness::fuzz::exec::{run_case, MAP_SIZE};
+use harness::fuzz::exec::{run_case, run_diff, DiffFailure, MAP_SIZE};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -47,6 +50,26 @@ fn main() {
         std::process::exit(2);
     }
     let actions: usize = cases.iter().map(|c| Case::decode(c).actions.len()).sum();
+    let against = match std::env::var("FUZZ_EXEC_AGAINST") {
+        Ok(name) => match harness::fuzz::triage::Against::new(&name, None) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("fuzz_exec: FUZZ_EXEC_AGAINST: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => None,
+    };
+    let mut differ = against.as_ref().map(|a| harness::fuzz::diff::Differ::new(a.make));
+    let mut run = |c: &[u8], map: &mut [u8]| -> Result<(), String> {
+        match (&against, differ.as_mut()) {
+            (Some(a), Some(d)) => run_diff(c, map, d, &a.allow, None).map_err(|e| match e {
+                DiffFailure::Oracle(f) => format!("{:?}@{}", f.violation, f.step),
+                DiffFailure::Divergence(d) => d.to_string(),
+            }),
+            _ => run_case(c, map, None).map_err(|f| format!("{:?}@{}", f.violation, f.step)),
+        }
+    };
     let mut map = vec![0u8; MAP_SIZE];
     let mut failed = 0usize;
     let mut execs = 0usize;
@@ -60,7 +83,7 @@ fn main() {
     while fixed.map_or(start.elapsed() < budget, |n| rounds < n) {
         for c in &cases {
             map.fill(0);
-            if run_case(std::hint::black_box(c), &mut map, None).is_err() {
+            if run(std::hint::black_box(c), &mut map).is_err() {
                 failed += 1;
             }
         }
@@ -74,10 +97,7 @@ fn main() {
     let mut digest = 0xcbf2_9ce4_8422_2325u64;
     for c in &cases {
         map.fill(0);
-        let verdict = match run_case(c, &mut map, None) {
-            Ok(()) => String::new(),
-            Err(f) => format!("{:?}@{}", f.violation, f.step),
-        };
+        let verdict = run(c, &mut map).err().unwrap_or_default();
         for b in map.iter().copied().chain(verdict.bytes()) {
             digest = (digest ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
@@ -91,10 +111,11 @@ fn main() {
         dir.display()
     );
     println!(
-        "fuzz_exec: {:.0} execs/s, {per_exec:.2} us an execution, {:.3} us an action; {} oracle failures a round",
+        "fuzz_exec: {:.0} execs/s, {per_exec:.2} us an execution, {:.3} us an action; {} failures (oracles{}) a round",
         execs as f64 / t,
         per_exec * cases.len() as f64 / actions.max(1) as f64,
-        failed / rounds.max(1)
+        failed / rounds.max(1),
+        against.as_ref().map_or(String::new(), |a| format!(", divergences from {}", a.name))
     );
     println!("fuzz_exec: digest of the maps and verdicts {digest:016x}");
 }

@@ -19,13 +19,45 @@ pub(super) struct FuzzArgs {
     /// The campaign binary (default: tcp-fuzz next to this one, then target/fuzz/).
     #[arg(long)]
     fuzzer: Option<PathBuf>,
+    /// Differential: every case also runs on this stack linked in
+    /// (`smoltcp`), beside the reference stack; where they part is a
+    /// finding of kind `divergence` unless the stack's allowances or
+    /// divergence ledger let it pass.
+    #[arg(long, value_name = "STACK")]
+    against: Option<String>,
+    /// The other stack's allowances and divergence ledger (default:
+    /// fuzzer/divergences/<STACK>.yaml as shipped).
+    #[arg(long, value_name = "FILE", requires = "against")]
+    allowances: Option<PathBuf>,
 }
 
 pub(super) fn fuzz(a: FuzzArgs) -> Result<Verdict, Error> {
+    let against = match &a.against {
+        None => None,
+        Some(name) => {
+            let text = match &a.allowances {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| Error::Invalid(format!("--allowances {}: {e}", p.display())))?,
+                ),
+                None => None,
+            };
+            let path = a.allowances.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            Some(triage::Against::new(name, text.as_deref().map(|t| (path.as_str(), t))).map_err(Error::Invalid)?)
+        }
+    };
     if a.time > 0 {
-        fuzz::campaign(a.fuzzer, &a.cores, a.time, &a.corpus, &a.out).map_err(|e| Error::Environment(e.to_string()))?;
+        let mut extra: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(name) = &a.against {
+            extra.extend(["--against".into(), name.into()]);
+        }
+        if let Some(p) = &a.allowances {
+            extra.extend(["--allowances".into(), p.into()]);
+        }
+        fuzz::campaign(a.fuzzer, &a.cores, a.time, &a.corpus, &a.out, &extra)
+            .map_err(|e| Error::Environment(e.to_string()))?;
     }
-    let t = triage::triage_campaign(&a.out);
+    let t = triage::triage_campaign_against(&a.out, against.as_ref());
     println!(
         "{} solutions: {} distinct findings, {} not reproduced outside the campaign",
         t.solutions,
@@ -41,7 +73,7 @@ pub(super) fn fuzz(a: FuzzArgs) -> Result<Verdict, Error> {
             f.message,
             f.actions,
             f.script.display(),
-            if f.replays { "replays: harness run fails" } else { "DOES NOT REPLAY" }
+            if f.replays { format!("replays: {}", f.how) } else { "DOES NOT REPLAY".into() }
         );
     }
     match fuzz::pictures::write_states(&a.out) {

@@ -3,6 +3,7 @@
 //! state) transitions for the fuzzer's feedback.
 
 use super::case::{AckAt, Action, Burst, CallKind, Header, Role, SeqAt, CONNECTIONS, HEADER, MAX_RECORDS, RECORD};
+use super::diff::{CallResult, Differ, Input};
 use reference_stack::event::{Cause, DropReason, EventKind, Notice};
 use reference_stack::oracle::{Oracle, TimerSteps, Violation};
 use reference_stack::wire::{IpRepr, OptionData, SackBlocks, TcpFlags, TcpOption, TcpOptions, TcpRepr};
@@ -258,6 +259,8 @@ struct Run<'m> {
     events: Vec<reference_stack::Event>,
     tcp: TcpRepr,
     rec: Option<&'m mut Vec<Recorded>>,
+    /// The other stack of a differential run, driven beside this one.
+    diff: Option<&'m mut Differ>,
 }
 
 /// The buffers a run needs, kept between runs on the same thread so that
@@ -294,6 +297,64 @@ impl Run<'_> {
         }
     }
 
+    /// The clock as the other stack of a differential run reads it.
+    fn at(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.now.total_micros())
+    }
+
+    /// Each connection's state on the reference stack and on the other
+    /// stack (all `None` without one).
+    fn states(&mut self) -> [[Option<State>; CONNECTIONS as usize]; 2] {
+        let mut s = [[None; CONNECTIONS as usize]; 2];
+        let Some(d) = self.diff.as_deref_mut() else { return s };
+        for (c, p) in self.peers.iter().enumerate() {
+            s[0][c] = self.stack.connection_view(&FourTuple { local: p.local, remote: p.remote }).map(|v| v.state);
+            s[1][c] = d.state(c, p.local, p.remote);
+        }
+        s
+    }
+
+    /// A differential run's step begins: both stacks' states before it.
+    fn diff_begin(&mut self, input: Input, conn: u8) {
+        if self.diff.is_some() {
+            let st = self.states();
+            if let Some(d) = self.diff.as_deref_mut() {
+                d.begin_step(input, conn, st);
+            }
+        }
+    }
+
+    /// A differential run's step ends: both stacks' states after it.
+    fn diff_end(&mut self) {
+        if self.diff.is_some() {
+            let st = self.states();
+            if let Some(d) = self.diff.as_deref_mut() {
+                d.end_step(st);
+            }
+        }
+    }
+
+    /// The other stack's side of a call on connection `conn`: `other` makes
+    /// it there (with the connection's descriptor there); the two results
+    /// are kept for the comparison.
+    fn mirror(
+        &mut self,
+        conn: u8,
+        reference: CallResult,
+        other: impl FnOnce(&mut dyn crate::target::adapter::StackAdapter, std::time::Duration, Fd) -> CallResult,
+    ) {
+        let at = self.at();
+        let Some(d) = self.diff.as_deref_mut() else { return };
+        let r = match d.peers[usize::from(conn)].fd {
+            Some(fd) => other(d.stack.as_mut(), at, fd),
+            None => Err(reference_stack::Errno::EBADF),
+        };
+        if reference.is_ok() && r == Err(reference_stack::Errno::ENOPROTOOPT) {
+            d.stop_comparing("a socket option the other stack does not have");
+        }
+        d.set_result(reference, r);
+    }
+
     fn tuple(&self, conn: u8) -> FourTuple {
         let p = &self.peers[usize::from(conn)];
         FourTuple { local: p.local, remote: p.remote }
@@ -311,6 +372,9 @@ impl Run<'_> {
         while let Some(origin) = self.stack.poll_transmit_into(self.now, &mut self.wire) {
             if let Some(r) = self.rec.as_deref_mut() {
                 r.push(Recorded::Out { at: self.now, bytes: self.wire.clone() });
+            }
+            if let Some(d) = self.diff.as_deref_mut() {
+                d.reference_sent(std::time::Duration::from_micros(self.now.total_micros()), &self.wire);
             }
             let (ip, tcp) = self.oracle.on_emit_header(&self.wire, origin.as_ref()).map_err(fail)?;
             if let Some(p) = self.peers.iter_mut().find(|p| ip.dst == p.remote.ip() && tcp.dst_port == p.remote.port())
@@ -332,6 +396,10 @@ impl Run<'_> {
                 }
             }
             self.hit(EMITTED + flag_class(tcp.flags));
+        }
+        let at = self.at();
+        if let Some(d) = self.diff.as_deref_mut() {
+            d.settle(at);
         }
         self.stack.take_events_into(&mut self.events);
         let events = std::mem::take(&mut self.events);
@@ -434,6 +502,9 @@ impl Run<'_> {
         // `injected_segments_are_what_the_wire_gives` holds the two equal).
         // Like `handle_packet`, but for the datagram counter, which no
         // oracle reads.
+        if let Some(d) = self.diff.as_deref_mut() {
+            d.inject(std::time::Duration::from_micros(self.now.total_micros()), conn, ip, tcp);
+        }
         pad_as_parsed(tcp);
         self.stack.handle_segment(self.now, ip, tcp);
     }
@@ -445,10 +516,20 @@ impl Run<'_> {
         let mut timers = TimerSteps::new(until);
         while let Some(t) = timers.next(&self.stack, self.now).map_err(|violation| Finding { violation, step })? {
             self.now = t;
+            // The other stack's timers due before this one first, each at
+            // its own deadline.
+            let at = self.at();
+            if let Some(d) = self.diff.as_deref_mut() {
+                d.wait_until(at);
+            }
             self.stack.handle_timeout(self.now);
             self.settle(step)?;
         }
         self.now = until;
+        let at = self.at();
+        if let Some(d) = self.diff.as_deref_mut() {
+            d.wait_until(at);
+        }
         self.stack.handle_timeout(self.now);
         Ok(())
     }
@@ -498,6 +579,10 @@ impl Run<'_> {
             let ip = IpRepr::new(addr, main.local.ip());
             self.oracle.before_inject(tuple, st.as_ref());
             self.oracle.on_inject(ip.src, ip.dst, &tcp);
+            let at = self.at();
+            if let Some(d) = self.diff.as_deref_mut() {
+                d.send(at, ip, &tcp);
+            }
             self.stack.handle_segment(self.now, ip, &tcp);
         }
         // Settled once: the answers leave at the same instant either way,
@@ -545,13 +630,29 @@ impl Run<'_> {
         let now = self.now;
         match (self.role, self.lfd) {
             (Role::Listen, Some(lfd)) => {
-                if let Ok((nfd, from)) = self.stack.accept(now, lfd) {
+                let r = self.stack.accept(now, lfd);
+                let mut to = None;
+                if let Ok((nfd, from)) = r {
                     let _ = self.stack.set_nonblocking(nfd, true);
-                    if let Some(p) = self.peers.iter_mut().find(|p| p.remote == from && p.fd.is_none()) {
-                        p.fd = Some(nfd);
+                    to = self.peers.iter().position(|p| p.remote == from && p.fd.is_none());
+                    if let Some(k) = to {
+                        self.peers[k].fd = Some(nfd);
                     }
                     self.call(|| format!("accept({lfd}) = *"));
                     self.call(|| format!("fcntl({nfd}, F_SETFL, O_NONBLOCK) = *"));
+                }
+                let at = self.at();
+                if let Some(d) = self.diff.as_deref_mut() {
+                    // The other stack's accepted connection goes to the
+                    // peer the reference stack's came from.
+                    let o = match d.lfd {
+                        Some(l) => d.stack.accept(at, l),
+                        None => Err(reference_stack::Errno::EBADF),
+                    };
+                    if let (Ok(ofd), Some(k)) = (o, to) {
+                        d.peers[k].fd = Some(ofd);
+                    }
+                    d.set_result(r.map(|_| ()), o.map(|_| ()));
                 }
             }
             (Role::Connect, _) if conn > 0 => {
@@ -568,42 +669,68 @@ impl Run<'_> {
                 }
                 self.call(|| format!("socket() = {fd}"));
                 self.call(|| format!("fcntl({fd}, F_SETFL, O_NONBLOCK) = *"));
-                let _ = self.stack.connect(now, fd, remote);
+                let r = self.stack.connect(now, fd, remote);
                 self.peers[usize::from(conn)].fd = Some(fd);
                 self.call(|| format!("connect({fd}, {remote}) = *"));
+                let at = self.at();
+                if let Some(d) = self.diff.as_deref_mut() {
+                    d.peers[usize::from(conn)] = Default::default();
+                    let o = d.stack.socket(at, false).and_then(|ofd| {
+                        d.peers[usize::from(conn)].fd = Some(ofd);
+                        d.stack.connect(at, ofd, remote)
+                    });
+                    d.set_result(r, o);
+                }
             }
             _ => {}
         }
     }
 
-    /// A call on connection `conn`'s socket `fd`.
+    /// A call on connection `conn`'s socket `fd` (and on the other stack's,
+    /// in a differential run).
     fn call_with(&mut self, fd: Fd, conn: u8, c: CallKind) {
         let now = self.now;
         match c {
             CallKind::Accept => {}
             CallKind::Send(n) => {
                 let n = usize::from(n) % 16_384;
-                let _ = self.stack.send(now, fd, &PATTERN[..n], false);
+                let r = self.stack.send(now, fd, &PATTERN[..n], false);
+                self.mirror(conn, r.map(|_| ()), |o, t, ofd| o.send(t, ofd, &PATTERN[..n]).map(|_| ()));
                 self.call(|| format!("write({fd}, {n}) = *"));
             }
             CallKind::Urgent(n) => {
                 let n = usize::from(n).max(1);
                 let _ = self.stack.send(now, fd, &PATTERN[..n], true);
+                if let Some(d) = self.diff.as_deref_mut() {
+                    d.stop_comparing("urgent data (the adapters' socket API has none)");
+                }
                 self.call(|| format!("send({fd}, ..., {n}, MSG_OOB) = *"));
             }
             CallKind::Recv(n) => {
-                let _ = self.stack.recv(now, fd, usize::from(n), false);
+                let r = self.stack.recv(now, fd, usize::from(n), false);
+                self.mirror(conn, r.map(|_| ()), |o, t, ofd| o.recv(t, ofd, usize::from(n), false).map(|_| ()));
                 self.call(|| format!("read({fd}, {n}) = *"));
             }
             CallKind::Close => {
-                let _ = self.stack.close(now, fd);
+                let r = self.stack.close(now, fd);
+                self.mirror(conn, r, |o, t, ofd| o.close(t, ofd));
                 self.peers[usize::from(conn)].fd = None;
+                if let Some(d) = self.diff.as_deref_mut() {
+                    d.peers[usize::from(conn)].fd = None;
+                }
                 self.call(|| format!("close({fd}) = *"));
             }
             CallKind::Abort => {
-                let _ = self.stack.setsockopt(now, fd, SockOpt::Linger(Some(0)));
-                let _ = self.stack.close(now, fd);
+                let a = self.stack.setsockopt(now, fd, SockOpt::Linger(Some(0)));
+                let b = self.stack.close(now, fd);
+                self.mirror(conn, a.and(b), |o, t, ofd| {
+                    let a = o.setsockopt(t, ofd, SockOpt::Linger(Some(0)));
+                    a.and(o.close(t, ofd))
+                });
                 self.peers[usize::from(conn)].fd = None;
+                if let Some(d) = self.diff.as_deref_mut() {
+                    d.peers[usize::from(conn)].fd = None;
+                }
                 self.call(|| format!("setsockopt({fd}, SO_LINGER, 0) = *"));
                 self.call(|| format!("close({fd}) = *"));
             }
@@ -613,30 +740,35 @@ impl Run<'_> {
                     1 => (reference_stack::Shutdown::Write, "SHUT_WR"),
                     _ => (reference_stack::Shutdown::Both, "SHUT_RDWR"),
                 };
-                let _ = self.stack.shutdown(now, fd, how);
+                let r = self.stack.shutdown(now, fd, how);
+                self.mirror(conn, r, |o, t, ofd| o.shutdown(t, ofd, how));
                 self.call(|| format!("shutdown({fd}, {name}) = *"));
             }
             CallKind::NoDelay(on) => {
-                let _ = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
+                let r = self.stack.setsockopt(now, fd, SockOpt::NoDelay(on));
+                self.mirror(conn, r, |o, t, ofd| o.setsockopt(t, ofd, SockOpt::NoDelay(on)));
                 self.call(|| format!("setsockopt({fd}, TCP_NODELAY, {}) = *", u8::from(on)));
             }
             CallKind::KeepAlive { idle, probes } => {
                 let idle = u32::from(idle) + 1;
-                let _ = self.stack.setsockopt(now, fd, SockOpt::KeepAlive(true));
-                let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIdle(idle));
+                let mut opts = vec![SockOpt::KeepAlive(true), SockOpt::KeepIdle(idle)];
                 self.call(|| format!("setsockopt({fd}, SO_KEEPALIVE, 1) = *"));
                 self.call(|| format!("setsockopt({fd}, TCP_KEEPIDLE, {idle}) = *"));
                 if probes != 0 {
                     let (intvl, cnt) = (1 + u32::from(probes & 15), 1 + u32::from(probes >> 4 & 7));
-                    let _ = self.stack.setsockopt(now, fd, SockOpt::KeepIntvl(intvl));
-                    let _ = self.stack.setsockopt(now, fd, SockOpt::KeepCnt(cnt));
+                    opts.extend([SockOpt::KeepIntvl(intvl), SockOpt::KeepCnt(cnt)]);
                     self.call(|| format!("setsockopt({fd}, TCP_KEEPINTVL, {intvl}) = *"));
                     self.call(|| format!("setsockopt({fd}, TCP_KEEPCNT, {cnt}) = *"));
+                }
+                for opt in opts {
+                    let r = self.stack.setsockopt(now, fd, opt);
+                    self.mirror(conn, r, |o, t, ofd| o.setsockopt(t, ofd, opt));
                 }
             }
             CallKind::RcvBuf(n) => {
                 let v = u32::from(n) * 4 + 256;
-                let _ = self.stack.setsockopt(now, fd, SockOpt::RcvBuf(v));
+                let r = self.stack.setsockopt(now, fd, SockOpt::RcvBuf(v));
+                self.mirror(conn, r, |o, t, ofd| o.setsockopt(t, ofd, SockOpt::RcvBuf(v)));
                 self.call(|| format!("setsockopt({fd}, SO_RCVBUF, {v}) = *"));
             }
         }
@@ -691,9 +823,81 @@ fn pad_as_parsed(tcp: &mut TcpRepr) {
 pub fn run_case(bytes: &[u8], map: &mut [u8], rec: Option<&mut Vec<Recorded>>) -> Result<(), Finding> {
     // Taken for the run and put back after (a panic loses only capacity).
     let mut scratch = SCRATCH.take();
-    let result = run_case_with(bytes, map, rec, &mut scratch);
+    let result = run_case_with(bytes, map, rec, &mut scratch, None);
     SCRATCH.set(scratch);
     result
+}
+
+/// What a differential run found: an oracle of the reference stack failed,
+/// or the stacks parted where no allowance or ledger entry lets them.
+#[derive(Clone, Debug)]
+pub enum DiffFailure {
+    Oracle(Finding),
+    Divergence(Box<super::diff::Divergence>),
+}
+
+/// Runs a case on the reference stack and, beside it in the same virtual
+/// time, on `differ`'s other stack (a fresh instance), then compares the
+/// two under `allow`. `map` gets the reference stack's coverage as in
+/// [`run_case`]; `rec` what the case did (as [`run_case`] records it).
+pub fn run_diff(
+    bytes: &[u8],
+    map: &mut [u8],
+    differ: &mut Differ,
+    allow: &super::diff::Allowances,
+    rec: Option<&mut Vec<Recorded>>,
+) -> Result<(), DiffFailure> {
+    differ.reset();
+    let fixed: Vec<u8>;
+    let bytes = if allow.profile.is_some() && bytes.len() >= super::case::HEADER {
+        let mut b = bytes.to_vec();
+        allow.header(&mut b);
+        fixed = b;
+        &fixed[..]
+    } else {
+        bytes
+    };
+    let mut scratch = SCRATCH.take();
+    let result = run_case_with(bytes, map, rec, &mut scratch, Some(differ));
+    SCRATCH.set(scratch);
+    result.map_err(DiffFailure::Oracle)?;
+    match differ.compare(allow) {
+        Some(d) => Err(DiffFailure::Divergence(Box::new(d))),
+        None => Ok(()),
+    }
+}
+
+/// An action as a differential run's comparison names it, and the
+/// connection it is for.
+fn input_of(a: &Action) -> (Input, u8) {
+    match a {
+        Action::Segment(s) => {
+            let mut f = TcpFlags(s.flags);
+            if s.options & 64 != 0 {
+                f |= TcpFlags::URG;
+            }
+            (Input::Segment(f), s.conn % CONNECTIONS)
+        }
+        Action::SynBurst(_) => (Input::Flood, 0),
+        Action::Wait(_) => (Input::Timers, 0),
+        Action::Call { conn, call } => (
+            Input::Call(match call {
+                CallKind::Accept => "accept",
+                CallKind::Send(_) => "write",
+                CallKind::Urgent(_) => "send-oob",
+                CallKind::Recv(_) => "read",
+                CallKind::Close => "close",
+                CallKind::Abort => "abort",
+                CallKind::Shutdown(0) => "shutdown-rd",
+                CallKind::Shutdown(1) => "shutdown-wr",
+                CallKind::Shutdown(_) => "shutdown-rdwr",
+                CallKind::NoDelay(_) => "nodelay",
+                CallKind::KeepAlive { .. } => "keepalive",
+                CallKind::RcvBuf(_) => "rcvbuf",
+            }),
+            conn % CONNECTIONS,
+        ),
+    }
 }
 
 fn run_case_with(
@@ -701,6 +905,7 @@ fn run_case_with(
     map: &mut [u8],
     rec: Option<&mut Vec<Recorded>>,
     scratch: &mut Scratch,
+    diff: Option<&mut Differ>,
 ) -> Result<(), Finding> {
     let h = Header::decode(bytes);
     let role = h.role;
@@ -744,8 +949,34 @@ fn run_case_with(
         events: std::mem::take(&mut scratch.events),
         tcp: std::mem::take(&mut scratch.tcp),
         rec,
+        diff,
     };
     let now = r.now;
+    if r.diff.is_some() {
+        let st = r.states();
+        if let Some(d) = r.diff.as_deref_mut() {
+            d.begin_step(Input::Setup, 0, st);
+            let o = d.stack.socket(std::time::Duration::ZERO, false);
+            if let Ok(ofd) = o {
+                let z = std::time::Duration::ZERO;
+                let done = match role {
+                    Role::Listen => {
+                        d.lfd = Some(ofd);
+                        d.stack.bind(z, ofd, local).and_then(|()| d.stack.listen(z, ofd, backlog as i32))
+                    }
+                    Role::Connect => {
+                        d.peers[0].fd = Some(ofd);
+                        d.stack.connect(z, ofd, remote)
+                    }
+                };
+                let reference = match role {
+                    Role::Listen => Ok(()),
+                    Role::Connect => Err(reference_stack::Errno::EINPROGRESS),
+                };
+                d.set_result(reference, done);
+            }
+        }
+    }
     match role {
         Role::Listen => {
             if let Ok(fd) = r.stack.socket(now, Domain::Inet) {
@@ -773,11 +1004,27 @@ fn run_case_with(
     }
     // The actions, decoded as they are run (as `Case::decode` would).
     let records = bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).take(MAX_RECORDS);
+    let mut last = 0;
     let result = r.settle(0).and_then(|()| {
+        r.diff_end();
         for (i, rec) in records.enumerate() {
             let a = Action::from_record(rec.try_into().expect("RECORD bytes"));
+            last = i + 1;
+            if r.diff.is_some() {
+                let (input, conn) = input_of(&a);
+                r.diff_begin(input, conn);
+            }
             r.act(&a, i + 1)?;
             r.settle(i + 1)?;
+            r.diff_end();
+        }
+        if r.diff.is_some() {
+            // Both stacks' delayed ACKs go out: a wait, the last step.
+            r.diff_begin(Input::Timers, 0);
+            let until = r.now + Duration::from_micros(super::diff::FLUSH.as_micros() as u64);
+            r.wait_until(until, last + 1)?;
+            r.settle(last + 1)?;
+            r.diff_end();
         }
         Ok(())
     });

@@ -10,6 +10,7 @@
 //! structure-aware mutators work on whole records.
 
 pub mod case;
+pub mod diff;
 pub mod exec;
 pub mod pictures;
 pub mod seeds;
@@ -37,6 +38,7 @@ pub fn campaign(
     secs: u64,
     corpus: &std::path::Path,
     out: &std::path::Path,
+    extra: &[std::ffi::OsString],
 ) -> Result<(), CampaignError> {
     let bin = bin
         .or_else(|| {
@@ -50,6 +52,7 @@ pub fn campaign(
         .arg(corpus)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|error| CampaignError::Start { bin: bin.clone(), error })?;

@@ -52,21 +52,69 @@ fn install_hook() {
     });
 }
 
+/// The other stack of a differential campaign's triage.
+#[derive(Clone)]
+pub struct Against {
+    /// As `--against` names it (`smoltcp`).
+    pub name: String,
+    pub make: fn() -> Box<dyn crate::target::adapter::StackAdapter>,
+    pub allow: super::diff::Allowances,
+}
+
+impl Against {
+    /// The stack `name` linked in, with its allowances (`allowances`: a
+    /// file's path and text, else the ones shipped).
+    pub fn new(name: &str, allowances: Option<(&str, &str)>) -> Result<Against, String> {
+        let make = super::diff::maker(name).ok_or_else(|| {
+            format!("--against {name}: not a stack linked in; one of: {}", super::diff::STACKS.join(", "))
+        })?;
+        let allow = match allowances {
+            Some((path, text)) => super::diff::Allowances::parse(path, text).map_err(|e| e.to_string())?,
+            None => super::diff::Allowances::builtin(name)
+                .ok_or_else(|| format!("--against {name}: no allowances shipped; pass --allowances"))?,
+        };
+        Ok(Against { name: name.to_string(), make, allow })
+    }
+
+    /// The script target of the same stack (none for `reference`, the
+    /// self-check, whose other side differs only in its seed).
+    pub fn target(&self) -> Option<crate::script::TargetKind> {
+        let k = crate::script::TargetKind::ALL.into_iter().find(|k| k.name() == self.name)?;
+        (k != crate::script::TargetKind::Reference).then_some(k)
+    }
+}
+
 /// Runs a case and says what, if anything, it finds.
 pub fn classify(bytes: &[u8]) -> Option<Triage> {
+    classify_against(bytes, None)
+}
+
+/// Runs a case, beside `against`'s stack when given, and says what, if
+/// anything, it finds: an oracle's failure, a panic, or a divergence
+/// (kind `divergence`, located by its cluster).
+pub fn classify_against(bytes: &[u8], against: Option<&Against>) -> Option<Triage> {
     install_hook();
     QUIET.with(|q| *q.borrow_mut() = true);
     let mut map = vec![0u8; MAP_SIZE];
-    let r = panic::catch_unwind(AssertUnwindSafe(|| exec::run_case(bytes, &mut map, None)));
+    let r = panic::catch_unwind(AssertUnwindSafe(|| match against {
+        None => exec::run_case(bytes, &mut map, None).map_err(exec::DiffFailure::Oracle),
+        Some(a) => {
+            let mut d = super::diff::Differ::new(a.make);
+            exec::run_diff(bytes, &mut map, &mut d, &a.allow, None)
+        }
+    }));
     QUIET.with(|q| *q.borrow_mut() = false);
     match r {
         Ok(Ok(())) => None,
-        Ok(Err(f)) => Some(Triage {
+        Ok(Err(exec::DiffFailure::Oracle(f))) => Some(Triage {
             kind: f.violation.kind().to_string(),
             location: f.violation.location(),
             message: f.violation.to_string(),
             step: f.step,
         }),
+        Ok(Err(exec::DiffFailure::Divergence(d))) => {
+            Some(Triage { kind: "divergence".into(), location: d.cluster(), message: d.to_string(), step: d.step })
+        }
         Err(_) => {
             let (loc, msg) = PANIC.with(|p| p.borrow_mut().take()).unwrap_or_default();
             Some(Triage { kind: "panic".into(), location: loc, message: msg, step: 0 })
@@ -77,8 +125,13 @@ pub fn classify(bytes: &[u8]) -> Option<Triage> {
 /// Removes records and shrinks payloads while the same finding (kind and
 /// location) still shows. Deterministic; bounded.
 pub fn minimise(bytes: &[u8]) -> Vec<u8> {
-    let Some(want) = classify(bytes).map(|t| t.key()) else { return bytes.to_vec() };
-    let same = |b: &[u8]| classify(b).is_some_and(|t| t.key() == want);
+    minimise_against(bytes, None)
+}
+
+/// [`minimise`], for a finding of a differential run beside `against`.
+pub fn minimise_against(bytes: &[u8], against: Option<&Against>) -> Vec<u8> {
+    let Some(want) = classify_against(bytes, against).map(|t| t.key()) else { return bytes.to_vec() };
+    let same = |b: &[u8]| classify_against(b, against).is_some_and(|t| t.key() == want);
     let header = bytes[..HEADER.min(bytes.len())].to_vec();
     let mut recs: Vec<[u8; RECORD]> =
         bytes.get(HEADER..).unwrap_or(&[]).chunks_exact(RECORD).map(|c| c.try_into().expect("16")).collect();
@@ -251,7 +304,7 @@ fn written(bytes: &[u8], t: &Triage, with_out: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::{Dir, TraceEntry};
     use crate::runner::{self, Status};
@@ -259,7 +312,7 @@ mod tests {
 
     /// Cases to check: every seed in `corpus/`, each also with a few bytes
     /// changed (the kind of case a campaign runs), and cases of random bytes.
-    fn cases() -> Vec<Vec<u8>> {
+    pub(crate) fn cases() -> Vec<Vec<u8>> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus");
         let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
             .expect("corpus/")
@@ -405,8 +458,11 @@ pub struct Finding {
     pub actions: usize,
     /// The script written for it (`case.yaml`; `case.bin` beside it).
     pub script: std::path::PathBuf,
-    /// The script fails on the reference target, as the case did.
+    /// The script fails on the reference target, as the case did (for a
+    /// divergence: see [`Finding::how`]).
     pub replays: bool,
+    /// How replaying was checked.
+    pub how: &'static str,
 }
 
 /// What a campaign's solutions came to.
@@ -424,6 +480,16 @@ pub struct CampaignTriage {
 /// what the reference stack sent, for other targets), and the script replayed on the reference
 /// target, which must fail where the fuzzer's case did.
 pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
+    triage_campaign_against(out, None)
+}
+
+/// [`triage_campaign`] for a differential campaign beside `against`: a
+/// divergence is written like any finding, and replays when its
+/// `differential.yaml` passes on the reference target and fails on the
+/// other stack's (the case's first difference there, which may be one the
+/// allowances let pass: `divergence.txt` beside it says which one the
+/// comparison found).
+pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>) -> CampaignTriage {
     use crate::runner::{run_one, Status};
     use crate::script::TargetKind;
     let mut groups: std::collections::BTreeMap<(String, String), (usize, Vec<u8>)> = Default::default();
@@ -436,7 +502,7 @@ pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
     let mut unreproduced = 0;
     for f in &files {
         let Ok(bytes) = std::fs::read(f) else { continue };
-        match classify(&bytes) {
+        match classify_against(&bytes, against) {
             Some(t) => {
                 let e = groups.entry(t.key()).or_insert((0, bytes.clone()));
                 e.0 += 1;
@@ -451,8 +517,12 @@ pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
     let _ = std::fs::create_dir_all(&dir);
     let mut findings = Vec::new();
     for ((kind, location), (count, bytes)) in groups {
-        let min = minimise(&bytes);
-        let Some(t) = classify(&min) else { continue };
+        let mut min = minimise_against(&bytes, against);
+        if let Some(a) = against {
+            // The case as it ran beside the other stack (its profile).
+            a.allow.header(&mut min);
+        }
+        let Some(t) = classify_against(&min, against) else { continue };
         let slug: String = format!("{kind}-{location}")
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -466,9 +536,29 @@ pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
         // The same case expecting what the reference stack sent, for
         // another target: does that stack do what the reference stack did?
         let _ = std::fs::write(fdir.join("differential.yaml"), differential_script(&min, &t));
-        let replays = match crate::script::load(&script_path) {
-            Ok(s) => matches!(run_one(&s[0], TargetKind::Reference).status, Status::Failed(_)),
-            Err(_) => false,
+        let mut how = "harness run fails";
+        let replays = if t.kind == "divergence" {
+            let _ = std::fs::write(fdir.join("divergence.txt"), format!("{}\n", t.message));
+            let other = against.and_then(Against::target);
+            match (crate::script::load(&fdir.join("differential.yaml")), other) {
+                (Ok(s), Some(k)) => {
+                    how = "differential.yaml passes on the reference target and fails on the other";
+                    matches!(run_one(&s[0], TargetKind::Reference).status, Status::Passed)
+                        && matches!(run_one(&s[0], k).status, Status::Failed(_))
+                }
+                // No script target for the other side: the minimised case
+                // diverges alike when run again.
+                (Ok(_), None) => {
+                    how = "the minimised case diverges alike when run again";
+                    classify_against(&min, against).is_some_and(|again| again.key() == t.key())
+                }
+                _ => false,
+            }
+        } else {
+            match crate::script::load(&script_path) {
+                Ok(s) => matches!(run_one(&s[0], TargetKind::Reference).status, Status::Failed(_)),
+                Err(_) => false,
+            }
         };
         findings.push(Finding {
             kind,
@@ -478,6 +568,7 @@ pub fn triage_campaign(out: &std::path::Path) -> CampaignTriage {
             actions: (min.len().saturating_sub(HEADER)) / RECORD,
             script: script_path,
             replays,
+            how,
         });
     }
     CampaignTriage { solutions: files.len(), unreproduced, findings }

@@ -1,0 +1,1096 @@
+//! Differential execution: a case run on the reference stack and, side by
+//! side in the same virtual time, on another stack linked in (a
+//! [`StackAdapter`], e.g. smoltcp), and the two compared step by step.
+//!
+//! What is compared is what can be compared across stacks: each segment a
+//! stack sends (flags, sequence number relative to its own ISN,
+//! acknowledgment number, payload length, the window's class: closed, open
+//! or shrunk), the state each connection reaches after each action, and each
+//! call's result (success, or which errno). What may legitimately differ
+//! between two stacks (window sizes, options, when an ACK is delayed,
+//! retransmission timing, how long a timer runs) is data: the
+//! [`Allowances`] of the other stack, read from
+//! `fuzzer/divergences/<stack>.yaml`, which also holds the divergence ledger
+//! (a cluster glob, the reason, the clause, the version seen). The
+//! comparison reads those modes; it has no rule of its own for any stack.
+//!
+//! A divergence is located by where it appears: the reference stack's state
+//! of the connection before the action, the action (an injected segment's
+//! flags, a call, the timers of a wait), and what parted (the emitted
+//! segment's kind and the field, the state after, the call's result). That
+//! triple is its cluster: [`Divergence::cluster`].
+
+use super::case::CONNECTIONS;
+use crate::target::adapter::StackAdapter;
+use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::{Errno, FourTuple, State};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How one attribute of two stacks' segments is compared.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Equal values.
+    #[default]
+    Exact,
+    /// The same class (a window: closed, open, shrunk).
+    Class,
+    /// Not compared.
+    Ignore,
+}
+
+/// What segments of the two stacks may differ in (all compared exactly
+/// unless a mode says otherwise).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Compare {
+    /// The advertised window: `exact` compares the scaled window, `class`
+    /// closed/open/shrunk, `ignore` nothing.
+    #[serde(default)]
+    pub window: Mode,
+    /// Flags left out of the comparison (`PSH`, `ECE`, `CWR`, `URG`).
+    #[serde(default)]
+    pub ignore_flags: Vec<String>,
+    /// Pure ACKs that move the acknowledgment forward (or only open the
+    /// window) may be sent at other times: ACK delay and ACK frequency are
+    /// a stack's choice (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2). Duplicate
+    /// ACKs (the answers to unacceptable or out-of-order segments) are
+    /// still compared, and so is the highest acknowledgment each stack sent
+    /// on a connection once both had [`FLUSH`] after the case's last
+    /// action to send their delayed ACKs.
+    #[serde(default)]
+    pub delayed_acks: bool,
+    /// Segments that carry nothing new (retransmissions) are left out:
+    /// their timing is the RTO's, a stack's choice within RFC 6298.
+    #[serde(default)]
+    pub retransmissions: Mode,
+    /// Consecutive data segments of one step (and a FIN right after them)
+    /// are compared as one: how a stack cuts its data into segments
+    /// (MSS, Nagle, send-buffer chunks) is its choice.
+    #[serde(default)]
+    pub merge_data: bool,
+    /// What timers do (the segments and states of a wait's timers): `exact`
+    /// compares them as any step's, `class` only the first sending of data,
+    /// SYN, FIN and RST (not their timing, nor pure ACKs, nor states), `ignore`
+    /// nothing. Timer lengths (TIME-WAIT, keep-alive, give-up) are choices.
+    #[serde(default)]
+    pub timers: Mode,
+    /// A call's result: `exact` success or errno; `ignore`.
+    #[serde(default)]
+    pub results: Mode,
+}
+
+/// How long both stacks run on after a differential case's last action,
+/// for their delayed ACKs (RFC 9293 3.8.6.3: under 0.5 s).
+pub const FLUSH: Duration = Duration::from_millis(500);
+
+/// A known divergence: a cluster glob and why it is a legitimate choice (or
+/// a known bug of the other stack).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    /// Glob over [`Divergence::cluster`] (`*` any text).
+    pub cluster: String,
+    pub reason: String,
+    #[serde(default)]
+    pub clause: Option<String>,
+    /// `choice` (both are allowed), `bug` (the other stack's), `profile`
+    /// (a gap of the reference stack's profile).
+    pub kind: String,
+    /// The stack's version it was seen on.
+    pub seen: String,
+}
+
+/// The other stack's allowances and ledger.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowances {
+    /// The stack, as its adapter names it.
+    pub stack: String,
+    /// Which profile of the reference stack it is compared with: `rfc9293`
+    /// or `linux` (the case's profile bit and listen-queue sysctls, which
+    /// the other stack has no counterpart of, are then left out); absent:
+    /// the case's.
+    #[serde(default)]
+    pub profile: Option<String>,
+    pub compare: Compare,
+    #[serde(default)]
+    pub ledger: Vec<LedgerEntry>,
+    /// Ignored flags as bits (from `compare.ignore_flags`).
+    #[serde(skip)]
+    flag_mask: u8,
+}
+
+/// A problem with an allowances file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct AllowancesError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Allowances {
+    /// Parses an allowances file's text (`path` names it in errors).
+    pub fn parse(path: &str, text: &str) -> Result<Allowances, AllowancesError> {
+        let err = |message: String| AllowancesError { path: path.to_string(), message };
+        let mut a: Allowances = serde_saphyr::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut mask = 0u8;
+        for f in &a.compare.ignore_flags {
+            mask |= match f.as_str() {
+                "PSH" => TcpFlags::PSH.0,
+                "URG" => TcpFlags::URG.0,
+                "ECE" => TcpFlags::ECE.0,
+                "CWR" => TcpFlags::CWR.0,
+                other => return Err(err(format!("ignore-flags: {other:?} is not one of PSH, URG, ECE, CWR"))),
+            };
+        }
+        a.flag_mask = mask;
+        if let Some(p) = &a.profile {
+            if !matches!(p.as_str(), "rfc9293" | "linux") {
+                return Err(err(format!("profile: {p:?} is not one of rfc9293, linux")));
+            }
+        }
+        for e in &a.ledger {
+            if !matches!(e.kind.as_str(), "choice" | "bug" | "profile") {
+                return Err(err(format!(
+                    "ledger entry {:?}: kind {:?} is not one of choice, bug, profile",
+                    e.cluster, e.kind
+                )));
+            }
+        }
+        Ok(a)
+    }
+
+    /// The allowances this harness ships for the stack `name`.
+    pub fn builtin(name: &str) -> Option<Allowances> {
+        let (path, text) = match name {
+            "smoltcp" => ("fuzzer/divergences/smoltcp.yaml", include_str!("../../../fuzzer/divergences/smoltcp.yaml")),
+            "reference" => {
+                ("fuzzer/divergences/reference.yaml", include_str!("../../../fuzzer/divergences/reference.yaml"))
+            }
+            _ => return None,
+        };
+        Some(Allowances::parse(path, text).expect("the shipped allowances parse (a test holds them to it)"))
+    }
+
+    /// The case's header as the comparison runs it: under a fixed
+    /// [`Allowances::profile`], that profile without the Linux sysctls.
+    pub fn header(&self, header: &mut [u8]) {
+        if let (Some(p), Some(b)) = (&self.profile, header.get_mut(1)) {
+            *b = u8::from(p == "linux");
+        }
+    }
+
+    /// The ledger entry a divergence's cluster matches, if any.
+    pub fn known(&self, d: &Divergence) -> Option<&LedgerEntry> {
+        let c = d.cluster();
+        self.ledger.iter().find(|e| crate::suite::glob(&e.cluster, &c))
+    }
+}
+
+/// The stacks this harness links in that can run beside the reference
+/// stack, by name.
+pub const STACKS: [&str; 2] = ["smoltcp", "reference"];
+
+/// What makes a fresh instance of the in-process stack `name`, owning the
+/// address the fuzzer's cases give the stack (198.51.100.1).
+pub fn maker(name: &str) -> Option<fn() -> Box<dyn StackAdapter>> {
+    fn smoltcp() -> Box<dyn StackAdapter> {
+        Box::new(crate::target::smoltcp::Smoltcp::new(std::net::Ipv4Addr::new(198, 51, 100, 1).into()))
+    }
+    fn reference() -> Box<dyn StackAdapter> {
+        let mut profile = reference_stack::Profile::rfc9293();
+        // (planted-divergence: RFC 793's RST for a SYN in a synchronized
+        // state, where RFC 5961 4.2 has a challenge ACK.)
+        profile.rfc5961 &= !cfg!(feature = "planted-divergence");
+        Box::new(ReferenceAdapter::new(profile, 2))
+    }
+    match name {
+        "smoltcp" => Some(smoltcp),
+        "reference" => Some(reference),
+        _ => None,
+    }
+}
+
+/// The window's class in a segment (RFC 9293 3.8.6: a window is closed at
+/// zero; shrunk when its right edge moves left, which 3.8.6 strongly
+/// discourages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowClass {
+    Closed,
+    Open,
+    Shrunk,
+}
+
+/// A segment a stack sent, normalised for comparison.
+#[derive(Clone, Copy, Debug)]
+pub struct Seg {
+    pub at: Duration,
+    pub conn: u8,
+    pub flags: TcpFlags,
+    /// Relative to the stack's ISN on this connection.
+    pub seq: u32,
+    /// The acknowledgment number (the peer's sequence space, the same for
+    /// both stacks).
+    pub ack: u32,
+    pub len: u32,
+    /// The scaled window.
+    pub window: u64,
+    pub class: WindowClass,
+    /// It occupies no sequence space beyond what this stack sent before.
+    pub retransmit: bool,
+    /// A pure ACK (no SYN, FIN, RST, data) that moved the acknowledgment
+    /// forward or only opened the window.
+    pub advancing_ack: bool,
+}
+
+impl Seg {
+    fn pure_ack(&self) -> bool {
+        self.len == 0 && self.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0
+    }
+
+    fn occupies(&self) -> u32 {
+        self.len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}
+
+impl fmt::Display for Seg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}({})", self.flags, self.seq, self.seq.wrapping_add(self.len), self.len)?;
+        if self.flags.ack() {
+            write!(f, " ack {} win {} ({:?})", self.ack, self.window, self.class)?;
+        }
+        write!(f, " at {:.3}s", self.at.as_secs_f64())
+    }
+}
+
+/// What a stack's connection looked like to the comparison, as it went.
+#[derive(Clone, Copy, Debug, Default)]
+struct Track {
+    isn: Option<u32>,
+    /// Its SYN carried a window scale (the shift), and the peer's did.
+    own_shift: Option<u8>,
+    peer_ws: bool,
+    /// One past the highest sequence number sent (relative).
+    snd_max: Option<u32>,
+    max_ack: Option<u32>,
+    right_edge: Option<u32>,
+}
+
+/// One stack's side: the segments it sent and what it knew of them.
+#[derive(Default)]
+pub struct Side {
+    pub segs: Vec<Seg>,
+    track: [Track; CONNECTIONS as usize + 1],
+}
+
+fn lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+impl Side {
+    fn clear(&mut self) {
+        self.segs.clear();
+        self.track = Default::default();
+    }
+
+    /// Records a datagram this stack sent; `Err` when it does not parse.
+    fn record(&mut self, at: Duration, bytes: &[u8]) -> Result<(), String> {
+        let (ip, h) = IpPacket::parse_sent_header(bytes).map_err(|e| e.to_string())?;
+        let remote = ip.dst;
+        let peer = super::exec::REMOTE.parse::<SocketAddr>().map(|a| a.ip()).ok();
+        let conn = match h.dst_port.checked_sub(super::exec::remote_port(0)) {
+            Some(k) if Some(remote) == peer && k < u16::from(CONNECTIONS) => k as u8,
+            _ => CONNECTIONS,
+        };
+        let t = &mut self.track[usize::from(conn)];
+        if h.flags.syn() {
+            if t.isn != Some(h.seq.0) {
+                *t = Track { peer_ws: t.peer_ws, ..Track::default() };
+            }
+            t.isn = Some(h.seq.0);
+            t.own_shift = IpPacket::parse(bytes).ok().and_then(|p| {
+                p.tcp.options.iter().find_map(|o| match o {
+                    TcpOption::WindowScale(s) => Some(*s),
+                    _ => None,
+                })
+            });
+        }
+        // A RST,ACK to a segment without ACK has sequence number zero (RFC
+        // 9293 3.10.7.1), in no connection's numbering.
+        let zero = h.flags.rst() && h.flags.ack() && h.seq.0 == 0;
+        let seq = if zero { 0 } else { h.seq.0.wrapping_sub(t.isn.unwrap_or(0)) };
+        let len = h.payload_len as u32;
+        let shift = match (t.own_shift, t.peer_ws) {
+            (Some(s), true) if !h.flags.syn() => s.min(14),
+            _ => 0,
+        };
+        let window = u64::from(h.window) << shift;
+        let right = h.ack.0.wrapping_add(window as u32);
+        let class = if h.window == 0 {
+            WindowClass::Closed
+        } else if h.flags.ack() && t.right_edge.is_some_and(|r| lt(right, r)) {
+            WindowClass::Shrunk
+        } else {
+            WindowClass::Open
+        };
+        let mut seg = Seg {
+            at,
+            conn,
+            flags: h.flags,
+            seq,
+            ack: h.ack.0,
+            len,
+            window,
+            class,
+            retransmit: false,
+            advancing_ack: false,
+        };
+        let end = seq.wrapping_add(seg.occupies());
+        seg.retransmit = seg.occupies() > 0 && t.snd_max.is_some_and(|m| !lt(m, end));
+        if seg.flags.ack() {
+            let moved = t.max_ack.is_none_or(|m| lt(m, h.ack.0));
+            let opened = t.right_edge.is_none_or(|r| lt(r, right));
+            seg.advancing_ack = seg.pure_ack() && (moved || opened);
+            if moved {
+                t.max_ack = Some(h.ack.0);
+            }
+            if opened || h.flags.syn() {
+                t.right_edge = Some(right);
+            }
+        }
+        if seg.occupies() > 0 && t.snd_max.is_none_or(|m| lt(m, end)) {
+            t.snd_max = Some(end);
+        }
+        self.segs.push(seg);
+        Ok(())
+    }
+}
+
+/// What an action was, for a divergence's cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    Setup,
+    /// A segment from the peer (its flags).
+    Segment(TcpFlags),
+    /// A socket call, by name.
+    Call(&'static str),
+    /// The clock ran: the stacks' timers.
+    Timers,
+    /// A burst of SYNs from many sources.
+    Flood,
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Setup => f.write_str("setup"),
+            // The flags that choose a segment's processing (RFC 9293
+            // 3.10.7); PSH, URG, ECE and CWR would only split clusters.
+            Input::Segment(fl) => write!(
+                f,
+                "in {}",
+                TcpFlags(fl.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0))
+            ),
+            Input::Call(c) => write!(f, "{c}()"),
+            Input::Timers => f.write_str("timers"),
+            Input::Flood => f.write_str("flood"),
+        }
+    }
+}
+
+/// A call's result: success or the errno.
+pub type CallResult = Result<(), Errno>;
+
+/// One action as both stacks saw it.
+#[derive(Clone, Debug)]
+struct StepRec {
+    input: Input,
+    /// The connection the action was for.
+    conn: u8,
+    before: [[Option<State>; CONNECTIONS as usize]; 2],
+    after: [[Option<State>; CONNECTIONS as usize]; 2],
+    /// Where each side's segments of this step start and end in its list.
+    segs: [(usize, usize); 2],
+    /// The call's result on each side (the first failing of a call's parts).
+    result: Option<(CallResult, CallResult)>,
+}
+
+/// Where two stacks parted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The action (1-based; 0 is the setup) and the connection.
+    pub step: usize,
+    pub conn: u8,
+    /// The reference stack's state of the connection before the action
+    /// (`None`: no connection).
+    pub state: Option<State>,
+    pub input: Input,
+    /// What parted: a segment's kind (`S.`, `R.`, `.`), `state`, `result`.
+    pub output: String,
+    /// Which field: `flags`, `seq`, `ack`, `len`, `window`, `missing`,
+    /// `extra`, `state`, `errno`, `malformed`.
+    pub field: &'static str,
+    pub reference: String,
+    pub other: String,
+}
+
+impl Divergence {
+    /// Where it appears: `<state> <input> -> <output> <field>`, e.g.
+    /// `ESTABLISHED in F. -> . missing` (the reference stack answered a FIN
+    /// with an ACK that the other did not send).
+    pub fn cluster(&self) -> String {
+        let state = self.state.map_or("no-connection".to_string(), |s| s.to_string());
+        format!("{state} {} -> {} {}", self.input, self.output, self.field)
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (action {}, connection {}): reference {}; other {}",
+            self.cluster(),
+            self.step,
+            self.conn,
+            self.reference,
+            self.other
+        )
+    }
+}
+
+/// The other stack's view of one of the case's connections.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OtherPeer {
+    pub fd: Option<reference_stack::Fd>,
+    pub isn: Option<u32>,
+    pub local_port: Option<u16>,
+    pub last_tsval: u32,
+}
+
+/// The other stack and everything the comparison records of a case.
+pub struct Differ {
+    pub(crate) stack: Box<dyn StackAdapter>,
+    pub(crate) peers: [OtherPeer; CONNECTIONS as usize],
+    pub(crate) lfd: Option<reference_stack::Fd>,
+    pub(crate) now: Duration,
+    pub sides: [Side; 2],
+    steps: Vec<StepRec>,
+    /// From this action on, nothing is compared: the other stack cannot do
+    /// what the case asked (why).
+    pub(crate) incomparable: Option<(usize, &'static str)>,
+    /// A datagram of the other stack that did not parse, or a livelock.
+    pub(crate) broken: Option<(usize, String)>,
+    pub(crate) wire: Vec<u8>,
+    make: fn() -> Box<dyn StackAdapter>,
+}
+
+/// How often the other stack may ask to run again at one instant before it
+/// counts as a livelock.
+const SAME_INSTANT: u32 = 10_000;
+
+impl Differ {
+    /// A differ over fresh instances made by `make` (one per case).
+    pub fn new(make: fn() -> Box<dyn StackAdapter>) -> Differ {
+        Differ {
+            stack: make(),
+            peers: Default::default(),
+            lfd: None,
+            now: Duration::ZERO,
+            sides: Default::default(),
+            steps: Vec::new(),
+            incomparable: None,
+            broken: None,
+            wire: Vec::new(),
+            make,
+        }
+    }
+
+    /// Starts a new case on a fresh instance of the other stack.
+    pub(crate) fn reset(&mut self) {
+        self.stack = (self.make)();
+        self.peers = Default::default();
+        self.lfd = None;
+        self.now = Duration::ZERO;
+        self.sides[0].clear();
+        self.sides[1].clear();
+        self.steps.clear();
+        self.incomparable = None;
+        self.broken = None;
+    }
+
+    pub(crate) fn begin_step(&mut self, input: Input, conn: u8, before: [[Option<State>; 3]; 2]) {
+        let segs = [(self.sides[0].segs.len(), 0), (self.sides[1].segs.len(), 0)];
+        self.steps.push(StepRec { input, conn, before, after: before, segs, result: None });
+    }
+
+    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2]) {
+        let (a, b) = (self.sides[0].segs.len(), self.sides[1].segs.len());
+        if let Some(s) = self.steps.last_mut() {
+            s.after = after;
+            s.segs[0].1 = a;
+            s.segs[1].1 = b;
+        }
+    }
+
+    /// The step under way (for marking it incomparable).
+    pub(crate) fn step(&self) -> usize {
+        self.steps.len().saturating_sub(1)
+    }
+
+    pub(crate) fn set_result(&mut self, reference: CallResult, other: CallResult) {
+        if let Some(s) = self.steps.last_mut() {
+            let r = s.result.get_or_insert((Ok(()), Ok(())));
+            if r.0.is_ok() {
+                r.0 = reference;
+            }
+            if r.1.is_ok() {
+                r.1 = other;
+            }
+        }
+    }
+
+    pub(crate) fn stop_comparing(&mut self, why: &'static str) {
+        if self.incomparable.is_none() {
+            self.incomparable = Some((self.step(), why));
+        }
+    }
+
+    /// A datagram the reference stack sent.
+    pub(crate) fn reference_sent(&mut self, at: Duration, bytes: &[u8]) {
+        // The reference stack's own datagrams are checked by its oracles.
+        let _ = self.sides[0].record(at, bytes);
+    }
+
+    /// A peer's segment, as the reference stack got it, to the other stack:
+    /// acknowledgment and SACK numbers moved from the reference stack's
+    /// sequence space (its last ISN on the connection) into the other's,
+    /// the echoed timestamp its own, the port its own.
+    pub(crate) fn inject(&mut self, now: Duration, conn: u8, ip: IpRepr, tcp: &TcpRepr) {
+        let c = usize::from(conn % CONNECTIONS);
+        if tcp.flags.syn() {
+            let ws = tcp.options.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
+            self.sides[0].track[c].peer_ws = ws;
+            self.sides[1].track[c].peer_ws = ws;
+        }
+        let p = self.peers[c];
+        let mut t = tcp.clone();
+        let shift = match (self.sides[0].track[c].isn, self.sides[1].track[c].isn) {
+            (Some(r), Some(o)) => o.wrapping_sub(r),
+            _ => 0,
+        };
+        t.ack = reference_stack::SeqNumber(t.ack.0.wrapping_add(shift));
+        if let Some(port) = p.local_port {
+            t.dst_port = port;
+        }
+        let options: Vec<TcpOption> = t
+            .options
+            .iter()
+            .map(|o| match o {
+                TcpOption::Timestamps { tsval, tsecr } if *tsecr != 0 => {
+                    TcpOption::Timestamps { tsval: *tsval, tsecr: p.last_tsval }
+                }
+                TcpOption::Sack(blocks) => {
+                    let moved: Vec<_> = blocks
+                        .iter()
+                        .map(|(l, r)| {
+                            (
+                                reference_stack::SeqNumber(l.0.wrapping_add(shift)),
+                                reference_stack::SeqNumber(r.0.wrapping_add(shift)),
+                            )
+                        })
+                        .collect();
+                    TcpOption::Sack(reference_stack::wire::SackBlocks::new(&moved).unwrap_or(*blocks))
+                }
+                other => *other,
+            })
+            .collect();
+        t.options.clear();
+        for o in options {
+            t.options.push(o);
+        }
+        self.send(now, ip, &t);
+    }
+
+    /// A segment to the other stack as it is (a flood's SYNs).
+    pub(crate) fn send(&mut self, now: Duration, ip: IpRepr, tcp: &TcpRepr) {
+        self.wire.clear();
+        let pkt = IpPacket { ip, tcp: tcp.clone() };
+        if pkt.emit_into(&mut self.wire).is_ok() {
+            self.now = self.now.max(now);
+            self.stack.receive(self.now, &self.wire);
+        }
+    }
+
+    /// Collects what the other stack sends at `now`.
+    pub(crate) fn settle(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        let mut n = 0;
+        while let Some(d) = self.stack.transmit(self.now) {
+            n += 1;
+            if n > SAME_INSTANT {
+                self.break_down(format!("sent over {SAME_INSTANT} datagrams at one instant"));
+                return;
+            }
+            self.learn(&d);
+            if let Err(e) = self.sides[1].record(self.now, &d) {
+                self.break_down(format!("sent a datagram that does not parse ({e}): {}", hex(&d)));
+                return;
+            }
+        }
+    }
+
+    fn break_down(&mut self, why: String) {
+        if self.broken.is_none() {
+            self.broken = Some((self.step(), why));
+        }
+    }
+
+    /// The ISN, local port and last TSval of the other stack's connections,
+    /// from what it sends to the case's peers.
+    fn learn(&mut self, d: &[u8]) {
+        let Ok((ip, h)) = IpPacket::parse_sent_header(d) else { return };
+        let peer = super::exec::REMOTE.parse::<SocketAddr>().map(|a| a.ip()).ok();
+        let Some(k) = h.dst_port.checked_sub(super::exec::remote_port(0)) else { return };
+        if Some(ip.dst) != peer || k >= u16::from(CONNECTIONS) {
+            return;
+        }
+        let p = &mut self.peers[usize::from(k)];
+        if h.flags.syn() {
+            p.isn = Some(h.seq.0);
+            p.local_port = Some(h.src_port);
+        }
+        if let Some((v, _)) = h.timestamps {
+            p.last_tsval = v;
+        }
+    }
+
+    /// Runs the other stack's timers up to `until`, each at its deadline.
+    pub(crate) fn wait_until(&mut self, until: Duration) {
+        let mut same = 0;
+        while let Some(t) = self.stack.next_deadline(self.now) {
+            if t > until || self.broken.is_some() {
+                break;
+            }
+            let t = t.max(self.now);
+            if t == self.now {
+                same += 1;
+                if same > SAME_INSTANT {
+                    self.break_down(format!("asked to run again at {:?} over {SAME_INSTANT} times", self.now));
+                    return;
+                }
+            } else {
+                same = 0;
+            }
+            self.settle(t);
+        }
+        self.settle(until);
+    }
+
+    /// The other stack's state of connection `conn` (`remote` its peer).
+    pub(crate) fn state(&mut self, conn: usize, local: SocketAddr, remote: SocketAddr) -> Option<State> {
+        let port = self.peers[conn].local_port.unwrap_or(local.port());
+        self.stack.connection_state(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
+    }
+
+    /// The first divergence that no ledger entry lists, or `None`. A
+    /// listed one ends the comparison of its connection (what follows it
+    /// follows from it).
+    pub fn compare(&self, allow: &Allowances) -> Option<Divergence> {
+        self.divergences(allow).into_iter().find(|d| allow.known(d).is_none())
+    }
+
+    /// Every divergence, the first of each connection (and each listed one
+    /// with what follows it on other connections).
+    pub fn divergences(&self, allow: &Allowances) -> Vec<Divergence> {
+        let mut out = Vec::new();
+        if let Some((step, why)) = &self.broken {
+            out.push(Divergence {
+                step: *step,
+                conn: 0,
+                state: None,
+                input: self.steps.get(*step).map_or(Input::Setup, |s| s.input.clone()),
+                output: "datagram".into(),
+                field: "malformed",
+                reference: "well-formed datagrams".into(),
+                other: why.clone(),
+            });
+            return out;
+        }
+        let c = &allow.compare;
+        let mut live = [true; CONNECTIONS as usize + 1];
+        let last = self.incomparable.map_or(self.steps.len(), |(s, _)| s);
+        for (k, s) in self.steps.iter().enumerate().take(last) {
+            let timers = s.input == Input::Timers;
+            if timers && c.timers == Mode::Ignore {
+                // What the timers did is not compared; states may part.
+                for (conn, l) in live.iter_mut().enumerate().take(CONNECTIONS as usize) {
+                    if s.after[0][conn] != s.after[1][conn] {
+                        *l = false;
+                    }
+                }
+                continue;
+            }
+            let at = |conn: usize, field: &'static str, output: String, r: String, o: String| Divergence {
+                step: k,
+                conn: conn as u8,
+                state: s.before[0].get(conn).copied().flatten(),
+                input: s.input.clone(),
+                output,
+                field,
+                reference: r,
+                other: o,
+            };
+            if let Some((r, o)) = s.result {
+                if c.results == Mode::Exact && r != o && live[usize::from(s.conn)] {
+                    let name = |x: CallResult| x.map_or_else(|e| format!("-1 {}", e.name()), |_| "success".into());
+                    out.push(at(usize::from(s.conn), "errno", "result".into(), name(r), name(o)));
+                    live[usize::from(s.conn)] = false;
+                }
+            }
+            #[allow(clippy::needless_range_loop)] // `conn` also picks segments and states
+            for conn in 0..=CONNECTIONS as usize {
+                if !live[conn] {
+                    continue;
+                }
+                if conn < CONNECTIONS as usize && s.before[0][conn] != s.before[1][conn] {
+                    live[conn] = false;
+                    continue;
+                }
+                let pick = |side: usize| -> Vec<Seg> {
+                    let (a, b) = s.segs[side];
+                    let v =
+                        self.sides[side].segs.get(a..b).unwrap_or(&[]).iter().filter(|g| usize::from(g.conn) == conn);
+                    let kept = v.filter(|g| {
+                        let allowed = (c.delayed_acks && g.advancing_ack)
+                            || (c.retransmissions == Mode::Ignore && g.retransmit)
+                            || (timers && c.timers == Mode::Class && (g.pure_ack() || g.retransmit));
+                        !allowed
+                    });
+                    let mut segs: Vec<Seg> = kept.copied().collect();
+                    if c.merge_data {
+                        segs = merged(segs);
+                    }
+                    segs
+                };
+                let (r, o) = (pick(0), pick(1));
+                if let Some(d) = first_difference(&r, &o, allow, conn == CONNECTIONS as usize) {
+                    let (field, output, rs, os) = d;
+                    out.push(at(conn, field, output, rs, os));
+                    live[conn] = false;
+                    continue;
+                }
+                if conn < CONNECTIONS as usize
+                    && !(timers && c.timers != Mode::Exact)
+                    && s.after[0][conn] != s.after[1][conn]
+                {
+                    let name = |x: Option<State>| x.map_or("no connection".to_string(), |s| s.to_string());
+                    out.push(at(conn, "state", "state".into(), name(s.after[0][conn]), name(s.after[1][conn])));
+                    live[conn] = false;
+                }
+            }
+        }
+        // What each stack acknowledged in the end (the flush is the last step).
+        if c.delayed_acks && self.incomparable.is_none() {
+            if let Some(s) = self.steps.last() {
+                #[allow(clippy::needless_range_loop)] // `conn` also picks tracks and states
+                for conn in 0..CONNECTIONS as usize {
+                    let (r, o) = (self.sides[0].track[conn].max_ack, self.sides[1].track[conn].max_ack);
+                    if live[conn] && s.after[0][conn] == s.after[1][conn] && r != o {
+                        let name = |x: Option<u32>| x.map_or("no ACK".to_string(), |a| format!("ack {a}"));
+                        out.push(Divergence {
+                            step: self.steps.len() - 1,
+                            conn: conn as u8,
+                            state: s.before[0][conn],
+                            input: Input::Timers,
+                            output: "highest ack".into(),
+                            field: "ack",
+                            reference: name(r),
+                            other: name(o),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Consecutive data segments (and a FIN that follows them) as one.
+fn merged(segs: Vec<Seg>) -> Vec<Seg> {
+    let mut out: Vec<Seg> = Vec::with_capacity(segs.len());
+    for g in segs {
+        if let Some(p) = out.last_mut() {
+            let data_or_fin = g.len > 0 || (g.flags.fin() && g.len == 0);
+            let plain = g.flags.0 & (TcpFlags::SYN.0 | TcpFlags::RST.0) == 0;
+            if p.len > 0 && !p.flags.fin() && plain && data_or_fin && g.seq == p.seq.wrapping_add(p.len) {
+                p.len += g.len;
+                p.flags = TcpFlags(p.flags.0 | g.flags.0);
+                p.ack = g.ack;
+                p.window = g.window;
+                p.class = g.class;
+                continue;
+            }
+        }
+        out.push(g);
+    }
+    out
+}
+
+type Difference = (&'static str, String, String, String);
+
+/// The first difference between two stacks' segments of one step and
+/// connection: (field, the segment's kind, reference, other).
+fn first_difference(r: &[Seg], o: &[Seg], allow: &Allowances, flood: bool) -> Option<Difference> {
+    let c = &allow.compare;
+    let mask = !allow.flag_mask;
+    let kind = |g: &Seg| TcpFlags(g.flags.0 & mask).to_string();
+    for i in 0..r.len().max(o.len()) {
+        match (r.get(i), o.get(i)) {
+            (Some(a), None) => return Some(("missing", kind(a), a.to_string(), "nothing".into())),
+            (None, Some(b)) => return Some(("extra", kind(b), "nothing".into(), b.to_string())),
+            (Some(a), Some(b)) => {
+                let field = if a.flags.0 & mask != b.flags.0 & mask {
+                    "flags"
+                } else if flood {
+                    continue;
+                } else if a.seq != b.seq {
+                    "seq"
+                } else if a.flags.ack() && a.ack != b.ack {
+                    "ack"
+                } else if a.len != b.len {
+                    "len"
+                } else if a.flags.ack()
+                    && match c.window {
+                        Mode::Exact => a.window != b.window,
+                        Mode::Class => a.class != b.class,
+                        Mode::Ignore => false,
+                    }
+                {
+                    "window"
+                } else {
+                    continue;
+                };
+                return Some((field, kind(a), a.to_string(), b.to_string()));
+            }
+            (None, None) => break,
+        }
+    }
+    None
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().take(64).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The reference stack itself as a [`StackAdapter`], seeded otherwise (its
+/// ISNs, timestamp offsets and ephemeral ports differ): `--against
+/// reference` is the comparison's self-check, where every case must come
+/// out alike under exact comparison.
+pub struct ReferenceAdapter {
+    stack: reference_stack::Stack,
+}
+
+impl ReferenceAdapter {
+    pub fn new(profile: reference_stack::Profile, seed: u64) -> ReferenceAdapter {
+        let addrs = vec![std::net::Ipv4Addr::new(198, 51, 100, 1).into()];
+        ReferenceAdapter { stack: reference_stack::Stack::new(reference_stack::StackConfig { addrs, profile, seed }) }
+    }
+}
+
+fn instant(d: Duration) -> reference_stack::Instant {
+    reference_stack::Instant::from_micros(d.as_micros() as u64)
+}
+
+impl StackAdapter for ReferenceAdapter {
+    fn receive(&mut self, now: Duration, datagram: &[u8]) {
+        let _ = self.stack.handle_packet(instant(now), datagram);
+    }
+
+    fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.stack.poll_transmit_into(instant(now), &mut out).map(|_| out)
+    }
+
+    fn next_deadline(&mut self, _: Duration) -> Option<Duration> {
+        self.stack.poll_timeout().map(|t| Duration::from_micros(t.total_micros()))
+    }
+}
+
+impl crate::target::adapter::SocketApi for ReferenceAdapter {
+    fn describe(&self) -> String {
+        "the reference stack (another seed)".into()
+    }
+    fn socket(&mut self, now: Duration, ipv6: bool) -> Result<reference_stack::Fd, Errno> {
+        let d = if ipv6 { reference_stack::Domain::Inet6 } else { reference_stack::Domain::Inet };
+        let fd = self.stack.socket(instant(now), d)?;
+        self.stack.set_nonblocking(fd, true)?;
+        Ok(fd)
+    }
+    fn bind(&mut self, now: Duration, fd: reference_stack::Fd, addr: SocketAddr) -> Result<(), Errno> {
+        self.stack.bind(instant(now), fd, addr)
+    }
+    fn listen(&mut self, now: Duration, fd: reference_stack::Fd, backlog: i32) -> Result<(), Errno> {
+        self.stack.listen(instant(now), fd, backlog)
+    }
+    fn accept(&mut self, now: Duration, fd: reference_stack::Fd) -> Result<reference_stack::Fd, Errno> {
+        let (nfd, _) = self.stack.accept(instant(now), fd)?;
+        self.stack.set_nonblocking(nfd, true)?;
+        Ok(nfd)
+    }
+    fn connect(&mut self, now: Duration, fd: reference_stack::Fd, addr: SocketAddr) -> Result<(), Errno> {
+        self.stack.connect(instant(now), fd, addr)
+    }
+    fn send(&mut self, now: Duration, fd: reference_stack::Fd, data: &[u8]) -> Result<usize, Errno> {
+        self.stack.send(instant(now), fd, data, false)
+    }
+    fn recv(&mut self, now: Duration, fd: reference_stack::Fd, max: usize, peek: bool) -> Result<Vec<u8>, Errno> {
+        self.stack.recv(instant(now), fd, max, peek)
+    }
+    fn shutdown(
+        &mut self,
+        now: Duration,
+        fd: reference_stack::Fd,
+        how: reference_stack::Shutdown,
+    ) -> Result<(), Errno> {
+        self.stack.shutdown(instant(now), fd, how)
+    }
+    fn close(&mut self, now: Duration, fd: reference_stack::Fd) -> Result<(), Errno> {
+        self.stack.close(instant(now), fd)
+    }
+    fn setsockopt(
+        &mut self,
+        now: Duration,
+        fd: reference_stack::Fd,
+        opt: reference_stack::SockOpt,
+    ) -> Result<(), Errno> {
+        self.stack.setsockopt(instant(now), fd, opt)
+    }
+    fn getsockopt(
+        &mut self,
+        now: Duration,
+        fd: reference_stack::Fd,
+        name: reference_stack::SockOptName,
+    ) -> Result<reference_stack::SockOpt, Errno> {
+        self.stack.getsockopt(instant(now), fd, name)
+    }
+    fn poll(&mut self, now: Duration, fd: reference_stack::Fd) -> Result<reference_stack::PollEvents, Errno> {
+        self.stack.poll(instant(now), fd)
+    }
+    fn state(&mut self, fd: reference_stack::Fd) -> Result<State, Errno> {
+        self.stack.state(fd)
+    }
+    fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
+        self.stack.connection_view(conn).map(|v| v.state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::exec::{run_diff, DiffFailure, MAP_SIZE};
+
+    fn corpus_case(name: &str) -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// The comparison's self-check: the reference stack beside itself with
+    /// other ISNs, timestamp offsets and ports, every field compared
+    /// exactly, over every seed and mutations of them: no divergence. This
+    /// holds the translation of acknowledgment, SACK and timestamp numbers
+    /// between the two sequence spaces, and the stepping of both clocks.
+    #[test]
+    fn the_reference_stack_beside_itself_never_diverges() {
+        let allow = Allowances::builtin("reference").unwrap();
+        let mut d = Differ::new(maker("reference").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let (mut alike, mut segments) = (0, 0);
+        for case in crate::fuzz::triage::tests::cases() {
+            map.fill(0);
+            match run_diff(&case, &mut map, &mut d, &allow, None) {
+                Ok(()) => alike += 1,
+                Err(DiffFailure::Oracle(_)) => continue,
+                Err(DiffFailure::Divergence(x)) => panic!("{x}\ncase {case:?}"),
+            }
+            if d.incomparable.is_none() {
+                // (A flood's answers go to many sources, each numbered from
+                // its own ISN: their sequence numbers are not compared.)
+                let n = |s: &Side| {
+                    let seq = |g: &Seg| if g.conn < CONNECTIONS { g.seq } else { 0 };
+                    s.segs.iter().map(|g| (g.flags, seq(g), g.ack, g.len, g.window)).collect::<Vec<_>>()
+                };
+                assert_eq!(n(&d.sides[0]), n(&d.sides[1]), "case {case:?}");
+            }
+            segments += d.sides[1].segs.len();
+        }
+        assert!(alike > 1000 && segments > 5_000, "{alike} cases alike, {segments} segments");
+    }
+
+    /// smoltcp takes text after a FIN (suites/findings/smoltcp/
+    /// data-after-fin-is-taken.yaml): the highest acknowledgment parts.
+    /// Listed in a ledger, the case passes.
+    #[test]
+    fn smoltcp_parts_where_it_takes_text_after_a_fin() {
+        let case = corpus_case("findings-smoltcp-data-after-fin-is-taken.case");
+        let mut allow = Allowances::builtin("smoltcp").unwrap();
+        allow.ledger.clear();
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &allow, None) else {
+            panic!("no divergence")
+        };
+        assert_eq!(x.cluster(), "CLOSE-WAIT timers -> highest ack ack", "{x}");
+        assert!(x.reference.starts_with("ack ") && x.other.starts_with("ack ") && x.reference != x.other, "{x}");
+        allow.ledger.push(LedgerEntry {
+            cluster: "CLOSE-WAIT * -> highest ack ack".into(),
+            reason: "test".into(),
+            clause: None,
+            kind: "bug".into(),
+            seen: "smoltcp 0.14.0".into(),
+        });
+        assert!(run_diff(&case, &mut map, &mut d, &allow, None).is_ok());
+    }
+
+    #[test]
+    fn allowances_files_are_checked() {
+        for s in STACKS {
+            let a = Allowances::builtin(s).unwrap();
+            assert!(maker(s).is_some());
+            for e in &a.ledger {
+                assert!(!e.reason.trim().is_empty() && !e.seen.is_empty(), "{}", e.cluster);
+            }
+        }
+        let bad = [
+            ("stack: x\ncompare: {windw: class}\n", "windw"),
+            ("stack: x\ncompare: {window: sometimes}\n", "sometimes"),
+            ("stack: x\ncompare: {ignore-flags: [FIN]}\n", "FIN"),
+            ("stack: x\nprofile: bsd\ncompare: {}\n", "bsd"),
+            ("stack: x\ncompare: {}\nledger: [{cluster: '*', reason: r, kind: maybe, seen: v}]\n", "maybe"),
+        ];
+        for (text, word) in bad {
+            let e = Allowances::parse("a.yaml", text).unwrap_err().to_string();
+            assert!(e.starts_with("a.yaml: ") && e.contains(word), "{e}");
+        }
+    }
+
+    #[test]
+    fn clusters_name_state_input_output_and_field() {
+        let d = Divergence {
+            step: 3,
+            conn: 0,
+            state: Some(State::Established),
+            input: Input::Segment(TcpFlags(TcpFlags::SYN.0 | TcpFlags::PSH.0 | TcpFlags::URG.0)),
+            output: ".".into(),
+            field: "missing",
+            reference: String::new(),
+            other: String::new(),
+        };
+        assert_eq!(d.cluster(), "ESTABLISHED in S -> . missing");
+        let d = Divergence { state: None, input: Input::Call("close"), output: "R".into(), field: "flags", ..d };
+        assert_eq!(d.cluster(), "no-connection close() -> R flags");
+    }
+}
