@@ -153,11 +153,12 @@ fuzz-clean: fuzz-build
 ## (smoltcp, or `reference`: the stack itself with another seed, the
 ## comparison's self-check); where they part, unless
 ## fuzzer/divergences/<stack>.yaml allows it, is a finding. Both stacks'
-## code is instrumented, in a build of its own (target/fuzz-diff).
+## code is instrumented, in a build of its own (target/fuzz-diff): smoltcp is
+## a dependency, not a workspace member, so the wrapper is RUSTC_WRAPPER there.
 FUZZ_AGAINST ?= smoltcp
 FUZZ_DIFF_DIR := target/fuzz-diff
 fuzz-diff-build: setup
-	SANCOV_CRATES="reference_stack smoltcp" CARGO_TARGET_DIR=$(FUZZ_DIFF_DIR) $(FUZZ_ENV) $(CARGO) build --profile fuzz -p fuzzer
+	SANCOV_CRATES="reference_stack smoltcp" CARGO_TARGET_DIR=$(FUZZ_DIFF_DIR) RUSTC_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc $(CARGO) build --profile fuzz -p fuzzer
 fuzz-diff: fuzz-diff-build
 	$(CARGO) build --release -p harness
 	$(HARNESS) fuzz --against $(FUZZ_AGAINST) --time $(FUZZ_TIME) --cores $(FUZZ_CORES) --corpus corpus --out fuzz-diff-out --fuzzer $(FUZZ_DIFF_DIR)/fuzz/tcp-fuzz

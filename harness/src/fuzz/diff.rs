@@ -81,6 +81,12 @@ pub struct Compare {
     /// A call's result: `exact` success or errno; `ignore`.
     #[serde(default)]
     pub results: Mode,
+    /// Milliseconds: a stack may leave out a duplicate ACK (the answer to
+    /// an unacceptable segment, a challenge ACK) that it would send within
+    /// this long of its previous one on the connection: RFC 5961 7 asks
+    /// for such throttling (SHOULD), each stack with its own limit.
+    #[serde(default)]
+    pub ack_throttle_ms: Option<u64>,
 }
 
 /// How long both stacks run on after a differential case's last action,
@@ -252,6 +258,11 @@ impl Seg {
         self.len == 0 && self.flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0
     }
 
+    /// A pure ACK that moves nothing: a duplicate ACK, a challenge ACK.
+    fn dup_ack(&self) -> bool {
+        self.pure_ack() && !self.advancing_ack
+    }
+
     fn occupies(&self) -> u32 {
         self.len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
     }
@@ -374,8 +385,9 @@ impl Side {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     Setup,
-    /// A segment from the peer (its flags).
-    Segment(TcpFlags),
+    /// A segment from the peer: its flags and, when the reference stack
+    /// had the connection, where its numbers fell ([`Numbers`]).
+    Segment(TcpFlags, Option<Numbers>),
     /// A socket call, by name.
     Call(&'static str),
     /// The clock ran: the stacks' timers.
@@ -390,15 +402,64 @@ impl fmt::Display for Input {
             Input::Setup => f.write_str("setup"),
             // The flags that choose a segment's processing (RFC 9293
             // 3.10.7); PSH, URG, ECE and CWR would only split clusters.
-            Input::Segment(fl) => write!(
-                f,
-                "in {}",
-                TcpFlags(fl.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0))
-            ),
+            Input::Segment(fl, n) => {
+                write!(
+                    f,
+                    "in {}",
+                    TcpFlags(fl.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0))
+                )?;
+                match n {
+                    Some(n) => write!(f, " [seq {}, ack {}]", n.seq, n.ack),
+                    None => Ok(()),
+                }
+            }
             Input::Call(c) => write!(f, "{c}()"),
             Input::Timers => f.write_str("timers"),
             Input::Flood => f.write_str("flood"),
         }
+    }
+}
+
+/// Where an injected segment's numbers fell in the reference stack's view
+/// of the connection (RFC 9293 3.10.7.4's first and fifth checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Numbers {
+    /// `old` (before RCV.NXT), `next` (at it), `in` (inside the window),
+    /// `beyond` (at or past its right edge).
+    pub seq: &'static str,
+    /// `-` (no ACK flag), `ok` (SND.UNA < ACK =< SND.NXT), `dup` (ACK =<
+    /// SND.UNA, not older than the largest window), `old` (older),
+    /// `unsent` (beyond SND.NXT).
+    pub ack: &'static str,
+}
+
+impl Numbers {
+    /// Classifies `seq` and `ack` (with the ACK flag or not) against the
+    /// connection's RCV.NXT, RCV.WND, SND.UNA, SND.NXT and MAX.SND.WND.
+    pub fn of(seq: u32, ack: Option<u32>, v: &reference_stack::ConnView) -> Numbers {
+        let off = seq.wrapping_sub(v.rcv_nxt.0) as i32;
+        let seq = match off {
+            o if o < 0 => "old",
+            0 => "next",
+            o if (o as u32) < v.rcv_wnd => "in",
+            _ => "beyond",
+        };
+        let ack = match ack {
+            None => "-",
+            Some(a) => {
+                let (una, nxt) = (v.snd_una.0, v.snd_nxt.0);
+                if lt(nxt, a) {
+                    "unsent"
+                } else if lt(una, a) {
+                    "ok"
+                } else if !lt(a, una.wrapping_sub(v.max_snd_wnd)) {
+                    "dup"
+                } else {
+                    "old"
+                }
+            }
+        };
+        Numbers { seq, ack }
     }
 }
 
@@ -429,7 +490,8 @@ pub struct Divergence {
     /// (`None`: no connection).
     pub state: Option<State>,
     pub input: Input,
-    /// What parted: a segment's kind (`S.`, `R.`, `.`), `state`, `result`.
+    /// What parted: a segment's kind (`S.`, `R.`, `.`, `.+data`), `state`,
+    /// `result`.
     pub output: String,
     /// Which field: `flags`, `seq`, `ack`, `len`, `window`, `missing`,
     /// `extra`, `state`, `errno`, `malformed`.
@@ -539,6 +601,13 @@ impl Differ {
     /// The step under way (for marking it incomparable).
     pub(crate) fn step(&self) -> usize {
         self.steps.len().saturating_sub(1)
+    }
+
+    /// Where the step's injected segment's numbers fell.
+    pub(crate) fn set_numbers(&mut self, n: Numbers) {
+        if let Some(StepRec { input: Input::Segment(_, numbers), .. }) = self.steps.last_mut() {
+            *numbers = Some(n);
+        }
     }
 
     pub(crate) fn set_result(&mut self, reference: CallResult, other: CallResult) {
@@ -696,6 +765,34 @@ impl Differ {
         self.stack.connection_state(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
     }
 
+    /// The run step by step, both stacks side by side: each action, the
+    /// states after it, what each stack sent (for `divergence.txt`).
+    pub fn explain(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let name = |x: Option<State>| x.map_or("-".to_string(), |s| s.to_string());
+        for (k, s) in self.steps.iter().enumerate() {
+            let states: Vec<String> = (0..CONNECTIONS as usize)
+                .filter(|&c| s.after[0][c].is_some() || s.after[1][c].is_some())
+                .map(|c| format!("conn {c}: {} / {}", name(s.after[0][c]), name(s.after[1][c])))
+                .collect();
+            let _ = writeln!(out, "action {k}: {} (conn {}); after: {}", s.input, s.conn, states.join(", "));
+            if let Some((r, o)) = s.result {
+                let _ = writeln!(out, "    result: reference {r:?}, other {o:?}");
+            }
+            for (side, who) in [(0, "reference"), (1, "other    ")] {
+                let (a, b) = s.segs[side];
+                for g in self.sides[side].segs.get(a..b).unwrap_or(&[]) {
+                    let _ = writeln!(out, "    {who} conn {}: {g}", g.conn);
+                }
+            }
+        }
+        if let Some((k, why)) = self.incomparable {
+            let _ = writeln!(out, "not compared from action {k}: {why}");
+        }
+        out
+    }
+
     /// The first divergence that no ledger entry lists, or `None`. A
     /// listed one ends the comparison of its connection (what follows it
     /// follows from it).
@@ -776,7 +873,40 @@ impl Differ {
                     }
                     segs
                 };
-                let (r, o) = (pick(0), pick(1));
+                let (mut r, mut o) = (pick(0), pick(1));
+                if let Some(ms) = c.ack_throttle_ms {
+                    // A duplicate ACK one side sent and the other left out
+                    // within `ms` of its own previous one is throttling.
+                    let window = Duration::from_millis(ms);
+                    let last_dup = |side: usize| {
+                        let a = s.segs[side].0;
+                        self.sides[side].segs[..a]
+                            .iter()
+                            .rev()
+                            .find(|g| usize::from(g.conn) == conn && g.dup_ack())
+                            .map(|g| g.at)
+                    };
+                    let throttled =
+                        |side: usize, g: &Seg| last_dup(side).is_some_and(|t| g.at.saturating_sub(t) < window);
+                    let (rd, od) = (r.iter().filter(|g| g.dup_ack()).count(), o.iter().filter(|g| g.dup_ack()).count());
+                    if rd > od {
+                        let mut extra = rd - od;
+                        r.retain(|g| {
+                            !(extra > 0 && g.dup_ack() && throttled(1, g) && {
+                                extra -= 1;
+                                true
+                            })
+                        });
+                    } else if od > rd {
+                        let mut extra = od - rd;
+                        o.retain(|g| {
+                            !(extra > 0 && g.dup_ack() && throttled(0, g) && {
+                                extra -= 1;
+                                true
+                            })
+                        });
+                    }
+                }
                 if let Some(d) = first_difference(&r, &o, allow, conn == CONNECTIONS as usize) {
                     let (field, output, rs, os) = d;
                     out.push(at(conn, field, output, rs, os));
@@ -847,7 +977,8 @@ type Difference = (&'static str, String, String, String);
 fn first_difference(r: &[Seg], o: &[Seg], allow: &Allowances, flood: bool) -> Option<Difference> {
     let c = &allow.compare;
     let mask = !allow.flag_mask;
-    let kind = |g: &Seg| TcpFlags(g.flags.0 & mask).to_string();
+    // The kind of a segment: its flags, and `+data` when it carries some.
+    let kind = |g: &Seg| format!("{}{}", TcpFlags(g.flags.0 & mask), if g.len > 0 { "+data" } else { "" });
     for i in 0..r.len().max(o.len()) {
         match (r.get(i), o.get(i)) {
             (Some(a), None) => return Some(("missing", kind(a), a.to_string(), "nothing".into())),
@@ -1083,13 +1214,16 @@ mod tests {
             step: 3,
             conn: 0,
             state: Some(State::Established),
-            input: Input::Segment(TcpFlags(TcpFlags::SYN.0 | TcpFlags::PSH.0 | TcpFlags::URG.0)),
+            input: Input::Segment(
+                TcpFlags(TcpFlags::SYN.0 | TcpFlags::PSH.0 | TcpFlags::URG.0),
+                Some(Numbers { seq: "old", ack: "-" }),
+            ),
             output: ".".into(),
             field: "missing",
             reference: String::new(),
             other: String::new(),
         };
-        assert_eq!(d.cluster(), "ESTABLISHED in S -> . missing");
+        assert_eq!(d.cluster(), "ESTABLISHED in S [seq old, ack -] -> . missing");
         let d = Divergence { state: None, input: Input::Call("close"), output: "R".into(), field: "flags", ..d };
         assert_eq!(d.cluster(), "no-connection close() -> R flags");
     }

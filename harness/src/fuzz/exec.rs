@@ -503,6 +503,9 @@ impl Run<'_> {
         // Like `handle_packet`, but for the datagram counter, which no
         // oracle reads.
         if let Some(d) = self.diff.as_deref_mut() {
+            if let Some(v) = &st {
+                d.set_numbers(super::diff::Numbers::of(seq, flags.ack().then_some(ack), v));
+            }
             d.inject(std::time::Duration::from_micros(self.now.total_micros()), conn, ip, tcp);
         }
         pad_as_parsed(tcp);
@@ -876,7 +879,7 @@ fn input_of(a: &Action) -> (Input, u8) {
             if s.options & 64 != 0 {
                 f |= TcpFlags::URG;
             }
-            (Input::Segment(f), s.conn % CONNECTIONS)
+            (Input::Segment(f, None), s.conn % CONNECTIONS)
         }
         Action::SynBurst(_) => (Input::Flood, 0),
         Action::Wait(_) => (Input::Timers, 0),

@@ -122,6 +122,22 @@ pub fn classify_against(bytes: &[u8], against: Option<&Against>) -> Option<Triag
     }
 }
 
+/// A differential run of `bytes` beside `against`'s stack, both sides
+/// step by step ([`super::diff::Differ::explain`]).
+pub fn explain(bytes: &[u8], against: Option<&Against>) -> String {
+    let Some(a) = against else { return String::new() };
+    let mut d = super::diff::Differ::new(a.make);
+    let mut map = vec![0u8; MAP_SIZE];
+    install_hook();
+    QUIET.with(|q| *q.borrow_mut() = true);
+    let r = panic::catch_unwind(AssertUnwindSafe(|| exec::run_diff(bytes, &mut map, &mut d, &a.allow, None)));
+    QUIET.with(|q| *q.borrow_mut() = false);
+    match r {
+        Ok(_) => d.explain(),
+        Err(_) => "the run panicked\n".into(),
+    }
+}
+
 /// Removes records and shrinks payloads while the same finding (kind and
 /// location) still shows. Deterministic; bounded.
 pub fn minimise(bytes: &[u8]) -> Vec<u8> {
@@ -538,7 +554,7 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
         let _ = std::fs::write(fdir.join("differential.yaml"), differential_script(&min, &t));
         let mut how = "harness run fails";
         let replays = if t.kind == "divergence" {
-            let _ = std::fs::write(fdir.join("divergence.txt"), format!("{}\n", t.message));
+            let _ = std::fs::write(fdir.join("divergence.txt"), format!("{}\n\n{}", t.message, explain(&min, against)));
             let other = against.and_then(Against::target);
             match (crate::script::load(&fdir.join("differential.yaml")), other) {
                 (Ok(s), Some(k)) => {
