@@ -104,7 +104,8 @@ pub struct LedgerEntry {
     #[serde(default)]
     pub clause: Option<String>,
     /// `choice` (both are allowed), `bug` (the other stack's), `profile`
-    /// (a gap of the reference stack's profile).
+    /// (a gap of the reference stack's profile), `adapter` (a limit of this
+    /// harness's adapter for the stack, not the stack's).
     pub kind: String,
     /// The stack's version it was seen on.
     pub seen: String,
@@ -160,9 +161,9 @@ impl Allowances {
             }
         }
         for e in &a.ledger {
-            if !matches!(e.kind.as_str(), "choice" | "bug" | "profile") {
+            if !matches!(e.kind.as_str(), "choice" | "bug" | "profile" | "adapter") {
                 return Err(err(format!(
-                    "ledger entry {:?}: kind {:?} is not one of choice, bug, profile",
+                    "ledger entry {:?}: kind {:?} is not one of choice, bug, profile, adapter",
                     e.cluster, e.kind
                 )));
             }
@@ -285,6 +286,9 @@ struct Track {
     /// Its SYN carried a window scale (the shift), and the peer's did.
     own_shift: Option<u8>,
     peer_ws: bool,
+    /// Its SYN carried timestamps, and the peer's did.
+    own_ts: bool,
+    peer_ts: bool,
     /// One past the highest sequence number sent (relative).
     snd_max: Option<u32>,
     max_ack: Option<u32>,
@@ -320,15 +324,15 @@ impl Side {
         let t = &mut self.track[usize::from(conn)];
         if h.flags.syn() {
             if t.isn != Some(h.seq.0) {
-                *t = Track { peer_ws: t.peer_ws, ..Track::default() };
+                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, ..Track::default() };
             }
             t.isn = Some(h.seq.0);
-            t.own_shift = IpPacket::parse(bytes).ok().and_then(|p| {
-                p.tcp.options.iter().find_map(|o| match o {
-                    TcpOption::WindowScale(s) => Some(*s),
-                    _ => None,
-                })
+            let options = IpPacket::parse(bytes).map(|p| p.tcp.options).unwrap_or_default();
+            t.own_shift = options.iter().find_map(|o| match o {
+                TcpOption::WindowScale(s) => Some(*s),
+                _ => None,
             });
+            t.own_ts = h.timestamps.is_some();
         }
         // A RST,ACK to a segment without ACK has sequence number zero (RFC
         // 9293 3.10.7.1), in no connection's numbering.
@@ -364,12 +368,14 @@ impl Side {
         seg.retransmit = seg.occupies() > 0 && t.snd_max.is_some_and(|m| !lt(m, end));
         if seg.flags.ack() {
             let moved = t.max_ack.is_none_or(|m| lt(m, h.ack.0));
-            let opened = t.right_edge.is_none_or(|r| lt(r, right));
+            // (A SYN's window is never scaled: the right edge counts from
+            // the first window after it.)
+            let opened = !h.flags.syn() && t.right_edge.is_some_and(|r| lt(r, right));
             seg.advancing_ack = seg.pure_ack() && (moved || opened);
             if moved {
                 t.max_ack = Some(h.ack.0);
             }
-            if opened || h.flags.syn() {
+            if !h.flags.syn() && (opened || t.right_edge.is_none()) {
                 t.right_edge = Some(right);
             }
         }
@@ -409,7 +415,7 @@ impl fmt::Display for Input {
                     TcpFlags(fl.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0))
                 )?;
                 match n {
-                    Some(n) => write!(f, " [seq {}, ack {}]", n.seq, n.ack),
+                    Some(n) => write!(f, " [seq {}, ack {}{}]", n.seq, n.ack, if n.no_ts { ", no TS" } else { "" }),
                     None => Ok(()),
                 }
             }
@@ -431,6 +437,9 @@ pub struct Numbers {
     /// SND.UNA, not older than the largest window), `old` (older),
     /// `unsent` (beyond SND.NXT).
     pub ack: &'static str,
+    /// Both SYNs carried timestamps and this segment (not a RST) has none
+    /// (RFC 7323 3.2: such a segment should be dropped).
+    pub no_ts: bool,
 }
 
 impl Numbers {
@@ -459,7 +468,7 @@ impl Numbers {
                 }
             }
         };
-        Numbers { seq, ack }
+        Numbers { seq, ack, no_ts: false }
     }
 }
 
@@ -585,6 +594,16 @@ impl Differ {
     }
 
     pub(crate) fn begin_step(&mut self, input: Input, conn: u8, before: [[Option<State>; 3]; 2]) {
+        // A connection a stack does not have starts afresh: what it sends
+        // next is numbered from its next ISN (the reference stack may pick
+        // the same ISN for the same 4-tuple at the same time).
+        for (side, states) in self.sides.iter_mut().zip(before) {
+            for (t, st) in side.track.iter_mut().zip(states) {
+                if matches!(st, None | Some(State::Closed | State::Listen)) {
+                    *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, ..Track::default() };
+                }
+            }
+        }
         let segs = [(self.sides[0].segs.len(), 0), (self.sides[1].segs.len(), 0)];
         self.steps.push(StepRec { input, conn, before, after: before, segs, result: None });
     }
@@ -640,10 +659,19 @@ impl Differ {
     /// the echoed timestamp its own, the port its own.
     pub(crate) fn inject(&mut self, now: Duration, conn: u8, ip: IpRepr, tcp: &TcpRepr) {
         let c = usize::from(conn % CONNECTIONS);
+        let ts = tcp.options.iter().any(|o| matches!(o, TcpOption::Timestamps { .. }));
         if tcp.flags.syn() {
             let ws = tcp.options.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
-            self.sides[0].track[c].peer_ws = ws;
-            self.sides[1].track[c].peer_ws = ws;
+            for side in &mut self.sides {
+                side.track[c].peer_ws = ws;
+                side.track[c].peer_ts = ts;
+            }
+        }
+        let t0 = &self.sides[0].track[c];
+        if !ts && !tcp.flags.rst() && t0.peer_ts && t0.own_ts {
+            if let Some(StepRec { input: Input::Segment(_, Some(n)), .. }) = self.steps.last_mut() {
+                n.no_ts = true;
+            }
         }
         let p = self.peers[c];
         let mut t = tcp.clone();
@@ -1186,6 +1214,30 @@ mod tests {
         assert!(run_diff(&case, &mut map, &mut d, &allow, None).is_ok());
     }
 
+    /// The same case twice beside smoltcp: the same run, step by step (a
+    /// divergence must replay to be triaged and minimised).
+    #[test]
+    fn differential_runs_are_deterministic() {
+        let allow = Allowances::builtin("smoltcp").unwrap();
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let mut other = Differ::new(maker("smoltcp").unwrap());
+        for case in crate::fuzz::triage::tests::cases() {
+            let a = run_diff(&case, &mut map, &mut d, &allow, None).err().map(|e| format!("{e:?}"));
+            // A run of another case between the two.
+            let _ = run_diff(
+                &corpus_case("findings-smoltcp-data-after-fin-is-taken.case"),
+                &mut map,
+                &mut other,
+                &allow,
+                None,
+            );
+            let b = run_diff(&case, &mut map, &mut other, &allow, None).err().map(|e| format!("{e:?}"));
+            assert_eq!(a, b, "case {case:?}");
+            assert_eq!(d.explain(), other.explain(), "case {case:?}");
+        }
+    }
+
     #[test]
     fn allowances_files_are_checked() {
         for s in STACKS {
@@ -1216,7 +1268,7 @@ mod tests {
             state: Some(State::Established),
             input: Input::Segment(
                 TcpFlags(TcpFlags::SYN.0 | TcpFlags::PSH.0 | TcpFlags::URG.0),
-                Some(Numbers { seq: "old", ack: "-" }),
+                Some(Numbers { seq: "old", ack: "-", no_ts: false }),
             ),
             output: ".".into(),
             field: "missing",
