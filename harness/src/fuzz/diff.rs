@@ -93,6 +93,11 @@ pub struct Compare {
     /// Linux without TCP Fast Open does, shows in every later ACK).
     #[serde(default)]
     pub syn_text: Mode,
+    /// A FIN at another sequence number than the peer's first FIN on the
+    /// connection (the peer's sequence space ended at the first): `exact`
+    /// compares what follows; `ignore` stops comparing the connection.
+    #[serde(default)]
+    pub moved_fin: Mode,
 }
 
 /// How long both stacks run on after a differential case's last action,
@@ -498,6 +503,8 @@ struct StepRec {
     injected: Option<(u32, u32)>,
     /// The injected segment is a SYN with text.
     syn_text: bool,
+    /// The injected segment is a FIN past the peer's first FIN.
+    moved_fin: bool,
 }
 
 /// Where two stacks parted.
@@ -568,6 +575,8 @@ pub struct Differ {
     pub(crate) broken: Option<(usize, String)>,
     pub(crate) wire: Vec<u8>,
     make: fn() -> Box<dyn StackAdapter>,
+    /// The sequence number of the peer's first FIN on each connection.
+    first_fin: [Option<u32>; CONNECTIONS as usize],
 }
 
 /// How often the other stack may ask to run again at one instant before it
@@ -588,6 +597,7 @@ impl Differ {
             broken: None,
             wire: Vec::new(),
             make,
+            first_fin: [None; CONNECTIONS as usize],
         }
     }
 
@@ -602,6 +612,7 @@ impl Differ {
         self.steps.clear();
         self.incomparable = None;
         self.broken = None;
+        self.first_fin = [None; CONNECTIONS as usize];
     }
 
     pub(crate) fn begin_step(&mut self, input: Input, conn: u8, before: [[Option<State>; 3]; 2]) {
@@ -615,6 +626,11 @@ impl Differ {
                 }
             }
         }
+        for (f, st) in self.first_fin.iter_mut().zip(before[0]) {
+            if matches!(st, None | Some(State::Closed | State::Listen)) {
+                *f = None;
+            }
+        }
         let segs = [(self.sides[0].segs.len(), 0), (self.sides[1].segs.len(), 0)];
         self.steps.push(StepRec {
             input,
@@ -625,6 +641,7 @@ impl Differ {
             result: None,
             injected: None,
             syn_text: false,
+            moved_fin: false,
         });
     }
 
@@ -697,6 +714,13 @@ impl Differ {
             let n = tcp.payload.len() as u32 + u32::from(tcp.flags.syn()) + u32::from(tcp.flags.fin());
             s.injected = Some((tcp.seq.0, n));
             s.syn_text = tcp.flags.syn() && !tcp.payload.is_empty();
+            if tcp.flags.fin() {
+                let fin = tcp.seq.0.wrapping_add(n - 1);
+                match self.first_fin[c] {
+                    Some(f) => s.moved_fin = f != fin,
+                    None => self.first_fin[c] = Some(fin),
+                }
+            }
         }
         let p = self.peers[c];
         let mut t = tcp.clone();
@@ -888,7 +912,8 @@ impl Differ {
                 step: k,
                 conn: conn as u8,
                 state: s.before[0].get(conn).copied().flatten(),
-                input: s.input.clone(),
+                // What goes to a flood's sources answers the flood.
+                input: if conn == CONNECTIONS as usize { Input::Flood } else { s.input.clone() },
                 output,
                 field,
                 reference: r,
@@ -974,7 +999,9 @@ impl Differ {
                     out.push(at(conn, "state", "state".into(), name(s.after[0][conn]), name(s.after[1][conn])));
                     live[conn] = false;
                 }
-                if s.syn_text && c.syn_text == Mode::Ignore && conn == usize::from(s.conn) {
+                if conn == usize::from(s.conn)
+                    && ((s.syn_text && c.syn_text == Mode::Ignore) || (s.moved_fin && c.moved_fin == Mode::Ignore))
+                {
                     live[conn] = false;
                 }
             }
