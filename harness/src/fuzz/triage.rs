@@ -71,7 +71,8 @@ impl Against {
         let allow = match allowances {
             Some((path, text)) => super::diff::Allowances::parse(path, text).map_err(|e| e.to_string())?,
             None => super::diff::Allowances::builtin(name)
-                .ok_or_else(|| format!("--against {name}: no allowances shipped; pass --allowances"))?,
+                .ok_or_else(|| format!("--against {name}: no allowances shipped; pass --allowances"))?
+                .map_err(|e| e.to_string())?,
         };
         Ok(Against { name: name.to_string(), make, allow })
     }
