@@ -98,6 +98,12 @@ pub struct Compare {
     /// compares what follows; `ignore` stops comparing the connection.
     #[serde(default)]
     pub moved_fin: Mode,
+    /// A segment without timestamps where both SYNs had them (RFC 7323 3.2
+    /// has it dropped): `exact` compares; `ignore` stops comparing the
+    /// connection from it on (a stack that takes it differs in all that
+    /// follows).
+    #[serde(default)]
+    pub missing_ts: Mode,
 }
 
 /// How long both stacks run on after a differential case's last action,
@@ -929,8 +935,12 @@ impl Differ {
             }
             #[allow(clippy::needless_range_loop)] // `conn` also picks segments and states
             for conn in 0..=CONNECTIONS as usize {
-                // (A FIN past the peer's first: not compared from its step on.)
-                if conn == usize::from(s.conn) && s.moved_fin && c.moved_fin == Mode::Ignore {
+                // (A FIN past the peer's first, a segment without the
+                // timestamps both SYNs had: not compared from its step on.)
+                let no_ts = matches!(s.input, Input::Segment(_, Some(Numbers { no_ts: true, .. })));
+                if conn == usize::from(s.conn)
+                    && ((s.moved_fin && c.moved_fin == Mode::Ignore) || (no_ts && c.missing_ts == Mode::Ignore))
+                {
                     live[conn] = false;
                 }
                 if !live[conn] {
@@ -940,23 +950,32 @@ impl Differ {
                     live[conn] = false;
                     continue;
                 }
-                let pick = |side: usize| -> Vec<Seg> {
+                let raw = |side: usize| -> Vec<Seg> {
                     let (a, b) = s.segs[side];
                     let v =
                         self.sides[side].segs.get(a..b).unwrap_or(&[]).iter().filter(|g| usize::from(g.conn) == conn);
                     let kept = v.filter(|g| {
-                        let allowed = (c.delayed_acks && g.advancing_ack)
-                            || (c.retransmissions == Mode::Ignore && g.retransmit)
+                        let allowed = (c.retransmissions == Mode::Ignore && g.retransmit)
                             || (timers && c.timers == Mode::Class && (g.pure_ack() || g.retransmit));
                         !allowed
                     });
-                    let mut segs: Vec<Seg> = kept.copied().collect();
+                    kept.copied().collect()
+                };
+                let (r0, o0) = (raw(0), raw(1));
+                // An ACK that moves the acknowledgment forward may come at
+                // another time, unless the other stack sent a pure ACK with
+                // the same number in this step: then both answered it (one
+                // had still to acknowledge earlier text, the other had).
+                let pick = |mine: &[Seg], theirs: &[Seg]| -> Vec<Seg> {
+                    let answered = |g: &Seg| theirs.iter().any(|t| t.pure_ack() && t.ack == g.ack);
+                    let mut segs: Vec<Seg> =
+                        mine.iter().filter(|g| !(c.delayed_acks && g.advancing_ack && !answered(g))).copied().collect();
                     if c.merge_data {
                         segs = merged(segs);
                     }
                     segs
                 };
-                let (mut r, mut o) = (pick(0), pick(1));
+                let (mut r, mut o) = (pick(&r0, &o0), pick(&o0, &r0));
                 if let Some(ms) = c.ack_throttle_ms {
                     // A duplicate ACK one side sent and the other left out
                     // within `ms` of its own previous one is throttling.
