@@ -365,7 +365,10 @@ impl Side {
         let right = h.ack.0.wrapping_add(window as u32);
         let class = if h.window == 0 {
             WindowClass::Closed
-        } else if h.flags.ack() && t.right_edge.is_some_and(|r| lt(right, r)) {
+        } else if h.flags.ack() && t.right_edge.is_some_and(|r| lt(right.wrapping_add((1u32 << shift) - 1), r)) {
+            // (Scaling truncates a window to a multiple of 2^shift: a right
+            // edge less than that to the left is that truncation, RFC 7323
+            // 2.4, not a shrunk window.)
             WindowClass::Shrunk
         } else {
             WindowClass::Open
@@ -524,8 +527,9 @@ pub struct Divergence {
     /// (`None`: no connection).
     pub state: Option<State>,
     pub input: Input,
-    /// What parted: a segment's kind (`S.`, `R.`, `.`, `.+data`), `state`,
-    /// `result`.
+    /// What parted: a segment's kind (`S.`, `R.`, `.`, `.+data`), the two
+    /// states after the action (`CLOSE-WAIT vs ESTABLISHED`: the reference
+    /// stack's, the other's), `result`.
     pub output: String,
     /// Which field: `flags`, `seq`, `ack`, `len`, `window`, `missing`,
     /// `extra`, `state`, `errno`, `malformed`.
@@ -990,7 +994,10 @@ impl Differ {
                     };
                     let throttled =
                         |side: usize, g: &Seg| last_dup(side).is_some_and(|t| g.at.saturating_sub(t) < window);
-                    let (rd, od) = (r.iter().filter(|g| g.dup_ack()).count(), o.iter().filter(|g| g.dup_ack()).count());
+                    // (Counted as pure ACKs: an ACK that moves the number on
+                    // one side may answer what a duplicate answers on the other.)
+                    let (rd, od) =
+                        (r.iter().filter(|g| g.pure_ack()).count(), o.iter().filter(|g| g.pure_ack()).count());
                     if rd > od {
                         let mut extra = rd - od;
                         r.retain(|g| {
@@ -1020,7 +1027,9 @@ impl Differ {
                     && s.after[0][conn] != s.after[1][conn]
                 {
                     let name = |x: Option<State>| x.map_or("no connection".to_string(), |s| s.to_string());
-                    out.push(at(conn, "state", "state".into(), name(s.after[0][conn]), name(s.after[1][conn])));
+                    let short = |x: Option<State>| x.map_or("no-connection".to_string(), |s| s.to_string());
+                    let output = format!("{} vs {}", short(s.after[0][conn]), short(s.after[1][conn]));
+                    out.push(at(conn, "state", output, name(s.after[0][conn]), name(s.after[1][conn])));
                     live[conn] = false;
                 }
                 if conn == usize::from(s.conn) && s.syn_text && c.syn_text == Mode::Ignore {
