@@ -709,10 +709,16 @@ impl Differ {
         let c = usize::from(conn % CONNECTIONS);
         let ts = tcp.options.iter().any(|o| matches!(o, TcpOption::Timestamps { .. }));
         if tcp.flags.syn() {
+            // Options count on a SYN that opens a connection, not on one
+            // that comes into a synchronized one.
             let ws = tcp.options.iter().any(|o| matches!(o, TcpOption::WindowScale(_)));
-            for side in &mut self.sides {
-                side.track[c].peer_ws = ws;
-                side.track[c].peer_ts = ts;
+            let before = self.steps.last().map(|s| s.before);
+            for (i, side) in self.sides.iter_mut().enumerate() {
+                let st = before.and_then(|b| b[i][c]);
+                if matches!(st, None | Some(State::Closed | State::Listen | State::SynSent)) {
+                    side.track[c].peer_ws = ws;
+                    side.track[c].peer_ts = ts;
+                }
             }
         }
         let t0 = &self.sides[0].track[c];
