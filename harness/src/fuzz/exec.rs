@@ -888,6 +888,9 @@ fn input_of(a: &Action) -> (Input, u8) {
                 CallKind::Accept => "accept",
                 CallKind::Send(_) => "write",
                 CallKind::Urgent(_) => "send-oob",
+                // (A read of no octets: Linux's read(2) returns 0 at once
+                // (sock_read_iter), its recv(2) goes to TCP; stacks differ.)
+                CallKind::Recv(0) => "read0",
                 CallKind::Recv(_) => "read",
                 CallKind::Close => "close",
                 CallKind::Abort => "abort",
