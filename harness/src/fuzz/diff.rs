@@ -267,6 +267,9 @@ pub struct Seg {
     pub class: WindowClass,
     /// It occupies no sequence space beyond what this stack sent before.
     pub retransmit: bool,
+    /// Text past the right edge of every window the peer offered (more than
+    /// the one octet of a zero-window probe): a rule no allowance lifts.
+    pub beyond_window: bool,
     /// A pure ACK (no SYN, FIN, RST, data) that moved the acknowledgment
     /// forward or only opened the window.
     pub advancing_ack: bool,
@@ -307,6 +310,10 @@ struct Track {
     /// Its SYN carried timestamps, and the peer's did.
     own_ts: bool,
     peer_ts: bool,
+    /// The peer's window scale (from its SYN), and the furthest right edge
+    /// of the windows it offered, in this stack's numbering.
+    peer_shift: u8,
+    peer_edge: Option<u32>,
     /// One past the highest sequence number sent (relative).
     snd_max: Option<u32>,
     max_ack: Option<u32>,
@@ -342,7 +349,7 @@ impl Side {
         let t = &mut self.track[usize::from(conn)];
         if h.flags.syn() {
             if t.isn != Some(h.seq.0) {
-                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, ..Track::default() };
+                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, peer_shift: t.peer_shift, ..Track::default() };
             }
             t.isn = Some(h.seq.0);
             let options = IpPacket::parse(bytes).map(|p| p.tcp.options).unwrap_or_default();
@@ -373,6 +380,7 @@ impl Side {
         } else {
             WindowClass::Open
         };
+        let beyond_window = len > 1 && t.peer_edge.is_some_and(|e| lt(e.wrapping_add(1), h.seq.0.wrapping_add(len)));
         let mut seg = Seg {
             at,
             conn,
@@ -384,6 +392,7 @@ impl Side {
             class,
             retransmit: false,
             advancing_ack: false,
+            beyond_window,
         };
         let end = seq.wrapping_add(seg.occupies());
         seg.retransmit = seg.occupies() > 0 && t.snd_max.is_some_and(|m| !lt(m, end));
@@ -454,9 +463,9 @@ pub struct Numbers {
     /// `old` (before RCV.NXT), `next` (at it), `in` (inside the window),
     /// `beyond` (at or past its right edge).
     pub seq: &'static str,
-    /// `-` (no ACK flag), `ok` (SND.UNA < ACK =< SND.NXT), `dup` (ACK =<
-    /// SND.UNA, not older than the largest window), `old` (older),
-    /// `unsent` (beyond SND.NXT).
+    /// `-` (no ACK flag), `ok` (SND.UNA < ACK =< SND.NXT), `una` (ACK =
+    /// SND.UNA), `dup` (below SND.UNA, not older than the largest window),
+    /// `old` (older), `unsent` (beyond SND.NXT).
     pub ack: &'static str,
     /// Both SYNs carried timestamps and this segment (not a RST) has none
     /// (RFC 7323 3.2: such a segment should be dropped).
@@ -482,6 +491,8 @@ impl Numbers {
                     "unsent"
                 } else if lt(una, a) {
                     "ok"
+                } else if a == una {
+                    "una"
                 } else if !lt(a, una.wrapping_sub(v.max_snd_wnd)) {
                     "dup"
                 } else {
@@ -749,6 +760,27 @@ impl Differ {
         if let Some(port) = p.local_port {
             t.dst_port = port;
         }
+        // The window the peer offers each stack, in its numbering.
+        if tcp.flags.syn() {
+            let shift = tcp.options.iter().find_map(|o| match o {
+                TcpOption::WindowScale(s) => Some((*s).min(14)),
+                _ => None,
+            });
+            for side in &mut self.sides {
+                side.track[c].peer_shift = shift.unwrap_or(0);
+            }
+        }
+        if tcp.flags.ack() {
+            for (side, ack) in self.sides.iter_mut().zip([tcp.ack.0, t.ack.0]) {
+                let tr = &mut side.track[c];
+                let scaled = if tcp.flags.syn() || !tr.peer_ws || tr.own_shift.is_none() { 0 } else { tr.peer_shift };
+                let edge = ack.wrapping_add(u32::from(tcp.window) << scaled);
+                if tr.peer_edge.is_none_or(|e| lt(e, edge)) {
+                    tr.peer_edge = Some(edge);
+                }
+            }
+        }
+
         let options: Vec<TcpOption> = t
             .options
             .iter()
@@ -984,6 +1016,17 @@ impl Differ {
                     kept.copied().collect()
                 };
                 let (r0, o0) = (raw(0), raw(1));
+                if let Some(g) = o0.iter().find(|g| g.beyond_window) {
+                    out.push(at(
+                        conn,
+                        "beyond-window",
+                        format!("{}", TcpFlags(g.flags.0 & !allow.flag_mask)) + "+data",
+                        "text within the peer's window".into(),
+                        g.to_string(),
+                    ));
+                    live[conn] = false;
+                    continue;
+                }
                 // An ACK that moves the acknowledgment forward may come at
                 // another time, unless the other stack sent a pure ACK with
                 // the same number in this step: then both answered it (one
@@ -1323,7 +1366,7 @@ mod tests {
             panic!("no divergence")
         };
         // Located at the segment that brought the text after the FIN.
-        assert_eq!(x.cluster(), "CLOSE-WAIT in . [seq next, ack dup] -> highest ack ack", "{x}");
+        assert_eq!(x.cluster(), "CLOSE-WAIT in . [seq next, ack una] -> highest ack ack", "{x}");
         assert!(x.reference.starts_with("ack ") && x.other.starts_with("ack ") && x.reference != x.other, "{x}");
         allow.ledger.push(LedgerEntry {
             cluster: "CLOSE-WAIT in * -> highest ack ack".into(),
@@ -1356,6 +1399,35 @@ mod tests {
             let b = run_diff(&case, &mut map, &mut other, &allow, None).err().map(|e| format!("{e:?}"));
             assert_eq!(a, b, "case {case:?}");
             assert_eq!(d.explain(), other.explain(), "case {case:?}");
+        }
+    }
+
+    /// Text past every window the peer offered is flagged (a rule no
+    /// allowance lifts), but not a zero-window probe's one octet.
+    #[test]
+    fn text_beyond_the_peers_window_is_flagged() {
+        let (src, dst) = ("198.51.100.1".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        let seg = |seq: u32, len: usize| {
+            let tcp = TcpRepr {
+                src_port: 8080,
+                dst_port: 40000,
+                seq: reference_stack::SeqNumber(seq),
+                ack: reference_stack::SeqNumber(1),
+                flags: TcpFlags::ACK,
+                window: 1000,
+                payload: vec![b'x'; len],
+                ..TcpRepr::default()
+            };
+            IpPacket { ip: IpRepr::new(src, dst), tcp }.emit().unwrap()
+        };
+        let mut side = Side::default();
+        side.track[0].isn = Some(1000);
+        side.track[0].peer_edge = Some(1001 + 100);
+        for (seq, len, beyond) in
+            [(1001, 100, false), (1001, 101, false), (1001, 102, true), (1101, 1, false), (1050, 60, true)]
+        {
+            side.record(Duration::ZERO, &seg(seq, len)).unwrap();
+            assert_eq!(side.segs.last().unwrap().beyond_window, beyond, "{seq} +{len}");
         }
     }
 
