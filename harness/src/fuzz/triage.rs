@@ -202,23 +202,39 @@ const CONN_NAMES: [&str; CONNECTIONS as usize] = ["main", "b", "c"];
 /// The script that replays `bytes` on the reference target; the reference
 /// target's oracles make it fail where the fuzzer's did.
 pub fn script(bytes: &[u8], t: &Triage) -> String {
-    written(bytes, t, false)
+    written(bytes, t, false, None)
 }
 
 /// The case as a script that also expects what the reference stack sent
 /// (`out` steps, its timestamps mapped): run on another target, it fails
 /// where that target parts from the reference stack.
 pub fn differential_script(bytes: &[u8], t: &Triage) -> String {
-    written(bytes, t, true)
+    written(bytes, t, true, None)
 }
 
-fn written(bytes: &[u8], t: &Triage, with_out: bool) -> String {
+/// [`differential_script`] for a divergence found beside `against`: the
+/// case as that comparison ran it, its flush included (the reference
+/// stack's last delayed ACKs are expected, so what the other stack sends
+/// after the last action is checked too).
+pub fn divergence_script(bytes: &[u8], t: &Triage, against: &Against) -> String {
+    written(bytes, t, true, Some(against))
+}
+
+fn written(bytes: &[u8], t: &Triage, with_out: bool, against: Option<&Against>) -> String {
     let case = Case::decode(bytes);
     let mut rec = Vec::new();
     let mut map = vec![0u8; MAP_SIZE];
     install_hook();
     QUIET.with(|q| *q.borrow_mut() = true);
-    let _ = panic::catch_unwind(AssertUnwindSafe(|| exec::run_case(bytes, &mut map, Some(&mut rec))));
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| match against {
+        None => {
+            let _ = exec::run_case(bytes, &mut map, Some(&mut rec));
+        }
+        Some(a) => {
+            let mut d = super::diff::Differ::new(a.make);
+            let _ = exec::run_diff(bytes, &mut map, &mut d, &a.allow, Some(&mut rec));
+        }
+    }));
     QUIET.with(|q| *q.borrow_mut() = false);
     let mut doc = ScriptDoc::default();
     doc.set(Key::Name, format!("fuzz finding: {} ({})", t.kind, t.location));
@@ -552,7 +568,11 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
         let _ = std::fs::write(&script_path, script(&min, &t));
         // The same case expecting what the reference stack sent, for
         // another target: does that stack do what the reference stack did?
-        let _ = std::fs::write(fdir.join("differential.yaml"), differential_script(&min, &t));
+        let differential = match against {
+            Some(a) if t.kind == "divergence" => divergence_script(&min, &t, a),
+            _ => differential_script(&min, &t),
+        };
+        let _ = std::fs::write(fdir.join("differential.yaml"), differential);
         let mut how = "harness run fails";
         let replays = if t.kind == "divergence" {
             let _ = std::fs::write(fdir.join("divergence.txt"), format!("{}\n\n{}", t.message, explain(&min, against)));
