@@ -160,6 +160,13 @@ impl Header {
         }
     }
 
+    /// The header with the profile `linux` (or rfc9293) and none of the
+    /// Linux listen-queue sysctls: what a case runs as beside a stack that
+    /// has no counterpart of them (differential runs).
+    pub fn with_profile(self, linux: bool) -> Header {
+        Header { linux, syncookies: 1, abort_on_overflow: false, tw_reuse: false, ..self }
+    }
+
     pub fn encode(&self) -> [u8; HEADER] {
         let backlog = BACKLOGS.iter().position(|b| *b == self.backlog).unwrap_or(0) as u8;
         let cookies = SYNCOOKIES.iter().position(|c| *c == self.syncookies).unwrap_or(0) as u8;

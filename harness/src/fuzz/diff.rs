@@ -201,12 +201,10 @@ impl Allowances {
         Some(Allowances::parse(path, text))
     }
 
-    /// The case's header as the comparison runs it: under a fixed
-    /// [`Allowances::profile`], that profile without the Linux sysctls.
-    pub fn header(&self, header: &mut [u8]) {
-        if let (Some(p), Some(b)) = (&self.profile, header.get_mut(1)) {
-            *b = u8::from(p == "linux");
-        }
+    /// The profile the comparison runs the reference stack with, if fixed:
+    /// `Some(true)` for linux ([`super::case::Header::with_profile`]).
+    pub fn linux_profile(&self) -> Option<bool> {
+        self.profile.as_deref().map(|p| p == "linux")
     }
 
     /// The ledger entry a divergence's cluster matches, if any.
@@ -267,12 +265,6 @@ pub struct Seg {
     pub class: WindowClass,
     /// It occupies no sequence space beyond what this stack sent before.
     pub retransmit: bool,
-    /// Text past the highest ACK plus the largest window the peer offered
-    /// (more than a zero-window probe's octet). Recorded, not yet compared:
-    /// the self-check's campaign showed the reference stack past this bound
-    /// too (a window kept under RFC 9293's SND.WL1 rule, an RTO through a
-    /// closed window), so it is no rule yet.
-    pub beyond_window: bool,
     /// A pure ACK (no SYN, FIN, RST, data) that moved the acknowledgment
     /// forward or only opened the window.
     pub advancing_ack: bool,
@@ -313,14 +305,6 @@ struct Track {
     /// Its SYN carried timestamps, and the peer's did.
     own_ts: bool,
     peer_ts: bool,
-    /// The peer's window scale (from its SYN); the highest acknowledgment
-    /// it sent (in this stack's numbering) and the largest window it
-    /// offered. A stack may send up to SND.UNA + SND.WND, and RFC 9293's
-    /// window update (SND.WL1) can keep an older window over a newer ACK, so
-    /// the bound is the two maxima together, not any one right edge.
-    peer_shift: u8,
-    peer_ack: Option<u32>,
-    peer_wnd: u32,
     /// One past the highest sequence number sent (relative).
     snd_max: Option<u32>,
     max_ack: Option<u32>,
@@ -356,7 +340,7 @@ impl Side {
         let t = &mut self.track[usize::from(conn)];
         if h.flags.syn() {
             if t.isn != Some(h.seq.0) {
-                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, peer_shift: t.peer_shift, ..Track::default() };
+                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, ..Track::default() };
             }
             t.isn = Some(h.seq.0);
             let options = IpPacket::parse(bytes).map(|p| p.tcp.options).unwrap_or_default();
@@ -387,8 +371,6 @@ impl Side {
         } else {
             WindowClass::Open
         };
-        let beyond_window = len > 1
-            && t.peer_ack.is_some_and(|a| lt(a.wrapping_add(t.peer_wnd).wrapping_add(1), h.seq.0.wrapping_add(len)));
         let mut seg = Seg {
             at,
             conn,
@@ -400,7 +382,6 @@ impl Side {
             class,
             retransmit: false,
             advancing_ack: false,
-            beyond_window,
         };
         let end = seq.wrapping_add(seg.occupies());
         seg.retransmit = seg.occupies() > 0 && t.snd_max.is_some_and(|m| !lt(m, end));
@@ -585,7 +566,6 @@ impl fmt::Display for Divergence {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct OtherPeer {
     pub fd: Option<reference_stack::Fd>,
-    pub isn: Option<u32>,
     pub local_port: Option<u16>,
     pub last_tsval: u32,
 }
@@ -604,14 +584,15 @@ pub struct Differ {
     /// A datagram of the other stack that did not parse, or a livelock.
     pub(crate) broken: Option<(usize, String)>,
     pub(crate) wire: Vec<u8>,
+    /// The profile the reference stack runs with whatever the case says
+    /// ([`Allowances::linux_profile`]), set for each run.
+    pub(crate) linux_profile: Option<bool>,
     make: fn() -> Box<dyn StackAdapter>,
     /// The sequence number of the peer's first FIN on each connection.
     first_fin: [Option<u32>; CONNECTIONS as usize],
 }
 
-/// How often the other stack may ask to run again at one instant before it
-/// counts as a livelock.
-const SAME_INSTANT: u32 = 10_000;
+use crate::target::adapter::SAME_INSTANT;
 
 impl Differ {
     /// A differ over fresh instances made by `make` (one per case).
@@ -626,6 +607,7 @@ impl Differ {
             incomparable: None,
             broken: None,
             wire: Vec::new(),
+            linux_profile: None,
             make,
             first_fin: [None; CONNECTIONS as usize],
         }
@@ -654,7 +636,7 @@ impl Differ {
                 if matches!(st, None | Some(State::Closed | State::Listen)) {
                     // (Its ISN and what the handshake set stay: a stack may
                     // still send for a connection it has just dropped.)
-                    *t = Track { snd_max: None, max_ack: None, right_edge: None, peer_ack: None, peer_wnd: 0, ..*t };
+                    *t = Track { snd_max: None, max_ack: None, right_edge: None, ..*t };
                 }
             }
         }
@@ -675,6 +657,12 @@ impl Differ {
             syn_text: false,
             moved_fin: false,
         });
+    }
+
+    /// The states after the last step, which are the next step's before:
+    /// nothing runs between two steps.
+    pub(crate) fn last_after(&self) -> Option<[[Option<State>; CONNECTIONS as usize]; 2]> {
+        self.steps.last().map(|s| s.after)
     }
 
     pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2]) {
@@ -770,27 +758,6 @@ impl Differ {
         if let Some(port) = p.local_port {
             t.dst_port = port;
         }
-        // The window the peer offers each stack, in its numbering.
-        if tcp.flags.syn() {
-            let shift = tcp.options.iter().find_map(|o| match o {
-                TcpOption::WindowScale(s) => Some((*s).min(14)),
-                _ => None,
-            });
-            for side in &mut self.sides {
-                side.track[c].peer_shift = shift.unwrap_or(0);
-            }
-        }
-        if tcp.flags.ack() {
-            for (side, ack) in self.sides.iter_mut().zip([tcp.ack.0, t.ack.0]) {
-                let tr = &mut side.track[c];
-                let scaled = if tcp.flags.syn() || !tr.peer_ws || tr.own_shift.is_none() { 0 } else { tr.peer_shift };
-                if tr.peer_ack.is_none_or(|a| lt(a, ack)) {
-                    tr.peer_ack = Some(ack);
-                }
-                tr.peer_wnd = tr.peer_wnd.max(u32::from(tcp.window) << scaled);
-            }
-        }
-
         let options: Vec<TcpOption> = t
             .options
             .iter()
@@ -842,7 +809,11 @@ impl Differ {
             }
             self.learn(&d);
             if let Err(e) = self.sides[1].record(self.now, &d) {
-                self.break_down(format!("sent a datagram that does not parse ({e}): {}", hex(&d)));
+                let head = &d[..d.len().min(64)];
+                self.break_down(format!(
+                    "sent a datagram that does not parse ({e}): {}",
+                    crate::target::dut::hex(head)
+                ));
                 return;
             }
         }
@@ -865,7 +836,6 @@ impl Differ {
         }
         let p = &mut self.peers[usize::from(k)];
         if h.flags.syn() {
-            p.isn = Some(h.seq.0);
             p.local_port = Some(h.src_port);
         }
         if let Some((v, _)) = h.timestamps {
@@ -1203,10 +1173,6 @@ fn first_difference(r: &[Seg], o: &[Seg], allow: &Allowances, flood: bool) -> Op
     None
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().take(64).map(|b| format!("{b:02x}")).collect()
-}
-
 /// The reference stack itself as a [`StackAdapter`], seeded otherwise (its
 /// ISNs, timestamp offsets and ephemeral ports differ): `--against
 /// reference` is the comparison's self-check, where every case must come
@@ -1398,36 +1364,6 @@ mod tests {
             let b = run_diff(&case, &mut map, &mut other, &allow, None).err().map(|e| format!("{e:?}"));
             assert_eq!(a, b, "case {case:?}");
             assert_eq!(d.explain(), other.explain(), "case {case:?}");
-        }
-    }
-
-    /// Text past every window the peer offered is flagged (a rule no
-    /// allowance lifts), but not a zero-window probe's one octet.
-    #[test]
-    fn text_beyond_the_peers_window_is_flagged() {
-        let (src, dst) = ("198.51.100.1".parse().unwrap(), "192.0.2.1".parse().unwrap());
-        let seg = |seq: u32, len: usize| {
-            let tcp = TcpRepr {
-                src_port: 8080,
-                dst_port: 40000,
-                seq: reference_stack::SeqNumber(seq),
-                ack: reference_stack::SeqNumber(1),
-                flags: TcpFlags::ACK,
-                window: 1000,
-                payload: vec![b'x'; len],
-                ..TcpRepr::default()
-            };
-            IpPacket { ip: IpRepr::new(src, dst), tcp }.emit().unwrap()
-        };
-        let mut side = Side::default();
-        side.track[0].isn = Some(1000);
-        side.track[0].peer_ack = Some(1001);
-        side.track[0].peer_wnd = 100;
-        for (seq, len, beyond) in
-            [(1001, 100, false), (1001, 101, false), (1001, 102, true), (1101, 1, false), (1050, 60, true)]
-        {
-            side.record(Duration::ZERO, &seg(seq, len)).unwrap();
-            assert_eq!(side.segs.last().unwrap().beyond_window, beyond, "{seq} +{len}");
         }
     }
 

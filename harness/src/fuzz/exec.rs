@@ -317,7 +317,10 @@ impl Run<'_> {
     /// A differential run's step begins: both stacks' states before it.
     fn diff_begin(&mut self, input: Input, conn: u8) {
         if self.diff.is_some() {
-            let st = self.states();
+            let st = match self.diff.as_deref().and_then(Differ::last_after) {
+                Some(st) => st,
+                None => self.states(),
+            };
             if let Some(d) = self.diff.as_deref_mut() {
                 d.begin_step(input, conn, st);
             }
@@ -851,15 +854,7 @@ pub fn run_diff(
     rec: Option<&mut Vec<Recorded>>,
 ) -> Result<(), DiffFailure> {
     differ.reset();
-    let fixed: Vec<u8>;
-    let bytes = if allow.profile.is_some() && bytes.len() >= super::case::HEADER {
-        let mut b = bytes.to_vec();
-        allow.header(&mut b);
-        fixed = b;
-        &fixed[..]
-    } else {
-        bytes
-    };
+    differ.linux_profile = allow.linux_profile();
     let mut scratch = SCRATCH.take();
     let result = run_case_with(bytes, map, rec, &mut scratch, Some(differ));
     SCRATCH.set(scratch);
@@ -913,7 +908,10 @@ fn run_case_with(
     scratch: &mut Scratch,
     diff: Option<&mut Differ>,
 ) -> Result<(), Finding> {
-    let h = Header::decode(bytes);
+    let mut h = Header::decode(bytes);
+    if let Some(linux) = diff.as_ref().and_then(|d| d.linux_profile) {
+        h = h.with_profile(linux);
+    }
     let role = h.role;
     let mut profile = if h.linux { Profile::linux() } else { Profile::rfc9293() };
     if h.linux && (h.syncookies != 1 || h.abort_on_overflow || h.tw_reuse) {

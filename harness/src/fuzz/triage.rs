@@ -551,9 +551,10 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
     let mut findings = Vec::new();
     for ((kind, location), (count, bytes)) in groups {
         let mut min = minimise_against(&bytes, against);
-        if let Some(a) = against {
+        if let (Some(linux), true) = (against.and_then(|a| a.allow.linux_profile()), min.len() >= HEADER) {
             // The case as it ran beside the other stack (its profile).
-            a.allow.header(&mut min);
+            let h = super::case::Header::decode(&min).with_profile(linux);
+            min[..HEADER].copy_from_slice(&h.encode());
         }
         let Some(t) = classify_against(&min, against) else { continue };
         let slug: String = format!("{kind}-{location}")

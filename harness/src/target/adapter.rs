@@ -67,7 +67,7 @@ pub trait StackAdapter: SocketApi {
 
 /// How often a stack may ask to run again at the same instant before the
 /// harness calls it a livelock.
-const SAME_INSTANT: u32 = 10_000;
+pub(crate) const SAME_INSTANT: u32 = 10_000;
 
 /// Linux's O_RDWR and O_NONBLOCK, for F_GETFL.
 const O_RDWR: i64 = 0o2;
