@@ -253,6 +253,10 @@ pub enum WindowClass {
 pub struct Seg {
     pub at: Duration,
     pub conn: u8,
+    /// Which of the connections the case opened to the same peer port it
+    /// belongs to (0 the first; a case may connect again while the one
+    /// before still sends).
+    pub generation: u8,
     pub flags: TcpFlags,
     /// Relative to the stack's ISN on this connection.
     pub seq: u32,
@@ -288,6 +292,10 @@ impl Seg {
 impl fmt::Display for Seg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}:{}({})", self.flags, self.seq, self.seq.wrapping_add(self.len), self.len)?;
+        if self.generation > 0 {
+            // (The case's connection to this peer port opened anew.)
+            write!(f, " (connection #{})", self.generation)?;
+        }
         if self.flags.ack() {
             write!(f, " ack {} win {} ({:?})", self.ack, self.window, self.class)?;
         }
@@ -298,6 +306,9 @@ impl fmt::Display for Seg {
 /// What a stack's connection looked like to the comparison, as it went.
 #[derive(Clone, Copy, Debug, Default)]
 struct Track {
+    /// The stack's port of this connection (from its first SYN).
+    port: Option<u16>,
+    generation: u8,
     isn: Option<u32>,
     /// Its SYN carried a window scale (the shift), and the peer's did.
     own_shift: Option<u8>,
@@ -315,7 +326,12 @@ struct Track {
 #[derive(Default)]
 pub struct Side {
     pub segs: Vec<Seg>,
+    /// Each of the case's connections as it is now (and one for what goes
+    /// to a flood's sources).
     track: [Track; CONNECTIONS as usize + 1],
+    /// Connections a case has since opened anew to the same peer port, by
+    /// peer and port: a stack may still send for them.
+    older: Vec<(u8, Track)>,
 }
 
 fn lt(a: u32, b: u32) -> bool {
@@ -326,6 +342,38 @@ impl Side {
     fn clear(&mut self) {
         self.segs.clear();
         self.track = Default::default();
+        self.older.clear();
+    }
+
+    /// The case opens connection `conn` anew: the one before is kept by
+    /// its port, what comes from another port is the new one (its port
+    /// from its first SYN, as the case's peer learns it).
+    fn new_connection(&mut self, conn: u8) {
+        let t = &mut self.track[usize::from(conn)];
+        if t.port.is_some() {
+            let generation = t.generation.saturating_add(1);
+            self.older.push((conn, std::mem::take(t)));
+            t.generation = generation;
+        }
+    }
+
+    /// The track of a segment from `port` on `conn`: the first SYN since
+    /// the case opened the connection names its port (as the case's peer
+    /// learns it); a segment from another connection's port is that one's.
+    fn track_of(&mut self, conn: u8, port: u16, syn: bool) -> &mut Track {
+        let c = usize::from(conn);
+        let current = self.track[c].port;
+        let adopt = conn < CONNECTIONS && syn && current.is_none();
+        if conn < CONNECTIONS && !adopt && current != Some(port) {
+            if let Some(i) = self.older.iter().position(|(k, t)| *k == conn && t.port == Some(port)) {
+                return &mut self.older[i].1;
+            }
+        }
+        let t = &mut self.track[c];
+        if adopt {
+            t.port = Some(port);
+        }
+        t
     }
 
     /// Records a datagram this stack sent; `Err` when it does not parse.
@@ -337,10 +385,16 @@ impl Side {
             Some(k) if Some(remote) == peer && k < u16::from(CONNECTIONS) => k as u8,
             _ => CONNECTIONS,
         };
-        let t = &mut self.track[usize::from(conn)];
+        let t = self.track_of(conn, h.src_port, h.flags.syn());
         if h.flags.syn() {
             if t.isn != Some(h.seq.0) {
-                *t = Track { peer_ws: t.peer_ws, peer_ts: t.peer_ts, ..Track::default() };
+                *t = Track {
+                    port: t.port,
+                    generation: t.generation,
+                    peer_ws: t.peer_ws,
+                    peer_ts: t.peer_ts,
+                    ..Track::default()
+                };
             }
             t.isn = Some(h.seq.0);
             let options = IpPacket::parse(bytes).map(|p| p.tcp.options).unwrap_or_default();
@@ -374,6 +428,7 @@ impl Side {
         let mut seg = Seg {
             at,
             conn,
+            generation: t.generation,
             flags: h.flags,
             seq,
             ack: h.ack.0,
@@ -627,6 +682,16 @@ impl Differ {
         self.first_fin = [None; CONNECTIONS as usize];
     }
 
+    /// The case connects again on `conn` (a new socket to the same peer
+    /// port): the connection before may live on beside the new one.
+    pub(crate) fn new_connection(&mut self, conn: u8) {
+        self.peers[usize::from(conn % CONNECTIONS)] = Default::default();
+        for side in &mut self.sides {
+            side.new_connection(conn % CONNECTIONS);
+        }
+        self.first_fin[usize::from(conn % CONNECTIONS)] = None;
+    }
+
     pub(crate) fn begin_step(&mut self, input: Input, conn: u8, before: [[Option<State>; 3]; 2]) {
         // A connection a stack does not have starts afresh: what it sends
         // next is numbered from its next ISN (the reference stack may pick
@@ -835,10 +900,12 @@ impl Differ {
             return;
         }
         let p = &mut self.peers[usize::from(k)];
-        if h.flags.syn() {
+        // (The first SYN since the case opened the connection, as the
+        // case's peer learns the reference stack's port.)
+        if h.flags.syn() && p.local_port.is_none() {
             p.local_port = Some(h.src_port);
         }
-        if let Some((v, _)) = h.timestamps {
+        if let Some((v, _)) = h.timestamps.filter(|_| p.local_port == Some(h.src_port)) {
             p.last_tsval = v;
         }
     }
@@ -993,7 +1060,12 @@ impl Differ {
                             || (timers && c.timers == Mode::Class && (g.pure_ack() || g.retransmit));
                         !allowed
                     });
-                    kept.copied().collect()
+                    let mut segs: Vec<Seg> = kept.copied().collect();
+                    // (Two connections to one peer port at one instant: in
+                    // the order they were opened, whatever order a stack
+                    // keeps its connections in.)
+                    segs.sort_by_key(|g| (g.at, g.generation));
+                    segs
                 };
                 let (r0, o0) = (raw(0), raw(1));
                 // An ACK that moves the acknowledgment forward may come at
@@ -1144,7 +1216,9 @@ fn first_difference(r: &[Seg], o: &[Seg], allow: &Allowances, flood: bool) -> Op
             (Some(a), None) => return Some(("missing", kind(a), a.to_string(), "nothing".into())),
             (None, Some(b)) => return Some(("extra", kind(b), "nothing".into(), b.to_string())),
             (Some(a), Some(b)) => {
-                let field = if a.flags.0 & mask != b.flags.0 & mask {
+                let field = if a.generation != b.generation {
+                    "connection"
+                } else if a.flags.0 & mask != b.flags.0 & mask {
                     "flags"
                 } else if flood {
                     continue;
@@ -1315,6 +1389,40 @@ mod tests {
             segments += d.sides[1].segs.len();
         }
         assert!(alike > 1000 && segments > 5_000, "{alike} cases alike, {segments} segments");
+    }
+
+    /// A case that connects again to the same peer port while the
+    /// connection before still sends (a FIN in LAST-ACK, a SYN,ACK in
+    /// FIN-WAIT-1 after a simultaneous open) has two connections on one
+    /// peer: each stack's segments are numbered from their own
+    /// connection's ISN, its state is the newer one's, in both stacks
+    /// alike (found by the self-check's campaign in CI: the older
+    /// connection's retransmitted SYN,ACK had taken the newer one's place).
+    #[test]
+    fn a_connection_opened_again_beside_the_one_before_is_told_apart() {
+        let cases = [
+            "0500bc00008484848484a3000000000000008b8b038b8b8b8b00865c46fe5c2d00c75870000000000000000001ffff010000bc2b1d3c39d0ad87a7b1bd83f829fe11140000000000000000000000ffffffff0503efefefefefefefefefefefefefef",
+            "0500bc00008484848484a3000000000000008b8b038b8b00000005022000008b00a8a4a3a48b7f8b8b8b0000000005008400140001ffff01e8000000000000000000a4a4a4a4a4a4a48b8b8b8b8b8b8b8b8b05008406000000000000000000000000",
+        ];
+        let allow = Allowances::builtin("reference").unwrap().unwrap();
+        let mut d = Differ::new(maker("reference").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        for hex in cases {
+            let case: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            if let Err(e) = run_diff(&case, &mut map, &mut d, &allow, None) {
+                panic!("{e:?}\n{}", d.explain());
+            }
+            for side in &d.sides {
+                let older = side.segs.iter().filter(|g| g.conn == 2 && g.generation == 0 && g.at.as_secs() >= 1);
+                let newer = side.segs.iter().filter(|g| g.conn == 2 && g.generation == 1);
+                // Both connections send after the second connect, the
+                // newer from its own ISN (its SYN at 0), the older on
+                // from where it was (past its SYN).
+                assert!(older.clone().count() > 0 && newer.clone().count() > 0, "{}", d.explain());
+                assert!(newer.clone().all(|g| g.seq == 0) && older.clone().all(|g| g.seq <= 2), "{}", d.explain());
+            }
+        }
     }
 
     /// smoltcp takes text after a FIN (suites/findings/smoltcp/

@@ -394,7 +394,9 @@ impl Run<'_> {
                         p.cookie = Some((p.last_syn.wrapping_add(1), tcp.seq.0));
                     }
                 }
-                if let Some((v, _)) = tcp.timestamps {
+                // (The connection the case opened last: one before it to
+                // the same port may still send.)
+                if let Some((v, _)) = tcp.timestamps.filter(|_| tcp.src_port == p.local.port()) {
                     p.last_tsval = v;
                 }
             }
@@ -680,7 +682,7 @@ impl Run<'_> {
                 self.call(|| format!("connect({fd}, {remote}) = *"));
                 let at = self.at();
                 if let Some(d) = self.diff.as_deref_mut() {
-                    d.peers[usize::from(conn)] = Default::default();
+                    d.new_connection(conn);
                     let o = d.stack.socket(at, false).and_then(|ofd| {
                         d.peers[usize::from(conn)].fd = Some(ofd);
                         d.stack.connect(at, ofd, remote)
