@@ -148,6 +148,11 @@ pub(super) fn scale(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration as scripts write it (`1s`, `300ms`, `250us`).
+pub(super) fn duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::script::time::parse_duration(s)
+}
+
 /// What the importer makes of defaults.sh's congestion control.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Congestion {

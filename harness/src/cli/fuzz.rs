@@ -123,3 +123,134 @@ pub(super) fn seeds(paths: &[PathBuf], out: &Path) -> Result<Verdict, Error> {
     );
     Ok(Verdict::Passed)
 }
+
+#[derive(clap::Args)]
+pub(super) struct DiffArgs {
+    /// Cases: `.case` files, or directories of them (corpus/, a campaign's
+    /// queue/).
+    #[arg(default_value = "corpus")]
+    paths: Vec<PathBuf>,
+    /// The target that replays them beside the reference stack.
+    #[arg(long, value_enum, default_value = "linux")]
+    against: DiffTarget,
+    /// Where each case's script and each cluster's shortest case go.
+    #[arg(long, default_value = "diff-out")]
+    out: PathBuf,
+    /// Cases run at once.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = super::common::jobs)]
+    jobs: usize,
+    /// Cases with a step that waits longer than this after the one before
+    /// it (a timer's) are skipped and counted: `1s`, `300ms`.
+    #[arg(long, default_value = "1s", value_parser = super::common::duration)]
+    max_wait: std::time::Duration,
+    /// How the Linux target is reached.
+    #[arg(long, value_enum, default_value = "tun")]
+    transport: crate::target::linux::TransportKind,
+    /// Multiplies every timing tolerance (slow or debug kernels).
+    #[arg(long, default_value = "1.0", value_parser = super::common::scale)]
+    tolerance_scale: f64,
+    /// The target's allowances and divergence ledger (default:
+    /// fuzzer/divergences/linux.yaml as shipped).
+    #[arg(long, value_name = "FILE")]
+    allowances: Option<PathBuf>,
+}
+
+/// What `harness diff` replays cases on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum DiffTarget {
+    /// The running kernel, each case in a private network namespace (root).
+    Linux,
+}
+
+pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
+    use fuzz::replay;
+    let inputs = replay::load(&a.paths).map_err(|e| Error::Invalid(e.to_string()))?;
+    if inputs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no cases in {}",
+            a.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut run = crate::runner::RunConfig {
+        jobs: a.jobs,
+        transport: a.transport,
+        options: crate::engine::RunOptions { tolerance_scale: a.tolerance_scale, ..Default::default() },
+        retries: 0,
+        ..Default::default()
+    };
+    let kind = match a.against {
+        DiffTarget::Linux => {
+            run.probe_linux();
+            if let Some(why) = &run.linux_unavailable {
+                return Err(Error::Environment(format!("the Linux target cannot run here: {why}")));
+            }
+            crate::script::TargetKind::Linux
+        }
+    };
+    let allow = match &a.allowances {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Invalid(format!("--allowances {}: {e}", p.display())))?;
+            fuzz::diff::Allowances::parse(&p.display().to_string(), &text)
+        }
+        None => fuzz::diff::Allowances::builtin("linux").expect("shipped"),
+    }
+    .map_err(|e| Error::Invalid(e.to_string()))?;
+    let opts = replay::Options { max_wait: a.max_wait, allow, run };
+    let r = replay::replay(&inputs, kind, &opts, &a.out).map_err(|e| Error::Environment(e.to_string()))?;
+    let alike = r.count(|v| matches!(v, replay::Verdict::Alike));
+    let diverged = r.count(|v| matches!(v, replay::Verdict::Diverged { .. }));
+    let known = r.count(|v| matches!(v, replay::Verdict::Known { .. }));
+    let skipped = r.count(|v| matches!(v, replay::Verdict::Skipped(_)));
+    let errors = r.count(|v| matches!(v, replay::Verdict::Error(_)));
+    let ran = alike + diverged + known;
+    let busy: f64 = r.cases.iter().map(|c| c.wall.as_secs_f64()).sum();
+    println!(
+        "{} cases: {ran} replayed on {kind} ({alike} alike, {known} parted as the ledger allows, {diverged} diverged in {} clusters), {skipped} skipped, {errors} errors; {:.1} s, {:.0} cases/s replayed ({:.0} ms per case, -j {})",
+        r.cases.len(),
+        r.clusters.len(),
+        r.wall.as_secs_f64(),
+        ran as f64 / r.wall.as_secs_f64().max(1e-9),
+        if ran > 0 { 1000.0 * busy / ran as f64 } else { 0.0 },
+        a.jobs
+    );
+    let mut why: std::collections::BTreeMap<String, usize> = Default::default();
+    for c in &r.cases {
+        if let replay::Verdict::Skipped(w) = &c.verdict {
+            let k = if w.starts_with("waits ") { "a wait over --max-wait".to_string() } else { w.clone() };
+            *why.entry(k).or_default() += 1;
+        }
+    }
+    for (w, n) in &why {
+        println!("  skipped {n}: {w}");
+    }
+    let mut hits = vec![0usize; opts.allow.ledger.len()];
+    for c in &r.cases {
+        if let replay::Verdict::Known { entry, .. } = c.verdict {
+            hits[entry] += 1;
+        }
+    }
+    for (e, n) in opts.allow.ledger.iter().zip(&hits).filter(|(_, n)| **n > 0) {
+        println!("  known {n}: {} ({})", e.cluster, e.kind);
+    }
+    for c in r.cases.iter().filter(|c| matches!(c.verdict, replay::Verdict::Error(_))).take(10) {
+        if let replay::Verdict::Error(e) = &c.verdict {
+            println!("  error: {}: {e}", c.input.display());
+        }
+    }
+    for c in &r.clusters {
+        let s = &r.cases[c.shortest];
+        println!(
+            "  {:>6} x {}\n         shortest ({} actions): {}",
+            c.count,
+            c.name,
+            s.actions,
+            a.out.join("clusters").join(triage::dir_name(&c.name)).join("case.yaml").display()
+        );
+    }
+    if errors > 0 {
+        eprintln!("error: {errors} case(s) could not be replayed");
+    }
+    // A divergence no ledger entry lists is a finding, as in `harness fuzz`.
+    Ok(if errors > 0 || diverged > 0 { Verdict::Failed } else { Verdict::Passed })
+}

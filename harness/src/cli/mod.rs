@@ -63,6 +63,18 @@ enum Command {
     /// `make fuzz`), then triages what it found: findings deduplicated by
     /// oracle and location, minimised, written as case.bin and case.yaml.
     Fuzz(fuzz::FuzzArgs),
+    /// Replays fuzzing cases (corpus/, a campaign's queue/) on the Linux
+    /// kernel beside the reference stack's `linux` profile: each case is
+    /// written as the script of what the reference stack sent and run on
+    /// the kernel; where it fails, the two parted. Divergences are
+    /// clustered (state, action, expected segment or call, field) and each
+    /// cluster's shortest case is kept under OUT/clusters/; what the ledger
+    /// (fuzzer/divergences/linux.yaml) lists is counted apart. Exit 1 when a
+    /// divergence is not in the ledger, or a case could not be replayed (its
+    /// script fails on the reference stack itself, or the kernel could not
+    /// run it).
+    #[command(after_help = EXIT_CODES)]
+    Diff(fuzz::DiffArgs),
     /// Writes fuzzing seeds (`.case` files) from suite trees: every script
     /// (and matrix variant) becomes a case, and a case is kept when it
     /// reaches a transition-map slot the cases kept before it did not, so
@@ -118,6 +130,7 @@ impl Cli {
             Command::List(a) => run::list(a),
             Command::Bench(a) => bench::bench(a),
             Command::Fuzz(a) => fuzz::fuzz(a),
+            Command::Diff(a) => fuzz::diff(a),
             Command::Seeds { paths, out } => fuzz::seeds(&paths, &out),
             Command::Grid { dir, check } => grid(&dir, check),
             Command::Loopback(a) => links::loopback(a),

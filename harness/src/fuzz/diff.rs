@@ -196,6 +196,7 @@ impl Allowances {
             "reference" => {
                 ("fuzzer/divergences/reference.yaml", include_str!("../../../fuzzer/divergences/reference.yaml"))
             }
+            "linux" => ("fuzzer/divergences/linux.yaml", include_str!("../../../fuzzer/divergences/linux.yaml")),
             _ => return None,
         };
         Some(Allowances::parse(path, text))

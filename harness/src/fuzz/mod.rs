@@ -13,6 +13,7 @@ pub mod case;
 pub mod diff;
 pub mod exec;
 pub mod pictures;
+pub mod replay;
 pub mod seeds;
 pub mod triage;
 

@@ -196,20 +196,77 @@ pub fn minimise_against(bytes: &[u8], against: Option<&Against>) -> Vec<u8> {
     join(&header, &recs)
 }
 
+/// A finding's or a cluster's directory name: its name's letters and
+/// digits, the rest dashes, at most 60 characters.
+pub(crate) fn dir_name(name: &str) -> String {
+    let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(60).collect();
+    slug.trim_matches('-').to_string()
+}
+
 /// The names of a case's connections in its script (0 is the main one).
 const CONN_NAMES: [&str; CONNECTIONS as usize] = ["main", "b", "c"];
 
 /// The script that replays `bytes` on the reference target; the reference
 /// target's oracles make it fail where the fuzzer's did.
 pub fn script(bytes: &[u8], t: &Triage) -> String {
-    written(bytes, t, false, None)
+    written(bytes, &finding_name(t), &t.message, false, None)
+}
+
+fn finding_name(t: &Triage) -> String {
+    format!("fuzz finding: {} ({})", t.kind, t.location)
 }
 
 /// The case as a script that also expects what the reference stack sent
 /// (`out` steps, its timestamps mapped): run on another target, it fails
 /// where that target parts from the reference stack.
 pub fn differential_script(bytes: &[u8], t: &Triage) -> String {
-    written(bytes, t, true, None)
+    written(bytes, &finding_name(t), &t.message, true, None)
+}
+
+/// [`differential_script`] under a name of its own (`harness diff`'s
+/// replay of a queue on a real-time target), each `out` window written as
+/// `window` compares it (its class: `win 0` closed, `win 1~65535` open; or
+/// `win *`), a SYN's window scale then `wscale *` (the window's size is the
+/// stack's choice, RFC 7323 2.2).
+pub fn replay_script(bytes: &[u8], name: &str, description: &str, window: super::diff::Mode) -> String {
+    let text = written(bytes, name, description, true, None);
+    if window == super::diff::Mode::Exact {
+        return text;
+    }
+    text.lines()
+        .map(|l| match l.find("out: \"") {
+            Some(i) => format!("{}{}", &l[..i], relax_window(&l[i..], window)),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// An `out` segment's text with its window as `window` compares it.
+fn relax_window(seg: &str, window: super::diff::Mode) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut words = seg.split(' ').peekable();
+    while let Some(w) = words.next() {
+        out.push(w.to_string());
+        let Some(next) = words.peek() else { break };
+        let digits = next.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            continue;
+        }
+        let (value, rest) = next.split_at(digits);
+        // (The option's name: the word's last after `<` or `,`.)
+        let relaxed = match (w.rsplit([',', '<']).next().unwrap_or(w), window) {
+            ("win", super::diff::Mode::Ignore) => "*".to_string(),
+            ("win", _) if value == "0" => "0".to_string(),
+            ("win", _) => "1~65535".to_string(),
+            ("wscale", _) => "*".to_string(),
+            _ => continue,
+        };
+        out.push(format!("{relaxed}{rest}"));
+        words.next();
+    }
+    out.join(" ")
 }
 
 /// [`differential_script`] for a divergence found beside `against`: the
@@ -217,10 +274,10 @@ pub fn differential_script(bytes: &[u8], t: &Triage) -> String {
 /// stack's last delayed ACKs are expected, so what the other stack sends
 /// after the last action is checked too).
 pub fn divergence_script(bytes: &[u8], t: &Triage, against: &Against) -> String {
-    written(bytes, t, true, Some(against))
+    written(bytes, &finding_name(t), &t.message, true, Some(against))
 }
 
-fn written(bytes: &[u8], t: &Triage, with_out: bool, against: Option<&Against>) -> String {
+fn written(bytes: &[u8], name: &str, description: &str, with_out: bool, against: Option<&Against>) -> String {
     let case = Case::decode(bytes);
     let mut rec = Vec::new();
     let mut map = vec![0u8; MAP_SIZE];
@@ -237,8 +294,8 @@ fn written(bytes: &[u8], t: &Triage, with_out: bool, against: Option<&Against>) 
     }));
     QUIET.with(|q| *q.borrow_mut() = false);
     let mut doc = ScriptDoc::default();
-    doc.set(Key::Name, format!("fuzz finding: {} ({})", t.kind, t.location));
-    doc.set(Key::Description, t.message.as_str());
+    doc.set(Key::Name, name);
+    doc.set(Key::Description, description);
     if !with_out {
         doc.set(Key::Targets, Value::List(vec!["reference".into()]));
     }
@@ -557,12 +614,7 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
             min[..HEADER].copy_from_slice(&h.encode());
         }
         let Some(t) = classify_against(&min, against) else { continue };
-        let slug: String = format!("{kind}-{location}")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .take(60)
-            .collect();
-        let fdir = dir.join(slug.trim_matches('-'));
+        let fdir = dir.join(dir_name(&format!("{kind}-{location}")));
         let _ = std::fs::create_dir_all(&fdir);
         let script_path = fdir.join("case.yaml");
         let _ = std::fs::write(fdir.join("case.bin"), &min);
