@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-diff-build fuzz-diff fuzz-diff-clean fuzz-parsers mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-diff-build fuzz-diff fuzz-diff-clean fuzz-linux fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -162,6 +162,21 @@ fuzz-diff-build: setup
 fuzz-diff: fuzz-diff-build
 	$(CARGO) build --release -p harness
 	$(HARNESS) fuzz --against $(FUZZ_AGAINST) --time $(FUZZ_TIME) --cores $(FUZZ_CORES) --corpus corpus --out fuzz-diff-out --fuzzer $(FUZZ_DIFF_DIR)/fuzz/tcp-fuzz
+
+## The corpus (or FUZZ_LINUX_CASES: a campaign's queue/) replayed on the
+## Linux kernel beside the reference stack's linux profile (root):
+## `harness diff` writes each case as the script of what the reference stack
+## sent, runs it on the kernel in a private namespace, clusters where they
+## part, and keeps each cluster's shortest case under FUZZ_LINUX_OUT/clusters/;
+## fuzzer/divergences/linux.yaml lists the known ones. Cases that wait over
+## 1 s are skipped and counted.
+FUZZ_LINUX_CASES ?= corpus
+FUZZ_LINUX_OUT ?= diff-out
+FUZZ_LINUX_JOBS ?= 64
+fuzz-linux: setup
+	$(CARGO) build --release -p harness
+	rm -rf $(FUZZ_LINUX_OUT)
+	$(HARNESS) diff $(FUZZ_LINUX_CASES) --against linux --out $(FUZZ_LINUX_OUT) -j $(FUZZ_LINUX_JOBS)
 
 ## 30 seconds of the self-check (`--against reference`) must find nothing.
 FUZZ_DIFF_CLEAN_OUT := target/fuzz-diff-clean

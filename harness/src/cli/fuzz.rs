@@ -189,8 +189,8 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
     };
     let allow = match &a.allowances {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Error::Invalid(format!("--allowances {}: {e}", p.display())))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| Error::Invalid(format!("--allowances {}: {e}", p.display())))?;
             fuzz::diff::Allowances::parse(&p.display().to_string(), &text)
         }
         None => fuzz::diff::Allowances::builtin("linux").expect("shipped"),
@@ -206,10 +206,11 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
     let ran = alike + diverged + known;
     let busy: f64 = r.cases.iter().map(|c| c.wall.as_secs_f64()).sum();
     println!(
-        "{} cases: {ran} replayed on {kind} ({alike} alike, {known} parted as the ledger allows, {diverged} diverged in {} clusters), {skipped} skipped, {errors} errors; {:.1} s, {:.0} cases/s replayed ({:.0} ms per case, -j {})",
+        "{} cases: {ran} replayed on {kind} ({alike} alike, {known} parted as the ledger allows, {diverged} diverged in {} clusters), {skipped} skipped, {errors} errors\n{:.1} s ({:.1} s writing the scripts and checking them on the reference stack): {:.0} cases/s replayed ({:.0} ms per case on the kernel, -j {})",
         r.cases.len(),
         r.clusters.len(),
         r.wall.as_secs_f64(),
+        r.prepare.as_secs_f64(),
         ran as f64 / r.wall.as_secs_f64().max(1e-9),
         if ran > 0 { 1000.0 * busy / ran as f64 } else { 0.0 },
         a.jobs

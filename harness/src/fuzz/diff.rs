@@ -145,7 +145,7 @@ pub struct Allowances {
     pub ledger: Vec<LedgerEntry>,
     /// Ignored flags as bits (from `compare.ignore_flags`).
     #[serde(skip)]
-    flag_mask: u8,
+    pub(crate) flag_mask: u8,
 }
 
 /// A problem with an allowances file.

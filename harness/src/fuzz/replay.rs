@@ -60,7 +60,8 @@ pub fn load(paths: &[PathBuf]) -> std::io::Result<Vec<Input>> {
                 .collect();
             files.sort();
             for f in files {
-                let bytes = std::fs::read(&f).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", f.display())))?;
+                let bytes =
+                    std::fs::read(&f).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", f.display())))?;
                 out.push(Input { path: f, bytes });
             }
         } else {
@@ -134,6 +135,9 @@ pub struct Cluster {
 pub struct Report {
     pub cases: Vec<Replayed>,
     pub clusters: Vec<Cluster>,
+    /// Writing the scripts and running them on the reference stack.
+    pub prepare: Duration,
+    /// All of it.
     pub wall: Duration,
 }
 
@@ -219,7 +223,7 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
             &bytes,
             &format!("replay of {}", inp.path.display()),
             "what the reference stack (linux profile) sent for this case",
-            opts.allow.compare.window,
+            &opts.allow,
         );
         let path = dir.join(format!("{name}.yaml"));
         std::fs::write(&path, &text)?;
@@ -252,7 +256,9 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
     let todo: Vec<(usize, Script)> =
         scripts.iter().enumerate().filter_map(|(i, s)| s.clone().map(|s| (i, s))).collect();
     let just: Vec<Script> = todo.iter().map(|(_, s)| s.clone()).collect();
-    let on_ref = runner::run_all_with(&just, TargetKind::Reference, &RunConfig::default(), &|_| {});
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let on_ref =
+        runner::run_all_with(&just, TargetKind::Reference, &RunConfig { jobs: cpus, ..RunConfig::default() }, &|_| {});
     let mut run: Vec<(usize, Script)> = Vec::new();
     for ((i, s), r) in todo.into_iter().zip(on_ref) {
         match r.status {
@@ -265,6 +271,7 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
         }
     }
     let just: Vec<Script> = run.iter().map(|(_, s)| s.clone()).collect();
+    let prepared = started.elapsed();
     let results = runner::run_all_with(&just, target, &opts.run, &|_| {});
     for ((i, s), r) in run.into_iter().zip(results) {
         cases[i].wall = r.wall;
@@ -311,5 +318,91 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
             std::fs::write(d.join("failure.txt"), text)?;
         }
     }
-    Ok(Report { cases, clusters, wall: started.elapsed() })
+    Ok(Report { cases, clusters, prepare: prepared, wall: started.elapsed() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::FieldDiff;
+
+    fn allow() -> super::super::diff::Allowances {
+        super::super::diff::Allowances::builtin("linux").unwrap().unwrap()
+    }
+
+    /// Every seed written as its replay script (windows by class, PSH
+    /// either way) passes on the reference stack itself: on the kernel, a
+    /// failure is then the kernel's difference, never the writing's.
+    #[test]
+    fn replay_scripts_pass_on_the_reference_stack() {
+        let inputs = load(&[PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus"))]).unwrap();
+        assert!(inputs.len() > 100, "{}", inputs.len());
+        let mut checked = 0;
+        for inp in &inputs {
+            let bytes = with_linux_profile(&inp.bytes);
+            let text = super::super::triage::replay_script(&bytes, "r", "d", &allow());
+            let s =
+                crate::script::parse(Path::new("r.yaml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}")).remove(0);
+            assert_eq!(s.profile.name, "linux", "{}", inp.path.display());
+            let r = runner::run_one(&s, TargetKind::Reference);
+            assert!(matches!(r.status, Status::Passed), "{}: {:?}\n{text}", inp.path.display(), r.status);
+            checked += 1;
+        }
+        assert!(checked > 100);
+    }
+
+    #[test]
+    fn windows_are_written_by_class() {
+        let text = super::super::triage::replay_script(
+            &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/handshake-simultaneous-open.case")).unwrap(),
+            "r",
+            "d",
+            &allow(),
+        );
+        let outs: Vec<&str> = text.lines().filter(|l| l.contains("out: ")).collect();
+        assert!(!outs.is_empty(), "{text}");
+        for l in outs {
+            assert!(l.contains("win 1~65535") || l.contains("win 0"), "{l}");
+            assert!(!l.contains("wscale ") || l.contains("wscale *"), "{l}");
+            assert!(l.contains("out: \"p"), "{l}");
+        }
+    }
+
+    #[test]
+    fn clusters_name_state_action_expectation_and_field() {
+        let text = "name: x\nsteps:\n  - in: \"S 0:0(0) win 1000\"\n  - out: \"S. 0:0(0) ack 1\"\n  - wait: 10ms\n";
+        let s = crate::script::parse(Path::new("x.yaml"), text).unwrap().remove(0);
+        let mut f = Failure {
+            step: Some(1),
+            pos: None,
+            step_text: String::new(),
+            message: "packet differs".into(),
+            diffs: vec![FieldDiff { field: "options", expected: "a".into(), actual: "b".into() }],
+            state: Some("198.51.100.1:8080 <-> 192.0.2.1:40000 SYN-RECEIVED, fd 3: LISTEN".into()),
+            descheduled: None,
+        };
+        assert_eq!(cluster(&s, &f), "SYN-RECEIVED in S -> out S. options");
+        f.diffs.clear();
+        f.message = "expected a packet by 0.01 (at 0), nothing was sent".into();
+        f.state = Some("198.51.100.1:8080 <-> 192.0.2.1:40000 CLOSED, fd 3: LISTEN".into());
+        assert_eq!(cluster(&s, &f), "no-connection in S -> out S. missing");
+        f.step = Some(2);
+        f.message = "unexpected packet at 0.000060: out R".into();
+        assert_eq!(cluster(&s, &f), "no-connection in S -> timers extra");
+    }
+
+    #[test]
+    fn a_queue_is_read_without_its_hidden_and_other_files() {
+        let d = std::env::temp_dir().join(format!("replay-load-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        for (n, b) in [("00ab", &b"\x00\x00"[..]), ("x.case", b"\x01\x00"), (".lafl_lock", b""), ("README.md", b"#")] {
+            std::fs::write(d.join(n), b).unwrap();
+        }
+        let v = load(std::slice::from_ref(&d)).unwrap();
+        let names: Vec<_> = v.iter().map(|i| i.path.file_name().unwrap().to_str().unwrap().to_string()).collect();
+        assert_eq!(names, ["00ab", "x.case"]);
+        let e = load(&[d.join("missing")]).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -228,19 +228,32 @@ pub fn differential_script(bytes: &[u8], t: &Triage) -> String {
 /// `window` compares it (its class: `win 0` closed, `win 1~65535` open; or
 /// `win *`), a SYN's window scale then `wscale *` (the window's size is the
 /// stack's choice, RFC 7323 2.2).
-pub fn replay_script(bytes: &[u8], name: &str, description: &str, window: super::diff::Mode) -> String {
+pub fn replay_script(bytes: &[u8], name: &str, description: &str, allow: &super::diff::Allowances) -> String {
     let text = written(bytes, name, description, true, None);
-    if window == super::diff::Mode::Exact {
-        return text;
-    }
+    let window = allow.compare.window;
+    // PSH among the ignored flags: `p`, set or not.
+    let psh = allow.flag_mask & reference_stack::wire::TcpFlags::PSH.0 != 0;
     text.lines()
         .map(|l| match l.find("out: \"") {
-            Some(i) => format!("{}{}", &l[..i], relax_window(&l[i..], window)),
+            Some(i) => {
+                let (head, seg) = l.split_at(i + 6);
+                let seg = if psh { psh_either(seg) } else { seg.to_string() };
+                let seg = if window == super::diff::Mode::Exact { seg } else { relax_window(&seg, window) };
+                format!("{head}{seg}")
+            }
             None => l.to_string(),
         })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// An `out` segment's text with PSH set or not (`p`).
+fn psh_either(seg: &str) -> String {
+    match seg.split_once(' ') {
+        Some((flags, rest)) if flags != "-" => format!("p{} {rest}", flags.replace('P', "")),
+        _ => seg.to_string(),
+    }
 }
 
 /// An `out` segment's text with its window as `window` compares it.
