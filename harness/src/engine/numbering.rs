@@ -71,10 +71,10 @@ impl Numbering {
 
     /// `new_connection`: the script's port moves on by one; the stack's ISN,
     /// port and timestamps are learned again.
-    pub fn new_connection(&mut self, s: &Script, remote_isn: u32) {
+    pub fn new_connection(&mut self, s: &Script, remote_isn: u32, remote_port: Option<u16>) {
         self.old_conns.push((self.local_port, self.remote_port));
         self.remote_isn = remote_isn;
-        self.remote_port = self.remote_port.wrapping_add(1).max(1);
+        self.remote_port = remote_port.unwrap_or(self.remote_port.wrapping_add(1).max(1));
         self.local_port = s.local_port;
         self.stack_isn = None;
         self.last_tsval = None;

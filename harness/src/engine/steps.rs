@@ -62,8 +62,8 @@ impl Run<'_> {
                 None => self.step_out(step, per, lo, hi),
             },
             StepKind::Shell(cmd) => self.step_shell(step, cmd, lo),
-            StepKind::NewConnection { remote_isn } => {
-                self.num.new_connection(self.script, *remote_isn);
+            StepKind::NewConnection { remote_isn, remote_port } => {
+                self.num.new_connection(self.script, *remote_isn, *remote_port);
                 Ok(())
             }
             StepKind::Sysctl(kv) => self.step_sysctl(step, kv, lo),

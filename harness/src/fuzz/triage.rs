@@ -320,7 +320,17 @@ fn written(bytes: &[u8], name: &str, description: &str, with_out: bool, against:
     let port: i64 = REMOTE.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(40000);
     doc.set(Key::RemotePort, Value::Int(port));
     // Connections 1 and 2 by name, when the case used them.
-    let used = rec.iter().any(|r| matches!(r, Recorded::In { conn: 1.., .. } | Recorded::NewConnection { .. }));
+    // (A connection the stack opened and the peer never wrote to counts:
+    // its `out` steps name it.)
+    let to_other = |b: &Vec<u8>| {
+        reference_stack::wire::IpPacket::parse_sent_header(b)
+            .is_ok_and(|(_, h)| (1..CONNECTIONS).any(|k| h.dst_port == exec::remote_port(k)))
+    };
+    let used = rec.iter().any(|r| match r {
+        Recorded::In { conn: 1.., .. } | Recorded::NewConnection { .. } => true,
+        Recorded::Out { bytes, .. } => with_out && to_other(bytes),
+        _ => false,
+    });
     if used {
         let names =
             (1..CONNECTIONS).map(|k| (CONN_NAMES[usize::from(k)].to_string(), i64::from(exec::remote_port(k)).into()));
@@ -356,7 +366,9 @@ fn written(bytes: &[u8], name: &str, description: &str, with_out: bool, against:
             ),
             Recorded::NewConnection { at, conn } => {
                 isn[usize::from(*conn % CONNECTIONS)] = None;
-                on(StepDoc::new(secs(at), StepKey::NewConnection, Value::Map(vec![])), *conn)
+                // (The case connects again to the same port.)
+                let port = i64::from(exec::remote_port(*conn % CONNECTIONS));
+                on(StepDoc::new(secs(at), StepKey::NewConnection, Value::Map(vec![("remote_port".into(), port.into())])), *conn)
             }
             Recorded::Flood { at, count, tcp } => StepDoc::new(
                 secs(at),

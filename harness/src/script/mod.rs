@@ -153,10 +153,12 @@ pub enum StepKind {
     Shell(String),
     /// `new_connection: {remote_isn: N}`: what follows is a new connection
     /// (packetdrill's second socket under test): the script's port moves on
-    /// by one, the stack's ISN, port and timestamps are learned again, and
-    /// the script's sequence numbers count from N.
+    /// by one (or is `remote_port: P`: the stack connecting again to the
+    /// same port), the stack's ISN, port and timestamps are learned again,
+    /// and the script's sequence numbers count from N.
     NewConnection {
         remote_isn: u32,
+        remote_port: Option<u16>,
     },
     /// `sysctl: {net.X: V}` mid-script (the header's are set before it starts).
     Sysctl(Vec<(String, String)>),
@@ -1593,10 +1595,25 @@ fn build_step(ctx: &Ctx<'_>, s: &Spanned<RawStep>) -> Result<Step, ScriptError> 
     } else if let Some(f) = &r.flood {
         StepKind::Flood(parse_flood(&f.value).map_err(|m| ctx.err_at(&f.referenced, m, None))?)
     } else if let Some(m) = &r.new_connection {
-        if let Some(k) = m.value.keys().find(|k| *k != "remote_isn") {
-            return Err(ctx.err_at(&m.referenced, format!("unknown key `{k}` in new_connection (remote_isn)"), None));
+        if let Some(k) = m.value.keys().find(|k| *k != "remote_isn" && *k != "remote_port") {
+            return Err(ctx.err_at(
+                &m.referenced,
+                format!("unknown key `{k}` in new_connection (remote_isn, remote_port)"),
+                None,
+            ));
         }
-        StepKind::NewConnection { remote_isn: m.value.get("remote_isn").copied().unwrap_or(0) }
+        let remote_port = match m.value.get("remote_port") {
+            None => None,
+            Some(&p) if (1..=65535).contains(&p) => Some(p as u16),
+            Some(p) => {
+                return Err(ctx.err_at(
+                    &m.referenced,
+                    format!("new_connection's remote_port {p} is not a port (1 to 65535)"),
+                    None,
+                ))
+            }
+        };
+        StepKind::NewConnection { remote_isn: m.value.get("remote_isn").copied().unwrap_or(0), remote_port }
     } else {
         unreachable!("one kind is present")
     };
@@ -2118,7 +2135,7 @@ steps:
         assert_eq!(s.timer_tick, Some(Duration::from_millis(1)));
         assert_eq!(s.congestion.as_deref(), Some("cubic"));
         assert!(matches!(&s.steps[1].kind, StepKind::Sysctl(kv) if kv[0].1 == "0x402"));
-        assert_eq!(s.steps[2].kind, StepKind::NewConnection { remote_isn: 5 });
+        assert_eq!(s.steps[2].kind, StepKind::NewConnection { remote_isn: 5, remote_port: None });
         let StepKind::TcpInfo { fields, .. } = &s.steps[3].kind else { panic!() };
         assert_eq!(fields[0], ("options".to_string(), InfoCheck::BitsSet(32)));
         assert!(InfoCheck::BitsSet(32).holds(0x21) && !InfoCheck::BitsSet(32).holds(1));
