@@ -534,6 +534,126 @@ fn run_some(
     results.into_inner().expect("no poisoned lock").into_iter().flatten().collect()
 }
 
+/// Runs scripts on the Linux target (TUN transport) with `cfg.jobs`
+/// threads, each keeping one namespace and device for the scripts it runs
+/// ([`linux::Slot`]: cleaned between two, never made and torn down for
+/// each); a script that does not fit a kept namespace (another device, a
+/// shell step) runs as [`run_one_with`] runs it. A failed run is tried
+/// again as [`run_with_retries`] tries it. Results come back in script
+/// order.
+pub fn run_linux_reusing(
+    scripts: &[Script],
+    cfg: &RunConfig,
+    on_done: &(dyn Fn(&ScriptResult) + Sync),
+) -> Vec<ScriptResult> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ScriptResult>>> = Mutex::new((0..scripts.len()).map(|_| None).collect());
+    std::thread::scope(|sc| {
+        for _ in 0..cfg.jobs.max(1).min(scripts.len().max(1)) {
+            // (Each thread moves into its namespace for good.)
+            sc.spawn(|| {
+                let mut slot: Option<linux::Slot> = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(s) = scripts.get(i) else { break };
+                    // Tried again as `harness run` does (`--retries`,
+                    // `--load-retries`: the harness descheduled around the
+                    // failure).
+                    let mut earlier = Vec::new();
+                    let r = loop {
+                        let mut r = run_in_slot(s, cfg, &mut slot);
+                        let descheduled = r.descheduled();
+                        if !r.failed() || !try_again(&earlier, descheduled.is_some(), cfg) {
+                            r.earlier = earlier;
+                            break r;
+                        }
+                        let message = match &r.status {
+                            Status::Failed(f) => f.message.clone(),
+                            Status::Error(e) => e.clone(),
+                            _ => String::new(),
+                        };
+                        earlier.push(Attempt { message, text: String::new(), wall: r.wall, descheduled });
+                    };
+                    on_done(&r);
+                    results.lock().expect("no poisoned lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_inner().expect("no poisoned lock").into_iter().flatten().collect()
+}
+
+/// One script in the thread's kept namespace (made on first use, made
+/// anew after a failure to clean it).
+fn run_in_slot(script: &Script, cfg: &RunConfig, slot: &mut Option<linux::Slot>) -> ScriptResult {
+    let kind = TargetKind::Linux;
+    if cfg.transport != TransportKind::Tun
+        || skip_reason(script, kind, cfg).is_some()
+        || cfg.linux_unavailable.is_some()
+    {
+        return run_one_with(script, kind, cfg);
+    }
+    let start = Instant::now();
+    if slot.is_none() {
+        match linux::Slot::new(script) {
+            Ok(s) => *slot = Some(s),
+            Err(e) => {
+                return result_of(
+                    script,
+                    kind,
+                    start,
+                    (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
+                )
+            }
+        }
+    }
+    let Some(sl) = slot.as_mut().filter(|s| s.fits(script)) else { return run_one_with(script, kind, cfg) };
+    let ran = match sl.target(script) {
+        Err(e) => (Status::Error(e.to_string()), Duration::ZERO, Vec::new(), Vec::new()),
+        Ok(mut t) => {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let r = engine::run_with(script, &mut t, cfg.options);
+                let info = crate::target::Target::info(&t);
+                (status_of(r.outcome), r.script_time, r.trace, info)
+            }));
+            let cleaned = sl.give_back(t);
+            match (r, cleaned) {
+                (Ok(ran), Ok(())) => ran,
+                (Ok(ran), Err(e)) => {
+                    // The namespace is left for a new one; the run stands.
+                    eprintln!("warning: {e}; a new namespace follows");
+                    *slot = None;
+                    ran
+                }
+                (Err(_), _) => {
+                    *slot = None;
+                    (Status::Error("the linux target panicked".into()), Duration::ZERO, Vec::new(), Vec::new())
+                }
+            }
+        }
+    };
+    result_of(script, kind, start, ran)
+}
+
+fn result_of(
+    script: &Script,
+    kind: TargetKind,
+    start: Instant,
+    (status, script_time, trace, info): Ran,
+) -> ScriptResult {
+    ScriptResult {
+        script: script.clone(),
+        target: kind,
+        status,
+        wall: start.elapsed(),
+        script_time,
+        trace,
+        info,
+        earlier: Vec::new(),
+        unshown: None,
+    }
+}
+
 /// Turns the failures the ledgers list into known deviations, and the
 /// passes they list into failures (a stale entry hides nothing).
 pub fn apply_ledgers(ledgers: &Ledgers, results: &mut [ScriptResult]) {

@@ -153,6 +153,11 @@ pub(super) struct DiffArgs {
     /// fuzzer/divergences/linux.yaml as shipped).
     #[arg(long, value_name = "FILE")]
     allowances: Option<PathBuf>,
+    /// A namespace and device made and torn down for each case, as `harness
+    /// run` does (by default each of the -j workers keeps one, cleaned
+    /// between cases: every TCP socket destroyed, sysctls put back).
+    #[arg(long)]
+    fresh_namespaces: bool,
 }
 
 /// What `harness diff` replays cases on.
@@ -196,7 +201,7 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
         None => fuzz::diff::Allowances::builtin("linux").expect("shipped"),
     }
     .map_err(|e| Error::Invalid(e.to_string()))?;
-    let opts = replay::Options { max_wait: a.max_wait, allow, run };
+    let opts = replay::Options { max_wait: a.max_wait, allow, reuse: !a.fresh_namespaces, run };
     let r = replay::replay(&inputs, kind, &opts, &a.out).map_err(|e| Error::Environment(e.to_string()))?;
     let alike = r.count(|v| matches!(v, replay::Verdict::Alike));
     let diverged = r.count(|v| matches!(v, replay::Verdict::Diverged { .. }));
@@ -215,6 +220,9 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
         if ran > 0 { 1000.0 * busy / ran as f64 } else { 0.0 },
         a.jobs
     );
+    if let Some(long) = r.cases.iter().max_by_key(|c| c.wall) {
+        println!("  the longest case: {:.2} s ({})", long.wall.as_secs_f64(), long.script.display());
+    }
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for c in &r.cases {
         if let replay::Verdict::Skipped(w) = &c.verdict {

@@ -30,6 +30,9 @@ pub struct Options {
     /// (`fuzzer/divergences/linux.yaml`): how windows are compared, which
     /// clusters are known.
     pub allow: super::diff::Allowances,
+    /// Keep each worker's namespace and device from one case to the next
+    /// ([`runner::run_linux_reusing`]) instead of making them per case.
+    pub reuse: bool,
     pub run: RunConfig,
 }
 
@@ -212,10 +215,10 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
     let started = std::time::Instant::now();
     let dir = out.join("scripts");
     std::fs::create_dir_all(&dir)?;
-    // Each case as the script of what the reference stack sent.
-    let mut scripts: Vec<Option<Script>> = Vec::with_capacity(inputs.len());
-    let mut cases: Vec<Replayed> = Vec::with_capacity(inputs.len());
-    for (i, inp) in inputs.iter().enumerate() {
+    // Each case as the script of what the reference stack sent (on every
+    // CPU: each is a run of the reference stack).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let write = |i: usize, inp: &Input| -> std::io::Result<(Replayed, Option<Script>)> {
         let bytes = with_linux_profile(&inp.bytes);
         let stem = inp.path.file_stem().and_then(|s| s.to_str()).unwrap_or("case");
         let name = format!("{i:05}-{stem}");
@@ -249,14 +252,36 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
             }
             Ok(v) => (Verdict::Error(format!("its script is {} scripts", v.len())), None),
         };
-        scripts.push(script);
-        cases.push(Replayed { input: inp.path.clone(), script: path, actions, verdict, wall: Duration::ZERO });
+        Ok((Replayed { input: inp.path.clone(), script: path, actions, verdict, wall: Duration::ZERO }, script))
+    };
+    let chunk = inputs.len().div_ceil(cpus).max(1);
+    type Part = std::io::Result<Vec<(Replayed, Option<Script>)>>;
+    let written: Vec<Part> = std::thread::scope(|sc| {
+        let handles: Vec<_> = inputs
+            .chunks(chunk)
+            .enumerate()
+            .map(|(k, part)| {
+                let write = &write;
+                sc.spawn(move || part.iter().enumerate().map(|(j, inp)| write(k * chunk + j, inp)).collect())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("writing a script panicked"))))
+            .collect()
+    });
+    let mut scripts: Vec<Option<Script>> = Vec::with_capacity(inputs.len());
+    let mut cases: Vec<Replayed> = Vec::with_capacity(inputs.len());
+    for part in written {
+        for (c, s) in part? {
+            cases.push(c);
+            scripts.push(s);
+        }
     }
     // The scripts must pass on the reference stack itself.
     let todo: Vec<(usize, Script)> =
         scripts.iter().enumerate().filter_map(|(i, s)| s.clone().map(|s| (i, s))).collect();
     let just: Vec<Script> = todo.iter().map(|(_, s)| s.clone()).collect();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let on_ref =
         runner::run_all_with(&just, TargetKind::Reference, &RunConfig { jobs: cpus, ..RunConfig::default() }, &|_| {});
     let mut run: Vec<(usize, Script)> = Vec::new();
@@ -270,9 +295,15 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
             Status::Deviation { failure, .. } => cases[i].verdict = Verdict::Error(failure.message),
         }
     }
+    // The longest first: a long case started last would be the run's tail.
+    run.sort_by_key(|(_, s)| std::cmp::Reverse(waits(s).1));
     let just: Vec<Script> = run.iter().map(|(_, s)| s.clone()).collect();
     let prepared = started.elapsed();
-    let results = runner::run_all_with(&just, target, &opts.run, &|_| {});
+    let results = if target == TargetKind::Linux && opts.reuse {
+        runner::run_linux_reusing(&just, &opts.run, &|_| {})
+    } else {
+        runner::run_all_with(&just, target, &opts.run, &|_| {})
+    };
     for ((i, s), r) in run.into_iter().zip(results) {
         cases[i].wall = r.wall;
         cases[i].verdict = match r.status {

@@ -368,7 +368,14 @@ fn written(bytes: &[u8], name: &str, description: &str, with_out: bool, against:
                 isn[usize::from(*conn % CONNECTIONS)] = None;
                 // (The case connects again to the same port.)
                 let port = i64::from(exec::remote_port(*conn % CONNECTIONS));
-                on(StepDoc::new(secs(at), StepKey::NewConnection, Value::Map(vec![("remote_port".into(), port.into())])), *conn)
+                on(
+                    StepDoc::new(
+                        secs(at),
+                        StepKey::NewConnection,
+                        Value::Map(vec![("remote_port".into(), port.into())]),
+                    ),
+                    *conn,
+                )
             }
             Recorded::Flood { at, count, tcp } => StepDoc::new(
                 secs(at),

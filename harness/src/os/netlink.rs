@@ -423,6 +423,100 @@ pub fn tcp_socket_state(local: SocketAddr, remote: SocketAddr) -> Result<Option<
     }
 }
 
+/// sock_diag's SOCK_DESTROY (linux/sock_diag.h).
+const SOCK_DESTROY: u16 = 21;
+
+/// Destroys the TCP socket of this 4-tuple in the calling thread's
+/// namespace, whatever its state (TIME-WAIT, a pending connection, an
+/// orphan): sock_diag's SOCK_DESTROY by its exact id, a hash lookup (a dump,
+/// [`tcp_destroy_all`], walks the whole table of every namespace). `false`
+/// when there was none.
+pub fn tcp_destroy(local: SocketAddr, remote: SocketAddr) -> Result<bool, NetlinkError> {
+    let (family, _) = ip_bytes(local.ip());
+    let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
+    req.extend_from_slice(&u32::MAX.to_ne_bytes());
+    req.extend_from_slice(&local.port().to_be_bytes());
+    req.extend_from_slice(&remote.port().to_be_bytes());
+    for a in [local.ip(), remote.ip()] {
+        let mut b = [0u8; 16];
+        let (_, o) = ip_bytes(a);
+        b[..o.len()].copy_from_slice(&o);
+        req.extend_from_slice(&b);
+    }
+    req.extend_from_slice(&0u32.to_ne_bytes()); // interface
+    req.extend_from_slice(&[0xff; 8]); // cookie: INET_DIAG_NOCOOKIE
+    let msg = Msg::new(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK).bytes(&req).finish();
+    match request_on(NETLINK_SOCK_DIAG, format!("sock_diag destroy {local} {remote}"), msg) {
+        Err(NetlinkError::Refused { errno, .. }) if errno == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    }
+}
+
+/// Destroys every TCP socket of the calling thread's namespace, whatever
+/// its state (TIME-WAIT, orphans still sending, pending connections,
+/// listeners): sock_diag's SOCK_DESTROY, as `ss -K` does
+/// (CONFIG_INET_DIAG_DESTROY). Returns how many there were. A namespace
+/// kept for one script after another is made clean with it.
+pub fn tcp_destroy_all() -> Result<usize, NetlinkError> {
+    let mut total = 0;
+    // (A destroyed connection may leave a TIME-WAIT or request behind:
+    // a few rounds.)
+    for _ in 0..4 {
+        let mut ids: Vec<(u8, Vec<u8>)> = Vec::new();
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            let s = open(NETLINK_SOCK_DIAG)?;
+            let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
+            req.extend_from_slice(&u32::MAX.to_ne_bytes());
+            req.extend_from_slice(&[0u8; 48]);
+            let msg = Msg::new(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP).bytes(&req).finish();
+            s.send(&msg).map_err(|e| NetlinkError::Io("sock_diag dump send", e))?;
+            'dump: loop {
+                let buf = recv_all(&s)?;
+                let mut b = &buf[..];
+                if b.len() < 16 {
+                    break;
+                }
+                while b.len() >= 16 {
+                    let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+                    let kind = u16::from_ne_bytes([b[4], b[5]]);
+                    if len < 16 || len > b.len() {
+                        break 'dump;
+                    }
+                    match kind {
+                        NLMSG_DONE => break 'dump,
+                        NLMSG_ERROR => {
+                            let errno = -i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
+                            return Err(NetlinkError::Refused { what: "sock_diag dump".into(), errno });
+                        }
+                        // inet_diag_msg: family, state, timer, retrans, then
+                        // inet_diag_sockid (48 octets).
+                        _ if len >= 16 + 4 + 48 => ids.push((b[16], b[20..68].to_vec())),
+                        _ => {}
+                    }
+                    b = &b[len.next_multiple_of(4).min(b.len())..];
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        for (family, id) in &ids {
+            let mut req = vec![*family, libc::IPPROTO_TCP as u8, 0, 0];
+            req.extend_from_slice(&u32::MAX.to_ne_bytes());
+            req.extend_from_slice(id);
+            let msg = Msg::new(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK).bytes(&req).finish();
+            match request_on(NETLINK_SOCK_DIAG, "sock_diag destroy".into(), msg) {
+                // (Gone meanwhile.)
+                Err(NetlinkError::Refused { errno, .. }) if errno == libc::ENOENT => {}
+                Err(e) => return Err(e),
+                Ok(()) => total += 1,
+            }
+        }
+    }
+    Ok(total)
+}
+
 const NLM_F_DUMP: u16 = 0x300;
 const RTM_GETLINK: u16 = 18;
 const RTM_GETADDR: u16 = 22;

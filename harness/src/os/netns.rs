@@ -88,6 +88,12 @@ impl Private {
         Private::checked()
     }
 
+    /// Proof for the namespace the calling thread is already in (one a
+    /// `Private` moved it into before), if it is a private one.
+    pub fn current() -> Result<Private, NetnsError> {
+        Private::checked()
+    }
+
     fn checked() -> Result<Private, NetnsError> {
         if !isolated()? {
             return Err(NetnsError::NotIsolated);

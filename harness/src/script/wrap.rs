@@ -241,7 +241,12 @@ steps:
         assert_eq!(v.variant.as_deref(), Some("wrap=peer"));
         // 1001 numbers: the ISN is 500 below 2^32, so octet 500 is at 0.
         assert_eq!(v.remote_isn, 0u32.wrapping_sub(500));
-        assert!(v.steps.iter().any(|st| st.kind == StepKind::NewConnection { remote_isn: 70000u32.wrapping_sub(500), remote_port: None }));
+        assert!(
+            v.steps
+                .iter()
+                .any(|st| st.kind
+                    == StepKind::NewConnection { remote_isn: 70000u32.wrapping_sub(500), remote_port: None })
+        );
         // TSvals 100..120: 110 goes to 0, 100 below 2^32, 120 above 0.
         let vals: Vec<u32> = in_specs(&v)
             .flat_map(|p| p.options.iter().flatten())

@@ -27,6 +27,10 @@ pub(crate) struct RealWire {
     /// A readiness probe's port, whose late answers are not the script's.
     probe_port: Option<u16>,
     buf: Vec<u8>,
+    /// Every (source, destination) of a TCP segment the stack sent, when
+    /// asked for: the connections a kept namespace must destroy after the
+    /// script ([`crate::target::linux::Slot`]).
+    pub tuples: Option<std::collections::BTreeSet<(std::net::SocketAddr, std::net::SocketAddr)>>,
 }
 
 impl RealWire {
@@ -41,6 +45,7 @@ impl RealWire {
             who: who.to_string(),
             probe_port,
             buf: vec![0u8; 65_536],
+            tuples: None,
         }
     }
 
@@ -80,6 +85,12 @@ impl RealWire {
                         }
                         parsed => parsed,
                     };
+                    if let (Ok(p), Some(t)) = (&parsed, self.tuples.as_mut()) {
+                        t.insert((
+                            std::net::SocketAddr::new(p.ip.src, p.tcp.src_port),
+                            std::net::SocketAddr::new(p.ip.dst, p.tcp.dst_port),
+                        ));
+                    }
                     if let Ok(p) = parsed {
                         // On a loaded machine the answer to an earlier
                         // readiness probe can come after the script started:

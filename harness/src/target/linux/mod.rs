@@ -155,6 +155,163 @@ impl Drop for LinuxTarget {
     }
 }
 
+/// What a report says of the target: the kernel, the transport, every
+/// net.ipv4.tcp_* sysctl of the calling thread's namespace.
+fn facts(link: &dyn Transport) -> Vec<(String, String)> {
+    let uname = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let mut info = vec![("kernel".to_string(), uname), ("transport".to_string(), link.name().to_string())];
+    if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4") {
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tcp_"))
+            .collect();
+        names.sort();
+        for n in names {
+            if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{n}")) {
+                info.push((format!("net.ipv4.{n}"), v.split_whitespace().collect::<Vec<_>>().join(" ")));
+            }
+        }
+    }
+    info
+}
+
+/// A private namespace and TUN device kept for one script after another
+/// (`harness diff`'s replays, where making and tearing down a namespace
+/// per case would cost more than the case): made once, on the thread that
+/// keeps it. Between two scripts the script's sockets are closed, every TCP
+/// socket left in the namespace is destroyed (TIME-WAIT, orphans still
+/// sending, pending connections: sock_diag's SOCK_DESTROY), the sysctls the
+/// script set are put back, the kernel's TCP metrics flushed and the device
+/// drained: the next script finds the namespace as a new one would be.
+pub struct Slot {
+    link: Option<Box<dyn Transport>>,
+    local: IpAddr,
+    remote: IpAddr,
+    /// The sysctls the running script set, with their values before.
+    restore: Vec<(String, String)>,
+    /// The report's facts of the namespace as made ([`facts`]).
+    info: Vec<(String, String)>,
+}
+
+impl Slot {
+    /// A namespace for scripts between `local` and `remote`, on the TUN
+    /// transport; the calling thread moves into it for good.
+    pub fn new(script: &Script) -> Result<Slot, TargetError> {
+        let setup = |e: String| TargetError::Setup(e);
+        let (net, plen) = prefix_net(script.remote);
+        let local_prefix = if script.local.is_ipv6() { 64 } else { 24 };
+        let ns = Private::unshare().map_err(|e| setup(e.to_string()))?;
+        let tun = Tun::create("tun0").map_err(|e| setup(e.to_string()))?;
+        ns.addr_add("tun0", script.local, local_prefix).map_err(|e| setup(e.to_string()))?;
+        ns.link_up("tun0").map_err(|e| setup(e.to_string()))?;
+        ns.route_add("tun0", net, plen).map_err(|e| setup(e.to_string()))?;
+        let idx = netlink::ifindex("tun0").map_err(|e| setup(e.to_string()))?;
+        let mut link: Box<dyn Transport> = Box::new(TunLink::new(tun, idx));
+        wait_until_usable(link.as_mut(), script).map_err(setup)?;
+        let info = facts(link.as_ref());
+        Ok(Slot { link: Some(link), local: script.local, remote: script.remote, restore: Vec::new(), info })
+    }
+
+    /// Whether `script` can run in this slot: its addresses, a plain
+    /// device (no MTU, qdisc, route metrics, offloads of its own), and no
+    /// step that changes the namespace beyond sysctls (a shell command,
+    /// a qdisc or route mid-run).
+    pub fn fits(&self, script: &Script) -> bool {
+        use crate::script::StepKind;
+        script.local == self.local
+            && script.remote == self.remote
+            && script.mtu.is_none()
+            && script.qdisc.is_none()
+            && script.route.is_none()
+            && !script.offload_tso
+            && script.in_gso.is_none()
+            && !script.steps.iter().any(|s| {
+                matches!(
+                    s.kind,
+                    StepKind::Shell(_) | StepKind::Qdisc(_) | StepKind::Route(_) | StepKind::TcpMetricsFlush
+                )
+            })
+    }
+
+    /// The target for `script` (which [`Slot::fits`]); give it back with
+    /// [`Slot::give_back`].
+    pub fn target(&mut self, script: &Script) -> Result<LinuxTarget, TargetError> {
+        let setup = |e: String| TargetError::Setup(e);
+        let link = self.link.take().ok_or_else(|| setup("the kept namespace's device is in use".into()))?;
+        // What the script sets, header or step, is put back after it.
+        let keys = script.sysctl.keys().cloned().chain(script.steps.iter().flat_map(|s| match &s.kind {
+            crate::script::StepKind::Sysctl(kv) => kv.iter().map(|(k, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        }));
+        for k in keys {
+            if self.restore.iter().all(|(r, _)| *r != k) {
+                let path = format!("/proc/sys/{}", k.replace('.', "/"));
+                if let Ok(v) = std::fs::read_to_string(&path) {
+                    self.restore.push((k, v.trim().to_string()));
+                }
+            }
+        }
+        let ns = Private::current().map_err(|e| setup(e.to_string()))?;
+        let mut t = LinuxTarget::on_link(ns, link, script, TransportKind::Tun, Some(self.info.clone()))?;
+        t.wire.tuples = Some(Default::default());
+        Ok(t)
+    }
+
+    /// Takes the device back and cleans the namespace for the next script.
+    pub fn give_back(&mut self, mut t: LinuxTarget) -> Result<(), TargetError> {
+        let clean = |e: String| TargetError::Setup(format!("cleaning the kept namespace: {e}"));
+        if t.syscalls.as_ref().is_some_and(SyscallThread::busy) {
+            for s in t.socks.values() {
+                let _ = s.s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        drop(std::mem::take(&mut t.socks));
+        // Every connection that sent a segment, by its 4-tuple (a listener
+        // went with its socket; a connection that never sent has no state
+        // a later script could meet).
+        let mut link: Box<dyn Transport> = std::mem::replace(&mut t.wire.link, Box::new(Closed));
+        let mut tuples = t.wire.tuples.take().unwrap_or_default();
+        // (What it sent since the last read counts too.)
+        let mut buf = vec![0u8; 65_536];
+        while let Some(n) = link.recv(&mut buf).map_err(|e| clean(e.to_string()))? {
+            if let Ok((ip, h)) = reference_stack::wire::IpPacket::parse_sent_header(&buf[..n]) {
+                tuples.insert((
+                    std::net::SocketAddr::new(ip.src, h.src_port),
+                    std::net::SocketAddr::new(ip.dst, h.dst_port),
+                ));
+            }
+        }
+        drop(t);
+        for (local, remote) in tuples {
+            // (A tuple may hold a connection and, behind it, its
+            // successor's TIME-WAIT: until none is left.)
+            for _ in 0..4 {
+                if !netlink::tcp_destroy(local, remote).map_err(|e| clean(e.to_string()))? {
+                    break;
+                }
+            }
+        }
+        if std::env::var_os("HARNESS_CHECK_CLEAN").is_some() {
+            // (A check of the above: a dump of every TCP socket left, which
+            // walks the whole table: slow.)
+            let left = netlink::tcp_destroy_all().map_err(|e| clean(e.to_string()))?;
+            if left > 0 {
+                return Err(clean(format!("{left} TCP socket(s) were left after destroying the script's")));
+            }
+        }
+        let ns = Private::current().map_err(|e| clean(e.to_string()))?;
+        for (k, v) in self.restore.drain(..) {
+            ns.sysctl(&k, &v).map_err(|e| clean(e.to_string()))?;
+        }
+        ns.tcp_metrics_flush().map_err(|e| clean(e.to_string()))?;
+        // What the destroyed sockets sent (their resets) is nobody's.
+        while link.recv(&mut buf).map_err(|e| clean(e.to_string()))?.is_some() {}
+        self.link = Some(link);
+        Ok(())
+    }
+}
+
 /// What stands in for the transport once it has gone to the reaper.
 struct Closed;
 
@@ -355,24 +512,35 @@ impl LinuxTarget {
         };
         let mut link = link;
         wait_until_usable(link.as_mut(), script).map_err(setup)?;
+        LinuxTarget::on_link(ns, link, script, transport, None)
+    }
+
+    /// The target over a namespace and transport made for it (or kept:
+    /// [`Slot`]): the script's sysctls set, its clock started.
+    fn on_link(
+        ns: Private,
+        link: Box<dyn Transport>,
+        script: &Script,
+        transport: TransportKind,
+        info: Option<Vec<(String, String)>>,
+    ) -> Result<LinuxTarget, TargetError> {
+        let setup = |e: String| TargetError::Setup(e);
         for (k, v) in &script.sysctl {
             ns.sysctl(k, v).map_err(|e| setup(e.to_string()))?;
         }
-        let uname = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-        let mut info = vec![("kernel".to_string(), uname), ("transport".to_string(), link.name().to_string())];
-        if let Ok(rd) = std::fs::read_dir("/proc/sys/net/ipv4") {
-            let mut names: Vec<String> = rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("tcp_"))
-                .collect();
-            names.sort();
-            for n in names {
-                if let Ok(v) = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{n}")) {
-                    info.push((format!("net.ipv4.{n}"), v.split_whitespace().collect::<Vec<_>>().join(" ")));
+        let info = match info {
+            Some(mut kept) => {
+                // (The namespace's defaults, read once, with the script's.)
+                for (k, v) in &script.sysctl {
+                    match kept.iter_mut().find(|(n, _)| n == k) {
+                        Some(e) => e.1 = v.clone(),
+                        None => kept.push((k.clone(), v.clone())),
+                    }
                 }
+                kept
             }
-        }
+            None => facts(link.as_ref()),
+        };
         let syscalls = SyscallThread::spawn().map_err(|e| setup(format!("starting the syscall thread: {e}")))?;
         if script.script_clock {
             start_into_a_tick();
