@@ -168,11 +168,12 @@ fuzz-diff: fuzz-diff-build
 ## `harness diff` writes each case as the script of what the reference stack
 ## sent, runs it on the kernel in a private namespace, clusters where they
 ## part, and keeps each cluster's shortest case under FUZZ_LINUX_OUT/clusters/;
-## fuzzer/divergences/linux.yaml lists the known ones. Cases that wait over
-## 1 s are skipped and counted.
+## fuzzer/divergences/linux.yaml lists the known ones. Each of the -j
+## workers keeps its namespace, cleaned between cases. Cases that wait over
+## 1 s, or run over 5 s in all, are skipped and counted.
 FUZZ_LINUX_CASES ?= corpus
 FUZZ_LINUX_OUT ?= diff-out
-FUZZ_LINUX_JOBS ?= 64
+FUZZ_LINUX_JOBS ?= 128
 fuzz-linux: setup
 	$(CARGO) build --release -p harness
 	rm -rf $(FUZZ_LINUX_OUT)

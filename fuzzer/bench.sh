@@ -14,6 +14,11 @@
 #      stack and smoltcp side by side (`--against smoltcp`, the build of
 #      `make fuzz-diff-build`, both stacks instrumented), then that queue
 #      through run_diff alone; skipped with a line when not built
+#   7. the Linux replay (`harness diff`, root): the first campaign's queue
+#      replayed on the kernel beside the reference stack's linux profile,
+#      -j 128 on every core, cases per second end to end (cases with a
+#      wait over 1 s or over 5 s in all skipped, counted); skipped with a
+#      line without root
 # Usage: fuzzer/bench.sh [seconds] [tcp-fuzz binary] [differential tcp-fuzz binary]
 set -u
 secs=${1:-60}
@@ -66,4 +71,11 @@ if [ -x "$diffbin" ]; then
     (cd "$root" && FUZZ_EXEC_AGAINST=smoltcp cargo bench --quiet -p harness --bench fuzz_exec -- "$work/one-core-vs-smoltcp/queue" 10 2>/dev/null) | grep '^fuzz_exec'
 else
     echo "one-core-vs-smoltcp: $diffbin not built (make fuzz-diff-build)"
+fi
+if [ "$(id -u)" = 0 ]; then
+    (cd "$root" && cargo build --quiet --release -p harness) &&
+        "$root/target/release/harness" diff "$work/one-core-seeds/queue" --against linux --out "$work/linux-replay" -j 128 |
+        sed -n '1,2p' | sed 's/^/linux replay: /'
+else
+    echo "linux replay: needs root (private namespaces, TUN)"
 fi

@@ -143,6 +143,10 @@ pub(super) struct DiffArgs {
     /// it (a timer's) are skipped and counted: `1s`, `300ms`.
     #[arg(long, default_value = "1s", value_parser = super::common::duration)]
     max_wait: std::time::Duration,
+    /// Cases whose script takes longer than this in all are skipped and
+    /// counted (a replay lasts as long as its longest case).
+    #[arg(long, default_value = "5s", value_parser = super::common::duration)]
+    max_time: std::time::Duration,
     /// How the Linux target is reached.
     #[arg(long, value_enum, default_value = "tun")]
     transport: crate::target::linux::TransportKind,
@@ -201,7 +205,7 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
         None => fuzz::diff::Allowances::builtin("linux").expect("shipped"),
     }
     .map_err(|e| Error::Invalid(e.to_string()))?;
-    let opts = replay::Options { max_wait: a.max_wait, allow, reuse: !a.fresh_namespaces, run };
+    let opts = replay::Options { max_wait: a.max_wait, max_time: a.max_time, allow, reuse: !a.fresh_namespaces, run };
     let r = replay::replay(&inputs, kind, &opts, &a.out).map_err(|e| Error::Environment(e.to_string()))?;
     let alike = r.count(|v| matches!(v, replay::Verdict::Alike));
     let diverged = r.count(|v| matches!(v, replay::Verdict::Diverged { .. }));
@@ -226,7 +230,13 @@ pub(super) fn diff(a: DiffArgs) -> Result<Verdict, Error> {
     let mut why: std::collections::BTreeMap<String, usize> = Default::default();
     for c in &r.cases {
         if let replay::Verdict::Skipped(w) = &c.verdict {
-            let k = if w.starts_with("waits ") { "a wait over --max-wait".to_string() } else { w.clone() };
+            let k = if w.starts_with("waits ") {
+                "a wait over --max-wait".to_string()
+            } else if w.starts_with("runs ") {
+                "longer in all than --max-time".to_string()
+            } else {
+                w.clone()
+            };
             *why.entry(k).or_default() += 1;
         }
     }

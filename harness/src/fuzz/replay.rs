@@ -11,7 +11,7 @@
 //!
 //! Cases whose timers need long waits are skipped and counted: a case is
 //! replayed when no step waits longer than [`Options::max_wait`] after the
-//! one before it.
+//! one before it and the whole takes at most [`Options::max_time`].
 
 use super::case::Header;
 use crate::engine::Failure;
@@ -26,6 +26,9 @@ use std::time::Duration;
 pub struct Options {
     /// Cases with a step that waits longer than this are skipped.
     pub max_wait: Duration,
+    /// Cases whose script runs longer than this in all are skipped (a
+    /// replay lasts as long as its longest case).
+    pub max_time: Duration,
     /// The target's allowances and divergence ledger
     /// (`fuzzer/divergences/linux.yaml`): how windows are compared, which
     /// clusters are known.
@@ -236,8 +239,17 @@ pub fn replay(inputs: &[Input], target: TargetKind, opts: &Options, out: &Path) 
             Err(e) => (Verdict::Error(format!("its script does not parse: {e}")), None),
             Ok(mut v) if v.len() == 1 => {
                 let s = v.remove(0);
-                let (longest, _) = waits(&s);
-                if longest > opts.max_wait {
+                let (longest, total) = waits(&s);
+                if total > opts.max_time {
+                    (
+                        Verdict::Skipped(format!(
+                            "runs {:.3} s (over --max-time {:.3} s)",
+                            total.as_secs_f64(),
+                            opts.max_time.as_secs_f64()
+                        )),
+                        None,
+                    )
+                } else if longest > opts.max_wait {
                     (
                         Verdict::Skipped(format!(
                             "waits {:.3} s (over --max-wait {:.3} s)",
