@@ -381,7 +381,12 @@ impl Stack {
             }
         }
         if self.conns[&key].tcb.is_finished() {
-            self.demux.remove(&tuple);
+            // The 4-tuple is given up only while it still names this
+            // connection: a descriptor's call on a connection finished long
+            // ago comes here too, when a new connection may hold it.
+            if self.demux.get(&tuple) == Some(&key) {
+                self.demux.remove(&tuple);
+            }
             match owner {
                 Owner::Fd(_) => {} // the descriptor still refers to it
                 Owner::Orphan => {

@@ -202,10 +202,16 @@ fn same_inputs_give_the_same_outputs_and_events() {
         assert_eq!(x, y, "first difference at line {i}");
     }
     assert_eq!(a, b);
-    // The stream reaches deep into the state machine, not just the handshake.
-    eprintln!("states reached: {:?}", a.states_seen);
-    eprintln!("{} distinct transitions", a.transitions_seen.len());
-    assert!(a.states_seen.len() >= 9, "states reached: {:?}", a.states_seen);
+    // The streams reach deep into the state machine, not just the
+    // handshake (over a few stream seeds: one stream's reach depends on how
+    // long its connections hold their 4-tuples).
+    let mut states = a.states_seen.clone();
+    for seed in [1, 2, 3, 4] {
+        states.extend(run(7, seed).states_seen);
+    }
+    eprintln!("states reached: {states:?}");
+    eprintln!("{} distinct transitions in the first stream", a.transitions_seen.len());
+    assert!(states.len() >= 10, "states reached: {states:?}");
     // A different stack seed changes ISNs, so the outputs differ.
     let c = run(8, 1234);
     assert_ne!(a.lines, c.lines);
@@ -218,3 +224,4 @@ fn several_streams_keep_the_invariants() {
         assert!(!t.transitions_seen.is_empty());
     }
 }
+
