@@ -8,7 +8,7 @@ FUZZ_CORES ?= 0
 # SanitizerCoverage (see fuzzer/sancov-rustc).
 FUZZ_ENV := RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc
 
-.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-diff-build fuzz-diff fuzz-diff-clean fuzz-linux fuzz-parsers mutants
+.PHONY: mutants-report run test lint ci setup lwip-dut lwip-vt-probe bench bench-report bench-packetdrill stress-linux seeds fuzz-build fuzz fuzz-bench fuzz-planted fuzz-smoke fuzz-clean fuzz-diff-build fuzz-diff fuzz-diff-clean fuzz-diff-edges fuzz-linux fuzz-parsers mutants
 
 ## Build, then run the main job: every script under suites/ on every target
 ## (the reference stack, smoltcp, and where privileges allow the Linux kernel
@@ -178,6 +178,21 @@ fuzz-linux: setup
 	$(CARGO) build --release -p harness
 	rm -rf $(FUZZ_LINUX_OUT)
 	$(HARNESS) diff $(FUZZ_LINUX_CASES) --against linux --out $(FUZZ_LINUX_OUT) -j $(FUZZ_LINUX_JOBS)
+
+## Edges of each stack a differential campaign's queue covers
+## (FUZZ_DIFF_QUEUE, default fuzz-diff-out/queue): the counters of both
+## stacks share one region, so the queue is loaded again by a build with
+## only smoltcp instrumented and one with only the reference stack
+## (target/fuzz-diff-smoltcp, target/fuzz-diff-reference_stack); each
+## prints its edges once the queue is in.
+FUZZ_DIFF_QUEUE ?= fuzz-diff-out/queue
+fuzz-diff-edges: setup
+	@for c in smoltcp reference_stack; do \
+	  SANCOV_CRATES=$$c CARGO_TARGET_DIR=target/fuzz-diff-$$c RUSTC_WRAPPER=$(CURDIR)/fuzzer/sancov-rustc $(CARGO) build --quiet --profile fuzz -p fuzzer || exit 1; \
+	  rm -rf target/fuzz-diff-$$c/edges; n=$$(ls $(FUZZ_DIFF_QUEUE) | wc -l); \
+	  target/fuzz-diff-$$c/fuzz/tcp-fuzz --against $(FUZZ_AGAINST) --cores 0 --time 5 --corpus $(FUZZ_DIFF_QUEUE) --out target/fuzz-diff-$$c/edges 2>&1 | \
+	    awk -v c=$$c -v n=$$n '/CLIENT/ { for (i = 1; i <= NF; i++) { if ($$i == "executions:") e = $$(i+1) + 0; if ($$i == "edges:") g = $$(i+1) } if (e >= n && !done) { print c ": " g " edges after the queue'"'"'s " n " cases"; done = 1 } }'; \
+	done
 
 ## 30 seconds of the self-check (`--against reference`) must find nothing.
 FUZZ_DIFF_CLEAN_OUT := target/fuzz-diff-clean

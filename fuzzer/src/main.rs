@@ -78,7 +78,9 @@ fn edge_counters() -> (*mut u8, usize) {
     let maps = unsafe { &*libafl_targets::sancov_8bit::counters_maps_ptr() };
     let total: usize = maps.iter().map(|m| m.len()).sum();
     if !maps.is_empty() {
-        eprintln!("tcp-fuzz: reference stack instrumented: {total} edge counters in {} region(s)", maps.len());
+        // (The crates SANCOV_CRATES named at build time: the reference
+        // stack, and the other stack in a differential build.)
+        eprintln!("tcp-fuzz: instrumented: {total} edge counters in {} region(s)", maps.len());
     }
     match maps.as_slice() {
         [one] => (one.as_ptr().cast_mut(), one.len()),

@@ -224,4 +224,3 @@ fn several_streams_keep_the_invariants() {
         assert!(!t.transitions_seen.is_empty());
     }
 }
-
