@@ -269,17 +269,7 @@ pub fn skip_reason(script: &Script, kind: TargetKind, cfg: &RunConfig) -> Option
 
 pub fn run_one_with(script: &Script, kind: TargetKind, cfg: &RunConfig) -> ScriptResult {
     let start = Instant::now();
-    let result = |status, script_time, trace, info| ScriptResult {
-        script: script.clone(),
-        target: kind,
-        status,
-        wall: start.elapsed(),
-        script_time,
-        trace,
-        info,
-        earlier: Vec::new(),
-        unshown: None,
-    };
+    let result = |status, script_time, trace, info| result_of(script, kind, start, (status, script_time, trace, info));
     if let Some(why) = skip_reason(script, kind, cfg) {
         return result(Status::Skipped(why), Duration::ZERO, Vec::new(), Vec::new());
     }
@@ -420,13 +410,24 @@ pub fn real_time(kind: TargetKind) -> bool {
 /// the script against it, can hide a deviation once; only a pass on every
 /// attempt is a stale entry.
 pub fn run_with_retries(script: &Script, kind: TargetKind, cfg: &RunConfig, ledgers: Option<&Ledgers>) -> ScriptResult {
+    retried(script, kind, cfg, ledgers, &mut || run_one_with(script, kind, cfg))
+}
+
+/// [`run_with_retries`] with each attempt made by `attempt`.
+fn retried(
+    script: &Script,
+    kind: TargetKind,
+    cfg: &RunConfig,
+    ledgers: Option<&Ledgers>,
+    attempt: &mut dyn FnMut() -> ScriptResult,
+) -> ScriptResult {
     let entry = ledgers.and_then(|l| l.lookup(kind, &script.path, script.variant.as_deref()));
     let listed = entry.is_some();
     let strict_entry = entry.is_some_and(|(d, _)| d.intermittent.is_none());
     let mut earlier: Vec<Attempt> = Vec::new();
     let mut listed_passes = 0u32;
     loop {
-        let mut r = run_one_with(script, kind, cfg);
+        let mut r = attempt();
         let descheduled = r.descheduled();
         let listed_pass = strict_entry && real_time(kind) && matches!(r.status, Status::Passed);
         let retry = if listed_pass {
@@ -512,22 +513,49 @@ fn run_some(
     stop: &AtomicBool,
     on_done: &(dyn Fn(&ScriptResult) + Sync),
 ) -> Vec<ScriptResult> {
+    in_parallel(
+        scripts,
+        cfg.jobs,
+        cfg.fail_fast.then_some(stop),
+        || (),
+        |_, s| {
+            let r = run_with_retries(s, kind, cfg, ledgers);
+            if r.failed() {
+                stop.store(true, Ordering::SeqCst);
+            }
+            r
+        },
+        on_done,
+    )
+}
+
+/// `jobs` threads take the scripts in turn, each with a `state` of its own
+/// (made on the thread); results come back in script order. Once `stop` is
+/// set, nothing new starts (those runs are left out).
+fn in_parallel<S>(
+    scripts: &[Script],
+    jobs: usize,
+    stop: Option<&AtomicBool>,
+    state: impl Fn() -> S + Sync,
+    run: impl Fn(&mut S, &Script) -> ScriptResult + Sync,
+    on_done: &(dyn Fn(&ScriptResult) + Sync),
+) -> Vec<ScriptResult> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<ScriptResult>>> = Mutex::new((0..scripts.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
-        for _ in 0..cfg.jobs.max(1).min(scripts.len().max(1)) {
-            sc.spawn(|| loop {
-                if cfg.fail_fast && stop.load(Ordering::SeqCst) {
-                    break;
+        for _ in 0..jobs.max(1).min(scripts.len().max(1)) {
+            sc.spawn(|| {
+                let mut st = state();
+                loop {
+                    if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(s) = scripts.get(i) else { break };
+                    let r = run(&mut st, s);
+                    on_done(&r);
+                    results.lock().expect("no poisoned lock")[i] = Some(r);
                 }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(s) = scripts.get(i) else { break };
-                let r = run_with_retries(s, kind, cfg, ledgers);
-                if r.failed() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                on_done(&r);
-                results.lock().expect("no poisoned lock")[i] = Some(r);
             });
         }
     });
@@ -546,41 +574,17 @@ pub fn run_linux_reusing(
     cfg: &RunConfig,
     on_done: &(dyn Fn(&ScriptResult) + Sync),
 ) -> Vec<ScriptResult> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<ScriptResult>>> = Mutex::new((0..scripts.len()).map(|_| None).collect());
-    std::thread::scope(|sc| {
-        for _ in 0..cfg.jobs.max(1).min(scripts.len().max(1)) {
-            // (Each thread moves into its namespace for good.)
-            sc.spawn(|| {
-                let mut slot: Option<linux::Slot> = None;
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(s) = scripts.get(i) else { break };
-                    // Tried again as `harness run` does (`--retries`,
-                    // `--load-retries`: the harness descheduled around the
-                    // failure).
-                    let mut earlier = Vec::new();
-                    let r = loop {
-                        let mut r = run_in_slot(s, cfg, &mut slot);
-                        let descheduled = r.descheduled();
-                        if !r.failed() || !try_again(&earlier, descheduled.is_some(), cfg) {
-                            r.earlier = earlier;
-                            break r;
-                        }
-                        let message = match &r.status {
-                            Status::Failed(f) => f.message.clone(),
-                            Status::Error(e) => e.clone(),
-                            _ => String::new(),
-                        };
-                        earlier.push(Attempt { message, text: String::new(), wall: r.wall, descheduled });
-                    };
-                    on_done(&r);
-                    results.lock().expect("no poisoned lock")[i] = Some(r);
-                }
-            });
-        }
-    });
-    results.into_inner().expect("no poisoned lock").into_iter().flatten().collect()
+    // (Each thread moves into its namespace for good.) Tried again as
+    // `harness run` does (`--retries`, `--load-retries`: the harness
+    // descheduled around the failure).
+    in_parallel(
+        scripts,
+        cfg.jobs,
+        None,
+        || None::<linux::Slot>,
+        |slot, s| retried(s, TargetKind::Linux, cfg, None, &mut || run_in_slot(s, cfg, slot)),
+        on_done,
+    )
 }
 
 /// One script in the thread's kept namespace (made on first use, made

@@ -370,21 +370,7 @@ pub struct DiagSocket {
 /// namespace (inet_diag, by 4-tuple). `None`: no such socket (CLOSED).
 pub fn tcp_socket_state(local: SocketAddr, remote: SocketAddr) -> Result<Option<DiagSocket>, NetlinkError> {
     let s = open(NETLINK_SOCK_DIAG)?;
-    let (family, _) = ip_bytes(local.ip());
-    // inet_diag_req_v2: family, protocol, ext, pad, states, then inet_diag_sockid.
-    let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
-    req.extend_from_slice(&u32::MAX.to_ne_bytes());
-    req.extend_from_slice(&local.port().to_be_bytes());
-    req.extend_from_slice(&remote.port().to_be_bytes());
-    for a in [local.ip(), remote.ip()] {
-        let mut b = [0u8; 16];
-        let (_, o) = ip_bytes(a);
-        b[..o.len()].copy_from_slice(&o);
-        req.extend_from_slice(&b);
-    }
-    req.extend_from_slice(&0u32.to_ne_bytes()); // interface
-    req.extend_from_slice(&[0xff; 8]); // cookie: INET_DIAG_NOCOOKIE
-    let msg = Msg::new(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST).bytes(&req).finish();
+    let msg = Msg::new(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST).bytes(&inet_diag_req(local, remote)).finish();
     s.send(&msg).map_err(|e| NetlinkError::Io("sock_diag send", e))?;
     let reply = recv_all(&s)?;
     if reply.len() < 16 {
@@ -423,15 +409,9 @@ pub fn tcp_socket_state(local: SocketAddr, remote: SocketAddr) -> Result<Option<
     }
 }
 
-/// sock_diag's SOCK_DESTROY (linux/sock_diag.h).
-const SOCK_DESTROY: u16 = 21;
-
-/// Destroys the TCP socket of this 4-tuple in the calling thread's
-/// namespace, whatever its state (TIME-WAIT, a pending connection, an
-/// orphan): sock_diag's SOCK_DESTROY by its exact id, a hash lookup (a dump,
-/// [`tcp_destroy_all`], walks the whole table of every namespace). `false`
-/// when there was none.
-pub fn tcp_destroy(local: SocketAddr, remote: SocketAddr) -> Result<bool, NetlinkError> {
+/// inet_diag_req_v2 for the TCP socket of one 4-tuple, any state: family,
+/// protocol, ext, pad, states, then inet_diag_sockid.
+fn inet_diag_req(local: SocketAddr, remote: SocketAddr) -> Vec<u8> {
     let (family, _) = ip_bytes(local.ip());
     let mut req = vec![family, libc::IPPROTO_TCP as u8, 0, 0];
     req.extend_from_slice(&u32::MAX.to_ne_bytes());
@@ -445,7 +425,19 @@ pub fn tcp_destroy(local: SocketAddr, remote: SocketAddr) -> Result<bool, Netlin
     }
     req.extend_from_slice(&0u32.to_ne_bytes()); // interface
     req.extend_from_slice(&[0xff; 8]); // cookie: INET_DIAG_NOCOOKIE
-    let msg = Msg::new(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK).bytes(&req).finish();
+    req
+}
+
+/// sock_diag's SOCK_DESTROY (linux/sock_diag.h).
+const SOCK_DESTROY: u16 = 21;
+
+/// Destroys the TCP socket of this 4-tuple in the calling thread's
+/// namespace, whatever its state (TIME-WAIT, a pending connection, an
+/// orphan): sock_diag's SOCK_DESTROY by its exact id, a hash lookup (a dump,
+/// [`tcp_destroy_all`], walks the whole table of every namespace). `false`
+/// when there was none.
+pub fn tcp_destroy(local: SocketAddr, remote: SocketAddr) -> Result<bool, NetlinkError> {
+    let msg = Msg::new(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK).bytes(&inet_diag_req(local, remote)).finish();
     match request_on(NETLINK_SOCK_DIAG, format!("sock_diag destroy {local} {remote}"), msg) {
         Err(NetlinkError::Refused { errno, .. }) if errno == libc::ENOENT => Ok(false),
         Err(e) => Err(e),
