@@ -147,6 +147,8 @@ pub struct ConnView {
     pub rcv_nxt: SeqNumber,
     pub rcv_wnd: u32,
     pub rcv_wscale: u8,
+    /// Octets taken in sequence and not yet read (as [`TcbStatus::recv_queued`]).
+    pub recv_queued: usize,
 }
 
 impl From<&TcbStatus> for ConnView {
@@ -161,6 +163,7 @@ impl From<&TcbStatus> for ConnView {
             rcv_nxt: s.rcv_nxt,
             rcv_wnd: s.rcv_wnd,
             rcv_wscale: s.rcv_wscale,
+            recv_queued: s.recv_queued,
         }
     }
 }
@@ -606,6 +609,7 @@ impl Tcb {
             rcv_nxt: self.rcv_nxt,
             rcv_wnd: self.rcv_wnd(),
             rcv_wscale: self.rcv_wscale,
+            recv_queued: self.rcv_buf.len(),
         }
     }
 

@@ -104,6 +104,14 @@ pub struct Compare {
     /// follows).
     #[serde(default)]
     pub missing_ts: Mode,
+    /// The octets each connection has taken in sequence and not yet handed
+    /// to the application, after every step where both stacks are in the
+    /// same state: `exact` compares them (text one stack took and the other
+    /// dropped shows at the segment that brought it, not at a later ACK);
+    /// `ignore` does not. Read only from stacks that tell
+    /// ([`SocketApi::connection_queued`](crate::target::adapter::SocketApi::connection_queued)).
+    #[serde(default)]
+    pub queued: Mode,
 }
 
 /// How long both stacks run on after a differential case's last action,
@@ -560,6 +568,9 @@ struct StepRec {
     conn: u8,
     before: [[Option<State>; CONNECTIONS as usize]; 2],
     after: [[Option<State>; CONNECTIONS as usize]; 2],
+    /// Each side's octets taken and not yet read, per connection, after the
+    /// step (`None` where the stack has no connection or does not tell).
+    queued: [[Option<usize>; CONNECTIONS as usize]; 2],
     /// Where each side's segments of this step start and end in its list.
     segs: [(usize, usize); 2],
     /// The call's result on each side (the first failing of a call's parts).
@@ -717,6 +728,7 @@ impl Differ {
             conn,
             before,
             after: before,
+            queued: [[None; CONNECTIONS as usize]; 2],
             segs,
             result: None,
             injected: None,
@@ -731,10 +743,11 @@ impl Differ {
         self.steps.last().map(|s| s.after)
     }
 
-    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2]) {
+    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2], queued: [[Option<usize>; 3]; 2]) {
         let (a, b) = (self.sides[0].segs.len(), self.sides[1].segs.len());
         if let Some(s) = self.steps.last_mut() {
             s.after = after;
+            s.queued = queued;
             s.segs[0].1 = a;
             s.segs[1].1 = b;
         }
@@ -939,6 +952,12 @@ impl Differ {
         self.stack.connection_state(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
     }
 
+    /// The other stack's octets taken and not yet read on connection `conn`.
+    pub(crate) fn queued(&mut self, conn: usize, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+        let port = self.peers[conn].local_port.unwrap_or(local.port());
+        self.stack.connection_queued(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
+    }
+
     /// The run step by step, both stacks side by side: each action, the
     /// states after it, what each stack sent (for `divergence.txt`).
     pub fn explain(&self) -> String {
@@ -1134,6 +1153,21 @@ impl Differ {
                     let output = format!("{} vs {}", short(s.after[0][conn]), short(s.after[1][conn]));
                     out.push(at(conn, "state", output, name(s.after[0][conn]), name(s.after[1][conn])));
                     live[conn] = false;
+                    continue;
+                }
+                // Text one stack took and the other did not, where it came
+                // in (what a stack holds out of order is its choice: only
+                // what it took in sequence counts).
+                let syn_text = conn == usize::from(s.conn) && s.syn_text && c.syn_text == Mode::Ignore;
+                if conn < CONNECTIONS as usize && c.queued == Mode::Exact && !syn_text {
+                    if let (Some(r), Some(o)) = (s.queued[0][conn], s.queued[1][conn]) {
+                        if r != o {
+                            let octets = |n: usize| format!("{n} octets to read");
+                            out.push(at(conn, "len", "queued".into(), octets(r), octets(o)));
+                            live[conn] = false;
+                            continue;
+                        }
+                    }
                 }
                 if conn == usize::from(s.conn) && s.syn_text && c.syn_text == Mode::Ignore {
                     live[conn] = false;
@@ -1348,6 +1382,9 @@ impl crate::target::adapter::SocketApi for ReferenceAdapter {
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
         self.stack.connection_view(conn).map(|v| v.state)
     }
+    fn connection_queued(&mut self, conn: &FourTuple) -> Option<usize> {
+        self.stack.connection_view(conn).map(|v| v.recv_queued)
+    }
 }
 
 #[cfg(test)]
@@ -1427,8 +1464,10 @@ mod tests {
     }
 
     /// smoltcp takes text after a FIN (suites/findings/smoltcp/
-    /// data-after-fin-is-taken.yaml): the highest acknowledgment parts.
-    /// Listed in a ledger, the case passes.
+    /// data-after-fin-is-taken.yaml): what each has to read parts at the
+    /// segment that brought the text; without that comparison, the highest
+    /// acknowledgment parts (located at the same segment). Listed in a
+    /// ledger, the case passes.
     #[test]
     fn smoltcp_parts_where_it_takes_text_after_a_fin() {
         let case = corpus_case("findings-smoltcp-data-after-fin-is-taken.case");
@@ -1440,10 +1479,17 @@ mod tests {
             panic!("no divergence")
         };
         // Located at the segment that brought the text after the FIN.
+        assert_eq!(x.cluster(), "CLOSE-WAIT in . [seq next, ack una] -> queued len", "{x}");
+        assert_eq!((x.reference.as_str(), x.other.as_str()), ("0 octets to read", "100 octets to read"), "{x}");
+        let mut unread = allow.clone();
+        unread.compare.queued = Mode::Ignore;
+        let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &unread, None) else {
+            panic!("no divergence without the queued octets")
+        };
         assert_eq!(x.cluster(), "CLOSE-WAIT in . [seq next, ack una] -> highest ack ack", "{x}");
         assert!(x.reference.starts_with("ack ") && x.other.starts_with("ack ") && x.reference != x.other, "{x}");
         allow.ledger.push(LedgerEntry {
-            cluster: "CLOSE-WAIT in * -> highest ack ack".into(),
+            cluster: "CLOSE-WAIT in * -> queued len".into(),
             reason: "test".into(),
             clause: None,
             kind: "bug".into(),

@@ -331,8 +331,18 @@ impl Run<'_> {
     fn diff_end(&mut self) {
         if self.diff.is_some() {
             let st = self.states();
+            let mut queued = [[None; CONNECTIONS as usize]; 2];
             if let Some(d) = self.diff.as_deref_mut() {
-                d.end_step(st);
+                // (Only where both stacks have the connection in one state:
+                // elsewhere the states part first.)
+                for (c, p) in self.peers.iter().enumerate() {
+                    if st[0][c].is_some() && st[0][c] == st[1][c] {
+                        let tuple = FourTuple { local: p.local, remote: p.remote };
+                        queued[0][c] = self.stack.connection_view(&tuple).map(|v| v.recv_queued);
+                        queued[1][c] = d.queued(c, p.local, p.remote);
+                    }
+                }
+                d.end_step(st, queued);
             }
         }
     }

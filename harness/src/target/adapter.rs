@@ -44,6 +44,14 @@ pub trait SocketApi {
     /// The state of the connection with this 4-tuple, with or without a
     /// descriptor (TIME-WAIT after close()); `None`: no such connection.
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State>;
+    /// Octets the connection with this 4-tuple has taken in sequence and
+    /// not yet handed to the application (`None`: no such connection, or
+    /// the stack does not tell). The differential comparison reads it after
+    /// every step, so that text one stack took and the other did not shows
+    /// where it happened, not at the next ACK.
+    fn connection_queued(&mut self, _conn: &FourTuple) -> Option<usize> {
+        None
+    }
     /// TCP_INFO fields the stack can tell, in Linux's units.
     fn tcp_info(&mut self, fd: Fd) -> Result<BTreeMap<&'static str, i64>, Errno> {
         let state = self.state(fd)?;

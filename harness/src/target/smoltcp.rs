@@ -806,4 +806,11 @@ impl SocketApi for Smoltcp {
             (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| state_of(t.state()))
         })
     }
+    fn connection_queued(&mut self, conn: &FourTuple) -> Option<usize> {
+        self.sockets.iter().find_map(|(_, s)| {
+            let smoltcp::socket::Socket::Tcp(t) = s;
+            let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
+            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| t.recv_queue())
+        })
+    }
 }
