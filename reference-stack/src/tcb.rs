@@ -149,6 +149,8 @@ pub struct ConnView {
     pub rcv_wscale: u8,
     /// Octets taken in sequence and not yet read (as [`TcbStatus::recv_queued`]).
     pub recv_queued: usize,
+    /// Octets written and not yet acknowledged (as [`TcbStatus::send_queued`]).
+    pub send_queued: usize,
 }
 
 impl From<&TcbStatus> for ConnView {
@@ -164,6 +166,7 @@ impl From<&TcbStatus> for ConnView {
             rcv_wnd: s.rcv_wnd,
             rcv_wscale: s.rcv_wscale,
             recv_queued: s.recv_queued,
+            send_queued: s.send_queued,
         }
     }
 }
@@ -610,6 +613,7 @@ impl Tcb {
             rcv_wnd: self.rcv_wnd(),
             rcv_wscale: self.rcv_wscale,
             recv_queued: self.rcv_buf.len(),
+            send_queued: self.snd_buf.len(),
         }
     }
 

@@ -104,11 +104,12 @@ pub struct Compare {
     /// follows).
     #[serde(default)]
     pub missing_ts: Mode,
-    /// The octets each connection has taken in sequence and not yet handed
-    /// to the application, after every step where both stacks are in the
-    /// same state: `exact` compares them (text one stack took and the other
-    /// dropped shows at the segment that brought it, not at a later ACK);
-    /// `ignore` does not. Read only from stacks that tell
+    /// Each connection's queues after every step where both stacks are in
+    /// the same state: the octets taken in sequence and not yet handed to
+    /// the application, and the octets written and not yet acknowledged.
+    /// `exact` compares them (text one stack took and the other dropped, an
+    /// acknowledgment one took and the other did not, show at the segment
+    /// that brought them, not at a later one); `ignore` does not. Read only from stacks that tell
     /// ([`SocketApi::connection_queued`](crate::target::adapter::SocketApi::connection_queued)).
     #[serde(default)]
     pub queued: Mode,
@@ -568,9 +569,10 @@ struct StepRec {
     conn: u8,
     before: [[Option<State>; CONNECTIONS as usize]; 2],
     after: [[Option<State>; CONNECTIONS as usize]; 2],
-    /// Each side's octets taken and not yet read, per connection, after the
-    /// step (`None` where the stack has no connection or does not tell).
-    queued: [[Option<usize>; CONNECTIONS as usize]; 2],
+    /// Each side's queues (octets taken and not yet read, written and not
+    /// yet acknowledged), per connection, after the step (`None` where the
+    /// stack has no connection or does not tell).
+    queued: [[Option<Queued>; CONNECTIONS as usize]; 2],
     /// Where each side's segments of this step start and end in its list.
     segs: [(usize, usize); 2],
     /// The call's result on each side (the first failing of a call's parts).
@@ -596,7 +598,10 @@ pub struct Divergence {
     pub input: Input,
     /// What parted: a segment's kind (`S.`, `R.`, `.`, `.+data`), the two
     /// states after the action (`CLOSE-WAIT vs ESTABLISHED`: the reference
-    /// stack's, the other's), `result`.
+    /// stack's, the other's), `result`, `queued` (the octets taken and not
+    /// yet read), `reassembled` (the same, where the reference stack took
+    /// text it had held out of order), `unacked` (the octets written and not
+    /// yet acknowledged), `highest ack`.
     pub output: String,
     /// Which field: `flags`, `seq`, `ack`, `len`, `window`, `missing`,
     /// `extra`, `state`, `errno`, `malformed`.
@@ -659,7 +664,7 @@ pub struct Differ {
     first_fin: [Option<u32>; CONNECTIONS as usize],
 }
 
-use crate::target::adapter::SAME_INSTANT;
+use crate::target::adapter::{Queued, SAME_INSTANT};
 
 impl Differ {
     /// A differ over fresh instances made by `make` (one per case).
@@ -743,7 +748,7 @@ impl Differ {
         self.steps.last().map(|s| s.after)
     }
 
-    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2], queued: [[Option<usize>; 3]; 2]) {
+    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2], queued: [[Option<Queued>; 3]; 2]) {
         let (a, b) = (self.sides[0].segs.len(), self.sides[1].segs.len());
         if let Some(s) = self.steps.last_mut() {
             s.after = after;
@@ -952,8 +957,8 @@ impl Differ {
         self.stack.connection_state(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
     }
 
-    /// The other stack's octets taken and not yet read on connection `conn`.
-    pub(crate) fn queued(&mut self, conn: usize, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+    /// The other stack's queues on connection `conn`.
+    pub(crate) fn queued(&mut self, conn: usize, local: SocketAddr, remote: SocketAddr) -> Option<Queued> {
         let port = self.peers[conn].local_port.unwrap_or(local.port());
         self.stack.connection_queued(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
     }
@@ -1048,6 +1053,11 @@ impl Differ {
             }
             let accept = s.input == Input::Call("accept");
             if let Some((r, o)) = s.result {
+                if accept && listener_parted {
+                    // Which connection each stack hands out (if any) follows
+                    // from the parting: so do the calls on it.
+                    live[usize::from(s.conn)] = false;
+                }
                 if c.results == Mode::Exact && r != o && live[usize::from(s.conn)] && !(accept && listener_parted) {
                     let name = |x: CallResult| x.map_or_else(|e| format!("-1 {}", e.name()), |_| "success".into());
                     out.push(at(usize::from(s.conn), "errno", "result".into(), name(r), name(o)));
@@ -1106,13 +1116,33 @@ impl Differ {
                     // A duplicate ACK one side sent and the other left out
                     // within `ms` of its own previous one is throttling.
                     let window = Duration::from_millis(ms);
+                    // The side's previous duplicate ACK on the connection, or
+                    // its previous ACK that answered an unacceptable segment
+                    // (a challenge ACK may also move the acknowledgment on,
+                    // when it carries text's delayed ACK along).
                     let last_dup = |side: usize| {
+                        let answered = self.steps[..k]
+                            .iter()
+                            .rev()
+                            .filter(|x| {
+                                matches!(&x.input, Input::Segment(_, Some(n))
+                                    if matches!(n.seq, "old" | "beyond") || n.ack == "unsent")
+                            })
+                            .find_map(|x| {
+                                let (a, b) = x.segs[side];
+                                self.sides[side].segs[a..b]
+                                    .iter()
+                                    .rev()
+                                    .find(|g| usize::from(g.conn) == conn && g.pure_ack())
+                                    .map(|g| g.at)
+                            });
                         let a = s.segs[side].0;
-                        self.sides[side].segs[..a]
+                        let dup = self.sides[side].segs[..a]
                             .iter()
                             .rev()
                             .find(|g| usize::from(g.conn) == conn && g.dup_ack())
-                            .map(|g| g.at)
+                            .map(|g| g.at);
+                        dup.max(answered)
                     };
                     let throttled =
                         |side: usize, g: &Seg| last_dup(side).is_some_and(|t| g.at.saturating_sub(t) < window);
@@ -1161,9 +1191,23 @@ impl Differ {
                 let syn_text = conn == usize::from(s.conn) && s.syn_text && c.syn_text == Mode::Ignore;
                 if conn < CONNECTIONS as usize && c.queued == Mode::Exact && !syn_text {
                     if let (Some(r), Some(o)) = (s.queued[0][conn], s.queued[1][conn]) {
-                        if r != o {
+                        if r.recv != o.recv {
                             let octets = |n: usize| format!("{n} octets to read");
-                            out.push(at(conn, "len", "queued".into(), octets(r), octets(o)));
+                            // The reference stack took more than the segment
+                            // brought: it filled a hole and took text it had
+                            // held out of order (which a stack may hold or
+                            // drop, RFC 9293 3.10.7.4).
+                            let before =
+                                k.checked_sub(1).and_then(|j| self.steps[j].queued[0][conn]).map_or(0, |q| q.recv);
+                            let brought = s.injected.map_or(0, |(_, n)| n as usize);
+                            let output = if r.recv.saturating_sub(before) > brought { "reassembled" } else { "queued" };
+                            out.push(at(conn, "len", output.into(), octets(r.recv), octets(o.recv)));
+                            live[conn] = false;
+                            continue;
+                        }
+                        if r.send != o.send {
+                            let octets = |n: usize| format!("{n} octets unacknowledged");
+                            out.push(at(conn, "len", "unacked".into(), octets(r.send), octets(o.send)));
                             live[conn] = false;
                             continue;
                         }
@@ -1382,8 +1426,8 @@ impl crate::target::adapter::SocketApi for ReferenceAdapter {
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
         self.stack.connection_view(conn).map(|v| v.state)
     }
-    fn connection_queued(&mut self, conn: &FourTuple) -> Option<usize> {
-        self.stack.connection_view(conn).map(|v| v.recv_queued)
+    fn connection_queued(&mut self, conn: &FourTuple) -> Option<Queued> {
+        self.stack.connection_view(conn).map(|v| Queued { recv: v.recv_queued, send: v.send_queued })
     }
 }
 
@@ -1496,6 +1540,56 @@ mod tests {
             seen: "smoltcp 0.14.0".into(),
         });
         assert!(run_diff(&case, &mut map, &mut d, &allow, None).is_ok());
+    }
+
+    /// smoltcp bugs the differential campaign found (fuzzer/divergences/
+    /// smoltcp.yaml): each case parts where the bug is, in the field that
+    /// shows it, and the shipped ledger lists it.
+    #[test]
+    fn smoltcp_bugs_part_where_they_happen() {
+        let shipped = Allowances::builtin("smoltcp").unwrap().unwrap();
+        let mut bare = shipped.clone();
+        bare.ledger.clear();
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        for (name, cluster) in [
+            // An ACK of written but unsent data is taken (and the data
+            // dropped as acknowledged): the octets unacknowledged part.
+            ("findings-smoltcp-ack-of-unsent-data.case", "ESTABLISHED in . [seq in, ack unsent] -> unacked len"),
+            // close() in SYN-RECEIVED: the ACK of the SYN is taken as the
+            // ACK of a FIN never sent.
+            ("findings-smoltcp-close-in-syn-received-loses-fin.case", "FIN-WAIT-1 in F. [seq next, ack ok] -> F. missing"),
+            // A SYN for a live connection taken by a listening socket.
+            ("findings-smoltcp-syn-to-a-listener-beside-its-connection.case", "ESTABLISHED in S [seq next, ack -] -> . flags"),
+        ] {
+            let case = corpus_case(name);
+            let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &bare, None) else {
+                panic!("{name}: no divergence")
+            };
+            assert_eq!(x.cluster(), cluster, "{name}: {x}");
+            assert!(run_diff(&case, &mut map, &mut d, &shipped, None).is_ok(), "{name}: not listed");
+        }
+    }
+
+    /// Limits of the smoltcp adapter the campaign found, fixed: a FIN left
+    /// pending for a socket that went is not sent on the connection of the
+    /// next socket that gets its handle; close() with unread data in
+    /// TIME-WAIT sends no RST (RFC 9293 3.10.4: "connection closing").
+    #[test]
+    fn smoltcp_adapter_regressions() {
+        let mut bare = Allowances::builtin("smoltcp").unwrap().unwrap();
+        bare.ledger.clear();
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        for (name, gone) in [
+            ("smoltcp-adapter-pending-fin-of-a-closed-socket.case", "SYN-SENT in S. [seq beyond, ack ok] -> F. extra"),
+            ("smoltcp-adapter-close-in-time-wait-with-unread-data.case", "TIME-WAIT close() -> R. extra"),
+        ] {
+            let case = corpus_case(name);
+            let _ = run_diff(&case, &mut map, &mut d, &bare, None);
+            let all = d.divergences(&bare);
+            assert!(all.iter().all(|x| x.cluster() != gone), "{name}: {all:?}");
+        }
     }
 
     /// The same case twice beside smoltcp: the same run, step by step (a

@@ -338,7 +338,10 @@ impl Run<'_> {
                 for (c, p) in self.peers.iter().enumerate() {
                     if st[0][c].is_some() && st[0][c] == st[1][c] {
                         let tuple = FourTuple { local: p.local, remote: p.remote };
-                        queued[0][c] = self.stack.connection_view(&tuple).map(|v| v.recv_queued);
+                        queued[0][c] = self
+                            .stack
+                            .connection_view(&tuple)
+                            .map(|v| crate::target::adapter::Queued { recv: v.recv_queued, send: v.send_queued });
                         queued[1][c] = d.queued(c, p.local, p.remote);
                     }
                 }

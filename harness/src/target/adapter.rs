@@ -21,6 +21,15 @@ use std::time::Duration;
 /// block answers `EAGAIN` (`EINPROGRESS` for `connect`), and the harness
 /// retries it for a script's blocking socket. Errors are Linux's errno
 /// values; `now` is the time since the script started.
+/// What [`SocketApi::connection_queued`] tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queued {
+    /// Octets taken in sequence and not yet read.
+    pub recv: usize,
+    /// Octets written and not yet acknowledged.
+    pub send: usize,
+}
+
 pub trait SocketApi {
     /// The stack and its version, for reports (`smoltcp 0.14.0`).
     fn describe(&self) -> String;
@@ -44,12 +53,14 @@ pub trait SocketApi {
     /// The state of the connection with this 4-tuple, with or without a
     /// descriptor (TIME-WAIT after close()); `None`: no such connection.
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State>;
-    /// Octets the connection with this 4-tuple has taken in sequence and
-    /// not yet handed to the application (`None`: no such connection, or
-    /// the stack does not tell). The differential comparison reads it after
-    /// every step, so that text one stack took and the other did not shows
-    /// where it happened, not at the next ACK.
-    fn connection_queued(&mut self, _conn: &FourTuple) -> Option<usize> {
+    /// The connection with this 4-tuple's queues: the octets it has taken in
+    /// sequence and not yet handed to the application, and the octets the
+    /// application wrote that are not yet acknowledged (`None`: no such
+    /// connection, or the stack does not tell). The differential comparison
+    /// reads them after every step, so that text one stack took and the
+    /// other did not, or an acknowledgment one took and the other did not,
+    /// shows where it happened, not at a later segment.
+    fn connection_queued(&mut self, _conn: &FourTuple) -> Option<Queued> {
         None
     }
     /// TCP_INFO fields the stack can tell, in Linux's units.

@@ -418,9 +418,7 @@ impl Smoltcp {
             .map(|(h, _)| h)
             .collect();
         for h in gone {
-            self.sockets.remove(h);
-            self.seen.remove(&h);
-            self.errors.remove(&h);
+            self.forget(h);
         }
     }
 
@@ -456,12 +454,21 @@ impl Smoltcp {
             port: addr.port(),
         };
         if self.tcp(h).listen(ep).is_err() {
-            self.sockets.remove(h);
-            self.seen.remove(&h);
+            self.forget(h);
             return Err(Errno::EADDRINUSE);
         }
         self.seen.insert(h, Seen::new(State::Listen));
         Ok(h)
+    }
+
+    /// A smoltcp socket goes, and all the adapter kept of it: smoltcp
+    /// gives its handle to the next socket made (a FIN still pending for
+    /// the old one must not go out on the new one's connection).
+    fn forget(&mut self, h: SocketHandle) {
+        self.sockets.remove(h);
+        self.seen.remove(&h);
+        self.errors.remove(&h);
+        self.fin_pending.retain(|x| *x != h);
     }
 
     fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
@@ -614,8 +621,7 @@ impl SocketApi for Smoltcp {
         let remote = IpEndpoint::from(addr);
         let r = self.sockets.get_mut::<tcp::Socket>(h).connect(self.iface.context(), remote, local);
         if r.is_err() {
-            self.sockets.remove(h);
-            self.seen.remove(&h);
+            self.forget(h);
             return Err(Errno::EINVAL);
         }
         self.sock(fd)?.kind = Kind::Conn { handle: h, read_shut: false };
@@ -700,9 +706,13 @@ impl SocketApi for Smoltcp {
             }
             Kind::Conn { handle, .. } => {
                 let t = self.tcp(handle);
-                // Unread data, or SO_LINGER with a zero timeout: a RST (RFC
-                // 9293 3.10.4, as Linux).
-                if t.recv_queue() > 0 || s.opts.linger == Some(0) {
+                // SO_LINGER with a zero timeout: ABORT. Unread data: a RST
+                // (RFC 9293 3.6.1, SHLD-3), while CLOSE still closes
+                // something: not in CLOSING, LAST-ACK or TIME-WAIT, where
+                // RFC 9293 3.10.4 answers "connection closing" (and Linux's
+                // socket is already closed in TIME-WAIT).
+                let closing = matches!(t.state(), tcp::State::Closing | tcp::State::LastAck | tcp::State::TimeWait);
+                if (t.recv_queue() > 0 && !closing) || s.opts.linger == Some(0) {
                     t.abort();
                 } else {
                     t.close();
@@ -806,11 +816,12 @@ impl SocketApi for Smoltcp {
             (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| state_of(t.state()))
         })
     }
-    fn connection_queued(&mut self, conn: &FourTuple) -> Option<usize> {
+    fn connection_queued(&mut self, conn: &FourTuple) -> Option<super::adapter::Queued> {
         self.sockets.iter().find_map(|(_, s)| {
             let smoltcp::socket::Socket::Tcp(t) = s;
             let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
-            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| t.recv_queue())
+            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote)
+                .then(|| super::adapter::Queued { recv: t.recv_queue(), send: t.send_queue() })
         })
     }
 }
