@@ -165,8 +165,10 @@ pub struct Smoltcp {
     fin_pending: Vec<SocketHandle>,
     errors: BTreeMap<SocketHandle, Errno>,
     next_port: u16,
-    /// The socket buffers this instance lent its sockets (see [`Spare`]).
+    /// The socket buffers this instance lent its sockets (see `SPARE`).
     lent: Vec<*mut [u8]>,
+    /// How many sockets were seen synchronized so far (`Seen::synced_order`).
+    syncs: u64,
 }
 
 thread_local! {
@@ -231,11 +233,15 @@ struct Seen {
     active: bool,
     /// It has been synchronized (ESTABLISHED or later) at some look.
     synced: bool,
+    /// When it was first seen synchronized (the adapter's count of such
+    /// looks; 0 never): accept() hands out connections in this order, as a
+    /// listen queue does.
+    synced_order: u64,
 }
 
 impl Seen {
     fn new(state: State) -> Seen {
-        Seen { state, ends: None, active: false, synced: false }
+        Seen { state, ends: None, active: false, synced: false, synced_order: 0 }
     }
 }
 
@@ -333,6 +339,7 @@ impl Smoltcp {
             errors: BTreeMap::new(),
             next_port: 49152,
             lent: Vec::new(),
+            syncs: 0,
         }
     }
 
@@ -382,9 +389,21 @@ impl Smoltcp {
             let active = before.active || now == State::SynSent;
             let synced =
                 before.synced || !matches!(now, State::Closed | State::Listen | State::SynSent | State::SynReceived);
+            let synced_order = if synced && !before.synced {
+                self.syncs += 1;
+                self.syncs
+            } else {
+                before.synced_order
+            };
             self.seen.insert(
                 h,
-                Seen { state: now, ends: ends.or(before.ends), active: active && now != State::Listen, synced },
+                Seen {
+                    state: now,
+                    ends: ends.or(before.ends),
+                    active: active && now != State::Listen,
+                    synced,
+                    synced_order,
+                },
             );
             if now == State::Closed && before.state != State::Closed {
                 let reset = before.ends.is_some_and(|(l, r)| self.rsts.contains(&(r, l.port())));
@@ -587,10 +606,18 @@ impl SocketApi for Smoltcp {
             Kind::Listener { pool, .. } => (pool.clone(), self.fds[&fd].opts, self.fds[&fd].ipv6),
             _ => return Err(Errno::EINVAL),
         };
-        let done = pool.iter().position(|h| {
-            let st = state_of(self.sockets.get::<tcp::Socket>(*h).state());
-            !matches!(st, State::Listen | State::SynReceived | State::Closed)
-        });
+        // The connection that completed its handshake first, as a listen
+        // queue hands them out (RFC 9293 leaves the order to the stack;
+        // Linux and the reference stack keep completion order).
+        let done = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                let st = state_of(self.sockets.get::<tcp::Socket>(**h).state());
+                !matches!(st, State::Listen | State::SynReceived | State::Closed)
+            })
+            .min_by_key(|(i, h)| (self.seen.get(h).map_or(u64::MAX, |s| s.synced_order), *i))
+            .map(|(i, _)| i);
         let Some(i) = done else { return Err(Errno::EAGAIN) };
         let handle = pool[i];
         // It leaves the pool, which makes room for a listener.
