@@ -94,7 +94,8 @@ pub struct Compare {
     #[serde(default)]
     pub syn_text: Mode,
     /// A FIN at another sequence number than the peer's first FIN on the
-    /// connection (the peer's sequence space ended at the first): `exact`
+    /// connection (the peer's sequence space ended at the first), or a FIN
+    /// numbered below text the peer had sent before it: `exact`
     /// compares what follows; `ignore` stops comparing the connection.
     #[serde(default)]
     pub moved_fin: Mode,
@@ -573,6 +574,8 @@ struct StepRec {
     /// yet acknowledged), per connection, after the step (`None` where the
     /// stack has no connection or does not tell).
     queued: [[Option<Queued>; CONNECTIONS as usize]; 2],
+    /// The reference stack's RCV.NXT of each connection after the step.
+    rcv_nxt: [Option<u32>; CONNECTIONS as usize],
     /// Where each side's segments of this step start and end in its list.
     segs: [(usize, usize); 2],
     /// The call's result on each side (the first failing of a call's parts).
@@ -663,6 +666,8 @@ pub struct Differ {
     make: fn() -> Box<dyn StackAdapter>,
     /// The sequence number of the peer's first FIN on each connection.
     first_fin: [Option<u32>; CONNECTIONS as usize],
+    /// One past the last octet of text the peer sent on each connection.
+    text_end: [Option<u32>; CONNECTIONS as usize],
 }
 
 use crate::target::adapter::{Queued, SAME_INSTANT};
@@ -683,6 +688,7 @@ impl Differ {
             linux_profile: None,
             make,
             first_fin: [None; CONNECTIONS as usize],
+            text_end: [None; CONNECTIONS as usize],
         }
     }
 
@@ -698,6 +704,7 @@ impl Differ {
         self.incomparable = None;
         self.broken = None;
         self.first_fin = [None; CONNECTIONS as usize];
+        self.text_end = [None; CONNECTIONS as usize];
     }
 
     /// The case connects again on `conn` (a new socket to the same peer
@@ -708,6 +715,7 @@ impl Differ {
             side.new_connection(conn % CONNECTIONS);
         }
         self.first_fin[usize::from(conn % CONNECTIONS)] = None;
+        self.text_end[usize::from(conn % CONNECTIONS)] = None;
     }
 
     pub(crate) fn begin_step(&mut self, input: Input, conn: u8, before: [[Option<State>; 3]; 2]) {
@@ -723,9 +731,10 @@ impl Differ {
                 }
             }
         }
-        for (f, st) in self.first_fin.iter_mut().zip(before[0]) {
+        for ((f, e), st) in self.first_fin.iter_mut().zip(self.text_end.iter_mut()).zip(before[0]) {
             if matches!(st, None | Some(State::Closed | State::Listen)) {
                 *f = None;
+                *e = None;
             }
         }
         let segs = [(self.sides[0].segs.len(), 0), (self.sides[1].segs.len(), 0)];
@@ -735,6 +744,7 @@ impl Differ {
             before,
             after: before,
             queued: [[None; CONNECTIONS as usize]; 2],
+            rcv_nxt: [None; CONNECTIONS as usize],
             segs,
             result: None,
             injected: None,
@@ -749,11 +759,17 @@ impl Differ {
         self.steps.last().map(|s| s.after)
     }
 
-    pub(crate) fn end_step(&mut self, after: [[Option<State>; 3]; 2], queued: [[Option<Queued>; 3]; 2]) {
+    pub(crate) fn end_step(
+        &mut self,
+        after: [[Option<State>; 3]; 2],
+        queued: [[Option<Queued>; 3]; 2],
+        rcv_nxt: [Option<u32>; 3],
+    ) {
         let (a, b) = (self.sides[0].segs.len(), self.sides[1].segs.len());
         if let Some(s) = self.steps.last_mut() {
             s.after = after;
             s.queued = queued;
+            s.rcv_nxt = rcv_nxt;
             s.segs[0].1 = a;
             s.segs[1].1 = b;
         }
@@ -830,6 +846,20 @@ impl Differ {
                 match self.first_fin[c] {
                     Some(f) => s.moved_fin = f != fin,
                     None => self.first_fin[c] = Some(fin),
+                }
+            }
+            // A FIN numbered below text the peer sent before it: the peer
+            // broke its own numbering, as a moved FIN does. (Text sent after
+            // a FIN, past it, is RFC 9293's case: ignored, and compared.)
+            if let (true, Some(f), Some(e)) = (tcp.flags.fin(), self.first_fin[c], self.text_end[c]) {
+                if lt(f, e) {
+                    s.moved_fin = true;
+                }
+            }
+            if !tcp.payload.is_empty() && !tcp.flags.rst() {
+                let end = tcp.seq.0.wrapping_add(u32::from(tcp.flags.syn())).wrapping_add(tcp.payload.len() as u32);
+                if self.text_end[c].is_none_or(|e| lt(e, end)) {
+                    self.text_end[c] = Some(end);
                 }
             }
         }
@@ -1191,13 +1221,13 @@ impl Differ {
                     if let (Some(r), Some(o)) = (s.queued[0][conn], s.queued[1][conn]) {
                         if r.recv != o.recv {
                             let octets = |n: usize| format!("{n} octets to read");
-                            // The reference stack took more than the segment
-                            // brought: it filled a hole and took text it had
-                            // held out of order (which a stack may hold or
-                            // drop, RFC 9293 3.10.7.4).
-                            let before =
-                                k.checked_sub(1).and_then(|j| self.steps[j].queued[0][conn]).map_or(0, |q| q.recv);
-                            let brought = s.injected.map_or(0, |(_, n)| n as usize);
+                            // The reference stack's RCV.NXT passed the end of
+                            // the segment: it filled a hole and took text it
+                            // had held out of order (which a stack may hold
+                            // or drop, RFC 9293 3.10.7.4).
+                            let held = s
+                                .injected
+                                .is_some_and(|(seq, n)| s.rcv_nxt[conn].is_some_and(|r| lt(seq.wrapping_add(n), r)));
                             // The other took less, and the segment ran past
                             // the right edge of any window it had offered:
                             // the windows' sizes, each stack's own.
@@ -1205,7 +1235,7 @@ impl Differ {
                                 && s.injected.is_some_and(|(seq, n)| {
                                     self.sides[1].track[conn].right_edge.is_some_and(|e| lt(e, seq.wrapping_add(n)))
                                 });
-                            let output = if r.recv.saturating_sub(before) > brought {
+                            let output = if held {
                                 "reassembled"
                             } else if past_window {
                                 "queued past window"
