@@ -17,10 +17,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The BSD-like calls of a stack, none of which ever blocks: one that would
-/// block answers `EAGAIN` (`EINPROGRESS` for `connect`), and the harness
-/// retries it for a script's blocking socket. Errors are Linux's errno
-/// values; `now` is the time since the script started.
 /// What [`SocketApi::connection_queued`] tells.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Queued {
@@ -30,6 +26,10 @@ pub struct Queued {
     pub send: usize,
 }
 
+/// The BSD-like calls of a stack, none of which ever blocks: one that would
+/// block answers `EAGAIN` (`EINPROGRESS` for `connect`), and the harness
+/// retries it for a script's blocking socket. Errors are Linux's errno
+/// values; `now` is the time since the script started.
 pub trait SocketApi {
     /// The stack and its version, for reports (`smoltcp 0.14.0`).
     fn describe(&self) -> String;
