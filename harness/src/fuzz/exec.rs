@@ -327,28 +327,27 @@ impl Run<'_> {
         }
     }
 
-    /// A differential run's step ends: both stacks' states after it.
+    /// A differential run's step ends: both stacks' states after it, and
+    /// their queues where the states agree (one look at each connection).
     fn diff_end(&mut self) {
-        if self.diff.is_some() {
-            let st = self.states();
-            let mut queued = [[None; CONNECTIONS as usize]; 2];
-            let mut rcv_nxt = [None; CONNECTIONS as usize];
-            if let Some(d) = self.diff.as_deref_mut() {
-                // (Only where both stacks have the connection in one state:
-                // elsewhere the states part first.)
-                for (c, p) in self.peers.iter().enumerate() {
-                    if st[0][c].is_some() && st[0][c] == st[1][c] {
-                        let tuple = FourTuple { local: p.local, remote: p.remote };
-                        let view = self.stack.connection_view(&tuple);
-                        rcv_nxt[c] = view.map(|v| v.rcv_nxt.0);
-                        queued[0][c] =
-                            view.map(|v| crate::target::adapter::Queued { recv: v.recv_queued, send: v.send_queued });
-                        queued[1][c] = d.queued(c, p.local, p.remote);
-                    }
-                }
-                d.end_step(st, queued, rcv_nxt);
+        let Some(d) = self.diff.as_deref_mut() else { return };
+        let mut st = [[None; CONNECTIONS as usize]; 2];
+        let mut queued = [[None; CONNECTIONS as usize]; 2];
+        let mut rcv_nxt = [None; CONNECTIONS as usize];
+        for (c, p) in self.peers.iter().enumerate() {
+            let view = self.stack.connection_view(&FourTuple { local: p.local, remote: p.remote });
+            st[0][c] = view.map(|v| v.state);
+            st[1][c] = d.state(c, p.local, p.remote);
+            // (Only where both stacks have the connection in one state:
+            // elsewhere the states part first.)
+            if st[0][c].is_some() && st[0][c] == st[1][c] {
+                rcv_nxt[c] = view.map(|v| v.rcv_nxt.0);
+                queued[0][c] =
+                    view.map(|v| crate::target::adapter::Queued { recv: v.recv_queued, send: v.send_queued });
+                queued[1][c] = d.queued(c, p.local, p.remote);
             }
         }
+        d.end_step(st, queued, rcv_nxt);
     }
 
     /// The other stack's side of a call on connection `conn`: `other` makes
