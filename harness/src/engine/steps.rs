@@ -700,22 +700,29 @@ fn break_tcp_checksum(wire: &mut [u8]) {
 /// up, address first: `count` distinct (address, port) pairs.
 pub(crate) fn flood_sources(remote: std::net::IpAddr, count: u32) -> Result<Vec<(std::net::IpAddr, u16)>, String> {
     use std::net::IpAddr;
-    let hosts: Vec<IpAddr> = match remote {
-        IpAddr::V4(v) => {
-            let base = u32::from(v) & 0xffff_ff00;
-            (1..255).map(|h| IpAddr::V4((base | h).into())).filter(|a| *a != remote).collect()
+    // Host k of the network (1..=last) other than the remote's own, the
+    // i-th of them found without listing them (a flood per execution in
+    // the fuzzer).
+    let (last, own): (u128, u128) = match remote {
+        IpAddr::V4(v) => (254, u128::from(u32::from(v) & 0xff)),
+        IpAddr::V6(v) => (4096, u128::from(v) & 0xffff_ffff_ffff_ffff),
+    };
+    let per_port = if (1..=last).contains(&own) { last - 1 } else { last } as u64;
+    let host = |i: u64| -> IpAddr {
+        let mut h = u128::from(i) + 1;
+        if (1..=last).contains(&own) && h >= own {
+            h += 1;
         }
-        IpAddr::V6(v) => {
-            let base = u128::from(v) & !0xffff_ffff_ffff_ffffu128;
-            (1..=4096u128).map(|h| IpAddr::V6((base | h).into())).filter(|a| *a != remote).collect()
+        match remote {
+            IpAddr::V4(v) => IpAddr::V4((u32::from(v) & 0xffff_ff00 | h as u32).into()),
+            IpAddr::V6(v) => IpAddr::V6((u128::from(v) & !0xffff_ffff_ffff_ffffu128 | h).into()),
         }
     };
-    let per_port = hosts.len() as u64;
     let ports = u64::from(u16::MAX) - 1024 + 1;
     if u64::from(count) > per_port * ports {
         return Err(format!("a flood of {count} has not as many sources in the script's network"));
     }
-    Ok((0..u64::from(count)).map(|i| (hosts[(i % per_port) as usize], (1024 + i / per_port) as u16)).collect())
+    Ok((0..u64::from(count)).map(|i| (host(i % per_port), (1024 + i / per_port) as u16)).collect())
 }
 
 #[cfg(test)]

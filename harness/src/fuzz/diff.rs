@@ -22,7 +22,7 @@
 
 use super::case::CONNECTIONS;
 use crate::target::adapter::StackAdapter;
-use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpRepr};
+use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{Errno, FourTuple, State};
 use serde::Deserialize;
 use std::fmt;
@@ -391,7 +391,7 @@ impl Side {
     fn record(&mut self, at: Duration, bytes: &[u8]) -> Result<(), String> {
         let (ip, h) = IpPacket::parse_sent_header(bytes).map_err(|e| e.to_string())?;
         let remote = ip.dst;
-        let peer = super::exec::REMOTE.parse::<SocketAddr>().map(|a| a.ip()).ok();
+        let peer = Some(super::exec::REMOTE_IP);
         let conn = match h.dst_port.checked_sub(super::exec::remote_port(0)) {
             Some(k) if Some(remote) == peer && k < u16::from(CONNECTIONS) => k as u8,
             _ => CONNECTIONS,
@@ -864,19 +864,13 @@ impl Differ {
             }
         }
         let p = self.peers[c];
-        let mut t = tcp.clone();
         let shift = match (self.sides[0].track[c].isn, self.sides[1].track[c].isn) {
             (Some(r), Some(o)) => o.wrapping_sub(r),
             _ => 0,
         };
-        t.ack = reference_stack::SeqNumber(t.ack.0.wrapping_add(shift));
-        if let Some(port) = p.local_port {
-            t.dst_port = port;
-        }
-        let options: Vec<TcpOption> = t
-            .options
-            .iter()
-            .map(|o| match o {
+        let mut options = TcpOptions::new();
+        for o in tcp.options.iter() {
+            options.push(match o {
                 TcpOption::Timestamps { tsval, tsecr } if *tsecr != 0 => {
                     TcpOption::Timestamps { tsval: *tsval, tsecr: p.last_tsval }
                 }
@@ -893,19 +887,25 @@ impl Differ {
                     TcpOption::Sack(reference_stack::wire::SackBlocks::new(&moved).unwrap_or(*blocks))
                 }
                 other => *other,
-            })
-            .collect();
-        t.options.clear();
-        for o in options {
-            t.options.push(o);
+            });
         }
-        self.send(now, ip, &t);
+        let t = TcpRepr {
+            ack: reference_stack::SeqNumber(tcp.ack.0.wrapping_add(shift)),
+            dst_port: p.local_port.unwrap_or(tcp.dst_port),
+            options,
+            payload: tcp.payload.clone(),
+            ..*tcp
+        };
+        self.send_packet(now, &IpPacket { ip, tcp: t });
     }
 
     /// A segment to the other stack as it is (a flood's SYNs).
     pub(crate) fn send(&mut self, now: Duration, ip: IpRepr, tcp: &TcpRepr) {
+        self.send_packet(now, &IpPacket { ip, tcp: tcp.clone() });
+    }
+
+    fn send_packet(&mut self, now: Duration, pkt: &IpPacket) {
         self.wire.clear();
-        let pkt = IpPacket { ip, tcp: tcp.clone() };
         if pkt.emit_into(&mut self.wire).is_ok() {
             self.now = self.now.max(now);
             self.stack.receive(self.now, &self.wire);
@@ -944,7 +944,7 @@ impl Differ {
     /// from what it sends to the case's peers.
     fn learn(&mut self, d: &[u8]) {
         let Ok((ip, h)) = IpPacket::parse_sent_header(d) else { return };
-        let peer = super::exec::REMOTE.parse::<SocketAddr>().map(|a| a.ip()).ok();
+        let peer = Some(super::exec::REMOTE_IP);
         let Some(k) = h.dst_port.checked_sub(super::exec::remote_port(0)) else { return };
         if Some(ip.dst) != peer || k >= u16::from(CONNECTIONS) {
             return;

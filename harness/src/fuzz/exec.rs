@@ -43,6 +43,8 @@ pub const MAP_SIZE: usize = EMITTED + 64;
 pub const LOCAL: &str = "198.51.100.1:8080";
 /// The peer of connection 0; connection k's is on the port k above.
 pub const REMOTE: &str = "192.0.2.1:40000";
+/// `REMOTE`'s address (as a constant: the comparison looks at it per datagram).
+pub const REMOTE_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
 /// The remote port of connection `conn`.
 pub fn remote_port(conn: u8) -> u16 {

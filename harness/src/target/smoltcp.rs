@@ -169,6 +169,11 @@ pub struct Smoltcp {
     lent: Vec<*mut [u8]>,
     /// How many sockets were seen synchronized so far (`Seen::synced_order`).
     syncs: u64,
+    /// The instant of the last `run`, when nothing changed since: every
+    /// change (a datagram in, a call) ends in a `run`, and a poll loops
+    /// until nothing more goes out, so polling again at that instant
+    /// would send nothing (`transmit` skips it).
+    settled: Option<Duration>,
 }
 
 thread_local! {
@@ -340,6 +345,7 @@ impl Smoltcp {
             next_port: 49152,
             lent: Vec::new(),
             syncs: 0,
+            settled: None,
         }
     }
 
@@ -366,7 +372,9 @@ impl Smoltcp {
             }
             self.iface.poll(at(now), &mut self.dev, &mut self.sockets);
             self.watch();
+            self.top_up();
         }
+        self.settled = Some(now);
     }
 
     /// Notes how each socket's state moved since the last look: a
@@ -444,6 +452,10 @@ impl Smoltcp {
     /// A listener for every pool that has none left listening and room
     /// for one.
     fn top_up(&mut self) {
+        let listening = |h: &SocketHandle| self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen;
+        if !self.fds.values().any(|s| matches!(&s.kind, Kind::Listener { pool, backlog, .. } if pool.len() < *backlog && !pool.iter().any(listening))) {
+            return;
+        }
         let due: Vec<(Fd, SocketAddr, Opts)> = self
             .fds
             .iter()
@@ -546,7 +558,7 @@ impl StackAdapter for Smoltcp {
     }
 
     fn transmit(&mut self, now: Duration) -> Option<Vec<u8>> {
-        if self.dev.tx.is_empty() {
+        if self.dev.tx.is_empty() && self.settled != Some(now) {
             self.run(now);
         }
         self.dev.tx.pop_front()
