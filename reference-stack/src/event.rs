@@ -213,6 +213,11 @@ pub enum Notice {
     /// `tcp_tw_reuse`: an outgoing connection took over a 4-tuple in
     /// TIME-WAIT.
     TimeWaitReused,
+    /// RFC 9293 3.10.7.4 (fifth): an acceptable ACK whose window differs
+    /// from SND.WND left it as it was, the segment being older than the one
+    /// that last set it (SND.WL1, SND.WL2). Stacks that take the window of
+    /// any acceptable ACK (smoltcp) part from this one here.
+    WindowKept,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

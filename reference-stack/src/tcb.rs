@@ -1251,11 +1251,12 @@ impl Tcb {
             self.arm(TimerKind::Retransmission, ctx.now + self.current_rto(p));
         }
         // Window update (SND.WL1/SND.WL2 rule).
-        if self.snd_una <= seg.ack
-            && seg.ack <= self.snd_nxt
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack))
-        {
-            self.update_send_window(ctx, seg);
+        if self.snd_una <= seg.ack && seg.ack <= self.snd_nxt {
+            if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
+                self.update_send_window(ctx, seg);
+            } else if u32::from(seg.window) << self.snd_wscale != self.snd_wnd {
+                ctx.notice(self.tuple, Notice::WindowKept);
+            }
         }
         // Data refused for lack of window is an unacceptable segment (MUST-66
         // makes room for its ACK and FIN only): say where we are, in every

@@ -105,6 +105,15 @@ pub struct Compare {
     /// follows).
     #[serde(default)]
     pub missing_ts: Mode,
+    /// An acceptable ACK whose window the reference stack did not take, the
+    /// segment being older than the one that last set its send window
+    /// (RFC 9293 3.10.7.4 fifth, SND.WL1 and SND.WL2): `exact` compares
+    /// what follows; `ignore` stops comparing the connection from that step
+    /// on (a stack that takes the window of any acceptable ACK sends, or
+    /// holds, differently from then on: each later symptom would be a
+    /// cluster of its own).
+    #[serde(default)]
+    pub window_kept: Mode,
     /// Each connection's queues after every step where both stacks are in
     /// the same state: the octets taken in sequence and not yet handed to
     /// the application, and the octets written and not yet acknowledged.
@@ -587,6 +596,9 @@ struct StepRec {
     syn_text: bool,
     /// The injected segment is a FIN past the peer's first FIN.
     moved_fin: bool,
+    /// The reference stack kept its send window against an acceptable
+    /// ACK's on these connections (`Compare::window_kept`).
+    window_kept: [bool; CONNECTIONS as usize],
 }
 
 /// Where two stacks parted.
@@ -750,7 +762,18 @@ impl Differ {
             injected: None,
             syn_text: false,
             moved_fin: false,
+            window_kept: [false; CONNECTIONS as usize],
         });
+    }
+
+    /// The reference stack kept its send window against an acceptable ACK
+    /// on connection `conn` in this step (its notice `WindowKept`).
+    pub(crate) fn window_kept(&mut self, conn: usize) {
+        if let Some(s) = self.steps.last_mut() {
+            if let Some(k) = s.window_kept.get_mut(conn) {
+                *k = true;
+            }
+        }
     }
 
     /// The states after the last step, which are the next step's before:
@@ -1006,6 +1029,9 @@ impl Differ {
                 .map(|c| format!("conn {c}: {} / {}", name(s.after[0][c]), name(s.after[1][c])))
                 .collect();
             let _ = writeln!(out, "action {k}: {} (conn {}); after: {}", s.input, s.conn, states.join(", "));
+            for (c, _) in s.window_kept.iter().enumerate().filter(|(_, k)| **k) {
+                let _ = writeln!(out, "    reference conn {c}: window kept (RFC 9293 3.10.7.4 fifth, SND.WL1)");
+            }
             if let Some((r, o)) = s.result {
                 let _ = writeln!(out, "    result: reference {r:?}, other {o:?}");
             }
@@ -1100,6 +1126,9 @@ impl Differ {
                 if conn == usize::from(s.conn)
                     && ((s.moved_fin && c.moved_fin == Mode::Ignore) || (no_ts && c.missing_ts == Mode::Ignore))
                 {
+                    live[conn] = false;
+                }
+                if s.window_kept.get(conn) == Some(&true) && c.window_kept == Mode::Ignore {
                     live[conn] = false;
                 }
                 if !live[conn] {
@@ -1614,6 +1643,16 @@ mod tests {
                 "findings-smoltcp-fin-on-old-text-not-taken.case",
                 "ESTABLISHED in F. [seq old, ack una] -> CLOSE-WAIT vs ESTABLISHED state",
             ),
+            // The same in SYN-RECEIVED, the segment's ACK completing the
+            // handshake.
+            (
+                "findings-smoltcp-fin-on-old-octet-in-syn-received.case",
+                "SYN-RECEIVED in F. [seq old, ack ok] -> CLOSE-WAIT vs SYN-RECEIVED state",
+            ),
+            // close() in CLOSE-WAIT with data held by a zero window: the
+            // window update that opens it, acknowledging nothing new, gets
+            // LAST-ACK's challenge ACK and is not taken.
+            ("findings-smoltcp-last-ack-window-update-lost.case", "LAST-ACK in . [seq next, ack una] -> F.+data flags"),
         ] {
             let case = corpus_case(name);
             let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &bare, None) else {
@@ -1622,6 +1661,32 @@ mod tests {
             assert_eq!(x.cluster(), cluster, "{name}: {x}");
             assert!(run_diff(&case, &mut map, &mut d, &shipped, None).is_ok(), "{name}: not listed");
         }
+    }
+
+    /// A zero window on a segment older than the one that opened the
+    /// window (RFC 9293 3.10.7.4 fifth keeps SND.WND; smoltcp takes it):
+    /// compared exactly, the stacks part later, at close() (the reference
+    /// stack sends the rest and its FIN, smoltcp holds them); under
+    /// `window-kept: ignore` the connection is not compared from the step
+    /// where the reference stack kept its window, which the explanation
+    /// names.
+    #[test]
+    fn window_kept_stops_the_comparison_where_the_windows_part() {
+        let shipped = Allowances::builtin("smoltcp").unwrap().unwrap();
+        assert_eq!(shipped.compare.window_kept, Mode::Ignore);
+        let mut bare = shipped.clone();
+        bare.ledger.clear();
+        let mut exact = bare.clone();
+        exact.compare.window_kept = Mode::Exact;
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let case = corpus_case("findings-smoltcp-window-from-an-old-segment.case");
+        let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &exact, None) else {
+            panic!("no divergence compared exactly")
+        };
+        assert_eq!(x.cluster(), "ESTABLISHED close() -> F.+data missing", "{x}");
+        assert!(run_diff(&case, &mut map, &mut d, &bare, None).is_ok());
+        assert!(d.explain().contains("reference conn 0: window kept"), "{}", d.explain());
     }
 
     /// Limits of the smoltcp adapter the campaign found, fixed: a FIN left

@@ -112,7 +112,7 @@ pub fn transitions_hit(map: &[u8]) -> Vec<(State, State)> {
 
 /// The stack's notices the map counts, by their slot in the NOTICES
 /// region, with a name for reports.
-pub const NOTICE_NAMES: [(usize, &str); 9] = [
+pub const NOTICE_NAMES: [(usize, &str); 10] = [
     (0, "R1 reached"),
     (1, "fast retransmit"),
     (2, "TIME-WAIT reopened by a SYN"),
@@ -122,6 +122,7 @@ pub const NOTICE_NAMES: [(usize, &str); 9] = [
     (7, "accept-queue overflow, ACK dropped"),
     (8, "accept-queue overflow, reset"),
     (9, "TIME-WAIT taken over (tcp_tw_reuse)"),
+    (10, "window kept (SND.WL1)"),
 ];
 
 /// The notices (names of [`NOTICE_NAMES`]) a run's `map` shows, and
@@ -173,6 +174,7 @@ fn notice_index(n: &Notice) -> usize {
         Notice::AcceptQueueOverflow { reset: false } => 7,
         Notice::AcceptQueueOverflow { reset: true } => 8,
         Notice::TimeWaitReused => 9,
+        Notice::WindowKept => 10,
         _ => 3,
     }
 }
@@ -439,7 +441,14 @@ impl Run<'_> {
                     let f = segment.map_or(0, |s| flag_class(s.flags) % 8);
                     self.hit(DROPS + r * 8 + f);
                 }
-                EventKind::Notice(n) => self.hit(NOTICES + notice_index(n) % 32),
+                EventKind::Notice(n) => {
+                    self.hit(NOTICES + notice_index(n) % 32);
+                    if let (Notice::WindowKept, Some(t), Some(d)) = (n, e.conn, self.diff.as_deref_mut()) {
+                        if let Some(c) = self.peers.iter().position(|p| p.remote == t.remote) {
+                            d.window_kept(c);
+                        }
+                    }
+                }
             }
         }
         self.events = events;
