@@ -22,7 +22,7 @@
 
 use super::case::CONNECTIONS;
 use crate::target::adapter::StackAdapter;
-use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpOption, TcpOptions, TcpRepr};
+use reference_stack::wire::{IpPacket, IpRepr, TcpFlags, TcpHeader, TcpOption, TcpOptions, TcpRepr};
 use reference_stack::{Errno, FourTuple, State};
 use serde::Deserialize;
 use std::fmt;
@@ -399,6 +399,12 @@ impl Side {
     /// Records a datagram this stack sent; `Err` when it does not parse.
     fn record(&mut self, at: Duration, bytes: &[u8]) -> Result<(), String> {
         let (ip, h) = IpPacket::parse_sent_header(bytes).map_err(|e| e.to_string())?;
+        self.record_parsed(at, bytes, &ip, &h);
+        Ok(())
+    }
+
+    /// [`Side::record`] of a datagram already parsed (`ip`, `h` its headers).
+    fn record_parsed(&mut self, at: Duration, bytes: &[u8], ip: &IpRepr, h: &TcpHeader) {
         let remote = ip.dst;
         let peer = Some(super::exec::REMOTE_IP);
         let conn = match h.dst_port.checked_sub(super::exec::remote_port(0)) {
@@ -477,7 +483,6 @@ impl Side {
             t.snd_max = Some(end);
         }
         self.segs.push(seg);
-        Ok(())
     }
 }
 
@@ -834,6 +839,11 @@ impl Differ {
         let _ = self.sides[0].record(at, bytes);
     }
 
+    /// [`Differ::reference_sent`] of a datagram its oracles parsed.
+    pub(crate) fn reference_sent_parsed(&mut self, at: Duration, bytes: &[u8], ip: &IpRepr, h: &TcpHeader) {
+        self.sides[0].record_parsed(at, bytes, ip, h);
+    }
+
     /// A peer's segment, as the reference stack got it, to the other stack:
     /// acknowledgment and SACK numbers moved from the reference stack's
     /// sequence space (its last ISN on the connection) into the other's,
@@ -945,14 +955,19 @@ impl Differ {
                 self.break_down(format!("sent over {SAME_INSTANT} datagrams at one instant"));
                 return;
             }
-            self.learn(&d);
-            if let Err(e) = self.sides[1].record(self.now, &d) {
-                let head = &d[..d.len().min(64)];
-                self.break_down(format!(
-                    "sent a datagram that does not parse ({e}): {}",
-                    crate::target::dut::hex(head)
-                ));
-                return;
+            match IpPacket::parse_sent_header(&d) {
+                Ok((ip, h)) => {
+                    self.learn(&ip, &h);
+                    self.sides[1].record_parsed(self.now, &d, &ip, &h);
+                }
+                Err(e) => {
+                    let head = &d[..d.len().min(64)];
+                    self.break_down(format!(
+                        "sent a datagram that does not parse ({e}): {}",
+                        crate::target::dut::hex(head)
+                    ));
+                    return;
+                }
             }
         }
     }
@@ -965,8 +980,7 @@ impl Differ {
 
     /// The ISN, local port and last TSval of the other stack's connections,
     /// from what it sends to the case's peers.
-    fn learn(&mut self, d: &[u8]) {
-        let Ok((ip, h)) = IpPacket::parse_sent_header(d) else { return };
+    fn learn(&mut self, ip: &IpRepr, h: &TcpHeader) {
         let peer = Some(super::exec::REMOTE_IP);
         let Some(k) = h.dst_port.checked_sub(super::exec::remote_port(0)) else { return };
         if Some(ip.dst) != peer || k >= u16::from(CONNECTIONS) {
@@ -1011,10 +1025,17 @@ impl Differ {
         self.stack.connection_state(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
     }
 
-    /// The other stack's queues on connection `conn`.
-    pub(crate) fn queued(&mut self, conn: usize, local: SocketAddr, remote: SocketAddr) -> Option<Queued> {
+    /// The other stack's state of connection `conn` and, when `queues`,
+    /// its queues, in one look.
+    pub(crate) fn connection(
+        &mut self,
+        conn: usize,
+        local: SocketAddr,
+        remote: SocketAddr,
+        queues: bool,
+    ) -> Option<(State, Option<Queued>)> {
         let port = self.peers[conn].local_port.unwrap_or(local.port());
-        self.stack.connection_queued(&FourTuple { local: SocketAddr::new(local.ip(), port), remote })
+        self.stack.connection(&FourTuple { local: SocketAddr::new(local.ip(), port), remote }, queues)
     }
 
     /// The run step by step, both stacks side by side: each action, the
@@ -1154,7 +1175,12 @@ impl Differ {
                     segs.sort_by_key(|g| (g.at, g.generation));
                     segs
                 };
-                let (r0, o0) = (raw(0), raw(1));
+                // (Most steps send nothing on most connections: no lists then.)
+                let sent = |side: usize| {
+                    let (a, b) = s.segs[side];
+                    self.sides[side].segs.get(a..b).unwrap_or(&[]).iter().any(|g| usize::from(g.conn) == conn)
+                };
+                let (r0, o0) = if sent(0) || sent(1) { (raw(0), raw(1)) } else { (Vec::new(), Vec::new()) };
                 // An ACK that moves the acknowledgment forward may come at
                 // another time, unless the other stack sent a pure ACK with
                 // the same number in this step: then both answered it (one
@@ -1168,7 +1194,8 @@ impl Differ {
                     }
                     segs
                 };
-                let (mut r, mut o) = (pick(&r0, &o0), pick(&o0, &r0));
+                let (mut r, mut o) =
+                    if r0.is_empty() && o0.is_empty() { (r0, o0) } else { (pick(&r0, &o0), pick(&o0, &r0)) };
                 if let Some(ms) = c.ack_throttle_ms {
                     // A duplicate ACK one side sent and the other left out
                     // within `ms` of its own previous one is throttling.

@@ -341,14 +341,15 @@ impl Run<'_> {
         for (c, p) in self.peers.iter().enumerate() {
             let view = self.stack.connection_view(&FourTuple { local: p.local, remote: p.remote });
             st[0][c] = view.map(|v| v.state);
-            st[1][c] = d.state(c, p.local, p.remote);
-            // (Only where both stacks have the connection in one state:
-            // elsewhere the states part first.)
+            // (Queues only where both stacks have the connection in one
+            // state: elsewhere the states part first.)
+            let other = d.connection(c, p.local, p.remote, st[0][c].is_some());
+            st[1][c] = other.map(|(s, _)| s);
             if st[0][c].is_some() && st[0][c] == st[1][c] {
                 rcv_nxt[c] = view.map(|v| v.rcv_nxt.0);
                 queued[0][c] =
                     view.map(|v| crate::target::adapter::Queued { recv: v.recv_queued, send: v.send_queued });
-                queued[1][c] = d.queued(c, p.local, p.remote);
+                queued[1][c] = other.and_then(|(_, q)| q);
             }
         }
         d.end_step(st, queued, rcv_nxt);
@@ -393,10 +394,15 @@ impl Run<'_> {
             if let Some(r) = self.rec.as_deref_mut() {
                 r.push(Recorded::Out { at: self.now, bytes: self.wire.clone() });
             }
+            let parsed = self.oracle.on_emit_header(&self.wire, origin.as_ref());
             if let Some(d) = self.diff.as_deref_mut() {
-                d.reference_sent(std::time::Duration::from_micros(self.now.total_micros()), &self.wire);
+                let at = std::time::Duration::from_micros(self.now.total_micros());
+                match &parsed {
+                    Ok((ip, tcp)) => d.reference_sent_parsed(at, &self.wire, ip, tcp),
+                    Err(_) => d.reference_sent(at, &self.wire),
+                }
             }
-            let (ip, tcp) = self.oracle.on_emit_header(&self.wire, origin.as_ref()).map_err(fail)?;
+            let (ip, tcp) = parsed.map_err(fail)?;
             if let Some(p) = self.peers.iter_mut().find(|p| ip.dst == p.remote.ip() && tcp.dst_port == p.remote.port())
             {
                 if tcp.flags.syn() && p.stack_isn.is_none() {

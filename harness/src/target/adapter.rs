@@ -63,6 +63,13 @@ pub trait SocketApi {
     fn connection_queued(&mut self, _conn: &FourTuple) -> Option<Queued> {
         None
     }
+    /// [`SocketApi::connection_state`] and, when `queues`,
+    /// [`SocketApi::connection_queued`] in one look (a stack that finds a
+    /// connection by walking its sockets overrides it to walk them once).
+    fn connection(&mut self, conn: &FourTuple, queues: bool) -> Option<(State, Option<Queued>)> {
+        let state = self.connection_state(conn)?;
+        Some((state, if queues { self.connection_queued(conn) } else { None }))
+    }
     /// TCP_INFO fields the stack can tell, in Linux's units.
     fn tcp_info(&mut self, fd: Fd) -> Result<BTreeMap<&'static str, i64>, Errno> {
         let state = self.state(fd)?;

@@ -855,6 +855,16 @@ impl SocketApi for Smoltcp {
             (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| state_of(t.state()))
         })
     }
+    fn connection(&mut self, conn: &FourTuple, queues: bool) -> Option<(State, Option<super::adapter::Queued>)> {
+        self.sockets.iter().find_map(|(_, s)| {
+            let smoltcp::socket::Socket::Tcp(t) = s;
+            let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
+            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| {
+                let q = queues.then(|| super::adapter::Queued { recv: t.recv_queue(), send: t.send_queue() });
+                (state_of(t.state()), q)
+            })
+        })
+    }
     fn connection_queued(&mut self, conn: &FourTuple) -> Option<super::adapter::Queued> {
         self.sockets.iter().find_map(|(_, s)| {
             let smoltcp::socket::Socket::Tcp(t) = s;
