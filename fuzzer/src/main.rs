@@ -28,7 +28,7 @@ use libafl::events::{
 use libafl::executors::hooks::timer::TimerStruct;
 use libafl::executors::inprocess::{HasInProcessHooks, InProcessExecutor};
 use libafl::executors::ExitKind;
-use libafl::feedbacks::{CrashFeedback, MaxMapFeedback};
+use libafl::feedbacks::{CrashFeedback, MaxMapFeedback, TimeoutFeedback};
 use libafl::fuzzer::{Fuzzer, StdFuzzer};
 use libafl::generators::RandBytesGenerator;
 use libafl::inputs::{BytesInput, HasTargetBytes};
@@ -38,7 +38,7 @@ use libafl::observers::{CanTrack, StdMapObserver};
 use libafl::stages::StdMutationalStage;
 use libafl::state::{HasCorpus, HasMaxSize, StdState};
 use libafl::Error;
-use libafl::{feedback_and_fast, feedback_or};
+use libafl::{feedback_and_fast, feedback_or, feedback_or_fast};
 use libafl_bolts::core_affinity::Cores;
 use libafl_bolts::llmp::{Broker, LlmpBroker};
 use libafl_bolts::rands::StdRand;
@@ -239,8 +239,12 @@ fn main() {
         // A solution is kept only if, among solutions, it reaches an edge no
         // earlier one did: the same bug found a thousand ways is stored a
         // few times, not a thousand (triage then groups by oracle and location).
-        let mut objective =
-            feedback_and_fast!(CrashFeedback::new(), MaxMapFeedback::with_name("solution-edges", &edges));
+        // A run that times out (a hang, in either stack) is a solution too,
+        // every one of them: `harness fuzz` triages it as kind `hang`.
+        let mut objective = feedback_or_fast!(
+            feedback_and_fast!(CrashFeedback::new(), MaxMapFeedback::with_name("solution-edges", &edges)),
+            TimeoutFeedback::new()
+        );
         let mut state = state.unwrap_or_else(|| {
             StdState::new(
                 StdRand::new(),

@@ -123,6 +123,35 @@ pub fn classify_against(bytes: &[u8], against: Option<&Against>) -> Option<Triag
     }
 }
 
+/// How long triage lets a case run before it calls it a hang (the
+/// campaign's own timeout is 10 s; a case runs in microseconds).
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`classify_against`] on a thread of its own, which gets [`HANG`] to
+/// finish: a case that loops for ever in a stack (a livelock the stack's
+/// own loop never leaves) comes back as kind `hang` instead of stopping
+/// the triage. (The thread is left to spin; the process ends after the
+/// triage.)
+pub fn classify_guarded(bytes: &[u8], against: Option<&Against>) -> Option<Triage> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (case, other) = (bytes.to_vec(), against.cloned());
+    let spawned = std::thread::Builder::new().name("triage".into()).spawn(move || {
+        let _ = tx.send(classify_against(&case, other.as_ref()));
+    });
+    if spawned.is_err() {
+        return classify_against(bytes, against);
+    }
+    match rx.recv_timeout(HANG) {
+        Ok(t) => t,
+        Err(_) => Some(Triage {
+            kind: "hang".into(),
+            location: "no-step".into(),
+            message: format!("the run did not end within {} s", HANG.as_secs()),
+            step: 0,
+        }),
+    }
+}
+
 /// A differential run of `bytes` beside `against`'s stack, both sides
 /// step by step ([`super::diff::Differ::explain`]).
 pub fn explain(bytes: &[u8], against: Option<&Against>) -> String {
@@ -624,7 +653,7 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
     let mut unreproduced = 0;
     for f in &files {
         let Ok(bytes) = std::fs::read(f) else { continue };
-        match classify_against(&bytes, against) {
+        match classify_guarded(&bytes, against) {
             Some(t) => {
                 let e = groups.entry(t.key()).or_insert((0, bytes.clone()));
                 e.0 += 1;
@@ -639,6 +668,24 @@ pub fn triage_campaign_against(out: &std::path::Path, against: Option<&Against>)
     let _ = std::fs::create_dir_all(&dir);
     let mut findings = Vec::new();
     for ((kind, location), (count, bytes)) in groups {
+        if kind == "hang" {
+            // Not minimised nor replayed (each try would take HANG): the
+            // case as the campaign kept it.
+            let fdir = dir.join(dir_name(&format!("{kind}-{location}")));
+            let _ = std::fs::create_dir_all(&fdir);
+            let _ = std::fs::write(fdir.join("case.bin"), &bytes);
+            findings.push(Finding {
+                kind,
+                location,
+                count,
+                message: format!("the run did not end within {} s (case.bin, not minimised)", HANG.as_secs()),
+                actions: (bytes.len().saturating_sub(HEADER)) / RECORD,
+                script: fdir.join("case.bin"),
+                replays: false,
+                how: "not replayed: a hang",
+            });
+            continue;
+        }
         let mut min = minimise_against(&bytes, against);
         if let (Some(linux), true) = (against.and_then(|a| a.allow.linux_profile()), min.len() >= HEADER) {
             // The case as it ran beside the other stack (its profile).

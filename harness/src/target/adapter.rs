@@ -344,7 +344,17 @@ impl<S: StackAdapter> AdapterTarget<S> {
 
     /// Collects what the stack sends at `now`.
     fn drain(&mut self) {
+        let mut n = 0;
         while let Some(d) = self.stack.transmit(self.now) {
+            n += 1;
+            if n > SAME_INSTANT {
+                self.broken.get_or_insert(format!(
+                    "{} sent over {SAME_INSTANT} datagrams at {:.6} s (a livelock)",
+                    self.stack.describe(),
+                    self.now.as_secs_f64()
+                ));
+                return;
+            }
             match IpPacket::parse(&d) {
                 Ok(p) => self.sent.push_back((self.now, p)),
                 Err(e) => {
