@@ -530,7 +530,11 @@ impl fmt::Display for Input {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Numbers {
     /// `old` (before RCV.NXT), `next` (at it), `in` (inside the window),
-    /// `beyond` (at or past its right edge).
+    /// `beyond` (at or past its right edge); where the two stacks' windows
+    /// (their sizes each stack's own) part on it: `edge` (beyond the
+    /// reference stack's right edge, before the one the other stack last
+    /// offered), `over` (inside the reference stack's window, at or past
+    /// the other's right edge).
     pub seq: &'static str,
     /// `-` (no ACK flag), `ok` (SND.UNA < ACK =< SND.NXT), `una` (ACK =
     /// SND.UNA), `dup` (below SND.UNA, not older than the largest window),
@@ -868,6 +872,16 @@ impl Differ {
         if !ts && !tcp.flags.rst() && t0.peer_ts && t0.own_ts {
             if let Some(StepRec { input: Input::Segment(_, Some(n)), .. }) = self.steps.last_mut() {
                 n.no_ts = true;
+            }
+        }
+        // (The peer's numbers are the same for both stacks: the other's
+        // right edge, its last ACK plus window, compares with them as is.)
+        let other_edge = self.sides[1].track[c].right_edge;
+        if let Some(StepRec { input: Input::Segment(_, Some(n)), .. }) = self.steps.last_mut() {
+            if n.seq == "beyond" && other_edge.is_some_and(|e| lt(tcp.seq.0, e)) {
+                n.seq = "edge";
+            } else if n.seq == "in" && other_edge.is_some_and(|e| !lt(tcp.seq.0, e)) {
+                n.seq = "over";
             }
         }
         if let Some(s) = self.steps.last_mut() {
