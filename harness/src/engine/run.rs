@@ -204,7 +204,13 @@ impl Run<'_> {
         match e {
             StepError::Mismatch { step, message, diffs } => fail(step.unwrap_or(i), message, diffs),
             StepError::Target(TargetError::Violation(m)) if oracle => {
-                fail(i, format!("the reference stack broke an oracle: {m}"), vec![])
+                // (An in-process adapter's message names its stack.)
+                let m = if self.kind == TargetKind::Reference {
+                    format!("the reference stack broke an oracle: {m}")
+                } else {
+                    m
+                };
+                fail(i, m, vec![])
             }
             // What the target could not do is said at the step that asked
             // it (`file:line:column`, as a failure is), in the variant's words.

@@ -679,7 +679,7 @@ pub struct Differ {
     /// what the case asked (why).
     pub(crate) incomparable: Option<(usize, &'static str)>,
     /// A datagram of the other stack that did not parse, or a livelock.
-    pub(crate) broken: Option<(usize, String)>,
+    pub(crate) broken: Option<(usize, &'static str, String)>,
     pub(crate) wire: Vec<u8>,
     /// The profile the reference stack runs with whatever the case says
     /// ([`Allowances::linux_profile`]), set for each run.
@@ -966,7 +966,7 @@ impl Differ {
         while let Some(d) = self.stack.transmit(self.now) {
             n += 1;
             if n > SAME_INSTANT {
-                self.break_down(format!("sent over {SAME_INSTANT} datagrams at one instant"));
+                self.break_down("livelock", format!("sent over {SAME_INSTANT} datagrams at one instant"));
                 return;
             }
             match IpPacket::parse_sent_header(&d) {
@@ -976,19 +976,22 @@ impl Differ {
                 }
                 Err(e) => {
                     let head = &d[..d.len().min(64)];
-                    self.break_down(format!(
-                        "sent a datagram that does not parse ({e}): {}",
-                        crate::target::dut::hex(head)
-                    ));
+                    self.break_down(
+                        "malformed",
+                        format!("sent a datagram that does not parse ({e}): {}", crate::target::dut::hex(head)),
+                    );
                     return;
                 }
             }
         }
     }
 
-    fn break_down(&mut self, why: String) {
+    /// The other stack misbehaved past comparing (`what`: `malformed`, a
+    /// datagram that does not parse; `livelock`, no end of datagrams or of
+    /// timers at one instant).
+    fn break_down(&mut self, what: &'static str, why: String) {
         if self.broken.is_none() {
-            self.broken = Some((self.step(), why));
+            self.broken = Some((self.step(), what, why));
         }
     }
 
@@ -1022,7 +1025,10 @@ impl Differ {
             if t == self.now {
                 same += 1;
                 if same > SAME_INSTANT {
-                    self.break_down(format!("asked to run again at {:?} over {SAME_INSTANT} times", self.now));
+                    self.break_down(
+                        "livelock",
+                        format!("asked to run again at {:?} over {SAME_INSTANT} times", self.now),
+                    );
                     return;
                 }
             } else {
@@ -1094,15 +1100,19 @@ impl Differ {
     /// with what follows it on other connections).
     pub fn divergences(&self, allow: &Allowances) -> Vec<Divergence> {
         let mut out = Vec::new();
-        if let Some((step, why)) = &self.broken {
+        if let Some((step, what, why)) = &self.broken {
+            // (Clustered by the other stack's state before the action on
+            // its connection: that stack is the one that broke.)
+            let s = self.steps.get(*step);
+            let conn = s.map_or(0, |s| s.conn);
             out.push(Divergence {
                 step: *step,
-                conn: 0,
-                state: None,
-                input: self.steps.get(*step).map_or(Input::Setup, |s| s.input.clone()),
-                output: "datagram".into(),
-                field: "malformed",
-                reference: "well-formed datagrams".into(),
+                conn,
+                state: s.and_then(|s| s.before[1].get(usize::from(conn)).copied().flatten()),
+                input: s.map_or(Input::Setup, |s| s.input.clone()),
+                output: if *what == "malformed" { "datagram".into() } else { "other stack".into() },
+                field: what,
+                reference: if *what == "malformed" { "well-formed datagrams".into() } else { "an end".into() },
                 other: why.clone(),
             });
             return out;
@@ -1694,6 +1704,13 @@ mod tests {
             // window update that opens it, acknowledging nothing new, gets
             // LAST-ACK's challenge ACK and is not taken.
             ("findings-smoltcp-last-ack-window-update-lost.case", "LAST-ACK in . [seq next, ack una] -> F.+data flags"),
+            // A zero-window-probe timer left armed into FIN-WAIT-2 sends an
+            // empty ACK that never rewinds it: poll never returns (the
+            // device stops it at SAME_INSTANT datagrams).
+            (
+                "findings-smoltcp-zero-window-probe-livelock-in-fin-wait-2.case",
+                "FIN-WAIT-2 timers -> other stack livelock",
+            ),
         ] {
             let case = corpus_case(name);
             let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &bare, None) else {
