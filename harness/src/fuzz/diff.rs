@@ -114,6 +114,14 @@ pub struct Compare {
     /// cluster of its own).
     #[serde(default)]
     pub window_kept: Mode,
+    /// A segment past one stack's receive window and inside the other's
+    /// (`seq edge`, `seq over`: the windows' sizes, each stack's own, part
+    /// them): `exact` compares what follows; `ignore` stops comparing the
+    /// connection from that step on (one stack took its ACK, window or
+    /// text, the other answered it as unacceptable, and each later
+    /// symptom would be a cluster of its own).
+    #[serde(default)]
+    pub window_edge: Mode,
     /// Each connection's queues after every step where both stacks are in
     /// the same state: the octets taken in sequence and not yet handed to
     /// the application, and the octets written and not yet acknowledged.
@@ -1176,6 +1184,10 @@ impl Differ {
                 if s.window_kept.get(conn) == Some(&true) && c.window_kept == Mode::Ignore {
                     live[conn] = false;
                 }
+                let edge = matches!(s.input, Input::Segment(_, Some(Numbers { seq: "edge" | "over", .. })));
+                if conn == usize::from(s.conn) && edge && c.window_edge == Mode::Ignore {
+                    live[conn] = false;
+                }
                 if !live[conn] {
                     continue;
                 }
@@ -1745,6 +1757,31 @@ mod tests {
         assert_eq!(x.cluster(), "ESTABLISHED close() -> F.+data missing", "{x}");
         assert!(run_diff(&case, &mut map, &mut d, &bare, None).is_ok());
         assert!(d.explain().contains("reference conn 0: window kept"), "{}", d.explain());
+    }
+
+    /// A segment one octet past the reference stack's window (its right
+    /// edge stays where the peer's FIN took an octet) and inside smoltcp's:
+    /// smoltcp takes its zero window, the reference stack answers it as
+    /// unacceptable, and compared exactly they part at the next write();
+    /// under `window-edge: ignore` the connection is not compared from the
+    /// segment (`seq edge`) on.
+    #[test]
+    fn window_edge_stops_the_comparison_where_the_windows_part() {
+        let shipped = Allowances::builtin("smoltcp").unwrap().unwrap();
+        assert_eq!(shipped.compare.window_edge, Mode::Ignore);
+        let mut bare = shipped.clone();
+        bare.ledger.clear();
+        let mut exact = bare.clone();
+        exact.compare.window_edge = Mode::Exact;
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let case = corpus_case("findings-smoltcp-segment-at-the-windows-edge.case");
+        let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &exact, None) else {
+            panic!("no divergence compared exactly")
+        };
+        assert_eq!(x.cluster(), "CLOSE-WAIT write() -> .+data missing", "{x}");
+        assert!(d.explain().contains("in . [seq edge, ack una]"), "{}", d.explain());
+        assert!(run_diff(&case, &mut map, &mut d, &bare, None).is_ok());
     }
 
     /// Limits of the smoltcp adapter the campaign found, fixed: a FIN left
