@@ -541,8 +541,8 @@ pub struct Numbers {
     /// `beyond` (at or past its right edge); where the two stacks' windows
     /// (their sizes each stack's own) part on it: `edge` (beyond the
     /// reference stack's right edge, before the one the other stack last
-    /// offered), `over` (inside the reference stack's window, at or past
-    /// the other's right edge).
+    /// offered), `over` (taken by the reference stack, its text running
+    /// past the other's right edge, or the segment starting there).
     pub seq: &'static str,
     /// `-` (no ACK flag), `ok` (SND.UNA < ACK =< SND.NXT), `una` (ACK =
     /// SND.UNA), `dup` (below SND.UNA, not older than the largest window),
@@ -886,9 +886,14 @@ impl Differ {
         // right edge, its last ACK plus window, compares with them as is.)
         let other_edge = self.sides[1].track[c].right_edge;
         if let Some(StepRec { input: Input::Segment(_, Some(n)), .. }) = self.steps.last_mut() {
+            // (Text, a SYN or FIN running past the other's right edge: that
+            // stack trims what the reference stack takes.)
+            let end = tcp.seq.0.wrapping_add(tcp.payload.len() as u32);
             if n.seq == "beyond" && other_edge.is_some_and(|e| lt(tcp.seq.0, e)) {
                 n.seq = "edge";
-            } else if n.seq == "in" && other_edge.is_some_and(|e| !lt(tcp.seq.0, e)) {
+            } else if matches!(n.seq, "old" | "next" | "in")
+                && other_edge.is_some_and(|e| !lt(tcp.seq.0, e) || (!tcp.payload.is_empty() && lt(e, end)))
+            {
                 n.seq = "over";
             }
         }
