@@ -886,8 +886,8 @@ impl Differ {
         // right edge, its last ACK plus window, compares with them as is.)
         let other_edge = self.sides[1].track[c].right_edge;
         if let Some(StepRec { input: Input::Segment(_, Some(n)), .. }) = self.steps.last_mut() {
-            // (Text, a SYN or FIN running past the other's right edge: that
-            // stack trims what the reference stack takes.)
+            // (Text running past the other's right edge: that stack trims
+            // what the reference stack takes.)
             let end = tcp.seq.0.wrapping_add(tcp.payload.len() as u32);
             if n.seq == "beyond" && other_edge.is_some_and(|e| lt(tcp.seq.0, e)) {
                 n.seq = "edge";

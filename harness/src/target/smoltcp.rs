@@ -857,11 +857,7 @@ impl SocketApi for Smoltcp {
     }
 
     fn connection_state(&mut self, conn: &FourTuple) -> Option<State> {
-        self.sockets.iter().find_map(|(_, s)| {
-            let smoltcp::socket::Socket::Tcp(t) = s;
-            let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
-            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote).then(|| state_of(t.state()))
-        })
+        self.connection(conn, false).map(|(s, _)| s)
     }
     fn connection(&mut self, conn: &FourTuple, queues: bool) -> Option<(State, Option<super::adapter::Queued>)> {
         self.sockets.iter().find_map(|(_, s)| {
@@ -874,11 +870,6 @@ impl SocketApi for Smoltcp {
         })
     }
     fn connection_queued(&mut self, conn: &FourTuple) -> Option<super::adapter::Queued> {
-        self.sockets.iter().find_map(|(_, s)| {
-            let smoltcp::socket::Socket::Tcp(t) = s;
-            let (l, r) = (t.local_endpoint()?, t.remote_endpoint()?);
-            (SocketAddr::from(l) == conn.local && SocketAddr::from(r) == conn.remote)
-                .then(|| super::adapter::Queued { recv: t.recv_queue(), send: t.send_queue() })
-        })
+        self.connection(conn, true).and_then(|(_, q)| q)
     }
 }
