@@ -688,6 +688,8 @@ pub struct Differ {
     pub(crate) incomparable: Option<(usize, &'static str)>,
     /// A datagram of the other stack that did not parse, or a livelock.
     pub(crate) broken: Option<(usize, &'static str, String)>,
+    /// What the other stack sends at one instant, watched for a livelock.
+    sending: Sending,
     pub(crate) wire: Vec<u8>,
     /// The profile the reference stack runs with whatever the case says
     /// ([`Allowances::linux_profile`]), set for each run.
@@ -699,7 +701,7 @@ pub struct Differ {
     text_end: [Option<u32>; CONNECTIONS as usize],
 }
 
-use crate::target::adapter::{Queued, SAME_INSTANT};
+use crate::target::adapter::{Queued, Sending, SAME_INSTANT};
 
 impl Differ {
     /// A differ over fresh instances made by `make` (one per case).
@@ -713,6 +715,7 @@ impl Differ {
             steps: Vec::new(),
             incomparable: None,
             broken: None,
+            sending: Sending::default(),
             wire: Vec::new(),
             linux_profile: None,
             make,
@@ -732,6 +735,7 @@ impl Differ {
         self.steps.clear();
         self.incomparable = None;
         self.broken = None;
+        self.sending.collected();
         self.first_fin = [None; CONNECTIONS as usize];
         self.text_end = [None; CONNECTIONS as usize];
     }
@@ -968,6 +972,7 @@ impl Differ {
         self.wire.clear();
         if pkt.emit_into(&mut self.wire).is_ok() {
             self.now = self.now.max(now);
+            self.sending.given();
             self.stack.receive(self.now, &self.wire);
         }
     }
@@ -975,12 +980,10 @@ impl Differ {
     /// Collects what the other stack sends at `now`.
     pub(crate) fn settle(&mut self, now: Duration) {
         self.now = self.now.max(now);
-        let mut n = 0;
         while let Some(d) = self.stack.transmit(self.now) {
-            n += 1;
-            if n > SAME_INSTANT {
-                self.break_down("livelock", format!("sent over {SAME_INSTANT} datagrams at one instant"));
-                return;
+            if let Some(why) = self.sending.sent(&d) {
+                self.break_down("livelock", format!("{why} at one instant"));
+                break;
             }
             match IpPacket::parse_sent_header(&d) {
                 Ok((ip, h)) => {
@@ -993,10 +996,11 @@ impl Differ {
                         "malformed",
                         format!("sent a datagram that does not parse ({e}): {}", crate::target::dut::hex(head)),
                     );
-                    return;
+                    break;
                 }
             }
         }
+        self.sending.collected();
     }
 
     /// The other stack misbehaved past comparing (`what`: `malformed`, a
@@ -1736,6 +1740,25 @@ mod tests {
             assert_eq!(x.cluster(), cluster, "{name}: {x}");
             assert!(run_diff(&case, &mut map, &mut d, &shipped, None).is_ok(), "{name}: not listed");
         }
+    }
+
+    /// smoltcp's zero-window-probe livelock is told by the segment it
+    /// sends again and again, a few dozen times, not after SAME_INSTANT
+    /// datagrams (a fuzzer's mutants of the case cost what others do).
+    #[test]
+    fn a_livelock_is_told_by_its_repeated_segment() {
+        let mut bare = Allowances::builtin("smoltcp").unwrap().unwrap();
+        bare.ledger.clear();
+        let mut d = Differ::new(maker("smoltcp").unwrap());
+        let mut map = vec![0u8; MAP_SIZE];
+        let case = corpus_case("findings-smoltcp-zero-window-probe-livelock-in-fin-wait-2.case");
+        let Err(DiffFailure::Divergence(x)) = run_diff(&case, &mut map, &mut d, &bare, None) else {
+            panic!("no divergence")
+        };
+        let told = x.to_string();
+        assert!(told.contains("sent the same segment") && told.contains("times in a row"), "{told}");
+        let n: u32 = told.split("segment ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+        assert!(n <= crate::target::adapter::REPEATS + 4, "{told}");
     }
 
     /// A zero window on a segment older than the one that opened the

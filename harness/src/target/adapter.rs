@@ -91,9 +91,78 @@ pub trait StackAdapter: SocketApi {
     fn next_deadline(&mut self, now: Duration) -> Option<Duration>;
 }
 
-/// How often a stack may ask to run again at the same instant before the
-/// harness calls it a livelock.
+/// How often a stack may ask to run again at the same instant, or how many
+/// datagrams it may send there, before the harness calls it a livelock.
 pub(crate) const SAME_INSTANT: u32 = 10_000;
+
+/// How many times in a row a stack may send the same segment at one
+/// instant, beyond once for each datagram it was given there, before the
+/// harness calls it a livelock. A stack that sends a segment and is left
+/// where it was sends it again, for ever (smoltcp 0.14's zero-window probe
+/// in FIN-WAIT-2); caught here after a few dozen datagrams instead of
+/// [`SAME_INSTANT`] (which still bounds one whose segments differ), so a
+/// fuzzer's mutants of such a case cost what other cases cost.
+pub(crate) const REPEATS: u32 = 64;
+
+/// The transport part of an IP datagram (what follows the IPv4 header and
+/// its options, or the fixed IPv6 header): two datagrams that differ only
+/// in the IPv4 identification carry the same segment.
+pub(crate) fn segment_part(d: &[u8]) -> &[u8] {
+    let header = match d.first().map(|b| b >> 4) {
+        Some(4) => usize::from(d[0] & 0x0f) * 4,
+        Some(6) => 40,
+        _ => 0,
+    };
+    d.get(header..).unwrap_or(d)
+}
+
+/// What a stack sends between two datagrams given to it at one instant,
+/// watched for a livelock: more than [`SAME_INSTANT`] datagrams, or the same
+/// segment more than [`REPEATS`] times in a row beyond one answer to each
+/// datagram it was given (a burst of segments may each get the same
+/// duplicate ACK).
+#[derive(Default)]
+pub(crate) struct Sending {
+    sent: u32,
+    /// How many times in a row the last segment was sent again.
+    again: u32,
+    given: u32,
+    last: Vec<u8>,
+}
+
+impl Sending {
+    /// A datagram given to the stack.
+    pub(crate) fn given(&mut self) {
+        self.given += 1;
+    }
+
+    /// One datagram the stack sent; what is wrong when it is a livelock.
+    pub(crate) fn sent(&mut self, d: &[u8]) -> Option<String> {
+        self.sent += 1;
+        if self.sent > SAME_INSTANT {
+            return Some(format!("sent over {SAME_INSTANT} datagrams"));
+        }
+        if !self.last.is_empty() && segment_part(d) == segment_part(&self.last) {
+            self.again += 1;
+            if self.again > REPEATS + self.given {
+                return Some(format!("sent the same segment {} times in a row", self.again + 1));
+            }
+        } else {
+            self.again = 0;
+            self.last.clear();
+            self.last.extend_from_slice(d);
+        }
+        None
+    }
+
+    /// Everything sent was collected: the counts start again.
+    pub(crate) fn collected(&mut self) {
+        self.sent = 0;
+        self.again = 0;
+        self.given = 0;
+        self.last.clear();
+    }
+}
 
 /// Linux's O_RDWR and O_NONBLOCK, for F_GETFL.
 const O_RDWR: i64 = 0o2;
@@ -331,11 +400,20 @@ pub struct AdapterTarget<S: StackAdapter> {
     calls: Calls,
     /// The first thing the stack did wrong, reported at the next operation.
     broken: Option<String>,
+    sending: Sending,
 }
 
 impl<S: StackAdapter> AdapterTarget<S> {
     pub fn new(stack: S, kind: TargetKind) -> AdapterTarget<S> {
-        AdapterTarget { stack, kind, now: Duration::ZERO, sent: VecDeque::new(), calls: Calls::default(), broken: None }
+        AdapterTarget {
+            stack,
+            kind,
+            now: Duration::ZERO,
+            sent: VecDeque::new(),
+            calls: Calls::default(),
+            broken: None,
+            sending: Sending::default(),
+        }
     }
 
     pub fn stack(&self) -> &S {
@@ -344,16 +422,14 @@ impl<S: StackAdapter> AdapterTarget<S> {
 
     /// Collects what the stack sends at `now`.
     fn drain(&mut self) {
-        let mut n = 0;
         while let Some(d) = self.stack.transmit(self.now) {
-            n += 1;
-            if n > SAME_INSTANT {
+            if let Some(why) = self.sending.sent(&d) {
                 self.broken.get_or_insert(format!(
-                    "{} sent over {SAME_INSTANT} datagrams at {:.6} s (a livelock)",
+                    "{} {why} at {:.6} s (a livelock)",
                     self.stack.describe(),
                     self.now.as_secs_f64()
                 ));
-                return;
+                break;
             }
             match IpPacket::parse(&d) {
                 Ok(p) => self.sent.push_back((self.now, p)),
@@ -367,6 +443,7 @@ impl<S: StackAdapter> AdapterTarget<S> {
                 }
             }
         }
+        self.sending.collected();
     }
 
     fn checked(&mut self) -> Result<(), TargetError> {
@@ -441,6 +518,7 @@ impl<S: StackAdapter> Target for AdapterTarget<S> {
         let wire = match what {
             Inject::Tcp { wire, .. } | Inject::Icmp { wire } => wire,
         };
+        self.sending.given();
         self.stack.receive(self.now, wire);
         self.drain();
         self.checked()
@@ -473,5 +551,153 @@ impl<S: StackAdapter> Target for AdapterTarget<S> {
 
     fn info(&self) -> Vec<(String, String)> {
         vec![("stack".into(), self.stack.describe())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 datagram of an empty ACK numbered `seq`, with `ident` in the
+    /// IP header.
+    fn datagram(ident: u16, seq: u8) -> Vec<u8> {
+        use reference_stack::wire::{IpRepr, TcpFlags, TcpRepr};
+        use reference_stack::SeqNumber;
+        let tcp = TcpRepr {
+            src_port: 8080,
+            dst_port: 40000,
+            seq: SeqNumber(u32::from(seq)),
+            flags: TcpFlags::ACK,
+            ..TcpRepr::default()
+        };
+        let ip = IpRepr::new([192, 0, 2, 1].into(), [198, 51, 100, 1].into());
+        let mut d = Vec::new();
+        IpPacket { ip, tcp }.emit_into(&mut d).unwrap();
+        d[4..6].copy_from_slice(&ident.to_be_bytes());
+        d
+    }
+
+    /// The same segment sent again and again is a livelock after REPEATS
+    /// more, counted apart from one answer per datagram given (a burst's
+    /// duplicate ACKs) and whatever the IPv4 identification says; segments
+    /// that differ count only toward SAME_INSTANT; the counts start again
+    /// once collected.
+    #[test]
+    fn sending_the_same_segment_again_is_a_livelock() {
+        let mut s = Sending::default();
+        for i in 0..=REPEATS {
+            assert_eq!(s.sent(&datagram(i as u16, 1)), None, "repeat {i}");
+        }
+        let why = s.sent(&datagram(9999, 1)).expect("a livelock");
+        assert_eq!(why, format!("sent the same segment {} times in a row", REPEATS + 2));
+
+        s.collected();
+        for _ in 0..10 {
+            s.given();
+        }
+        for i in 0..=REPEATS + 10 {
+            assert_eq!(s.sent(&datagram(0, 1)), None, "repeat {i} after 10 given");
+        }
+        assert!(s.sent(&datagram(0, 1)).is_some());
+
+        s.collected();
+        for i in 0..SAME_INSTANT {
+            assert_eq!(s.sent(&datagram(0, i as u8)), None, "datagram {i}");
+        }
+        assert_eq!(s.sent(&datagram(0, 0)), Some(format!("sent over {SAME_INSTANT} datagrams")));
+    }
+
+    /// A stack that sends for ever at one instant: the same segment
+    /// (`same`), or each time another one.
+    struct Loops {
+        same: bool,
+        n: u8,
+    }
+
+    impl SocketApi for Loops {
+        fn describe(&self) -> String {
+            "a looping stack".into()
+        }
+        fn socket(&mut self, _: Duration, _: bool) -> Result<Fd, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn bind(&mut self, _: Duration, _: Fd, _: SocketAddr) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn listen(&mut self, _: Duration, _: Fd, _: i32) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn accept(&mut self, _: Duration, _: Fd) -> Result<Fd, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn connect(&mut self, _: Duration, _: Fd, _: SocketAddr) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn send(&mut self, _: Duration, _: Fd, _: &[u8]) -> Result<usize, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn recv(&mut self, _: Duration, _: Fd, _: usize, _: bool) -> Result<Vec<u8>, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn shutdown(&mut self, _: Duration, _: Fd, _: Shutdown) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn close(&mut self, _: Duration, _: Fd) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn setsockopt(&mut self, _: Duration, _: Fd, _: SockOpt) -> Result<(), Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn getsockopt(&mut self, _: Duration, _: Fd, _: SockOptName) -> Result<SockOpt, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn poll(&mut self, _: Duration, _: Fd) -> Result<PollEvents, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn state(&mut self, _: Fd) -> Result<State, Errno> {
+            Err(Errno::EOPNOTSUPP)
+        }
+        fn connection_state(&mut self, _: &FourTuple) -> Option<State> {
+            None
+        }
+    }
+
+    impl StackAdapter for Loops {
+        fn receive(&mut self, _: Duration, _: &[u8]) {}
+        fn transmit(&mut self, _: Duration) -> Option<Vec<u8>> {
+            if !self.same {
+                self.n = self.n.wrapping_add(1);
+            }
+            Some(datagram(0, self.n))
+        }
+        fn next_deadline(&mut self, _: Duration) -> Option<Duration> {
+            None
+        }
+    }
+
+    /// A datagram in that the stack answers with no end of datagrams is an
+    /// error of the script that says so: after a few dozen of the same
+    /// segment, or SAME_INSTANT different ones.
+    #[test]
+    fn a_stack_that_never_stops_sending_is_a_livelock() {
+        for (same, says) in [(true, "times in a row at 0.000000 s (a livelock)"), (false, "sent over 10000 datagrams")]
+        {
+            let mut t = AdapterTarget::new(Loops { same, n: 0 }, TargetKind::Smoltcp);
+            let Err(TargetError::Violation(m)) = t.inject(Inject::Icmp { wire: &datagram(0, 0) }) else {
+                panic!("no error")
+            };
+            assert!(m.starts_with("a looping stack sent ") && m.contains(says), "{m}");
+        }
+    }
+
+    #[test]
+    fn the_segment_part_follows_the_ip_header() {
+        let mut v4 = vec![0x46u8; 30];
+        v4[24] = 7;
+        assert_eq!(segment_part(&v4), &v4[24..]);
+        let v6 = [0x60u8; 41];
+        assert_eq!(segment_part(&v6), &v6[40..]);
+        assert_eq!(segment_part(&[0x4f, 1, 2]), &[0x4f, 1, 2]);
+        assert_eq!(segment_part(&[]), &[] as &[u8]);
     }
 }

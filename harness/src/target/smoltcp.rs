@@ -53,10 +53,52 @@ const TX_MAX: usize = super::adapter::SAME_INSTANT as usize + 1;
 struct Queues {
     rx: VecDeque<Vec<u8>>,
     tx: VecDeque<Vec<u8>>,
+    again: Again,
+}
+
+/// How often smoltcp sent the same segment again since it last took a
+/// datagram, at one instant.
+#[derive(Default)]
+struct Again {
+    at: Option<SInstant>,
+    /// Datagrams taken at `at`.
+    taken: u32,
+    times: u32,
+    last: Vec<u8>,
+}
+
+impl Again {
+    fn now(&mut self, t: SInstant) {
+        if self.at != Some(t) {
+            self.at = Some(t);
+            self.taken = 0;
+            self.times = 0;
+            self.last.clear();
+        }
+    }
+
+    fn sent(&mut self, d: &[u8]) {
+        let seg = super::adapter::segment_part(d);
+        if !self.last.is_empty() && seg == super::adapter::segment_part(&self.last) {
+            self.times += 1;
+        } else {
+            self.times = 0;
+            self.last.clear();
+            self.last.extend_from_slice(d);
+        }
+    }
+
+    /// smoltcp sends the same segment again and again with nothing taken
+    /// in between: a livelock. Past what the harness allows (`REPEATS`
+    /// beyond one answer to each datagram given at this instant), so the
+    /// harness sees it and says so.
+    fn stuck(&self) -> bool {
+        self.times > super::adapter::REPEATS + self.taken + 1
+    }
 }
 
 struct Rx(Vec<u8>);
-struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+struct Tx<'a>(&'a mut VecDeque<Vec<u8>>, &'a mut Again);
 
 impl smoltcp::phy::RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -68,6 +110,7 @@ impl smoltcp::phy::TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut buf = vec![0u8; len];
         let r = f(&mut buf);
+        self.1.sent(&buf);
         self.0.push_back(buf);
         r
     }
@@ -77,17 +120,24 @@ impl Device for Queues {
     type RxToken<'a> = Rx;
     type TxToken<'a> = Tx<'a>;
 
-    fn receive(&mut self, _: SInstant) -> Option<(Rx, Tx<'_>)> {
+    fn receive(&mut self, t: SInstant) -> Option<(Rx, Tx<'_>)> {
         let d = self.rx.pop_front()?;
-        Some((Rx(d), Tx(&mut self.tx)))
+        self.again.now(t);
+        self.again.taken += 1;
+        self.again.times = 0;
+        self.again.last.clear();
+        Some((Rx(d), Tx(&mut self.tx, &mut self.again)))
     }
 
-    fn transmit(&mut self, _: SInstant) -> Option<Tx<'_>> {
+    fn transmit(&mut self, t: SInstant) -> Option<Tx<'_>> {
         // A poll loops until its sockets have nothing more to send: one
         // that always has (a livelock) would never return, so the device
-        // is full past what the harness takes at one instant, which ends
-        // the poll and lets the harness report it.
-        (self.tx.len() <= TX_MAX).then_some(Tx(&mut self.tx))
+        // refuses once smoltcp sends the same segment again past what the
+        // harness takes for one (`Again::stuck`), or is full past what the
+        // harness takes at one instant; the poll ends and the harness
+        // reports it.
+        self.again.now(t);
+        (self.tx.len() <= TX_MAX && !self.again.stuck()).then_some(Tx(&mut self.tx, &mut self.again))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
